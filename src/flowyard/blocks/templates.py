@@ -1,0 +1,66 @@
+"""Base job templates: a pool's variables (a JSON schema) and a job configuration with
+``{{ variable }}`` placeholders.
+
+A placeholder that is the whole string takes the variable's value with its type (a dict
+stays a dict); a placeholder inside a longer string is formatted into it. All pure.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+
+from flowyard.errors import InvalidInput
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def base_job_template(variables: type[BaseModel]) -> dict[str, Any]:
+    """The default template of a worker type: every variable, placed by its own name."""
+    schema = variables.model_json_schema()
+    configuration = {name: "{{ %s }}" % name for name in schema.get("properties", {})}
+    return {"job_configuration": configuration, "variables": schema}
+
+
+def merge_variables(template: dict[str, Any], *layers: dict[str, Any]) -> dict[str, Any]:
+    """Schema defaults overridden by each layer in turn (deployment, then run).
+
+    A variable the schema does not declare is an error, never silently dropped.
+    """
+    properties: dict[str, Any] = template.get("variables", {}).get("properties", {})
+    merged = {name: spec["default"] for name, spec in properties.items() if "default" in spec}
+    for layer in layers:
+        unknown = sorted(set(layer) - set(properties))
+        if unknown and properties:
+            known = ", ".join(sorted(properties)) or "none"
+            raise InvalidInput(f"unknown job variable {unknown[0]!r} (this pool knows: {known})")
+        merged.update(layer)
+    return merged
+
+
+def render_template(value: Any, variables: dict[str, Any]) -> Any:
+    """Replace placeholders in ``value`` (nested dicts and lists included)."""
+    if isinstance(value, dict):
+        return {key: render_template(item, variables) for key, item in value.items()}
+    if isinstance(value, list):
+        return [render_template(item, variables) for item in value]
+    if not isinstance(value, str):
+        return value
+    whole = PLACEHOLDER.fullmatch(value.strip())
+    if whole:
+        return variables.get(whole.group(1))
+    return PLACEHOLDER.sub(lambda m: _inline(variables.get(m.group(1))), value)
+
+
+def render_job_configuration(template: dict[str, Any], *layers: dict[str, Any]) -> dict[str, Any]:
+    """The job configuration a worker launches: template rendered with the merged variables."""
+    variables = merge_variables(template, *layers)
+    configuration = template.get("job_configuration") or {}
+    rendered: dict[str, Any] = render_template(configuration, variables)
+    return rendered
+
+
+def _inline(value: Any) -> str:
+    return "" if value is None else str(value)

@@ -1,0 +1,33 @@
+"""What every command shares: settings, the client, and turning errors into one clean line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from flowyard.client import FlowyardClient
+from flowyard.errors import FlowyardError
+from flowyard.settings import Settings
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+class FlowyardGroup(click.Group):
+    """A click group whose commands print Flowyard errors as one line and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FlowyardError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+def settings() -> Settings:
+    ctx = click.get_current_context()
+    found: Settings = ctx.find_root().obj["settings"]
+    return found
+
+
+def client(**kwargs: Any) -> FlowyardClient:
+    return FlowyardClient.from_settings(settings(), **kwargs)

@@ -1,0 +1,57 @@
+"""``flowyard demo``: the quick-start, end to end, on the embedded defaults."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import click
+
+from flowyard import schemas as s
+from flowyard.cli.processes import ServerProcess, WorkerProcess
+from flowyard.cli.watch import FinalState, watch_run
+from flowyard.engine.entrypoint import load_flow
+from flowyard.sdk.parameters import parameter_schema
+from flowyard.states import StateType
+from flowyard.workers.process import ProcessWorker
+
+POOL = "demo-pool"
+
+
+@click.command("demo")
+@click.option("--entrypoint", default="examples/etl.py:etl_flow", show_default=True,
+              help="Flow to deploy, relative to the current directory.")
+@click.option("--keep", is_flag=True, help="Keep the demo's data folder.")
+def demo(entrypoint: str, keep: bool) -> None:
+    """Start a server and a process worker, deploy and run the quick-start flow, then stop."""
+    flow = load_flow(entrypoint, Path.cwd())
+    home = Path(tempfile.mkdtemp(prefix="flowyard-demo-"))
+    click.echo(f"Starting a Flowyard server (SQLite + managed Redis) in {home} …")
+    server = ServerProcess(home)
+    worker: WorkerProcess | None = None
+    final = FinalState(type=StateType.CRASHED, message="the demo did not finish")
+    try:
+        server.wait_ready()
+        with server.client() as api:
+            template = ProcessWorker.default_base_job_template()
+            api.create_work_pool(s.WorkPoolCreate(name=POOL, type="process", base_job_template=template))
+            worker = WorkerProcess(server.url, POOL, home, "--limit", "4")
+            deployment = api.create_deployment(s.DeploymentCreate(
+                name="demo", flow_name=flow.name, entrypoint=entrypoint, path=str(Path.cwd()),
+                pool_name=POOL, parameter_schema=parameter_schema(flow.fn),
+            ))
+            click.echo(f"Deployed {deployment.flow_name}/{deployment.name}; running it …")
+            run = api.run_deployment(deployment.id, s.DeploymentRunRequest())
+            final = watch_run(api, run.id)
+        click.echo(f"Final state: {final.type.display_name}")
+    finally:
+        if worker is not None:
+            worker.stop()
+        server.stop()
+        if keep:
+            click.echo(f"Data kept in {home}")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+    if not final.is_completed:
+        raise SystemExit(1)

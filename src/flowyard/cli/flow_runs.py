@@ -1,0 +1,76 @@
+"""``flowyard flow-run …``."""
+
+from __future__ import annotations
+
+import click
+
+from flowyard.cli.common import client, json_option
+from flowyard.cli.output import details, emit_json, table
+from flowyard.cli.watch import print_logs, watch_run
+
+
+@click.group("flow-run")
+def flow_run() -> None:
+    """List, inspect, follow and cancel flow runs (by id or a unique id prefix)."""
+
+
+@flow_run.command("ls")
+@click.option("--state", help="Only these states, comma-separated (e.g. RUNNING,PENDING).")
+@click.option("--pool", help="Only runs of this work pool.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@json_option
+def list_runs(state: str | None, pool: str | None, limit: int, as_json: bool) -> None:
+    """List recent flow runs, newest first."""
+    with client() as api:
+        runs = api.list_flow_runs(state=state, pool=pool, limit=limit)
+    if as_json:
+        emit_json(runs)
+        return
+    table(["id", "name", "flow", "deployment", "state", "scheduled", "pool"],
+          [(r.id, r.name, r.flow_name, r.deployment_name, r.state.name, r.scheduled_time, r.pool_name)
+           for r in runs])
+
+
+@flow_run.command("inspect")
+@click.argument("run_id")
+@json_option
+def inspect_run(run_id: str, as_json: bool) -> None:
+    """Show a flow run, its state history and its task runs."""
+    with client() as api:
+        history = api.read_flow_run_history(run_id)
+        tasks = api.list_task_runs(history.run.id)
+    if as_json:
+        emit_json({**history.model_dump(mode="json"), "task_runs": [t.model_dump(mode="json") for t in tasks]})
+        return
+    run = history.run
+    details([("id", run.id), ("name", run.name), ("flow", run.flow_name), ("deployment", run.deployment_name),
+             ("state", run.state.name), ("message", run.state.message), ("pool", run.pool_name),
+             ("queue", run.queue_name), ("parameters", run.parameters), ("scheduled", run.scheduled_time),
+             ("started", run.start_time), ("ended", run.end_time), ("worker", run.worker_name),
+             ("infrastructure", run.infrastructure_id)])
+    click.echo("\nState history:")
+    table(["time", "state", "message"], [(st.timestamp, st.name, st.message) for st in history.states])
+    click.echo("\nTask runs:")
+    table(["task run", "state", "started", "ended"], [(t.name, t.state_type, t.start_time, t.end_time) for t in tasks])
+
+
+@flow_run.command("logs")
+@click.argument("run_id")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new logs until the run ends.")
+def run_logs(run_id: str, follow: bool) -> None:
+    """Print a flow run's logs."""
+    with client() as api:
+        run = api.read_flow_run(run_id)
+        if follow and not run.state.type.is_terminal:
+            watch_run(api, run.id)
+        else:
+            print_logs(api, run.id)
+
+
+@flow_run.command("cancel")
+@click.argument("run_id")
+def cancel_run(run_id: str) -> None:
+    """Cancel a flow run: at once if it has not started, else through its worker."""
+    with client() as api:
+        run = api.cancel_flow_run(run_id)
+    click.echo(f"Flow run {run.name!r} ({run.id}) is {run.state.name}.")

@@ -1,0 +1,31 @@
+"""The ``flowyard`` command: thin click commands over the client."""
+
+from __future__ import annotations
+
+import click
+
+from flowyard.cli.common import FlowyardGroup
+from flowyard.cli.deployments import deploy, deployment
+from flowyard.cli.demo import demo
+from flowyard.cli.flow_runs import flow_run
+from flowyard.cli.pools import work_pool, work_queue
+from flowyard.cli.server import server
+from flowyard.cli.workers import worker
+from flowyard.log_config import configure_logging
+from flowyard.settings import Settings
+
+
+@click.group(cls=FlowyardGroup)
+@click.option("--api-url", envvar="FLOWYARD_API_URL", help="The Flowyard API (default http://127.0.0.1:4200).")
+@click.option("--log-level", envvar="FLOWYARD_LOG_LEVEL", default="INFO", show_default=True)
+@click.version_option(package_name="flowyard")
+@click.pass_context
+def cli(ctx: click.Context, api_url: str | None, log_level: str) -> None:
+    """Flowyard: Python workflows on work pools and workers."""
+    settings = Settings(**({"api_url": api_url} if api_url else {}), log_level=log_level)
+    configure_logging(settings.log_level)
+    ctx.obj = {"settings": settings}
+
+
+for command in (server, work_pool, work_queue, deploy, deployment, flow_run, worker, demo):
+    cli.add_command(command)

@@ -1,0 +1,262 @@
+"""``flowyard work-pool …`` and ``flowyard work-queue …``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from flowyard import schemas as s
+from flowyard.cli.common import client, json_option
+from flowyard.cli.output import details, emit_json, table
+from flowyard.errors import InvalidInput
+from flowyard.workers import load_worker_type
+
+
+@click.group("work-pool")
+def work_pool() -> None:
+    """Create, inspect and tune work pools."""
+
+
+def _show_pool(pool: s.WorkPool, as_json: bool) -> None:
+    if as_json:
+        emit_json(pool)
+        return
+    details([
+        ("name", pool.name), ("type", pool.type), ("status", pool.status),
+        ("concurrency limit", pool.concurrency_limit if pool.concurrency_limit is not None else "unlimited"),
+        ("paused", pool.paused), ("description", pool.description), ("id", pool.id),
+    ])
+
+
+@work_pool.command("create")
+@click.argument("name")
+@click.option("--type", "type_", default="process", show_default=True, help="Worker type.")
+@click.option("--concurrency-limit", type=click.IntRange(min=0), help="Runs at once across the pool.")
+@click.option("--base-job-template", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON file; default: the worker type's template.")
+@click.option("--description")
+@click.option("--paused", is_flag=True, help="Create the pool paused.")
+@json_option
+def create_pool(name: str, type_: str, concurrency_limit: int | None, base_job_template: Path | None,
+                description: str | None, paused: bool, as_json: bool) -> None:
+    """Create a work pool NAME."""
+    if base_job_template:
+        try:
+            template = json.loads(base_job_template.read_text())
+        except ValueError as exc:
+            raise InvalidInput(f"{base_job_template} is not valid JSON: {exc}") from exc
+    else:
+        template = load_worker_type(type_).default_base_job_template()
+    body = s.WorkPoolCreate(name=name, type=type_, concurrency_limit=concurrency_limit, paused=paused,
+                            description=description, base_job_template=template)
+    with client() as api:
+        pool = api.create_work_pool(body)
+    if as_json:
+        emit_json(pool)
+    else:
+        click.echo(f"Created work pool {pool.name!r} of type {pool.type!r}.")
+
+
+@work_pool.command("ls")
+@json_option
+def list_pools(as_json: bool) -> None:
+    """List work pools."""
+    with client() as api:
+        pools = api.list_work_pools()
+    if as_json:
+        emit_json(pools)
+        return
+    table(["name", "type", "status", "limit", "paused"],
+          [(p.name, p.type, p.status, p.concurrency_limit, p.paused) for p in pools])
+
+
+@work_pool.command("inspect")
+@click.argument("name")
+@json_option
+def inspect_pool(name: str, as_json: bool) -> None:
+    """Show a work pool and its queues."""
+    with client() as api:
+        pool = api.read_work_pool(name)
+        queues = api.list_work_queues(name)
+    if as_json:
+        emit_json({"pool": pool.model_dump(mode="json"), "queues": [q.model_dump(mode="json") for q in queues]})
+        return
+    _show_pool(pool, False)
+    click.echo("")
+    _queue_table(queues)
+
+
+def _update_pool(name: str, body: s.WorkPoolUpdate, message: str) -> None:
+    with client() as api:
+        api.update_work_pool(name, body)
+    click.echo(message)
+
+
+@work_pool.command("pause")
+@click.argument("name")
+def pause_pool(name: str) -> None:
+    """Stop workers from claiming runs of the pool."""
+    _update_pool(name, s.WorkPoolUpdate(paused=True), f"Paused work pool {name!r}.")
+
+
+@work_pool.command("resume")
+@click.argument("name")
+def resume_pool(name: str) -> None:
+    """Let workers claim runs of the pool again."""
+    _update_pool(name, s.WorkPoolUpdate(paused=False), f"Resumed work pool {name!r}.")
+
+
+@work_pool.command("set-concurrency-limit")
+@click.argument("name")
+@click.argument("limit", type=click.IntRange(min=0))
+def set_pool_limit(name: str, limit: int) -> None:
+    """Allow at most LIMIT runs of the pool at once (applies at the next claim)."""
+    _update_pool(name, s.WorkPoolUpdate(concurrency_limit=limit), f"Set the limit of {name!r} to {limit}.")
+
+
+@work_pool.command("clear-concurrency-limit")
+@click.argument("name")
+def clear_pool_limit(name: str) -> None:
+    """Remove the pool's concurrency limit."""
+    _update_pool(name, s.WorkPoolUpdate(clear_concurrency_limit=True), f"Cleared the limit of {name!r}.")
+
+
+@work_pool.command("delete")
+@click.argument("name")
+def delete_pool(name: str) -> None:
+    """Delete a work pool (it must have no deployments)."""
+    with client() as api:
+        api.delete_work_pool(name)
+    click.echo(f"Deleted work pool {name!r}.")
+
+
+@work_pool.command("get-default-base-job-template")
+@click.option("--type", "type_", default="process", show_default=True)
+def default_template(type_: str) -> None:
+    """Print a worker type's default base job template as JSON."""
+    click.echo(json.dumps(load_worker_type(type_).default_base_job_template(), indent=2))
+
+
+# -- work queues -------------------------------------------------------------------------------
+
+pool_option = click.option("--pool", "-p", required=True, help="The work pool.")
+
+
+@click.group("work-queue")
+def work_queue() -> None:
+    """Create, inspect and tune the queues of a work pool."""
+
+
+def _queue_table(queues: list[s.WorkQueue]) -> None:
+    table(["queue", "priority", "limit", "paused", "ready", "running"],
+          [(q.name, q.priority, q.concurrency_limit, q.paused, q.ready, q.running) for q in queues])
+
+
+@work_queue.command("create")
+@click.argument("name")
+@pool_option
+@click.option("--priority", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Lower is served first, strictly.")
+@click.option("--concurrency-limit", type=click.IntRange(min=0))
+@click.option("--description")
+@json_option
+def create_queue(name: str, pool: str, priority: int, concurrency_limit: int | None,
+                 description: str | None, as_json: bool) -> None:
+    """Create a work queue NAME in a pool."""
+    body = s.WorkQueueCreate(name=name, priority=priority, concurrency_limit=concurrency_limit,
+                             description=description)
+    with client() as api:
+        queue = api.create_work_queue(pool, body)
+    if as_json:
+        emit_json(queue)
+    else:
+        click.echo(f"Created work queue {name!r} in pool {pool!r} with priority {queue.priority}.")
+
+
+@work_queue.command("ls")
+@pool_option
+@json_option
+def list_queues(pool: str, as_json: bool) -> None:
+    """List the queues of a pool, highest priority first."""
+    with client() as api:
+        queues = api.list_work_queues(pool)
+    if as_json:
+        emit_json(queues)
+    else:
+        _queue_table(queues)
+
+
+@work_queue.command("inspect")
+@click.argument("name")
+@pool_option
+@json_option
+def inspect_queue(name: str, pool: str, as_json: bool) -> None:
+    """Show one queue."""
+    with client() as api:
+        queue = api.read_work_queue(pool, name)
+    if as_json:
+        emit_json(queue)
+        return
+    details([("queue", queue.name), ("pool", queue.pool_name), ("priority", queue.priority),
+             ("concurrency limit", queue.concurrency_limit), ("paused", queue.paused),
+             ("ready", queue.ready), ("running", queue.running), ("id", queue.id)])
+
+
+def _update_queue(name: str, pool: str, body: s.WorkQueueUpdate, message: str) -> None:
+    with client() as api:
+        api.update_work_queue(pool, name, body)
+    click.echo(message)
+
+
+@work_queue.command("set-priority")
+@click.argument("name")
+@click.argument("priority", type=click.IntRange(min=0))
+@pool_option
+def set_priority(name: str, priority: int, pool: str) -> None:
+    """Change a queue's priority (lower is served first); applies at once."""
+    _update_queue(name, pool, s.WorkQueueUpdate(priority=priority), f"Set the priority of {name!r} to {priority}.")
+
+
+@work_queue.command("set-concurrency-limit")
+@click.argument("name")
+@click.argument("limit", type=click.IntRange(min=0))
+@pool_option
+def set_queue_limit(name: str, limit: int, pool: str) -> None:
+    """Allow at most LIMIT runs of the queue at once."""
+    _update_queue(name, pool, s.WorkQueueUpdate(concurrency_limit=limit), f"Set the limit of {name!r} to {limit}.")
+
+
+@work_queue.command("clear-concurrency-limit")
+@click.argument("name")
+@pool_option
+def clear_queue_limit(name: str, pool: str) -> None:
+    """Remove a queue's concurrency limit."""
+    _update_queue(name, pool, s.WorkQueueUpdate(clear_concurrency_limit=True), f"Cleared the limit of {name!r}.")
+
+
+@work_queue.command("pause")
+@click.argument("name")
+@pool_option
+def pause_queue(name: str, pool: str) -> None:
+    """Stop workers from claiming runs of this queue."""
+    _update_queue(name, pool, s.WorkQueueUpdate(paused=True), f"Paused work queue {name!r}.")
+
+
+@work_queue.command("resume")
+@click.argument("name")
+@pool_option
+def resume_queue(name: str, pool: str) -> None:
+    """Let workers claim runs of this queue again."""
+    _update_queue(name, pool, s.WorkQueueUpdate(paused=False), f"Resumed work queue {name!r}.")
+
+
+@work_queue.command("delete")
+@click.argument("name")
+@pool_option
+def delete_queue(name: str, pool: str) -> None:
+    """Delete a queue (not the pool's default queue)."""
+    with client() as api:
+        api.delete_work_queue(pool, name)
+    click.echo(f"Deleted work queue {name!r}.")

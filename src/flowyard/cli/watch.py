@@ -1,0 +1,75 @@
+"""Following a flow run from the terminal: its state changes and its logs as they arrive."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import click
+
+from flowyard import schemas as s
+from flowyard.client import FlowyardClient
+from flowyard.states import StateType
+
+POLL_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class FinalState:
+    type: StateType
+    message: str | None
+
+    @property
+    def is_completed(self) -> bool:
+        return self.type is StateType.COMPLETED
+
+
+def format_log(log: s.Log) -> str:
+    stamp = log.timestamp.strftime("%H:%M:%S.%f")[:-3]
+    return f"{stamp} | {_level(log.level):<7} | {log.source:<6} | {log.message}"
+
+
+def _level(level: int) -> str:
+    return {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}.get(level, str(level))
+
+
+def print_logs(api: FlowyardClient, run_id: str, after_id: int = 0) -> int:
+    """Print logs after ``after_id``; returns the last id printed."""
+    while True:
+        logs = api.read_logs(run_id, after_id=after_id)
+        for log in logs:
+            click.echo(format_log(log))
+            after_id = log.id
+        if len(logs) < 1000:
+            return after_id
+
+
+def drain_logs(api: FlowyardClient, run_id: str, after_id: int, *, idle: float = 0.6, most: float = 3.0) -> int:
+    """After a run ended, print the output its infrastructure shipped a moment later."""
+    deadline = time.monotonic() + most
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < idle:
+        newest = print_logs(api, run_id, after_id)
+        if newest != after_id:
+            after_id, quiet_since = newest, time.monotonic()
+        time.sleep(POLL_SECONDS / 2)
+    return after_id
+
+
+def watch_run(api: FlowyardClient, run_id: str, *, show_logs: bool = True) -> FinalState:
+    """Print state changes (and logs) until the run reaches a final state."""
+    last_state: StateType | None = None
+    after_id = 0
+    while True:
+        run = api.read_flow_run(run_id)
+        if run.state.type is not last_state:
+            last_state = run.state.type
+            note = f": {run.state.message}" if run.state.message else ""
+            click.echo(f"Flow run {run.name!r} is {run.state.name}{note}")
+        if show_logs:
+            after_id = print_logs(api, run_id, after_id)
+        if run.state.type.is_terminal:
+            if show_logs:
+                drain_logs(api, run_id, after_id)
+            return FinalState(run.state.type, run.state.message)
+        time.sleep(POLL_SECONDS)

@@ -1,0 +1,241 @@
+"""``FlowyardClient``: typed calls to the API over httpx, transient failures retried.
+
+httpx errors are translated here, at the boundary, into ``ApiError`` / ``ApiUnavailable``.
+Only what ``is_transient`` says is retried; a request that may have reached the server
+(a read timeout on a POST) is not replayed unless the call is idempotent.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
+
+from flowyard import schemas as s
+from flowyard.errors import ApiError, ApiUnavailable
+from flowyard.settings import Settings
+
+M = TypeVar("M", bound=BaseModel)
+
+TRANSIENT_STATUS = frozenset({502, 503, 504})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when retrying the same request may succeed: the API or Redis is briefly away."""
+    if isinstance(exc, ApiUnavailable):
+        return True
+    return isinstance(exc, ApiError) and exc.status_code in TRANSIENT_STATUS
+
+
+def _path(*parts: str) -> str:
+    return "/api/" + "/".join(quote(p, safe="") for p in parts)
+
+
+class FlowyardClient:
+    """A synchronous client; ``retry_seconds`` bounds how long transient failures are retried."""
+
+    def __init__(
+        self,
+        api_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retry_seconds: float = 10.0,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.api_url = api_url.rstrip("/")
+        self.api_key = api_key
+        self._http = httpx.Client(base_url=self.api_url, headers=headers, timeout=timeout)
+        self._retry_seconds = retry_seconds
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> FlowyardClient:
+        return cls(settings.api_url, settings.api_key, **kwargs)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> FlowyardClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport -----------------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, timeout: float | None = None, **kw: Any) -> Any:
+        """Send one request, retrying transient failures; returns the decoded JSON body."""
+        retrying = Retrying(
+            retry=retry_if_exception(is_transient),
+            stop=stop_after_delay(self._retry_seconds),
+            wait=wait_exponential_jitter(multiplier=0.1, max=2.0),
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                return self._send(method, path, timeout=timeout, **kw)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(self, method: str, path: str, *, timeout: float | None, **kw: Any) -> Any:
+        if timeout is not None:
+            kw["timeout"] = timeout
+        try:
+            response = self._http.request(method, path, **kw)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
+            raise ApiUnavailable(f"cannot reach the Flowyard API at {self.api_url}: {exc}") from exc
+        except httpx.TimeoutException as exc:
+            raise ApiError(0, f"the Flowyard API at {self.api_url} timed out") from exc
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _error_message(response))
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def _get(self, model: type[M], path: str, **kw: Any) -> M:
+        return model.model_validate(self.request("GET", path, **kw))
+
+    def _list(self, model: type[M], path: str, **kw: Any) -> list[M]:
+        return TypeAdapter(list[model]).validate_python(self.request("GET", path, **kw))  # type: ignore[valid-type]
+
+    def _send_doc(self, method: str, model: type[M], path: str, body: BaseModel) -> M:
+        return model.model_validate(self.request(method, path, json=body.model_dump(mode="json")))
+
+    # -- work pools and queues -----------------------------------------------------------
+
+    def create_work_pool(self, body: s.WorkPoolCreate) -> s.WorkPool:
+        return self._send_doc("POST", s.WorkPool, _path("work_pools"), body)
+
+    def read_work_pool(self, name: str) -> s.WorkPool:
+        return self._get(s.WorkPool, _path("work_pools", name))
+
+    def list_work_pools(self) -> list[s.WorkPool]:
+        return self._list(s.WorkPool, _path("work_pools"))
+
+    def update_work_pool(self, name: str, body: s.WorkPoolUpdate) -> s.WorkPool:
+        return self._send_doc("PATCH", s.WorkPool, _path("work_pools", name), body)
+
+    def delete_work_pool(self, name: str) -> None:
+        self.request("DELETE", _path("work_pools", name))
+
+    def create_work_queue(self, pool: str, body: s.WorkQueueCreate) -> s.WorkQueue:
+        return self._send_doc("POST", s.WorkQueue, _path("work_pools", pool, "queues"), body)
+
+    def read_work_queue(self, pool: str, name: str) -> s.WorkQueue:
+        return self._get(s.WorkQueue, _path("work_pools", pool, "queues", name))
+
+    def list_work_queues(self, pool: str) -> list[s.WorkQueue]:
+        return self._list(s.WorkQueue, _path("work_pools", pool, "queues"))
+
+    def update_work_queue(self, pool: str, name: str, body: s.WorkQueueUpdate) -> s.WorkQueue:
+        return self._send_doc("PATCH", s.WorkQueue, _path("work_pools", pool, "queues", name), body)
+
+    def delete_work_queue(self, pool: str, name: str) -> None:
+        self.request("DELETE", _path("work_pools", pool, "queues", name))
+
+    # -- deployments ---------------------------------------------------------------------
+
+    def create_deployment(self, body: s.DeploymentCreate) -> s.Deployment:
+        """Create, or update in place, the deployment named ``flow_name/name``."""
+        return self._send_doc("POST", s.Deployment, _path("deployments"), body)
+
+    def read_deployment(self, ref: str) -> s.Deployment:
+        """Read a deployment by id or by ``flow name/deployment name``."""
+        return self._get(s.Deployment, _path("deployments") + "/" + quote(ref, safe=""))
+
+    def list_deployments(self) -> list[s.Deployment]:
+        return self._list(s.Deployment, _path("deployments"))
+
+    def run_deployment(self, ref: str, body: s.DeploymentRunRequest) -> s.FlowRun:
+        path = _path("deployments") + "/" + quote(ref, safe="") + "/runs"
+        return self._send_doc("POST", s.FlowRun, path, body)
+
+    # -- flow runs -----------------------------------------------------------------------
+
+    def create_flow_run(self, body: s.FlowRunCreate) -> s.FlowRun:
+        return self._send_doc("POST", s.FlowRun, _path("flow_runs"), body)
+
+    def read_flow_run(self, ref: str) -> s.FlowRun:
+        """Read a flow run by its id or a unique prefix of it."""
+        return self._get(s.FlowRun, _path("flow_runs", ref))
+
+    def read_flow_run_history(self, ref: str) -> s.FlowRunHistory:
+        return self._get(s.FlowRunHistory, _path("flow_runs", ref, "history"))
+
+    def list_flow_runs(
+        self,
+        *,
+        state: str | None = None,
+        pool: str | None = None,
+        deployment_id: str | None = None,
+        limit: int = 50,
+    ) -> list[s.FlowRun]:
+        params = {"state": state, "pool": pool, "deployment_id": deployment_id, "limit": limit}
+        query = {k: v for k, v in params.items() if v is not None}
+        return self._list(s.FlowRun, _path("flow_runs"), params=query)
+
+    def set_flow_run_state(self, run_id: str, body: s.StateChange) -> s.StateChangeResult:
+        return self._send_doc("POST", s.StateChangeResult, _path("flow_runs", run_id, "state"), body)
+
+    def cancel_flow_run(self, ref: str) -> s.FlowRun:
+        return s.FlowRun.model_validate(self.request("POST", _path("flow_runs", ref, "cancel")))
+
+    def report_infrastructure(self, run_id: str, body: s.InfrastructureReport) -> None:
+        self.request("POST", _path("flow_runs", run_id, "infrastructure"), json=body.model_dump())
+
+    # -- workers -------------------------------------------------------------------------
+
+    def claim(self, pool: str, body: s.ClaimRequest) -> list[s.ClaimedRun]:
+        """Long-poll for up to ``max_runs`` runs; waits at most ``body.wait`` seconds."""
+        data = self.request(
+            "POST",
+            _path("work_pools", pool, "claim"),
+            json=body.model_dump(mode="json"),
+            timeout=body.wait + 30.0,
+        )
+        return s.ClaimResponse.model_validate(data).runs
+
+    def worker_heartbeat(self, pool: str, body: s.WorkerHeartbeat) -> s.HeartbeatResponse:
+        path = _path("work_pools", pool, "workers", "heartbeat")
+        return self._send_doc("POST", s.HeartbeatResponse, path, body)
+
+    def list_workers(self, pool: str | None = None) -> list[s.Worker]:
+        params = {"pool": pool} if pool else {}
+        return self._list(s.Worker, _path("workers"), params=params)
+
+    # -- task runs and logs --------------------------------------------------------------
+
+    def create_task_run(self, body: s.TaskRunCreate) -> s.TaskRun:
+        return self._send_doc("POST", s.TaskRun, _path("task_runs"), body)
+
+    def set_task_run_state(self, task_run_id: str, body: s.TaskRunUpdate) -> s.TaskRun:
+        return self._send_doc("POST", s.TaskRun, _path("task_runs", task_run_id, "state"), body)
+
+    def list_task_runs(self, flow_run_id: str) -> list[s.TaskRun]:
+        return self._list(s.TaskRun, _path("flow_runs", flow_run_id, "task_runs"))
+
+    def create_logs(self, logs: list[s.LogCreate]) -> None:
+        if logs:
+            self.request("POST", _path("logs"), json=[log.model_dump(mode="json") for log in logs])
+
+    def read_logs(self, flow_run_id: str, *, after_id: int = 0, limit: int = 1000) -> list[s.Log]:
+        params = {"after_id": after_id, "limit": limit}
+        return self._list(s.Log, _path("flow_runs", flow_run_id, "logs"), params=params)
+
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/api/health")
+        return result
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        detail = None
+    if isinstance(detail, str):
+        return detail
+    if detail:
+        return str(detail)
+    return f"HTTP {response.status_code} from {response.request.url.path}"

@@ -1,0 +1,9 @@
+"""The engine: runs one flow run inside whatever infrastructure a worker launched.
+
+Entry point: ``python -m flowyard.engine <flow_run_id>``.
+"""
+
+from flowyard.engine.entrypoint import load_flow
+from flowyard.engine.runner import run_flow_run
+
+__all__ = ["load_flow", "run_flow_run"]

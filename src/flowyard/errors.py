@@ -1,0 +1,62 @@
+"""Flowyard's errors, one small tree.
+
+::
+
+    FlowyardError
+    ├── NotFound            – a pool, queue, deployment, flow run or worker does not exist
+    ├── Conflict            – the request contradicts current state (name taken, illegal transition)
+    │   └── InvalidTransition
+    ├── InvalidInput        – bad parameters, entrypoint, job variables or options
+    ├── QueueUnavailable    – Redis cannot be reached; the store still holds every run
+    ├── ApiError            – the API answered with an error (client side)
+    │   └── ApiUnavailable  – the API could not be reached at all
+    └── EntrypointError     – a flow entrypoint cannot be loaded
+
+Third-party errors are translated into these at the boundary that meets them.
+"""
+
+from __future__ import annotations
+
+
+class FlowyardError(Exception):
+    """Base of every error Flowyard raises on purpose."""
+
+
+class NotFound(FlowyardError):
+    """Raised when a named object does not exist."""
+
+
+class Conflict(FlowyardError):
+    """Raised when a request contradicts the current state of an object."""
+
+
+class InvalidTransition(Conflict):
+    """Raised when a flow run cannot move from its state to the requested one."""
+
+
+class InvalidInput(FlowyardError):
+    """Raised when user input (parameters, options, entrypoints) is malformed."""
+
+
+class QueueUnavailable(FlowyardError):
+    """Raised when the Redis queue backend cannot be reached."""
+
+
+class EntrypointError(FlowyardError):
+    """Raised when a ``path/to/file.py:function`` entrypoint cannot be loaded."""
+
+
+class ApiError(FlowyardError):
+    """Raised by the client when the API answers with an error status."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+class ApiUnavailable(ApiError):
+    """Raised by the client when the API cannot be reached after retries."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, message)

@@ -1,0 +1,1 @@
+"""The orchestrator: HTTP API, state machine, dispatcher and reconciler."""

@@ -1,0 +1,119 @@
+"""Deployments: create or update, read, and run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Depends
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from flowyard import schemas as s
+from flowyard.blocks import merge_variables
+from flowyard.errors import NotFound
+from flowyard.orchestrator import documents, queue_sync, runs
+from flowyard.orchestrator.api.pools import DEFAULT_QUEUE, get_pool, get_queue
+from flowyard.orchestrator.parameters import check_parameters
+from flowyard.orchestrator.runtime import Orchestrator, get_orchestrator
+from flowyard.store import models as m
+
+router = APIRouter(prefix="/api/deployments", tags=["deployments"])
+
+
+def get_flow(session: Session, name: str, *, create: bool = False) -> m.Flow:
+    flow = session.scalars(select(m.Flow).where(m.Flow.name == name)).first()
+    if flow is None and create:
+        flow = m.Flow(name=name)
+        session.add(flow)
+        session.flush()
+    if flow is None:
+        raise NotFound(f"flow {name!r} not found")
+    return flow
+
+
+def get_deployment(session: Session, ref: str) -> m.Deployment:
+    """A deployment by id or by ``flow name/deployment name``."""
+    query = select(m.Deployment).options(
+        joinedload(m.Deployment.flow), joinedload(m.Deployment.queue).joinedload(m.WorkQueue.pool)
+    )
+    found = session.scalars(query.where(m.Deployment.id == ref)).first()
+    if found is None and "/" in ref:
+        flow_name, name = ref.rsplit("/", 1)
+        found = session.scalars(
+            query.join(m.Flow).where(m.Flow.name == flow_name, m.Deployment.name == name)
+        ).first()
+    if found is None:
+        raise NotFound(f"deployment {ref!r} not found")
+    return found
+
+
+@router.post("", status_code=201)
+async def create_deployment(
+    body: s.DeploymentCreate, orch: Orchestrator = Depends(get_orchestrator)
+) -> s.Deployment:
+    def upsert() -> s.Deployment:
+        with orch.db.session() as session:
+            pool = get_pool(session, body.pool_name)
+            queue = get_queue(session, pool, body.queue_name or DEFAULT_QUEUE)
+            check_parameters(body.parameter_schema, body.parameters)
+            merge_variables(pool.base_job_template, body.job_variables)
+            flow = get_flow(session, body.flow_name, create=True)
+            dep = session.scalars(
+                select(m.Deployment).where(m.Deployment.flow_id == flow.id, m.Deployment.name == body.name)
+            ).first() or m.Deployment(flow=flow, name=body.name)
+            fields = body.model_dump(exclude={"flow_name", "pool_name", "queue_name"})
+            for field, value in fields.items():
+                setattr(dep, field, value)
+            dep.queue = queue
+            session.add(dep)
+            session.flush()
+            return documents.deployment(dep)
+
+    return await orch.in_thread(upsert)
+
+
+@router.get("")
+async def list_deployments(orch: Orchestrator = Depends(get_orchestrator)) -> list[s.Deployment]:
+    def read() -> list[s.Deployment]:
+        with orch.db.session() as session:
+            query = select(m.Deployment).join(m.Flow).order_by(m.Flow.name, m.Deployment.name)
+            return [documents.deployment(d) for d in session.scalars(query).all()]
+
+    return await orch.in_thread(read)
+
+
+@router.get("/{ref:path}")
+async def read_deployment(ref: str, orch: Orchestrator = Depends(get_orchestrator)) -> s.Deployment:
+    def read() -> s.Deployment:
+        with orch.db.session() as session:
+            return documents.deployment(get_deployment(session, ref))
+
+    return await orch.in_thread(read)
+
+
+@router.post("/{ref:path}/runs", status_code=201)
+async def run_deployment(
+    ref: str, body: s.DeploymentRunRequest, orch: Orchestrator = Depends(get_orchestrator)
+) -> s.FlowRun:
+    """Create a Scheduled run and queue it; parameters are checked before anything is written."""
+
+    def create() -> tuple[s.FlowRun, runs.QueueEffect]:
+        with orch.db.session() as session:
+            dep = get_deployment(session, ref)
+            parameters = {**dep.parameters, **body.parameters}
+            check_parameters(dep.parameter_schema, parameters)
+            merge_variables(dep.queue.pool.base_job_template, dep.job_variables, body.job_variables)
+            run = runs.new_run(
+                session, flow=dep.flow, deployment=dep, queue=dep.queue, now=datetime.now(UTC),
+                parameters=parameters, job_variables=body.job_variables,
+                scheduled_time=body.scheduled_time, name=body.name,
+            )
+            session.flush()
+            effect = runs.QueueEffect(
+                dep.queue.pool.name, dep.queue.name, run.id, enqueue_at=run.scheduled_time.timestamp()
+            )
+            return documents.flow_run(run), effect
+
+    doc, effect = await orch.in_thread(create)
+    await queue_sync.apply(orch, effect)
+    return doc

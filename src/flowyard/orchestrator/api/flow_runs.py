@@ -1,0 +1,237 @@
+"""Flow runs: read and filter, move through the state machine, cancel; their task runs and logs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
+
+from flowyard import schemas as s
+from flowyard.errors import Conflict, InvalidInput, NotFound
+from flowyard.orchestrator import documents, queue_sync, runs
+from flowyard.orchestrator.api.deployments import get_flow
+from flowyard.orchestrator.runtime import Orchestrator, get_orchestrator
+from flowyard.states import StateType
+from flowyard.store import models as m
+
+router = APIRouter(prefix="/api", tags=["flow runs"])
+
+
+@router.post("/flow_runs", status_code=201)
+async def create_flow_run(body: s.FlowRunCreate, orch: Orchestrator = Depends(get_orchestrator)) -> s.FlowRun:
+    """Record a run that is not dispatched through a pool (a flow called directly)."""
+
+    def create() -> s.FlowRun:
+        with orch.db.session() as session:
+            flow = get_flow(session, body.flow_name, create=True)
+            run = runs.new_run(
+                session, flow=flow, now=datetime.now(UTC), parameters=body.parameters,
+                name=body.name, state=body.state, parent_task_run_id=body.parent_task_run_id,
+            )
+            session.flush()
+            return documents.flow_run(run)
+
+    return await orch.in_thread(create)
+
+
+@router.get("/flow_runs")
+async def list_flow_runs(
+    state: str | None = None,
+    pool: str | None = None,
+    deployment_id: str | None = None,
+    limit: int = Query(default=50, ge=1, le=10_000),
+    orch: Orchestrator = Depends(get_orchestrator),
+) -> list[s.FlowRun]:
+    states = _parse_states(state)
+
+    def read() -> list[s.FlowRun]:
+        with orch.db.session() as session:
+            query = select(m.FlowRun).options(*runs.load_options())
+            if states:
+                query = query.where(m.FlowRun.state_type.in_(states))
+            if pool:
+                query = query.join(m.WorkQueue).join(m.WorkPool).where(m.WorkPool.name == pool)
+            if deployment_id:
+                query = query.where(m.FlowRun.deployment_id == deployment_id)
+            query = query.order_by(m.FlowRun.created.desc()).limit(limit)
+            return [documents.flow_run(r) for r in session.scalars(query).unique().all()]
+
+    return await orch.in_thread(read)
+
+
+def _parse_states(raw: str | None) -> list[StateType]:
+    if not raw:
+        return []
+    try:
+        return [StateType(part.strip().upper()) for part in raw.split(",") if part.strip()]
+    except ValueError as exc:
+        valid = ", ".join(t.value for t in StateType)
+        raise InvalidInput(f"unknown state in {raw!r}; use one of {valid}") from exc
+
+
+@router.get("/flow_runs/{ref}")
+async def read_flow_run(ref: str, orch: Orchestrator = Depends(get_orchestrator)) -> s.FlowRun:
+    def read() -> s.FlowRun:
+        with orch.db.session() as session:
+            return documents.flow_run(runs.get_run(session, ref))
+
+    return await orch.in_thread(read)
+
+
+@router.get("/flow_runs/{ref}/history")
+async def read_history(ref: str, orch: Orchestrator = Depends(get_orchestrator)) -> s.FlowRunHistory:
+    def read() -> s.FlowRunHistory:
+        with orch.db.session() as session:
+            run = runs.get_run(session, ref)
+            rows = session.scalars(
+                select(m.FlowRunState).where(m.FlowRunState.flow_run_id == run.id).order_by(m.FlowRunState.id)
+            ).all()
+            return s.FlowRunHistory(run=documents.flow_run(run), states=[documents.state_row(r) for r in rows])
+
+    return await orch.in_thread(read)
+
+
+@router.post("/flow_runs/{ref}/state")
+async def set_flow_run_state(
+    ref: str, body: s.StateChange, orch: Orchestrator = Depends(get_orchestrator)
+) -> s.StateChangeResult:
+    def change() -> tuple[s.StateChangeResult, runs.QueueEffect | None]:
+        with orch.db.session() as session:
+            run = runs.get_run(session, ref, for_update=True)
+            decision, effect = runs.set_state(
+                session, run, body.type, now=datetime.now(UTC), message=body.message,
+                token=body.token, force=body.force,
+            )
+            result = s.StateChangeResult(
+                accepted=decision.accepted, state=documents.state(run), reason=decision.reason
+            )
+            return result, effect
+
+    result, effect = await orch.in_thread(change)
+    await queue_sync.apply(orch, effect)
+    return result
+
+
+@router.post("/flow_runs/{ref}/cancel")
+async def cancel_flow_run(ref: str, orch: Orchestrator = Depends(get_orchestrator)) -> s.FlowRun:
+    """Scheduled and Pending runs are Cancelled at once; running ones go to Cancelling."""
+
+    def cancel() -> tuple[s.FlowRun, runs.QueueEffect | None]:
+        with orch.db.session() as session:
+            run = runs.get_run(session, ref, for_update=True)
+            if run.state_type is StateType.CANCELLING:
+                return documents.flow_run(run), None
+            if run.state_type.is_terminal:
+                raise Conflict(f"flow run {run.id} is already {run.state_type.display_name}")
+            immediate = run.state_type in (StateType.SCHEDULED, StateType.PENDING)
+            target = StateType.CANCELLED if immediate else StateType.CANCELLING
+            _, effect = runs.set_state(
+                session, run, target, now=datetime.now(UTC), message="cancelled by request", force=True
+            )
+            return documents.flow_run(run), effect
+
+    doc, effect = await orch.in_thread(cancel)
+    await queue_sync.apply(orch, effect)
+    return doc
+
+
+@router.post("/flow_runs/{ref}/infrastructure", status_code=204)
+async def report_infrastructure(
+    ref: str, body: s.InfrastructureReport, orch: Orchestrator = Depends(get_orchestrator)
+) -> None:
+    def record() -> None:
+        with orch.db.session() as session:
+            run = runs.get_run(session, ref, for_update=True)
+            if run.claim_token != body.token:
+                raise Conflict("the claim token does not match: this run was claimed again")
+            run.infrastructure_id = body.infrastructure_id
+
+    await orch.in_thread(record)
+
+
+# -- task runs ------------------------------------------------------------------------------
+
+
+@router.post("/task_runs", status_code=201)
+async def create_task_run(body: s.TaskRunCreate, orch: Orchestrator = Depends(get_orchestrator)) -> s.TaskRun:
+    def create() -> s.TaskRun:
+        with orch.db.session() as session:
+            run = runs.get_run(session, body.flow_run_id)
+            now = datetime.now(UTC)
+            row = m.TaskRun(
+                id=body.id or m.new_id(), flow_run_id=run.id, name=body.name, task_key=body.task_key,
+                parameters=body.parameters, state_type=body.state,
+                start_time=now if body.state is StateType.RUNNING else None,
+            )
+            session.add(row)
+            session.flush()
+            return documents.task_run(row)
+
+    return await orch.in_thread(create)
+
+
+@router.post("/task_runs/{task_run_id}/state")
+async def set_task_run_state(
+    task_run_id: str, body: s.TaskRunUpdate, orch: Orchestrator = Depends(get_orchestrator)
+) -> s.TaskRun:
+    def update() -> s.TaskRun:
+        with orch.db.session() as session:
+            row = session.get(m.TaskRun, task_run_id)
+            if row is None:
+                raise NotFound(f"task run {task_run_id!r} not found")
+            now = datetime.now(UTC)
+            row.state_type, row.message = body.state, body.message
+            if body.state is StateType.RUNNING and row.start_time is None:
+                row.start_time = now
+            if body.state.is_terminal:
+                row.end_time = now
+            session.flush()
+            return documents.task_run(row)
+
+    return await orch.in_thread(update)
+
+
+@router.get("/flow_runs/{ref}/task_runs")
+async def list_task_runs(ref: str, orch: Orchestrator = Depends(get_orchestrator)) -> list[s.TaskRun]:
+    def read() -> list[s.TaskRun]:
+        with orch.db.session() as session:
+            run = runs.get_run(session, ref)
+            query = select(m.TaskRun).where(m.TaskRun.flow_run_id == run.id).order_by(m.TaskRun.created)
+            return [documents.task_run(r) for r in session.scalars(query).all()]
+
+    return await orch.in_thread(read)
+
+
+# -- logs -----------------------------------------------------------------------------------
+
+
+@router.post("/logs", status_code=201)
+async def create_logs(body: list[s.LogCreate], orch: Orchestrator = Depends(get_orchestrator)) -> None:
+    def write() -> None:
+        with orch.db.session() as session:
+            session.add_all(m.Log(**log.model_dump()) for log in body)
+
+    if body:
+        await orch.in_thread(write)
+
+
+@router.get("/flow_runs/{ref}/logs")
+async def read_logs(
+    ref: str,
+    after_id: int = 0,
+    limit: int = Query(default=1000, ge=1, le=10_000),
+    orch: Orchestrator = Depends(get_orchestrator),
+) -> list[s.Log]:
+    def read() -> list[s.Log]:
+        with orch.db.session() as session:
+            run = runs.get_run(session, ref)
+            query = (
+                select(m.Log)
+                .where(m.Log.flow_run_id == run.id, m.Log.id > after_id)
+                .order_by(m.Log.id)
+                .limit(limit)
+            )
+            return [documents.log(r) for r in session.scalars(query).all()]
+
+    return await orch.in_thread(read)

@@ -1,0 +1,109 @@
+"""The FastAPI application: routes, error mapping, API-key check, and the services' lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import IntegrityError
+
+from flowyard.errors import Conflict, FlowyardError, InvalidInput, NotFound, QueueUnavailable
+from flowyard.orchestrator.api import deployments, flow_runs, pools, workers
+from flowyard.orchestrator.runtime import Orchestrator
+from flowyard.orchestrator.services.dispatcher import dispatch_once
+from flowyard.orchestrator.services.reconciler import reconcile_once
+from flowyard.pools import PoolQueues, Wakeups, connect
+from flowyard.settings import Settings
+from flowyard.store import Database
+
+log = structlog.get_logger()
+
+STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422, QueueUnavailable: 503}
+
+
+def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
+    """The API for ``settings``, its queues in the Redis at ``redis_url``."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.resolved_database_url)
+        await asyncio.to_thread(db.migrate)
+        redis, pubsub_redis = connect(redis_url), connect(redis_url)
+        wakeups = Wakeups(pubsub_redis)
+        orch = Orchestrator(settings, db, PoolQueues(redis), wakeups, rebuild_needed=True)
+        app.state.orchestrator = orch
+        await wakeups.start()
+        services = [
+            asyncio.create_task(_every(settings.dispatch_interval_seconds, dispatch_once, orch)),
+            asyncio.create_task(_every(settings.reconcile_interval_seconds, reconcile_once, orch)),
+        ]
+        try:
+            yield
+        finally:
+            for task in services:
+                task.cancel()
+            await asyncio.gather(*services, return_exceptions=True)
+            await wakeups.stop()
+            await redis.aclose()
+            await pubsub_redis.aclose()
+            db.dispose()
+
+    app = FastAPI(title="Flowyard", version="0.1.0", lifespan=lifespan)
+    for router in (pools.router, deployments.router, flow_runs.router, workers.router):
+        app.include_router(router)
+    _add_error_handlers(app)
+    if settings.api_key:
+        _require_api_key(app, settings.api_key)
+
+    @app.get("/api/health", tags=["health"])
+    async def health(request: Request) -> dict[str, str]:
+        await request.app.state.orchestrator.queues.ping()
+        return {"status": "ok"}
+
+    return app
+
+
+async def _every(interval: float, step: Callable[[Orchestrator], Awaitable[int]], orch: Orchestrator) -> None:
+    """Run a service step now and then every ``interval`` seconds; a failing step is logged."""
+    while True:
+        try:
+            await step(orch)
+        except QueueUnavailable:
+            log.warning("service_waiting_for_redis", service=step.__name__)
+        except Exception:
+            log.exception("service_step_failed", service=step.__name__)
+        await asyncio.sleep(interval)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(FlowyardError)
+    async def flowyard_error(_: Request, exc: FlowyardError) -> JSONResponse:
+        status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
+        return JSONResponse({"detail": "conflicts with stored data: " + str(exc.orig).splitlines()[0]}, 409)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return JSONResponse({"detail": f"{where}: {first.get('msg')}"}, status_code=422)
+
+
+def _require_api_key(app: FastAPI, api_key: str) -> None:
+    expected = f"Bearer {api_key}".encode()
+
+    @app.middleware("http")
+    async def check_key(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        given = request.headers.get("authorization", "").encode()
+        if request.url.path.startswith("/api/") and not hmac.compare_digest(given, expected):
+            return JSONResponse({"detail": "missing or wrong API key"}, status_code=401)
+        return await call_next(request)

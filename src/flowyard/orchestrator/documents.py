@@ -1,0 +1,113 @@
+"""Store rows → API documents."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flowyard import schemas as s
+from flowyard.store import models as m
+
+
+def work_pool(pool: m.WorkPool, *, status: str) -> s.WorkPool:
+    return s.WorkPool(
+        id=pool.id,
+        name=pool.name,
+        type=pool.type,
+        description=pool.description,
+        concurrency_limit=pool.concurrency_limit,
+        paused=pool.paused,
+        base_job_template=pool.base_job_template,
+        status="PAUSED" if pool.paused else status,
+        created=pool.created,
+    )
+
+
+def work_queue(queue: m.WorkQueue, *, pool_name: str, ready: int = 0, running: int = 0) -> s.WorkQueue:
+    return s.WorkQueue(
+        id=queue.id,
+        pool_name=pool_name,
+        name=queue.name,
+        priority=queue.priority,
+        concurrency_limit=queue.concurrency_limit,
+        paused=queue.paused,
+        description=queue.description,
+        ready=ready,
+        running=running,
+    )
+
+
+def deployment(dep: m.Deployment) -> s.Deployment:
+    return s.Deployment(
+        id=dep.id,
+        name=dep.name,
+        flow_id=dep.flow_id,
+        flow_name=dep.flow.name,
+        entrypoint=dep.entrypoint,
+        path=dep.path,
+        pool_name=dep.queue.pool.name,
+        queue_name=dep.queue.name,
+        parameters=dep.parameters,
+        parameter_schema=dep.parameter_schema,
+        job_variables=dep.job_variables,
+        tags=dep.tags,
+        description=dep.description,
+        version=dep.version,
+        created=dep.created,
+        updated=dep.updated,
+    )
+
+
+def state(run: m.FlowRun) -> s.StateDoc:
+    return s.StateDoc(
+        type=run.state_type,
+        name=run.state_name,
+        message=run.state_message,
+        timestamp=run.state_timestamp,
+    )
+
+
+def flow_run(run: m.FlowRun) -> s.FlowRun:
+    queue = run.queue
+    return s.FlowRun(
+        id=run.id,
+        name=run.name,
+        flow_id=run.flow_id,
+        flow_name=run.flow.name,
+        deployment_id=run.deployment_id,
+        deployment_name=run.deployment.name if run.deployment else None,
+        pool_name=queue.pool.name if queue else None,
+        queue_name=queue.name if queue else None,
+        parameters=run.parameters,
+        job_variables=run.job_variables,
+        state=state(run),
+        scheduled_time=run.scheduled_time,
+        start_time=run.start_time,
+        end_time=run.end_time,
+        worker_name=run.worker_name,
+        infrastructure_id=run.infrastructure_id,
+        created=run.created,
+    )
+
+
+def state_row(row: m.FlowRunState) -> s.StateDoc:
+    return s.StateDoc(type=row.type, name=row.name, message=row.message, timestamp=row.timestamp)
+
+
+def task_run(row: m.TaskRun) -> s.TaskRun:
+    return s.TaskRun.model_validate(row)
+
+
+def log(row: m.Log) -> s.Log:
+    return s.Log.model_validate(row)
+
+
+def worker(row: m.Worker, *, now: datetime, heartbeat_seconds: float) -> s.Worker:
+    online = now - row.last_heartbeat <= timedelta(seconds=3 * heartbeat_seconds)
+    return s.Worker(
+        id=row.id,
+        name=row.name,
+        pool_name=row.pool.name,
+        type=row.type,
+        status="ONLINE" if online else "OFFLINE",
+        last_heartbeat=row.last_heartbeat,
+    )

@@ -1,0 +1,29 @@
+"""Checking a run's parameters against its deployment's JSON schema, before anything is queued."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from flowyard.errors import InvalidInput
+
+
+def check_parameters(schema: dict[str, Any] | None, parameters: dict[str, Any]) -> None:
+    """Raise ``InvalidInput`` naming the first parameter that is unknown, missing or mistyped."""
+    if not schema:
+        return
+    properties = schema.get("properties", {})
+    unknown = sorted(set(parameters) - set(properties))
+    if unknown:
+        known = ", ".join(sorted(properties)) or "none"
+        raise InvalidInput(f"unknown parameter {unknown[0]!r} (the flow takes: {known})")
+    errors = sorted(Draft202012Validator(schema).iter_errors(parameters), key=lambda e: list(e.path))
+    if not errors:
+        return
+    error = errors[0]
+    if error.validator == "required":
+        missing = next((name for name in schema.get("required", []) if name not in parameters), "?")
+        raise InvalidInput(f"parameter {missing!r} is required")
+    name = error.path[0] if error.path else "?"
+    raise InvalidInput(f"parameter {name!r}: {error.message}")

@@ -1,0 +1,143 @@
+"""Flow runs in the store: lookup, creation and compare-and-set state changes.
+
+Everything here runs inside one store transaction; what Redis must learn afterwards is
+returned as a ``QueueEffect`` for ``queue_sync.apply`` to carry out once committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from flowyard.errors import Conflict, NotFound
+from flowyard.orchestrator.names import run_name
+from flowyard.orchestrator.transitions import Decision, decide
+from flowyard.states import StateType
+from flowyard.store import models as m
+
+
+@dataclass(frozen=True)
+class QueueEffect:
+    """What a committed state change means for the run's Redis queue."""
+
+    pool: str
+    queue: str
+    run_id: str
+    release: bool = False
+    enqueue_at: float | None = None
+    unqueue: bool = False
+
+
+def load_options() -> list[Any]:
+    return [
+        joinedload(m.FlowRun.flow),
+        joinedload(m.FlowRun.deployment),
+        joinedload(m.FlowRun.queue).joinedload(m.WorkQueue.pool),
+    ]
+
+
+def get_run(session: Session, ref: str, *, for_update: bool = False) -> m.FlowRun:
+    """A run by id, or by a unique prefix of its id (at least 4 characters)."""
+    query = select(m.FlowRun).options(*load_options())
+    run = session.scalars(query.where(m.FlowRun.id == ref)).first()
+    if run is None and len(ref) >= 4:
+        matches = session.scalars(query.where(m.FlowRun.id.startswith(ref)).limit(2)).all()
+        if len(matches) > 1:
+            raise Conflict(f"flow run prefix {ref!r} is ambiguous; give more characters")
+        run = matches[0] if matches else None
+    if run is None:
+        raise NotFound(f"flow run {ref!r} not found")
+    if for_update and not session.get_bind().dialect.name == "sqlite":
+        session.execute(select(m.FlowRun.id).where(m.FlowRun.id == run.id).with_for_update())
+        session.refresh(run)
+    return run
+
+
+def new_run(
+    session: Session,
+    *,
+    flow: m.Flow,
+    now: datetime,
+    deployment: m.Deployment | None = None,
+    queue: m.WorkQueue | None = None,
+    parameters: dict[str, Any] | None = None,
+    job_variables: dict[str, Any] | None = None,
+    scheduled_time: datetime | None = None,
+    name: str | None = None,
+    state: StateType = StateType.SCHEDULED,
+    parent_task_run_id: str | None = None,
+) -> m.FlowRun:
+    if scheduled_time is not None and scheduled_time.tzinfo is None:
+        scheduled_time = scheduled_time.replace(tzinfo=UTC)
+    run = m.FlowRun(
+        id=m.new_id(),
+        name=name or run_name(),
+        flow=flow,
+        deployment=deployment,
+        queue=queue,
+        parameters=parameters or {},
+        job_variables=job_variables or {},
+        scheduled_time=scheduled_time or now,
+        parent_task_run_id=parent_task_run_id,
+    )
+    session.add(run)
+    write_state(session, run, state, message=None, now=now)
+    return run
+
+
+def set_state(
+    session: Session,
+    run: m.FlowRun,
+    proposed: StateType,
+    *,
+    now: datetime,
+    message: str | None = None,
+    token: str | None = None,
+    force: bool = False,
+) -> tuple[Decision, QueueEffect | None]:
+    """Apply ``proposed`` if the state machine allows it; report what Redis must do."""
+    previous = run.state_type
+    decision = decide(previous, proposed, run_token=run.claim_token, given_token=token, force=force)
+    if not decision.accepted:
+        return decision, None
+    write_state(session, run, proposed, message=message, now=now)
+    return decision, queue_effect(run, previous, proposed)
+
+
+def write_state(
+    session: Session, run: m.FlowRun, proposed: StateType, *, message: str | None, now: datetime
+) -> None:
+    run.state_type = proposed
+    run.state_name = proposed.display_name
+    run.state_message = message
+    run.state_timestamp = now
+    if proposed is StateType.RUNNING and run.start_time is None:
+        run.start_time = now
+    if proposed.is_terminal:
+        run.end_time = now
+    if proposed is StateType.SCHEDULED:
+        run.claim_token = run.worker_name = run.infrastructure_id = None
+    session.add(
+        m.FlowRunState(
+            flow_run=run,
+            type=proposed,
+            name=proposed.display_name,
+            message=message,
+            timestamp=now,
+        )
+    )
+
+
+def queue_effect(run: m.FlowRun, previous: StateType, proposed: StateType) -> QueueEffect | None:
+    if run.queue is None:
+        return None
+    pool, queue = run.queue.pool.name, run.queue.name
+    if proposed is StateType.SCHEDULED:
+        return QueueEffect(pool, queue, run.id, release=True, enqueue_at=run.scheduled_time.timestamp())
+    if proposed.is_terminal:
+        return QueueEffect(pool, queue, run.id, release=True, unqueue=previous is StateType.SCHEDULED)
+    return None

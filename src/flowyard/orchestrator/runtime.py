@@ -1,0 +1,34 @@
+"""What every request and service of one API process shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from fastapi import Request
+
+from flowyard.pools import PoolQueues, Wakeups
+from flowyard.settings import Settings
+from flowyard.store import Database
+
+T = TypeVar("T")
+
+
+@dataclass
+class Orchestrator:
+    settings: Settings
+    db: Database
+    queues: PoolQueues
+    wakeups: Wakeups
+    rebuild_needed: bool = False
+
+    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking store work off the event loop."""
+        return await anyio.to_thread.run_sync(fn, *args)
+
+
+def get_orchestrator(request: Request) -> Orchestrator:
+    orchestrator: Orchestrator = request.app.state.orchestrator
+    return orchestrator

@@ -1,0 +1,49 @@
+"""``flowyard server start``: the API with its services, on the embedded or configured backends."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+
+import structlog
+import uvicorn
+
+from flowyard.errors import InvalidInput
+from flowyard.pools import ManagedRedis
+from flowyard.settings import Settings
+
+log = structlog.get_logger()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(settings: Settings) -> None:
+    """Run the API until interrupted; starts and stops a local Redis when none is configured."""
+    if not is_loopback(settings.server_host) and not settings.api_key:
+        raise InvalidInput(
+            f"refusing to listen on {settings.server_host} without an API key; "
+            "set FLOWYARD_API_KEY (clients send it as a Bearer token)"
+        )
+    from flowyard.orchestrator.app import create_app
+
+    with contextlib.ExitStack() as stack:
+        redis_url = settings.redis_url
+        if not redis_url:
+            settings.home.mkdir(parents=True, exist_ok=True)
+            managed = stack.enter_context(ManagedRedis(workdir=settings.home / "redis"))
+            redis_url = managed.url
+        app = create_app(settings, redis_url=redis_url)
+        config = uvicorn.Config(
+            app, host=settings.server_host, port=settings.server_port,
+            log_level="warning", access_log=False, lifespan="on",
+        )
+        log.info("server_starting", url=f"http://{settings.server_host}:{settings.server_port}",
+                 database=settings.resolved_database_url.split("@")[-1])
+        uvicorn.Server(config).run()

@@ -1,0 +1,1 @@
+"""Background services of the API process: the dispatcher and the reconciler."""

@@ -1,0 +1,19 @@
+"""Work pools and work queues in Redis: enqueue, atomic claim, leases, slots, wake-ups.
+
+The store is the truth about runs; this package keeps Redis as an index of what is
+due in each pool and queue, which the orchestrator may rebuild at any time.
+"""
+
+from flowyard.pools.queue import Claim, ClaimResult, PoolQueues, QueueConfig
+from flowyard.pools.redis_server import ManagedRedis, connect
+from flowyard.pools.wakeups import Wakeups
+
+__all__ = [
+    "Claim",
+    "ClaimResult",
+    "ManagedRedis",
+    "PoolQueues",
+    "QueueConfig",
+    "Wakeups",
+    "connect",
+]

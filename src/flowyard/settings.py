@@ -1,0 +1,41 @@
+"""Flowyard's one settings object, read from ``FLOWYARD_*`` environment variables.
+
+Built once at the edge (the CLI, the server factory, the engine's entry) and passed
+down; library code never reads the environment itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob, with its environment variable ``FLOWYARD_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="FLOWYARD_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".flowyard")
+    api_url: str = "http://127.0.0.1:4200"
+    api_key: str | None = None
+    database_url: str | None = None
+    redis_url: str | None = None
+    server_host: str = "127.0.0.1"
+    server_port: int = 4200
+
+    claim_lease_seconds: float = 30.0
+    worker_heartbeat_seconds: float = 10.0
+    reconcile_interval_seconds: float = 2.0
+    dispatch_interval_seconds: float = 5.0
+    max_claim_wait_seconds: float = 30.0
+
+    log_level: str = "INFO"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured database URL, else a SQLite file under ``home``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'flowyard.db'}"

@@ -1,0 +1,225 @@
+"""SQLAlchemy 2 models of everything Flowyard must not lose.
+
+Times are stored in UTC and always read back timezone-aware, on SQLite as on PostgreSQL.
+Migrations in ``migrations/versions`` must be kept in step with this module.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from flowyard.states import StateType
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass a timezone-aware value")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+LogId = BigInteger().with_variant(Integer(), "sqlite")
+StateColumn = Enum(
+    StateType, native_enum=False, length=20, values_callable=lambda e: [s.value for s in e]
+)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class WorkPool(Base):
+    __tablename__ = "work_pools"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    type: Mapped[str] = mapped_column(String(50))
+    description: Mapped[str | None] = mapped_column(Text)
+    concurrency_limit: Mapped[int | None]
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    base_job_template: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    queues: Mapped[list[WorkQueue]] = relationship(
+        back_populates="pool", cascade="all, delete-orphan", order_by="WorkQueue.priority"
+    )
+
+
+class WorkQueue(Base):
+    __tablename__ = "work_queues"
+    __table_args__ = (UniqueConstraint("pool_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    pool_id: Mapped[str] = mapped_column(ForeignKey("work_pools.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    priority: Mapped[int] = mapped_column(default=1)
+    concurrency_limit: Mapped[int | None]
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+    pool: Mapped[WorkPool] = relationship(back_populates="queues")
+
+
+class Worker(Base):
+    __tablename__ = "workers"
+    __table_args__ = (UniqueConstraint("pool_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    pool_id: Mapped[str] = mapped_column(ForeignKey("work_pools.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(50))
+    last_heartbeat: Mapped[datetime] = mapped_column(default=utcnow)
+
+    pool: Mapped[WorkPool] = relationship()
+
+
+class Flow(Base):
+    __tablename__ = "flows"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Deployment(Base):
+    __tablename__ = "deployments"
+    __table_args__ = (UniqueConstraint("flow_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    flow_id: Mapped[str] = mapped_column(ForeignKey("flows.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    entrypoint: Mapped[str] = mapped_column(Text)
+    path: Mapped[str | None] = mapped_column(Text)
+    queue_id: Mapped[str] = mapped_column(ForeignKey("work_queues.id", ondelete="RESTRICT"))
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    parameter_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    job_variables: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    description: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[str | None] = mapped_column(String(100))
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    flow: Mapped[Flow] = relationship()
+    queue: Mapped[WorkQueue] = relationship()
+
+
+class FlowRun(Base):
+    __tablename__ = "flow_runs"
+    __table_args__ = (
+        Index("ix_flow_runs_state_scheduled", "state_type", "scheduled_time"),
+        Index("ix_flow_runs_queue_state", "queue_id", "state_type"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    flow_id: Mapped[str] = mapped_column(ForeignKey("flows.id", ondelete="CASCADE"))
+    deployment_id: Mapped[str | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="SET NULL"), index=True
+    )
+    queue_id: Mapped[str | None] = mapped_column(ForeignKey("work_queues.id", ondelete="SET NULL"))
+    parent_task_run_id: Mapped[str | None] = mapped_column(String(36))
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    job_variables: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state_type: Mapped[StateType] = mapped_column(StateColumn)
+    state_name: Mapped[str] = mapped_column(String(50))
+    state_message: Mapped[str | None] = mapped_column(Text)
+    state_timestamp: Mapped[datetime]
+    scheduled_time: Mapped[datetime]
+    start_time: Mapped[datetime | None]
+    end_time: Mapped[datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(100))
+    worker_name: Mapped[str | None] = mapped_column(String(200))
+    infrastructure_id: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+    flow: Mapped[Flow] = relationship()
+    deployment: Mapped[Deployment | None] = relationship()
+    queue: Mapped[WorkQueue | None] = relationship()
+
+
+class FlowRunState(Base):
+    """One row per state a flow run has been in: its full history."""
+
+    __tablename__ = "flow_run_states"
+
+    id: Mapped[int] = mapped_column(LogId, primary_key=True, autoincrement=True)
+    flow_run_id: Mapped[str] = mapped_column(
+        ForeignKey("flow_runs.id", ondelete="CASCADE"), index=True
+    )
+    type: Mapped[StateType] = mapped_column(StateColumn)
+    name: Mapped[str] = mapped_column(String(50))
+    message: Mapped[str | None] = mapped_column(Text)
+    timestamp: Mapped[datetime] = mapped_column(default=utcnow)
+
+    flow_run: Mapped[FlowRun] = relationship()
+
+
+class TaskRun(Base):
+    __tablename__ = "task_runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    flow_run_id: Mapped[str] = mapped_column(
+        ForeignKey("flow_runs.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    task_key: Mapped[str] = mapped_column(String(200))
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state_type: Mapped[StateType] = mapped_column(StateColumn)
+    message: Mapped[str | None] = mapped_column(Text)
+    start_time: Mapped[datetime | None]
+    end_time: Mapped[datetime | None]
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Log(Base):
+    __tablename__ = "logs"
+    __table_args__ = (Index("ix_logs_flow_run_id_id", "flow_run_id", "id"),)
+
+    id: Mapped[int] = mapped_column(LogId, primary_key=True, autoincrement=True)
+    flow_run_id: Mapped[str] = mapped_column(ForeignKey("flow_runs.id", ondelete="CASCADE"))
+    task_run_id: Mapped[str | None] = mapped_column(String(36))
+    level: Mapped[int] = mapped_column(default=20)
+    message: Mapped[str] = mapped_column(Text)
+    timestamp: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(20), default="engine")

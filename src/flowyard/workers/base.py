@@ -1,0 +1,330 @@
+"""``BaseWorker``: the one loop every worker type shares.
+
+claim → render the job configuration → launch → record the infrastructure id → watch →
+report a crash if the infrastructure ended without a final state → free the slot.
+
+A worker type adds only its typed job variables and ``launch`` / ``wait`` / ``kill``.
+Threads: one claims (long-polling the API), one heartbeats (extending leases, learning of
+cancellations), and one watches each active run. Nothing here touches Redis or the
+database: the worker only needs the API URL and key.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import structlog
+from pydantic import BaseModel, ValidationError
+
+from flowyard import schemas as s
+from flowyard.blocks import base_job_template, render_job_configuration
+from flowyard.client import FlowyardClient, is_transient
+from flowyard.errors import ApiError, FlowyardError, InvalidInput
+from flowyard.sdk.logs import LogShipper
+from flowyard.states import StateType
+
+log = structlog.get_logger()
+
+OutputSink = Callable[[str, str], None]
+"""Called with (stream name, line) for every line the infrastructure prints."""
+
+
+class Infrastructure(BaseModel):
+    """What a worker type launched; ``id`` is the opaque string recorded on the run."""
+
+    id: str
+
+
+@dataclass
+class ActiveRun:
+    claimed: s.ClaimedRun
+    infrastructure: Infrastructure | None = None
+    cancel_requested: bool = False
+    thread: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def run_id(self) -> str:
+        return self.claimed.run.id
+
+
+class BaseWorker:
+    """Claims runs of one pool and launches each on this worker type's infrastructure."""
+
+    type: ClassVar[str] = ""
+    variables: ClassVar[type[BaseModel]]
+    supports_kill: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        client: FlowyardClient,
+        pool: str,
+        *,
+        name: str | None = None,
+        limit: int | None = None,
+        queues: list[str] | None = None,
+        prefetch_seconds: float = 0.0,
+        heartbeat_seconds: float = 10.0,
+        claim_wait: float = 10.0,
+        grace_seconds: float = 30.0,
+    ) -> None:
+        if limit is not None and limit < 1:
+            raise InvalidInput("--limit must be at least 1")
+        self.client = client
+        self.pool = pool
+        self.name = name or f"{self.type}-{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+        self.limit = limit
+        self.queues = queues or None
+        self.prefetch_seconds = prefetch_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.claim_wait = claim_wait
+        self.grace_seconds = grace_seconds
+        self.log = log.bind(pool=pool, worker=self.name)
+        self._active: dict[str, ActiveRun] = {}
+        self._changed = threading.Condition()
+        self._stopping = threading.Event()
+        self._closed = threading.Event()
+        self._logs = LogShipper(client).start()
+
+    # -- what a worker type provides --------------------------------------------------------
+
+    def launch(self, claimed: s.ClaimedRun, configuration: BaseModel, output: OutputSink) -> Infrastructure:
+        """Start the infrastructure for one run and return its handle (non-blocking)."""
+        raise NotImplementedError
+
+    def wait(self, infrastructure: Infrastructure) -> int:
+        """Block until the infrastructure ends; return its exit code."""
+        raise NotImplementedError
+
+    def kill(self, infrastructure: Infrastructure, grace_seconds: float) -> None:
+        """Stop the infrastructure: politely, then by force after ``grace_seconds``."""
+        raise NotImplementedError
+
+    @classmethod
+    def default_base_job_template(cls) -> dict[str, Any]:
+        return base_job_template(cls.variables)
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Create the pool with this type's default template when it does not exist yet."""
+        try:
+            pool = self.client.read_work_pool(self.pool)
+        except ApiError as exc:
+            if exc.status_code != 404:
+                raise
+            body = s.WorkPoolCreate(
+                name=self.pool, type=self.type, base_job_template=self.default_base_job_template()
+            )
+            pool = self.client.create_work_pool(body)
+            self.log.info("work_pool_created", type=self.type)
+        if pool.type != self.type:
+            raise InvalidInput(f"work pool {self.pool!r} is of type {pool.type!r}, not {self.type!r}")
+        self.heartbeat()
+
+    def run(self, *, once: bool = False) -> None:
+        """Claim and run until ``stop()`` (or, with ``once``, one claim's runs); then drain."""
+        self.setup()
+        threading.Thread(target=self._heartbeat_loop, name="flowyard-heartbeat", daemon=True).start()
+        self.log.info("worker_started", limit=self.limit, queues=self.queues, once=once)
+        if once:
+            self.run_once()
+            with self._changed:
+                self._changed.wait_for(lambda: not self._active or self._stopping.is_set())
+        else:
+            threading.Thread(target=self._claim_loop, name="flowyard-claims", daemon=True).start()
+            self._stopping.wait()
+        self.shutdown()
+
+    def run_once(self, wait: float | None = None) -> list[str]:
+        """Claim once (long-polling up to ``wait`` seconds) and launch what came; returns run ids."""
+        capacity = self._capacity()
+        if capacity == 0:
+            return []
+        body = s.ClaimRequest(
+            worker_name=self.name, max_runs=capacity, queues=self.queues,
+            prefetch_seconds=self.prefetch_seconds,
+            wait=self.claim_wait if wait is None else wait,
+        )
+        claimed = self.client.claim(self.pool, body)
+        for run in claimed:
+            if self._stopping.is_set():
+                self._give_back(run)
+            else:
+                self._start(run)
+        return [run.run.id for run in claimed]
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._changed:
+            self._changed.notify_all()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until no run is active; False if some still are after ``timeout``."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._active, timeout)
+
+    def shutdown(self) -> None:
+        """Stop claiming, give runs ``grace_seconds`` to finish, then kill and report the rest."""
+        self.stop()
+        if not self.join(self.grace_seconds):
+            for active in list(self._active.values()):
+                self.log.warning("run_killed_at_shutdown", run_id=active.run_id)
+                self._kill(active)
+            self.join(self.grace_seconds + 10)
+        self._closed.set()
+        self._logs.close()
+        self.log.info("worker_stopped")
+
+    @property
+    def active_run_ids(self) -> list[str]:
+        with self._changed:
+            return list(self._active)
+
+    def _capacity(self) -> int:
+        with self._changed:
+            free = 10 if self.limit is None else self.limit - len(self._active)
+        return max(0, free)
+
+    def _claim_loop(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            with self._changed:
+                self._changed.wait_for(lambda: self._stopping.is_set() or self._capacity_unlocked() > 0)
+            if self._stopping.is_set():
+                return
+            try:
+                self.run_once()
+                backoff = 0.5
+            except FlowyardError as exc:
+                level = self.log.warning if is_transient(exc) else self.log.error
+                level("claim_failed", error=str(exc), retry_in=backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def _capacity_unlocked(self) -> int:
+        return 10 if self.limit is None else self.limit - len(self._active)
+
+    def _start(self, claimed: s.ClaimedRun) -> None:
+        active = ActiveRun(claimed)
+        thread = threading.Thread(target=self._execute, args=(active,), name=f"run-{claimed.run.id[:8]}", daemon=True)
+        active.thread = thread
+        with self._changed:
+            self._active[claimed.run.id] = active
+        thread.start()
+
+    def _give_back(self, claimed: s.ClaimedRun) -> None:
+        """Return a run claimed while stopping to the queue, for another worker."""
+        change = s.StateChange(type=StateType.SCHEDULED, token=claimed.token, message="worker stopping; returned to the queue")
+        self._report(claimed, change)
+
+    # -- one run ----------------------------------------------------------------------------
+
+    def _execute(self, active: ActiveRun) -> None:
+        claimed = active.claimed
+        run_log = self.log.bind(run_id=claimed.run.id)
+        try:
+            configuration = self.job_configuration(claimed)
+            infrastructure = self.launch(claimed, configuration, self._output_sink(claimed))
+            active.infrastructure = infrastructure
+            run_log.info("run_launched", infrastructure_id=infrastructure.id)
+            self._record_infrastructure(claimed, infrastructure)
+            if active.cancel_requested:
+                self._kill(active)
+            exit_code = self.wait(infrastructure)
+            run_log.info("run_exited", exit_code=exit_code)
+            self._settle(active, f"the infrastructure exited with code {exit_code} without reporting a final state")
+        except Exception as exc:  # a launch failure must never leave the run Pending
+            run_log.exception("run_launch_failed")
+            self._settle(active, f"the worker could not launch the flow run: {exc}")
+        finally:
+            with self._changed:
+                self._active.pop(claimed.run.id, None)
+                self._changed.notify_all()
+
+    def job_configuration(self, claimed: s.ClaimedRun) -> BaseModel:
+        """The pool's template rendered with the deployment's then the run's job variables."""
+        layers = [claimed.deployment.job_variables] if claimed.deployment else []
+        layers.append(claimed.run.job_variables)
+        rendered = render_job_configuration(claimed.base_job_template, *layers)
+        try:
+            return self.variables.model_validate({k: v for k, v in rendered.items() if v is not None})
+        except ValidationError as exc:
+            raise InvalidInput(f"invalid job configuration: {exc.errors()[0]['msg']}") from exc
+
+    def _record_infrastructure(self, claimed: s.ClaimedRun, infrastructure: Infrastructure) -> None:
+        body = s.InfrastructureReport(token=claimed.token, infrastructure_id=infrastructure.id)
+        try:
+            self.client.report_infrastructure(claimed.run.id, body)
+        except ApiError as exc:
+            self.log.warning("infrastructure_not_recorded", run_id=claimed.run.id, error=str(exc))
+
+    def _settle(self, active: ActiveRun, crash_message: str) -> None:
+        """After the infrastructure ended: Crashed, or Cancelled when a cancel was asked for."""
+        claimed = active.claimed
+        try:
+            state = self.client.read_flow_run(claimed.run.id).state.type
+        except ApiError as exc:
+            self.log.error("run_state_unknown", run_id=claimed.run.id, error=str(exc))
+            return
+        if state.is_terminal:
+            return
+        if state is StateType.CANCELLING or active.cancel_requested:
+            change = s.StateChange(type=StateType.CANCELLED, token=claimed.token, message="cancelled by request")
+        else:
+            change = s.StateChange(type=StateType.CRASHED, token=claimed.token, message=crash_message)
+        self._report(claimed, change)
+
+    def _report(self, claimed: s.ClaimedRun, change: s.StateChange) -> None:
+        try:
+            result = self.client.set_flow_run_state(claimed.run.id, change)
+        except ApiError as exc:
+            self.log.error("state_not_reported", run_id=claimed.run.id, state=change.type, error=str(exc))
+            return
+        if not result.accepted:
+            self.log.info("state_refused", run_id=claimed.run.id, state=change.type, reason=result.reason)
+
+    def _kill(self, active: ActiveRun) -> None:
+        active.cancel_requested = True
+        if active.infrastructure is None or not self.supports_kill:
+            return
+        try:
+            self.kill(active.infrastructure, self.grace_seconds)
+        except Exception:
+            self.log.exception("kill_failed", run_id=active.run_id)
+
+    def _output_sink(self, claimed: s.ClaimedRun) -> OutputSink:
+        """Lines the infrastructure prints become the run's logs (stderr as warnings)."""
+
+        def sink(stream: str, line: str) -> None:
+            self._logs.put(s.LogCreate(
+                flow_run_id=claimed.run.id, level=30 if stream == "stderr" else 20,
+                message=line, timestamp=datetime.now(UTC), source=stream,
+            ))
+
+        return sink
+
+    # -- heartbeats -------------------------------------------------------------------------
+
+    def heartbeat(self) -> s.HeartbeatResponse:
+        body = s.WorkerHeartbeat(worker_name=self.name, type=self.type, run_ids=self.active_run_ids)
+        response = self.client.worker_heartbeat(self.pool, body)
+        for run_id in response.cancelling:
+            active = self._active.get(run_id)
+            if active and not active.cancel_requested:
+                self.log.info("run_cancelling", run_id=run_id)
+                threading.Thread(target=self._kill, args=(active,), daemon=True).start()
+        return response
+
+    def _heartbeat_loop(self) -> None:
+        """Beat until shut down, draining included, so running runs keep their leases."""
+        while not self._closed.wait(self.heartbeat_seconds):
+            try:
+                self.heartbeat()
+            except FlowyardError as exc:
+                self.log.warning("heartbeat_failed", error=str(exc))

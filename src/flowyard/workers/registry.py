@@ -1,0 +1,26 @@
+"""Worker types are found through the ``flowyard.workers`` entry-point group, built-ins included."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
+
+from flowyard.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from flowyard.workers.base import BaseWorker
+
+GROUP = "flowyard.workers"
+
+
+def worker_types() -> list[str]:
+    return sorted(ep.name for ep in entry_points(group=GROUP))
+
+
+def load_worker_type(name: str) -> type[BaseWorker]:
+    for ep in entry_points(group=GROUP):
+        if ep.name == name:
+            worker_type: type[BaseWorker] = ep.load()
+            return worker_type
+    known = ", ".join(worker_types()) or "none installed"
+    raise InvalidInput(f"unknown worker type {name!r} (known: {known})")

@@ -1,0 +1,47 @@
+"""Base job templates: defaults, override order, placeholders, unknown variables."""
+
+import pytest
+from pydantic import BaseModel
+
+from flowyard.blocks import base_job_template, merge_variables, render_job_configuration, render_template
+from flowyard.errors import InvalidInput
+
+
+class Vars(BaseModel):
+    command: str | None = None
+    env: dict[str, str] = {}
+    image: str = "python:3.11"
+
+
+def test_default_template_places_every_variable():
+    """A worker type's default template maps each variable to its own placeholder."""
+    template = base_job_template(Vars)
+    assert template["job_configuration"] == {"command": "{{ command }}", "env": "{{ env }}", "image": "{{ image }}"}
+    assert template["variables"]["properties"]["image"]["default"] == "python:3.11"
+
+
+def test_override_order_pool_then_deployment_then_run():
+    """Run variables beat deployment variables, which beat the schema defaults."""
+    template = base_job_template(Vars)
+    merged = merge_variables(template, {"image": "dep", "env": {"A": "1"}}, {"image": "run"})
+    assert merged == {"command": None, "env": {"A": "1"}, "image": "run"}
+
+
+def test_unknown_variable_is_an_error():
+    """A variable the pool does not declare is refused, naming it."""
+    with pytest.raises(InvalidInput, match="unknown job variable 'imgae'"):
+        merge_variables(base_job_template(Vars), {"imgae": "x"})
+
+
+def test_whole_placeholder_keeps_type_and_inline_formats():
+    """A lone placeholder keeps the value's type; an inline one is formatted into the string."""
+    rendered = render_template(
+        {"env": "{{ env }}", "cmd": ["run", "--image={{ image }}"], "n": 3}, {"env": {"A": "1"}, "image": "x"}
+    )
+    assert rendered == {"env": {"A": "1"}, "cmd": ["run", "--image=x"], "n": 3}
+
+
+def test_render_job_configuration():
+    """The job configuration is the template rendered with the merged variables."""
+    config = render_job_configuration(base_job_template(Vars), {"command": "echo hi"})
+    assert config == {"command": "echo hi", "env": {}, "image": "python:3.11"}

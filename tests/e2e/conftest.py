@@ -1,0 +1,136 @@
+"""End-to-end fixtures: a real API server and real worker processes on loopback."""
+
+from __future__ import annotations
+
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from flowyard import schemas as s
+from flowyard.cli.processes import ServerProcess, WorkerProcess
+from flowyard.client import FlowyardClient
+from flowyard.workers.process import ProcessWorker
+
+# Short leases and fast heartbeats, so that fault tests end quickly.
+FAST = {
+    "FLOWYARD_CLAIM_LEASE_SECONDS": "4",
+    "FLOWYARD_WORKER_HEARTBEAT_SECONDS": "1",
+    "FLOWYARD_RECONCILE_INTERVAL_SECONDS": "0.5",
+}
+
+FLOWS = textwrap.dedent(
+    '''
+    import os
+    import time
+    from pathlib import Path
+
+    from flowyard import flow, task
+
+
+    @task
+    def double(n: int) -> int:
+        return n * 2
+
+
+    @flow(name="noop")
+    def noop(n: int = 1) -> int:
+        return double(n)
+
+
+    @flow(name="marker")
+    def marker(folder: str) -> None:
+        run_id = os.environ["FLOWYARD_FLOW_RUN_ID"]
+        with open(Path(folder) / run_id, "a") as fh:
+            fh.write("ran\\n")
+
+
+    @flow(name="crash")
+    def crash() -> None:
+        os._exit(3)
+
+
+    @flow(name="sleeper")
+    def sleeper(folder: str, seconds: float = 600) -> None:
+        Path(folder, os.environ["FLOWYARD_FLOW_RUN_ID"] + ".pid").write_text(str(os.getpid()))
+        time.sleep(seconds)
+
+
+    @flow(name="fails")
+    def fails() -> None:
+        raise ValueError("the data is wrong")
+    '''
+)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One API server (SQLite + managed Redis) shared by the end-to-end tests."""
+    process = ServerProcess(tmp_path_factory.mktemp("server-home"), env=FAST)
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def api(server: ServerProcess) -> Iterator[FlowyardClient]:
+    with server.client() as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def flows_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("flows")
+    (folder / "flows.py").write_text(FLOWS)
+    return folder
+
+
+@pytest.fixture
+def pool(api: FlowyardClient) -> str:
+    """A fresh process pool for this test."""
+    name = f"pool-{uuid.uuid4().hex[:8]}"
+    template = ProcessWorker.default_base_job_template()
+    api.create_work_pool(s.WorkPoolCreate(name=name, type="process", base_job_template=template))
+    return name
+
+
+@pytest.fixture
+def deploy(api: FlowyardClient, pool: str, flows_dir: Path) -> Callable[..., s.Deployment]:
+    """Deploy a flow of the test flows file to this test's pool."""
+
+    def make(function: str, **fields: object) -> s.Deployment:
+        from flowyard.engine.entrypoint import load_flow
+        from flowyard.sdk.parameters import parameter_schema
+
+        entrypoint = f"flows.py:{function}"
+        flow = load_flow(entrypoint, flows_dir)
+        body = s.DeploymentCreate(
+            name=fields.pop("name", function), flow_name=flow.name, entrypoint=entrypoint,
+            path=str(flows_dir), pool_name=pool, parameter_schema=parameter_schema(flow.fn), **fields,
+        )
+        return api.create_deployment(body)
+
+    return make
+
+
+@pytest.fixture
+def start_worker(server: ServerProcess, pool: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start ``flowyard worker start --pool <pool> …`` processes, stopped after the test."""
+    started: list[WorkerProcess] = []
+
+    def start(*args: str) -> WorkerProcess:
+        worker = WorkerProcess(server.url, pool, tmp_path, *args, env=FAST)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop(timeout=30)
+
+
+def run_states(api: FlowyardClient, run_ids: list[str]) -> dict[str, str]:
+    return {run_id: api.read_flow_run(run_id).state.type.value for run_id in run_ids}

@@ -1,0 +1,188 @@
+"""A real, tiny Flowyard API on loopback answering the routes the engine calls."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowyard import schemas as s
+from flowyard.states import StateType
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _state(kind: StateType, message: str | None = None) -> s.StateDoc:
+    return s.StateDoc(type=kind, name=kind.display_name, message=message, timestamp=_now())
+
+
+class FakeApi:
+    """The engine's side of the API, recording everything it receives."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.runs: dict[str, s.FlowRun] = {}
+        self.deployments: dict[str, s.Deployment] = {}
+        self.state_changes: list[s.StateChange] = []
+        self.task_runs: dict[str, s.TaskRunCreate] = {}
+        self.task_updates: list[tuple[str, s.TaskRunUpdate]] = []
+        self.logs: list[s.LogCreate] = []
+        self.refuse_running: str | None = None
+        self.terminal_status: int | None = None
+
+    def add_run(
+        self, path: Path, entrypoint: str, parameters: dict[str, Any] | None = None
+    ) -> s.FlowRun:
+        now = _now()
+        deployment = s.Deployment(
+            id=str(uuid.uuid4()), name="dep", flow_id="f1", flow_name="flow",
+            entrypoint=entrypoint, path=str(path), pool_name="pool", queue_name="default",
+            parameters={}, parameter_schema=None, job_variables={}, tags=[],
+            description=None, version=None, created=now, updated=now,
+        )  # fmt: skip
+        run = s.FlowRun(
+            id=str(uuid.uuid4()), name="brave-otter", flow_id="f1", flow_name="flow",
+            deployment_id=deployment.id, deployment_name="dep", pool_name="pool",
+            queue_name="default", parameters=parameters or {}, job_variables={},
+            state=_state(StateType.PENDING), scheduled_time=now, start_time=None,
+            end_time=None, worker_name="w1", infrastructure_id=None, created=now,
+        )  # fmt: skip
+        self.deployments[deployment.id] = deployment
+        self.runs[run.id] = run
+        return run
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        with self.cond:
+            assert self.cond.wait_for(predicate, timeout), "condition not met before the deadline"
+
+    def states(self) -> list[StateType]:
+        return [change.type for change in self.state_changes]
+
+    def log_text(self) -> str:
+        return "\n".join(log.message for log in self.logs)
+
+    # -- routes ---------------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        routes: list[tuple[str, str, Callable[..., tuple[int, Any]]]] = [
+            ("GET", r"/api/flow_runs/([^/]+)", self._read_run),
+            ("GET", r"/api/deployments/([^/]+)", self._read_deployment),
+            ("POST", r"/api/flow_runs/([^/]+)/state", self._set_state),
+            ("POST", r"/api/task_runs", self._create_task_run),
+            ("POST", r"/api/task_runs/([^/]+)/state", self._set_task_state),
+            ("POST", r"/api/logs", self._create_logs),
+        ]
+        for verb, pattern, route in routes:
+            match = re.fullmatch(pattern, path)
+            if verb == method and match:
+                with self.cond:
+                    try:
+                        return route(body, *match.groups())
+                    finally:
+                        self.cond.notify_all()
+        return 404, {"detail": f"no route {method} {path}"}
+
+    def _read_run(self, _: Any, run_id: str) -> tuple[int, Any]:
+        run = self.runs.get(run_id)
+        if run is None:
+            return 404, {"detail": f"flow run {run_id!r} not found"}
+        return 200, run.model_dump(mode="json")
+
+    def _read_deployment(self, _: Any, dep_id: str) -> tuple[int, Any]:
+        return 200, self.deployments[dep_id].model_dump(mode="json")
+
+    def _set_state(self, body: Any, run_id: str) -> tuple[int, Any]:
+        change = s.StateChange.model_validate(body)
+        self.state_changes.append(change)
+        if change.type.is_terminal and self.terminal_status:
+            return self.terminal_status, {"detail": "the store is broken"}
+        run = self.runs[run_id]
+        refused = change.type is StateType.RUNNING and self.refuse_running is not None
+        if not refused:
+            run = run.model_copy(update={"state": _state(change.type, change.message)})
+            self.runs[run_id] = run
+        result = s.StateChangeResult(
+            accepted=not refused, state=run.state, reason=self.refuse_running if refused else None
+        )
+        return 200, result.model_dump(mode="json")
+
+    def _create_task_run(self, body: Any) -> tuple[int, Any]:
+        create = s.TaskRunCreate.model_validate(body)
+        task_run_id = create.id or str(uuid.uuid4())
+        self.task_runs[task_run_id] = create
+        return 200, self._task_run(task_run_id, create.state, None)
+
+    def _set_task_state(self, body: Any, task_run_id: str) -> tuple[int, Any]:
+        update = s.TaskRunUpdate.model_validate(body)
+        self.task_updates.append((task_run_id, update))
+        return 200, self._task_run(task_run_id, update.state, update.message)
+
+    def _task_run(self, task_run_id: str, state: StateType, message: str | None) -> Any:
+        create = self.task_runs[task_run_id]
+        doc = s.TaskRun(
+            id=task_run_id, flow_run_id=create.flow_run_id, name=create.name,
+            task_key=create.task_key, state_type=state, message=message,
+            start_time=_now(), end_time=None, created=_now(),
+        )  # fmt: skip
+        return doc.model_dump(mode="json")
+
+    def _create_logs(self, body: Any) -> tuple[int, Any]:
+        self.logs.extend(s.LogCreate.model_validate(item) for item in body)
+        return 204, None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._answer("GET")
+
+    def do_POST(self) -> None:
+        self._answer("POST")
+
+    def _answer(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length)) if length else None
+        status, payload = self.server.api.handle(method, self.path.split("?")[0], body)
+        data = b"" if payload is None else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, api: FakeApi) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.api = api
+
+
+@pytest.fixture
+def api() -> Iterator[tuple[FakeApi, str]]:
+    """A FakeApi served on a free loopback port; yields it and its URL."""
+    fake = FakeApi()
+    server = _Server(fake)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield fake, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

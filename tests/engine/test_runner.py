@@ -1,0 +1,178 @@
+"""The engine run end to end: ``python -m flowyard.engine`` against a real loopback API."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from flowyard.states import StateType
+
+TOKEN = "claim-token-1"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+FLOWS = """
+from pathlib import Path
+
+from flowyard import flow, get_run_logger, task
+
+
+@task
+def double(n: int) -> int:
+    get_run_logger().info("doubling %s", n)
+    return n * 2
+
+
+@task(retries=1)
+def explode() -> None:
+    raise ValueError("boom")
+
+
+@flow
+def good(n: int) -> None:
+    Path("marker.txt").write_text(str(double(n)))
+    get_run_logger().info("hello from the flow")
+
+
+@flow
+def bad() -> None:
+    Path("marker.txt").write_text("ran")
+    explode()
+"""
+
+
+def run_engine(url: str, run_id: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FLOWYARD_API_URL": url, "FLOWYARD_CLAIM_TOKEN": TOKEN}
+    return subprocess.run(
+        [sys.executable, "-m", "flowyard.engine", run_id],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def write_flows(tmp_path: Path) -> Path:
+    (tmp_path / "flows.py").write_text(textwrap.dedent(FLOWS))
+    return tmp_path
+
+
+class TestSuccessfulRun:
+    def test_reports_running_then_completed_with_the_claim_token(self, api, tmp_path):
+        """The run moves Running → Completed, both with the worker's claim token."""
+        fake, url = api
+        run = fake.add_run(write_flows(tmp_path), "flows.py:good", {"n": "21"})
+        done = run_engine(url, run.id, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert fake.states() == [StateType.RUNNING, StateType.COMPLETED]
+        assert {change.token for change in fake.state_changes} == {TOKEN}
+        assert (tmp_path / "marker.txt").read_text() == "42"
+
+    def test_records_task_runs_and_ships_logs(self, api, tmp_path):
+        """Task runs are created and completed; flow and task logs arrive, task ones tagged."""
+        fake, url = api
+        run = fake.add_run(write_flows(tmp_path), "flows.py:good", {"n": 1})
+        done = run_engine(url, run.id, tmp_path)
+        assert done.returncode == 0, done.stderr
+        [(task_run_id, created)] = fake.task_runs.items()
+        assert (created.name, created.flow_run_id) == ("double-0", run.id)
+        assert [(i, u.state) for i, u in fake.task_updates] == [(task_run_id, StateType.COMPLETED)]
+        by_message = {log.message: log for log in fake.logs}
+        assert by_message["doubling 1"].task_run_id == task_run_id
+        assert by_message["hello from the flow"].task_run_id is None
+        assert {log.source for log in fake.logs} == {"engine"}
+        assert {log.flow_run_id for log in fake.logs} == {run.id}
+
+    def test_shipped_logs_are_not_printed_too(self, api, tmp_path):
+        """The worker captures stdout/stderr, so shipped records are not echoed there."""
+        fake, url = api
+        run = fake.add_run(write_flows(tmp_path), "flows.py:good", {"n": 1})
+        done = run_engine(url, run.id, tmp_path)
+        assert "hello from the flow" not in done.stdout + done.stderr
+        assert "flow_run_started" in done.stderr and done.stdout == ""
+
+    def test_runs_the_quick_start_example(self, api, tmp_path):
+        """examples/etl.py runs in the engine: three task runs, its print on stdout."""
+        fake, url = api
+        run = fake.add_run(EXAMPLES, "etl.py:etl_flow")
+        done = run_engine(url, run.id, tmp_path)
+        assert done.returncode == 0, done.stderr
+        names = [created.name for created in fake.task_runs.values()]
+        assert names == ["extract_data-0", "transform_data-0", "load_data-0"]
+        assert "Loading data: [10, 20, 30, 40, 50]" in done.stdout
+        assert "Starting the ETL pipeline" in fake.log_text()
+        assert fake.states()[-1] is StateType.COMPLETED
+
+
+class TestFailedRun:
+    def test_a_raising_flow_fails_with_its_traceback_in_the_logs(self, api, tmp_path):
+        """The flow's exception gives Failed with a one-line message; the traceback is logged."""
+        fake, url = api
+        run = fake.add_run(write_flows(tmp_path), "flows.py:bad")
+        done = run_engine(url, run.id, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert fake.states() == [StateType.RUNNING, StateType.FAILED]
+        message = fake.state_changes[-1].message
+        assert message == "Flow run encountered an exception ValueError: boom"
+        errors = [log.message for log in fake.logs if log.level == logging.ERROR]
+        assert any("Traceback" in m and "raise ValueError" in m for m in errors)
+        assert [u.state for _, u in fake.task_updates] == [StateType.FAILED]
+        assert "Retry 1/1" in fake.log_text()
+
+    def test_a_missing_function_fails_the_run(self, api, tmp_path):
+        """An entrypoint naming no function fails the run with the loader's message."""
+        fake, url = api
+        run = fake.add_run(write_flows(tmp_path), "flows.py:nope")
+        done = run_engine(url, run.id, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert fake.states() == [StateType.RUNNING, StateType.FAILED]
+        assert fake.state_changes[-1].message == "'nope' not found in 'flows.py'"
+        assert "EntrypointError" in fake.log_text()
+
+    def test_invalid_parameters_fail_the_run_naming_the_parameter(self, api, tmp_path):
+        """A parameter pydantic cannot coerce fails the run before the flow body starts."""
+        fake, url = api
+        run = fake.add_run(write_flows(tmp_path), "flows.py:good", {"n": "many"})
+        done = run_engine(url, run.id, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert fake.state_changes[-1].message.startswith(
+            "parameter 'n': Input should be a valid integer"
+        )
+        assert not (tmp_path / "marker.txt").exists()
+
+
+class TestRefusedAndBroken:
+    def test_a_refused_running_state_never_runs_the_flow(self, api, tmp_path):
+        """When the claim was taken back, the engine exits 0 without running the flow."""
+        fake, url = api
+        fake.refuse_running = "the claim token is no longer valid"
+        run = fake.add_run(write_flows(tmp_path), "flows.py:good", {"n": 1})
+        done = run_engine(url, run.id, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert not (tmp_path / "marker.txt").exists()
+        assert fake.states() == [StateType.RUNNING]
+        assert fake.task_runs == {} and fake.logs == []
+        assert "flow_run_refused" in done.stderr
+
+    def test_an_unknown_run_exits_non_zero(self, api, tmp_path):
+        """A run the API does not know cannot be reported on: exit 1."""
+        _, url = api
+        done = run_engine(url, "no-such-run", tmp_path)
+        assert done.returncode == 1
+        assert "flow_run_start_failed" in done.stderr
+
+    def test_a_terminal_state_that_cannot_be_reported_exits_non_zero(self, api, tmp_path):
+        """If the terminal state is not recorded the exit is 1, so the worker marks Crashed."""
+        fake, url = api
+        fake.terminal_status = 500
+        run = fake.add_run(write_flows(tmp_path), "flows.py:good", {"n": 1})
+        done = run_engine(url, run.id, tmp_path)
+        assert done.returncode == 1
+        assert "hello from the flow" in fake.log_text()
+
+    def test_a_missing_argument_is_a_usage_error(self):
+        """Without a flow run id the engine prints its usage and exits 2."""
+        done = subprocess.run(
+            [sys.executable, "-m", "flowyard.engine"], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 2 and "usage" in done.stderr

@@ -1,0 +1,59 @@
+"""A throw-away PostgreSQL server for tests: initdb in a temp dir, on a loopback port.
+
+Needs Debian's ``postgresql`` package (``.ci/run`` installs it). As root, the server runs
+as the ``postgres`` user.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from flowyard.cli.processes import free_port
+
+
+def find_bin(name: str) -> str | None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found[-1] if found else shutil.which(name)
+
+
+class PostgresServer:
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="flowyard-pg-"))
+        self.port = free_port()
+        self.url = f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        command = list(args)
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres")
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True)
+
+    def start(self, timeout: float = 30.0) -> PostgresServer:
+        data = self.dir / "data"
+        self._run(find_bin("initdb") or "initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        options = f"-p {self.port} -h 127.0.0.1 -k {self.dir} -c fsync=off"
+        self._run(find_bin("pg_ctl") or "pg_ctl", "-D", str(data), "-o", options, "-l", str(self.dir / "log"), "start")
+        deadline = time.monotonic() + timeout
+        import psycopg2
+
+        while True:
+            try:
+                psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres").close()
+                return self
+            except psycopg2.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        try:
+            self._run(find_bin("pg_ctl") or "pg_ctl", "-D", str(self.dir / "data"), "-m", "immediate", "stop")
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)

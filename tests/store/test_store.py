@@ -1,0 +1,112 @@
+"""The durable record on SQLite and PostgreSQL: migrations, relations, UTC times, history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import IntegrityError
+
+from flowyard.orchestrator import runs
+from flowyard.states import StateType
+from flowyard.store import models as m
+from flowyard.store.models import Base
+
+
+def _pool_with_queue(session) -> m.WorkQueue:
+    pool = m.WorkPool(name="local", type="process")
+    queue = m.WorkQueue(name="default", priority=1)
+    pool.queues.append(queue)
+    session.add(pool)
+    session.flush()
+    return queue
+
+
+def test_migrations_create_every_model_table(database):
+    """After migrating, the database has exactly the tables the models declare."""
+    tables = set(inspect(database.engine).get_table_names()) - {"alembic_version"}
+    assert tables == set(Base.metadata.tables)
+
+
+def test_migrate_twice_is_harmless(database):
+    """Migrating an up-to-date database changes nothing."""
+    database.migrate()
+    assert "flow_runs" in inspect(database.engine).get_table_names()
+
+
+def test_times_come_back_aware_utc(database):
+    """A time written in another zone is read back as the same instant, in UTC."""
+    local = datetime(2026, 3, 29, 2, 30, tzinfo=timezone(timedelta(hours=2)))
+    with database.session() as session:
+        flow = m.Flow(name="f", created=local)
+        session.add(flow)
+    with database.session() as session:
+        read = session.scalars(select(m.Flow)).one().created
+    assert read.tzinfo is not None and read.utcoffset() == timedelta(0)
+    assert read == local
+
+
+def test_naive_times_are_refused(database):
+    """A naive datetime is a programming error, not silently guessed."""
+    with pytest.raises(Exception, match="naive"), database.session() as session:
+        session.add(m.Flow(name="f", created=datetime(2026, 1, 1)))
+
+
+def test_run_state_history_is_kept_in_order(database):
+    """Every state change of a run is a history row, and the run shows the latest."""
+    now = datetime.now(UTC)
+    with database.session() as session:
+        queue = _pool_with_queue(session)
+        run = runs.new_run(session, flow=m.Flow(name="f"), queue=queue, now=now)
+        session.flush()
+        run_id = run.id
+        for step in (StateType.PENDING, StateType.RUNNING, StateType.COMPLETED):
+            decision, _ = runs.set_state(session, run, step, now=now, force=True)
+            assert decision.accepted
+    with database.session() as session:
+        history = session.scalars(
+            select(m.FlowRunState.type).where(m.FlowRunState.flow_run_id == run_id).order_by(m.FlowRunState.id)
+        ).all()
+        run = session.get(m.FlowRun, run_id)
+        assert history == [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.COMPLETED]
+        assert run.state_type is StateType.COMPLETED and run.end_time is not None and run.start_time is not None
+
+
+def test_pool_names_are_unique(database):
+    """Two pools cannot share a name."""
+    with database.session() as session:
+        session.add(m.WorkPool(name="p", type="process"))
+    with pytest.raises(IntegrityError), database.session() as session:
+        session.add(m.WorkPool(name="p", type="process"))
+
+
+def test_deleting_a_run_deletes_its_logs_and_task_runs(database):
+    """Logs, task runs and history go with their run."""
+    now = datetime.now(UTC)
+    with database.session() as session:
+        run = runs.new_run(session, flow=m.Flow(name="f"), now=now)
+        session.flush()
+        session.add(m.Log(flow_run_id=run.id, message="hello", timestamp=now))
+        session.add(m.TaskRun(flow_run_id=run.id, name="t-0", task_key="t", state_type=StateType.RUNNING))
+        run_id = run.id
+    with database.session() as session:
+        session.delete(session.get(m.FlowRun, run_id))
+    with database.session() as session:
+        assert session.scalars(select(m.Log)).all() == []
+        assert session.scalars(select(m.TaskRun)).all() == []
+        assert session.scalars(select(m.FlowRunState)).all() == []
+
+
+def test_prefix_lookup(database):
+    """A run is found by a unique prefix of its id; an unknown one is NotFound."""
+    from flowyard.errors import NotFound
+
+    with database.session() as session:
+        run = runs.new_run(session, flow=m.Flow(name="f"), now=datetime.now(UTC))
+        session.flush()
+        run_id = run.id
+    with database.session() as session:
+        assert runs.get_run(session, run_id[:8]).id == run_id
+        with pytest.raises(NotFound):
+            runs.get_run(session, "ffffffff-0000")
