@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     max_claim_wait_seconds: float = 30.0
 
     log_level: str = "INFO"
+    engine_log_level: str = Field(
+        default="WARNING",
+        description="Level of the engine's own stderr lines; the run's logs are shipped apart.",
+    )
+    claim_token: str | None = Field(
+        default=None, description="Set by the worker for the engine: the token of its claim."
+    )
 
     @property
     def resolved_database_url(self) -> str:

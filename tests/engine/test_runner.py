@@ -45,7 +45,10 @@ def bad() -> None:
 
 
 def run_engine(url: str, run_id: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FLOWYARD_API_URL": url, "FLOWYARD_CLAIM_TOKEN": TOKEN}
+    env = {
+        **os.environ, "FLOWYARD_API_URL": url, "FLOWYARD_CLAIM_TOKEN": TOKEN,
+        "FLOWYARD_ENGINE_LOG_LEVEL": "INFO",
+    }
     return subprocess.run(
         [sys.executable, "-m", "flowyard.engine", run_id],
         env=env, cwd=cwd, capture_output=True, text=True, timeout=60,

@@ -20,7 +20,7 @@ from flowyard.sdk.reporter import LocalReporter, Reporter
 
 if TYPE_CHECKING:
     from flowyard.client import FlowyardClient
-    from flowyard.sdk.logs import LogShipper
+    from flowyard.client.log_shipper import LogShipper
 
 
 @dataclass

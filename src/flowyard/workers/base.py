@@ -26,7 +26,7 @@ from flowyard import schemas as s
 from flowyard.blocks import base_job_template, render_job_configuration
 from flowyard.client import FlowyardClient, is_transient
 from flowyard.errors import ApiError, FlowyardError, InvalidInput
-from flowyard.sdk.logs import LogShipper
+from flowyard.client.log_shipper import LogShipper
 from flowyard.states import StateType
 
 log = structlog.get_logger()
