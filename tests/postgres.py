@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,23 +38,50 @@ class PostgresServer:
 
     def start(self, timeout: float = 30.0) -> PostgresServer:
         data = self.dir / "data"
-        self._run(find_bin("initdb") or "initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        self._run(
+            find_bin("initdb") or "initdb",
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+        )
         options = f"-p {self.port} -h 127.0.0.1 -k {self.dir} -c fsync=off"
-        self._run(find_bin("pg_ctl") or "pg_ctl", "-D", str(data), "-o", options, "-l", str(self.dir / "log"), "start")
+        self._run(
+            find_bin("pg_ctl") or "pg_ctl",
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(self.dir / "log"),
+            "start",
+        )
         deadline = time.monotonic() + timeout
         import psycopg2
 
         while True:
             try:
-                psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres").close()
+                psycopg2.connect(
+                    host="127.0.0.1", port=self.port, user="postgres", dbname="postgres"
+                ).close()
                 return self
             except psycopg2.OperationalError:
                 if time.monotonic() > deadline:
                     raise
-                time.sleep(0.05)
+                threading.Event().wait(0.05)
 
     def stop(self) -> None:
         try:
-            self._run(find_bin("pg_ctl") or "pg_ctl", "-D", str(self.dir / "data"), "-m", "immediate", "stop")
+            self._run(
+                find_bin("pg_ctl") or "pg_ctl",
+                "-D",
+                str(self.dir / "data"),
+                "-m",
+                "immediate",
+                "stop",
+            )
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)

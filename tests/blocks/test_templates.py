@@ -3,7 +3,12 @@
 import pytest
 from pydantic import BaseModel
 
-from flowyard.blocks import base_job_template, merge_variables, render_job_configuration, render_template
+from flowyard.blocks import (
+    base_job_template,
+    merge_variables,
+    render_job_configuration,
+    render_template,
+)
 from flowyard.errors import InvalidInput
 
 
@@ -16,7 +21,11 @@ class Vars(BaseModel):
 def test_default_template_places_every_variable():
     """A worker type's default template maps each variable to its own placeholder."""
     template = base_job_template(Vars)
-    assert template["job_configuration"] == {"command": "{{ command }}", "env": "{{ env }}", "image": "{{ image }}"}
+    assert template["job_configuration"] == {
+        "command": "{{ command }}",
+        "env": "{{ env }}",
+        "image": "{{ image }}",
+    }
     assert template["variables"]["properties"]["image"]["default"] == "python:3.11"
 
 
@@ -36,7 +45,8 @@ def test_unknown_variable_is_an_error():
 def test_whole_placeholder_keeps_type_and_inline_formats():
     """A lone placeholder keeps the value's type; an inline one is formatted into the string."""
     rendered = render_template(
-        {"env": "{{ env }}", "cmd": ["run", "--image={{ image }}"], "n": 3}, {"env": {"A": "1"}, "image": "x"}
+        {"env": "{{ env }}", "cmd": ["run", "--image={{ image }}"], "n": 3},
+        {"env": {"A": "1"}, "image": "x"},
     )
     assert rendered == {"env": {"A": "1"}, "cmd": ["run", "--image=x"], "n": 3}
 

@@ -22,7 +22,7 @@ FAST = {
 }
 
 FLOWS = textwrap.dedent(
-    '''
+    """
     import os
     import time
     from pathlib import Path
@@ -61,7 +61,7 @@ FLOWS = textwrap.dedent(
     @flow(name="fails")
     def fails() -> None:
         raise ValueError("the data is wrong")
-    '''
+    """
 )
 
 
@@ -109,8 +109,13 @@ def deploy(api: FlowyardClient, pool: str, flows_dir: Path) -> Callable[..., s.D
         entrypoint = f"flows.py:{function}"
         flow = load_flow(entrypoint, flows_dir)
         body = s.DeploymentCreate(
-            name=fields.pop("name", function), flow_name=flow.name, entrypoint=entrypoint,
-            path=str(flows_dir), pool_name=pool, parameter_schema=parameter_schema(flow.fn), **fields,
+            name=fields.pop("name", function),
+            flow_name=flow.name,
+            entrypoint=entrypoint,
+            path=str(flows_dir),
+            pool_name=pool,
+            parameter_schema=parameter_schema(flow.fn),
+            **fields,
         )
         return api.create_deployment(body)
 
@@ -118,7 +123,9 @@ def deploy(api: FlowyardClient, pool: str, flows_dir: Path) -> Callable[..., s.D
 
 
 @pytest.fixture
-def start_worker(server: ServerProcess, pool: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+def start_worker(
+    server: ServerProcess, pool: str, tmp_path: Path
+) -> Iterator[Callable[..., WorkerProcess]]:
     """Start ``flowyard worker start --pool <pool> …`` processes, stopped after the test."""
     started: list[WorkerProcess] = []
 

@@ -16,7 +16,11 @@ REPO = Path(__file__).resolve().parents[2]
 def flowyard(server_url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "FLOWYARD_API_URL": server_url}
     return subprocess.run(
-        [sys.executable, "-m", "flowyard", *args], cwd=REPO, env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "flowyard", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
 
@@ -25,7 +29,9 @@ def test_quickstart_sequence_completes(server, tmp_path):
     """work-pool create → deploy → worker start → deployment run --watch → flow-run logs."""
     created = flowyard(server.url, "work-pool", "create", "local", "--type", "process")
     assert created.returncode == 0, created.stderr
-    deployed = flowyard(server.url, "deploy", "examples/etl.py:etl_flow", "--name", "nightly", "--pool", "local")
+    deployed = flowyard(
+        server.url, "deploy", "examples/etl.py:etl_flow", "--name", "nightly", "--pool", "local"
+    )
     assert deployed.returncode == 0, deployed.stderr
     assert "ETL Pipeline/nightly" in deployed.stdout
     worker = WorkerProcess(server.url, "local", tmp_path)
@@ -54,7 +60,9 @@ def test_unknown_names_print_one_line_and_exit_1(server):
         result = flowyard(server.url, *args)
         assert result.returncode == 1, args
         assert "Traceback" not in result.stderr
-        assert "not found" in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "not found" in result.stderr and len(result.stderr.strip().splitlines()) == 1, (
+            result.stderr
+        )
 
 
 def test_unreachable_api_is_a_clear_error(tmp_path):

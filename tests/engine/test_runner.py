@@ -46,7 +46,9 @@ def bad() -> None:
 
 def run_engine(url: str, run_id: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ, "FLOWYARD_API_URL": url, "FLOWYARD_CLAIM_TOKEN": TOKEN,
+        **os.environ,
+        "FLOWYARD_API_URL": url,
+        "FLOWYARD_CLAIM_TOKEN": TOKEN,
         "FLOWYARD_ENGINE_LOG_LEVEL": "INFO",
     }
     return subprocess.run(

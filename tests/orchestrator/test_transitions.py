@@ -3,7 +3,8 @@
 import pytest
 
 from flowyard.orchestrator.transitions import ALLOWED, decide
-from flowyard.states import TERMINAL_STATES, StateType as S
+from flowyard.states import TERMINAL_STATES
+from flowyard.states import StateType as S
 
 
 def test_terminal_states_are_final():
@@ -16,8 +17,16 @@ def test_terminal_states_are_final():
 
 @pytest.mark.parametrize(
     ("current", "proposed"),
-    [(S.SCHEDULED, S.PENDING), (S.PENDING, S.RUNNING), (S.RUNNING, S.COMPLETED), (S.RUNNING, S.FAILED),
-     (S.RUNNING, S.CANCELLING), (S.CANCELLING, S.CANCELLED), (S.PENDING, S.SCHEDULED), (S.PENDING, S.CRASHED)],
+    [
+        (S.SCHEDULED, S.PENDING),
+        (S.PENDING, S.RUNNING),
+        (S.RUNNING, S.COMPLETED),
+        (S.RUNNING, S.FAILED),
+        (S.RUNNING, S.CANCELLING),
+        (S.CANCELLING, S.CANCELLED),
+        (S.PENDING, S.SCHEDULED),
+        (S.PENDING, S.CRASHED),
+    ],
 )
 def test_life_of_a_run_is_allowed(current, proposed):
     """Each step of a normal run's life is accepted with the right token."""

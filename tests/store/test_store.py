@@ -66,11 +66,22 @@ def test_run_state_history_is_kept_in_order(database):
             assert decision.accepted
     with database.session() as session:
         history = session.scalars(
-            select(m.FlowRunState.type).where(m.FlowRunState.flow_run_id == run_id).order_by(m.FlowRunState.id)
+            select(m.FlowRunState.type)
+            .where(m.FlowRunState.flow_run_id == run_id)
+            .order_by(m.FlowRunState.id)
         ).all()
         run = session.get(m.FlowRun, run_id)
-        assert history == [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.COMPLETED]
-        assert run.state_type is StateType.COMPLETED and run.end_time is not None and run.start_time is not None
+        assert history == [
+            StateType.SCHEDULED,
+            StateType.PENDING,
+            StateType.RUNNING,
+            StateType.COMPLETED,
+        ]
+        assert (
+            run.state_type is StateType.COMPLETED
+            and run.end_time is not None
+            and run.start_time is not None
+        )
 
 
 def test_pool_names_are_unique(database):
@@ -88,7 +99,9 @@ def test_deleting_a_run_deletes_its_logs_and_task_runs(database):
         run = runs.new_run(session, flow=m.Flow(name="f"), now=now)
         session.flush()
         session.add(m.Log(flow_run_id=run.id, message="hello", timestamp=now))
-        session.add(m.TaskRun(flow_run_id=run.id, name="t-0", task_key="t", state_type=StateType.RUNNING))
+        session.add(
+            m.TaskRun(flow_run_id=run.id, name="t-0", task_key="t", state_type=StateType.RUNNING)
+        )
         run_id = run.id
     with database.session() as session:
         session.delete(session.get(m.FlowRun, run_id))

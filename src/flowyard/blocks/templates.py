@@ -20,7 +20,7 @@ PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 def base_job_template(variables: type[BaseModel]) -> dict[str, Any]:
     """The default template of a worker type: every variable, placed by its own name."""
     schema = variables.model_json_schema()
-    configuration = {name: "{{ %s }}" % name for name in schema.get("properties", {})}
+    configuration = {name: f"{{{{ {name} }}}}" for name in schema.get("properties", {})}
     return {"job_configuration": configuration, "variables": schema}
 
 

@@ -20,8 +20,12 @@ POOL = "demo-pool"
 
 
 @click.command("demo")
-@click.option("--entrypoint", default="examples/etl.py:etl_flow", show_default=True,
-              help="Flow to deploy, relative to the current directory.")
+@click.option(
+    "--entrypoint",
+    default="examples/etl.py:etl_flow",
+    show_default=True,
+    help="Flow to deploy, relative to the current directory.",
+)
 @click.option("--keep", is_flag=True, help="Keep the demo's data folder.")
 def demo(entrypoint: str, keep: bool) -> None:
     """Start a server and a process worker, deploy and run the quick-start flow, then stop."""
@@ -35,12 +39,20 @@ def demo(entrypoint: str, keep: bool) -> None:
         server.wait_ready()
         with server.client() as api:
             template = ProcessWorker.default_base_job_template()
-            api.create_work_pool(s.WorkPoolCreate(name=POOL, type="process", base_job_template=template))
+            api.create_work_pool(
+                s.WorkPoolCreate(name=POOL, type="process", base_job_template=template)
+            )
             worker = WorkerProcess(server.url, POOL, home, "--limit", "4")
-            deployment = api.create_deployment(s.DeploymentCreate(
-                name="demo", flow_name=flow.name, entrypoint=entrypoint, path=str(Path.cwd()),
-                pool_name=POOL, parameter_schema=parameter_schema(flow.fn),
-            ))
+            deployment = api.create_deployment(
+                s.DeploymentCreate(
+                    name="demo",
+                    flow_name=flow.name,
+                    entrypoint=entrypoint,
+                    path=str(Path.cwd()),
+                    pool_name=POOL,
+                    parameter_schema=parameter_schema(flow.fn),
+                )
+            )
             click.echo(f"Deployed {deployment.flow_name}/{deployment.name}; running it …")
             run = api.run_deployment(deployment.id, s.DeploymentRunRequest())
             final = watch_run(api, run.id)

@@ -21,15 +21,29 @@ from flowyard.errors import InvalidInput
 @click.option("--pool", "-p", required=True, help="Work pool that runs it.")
 @click.option("--work-queue", "-q", help="Queue of the pool; default: the pool's default queue.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Default parameter.")
-@click.option("--job-variable", "job_variables", multiple=True, metavar="KEY=VALUE",
-              help="Job variable for the pool's template.")
+@click.option(
+    "--job-variable",
+    "job_variables",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Job variable for the pool's template.",
+)
 @click.option("--tag", "tags", multiple=True)
 @click.option("--description")
 @click.option("--version")
 @json_option
-def deploy(entrypoint: str, name: str, pool: str, work_queue: str | None, params: tuple[str, ...],
-           job_variables: tuple[str, ...], tags: tuple[str, ...], description: str | None,
-           version: str | None, as_json: bool) -> None:
+def deploy(
+    entrypoint: str,
+    name: str,
+    pool: str,
+    work_queue: str | None,
+    params: tuple[str, ...],
+    job_variables: tuple[str, ...],
+    tags: tuple[str, ...],
+    description: str | None,
+    version: str | None,
+    as_json: bool,
+) -> None:
     """Deploy the flow at ENTRYPOINT (path/to/file.py:function) to a work pool.
 
     The flow is loaded here to learn its name and parameters; it runs later, from this
@@ -41,18 +55,29 @@ def deploy(entrypoint: str, name: str, pool: str, work_queue: str | None, params
     base = Path(os.getcwd())
     flow = load_flow(entrypoint, base)
     body = s.DeploymentCreate(
-        name=name, flow_name=flow.name, entrypoint=entrypoint, path=str(base), pool_name=pool,
-        queue_name=work_queue, parameters=parse_assignments(params, "--param"),
-        parameter_schema=parameter_schema(flow.fn), job_variables=parse_assignments(job_variables, "--job-variable"),
-        tags=list(tags), description=description or (flow.fn.__doc__ or "").strip() or None, version=version,
+        name=name,
+        flow_name=flow.name,
+        entrypoint=entrypoint,
+        path=str(base),
+        pool_name=pool,
+        queue_name=work_queue,
+        parameters=parse_assignments(params, "--param"),
+        parameter_schema=parameter_schema(flow.fn),
+        job_variables=parse_assignments(job_variables, "--job-variable"),
+        tags=list(tags),
+        description=description or (flow.fn.__doc__ or "").strip() or None,
+        version=version,
     )
     with client() as api:
         deployment = api.create_deployment(body)
     if as_json:
         emit_json(deployment)
         return
-    click.echo(f"Deployed {deployment.flow_name}/{deployment.name} to work pool {deployment.pool_name!r}.")
-    click.echo(f"Run it with: flowyard deployment run {json.dumps(deployment.flow_name + '/' + deployment.name)}")
+    click.echo(
+        f"Deployed {deployment.flow_name}/{deployment.name} to work pool {deployment.pool_name!r}."
+    )
+    full_name = json.dumps(f"{deployment.flow_name}/{deployment.name}")
+    click.echo(f"Run it with: flowyard deployment run {full_name}")
 
 
 @click.group("deployment")
@@ -69,8 +94,10 @@ def list_deployments(as_json: bool) -> None:
     if as_json:
         emit_json(found)
         return
-    table(["deployment", "pool", "queue", "entrypoint"],
-          [(f"{d.flow_name}/{d.name}", d.pool_name, d.queue_name, d.entrypoint) for d in found])
+    table(
+        ["deployment", "pool", "queue", "entrypoint"],
+        [(f"{d.flow_name}/{d.name}", d.pool_name, d.queue_name, d.entrypoint) for d in found],
+    )
 
 
 @deployment.command("inspect")
@@ -83,10 +110,20 @@ def inspect_deployment(name: str, as_json: bool) -> None:
     if as_json:
         emit_json(dep)
         return
-    details([("deployment", f"{dep.flow_name}/{dep.name}"), ("id", dep.id), ("pool", dep.pool_name),
-             ("queue", dep.queue_name), ("entrypoint", dep.entrypoint), ("path", dep.path),
-             ("parameters", dep.parameters), ("job variables", dep.job_variables), ("tags", dep.tags),
-             ("description", dep.description)])
+    details(
+        [
+            ("deployment", f"{dep.flow_name}/{dep.name}"),
+            ("id", dep.id),
+            ("pool", dep.pool_name),
+            ("queue", dep.queue_name),
+            ("entrypoint", dep.entrypoint),
+            ("path", dep.path),
+            ("parameters", dep.parameters),
+            ("job variables", dep.job_variables),
+            ("tags", dep.tags),
+            ("description", dep.description),
+        ]
+    )
 
 
 @deployment.command("run")
@@ -96,12 +133,20 @@ def inspect_deployment(name: str, as_json: bool) -> None:
 @click.option("--job-variable", "job_variables", multiple=True, metavar="KEY=VALUE")
 @click.option("--watch", is_flag=True, help="Follow the run's states and logs until it ends.")
 @json_option
-def run_deployment(name: str, params: tuple[str, ...], params_json: str | None,
-                   job_variables: tuple[str, ...], watch: bool, as_json: bool) -> None:
+def run_deployment(
+    name: str,
+    params: tuple[str, ...],
+    params_json: str | None,
+    job_variables: tuple[str, ...],
+    watch: bool,
+    as_json: bool,
+) -> None:
     """Create a flow run of deployment NAME ('flow/deployment' or id) now."""
     parameters = _json_object(params_json) if params_json else {}
     parameters.update(parse_assignments(params, "--param"))
-    body = s.DeploymentRunRequest(parameters=parameters, job_variables=parse_assignments(job_variables, "--job-variable"))
+    body = s.DeploymentRunRequest(
+        parameters=parameters, job_variables=parse_assignments(job_variables, "--job-variable")
+    )
     with client() as api:
         run = api.run_deployment(name, body)
         if as_json and not watch:

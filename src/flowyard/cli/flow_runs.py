@@ -26,9 +26,21 @@ def list_runs(state: str | None, pool: str | None, limit: int, as_json: bool) ->
     if as_json:
         emit_json(runs)
         return
-    table(["id", "name", "flow", "deployment", "state", "scheduled", "pool"],
-          [(r.id, r.name, r.flow_name, r.deployment_name, r.state.name, r.scheduled_time, r.pool_name)
-           for r in runs])
+    table(
+        ["id", "name", "flow", "deployment", "state", "scheduled", "pool"],
+        [
+            (
+                r.id,
+                r.name,
+                r.flow_name,
+                r.deployment_name,
+                r.state.name,
+                r.scheduled_time,
+                r.pool_name,
+            )
+            for r in runs
+        ],
+    )
 
 
 @flow_run.command("inspect")
@@ -40,18 +52,41 @@ def inspect_run(run_id: str, as_json: bool) -> None:
         history = api.read_flow_run_history(run_id)
         tasks = api.list_task_runs(history.run.id)
     if as_json:
-        emit_json({**history.model_dump(mode="json"), "task_runs": [t.model_dump(mode="json") for t in tasks]})
+        emit_json(
+            {
+                **history.model_dump(mode="json"),
+                "task_runs": [t.model_dump(mode="json") for t in tasks],
+            }
+        )
         return
     run = history.run
-    details([("id", run.id), ("name", run.name), ("flow", run.flow_name), ("deployment", run.deployment_name),
-             ("state", run.state.name), ("message", run.state.message), ("pool", run.pool_name),
-             ("queue", run.queue_name), ("parameters", run.parameters), ("scheduled", run.scheduled_time),
-             ("started", run.start_time), ("ended", run.end_time), ("worker", run.worker_name),
-             ("infrastructure", run.infrastructure_id)])
+    details(
+        [
+            ("id", run.id),
+            ("name", run.name),
+            ("flow", run.flow_name),
+            ("deployment", run.deployment_name),
+            ("state", run.state.name),
+            ("message", run.state.message),
+            ("pool", run.pool_name),
+            ("queue", run.queue_name),
+            ("parameters", run.parameters),
+            ("scheduled", run.scheduled_time),
+            ("started", run.start_time),
+            ("ended", run.end_time),
+            ("worker", run.worker_name),
+            ("infrastructure", run.infrastructure_id),
+        ]
+    )
     click.echo("\nState history:")
-    table(["time", "state", "message"], [(st.timestamp, st.name, st.message) for st in history.states])
+    table(
+        ["time", "state", "message"], [(st.timestamp, st.name, st.message) for st in history.states]
+    )
     click.echo("\nTask runs:")
-    table(["task run", "state", "started", "ended"], [(t.name, t.state_type, t.start_time, t.end_time) for t in tasks])
+    table(
+        ["task run", "state", "started", "ended"],
+        [(t.name, t.state_type, t.start_time, t.end_time) for t in tasks],
+    )
 
 
 @flow_run.command("logs")

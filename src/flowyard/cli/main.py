@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from flowyard.cli.common import FlowyardGroup
-from flowyard.cli.deployments import deploy, deployment
 from flowyard.cli.demo import demo
+from flowyard.cli.deployments import deploy, deployment
 from flowyard.cli.flow_runs import flow_run
 from flowyard.cli.pools import work_pool, work_queue
 from flowyard.cli.server import server
@@ -16,7 +16,9 @@ from flowyard.settings import Settings
 
 
 @click.group(cls=FlowyardGroup)
-@click.option("--api-url", envvar="FLOWYARD_API_URL", help="The Flowyard API (default http://127.0.0.1:4200).")
+@click.option(
+    "--api-url", envvar="FLOWYARD_API_URL", help="The Flowyard API (default http://127.0.0.1:4200)."
+)
 @click.option("--log-level", envvar="FLOWYARD_LOG_LEVEL", default="INFO", show_default=True)
 @click.version_option(package_name="flowyard")
 @click.pass_context

@@ -23,24 +23,45 @@ def _show_pool(pool: s.WorkPool, as_json: bool) -> None:
     if as_json:
         emit_json(pool)
         return
-    details([
-        ("name", pool.name), ("type", pool.type), ("status", pool.status),
-        ("concurrency limit", pool.concurrency_limit if pool.concurrency_limit is not None else "unlimited"),
-        ("paused", pool.paused), ("description", pool.description), ("id", pool.id),
-    ])
+    details(
+        [
+            ("name", pool.name),
+            ("type", pool.type),
+            ("status", pool.status),
+            (
+                "concurrency limit",
+                pool.concurrency_limit if pool.concurrency_limit is not None else "unlimited",
+            ),
+            ("paused", pool.paused),
+            ("description", pool.description),
+            ("id", pool.id),
+        ]
+    )
 
 
 @work_pool.command("create")
 @click.argument("name")
 @click.option("--type", "type_", default="process", show_default=True, help="Worker type.")
-@click.option("--concurrency-limit", type=click.IntRange(min=0), help="Runs at once across the pool.")
-@click.option("--base-job-template", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="JSON file; default: the worker type's template.")
+@click.option(
+    "--concurrency-limit", type=click.IntRange(min=0), help="Runs at once across the pool."
+)
+@click.option(
+    "--base-job-template",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON file; default: the worker type's template.",
+)
 @click.option("--description")
 @click.option("--paused", is_flag=True, help="Create the pool paused.")
 @json_option
-def create_pool(name: str, type_: str, concurrency_limit: int | None, base_job_template: Path | None,
-                description: str | None, paused: bool, as_json: bool) -> None:
+def create_pool(
+    name: str,
+    type_: str,
+    concurrency_limit: int | None,
+    base_job_template: Path | None,
+    description: str | None,
+    paused: bool,
+    as_json: bool,
+) -> None:
     """Create a work pool NAME."""
     if base_job_template:
         try:
@@ -49,8 +70,14 @@ def create_pool(name: str, type_: str, concurrency_limit: int | None, base_job_t
             raise InvalidInput(f"{base_job_template} is not valid JSON: {exc}") from exc
     else:
         template = load_worker_type(type_).default_base_job_template()
-    body = s.WorkPoolCreate(name=name, type=type_, concurrency_limit=concurrency_limit, paused=paused,
-                            description=description, base_job_template=template)
+    body = s.WorkPoolCreate(
+        name=name,
+        type=type_,
+        concurrency_limit=concurrency_limit,
+        paused=paused,
+        description=description,
+        base_job_template=template,
+    )
     with client() as api:
         pool = api.create_work_pool(body)
     if as_json:
@@ -68,8 +95,10 @@ def list_pools(as_json: bool) -> None:
     if as_json:
         emit_json(pools)
         return
-    table(["name", "type", "status", "limit", "paused"],
-          [(p.name, p.type, p.status, p.concurrency_limit, p.paused) for p in pools])
+    table(
+        ["name", "type", "status", "limit", "paused"],
+        [(p.name, p.type, p.status, p.concurrency_limit, p.paused) for p in pools],
+    )
 
 
 @work_pool.command("inspect")
@@ -81,7 +110,12 @@ def inspect_pool(name: str, as_json: bool) -> None:
         pool = api.read_work_pool(name)
         queues = api.list_work_queues(name)
     if as_json:
-        emit_json({"pool": pool.model_dump(mode="json"), "queues": [q.model_dump(mode="json") for q in queues]})
+        emit_json(
+            {
+                "pool": pool.model_dump(mode="json"),
+                "queues": [q.model_dump(mode="json") for q in queues],
+            }
+        )
         return
     _show_pool(pool, False)
     click.echo("")
@@ -113,14 +147,18 @@ def resume_pool(name: str) -> None:
 @click.argument("limit", type=click.IntRange(min=0))
 def set_pool_limit(name: str, limit: int) -> None:
     """Allow at most LIMIT runs of the pool at once (applies at the next claim)."""
-    _update_pool(name, s.WorkPoolUpdate(concurrency_limit=limit), f"Set the limit of {name!r} to {limit}.")
+    _update_pool(
+        name, s.WorkPoolUpdate(concurrency_limit=limit), f"Set the limit of {name!r} to {limit}."
+    )
 
 
 @work_pool.command("clear-concurrency-limit")
 @click.argument("name")
 def clear_pool_limit(name: str) -> None:
     """Remove the pool's concurrency limit."""
-    _update_pool(name, s.WorkPoolUpdate(clear_concurrency_limit=True), f"Cleared the limit of {name!r}.")
+    _update_pool(
+        name, s.WorkPoolUpdate(clear_concurrency_limit=True), f"Cleared the limit of {name!r}."
+    )
 
 
 @work_pool.command("delete")
@@ -150,23 +188,37 @@ def work_queue() -> None:
 
 
 def _queue_table(queues: list[s.WorkQueue]) -> None:
-    table(["queue", "priority", "limit", "paused", "ready", "running"],
-          [(q.name, q.priority, q.concurrency_limit, q.paused, q.ready, q.running) for q in queues])
+    table(
+        ["queue", "priority", "limit", "paused", "ready", "running"],
+        [(q.name, q.priority, q.concurrency_limit, q.paused, q.ready, q.running) for q in queues],
+    )
 
 
 @work_queue.command("create")
 @click.argument("name")
 @pool_option
-@click.option("--priority", type=click.IntRange(min=0), default=1, show_default=True,
-              help="Lower is served first, strictly.")
+@click.option(
+    "--priority",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Lower is served first, strictly.",
+)
 @click.option("--concurrency-limit", type=click.IntRange(min=0))
 @click.option("--description")
 @json_option
-def create_queue(name: str, pool: str, priority: int, concurrency_limit: int | None,
-                 description: str | None, as_json: bool) -> None:
+def create_queue(
+    name: str,
+    pool: str,
+    priority: int,
+    concurrency_limit: int | None,
+    description: str | None,
+    as_json: bool,
+) -> None:
     """Create a work queue NAME in a pool."""
-    body = s.WorkQueueCreate(name=name, priority=priority, concurrency_limit=concurrency_limit,
-                             description=description)
+    body = s.WorkQueueCreate(
+        name=name, priority=priority, concurrency_limit=concurrency_limit, description=description
+    )
     with client() as api:
         queue = api.create_work_queue(pool, body)
     if as_json:
@@ -199,9 +251,18 @@ def inspect_queue(name: str, pool: str, as_json: bool) -> None:
     if as_json:
         emit_json(queue)
         return
-    details([("queue", queue.name), ("pool", queue.pool_name), ("priority", queue.priority),
-             ("concurrency limit", queue.concurrency_limit), ("paused", queue.paused),
-             ("ready", queue.ready), ("running", queue.running), ("id", queue.id)])
+    details(
+        [
+            ("queue", queue.name),
+            ("pool", queue.pool_name),
+            ("priority", queue.priority),
+            ("concurrency limit", queue.concurrency_limit),
+            ("paused", queue.paused),
+            ("ready", queue.ready),
+            ("running", queue.running),
+            ("id", queue.id),
+        ]
+    )
 
 
 def _update_queue(name: str, pool: str, body: s.WorkQueueUpdate, message: str) -> None:
@@ -216,7 +277,12 @@ def _update_queue(name: str, pool: str, body: s.WorkQueueUpdate, message: str) -
 @pool_option
 def set_priority(name: str, priority: int, pool: str) -> None:
     """Change a queue's priority (lower is served first); applies at once."""
-    _update_queue(name, pool, s.WorkQueueUpdate(priority=priority), f"Set the priority of {name!r} to {priority}.")
+    _update_queue(
+        name,
+        pool,
+        s.WorkQueueUpdate(priority=priority),
+        f"Set the priority of {name!r} to {priority}.",
+    )
 
 
 @work_queue.command("set-concurrency-limit")
@@ -225,7 +291,12 @@ def set_priority(name: str, priority: int, pool: str) -> None:
 @pool_option
 def set_queue_limit(name: str, limit: int, pool: str) -> None:
     """Allow at most LIMIT runs of the queue at once."""
-    _update_queue(name, pool, s.WorkQueueUpdate(concurrency_limit=limit), f"Set the limit of {name!r} to {limit}.")
+    _update_queue(
+        name,
+        pool,
+        s.WorkQueueUpdate(concurrency_limit=limit),
+        f"Set the limit of {name!r} to {limit}.",
+    )
 
 
 @work_queue.command("clear-concurrency-limit")
@@ -233,7 +304,12 @@ def set_queue_limit(name: str, limit: int, pool: str) -> None:
 @pool_option
 def clear_queue_limit(name: str, pool: str) -> None:
     """Remove a queue's concurrency limit."""
-    _update_queue(name, pool, s.WorkQueueUpdate(clear_concurrency_limit=True), f"Cleared the limit of {name!r}.")
+    _update_queue(
+        name,
+        pool,
+        s.WorkQueueUpdate(clear_concurrency_limit=True),
+        f"Cleared the limit of {name!r}.",
+    )
 
 
 @work_queue.command("pause")

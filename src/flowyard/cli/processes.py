@@ -29,13 +29,19 @@ def free_port() -> int:
 class ChildProcess:
     """A ``python -m flowyard …`` child with its own environment and output file."""
 
-    def __init__(self, args: list[str], env: dict[str, str], output: Path, cwd: Path | None = None) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], output: Path, cwd: Path | None = None
+    ) -> None:
         self.args = args
         self.output = output
         self._log: IO[bytes] = open(output, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "flowyard", *args], env={**os.environ, **env}, cwd=cwd,
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "flowyard", *args],
+            env={**os.environ, **env},
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     @property
@@ -65,13 +71,17 @@ class ChildProcess:
 class ServerProcess(ChildProcess):
     """``flowyard server start`` on a free loopback port, with its data under ``home``."""
 
-    def __init__(self, home: Path, *, port: int | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, home: Path, *, port: int | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.port = port or free_port()
         self.home = home
         self.url = f"http://127.0.0.1:{self.port}"
         home.mkdir(parents=True, exist_ok=True)
         full_env = {"FLOWYARD_HOME": str(home), "FLOWYARD_API_URL": self.url, **(env or {})}
-        super().__init__(["server", "start", "--port", str(self.port)], full_env, home / "server.log")
+        super().__init__(
+            ["server", "start", "--port", str(self.port)], full_env, home / "server.log"
+        )
 
     def client(self, **kwargs: object) -> FlowyardClient:
         return FlowyardClient(self.url, os.environ.get("FLOWYARD_API_KEY"), **kwargs)  # type: ignore[arg-type]
@@ -82,7 +92,9 @@ class ServerProcess(ChildProcess):
         with FlowyardClient(self.url, retry_seconds=0) as api:
             while time.monotonic() < deadline:
                 if not self.alive():
-                    raise FlowyardError(f"the server exited with code {self.process.returncode}:\n{self.tail()}")
+                    raise FlowyardError(
+                        f"the server exited with code {self.process.returncode}:\n{self.tail()}"
+                    )
                 try:
                     api.health()
                     return
@@ -94,8 +106,17 @@ class ServerProcess(ChildProcess):
 class WorkerProcess(ChildProcess):
     """``flowyard worker start`` against ``api_url``."""
 
-    def __init__(self, api_url: str, pool: str, log_dir: Path, *extra: str, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        pool: str,
+        log_dir: Path,
+        *extra: str,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         args = ["worker", "start", "--pool", pool, *extra]
         name = f"worker-{pool}-{free_port()}.log"
-        super().__init__(args, {"FLOWYARD_API_URL": api_url, **(env or {})}, log_dir / name, cwd=cwd)
+        super().__init__(
+            args, {"FLOWYARD_API_URL": api_url, **(env or {})}, log_dir / name, cwd=cwd
+        )

@@ -13,7 +13,9 @@ def server() -> None:
 
 
 @server.command("start")
-@click.option("--host", help="Interface to listen on (default 127.0.0.1; others need FLOWYARD_API_KEY).")
+@click.option(
+    "--host", help="Interface to listen on (default 127.0.0.1; others need FLOWYARD_API_KEY)."
+)
 @click.option("--port", type=int, help="Port (default 4200).")
 def start(host: str | None, port: int | None) -> None:
     """Start the API with its services; SQLite and a managed Redis unless configured otherwise."""
@@ -22,6 +24,8 @@ def start(host: str | None, port: int | None) -> None:
     cfg = settings()
     updates = {k: v for k, v in (("server_host", host), ("server_port", port)) if v is not None}
     cfg = cfg.model_copy(update=updates)
-    click.echo(f"Flowyard API on http://{cfg.server_host}:{cfg.server_port} (docs at /docs); "
-               f"data in {cfg.home}. Ctrl-C to stop.")
+    click.echo(
+        f"Flowyard API on http://{cfg.server_host}:{cfg.server_port} (docs at /docs); "
+        f"data in {cfg.home}. Ctrl-C to stop."
+    )
     serve(cfg)

@@ -30,7 +30,9 @@ def format_log(log: s.Log) -> str:
 
 
 def _level(level: int) -> str:
-    return {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}.get(level, str(level))
+    return {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}.get(
+        level, str(level)
+    )
 
 
 def print_logs(api: FlowyardClient, run_id: str, after_id: int = 0) -> int:
@@ -44,7 +46,9 @@ def print_logs(api: FlowyardClient, run_id: str, after_id: int = 0) -> int:
             return after_id
 
 
-def drain_logs(api: FlowyardClient, run_id: str, after_id: int, *, idle: float = 0.6, most: float = 3.0) -> int:
+def drain_logs(
+    api: FlowyardClient, run_id: str, after_id: int, *, idle: float = 0.6, most: float = 3.0
+) -> int:
     """After a run ended, print the output its infrastructure shipped a moment later."""
     deadline = time.monotonic() + most
     quiet_since = time.monotonic()

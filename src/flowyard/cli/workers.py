@@ -23,24 +23,50 @@ def worker() -> None:
 @click.option("--name", "-n", help="Worker name; default: type, host and a random suffix.")
 @click.option("--limit", "-l", type=click.IntRange(min=1), help="Runs at once in this worker.")
 @click.option("--work-queue", "-q", "queues", multiple=True, help="Only these queues (repeatable).")
-@click.option("--prefetch-seconds", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Claim runs this many seconds before they are due.")
+@click.option(
+    "--prefetch-seconds",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Claim runs this many seconds before they are due.",
+)
 @click.option("--run-once", is_flag=True, help="Claim once, run what came, and exit.")
-@click.option("--grace-seconds", type=click.FloatRange(min=0), default=30.0, show_default=True,
-              help="On shutdown, how long runs may finish before they are killed.")
-def start(pool: str, type_: str, name: str | None, limit: int | None, queues: tuple[str, ...],
-          prefetch_seconds: float, run_once: bool, grace_seconds: float) -> None:
+@click.option(
+    "--grace-seconds",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="On shutdown, how long runs may finish before they are killed.",
+)
+def start(
+    pool: str,
+    type_: str,
+    name: str | None,
+    limit: int | None,
+    queues: tuple[str, ...],
+    prefetch_seconds: float,
+    run_once: bool,
+    grace_seconds: float,
+) -> None:
     """Serve a work pool: claim its runs and launch them (creates the pool if missing)."""
     cfg = settings()
     worker_type = load_worker_type(type_)
     api = client(retry_seconds=30.0)
     instance = worker_type(
-        api, pool, name=name, limit=limit, queues=list(queues), prefetch_seconds=prefetch_seconds,
-        heartbeat_seconds=cfg.worker_heartbeat_seconds, grace_seconds=grace_seconds,
+        api,
+        pool,
+        name=name,
+        limit=limit,
+        queues=list(queues),
+        prefetch_seconds=prefetch_seconds,
+        heartbeat_seconds=cfg.worker_heartbeat_seconds,
+        grace_seconds=grace_seconds,
     )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        click.echo(f"Received {signal.Signals(signum).name}: finishing runs, then stopping.", err=True)
+        click.echo(
+            f"Received {signal.Signals(signum).name}: finishing runs, then stopping.", err=True
+        )
         instance.stop()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -62,5 +88,7 @@ def list_workers(pool: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(workers)
         return
-    table(["worker", "pool", "type", "status", "last heartbeat"],
-          [(w.name, w.pool_name, w.type, w.status, w.last_heartbeat) for w in workers])
+    table(
+        ["worker", "pool", "type", "status", "last heartbeat"],
+        [(w.name, w.pool_name, w.type, w.status, w.last_heartbeat) for w in workers],
+    )

@@ -177,7 +177,9 @@ class FlowyardClient:
         return self._list(s.FlowRun, _path("flow_runs"), params=query)
 
     def set_flow_run_state(self, run_id: str, body: s.StateChange) -> s.StateChangeResult:
-        return self._send_doc("POST", s.StateChangeResult, _path("flow_runs", run_id, "state"), body)
+        return self._send_doc(
+            "POST", s.StateChangeResult, _path("flow_runs", run_id, "state"), body
+        )
 
     def cancel_flow_run(self, ref: str) -> s.FlowRun:
         return s.FlowRun.model_validate(self.request("POST", _path("flow_runs", ref, "cancel")))

@@ -69,7 +69,9 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     return app
 
 
-async def _every(interval: float, step: Callable[[Orchestrator], Awaitable[int]], orch: Orchestrator) -> None:
+async def _every(
+    interval: float, step: Callable[[Orchestrator], Awaitable[int]], orch: Orchestrator
+) -> None:
     """Run a service step now and then every ``interval`` seconds; a failing step is logged."""
     while True:
         try:
@@ -89,7 +91,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(IntegrityError)
     async def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
-        return JSONResponse({"detail": "conflicts with stored data: " + str(exc.orig).splitlines()[0]}, 409)
+        return JSONResponse(
+            {"detail": "conflicts with stored data: " + str(exc.orig).splitlines()[0]}, 409
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -102,7 +106,9 @@ def _require_api_key(app: FastAPI, api_key: str) -> None:
     expected = f"Bearer {api_key}".encode()
 
     @app.middleware("http")
-    async def check_key(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def check_key(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         given = request.headers.get("authorization", "").encode()
         if request.url.path.startswith("/api/") and not hmac.compare_digest(given, expected):
             return JSONResponse({"detail": "missing or wrong API key"}, status_code=401)

@@ -22,7 +22,9 @@ def work_pool(pool: m.WorkPool, *, status: str) -> s.WorkPool:
     )
 
 
-def work_queue(queue: m.WorkQueue, *, pool_name: str, ready: int = 0, running: int = 0) -> s.WorkQueue:
+def work_queue(
+    queue: m.WorkQueue, *, pool_name: str, ready: int = 0, running: int = 0
+) -> s.WorkQueue:
     return s.WorkQueue(
         id=queue.id,
         pool_name=pool_name,

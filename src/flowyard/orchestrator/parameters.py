@@ -18,7 +18,9 @@ def check_parameters(schema: dict[str, Any] | None, parameters: dict[str, Any]) 
     if unknown:
         known = ", ".join(sorted(properties)) or "none"
         raise InvalidInput(f"unknown parameter {unknown[0]!r} (the flow takes: {known})")
-    errors = sorted(Draft202012Validator(schema).iter_errors(parameters), key=lambda e: list(e.path))
+    errors = sorted(
+        Draft202012Validator(schema).iter_errors(parameters), key=lambda e: list(e.path)
+    )
     if not errors:
         return
     error = errors[0]

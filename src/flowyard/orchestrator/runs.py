@@ -137,7 +137,11 @@ def queue_effect(run: m.FlowRun, previous: StateType, proposed: StateType) -> Qu
         return None
     pool, queue = run.queue.pool.name, run.queue.name
     if proposed is StateType.SCHEDULED:
-        return QueueEffect(pool, queue, run.id, release=True, enqueue_at=run.scheduled_time.timestamp())
+        return QueueEffect(
+            pool, queue, run.id, release=True, enqueue_at=run.scheduled_time.timestamp()
+        )
     if proposed.is_terminal:
-        return QueueEffect(pool, queue, run.id, release=True, unqueue=previous is StateType.SCHEDULED)
+        return QueueEffect(
+            pool, queue, run.id, release=True, unqueue=previous is StateType.SCHEDULED
+        )
     return None

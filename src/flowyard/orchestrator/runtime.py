@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
-from fastapi import Request
+from fastapi import Depends, Request
 
 from flowyard.pools import PoolQueues, Wakeups
 from flowyard.settings import Settings
@@ -32,3 +32,7 @@ class Orchestrator:
 def get_orchestrator(request: Request) -> Orchestrator:
     orchestrator: Orchestrator = request.app.state.orchestrator
     return orchestrator
+
+
+Orch = Annotated[Orchestrator, Depends(get_orchestrator)]
+"""The request's orchestrator, as a FastAPI dependency."""

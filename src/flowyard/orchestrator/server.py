@@ -41,9 +41,16 @@ def serve(settings: Settings) -> None:
             redis_url = managed.url
         app = create_app(settings, redis_url=redis_url)
         config = uvicorn.Config(
-            app, host=settings.server_host, port=settings.server_port,
-            log_level="warning", access_log=False, lifespan="on",
+            app,
+            host=settings.server_host,
+            port=settings.server_port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
         )
-        log.info("server_starting", url=f"http://{settings.server_host}:{settings.server_port}",
-                 database=settings.resolved_database_url.split("@")[-1])
+        log.info(
+            "server_starting",
+            url=f"http://{settings.server_host}:{settings.server_port}",
+            database=settings.resolved_database_url.split("@")[-1],
+        )
         uvicorn.Server(config).run()

@@ -39,11 +39,13 @@ def decide(
     given_token: str | None,
     force: bool = False,
 ) -> Decision:
-    """Whether a run in ``current`` may move to ``proposed`` for a caller holding ``given_token``."""
+    """May a run in ``current`` move to ``proposed`` for a caller holding ``given_token``?"""
     if force:
         return Decision(True)
     if proposed not in ALLOWED[current]:
-        return Decision(False, f"cannot move a {current.display_name} run to {proposed.display_name}")
+        return Decision(
+            False, f"cannot move a {current.display_name} run to {proposed.display_name}"
+        )
     if given_token is not None and run_token is not None and given_token != run_token:
         return Decision(False, "the claim token does not match: this run was claimed again")
     if (current, proposed) in TOKEN_GUARDED and run_token is not None and given_token is None:

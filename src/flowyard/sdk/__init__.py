@@ -1,9 +1,9 @@
 """The user-facing SDK: ``@flow``, ``@task``, futures and run loggers."""
 
+from flowyard.client.log_shipper import LogShipper
 from flowyard.sdk.context import FlowRunContext, get_flow_run_context, get_task_run_context
 from flowyard.sdk.flows import Flow, flow, run_flow
 from flowyard.sdk.futures import TaskFuture
-from flowyard.client.log_shipper import LogShipper
 from flowyard.sdk.logs import get_run_logger
 from flowyard.sdk.parameters import parameter_schema, validate_parameters
 from flowyard.sdk.reporter import ApiReporter, LocalReporter, Reporter

@@ -25,8 +25,8 @@ from pydantic import BaseModel, ValidationError
 from flowyard import schemas as s
 from flowyard.blocks import base_job_template, render_job_configuration
 from flowyard.client import FlowyardClient, is_transient
-from flowyard.errors import ApiError, FlowyardError, InvalidInput
 from flowyard.client.log_shipper import LogShipper
+from flowyard.errors import ApiError, FlowyardError, InvalidInput
 from flowyard.states import StateType
 
 log = structlog.get_logger()
@@ -93,7 +93,9 @@ class BaseWorker:
 
     # -- what a worker type provides --------------------------------------------------------
 
-    def launch(self, claimed: s.ClaimedRun, configuration: BaseModel, output: OutputSink) -> Infrastructure:
+    def launch(
+        self, claimed: s.ClaimedRun, configuration: BaseModel, output: OutputSink
+    ) -> Infrastructure:
         """Start the infrastructure for one run and return its handle (non-blocking)."""
         raise NotImplementedError
 
@@ -124,13 +126,17 @@ class BaseWorker:
             pool = self.client.create_work_pool(body)
             self.log.info("work_pool_created", type=self.type)
         if pool.type != self.type:
-            raise InvalidInput(f"work pool {self.pool!r} is of type {pool.type!r}, not {self.type!r}")
+            raise InvalidInput(
+                f"work pool {self.pool!r} is of type {pool.type!r}, not {self.type!r}"
+            )
         self.heartbeat()
 
     def run(self, *, once: bool = False) -> None:
         """Claim and run until ``stop()`` (or, with ``once``, one claim's runs); then drain."""
         self.setup()
-        threading.Thread(target=self._heartbeat_loop, name="flowyard-heartbeat", daemon=True).start()
+        threading.Thread(
+            target=self._heartbeat_loop, name="flowyard-heartbeat", daemon=True
+        ).start()
         self.log.info("worker_started", limit=self.limit, queues=self.queues, once=once)
         if once:
             self.run_once()
@@ -142,12 +148,14 @@ class BaseWorker:
         self.shutdown()
 
     def run_once(self, wait: float | None = None) -> list[str]:
-        """Claim once (long-polling up to ``wait`` seconds) and launch what came; returns run ids."""
+        """Claim once (long-polling up to ``wait`` seconds), launch what came, return run ids."""
         capacity = self._capacity()
         if capacity == 0:
             return []
         body = s.ClaimRequest(
-            worker_name=self.name, max_runs=capacity, queues=self.queues,
+            worker_name=self.name,
+            max_runs=capacity,
+            queues=self.queues,
             prefetch_seconds=self.prefetch_seconds,
             wait=self.claim_wait if wait is None else wait,
         )
@@ -195,7 +203,9 @@ class BaseWorker:
         backoff = 0.5
         while not self._stopping.is_set():
             with self._changed:
-                self._changed.wait_for(lambda: self._stopping.is_set() or self._capacity_unlocked() > 0)
+                self._changed.wait_for(
+                    lambda: self._stopping.is_set() or self._capacity_unlocked() > 0
+                )
             if self._stopping.is_set():
                 return
             try:
@@ -212,7 +222,9 @@ class BaseWorker:
 
     def _start(self, claimed: s.ClaimedRun) -> None:
         active = ActiveRun(claimed)
-        thread = threading.Thread(target=self._execute, args=(active,), name=f"run-{claimed.run.id[:8]}", daemon=True)
+        thread = threading.Thread(
+            target=self._execute, args=(active,), name=f"run-{claimed.run.id[:8]}", daemon=True
+        )
         active.thread = thread
         with self._changed:
             self._active[claimed.run.id] = active
@@ -220,7 +232,11 @@ class BaseWorker:
 
     def _give_back(self, claimed: s.ClaimedRun) -> None:
         """Return a run claimed while stopping to the queue, for another worker."""
-        change = s.StateChange(type=StateType.SCHEDULED, token=claimed.token, message="worker stopping; returned to the queue")
+        change = s.StateChange(
+            type=StateType.SCHEDULED,
+            token=claimed.token,
+            message="worker stopping; returned to the queue",
+        )
         self._report(claimed, change)
 
     # -- one run ----------------------------------------------------------------------------
@@ -238,7 +254,10 @@ class BaseWorker:
                 self._kill(active)
             exit_code = self.wait(infrastructure)
             run_log.info("run_exited", exit_code=exit_code)
-            self._settle(active, f"the infrastructure exited with code {exit_code} without reporting a final state")
+            self._settle(
+                active,
+                f"the infrastructure exited with code {exit_code} without reporting a final state",
+            )
         except Exception as exc:  # a launch failure must never leave the run Pending
             run_log.exception("run_launch_failed")
             self._settle(active, f"the worker could not launch the flow run: {exc}")
@@ -253,7 +272,9 @@ class BaseWorker:
         layers.append(claimed.run.job_variables)
         rendered = render_job_configuration(claimed.base_job_template, *layers)
         try:
-            return self.variables.model_validate({k: v for k, v in rendered.items() if v is not None})
+            return self.variables.model_validate(
+                {k: v for k, v in rendered.items() if v is not None}
+            )
         except ValidationError as exc:
             raise InvalidInput(f"invalid job configuration: {exc.errors()[0]['msg']}") from exc
 
@@ -275,19 +296,27 @@ class BaseWorker:
         if state.is_terminal:
             return
         if state is StateType.CANCELLING or active.cancel_requested:
-            change = s.StateChange(type=StateType.CANCELLED, token=claimed.token, message="cancelled by request")
+            change = s.StateChange(
+                type=StateType.CANCELLED, token=claimed.token, message="cancelled by request"
+            )
         else:
-            change = s.StateChange(type=StateType.CRASHED, token=claimed.token, message=crash_message)
+            change = s.StateChange(
+                type=StateType.CRASHED, token=claimed.token, message=crash_message
+            )
         self._report(claimed, change)
 
     def _report(self, claimed: s.ClaimedRun, change: s.StateChange) -> None:
         try:
             result = self.client.set_flow_run_state(claimed.run.id, change)
         except ApiError as exc:
-            self.log.error("state_not_reported", run_id=claimed.run.id, state=change.type, error=str(exc))
+            self.log.error(
+                "state_not_reported", run_id=claimed.run.id, state=change.type, error=str(exc)
+            )
             return
         if not result.accepted:
-            self.log.info("state_refused", run_id=claimed.run.id, state=change.type, reason=result.reason)
+            self.log.info(
+                "state_refused", run_id=claimed.run.id, state=change.type, reason=result.reason
+            )
 
     def _kill(self, active: ActiveRun) -> None:
         active.cancel_requested = True
@@ -302,10 +331,15 @@ class BaseWorker:
         """Lines the infrastructure prints become the run's logs (stderr as warnings)."""
 
         def sink(stream: str, line: str) -> None:
-            self._logs.put(s.LogCreate(
-                flow_run_id=claimed.run.id, level=30 if stream == "stderr" else 20,
-                message=line, timestamp=datetime.now(UTC), source=stream,
-            ))
+            self._logs.put(
+                s.LogCreate(
+                    flow_run_id=claimed.run.id,
+                    level=30 if stream == "stderr" else 20,
+                    message=line,
+                    timestamp=datetime.now(UTC),
+                    source=stream,
+                )
+            )
 
         return sink
 

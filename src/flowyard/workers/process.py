@@ -27,7 +27,9 @@ class ProcessVariables(BaseModel):
     working_dir: str | None = Field(
         default=None, description="Working directory; default: the deployment's path."
     )
-    stream_output: bool = Field(default=True, description="Send stdout and stderr to the run's logs.")
+    stream_output: bool = Field(
+        default=True, description="Send stdout and stderr to the run's logs."
+    )
 
 
 class ProcessInfrastructure(Infrastructure):
@@ -44,7 +46,9 @@ class ProcessWorker(BaseWorker):
         self._processes: dict[int, subprocess.Popen[bytes]] = {}
         self._readers: dict[int, list[threading.Thread]] = {}
 
-    def launch(self, claimed: s.ClaimedRun, configuration: BaseModel, output: OutputSink) -> Infrastructure:
+    def launch(
+        self, claimed: s.ClaimedRun, configuration: BaseModel, output: OutputSink
+    ) -> Infrastructure:
         assert isinstance(configuration, ProcessVariables)
         command = (
             shlex.split(configuration.command)
@@ -55,12 +59,19 @@ class ProcessWorker(BaseWorker):
         env = {**os.environ, **configuration.env, **self._engine_env(claimed)}
         stream = subprocess.PIPE if configuration.stream_output else subprocess.DEVNULL
         process = subprocess.Popen(
-            command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stream, stderr=stream,
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=stream,
+            stderr=stream,
             start_new_session=True,
         )
         self._processes[process.pid] = process
         self._readers[process.pid] = [
-            _pump(pipe, name, output) for pipe, name in ((process.stdout, "stdout"), (process.stderr, "stderr")) if pipe
+            _pump(pipe, name, output)
+            for pipe, name in ((process.stdout, "stdout"), (process.stderr, "stderr"))
+            if pipe
         ]
         return ProcessInfrastructure(id=f"{socket.gethostname()}:{process.pid}", pid=process.pid)
 

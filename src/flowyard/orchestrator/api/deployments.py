@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
@@ -14,7 +14,7 @@ from flowyard.errors import NotFound
 from flowyard.orchestrator import documents, queue_sync, runs
 from flowyard.orchestrator.api.pools import DEFAULT_QUEUE, get_pool, get_queue
 from flowyard.orchestrator.parameters import check_parameters
-from flowyard.orchestrator.runtime import Orchestrator, get_orchestrator
+from flowyard.orchestrator.runtime import Orch
 from flowyard.store import models as m
 
 router = APIRouter(prefix="/api/deployments", tags=["deployments"])
@@ -48,9 +48,7 @@ def get_deployment(session: Session, ref: str) -> m.Deployment:
 
 
 @router.post("", status_code=201)
-async def create_deployment(
-    body: s.DeploymentCreate, orch: Orchestrator = Depends(get_orchestrator)
-) -> s.Deployment:
+async def create_deployment(body: s.DeploymentCreate, orch: Orch) -> s.Deployment:
     def upsert() -> s.Deployment:
         with orch.db.session() as session:
             pool = get_pool(session, body.pool_name)
@@ -59,7 +57,9 @@ async def create_deployment(
             merge_variables(pool.base_job_template, body.job_variables)
             flow = get_flow(session, body.flow_name, create=True)
             dep = session.scalars(
-                select(m.Deployment).where(m.Deployment.flow_id == flow.id, m.Deployment.name == body.name)
+                select(m.Deployment).where(
+                    m.Deployment.flow_id == flow.id, m.Deployment.name == body.name
+                )
             ).first() or m.Deployment(flow=flow, name=body.name)
             fields = body.model_dump(exclude={"flow_name", "pool_name", "queue_name"})
             for field, value in fields.items():
@@ -73,7 +73,7 @@ async def create_deployment(
 
 
 @router.get("")
-async def list_deployments(orch: Orchestrator = Depends(get_orchestrator)) -> list[s.Deployment]:
+async def list_deployments(orch: Orch) -> list[s.Deployment]:
     def read() -> list[s.Deployment]:
         with orch.db.session() as session:
             query = select(m.Deployment).join(m.Flow).order_by(m.Flow.name, m.Deployment.name)
@@ -83,7 +83,7 @@ async def list_deployments(orch: Orchestrator = Depends(get_orchestrator)) -> li
 
 
 @router.get("/{ref:path}")
-async def read_deployment(ref: str, orch: Orchestrator = Depends(get_orchestrator)) -> s.Deployment:
+async def read_deployment(ref: str, orch: Orch) -> s.Deployment:
     def read() -> s.Deployment:
         with orch.db.session() as session:
             return documents.deployment(get_deployment(session, ref))
@@ -92,9 +92,7 @@ async def read_deployment(ref: str, orch: Orchestrator = Depends(get_orchestrato
 
 
 @router.post("/{ref:path}/runs", status_code=201)
-async def run_deployment(
-    ref: str, body: s.DeploymentRunRequest, orch: Orchestrator = Depends(get_orchestrator)
-) -> s.FlowRun:
+async def run_deployment(ref: str, body: s.DeploymentRunRequest, orch: Orch) -> s.FlowRun:
     """Create a Scheduled run and queue it; parameters are checked before anything is written."""
 
     def create() -> tuple[s.FlowRun, runs.QueueEffect]:
@@ -104,13 +102,22 @@ async def run_deployment(
             check_parameters(dep.parameter_schema, parameters)
             merge_variables(dep.queue.pool.base_job_template, dep.job_variables, body.job_variables)
             run = runs.new_run(
-                session, flow=dep.flow, deployment=dep, queue=dep.queue, now=datetime.now(UTC),
-                parameters=parameters, job_variables=body.job_variables,
-                scheduled_time=body.scheduled_time, name=body.name,
+                session,
+                flow=dep.flow,
+                deployment=dep,
+                queue=dep.queue,
+                now=datetime.now(UTC),
+                parameters=parameters,
+                job_variables=body.job_variables,
+                scheduled_time=body.scheduled_time,
+                name=body.name,
             )
             session.flush()
             effect = runs.QueueEffect(
-                dep.queue.pool.name, dep.queue.name, run.id, enqueue_at=run.scheduled_time.timestamp()
+                dep.queue.pool.name,
+                dep.queue.name,
+                run.id,
+                enqueue_at=run.scheduled_time.timestamp(),
             )
             return documents.flow_run(run), effect
 

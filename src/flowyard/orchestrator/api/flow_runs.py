@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from flowyard import schemas as s
 from flowyard.errors import Conflict, InvalidInput, NotFound
 from flowyard.orchestrator import documents, queue_sync, runs
 from flowyard.orchestrator.api.deployments import get_flow
-from flowyard.orchestrator.runtime import Orchestrator, get_orchestrator
+from flowyard.orchestrator.runtime import Orch
 from flowyard.states import StateType
 from flowyard.store import models as m
 
@@ -19,15 +19,20 @@ router = APIRouter(prefix="/api", tags=["flow runs"])
 
 
 @router.post("/flow_runs", status_code=201)
-async def create_flow_run(body: s.FlowRunCreate, orch: Orchestrator = Depends(get_orchestrator)) -> s.FlowRun:
+async def create_flow_run(body: s.FlowRunCreate, orch: Orch) -> s.FlowRun:
     """Record a run that is not dispatched through a pool (a flow called directly)."""
 
     def create() -> s.FlowRun:
         with orch.db.session() as session:
             flow = get_flow(session, body.flow_name, create=True)
             run = runs.new_run(
-                session, flow=flow, now=datetime.now(UTC), parameters=body.parameters,
-                name=body.name, state=body.state, parent_task_run_id=body.parent_task_run_id,
+                session,
+                flow=flow,
+                now=datetime.now(UTC),
+                parameters=body.parameters,
+                name=body.name,
+                state=body.state,
+                parent_task_run_id=body.parent_task_run_id,
             )
             session.flush()
             return documents.flow_run(run)
@@ -37,11 +42,11 @@ async def create_flow_run(body: s.FlowRunCreate, orch: Orchestrator = Depends(ge
 
 @router.get("/flow_runs")
 async def list_flow_runs(
+    orch: Orch,
     state: str | None = None,
     pool: str | None = None,
     deployment_id: str | None = None,
     limit: int = Query(default=50, ge=1, le=10_000),
-    orch: Orchestrator = Depends(get_orchestrator),
 ) -> list[s.FlowRun]:
     states = _parse_states(state)
 
@@ -71,7 +76,7 @@ def _parse_states(raw: str | None) -> list[StateType]:
 
 
 @router.get("/flow_runs/{ref}")
-async def read_flow_run(ref: str, orch: Orchestrator = Depends(get_orchestrator)) -> s.FlowRun:
+async def read_flow_run(ref: str, orch: Orch) -> s.FlowRun:
     def read() -> s.FlowRun:
         with orch.db.session() as session:
             return documents.flow_run(runs.get_run(session, ref))
@@ -80,28 +85,35 @@ async def read_flow_run(ref: str, orch: Orchestrator = Depends(get_orchestrator)
 
 
 @router.get("/flow_runs/{ref}/history")
-async def read_history(ref: str, orch: Orchestrator = Depends(get_orchestrator)) -> s.FlowRunHistory:
+async def read_history(ref: str, orch: Orch) -> s.FlowRunHistory:
     def read() -> s.FlowRunHistory:
         with orch.db.session() as session:
             run = runs.get_run(session, ref)
             rows = session.scalars(
-                select(m.FlowRunState).where(m.FlowRunState.flow_run_id == run.id).order_by(m.FlowRunState.id)
+                select(m.FlowRunState)
+                .where(m.FlowRunState.flow_run_id == run.id)
+                .order_by(m.FlowRunState.id)
             ).all()
-            return s.FlowRunHistory(run=documents.flow_run(run), states=[documents.state_row(r) for r in rows])
+            return s.FlowRunHistory(
+                run=documents.flow_run(run), states=[documents.state_row(r) for r in rows]
+            )
 
     return await orch.in_thread(read)
 
 
 @router.post("/flow_runs/{ref}/state")
-async def set_flow_run_state(
-    ref: str, body: s.StateChange, orch: Orchestrator = Depends(get_orchestrator)
-) -> s.StateChangeResult:
+async def set_flow_run_state(ref: str, body: s.StateChange, orch: Orch) -> s.StateChangeResult:
     def change() -> tuple[s.StateChangeResult, runs.QueueEffect | None]:
         with orch.db.session() as session:
             run = runs.get_run(session, ref, for_update=True)
             decision, effect = runs.set_state(
-                session, run, body.type, now=datetime.now(UTC), message=body.message,
-                token=body.token, force=body.force,
+                session,
+                run,
+                body.type,
+                now=datetime.now(UTC),
+                message=body.message,
+                token=body.token,
+                force=body.force,
             )
             result = s.StateChangeResult(
                 accepted=decision.accepted, state=documents.state(run), reason=decision.reason
@@ -114,7 +126,7 @@ async def set_flow_run_state(
 
 
 @router.post("/flow_runs/{ref}/cancel")
-async def cancel_flow_run(ref: str, orch: Orchestrator = Depends(get_orchestrator)) -> s.FlowRun:
+async def cancel_flow_run(ref: str, orch: Orch) -> s.FlowRun:
     """Scheduled and Pending runs are Cancelled at once; running ones go to Cancelling."""
 
     def cancel() -> tuple[s.FlowRun, runs.QueueEffect | None]:
@@ -127,7 +139,12 @@ async def cancel_flow_run(ref: str, orch: Orchestrator = Depends(get_orchestrato
             immediate = run.state_type in (StateType.SCHEDULED, StateType.PENDING)
             target = StateType.CANCELLED if immediate else StateType.CANCELLING
             _, effect = runs.set_state(
-                session, run, target, now=datetime.now(UTC), message="cancelled by request", force=True
+                session,
+                run,
+                target,
+                now=datetime.now(UTC),
+                message="cancelled by request",
+                force=True,
             )
             return documents.flow_run(run), effect
 
@@ -137,9 +154,7 @@ async def cancel_flow_run(ref: str, orch: Orchestrator = Depends(get_orchestrato
 
 
 @router.post("/flow_runs/{ref}/infrastructure", status_code=204)
-async def report_infrastructure(
-    ref: str, body: s.InfrastructureReport, orch: Orchestrator = Depends(get_orchestrator)
-) -> None:
+async def report_infrastructure(ref: str, body: s.InfrastructureReport, orch: Orch) -> None:
     def record() -> None:
         with orch.db.session() as session:
             run = runs.get_run(session, ref, for_update=True)
@@ -154,14 +169,18 @@ async def report_infrastructure(
 
 
 @router.post("/task_runs", status_code=201)
-async def create_task_run(body: s.TaskRunCreate, orch: Orchestrator = Depends(get_orchestrator)) -> s.TaskRun:
+async def create_task_run(body: s.TaskRunCreate, orch: Orch) -> s.TaskRun:
     def create() -> s.TaskRun:
         with orch.db.session() as session:
             run = runs.get_run(session, body.flow_run_id)
             now = datetime.now(UTC)
             row = m.TaskRun(
-                id=body.id or m.new_id(), flow_run_id=run.id, name=body.name, task_key=body.task_key,
-                parameters=body.parameters, state_type=body.state,
+                id=body.id or m.new_id(),
+                flow_run_id=run.id,
+                name=body.name,
+                task_key=body.task_key,
+                parameters=body.parameters,
+                state_type=body.state,
                 start_time=now if body.state is StateType.RUNNING else None,
             )
             session.add(row)
@@ -172,9 +191,7 @@ async def create_task_run(body: s.TaskRunCreate, orch: Orchestrator = Depends(ge
 
 
 @router.post("/task_runs/{task_run_id}/state")
-async def set_task_run_state(
-    task_run_id: str, body: s.TaskRunUpdate, orch: Orchestrator = Depends(get_orchestrator)
-) -> s.TaskRun:
+async def set_task_run_state(task_run_id: str, body: s.TaskRunUpdate, orch: Orch) -> s.TaskRun:
     def update() -> s.TaskRun:
         with orch.db.session() as session:
             row = session.get(m.TaskRun, task_run_id)
@@ -193,11 +210,13 @@ async def set_task_run_state(
 
 
 @router.get("/flow_runs/{ref}/task_runs")
-async def list_task_runs(ref: str, orch: Orchestrator = Depends(get_orchestrator)) -> list[s.TaskRun]:
+async def list_task_runs(ref: str, orch: Orch) -> list[s.TaskRun]:
     def read() -> list[s.TaskRun]:
         with orch.db.session() as session:
             run = runs.get_run(session, ref)
-            query = select(m.TaskRun).where(m.TaskRun.flow_run_id == run.id).order_by(m.TaskRun.created)
+            query = (
+                select(m.TaskRun).where(m.TaskRun.flow_run_id == run.id).order_by(m.TaskRun.created)
+            )
             return [documents.task_run(r) for r in session.scalars(query).all()]
 
     return await orch.in_thread(read)
@@ -207,7 +226,7 @@ async def list_task_runs(ref: str, orch: Orchestrator = Depends(get_orchestrator
 
 
 @router.post("/logs", status_code=201)
-async def create_logs(body: list[s.LogCreate], orch: Orchestrator = Depends(get_orchestrator)) -> None:
+async def create_logs(body: list[s.LogCreate], orch: Orch) -> None:
     def write() -> None:
         with orch.db.session() as session:
             session.add_all(m.Log(**log.model_dump()) for log in body)
@@ -218,10 +237,10 @@ async def create_logs(body: list[s.LogCreate], orch: Orchestrator = Depends(get_
 
 @router.get("/flow_runs/{ref}/logs")
 async def read_logs(
+    orch: Orch,
     ref: str,
     after_id: int = 0,
     limit: int = Query(default=1000, ge=1, le=10_000),
-    orch: Orchestrator = Depends(get_orchestrator),
 ) -> list[s.Log]:
     def read() -> list[s.Log]:
         with orch.db.session() as session:

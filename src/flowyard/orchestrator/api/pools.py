@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
 from flowyard.errors import Conflict, NotFound
 from flowyard.orchestrator import documents
-from flowyard.orchestrator.runtime import Orchestrator, get_orchestrator
+from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.pools import QueueConfig
 from flowyard.store import models as m
 
@@ -46,8 +46,9 @@ class PoolConfig:
     @classmethod
     def of(cls, pool: m.WorkPool) -> PoolConfig:
         queues = [
-            QueueConfig(q.name, priority=q.priority, concurrency_limit=q.concurrency_limit,
-                        paused=q.paused)
+            QueueConfig(
+                q.name, priority=q.priority, concurrency_limit=q.concurrency_limit, paused=q.paused
+            )
             for q in pool.queues
         ]
         return cls(pool.name, pool.paused, pool.concurrency_limit, queues)
@@ -56,7 +57,9 @@ class PoolConfig:
 async def sync_pool(orch: Orchestrator, config: PoolConfig) -> None:
     """Write the pool's whole configuration to Redis (limits, pause, queue priorities)."""
     await orch.queues.sync_pool(
-        config.name, paused=config.paused, concurrency_limit=config.concurrency_limit,
+        config.name,
+        paused=config.paused,
+        concurrency_limit=config.concurrency_limit,
         queues=config.queues,
     )
 
@@ -75,14 +78,17 @@ def _pool_doc(orch: Orchestrator, session: Session, pool: m.WorkPool) -> s.WorkP
 
 
 @router.post("", status_code=201)
-async def create_pool(body: s.WorkPoolCreate, orch: Orchestrator = Depends(get_orchestrator)) -> s.WorkPool:
+async def create_pool(body: s.WorkPoolCreate, orch: Orch) -> s.WorkPool:
     def create() -> tuple[PoolConfig, s.WorkPool]:
         with orch.db.session() as session:
             if session.scalars(select(m.WorkPool).where(m.WorkPool.name == body.name)).first():
                 raise Conflict(f"work pool {body.name!r} already exists")
             pool = m.WorkPool(
-                name=body.name, type=body.type, description=body.description,
-                concurrency_limit=body.concurrency_limit, paused=body.paused,
+                name=body.name,
+                type=body.type,
+                description=body.description,
+                concurrency_limit=body.concurrency_limit,
+                paused=body.paused,
                 base_job_template=body.base_job_template or {},
             )
             pool.queues.append(m.WorkQueue(name=DEFAULT_QUEUE, priority=1))
@@ -96,7 +102,7 @@ async def create_pool(body: s.WorkPoolCreate, orch: Orchestrator = Depends(get_o
 
 
 @router.get("")
-async def list_pools(orch: Orchestrator = Depends(get_orchestrator)) -> list[s.WorkPool]:
+async def list_pools(orch: Orch) -> list[s.WorkPool]:
     def read() -> list[s.WorkPool]:
         with orch.db.session() as session:
             pools = session.scalars(select(m.WorkPool).order_by(m.WorkPool.name)).all()
@@ -106,7 +112,7 @@ async def list_pools(orch: Orchestrator = Depends(get_orchestrator)) -> list[s.W
 
 
 @router.get("/{name}")
-async def read_pool(name: str, orch: Orchestrator = Depends(get_orchestrator)) -> s.WorkPool:
+async def read_pool(name: str, orch: Orch) -> s.WorkPool:
     def read() -> s.WorkPool:
         with orch.db.session() as session:
             return _pool_doc(orch, session, get_pool(session, name))
@@ -115,9 +121,7 @@ async def read_pool(name: str, orch: Orchestrator = Depends(get_orchestrator)) -
 
 
 @router.patch("/{name}")
-async def update_pool(
-    name: str, body: s.WorkPoolUpdate, orch: Orchestrator = Depends(get_orchestrator)
-) -> s.WorkPool:
+async def update_pool(name: str, body: s.WorkPoolUpdate, orch: Orch) -> s.WorkPool:
     def update() -> tuple[PoolConfig, s.WorkPool]:
         with orch.db.session() as session:
             pool = get_pool(session, name)
@@ -136,16 +140,20 @@ async def update_pool(
 
 
 @router.delete("/{name}", status_code=204)
-async def delete_pool(name: str, orch: Orchestrator = Depends(get_orchestrator)) -> None:
+async def delete_pool(name: str, orch: Orch) -> None:
     def delete() -> None:
         with orch.db.session() as session:
             pool = get_pool(session, name)
             queue_ids = [q.id for q in pool.queues]
-            used = session.scalar(
-                select(func.count()).where(m.Deployment.queue_id.in_(queue_ids))
-            ) if queue_ids else 0
+            used = (
+                session.scalar(select(func.count()).where(m.Deployment.queue_id.in_(queue_ids)))
+                if queue_ids
+                else 0
+            )
             if used:
-                raise Conflict(f"work pool {name!r} still has {used} deployment(s); delete them first")
+                raise Conflict(
+                    f"work pool {name!r} still has {used} deployment(s); delete them first"
+                )
             session.delete(pool)
 
     await orch.in_thread(delete)
@@ -162,9 +170,7 @@ async def _with_counts(orch: Orchestrator, doc: s.WorkQueue) -> s.WorkQueue:
 
 
 @router.post("/{pool_name}/queues", status_code=201)
-async def create_queue(
-    pool_name: str, body: s.WorkQueueCreate, orch: Orchestrator = Depends(get_orchestrator)
-) -> s.WorkQueue:
+async def create_queue(pool_name: str, body: s.WorkQueueCreate, orch: Orch) -> s.WorkQueue:
     def create() -> tuple[PoolConfig, s.WorkQueue]:
         with orch.db.session() as session:
             pool = get_pool(session, pool_name)
@@ -181,7 +187,7 @@ async def create_queue(
 
 
 @router.get("/{pool_name}/queues")
-async def list_queues(pool_name: str, orch: Orchestrator = Depends(get_orchestrator)) -> list[s.WorkQueue]:
+async def list_queues(pool_name: str, orch: Orch) -> list[s.WorkQueue]:
     def read() -> list[s.WorkQueue]:
         with orch.db.session() as session:
             pool = get_pool(session, pool_name)
@@ -191,9 +197,7 @@ async def list_queues(pool_name: str, orch: Orchestrator = Depends(get_orchestra
 
 
 @router.get("/{pool_name}/queues/{name}")
-async def read_queue(
-    pool_name: str, name: str, orch: Orchestrator = Depends(get_orchestrator)
-) -> s.WorkQueue:
+async def read_queue(pool_name: str, name: str, orch: Orch) -> s.WorkQueue:
     def read() -> s.WorkQueue:
         with orch.db.session() as session:
             queue = get_queue(session, get_pool(session, pool_name), name)
@@ -204,7 +208,10 @@ async def read_queue(
 
 @router.patch("/{pool_name}/queues/{name}")
 async def update_queue(
-    pool_name: str, name: str, body: s.WorkQueueUpdate, orch: Orchestrator = Depends(get_orchestrator)
+    orch: Orch,
+    pool_name: str,
+    name: str,
+    body: s.WorkQueueUpdate,
 ) -> s.WorkQueue:
     def update() -> tuple[PoolConfig, s.WorkQueue]:
         with orch.db.session() as session:
@@ -225,7 +232,7 @@ async def update_queue(
 
 
 @router.delete("/{pool_name}/queues/{name}", status_code=204)
-async def delete_queue(pool_name: str, name: str, orch: Orchestrator = Depends(get_orchestrator)) -> None:
+async def delete_queue(pool_name: str, name: str, orch: Orch) -> None:
     def delete() -> None:
         with orch.db.session() as session:
             pool = get_pool(session, pool_name)

@@ -6,14 +6,14 @@ import time
 from datetime import UTC, datetime
 
 import structlog
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
 from flowyard.orchestrator import documents, runs
 from flowyard.orchestrator.api.pools import get_pool
-from flowyard.orchestrator.runtime import Orchestrator, get_orchestrator
+from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.pools import Claim
 from flowyard.states import StateType
 from flowyard.store import models as m
@@ -23,18 +23,20 @@ log = structlog.get_logger()
 
 
 @router.post("/work_pools/{pool_name}/claim")
-async def claim(
-    pool_name: str, body: s.ClaimRequest, orch: Orchestrator = Depends(get_orchestrator)
-) -> s.ClaimResponse:
+async def claim(pool_name: str, body: s.ClaimRequest, orch: Orch) -> s.ClaimResponse:
     """Claim up to ``max_runs`` due runs, waiting up to ``wait`` seconds for one to appear."""
     deadline = time.monotonic() + body.wait
     checked_pool = False
     while True:
         mark = orch.wakeups.mark(pool_name)
         result = await orch.queues.claim(
-            pool_name, worker=body.worker_name, max_runs=body.max_runs, now=time.time(),
+            pool_name,
+            worker=body.worker_name,
+            max_runs=body.max_runs,
+            now=time.time(),
             lease_seconds=orch.settings.claim_lease_seconds,
-            prefetch_seconds=body.prefetch_seconds, queues=body.queues,
+            prefetch_seconds=body.prefetch_seconds,
+            queues=body.queues,
         )
         if result.claims:
             won = await _finalize(orch, pool_name, result.claims, body.worker_name)
@@ -48,7 +50,9 @@ async def claim(
         if remaining <= 0:
             return s.ClaimResponse(runs=[])
         if result.next_due is not None:
-            remaining = min(remaining, max(0.0, result.next_due - body.prefetch_seconds - time.time()))
+            remaining = min(
+                remaining, max(0.0, result.next_due - body.prefetch_seconds - time.time())
+            )
         await orch.wakeups.wait(pool_name, remaining, since=mark)
 
 
@@ -80,17 +84,24 @@ def _mark_pending(
                 update(m.FlowRun)
                 .where(m.FlowRun.id == claim.run_id, m.FlowRun.state_type == StateType.SCHEDULED)
                 .values(
-                    state_type=StateType.PENDING, state_name=StateType.PENDING.display_name,
-                    state_message=None, state_timestamp=now, claim_token=claim.token,
+                    state_type=StateType.PENDING,
+                    state_name=StateType.PENDING.display_name,
+                    state_message=None,
+                    state_timestamp=now,
+                    claim_token=claim.token,
                     worker_name=worker_name,
                 )
             )
             if result.rowcount == 1:  # type: ignore[attr-defined]
                 won[claim.run_id] = claim
-                session.add(m.FlowRunState(
-                    flow_run_id=claim.run_id, type=StateType.PENDING,
-                    name=StateType.PENDING.display_name, timestamp=now,
-                ))
+                session.add(
+                    m.FlowRunState(
+                        flow_run_id=claim.run_id,
+                        type=StateType.PENDING,
+                        name=StateType.PENDING.display_name,
+                        timestamp=now,
+                    )
+                )
             else:
                 lost.append(claim)
         return _claimed_docs(session, pool_name, won), lost
@@ -100,9 +111,13 @@ def _claimed_docs(session: Session, pool_name: str, won: dict[str, Claim]) -> li
     if not won:
         return []
     template = get_pool(session, pool_name).base_job_template
-    rows = session.scalars(
-        select(m.FlowRun).options(*runs.load_options()).where(m.FlowRun.id.in_(list(won)))
-    ).unique().all()
+    rows = (
+        session.scalars(
+            select(m.FlowRun).options(*runs.load_options()).where(m.FlowRun.id.in_(list(won)))
+        )
+        .unique()
+        .all()
+    )
     return [
         s.ClaimedRun(
             run=documents.flow_run(row),
@@ -115,16 +130,16 @@ def _claimed_docs(session: Session, pool_name: str, won: dict[str, Claim]) -> li
 
 
 @router.post("/work_pools/{pool_name}/workers/heartbeat")
-async def heartbeat(
-    pool_name: str, body: s.WorkerHeartbeat, orch: Orchestrator = Depends(get_orchestrator)
-) -> s.HeartbeatResponse:
+async def heartbeat(pool_name: str, body: s.WorkerHeartbeat, orch: Orch) -> s.HeartbeatResponse:
     """Record the worker as alive, extend its runs' leases, and say which runs to kill."""
 
     def record() -> list[str]:
         with orch.db.session() as session:
             pool = get_pool(session, pool_name)
             worker = session.scalars(
-                select(m.Worker).where(m.Worker.pool_id == pool.id, m.Worker.name == body.worker_name)
+                select(m.Worker).where(
+                    m.Worker.pool_id == pool.id, m.Worker.name == body.worker_name
+                )
             ).first() or m.Worker(pool_id=pool.id, name=body.worker_name)
             worker.type = body.type
             worker.last_heartbeat = datetime.now(UTC)
@@ -144,9 +159,7 @@ async def heartbeat(
 
 
 @router.get("/workers")
-async def list_workers(
-    pool: str | None = None, orch: Orchestrator = Depends(get_orchestrator)
-) -> list[s.Worker]:
+async def list_workers(orch: Orch, pool: str | None = None) -> list[s.Worker]:
     def read() -> list[s.Worker]:
         with orch.db.session() as session:
             query = select(m.Worker).join(m.WorkPool).order_by(m.WorkPool.name, m.Worker.name)
@@ -154,6 +167,8 @@ async def list_workers(
                 query = query.where(m.WorkPool.name == get_pool(session, pool).name)
             now = datetime.now(UTC)
             beat = orch.settings.worker_heartbeat_seconds
-            return [documents.worker(w, now=now, heartbeat_seconds=beat) for w in session.scalars(query)]
+            return [
+                documents.worker(w, now=now, heartbeat_seconds=beat) for w in session.scalars(query)
+            ]
 
     return await orch.in_thread(read)

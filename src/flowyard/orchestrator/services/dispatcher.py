@@ -22,7 +22,9 @@ from flowyard.store import models as m
 log = structlog.get_logger()
 
 
-def _read_store(orch: Orchestrator) -> tuple[list[PoolConfig], dict[tuple[str, str], list[tuple[str, float]]]]:
+def _read_store(
+    orch: Orchestrator,
+) -> tuple[list[PoolConfig], dict[tuple[str, str], list[tuple[str, float]]]]:
     with orch.db.session() as session:
         pools = session.scalars(select(m.WorkPool).options(joinedload(m.WorkPool.queues))).unique()
         configs = [PoolConfig.of(pool) for pool in pools]

@@ -43,10 +43,14 @@ def _settle(orch: Orchestrator, claim: Claim) -> runs.QueueEffect | None:
         state = run.state_type
         now = datetime.now(UTC)
         if state is StateType.PENDING:
-            _, effect = runs.set_state(session, run, StateType.SCHEDULED, now=now, message=RETURNED, force=True)
+            _, effect = runs.set_state(
+                session, run, StateType.SCHEDULED, now=now, message=RETURNED, force=True
+            )
             return effect
         if state in (StateType.RUNNING, StateType.CANCELLING):
-            _, effect = runs.set_state(session, run, StateType.CRASHED, now=now, message=CRASHED, force=True)
+            _, effect = runs.set_state(
+                session, run, StateType.CRASHED, now=now, message=CRASHED, force=True
+            )
             return effect
         return None
 

@@ -1,0 +1,196 @@
+"""Flow runs through real worker processes: limits, no duplicates, failures, crashes, cancel."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flowyard import schemas as s
+from flowyard.states import StateType
+from tests.e2e.conftest import run_states
+from tests.waiting import wait_until
+
+
+def _all_final(api, run_ids, timeout):
+    def check():
+        states = run_states(api, run_ids)
+        return states if all(StateType(v).is_terminal for v in states.values()) else None
+
+    return wait_until(check, timeout=timeout, interval=0.2, message="runs did not all finish")
+
+
+def _max_overlap(intervals):
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    current = peak = 0
+    for _, delta in events:
+        current += delta
+        peak = max(peak, current)
+    return peak
+
+
+def test_hundred_runs_with_limit_4_never_exceed_it(api, deploy, start_worker):
+    """100 runs through one worker with --limit 4 all complete; never more than 4 at once."""
+    dep = deploy("noop")
+    run_ids = [api.run_deployment(dep.id, s.DeploymentRunRequest()).id for _ in range(100)]
+    start_worker("--limit", "4")
+    states = _all_final(api, run_ids, timeout=240)
+    assert set(states.values()) == {"COMPLETED"}
+    claimed, running = [], []
+    for run_id in run_ids:
+        history = api.read_flow_run_history(run_id).states
+        at = {st.type: st.timestamp for st in history}
+        assert [st.type for st in history] == [
+            StateType.SCHEDULED,
+            StateType.PENDING,
+            StateType.RUNNING,
+            StateType.COMPLETED,
+        ]
+        claimed.append((at[StateType.PENDING], at[StateType.COMPLETED]))
+        running.append((at[StateType.RUNNING], at[StateType.COMPLETED]))
+    assert _max_overlap(running) <= 4
+    assert _max_overlap(claimed) <= 4
+
+
+def test_two_workers_never_run_a_run_twice(api, deploy, start_worker, tmp_path):
+    """200 runs shared by two workers: each run's marker is written exactly once."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    dep = deploy("marker", parameters={"folder": str(markers)})
+    run_ids = [api.run_deployment(dep.id, s.DeploymentRunRequest()).id for _ in range(200)]
+    start_worker("--limit", "8")
+    start_worker("--limit", "8")
+    states = _all_final(api, run_ids, timeout=300)
+    assert set(states.values()) == {"COMPLETED"}
+    written = {path.name: path.read_text() for path in markers.iterdir()}
+    assert set(written) == set(run_ids)
+    assert all(text == "ran\n" for text in written.values())
+    workers = {api.read_flow_run(run_id).worker_name for run_id in run_ids}
+    assert len(workers) == 2, "both workers should have taken part"
+
+
+def test_missing_entrypoint_fails_the_run_with_the_reason(api, deploy, start_worker, flows_dir):
+    """A deployment whose function vanished ends Failed, the reason in state and logs."""
+    dep = deploy("noop")
+    api.create_deployment(
+        s.DeploymentCreate(
+            name=dep.name,
+            flow_name=dep.flow_name,
+            entrypoint="flows.py:vanished",
+            path=str(flows_dir),
+            pool_name=dep.pool_name,
+        )
+    )
+    run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+    start_worker()
+    _all_final(api, [run.id], timeout=60)
+    final = api.read_flow_run(run.id)
+    assert final.state.type is StateType.FAILED
+    assert "vanished" in final.state.message
+    logs = wait_until(
+        lambda: [lg.message for lg in api.read_logs(run.id) if "vanished" in lg.message]
+    )
+    assert logs
+
+
+def test_missing_entrypoint_file_fails_the_run(api, deploy, start_worker, flows_dir):
+    """A deployment whose file is gone ends Failed naming the file."""
+    dep = deploy("noop")
+    api.create_deployment(
+        s.DeploymentCreate(
+            name=dep.name,
+            flow_name=dep.flow_name,
+            entrypoint="gone.py:noop",
+            path=str(flows_dir),
+            pool_name=dep.pool_name,
+        )
+    )
+    run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+    start_worker()
+    _all_final(api, [run.id], timeout=60)
+    final = api.read_flow_run(run.id)
+    assert final.state.type is StateType.FAILED and "gone.py" in final.state.message
+
+
+def test_flow_exception_fails_with_traceback_in_logs(api, deploy, start_worker):
+    """A flow that raises ends Failed; its traceback is in the run's logs."""
+    run = api.run_deployment(deploy("fails").id, s.DeploymentRunRequest())
+    start_worker()
+    _all_final(api, [run.id], timeout=60)
+    assert api.read_flow_run(run.id).state.type is StateType.FAILED
+    text = "\n".join(lg.message for lg in api.read_logs(run.id))
+    assert "Traceback" in text and "ValueError: the data is wrong" in text
+
+
+def test_process_exit_without_final_state_is_crashed(api, deploy, start_worker):
+    """A flow process that dies without reporting is Crashed with its exit code."""
+    run = api.run_deployment(deploy("crash").id, s.DeploymentRunRequest())
+    start_worker()
+    _all_final(api, [run.id], timeout=60)
+    final = api.read_flow_run(run.id)
+    assert final.state.type is StateType.CRASHED
+    assert "code 3" in final.state.message
+
+
+def test_cancel_a_running_run_kills_its_process(api, deploy, start_worker, tmp_path):
+    """Cancelling a Running run kills its process group and ends Cancelled."""
+    dep = deploy("sleeper", parameters={"folder": str(tmp_path)})
+    run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+    start_worker()
+    pid_file = tmp_path / f"{run.id}.pid"
+    wait_until(
+        lambda: api.read_flow_run(run.id).state.type is StateType.RUNNING and pid_file.exists(),
+        timeout=60,
+    )
+    pid = int(pid_file.read_text())
+    assert api.cancel_flow_run(run.id).state.type is StateType.CANCELLING
+    wait_until(lambda: api.read_flow_run(run.id).state.type is StateType.CANCELLED, timeout=60)
+    wait_until(lambda: not _alive(pid), timeout=30, message="the flow process is still alive")
+
+
+def test_cancel_a_scheduled_run_is_immediate(api, deploy):
+    """A run no worker has claimed is Cancelled at once and never runs."""
+    run = api.run_deployment(deploy("noop").id, s.DeploymentRunRequest())
+    assert api.cancel_flow_run(run.id).state.type is StateType.CANCELLED
+    assert api.read_work_queue(run.pool_name, "default").ready == 0
+
+
+def test_invalid_parameters_are_refused_and_nothing_queued(api, deploy):
+    """A mistyped parameter is a 422 naming it; no run is created or queued."""
+    dep = deploy("noop")
+    before = len(api.list_flow_runs(deployment_id=dep.id))
+    try:
+        api.run_deployment(dep.id, s.DeploymentRunRequest(parameters={"n": "many"}))
+    except Exception as exc:  # noqa: BLE001 - asserting on the error itself
+        assert getattr(exc, "status_code", None) == 422
+        assert "'n'" in str(exc) and "integer" in str(exc)
+    else:
+        raise AssertionError("a bad parameter was accepted")
+    assert len(api.list_flow_runs(deployment_id=dep.id)) == before
+    assert api.read_work_queue(dep.pool_name, "default").ready == 0
+
+
+def test_abandoned_claim_returns_to_the_queue(api, deploy, pool, start_worker):
+    """A claimant that never launches its run loses it at lease expiry; a worker then runs it."""
+    run = api.run_deployment(deploy("noop").id, s.DeploymentRunRequest())
+    claimed = api.claim(pool, s.ClaimRequest(worker_name="vanishing-worker", max_runs=1))
+    assert [c.run.id for c in claimed] == [run.id]
+    assert api.read_flow_run(run.id).state.type is StateType.PENDING
+    wait_until(lambda: api.read_flow_run(run.id).state.type is StateType.SCHEDULED, timeout=30)
+    start_worker()
+    _all_final(api, [run.id], timeout=60)
+    assert api.read_flow_run(run.id).state.type is StateType.COMPLETED
+    refused = api.set_flow_run_state(
+        run.id, s.StateChange(type=StateType.RUNNING, token=claimed[0].token)
+    )
+    assert not refused.accepted
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return (
+        Path(f"/proc/{pid}").exists()
+        and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    )
