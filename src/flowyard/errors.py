@@ -10,7 +10,8 @@
     ├── QueueUnavailable    – Redis cannot be reached; the store still holds every run
     ├── ApiError            – the API answered with an error (client side)
     │   └── ApiUnavailable  – the API could not be reached at all
-    └── EntrypointError     – a flow entrypoint cannot be loaded
+    ├── EntrypointError     – a flow entrypoint cannot be loaded
+    └── ForkServerError     – the process worker's fork server failed (runs fall back)
 
 Third-party errors are translated into these at the boundary that meets them.
 """
@@ -60,3 +61,7 @@ class ApiUnavailable(ApiError):
 
     def __init__(self, message: str) -> None:
         super().__init__(0, message)
+
+
+class ForkServerError(FlowyardError):
+    """Raised when the fork server cannot start, refuses a spawn, or died before answering."""

@@ -194,3 +194,29 @@ def _alive(pid: int) -> bool:
         Path(f"/proc/{pid}").exists()
         and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
     )
+
+
+def test_sigterm_lets_running_runs_finish(api, deploy, start_worker, tmp_path):
+    """On SIGTERM a worker stops claiming and waits for its runs to finish before exiting."""
+    dep = deploy("sleeper", parameters={"folder": str(tmp_path), "seconds": 3})
+    run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+    queued = api.run_deployment(dep.id, s.DeploymentRunRequest())
+    worker = start_worker("--limit", "1", "--grace-seconds", "60")
+    wait_until(lambda: api.read_flow_run(run.id).state.type is StateType.RUNNING, timeout=60)
+    assert worker.stop(timeout=60) == 0
+    assert api.read_flow_run(run.id).state.type is StateType.COMPLETED
+    assert api.read_flow_run(queued.id).state.type is StateType.SCHEDULED
+
+
+def test_sigterm_kills_runs_left_after_the_grace_period(api, deploy, start_worker, tmp_path):
+    """Runs still going when the grace period ends are killed and reported, not left Running."""
+    dep = deploy("sleeper", parameters={"folder": str(tmp_path)})
+    run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+    worker = start_worker("--grace-seconds", "1")
+    pid_file = tmp_path / f"{run.id}.pid"
+    wait_until(lambda: pid_file.exists(), timeout=60)
+    pid = int(pid_file.read_text())
+    assert worker.stop(timeout=60) == 0
+    final = api.read_flow_run(run.id).state
+    assert final.type is StateType.CRASHED and "shut down" in final.message, final
+    wait_until(lambda: not _alive(pid), timeout=30, message="the flow process outlived its worker")

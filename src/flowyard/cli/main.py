@@ -24,7 +24,8 @@ from flowyard.settings import Settings
 @click.pass_context
 def cli(ctx: click.Context, api_url: str | None, log_level: str) -> None:
     """Flowyard: Python workflows on work pools and workers."""
-    settings = Settings(**({"api_url": api_url} if api_url else {}), log_level=log_level)
+    overrides = {"log_level": log_level, **({"api_url": api_url} if api_url else {})}
+    settings = Settings().model_copy(update=overrides)
     configure_logging(settings.log_level)
     ctx.obj = {"settings": settings}
 

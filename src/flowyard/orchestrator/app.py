@@ -24,7 +24,11 @@ from flowyard.store import Database
 
 log = structlog.get_logger()
 
-STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422, QueueUnavailable: 503}
+STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422}
+QUEUE_DOWN = (
+    "the work-pool queues (Redis) are unavailable; runs stay recorded and are queued "
+    "again when Redis is back"
+)
 
 
 def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
@@ -88,6 +92,11 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def flowyard_error(_: Request, exc: FlowyardError) -> JSONResponse:
         status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
         return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(QueueUnavailable)
+    async def queue_unavailable(_: Request, exc: QueueUnavailable) -> JSONResponse:
+        log.warning("redis_unavailable", error=str(exc))
+        return JSONResponse({"detail": QUEUE_DOWN}, status_code=503)
 
     @app.exception_handler(IntegrityError)
     async def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:

@@ -9,10 +9,17 @@ from jsonschema import Draft202012Validator
 from flowyard.errors import InvalidInput
 
 
-def check_parameters(schema: dict[str, Any] | None, parameters: dict[str, Any]) -> None:
-    """Raise ``InvalidInput`` naming the first parameter that is unknown, missing or mistyped."""
+def check_parameters(
+    schema: dict[str, Any] | None, parameters: dict[str, Any], *, partial: bool = False
+) -> None:
+    """Raise ``InvalidInput`` naming the first parameter that is unknown, missing or mistyped.
+
+    ``partial`` (a deployment's defaults) allows required parameters to be given later, per run.
+    """
     if not schema:
         return
+    if partial:
+        schema = {key: value for key, value in schema.items() if key != "required"}
     properties = schema.get("properties", {})
     unknown = sorted(set(parameters) - set(properties))
     if unknown:

@@ -11,6 +11,7 @@ database: the worker only needs the API URL and key.
 
 from __future__ import annotations
 
+import builtins
 import socket
 import threading
 import uuid
@@ -31,6 +32,8 @@ from flowyard.states import StateType
 
 log = structlog.get_logger()
 
+CANCEL, SHUTDOWN = "cancel", "shutdown"
+
 OutputSink = Callable[[str, str], None]
 """Called with (stream name, line) for every line the infrastructure prints."""
 
@@ -45,7 +48,7 @@ class Infrastructure(BaseModel):
 class ActiveRun:
     claimed: s.ClaimedRun
     infrastructure: Infrastructure | None = None
-    cancel_requested: bool = False
+    stop_reason: str | None = None  # CANCEL or SHUTDOWN once the worker decided to kill it
     thread: threading.Thread | None = field(default=None, repr=False)
 
     @property
@@ -57,7 +60,7 @@ class BaseWorker:
     """Claims runs of one pool and launches each on this worker type's infrastructure."""
 
     type: ClassVar[str] = ""
-    variables: ClassVar[type[BaseModel]]
+    variables: ClassVar[builtins.type[BaseModel]]
     supports_kill: ClassVar[bool] = False
 
     def __init__(
@@ -183,7 +186,7 @@ class BaseWorker:
         if not self.join(self.grace_seconds):
             for active in list(self._active.values()):
                 self.log.warning("run_killed_at_shutdown", run_id=active.run_id)
-                self._kill(active)
+                self._kill(active, SHUTDOWN)
             self.join(self.grace_seconds + 10)
         self._closed.set()
         self._logs.close()
@@ -245,22 +248,27 @@ class BaseWorker:
         claimed = active.claimed
         run_log = self.log.bind(run_id=claimed.run.id)
         try:
-            configuration = self.job_configuration(claimed)
-            infrastructure = self.launch(claimed, configuration, self._output_sink(claimed))
+            try:
+                configuration = self.job_configuration(claimed)
+                infrastructure = self.launch(claimed, configuration, self._output_sink(claimed))
+            except Exception as exc:  # a launch failure must never leave the run Pending
+                run_log.exception("run_launch_failed")
+                self._settle(active, f"the worker could not launch the flow run: {exc}")
+                return
             active.infrastructure = infrastructure
             run_log.info("run_launched", infrastructure_id=infrastructure.id)
             self._record_infrastructure(claimed, infrastructure)
-            if active.cancel_requested:
-                self._kill(active)
-            exit_code = self.wait(infrastructure)
+            if active.stop_reason:
+                self._kill(active, active.stop_reason)
+            try:
+                exit_code = self.wait(infrastructure)
+            except Exception as exc:
+                run_log.exception("run_lost")
+                self._settle(active, f"the worker lost track of the flow run's process: {exc}")
+                return
             run_log.info("run_exited", exit_code=exit_code)
-            self._settle(
-                active,
-                f"the infrastructure exited with code {exit_code} without reporting a final state",
-            )
-        except Exception as exc:  # a launch failure must never leave the run Pending
-            run_log.exception("run_launch_failed")
-            self._settle(active, f"the worker could not launch the flow run: {exc}")
+            message = f"the infrastructure exited with code {exit_code} without a final state"
+            self._settle(active, message)
         finally:
             with self._changed:
                 self._active.pop(claimed.run.id, None)
@@ -295,14 +303,13 @@ class BaseWorker:
             return
         if state.is_terminal:
             return
-        if state is StateType.CANCELLING or active.cancel_requested:
-            change = s.StateChange(
-                type=StateType.CANCELLED, token=claimed.token, message="cancelled by request"
-            )
+        if state is StateType.CANCELLING or active.stop_reason == CANCEL:
+            final, message = StateType.CANCELLED, "cancelled by request"
+        elif active.stop_reason == SHUTDOWN:
+            final, message = StateType.CRASHED, "killed: the worker shut down and its grace ended"
         else:
-            change = s.StateChange(
-                type=StateType.CRASHED, token=claimed.token, message=crash_message
-            )
+            final, message = StateType.CRASHED, crash_message
+        change = s.StateChange(type=final, token=claimed.token, message=message)
         self._report(claimed, change)
 
     def _report(self, claimed: s.ClaimedRun, change: s.StateChange) -> None:
@@ -318,8 +325,8 @@ class BaseWorker:
                 "state_refused", run_id=claimed.run.id, state=change.type, reason=result.reason
             )
 
-    def _kill(self, active: ActiveRun) -> None:
-        active.cancel_requested = True
+    def _kill(self, active: ActiveRun, reason: str) -> None:
+        active.stop_reason = reason
         if active.infrastructure is None or not self.supports_kill:
             return
         try:
@@ -350,9 +357,9 @@ class BaseWorker:
         response = self.client.worker_heartbeat(self.pool, body)
         for run_id in response.cancelling:
             active = self._active.get(run_id)
-            if active and not active.cancel_requested:
+            if active and not active.stop_reason:
                 self.log.info("run_cancelling", run_id=run_id)
-                threading.Thread(target=self._kill, args=(active,), daemon=True).start()
+                threading.Thread(target=self._kill, args=(active, CANCEL), daemon=True).start()
         return response
 
     def _heartbeat_loop(self) -> None:

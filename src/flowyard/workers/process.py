@@ -1,20 +1,41 @@
-"""The process worker: each flow run is a subprocess of the worker, in its own process group."""
+"""The process worker: each flow run is a process of its own, in its own process group.
+
+With ``warm_start`` (the default) a run's process is forked from the worker's
+``EngineForkServer``, which imported the engine once; otherwise, or when the job sets a
+``command`` or interpreter-start variables (``PYTHON*``, ``LD_*``), it is a fresh
+``subprocess.Popen`` interpreter. Both kinds are watched and killed the same way: output
+through pipes into the run's logs, ``killpg`` on the pid, the exit code from ``wait``.
+
+A forked run's exit code comes from the fork server's exit message (the worker is not its
+parent). If the fork server dies, the worker waits for the run's process to end (a pidfd)
+and then raises ``ForkServerError``, "exit code unknown": the run is reported Crashed
+unless it reported a final state itself. A run is never lost to the optimisation: when the
+fork server cannot start or refuses a spawn, the run is started with ``Popen``.
+"""
 
 from __future__ import annotations
 
+import builtins
 import os
+import select
 import shlex
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from typing import IO, ClassVar
 
 from pydantic import BaseModel, Field
 
 from flowyard import schemas as s
+from flowyard.errors import ForkServerError
 from flowyard.workers.base import BaseWorker, Infrastructure, OutputSink
+from flowyard.workers.forkserver import EngineForkServer
+
+INTERPRETER_START_PREFIXES = ("PYTHON", "LD_")
+"""Job variables read only when an interpreter starts, which a forked run would ignore."""
 
 
 class ProcessVariables(BaseModel):
@@ -30,6 +51,11 @@ class ProcessVariables(BaseModel):
     stream_output: bool = Field(
         default=True, description="Send stdout and stderr to the run's logs."
     )
+    warm_start: bool = Field(
+        default=True,
+        description="Fork flow-run processes from a preloaded engine for a fast start; "
+        "off: a fresh interpreter per run.",
+    )
 
 
 class ProcessInfrastructure(Infrastructure):
@@ -38,25 +64,89 @@ class ProcessInfrastructure(Infrastructure):
 
 class ProcessWorker(BaseWorker):
     type: ClassVar[str] = "process"
-    variables: ClassVar[type[BaseModel]] = ProcessVariables
+    variables: ClassVar[builtins.type[BaseModel]] = ProcessVariables
     supports_kill: ClassVar[bool] = True
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._processes: dict[int, subprocess.Popen[bytes]] = {}
+        self._forked: set[int] = set()
         self._readers: dict[int, list[threading.Thread]] = {}
+        self._fork_server = EngineForkServer()
+        self._fork_server_broken = False
 
     def launch(
         self, claimed: s.ClaimedRun, configuration: BaseModel, output: OutputSink
     ) -> Infrastructure:
         assert isinstance(configuration, ProcessVariables)
+        cwd = configuration.working_dir or (claimed.deployment.path if claimed.deployment else None)
+        env = {**os.environ, **configuration.env, **self._engine_env(claimed)}
+        pid = None
+        if self._warm_start(configuration):
+            pid = self._launch_forked(claimed.run.id, cwd, env, configuration, output)
+        if pid is None:
+            pid = self._launch_subprocess(claimed.run.id, cwd, env, configuration, output)
+        return ProcessInfrastructure(id=f"{socket.gethostname()}:{pid}", pid=pid)
+
+    def _warm_start(self, configuration: ProcessVariables) -> bool:
+        return (
+            configuration.warm_start
+            and not configuration.command
+            and not self._fork_server_broken
+            and not any(name.startswith(INTERPRETER_START_PREFIXES) for name in configuration.env)
+        )
+
+    def _launch_forked(
+        self,
+        run_id: str,
+        cwd: str | None,
+        env: dict[str, str],
+        configuration: ProcessVariables,
+        output: OutputSink,
+    ) -> int | None:
+        """Fork the run from the fork server; None when it could not (then use Popen)."""
+        if configuration.stream_output:
+            pipes = {"stdout": os.pipe(), "stderr": os.pipe()}
+            write_ends = [pipes["stdout"][1], pipes["stderr"][1]]
+        else:
+            pipes = {}
+            write_ends = [os.open(os.devnull, os.O_WRONLY)] * 2
+        try:
+            pid = self._fork_server.spawn(run_id, env, cwd, write_ends[0], write_ends[1])
+        except ForkServerError as exc:
+            for read_end, _ in pipes.values():
+                os.close(read_end)
+            self._warm_start_failed(run_id, exc)
+            return None
+        finally:
+            for fd in set(write_ends):
+                os.close(fd)
+        self._forked.add(pid)
+        self._readers[pid] = [
+            _pump(os.fdopen(read_end, "rb"), name, output) for name, (read_end, _) in pipes.items()
+        ]
+        return pid
+
+    def _warm_start_failed(self, run_id: str, exc: ForkServerError) -> None:
+        if self._fork_server.alive:
+            self.log.warning("warm_start_refused", run_id=run_id, error=str(exc))
+        elif not self._fork_server_broken:
+            self._fork_server_broken = True
+            self.log.warning("warm_start_unavailable", run_id=run_id, error=str(exc))
+
+    def _launch_subprocess(
+        self,
+        run_id: str,
+        cwd: str | None,
+        env: dict[str, str],
+        configuration: ProcessVariables,
+        output: OutputSink,
+    ) -> int:
         command = (
             shlex.split(configuration.command)
             if configuration.command
-            else [sys.executable, "-m", "flowyard.engine", claimed.run.id]
+            else [sys.executable, "-m", "flowyard.engine", run_id]
         )
-        cwd = configuration.working_dir or (claimed.deployment.path if claimed.deployment else None)
-        env = {**os.environ, **configuration.env, **self._engine_env(claimed)}
         stream = subprocess.PIPE if configuration.stream_output else subprocess.DEVNULL
         process = subprocess.Popen(
             command,
@@ -73,30 +163,67 @@ class ProcessWorker(BaseWorker):
             for pipe, name in ((process.stdout, "stdout"), (process.stderr, "stderr"))
             if pipe
         ]
-        return ProcessInfrastructure(id=f"{socket.gethostname()}:{process.pid}", pid=process.pid)
+        return process.pid
 
     def wait(self, infrastructure: Infrastructure) -> int:
         assert isinstance(infrastructure, ProcessInfrastructure)
-        process = self._processes[infrastructure.pid]
+        pid = infrastructure.pid
         try:
-            code = process.wait()
-            for reader in self._readers.pop(infrastructure.pid, []):
+            if pid in self._forked:
+                code = self._wait_forked(pid)
+            else:
+                code = self._processes[pid].wait()
+            for reader in self._readers.pop(pid, []):
                 reader.join()
             return code
         finally:
-            self._processes.pop(infrastructure.pid, None)
+            self._processes.pop(pid, None)
+            self._forked.discard(pid)
+            self._readers.pop(pid, None)
+
+    def _wait_forked(self, pid: int) -> int:
+        try:
+            return self._fork_server.wait(pid)
+        except ForkServerError:
+            self.log.warning("fork_server_lost", pid=pid)
+            _wait_ended(pid)  # the run outlives the server: hold its slot until it ends
+            for reader in self._readers.pop(pid, []):
+                reader.join()
+            raise
 
     def kill(self, infrastructure: Infrastructure, grace_seconds: float) -> None:
         """SIGTERM the run's whole process group, then SIGKILL it after the grace period."""
         assert isinstance(infrastructure, ProcessInfrastructure)
-        process = self._processes.get(infrastructure.pid)
-        if process is None:
+        pid = infrastructure.pid
+        process = self._processes.get(pid)
+        if process is None and pid not in self._forked:
             return
-        _signal_group(process.pid, signal.SIGTERM)
+        _signal_group(pid, signal.SIGTERM)
+        if process is not None:
+            try:
+                process.wait(grace_seconds)
+                return
+            except subprocess.TimeoutExpired:
+                pass
+        elif self._forked_ended(pid, grace_seconds):
+            return
+        _signal_group(pid, signal.SIGKILL)
+
+    def _forked_ended(self, pid: int, timeout: float) -> bool:
         try:
-            process.wait(grace_seconds)
-        except subprocess.TimeoutExpired:
-            _signal_group(process.pid, signal.SIGKILL)
+            self._fork_server.wait(pid, timeout)
+            return True
+        except TimeoutError:
+            return False
+        except ForkServerError:  # the server died: watch the process itself
+            return _wait_ended(pid, timeout)
+
+    def shutdown(self) -> None:
+        """Drain and stop as every worker does, then stop the fork server."""
+        try:
+            super().shutdown()
+        finally:
+            self._fork_server.close()
 
     def _engine_env(self, claimed: s.ClaimedRun) -> dict[str, str]:
         env = {
@@ -126,3 +253,29 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
     except ProcessLookupError:
         pass
+
+
+def _wait_ended(pid: int, timeout: float | None = None) -> bool:
+    """Wait for a process that is not our child to end; False if still running at ``timeout``."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    except OSError:  # no pidfds here (old kernel, seccomp): look every half second
+        return _poll_ended(pid, timeout)
+    try:
+        return bool(select.select([pidfd], [], [], timeout)[0])
+    finally:
+        os.close(pidfd)
+
+
+def _poll_ended(pid: int, timeout: float | None) -> bool:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pause = threading.Event()
+    while deadline is None or time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        pause.wait(0.5)
+    return False

@@ -53,7 +53,7 @@ async def create_deployment(body: s.DeploymentCreate, orch: Orch) -> s.Deploymen
         with orch.db.session() as session:
             pool = get_pool(session, body.pool_name)
             queue = get_queue(session, pool, body.queue_name or DEFAULT_QUEUE)
-            check_parameters(body.parameter_schema, body.parameters)
+            check_parameters(body.parameter_schema, body.parameters, partial=True)
             merge_variables(pool.base_job_template, body.job_variables)
             flow = get_flow(session, body.flow_name, create=True)
             dep = session.scalars(
@@ -75,7 +75,7 @@ async def create_deployment(body: s.DeploymentCreate, orch: Orch) -> s.Deploymen
 @router.get("")
 async def list_deployments(orch: Orch) -> list[s.Deployment]:
     def read() -> list[s.Deployment]:
-        with orch.db.session() as session:
+        with orch.db.read() as session:
             query = select(m.Deployment).join(m.Flow).order_by(m.Flow.name, m.Deployment.name)
             return [documents.deployment(d) for d in session.scalars(query).all()]
 
@@ -85,7 +85,7 @@ async def list_deployments(orch: Orch) -> list[s.Deployment]:
 @router.get("/{ref:path}")
 async def read_deployment(ref: str, orch: Orch) -> s.Deployment:
     def read() -> s.Deployment:
-        with orch.db.session() as session:
+        with orch.db.read() as session:
             return documents.deployment(get_deployment(session, ref))
 
     return await orch.in_thread(read)

@@ -51,7 +51,7 @@ async def list_flow_runs(
     states = _parse_states(state)
 
     def read() -> list[s.FlowRun]:
-        with orch.db.session() as session:
+        with orch.db.read() as session:
             query = select(m.FlowRun).options(*runs.load_options())
             if states:
                 query = query.where(m.FlowRun.state_type.in_(states))
@@ -78,7 +78,7 @@ def _parse_states(raw: str | None) -> list[StateType]:
 @router.get("/flow_runs/{ref}")
 async def read_flow_run(ref: str, orch: Orch) -> s.FlowRun:
     def read() -> s.FlowRun:
-        with orch.db.session() as session:
+        with orch.db.read() as session:
             return documents.flow_run(runs.get_run(session, ref))
 
     return await orch.in_thread(read)
@@ -87,7 +87,7 @@ async def read_flow_run(ref: str, orch: Orch) -> s.FlowRun:
 @router.get("/flow_runs/{ref}/history")
 async def read_history(ref: str, orch: Orch) -> s.FlowRunHistory:
     def read() -> s.FlowRunHistory:
-        with orch.db.session() as session:
+        with orch.db.read() as session:
             run = runs.get_run(session, ref)
             rows = session.scalars(
                 select(m.FlowRunState)
@@ -212,7 +212,7 @@ async def set_task_run_state(task_run_id: str, body: s.TaskRunUpdate, orch: Orch
 @router.get("/flow_runs/{ref}/task_runs")
 async def list_task_runs(ref: str, orch: Orch) -> list[s.TaskRun]:
     def read() -> list[s.TaskRun]:
-        with orch.db.session() as session:
+        with orch.db.read() as session:
             run = runs.get_run(session, ref)
             query = (
                 select(m.TaskRun).where(m.TaskRun.flow_run_id == run.id).order_by(m.TaskRun.created)
@@ -243,7 +243,7 @@ async def read_logs(
     limit: int = Query(default=1000, ge=1, le=10_000),
 ) -> list[s.Log]:
     def read() -> list[s.Log]:
-        with orch.db.session() as session:
+        with orch.db.read() as session:
             run = runs.get_run(session, ref)
             query = (
                 select(m.Log)

@@ -104,7 +104,7 @@ async def create_pool(body: s.WorkPoolCreate, orch: Orch) -> s.WorkPool:
 @router.get("")
 async def list_pools(orch: Orch) -> list[s.WorkPool]:
     def read() -> list[s.WorkPool]:
-        with orch.db.session() as session:
+        with orch.db.read() as session:
             pools = session.scalars(select(m.WorkPool).order_by(m.WorkPool.name)).all()
             return [_pool_doc(orch, session, pool) for pool in pools]
 
@@ -114,7 +114,7 @@ async def list_pools(orch: Orch) -> list[s.WorkPool]:
 @router.get("/{name}")
 async def read_pool(name: str, orch: Orch) -> s.WorkPool:
     def read() -> s.WorkPool:
-        with orch.db.session() as session:
+        with orch.db.read() as session:
             return _pool_doc(orch, session, get_pool(session, name))
 
     return await orch.in_thread(read)
@@ -189,7 +189,7 @@ async def create_queue(pool_name: str, body: s.WorkQueueCreate, orch: Orch) -> s
 @router.get("/{pool_name}/queues")
 async def list_queues(pool_name: str, orch: Orch) -> list[s.WorkQueue]:
     def read() -> list[s.WorkQueue]:
-        with orch.db.session() as session:
+        with orch.db.read() as session:
             pool = get_pool(session, pool_name)
             return [documents.work_queue(q, pool_name=pool_name) for q in pool.queues]
 
@@ -199,7 +199,7 @@ async def list_queues(pool_name: str, orch: Orch) -> list[s.WorkQueue]:
 @router.get("/{pool_name}/queues/{name}")
 async def read_queue(pool_name: str, name: str, orch: Orch) -> s.WorkQueue:
     def read() -> s.WorkQueue:
-        with orch.db.session() as session:
+        with orch.db.read() as session:
             queue = get_queue(session, get_pool(session, pool_name), name)
             return documents.work_queue(queue, pool_name=pool_name)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import cast
 
 import structlog
 from fastapi import APIRouter
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
@@ -57,7 +58,7 @@ async def claim(pool_name: str, body: s.ClaimRequest, orch: Orch) -> s.ClaimResp
 
 
 def _check_pool(orch: Orchestrator, pool_name: str) -> None:
-    with orch.db.session() as session:
+    with orch.db.read() as session:
         get_pool(session, pool_name)
 
 
@@ -72,45 +73,60 @@ async def _finalize(
     return won
 
 
+RUNS = cast(Table, m.FlowRun.__table__)
+STATES = cast(Table, m.FlowRunState.__table__)
+MARK_PENDING = (
+    update(RUNS)
+    .where(RUNS.c.id == bindparam("run_id"), RUNS.c.state_type == StateType.SCHEDULED)
+    .values(
+        state_type=StateType.PENDING,
+        state_name=StateType.PENDING.display_name,
+        state_message=None,
+        state_timestamp=bindparam("now"),
+        claim_token=bindparam("token"),
+        worker_name=bindparam("worker"),
+    )
+)
+
+
 def _mark_pending(
     orch: Orchestrator, pool_name: str, claims: list[Claim], worker_name: str
 ) -> tuple[list[s.ClaimedRun], list[Claim]]:
+    """The store's compare-and-set for a claim (SQL core: this is the hot path)."""
     now = datetime.now(UTC)
     won: dict[str, Claim] = {}
     lost: list[Claim] = []
     with orch.db.session() as session:
         for claim in claims:
-            result = session.execute(
-                update(m.FlowRun)
-                .where(m.FlowRun.id == claim.run_id, m.FlowRun.state_type == StateType.SCHEDULED)
-                .values(
-                    state_type=StateType.PENDING,
-                    state_name=StateType.PENDING.display_name,
-                    state_message=None,
-                    state_timestamp=now,
-                    claim_token=claim.token,
-                    worker_name=worker_name,
-                )
-            )
+            params = {
+                "run_id": claim.run_id,
+                "now": now,
+                "token": claim.token,
+                "worker": worker_name,
+            }
+            result = session.execute(MARK_PENDING, params)
             if result.rowcount == 1:  # type: ignore[attr-defined]
                 won[claim.run_id] = claim
-                session.add(
-                    m.FlowRunState(
-                        flow_run_id=claim.run_id,
-                        type=StateType.PENDING,
-                        name=StateType.PENDING.display_name,
-                        timestamp=now,
-                    )
-                )
             else:
                 lost.append(claim)
+        if won:
+            history = [
+                {
+                    "flow_run_id": run_id,
+                    "type": StateType.PENDING,
+                    "timestamp": now,
+                    "name": StateType.PENDING.display_name,
+                    "message": None,
+                }
+                for run_id in won
+            ]
+            session.execute(insert(STATES), history)
         return _claimed_docs(session, pool_name, won), lost
 
 
 def _claimed_docs(session: Session, pool_name: str, won: dict[str, Claim]) -> list[s.ClaimedRun]:
     if not won:
         return []
-    template = get_pool(session, pool_name).base_job_template
     rows = (
         session.scalars(
             select(m.FlowRun).options(*runs.load_options()).where(m.FlowRun.id.in_(list(won)))
@@ -123,7 +139,7 @@ def _claimed_docs(session: Session, pool_name: str, won: dict[str, Claim]) -> li
             run=documents.flow_run(row),
             token=won[row.id].token,
             deployment=documents.deployment(row.deployment) if row.deployment else None,
-            base_job_template=template,
+            base_job_template=row.queue.pool.base_job_template if row.queue else {},
         )
         for row in sorted(rows, key=lambda r: r.scheduled_time)
     ]
@@ -161,7 +177,7 @@ async def heartbeat(pool_name: str, body: s.WorkerHeartbeat, orch: Orch) -> s.He
 @router.get("/workers")
 async def list_workers(orch: Orch, pool: str | None = None) -> list[s.Worker]:
     def read() -> list[s.Worker]:
-        with orch.db.session() as session:
+        with orch.db.read() as session:
             query = select(m.Worker).join(m.WorkPool).order_by(m.WorkPool.name, m.Worker.name)
             if pool:
                 query = query.where(m.WorkPool.name == get_pool(session, pool).name)

@@ -25,7 +25,7 @@ log = structlog.get_logger()
 def _read_store(
     orch: Orchestrator,
 ) -> tuple[list[PoolConfig], dict[tuple[str, str], list[tuple[str, float]]]]:
-    with orch.db.session() as session:
+    with orch.db.read() as session:
         pools = session.scalars(select(m.WorkPool).options(joinedload(m.WorkPool.queues))).unique()
         configs = [PoolConfig.of(pool) for pool in pools]
         rows = session.execute(

@@ -27,7 +27,7 @@ CRASHED = "the worker running this flow run stopped heartbeating"
 
 
 def _pool_names(orch: Orchestrator) -> list[str]:
-    with orch.db.session() as session:
+    with orch.db.read() as session:
         return list(session.scalars(select(m.WorkPool.name)).all())
 
 

@@ -1,0 +1,89 @@
+"""Claims per second through the API: 4 concurrent claimers draining 10,000 queued runs.
+
+Target: ≥ 1,000 runs claimed per second. Each claimer is its own process with its own
+HTTP client (as workers are), asking for one run per claim (``--batch`` to ask for more).
+
+    python bench/claim_throughput.py [--runs 10000] [--claimers 4] [--batch 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from common import embedded_server, make_deployment, summary, write_results
+
+from flowyard import schemas as s
+from flowyard.client import FlowyardClient
+
+
+def claimer(url: str, pool: str, batch: int, start: float, results: multiprocessing.Queue) -> None:
+    latencies, claimed = [], 0
+    with FlowyardClient(url) as api:
+        while time.time() < start:
+            pass
+        while True:
+            t0 = time.perf_counter()
+            runs = api.claim(pool, s.ClaimRequest(worker_name=f"c{pool}", max_runs=batch))
+            latencies.append((time.perf_counter() - t0) * 1000)
+            if not runs:
+                break
+            claimed += len(runs)
+    results.put((claimed, time.time(), latencies))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--claimers", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=1)
+    args = parser.parse_args()
+    with embedded_server() as (server, flows_dir):
+        with server.client() as api:
+            dep = make_deployment(api, "throughput", flows_dir)
+        t0 = time.time()
+
+        def create(_: int) -> None:
+            with FlowyardClient(server.url) as api:
+                for _ in range(args.runs // 4):
+                    api.run_deployment(dep.id, s.DeploymentRunRequest())
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(create, range(4)))
+        created_per_s = args.runs / (time.time() - t0)
+        results: multiprocessing.Queue = multiprocessing.Queue()
+        start = time.time() + 1.0
+        procs = [
+            multiprocessing.Process(
+                target=claimer, args=(server.url, "throughput", args.batch, start, results)
+            )
+            for _ in range(args.claimers)
+        ]
+        for proc in procs:
+            proc.start()
+        outcomes = [results.get(timeout=600) for _ in procs]
+        for proc in procs:
+            proc.join()
+    claimed = sum(o[0] for o in outcomes)
+    elapsed = max(o[1] for o in outcomes) - start
+    latencies = [lat for o in outcomes for lat in o[2]]
+    write_results(
+        f"claim_throughput_batch{args.batch}",
+        {
+            "runs_queued": args.runs,
+            "claimers": args.claimers,
+            "runs_per_claim": args.batch,
+            "runs_claimed": claimed,
+            "seconds": elapsed,
+            "claims_per_second": claimed / elapsed,
+            "claim_request_ms": summary(latencies),
+            "runs_created_per_second": created_per_s,
+            "target_claims_per_second": 1000,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Flow runs through a real process worker, on the embedded defaults.
+
+- one trivial run, created → Completed, 20 times one after another (target p50 ≤ 1 s);
+- 100 trivial runs created at once, one worker with ``--limit 8``: wall time until all
+  are Completed (target ≤ 15 s);
+- the worker's RSS when idle, after those runs (it should stay flat), and the RSS of
+  the worker's whole process tree while 8 runs are running.
+
+    python bench/flow_runs.py [--runs 100] [--limit 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from common import descendants, embedded_server, make_deployment, rss_mib, summary, write_results
+
+from flowyard import schemas as s
+from flowyard.cli.processes import WorkerProcess
+from flowyard.states import StateType
+
+
+def wait_final(api, run_ids: list[str], timeout: float) -> dict[str, float]:
+    """Poll until every run is final; returns each run's end time (epoch seconds)."""
+    deadline = time.monotonic() + timeout
+    ended: dict[str, float] = {}
+    while len(ended) < len(run_ids):
+        for run in api.list_flow_runs(state="COMPLETED,FAILED,CRASHED,CANCELLED", limit=10_000):
+            if run.id in run_ids and run.id not in ended:
+                if run.state.type is not StateType.COMPLETED:
+                    raise SystemExit(f"run {run.id} ended {run.state.type}: {run.state.message}")
+                ended[run.id] = run.end_time.timestamp()
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {len(ended)}/{len(run_ids)} runs finished in {timeout}s")
+        time.sleep(0.02)
+    return ended
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--limit", type=int, default=8)
+    parser.add_argument("--single", type=int, default=20)
+    args = parser.parse_args()
+    with embedded_server() as (server, flows_dir):
+        api = server.client()
+        dep = make_deployment(api, "bench", flows_dir)
+        hold = api.create_deployment(
+            s.DeploymentCreate(
+                name="hold",
+                flow_name="hold",
+                entrypoint="flows.py:hold",
+                path=str(flows_dir),
+                pool_name="bench",
+            )
+        )
+        worker = WorkerProcess(server.url, "bench", flows_dir, "--limit", str(args.limit))
+        try:
+            time.sleep(2.0)  # let the worker start and reach its first long-poll
+            rss_idle = rss_mib([worker.pid])
+
+            single = []
+            for _ in range(args.single):
+                t0 = time.time()
+                run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+                ended = wait_final(api, [run.id], timeout=60)
+                single.append(ended[run.id] - t0)
+
+            t0 = time.time()
+            run_ids = [
+                api.run_deployment(dep.id, s.DeploymentRunRequest()).id for _ in range(args.runs)
+            ]
+            created = time.time() - t0
+            ended = wait_final(api, run_ids, timeout=600)
+            wall = max(ended.values()) - t0
+            rss_after = rss_mib([worker.pid])
+
+            held = [
+                api.run_deployment(hold.id, s.DeploymentRunRequest(parameters={"seconds": 6})).id
+                for _ in range(args.limit)
+            ]
+            deadline = time.monotonic() + 60
+            while len(api.list_flow_runs(state="RUNNING", pool="bench")) < args.limit:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the held runs did not all start")
+                time.sleep(0.05)
+            tree = descendants(worker.pid)
+            rss_tree = rss_mib(tree)
+            wait_final(api, held, timeout=120)
+        finally:
+            worker.stop()
+            api.close()
+    write_results(
+        "flow_runs",
+        {
+            "single_run_created_to_completed_s": summary(single),
+            "batch": {
+                "runs": args.runs,
+                "worker_limit": args.limit,
+                "create_seconds": created,
+                "wall_seconds_until_all_completed": wall,
+                "runs_per_second": args.runs / wall,
+            },
+            "worker_rss_mib": {"idle": rss_idle, "after_batch": rss_after},
+            "worker_tree_rss_mib_at_limit": {"processes": len(tree), "rss": rss_tree},
+            "targets": {"single_p50_s": 1.0, "batch_wall_s": 15},
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
