@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
 
-from flowyard.pools import ManagedRedis
+SRC = Path(__file__).resolve().parents[1] / "src"
+# Child processes (servers, workers, engines) run this checkout's code, whichever
+# checkout happens to be pip-installed.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+
+from flowyard.pools import ManagedRedis  # noqa: E402
+from tests.postgres import PostgresServer, find_bin  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +34,15 @@ def redis_url(redis_server: ManagedRedis) -> str:
     finally:
         client.close()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throw-away PostgreSQL server on loopback for the session (required in CI)."""
+    if not find_bin("initdb"):
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed; .ci/run must install it")
+        pytest.skip("PostgreSQL is not installed here")
+    server = PostgresServer().start()
+    yield server
+    server.stop()

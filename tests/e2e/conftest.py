@@ -89,13 +89,37 @@ def flows_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture
-def pool(api: FlowyardClient) -> str:
-    """A fresh process pool for this test."""
-    name = f"pool-{uuid.uuid4().hex[:8]}"
+def create_process_pool(api: FlowyardClient, name: str) -> str:
     template = ProcessWorker.default_base_job_template()
     api.create_work_pool(s.WorkPoolCreate(name=name, type="process", base_job_template=template))
     return name
+
+
+def deploy_flow(
+    api: FlowyardClient, pool: str, flows_dir: Path, function: str, **fields: object
+) -> s.Deployment:
+    """Deploy ``flows.py:<function>`` of the test flows to ``pool``."""
+    from flowyard.engine.entrypoint import load_flow
+    from flowyard.sdk.parameters import parameter_schema
+
+    entrypoint = f"flows.py:{function}"
+    flow = load_flow(entrypoint, flows_dir)
+    body = s.DeploymentCreate(
+        name=fields.pop("name", function),
+        flow_name=flow.name,
+        entrypoint=entrypoint,
+        path=str(flows_dir),
+        pool_name=pool,
+        parameter_schema=parameter_schema(flow.fn),
+        **fields,  # type: ignore[arg-type]
+    )
+    return api.create_deployment(body)
+
+
+@pytest.fixture
+def pool(api: FlowyardClient) -> str:
+    """A fresh process pool for this test."""
+    return create_process_pool(api, f"pool-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture
@@ -103,21 +127,7 @@ def deploy(api: FlowyardClient, pool: str, flows_dir: Path) -> Callable[..., s.D
     """Deploy a flow of the test flows file to this test's pool."""
 
     def make(function: str, **fields: object) -> s.Deployment:
-        from flowyard.engine.entrypoint import load_flow
-        from flowyard.sdk.parameters import parameter_schema
-
-        entrypoint = f"flows.py:{function}"
-        flow = load_flow(entrypoint, flows_dir)
-        body = s.DeploymentCreate(
-            name=fields.pop("name", function),
-            flow_name=flow.name,
-            entrypoint=entrypoint,
-            path=str(flows_dir),
-            pool_name=pool,
-            parameter_schema=parameter_schema(flow.fn),
-            **fields,
-        )
-        return api.create_deployment(body)
+        return deploy_flow(api, pool, flows_dir, function, **fields)
 
     return make
 

@@ -8,8 +8,7 @@ from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.pools import ManagedRedis
 from flowyard.states import StateType
-from flowyard.workers.process import ProcessWorker
-from tests.e2e.conftest import FAST
+from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
 from tests.waiting import wait_until
 
 
@@ -22,17 +21,7 @@ def test_outage_answers_503_and_loses_no_run(tmp_path, flows_dir):
     try:
         server.wait_ready()
         api = server.client(retry_seconds=0)
-        template = ProcessWorker.default_base_job_template()
-        api.create_work_pool(s.WorkPoolCreate(name="outage", base_job_template=template))
-        dep = api.create_deployment(
-            s.DeploymentCreate(
-                name="d",
-                flow_name="noop",
-                entrypoint="flows.py:noop",
-                path=str(flows_dir),
-                pool_name="outage",
-            )
-        )
+        dep = deploy_flow(api, create_process_pool(api, "outage"), flows_dir, "noop")
         before = api.run_deployment(dep.id, s.DeploymentRunRequest())
         redis.stop()
 

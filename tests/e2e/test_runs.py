@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from flowyard import schemas as s
 from flowyard.states import StateType
 from tests.e2e.conftest import run_states
@@ -68,14 +70,19 @@ def test_two_workers_never_run_a_run_twice(api, deploy, start_worker, tmp_path):
     assert len(workers) == 2, "both workers should have taken part"
 
 
-def test_missing_entrypoint_fails_the_run_with_the_reason(api, deploy, start_worker, flows_dir):
-    """A deployment whose function vanished ends Failed, the reason in state and logs."""
+@pytest.mark.parametrize(
+    ("entrypoint", "named"), [("flows.py:vanished", "vanished"), ("gone.py:noop", "gone.py")]
+)
+def test_missing_entrypoint_fails_the_run_with_the_reason(
+    api, deploy, start_worker, flows_dir, entrypoint, named
+):
+    """A deployment whose function or file vanished ends Failed, the reason in state and logs."""
     dep = deploy("noop")
     api.create_deployment(
         s.DeploymentCreate(
             name=dep.name,
             flow_name=dep.flow_name,
-            entrypoint="flows.py:vanished",
+            entrypoint=entrypoint,
             path=str(flows_dir),
             pool_name=dep.pool_name,
         )
@@ -85,30 +92,8 @@ def test_missing_entrypoint_fails_the_run_with_the_reason(api, deploy, start_wor
     _all_final(api, [run.id], timeout=60)
     final = api.read_flow_run(run.id)
     assert final.state.type is StateType.FAILED
-    assert "vanished" in final.state.message
-    logs = wait_until(
-        lambda: [lg.message for lg in api.read_logs(run.id) if "vanished" in lg.message]
-    )
-    assert logs
-
-
-def test_missing_entrypoint_file_fails_the_run(api, deploy, start_worker, flows_dir):
-    """A deployment whose file is gone ends Failed naming the file."""
-    dep = deploy("noop")
-    api.create_deployment(
-        s.DeploymentCreate(
-            name=dep.name,
-            flow_name=dep.flow_name,
-            entrypoint="gone.py:noop",
-            path=str(flows_dir),
-            pool_name=dep.pool_name,
-        )
-    )
-    run = api.run_deployment(dep.id, s.DeploymentRunRequest())
-    start_worker()
-    _all_final(api, [run.id], timeout=60)
-    final = api.read_flow_run(run.id)
-    assert final.state.type is StateType.FAILED and "gone.py" in final.state.message
+    assert named in final.state.message
+    wait_until(lambda: [lg.message for lg in api.read_logs(run.id) if named in lg.message])
 
 
 def test_flow_exception_fails_with_traceback_in_logs(api, deploy, start_worker):

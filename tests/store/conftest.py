@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from sqlalchemy import text
 
 from flowyard.store import Database
-from flowyard.store.models import Base
-from tests.postgres import PostgresServer, find_bin
-
-
-@pytest.fixture(scope="session")
-def postgres_server():
-    if not find_bin("initdb"):
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not installed; .ci/run must install it")
-        pytest.skip("PostgreSQL is not installed here")
-    server = PostgresServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -35,6 +20,3 @@ def database(request, tmp_path):
     db.migrate()
     yield db
     db.dispose()
-
-
-__all__ = ["Base", "database", "postgres_server"]

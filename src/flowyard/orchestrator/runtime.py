@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
 from fastapi import Depends, Request
 
+from flowyard.orchestrator.claims import DeploymentDocs
 from flowyard.pools import PoolQueues, Wakeups
 from flowyard.settings import Settings
 from flowyard.store import Database
@@ -23,6 +24,7 @@ class Orchestrator:
     queues: PoolQueues
     wakeups: Wakeups
     rebuild_needed: bool = False
+    deployment_docs: DeploymentDocs = field(default_factory=DeploymentDocs)
 
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking store work off the event loop."""

@@ -6,45 +6,17 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
 
 from flowyard import schemas as s
 from flowyard.blocks import merge_variables
-from flowyard.errors import NotFound
 from flowyard.orchestrator import documents, queue_sync, runs
-from flowyard.orchestrator.api.pools import DEFAULT_QUEUE, get_pool, get_queue
+from flowyard.orchestrator.api.pools import DEFAULT_QUEUE
+from flowyard.orchestrator.lookups import get_deployment, get_flow, get_pool, get_queue
 from flowyard.orchestrator.parameters import check_parameters
 from flowyard.orchestrator.runtime import Orch
 from flowyard.store import models as m
 
 router = APIRouter(prefix="/api/deployments", tags=["deployments"])
-
-
-def get_flow(session: Session, name: str, *, create: bool = False) -> m.Flow:
-    flow = session.scalars(select(m.Flow).where(m.Flow.name == name)).first()
-    if flow is None and create:
-        flow = m.Flow(name=name)
-        session.add(flow)
-        session.flush()
-    if flow is None:
-        raise NotFound(f"flow {name!r} not found")
-    return flow
-
-
-def get_deployment(session: Session, ref: str) -> m.Deployment:
-    """A deployment by id or by ``flow name/deployment name``."""
-    query = select(m.Deployment).options(
-        joinedload(m.Deployment.flow), joinedload(m.Deployment.queue).joinedload(m.WorkQueue.pool)
-    )
-    found = session.scalars(query.where(m.Deployment.id == ref)).first()
-    if found is None and "/" in ref:
-        flow_name, name = ref.rsplit("/", 1)
-        found = session.scalars(
-            query.join(m.Flow).where(m.Flow.name == flow_name, m.Deployment.name == name)
-        ).first()
-    if found is None:
-        raise NotFound(f"deployment {ref!r} not found")
-    return found
 
 
 @router.post("", status_code=201)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from flowyard import schemas as s
 from flowyard.errors import Conflict, InvalidInput, NotFound
 from flowyard.orchestrator import documents, queue_sync, runs
-from flowyard.orchestrator.api.deployments import get_flow
+from flowyard.orchestrator.lookups import get_flow
 from flowyard.orchestrator.runtime import Orch
 from flowyard.states import StateType
 from flowyard.store import models as m

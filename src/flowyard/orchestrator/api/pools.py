@@ -10,28 +10,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
-from flowyard.errors import Conflict, NotFound
+from flowyard.errors import Conflict
 from flowyard.orchestrator import documents
+from flowyard.orchestrator.lookups import get_pool, get_queue
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.pools import QueueConfig
 from flowyard.store import models as m
 
 router = APIRouter(prefix="/api/work_pools", tags=["work pools"])
 DEFAULT_QUEUE = "default"
-
-
-def get_pool(session: Session, name: str) -> m.WorkPool:
-    pool = session.scalars(select(m.WorkPool).where(m.WorkPool.name == name)).first()
-    if pool is None:
-        raise NotFound(f"work pool {name!r} not found")
-    return pool
-
-
-def get_queue(session: Session, pool: m.WorkPool, name: str) -> m.WorkQueue:
-    for queue in pool.queues:
-        if queue.name == name:
-            return queue
-    raise NotFound(f"work queue {name!r} not found in pool {pool.name!r}")
 
 
 @dataclass(frozen=True)
@@ -62,6 +49,16 @@ async def sync_pool(orch: Orchestrator, config: PoolConfig) -> None:
         concurrency_limit=config.concurrency_limit,
         queues=config.queues,
     )
+
+
+def apply_update(row: m.WorkPool | m.WorkQueue, body: s.WorkPoolUpdate | s.WorkQueueUpdate) -> None:
+    """Copy the fields a PATCH gave onto the row; ``clear_concurrency_limit`` removes the limit."""
+    changes = body.model_dump(exclude_unset=True, exclude={"clear_concurrency_limit"})
+    for field, value in changes.items():
+        if value is not None:
+            setattr(row, field, value)
+    if body.clear_concurrency_limit:
+        row.concurrency_limit = None
 
 
 def pool_status(session: Session, pool: m.WorkPool, heartbeat_seconds: float) -> str:
@@ -125,12 +122,7 @@ async def update_pool(name: str, body: s.WorkPoolUpdate, orch: Orch) -> s.WorkPo
     def update() -> tuple[PoolConfig, s.WorkPool]:
         with orch.db.session() as session:
             pool = get_pool(session, name)
-            changes = body.model_dump(exclude_unset=True, exclude={"clear_concurrency_limit"})
-            for field, value in changes.items():
-                if value is not None:
-                    setattr(pool, field, value)
-            if body.clear_concurrency_limit:
-                pool.concurrency_limit = None
+            apply_update(pool, body)
             session.flush()
             return PoolConfig.of(pool), _pool_doc(orch, session, pool)
 
@@ -217,12 +209,7 @@ async def update_queue(
         with orch.db.session() as session:
             pool = get_pool(session, pool_name)
             queue = get_queue(session, pool, name)
-            changes = body.model_dump(exclude_unset=True, exclude={"clear_concurrency_limit"})
-            for field, value in changes.items():
-                if value is not None:
-                    setattr(queue, field, value)
-            if body.clear_concurrency_limit:
-                queue.concurrency_limit = None
+            apply_update(queue, body)
             session.flush()
             return PoolConfig.of(pool), documents.work_queue(queue, pool_name=pool_name)
 

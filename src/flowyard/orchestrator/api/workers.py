@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import cast
 
 import structlog
 from fastapi import APIRouter
-from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from flowyard import schemas as s
-from flowyard.orchestrator import documents, runs
-from flowyard.orchestrator.api.pools import get_pool
+from flowyard.orchestrator import claims as claims_store
+from flowyard.orchestrator import documents
+from flowyard.orchestrator.lookups import get_pool
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.pools import Claim
 from flowyard.states import StateType
@@ -66,83 +65,16 @@ async def _finalize(
     orch: Orchestrator, pool_name: str, claims: list[Claim], worker_name: str
 ) -> list[s.ClaimedRun]:
     """Move claimed runs Scheduled → Pending; a run that moved meanwhile is let go."""
-    won, lost = await orch.in_thread(_mark_pending, orch, pool_name, claims, worker_name)
+
+    def mark() -> tuple[list[s.ClaimedRun], list[Claim]]:
+        with orch.db.session() as session:
+            return claims_store.mark_pending(session, claims, worker_name, orch.deployment_docs)
+
+    won, lost = await orch.in_thread(mark)
     for claim in lost:
         log.info("claim_lost", run_id=claim.run_id, pool=pool_name)
         await orch.queues.release(pool_name, claim.run_id)
     return won
-
-
-RUNS = cast(Table, m.FlowRun.__table__)
-STATES = cast(Table, m.FlowRunState.__table__)
-MARK_PENDING = (
-    update(RUNS)
-    .where(RUNS.c.id == bindparam("run_id"), RUNS.c.state_type == StateType.SCHEDULED)
-    .values(
-        state_type=StateType.PENDING,
-        state_name=StateType.PENDING.display_name,
-        state_message=None,
-        state_timestamp=bindparam("now"),
-        claim_token=bindparam("token"),
-        worker_name=bindparam("worker"),
-    )
-)
-
-
-def _mark_pending(
-    orch: Orchestrator, pool_name: str, claims: list[Claim], worker_name: str
-) -> tuple[list[s.ClaimedRun], list[Claim]]:
-    """The store's compare-and-set for a claim (SQL core: this is the hot path)."""
-    now = datetime.now(UTC)
-    won: dict[str, Claim] = {}
-    lost: list[Claim] = []
-    with orch.db.session() as session:
-        for claim in claims:
-            params = {
-                "run_id": claim.run_id,
-                "now": now,
-                "token": claim.token,
-                "worker": worker_name,
-            }
-            result = session.execute(MARK_PENDING, params)
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                won[claim.run_id] = claim
-            else:
-                lost.append(claim)
-        if won:
-            history = [
-                {
-                    "flow_run_id": run_id,
-                    "type": StateType.PENDING,
-                    "timestamp": now,
-                    "name": StateType.PENDING.display_name,
-                    "message": None,
-                }
-                for run_id in won
-            ]
-            session.execute(insert(STATES), history)
-        return _claimed_docs(session, pool_name, won), lost
-
-
-def _claimed_docs(session: Session, pool_name: str, won: dict[str, Claim]) -> list[s.ClaimedRun]:
-    if not won:
-        return []
-    rows = (
-        session.scalars(
-            select(m.FlowRun).options(*runs.load_options()).where(m.FlowRun.id.in_(list(won)))
-        )
-        .unique()
-        .all()
-    )
-    return [
-        s.ClaimedRun(
-            run=documents.flow_run(row),
-            token=won[row.id].token,
-            deployment=documents.deployment(row.deployment) if row.deployment else None,
-            base_job_template=row.queue.pool.base_job_template if row.queue else {},
-        )
-        for row in sorted(rows, key=lambda r: r.scheduled_time)
-    ]
 
 
 @router.post("/work_pools/{pool_name}/workers/heartbeat")

@@ -1,0 +1,135 @@
+"""The store's half of a claim: Scheduled → Pending by compare-and-set, and what the worker gets.
+
+This is the hottest path of the API, so it uses SQL core: one UPDATE per claimed run, one
+INSERT for their history rows, and one SELECT for the documents. A deployment's document
+is cached by (id, last update), which stays correct with several API replicas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from flowyard import schemas as s
+from flowyard.orchestrator import documents
+from flowyard.orchestrator.lookups import get_deployment
+from flowyard.pools import Claim
+from flowyard.states import StateType
+from flowyard.store import models as m
+
+RUNS = cast(Table, m.FlowRun.__table__)
+STATES = cast(Table, m.FlowRunState.__table__)
+FLOWS = cast(Table, m.Flow.__table__)
+DEPLOYMENTS = cast(Table, m.Deployment.__table__)
+QUEUES = cast(Table, m.WorkQueue.__table__)
+POOLS = cast(Table, m.WorkPool.__table__)
+
+MARK_PENDING = (
+    update(RUNS)
+    .where(RUNS.c.id == bindparam("run_id"), RUNS.c.state_type == StateType.SCHEDULED)
+    .values(
+        state_type=StateType.PENDING,
+        state_name=StateType.PENDING.display_name,
+        state_message=None,
+        state_timestamp=bindparam("now"),
+        claim_token=bindparam("token"),
+        worker_name=bindparam("worker"),
+    )
+)
+
+CLAIMED = (
+    select(
+        RUNS,
+        FLOWS.c.name.label("flow_name"),
+        DEPLOYMENTS.c.name.label("deployment_name"),
+        DEPLOYMENTS.c.updated.label("deployment_updated"),
+        QUEUES.c.name.label("queue_name"),
+        POOLS.c.name.label("pool_name"),
+        POOLS.c.base_job_template,
+    )
+    .join(FLOWS, RUNS.c.flow_id == FLOWS.c.id)
+    .join(QUEUES, RUNS.c.queue_id == QUEUES.c.id)
+    .join(POOLS, QUEUES.c.pool_id == POOLS.c.id)
+    .outerjoin(DEPLOYMENTS, RUNS.c.deployment_id == DEPLOYMENTS.c.id)
+    .where(RUNS.c.id.in_(bindparam("run_ids", expanding=True)))
+    .order_by(RUNS.c.scheduled_time)
+)
+
+
+@dataclass
+class DeploymentDocs:
+    """Deployment documents by (id, last update); a changed deployment is simply a new key."""
+
+    limit: int = 1000
+    _docs: dict[tuple[str, datetime], s.Deployment] = field(default_factory=dict)
+
+    def get(self, session: Session, deployment_id: str, updated: datetime) -> s.Deployment:
+        key = (deployment_id, updated)
+        doc = self._docs.get(key)
+        if doc is None:
+            if len(self._docs) >= self.limit:
+                self._docs.clear()
+            doc = self._docs[key] = documents.deployment(get_deployment(session, deployment_id))
+        return doc
+
+
+def mark_pending(
+    session: Session, claims: list[Claim], worker_name: str, docs: DeploymentDocs
+) -> tuple[list[s.ClaimedRun], list[Claim]]:
+    """Move each claimed run Scheduled → Pending; those that moved meanwhile are lost."""
+    now = datetime.now(UTC)
+    won: dict[str, Claim] = {}
+    lost: list[Claim] = []
+    for claim in claims:
+        params = {"run_id": claim.run_id, "now": now, "token": claim.token, "worker": worker_name}
+        if session.execute(MARK_PENDING, params).rowcount == 1:  # type: ignore[attr-defined]
+            won[claim.run_id] = claim
+        else:
+            lost.append(claim)
+    if not won:
+        return [], lost
+    pending = StateType.PENDING
+    history = [
+        {"flow_run_id": run_id, "type": pending, "name": pending.display_name, "timestamp": now}
+        for run_id in won
+    ]
+    session.execute(insert(STATES), history)
+    rows = session.execute(CLAIMED, {"run_ids": list(won)}).mappings().all()
+    return [_claimed_run(session, row, won[row["id"]].token, docs) for row in rows], lost
+
+
+def _claimed_run(session: Session, row: Any, token: str, docs: DeploymentDocs) -> s.ClaimedRun:
+    deployment = None
+    if row["deployment_id"] is not None:
+        deployment = docs.get(session, row["deployment_id"], row["deployment_updated"])
+    run = s.FlowRun(
+        id=row["id"],
+        name=row["name"],
+        flow_id=row["flow_id"],
+        flow_name=row["flow_name"],
+        deployment_id=row["deployment_id"],
+        deployment_name=row["deployment_name"],
+        pool_name=row["pool_name"],
+        queue_name=row["queue_name"],
+        parameters=row["parameters"],
+        job_variables=row["job_variables"],
+        state=s.StateDoc(
+            type=row["state_type"],
+            name=row["state_name"],
+            message=row["state_message"],
+            timestamp=row["state_timestamp"],
+        ),
+        scheduled_time=row["scheduled_time"],
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+        worker_name=row["worker_name"],
+        infrastructure_id=row["infrastructure_id"],
+        created=row["created"],
+    )
+    return s.ClaimedRun(
+        run=run, token=token, deployment=deployment, base_job_template=row["base_job_template"]
+    )

@@ -1,0 +1,48 @@
+"""The server on PostgreSQL (FLOWYARD_DATABASE_URL), as in production."""
+
+from __future__ import annotations
+
+import psycopg2
+import pytest
+
+from flowyard import schemas as s
+from flowyard.cli.processes import ServerProcess, WorkerProcess
+from flowyard.states import StateType
+from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
+from tests.waiting import wait_until
+
+
+@pytest.mark.postgres
+def test_quick_start_on_postgresql(postgres_server, tmp_path, flows_dir):
+    """Migrations apply to PostgreSQL and a flow run completes through a worker."""
+    admin = psycopg2.connect(
+        host="127.0.0.1", port=postgres_server.port, user="postgres", dbname="postgres"
+    )
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("DROP DATABASE IF EXISTS flowyard_e2e")
+        cursor.execute("CREATE DATABASE flowyard_e2e")
+    admin.close()
+    url = postgres_server.url.rsplit("/", 1)[0] + "/flowyard_e2e"
+    server = ServerProcess(tmp_path / "home", env={**FAST, "FLOWYARD_DATABASE_URL": url})
+    worker = None
+    try:
+        server.wait_ready()
+        with server.client() as api:
+            dep = deploy_flow(api, create_process_pool(api, "pg"), flows_dir, "noop")
+            runs = [api.run_deployment(dep.id, s.DeploymentRunRequest()) for _ in range(5)]
+            worker = WorkerProcess(server.url, "pg", tmp_path, "--limit", "2", env=FAST)
+            wait_until(
+                lambda: all(
+                    api.read_flow_run(r.id).state.type is StateType.COMPLETED for r in runs
+                ),
+                timeout=120,
+                interval=0.2,
+            )
+            history = api.read_flow_run_history(runs[0].id).states
+            assert [st.type for st in history][-1] is StateType.COMPLETED
+            assert api.list_task_runs(runs[0].id)[0].state_type is StateType.COMPLETED
+    finally:
+        if worker is not None:
+            worker.stop()
+        server.stop()
