@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import resource
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -31,7 +32,8 @@ def claimer(url: str, pool: str, batch: int, start: float, results: multiprocess
             if not runs:
                 break
             claimed += len(runs)
-    results.put((claimed, time.time(), latencies))
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    results.put((claimed, time.time(), latencies, cpu.ru_utime + cpu.ru_stime))
 
 
 def main() -> None:
@@ -69,6 +71,7 @@ def main() -> None:
     claimed = sum(o[0] for o in outcomes)
     elapsed = max(o[1] for o in outcomes) - start
     latencies = [lat for o in outcomes for lat in o[2]]
+    claimer_cpu_ms = sum(o[3] for o in outcomes) * 1000 / max(1, sum(len(o[2]) for o in outcomes))
     write_results(
         f"claim_throughput_batch{args.batch}",
         {
@@ -79,6 +82,7 @@ def main() -> None:
             "seconds": elapsed,
             "claims_per_second": claimed / elapsed,
             "claim_request_ms": summary(latencies),
+            "claimer_cpu_ms_per_request": claimer_cpu_ms,
             "runs_created_per_second": created_per_s,
             "target_claims_per_second": 1000,
         },

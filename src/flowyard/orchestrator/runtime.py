@@ -31,7 +31,8 @@ class Orchestrator:
         return await anyio.to_thread.run_sync(fn, *args)
 
 
-def get_orchestrator(request: Request) -> Orchestrator:
+async def get_orchestrator(request: Request) -> Orchestrator:
+    """Async on purpose: FastAPI would run a plain function in its thread pool."""
     orchestrator: Orchestrator = request.app.state.orchestrator
     return orchestrator
 
