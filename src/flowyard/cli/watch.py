@@ -36,12 +36,17 @@ def _level(level: int) -> str:
 
 
 def print_logs(api: FlowyardClient, run_id: str, after_id: int = 0) -> int:
-    """Print logs after ``after_id``; returns the last id printed."""
+    """Print logs after ``after_id``; returns the last id printed.
+
+    Each page is printed in time order: the engine's records and the worker's capture of
+    the process output reach the API separately, a moment apart.
+    """
     while True:
         logs = api.read_logs(run_id, after_id=after_id)
-        for log in logs:
+        for log in sorted(logs, key=lambda entry: entry.timestamp):
             click.echo(format_log(log))
-            after_id = log.id
+        if logs:
+            after_id = max(log.id for log in logs)
         if len(logs) < 1000:
             return after_id
 
