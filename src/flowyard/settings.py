@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,12 +29,20 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: float = 10.0
     reconcile_interval_seconds: float = 2.0
     dispatch_interval_seconds: float = 5.0
-    max_claim_wait_seconds: float = 30.0
+    cancel_timeout_seconds: float = Field(
+        default=120.0,
+        description="A run still Cancelling after this long is marked Cancelled, with a warning.",
+    )
 
     log_level: str = "INFO"
     engine_log_level: str = Field(
         default="WARNING",
         description="Level of the engine's own stderr lines; the run's logs are shipped apart.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key that encrypts block secrets at rest; default: <home>/secret.key, "
+        "generated once. API replicas must share one.",
     )
     claim_token: str | None = Field(
         default=None, description="Set by the worker for the engine: the token of its claim."

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 
 from flowyard.errors import Conflict, FlowyardError, InvalidInput, NotFound, QueueUnavailable
-from flowyard.orchestrator.api import deployments, flow_runs, pools, workers
+from flowyard.orchestrator.api import blocks, deployments, flow_runs, pools, workers
 from flowyard.orchestrator.runtime import Orchestrator
 from flowyard.orchestrator.services.dispatcher import dispatch_once
 from flowyard.orchestrator.services.reconciler import reconcile_once
@@ -61,6 +61,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     app = FastAPI(title="Flowyard", version="0.1.0", lifespan=lifespan)
     for router in (pools.router, deployments.router, flow_runs.router, workers.router):
         app.include_router(router)
+    app.include_router(blocks.router)
     _add_error_handlers(app)
     if settings.api_key:
         _require_api_key(app, settings.api_key)

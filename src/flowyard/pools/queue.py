@@ -289,6 +289,27 @@ class PoolQueues:
         raise Conflict(f"Pool {pool!r} layout kept changing while extending leases")
 
     @_boundary
+    async def restore_claims(
+        self, pool: str, held: list[tuple[Claim, str]], lease_expiry: float
+    ) -> None:
+        """Record claims the store knows of but Redis lost (a restart): slots, leases, records.
+
+        ``held`` pairs each claim with its worker's name. Their leases start afresh at
+        ``lease_expiry``: a live worker extends them with its next heartbeat, a dead one
+        lets them expire and the reconciler settles its runs.
+        """
+        if not held:
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for claim, worker in held:
+                record = json.dumps({"queue": claim.queue, "token": claim.token, "worker": worker})
+                pipe.zadd(keys.pool_slots(pool), {claim.run_id: lease_expiry})
+                pipe.zadd(keys.queue_slots(pool, claim.queue), {claim.run_id: lease_expiry})
+                pipe.zadd(keys.leases(pool), {claim.run_id: lease_expiry})
+                pipe.hset(keys.claims(pool), claim.run_id, record)
+            await pipe.execute()
+
+    @_boundary
     async def end_lease(self, pool: str, run_id: str) -> bool:
         """End a run's claim lease (its engine reported Running); its slots stay held."""
         return bool(await self._redis.zrem(keys.leases(pool), run_id))

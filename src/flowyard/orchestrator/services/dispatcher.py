@@ -3,12 +3,16 @@
 Runs are enqueued as they are created; this service rebuilds every pool's configuration
 and ready queues from the store when the server starts, when Redis comes back empty
 (restarted or flushed), and when a queue write was deferred during an outage. The store
-is the truth, so a rebuild loses nothing, and ZADD NX makes it idempotent.
+is the truth, so a rebuild loses nothing, and ZADD NX makes it idempotent. After Redis
+lost its data, the claims of Pending and Running runs are restored as well, so that
+concurrency limits still count them.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 import structlog
 from sqlalchemy import select
@@ -16,49 +20,82 @@ from sqlalchemy.orm import joinedload
 
 from flowyard.orchestrator.api.pools import PoolConfig, sync_pool
 from flowyard.orchestrator.runtime import Orchestrator
+from flowyard.pools import Claim
 from flowyard.states import StateType
 from flowyard.store import models as m
 
 log = structlog.get_logger()
 
+HOLDING = (StateType.PENDING, StateType.RUNNING, StateType.CANCELLING)
 
-def _read_store(
-    orch: Orchestrator,
-) -> tuple[list[PoolConfig], dict[tuple[str, str], list[tuple[str, float]]]]:
+
+@dataclass
+class StoreView:
+    """What the store says Redis should hold."""
+
+    pools: list[PoolConfig]
+    ready: dict[tuple[str, str], list[tuple[str, float]]] = field(default_factory=dict)
+    held: dict[str, list[tuple[Claim, str]]] = field(default_factory=dict)
+
+
+def _read_store(orch: Orchestrator) -> StoreView:
     with orch.db.read() as session:
         pools = session.scalars(select(m.WorkPool).options(joinedload(m.WorkPool.queues))).unique()
-        configs = [PoolConfig.of(pool) for pool in pools]
+        view = StoreView(
+            [PoolConfig.of(pool) for pool in pools], defaultdict(list), defaultdict(list)
+        )
         rows = session.execute(
-            select(m.FlowRun.id, m.FlowRun.scheduled_time, m.WorkQueue.name, m.WorkPool.name)
+            select(
+                m.FlowRun.id,
+                m.FlowRun.state_type,
+                m.FlowRun.scheduled_time,
+                m.FlowRun.claim_token,
+                m.FlowRun.worker_name,
+                m.WorkQueue.name,
+                m.WorkPool.name,
+            )
             .join(m.WorkQueue, m.FlowRun.queue_id == m.WorkQueue.id)
             .join(m.WorkPool)
-            .where(m.FlowRun.state_type == StateType.SCHEDULED)
+            .where(m.FlowRun.state_type.in_([StateType.SCHEDULED, *HOLDING]))
         ).all()
-    ready: dict[tuple[str, str], list[tuple[str, float]]] = defaultdict(list)
-    for run_id, scheduled_time, queue, pool in rows:
-        ready[(pool, queue)].append((run_id, scheduled_time.timestamp()))
-    return configs, ready
+    for run_id, state, scheduled_time, token, worker, queue, pool in rows:
+        if state is StateType.SCHEDULED:
+            view.ready[(pool, queue)].append((run_id, scheduled_time.timestamp()))
+        elif token:
+            view.held[pool].append((Claim(run_id, queue, token), worker or "?"))
+    return view
 
 
-async def rebuild(orch: Orchestrator) -> int:
-    """Write every pool's configuration and every Scheduled run into Redis; returns runs added."""
-    configs, ready = await orch.in_thread(_read_store, orch)
-    for config in configs:
+async def rebuild(orch: Orchestrator, *, redis_lost_data: bool) -> int:
+    """Write every pool's configuration and every Scheduled run into Redis; returns runs added.
+
+    When Redis lost its data, the claims of runs already Pending or Running are restored
+    too, so that their slots count against the limits again.
+    """
+    view = await orch.in_thread(_read_store, orch)
+    for config in view.pools:
         await sync_pool(orch, config)
     added = 0
-    for (pool, queue), entries in ready.items():
+    for (pool, queue), entries in view.ready.items():
         added += await orch.queues.enqueue_many(pool, queue, entries)
+    restored = 0
+    if redis_lost_data:
+        expiry = time.time() + orch.settings.claim_lease_seconds
+        for pool, held in view.held.items():
+            await orch.queues.restore_claims(pool, held, expiry)
+            restored += len(held)
     await orch.queues.mark_built()
-    log.info("queues_rebuilt", pools=len(configs), added=added)
+    log.info("queues_rebuilt", pools=len(view.pools), added=added, claims_restored=restored)
     return added
 
 
 async def dispatch_once(orch: Orchestrator) -> int:
     """Rebuild when Redis lost its state or a write was deferred; else do nothing."""
-    if orch.rebuild_needed or not await orch.queues.is_built():
+    lost = not await orch.queues.is_built()
+    if orch.rebuild_needed or lost:
         orch.rebuild_needed = False
         try:
-            return await rebuild(orch)
+            return await rebuild(orch, redis_lost_data=lost)
         except Exception:
             orch.rebuild_needed = True
             raise

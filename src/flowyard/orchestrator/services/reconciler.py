@@ -1,14 +1,16 @@
-"""The reconciler: runs whose claim lease expired go back to the queue, or are Crashed.
+"""The reconciler: settles runs whose worker vanished, and cancellations nobody confirmed.
 
 A lease expires when the worker that claimed a run stopped heartbeating: it died, was
 killed, or lost the network. A run it had not started yet returns to Scheduled; one that
-was already running is marked Crashed. Either way the run's slots are freed.
+was running is marked Crashed; one being cancelled is marked Cancelled with a warning that
+its infrastructure may still run. Either way the run's slots are freed. A run still
+Cancelling after ``cancel_timeout_seconds`` is marked Cancelled with the same warning.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy import select
@@ -24,6 +26,9 @@ log = structlog.get_logger()
 
 RETURNED = "the worker's claim lease expired before the run started; returned to the queue"
 CRASHED = "the worker running this flow run stopped heartbeating"
+CANCELLED_UNCONFIRMED = (
+    "cancelled, but no worker confirmed stopping its infrastructure, which may still be running"
+)
 
 
 def _pool_names(orch: Orchestrator) -> list[str]:
@@ -47,17 +52,55 @@ def _settle(orch: Orchestrator, claim: Claim) -> runs.QueueEffect | None:
                 session, run, StateType.SCHEDULED, now=now, message=RETURNED, force=True
             )
             return effect
-        if state in (StateType.RUNNING, StateType.CANCELLING):
+        if state is StateType.RUNNING:
             _, effect = runs.set_state(
                 session, run, StateType.CRASHED, now=now, message=CRASHED, force=True
+            )
+            return effect
+        if state is StateType.CANCELLING:
+            _, effect = runs.set_state(
+                session,
+                run,
+                StateType.CANCELLED,
+                now=now,
+                message=CANCELLED_UNCONFIRMED,
+                force=True,
             )
             return effect
         return None
 
 
+def _overdue_cancellations(orch: Orchestrator) -> list[runs.QueueEffect | None]:
+    """Cancelling runs nobody confirmed within the timeout become Cancelled, with a warning."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=orch.settings.cancel_timeout_seconds)
+    overdue_query = select(m.FlowRun.id).where(
+        m.FlowRun.state_type == StateType.CANCELLING, m.FlowRun.state_timestamp < cutoff
+    )
+    with orch.db.read() as session:
+        overdue = session.scalars(overdue_query).all()
+    effects = []
+    for run_id in overdue:
+        with orch.db.session() as session:
+            run = runs.get_run(session, run_id, for_update=True)
+            _, effect = runs.set_state(
+                session,
+                run,
+                StateType.CANCELLED,
+                now=datetime.now(UTC),
+                message=CANCELLED_UNCONFIRMED,
+                force=False,
+            )
+        effects.append(effect)
+        log.warning("cancellation_unconfirmed", run_id=run_id)
+    return effects
+
+
 async def reconcile_once(orch: Orchestrator) -> int:
-    """Handle every expired lease of every pool; returns how many were handled."""
-    handled = 0
+    """Settle expired leases and overdue cancellations; returns how many runs were handled."""
+    effects = await orch.in_thread(_overdue_cancellations, orch)
+    for effect in effects:
+        await queue_sync.apply(orch, effect)
+    handled = len(effects)
     for pool in await orch.in_thread(_pool_names, orch):
         for claim in await orch.queues.expired_leases(pool, time.time()):
             effect = await orch.in_thread(_settle, orch, claim)
