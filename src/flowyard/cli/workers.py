@@ -32,6 +32,12 @@ def worker() -> None:
 )
 @click.option("--run-once", is_flag=True, help="Claim once, run what came, and exit.")
 @click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    envvar="FLOWYARD_WORKER_METRICS_PORT",
+    help="Serve /health and /metrics on this port (all interfaces).",
+)
+@click.option(
     "--grace-seconds",
     type=click.FloatRange(min=0),
     default=30.0,
@@ -46,6 +52,7 @@ def start(
     queues: tuple[str, ...],
     prefetch_seconds: float,
     run_once: bool,
+    metrics_port: int | None,
     grace_seconds: float,
 ) -> None:
     """Serve a work pool: claim its runs and launch them (creates the pool if missing)."""
@@ -61,6 +68,7 @@ def start(
         prefetch_seconds=prefetch_seconds,
         heartbeat_seconds=cfg.worker_heartbeat_seconds,
         grace_seconds=grace_seconds,
+        metrics_port=metrics_port,
     )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

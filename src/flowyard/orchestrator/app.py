@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import IntegrityError
 
 from flowyard.errors import Conflict, FlowyardError, InvalidInput, NotFound, QueueUnavailable
@@ -66,6 +67,12 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     if settings.api_key:
         _require_api_key(app, settings.api_key)
 
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    async def metrics(request: Request) -> PlainTextResponse:
+        orch: Orchestrator = request.app.state.orchestrator
+        body = await orch.metrics.render(orch)
+        return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/api/health", tags=["health"])
     async def health(request: Request) -> dict[str, str]:
         await request.app.state.orchestrator.queues.ping()
@@ -120,6 +127,7 @@ def _require_api_key(app: FastAPI, api_key: str) -> None:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         given = request.headers.get("authorization", "").encode()
-        if request.url.path.startswith("/api/") and not hmac.compare_digest(given, expected):
+        protected = request.url.path.startswith(("/api/", "/metrics"))
+        if protected and not hmac.compare_digest(given, expected):
             return JSONResponse({"detail": "missing or wrong API key"}, status_code=401)
         return await call_next(request)

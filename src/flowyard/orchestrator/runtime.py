@@ -10,6 +10,7 @@ import anyio.to_thread
 from fastapi import Depends, Request
 
 from flowyard.orchestrator.claims import DeploymentDocs
+from flowyard.orchestrator.metrics import ApiMetrics
 from flowyard.pools import PoolQueues, Wakeups
 from flowyard.settings import Settings
 from flowyard.store import Database
@@ -25,6 +26,7 @@ class Orchestrator:
     wakeups: Wakeups
     rebuild_needed: bool = False
     deployment_docs: DeploymentDocs = field(default_factory=DeploymentDocs)
+    metrics: ApiMetrics = field(default_factory=ApiMetrics)
 
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking store work off the event loop."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import builtins
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,10 +30,12 @@ from flowyard.client import FlowyardClient, is_transient
 from flowyard.client.log_shipper import LogShipper
 from flowyard.errors import ApiError, FlowyardError, InvalidInput
 from flowyard.states import StateType
+from flowyard.workers.status import StatusServer, WorkerMetrics
 
 log = structlog.get_logger()
 
 CANCEL, SHUTDOWN = "cancel", "shutdown"
+UNLIMITED_BATCH = 10  # runs asked for per claim by a worker without --limit
 
 OutputSink = Callable[[str, str], None]
 """Called with (stream name, line) for every line the infrastructure prints."""
@@ -75,6 +78,7 @@ class BaseWorker:
         heartbeat_seconds: float = 10.0,
         claim_wait: float = 10.0,
         grace_seconds: float = 30.0,
+        metrics_port: int | None = None,
     ) -> None:
         if limit is not None and limit < 1:
             raise InvalidInput("--limit must be at least 1")
@@ -93,6 +97,9 @@ class BaseWorker:
         self._stopping = threading.Event()
         self._closed = threading.Event()
         self._logs = LogShipper(client).start()
+        self.metrics = WorkerMetrics(active_runs=lambda: len(self._active))
+        self.metrics_port = metrics_port
+        self._status: StatusServer | None = None
 
     # -- what a worker type provides --------------------------------------------------------
 
@@ -136,6 +143,10 @@ class BaseWorker:
 
     def run(self, *, once: bool = False) -> None:
         """Claim and run until ``stop()`` (or, with ``once``, one claim's runs); then drain."""
+        if self.metrics_port is not None:
+            self._status = StatusServer(
+                self.metrics_port, self.metrics, self.heartbeat_seconds, self.name
+            ).start()
         self.setup()
         threading.Thread(
             target=self._heartbeat_loop, name="flowyard-heartbeat", daemon=True
@@ -190,6 +201,8 @@ class BaseWorker:
             self.join(self.grace_seconds + 10)
         self._closed.set()
         self._logs.close()
+        if self._status is not None:
+            self._status.stop()
         self.log.info("worker_stopped")
 
     @property
@@ -199,8 +212,7 @@ class BaseWorker:
 
     def _capacity(self) -> int:
         with self._changed:
-            free = 10 if self.limit is None else self.limit - len(self._active)
-        return max(0, free)
+            return max(0, self._capacity_unlocked())
 
     def _claim_loop(self) -> None:
         backoff = 0.5
@@ -215,13 +227,15 @@ class BaseWorker:
                 self.run_once()
                 backoff = 0.5
             except FlowyardError as exc:
+                self.metrics.claim_errors.inc()
                 level = self.log.warning if is_transient(exc) else self.log.error
                 level("claim_failed", error=str(exc), retry_in=backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
 
     def _capacity_unlocked(self) -> int:
-        return 10 if self.limit is None else self.limit - len(self._active)
+        """Runs this worker may still take (10 per claim when it has no limit)."""
+        return UNLIMITED_BATCH if self.limit is None else self.limit - len(self._active)
 
     def _start(self, claimed: s.ClaimedRun) -> None:
         active = ActiveRun(claimed)
@@ -256,6 +270,7 @@ class BaseWorker:
                 self._settle(active, f"the worker could not launch the flow run: {exc}")
                 return
             active.infrastructure = infrastructure
+            self.metrics.launched.inc()
             run_log.info("run_launched", infrastructure_id=infrastructure.id)
             self._record_infrastructure(claimed, infrastructure)
             if active.stop_reason:
@@ -309,6 +324,7 @@ class BaseWorker:
             final, message = StateType.CRASHED, "killed: the worker shut down and its grace ended"
         else:
             final, message = StateType.CRASHED, crash_message
+            self.metrics.crashed.inc()
         change = s.StateChange(type=final, token=claimed.token, message=message)
         self._report(claimed, change)
 
@@ -355,6 +371,7 @@ class BaseWorker:
     def heartbeat(self) -> s.HeartbeatResponse:
         body = s.WorkerHeartbeat(worker_name=self.name, type=self.type, run_ids=self.active_run_ids)
         response = self.client.worker_heartbeat(self.pool, body)
+        self.metrics.last_heartbeat_ok = time.monotonic()
         for run_id in response.cancelling:
             active = self._active.get(run_id)
             if active and not active.stop_reason:
@@ -368,4 +385,5 @@ class BaseWorker:
             try:
                 self.heartbeat()
             except FlowyardError as exc:
+                self.metrics.heartbeat_errors.inc()
                 self.log.warning("heartbeat_failed", error=str(exc))

@@ -41,6 +41,9 @@ async def claim(pool_name: str, body: s.ClaimRequest, orch: Orch) -> s.ClaimResp
         if result.claims:
             won = await _finalize(orch, pool_name, result.claims, body.worker_name)
             if won:
+                now = datetime.now(UTC)
+                for claimed in won:
+                    orch.metrics.observe_claim(pool_name, claimed.run.scheduled_time, now)
                 return s.ClaimResponse(runs=won)
             continue
         if not checked_pool:

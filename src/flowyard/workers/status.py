@@ -1,0 +1,103 @@
+"""A worker's own HTTP endpoint (``--metrics-port``): ``/health`` for probes, ``/metrics``.
+
+``/health`` answers 200 while the worker's heartbeats reach the API (or it is starting)
+and 503 once three heartbeats in a row failed, so that Kubernetes restarts a worker that
+lost the API for good. It listens on all interfaces, as a probe from the kubelet needs,
+and serves nothing but these two read-only documents.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
+
+
+class WorkerMetrics:
+    """Counters a worker keeps about itself."""
+
+    def __init__(self, active_runs: Callable[[], int]) -> None:
+        self.registry = CollectorRegistry()
+        self.launched = Counter(
+            "flowyard_worker_runs_launched", "Runs launched", registry=self.registry
+        )
+        self.crashed = Counter(
+            "flowyard_worker_runs_crashed",
+            "Runs this worker reported Crashed",
+            registry=self.registry,
+        )
+        self.claim_errors = Counter(
+            "flowyard_worker_claim_errors", "Claims that failed", registry=self.registry
+        )
+        self.heartbeat_errors = Counter(
+            "flowyard_worker_heartbeat_errors", "Heartbeats that failed", registry=self.registry
+        )
+        active = Gauge("flowyard_worker_active_runs", "Runs being watched", registry=self.registry)
+        active.set_function(active_runs)
+        self.last_heartbeat_ok = time.monotonic()
+
+    def healthy(self, heartbeat_seconds: float) -> bool:
+        return time.monotonic() - self.last_heartbeat_ok <= 3 * heartbeat_seconds + 5
+
+
+class StatusServer:
+    """Serves ``/health`` and ``/metrics`` from a daemon thread."""
+
+    def __init__(
+        self, port: int, metrics: WorkerMetrics, heartbeat_seconds: float, name: str
+    ) -> None:
+        handler = _handler(metrics, heartbeat_seconds, name)
+        self._server = ThreadingHTTPServer(("0.0.0.0", port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="status", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> StatusServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler(
+    metrics: WorkerMetrics, heartbeat_seconds: float, name: str
+) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            if self.path == "/health":
+                ok = metrics.healthy(heartbeat_seconds)
+                body = json.dumps({"status": "ok" if ok else "api unreachable", "worker": name})
+                self._send(200 if ok else 503, body.encode(), "application/json")
+            elif self.path == "/metrics":
+                self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
+            else:
+                self._send(404, b'{"detail": "not found"}', "application/json")
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            """Probes every few seconds would flood the worker's log."""
+
+    return Handler
