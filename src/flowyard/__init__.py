@@ -3,6 +3,26 @@
 Kept light on purpose: importing ``flowyard`` loads the SDK only (no server libraries).
 """
 
-from flowyard.sdk import flow, get_run_logger, task
+from flowyard.sdk import (
+    Flow,
+    Task,
+    allow_failure,
+    flow,
+    get_run_logger,
+    tags,
+    task,
+    unmapped,
+)
+from flowyard.states import State
 
-__all__ = ["flow", "get_run_logger", "task"]
+__all__ = [
+    "Flow",
+    "State",
+    "Task",
+    "allow_failure",
+    "flow",
+    "get_run_logger",
+    "tags",
+    "task",
+    "unmapped",
+]

@@ -37,6 +37,7 @@ class FakeApi:
         self.task_runs: dict[str, s.TaskRunCreate] = {}
         self.task_updates: list[tuple[str, s.TaskRunUpdate]] = []
         self.logs: list[s.LogCreate] = []
+        self.created_runs: list[s.FlowRunCreate] = []
         self.refuse_running: str | None = None
         self.terminal_status: int | None = None
 
@@ -75,6 +76,8 @@ class FakeApi:
 
     def handle(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         routes: list[tuple[str, str, Callable[..., tuple[int, Any]]]] = [
+            ("GET", r"/api/health", lambda _: (200, {"status": "ok"})),
+            ("POST", r"/api/flow_runs", self._create_run),
             ("GET", r"/api/flow_runs/([^/]+)", self._read_run),
             ("GET", r"/api/deployments/([^/]+)", self._read_deployment),
             ("POST", r"/api/flow_runs/([^/]+)/state", self._set_state),
@@ -91,6 +94,20 @@ class FakeApi:
                     finally:
                         self.cond.notify_all()
         return 404, {"detail": f"no route {method} {path}"}
+
+    def _create_run(self, body: Any) -> tuple[int, Any]:
+        create = s.FlowRunCreate.model_validate(body)
+        self.created_runs.append(create)
+        now = _now()
+        run = s.FlowRun(
+            id=str(uuid.uuid4()), name=create.name or f"run-{len(self.runs)}", flow_id="f1",
+            flow_name=create.flow_name, deployment_id=None, deployment_name=None,
+            pool_name=None, queue_name=None, parameters=create.parameters, job_variables={},
+            state=_state(create.state), scheduled_time=now, start_time=now, end_time=None,
+            worker_name=None, infrastructure_id=None, created=now,
+        )  # fmt: skip
+        self.runs[run.id] = run
+        return 201, run.model_dump(mode="json")
 
     def _read_run(self, _: Any, run_id: str) -> tuple[int, Any]:
         run = self.runs.get(run_id)

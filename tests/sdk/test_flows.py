@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -50,13 +51,14 @@ class TestFlowDecorator:
         assert f.parameters["required"] == ["n"]
         assert set(f.parameters["properties"]) == {"n", "label"}
 
-    def test_async_functions_are_refused(self):
-        """Async flows are a later issue; decorating one says so."""
-        with pytest.raises(TypeError, match="async flows"):
+    def test_async_functions_become_async_flows(self):
+        """An ``async def`` flow is awaited; its result comes back through the coroutine."""
 
-            @flow
-            async def f() -> None:
-                return None
+        @flow
+        async def f(x: int) -> int:
+            return x * 2
+
+        assert f.is_async and asyncio.run(f(21)) == 42
 
 
 class TestLocalRun:
@@ -118,8 +120,8 @@ class TestLocalRun:
         assert f() == "ok"
         assert (len(calls), sleeps) == (3, [4, 4])
 
-    def test_a_nested_flow_runs_inline(self):
-        """A flow called inside a flow run shares the parent's run context (no child run yet)."""
+    def test_a_nested_flow_is_a_child_flow_run(self):
+        """A flow called in a flow run is its own run, linked to a task run of the parent."""
         seen = []
 
         @flow
@@ -132,7 +134,9 @@ class TestLocalRun:
             child()
 
         parent()
-        assert seen[0] is seen[1]
+        parent_run, child_run = seen
+        assert child_run is not parent_run and child_run.flow_run_id != parent_run.flow_run_id
+        assert child_run.parent_task_run_id is not None
 
     def test_log_prints_sends_print_to_the_run_logger(self, capsys):
         """With log_prints=True, print() inside the flow becomes a log record (stderr here)."""

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from flowyard.client import FlowyardClient
+from flowyard.client.log_shipper import LogShipper
 from flowyard.schemas import LogCreate
-from flowyard.sdk import LogShipper
 
 
 def record(message: str) -> LogCreate:

@@ -2,25 +2,40 @@
 
 Held in ``contextvars`` so that threads started by ``Task.submit`` (which copy the
 context) and nested calls see the same run. Local runs carry a ``LocalReporter`` and
-no client or log shipper; engine runs carry the API client, an ``ApiReporter`` and a
-``LogShipper``.
+no client or log shipper; runs recorded through the API carry the client, an
+``ApiReporter`` and a ``LogShipper``.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from flowyard.sdk.reporter import LocalReporter, Reporter
 
 if TYPE_CHECKING:
     from flowyard.client import FlowyardClient
     from flowyard.client.log_shipper import LogShipper
+
+DEFAULT_MAX_WORKERS = 64
+
+
+class ThreadPoolTaskRunner:
+    """Runs submitted task runs on a pool of threads (the default task runner)."""
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        if max_workers is not None and max_workers < 1:
+            raise ValueError("max_workers must be >= 1")
+        self.max_workers = max_workers or DEFAULT_MAX_WORKERS
+
+    def __repr__(self) -> str:
+        return f"ThreadPoolTaskRunner(max_workers={self.max_workers})"
 
 
 @dataclass
@@ -32,9 +47,28 @@ class FlowRunContext:
     reporter: Reporter = field(default_factory=LocalReporter)
     client: FlowyardClient | None = None
     shipper: LogShipper | None = None
+    flow: Any = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    parent_task_run_id: str | None = None
+    scheduled_start_time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    deployment_id: str | None = None
+    deployment_name: str | None = None
+    deployment_parameters: dict[str, Any] = field(default_factory=dict)
+    task_runner: ThreadPoolTaskRunner = field(default_factory=ThreadPoolTaskRunner)
+    tags: frozenset[str] = frozenset()
+    run_count: int = 0
     _counters: dict[str, int] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _pending: set[Future[Any]] = field(default_factory=set, repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.flow_run_id
+
+    @property
+    def name(self) -> str:
+        return self.flow_run_name
 
     def next_task_run_name(self, task_key: str, task_name: str) -> str:
         """``extract_data-0``, ``extract_data-1``, …: one counter per task in this run."""
@@ -47,27 +81,59 @@ class FlowRunContext:
         """The thread pool for ``Task.submit``, created on first use."""
         with self._lock:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(thread_name_prefix="flowyard-task")
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self.task_runner.max_workers, thread_name_prefix="flowyard-task"
+                )
             return self._executor
 
+    def track(self, future: Future[Any]) -> None:
+        """Count ``future`` among the task runs this flow run waits for before it ends."""
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._untrack)
+
+    def _untrack(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
     def shutdown(self) -> None:
-        """Wait for every submitted task run to finish."""
+        """Wait for every submitted task run (including ones still waiting on upstreams)."""
+        while True:
+            with self._lock:
+                pending = list(self._pending)
+            if not pending:
+                break
+            wait(pending)
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True)
 
 
-@dataclass(frozen=True)
+@dataclass
 class TaskRunContext:
     """The task run the current code is executing in (its id is None when not recorded)."""
 
     task_run_id: str | None
     task_run_name: str
+    task: Any = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    tags: frozenset[str] = frozenset()
+    flow_run_id: str | None = None
+    run_count: int = 0
+
+    @property
+    def id(self) -> str | None:
+        return self.task_run_id
+
+    @property
+    def name(self) -> str:
+        return self.task_run_name
 
 
 _flow_run: ContextVar[FlowRunContext | None] = ContextVar("flowyard_flow_run", default=None)
 _task_run: ContextVar[TaskRunContext | None] = ContextVar("flowyard_task_run", default=None)
+_tags: ContextVar[frozenset[str]] = ContextVar("flowyard_tags", default=frozenset())
 
 
 def get_flow_run_context() -> FlowRunContext | None:
@@ -80,14 +146,31 @@ def get_task_run_context() -> TaskRunContext | None:
     return _task_run.get()
 
 
+def current_tags() -> frozenset[str]:
+    """The tags of every enclosing ``with tags(...)`` block."""
+    return _tags.get()
+
+
+@contextmanager
+def tags(*names: str) -> Iterator[frozenset[str]]:
+    """Add tags to every flow run and task run started inside the block."""
+    token = _tags.set(_tags.get() | frozenset(names))
+    try:
+        yield _tags.get()
+    finally:
+        _tags.reset(token)
+
+
 @contextmanager
 def flow_run_scope(context: FlowRunContext) -> Iterator[FlowRunContext]:
     """Make ``context`` current; on exit wait for submitted tasks and restore the previous one."""
     token = _flow_run.set(context)
+    task_token = _task_run.set(None)
     try:
         yield context
     finally:
         context.shutdown()
+        _task_run.reset(task_token)
         _flow_run.reset(token)
 
 

@@ -1,98 +1,123 @@
-"""``@flow``: the unit that runs as a flow run, locally or in the engine."""
+"""``@flow``: the unit that runs as a flow run: locally, through the API, or in the engine."""
 
 from __future__ import annotations
 
 import functools
 import inspect
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_fixed
-
-from flowyard.sdk.context import FlowRunContext, flow_run_scope, get_flow_run_context
-from flowyard.sdk.logs import get_run_logger, log_prints
+from flowyard.sdk.context import FlowRunContext, ThreadPoolTaskRunner
+from flowyard.sdk.hooks import Hook, as_hooks
 from flowyard.sdk.parameters import parameter_schema
+from flowyard.sdk.results import LocalFileSystem, Serializer
+from flowyard.sdk.retries import check_retry_options
+from flowyard.states import State
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 class Flow(Generic[P, R]):
-    """A flow: call it to run it. Outside the engine a call is a local run that records nothing."""
+    """A flow: call it to run it (``await`` it when it is ``async def``)."""
 
     def __init__(
         self,
         fn: Callable[P, R],
         *,
         name: str | None = None,
-        description: str | None = None,
         version: str | None = None,
-        retries: int = 0,
-        retry_delay_seconds: float = 0,
-        log_prints: bool = False,
+        flow_run_name: str | Callable[..., str] | None = None,
+        retries: int | None = None,
+        retry_delay_seconds: float | None = None,
+        task_runner: ThreadPoolTaskRunner | None = None,
+        description: str | None = None,
+        timeout_seconds: float | None = None,
+        validate_parameters: bool = True,
+        persist_result: bool | None = None,
+        result_storage: str | LocalFileSystem | None = None,
+        result_serializer: str | Serializer | None = None,
+        cache_result_in_memory: bool = True,
+        log_prints: bool | None = None,
+        on_completion: Hook | Sequence[Hook] | None = None,
+        on_failure: Hook | Sequence[Hook] | None = None,
+        on_cancellation: Hook | Sequence[Hook] | None = None,
+        on_crashed: Hook | Sequence[Hook] | None = None,
+        on_running: Hook | Sequence[Hook] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if inspect.iscoroutinefunction(fn):
-            raise TypeError(f"async flows are not supported yet: {fn.__qualname__}")
-        if retries < 0:
-            raise ValueError("retries must be >= 0")
+        check_retry_options(retries, None)
+        if not isinstance(retry_delay_seconds, int | float | None):
+            raise TypeError("a flow's retry_delay_seconds is a number of seconds")
         functools.update_wrapper(self, fn)
         self.fn = fn
+        self.is_async = inspect.iscoroutinefunction(fn)
         self.name = name or fn.__name__.replace("_", "-")
         self.description = description or inspect.getdoc(fn)
         self.version = version
-        self.retries = retries
-        self.retry_delay_seconds = retry_delay_seconds
-        self.log_prints = log_prints
+        self.flow_run_name = flow_run_name
+        self.retries = retries or 0
+        self.retry_delay_seconds = float(retry_delay_seconds or 0)
+        self.task_runner = task_runner or ThreadPoolTaskRunner()
+        self.timeout_seconds = timeout_seconds
+        self.should_validate_parameters = validate_parameters
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        self.log_prints = bool(log_prints)
+        self.on_completion = as_hooks(on_completion)
+        self.on_failure = as_hooks(on_failure)
+        self.on_cancellation = as_hooks(on_cancellation)
+        self.on_crashed = as_hooks(on_crashed)
+        self.on_running = as_hooks(on_running)
+        self._options = {k: v for k, v in locals().items() if k not in ("self", "fn", "__class__")}
         self._sleep = sleep
+        self._signature = inspect.signature(fn)
 
     def __repr__(self) -> str:
         return f"Flow(name={self.name!r})"
+
+    def with_options(self, **options: Any) -> Flow[P, R]:
+        """A copy of this flow with some options changed."""
+        return Flow(self.fn, **{**self._options, **options})
 
     @property
     def parameters(self) -> dict[str, Any]:
         """The JSON schema of this flow's parameters."""
         return parameter_schema(self.fn)
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        if get_flow_run_context() is not None:
-            # A flow called inside a flow run runs inline for now (no child flow run yet).
-            return self.fn(*args, **kwargs)
-        run_id = str(uuid.uuid4())
-        context = FlowRunContext(flow_run_id=run_id, flow_run_name=run_id[:8])
-        return self._run(context, args, kwargs)
+    def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
+        """Run the flow: its result, or its final state with ``return_state=True``."""
+        from flowyard.sdk.flow_engine import FlowRunEngine
 
-    def _run(self, context: FlowRunContext, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
-        with flow_run_scope(context), log_prints(self.log_prints):
-            logger = get_run_logger()
-            logger.info("Beginning flow run %r for flow %r", context.flow_run_name, self.name)
-            retrying = Retrying(
-                stop=stop_after_attempt(self.retries + 1),
-                wait=wait_fixed(self.retry_delay_seconds),
-                before_sleep=self._log_retry,
-                sleep=self._sleep,
-                reraise=True,
-            )
-            result = retrying(self.fn, *args, **kwargs)
-            logger.info("Finished in state Completed()")
-            return result
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        get_run_logger().warning(
-            "Flow run failed with exception %r - Retry %d/%d will start %s second(s) from now",
-            exc,
-            state.attempt_number,
-            self.retries,
-            self.retry_delay_seconds,
-        )
+        engine = FlowRunEngine(self, args, kwargs)
+        if self.is_async:
+            return _finish_async(engine, return_state)
+        state = engine.run_sync()
+        return state if return_state else state.result()
 
 
-def run_flow(flow: Flow[..., R], context: FlowRunContext, parameters: dict[str, Any]) -> R:
-    """Run ``flow`` as the flow run ``context`` describes (the engine's way in)."""
-    return flow._run(context, (), parameters)
+async def _finish_async(engine: Any, return_state: bool) -> Any:
+    state = await engine.run_async()
+    return state if return_state else state.result()
+
+
+def run_flow(
+    flow: Flow[..., Any], context: FlowRunContext, parameters: dict[str, Any]
+) -> State[Any]:
+    """Run ``flow`` as the existing flow run ``context`` describes (the engine's way in).
+
+    The caller reports the run's states; the final one is returned.
+    """
+    from flowyard.sdk.flow_engine import FlowRunEngine
+
+    engine = FlowRunEngine(flow, (), parameters, context=context)
+    if flow.is_async:
+        import asyncio
+
+        return asyncio.run(engine.run_async())
+    return engine.run_sync()
 
 
 @overload
@@ -103,11 +128,22 @@ def flow(fn: Callable[P, R], /) -> Flow[P, R]: ...
 def flow(
     *,
     name: str | None = None,
-    description: str | None = None,
     version: str | None = None,
-    retries: int = 0,
-    retry_delay_seconds: float = 0,
-    log_prints: bool = False,
+    flow_run_name: str | Callable[..., str] | None = None,
+    retries: int | None = None,
+    retry_delay_seconds: float | None = None,
+    task_runner: ThreadPoolTaskRunner | None = None,
+    description: str | None = None,
+    timeout_seconds: float | None = None,
+    validate_parameters: bool = True,
+    persist_result: bool | None = None,
+    result_storage: str | LocalFileSystem | None = None,
+    result_serializer: str | Serializer | None = None,
+    log_prints: bool | None = None,
+    on_completion: Hook | Sequence[Hook] | None = None,
+    on_failure: Hook | Sequence[Hook] | None = None,
+    on_cancellation: Hook | Sequence[Hook] | None = None,
+    on_crashed: Hook | Sequence[Hook] | None = None,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 

@@ -1,45 +1,166 @@
-"""``TaskFuture``: the handle ``Task.submit`` returns."""
+"""Futures of submitted task runs, and resolving task inputs that are futures or states.
+
+``TaskFuture`` is Prefect's ``PrefectFuture``: ``result()`` gives the task's value (or
+raises its exception), ``wait()`` only waits, ``state`` is the task run's state. Module
+functions ``wait`` and ``as_completed`` work on many futures at once.
+"""
 
 from __future__ import annotations
 
-from concurrent.futures import Future
-from typing import Any, Generic, TypeVar
+import concurrent.futures as cf
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Generic, NamedTuple, TypeVar
+
+from flowyard.errors import FlowyardError
+from flowyard.sdk.annotations import allow_failure, quote
+from flowyard.states import Pending, State
 
 R = TypeVar("R")
 
 
-class TaskFuture(Generic[R]):
-    """The eventual result of one submitted task run."""
+class UpstreamTaskError(FlowyardError):
+    """Raised when a task cannot run because an upstream task run did not complete."""
 
-    def __init__(self, future: Future[R], task_run_name: str) -> None:
+
+class TaskFuture(Generic[R]):
+    """The eventual state and result of one submitted task run."""
+
+    def __init__(self, future: cf.Future[State[R]], task_run_name: str) -> None:
         self._future = future
         self.task_run_name = task_run_name
+        self.task_run_id: str | None = None
+
+    @property
+    def state(self) -> State[R]:
+        """The final state once done; a Pending state before."""
+        if self._future.done():
+            return self._future.result()
+        return Pending()
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the task run finishes (or ``timeout`` passes); never raises its error."""
-        try:
-            self._future.exception(timeout=timeout)
-        except TimeoutError:
-            return
+        cf.wait([self._future], timeout=timeout)
 
     def done(self) -> bool:
         return self._future.done()
 
-    def result(self, timeout: float | None = None) -> R:
-        """The task's return value; re-raises the task's exception."""
-        return self._future.result(timeout=timeout)
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> R:
+        """The task's return value; re-raises the task's exception (unless told not to)."""
+        try:
+            state = self._future.result(timeout=timeout)
+        except cf.TimeoutError:
+            raise TimeoutError(
+                f"task run {self.task_run_name!r} did not finish within {timeout} second(s)"
+            ) from None
+        result: R = state.result(raise_on_failure=raise_on_failure)
+        return result
+
+    def add_done_callback(self, fn: Callable[[TaskFuture[R]], object]) -> None:
+        """Call ``fn(self)`` once the task run is done (at once if it already is)."""
+        self._future.add_done_callback(lambda _: fn(self))
 
     def __repr__(self) -> str:
         status = "done" if self.done() else "running"
         return f"TaskFuture({self.task_run_name!r}, {status})"
 
 
-def resolve_futures(
-    args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Replace futures passed directly as arguments by their results (waiting for them)."""
+class TaskFutureList(list[TaskFuture[R]]):
+    """What ``Task.map`` returns: a list of futures that can wait and collect as one."""
 
-    def value(item: Any) -> Any:
-        return item.result() if isinstance(item, TaskFuture) else item
+    def wait(self, timeout: float | None = None) -> None:
+        wait(self, timeout=timeout)
 
-    return tuple(value(a) for a in args), {k: value(v) for k, v in kwargs.items()}
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> list[R]:
+        return [f.result(timeout=timeout, raise_on_failure=raise_on_failure) for f in self]
+
+
+class DoneAndNotDoneFutures(NamedTuple):
+    done: set[TaskFuture[Any]]
+    not_done: set[TaskFuture[Any]]
+
+
+def wait(futures: Iterable[TaskFuture[Any]], timeout: float | None = None) -> DoneAndNotDoneFutures:
+    """Wait for every future (up to ``timeout``); returns the done and not-done sets."""
+    by_inner = {f._future: f for f in futures}
+    done, not_done = cf.wait(list(by_inner), timeout=timeout)
+    return DoneAndNotDoneFutures({by_inner[f] for f in done}, {by_inner[f] for f in not_done})
+
+
+def as_completed(
+    futures: Iterable[TaskFuture[Any]], timeout: float | None = None
+) -> Iterator[TaskFuture[Any]]:
+    """Yield futures as their task runs finish; ``TimeoutError`` if ``timeout`` passes first."""
+    by_inner = {f._future: f for f in futures}
+    try:
+        for inner in cf.as_completed(list(by_inner), timeout=timeout):
+            yield by_inner[inner]
+    except cf.TimeoutError:
+        raise TimeoutError(f"futures unfinished after {timeout} second(s)") from None
+
+
+# -- inputs --------------------------------------------------------------------------------
+
+_CONTAINERS = (list, tuple, set, frozenset, dict)
+
+
+def upstream_futures(values: Iterable[Any]) -> list[TaskFuture[Any]]:
+    """Every future found in ``values`` (inside lists, tuples, sets, dicts and annotations)."""
+    found: list[TaskFuture[Any]] = []
+
+    def visit(item: Any) -> None:
+        if isinstance(item, TaskFuture):
+            found.append(item)
+        elif isinstance(item, allow_failure):
+            visit(item.value)
+        elif isinstance(item, dict):
+            for v in item.values():
+                visit(v)
+        elif isinstance(item, _CONTAINERS):
+            for v in item:
+                visit(v)
+
+    for value in values:
+        visit(value)
+    return found
+
+
+def resolve(value: Any, upstream: list[str]) -> Any:
+    """``value`` with futures and states replaced by their results.
+
+    Raises ``UpstreamTaskError`` for an upstream that did not complete, unless it is
+    wrapped in ``allow_failure`` (then its exception is the value). The names of the
+    upstream task runs met are appended to ``upstream``.
+    """
+    return _resolve(value, upstream, allow=False)
+
+
+def _resolve(item: Any, upstream: list[str], allow: bool) -> Any:
+    if isinstance(item, TaskFuture):
+        item.wait()
+        upstream.append(item.task_run_name)
+        return _value(item.state, item.task_run_name, allow)
+    if isinstance(item, State):
+        return _value(item, item.name, allow)
+    if isinstance(item, allow_failure):
+        return _resolve(item.value, upstream, allow=True)
+    if isinstance(item, quote):
+        return item.value
+    if isinstance(item, dict):
+        return {k: _resolve(v, upstream, allow) for k, v in item.items()}
+    if isinstance(item, list | tuple | set | frozenset):
+        if not any(isinstance(v, _CONTAINERS + (TaskFuture, State, allow_failure, quote))
+                   for v in item):  # fmt: skip
+            return item
+        resolved = [_resolve(v, upstream, allow) for v in item]
+        if isinstance(item, tuple) and hasattr(item, "_fields"):
+            return type(item)(*resolved)
+        return type(item)(resolved)
+    return item
+
+
+def _value(state: State[Any], name: str, allow: bool) -> Any:
+    if state.is_completed():
+        return state.data
+    if allow:
+        return state.result(raise_on_failure=False)
+    raise UpstreamTaskError(f"Upstream task run {name!r} did not reach a 'COMPLETED' state.")

@@ -16,15 +16,13 @@ from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import structlog
-
-from flowyard.client.log_shipper import LogShipper
-from flowyard.schemas import LogCreate
 from flowyard.sdk.context import get_flow_run_context, get_task_run_context
 
-log = structlog.get_logger()
+if TYPE_CHECKING:
+    from flowyard.client.log_shipper import LogShipper
+    from flowyard.schemas import LogCreate
 
 RUN_LOGGER_NAME = "flowyard.runs"
 _SHIPPER_KEY = "flowyard_shipper"
@@ -60,6 +58,8 @@ class RunLogHandler(logging.Handler):
 
 
 def to_log_create(record: logging.LogRecord, message: str) -> LogCreate:
+    from flowyard.schemas import LogCreate
+
     return LogCreate(
         flow_run_id=record.__dict__["flow_run_id"],
         task_run_id=record.__dict__.get("task_run_id"),
@@ -122,6 +122,11 @@ def _print(*args: Any, sep: str | None = " ", end: str | None = "\n", **kwargs: 
         get_run_logger().info((sep if sep is not None else " ").join(map(str, args)))
         return
     _original_print(*args, sep=sep, end=end, **kwargs)
+
+
+def log_prints_enabled() -> bool:
+    """Whether ``print`` goes to the run logger in the current context."""
+    return _log_prints.get()
 
 
 @contextmanager

@@ -11,12 +11,13 @@ import inspect
 import typing
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
-from pydantic_core import ErrorDetails
+from typing import TYPE_CHECKING, Any
 
 from flowyard.errors import InvalidInput
+
+if TYPE_CHECKING:  # pydantic is imported on first use, to keep ``import flowyard`` light
+    from pydantic import BaseModel
+    from pydantic_core import ErrorDetails
 
 _SKIPPED = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
@@ -33,6 +34,8 @@ def parameter_schema(fn: Callable[..., Any]) -> dict[str, Any]:
 
 def validate_parameters(fn: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
     """Coerce ``params`` to ``fn``'s signature; raises ``InvalidInput`` naming the parameter."""
+    from pydantic import ValidationError
+
     model = _model(fn)
     try:
         validated = model.model_validate(params)
@@ -46,6 +49,8 @@ def validate_parameters(fn: Callable[..., Any], params: dict[str, Any]) -> dict[
 
 @lru_cache(maxsize=256)
 def _model(fn: Callable[..., Any]) -> type[BaseModel]:
+    from pydantic import ConfigDict, Field, create_model
+
     signature = inspect.signature(fn)
     hints = _type_hints(fn)
     fields: dict[str, Any] = {}

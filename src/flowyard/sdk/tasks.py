@@ -1,37 +1,38 @@
-"""``@task``: a function whose calls inside a flow run are recorded as task runs."""
+"""``@task``: a function whose calls are task runs, with retries, caching, futures and maps."""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import contextvars
 import functools
 import inspect
+import threading
 import time
-import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from tenacity import RetryCallState, Retrying, stop_after_attempt
-
-from flowyard.schemas import TaskRunCreate, TaskRunUpdate
-from flowyard.sdk.context import (
-    FlowRunContext,
-    TaskRunContext,
-    get_flow_run_context,
-    task_run_scope,
+from flowyard.sdk.annotations import unmapped
+from flowyard.sdk.caching import NONE, CacheKeyFnPolicy, CachePolicy
+from flowyard.sdk.futures import TaskFuture, TaskFutureList, resolve, upstream_futures
+from flowyard.sdk.hooks import Hook, as_hooks
+from flowyard.sdk.results import (
+    LocalFileSystem,
+    ResultStore,
+    Serializer,
+    get_serializer,
+    get_storage,
 )
-from flowyard.sdk.futures import TaskFuture, resolve_futures
-from flowyard.sdk.logs import get_run_logger
-from flowyard.states import StateType
+from flowyard.sdk.retries import RetryDelay, check_retry_options, delay_list
+from flowyard.sdk.task_engine import TaskRunEngine
+from flowyard.states import State
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-RetryDelay = float | Sequence[float]
-
 
 class Task(Generic[P, R]):
-    """A task: call it to run it (recorded inside a flow run), or ``submit`` it to a thread."""
+    """A task: call it, ``submit`` it to the flow run's task runner, or ``map`` it."""
 
     def __init__(
         self,
@@ -39,134 +40,200 @@ class Task(Generic[P, R]):
         *,
         name: str | None = None,
         description: str | None = None,
-        retries: int = 0,
-        retry_delay_seconds: RetryDelay = 0,
-        tags: Sequence[str] = (),
+        tags: Iterable[str] | None = None,
+        version: str | None = None,
+        cache_policy: CachePolicy | None = None,
+        cache_key_fn: Callable[[Any, dict[str, Any]], str | None] | None = None,
+        cache_expiration: timedelta | None = None,
+        task_run_name: str | Callable[..., str] | None = None,
+        retries: int | None = None,
+        retry_delay_seconds: RetryDelay | None = None,
+        retry_jitter_factor: float | None = None,
+        persist_result: bool | None = None,
+        result_storage: str | LocalFileSystem | None = None,
+        result_serializer: str | Serializer | None = None,
+        cache_result_in_memory: bool = True,
+        timeout_seconds: float | None = None,
+        log_prints: bool | None = None,
+        refresh_cache: bool | None = None,
+        on_completion: Hook | Sequence[Hook] | None = None,
+        on_failure: Hook | Sequence[Hook] | None = None,
+        retry_condition_fn: Callable[[Any, Any, State[Any]], bool] | None = None,
+        viz_return_value: Any = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if inspect.iscoroutinefunction(fn):
-            raise TypeError(f"async tasks are not supported yet: {fn.__qualname__}")
-        if retries < 0:
-            raise ValueError("retries must be >= 0")
+        check_retry_options(retries, retry_jitter_factor)
         functools.update_wrapper(self, fn)
         self.fn = fn
+        self.is_async = inspect.iscoroutinefunction(fn)
         self.name = name or fn.__name__
         self.description = description or inspect.getdoc(fn)
-        self.retries = retries
-        self.retry_delay_seconds = retry_delay_seconds
-        self.tags = frozenset(tags)
+        self.tags = frozenset(tags or ())
+        self.version = version
         self.task_key = f"{fn.__module__}.{fn.__qualname__}"
+        self.cache_policy = cache_policy
+        self.cache_key_fn = cache_key_fn
+        self.cache_expiration = cache_expiration
+        self.refresh_cache = bool(refresh_cache)
+        self.task_run_name = task_run_name
+        self.retries = retries or 0
+        self.retry_delay_seconds = retry_delay_seconds or 0
+        self.retry_delays = delay_list(retry_delay_seconds, self.retries)
+        self.retry_jitter_factor = retry_jitter_factor
+        self.retry_condition_fn = retry_condition_fn
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        self.cache_result_in_memory = cache_result_in_memory
+        self.timeout_seconds = timeout_seconds
+        self.log_prints = log_prints
+        self.on_completion = as_hooks(on_completion)
+        self.on_failure = as_hooks(on_failure)
+        self._options = {k: v for k, v in locals().items() if k not in ("self", "fn", "__class__")}
         self._sleep = sleep
+        self._signature = inspect.signature(fn)
+        self._store: ResultStore | None = None
+        self._store_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Task(name={self.name!r})"
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        context = get_flow_run_context()
-        if context is None:
-            return self.fn(*args, **kwargs)
-        run_name = context.next_task_run_name(self.task_key, self.name)
-        return self._run(context, run_name, args, kwargs)
+    def with_options(self, **options: Any) -> Task[P, R]:
+        """A copy of this task with some options changed."""
+        return Task(self.fn, **{**self._options, **options})
 
-    def submit(self, *args: P.args, **kwargs: P.kwargs) -> TaskFuture[R]:
-        """Run the task on the flow run's thread pool (outside a flow run: right away)."""
-        context = get_flow_run_context()
-        if context is None:
-            future: Future[R] = Future()
-            try:
-                future.set_result(self.fn(*args, **kwargs))
-            except Exception as exc:
-                future.set_exception(exc)
-            return TaskFuture(future, self.name)
-        run_name = context.next_task_run_name(self.task_key, self.name)
-        copied = contextvars.copy_context()
-        pool_future = context.executor().submit(
-            copied.run, self._run, context, run_name, args, kwargs
+    # -- options derived -------------------------------------------------------------------
+
+    @property
+    def effective_cache_policy(self) -> CachePolicy | None:
+        """The policy in force: ``cache_key_fn`` first, then ``cache_policy``; None = no cache."""
+        if self.cache_key_fn is not None:
+            return CacheKeyFnPolicy(self.cache_key_fn)
+        if self.cache_policy is None or self.cache_policy is NONE:
+            return None
+        return self.cache_policy
+
+    @property
+    def should_persist(self) -> bool:
+        if self.persist_result is not None:
+            return self.persist_result
+        return self.effective_cache_policy is not None
+
+    def result_store(self) -> ResultStore:
+        with self._store_lock:
+            if self._store is None:
+                storage = get_storage(self.result_storage)
+                self._store = ResultStore(storage, get_serializer(self.result_serializer))
+            return self._store
+
+    # -- running ---------------------------------------------------------------------------
+
+    def __call__(self, *args: Any, return_state: bool = False, wait_for: Any = None,
+                 **kwargs: Any) -> Any:  # fmt: skip
+        """Run the task now; its result (or its state with ``return_state=True``)."""
+        engine = TaskRunEngine(self, args, kwargs, wait_for=wait_for)
+        if self.is_async:
+            return _finish_async(engine, return_state)
+        state = engine.run_sync()
+        return state if return_state else state.result()
+
+    def submit(self, *args: Any, wait_for: Any = None, return_state: bool = False,
+               **kwargs: Any) -> TaskFuture[R]:  # fmt: skip
+        """Run the task on the flow run's task runner once its upstream futures are done."""
+        engine = TaskRunEngine(self, args, kwargs, wait_for=wait_for)
+        outer: cf.Future[State[R]] = cf.Future()
+        future: TaskFuture[R] = TaskFuture(outer, engine.default_name)
+        flow_run = engine.flow_run
+        if flow_run is None:
+            _settle(outer, engine.run)
+            return future
+        flow_run.track(outer)
+        executor, context = flow_run.executor(), contextvars.copy_context()
+
+        def launch() -> None:
+            inner = executor.submit(context.run, engine.run)
+            inner.add_done_callback(lambda done: _copy(done, outer))
+
+        _when_done(upstream_futures([*args, *kwargs.values(), *(wait_for or ())]), launch)
+        return future
+
+    def map(self, *args: Any, wait_for: Any = None, return_state: bool = False,
+            **kwargs: Any) -> TaskFutureList[R]:  # fmt: skip
+        """Submit one task run per element of the iterable arguments (``unmapped`` kept whole)."""
+        bound = self._signature.bind_partial(*args, **kwargs).arguments
+        values = resolve(bound, [])
+        mapped = {k: list(v) for k, v in values.items() if _is_mappable(bound[k], v)}
+        if not mapped:
+            raise ValueError(
+                "No iterable parameters were received. "
+                "Parameters for map must include at least one iterable."
+            )
+        lengths = {k: len(v) for k, v in mapped.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(
+                "Received iterable parameters with different lengths. "
+                f"Parameters for map must all be the same length. Got lengths: {lengths}"
+            )
+        static = {k: _unwrap(v) for k, v in values.items() if k not in mapped}
+        count = next(iter(lengths.values()))
+        return TaskFutureList(
+            self.submit(**static, **{k: v[i] for k, v in mapped.items()}, wait_for=wait_for)
+            for i in range(count)
         )
-        return TaskFuture(pool_future, run_name)
-
-    def _run(
-        self,
-        context: FlowRunContext,
-        run_name: str,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> R:
-        """One recorded task run: Running, then Completed or Failed."""
-        args, kwargs = resolve_futures(args, kwargs)
-        body = TaskRunCreate(
-            id=str(uuid.uuid4()),
-            flow_run_id=context.flow_run_id,
-            name=run_name,
-            task_key=self.task_key,
-            parameters=_summarize(self.fn, args, kwargs),
-        )
-        recorded_id = context.reporter.start_task_run(body)
-        with task_run_scope(TaskRunContext(recorded_id, run_name)):
-            logger = get_run_logger()
-            try:
-                result = self._call_with_retries(args, kwargs)
-            except Exception as exc:
-                message = f"Task run encountered an exception {type(exc).__name__}: {exc}"
-                logger.error("Finished in state Failed(%r)", message, exc_info=True)
-                _finish(context, recorded_id, StateType.FAILED, message)
-                raise
-            logger.info("Finished in state Completed()")
-            _finish(context, recorded_id, StateType.COMPLETED, None)
-            return result
-
-    def _call_with_retries(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
-        retrying = Retrying(
-            stop=stop_after_attempt(self.retries + 1),
-            wait=self._retry_delay,
-            before_sleep=self._log_retry,
-            sleep=self._sleep,
-            reraise=True,
-        )
-        return retrying(self.fn, *args, **kwargs)
-
-    def _retry_delay(self, state: RetryCallState) -> float:
-        delays = self.retry_delay_seconds
-        if isinstance(delays, int | float):
-            return float(delays)
-        if not delays:
-            return 0.0
-        return float(delays[min(state.attempt_number, len(delays)) - 1])
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        delay = state.next_action.sleep if state.next_action else 0.0
-        get_run_logger().warning(
-            "Task run failed with exception %r - Retry %d/%d will start %s second(s) from now",
-            exc,
-            state.attempt_number,
-            self.retries,
-            delay,
-        )
 
 
-def _finish(
-    context: FlowRunContext, task_run_id: str | None, state: StateType, message: str | None
-) -> None:
-    if task_run_id:
-        context.reporter.finish_task_run(task_run_id, TaskRunUpdate(state=state, message=message))
-
-
-def _summarize(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> dict[str, Any]:
-    """The call's arguments by name, as JSON scalars or a short ``repr``."""
+def _is_mappable(original: Any, value: Any) -> bool:
+    if isinstance(original, unmapped) or isinstance(value, str | bytes):
+        return False
     try:
-        bound = inspect.signature(fn).bind_partial(*args, **kwargs).arguments
+        iter(value)
     except TypeError:
-        return {}
-    return {name: _scalar(value) for name, value in bound.items()}
+        return False
+    return True
 
 
-def _scalar(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
-        return value if not isinstance(value, str) else value[:200]
-    return repr(value)[:200]
+def _unwrap(value: Any) -> Any:
+    return value.value if isinstance(value, unmapped) else value
+
+
+async def _finish_async(engine: TaskRunEngine, return_state: bool) -> Any:
+    state = await engine.run_async()
+    return state if return_state else state.result()
+
+
+def _settle(future: cf.Future[Any], fn: Callable[[], Any]) -> None:
+    try:
+        future.set_result(fn())
+    except BaseException as exc:
+        future.set_exception(exc)
+
+
+def _copy(source: cf.Future[Any], target: cf.Future[Any]) -> None:
+    exc = source.exception()
+    if exc is not None:
+        target.set_exception(exc)
+    else:
+        target.set_result(source.result())
+
+
+def _when_done(futures: list[TaskFuture[Any]], then: Callable[[], None]) -> None:
+    """Call ``then`` once every future is done (no thread waits for them meanwhile)."""
+    pending = [f for f in futures if not f.done()]
+    if not pending:
+        then()
+        return
+    remaining = [len(pending)]
+    lock = threading.Lock()
+
+    def one_done(_: TaskFuture[Any]) -> None:
+        with lock:
+            remaining[0] -= 1
+            last = remaining[0] == 0
+        if last:
+            then()
+
+    for future in pending:
+        future.add_done_callback(one_done)
 
 
 @overload
@@ -178,9 +245,24 @@ def task(
     *,
     name: str | None = None,
     description: str | None = None,
-    retries: int = 0,
-    retry_delay_seconds: RetryDelay = 0,
-    tags: Sequence[str] = (),
+    tags: Iterable[str] | None = None,
+    version: str | None = None,
+    cache_policy: CachePolicy | None = None,
+    cache_key_fn: Callable[[Any, dict[str, Any]], str | None] | None = None,
+    cache_expiration: timedelta | None = None,
+    task_run_name: str | Callable[..., str] | None = None,
+    retries: int | None = None,
+    retry_delay_seconds: RetryDelay | None = None,
+    retry_jitter_factor: float | None = None,
+    persist_result: bool | None = None,
+    result_storage: str | LocalFileSystem | None = None,
+    result_serializer: str | Serializer | None = None,
+    timeout_seconds: float | None = None,
+    log_prints: bool | None = None,
+    refresh_cache: bool | None = None,
+    on_completion: Hook | Sequence[Hook] | None = None,
+    on_failure: Hook | Sequence[Hook] | None = None,
+    retry_condition_fn: Callable[[Any, Any, State[Any]], bool] | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 

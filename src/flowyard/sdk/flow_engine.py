@@ -1,0 +1,306 @@
+"""One flow run from parameters to final state: local, recorded through the API, or the engine's.
+
+Three ways in: a direct call with no server (everything in-process), a direct call with
+a server configured (the run, its task runs, states and logs are recorded through the
+API), and the engine (the run exists already; the engine reports its states). A flow
+called inside a flow run is a subflow: a task run in the parent stands for the call, and
+the child flow run points at it with ``parent_task_run_id``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import traceback
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from flowyard.errors import FlowyardError, InvalidInput
+from flowyard.sdk.api import direct_run_client, jsonable
+from flowyard.sdk.context import FlowRunContext, current_tags, flow_run_scope, get_flow_run_context
+from flowyard.sdk.futures import TaskFuture
+from flowyard.sdk.hooks import run_hooks
+from flowyard.sdk.logs import get_run_logger, log_prints, log_prints_enabled
+from flowyard.sdk.reporter import ApiReporter, LocalReporter
+from flowyard.sdk.task_engine import failure_message
+from flowyard.sdk.timeouts import await_with_timeout, call_with_timeout
+from flowyard.states import AwaitingRetry, Completed, Crashed, Failed, Pending, Running, State
+
+if TYPE_CHECKING:
+    from flowyard.client import FlowyardClient
+    from flowyard.client.log_shipper import LogShipper
+    from flowyard.sdk.flows import Flow
+
+log = structlog.get_logger()
+
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+class FlowRunEngine:
+    """Runs one call of ``flow``; ``context`` is given when the run already exists (engine)."""
+
+    def __init__(
+        self,
+        flow: Flow[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        context: FlowRunContext | None = None,
+    ) -> None:
+        self.flow = flow
+        self.args, self.kwargs = args, kwargs
+        self.given = context
+        self.parent = get_flow_run_context() if context is None else None
+        self.state: State[Any] = Pending()
+        self.context: FlowRunContext = context or FlowRunContext("", "")
+        self.client: FlowyardClient | None = None
+        self.parent_task_run_id: str | None = None
+        self._own_shipper: LogShipper | None = None
+
+    # -- the two loops ---------------------------------------------------------------------
+
+    def run_sync(self) -> State[Any]:
+        if self._begin():
+            with flow_run_scope(self.context), log_prints(self._log_prints()):
+                try:
+                    while self._attempt_starts():
+                        try:
+                            value = call_with_timeout(
+                                self.flow.fn, self.flow.timeout_seconds, "Flow",
+                                *self.args, **self.kwargs,
+                            )  # fmt: skip
+                        except Exception as exc:
+                            delay = self._on_exception(exc)
+                            if delay is not None:
+                                self.flow._sleep(delay)
+                            continue
+                        self.state = _final_state(value)
+                except BaseException as exc:
+                    self._on_crash(exc)
+                    raise
+        return self._finish()
+
+    async def run_async(self) -> State[Any]:
+        import asyncio
+
+        if self._begin():
+            with flow_run_scope(self.context), log_prints(self._log_prints()):
+                try:
+                    while self._attempt_starts():
+                        try:
+                            value = await await_with_timeout(
+                                self.flow.fn(*self.args, **self.kwargs),
+                                self.flow.timeout_seconds,
+                                "Flow",
+                            )
+                        except Exception as exc:
+                            delay = self._on_exception(exc)
+                            if delay:
+                                await asyncio.sleep(delay)
+                            continue
+                        self.state = _final_state(value)
+                except BaseException as exc:
+                    self._on_crash(exc)
+                    raise
+        return self._finish()
+
+    def _log_prints(self) -> bool:
+        return self.flow.log_prints or (self.parent is not None and log_prints_enabled())
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _begin(self) -> bool:
+        parameters = self._parameters()
+        self._open(parameters if parameters is not None else {})
+        if parameters is None:
+            return False
+        self.state = Running()
+        with flow_run_scope(self.context):
+            get_run_logger().info(
+                "Beginning flow run %r for flow %r", self.context.flow_run_name, self.flow.name
+            )
+            run_hooks(self.flow.on_running, self.flow, self.context, self.state)
+        return True
+
+    def _parameters(self) -> dict[str, Any] | None:
+        """Bind (and validate) the call's arguments; None with a Failed state when they are bad."""
+        signature = self.flow._signature
+        try:
+            bound = signature.bind(*self.args, **self.kwargs)
+            bound.apply_defaults()
+            parameters = dict(bound.arguments)
+            variadic = any(p.kind in _VARIADIC for p in signature.parameters.values())
+            if self.flow.should_validate_parameters and parameters and not variadic:
+                from flowyard.sdk.parameters import validate_parameters
+
+                parameters = validate_parameters(self.flow.fn, parameters)
+                self.args, self.kwargs = (), parameters
+        except (TypeError, InvalidInput) as exc:
+            self.state = Failed(data=exc, message=f"Flow run received invalid parameters: {exc}")
+            return None
+        return parameters
+
+    def _attempt_starts(self) -> bool:
+        if self.state.is_final():
+            return False
+        self.context.run_count += 1
+        return True
+
+    def _on_exception(self, exc: Exception) -> float | None:
+        logger = get_run_logger()
+        run_count, retries = self.context.run_count, self.flow.retries
+        if run_count <= retries:
+            delay = self.flow.retry_delay_seconds
+            logger.warning(
+                "Flow run failed with exception %r - Retry %d/%d will start %s second(s) from now",
+                exc, run_count, retries, delay,
+            )  # fmt: skip
+            self.state = AwaitingRetry(message=failure_message("Flow", exc))
+            return delay
+        self.state = Failed(data=exc, message=failure_message("Flow", exc))
+        trace = "".join(traceback.format_exception(exc)).rstrip()
+        logger.error("Encountered exception during execution:\n%s", trace)
+        return None
+
+    def _on_crash(self, exc: BaseException) -> None:
+        self.state = Crashed(data=exc, message=f"Execution was interrupted: {type(exc).__name__}")
+        self._finish()
+
+    # -- recording -------------------------------------------------------------------------
+
+    def _open(self, parameters: dict[str, Any]) -> None:
+        """Build the run's context; create its record when this call owns one."""
+        flow, parent = self.flow, self.parent
+        if self.given is not None:
+            self.context.flow = flow
+            self.context.parameters = parameters
+            self.context.task_runner = flow.task_runner
+            self.context.tags = self.context.tags | current_tags()
+            return
+        name = _template(flow.flow_run_name, parameters)
+        client = parent.client if parent is not None else direct_run_client()
+        if parent is not None:
+            self.parent_task_run_id = self._start_parent_task(parent, parameters)
+        run_id, run_name = str(uuid.uuid4()), name
+        if client is not None:
+            run_id, run_name = self._create_run(client, name, parameters, run_id)
+        shipper = parent.shipper if parent is not None else None
+        if self.client is not None and shipper is None:
+            from flowyard.client.log_shipper import LogShipper
+
+            shipper = self._own_shipper = LogShipper(self.client).start()
+        self.context = FlowRunContext(
+            flow_run_id=run_id,
+            flow_run_name=run_name or run_id[:8],
+            reporter=ApiReporter(self.client) if self.client else LocalReporter(),
+            client=self.client,
+            shipper=shipper,
+            flow=flow,
+            parameters=parameters,
+            parent_task_run_id=self.parent_task_run_id,
+            task_runner=flow.task_runner,
+            tags=current_tags() | (parent.tags if parent else frozenset()),
+        )
+
+    def _create_run(
+        self, client: FlowyardClient, name: str | None, parameters: dict[str, Any], run_id: str
+    ) -> tuple[str, str | None]:
+        from flowyard.schemas import FlowRunCreate
+
+        body = FlowRunCreate(
+            flow_name=self.flow.name, name=name, parameters=jsonable(parameters),
+            parent_task_run_id=self.parent_task_run_id,
+        )  # fmt: skip
+        try:
+            run = client.create_flow_run(body)
+        except FlowyardError as exc:
+            log.warning("flow_run_not_recorded", flow=self.flow.name, error=str(exc))
+            return run_id, name
+        self.client = client
+        return run.id, run.name
+
+    def _start_parent_task(self, parent: FlowRunContext, parameters: dict[str, Any]) -> str | None:
+        key = f"flow:{self.flow.name}"
+        name = parent.next_task_run_name(key, self.flow.name)
+        if not parent.reporter.records:
+            return str(uuid.uuid4())
+        from flowyard.schemas import TaskRunCreate
+
+        body = TaskRunCreate(
+            id=str(uuid.uuid4()), flow_run_id=parent.flow_run_id, name=name, task_key=key,
+            parameters=jsonable(parameters),
+        )  # fmt: skip
+        return parent.reporter.start_task_run(body)
+
+    def _finish(self) -> State[Any]:
+        state, flow = self.state, self.flow
+        with flow_run_scope(self.context):
+            logger = get_run_logger()
+            (logger.error if state.is_failed() or state.is_crashed() else logger.info)(
+                "Finished in state %r", state
+            )
+            self._report(state)
+            hooks = {
+                "COMPLETED": flow.on_completion,
+                "FAILED": flow.on_failure,
+                "CANCELLED": flow.on_cancellation,
+                "CRASHED": flow.on_crashed,
+            }.get(state.type.value, ())
+            run_hooks(hooks, flow, self.context, state)
+        if self._own_shipper is not None and not self._own_shipper.close(30.0):
+            log.error("logs_not_delivered", run_id=self.context.flow_run_id)
+        return state
+
+    def _report(self, state: State[Any]) -> None:
+        from_api = self.client is not None
+        if self.parent is not None and self.parent_task_run_id and self.parent.reporter.records:
+            from flowyard.schemas import TaskRunUpdate
+
+            update = TaskRunUpdate(state=state.type, message=state.message)
+            self.parent.reporter.finish_task_run(self.parent_task_run_id, update)
+        if not from_api or self.client is None:
+            return
+        from flowyard.schemas import StateChange
+
+        try:
+            change = StateChange(type=state.type, message=state.message)
+            self.client.set_flow_run_state(self.context.flow_run_id, change)
+        except FlowyardError as exc:
+            log.warning(
+                "flow_run_state_not_recorded", run_id=self.context.flow_run_id, error=str(exc)
+            )
+
+
+def _template(template: Any, parameters: dict[str, Any]) -> str | None:
+    if template is None:
+        return None
+    if callable(template):
+        return str(template(**parameters) if inspect.signature(template).parameters else template())
+    return str(template).format(**parameters)
+
+
+def _final_state(value: Any) -> State[Any]:
+    """The flow's state from its return value: a state, futures/states, or a plain result."""
+    if isinstance(value, State):
+        return value
+    if isinstance(value, TaskFuture):
+        value.wait()
+        return value.state
+    if isinstance(value, list | tuple | set) and any(
+        isinstance(v, State | TaskFuture) for v in value
+    ):
+        states = [v.state if isinstance(v, TaskFuture) else v for v in _waited(value)]
+        failed = [s for s in states if isinstance(s, State) and not s.is_completed()]
+        if failed:
+            return Failed(
+                data=failed[0].data, message=f"{len(failed)}/{len(states)} states failed."
+            )
+    return Completed(data=value)
+
+
+def _waited(values: Any) -> list[Any]:
+    for v in values:
+        if isinstance(v, TaskFuture):
+            v.wait()
+    return list(values)

@@ -1,0 +1,180 @@
+"""Results: serializers, result storage (local files) and the result store of cache records.
+
+A record is one file named by its key (hashed when not a safe file name), holding a JSON
+header line (serializer, expiration, task) and then the serialized value. Files are
+written to a temporary name and renamed, so another process never reads half a record.
+The default storage is ``$FLOWYARD_HOME/storage``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from flowyard.errors import FlowyardError
+
+_SAFE_KEY = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+class SerializationError(FlowyardError):
+    """Raised when a result cannot be serialized (or read back) for persistence."""
+
+
+class Serializer(Protocol):
+    type: str
+
+    def dumps(self, obj: Any) -> bytes: ...
+
+    def loads(self, data: bytes) -> Any: ...
+
+
+class PickleSerializer:
+    """The default: any picklable Python object."""
+
+    type = "pickle"
+
+    def dumps(self, obj: Any) -> bytes:
+        return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def loads(self, data: bytes) -> Any:
+        return pickle.loads(data)
+
+
+class JSONSerializer:
+    """JSON: readable by other tools; only JSON-compatible results."""
+
+    type = "json"
+
+    def dumps(self, obj: Any) -> bytes:
+        return json.dumps(obj).encode()
+
+    def loads(self, data: bytes) -> Any:
+        return json.loads(data)
+
+
+_SERIALIZERS: dict[str, type[PickleSerializer] | type[JSONSerializer]] = {
+    "pickle": PickleSerializer,
+    "json": JSONSerializer,
+}
+
+
+def get_serializer(value: str | Serializer | None) -> Serializer:
+    if value is None:
+        return PickleSerializer()
+    if isinstance(value, str):
+        try:
+            return _SERIALIZERS[value]()
+        except KeyError:
+            raise ValueError(f"unknown serializer {value!r}; use 'pickle' or 'json'") from None
+    return value
+
+
+class LocalFileSystem:
+    """Result storage in a local folder."""
+
+    def __init__(self, basepath: str | os.PathLike[str]) -> None:
+        self.basepath = Path(basepath).expanduser()
+
+    def __repr__(self) -> str:
+        return f"LocalFileSystem({str(self.basepath)!r})"
+
+    def path(self, key: str) -> Path:
+        name = key if _SAFE_KEY.fullmatch(key) else hashlib.sha256(key.encode()).hexdigest()
+        return self.basepath / name
+
+    def write(self, key: str, data: bytes) -> Path:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    def read(self, key: str) -> bytes | None:
+        try:
+            return self.path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+
+def default_storage() -> LocalFileSystem:
+    """``$FLOWYARD_HOME/storage`` (settings are read only when results are persisted)."""
+    from flowyard.settings import Settings
+
+    return LocalFileSystem(Settings().home / "storage")
+
+
+def get_storage(value: str | os.PathLike[str] | LocalFileSystem | None) -> LocalFileSystem:
+    if value is None:
+        return default_storage()
+    if isinstance(value, LocalFileSystem):
+        return value
+    return LocalFileSystem(value)
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    key: str
+    value: Any
+    expiration: datetime | None
+    path: Path | None = None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expiration is not None and now >= self.expiration
+
+
+class ResultStore:
+    """Reads and writes result records in one storage with one serializer."""
+
+    def __init__(self, storage: LocalFileSystem, serializer: Serializer) -> None:
+        self.storage = storage
+        self.serializer = serializer
+
+    def write(
+        self, key: str, value: Any, *, expiration: datetime | None, owner: str
+    ) -> ResultRecord:
+        """Persist ``value``; ``SerializationError`` names ``owner`` when it cannot be."""
+        try:
+            payload = self.serializer.dumps(value)
+        except Exception as exc:
+            raise SerializationError(
+                f"the result of {owner} cannot be persisted with the {self.serializer.type} "
+                f"serializer: {type(exc).__name__}: {exc}"
+            ) from exc
+        header = {
+            "serializer": self.serializer.type,
+            "expiration": expiration.isoformat() if expiration else None,
+            "owner": owner,
+        }
+        path = self.storage.write(key, json.dumps(header).encode() + b"\n" + payload)
+        return ResultRecord(key, value, expiration, path)
+
+    def read(self, key: str, now: datetime | None = None) -> ResultRecord | None:
+        """The record under ``key``, or None when missing, expired or unreadable."""
+        raw = self.storage.read(key)
+        if raw is None:
+            return None
+        head, _, payload = raw.partition(b"\n")
+        try:
+            header = json.loads(head)
+            expiration = header["expiration"] and datetime.fromisoformat(header["expiration"])
+            record = ResultRecord(key, None, expiration or None, self.storage.path(key))
+            if record.expired(now or datetime.now(UTC)):
+                return None
+            value = get_serializer(header["serializer"]).loads(payload)
+        except Exception:
+            return None
+        return ResultRecord(key, value, record.expiration, record.path)

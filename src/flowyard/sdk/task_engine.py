@@ -1,0 +1,323 @@
+"""One task run from start to final state: inputs, cache, attempts, persistence, hooks.
+
+``TaskRunEngine.run_sync()`` and ``run_async()`` share every step but the call itself
+and the wait between retries. The run's state goes ``Running`` → (``AwaitingRetry`` →
+``Retrying``)* → ``Completed`` / ``Failed``; a cache hit is ``Completed`` named
+``Cached``; an upstream that did not complete leaves the run ``Pending`` named
+``NotReady`` without calling the function.
+"""
+
+from __future__ import annotations
+
+import inspect
+import traceback
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from flowyard.sdk.caching import CacheContext
+from flowyard.sdk.context import (
+    FlowRunContext,
+    TaskRunContext,
+    current_tags,
+    get_flow_run_context,
+    task_run_scope,
+)
+from flowyard.sdk.futures import UpstreamTaskError, resolve
+from flowyard.sdk.hooks import run_hooks
+from flowyard.sdk.logs import get_run_logger, log_prints, log_prints_enabled
+from flowyard.sdk.retries import retry_delay
+from flowyard.sdk.timeouts import await_with_timeout, call_with_timeout
+from flowyard.states import (
+    AwaitingRetry,
+    Completed,
+    Crashed,
+    Failed,
+    Pending,
+    Retrying,
+    Running,
+    State,
+)
+
+if TYPE_CHECKING:
+    from flowyard.sdk.tasks import Task
+
+
+def failure_message(kind: str, exc: BaseException) -> str:
+    return f"{kind} run encountered an exception {type(exc).__name__}: {exc}"
+
+
+class TaskRunEngine:
+    """Runs one call of ``task`` with ``args``/``kwargs`` in the flow run ``flow_run``."""
+
+    def __init__(
+        self,
+        task: Task[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        wait_for: Any = None,
+        flow_run: FlowRunContext | None = None,
+    ) -> None:
+        self.task = task
+        self.flow_run = flow_run if flow_run is not None else get_flow_run_context()
+        self.args, self.kwargs, self.wait_for = args, kwargs, wait_for
+        key, name = task.task_key, task.name
+        self.default_name = (
+            self.flow_run.next_task_run_name(key, name) if self.flow_run is not None else name
+        )
+        self.context = TaskRunContext(None, self.default_name, task=task)
+        self.state: State[Any] = Pending()
+        self.upstream: list[str] = []
+        self.cache_key: str | None = None
+
+    # -- the two loops ---------------------------------------------------------------------
+
+    def run_sync(self) -> State[Any]:
+        if self._begin():
+            with task_run_scope(self.context), log_prints(self._log_prints()):
+                try:
+                    while self._attempt_starts():
+                        try:
+                            value = call_with_timeout(
+                                self.task.fn, self.task.timeout_seconds, "Task",
+                                *self.args, **self.kwargs,
+                            )  # fmt: skip
+                        except Exception as exc:
+                            delay = self._on_exception(exc)
+                            if delay is not None:
+                                self.task._sleep(delay)
+                            continue
+                        self._on_success(value)
+                except BaseException as exc:
+                    self._on_crash(exc)
+                    raise
+        return self._finish()
+
+    async def run_async(self) -> State[Any]:
+        import asyncio
+
+        if self._begin():
+            with task_run_scope(self.context), log_prints(self._log_prints()):
+                try:
+                    while self._attempt_starts():
+                        try:
+                            value = await await_with_timeout(
+                                self.task.fn(*self.args, **self.kwargs),
+                                self.task.timeout_seconds,
+                                "Task",
+                            )
+                        except Exception as exc:
+                            delay = self._on_exception(exc)
+                            if delay:
+                                await asyncio.sleep(delay)
+                            continue
+                        self._on_success(value)
+                except BaseException as exc:
+                    self._on_crash(exc)
+                    raise
+        return self._finish()
+
+    def run(self) -> State[Any]:
+        """Whichever loop the task's function needs (async ones get their own event loop)."""
+        if self.task.is_async:
+            import asyncio
+
+            return asyncio.run(self.run_async())
+        return self.run_sync()
+
+    def _log_prints(self) -> bool:
+        own = self.task.log_prints
+        return own if own is not None else log_prints_enabled()
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _begin(self) -> bool:
+        """Resolve inputs, name and record the run, look up the cache; False if it must not run."""
+        parameters = self._resolve_inputs()
+        self.context.tags = self.task.tags | current_tags()
+        if self.flow_run is not None:
+            self.context.tags |= self.flow_run.tags
+            self.context.flow_run_id = self.flow_run.flow_run_id
+        if parameters is None:
+            self._record(Pending(name="NotReady"))
+            return False
+        self.context.task_run_name = self._name(parameters)
+        self.context.parameters = parameters
+        self._record(Running())
+        cached = self._cached_state(parameters)
+        if cached is not None:
+            self.state = cached
+            return False
+        self.state = Running()
+        return True
+
+    def _resolve_inputs(self) -> dict[str, Any] | None:
+        try:
+            if self.wait_for:
+                resolve(list(self.wait_for), self.upstream)
+            bound = self.task._signature.bind(*self.args, **self.kwargs)
+        except UpstreamTaskError as exc:
+            self.state = Pending(name="NotReady", message=str(exc), data=exc)
+            return None
+        bound.apply_defaults()
+        try:
+            resolved = resolve(dict(bound.arguments), self.upstream)
+        except UpstreamTaskError as exc:
+            self.state = Pending(name="NotReady", message=str(exc), data=exc)
+            return None
+        bound.arguments.update(resolved)
+        self.args, self.kwargs = bound.args, bound.kwargs
+        return resolved
+
+    def _name(self, parameters: dict[str, Any]) -> str:
+        template = self.task.task_run_name
+        if template is None:
+            return self.default_name
+        if callable(template):
+            wanted = inspect.signature(template).parameters
+            named = template(**parameters) if wanted else template()
+            return str(named)
+        return template.format(**parameters)
+
+    def _attempt_starts(self) -> bool:
+        if self.state.is_final():
+            return False
+        self.context.run_count += 1
+        if self.context.run_count > 1:
+            self.state = Retrying()
+        return True
+
+    def _on_success(self, value: Any) -> None:
+        if isinstance(value, State):
+            self.state = value
+            return
+        try:
+            self._persist(value)
+        except Exception as exc:
+            self._on_exception(exc, retry=False)
+            return
+        self.state = Completed(data=value, cache_key=self.cache_key)
+
+    def _on_exception(self, exc: Exception, retry: bool = True) -> float | None:
+        """Record a failed attempt; the delay before the next one, or None when final."""
+        failed = Failed(data=exc, message=failure_message("Task", exc))
+        logger = get_run_logger()
+        task, run_count = self.task, self.context.run_count
+        if retry and run_count <= task.retries and self._should_retry(failed):
+            delay = retry_delay(task.retry_delays, run_count, task.retry_jitter_factor)
+            logger.warning(
+                "Task run failed with exception %r - Retry %d/%d will start %s second(s) from now",
+                exc, run_count, task.retries, round(delay, 3),
+            )  # fmt: skip
+            self.state = AwaitingRetry(message=failed.message)
+            return delay
+        self.state = failed
+        logger.error("Task run failed with exception %r\n%s", exc, _trace(exc))
+        return None
+
+    def _should_retry(self, failed: State[Any]) -> bool:
+        condition = self.task.retry_condition_fn
+        if condition is None:
+            return True
+        try:
+            return bool(condition(self.task, self.context, failed))
+        except Exception:
+            get_run_logger().error("retry_condition_fn raised; not retrying", exc_info=True)
+            return False
+
+    def _on_crash(self, exc: BaseException) -> None:
+        self.state = Crashed(data=exc, message=f"Execution was interrupted: {type(exc).__name__}")
+        self._finish()
+
+    # -- cache and results -----------------------------------------------------------------
+
+    def _cached_state(self, parameters: dict[str, Any]) -> State[Any] | None:
+        policy = self.task.effective_cache_policy
+        if policy is None:
+            return None
+        flow_run = self.flow_run
+        self.cache_key = policy.compute_key(
+            CacheContext(
+                task_run=self.context,
+                inputs=parameters,
+                flow_parameters=flow_run.parameters if flow_run else {},
+                flow_run_id=flow_run.flow_run_id if flow_run else None,
+            )
+        )
+        if self.cache_key is None or self.task.refresh_cache:
+            return None
+        record = self.task.result_store().read(self.cache_key)
+        if record is None:
+            return None
+        return Completed(
+            name="Cached", data=record.value, cache_key=self.cache_key,
+            cache_expiration=record.expiration,
+        )  # fmt: skip
+
+    def _persist(self, value: Any) -> None:
+        if not self.task.should_persist:
+            return
+        expiration = None
+        if self.task.cache_expiration is not None:
+            expiration = datetime.now(UTC) + self.task.cache_expiration
+        key = self.cache_key or uuid.uuid4().hex
+        owner = f"task run {self.context.task_run_name!r} of task {self.task.name!r}"
+        self.task.result_store().write(key, value, expiration=expiration, owner=owner)
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def _record(self, state: State[Any]) -> None:
+        flow_run = self.flow_run
+        if flow_run is None or not flow_run.reporter.records:
+            self.context.task_run_id = self.context.task_run_id or str(uuid.uuid4())
+            return
+        from flowyard.schemas import TaskRunCreate
+
+        body = TaskRunCreate(
+            id=str(uuid.uuid4()), flow_run_id=flow_run.flow_run_id,
+            name=self.context.task_run_name, task_key=self.task.task_key,
+            state=state.type, parameters=_summarize(self.context.parameters),
+        )  # fmt: skip
+        self.context.task_run_id = flow_run.reporter.start_task_run(body)
+
+    def _finish(self) -> State[Any]:
+        state = self.state
+        with task_run_scope(self.context):
+            logger = get_run_logger()
+            if state.is_failed() or state.is_crashed():
+                logger.error("Finished in state %r", state)
+            else:
+                logger.info("Finished in state %r", state)
+            self._report(state)
+            if state.is_completed():
+                run_hooks(self.task.on_completion, self.task, self.context, state)
+            elif state.is_failed():
+                run_hooks(self.task.on_failure, self.task, self.context, state)
+        return state
+
+    def _report(self, state: State[Any]) -> None:
+        flow_run, task_run_id = self.flow_run, self.context.task_run_id
+        if flow_run is None or not flow_run.reporter.records or not task_run_id:
+            return
+        from flowyard.schemas import TaskRunUpdate
+
+        update = TaskRunUpdate(state=state.type, message=state.message)
+        flow_run.reporter.finish_task_run(task_run_id, update)
+
+
+def _trace(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc)).rstrip()
+
+
+def _summarize(parameters: dict[str, Any]) -> dict[str, Any]:
+    """The call's arguments by name, as JSON scalars or a short ``repr``."""
+    return {name: _scalar(value) for name, value in parameters.items()}
+
+
+def _scalar(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return value[:200]
+    return repr(value)[:200]

@@ -1,0 +1,67 @@
+"""Timeouts for sync and async run bodies.
+
+A sync body with a timeout runs on a helper thread (with the caller's context); when the
+deadline passes the caller gets ``TimeoutError`` at once, and the helper thread is
+asked to stop by an exception raised in it at its next Python instruction (a blocking C
+call finishes first). An async body is cancelled by ``asyncio.wait_for``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import contextvars
+import ctypes
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class _Abandoned(BaseException):
+    """Raised inside a timed-out body's thread to unwind it."""
+
+
+def timeout_error(kind: str, seconds: float) -> TimeoutError:
+    return TimeoutError(f"{kind} run exceeded timeout of {seconds:g} second(s)")
+
+
+def call_with_timeout(
+    fn: Callable[..., T], seconds: float | None, kind: str, /, *args: Any, **kwargs: Any
+) -> T:
+    """``fn(*args, **kwargs)``, raising ``TimeoutError`` if it takes longer than ``seconds``."""
+    if seconds is None:
+        return fn(*args, **kwargs)
+    box: cf.Future[T] = cf.Future()
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            box.set_result(context.run(fn, *args, **kwargs))
+        except BaseException as exc:
+            box.set_exception(exc)
+
+    thread = threading.Thread(target=target, name=f"flowyard-{kind.lower()}", daemon=True)
+    thread.start()
+    try:
+        return box.result(timeout=seconds)
+    except cf.TimeoutError:
+        _interrupt(thread)
+        raise timeout_error(kind, seconds) from None
+
+
+def _interrupt(thread: threading.Thread) -> None:
+    if thread.ident is not None and thread.is_alive():
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread.ident), ctypes.py_object(_Abandoned)
+        )
+
+
+async def await_with_timeout(awaitable: Awaitable[T], seconds: float | None, kind: str) -> T:
+    if seconds is None:
+        return await awaitable
+    try:
+        return await asyncio.wait_for(awaitable, seconds)
+    except TimeoutError:
+        raise timeout_error(kind, seconds) from None

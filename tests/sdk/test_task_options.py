@@ -1,0 +1,238 @@
+"""Task options: timeouts, names, tags, hooks, submit/map concurrency, wait_for, allow_failure."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from flowyard import allow_failure, flow, runtime, tags, task, unmapped
+from flowyard.futures import as_completed, wait
+from flowyard.sdk import UpstreamTaskError
+
+
+def overlap(spans: list[tuple[float, float]]) -> bool:
+    """True when some two spans (start, end) overlap in time."""
+    spans = sorted(spans)
+    return any(b_start < a_end for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False))
+
+
+class TestTimeout:
+    def test_a_slow_task_fails_with_timeout_error(self):
+        """timeout_seconds fails the run with TimeoutError named in the message, without waiting."""
+        release = threading.Event()
+
+        @task(timeout_seconds=0.05)
+        def slow() -> None:
+            release.wait(10)
+
+        @flow
+        def f():
+            return slow(return_state=True)
+
+        started = time.monotonic()
+        state = f(return_state=True)
+        release.set()
+        assert state.is_failed() and "TimeoutError" in state.message
+        assert "exceeded timeout of 0.05 second(s)" in state.message
+        assert time.monotonic() - started < 5
+
+    def test_an_async_task_times_out(self):
+        """An async task past its timeout fails with TimeoutError."""
+
+        @task(timeout_seconds=0.05)
+        async def slow() -> None:
+            await asyncio.Event().wait()
+
+        @flow
+        async def f():
+            return await slow(return_state=True)
+
+        state = asyncio.run(f(return_state=True))
+        assert state.is_failed() and "TimeoutError" in state.message
+
+
+class TestNamesAndTags:
+    def test_task_run_name_template_and_tags(self):
+        """task_run_name formats with the arguments; tags come from the task and `with tags`."""
+
+        @task(task_run_name="fetch-{city}", tags=["io"])
+        def fetch(city: str) -> tuple[str | None, list[str]]:
+            return runtime.task_run.name, runtime.task_run.tags
+
+        @flow
+        def f():
+            with tags("nightly"):
+                return fetch("paris")
+
+        assert f() == ("fetch-paris", ["io", "nightly"])
+
+
+class TestHooks:
+    def test_completion_and_failure_hooks_and_a_raising_hook(self, capsys):
+        """Hooks get (task, task_run, state); a raising hook is logged and changes nothing."""
+        seen: list[tuple[str, str, str]] = []
+
+        def record(t, run, state) -> None:
+            seen.append((t.name, run.name, state.name))
+
+        def broken(t, run, state) -> None:
+            raise RuntimeError("hook bug")
+
+        @task(on_completion=[broken, record])
+        def ok() -> int:
+            return 1
+
+        @task(on_failure=[record])
+        def bad() -> None:
+            raise ValueError("x")
+
+        @flow
+        def f() -> None:
+            ok()
+            bad(return_state=True)
+
+        assert f(return_state=True).is_completed()
+        assert seen == [("ok", "ok-0", "Completed"), ("bad", "bad-0", "Failed")]
+        err = capsys.readouterr().err
+        assert "An error was encountered while running hook 'broken'" in err
+        assert "RuntimeError: hook bug" in err
+
+
+class TestSubmitAndMap:
+    def test_map_runs_concurrently_with_unmapped(self):
+        """map() gives one run per element, in order; unmapped is passed whole; runs overlap."""
+        gate = threading.Barrier(4, timeout=10)
+        spans: list[tuple[float, float]] = []
+
+        @task
+        def scale(x: int, factor: int) -> int:
+            start = time.monotonic()
+            gate.wait()
+            spans.append((start, time.monotonic()))
+            return x * factor
+
+        @flow
+        def f() -> list[int]:
+            return scale.map([1, 2, 3, 4], unmapped(10)).result()
+
+        assert f() == [10, 20, 30, 40]
+        assert overlap(spans)
+
+    def test_map_refuses_lengths_that_differ(self):
+        """Iterables of different lengths are refused with their lengths named."""
+
+        @task
+        def add(a: int, b: int) -> int:
+            return a + b
+
+        @flow
+        def f() -> None:
+            add.map([1, 2], [1])
+
+        with pytest.raises(ValueError, match="Got lengths"):
+            f()
+
+    def test_wait_for_orders_runs_and_an_upstream_failure_stops_them(self):
+        """wait_for holds a run until its upstream is done; a failed upstream leaves it NotReady."""
+        order: list[str] = []
+
+        @task
+        def first() -> None:
+            order.append("first")
+            raise ValueError("upstream broke")
+
+        @task
+        def second() -> None:
+            order.append("second")
+
+        futures = []
+
+        @flow
+        def f() -> None:
+            a = first.submit()
+            futures.append(second.submit(wait_for=[a]))
+            second.submit(wait_for=[allow_failure(a)]).wait()
+
+        f()
+        state = futures[0].state
+        assert order == ["first", "second"]
+        assert state.is_pending() and state.name == "NotReady"
+        with pytest.raises(UpstreamTaskError, match="first-0"):
+            state.result()
+
+    def test_allow_failure_passes_the_exception_as_input(self):
+        """A failed upstream wrapped in allow_failure arrives as its exception."""
+
+        @task
+        def bad() -> int:
+            raise KeyError("gone")
+
+        @task
+        def describe(value: object) -> str:
+            return type(value).__name__
+
+        @flow
+        def f() -> str:
+            return describe(allow_failure(bad.submit()))
+
+        assert f() == "KeyError"
+
+    def test_wait_and_as_completed(self):
+        """wait() splits done from not done; as_completed yields every future once."""
+        release = threading.Event()
+
+        @task
+        def held(n: int) -> int:
+            if n == 0:
+                release.wait(10)
+            return n
+
+        @flow
+        def f() -> list[int]:
+            futures = [held.submit(n) for n in range(3)]
+            done, not_done = wait(futures[1:], timeout=10)
+            assert len(done) == 2 and not not_done
+            assert not futures[0].done()
+            release.set()
+            return sorted(fut.result() for fut in as_completed(futures, timeout=10))
+
+        assert f() == [0, 1, 2]
+
+
+class TestAsync:
+    def test_async_tasks_run_on_the_flow_event_loop(self):
+        """Awaited async tasks share the flow's loop; gathered ones overlap."""
+        spans: list[tuple[float, float]] = []
+        loops: set[int] = set()
+
+        @task
+        async def io(n: int) -> int:
+            loops.add(id(asyncio.get_running_loop()))
+            start = time.monotonic()
+            await asyncio.sleep(0.05)
+            spans.append((start, time.monotonic()))
+            return n
+
+        @flow
+        async def f() -> list[int]:
+            loops.add(id(asyncio.get_running_loop()))
+            return list(await asyncio.gather(io(1), io(2), io(3)))
+
+        assert asyncio.run(f()) == [1, 2, 3]
+        assert len(loops) == 1 and overlap(spans)
+
+    def test_async_task_submitted_from_a_sync_flow(self):
+        """An async task can be submitted from a sync flow; its result comes back."""
+
+        @task
+        async def double(n: int) -> int:
+            return n * 2
+
+        @flow
+        def f() -> int:
+            return double.submit(4).result()
+
+        assert f() == 8
