@@ -1,5 +1,14 @@
 """Infra blocks and base job templates: typed configuration rendered into job configurations."""
 
+from flowyard.blocks.core import MASK, Block, parse_ref
+from flowyard.blocks.standard import (
+    AwsCredentials,
+    DockerHost,
+    DockerRegistryCredentials,
+    KubernetesClusterConfig,
+    LocalFileSystem,
+    Secret,
+)
 from flowyard.blocks.templates import (
     base_job_template,
     merge_variables,
@@ -7,4 +16,18 @@ from flowyard.blocks.templates import (
     render_template,
 )
 
-__all__ = ["base_job_template", "merge_variables", "render_job_configuration", "render_template"]
+__all__ = [
+    "MASK",
+    "AwsCredentials",
+    "Block",
+    "DockerHost",
+    "DockerRegistryCredentials",
+    "KubernetesClusterConfig",
+    "LocalFileSystem",
+    "Secret",
+    "base_job_template",
+    "merge_variables",
+    "parse_ref",
+    "render_job_configuration",
+    "render_template",
+]

@@ -28,6 +28,9 @@ from flowyard.errors import InvalidInput
     metavar="KEY=VALUE",
     help="Job variable for the pool's template.",
 )
+@click.option(
+    "--image", help="Container image to run in (the job variable 'image' of docker pools)."
+)
 @click.option("--tag", "tags", multiple=True)
 @click.option("--description")
 @click.option("--version")
@@ -39,6 +42,7 @@ def deploy(
     work_queue: str | None,
     params: tuple[str, ...],
     job_variables: tuple[str, ...],
+    image: str | None,
     tags: tuple[str, ...],
     description: str | None,
     version: str | None,
@@ -54,6 +58,9 @@ def deploy(
 
     base = Path(os.getcwd())
     flow = load_flow(entrypoint, base)
+    variables = parse_assignments(job_variables, "--job-variable")
+    if image:
+        variables["image"] = image
     body = s.DeploymentCreate(
         name=name,
         flow_name=flow.name,
@@ -63,7 +70,7 @@ def deploy(
         queue_name=work_queue,
         parameters=parse_assignments(params, "--param"),
         parameter_schema=parameter_schema(flow.fn),
-        job_variables=parse_assignments(job_variables, "--job-variable"),
+        job_variables=variables,
         tags=list(tags),
         description=description or (flow.fn.__doc__ or "").strip() or None,
         version=version,

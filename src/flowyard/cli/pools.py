@@ -128,6 +128,43 @@ def _update_pool(name: str, body: s.WorkPoolUpdate, message: str) -> None:
     click.echo(message)
 
 
+@work_pool.command("update")
+@click.argument("name")
+@click.option(
+    "--base-job-template",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON file replacing the pool's base job template.",
+)
+@click.option("--description")
+@click.option("--concurrency-limit", type=click.IntRange(min=0))
+def update_pool(
+    name: str,
+    base_job_template: Path | None,
+    description: str | None,
+    concurrency_limit: int | None,
+) -> None:
+    """Change a pool's base job template, description or concurrency limit."""
+    template = _read_template(base_job_template) if base_job_template else None
+    body = s.WorkPoolUpdate(
+        base_job_template=template, description=description, concurrency_limit=concurrency_limit
+    )
+    if not body.model_dump(exclude_none=True, exclude_defaults=True):
+        raise click.UsageError(
+            "give at least one of --base-job-template, --description, --concurrency-limit"
+        )
+    _update_pool(name, body, f"Updated work pool {name!r}.")
+
+
+def _read_template(path: Path) -> dict[str, object]:
+    try:
+        template = json.loads(path.read_text())
+    except ValueError as exc:
+        raise InvalidInput(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(template, dict):
+        raise InvalidInput(f"{path} must hold a JSON object")
+    return template
+
+
 @work_pool.command("pause")
 @click.argument("name")
 def pause_pool(name: str) -> None:

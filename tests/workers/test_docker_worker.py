@@ -1,0 +1,190 @@
+"""The Docker worker against a real Docker engine: runs, logs, crashes, cancels, bad images."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import pytest
+
+from flowyard import schemas as s
+from flowyard.blocks import DockerHost, Secret
+from flowyard.cli.processes import WorkerProcess
+from flowyard.client import FlowyardClient
+from tests.docker_engine import DockerEngine
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.timeout(180)
+
+Deploy = Callable[..., s.Deployment]
+StartWorker = Callable[..., WorkerProcess]
+
+
+def state_of(api: FlowyardClient, run_id: str) -> str:
+    return api.read_flow_run(run_id).state.type.value
+
+
+def wait_for_state(api: FlowyardClient, run_id: str, *states: str, timeout: float = 60) -> str:
+    return wait_until(
+        lambda: (state := state_of(api, run_id)) in states and state,
+        timeout=timeout,
+        message=f"run {run_id} never reached {states}",
+    )
+
+
+def completed(api: FlowyardClient, run_id: str) -> None:
+    """Wait for the run to end and fail with its message and logs unless it completed."""
+    final = wait_for_state(api, run_id, "COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+    if final != "COMPLETED":
+        message = api.read_flow_run(run_id).state.message
+        pytest.fail(f"run ended {final}: {message}\n" + "\n".join(log_lines(api, run_id)))
+
+
+def log_lines(api: FlowyardClient, run_id: str) -> list[str]:
+    return [entry.message for entry in api.read_logs(run_id)]
+
+
+def containers_of(engine: DockerEngine, run_id: str) -> list[object]:
+    with contextlib.closing(engine.client()) as docker:
+        label = f"io.flowyard.flow-run-id={run_id}"
+        return list(docker.containers.list(all=True, filters={"label": label}))
+
+
+class TestDockerRuns:
+    def test_flow_runs_in_a_container_and_completes_with_its_logs(
+        self, api: FlowyardClient, deploy_docker: Deploy, start_docker_worker: StartWorker
+    ):
+        """A flow deployed to a docker pool completes; its logs and prints reach the run."""
+        dep = deploy_docker("hello", auto_remove=False)
+        start_docker_worker()
+        run = api.run_deployment(dep.id, s.DeploymentRunRequest(parameters={"n": 21}))
+        completed(api, run.id)
+        done = api.read_flow_run(run.id)
+        assert done.infrastructure_id and len(done.infrastructure_id) == 64  # a container id
+        lines = wait_until(
+            lambda: (got := log_lines(api, run.id)) and "printed on stdout" in got and got,
+            message="the container's stdout never reached the run's logs",
+        )
+        assert any(line.startswith("hello from a container, uid 10001") for line in lines), lines
+
+    def test_container_labels_and_id_recorded(
+        self,
+        api: FlowyardClient,
+        deploy_docker: Deploy,
+        start_docker_worker: StartWorker,
+        docker_engine: DockerEngine,
+        docker_pool: str,
+    ):
+        """The container carries run, deployment and pool labels and is the recorded id."""
+        dep = deploy_docker("hello", auto_remove=False)
+        start_docker_worker()
+        run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+        completed(api, run.id)
+        (container,) = containers_of(docker_engine, run.id)
+        labels = container.labels  # type: ignore[attr-defined]
+        assert labels["io.flowyard.deployment-id"] == dep.id
+        assert labels["io.flowyard.pool"] == docker_pool
+        assert api.read_flow_run(run.id).infrastructure_id == container.id  # type: ignore[attr-defined]
+
+    def test_auto_remove_removes_the_container(
+        self,
+        api: FlowyardClient,
+        deploy_docker: Deploy,
+        start_docker_worker: StartWorker,
+        docker_engine: DockerEngine,
+    ):
+        """With auto_remove (the default) no container is left once the run is settled."""
+        dep = deploy_docker("hello")
+        start_docker_worker()
+        run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+        completed(api, run.id)
+        wait_until(lambda: not containers_of(docker_engine, run.id), message="container left")
+
+
+class TestDockerFaults:
+    def test_container_killed_from_outside_is_crashed(
+        self,
+        api: FlowyardClient,
+        deploy_docker: Deploy,
+        start_docker_worker: StartWorker,
+        docker_engine: DockerEngine,
+    ):
+        """A container killed by someone else ends the run Crashed with its exit code."""
+        dep = deploy_docker("sleeper")
+        start_docker_worker()
+        run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+        wait_for_state(api, run.id, "RUNNING")
+        (container,) = containers_of(docker_engine, run.id)
+        container.kill()  # type: ignore[attr-defined]
+        final = wait_for_state(api, run.id, "CRASHED", "COMPLETED", "FAILED")
+        assert final == "CRASHED", (api.read_flow_run(run.id).state, log_lines(api, run.id))
+        assert "137" in (api.read_flow_run(run.id).state.message or "")
+
+    def test_cancel_stops_the_container(
+        self,
+        api: FlowyardClient,
+        deploy_docker: Deploy,
+        start_docker_worker: StartWorker,
+        docker_engine: DockerEngine,
+    ):
+        """Cancelling a running run stops its container and ends the run Cancelled."""
+        dep = deploy_docker("sleeper", auto_remove=False)
+        start_docker_worker("--grace-seconds", "20")
+        run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+        wait_for_state(api, run.id, "RUNNING")
+        api.cancel_flow_run(run.id)
+        assert wait_for_state(api, run.id, "CANCELLED", "CRASHED", timeout=30) == "CANCELLED"
+        (container,) = containers_of(docker_engine, run.id)
+        container.reload()  # type: ignore[attr-defined]
+        assert container.status == "exited"  # type: ignore[attr-defined]
+
+    def test_bad_image_is_crashed_with_a_clear_reason(
+        self, api: FlowyardClient, deploy_docker: Deploy, start_docker_worker: StartWorker
+    ):
+        """An image that cannot be found ends the run Crashed, saying so in state and logs."""
+        dep = deploy_docker("hello", image="flowyard-test:no-such-tag")
+        start_docker_worker()
+        run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+        assert wait_for_state(api, run.id, "CRASHED", "COMPLETED") == "CRASHED"
+        message = api.read_flow_run(run.id).state.message or ""
+        assert "flowyard-test:no-such-tag" in message and "pull policy" in message
+        wait_until(
+            lambda: any("no-such-tag" in line for line in log_lines(api, run.id)),
+            message="the launch error never reached the run's logs",
+        )
+
+
+class TestDockerBlocks:
+    def test_block_references_resolve_and_secrets_stay_hidden(
+        self,
+        api: FlowyardClient,
+        deploy_docker: Deploy,
+        start_docker_worker: StartWorker,
+        docker_engine: DockerEngine,
+    ):
+        """Blocks in job variables resolve at launch; the secret is in no response or log."""
+        secret = "tok-" + "9f1c2e7a5b"  # assembled, so grepping this file finds nothing
+        Secret(value=secret).save("docker-test-token", client=api)
+        DockerHost(base_url=docker_engine.url).save("docker-test", client=api)
+        dep = deploy_docker(
+            "uses_secret",
+            env={"API_TOKEN": "{{ block.secret/docker-test-token.value }}"},
+            docker_host="{{ block.docker-host/docker-test }}",
+        )
+        worker = start_docker_worker()
+        run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+        completed(api, run.id)
+        lines = wait_until(
+            lambda: (got := log_lines(api, run.id)) and any("characters" in x for x in got) and got
+        )
+        assert f"token has {len(secret)} characters" in lines
+        responses = [
+            api.request("GET", f"/api/flow_runs/{run.id}"),
+            api.request("GET", f"/api/deployments/{dep.id}"),
+            api.request("GET", "/api/blocks"),
+            api.request("GET", "/api/blocks/secret/docker-test-token"),
+            lines,
+        ]
+        assert secret not in repr(responses)
+        worker.stop()
+        assert secret not in worker.output.read_text()
