@@ -7,11 +7,13 @@
     ├── Conflict            – the request contradicts current state (name taken, illegal transition)
     │   └── InvalidTransition
     ├── InvalidInput        – bad parameters, entrypoint, job variables or options
+    ├── Forbidden           – the API key may not do this
     ├── QueueUnavailable    – Redis cannot be reached; the store still holds every run
     ├── ApiError            – the API answered with an error (client side)
     │   └── ApiUnavailable  – the API could not be reached at all
     ├── EntrypointError     – a flow entrypoint cannot be loaded
-    └── ForkServerError     – the process worker's fork server failed (runs fall back)
+    ├── ForkServerError     – the process worker's fork server failed (runs fall back)
+    └── DockerError         – the Docker engine refused or failed a worker's operation
 
 Third-party errors are translated into these at the boundary that meets them.
 """
@@ -37,6 +39,10 @@ class InvalidTransition(Conflict):
 
 class InvalidInput(FlowyardError):
     """Raised when user input (parameters, options, entrypoints) is malformed."""
+
+
+class Forbidden(FlowyardError):
+    """Raised when the caller's API key does not allow the request."""
 
 
 class QueueUnavailable(FlowyardError):
@@ -65,3 +71,7 @@ class ApiUnavailable(ApiError):
 
 class ForkServerError(FlowyardError):
     """Raised when the fork server cannot start, refuses a spawn, or died before answering."""
+
+
+class DockerError(FlowyardError):
+    """Raised when the Docker engine refuses or fails an operation of the worker."""

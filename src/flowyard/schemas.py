@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -224,6 +224,19 @@ class Worker(_Doc):
     last_heartbeat: datetime
 
 
+class RunHeartbeat(_Doc):
+    """The engine's sign of life for a running flow run, with its claim token."""
+
+    token: str
+
+
+class RunHeartbeatAck(_Doc):
+    """What the engine learns from a heartbeat: the run's state, and whether to stop."""
+
+    state: StateType
+    stop: bool
+
+
 class InfrastructureReport(_Doc):
     token: str
     infrastructure_id: str
@@ -273,3 +286,66 @@ class Log(LogCreate):
 
 class ErrorDoc(_Doc):
     detail: str
+
+
+# -- blocks ------------------------------------------------------------------------------
+
+BLOCK_NAME = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,99}$"
+
+
+class BlockType(_Doc):
+    slug: str
+    name: str
+    description: str | None
+    secret_fields: list[str]
+    fields_schema: dict[str, Any]
+
+
+class BlockCreate(_Doc):
+    type: str
+    name: str = Field(pattern=BLOCK_NAME)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class BlockSave(_Doc):
+    """The body of ``PUT /api/blocks/{type}/{name}``: create or replace."""
+
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class BlockDocument(_Doc):
+    """A block as the API returns it: secrets masked unless asked for explicitly."""
+
+    id: str
+    type: str
+    name: str
+    data: dict[str, Any]
+    secret_fields: list[str]
+    created: datetime
+    updated: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"{self.type}/{self.name}"
+
+
+# -- API keys ----------------------------------------------------------------------------
+
+
+class ApiKeyCreate(_Doc):
+    name: str = Field(pattern=NAME_PATTERN)
+    role: Literal["admin", "worker"] = "worker"
+    pools: list[str] = Field(default_factory=list, description="worker keys: pools it may serve")
+
+
+class ApiKey(_Doc):
+    name: str
+    role: str
+    pools: list[str]
+    prefix: str
+    created: datetime
+    revoked: datetime | None
+
+
+class ApiKeyCreated(ApiKey):
+    key: str = Field(description="the secret, shown this once")

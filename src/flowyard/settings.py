@@ -27,6 +27,9 @@ class Settings(BaseSettings):
 
     claim_lease_seconds: float = 30.0
     worker_heartbeat_seconds: float = 10.0
+    run_heartbeat_seconds: float = Field(
+        default=10.0, description="How often the engine tells the API its run is alive."
+    )
     reconcile_interval_seconds: float = 2.0
     dispatch_interval_seconds: float = 5.0
     cancel_timeout_seconds: float = Field(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess, WorkerProcess
@@ -43,22 +44,52 @@ def _kill(pid: int) -> None:
         pass
 
 
-def test_worker_killed_mid_run_crashes_the_run_and_frees_its_slot(
+def test_run_outlives_its_killed_worker(api, deploy, pool, start_worker, tmp_path):
+    """SIGKILL a worker mid-run: its engine keeps heartbeating, finishes, frees the slot."""
+    dep = deploy("sleeper", parameters={"folder": str(tmp_path), "seconds": 8})
+    run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+    worker = start_worker()
+    pid_file = tmp_path / f"{run.id}.pid"
+    wait_until(lambda: pid_file.exists() and _state(api, run.id) is StateType.RUNNING, timeout=60)
+    worker.stop(sig=signal.SIGKILL)
+    wait_until(lambda: _state(api, run.id).is_terminal, timeout=60)
+    assert _state(api, run.id) is StateType.COMPLETED
+    wait_until(lambda: api.read_work_queue(pool, "default").running == 0, timeout=10)
+
+
+def test_worker_and_engine_killed_crash_the_run_and_free_its_slot(
     api, deploy, pool, start_worker, tmp_path
 ):
-    """SIGKILL a worker while its run is Running: the lease expires, Crashed, slot freed."""
+    """SIGKILL a worker and its run's process: heartbeats stop, Crashed, slot freed."""
     dep = deploy("sleeper", parameters={"folder": str(tmp_path)})
     run = api.run_deployment(dep.id, s.DeploymentRunRequest())
     worker = start_worker()
     pid_file = tmp_path / f"{run.id}.pid"
     wait_until(lambda: pid_file.exists() and _state(api, run.id) is StateType.RUNNING, timeout=60)
     worker.stop(sig=signal.SIGKILL)
+    _kill(int(pid_file.read_text()))
+    wait_until(lambda: _state(api, run.id) is StateType.CRASHED, timeout=30)
+    assert "heartbeats any more" in api.read_flow_run(run.id).state.message
+    wait_until(lambda: api.read_work_queue(pool, "default").running == 0, timeout=10)
+
+
+def test_cancel_with_worker_gone_is_done_by_the_engine(api, deploy, pool, start_worker, tmp_path):
+    """Cancel a run whose worker died: its engine learns it from a heartbeat and stops itself."""
+    dep = deploy("sleeper", parameters={"folder": str(tmp_path)})
+    run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+    worker = start_worker()
+    pid_file = tmp_path / f"{run.id}.pid"
+    wait_until(lambda: pid_file.exists() and _state(api, run.id) is StateType.RUNNING, timeout=60)
+    worker.stop(sig=signal.SIGKILL)
+    pid = int(pid_file.read_text())
     try:
-        wait_until(lambda: _state(api, run.id) is StateType.CRASHED, timeout=30)
-        assert "stopped heartbeating" in api.read_flow_run(run.id).state.message
+        assert api.cancel_flow_run(run.id).state.type is StateType.CANCELLING
+        wait_until(lambda: _state(api, run.id) is StateType.CANCELLED, timeout=30)
+        assert "engine stopped itself" in api.read_flow_run(run.id).state.message
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), timeout=30)
         wait_until(lambda: api.read_work_queue(pool, "default").running == 0, timeout=10)
     finally:
-        _kill(int(pid_file.read_text()))
+        _kill(pid)
 
 
 def test_cancel_with_its_worker_gone_ends_cancelled_with_a_warning(api, deploy, pool):

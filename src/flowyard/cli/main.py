@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from flowyard.cli.api_keys import api_key
+from flowyard.cli.blocks import block
 from flowyard.cli.common import FlowyardGroup
 from flowyard.cli.demo import demo
 from flowyard.cli.deployments import deploy, deployment
@@ -30,5 +32,16 @@ def cli(ctx: click.Context, api_url: str | None, log_level: str) -> None:
     ctx.obj = {"settings": settings}
 
 
-for command in (server, work_pool, work_queue, deploy, deployment, flow_run, worker, demo):
+for command in (
+    server,
+    work_pool,
+    work_queue,
+    deploy,
+    deployment,
+    flow_run,
+    worker,
+    block,
+    api_key,
+    demo,
+):
     cli.add_command(command)

@@ -184,6 +184,13 @@ class FlowyardClient:
     def cancel_flow_run(self, ref: str) -> s.FlowRun:
         return s.FlowRun.model_validate(self.request("POST", _path("flow_runs", ref, "cancel")))
 
+    def run_heartbeat(self, run_id: str, token: str) -> s.RunHeartbeatAck:
+        """The engine's heartbeat for its run; the answer says whether to stop."""
+        body = s.RunHeartbeat(token=token)
+        return self._send_doc(
+            "POST", s.RunHeartbeatAck, _path("flow_runs", run_id, "heartbeat"), body
+        )
+
     def report_infrastructure(self, run_id: str, body: s.InfrastructureReport) -> None:
         self.request("POST", _path("flow_runs", run_id, "infrastructure"), json=body.model_dump())
 
@@ -226,9 +233,49 @@ class FlowyardClient:
         params = {"after_id": after_id, "limit": limit}
         return self._list(s.Log, _path("flow_runs", flow_run_id, "logs"), params=params)
 
+    # -- API keys ------------------------------------------------------------------------
+
+    def create_api_key(self, body: s.ApiKeyCreate) -> s.ApiKeyCreated:
+        return self._send_doc("POST", s.ApiKeyCreated, _path("api_keys"), body)
+
+    def list_api_keys(self) -> list[s.ApiKey]:
+        return self._list(s.ApiKey, _path("api_keys"))
+
+    def revoke_api_key(self, name: str) -> None:
+        self.request("DELETE", _path("api_keys", name))
+
     def health(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", "/api/health")
         return result
+
+    # -- blocks --------------------------------------------------------------------------
+
+    def list_block_types(self) -> list[s.BlockType]:
+        return self._list(s.BlockType, _path("block_types"))
+
+    def list_blocks(self, block_type: str | None = None) -> list[s.BlockDocument]:
+        params = {"type": block_type} if block_type else {}
+        return self._list(s.BlockDocument, _path("blocks"), params=params)
+
+    def read_block(
+        self, block_type: str, name: str, *, include_secrets: bool = False
+    ) -> s.BlockDocument:
+        """Read ``TYPE/NAME``; secrets come in clear only with ``include_secrets``."""
+        params = {"include_secrets": "true"} if include_secrets else {}
+        return self._get(s.BlockDocument, _path("blocks", block_type, name), params=params)
+
+    def save_block(
+        self, block_type: str, name: str, data: dict[str, Any], *, overwrite: bool = True
+    ) -> s.BlockDocument:
+        """Create ``TYPE/NAME`` (or replace it, with ``overwrite``); the answer is masked."""
+        if overwrite:
+            body: BaseModel = s.BlockSave(data=data)
+            return self._send_doc("PUT", s.BlockDocument, _path("blocks", block_type, name), body)
+        body = s.BlockCreate(type=block_type, name=name, data=data)
+        return self._send_doc("POST", s.BlockDocument, _path("blocks"), body)
+
+    def delete_block(self, block_type: str, name: str) -> None:
+        self.request("DELETE", _path("blocks", block_type, name))
 
 
 def _error_message(response: httpx.Response) -> str:

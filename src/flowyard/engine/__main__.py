@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 from flowyard.engine.runner import run_flow_run
+from flowyard.engine.streams import protect_standard_streams
 from flowyard.log_config import configure_logging
 from flowyard.settings import Settings
 
@@ -21,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         sys.stderr.write("usage: python -m flowyard.engine <flow_run_id>\n")
         return EXIT_USAGE
+    protect_standard_streams()
     settings = Settings()
     configure_logging(settings.engine_log_level)
     return run_flow_run(args[0], settings, token=settings.claim_token)

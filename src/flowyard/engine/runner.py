@@ -3,7 +3,7 @@
 1. read the run; move it to Running with the claim token (refused → exit, flow not run);
 2. read its deployment, load the entrypoint, validate the parameters, run the flow with
    task runs recorded and logs shipped;
-3. flush the logs, then report Completed or Failed.
+3. flush the logs, then report the flow's final state (Completed, Failed or Crashed).
 
 Exit codes: ``0`` once a terminal state was reported (or Running was refused),
 ``1`` when the API could not be read or a state could not be reported — the worker
@@ -20,15 +20,17 @@ from pathlib import Path
 import structlog
 
 from flowyard.client import FlowyardClient
+from flowyard.client.log_shipper import LogShipper
 from flowyard.errors import EntrypointError, FlowyardError
 from flowyard.schemas import Deployment, FlowRun, StateChange
-from flowyard.sdk import ApiReporter, FlowRunContext, LogShipper, run_flow, validate_parameters
+from flowyard.sdk import ApiReporter, FlowRunContext, run_flow, validate_parameters
 from flowyard.sdk.context import flow_run_scope
 from flowyard.sdk.logs import get_run_logger
 from flowyard.settings import Settings
 from flowyard.states import StateType
 
 from .entrypoint import load_flow
+from .heartbeat import RunHeartbeat
 
 log = structlog.get_logger()
 
@@ -58,7 +60,15 @@ def run_flow_run(
             log_.warning("flow_run_refused", reason=result.reason, state=result.state.type)
             return EXIT_OK
         log_.info("flow_run_started", flow=run.flow_name)
-        outcome = _execute(client, run, log_flush_timeout)
+        heartbeat = None
+        if token is not None:
+            interval = settings.run_heartbeat_seconds
+            heartbeat = RunHeartbeat(client, run.id, token, interval).start()
+        try:
+            outcome = _execute(client, run, log_flush_timeout)
+        finally:
+            if heartbeat is not None:
+                heartbeat.stop()
         return _report(client, run.id, outcome.model_copy(update={"token": token}))
 
 
@@ -71,6 +81,7 @@ def _execute(client: FlowyardClient, run: FlowRun, log_flush_timeout: float) -> 
         reporter=ApiReporter(client),
         client=client,
         shipper=shipper,
+        scheduled_start_time=run.scheduled_time,
     )
     try:
         return _run_flow(client, run, context)
@@ -86,12 +97,17 @@ def _run_flow(client: FlowyardClient, run: FlowRun, context: FlowRunContext) -> 
         with _working_dir(base_dir):
             flow = load_flow(deployment.entrypoint, base_dir)
             parameters = validate_parameters(flow.fn, {**deployment.parameters, **run.parameters})
-            run_flow(flow, context, parameters)
+            context.deployment_id, context.deployment_name = deployment.id, deployment.name
+            context.deployment_parameters = dict(deployment.parameters)
+            state = run_flow(flow, context, parameters)
     except Exception as exc:
         message = failure_message(exc)
         _log_failure(context, message, exc)
         return StateChange(type=StateType.FAILED, message=message)
-    return StateChange(type=StateType.COMPLETED)
+    if state.is_completed():
+        return StateChange(type=StateType.COMPLETED)
+    log.error("flow_run_failed", run_id=context.flow_run_id, error=state.message)
+    return StateChange(type=state.type, message=(state.message or state.name)[:500])
 
 
 def _read_deployment(client: FlowyardClient, run: FlowRun) -> Deployment:

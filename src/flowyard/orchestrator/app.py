@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import IntegrityError
 
-from flowyard.errors import Conflict, FlowyardError, InvalidInput, NotFound, QueueUnavailable
-from flowyard.orchestrator.api import blocks, deployments, flow_runs, pools, workers
+from flowyard.errors import (
+    Conflict,
+    FlowyardError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    QueueUnavailable,
+)
+from flowyard.orchestrator.api import api_keys, blocks, deployments, flow_runs, pools, workers
+from flowyard.orchestrator.api.api_keys import install_auth
 from flowyard.orchestrator.runtime import Orchestrator
 from flowyard.orchestrator.services.dispatcher import dispatch_once
 from flowyard.orchestrator.services.reconciler import reconcile_once
@@ -25,7 +32,7 @@ from flowyard.store import Database
 
 log = structlog.get_logger()
 
-STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422}
+STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422, Forbidden: 403}
 QUEUE_DOWN = (
     "the work-pool queues (Redis) are unavailable; runs stay recorded and are queued "
     "again when Redis is back"
@@ -63,9 +70,10 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     for router in (pools.router, deployments.router, flow_runs.router, workers.router):
         app.include_router(router)
     app.include_router(blocks.router)
+    app.include_router(api_keys.router)
     _add_error_handlers(app)
     if settings.api_key:
-        _require_api_key(app, settings.api_key)
+        install_auth(app, settings.api_key)
 
     @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
     async def metrics(request: Request) -> PlainTextResponse:
@@ -117,17 +125,3 @@ def _add_error_handlers(app: FastAPI) -> None:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         return JSONResponse({"detail": f"{where}: {first.get('msg')}"}, status_code=422)
-
-
-def _require_api_key(app: FastAPI, api_key: str) -> None:
-    expected = f"Bearer {api_key}".encode()
-
-    @app.middleware("http")
-    async def check_key(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        given = request.headers.get("authorization", "").encode()
-        protected = request.url.path.startswith(("/api/", "/metrics"))
-        if protected and not hmac.compare_digest(given, expected):
-            return JSONResponse({"detail": "missing or wrong API key"}, status_code=401)
-        return await call_next(request)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 import anyio.to_thread
 from fastapi import Depends, Request
 
+from flowyard.orchestrator.auth import KeyCache
 from flowyard.orchestrator.claims import DeploymentDocs
 from flowyard.orchestrator.metrics import ApiMetrics
 from flowyard.pools import PoolQueues, Wakeups
@@ -27,6 +28,7 @@ class Orchestrator:
     rebuild_needed: bool = False
     deployment_docs: DeploymentDocs = field(default_factory=DeploymentDocs)
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
+    key_cache: KeyCache = field(default_factory=KeyCache)
 
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking store work off the event loop."""

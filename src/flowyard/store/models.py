@@ -223,3 +223,33 @@ class Log(Base):
     message: Mapped[str] = mapped_column(Text)
     timestamp: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(20), default="engine")
+
+
+class Block(Base):
+    """A saved block document: public fields as JSON, secret fields as one Fernet token."""
+
+    __tablename__ = "blocks"
+    __table_args__ = (UniqueConstraint("type", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    type: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(100))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secrets: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ApiKey(Base):
+    """An API key: only its SHA-256 hash is kept, with a short prefix to recognise it."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    pools: Mapped[list[str] | None] = mapped_column(JSON)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked: Mapped[datetime | None]

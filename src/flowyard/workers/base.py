@@ -25,7 +25,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from flowyard import schemas as s
-from flowyard.blocks import base_job_template, render_job_configuration
+from flowyard.blocks import base_job_template, references, render_job_configuration
 from flowyard.client import FlowyardClient, is_transient
 from flowyard.client.log_shipper import LogShipper
 from flowyard.errors import ApiError, FlowyardError, InvalidInput
@@ -293,13 +293,27 @@ class BaseWorker:
         """The pool's template rendered with the deployment's then the run's job variables."""
         layers = [claimed.deployment.job_variables] if claimed.deployment else []
         layers.append(claimed.run.job_variables)
-        rendered = render_job_configuration(claimed.base_job_template, *layers)
+        rendered = self._resolve_blocks(
+            render_job_configuration(claimed.base_job_template, *layers)
+        )
         try:
             return self.variables.model_validate(
                 {k: v for k, v in rendered.items() if v is not None}
             )
         except ValidationError as exc:
             raise InvalidInput(f"invalid job configuration: {exc.errors()[0]['msg']}") from exc
+
+    def _resolve_blocks(self, rendered: dict[str, Any]) -> dict[str, Any]:
+        """Replace ``{{ block.TYPE/NAME[.field] }}`` with the blocks (secrets in clear)."""
+        needed = references.needed(rendered)
+        if not needed:
+            return rendered
+        documents = {}
+        for ref in sorted(needed):
+            slug, _, name = ref.partition("/")
+            documents[ref] = self.client.read_block(slug, name, include_secrets=True).data
+        resolved: dict[str, Any] = references.resolve(rendered, documents)
+        return resolved
 
     def _record_infrastructure(self, claimed: s.ClaimedRun, infrastructure: Infrastructure) -> None:
         body = s.InfrastructureReport(token=claimed.token, infrastructure_id=infrastructure.id)

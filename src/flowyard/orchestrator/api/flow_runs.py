@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Query
@@ -163,6 +164,30 @@ async def report_infrastructure(ref: str, body: s.InfrastructureReport, orch: Or
             run.infrastructure_id = body.infrastructure_id
 
     await orch.in_thread(record)
+
+
+@router.post("/flow_runs/{ref}/heartbeat")
+async def run_heartbeat(ref: str, body: s.RunHeartbeat, orch: Orch) -> s.RunHeartbeatAck:
+    """The engine's heartbeat: keeps the run's lease alive while its flow runs.
+
+    A run whose engine and worker both stop beating is Crashed by the reconciler. The answer
+    tells the engine to stop when the run is being cancelled or was taken from it.
+    """
+
+    def read() -> tuple[str, StateType, str | None, str | None]:
+        with orch.db.read() as session:
+            run = runs.get_run(session, ref)
+            pool = run.queue.pool.name if run.queue else None
+            return run.id, run.state_type, run.claim_token, pool
+
+    run_id, state, token, pool = await orch.in_thread(read)
+    if token != body.token:
+        return s.RunHeartbeatAck(state=state, stop=True)
+    if pool is not None and not state.is_terminal:
+        until = time.time() + orch.settings.claim_lease_seconds
+        await orch.queues.extend_leases(pool, [run_id], until)
+    stop = state in (StateType.CANCELLING, StateType.CANCELLED) or state.is_terminal
+    return s.RunHeartbeatAck(state=state, stop=stop)
 
 
 # -- task runs ------------------------------------------------------------------------------

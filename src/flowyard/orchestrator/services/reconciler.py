@@ -25,7 +25,7 @@ from flowyard.store import models as m
 log = structlog.get_logger()
 
 RETURNED = "the worker's claim lease expired before the run started; returned to the queue"
-CRASHED = "the worker running this flow run stopped heartbeating"
+CRASHED = "neither the worker nor the engine of this flow run heartbeats any more"
 CANCELLED_UNCONFIRMED = (
     "cancelled, but no worker confirmed stopping its infrastructure, which may still be running"
 )

@@ -1,0 +1,128 @@
+"""API keys: the routes that manage them and the middleware that checks them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
+
+from flowyard import schemas as s
+from flowyard.errors import Conflict, NotFound
+from flowyard.orchestrator.auth import (
+    KeyCache,
+    KeyInfo,
+    Role,
+    authorize,
+    key_hash,
+    new_key,
+    same_key,
+)
+from flowyard.orchestrator.runtime import Orch, Orchestrator
+from flowyard.store import models as m
+
+router = APIRouter(prefix="/api/api_keys", tags=["api keys"])
+PROTECTED = ("/api/", "/metrics")
+
+
+def _doc(row: m.ApiKey) -> s.ApiKey:
+    return s.ApiKey(
+        name=row.name,
+        role=row.role,
+        pools=row.pools or [],
+        prefix=row.prefix,
+        created=row.created,
+        revoked=row.revoked,
+    )
+
+
+@router.post("", status_code=201)
+async def create_key(body: s.ApiKeyCreate, orch: Orch) -> s.ApiKeyCreated:
+    """Make a key; its secret is in this answer only."""
+    key = new_key()
+
+    def create() -> s.ApiKey:
+        with orch.db.session() as session:
+            if session.scalars(select(m.ApiKey).where(m.ApiKey.name == body.name)).first():
+                raise Conflict(f"an API key named {body.name!r} already exists")
+            row = m.ApiKey(
+                name=body.name,
+                role=body.role,
+                pools=body.pools or None,
+                key_hash=key_hash(key),
+                prefix=key[:7],
+            )
+            session.add(row)
+            session.flush()
+            return _doc(row)
+
+    doc = await orch.in_thread(create)
+    return s.ApiKeyCreated(**doc.model_dump(), key=key)
+
+
+@router.get("")
+async def list_keys(orch: Orch) -> list[s.ApiKey]:
+    def read() -> list[s.ApiKey]:
+        with orch.db.read() as session:
+            return [_doc(row) for row in session.scalars(select(m.ApiKey).order_by(m.ApiKey.name))]
+
+    return await orch.in_thread(read)
+
+
+@router.delete("/{name}", status_code=204)
+async def revoke_key(name: str, orch: Orch) -> None:
+    def revoke() -> None:
+        with orch.db.session() as session:
+            row = session.scalars(select(m.ApiKey).where(m.ApiKey.name == name)).first()
+            if row is None:
+                raise NotFound(f"API key {name!r} not found")
+            row.revoked = row.revoked or datetime.now(UTC)
+
+    await orch.in_thread(revoke)
+    orch.key_cache.clear()
+
+
+def _lookup(orch: Orchestrator, digest: str) -> KeyInfo | None:
+    with orch.db.read() as session:
+        row = session.scalars(select(m.ApiKey).where(m.ApiKey.key_hash == digest)).first()
+        if row is None or row.revoked is not None:
+            return None
+        return KeyInfo(row.name, Role(row.role), tuple(row.pools or ()))
+
+
+async def identify(orch: Orchestrator, presented: str, admin_key: str) -> KeyInfo | None:
+    """The key behind a bearer token: the administrator's, a stored one, or None."""
+    if same_key(presented, admin_key):
+        return KeyInfo("FLOWYARD_API_KEY", Role.ADMIN)
+    digest = key_hash(presented)
+    cache: KeyCache = orch.key_cache
+    known, info = cache.get(digest)
+    if not known:
+        info = await orch.in_thread(_lookup, orch, digest)
+        cache.put(digest, info)
+    return info
+
+
+def install_auth(app: FastAPI, admin_key: str) -> None:
+    """Require a key on every ``/api`` and ``/metrics`` request: 401 without one, 403 beyond it."""
+
+    @app.middleware("http")
+    async def check_key(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        path = request.url.path
+        if not path.startswith(PROTECTED):
+            return await call_next(request)
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        info = None
+        if scheme.lower() == "bearer" and presented:
+            info = await identify(request.app.state.orchestrator, presented, admin_key)
+        if info is None:
+            return JSONResponse({"detail": "missing, unknown or revoked API key"}, status_code=401)
+        reason = authorize(info, request.method, request.url.path)
+        if reason is not None:
+            return JSONResponse({"detail": reason}, status_code=403)
+        request.state.api_key = info
+        return await call_next(request)

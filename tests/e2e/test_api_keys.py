@@ -1,0 +1,133 @@
+"""API keys against a real server that requires them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from flowyard import schemas as s
+from flowyard.cli.processes import ServerProcess, WorkerProcess
+from flowyard.client import FlowyardClient
+from flowyard.errors import ApiError
+from flowyard.states import StateType
+from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
+from tests.waiting import wait_until
+
+ADMIN = "admin-secret-for-tests-only-0123456789"
+
+
+def _cli(url: str, key: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FLOWYARD_API_URL": url, "FLOWYARD_API_KEY": key}
+    return subprocess.run(
+        [sys.executable, "-m", "flowyard", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def locked_server(tmp_path_factory):
+    server = ServerProcess(
+        tmp_path_factory.mktemp("locked"), env={**FAST, "FLOWYARD_API_KEY": ADMIN}
+    )
+    try:
+        _wait_up(server)
+        yield server
+    finally:
+        server.stop()
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _wait_up(server: ServerProcess) -> None:
+    def answers() -> bool:
+        try:
+            return httpx.get(f"{server.url}/api/health", headers=_bearer(ADMIN)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(answers, timeout=60, interval=0.05, message="the locked server did not start")
+
+
+def test_requests_without_a_valid_key_are_401(locked_server):
+    """No key, a wrong key: 401 with a clear message; metrics are protected too."""
+    for headers in ({}, _bearer("nope"), {"Authorization": "Basic abc"}):
+        response = httpx.get(f"{locked_server.url}/api/work_pools", headers=headers)
+        assert response.status_code == 401
+        assert response.json()["detail"] == "missing, unknown or revoked API key"
+    assert httpx.get(f"{locked_server.url}/metrics").status_code == 401
+    assert httpx.get(f"{locked_server.url}/metrics", headers=_bearer(ADMIN)).status_code == 200
+
+
+def test_worker_key_serves_its_pool_only_and_can_be_revoked(locked_server, tmp_path, flows_dir):
+    """A pool-scoped worker key runs flows in its pool, is refused elsewhere, and dies on revoke."""
+    with FlowyardClient(locked_server.url, ADMIN) as admin:
+        create_process_pool(admin, "scoped")
+        create_process_pool(admin, "elsewhere")
+        dep = deploy_flow(admin, "scoped", flows_dir, "noop")
+    created = _cli(locked_server.url, ADMIN, "api-key", "create", "w1", "--pool", "scoped")
+    assert created.returncode == 0, created.stderr
+    worker_key = created.stdout.strip().splitlines()[-1]
+    assert worker_key.startswith("fy_")
+
+    listed = _cli(locked_server.url, ADMIN, "api-key", "ls")
+    assert "w1" in listed.stdout and worker_key not in listed.stdout
+
+    worker = WorkerProcess(
+        locked_server.url, "scoped", tmp_path, env={**FAST, "FLOWYARD_API_KEY": worker_key}
+    )
+    try:
+        with FlowyardClient(locked_server.url, ADMIN) as admin:
+            run = admin.run_deployment(dep.id, s.DeploymentRunRequest())
+            wait_until(
+                lambda: admin.read_flow_run(run.id).state.type is StateType.COMPLETED, timeout=60
+            )
+    finally:
+        worker.stop()
+
+    with FlowyardClient(locked_server.url, worker_key, retry_seconds=0) as as_worker:
+        with pytest.raises(ApiError) as refused:
+            as_worker.claim("elsewhere", s.ClaimRequest(worker_name="w"))
+        assert (
+            refused.value.status_code == 403
+            and "may only serve the pools scoped" in refused.value.message
+        )
+        with pytest.raises(ApiError) as refused:
+            as_worker.run_deployment(dep.id, s.DeploymentRunRequest())
+        assert refused.value.status_code == 403 and "worker key" in refused.value.message
+        with pytest.raises(ApiError) as refused:
+            as_worker.create_work_pool(s.WorkPoolCreate(name="not-mine"))
+        assert refused.value.status_code == 403
+
+    assert _cli(locked_server.url, ADMIN, "api-key", "revoke", "w1").returncode == 0
+    wait_until(
+        lambda: (
+            httpx.get(
+                f"{locked_server.url}/api/work_pools/scoped", headers=_bearer(worker_key)
+            ).status_code
+            == 401
+        ),
+        timeout=15,
+    )
+    server_log = locked_server.output.read_text()
+    assert worker_key not in server_log and ADMIN not in server_log
+
+
+def test_worker_key_cannot_manage_keys(locked_server):
+    """Only the administrator manages keys: a worker key gets 403."""
+    created = _cli(locked_server.url, ADMIN, "api-key", "create", "w2")
+    key = created.stdout.strip().splitlines()[-1]
+    denied = _cli(locked_server.url, key, "api-key", "ls")
+    assert (
+        denied.returncode == 1
+        and "worker key" in denied.stderr
+        and "Traceback" not in denied.stderr
+    )
