@@ -303,6 +303,18 @@ class BaseWorker:
         except ValidationError as exc:
             raise InvalidInput(f"invalid job configuration: {exc.errors()[0]['msg']}") from exc
 
+    def engine_env(self, claimed: s.ClaimedRun) -> dict[str, str]:
+        """What the engine of a run needs to find the API and prove its claim."""
+        env = {
+            "FLOWYARD_API_URL": self.client.api_url,
+            "FLOWYARD_CLAIM_TOKEN": claimed.token,
+            "FLOWYARD_FLOW_RUN_ID": claimed.run.id,
+            "PYTHONUNBUFFERED": "1",
+        }
+        if self.client.api_key:
+            env["FLOWYARD_API_KEY"] = self.client.api_key
+        return env
+
     def _resolve_blocks(self, rendered: dict[str, Any]) -> dict[str, Any]:
         """Replace ``{{ block.TYPE/NAME[.field] }}`` with the blocks (secrets in clear)."""
         needed = references.needed(rendered)

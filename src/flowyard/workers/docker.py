@@ -172,7 +172,7 @@ class DockerWorker(BaseWorker):
         options: dict[str, Any] = {
             "image": configuration.image,
             "command": command,
-            "environment": {**configuration.env, **self._engine_env(claimed)},
+            "environment": {**configuration.env, **self.engine_env(claimed)},
             "labels": {**configuration.labels, **self._labels(claimed)},
             "volumes": configuration.volumes,
             "network_mode": configuration.network_mode,
@@ -198,17 +198,6 @@ class DockerWorker(BaseWorker):
             labels[f"{LABEL}.deployment-id"] = claimed.deployment.id
             labels[f"{LABEL}.deployment-name"] = claimed.deployment.name
         return labels
-
-    def _engine_env(self, claimed: s.ClaimedRun) -> dict[str, str]:
-        env = {
-            "FLOWYARD_API_URL": self.client.api_url,
-            "FLOWYARD_CLAIM_TOKEN": claimed.token,
-            "FLOWYARD_FLOW_RUN_ID": claimed.run.id,
-            "PYTHONUNBUFFERED": "1",
-        }
-        if self.client.api_key:
-            env["FLOWYARD_API_KEY"] = self.client.api_key
-        return env
 
     def _ensure_image(self, engine: DockerClient, configuration: DockerVariables) -> None:
         import docker.errors

@@ -80,7 +80,7 @@ class ProcessWorker(BaseWorker):
     ) -> Infrastructure:
         assert isinstance(configuration, ProcessVariables)
         cwd = configuration.working_dir or (claimed.deployment.path if claimed.deployment else None)
-        env = {**os.environ, **configuration.env, **self._engine_env(claimed)}
+        env = {**os.environ, **configuration.env, **self.engine_env(claimed)}
         pid = None
         if self._warm_start(configuration):
             pid = self._launch_forked(claimed.run.id, cwd, env, configuration, output)
@@ -224,17 +224,6 @@ class ProcessWorker(BaseWorker):
             super().shutdown()
         finally:
             self._fork_server.close()
-
-    def _engine_env(self, claimed: s.ClaimedRun) -> dict[str, str]:
-        env = {
-            "FLOWYARD_API_URL": self.client.api_url,
-            "FLOWYARD_CLAIM_TOKEN": claimed.token,
-            "FLOWYARD_FLOW_RUN_ID": claimed.run.id,
-            "PYTHONUNBUFFERED": "1",
-        }
-        if self.client.api_key:
-            env["FLOWYARD_API_KEY"] = self.client.api_key
-        return env
 
 
 def _pump(pipe: IO[bytes], name: str, output: OutputSink) -> threading.Thread:
