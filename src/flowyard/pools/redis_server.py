@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -142,7 +144,11 @@ class ManagedRedis:
             "--daemonize", "no",
         ]  # fmt: skip
         self._process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_stop_with_parent,
         )
         self._wait_for_ping(self._process, workdir / "redis.log")
         self._answered = True
@@ -224,3 +230,17 @@ def _tail(logfile: Path, lines: int = 5) -> str:
         return " | ".join(logfile.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def _stop_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when its parent dies.
+
+    A server killed with SIGKILL runs no cleanup; without this its Redis would live on.
+    Linux ties this to the *thread* that started the child: start a ManagedRedis from a
+    thread that lives as long as its user (the server starts it from its main thread).
+    """
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
