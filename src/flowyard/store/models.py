@@ -144,11 +144,36 @@ class Deployment(Base):
     queue: Mapped[WorkQueue] = relationship()
 
 
+class DeploymentSchedule(Base):
+    """When a deployment runs by itself: a cron, interval or RRule expression in a time zone."""
+
+    __tablename__ = "deployment_schedules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    deployment_id: Mapped[str] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    expression: Mapped[str] = mapped_column(Text)
+    timezone: Mapped[str] = mapped_column(String(100), default="UTC")
+    anchor_date: Mapped[datetime | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    deployment: Mapped[Deployment] = relationship()
+
+
 class FlowRun(Base):
     __tablename__ = "flow_runs"
     __table_args__ = (
         Index("ix_flow_runs_state_scheduled", "state_type", "scheduled_time"),
         Index("ix_flow_runs_queue_state", "queue_id", "state_type"),
+        # One run per schedule slot, whoever materializes it: the scheduler's idempotence.
+        UniqueConstraint(
+            "deployment_id", "schedule_id", "scheduled_time", name="uq_flow_runs_schedule_slot"
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -158,6 +183,7 @@ class FlowRun(Base):
         ForeignKey("deployments.id", ondelete="SET NULL"), index=True
     )
     queue_id: Mapped[str | None] = mapped_column(ForeignKey("work_queues.id", ondelete="SET NULL"))
+    schedule_id: Mapped[str | None] = mapped_column(String(36))
     parent_task_run_id: Mapped[str | None] = mapped_column(String(36))
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     job_variables: Mapped[dict[str, Any]] = mapped_column(default=dict)
