@@ -79,6 +79,36 @@ class WorkQueue(_Doc):
 # -- flows and deployments ---------------------------------------------------------------
 
 
+class ScheduleCreate(_Doc):
+    """A schedule: a cron, interval (seconds) or RRule expression read in an IANA time zone."""
+
+    kind: Literal["cron", "interval", "rrule"]
+    expression: str = Field(min_length=1, max_length=2000)
+    timezone: str = "UTC"
+    anchor_date: datetime | None = Field(
+        default=None, description="intervals count from here; RRules start here"
+    )
+    active: bool = True
+    parameters: dict[str, Any] = Field(default_factory=dict, description="parameter overrides")
+
+
+class ScheduleUpdate(_Doc):
+    active: bool
+
+
+class Schedule(_Doc):
+    id: str
+    deployment_id: str
+    kind: str
+    expression: str
+    timezone: str
+    anchor_date: datetime | None
+    active: bool
+    parameters: dict[str, Any]
+    created: datetime
+    updated: datetime
+
+
 class DeploymentCreate(_Doc):
     name: str = Field(pattern=NAME_PATTERN)
     flow_name: str = Field(min_length=1, max_length=200)
@@ -92,6 +122,9 @@ class DeploymentCreate(_Doc):
     tags: list[str] = Field(default_factory=list)
     description: str | None = None
     version: str | None = None
+    schedules: list[ScheduleCreate] | None = Field(
+        default=None, description="replaces the deployment's schedules; omit to keep them"
+    )
 
 
 class Deployment(_Doc):

@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     )
     reconcile_interval_seconds: float = 2.0
     dispatch_interval_seconds: float = 5.0
+    scheduler_interval_seconds: float = Field(
+        default=10.0, description="How often the scheduler materializes runs of schedules."
+    )
+    scheduler_max_runs: int = Field(
+        default=3, ge=1, description="At most this many future runs per schedule."
+    )
+    scheduler_horizon_seconds: float = Field(
+        default=3600.0, description="Runs are materialized at most this far ahead."
+    )
     cancel_timeout_seconds: float = Field(
         default=120.0,
         description="A run still Cancelling after this long is marked Cancelled, with a warning.",

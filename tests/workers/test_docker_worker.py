@@ -47,7 +47,7 @@ def log_lines(api: FlowyardClient, run_id: str) -> list[str]:
 def containers_of(engine: DockerEngine, run_id: str) -> list[object]:
     with contextlib.closing(engine.client()) as docker:
         label = f"io.flowyard.flow-run-id={run_id}"
-        return list(docker.containers.list(all=True, filters={"label": label}))
+        return list(docker.containers.list(all=True, filters={"label": label}, ignore_removed=True))
 
 
 class TestDockerRuns:

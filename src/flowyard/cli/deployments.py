@@ -11,6 +11,7 @@ import click
 from flowyard import schemas as s
 from flowyard.cli.common import client, json_option
 from flowyard.cli.output import details, emit_json, parse_assignments, table
+from flowyard.cli.schedules import schedule, schedule_from_options, schedule_options
 from flowyard.cli.watch import watch_run
 from flowyard.errors import InvalidInput
 
@@ -34,6 +35,7 @@ from flowyard.errors import InvalidInput
 @click.option("--tag", "tags", multiple=True)
 @click.option("--description")
 @click.option("--version")
+@schedule_options
 @json_option
 def deploy(
     entrypoint: str,
@@ -46,6 +48,10 @@ def deploy(
     tags: tuple[str, ...],
     description: str | None,
     version: str | None,
+    cron: str | None,
+    interval: float | None,
+    rrule: str | None,
+    timezone: str,
     as_json: bool,
 ) -> None:
     """Deploy the flow at ENTRYPOINT (path/to/file.py:function) to a work pool.
@@ -56,6 +62,7 @@ def deploy(
     from flowyard.engine.entrypoint import load_flow
     from flowyard.sdk.parameters import parameter_schema
 
+    one_schedule = schedule_from_options(cron, interval, rrule, timezone)
     base = Path(os.getcwd())
     flow = load_flow(entrypoint, base)
     variables = parse_assignments(job_variables, "--job-variable")
@@ -74,6 +81,7 @@ def deploy(
         tags=list(tags),
         description=description or (flow.fn.__doc__ or "").strip() or None,
         version=version,
+        schedules=None if one_schedule is None else [one_schedule],
     )
     with client() as api:
         deployment = api.create_deployment(body)
@@ -90,6 +98,9 @@ def deploy(
 @click.group("deployment")
 def deployment() -> None:
     """Inspect and run deployments."""
+
+
+deployment.add_command(schedule)
 
 
 @deployment.command("ls")

@@ -34,6 +34,11 @@ def _path(*parts: str) -> str:
     return "/api/" + "/".join(quote(p, safe="") for p in parts)
 
 
+def _schedules_path(ref: str, schedule_id: str | None = None) -> str:
+    path = _path("deployments") + "/" + quote(ref, safe="") + "/schedules"
+    return path if schedule_id is None else path + "/" + quote(schedule_id, safe="")
+
+
 class FlowyardClient:
     """A synchronous client; ``retry_seconds`` bounds how long transient failures are retried."""
 
@@ -149,6 +154,20 @@ class FlowyardClient:
 
     def list_deployments(self) -> list[s.Deployment]:
         return self._list(s.Deployment, _path("deployments"))
+
+    def list_schedules(self, ref: str) -> list[s.Schedule]:
+        return self._list(s.Schedule, _schedules_path(ref))
+
+    def create_schedule(self, ref: str, body: s.ScheduleCreate) -> s.Schedule:
+        return self._send_doc("POST", s.Schedule, _schedules_path(ref), body)
+
+    def set_schedule_active(self, ref: str, schedule_id: str, active: bool) -> s.Schedule:
+        """Pause (``active=False``: its future runs are deleted) or resume a schedule."""
+        path = _schedules_path(ref, schedule_id)
+        return self._send_doc("PATCH", s.Schedule, path, s.ScheduleUpdate(active=active))
+
+    def delete_schedule(self, ref: str, schedule_id: str) -> None:
+        self.request("DELETE", _schedules_path(ref, schedule_id))
 
     def run_deployment(self, ref: str, body: s.DeploymentRunRequest) -> s.FlowRun:
         path = _path("deployments") + "/" + quote(ref, safe="") + "/runs"

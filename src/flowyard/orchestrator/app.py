@@ -21,11 +21,20 @@ from flowyard.errors import (
     NotFound,
     QueueUnavailable,
 )
-from flowyard.orchestrator.api import api_keys, blocks, deployments, flow_runs, pools, workers
+from flowyard.orchestrator.api import (
+    api_keys,
+    blocks,
+    deployments,
+    flow_runs,
+    pools,
+    schedules,
+    workers,
+)
 from flowyard.orchestrator.api.api_keys import install_auth
 from flowyard.orchestrator.runtime import Orchestrator
 from flowyard.orchestrator.services.dispatcher import dispatch_once
 from flowyard.orchestrator.services.reconciler import reconcile_once
+from flowyard.orchestrator.services.scheduler import schedule_once
 from flowyard.pools import PoolQueues, Wakeups, connect
 from flowyard.settings import Settings
 from flowyard.store import Database
@@ -54,6 +63,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
         services = [
             asyncio.create_task(_every(settings.dispatch_interval_seconds, dispatch_once, orch)),
             asyncio.create_task(_every(settings.reconcile_interval_seconds, reconcile_once, orch)),
+            asyncio.create_task(_every(settings.scheduler_interval_seconds, schedule_once, orch)),
         ]
         try:
             yield
@@ -67,8 +77,10 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             db.dispose()
 
     app = FastAPI(title="Flowyard", version="0.1.0", lifespan=lifespan)
-    for router in (pools.router, deployments.router, flow_runs.router, workers.router):
+    # schedules before deployments: its paths would otherwise match GET /{ref:path}
+    for router in (pools.router, schedules.router, deployments.router, flow_runs.router):
         app.include_router(router)
+    app.include_router(workers.router)
     app.include_router(blocks.router)
     app.include_router(api_keys.router)
     _add_error_handlers(app)

@@ -113,3 +113,7 @@ def worker(row: m.Worker, *, now: datetime, heartbeat_seconds: float) -> s.Worke
         status="ONLINE" if online else "OFFLINE",
         last_heartbeat=row.last_heartbeat,
     )
+
+
+def schedule(sch: m.DeploymentSchedule) -> s.Schedule:
+    return s.Schedule.model_validate(sch)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from flowyard import schemas as s
 from flowyard.blocks import merge_variables
 from flowyard.orchestrator import documents, queue_sync, runs
+from flowyard.orchestrator.api import schedules
 from flowyard.orchestrator.api.pools import DEFAULT_QUEUE
 from flowyard.orchestrator.lookups import get_deployment, get_flow, get_pool, get_queue
 from flowyard.orchestrator.parameters import check_parameters
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/api/deployments", tags=["deployments"])
 
 @router.post("", status_code=201)
 async def create_deployment(body: s.DeploymentCreate, orch: Orch) -> s.Deployment:
-    def upsert() -> s.Deployment:
+    def upsert() -> tuple[s.Deployment, list[runs.QueueEffect]]:
         with orch.db.session() as session:
             pool = get_pool(session, body.pool_name)
             queue = get_queue(session, pool, body.queue_name or DEFAULT_QUEUE)
@@ -33,15 +34,22 @@ async def create_deployment(body: s.DeploymentCreate, orch: Orch) -> s.Deploymen
                     m.Deployment.flow_id == flow.id, m.Deployment.name == body.name
                 )
             ).first() or m.Deployment(flow=flow, name=body.name)
-            fields = body.model_dump(exclude={"flow_name", "pool_name", "queue_name"})
-            for field, value in fields.items():
+            excluded = {"flow_name", "pool_name", "queue_name", "schedules"}
+            for field, value in body.model_dump(exclude=excluded).items():
                 setattr(dep, field, value)
             dep.queue = queue
             session.add(dep)
             session.flush()
-            return documents.deployment(dep)
+            effects = []
+            if body.schedules is not None:
+                effects = schedules.replace_schedules(session, dep, body.schedules)
+                session.flush()
+            return documents.deployment(dep), effects
 
-    return await orch.in_thread(upsert)
+    doc, effects = await orch.in_thread(upsert)
+    for effect in effects:
+        await queue_sync.apply(orch, effect)
+    return doc
 
 
 @router.get("")

@@ -1,0 +1,126 @@
+"""``flowyard deployment schedule …`` and the schedule options of ``flowyard deploy``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from flowyard import schemas as s
+from flowyard.cli.common import client, json_option
+from flowyard.cli.output import emit_json, parse_assignments, table
+from flowyard.errors import InvalidInput
+
+
+def schedule_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--cron``, ``--interval``, ``--rrule`` and ``--timezone``, at most one kind."""
+    options = [
+        click.option("--cron", help='Cron expression, e.g. "0 * * * *".'),
+        click.option("--interval", type=float, help="Run every this many seconds."),
+        click.option("--rrule", help='RFC 5545 RRule, e.g. "FREQ=WEEKLY;BYDAY=MO".'),
+        click.option(
+            "--timezone", default="UTC", show_default=True, help="IANA zone of the schedule."
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def schedule_from_options(
+    cron: str | None, interval: float | None, rrule: str | None, timezone: str
+) -> s.ScheduleCreate | None:
+    """The one schedule the options describe, or None when none was given."""
+    given = [
+        (kind, value)
+        for kind, value in (("cron", cron), ("interval", interval), ("rrule", rrule))
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise InvalidInput("give at most one of --cron, --interval and --rrule")
+    if not given:
+        return None
+    kind, value = given[0]
+    expression = f"{value:g}" if isinstance(value, float) else str(value)
+    return s.ScheduleCreate(kind=kind, expression=expression, timezone=timezone)  # type: ignore[arg-type]
+
+
+@click.group("schedule")
+def schedule() -> None:
+    """List, add, pause, resume and delete a deployment's schedules."""
+
+
+@schedule.command("ls")
+@click.argument("deployment")
+@json_option
+def list_schedules(deployment: str, as_json: bool) -> None:
+    """List the schedules of DEPLOYMENT ('flow/deployment' or id)."""
+    with client() as api:
+        found = api.list_schedules(deployment)
+    if as_json:
+        emit_json(found)
+        return
+    table(
+        ["id", "kind", "expression", "timezone", "active"],
+        [(x.id, x.kind, x.expression, x.timezone, x.active) for x in found],
+    )
+
+
+@schedule.command("create")
+@click.argument("deployment")
+@schedule_options
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Parameter override.")
+@json_option
+def create_schedule(
+    deployment: str,
+    cron: str | None,
+    interval: float | None,
+    rrule: str | None,
+    timezone: str,
+    params: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Add a schedule to DEPLOYMENT."""
+    body = schedule_from_options(cron, interval, rrule, timezone)
+    if body is None:
+        raise InvalidInput("give one of --cron, --interval and --rrule")
+    body.parameters = parse_assignments(params, "--param")
+    with client() as api:
+        created = api.create_schedule(deployment, body)
+    if as_json:
+        emit_json(created)
+        return
+    click.echo(f"Created schedule {created.id} ({created.kind} {created.expression!r}).")
+
+
+def _set_active(deployment: str, schedule_id: str, active: bool) -> None:
+    with client() as api:
+        api.set_schedule_active(deployment, schedule_id, active)
+    click.echo(f"{'Resumed' if active else 'Paused'} schedule {schedule_id}.")
+
+
+@schedule.command("pause")
+@click.argument("deployment")
+@click.argument("schedule_id")
+def pause_schedule(deployment: str, schedule_id: str) -> None:
+    """Pause a schedule; its runs not yet started are deleted."""
+    _set_active(deployment, schedule_id, False)
+
+
+@schedule.command("resume")
+@click.argument("deployment")
+@click.argument("schedule_id")
+def resume_schedule(deployment: str, schedule_id: str) -> None:
+    """Resume a paused schedule."""
+    _set_active(deployment, schedule_id, True)
+
+
+@schedule.command("delete")
+@click.argument("deployment")
+@click.argument("schedule_id")
+def delete_schedule(deployment: str, schedule_id: str) -> None:
+    """Delete a schedule and its runs not yet started."""
+    with client() as api:
+        api.delete_schedule(deployment, schedule_id)
+    click.echo(f"Deleted schedule {schedule_id}.")

@@ -1,0 +1,122 @@
+"""A deployment's schedules: list, add, pause or resume, delete.
+
+Pausing or deleting a schedule deletes its runs that are still Scheduled (and takes them
+out of their queue); resuming lets the scheduler materialize runs again on its next pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from fastapi import APIRouter
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flowyard import schemas as s
+from flowyard.errors import NotFound
+from flowyard.orchestrator import documents, queue_sync
+from flowyard.orchestrator.lookups import get_deployment
+from flowyard.orchestrator.runs import QueueEffect
+from flowyard.orchestrator.runtime import Orch, Orchestrator
+from flowyard.orchestrator.schedules import ScheduleSpec, validate
+from flowyard.orchestrator.services.scheduler import clear_future_runs
+from flowyard.store import models as m
+
+router = APIRouter(prefix="/api/deployments", tags=["deployments"])
+
+
+def new_schedules(bodies: Iterable[s.ScheduleCreate]) -> list[m.DeploymentSchedule]:
+    """Schedule rows for ``bodies``, each checked first (``InvalidInput`` names the field)."""
+    rows = []
+    for body in bodies:
+        validate(ScheduleSpec(body.kind, body.expression, body.timezone, body.anchor_date))
+        rows.append(m.DeploymentSchedule(**body.model_dump()))
+    return rows
+
+
+def replace_schedules(
+    session: Session, dep: m.Deployment, bodies: list[s.ScheduleCreate]
+) -> list[QueueEffect]:
+    """Give ``dep`` exactly these schedules; the old ones and their future runs go."""
+    rows = new_schedules(bodies)
+    old = list(_schedules(session, dep.id))
+    effects = clear_future_runs(session, [sch.id for sch in old])
+    for sch in old:
+        session.delete(sch)
+    for row in rows:
+        row.deployment = dep
+        session.add(row)
+    return effects
+
+
+def _schedules(session: Session, deployment_id: str) -> list[m.DeploymentSchedule]:
+    query = select(m.DeploymentSchedule).where(m.DeploymentSchedule.deployment_id == deployment_id)
+    return list(session.scalars(query.order_by(m.DeploymentSchedule.created)).all())
+
+
+def _get_schedule(session: Session, ref: str, schedule_id: str) -> m.DeploymentSchedule:
+    dep = get_deployment(session, ref)
+    found = session.get(m.DeploymentSchedule, schedule_id)
+    if found is None or found.deployment_id != dep.id:
+        raise NotFound(f"schedule {schedule_id!r} of deployment {ref!r} not found")
+    return found
+
+
+async def _apply(orch: Orchestrator, effects: list[QueueEffect]) -> None:
+    for effect in effects:
+        await queue_sync.apply(orch, effect)
+
+
+@router.get("/{ref:path}/schedules")
+async def list_schedules(ref: str, orch: Orch) -> list[s.Schedule]:
+    def read() -> list[s.Schedule]:
+        with orch.db.read() as session:
+            dep = get_deployment(session, ref)
+            return [documents.schedule(sch) for sch in _schedules(session, dep.id)]
+
+    return await orch.in_thread(read)
+
+
+@router.post("/{ref:path}/schedules", status_code=201)
+async def create_schedule(ref: str, body: s.ScheduleCreate, orch: Orch) -> s.Schedule:
+    def create() -> s.Schedule:
+        with orch.db.session() as session:
+            dep = get_deployment(session, ref)
+            (row,) = new_schedules([body])
+            row.deployment = dep
+            session.add(row)
+            session.flush()
+            return documents.schedule(row)
+
+    return await orch.in_thread(create)
+
+
+@router.patch("/{ref:path}/schedules/{schedule_id}")
+async def update_schedule(
+    ref: str, schedule_id: str, body: s.ScheduleUpdate, orch: Orch
+) -> s.Schedule:
+    """Pause (``active: false``) or resume a schedule."""
+
+    def update() -> tuple[s.Schedule, list[QueueEffect]]:
+        with orch.db.session() as session:
+            row = _get_schedule(session, ref, schedule_id)
+            row.active = body.active
+            effects = [] if body.active else clear_future_runs(session, [row.id])
+            session.flush()
+            return documents.schedule(row), effects
+
+    doc, effects = await orch.in_thread(update)
+    await _apply(orch, effects)
+    return doc
+
+
+@router.delete("/{ref:path}/schedules/{schedule_id}", status_code=204)
+async def delete_schedule(ref: str, schedule_id: str, orch: Orch) -> None:
+    def remove() -> list[QueueEffect]:
+        with orch.db.session() as session:
+            row = _get_schedule(session, ref, schedule_id)
+            effects = clear_future_runs(session, [row.id])
+            session.delete(row)
+            return effects
+
+    await _apply(orch, await orch.in_thread(remove))

@@ -1,0 +1,115 @@
+"""Deployment schedules in the store: one run per slot, enforced by the database."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from flowyard.orchestrator import runs
+from flowyard.orchestrator.services.scheduler import clear_future_runs, materialize
+from flowyard.states import StateType
+from flowyard.store import models as m
+
+NOW = datetime(2026, 5, 1, 10, 0, 1, tzinfo=UTC)
+
+
+def _deployment(session) -> m.Deployment:
+    pool = m.WorkPool(name="local", type="process")
+    queue = m.WorkQueue(name="default", priority=1)
+    pool.queues.append(queue)
+    dep = m.Deployment(flow=m.Flow(name="etl"), name="hourly", entrypoint="f.py:etl", queue=queue)
+    session.add_all([pool, dep])
+    session.flush()
+    return dep
+
+
+def _schedule(database, **fields) -> str:
+    with database.session() as session:
+        dep = _deployment(session)
+        schedule = m.DeploymentSchedule(
+            deployment=dep, kind="interval", expression="60", parameters={"n": 2}, **fields
+        )
+        session.add(schedule)
+        session.flush()
+        return schedule.id
+
+
+def _count_runs(database) -> int:
+    with database.read() as session:
+        return session.scalar(select(func.count()).select_from(m.FlowRun)) or 0
+
+
+def test_a_slot_cannot_be_written_twice(database):
+    """Two runs of one schedule at one scheduled time are refused by the database."""
+    schedule_id = _schedule(database)
+    with pytest.raises(IntegrityError), database.session() as session:
+        dep = session.scalars(select(m.Deployment)).one()
+        for _ in range(2):
+            run = runs.new_run(
+                session,
+                flow=dep.flow,
+                deployment=dep,
+                queue=dep.queue,
+                now=NOW,
+                scheduled_time=NOW,
+            )
+            run.schedule_id = schedule_id
+            session.flush()
+
+
+def test_materialize_is_idempotent(database):
+    """Passes over the same time window write each due run once, with the overrides."""
+    _schedule(database)
+    first = materialize(database, NOW, max_runs=3, horizon_seconds=3600)
+    again = materialize(database, NOW, max_runs=3, horizon_seconds=3600)
+    assert len(first) == 3 and again == []
+    assert _count_runs(database) == 3
+    with database.read() as session:
+        stored = session.scalars(select(m.FlowRun).order_by(m.FlowRun.scheduled_time)).all()
+        assert [r.scheduled_time.minute for r in stored] == [1, 2, 3]
+        assert all(r.parameters == {"n": 2} for r in stored)
+        assert all(r.state_type is StateType.SCHEDULED for r in stored)
+
+
+def test_concurrent_passes_write_each_slot_once(database):
+    """Scheduler passes racing from several threads never duplicate a run."""
+    _schedule(database)
+    written: list[int] = []
+    barrier = threading.Barrier(4)
+
+    def race() -> None:
+        barrier.wait(timeout=10)
+        effects = materialize(database, NOW, max_runs=3, horizon_seconds=3600)
+        written.append(len(effects))
+
+    threads = [threading.Thread(target=race) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sum(written) == 3
+    assert _count_runs(database) == 3
+
+
+def test_paused_schedules_materialize_nothing(database):
+    """An inactive schedule writes no runs."""
+    _schedule(database, active=False)
+    assert materialize(database, NOW, max_runs=3, horizon_seconds=3600) == []
+
+
+def test_clearing_removes_only_unstarted_runs(database):
+    """Clearing a schedule deletes its Scheduled runs and keeps ones already started."""
+    schedule_id = _schedule(database)
+    materialize(database, NOW, max_runs=3, horizon_seconds=3600)
+    with database.session() as session:
+        started = session.scalars(select(m.FlowRun).order_by(m.FlowRun.scheduled_time)).first()
+        assert started is not None
+        runs.set_state(session, started, StateType.PENDING, now=NOW)
+    with database.session() as session:
+        effects = clear_future_runs(session, [schedule_id])
+    assert len(effects) == 2 and all(e.unqueue for e in effects)
+    assert _count_runs(database) == 1
