@@ -64,8 +64,9 @@ class LogShipper:
 
     @property
     def pending(self) -> int:
+        """Records not delivered yet: waiting, or in a batch being sent right now."""
         with self._cond:
-            return len(self._pending)
+            return len(self._pending) + self._in_flight
 
     def put(self, record: LogCreate) -> None:
         with self._cond:
