@@ -18,13 +18,13 @@ import structlog
 
 from flowyard.errors import FlowyardError, InvalidInput
 from flowyard.sdk.api import direct_run_client, jsonable
+from flowyard.sdk.attempts import AttemptLoop
 from flowyard.sdk.context import FlowRunContext, current_tags, flow_run_scope, get_flow_run_context
 from flowyard.sdk.futures import TaskFuture
 from flowyard.sdk.hooks import run_hooks
-from flowyard.sdk.logs import get_run_logger, log_prints, log_prints_enabled
+from flowyard.sdk.logs import get_run_logger, log_prints_enabled
 from flowyard.sdk.reporter import ApiReporter, LocalReporter
 from flowyard.sdk.task_engine import failure_message
-from flowyard.sdk.timeouts import await_with_timeout, call_with_timeout
 from flowyard.states import AwaitingRetry, Completed, Crashed, Failed, Pending, Running, State
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ log = structlog.get_logger()
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
 
-class FlowRunEngine:
+class FlowRunEngine(AttemptLoop):
     """Runs one call of ``flow``; ``context`` is given when the run already exists (engine)."""
 
     def __init__(
@@ -58,52 +58,24 @@ class FlowRunEngine:
         self.parent_task_run_id: str | None = None
         self._own_shipper: LogShipper | None = None
 
-    # -- the two loops ---------------------------------------------------------------------
+    # -- what the shared attempt loop needs ------------------------------------------------
 
-    def run_sync(self) -> State[Any]:
-        if self._begin():
-            with flow_run_scope(self.context), log_prints(self._log_prints()):
-                try:
-                    while self._attempt_starts():
-                        try:
-                            value = call_with_timeout(
-                                self.flow.fn, self.flow.timeout_seconds, "Flow",
-                                *self.args, **self.kwargs,
-                            )  # fmt: skip
-                        except Exception as exc:
-                            delay = self._on_exception(exc)
-                            if delay is not None:
-                                self.flow._sleep(delay)
-                            continue
-                        self.state = _final_state(value)
-                except BaseException as exc:
-                    self._on_crash(exc)
-                    raise
-        return self._finish()
+    label = "Flow"
 
-    async def run_async(self) -> State[Any]:
-        import asyncio
+    def _fn(self) -> Any:
+        return self.flow.fn
 
-        if self._begin():
-            with flow_run_scope(self.context), log_prints(self._log_prints()):
-                try:
-                    while self._attempt_starts():
-                        try:
-                            value = await await_with_timeout(
-                                self.flow.fn(*self.args, **self.kwargs),
-                                self.flow.timeout_seconds,
-                                "Flow",
-                            )
-                        except Exception as exc:
-                            delay = self._on_exception(exc)
-                            if delay:
-                                await asyncio.sleep(delay)
-                            continue
-                        self.state = _final_state(value)
-                except BaseException as exc:
-                    self._on_crash(exc)
-                    raise
-        return self._finish()
+    def _timeout(self) -> float | None:
+        return self.flow.timeout_seconds
+
+    def _sleep(self, seconds: float) -> None:
+        self.flow._sleep(seconds)
+
+    def _scope(self) -> Any:
+        return flow_run_scope(self.context)
+
+    def _on_value(self, value: Any) -> None:
+        self.state = _final_state(value)
 
     def _log_prints(self) -> bool:
         return self.flow.log_prints or (self.parent is not None and log_prints_enabled())

@@ -15,6 +15,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from flowyard.sdk.attempts import AttemptLoop
 from flowyard.sdk.caching import CacheContext
 from flowyard.sdk.context import (
     FlowRunContext,
@@ -25,9 +26,8 @@ from flowyard.sdk.context import (
 )
 from flowyard.sdk.futures import UpstreamTaskError, resolve
 from flowyard.sdk.hooks import run_hooks
-from flowyard.sdk.logs import get_run_logger, log_prints, log_prints_enabled
+from flowyard.sdk.logs import get_run_logger, log_prints_enabled
 from flowyard.sdk.retries import retry_delay
-from flowyard.sdk.timeouts import await_with_timeout, call_with_timeout
 from flowyard.states import (
     AwaitingRetry,
     Completed,
@@ -47,7 +47,7 @@ def failure_message(kind: str, exc: BaseException) -> str:
     return f"{kind} run encountered an exception {type(exc).__name__}: {exc}"
 
 
-class TaskRunEngine:
+class TaskRunEngine(AttemptLoop):
     """Runs one call of ``task`` with ``args``/``kwargs`` in the flow run ``flow_run``."""
 
     def __init__(
@@ -71,52 +71,24 @@ class TaskRunEngine:
         self.upstream: list[str] = []
         self.cache_key: str | None = None
 
-    # -- the two loops ---------------------------------------------------------------------
+    # -- what the shared attempt loop needs ------------------------------------------------
 
-    def run_sync(self) -> State[Any]:
-        if self._begin():
-            with task_run_scope(self.context), log_prints(self._log_prints()):
-                try:
-                    while self._attempt_starts():
-                        try:
-                            value = call_with_timeout(
-                                self.task.fn, self.task.timeout_seconds, "Task",
-                                *self.args, **self.kwargs,
-                            )  # fmt: skip
-                        except Exception as exc:
-                            delay = self._on_exception(exc)
-                            if delay is not None:
-                                self.task._sleep(delay)
-                            continue
-                        self._on_success(value)
-                except BaseException as exc:
-                    self._on_crash(exc)
-                    raise
-        return self._finish()
+    label = "Task"
 
-    async def run_async(self) -> State[Any]:
-        import asyncio
+    def _fn(self) -> Any:
+        return self.task.fn
 
-        if self._begin():
-            with task_run_scope(self.context), log_prints(self._log_prints()):
-                try:
-                    while self._attempt_starts():
-                        try:
-                            value = await await_with_timeout(
-                                self.task.fn(*self.args, **self.kwargs),
-                                self.task.timeout_seconds,
-                                "Task",
-                            )
-                        except Exception as exc:
-                            delay = self._on_exception(exc)
-                            if delay:
-                                await asyncio.sleep(delay)
-                            continue
-                        self._on_success(value)
-                except BaseException as exc:
-                    self._on_crash(exc)
-                    raise
-        return self._finish()
+    def _timeout(self) -> float | None:
+        return self.task.timeout_seconds
+
+    def _sleep(self, seconds: float) -> None:
+        self.task._sleep(seconds)
+
+    def _scope(self) -> Any:
+        return task_run_scope(self.context)
+
+    def _on_value(self, value: Any) -> None:
+        self._on_success(value)
 
     def run(self) -> State[Any]:
         """Whichever loop the task's function needs (async ones get their own event loop)."""
