@@ -298,21 +298,6 @@ class TestLeases:
 
         run_pools(body)
 
-    def test_ended_lease_never_expires_but_keeps_its_slot(self, run_pools: Run) -> None:
-        """end_lease stops lease expiry (the run is Running); the slot stays until release."""
-
-        async def body(q: PoolQueues) -> None:
-            await _setup(q, QueueConfig("default"), limit=1)
-            await q.enqueue(POOL, "default", "r", NOW)
-            await _claim(q)
-            assert await q.end_lease(POOL, "r") is True
-            assert await q.expired_leases(POOL, NOW + 1000) == []
-            assert await q.extend_leases(POOL, ["r"], NOW + 50) == ["r"]
-            assert await q.expired_leases(POOL, NOW + 1000) == []
-            assert await q.running_count(POOL) == 1
-
-        run_pools(body)
-
 
 class TestConfiguration:
     """Pool configuration changes and the cached layout."""

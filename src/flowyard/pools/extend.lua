@@ -5,7 +5,7 @@
 -- ARGV[1] layout version   ARGV[2] new expiry   ARGV[3] number of queues n
 -- ARGV[3 + i] name of queue i (i = 1..n), then the run ids
 --
--- A lease that was ended (the run is Running) is not revived: only existing members move (XX).
+-- Only existing members move (XX): a lease released meanwhile is not revived.
 -- Returns {'stale'} when the layout is stale, else {'ok', run ids still held...}.
 
 local config, pool_slots, leases, claims = KEYS[1], KEYS[2], KEYS[3], KEYS[4]

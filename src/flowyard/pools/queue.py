@@ -310,11 +310,6 @@ class PoolQueues:
             await pipe.execute()
 
     @_boundary
-    async def end_lease(self, pool: str, run_id: str) -> bool:
-        """End a run's claim lease (its engine reported Running); its slots stay held."""
-        return bool(await self._redis.zrem(keys.leases(pool), run_id))
-
-    @_boundary
     async def expired_leases(self, pool: str, now: float) -> list[Claim]:
         """The claims whose lease expired at or before ``now``."""
         expired = await self._redis.zrangebyscore(keys.leases(pool), "-inf", now)
