@@ -93,7 +93,14 @@ class ScheduleCreate(_Doc):
 
 
 class ScheduleUpdate(_Doc):
-    active: bool
+    """Pause or resume, or edit in place: any change replaces the runs not started yet."""
+
+    active: bool | None = None
+    kind: Literal["cron", "interval", "rrule"] | None = None
+    expression: str | None = Field(default=None, min_length=1, max_length=2000)
+    timezone: str | None = None
+    anchor_date: datetime | None = None
+    parameters: dict[str, Any] | None = None
 
 
 class Schedule(_Doc):
@@ -107,6 +114,9 @@ class Schedule(_Doc):
     parameters: dict[str, Any]
     created: datetime
     updated: datetime
+    next_times: list[datetime] = Field(
+        default_factory=list, description="the next due times (UTC), when active"
+    )
 
 
 class DeploymentCreate(_Doc):
@@ -122,6 +132,14 @@ class DeploymentCreate(_Doc):
     tags: list[str] = Field(default_factory=list)
     description: str | None = None
     version: str | None = None
+    catch_up: Literal["all", "latest", "skip"] = Field(
+        default="all",
+        description="scheduled runs that did not start in time: run all, only the latest, "
+        "or skip them",
+    )
+    late_after_seconds: float | None = Field(
+        default=None, ge=0, description="grace period before a run is Late; default: server's"
+    )
     schedules: list[ScheduleCreate] | None = Field(
         default=None, description="replaces the deployment's schedules; omit to keep them"
     )
@@ -142,6 +160,9 @@ class Deployment(_Doc):
     tags: list[str]
     description: str | None
     version: str | None
+    paused: bool = False
+    catch_up: str = "all"
+    late_after_seconds: float | None = None
     created: datetime
     updated: datetime
 

@@ -41,6 +41,18 @@ class Settings(BaseSettings):
     scheduler_horizon_seconds: float = Field(
         default=3600.0, description="Runs are materialized at most this far ahead."
     )
+    scheduler_max_catch_up_runs: int = Field(
+        default=100,
+        ge=1,
+        description="After downtime, at most this many missed slots per schedule are written "
+        "(the most recent), under the catch-up policy 'all'.",
+    )
+    late_after_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description="A Scheduled run not started this long after its time is named Late (or "
+        "skipped, per its deployment's catch-up policy); a deployment may set its own.",
+    )
     cancel_timeout_seconds: float = Field(
         default=120.0,
         description="A run still Cancelling after this long is marked Cancelled, with a warning.",

@@ -55,3 +55,27 @@ def test_render_job_configuration():
     """The job configuration is the template rendered with the merged variables."""
     config = render_job_configuration(base_job_template(Vars), {"command": "echo hi"})
     assert config == {"command": "echo hi", "env": {}, "image": "python:3.11"}
+
+
+def test_mistyped_variable_is_an_error():
+    """A value of the wrong type is refused at once, naming the variable and the problem."""
+    with pytest.raises(InvalidInput, match=r"job variable 'env'\['A'\]: 1 is not of type 'string'"):
+        merge_variables(base_job_template(Vars), {"env": {"A": 1}})
+
+
+class Resources(BaseModel):
+    cpu: float = 1.0
+
+
+class NestedVars(BaseModel):
+    command: str | None = None
+    resources: Resources = Resources()
+
+
+def test_optional_and_nested_variables_are_checked_against_their_schema():
+    """null fits an optional variable; a nested model's $ref resolves to the pool's $defs."""
+    template = base_job_template(NestedVars)
+    merged = merge_variables(template, {"command": None, "resources": {"cpu": 2}})
+    assert merged == {"command": None, "resources": {"cpu": 2}}
+    with pytest.raises(InvalidInput, match=r"'resources'\['cpu'\]: 'many' is not of type 'number'"):
+        merge_variables(template, {"resources": {"cpu": "many"}})

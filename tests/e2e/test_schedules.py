@@ -95,8 +95,89 @@ def test_invalid_schedule_is_refused_and_nothing_written(server, tmp_path):
         assert api.list_deployments() == []
 
 
+def test_late_run_is_named_late_then_still_runs(server, tmp_path):
+    """With no worker, a due run becomes Late after its deployment's grace period (seen in
+    the API); a worker started later runs it to Completed."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    with server.client() as api:
+        pool = create_process_pool(api, "latecomers")
+        schedule = s.ScheduleCreate(kind="interval", expression="2")
+        dep = _deploy_marker(api, pool, tmp_path, markers, schedule, late_after_seconds=0.5)
+        late = wait_until(
+            lambda: [r for r in _runs(api, dep.id) if r.state.name == "Late"], timeout=30
+        )[0]
+        history = [state.name for state in api.read_flow_run_history(late.id).states]
+        assert history[:2] == ["Scheduled", "Late"]
+        worker = WorkerProcess(server.url, pool, tmp_path, env=FAST)
+        try:
+            wait_until(
+                lambda: api.read_flow_run(late.id).state.type.value == "COMPLETED", timeout=60
+            )
+        finally:
+            worker.stop(timeout=30)
+        assert (markers / late.id).read_text() == "ran\n"
+
+
+def test_pausing_a_deployment_stops_its_schedules_until_resumed(server, tmp_path):
+    """Pause deletes the runs not started and writes no more; resume schedules again."""
+    with server.client() as api:
+        pool = create_process_pool(api, "pausing")
+        schedule = s.ScheduleCreate(kind="interval", expression="2")
+        dep = _deploy_marker(api, pool, tmp_path, tmp_path, schedule)
+        wait_until(lambda: _runs(api, dep.id), timeout=20)
+        paused = api.set_deployment_paused(dep.id, True)
+        assert paused.paused is True
+        assert api.read_deployment(dep.id).paused is True
+        assert _runs(api, dep.id) == []
+        # a paused deployment still takes manual runs
+        manual = api.run_deployment(dep.id, s.DeploymentRunRequest())
+        assert [r.id for r in _runs(api, dep.id)] == [manual.id]
+        assert api.set_deployment_paused(dep.id, False).paused is False
+        wait_until(lambda: len(_runs(api, dep.id)) >= 2, timeout=20)
+
+
+def test_editing_a_schedule_replaces_its_future_runs(server, tmp_path):
+    """An edited schedule's unstarted runs are replaced by runs on the new expression."""
+    with server.client() as api:
+        pool = create_process_pool(api, "editing")
+        hourly = s.ScheduleCreate(kind="cron", expression="0 * * * *", timezone="Europe/Berlin")
+        dep = _deploy_marker(api, pool, tmp_path, tmp_path, hourly)
+        (only,) = api.list_schedules(dep.id)
+        assert len(only.next_times) == 5 and all(t.minute == 0 for t in only.next_times)
+        wait_until(lambda: _runs(api, dep.id), timeout=20)
+        edited = api.update_schedule(dep.id, only.id, s.ScheduleUpdate(expression="30 * * * *"))
+        assert edited.kind == "cron" and edited.timezone == "Europe/Berlin"
+        assert all(t.minute == 30 for t in edited.next_times)
+        runs = wait_until(lambda: _runs(api, dep.id), timeout=20)
+        assert all(r.scheduled_time.minute == 30 for r in runs)
+        with pytest.raises(ApiError) as caught:
+            api.update_schedule(dep.id, only.id, s.ScheduleUpdate(expression="99 * * * *"))
+        assert caught.value.status_code == 422 and "99 * * * *" in str(caught.value)
+        assert api.list_schedules(dep.id)[0].expression == "30 * * * *"
+
+
+def test_mistyped_job_variable_is_refused_and_nothing_saved(server, tmp_path):
+    """A job variable of the wrong type is a 422 naming it; the deployment is not written."""
+    with server.client() as api:
+        pool = create_process_pool(api, "typed")
+        folder = tmp_path / "flows"
+        folder.mkdir()
+        (folder / "flows.py").write_text(FLOWS)
+        with pytest.raises(ApiError) as caught:
+            deploy_flow(api, pool, folder, "marker", job_variables={"env": ["not", "a", "map"]})
+        assert caught.value.status_code == 422
+        assert "job variable 'env'" in str(caught.value)
+        assert api.list_deployments() == []
+
+
 def _deploy_marker(
-    api: FlowyardClient, pool: str, tmp_path: Path, markers: Path, schedule: s.ScheduleCreate
+    api: FlowyardClient,
+    pool: str,
+    tmp_path: Path,
+    markers: Path,
+    schedule: s.ScheduleCreate,
+    **fields: object,
 ) -> s.Deployment:
     """Deploy the test flows' ``marker`` flow, writing into ``markers``, with ``schedule``."""
     folder = tmp_path / "flows"
@@ -109,6 +190,7 @@ def _deploy_marker(
         "marker",
         parameters={"folder": str(markers)},
         schedules=[schedule],
+        **fields,
     )
 
 

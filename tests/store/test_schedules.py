@@ -10,11 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from flowyard.orchestrator import runs
-from flowyard.orchestrator.services.scheduler import clear_future_runs, materialize
+from flowyard.orchestrator.services.scheduler import Window, clear_future_runs, materialize
 from flowyard.states import StateType
 from flowyard.store import models as m
 
 NOW = datetime(2026, 5, 1, 10, 0, 1, tzinfo=UTC)
+WINDOW = Window(max_runs=3, horizon_seconds=3600)
 
 
 def _deployment(session) -> m.Deployment:
@@ -64,8 +65,8 @@ def test_a_slot_cannot_be_written_twice(database):
 def test_materialize_is_idempotent(database):
     """Passes over the same time window write each due run once, with the overrides."""
     _schedule(database)
-    first = materialize(database, NOW, max_runs=3, horizon_seconds=3600)
-    again = materialize(database, NOW, max_runs=3, horizon_seconds=3600)
+    first = materialize(database, NOW, WINDOW)
+    again = materialize(database, NOW, WINDOW)
     assert len(first) == 3 and again == []
     assert _count_runs(database) == 3
     with database.read() as session:
@@ -83,7 +84,7 @@ def test_concurrent_passes_write_each_slot_once(database):
 
     def race() -> None:
         barrier.wait(timeout=10)
-        effects = materialize(database, NOW, max_runs=3, horizon_seconds=3600)
+        effects = materialize(database, NOW, WINDOW)
         written.append(len(effects))
 
     threads = [threading.Thread(target=race) for _ in range(4)]
@@ -98,13 +99,13 @@ def test_concurrent_passes_write_each_slot_once(database):
 def test_paused_schedules_materialize_nothing(database):
     """An inactive schedule writes no runs."""
     _schedule(database, active=False)
-    assert materialize(database, NOW, max_runs=3, horizon_seconds=3600) == []
+    assert materialize(database, NOW, WINDOW) == []
 
 
 def test_clearing_removes_only_unstarted_runs(database):
     """Clearing a schedule deletes its Scheduled runs and keeps ones already started."""
     schedule_id = _schedule(database)
-    materialize(database, NOW, max_runs=3, horizon_seconds=3600)
+    materialize(database, NOW, WINDOW)
     with database.session() as session:
         started = session.scalars(select(m.FlowRun).order_by(m.FlowRun.scheduled_time)).first()
         assert started is not None
@@ -113,3 +114,36 @@ def test_clearing_removes_only_unstarted_runs(database):
         effects = clear_future_runs(session, [schedule_id])
     assert len(effects) == 2 and all(e.unqueue for e in effects)
     assert _count_runs(database) == 1
+
+
+def test_two_schedulers_over_500_deployments_write_each_run_once(database):
+    """Two scheduler instances (own engines, like two API replicas) racing over 500
+    deployments write every slot exactly once between them."""
+    from flowyard.store import Database
+
+    with database.session() as session:
+        pool = m.WorkPool(name="big", type="process")
+        queue = m.WorkQueue(name="default", priority=1)
+        pool.queues.append(queue)
+        flow = m.Flow(name="etl")
+        session.add(pool)
+        for i in range(500):
+            dep = m.Deployment(flow=flow, name=f"d{i}", entrypoint="f.py:etl", queue=queue)
+            session.add(m.DeploymentSchedule(deployment=dep, kind="cron", expression="0 * * * *"))
+    window = Window(max_runs=3, horizon_seconds=3 * 3600)
+    replicas = [Database(database.url) for _ in range(2)]
+    written: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def scheduler(db: Database) -> None:
+        barrier.wait(timeout=30)
+        written.append(len(materialize(db, NOW, window)))
+
+    threads = [threading.Thread(target=scheduler, args=(db,)) for db in replicas]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    for db in replicas:
+        db.dispose()
+    assert sum(written) == 1500 and _count_runs(database) == 1500

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
 from flowyard.errors import InvalidInput
@@ -27,17 +28,31 @@ def base_job_template(variables: type[BaseModel]) -> dict[str, Any]:
 def merge_variables(template: dict[str, Any], *layers: dict[str, Any]) -> dict[str, Any]:
     """Schema defaults overridden by each layer in turn (deployment, then run).
 
-    A variable the schema does not declare is an error, never silently dropped.
+    A variable the schema does not declare, or a value of the wrong type, is an error, never
+    silently dropped or passed on to fail later in the infrastructure.
     """
-    properties: dict[str, Any] = template.get("variables", {}).get("properties", {})
+    schema: dict[str, Any] = template.get("variables", {})
+    properties: dict[str, Any] = schema.get("properties", {})
     merged = {name: spec["default"] for name, spec in properties.items() if "default" in spec}
     for layer in layers:
         unknown = sorted(set(layer) - set(properties))
         if unknown and properties:
             known = ", ".join(sorted(properties)) or "none"
             raise InvalidInput(f"unknown job variable {unknown[0]!r} (this pool knows: {known})")
+        for name, value in layer.items():
+            if name in properties:
+                check_variable(schema, name, value)
         merged.update(layer)
     return merged
+
+
+def check_variable(schema: dict[str, Any], name: str, value: Any) -> None:
+    """``value`` must match the variable's own schema (its ``$defs`` resolved from the pool's)."""
+    spec = {**schema["properties"][name], "$defs": schema.get("$defs", {})}
+    error = next(iter(Draft202012Validator(spec).iter_errors(value)), None)
+    if error is not None:
+        where = "".join(f"[{part!r}]" for part in error.absolute_path)
+        raise InvalidInput(f"job variable {name!r}{where}: {error.message}")
 
 
 def render_template(value: Any, variables: dict[str, Any]) -> Any:

@@ -11,7 +11,7 @@ import click
 from flowyard import schemas as s
 from flowyard.cli.common import client, json_option
 from flowyard.cli.output import details, emit_json, parse_assignments, table
-from flowyard.cli.schedules import schedule, schedule_from_options, schedule_options
+from flowyard.cli.schedules import describe, schedule, schedule_from_options, schedule_options
 from flowyard.cli.watch import watch_run
 from flowyard.errors import InvalidInput
 
@@ -35,6 +35,16 @@ from flowyard.errors import InvalidInput
 @click.option("--tag", "tags", multiple=True)
 @click.option("--description")
 @click.option("--version")
+@click.option(
+    "--catch-up",
+    type=click.Choice(["all", "latest", "skip"]),
+    default="all",
+    show_default=True,
+    help="Scheduled runs that did not start in time: run all, only the latest, or skip them.",
+)
+@click.option(
+    "--late-after", type=float, help="Seconds before a run not started is Late (default: 15)."
+)
 @schedule_options
 @json_option
 def deploy(
@@ -48,6 +58,8 @@ def deploy(
     tags: tuple[str, ...],
     description: str | None,
     version: str | None,
+    catch_up: str,
+    late_after: float | None,
     cron: str | None,
     interval: float | None,
     rrule: str | None,
@@ -81,6 +93,8 @@ def deploy(
         tags=list(tags),
         description=description or (flow.fn.__doc__ or "").strip() or None,
         version=version,
+        catch_up=catch_up,  # type: ignore[arg-type]
+        late_after_seconds=late_after,
         schedules=None if one_schedule is None else [one_schedule],
     )
     with client() as api:
@@ -125,13 +139,16 @@ def inspect_deployment(name: str, as_json: bool) -> None:
     """Show a deployment (by 'flow/deployment' or id)."""
     with client() as api:
         dep = api.read_deployment(name)
+        schedules = api.list_schedules(dep.id)
     if as_json:
-        emit_json(dep)
+        schedule_docs = [sch.model_dump(mode="json") for sch in schedules]
+        emit_json({**dep.model_dump(mode="json"), "schedules": schedule_docs})
         return
     details(
         [
             ("deployment", f"{dep.flow_name}/{dep.name}"),
             ("id", dep.id),
+            ("status", "paused" if dep.paused else "active"),
             ("pool", dep.pool_name),
             ("queue", dep.queue_name),
             ("entrypoint", dep.entrypoint),
@@ -140,8 +157,29 @@ def inspect_deployment(name: str, as_json: bool) -> None:
             ("job variables", dep.job_variables),
             ("tags", dep.tags),
             ("description", dep.description),
+            ("catch-up", dep.catch_up),
+            ("late after", f"{dep.late_after_seconds:g} s" if dep.late_after_seconds else "-"),
+            *((f"schedule {sch.id[:8]}", describe(sch)) for sch in schedules),
         ]
     )
+
+
+@deployment.command("pause")
+@click.argument("name")
+def pause_deployment(name: str) -> None:
+    """Pause a deployment: no scheduled runs; those not yet started are deleted."""
+    with client() as api:
+        dep = api.set_deployment_paused(name, True)
+    click.echo(f"Paused deployment {dep.flow_name}/{dep.name}.")
+
+
+@deployment.command("resume")
+@click.argument("name")
+def resume_deployment(name: str) -> None:
+    """Resume a paused deployment; its schedules run again from now on."""
+    with client() as api:
+        dep = api.set_deployment_paused(name, False)
+    click.echo(f"Resumed deployment {dep.flow_name}/{dep.name}.")
 
 
 @deployment.command("run")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -62,9 +64,25 @@ def list_schedules(deployment: str, as_json: bool) -> None:
         emit_json(found)
         return
     table(
-        ["id", "kind", "expression", "timezone", "active"],
-        [(x.id, x.kind, x.expression, x.timezone, x.active) for x in found],
+        ["id", "kind", "expression", "timezone", "active", "next run (local)"],
+        [
+            (x.id, x.kind, x.expression, x.timezone, x.active, _local(x, x.next_times[:1]))
+            for x in found
+        ],
     )
+
+
+def _local(sch: s.Schedule, times: list[datetime]) -> str:
+    """Due times written in the schedule's own time zone."""
+    tz = ZoneInfo(sch.timezone)
+    return ", ".join(t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z") for t in times) or "-"
+
+
+def describe(sch: s.Schedule) -> str:
+    """One schedule and its next due times, for ``deployment inspect``."""
+    state = "" if sch.active else " (paused)"
+    upcoming = _local(sch, sch.next_times)
+    return f"{sch.kind} {sch.expression!r} in {sch.timezone}{state}; next: {upcoming}"
 
 
 @schedule.command("create")
@@ -92,6 +110,46 @@ def create_schedule(
         emit_json(created)
         return
     click.echo(f"Created schedule {created.id} ({created.kind} {created.expression!r}).")
+
+
+@schedule.command("update")
+@click.argument("deployment")
+@click.argument("schedule_id")
+@click.option("--cron", help="New cron expression.")
+@click.option("--interval", type=float, help="New interval in seconds.")
+@click.option("--rrule", help="New RFC 5545 RRule.")
+@click.option("--timezone", help="New IANA time zone.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Parameter override.")
+@json_option
+def update_schedule(
+    deployment: str,
+    schedule_id: str,
+    cron: str | None,
+    interval: float | None,
+    rrule: str | None,
+    timezone: str | None,
+    params: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Edit a schedule in place; its runs not yet started are replaced."""
+    new = schedule_from_options(cron, interval, rrule, timezone or "UTC")
+    body = s.ScheduleUpdate()
+    if new is not None:
+        body.kind, body.expression = new.kind, new.expression
+    if timezone is not None:
+        body.timezone = timezone
+    if params:
+        body.parameters = parse_assignments(params, "--param")
+    if not body.model_fields_set:
+        raise InvalidInput(
+            "nothing to change: give --cron, --interval, --rrule, --timezone or --param"
+        )
+    with client() as api:
+        updated = api.update_schedule(deployment, schedule_id, body)
+    if as_json:
+        emit_json(updated)
+        return
+    click.echo(f"Updated schedule {updated.id}: {describe(updated)}.")
 
 
 def _set_active(deployment: str, schedule_id: str, active: bool) -> None:

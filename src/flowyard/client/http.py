@@ -163,8 +163,19 @@ class FlowyardClient:
 
     def set_schedule_active(self, ref: str, schedule_id: str, active: bool) -> s.Schedule:
         """Pause (``active=False``: its future runs are deleted) or resume a schedule."""
-        path = _schedules_path(ref, schedule_id)
-        return self._send_doc("PATCH", s.Schedule, path, s.ScheduleUpdate(active=active))
+        return self.update_schedule(ref, schedule_id, s.ScheduleUpdate(active=active))
+
+    def update_schedule(self, ref: str, schedule_id: str, body: s.ScheduleUpdate) -> s.Schedule:
+        """Change the fields set in ``body``; the runs not started yet are replaced."""
+        changes = body.model_dump(mode="json", exclude_unset=True)
+        return s.Schedule.model_validate(
+            self.request("PATCH", _schedules_path(ref, schedule_id), json=changes)
+        )
+
+    def set_deployment_paused(self, ref: str, paused: bool) -> s.Deployment:
+        action = "pause" if paused else "resume"
+        path = _path("deployments") + "/" + quote(ref, safe="") + "/" + action
+        return s.Deployment.model_validate(self.request("POST", path))
 
     def delete_schedule(self, ref: str, schedule_id: str) -> None:
         self.request("DELETE", _schedules_path(ref, schedule_id))

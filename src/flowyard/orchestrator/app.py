@@ -33,6 +33,7 @@ from flowyard.orchestrator.api import (
 from flowyard.orchestrator.api.api_keys import install_auth
 from flowyard.orchestrator.runtime import Orchestrator
 from flowyard.orchestrator.services.dispatcher import dispatch_once
+from flowyard.orchestrator.services.late_runs import late_runs_once
 from flowyard.orchestrator.services.reconciler import reconcile_once
 from flowyard.orchestrator.services.scheduler import schedule_once
 from flowyard.pools import PoolQueues, Wakeups, connect
@@ -63,6 +64,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
         services = [
             asyncio.create_task(_every(settings.dispatch_interval_seconds, dispatch_once, orch)),
             asyncio.create_task(_every(settings.reconcile_interval_seconds, reconcile_once, orch)),
+            asyncio.create_task(_every(settings.reconcile_interval_seconds, late_runs_once, orch)),
             asyncio.create_task(_every(settings.scheduler_interval_seconds, schedule_once, orch)),
         ]
         try:

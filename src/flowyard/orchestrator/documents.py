@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from flowyard import schemas as s
+from flowyard.orchestrator.schedules import ScheduleSpec, next_times
 from flowyard.store import models as m
 
 
@@ -54,6 +55,9 @@ def deployment(dep: m.Deployment) -> s.Deployment:
         tags=dep.tags,
         description=dep.description,
         version=dep.version,
+        paused=dep.paused,
+        catch_up=dep.catch_up,
+        late_after_seconds=dep.late_after_seconds,
         created=dep.created,
         updated=dep.updated,
     )
@@ -115,5 +119,10 @@ def worker(row: m.Worker, *, now: datetime, heartbeat_seconds: float) -> s.Worke
     )
 
 
-def schedule(sch: m.DeploymentSchedule) -> s.Schedule:
-    return s.Schedule.model_validate(sch)
+def schedule(sch: m.DeploymentSchedule, *, upcoming: int = 0) -> s.Schedule:
+    """The schedule, with its next ``upcoming`` due times when it is active."""
+    doc = s.Schedule.model_validate(sch)
+    if upcoming and sch.active:
+        spec = ScheduleSpec(sch.kind, sch.expression, sch.timezone, sch.anchor_date)
+        doc.next_times = next_times(spec, datetime.now(UTC), count=upcoming)
+    return doc

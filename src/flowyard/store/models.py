@@ -137,6 +137,10 @@ class Deployment(Base):
     tags: Mapped[list[str]] = mapped_column(default=list)
     description: Mapped[str | None] = mapped_column(Text)
     version: Mapped[str | None] = mapped_column(String(100))
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # what happens to scheduled runs that did not start in time: all | latest | skip
+    catch_up: Mapped[str] = mapped_column(String(10), default="all")
+    late_after_seconds: Mapped[float | None]
     created: Mapped[datetime] = mapped_column(default=utcnow)
     updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

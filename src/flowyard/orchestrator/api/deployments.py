@@ -14,7 +14,8 @@ from flowyard.orchestrator.api import schedules
 from flowyard.orchestrator.api.pools import DEFAULT_QUEUE
 from flowyard.orchestrator.lookups import get_deployment, get_flow, get_pool, get_queue
 from flowyard.orchestrator.parameters import check_parameters
-from flowyard.orchestrator.runtime import Orch
+from flowyard.orchestrator.runtime import Orch, Orchestrator
+from flowyard.orchestrator.services.scheduler import clear_future_runs
 from flowyard.store import models as m
 
 router = APIRouter(prefix="/api/deployments", tags=["deployments"])
@@ -47,8 +48,7 @@ async def create_deployment(body: s.DeploymentCreate, orch: Orch) -> s.Deploymen
             return documents.deployment(dep), effects
 
     doc, effects = await orch.in_thread(upsert)
-    for effect in effects:
-        await queue_sync.apply(orch, effect)
+    await queue_sync.apply_many(orch, effects)
     return doc
 
 
@@ -69,6 +69,39 @@ async def read_deployment(ref: str, orch: Orch) -> s.Deployment:
             return documents.deployment(get_deployment(session, ref))
 
     return await orch.in_thread(read)
+
+
+@router.post("/{ref:path}/pause")
+async def pause_deployment(ref: str, orch: Orch) -> s.Deployment:
+    """No more scheduled runs: its schedules' runs not started yet are deleted."""
+    return await _set_paused(orch, ref, paused=True)
+
+
+@router.post("/{ref:path}/resume")
+async def resume_deployment(ref: str, orch: Orch) -> s.Deployment:
+    """Schedules run again from now on; slots that fell in the pause are not caught up."""
+    return await _set_paused(orch, ref, paused=False)
+
+
+async def _set_paused(orch: Orchestrator, ref: str, *, paused: bool) -> s.Deployment:
+    def update() -> tuple[s.Deployment, list[runs.QueueEffect]]:
+        with orch.db.session() as session:
+            dep = get_deployment(session, ref)
+            dep.paused = paused
+            effects = []
+            if paused:
+                schedule_ids = session.scalars(
+                    select(m.DeploymentSchedule.id).where(
+                        m.DeploymentSchedule.deployment_id == dep.id
+                    )
+                ).all()
+                effects = clear_future_runs(session, schedule_ids)
+            session.flush()
+            return documents.deployment(dep), effects
+
+    doc, effects = await orch.in_thread(update)
+    await queue_sync.apply_many(orch, effects)
+    return doc
 
 
 @router.post("/{ref:path}/runs", status_code=201)

@@ -23,6 +23,7 @@ from flowyard.orchestrator.services.scheduler import clear_future_runs
 from flowyard.store import models as m
 
 router = APIRouter(prefix="/api/deployments", tags=["deployments"])
+UPCOMING = 5  # next due times shown with each schedule
 
 
 def new_schedules(bodies: Iterable[s.ScheduleCreate]) -> list[m.DeploymentSchedule]:
@@ -63,8 +64,7 @@ def _get_schedule(session: Session, ref: str, schedule_id: str) -> m.DeploymentS
 
 
 async def _apply(orch: Orchestrator, effects: list[QueueEffect]) -> None:
-    for effect in effects:
-        await queue_sync.apply(orch, effect)
+    await queue_sync.apply_many(orch, effects)
 
 
 @router.get("/{ref:path}/schedules")
@@ -72,7 +72,9 @@ async def list_schedules(ref: str, orch: Orch) -> list[s.Schedule]:
     def read() -> list[s.Schedule]:
         with orch.db.read() as session:
             dep = get_deployment(session, ref)
-            return [documents.schedule(sch) for sch in _schedules(session, dep.id)]
+            return [
+                documents.schedule(sch, upcoming=UPCOMING) for sch in _schedules(session, dep.id)
+            ]
 
     return await orch.in_thread(read)
 
@@ -86,7 +88,7 @@ async def create_schedule(ref: str, body: s.ScheduleCreate, orch: Orch) -> s.Sch
             row.deployment = dep
             session.add(row)
             session.flush()
-            return documents.schedule(row)
+            return documents.schedule(row, upcoming=UPCOMING)
 
     return await orch.in_thread(create)
 
@@ -95,15 +97,31 @@ async def create_schedule(ref: str, body: s.ScheduleCreate, orch: Orch) -> s.Sch
 async def update_schedule(
     ref: str, schedule_id: str, body: s.ScheduleUpdate, orch: Orch
 ) -> s.Schedule:
-    """Pause (``active: false``) or resume a schedule."""
+    """Pause (``active: false``), resume, or edit a schedule in place.
+
+    Any change deletes the schedule's runs that have not started; the scheduler's next
+    pass writes the new ones (at once when the API wakes it, within its interval anyway).
+    """
 
     def update() -> tuple[s.Schedule, list[QueueEffect]]:
         with orch.db.session() as session:
             row = _get_schedule(session, ref, schedule_id)
-            row.active = body.active
-            effects = [] if body.active else clear_future_runs(session, [row.id])
+            changes = {
+                field: value
+                for field, value in body.model_dump(exclude_unset=True).items()
+                if value is not None or field == "anchor_date"
+            }
+            edited = {**s.ScheduleCreate.model_validate(row).model_dump(), **changes}
+            validate(
+                ScheduleSpec(
+                    edited["kind"], edited["expression"], edited["timezone"], edited["anchor_date"]
+                )
+            )
+            for field, value in changes.items():
+                setattr(row, field, value)
+            effects = clear_future_runs(session, [row.id])
             session.flush()
-            return documents.schedule(row), effects
+            return documents.schedule(row, upcoming=UPCOMING), effects
 
     doc, effects = await orch.in_thread(update)
     await _apply(orch, effects)

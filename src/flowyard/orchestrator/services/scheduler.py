@@ -1,7 +1,9 @@
 """The scheduler: materializes the next runs of every active deployment schedule.
 
-Each pass, for each active schedule, the next ``scheduler_max_runs`` due times within
-``scheduler_horizon_seconds`` become Scheduled runs, then are queued. A run is written
+Each pass, for each active schedule of a deployment that is not paused, the next
+``scheduler_max_runs`` due times within ``scheduler_horizon_seconds`` become Scheduled runs,
+then are queued. Slots missed while no scheduler ran (downtime) are written per the
+deployment's catch-up policy (see ``catch_up``). A run is written
 with ``INSERT … ON CONFLICT DO NOTHING`` against the store's unique constraint on
 (deployment, schedule, scheduled time), so passes that overlap — a restart, two API
 replicas — never create a slot twice: the loser of a race simply writes nothing.
@@ -10,15 +12,17 @@ replicas — never create a slot twice: the loser of a race simply writes nothin
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
 from flowyard.orchestrator import queue_sync
+from flowyard.orchestrator.catch_up import missed_slots
 from flowyard.orchestrator.names import run_name
 from flowyard.orchestrator.runs import QueueEffect
 from flowyard.orchestrator.runtime import Orchestrator
@@ -30,16 +34,32 @@ from flowyard.store import models as m
 log = structlog.get_logger()
 
 SLOT = ("deployment_id", "schedule_id", "scheduled_time")
+RUNS = cast(Table, m.FlowRun.__table__)
+STATES = cast(Table, m.FlowRunState.__table__)
+INSERT_BATCH = 500
+# missed slots are looked for up to this many; the policy keeps at most the window's cap
+MISSED_SCAN = 10_000
+Version = tuple[datetime, datetime]
 
 
 def spec_of(schedule: m.DeploymentSchedule) -> ScheduleSpec:
     return ScheduleSpec(schedule.kind, schedule.expression, schedule.timezone, schedule.anchor_date)
 
 
+@dataclass(frozen=True)
+class Window:
+    """How far the scheduler looks: ``max_runs`` ahead within the horizon, and back."""
+
+    max_runs: int
+    horizon_seconds: float
+    max_catch_up: int = 100
+
+
 def _active_schedules(session: Session) -> list[m.DeploymentSchedule]:
     query = (
         select(m.DeploymentSchedule)
-        .where(m.DeploymentSchedule.active.is_(True))
+        .join(m.Deployment, m.DeploymentSchedule.deployment_id == m.Deployment.id)
+        .where(m.DeploymentSchedule.active.is_(True), m.Deployment.paused.is_(False))
         .options(
             joinedload(m.DeploymentSchedule.deployment)
             .joinedload(m.Deployment.queue)
@@ -50,14 +70,43 @@ def _active_schedules(session: Session) -> list[m.DeploymentSchedule]:
     return list(session.scalars(query).unique().all())
 
 
-def _insert_run(
-    session: Session, schedule: m.DeploymentSchedule, when: datetime, now: datetime
-) -> str | None:
-    """Write one scheduled run unless its slot exists; returns its id when written."""
+def _last_slots(session: Session) -> dict[str, datetime]:
+    """The latest scheduled time written for each schedule."""
+    query = (
+        select(m.FlowRun.schedule_id, func.max(m.FlowRun.scheduled_time))
+        .where(m.FlowRun.schedule_id.is_not(None))
+        .group_by(m.FlowRun.schedule_id)
+    )
+    return {sid: _aware(when) for sid, when in session.execute(query) if sid and when}
+
+
+def slots_due(
+    schedule: m.DeploymentSchedule, last: datetime | None, now: datetime, window: Window
+) -> list[datetime]:
+    """The slots of ``schedule`` to write: missed ones per the catch-up policy, then the next.
+
+    Slots before the schedule's last change (created, edited, resumed) or its deployment's
+    (e.g. resumed) were not missed: nothing was meant to run then.
+    """
+    spec = spec_of(schedule)
+    since = max(filter(None, [last, _aware(schedule.updated), _aware(schedule.deployment.updated)]))
+    missed: list[datetime] = []
+    if since < now:
+        everything = next_times(spec, since, count=MISSED_SCAN, until=now)
+        missed = missed_slots(everything, schedule.deployment.catch_up, cap=window.max_catch_up)
+    until = now + timedelta(seconds=window.horizon_seconds)
+    upcoming = next_times(spec, now, count=window.max_runs, until=until)
+    return missed + [when for when in upcoming if last is None or when > last]
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _run_row(schedule: m.DeploymentSchedule, when: datetime, now: datetime) -> dict[str, Any]:
     dep = schedule.deployment
-    run_id = m.new_id()
-    values: dict[str, Any] = {
-        "id": run_id,
+    return {
+        "id": m.new_id(),
         "name": run_name(),
         "flow_id": dep.flow_id,
         "deployment_id": dep.id,
@@ -69,43 +118,88 @@ def _insert_run(
         "state_name": StateType.SCHEDULED.display_name,
         "state_timestamp": now,
         "scheduled_time": when,
+        "created": now,
     }
+
+
+def _insert_runs(session: Session, rows: list[dict[str, Any]], now: datetime) -> set[str]:
+    """Write the rows whose slot is free (the store refuses a second run per slot)."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(m.FlowRun).values(**values).on_conflict_do_nothing(index_elements=list(SLOT))
-    )
-    if session.execute(statement).rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    session.add(
-        m.FlowRunState(
-            flow_run_id=run_id,
-            type=StateType.SCHEDULED,
-            name=StateType.SCHEDULED.display_name,
-            timestamp=now,
+    written: set[str] = set()
+    for start in range(0, len(rows), INSERT_BATCH):
+        batch = rows[start : start + INSERT_BATCH]
+        statement = (
+            dialect.insert(RUNS)
+            .values(batch)
+            .on_conflict_do_nothing(index_elements=list(SLOT))
+            .returning(RUNS.c.id)
         )
-    )
-    return run_id
+        written.update(session.scalars(statement))
+    history = [
+        {"flow_run_id": run_id, "type": StateType.SCHEDULED, "name": "Scheduled", "timestamp": now}
+        for run_id in written
+    ]
+    for start in range(0, len(history), INSERT_BATCH):
+        session.execute(insert(STATES), history[start : start + INSERT_BATCH])
+    return written
 
 
-def materialize(
-    db: Database, now: datetime, *, max_runs: int, horizon_seconds: float
-) -> list[QueueEffect]:
-    """Write the missing runs of every active schedule; returns what to queue."""
-    until = now + timedelta(seconds=horizon_seconds)
-    effects: list[QueueEffect] = []
-    with db.session() as session:
+def materialize(db: Database, now: datetime, window: Window) -> list[QueueEffect]:
+    """Write the missing runs of every active schedule; returns what to queue.
+
+    The slots are worked out from a read, then written in one short transaction of
+    batched inserts, so a pass over thousands of schedules holds the writer briefly. A
+    schedule or deployment changed (edited, paused) between the two gets nothing this
+    pass: the write checks, under a share lock, that each is still as it was read.
+    """
+    rows: list[dict[str, Any]] = []
+    queues: dict[str, tuple[str, str]] = {}
+    read_versions: dict[str, Version] = {}
+    with db.read() as session:
+        last = _last_slots(session)
         for schedule in _active_schedules(session):
             try:
-                due = next_times(spec_of(schedule), now, count=max_runs, until=until)
+                due = slots_due(schedule, last.get(schedule.id), now, window)
             except Exception:
                 log.exception("schedule_unreadable", schedule_id=schedule.id)
                 continue
-            pool, queue = schedule.deployment.queue.pool.name, schedule.deployment.queue.name
+            read_versions[schedule.id] = (schedule.updated, schedule.deployment.updated)
+            queue = schedule.deployment.queue
             for when in due:
-                run_id = _insert_run(session, schedule, when, now)
-                if run_id is not None:
-                    effects.append(QueueEffect(pool, queue, run_id, enqueue_at=when.timestamp()))
-    return effects
+                rows.append(_run_row(schedule, when, now))
+                queues[rows[-1]["id"]] = (queue.pool.name, queue.name)
+    if not rows:
+        return []
+    with db.session() as session:
+        current = _current_versions(session, list(read_versions))
+        unchanged = {sid for sid, version in read_versions.items() if current.get(sid) == version}
+        rows = [row for row in rows if row["schedule_id"] in unchanged]
+        written = _insert_runs(session, rows, now)
+    return [
+        QueueEffect(*queues[row["id"]], row["id"], enqueue_at=row["scheduled_time"].timestamp())
+        for row in rows
+        if row["id"] in written
+    ]
+
+
+def _current_versions(session: Session, schedule_ids: list[str]) -> dict[str, Version]:
+    """(schedule, deployment) last changes of those still active, share-locked till commit."""
+    found: dict[str, Version] = {}
+    for start in range(0, len(schedule_ids), INSERT_BATCH):
+        query = (
+            select(m.DeploymentSchedule.id, m.DeploymentSchedule.updated, m.Deployment.updated)
+            .join(m.Deployment, m.DeploymentSchedule.deployment_id == m.Deployment.id)
+            .where(
+                m.DeploymentSchedule.id.in_(schedule_ids[start : start + INSERT_BATCH]),
+                m.DeploymentSchedule.active.is_(True),
+                m.Deployment.paused.is_(False),
+            )
+            .with_for_update(read=True)
+        )
+        found.update(
+            (sid, (s_updated, d_updated)) for sid, s_updated, d_updated in session.execute(query)
+        )
+    return found
 
 
 def clear_future_runs(session: Session, schedule_ids: Iterable[str]) -> list[QueueEffect]:
@@ -133,16 +227,13 @@ def clear_future_runs(session: Session, schedule_ids: Iterable[str]) -> list[Que
 async def schedule_once(orch: Orchestrator) -> int:
     """Materialize and queue the next runs of every active schedule; returns how many."""
     settings = orch.settings
-    effects = await orch.in_thread(
-        lambda: materialize(
-            orch.db,
-            datetime.now(UTC),
-            max_runs=settings.scheduler_max_runs,
-            horizon_seconds=settings.scheduler_horizon_seconds,
-        )
+    window = Window(
+        settings.scheduler_max_runs,
+        settings.scheduler_horizon_seconds,
+        settings.scheduler_max_catch_up_runs,
     )
-    for effect in effects:
-        await queue_sync.apply(orch, effect)
+    effects = await orch.in_thread(materialize, orch.db, datetime.now(UTC), window)
+    await queue_sync.apply_many(orch, effects)
     if effects:
         log.info("runs_materialized", count=len(effects))
     return len(effects)

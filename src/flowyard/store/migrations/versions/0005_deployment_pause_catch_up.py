@@ -1,0 +1,31 @@
+"""Deployments can be paused, and say what happens to runs that start late
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("deployments", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("paused", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+        batch_op.add_column(
+            sa.Column("catch_up", sa.String(length=10), nullable=False, server_default="all")
+        )
+        batch_op.add_column(sa.Column("late_after_seconds", sa.Float(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("deployments", schema=None) as batch_op:
+        batch_op.drop_column("late_after_seconds")
+        batch_op.drop_column("catch_up")
+        batch_op.drop_column("paused")
