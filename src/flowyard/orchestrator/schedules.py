@@ -21,6 +21,7 @@ daily interval anchored at 09:00 stays at 09:00 local across DST changes.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -58,8 +59,12 @@ def zone(name: str) -> ZoneInfo:
         raise InvalidInput(f"timezone: unknown IANA time zone {name!r}") from exc
 
 
+@functools.lru_cache(maxsize=4096)
 def validate(spec: ScheduleSpec) -> None:
-    """Raise ``InvalidInput`` naming the field and value when ``spec`` cannot be evaluated."""
+    """Raise ``InvalidInput`` naming the field and value when ``spec`` cannot be evaluated.
+
+    Cached: the scheduler asks again for every schedule on every pass (an invalid spec
+    raises, which is not cached, so it is checked again each time)."""
     tz = zone(spec.timezone)
     if spec.kind == "cron":
         if not croniter.is_valid(spec.expression):
@@ -89,13 +94,14 @@ def next_times(
     """Up to ``count`` due times strictly after ``after`` (and not after ``until``), in UTC."""
     validate(spec)
     tz = zone(spec.timezone)
+    end = until or datetime.max.replace(tzinfo=UTC) - MAX_SHIFT * 2
     if spec.kind == "cron":
-        found = _cron_times(spec.expression, tz, after, count)
+        found = _cron_times(spec.expression, tz, after, count, end)
     elif spec.kind == "interval":
-        found = _interval_times(spec, tz, after, count)
+        found = _interval_times(spec, tz, after, count, end)
     else:
-        found = _rrule_times(spec, tz, after, count)
-    return [t for t in found if until is None or t <= until]
+        found = _rrule_times(spec, tz, after, count, end)
+    return [t for t in found if t <= end]
 
 
 def _instant(wall: datetime, tz: ZoneInfo) -> datetime:
@@ -111,24 +117,41 @@ def _local_anchor(spec: ScheduleSpec, tz: ZoneInfo) -> datetime:
     return spec.anchor.astimezone(tz).replace(tzinfo=None)
 
 
-def _cron_times(expression: str, tz: ZoneInfo, after: datetime, count: int) -> list[datetime]:
-    start = after.astimezone(tz).replace(tzinfo=None) - MAX_SHIFT
+def _cron_times(
+    expression: str, tz: ZoneInfo, after: datetime, count: int, until: datetime
+) -> list[datetime]:
+    """Wall times come in order, their instants nearly so: only near a DST change can a wall
+    time's instant move, by at most ``MAX_SHIFT``. There, look that much further back and
+    ahead; elsewhere stop at once past ``until`` or past the ``count``-th time found."""
+    start = after.astimezone(tz).replace(tzinfo=None) - _slack(tz, after)
     walls = croniter(expression, start, ret_type=datetime)
     found: set[datetime] = set()
+    stop = until + _slack(tz, until)
     while True:
         try:
             wall = walls.get_next(datetime)
         except CroniterBadDateError as exc:
             raise InvalidInput(f"cron: {expression!r} never matches a date") from exc
         instant = _instant(wall, tz)
-        if len(found) >= count and instant - MAX_SHIFT > sorted(found)[count - 1]:
+        if instant > stop:
             return sorted(found)[:count]
         if instant > after:
             found.add(instant)
+            if len(found) == count:
+                kth = max(found)  # the count-th earliest so far; it can only go down
+                stop = min(stop, kth + _slack(tz, kth))
+
+
+def _slack(tz: ZoneInfo, at: datetime) -> timedelta:
+    """``MAX_SHIFT`` when a UTC offset change of ``tz`` lies within it of ``at``, else zero."""
+    if at.year >= 9999:
+        return timedelta(0)
+    before, after = (at - MAX_SHIFT).astimezone(tz), (at + MAX_SHIFT).astimezone(tz)
+    return timedelta(0) if before.utcoffset() == after.utcoffset() else MAX_SHIFT
 
 
 def _interval_times(
-    spec: ScheduleSpec, tz: ZoneInfo, after: datetime, count: int
+    spec: ScheduleSpec, tz: ZoneInfo, after: datetime, count: int, until: datetime
 ) -> list[datetime]:
     seconds = interval_seconds(spec.expression)
     anchor_wall = _local_anchor(spec, tz)
@@ -139,12 +162,17 @@ def _interval_times(
         found: list[datetime] = []
         while len(found) < count:
             instant = _instant(anchor_wall + k * step, tz)
+            if instant > until:
+                break
             if instant > after:
                 found.append(instant)
             k += 1
         return found
     anchor = _instant(anchor_wall, tz)
     k = max(0, math.floor((after - anchor).total_seconds() / seconds) + 1)
+    if until < after:
+        return []
+    count = min(count, math.floor((until - after).total_seconds() / seconds) + 2)
     times = (anchor + timedelta(seconds=seconds * (k + i)) for i in range(count + 1))
     return [t for t in times if t > after][:count]
 
@@ -156,7 +184,9 @@ def _rrule(expression: str, dtstart: datetime) -> rrule | rruleset:
         raise InvalidInput(f"rrule: invalid RRule {expression!r}: {exc}") from exc
 
 
-def _rrule_times(spec: ScheduleSpec, tz: ZoneInfo, after: datetime, count: int) -> list[datetime]:
+def _rrule_times(
+    spec: ScheduleSpec, tz: ZoneInfo, after: datetime, count: int, until: datetime
+) -> list[datetime]:
     rule = _rrule(spec.expression, _local_anchor(spec, tz).replace(tzinfo=tz))
     first = next(iter(rule), None)
     if first is None:
@@ -167,7 +197,7 @@ def _rrule_times(spec: ScheduleSpec, tz: ZoneInfo, after: datetime, count: int) 
     found: list[datetime] = []
     for occurrence in rule.xafter(start, inc=False):
         instant = _rrule_instant(occurrence, tz)
-        if instant - MAX_SHIFT > after and len(found) >= count:
+        if instant - MAX_SHIFT > until or (instant - MAX_SHIFT > after and len(found) >= count):
             break
         if instant > after and instant not in found:
             found.append(instant)

@@ -81,7 +81,11 @@ def _last_slots(session: Session) -> dict[str, datetime]:
 
 
 def slots_due(
-    schedule: m.DeploymentSchedule, last: datetime | None, now: datetime, window: Window
+    schedule: m.DeploymentSchedule,
+    last: datetime | None,
+    now: datetime,
+    window: Window,
+    upcoming_by_spec: dict[ScheduleSpec, list[datetime]] | None = None,
 ) -> list[datetime]:
     """The slots of ``schedule`` to write: missed ones per the catch-up policy, then the next.
 
@@ -94,8 +98,13 @@ def slots_due(
     if since < now:
         everything = next_times(spec, since, count=MISSED_SCAN, until=now)
         missed = missed_slots(everything, schedule.deployment.catch_up, cap=window.max_catch_up)
-    until = now + timedelta(seconds=window.horizon_seconds)
-    upcoming = next_times(spec, now, count=window.max_runs, until=until)
+    upcoming_by_spec = {} if upcoming_by_spec is None else upcoming_by_spec
+    upcoming = upcoming_by_spec.get(spec)
+    if upcoming is None:  # many deployments share an expression ("0 * * * *")
+        until = now + timedelta(seconds=window.horizon_seconds)
+        upcoming = upcoming_by_spec[spec] = next_times(
+            spec, now, count=window.max_runs, until=until
+        )
     return missed + [when for when in upcoming if last is None or when > last]
 
 
@@ -123,24 +132,24 @@ def _run_row(schedule: m.DeploymentSchedule, when: datetime, now: datetime) -> d
 
 
 def _insert_runs(session: Session, rows: list[dict[str, Any]], now: datetime) -> set[str]:
-    """Write the rows whose slot is free (the store refuses a second run per slot)."""
+    """Write the rows whose slot is free (the store refuses a second run per slot).
+
+    One statement executed over all rows: SQLAlchemy batches it into multi-row INSERTs
+    with RETURNING ("insertmanyvalues"), compiled once.
+    """
+    if not rows:
+        return set()
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    written: set[str] = set()
-    for start in range(0, len(rows), INSERT_BATCH):
-        batch = rows[start : start + INSERT_BATCH]
-        statement = (
-            dialect.insert(RUNS)
-            .values(batch)
-            .on_conflict_do_nothing(index_elements=list(SLOT))
-            .returning(RUNS.c.id)
-        )
-        written.update(session.scalars(statement))
+    statement = (
+        dialect.insert(RUNS).on_conflict_do_nothing(index_elements=list(SLOT)).returning(RUNS.c.id)
+    )
+    written = set(session.execute(statement, rows).scalars())
     history = [
         {"flow_run_id": run_id, "type": StateType.SCHEDULED, "name": "Scheduled", "timestamp": now}
         for run_id in written
     ]
-    for start in range(0, len(history), INSERT_BATCH):
-        session.execute(insert(STATES), history[start : start + INSERT_BATCH])
+    if history:
+        session.execute(insert(STATES), history)
     return written
 
 
@@ -155,11 +164,12 @@ def materialize(db: Database, now: datetime, window: Window) -> list[QueueEffect
     rows: list[dict[str, Any]] = []
     queues: dict[str, tuple[str, str]] = {}
     read_versions: dict[str, Version] = {}
+    upcoming: dict[ScheduleSpec, list[datetime]] = {}
     with db.read() as session:
         last = _last_slots(session)
         for schedule in _active_schedules(session):
             try:
-                due = slots_due(schedule, last.get(schedule.id), now, window)
+                due = slots_due(schedule, last.get(schedule.id), now, window, upcoming)
             except Exception:
                 log.exception("schedule_unreadable", schedule_id=schedule.id)
                 continue
