@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flowyard.states import StateType
 
@@ -119,6 +119,37 @@ class Schedule(_Doc):
     )
 
 
+class GitClone(_Doc):
+    """Clone a git repository (at a branch or tag) for each run; the flow runs inside it."""
+
+    repository: str = Field(min_length=1, description="URL or path git can clone")
+    branch: str | None = Field(default=None, description="branch or tag; default: the HEAD")
+    access_token_secret: str | None = Field(
+        default=None, description="name of a Secret block holding a token (private repos)"
+    )
+
+
+class SetWorkingDirectory(_Doc):
+    """Run from this directory (relative: inside the code pulled so far)."""
+
+    directory: str = Field(min_length=1)
+
+
+class PullStep(_Doc):
+    """One step of getting a deployment's code before its entrypoint is loaded."""
+
+    git_clone: GitClone | None = None
+    set_working_directory: SetWorkingDirectory | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PullStep:
+        given = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        if len(given) != 1:
+            names = ", ".join(type(self).model_fields)
+            raise ValueError(f"a pull step is exactly one of: {names}")
+        return self
+
+
 class DeploymentCreate(_Doc):
     name: str = Field(pattern=NAME_PATTERN)
     flow_name: str = Field(min_length=1, max_length=200)
@@ -139,6 +170,9 @@ class DeploymentCreate(_Doc):
     )
     late_after_seconds: float | None = Field(
         default=None, ge=0, description="grace period before a run is Late; default: server's"
+    )
+    pull_steps: list[PullStep] = Field(
+        default_factory=list, description="how a run gets the code, in order (default: `path`)"
     )
     schedules: list[ScheduleCreate] | None = Field(
         default=None, description="replaces the deployment's schedules; omit to keep them"
@@ -163,6 +197,7 @@ class Deployment(_Doc):
     paused: bool = False
     catch_up: str = "all"
     late_after_seconds: float | None = None
+    pull_steps: list[PullStep] = Field(default_factory=list)
     created: datetime
     updated: datetime
 

@@ -5,21 +5,47 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from flowyard import schemas as s
 from flowyard.cli.common import client, json_option
 from flowyard.cli.output import details, emit_json, parse_assignments, table
+from flowyard.cli.project_file import (
+    FILE_NAME,
+    STARTER,
+    DeploymentEntry,
+    ProjectFile,
+    load_project,
+    select,
+)
 from flowyard.cli.schedules import describe, schedule, schedule_from_options, schedule_options
 from flowyard.cli.watch import watch_run
-from flowyard.errors import InvalidInput
+from flowyard.client import FlowyardClient
+from flowyard.errors import FlowyardError, InvalidInput
 
 
 @click.command("deploy")
-@click.argument("entrypoint")
-@click.option("--name", "-n", required=True, help="Deployment name.")
-@click.option("--pool", "-p", required=True, help="Work pool that runs it.")
+@click.argument("entrypoint", required=False)
+@click.option(
+    "--name",
+    "-n",
+    "names",
+    multiple=True,
+    help="Deployment name; with flowyard.yaml, which of its deployments (repeatable).",
+)
+@click.option("--all", "everything", is_flag=True, help="Deploy every deployment of flowyard.yaml.")
+@click.option(
+    "--file",
+    "project_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=FILE_NAME,
+    show_default=True,
+    help="The project file, when no ENTRYPOINT is given.",
+)
+@click.option("--pool", "-p", help="Work pool that runs it (required with ENTRYPOINT).")
 @click.option("--work-queue", "-q", help="Queue of the pool; default: the pool's default queue.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Default parameter.")
 @click.option(
@@ -48,9 +74,11 @@ from flowyard.errors import InvalidInput
 @schedule_options
 @json_option
 def deploy(
-    entrypoint: str,
-    name: str,
-    pool: str,
+    entrypoint: str | None,
+    names: tuple[str, ...],
+    everything: bool,
+    project_path: Path,
+    pool: str | None,
     work_queue: str | None,
     params: tuple[str, ...],
     job_variables: tuple[str, ...],
@@ -66,34 +94,33 @@ def deploy(
     timezone: str,
     as_json: bool,
 ) -> None:
-    """Deploy the flow at ENTRYPOINT (path/to/file.py:function) to a work pool.
+    """Deploy the flow at ENTRYPOINT (path/to/file.py:function) to a work pool, or the
+    deployments of flowyard.yaml (``--all`` or ``--name``) when no ENTRYPOINT is given.
 
     The flow is loaded here to learn its name and parameters; it runs later, from this
-    directory, on a worker of the pool.
+    directory (or the project file's), on a worker of the pool.
     """
-    from flowyard.engine.entrypoint import load_flow
-    from flowyard.sdk.parameters import parameter_schema
-
+    if entrypoint is None:
+        _deploy_project(project_path, names, everything, as_json)
+        return
+    if len(names) != 1 or pool is None:
+        raise InvalidInput("with ENTRYPOINT, give one --name and --pool")
     one_schedule = schedule_from_options(cron, interval, rrule, timezone)
-    base = Path(os.getcwd())
-    flow = load_flow(entrypoint, base)
     variables = parse_assignments(job_variables, "--job-variable")
     if image:
         variables["image"] = image
-    body = s.DeploymentCreate(
-        name=name,
-        flow_name=flow.name,
-        entrypoint=entrypoint,
-        path=str(base),
+    body = _body(
+        entrypoint,
+        Path(os.getcwd()),
+        name=names[0],
         pool_name=pool,
         queue_name=work_queue,
         parameters=parse_assignments(params, "--param"),
-        parameter_schema=parameter_schema(flow.fn),
         job_variables=variables,
         tags=list(tags),
-        description=description or (flow.fn.__doc__ or "").strip() or None,
+        description=description,
         version=version,
-        catch_up=catch_up,  # type: ignore[arg-type]
+        catch_up=catch_up,
         late_after_seconds=late_after,
         schedules=None if one_schedule is None else [one_schedule],
     )
@@ -107,6 +134,80 @@ def deploy(
     )
     full_name = json.dumps(f"{deployment.flow_name}/{deployment.name}")
     click.echo(f"Run it with: flowyard deployment run {full_name}")
+
+
+def _body(entrypoint: str, base: Path, **fields: Any) -> s.DeploymentCreate:
+    """The deployment of the flow at ``entrypoint``, loaded here for its name and parameters."""
+    from flowyard.engine.entrypoint import load_flow
+    from flowyard.sdk.parameters import parameter_schema
+
+    flow = load_flow(entrypoint, base)
+    if not fields.get("description"):
+        fields["description"] = (flow.fn.__doc__ or "").strip() or None
+    return s.DeploymentCreate(
+        flow_name=flow.name,
+        entrypoint=entrypoint,
+        path=str(base),
+        parameter_schema=parameter_schema(flow.fn),
+        **fields,
+    )
+
+
+def _deploy_project(path: Path, names: tuple[str, ...], everything: bool, as_json: bool) -> None:
+    """Check every selected deployment of the file, then apply them; none if one is wrong."""
+    project = load_project(path)
+    entries = select(project, names, everything)
+    base = path.resolve().parent
+    with client() as api:
+        pools: dict[str, s.WorkPool] = {}
+        bodies = [_checked_body(api, pools, path, project, entry, base) for entry in entries]
+        deployed = [api.create_deployment(body) for body in bodies]
+    if as_json:
+        emit_json(deployed)
+        return
+    for dep in deployed:
+        click.echo(f"Deployed {dep.flow_name}/{dep.name} to work pool {dep.pool_name!r}.")
+
+
+def _checked_body(
+    api: FlowyardClient,
+    pools: dict[str, s.WorkPool],
+    path: Path,
+    project: ProjectFile,
+    entry: DeploymentEntry,
+    base: Path,
+) -> s.DeploymentCreate:
+    from flowyard.blocks import merge_variables
+    from flowyard.orchestrator.parameters import check_parameters
+    from flowyard.orchestrator.schedules import ScheduleSpec, validate
+
+    try:
+        schedules = [schedule.to_create() for schedule in entry.schedules]
+        for sch in schedules:
+            validate(ScheduleSpec(sch.kind, sch.expression, sch.timezone, sch.anchor_date))
+        body = _body(
+            entry.entrypoint,
+            base,
+            name=entry.name,
+            pool_name=entry.work_pool.name,
+            queue_name=entry.work_pool.work_queue_name,
+            parameters=entry.parameters,
+            job_variables=entry.work_pool.job_variables,
+            tags=entry.tags,
+            description=entry.description,
+            version=entry.version,
+            catch_up=entry.catch_up,
+            late_after_seconds=entry.late_after_seconds,
+            pull_steps=project.pull if entry.pull is None else entry.pull,
+            schedules=schedules,
+        )
+        check_parameters(body.parameter_schema, body.parameters, partial=True)
+        if entry.work_pool.name not in pools:
+            pools[entry.work_pool.name] = api.read_work_pool(entry.work_pool.name)
+        merge_variables(pools[entry.work_pool.name].base_job_template, body.job_variables)
+    except (FlowyardError, ValidationError) as exc:
+        raise InvalidInput(f"{path}: deployment {entry.name!r}: {exc}") from exc
+    return body
 
 
 @click.group("deployment")
@@ -223,3 +324,16 @@ def _json_object(raw: str) -> dict[str, object]:
     if not isinstance(value, dict):
         raise InvalidInput("--params must be a JSON object")
     return value
+
+
+@click.command("init")
+@click.option("--entrypoint", default="flows.py:main", show_default=True)
+@click.option("--pool", default="local", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing flowyard.yaml.")
+def init(entrypoint: str, pool: str, force: bool) -> None:
+    """Write a commented starter flowyard.yaml in this folder."""
+    target = Path(FILE_NAME)
+    if target.exists() and not force:
+        raise InvalidInput(f"{FILE_NAME} already exists here; --force replaces it")
+    target.write_text(STARTER.format(entrypoint=entrypoint, pool=pool))
+    click.echo(f"Wrote {FILE_NAME}; edit it, then: flowyard deploy --all")

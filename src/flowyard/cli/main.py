@@ -8,7 +8,7 @@ from flowyard.cli.api_keys import api_key
 from flowyard.cli.blocks import block
 from flowyard.cli.common import FlowyardGroup
 from flowyard.cli.demo import demo
-from flowyard.cli.deployments import deploy, deployment
+from flowyard.cli.deployments import deploy, deployment, init
 from flowyard.cli.flow_runs import flow_run
 from flowyard.cli.pools import work_pool, work_queue
 from flowyard.cli.server import server
@@ -38,6 +38,7 @@ for command in (
     work_queue,
     deploy,
     deployment,
+    init,
     flow_run,
     worker,
     block,

@@ -31,6 +31,7 @@ from flowyard.states import StateType
 
 from .entrypoint import load_flow
 from .heartbeat import RunHeartbeat
+from .pull_steps import pulled_code
 
 log = structlog.get_logger()
 
@@ -93,8 +94,11 @@ def _execute(client: FlowyardClient, run: FlowRun, log_flush_timeout: float) -> 
 def _run_flow(client: FlowyardClient, run: FlowRun, context: FlowRunContext) -> StateChange:
     try:
         deployment = _read_deployment(client, run)
-        base_dir = Path(deployment.path) if deployment.path else None
-        with _working_dir(base_dir):
+        start_dir = Path(deployment.path) if deployment.path else None
+        with (
+            pulled_code(deployment.pull_steps, start_dir, client) as base_dir,
+            _working_dir(base_dir),
+        ):
             flow = load_flow(deployment.entrypoint, base_dir)
             parameters = validate_parameters(flow.fn, {**deployment.parameters, **run.parameters})
             context.deployment_id, context.deployment_name = deployment.id, deployment.name

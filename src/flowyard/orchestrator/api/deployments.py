@@ -35,9 +35,10 @@ async def create_deployment(body: s.DeploymentCreate, orch: Orch) -> s.Deploymen
                     m.Deployment.flow_id == flow.id, m.Deployment.name == body.name
                 )
             ).first() or m.Deployment(flow=flow, name=body.name)
-            excluded = {"flow_name", "pool_name", "queue_name", "schedules"}
+            excluded = {"flow_name", "pool_name", "queue_name", "schedules", "pull_steps"}
             for field, value in body.model_dump(exclude=excluded).items():
                 setattr(dep, field, value)
+            dep.pull_steps = [step.model_dump(exclude_none=True) for step in body.pull_steps]
             dep.queue = queue
             session.add(dep)
             session.flush()

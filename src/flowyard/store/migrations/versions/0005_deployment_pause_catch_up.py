@@ -1,4 +1,4 @@
-"""Deployments can be paused, and say what happens to runs that start late
+"""Deployments can be paused, say what happens to runs that start late, and carry pull steps
 
 Revision ID: 0005
 Revises: 0004
@@ -22,10 +22,14 @@ def upgrade() -> None:
             sa.Column("catch_up", sa.String(length=10), nullable=False, server_default="all")
         )
         batch_op.add_column(sa.Column("late_after_seconds", sa.Float(), nullable=True))
+        batch_op.add_column(
+            sa.Column("pull_steps", sa.JSON(), nullable=False, server_default=sa.text("'[]'"))
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("deployments", schema=None) as batch_op:
+        batch_op.drop_column("pull_steps")
         batch_op.drop_column("late_after_seconds")
         batch_op.drop_column("catch_up")
         batch_op.drop_column("paused")

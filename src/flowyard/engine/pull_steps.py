@@ -1,0 +1,91 @@
+"""Getting a deployment's code before its entrypoint is loaded: the pull steps.
+
+Steps run in order, each from the directory the previous one left (the deployment's
+``path`` at first):
+
+- ``git_clone``: a shallow clone of the repository (at ``branch``, a branch or tag) into a
+  fresh folder that is removed when the run ends; a token from a Secret block is put in
+  the URL for private HTTPS repositories and never appears in logs or messages;
+- ``set_working_directory``: move to this directory (relative to the current one).
+
+A failing step raises ``EntrypointError`` naming it, so the run ends Failed with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+from flowyard.errors import EntrypointError
+from flowyard.schemas import GitClone, PullStep
+
+if TYPE_CHECKING:
+    from flowyard.client import FlowyardClient
+
+GIT_TIMEOUT_SECONDS = 600
+
+
+@contextlib.contextmanager
+def pulled_code(
+    steps: list[PullStep], start: Path | None, client: FlowyardClient
+) -> Iterator[Path | None]:
+    """The directory the flow runs from once every step ran; clones are removed after."""
+    directory = start
+    with contextlib.ExitStack() as cleanup:
+        for step in steps:
+            if step.git_clone is not None:
+                folder = Path(tempfile.mkdtemp(prefix="flowyard-code-"))
+                cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
+                directory = clone(step.git_clone, folder / "repo", client)
+            elif step.set_working_directory is not None:
+                directory = (directory or Path.cwd()) / step.set_working_directory.directory
+        yield directory
+
+
+def clone(step: GitClone, into: Path, client: FlowyardClient) -> Path:
+    token = _token(step, client)
+    command = ["git", "clone", "--quiet", "--depth", "1"]
+    if step.branch:
+        command += ["--branch", step.branch]
+    command += [_with_token(step.repository, token), str(into)]
+    try:
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_SECONDS,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        )
+    except FileNotFoundError as exc:
+        raise EntrypointError("pull step git_clone: git is not installed here") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise EntrypointError(f"pull step git_clone: {step.repository} timed out") from exc
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["git failed"])[-1]
+        if token:
+            reason = reason.replace(token, "***")
+        raise EntrypointError(f"pull step git_clone of {step.repository}: {reason}")
+    return into
+
+
+def _token(step: GitClone, client: FlowyardClient) -> str | None:
+    if step.access_token_secret is None:
+        return None
+    block = client.read_block("secret", step.access_token_secret, include_secrets=True)
+    return str(block.data["value"])
+
+
+def _with_token(repository: str, token: str | None) -> str:
+    """``https://host/x.git`` → ``https://x-access-token:TOKEN@host/x.git``."""
+    parts = urlsplit(repository)
+    if token is None or parts.scheme not in ("http", "https"):
+        return repository
+    netloc = f"x-access-token:{token}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
