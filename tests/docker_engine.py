@@ -151,6 +151,39 @@ class DockerEngine:
                     raise RuntimeError("image build failed:\n" + "".join(steps)[-3000:]) from exc
         return TEST_IMAGE
 
+    def build_image(
+        self, dockerfile_dir: Path, tag: str, buildargs: dict[str, str] | None = None
+    ) -> str:
+        """Build the Dockerfile in ``dockerfile_dir`` as ``tag`` (host network, layer cache).
+
+        The context is a copy of the folder plus this machine's CA bundle as ``build-ca.pem``
+        (a Dockerfile may ``COPY build-ca.pe[m]`` to trust what pip or apt here trusts).
+        """
+        import docker.errors
+
+        with tempfile.TemporaryDirectory(dir=self.folder) as work:
+            context = Path(work) / "context"
+            shutil.copytree(dockerfile_dir, context)
+            bundle = os.environ.get("PIP_CERT") or os.environ.get("REQUESTS_CA_BUNDLE")
+            system = Path("/etc/ssl/certs/ca-certificates.crt")
+            if bundle or system.exists():
+                shutil.copy2(bundle or system, context / "build-ca.pem")
+            with contextlib.closing(self.client(timeout=900)) as client:
+                try:
+                    client.images.build(
+                        path=str(context),
+                        tag=tag,
+                        buildargs=buildargs or {},
+                        network_mode="host",
+                        rm=True,
+                    )
+                except docker.errors.BuildError as exc:
+                    steps = [c.get("stream") or c.get("error") or "" for c in exc.build_log]
+                    raise RuntimeError(
+                        f"building {tag} failed:\n" + "".join(steps)[-3000:]
+                    ) from exc
+        return tag
+
     # -- internals ---------------------------------------------------------------------------
 
     def _take_lock(self, timeout: float) -> None:

@@ -1,4 +1,4 @@
-"""``flowyard server start``."""
+"""``flowyard server start`` and ``flowyard server migrate``."""
 
 from __future__ import annotations
 
@@ -29,3 +29,19 @@ def start(host: str | None, port: int | None) -> None:
         f"data in {cfg.home}. Ctrl-C to stop."
     )
     serve(cfg)
+
+
+@server.command("migrate")
+def migrate() -> None:
+    """Bring the database schema to the newest revision and exit (for deploy hooks)."""
+    from flowyard.store import Database
+
+    cfg = settings()
+    database = Database(cfg.resolved_database_url)
+    try:
+        database.migrate()
+    finally:
+        database.dispose()
+    click.echo(
+        f"Database {cfg.resolved_database_url.split('@')[-1]} is at the newest schema revision."
+    )

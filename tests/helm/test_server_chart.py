@@ -1,0 +1,179 @@
+"""The flowyard-server chart's rendered manifests."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+from tests.helm.conftest import Manifests, container, env_of, find, kinds
+
+CHART = "flowyard-server"
+Render = Callable[..., Manifests]
+
+
+def server(manifests: Manifests) -> dict[str, Any]:
+    return container(find(manifests, "Deployment"), "server")
+
+
+def pods(manifests: Manifests) -> list[dict[str, Any]]:
+    return [
+        m["spec"]["template"]["spec"]
+        for m in manifests
+        if m["kind"] in ("Deployment", "StatefulSet", "Job")
+    ]
+
+
+def test_bundled_install_runs_postgres_and_redis(render: Render) -> None:
+    """A trial install has single-replica PostgreSQL and Redis StatefulSets the API points at."""
+    manifests = render(CHART, "bundled-values.yaml")
+    postgres = find(manifests, "StatefulSet", "release-flowyard-server-postgresql")
+    redis = find(manifests, "StatefulSet", "release-flowyard-server-redis")
+    assert postgres["spec"]["replicas"] == redis["spec"]["replicas"] == 1
+    assert postgres["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"] == {
+        "storage": "8Gi"
+    }
+    env = env_of(server(manifests))
+    assert env["FLOWYARD_DATABASE_URL"] == (
+        "postgresql+psycopg2://flowyard:$(POSTGRES_PASSWORD)"
+        "@release-flowyard-server-postgresql:5432/flowyard"
+    )
+    assert env["FLOWYARD_REDIS_URL"] == (
+        "redis://:$(REDIS_PASSWORD)@release-flowyard-server-redis:6379/0"
+    )
+    # $(VAR) only expands when VAR comes earlier in the list
+    names = [e["name"] for e in server(manifests)["env"]]
+    assert names.index("POSTGRES_PASSWORD") < names.index("FLOWYARD_DATABASE_URL")
+    assert names.index("REDIS_PASSWORD") < names.index("FLOWYARD_REDIS_URL")
+
+
+def test_generated_keys_are_usable(render: Render) -> None:
+    """Without given keys the chart's Secret holds an API key and a valid Fernet key."""
+    manifests = render(CHART, "bundled-values.yaml")
+    secret = find(manifests, "Secret")
+    data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert set(data) == {"api-key", "secret-key", "postgres-password", "redis-password"}
+    assert data["api-key"].startswith("fy_") and len(data["api-key"]) > 40
+    token = Fernet(data["secret-key"].encode()).encrypt(b"block secret")
+    assert Fernet(data["secret-key"].encode()).decrypt(token) == b"block secret"
+    env = env_of(server(manifests))
+    name = secret["metadata"]["name"]
+    assert env["FLOWYARD_API_KEY"] == {"secretKeyRef": {"name": name, "key": "api-key"}}
+    assert env["FLOWYARD_SECRET_KEY"] == {"secretKeyRef": {"name": name, "key": "secret-key"}}
+
+
+def test_external_backends_and_ingress(render: Render) -> None:
+    """Production shape: URLs and keys from the user's Secrets, three replicas, an Ingress."""
+    manifests = render(CHART, "external-ingress-values.yaml")
+    assert "StatefulSet" not in kinds(manifests)
+    assert "Secret" not in kinds(manifests)  # every secret value came from the user
+    deployment = find(manifests, "Deployment")
+    assert deployment["spec"]["replicas"] == 3
+    env = env_of(server(manifests))
+    assert env["FLOWYARD_DATABASE_URL"] == {
+        "secretKeyRef": {"name": "flowyard-database", "key": "database-url"}
+    }
+    assert env["FLOWYARD_REDIS_URL"] == {"secretKeyRef": {"name": "flowyard-redis", "key": "url"}}
+    assert env["FLOWYARD_API_KEY"] == {
+        "secretKeyRef": {"name": "flowyard-admin-key", "key": "api-key"}
+    }
+    ingress = find(manifests, "Ingress")
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == "flowyard.example.com"
+    backend = rule["http"]["paths"][0]["backend"]["service"]
+    service = find(manifests, "Service")
+    assert backend == {"name": service["metadata"]["name"], "port": {"number": 4200}}
+    assert ingress["spec"]["tls"][0]["secretName"] == "flowyard-tls"
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+
+
+def test_api_listens_beyond_loopback_with_a_key(render: Render) -> None:
+    """The API binds all interfaces (so it needs FLOWYARD_API_KEY) and the Service reaches it."""
+    manifests = render(CHART, "bundled-values.yaml")
+    item = server(manifests)
+    env = env_of(item)
+    assert env["FLOWYARD_SERVER_HOST"] == "0.0.0.0"
+    assert "FLOWYARD_API_KEY" in env
+    assert item["args"] == ["flowyard", "server", "start"]
+    service = find(manifests, "Service", "release-flowyard-server")
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    assert item["ports"][0] == {"name": "http", "containerPort": 4200, "protocol": "TCP"}
+
+
+def test_probes(render: Render) -> None:
+    """Liveness on /docs; readiness checks /api/health with the key from the environment."""
+    item = server(render(CHART, "bundled-values.yaml"))
+    assert item["livenessProbe"]["httpGet"] == {"path": "/docs", "port": "http"}
+    script = item["readinessProbe"]["exec"]["command"][-1]
+    assert "/api/health" in script and 'os.environ["FLOWYARD_API_KEY"]' in script
+    compile(script, "readiness", "exec")  # the probe is valid Python
+
+
+def test_migration_job_is_a_hook(render: Render) -> None:
+    """``flowyard server migrate`` runs before upgrades; at install after a bundled database."""
+    bundled = find(render(CHART, "bundled-values.yaml"), "Job")
+    external = find(render(CHART, "external-ingress-values.yaml"), "Job")
+    assert container(bundled, "migrate")["args"] == ["flowyard", "server", "migrate"]
+    assert bundled["metadata"]["annotations"]["helm.sh/hook"] == "post-install,pre-upgrade"
+    assert external["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    env = env_of(container(external, "migrate"))
+    assert env["FLOWYARD_DATABASE_URL"]["secretKeyRef"]["name"] == "flowyard-database"
+    assert "FLOWYARD_REDIS_URL" not in env  # migrating needs the database only
+    # a pre-install hook runs before the chart's own objects exist
+    assert "serviceAccountName" not in external["spec"]["template"]["spec"]
+
+
+def test_migrations_can_be_turned_off(render: Render) -> None:
+    """migrations.enabled=false renders no Job."""
+    assert "Job" not in kinds(
+        render(CHART, "bundled-values.yaml", **{"migrations.enabled": "false"})
+    )
+
+
+def test_security_context_of_every_pod(render: Render) -> None:
+    """Every pod runs non-root with a read-only root and no capabilities; the API as 10001."""
+    manifests = render(CHART, "bundled-values.yaml")
+    for pod in pods(manifests):
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["automountServiceAccountToken"] is False
+        for item in pod["containers"]:
+            context = item["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["capabilities"] == {"drop": ["ALL"]}
+            assert context["allowPrivilegeEscalation"] is False
+    api = find(manifests, "Deployment")["spec"]["template"]["spec"]
+    assert api["securityContext"]["runAsUser"] == 10001
+    mounts = {m["mountPath"] for m in api["containers"][0]["volumeMounts"]}
+    assert {"/home/flowyard", "/tmp"} <= mounts
+
+
+def test_missing_external_database_stops_rendering(render_error: Callable[..., str]) -> None:
+    """Turning off the bundled PostgreSQL without a URL Secret fails with a clear message."""
+    error = render_error(CHART, **{"postgresql.enabled": "false"})
+    assert "externalDatabase.existingSecret is required when postgresql.enabled=false" in error
+
+
+def test_missing_external_redis_stops_rendering(render_error: Callable[..., str]) -> None:
+    """Turning off the bundled Redis without a URL Secret fails with a clear message."""
+    error = render_error(CHART, **{"redis.enabled": "false"})
+    assert "externalRedis.existingSecret is required when redis.enabled=false" in error
+
+
+def test_ingress_needs_a_host(render_error: Callable[..., str]) -> None:
+    """An enabled Ingress without hosts is refused."""
+    assert "ingress.hosts needs at least one host" in render_error(
+        CHART, **{"ingress.enabled": "true"}
+    )
+
+
+def test_unknown_value_is_rejected(render_error: Callable[..., str]) -> None:
+    """The schema refuses a value it does not know (additionalProperties: false)."""
+    error = render_error(CHART, **{"server.replicas": "2"})
+    assert "additional properties 'replicas' not allowed" in error
+
+
+def test_at_least_one_replica(render_error: Callable[..., str]) -> None:
+    """server.replicaCount below 1 is refused by the schema."""
+    assert "/server/replicaCount" in render_error(CHART, **{"server.replicaCount": "0"})
