@@ -171,6 +171,9 @@ class DeploymentCreate(_Doc):
     late_after_seconds: float | None = Field(
         default=None, ge=0, description="grace period before a run is Late; default: server's"
     )
+    crash_retries: int = Field(
+        default=0, ge=0, le=100, description="a Crashed run is scheduled again this many times"
+    )
     pull_steps: list[PullStep] = Field(
         default_factory=list, description="how a run gets the code, in order (default: `path`)"
     )
@@ -197,6 +200,7 @@ class Deployment(_Doc):
     paused: bool = False
     catch_up: str = "all"
     late_after_seconds: float | None = None
+    crash_retries: int = 0
     pull_steps: list[PullStep] = Field(default_factory=list)
     created: datetime
     updated: datetime

@@ -116,6 +116,24 @@ def test_process_exit_without_final_state_is_crashed(api, deploy, start_worker):
     assert "code 3" in final.state.message
 
 
+def test_crashed_run_is_rescheduled_up_to_crash_retries(api, deploy, start_worker):
+    """With ``crash_retries=2`` a run that crashes every time runs three times in all, then
+    stays Crashed; each crash and each reschedule is in its history."""
+    run = api.run_deployment(deploy("crash", crash_retries=2).id, s.DeploymentRunRequest())
+    start_worker()
+    _all_final(api, [run.id], timeout=120)
+    history = api.read_flow_run_history(run.id)
+    names = [state.name for state in history.states]
+    assert history.run.state.type is StateType.CRASHED
+    assert names.count("Running") == 3 and names.count("Crashed") == 3
+    assert names.count("AwaitingRetry") == 2
+    rescheduled = [st.message for st in history.states if st.name == "AwaitingRetry"]
+    assert rescheduled == [
+        "rescheduled after a crash (1 of 2 allowed)",
+        "rescheduled after a crash (2 of 2 allowed)",
+    ]
+
+
 def test_cancel_a_running_run_kills_its_process(api, deploy, start_worker, tmp_path):
     """Cancelling a Running run kills its process group and ends Cancelled."""
     dep = deploy("sleeper", parameters={"folder": str(tmp_path)})

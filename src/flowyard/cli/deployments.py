@@ -71,6 +71,13 @@ from flowyard.errors import FlowyardError, InvalidInput
 @click.option(
     "--late-after", type=float, help="Seconds before a run not started is Late (default: 15)."
 )
+@click.option(
+    "--crash-retries",
+    type=click.IntRange(0, 100),
+    default=0,
+    show_default=True,
+    help="Schedule a Crashed run again up to this many times.",
+)
 @schedule_options
 @json_option
 def deploy(
@@ -88,6 +95,7 @@ def deploy(
     version: str | None,
     catch_up: str,
     late_after: float | None,
+    crash_retries: int,
     cron: str | None,
     interval: float | None,
     rrule: str | None,
@@ -122,6 +130,7 @@ def deploy(
         version=version,
         catch_up=catch_up,
         late_after_seconds=late_after,
+        crash_retries=crash_retries,
         schedules=None if one_schedule is None else [one_schedule],
     )
     with client() as api:
@@ -198,6 +207,7 @@ def _checked_body(
             version=entry.version,
             catch_up=entry.catch_up,
             late_after_seconds=entry.late_after_seconds,
+            crash_retries=entry.crash_retries,
             pull_steps=project.pull if entry.pull is None else entry.pull,
             schedules=schedules,
         )
@@ -260,6 +270,7 @@ def inspect_deployment(name: str, as_json: bool) -> None:
             ("description", dep.description),
             ("catch-up", dep.catch_up),
             ("late after", f"{dep.late_after_seconds:g} s" if dep.late_after_seconds else "-"),
+            ("crash retries", dep.crash_retries),
             *((f"schedule {sch.id[:8]}", describe(sch)) for sch in schedules),
         ]
     )

@@ -86,6 +86,7 @@ class DeploymentEntry(_Entry):
     version: str | None = None
     catch_up: Literal["all", "latest", "skip"] = "all"
     late_after_seconds: float | None = Field(default=None, ge=0)
+    crash_retries: int = Field(default=0, ge=0, le=100)
     schedules: list[ScheduleEntry] = Field(default_factory=list)
     pull: list[s.PullStep] | None = None
 
@@ -172,4 +173,5 @@ deployments:
     # What happens to runs that could not start on time: all | latest | skip
     catch_up: all
     # late_after_seconds: 60
+    # crash_retries: 2                    # schedule a Crashed run again, at most this often
 """

@@ -58,6 +58,7 @@ def deployment(dep: m.Deployment) -> s.Deployment:
         paused=dep.paused,
         catch_up=dep.catch_up,
         late_after_seconds=dep.late_after_seconds,
+        crash_retries=dep.crash_retries,
         pull_steps=[s.PullStep.model_validate(step) for step in dep.pull_steps or []],
         created=dep.created,
         updated=dep.updated,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from flowyard.errors import Conflict, NotFound
@@ -18,6 +18,8 @@ from flowyard.orchestrator.names import run_name
 from flowyard.orchestrator.transitions import Decision, decide
 from flowyard.states import StateType
 from flowyard.store import models as m
+
+RESCHEDULED = "AwaitingRetry"
 
 
 @dataclass(frozen=True)
@@ -105,14 +107,44 @@ def set_state(
     if not decision.accepted:
         return decision, None
     write_state(session, run, proposed, message=message, now=now)
+    if proposed is StateType.CRASHED and _reschedule_after_crash(session, run, now):
+        return decision, queue_effect(run, previous, StateType.SCHEDULED)
     return decision, queue_effect(run, previous, proposed)
 
 
+def _reschedule_after_crash(session: Session, run: m.FlowRun, now: datetime) -> bool:
+    """A crashed run of a deployment with ``crash_retries`` left is Scheduled again, at once.
+
+    The crash stays in the run's history; a new claim gives it a new token, so anything
+    the crashed infrastructure still reports is refused.
+    """
+    allowed = run.deployment.crash_retries if run.deployment is not None else 0
+    if not allowed:
+        return False
+    crashes = session.scalar(
+        select(func.count())
+        .select_from(m.FlowRunState)
+        .where(m.FlowRunState.flow_run_id == run.id, m.FlowRunState.type == StateType.CRASHED)
+    )
+    if (crashes or 0) > allowed:
+        return False
+    message = f"rescheduled after a crash ({crashes} of {allowed} allowed)"
+    run.scheduled_time, run.end_time = now, None
+    write_state(session, run, StateType.SCHEDULED, message=message, now=now, name=RESCHEDULED)
+    return True
+
+
 def write_state(
-    session: Session, run: m.FlowRun, proposed: StateType, *, message: str | None, now: datetime
+    session: Session,
+    run: m.FlowRun,
+    proposed: StateType,
+    *,
+    message: str | None,
+    now: datetime,
+    name: str | None = None,
 ) -> None:
     run.state_type = proposed
-    run.state_name = proposed.display_name
+    run.state_name = name or proposed.display_name
     run.state_message = message
     run.state_timestamp = now
     if proposed is StateType.RUNNING and run.start_time is None:
@@ -125,7 +157,7 @@ def write_state(
         m.FlowRunState(
             flow_run=run,
             type=proposed,
-            name=proposed.display_name,
+            name=run.state_name,
             message=message,
             timestamp=now,
         )

@@ -141,6 +141,7 @@ class Deployment(Base):
     # what happens to scheduled runs that did not start in time: all | latest | skip
     catch_up: Mapped[str] = mapped_column(String(10), default="all")
     late_after_seconds: Mapped[float | None]
+    crash_retries: Mapped[int] = mapped_column(default=0)  # a crashed run is rescheduled
     # how the engine gets the code before loading the entrypoint (see engine/pull_steps.py)
     pull_steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created: Mapped[datetime] = mapped_column(default=utcnow)

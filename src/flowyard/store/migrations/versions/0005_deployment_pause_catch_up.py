@@ -1,4 +1,4 @@
-"""Deployments can be paused, say what happens to runs that start late, and carry pull steps
+"""Deployments: paused, catch-up policy, late grace, crash retries, pull steps
 
 Revision ID: 0005
 Revises: 0004
@@ -23,6 +23,9 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("late_after_seconds", sa.Float(), nullable=True))
         batch_op.add_column(
+            sa.Column("crash_retries", sa.Integer(), nullable=False, server_default="0")
+        )
+        batch_op.add_column(
             sa.Column("pull_steps", sa.JSON(), nullable=False, server_default=sa.text("'[]'"))
         )
 
@@ -30,6 +33,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("deployments", schema=None) as batch_op:
         batch_op.drop_column("pull_steps")
+        batch_op.drop_column("crash_retries")
         batch_op.drop_column("late_after_seconds")
         batch_op.drop_column("catch_up")
         batch_op.drop_column("paused")
