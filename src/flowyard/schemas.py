@@ -174,6 +174,13 @@ class DeploymentCreate(_Doc):
     crash_retries: int = Field(
         default=0, ge=0, le=100, description="a Crashed run is scheduled again this many times"
     )
+    concurrency_limit: int | None = Field(
+        default=None, ge=0, description="at most this many runs of it at once (None: no limit)"
+    )
+    collision_strategy: Literal["enqueue", "cancel-new"] = Field(
+        default="enqueue",
+        description="a run due while the limit is reached waits (enqueue) or is cancelled",
+    )
     pull_steps: list[PullStep] = Field(
         default_factory=list, description="how a run gets the code, in order (default: `path`)"
     )
@@ -201,6 +208,8 @@ class Deployment(_Doc):
     catch_up: str = "all"
     late_after_seconds: float | None = None
     crash_retries: int = 0
+    concurrency_limit: int | None = None
+    collision_strategy: str = "enqueue"
     pull_steps: list[PullStep] = Field(default_factory=list)
     created: datetime
     updated: datetime

@@ -72,6 +72,16 @@ from flowyard.errors import FlowyardError, InvalidInput
     "--late-after", type=float, help="Seconds before a run not started is Late (default: 15)."
 )
 @click.option(
+    "--concurrency-limit", type=click.IntRange(0), help="At most this many runs of it at once."
+)
+@click.option(
+    "--collision-strategy",
+    type=click.Choice(["enqueue", "cancel-new"]),
+    default="enqueue",
+    show_default=True,
+    help="A run due while the limit is reached waits (enqueue) or is cancelled.",
+)
+@click.option(
     "--crash-retries",
     type=click.IntRange(0, 100),
     default=0,
@@ -95,6 +105,8 @@ def deploy(
     version: str | None,
     catch_up: str,
     late_after: float | None,
+    concurrency_limit: int | None,
+    collision_strategy: str,
     crash_retries: int,
     cron: str | None,
     interval: float | None,
@@ -131,6 +143,8 @@ def deploy(
         catch_up=catch_up,
         late_after_seconds=late_after,
         crash_retries=crash_retries,
+        concurrency_limit=concurrency_limit,
+        collision_strategy=collision_strategy,
         schedules=None if one_schedule is None else [one_schedule],
     )
     with client() as api:
@@ -208,6 +222,8 @@ def _checked_body(
             catch_up=entry.catch_up,
             late_after_seconds=entry.late_after_seconds,
             crash_retries=entry.crash_retries,
+            concurrency_limit=entry.concurrency_limit,
+            collision_strategy=entry.collision_strategy,
             pull_steps=project.pull if entry.pull is None else entry.pull,
             schedules=schedules,
         )
@@ -271,6 +287,12 @@ def inspect_deployment(name: str, as_json: bool) -> None:
             ("catch-up", dep.catch_up),
             ("late after", f"{dep.late_after_seconds:g} s" if dep.late_after_seconds else "-"),
             ("crash retries", dep.crash_retries),
+            (
+                "concurrency limit",
+                "-"
+                if dep.concurrency_limit is None
+                else f"{dep.concurrency_limit} ({dep.collision_strategy})",
+            ),
             *((f"schedule {sch.id[:8]}", describe(sch)) for sch in schedules),
         ]
     )

@@ -87,6 +87,8 @@ class DeploymentEntry(_Entry):
     catch_up: Literal["all", "latest", "skip"] = "all"
     late_after_seconds: float | None = Field(default=None, ge=0)
     crash_retries: int = Field(default=0, ge=0, le=100)
+    concurrency_limit: int | None = Field(default=None, ge=0)
+    collision_strategy: Literal["enqueue", "cancel-new"] = "enqueue"
     schedules: list[ScheduleEntry] = Field(default_factory=list)
     pull: list[s.PullStep] | None = None
 
@@ -174,4 +176,6 @@ deployments:
     catch_up: all
     # late_after_seconds: 60
     # crash_retries: 2                    # schedule a Crashed run again, at most this often
+    # concurrency_limit: 1                # runs of it at once; more wait (or are cancelled
+    # collision_strategy: enqueue         # with cancel-new)
 """

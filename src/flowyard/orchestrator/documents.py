@@ -59,6 +59,8 @@ def deployment(dep: m.Deployment) -> s.Deployment:
         catch_up=dep.catch_up,
         late_after_seconds=dep.late_after_seconds,
         crash_retries=dep.crash_retries,
+        concurrency_limit=dep.concurrency_limit,
+        collision_strategy=dep.collision_strategy,
         pull_steps=[s.PullStep.model_validate(step) for step in dep.pull_steps or []],
         created=dep.created,
         updated=dep.updated,

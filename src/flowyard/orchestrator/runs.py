@@ -32,6 +32,7 @@ class QueueEffect:
     release: bool = False
     enqueue_at: float | None = None
     unqueue: bool = False
+    deployment_id: str | None = None  # counts against its deployment's concurrency limit
 
 
 def load_options() -> list[Any]:
@@ -170,7 +171,12 @@ def queue_effect(run: m.FlowRun, previous: StateType, proposed: StateType) -> Qu
     pool, queue = run.queue.pool.name, run.queue.name
     if proposed is StateType.SCHEDULED:
         return QueueEffect(
-            pool, queue, run.id, release=True, enqueue_at=run.scheduled_time.timestamp()
+            pool,
+            queue,
+            run.id,
+            release=True,
+            enqueue_at=run.scheduled_time.timestamp(),
+            deployment_id=run.deployment_id,
         )
     if proposed.is_terminal:
         return QueueEffect(

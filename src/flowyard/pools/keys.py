@@ -12,6 +12,10 @@ the hash tag ``{P}``, so each Lua script touches one Redis Cluster slot::
     fy:{P}:slots       ZSET  run_id -> lease expiry    runs holding a pool slot
     fy:{P}:leases      ZSET  run_id -> lease expiry    claim leases not yet ended
     fy:{P}:claims      HASH  run_id -> {"queue", "token", "worker"} (JSON)
+    fy:{P}:rundeps     HASH  run_id -> deployment id   for waiting runs of a deployment
+    fy:{P}:dslots      ZSET  "D:run_id", all scored 0  runs holding a slot of deployment D
+                             (counted by prefix with ZLEXCOUNT)
+    fy:{P}:dlimits     HASH  deployment id -> "N" (wait) | "N:cancel" (cancel new runs)
     fy:{P}:q:Q:ready   ZSET  run_id -> scheduled time  runs waiting in queue Q
     fy:{P}:q:Q:slots   ZSET  run_id -> lease expiry    runs of Q holding a queue slot
 
@@ -69,6 +73,21 @@ def leases(pool: str) -> str:
 def claims(pool: str) -> str:
     """The hash of claim records by run id."""
     return f"{_base(pool)}:claims"
+
+
+def run_deployments(pool: str) -> str:
+    """The hash of waiting runs' deployments, for deployment concurrency limits."""
+    return f"{_base(pool)}:rundeps"
+
+
+def deployment_slots(pool: str) -> str:
+    """The ZSET of "deployment:run" members holding a deployment's slot."""
+    return f"{_base(pool)}:dslots"
+
+
+def deployment_limits(pool: str) -> str:
+    """The hash of deployment concurrency limits of the pool's deployments."""
+    return f"{_base(pool)}:dlimits"
 
 
 def ready(pool: str, queue: str) -> str:

@@ -9,6 +9,7 @@ layout is re-read and the call retried once.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -27,6 +28,7 @@ from flowyard.pools.redis_server import translated
 P = ParamSpec("P")
 T = TypeVar("T")
 ENQUEUE_BATCH = 1000
+COLLIDED = "!"  # the claim script's token for a run to cancel (deployment limit, cancel-new)
 
 
 @dataclass(frozen=True)
@@ -46,14 +48,20 @@ class Claim:
     run_id: str
     queue: str
     token: str
+    deployment: str | None = None
 
 
 @dataclass(frozen=True)
 class ClaimResult:
-    """The runs claimed, and when the earliest not-yet-due run becomes due (epoch seconds)."""
+    """The runs claimed, and when the earliest not-yet-due run becomes due (epoch seconds).
+
+    ``collided`` are runs taken out of their queue because their deployment was at its
+    concurrency limit with the cancel-new strategy: the caller cancels them.
+    """
 
     claims: list[Claim]
     next_due: float | None
+    collided: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -183,8 +191,49 @@ class PoolQueues:
     async def delete_pool(self, pool: str) -> None:
         """Remove every key of the pool."""
         layout = await self._load_layout(pool)
-        await self._redis.delete(*_pool_keys(pool), *_queue_keys(pool, layout.queues))
+        await self._redis.delete(
+            *_pool_keys(pool), *_deployment_keys(pool), *_queue_keys(pool, layout.queues)
+        )
         self._layouts.pop(pool, None)
+
+    @_boundary
+    async def set_deployment_limit(
+        self, pool: str, deployment_id: str, limit: int | None, *, cancel_new: bool = False
+    ) -> None:
+        """Limit how many runs of a deployment hold slots at once (None = unlimited).
+
+        With ``cancel_new``, a run due while the limit is reached is handed back to be
+        cancelled instead of waiting. Applies at the next claim; wakes the pool.
+        """
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if limit is None:
+                pipe.hdel(keys.deployment_limits(pool), deployment_id)
+            else:
+                value = f"{_limit(limit)}:cancel" if cancel_new else str(_limit(limit))
+                pipe.hset(keys.deployment_limits(pool), deployment_id, value)
+            pipe.publish(keys.wake_channel(pool), "config")
+            await pipe.execute()
+
+    @_boundary
+    async def sync_deployment_limits(
+        self, pool: str, limits: Mapping[str, tuple[int, bool]]
+    ) -> None:
+        """Replace every deployment limit of the pool: deployment → (limit, cancel_new)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.deployment_limits(pool))
+            if limits:
+                values: dict[Any, Any] = {
+                    dep: f"{_limit(n)}:cancel" if cancel else str(_limit(n))
+                    for dep, (n, cancel) in limits.items()
+                }
+                pipe.hset(keys.deployment_limits(pool), mapping=values)
+            pipe.publish(keys.wake_channel(pool), "config")
+            await pipe.execute()
+
+    async def deployment_running(self, pool: str, deployment_id: str) -> int:
+        """How many runs of the deployment hold its slots."""
+        low, high = f"[{deployment_id}:", f"[{deployment_id};"
+        return int(await self._redis.zlexcount(keys.deployment_slots(pool), low, high))
 
     async def _write_config(
         self, pool: str, fields: Mapping[Any, str], drop: list[str] | None = None
@@ -199,20 +248,43 @@ class PoolQueues:
 
     # -- runs --------------------------------------------------------------------
 
-    async def enqueue(self, pool: str, queue: str, run_id: str, scheduled_ts: float) -> bool:
+    async def enqueue(
+        self,
+        pool: str,
+        queue: str,
+        run_id: str,
+        scheduled_ts: float,
+        deployment_id: str | None = None,
+    ) -> bool:
         """Add a run unless it is already waiting (ZADD NX); True if newly added."""
-        return await self.enqueue_many(pool, queue, [(run_id, scheduled_ts)]) == 1
+        deployments = {run_id: deployment_id} if deployment_id else None
+        return await self.enqueue_many(pool, queue, [(run_id, scheduled_ts)], deployments) == 1
 
     @_boundary
-    async def enqueue_many(self, pool: str, queue: str, runs: list[tuple[str, float]]) -> int:
-        """Add many runs (the rebuild path); returns how many were new."""
+    async def enqueue_many(
+        self,
+        pool: str,
+        queue: str,
+        runs: list[tuple[str, float]],
+        deployments: Mapping[str, str] | None = None,
+    ) -> int:
+        """Add many runs; returns how many were new. ``deployments`` maps run ids to their
+        deployment, for deployment concurrency limits (runs without one are not limited)."""
         added = 0
+        deployments = deployments or {}
         for start in range(0, len(runs), ENQUEUE_BATCH):
             batch = runs[start : start + ENQUEUE_BATCH]
             args = [item for run_id, ts in batch for item in (repr(float(ts)), run_id)]
+            owners = [
+                item
+                for run_id, _ in batch
+                if run_id in deployments
+                for item in (run_id, deployments[run_id])
+            ]
             added += int(
                 await self._scripts["enqueue"](
-                    keys=[keys.ready(pool, queue)], args=[keys.wake_channel(pool), *args]
+                    keys=[keys.ready(pool, queue), keys.run_deployments(pool)],
+                    args=[keys.wake_channel(pool), len(batch), *args, *owners],
                 )
             )
         return added
@@ -220,7 +292,11 @@ class PoolQueues:
     @_boundary
     async def remove(self, pool: str, queue: str, run_id: str) -> bool:
         """Take a waiting run out of its queue (e.g. cancelled before a claim)."""
-        return bool(await self._redis.zrem(keys.ready(pool, queue), run_id))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(keys.ready(pool, queue), run_id)
+            pipe.hdel(keys.run_deployments(pool), run_id)
+            removed, _ = await pipe.execute()
+        return bool(removed)
 
     @_boundary
     async def claim(
@@ -239,7 +315,7 @@ class PoolQueues:
             layout = await self._layout(pool, reload=attempt > 0)
             walked = [q for q in layout.queues if queues is None or q in queues]
             reply = await self._scripts["claim"](
-                keys=[*_pool_keys(pool), *_queue_keys(pool, walked)],
+                keys=[*_pool_keys(pool), *_deployment_keys(pool), *_queue_keys(pool, walked)],
                 args=[
                     layout.version,
                     repr(now + prefetch_seconds),
@@ -265,7 +341,11 @@ class PoolQueues:
         for attempt in range(2):
             layout = await self._layout(pool, reload=attempt > 0)
             released = await self._scripts["release"](
-                keys=[*_pool_keys(pool), *(keys.queue_slots(pool, q) for q in layout.queues)],
+                keys=[
+                    *_pool_keys(pool),
+                    keys.deployment_slots(pool),
+                    *(keys.queue_slots(pool, q) for q in layout.queues),
+                ],
                 args=[layout.version, run_id, keys.wake_channel(pool), *layout.queues],
             )
             if int(released) >= 0:
@@ -302,7 +382,17 @@ class PoolQueues:
             return
         async with self._redis.pipeline(transaction=True) as pipe:
             for claim, worker in held:
-                record = json.dumps({"queue": claim.queue, "token": claim.token, "worker": worker})
+                record = json.dumps(
+                    {
+                        "queue": claim.queue,
+                        "token": claim.token,
+                        "worker": worker,
+                        "deployment": claim.deployment or "",
+                    }
+                )
+                if claim.deployment:
+                    member = f"{claim.deployment}:{claim.run_id}"
+                    pipe.zadd(keys.deployment_slots(pool), {member: 0})
                 pipe.zadd(keys.pool_slots(pool), {claim.run_id: lease_expiry})
                 pipe.zadd(keys.queue_slots(pool, claim.queue), {claim.run_id: lease_expiry})
                 pipe.zadd(keys.leases(pool), {claim.run_id: lease_expiry})
@@ -374,6 +464,11 @@ def _pool_keys(pool: str) -> list[str]:
     return [keys.config(pool), keys.pool_slots(pool), keys.leases(pool), keys.claims(pool)]
 
 
+def _deployment_keys(pool: str) -> list[str]:
+    """The keys of deployment concurrency limits, in the order the claim script expects."""
+    return [keys.run_deployments(pool), keys.deployment_slots(pool), keys.deployment_limits(pool)]
+
+
 def _queue_keys(pool: str, queues: Iterable[str]) -> list[str]:
     """Ready and slots keys of each queue, interleaved as the claim script expects."""
     return [k for q in queues for k in (keys.ready(pool, q), keys.queue_slots(pool, q))]
@@ -382,10 +477,13 @@ def _queue_keys(pool: str, queues: Iterable[str]) -> list[str]:
 def _claim_result(values: list[str]) -> ClaimResult:
     """Parse the claim script's ``['ok', next_due, run, queue, token, ...]`` reply."""
     body = values[2:]
-    claims = [Claim(*body[i : i + 3]) for i in range(0, len(body), 3)]
-    return ClaimResult(claims, float(values[1]) if values[1] else None)
+    triples = [body[i : i + 3] for i in range(0, len(body), 3)]
+    claims = [Claim(*triple) for triple in triples if triple[2] != COLLIDED]
+    collided = [run_id for run_id, _, token in triples if token == COLLIDED]
+    return ClaimResult(claims, float(values[1]) if values[1] else None, collided)
 
 
 def _claim_from_record(run_id: str, record: Any) -> Claim:
     data = json.loads(_text(record))
-    return Claim(run_id=run_id, queue=data["queue"], token=data["token"])
+    deployment = data.get("deployment") or None
+    return Claim(run_id=run_id, queue=data["queue"], token=data["token"], deployment=deployment)

@@ -1,7 +1,8 @@
 -- release.lua: free a run's pool slot, queue slot, lease and claim record, then wake the pool.
 --
 -- KEYS[1] config HASH     KEYS[2] pool slots ZSET    KEYS[3] leases ZSET    KEYS[4] claims HASH
--- then KEYS[4 + i] slots ZSET of queue i, for every queue of the caller's layout
+-- KEYS[5] deployment slots ZSET
+-- then KEYS[5 + i] slots ZSET of queue i, for every queue of the caller's layout
 -- ARGV[1] layout version   ARGV[2] run id   ARGV[3] wake channel   ARGV[3 + i] name of queue i
 --
 -- Returns 1 when released, 0 when nothing was held, -1 when the layout is stale.
@@ -13,10 +14,11 @@ if not record then
   return 0
 end
 
-local queue = cjson.decode(record).queue
+local held = cjson.decode(record)
+local queue = held.queue
 local queue_slots = nil
-for i = 1, #KEYS - 4 do
-  if ARGV[3 + i] == queue then queue_slots = KEYS[4 + i] end
+for i = 1, #KEYS - 5 do
+  if ARGV[3 + i] == queue then queue_slots = KEYS[5 + i] end
 end
 if queue_slots then
   redis.call('ZREM', queue_slots, run)
@@ -27,6 +29,9 @@ end
 
 redis.call('ZREM', pool_slots, run)
 redis.call('ZREM', leases, run)
+if held.deployment and held.deployment ~= '' then
+  redis.call('ZREM', KEYS[5], held.deployment .. ':' .. run)
+end
 redis.call('HDEL', claims, run)
 redis.call('PUBLISH', ARGV[3], 'release')
 return 1

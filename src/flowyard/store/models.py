@@ -142,6 +142,9 @@ class Deployment(Base):
     catch_up: Mapped[str] = mapped_column(String(10), default="all")
     late_after_seconds: Mapped[float | None]
     crash_retries: Mapped[int] = mapped_column(default=0)  # a crashed run is rescheduled
+    concurrency_limit: Mapped[int | None]
+    # a run due while the limit is reached: "enqueue" (waits) | "cancel-new" (is cancelled)
+    collision_strategy: Mapped[str] = mapped_column(String(20), default="enqueue")
     # how the engine gets the code before loading the entrypoint (see engine/pull_steps.py)
     pull_steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created: Mapped[datetime] = mapped_column(default=utcnow)

@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/deployments", tags=["deployments"])
 
 @router.post("", status_code=201)
 async def create_deployment(body: s.DeploymentCreate, orch: Orch) -> s.Deployment:
-    def upsert() -> tuple[s.Deployment, list[runs.QueueEffect]]:
+    def upsert() -> tuple[s.Deployment, list[runs.QueueEffect], str | None]:
         with orch.db.session() as session:
             pool = get_pool(session, body.pool_name)
             queue = get_queue(session, pool, body.queue_name or DEFAULT_QUEUE)
@@ -35,6 +35,7 @@ async def create_deployment(body: s.DeploymentCreate, orch: Orch) -> s.Deploymen
                     m.Deployment.flow_id == flow.id, m.Deployment.name == body.name
                 )
             ).first() or m.Deployment(flow=flow, name=body.name)
+            old_pool = dep.queue.pool.name if dep.queue_id is not None else None
             excluded = {"flow_name", "pool_name", "queue_name", "schedules", "pull_steps"}
             for field, value in body.model_dump(exclude=excluded).items():
                 setattr(dep, field, value)
@@ -46,9 +47,17 @@ async def create_deployment(body: s.DeploymentCreate, orch: Orch) -> s.Deploymen
             if body.schedules is not None:
                 effects = schedules.replace_schedules(session, dep, body.schedules)
                 session.flush()
-            return documents.deployment(dep), effects
+            return documents.deployment(dep), effects, old_pool
 
-    doc, effects = await orch.in_thread(upsert)
+    doc, effects, old_pool = await orch.in_thread(upsert)
+    await queue_sync.sync_deployment_limit(
+        orch,
+        doc.pool_name,
+        doc.id,
+        doc.concurrency_limit,
+        doc.collision_strategy,
+        old_pool=old_pool,
+    )
     await queue_sync.apply_many(orch, effects)
     return doc
 
@@ -132,6 +141,7 @@ async def run_deployment(ref: str, body: s.DeploymentRunRequest, orch: Orch) -> 
                 dep.queue.name,
                 run.id,
                 enqueue_at=run.scheduled_time.timestamp(),
+                deployment_id=dep.id,
             )
             return documents.flow_run(run), effect
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from flowyard import schemas as s
 from flowyard.orchestrator import claims as claims_store
-from flowyard.orchestrator import documents
+from flowyard.orchestrator import documents, queue_sync, runs
 from flowyard.orchestrator.lookups import get_pool
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.pools import Claim
@@ -38,6 +38,8 @@ async def claim(pool_name: str, body: s.ClaimRequest, orch: Orch) -> s.ClaimResp
             prefetch_seconds=body.prefetch_seconds,
             queues=body.queues,
         )
+        if result.collided:
+            await _cancel_collided(orch, result.collided)
         if result.claims:
             won = await _finalize(orch, pool_name, result.claims, body.worker_name)
             if won:
@@ -57,6 +59,28 @@ async def claim(pool_name: str, body: s.ClaimRequest, orch: Orch) -> s.ClaimResp
                 remaining, max(0.0, result.next_due - body.prefetch_seconds - time.time())
             )
         await orch.wakeups.wait(pool_name, remaining, since=mark)
+
+
+COLLIDED = "cancelled: its deployment's concurrency limit was reached (strategy cancel-new)"
+
+
+async def _cancel_collided(orch: Orchestrator, run_ids: list[str]) -> None:
+    """Runs the claim took out of their queue because their deployment was full."""
+
+    def cancel() -> list[runs.QueueEffect | None]:
+        effects = []
+        now = datetime.now(UTC)
+        for run_id in run_ids:
+            with orch.db.session() as session:
+                run = runs.get_run(session, run_id, for_update=True)
+                _, effect = runs.set_state(
+                    session, run, StateType.CANCELLED, now=now, message=COLLIDED
+                )
+                effects.append(effect)
+        return effects
+
+    await queue_sync.apply_many(orch, await orch.in_thread(cancel))
+    log.info("runs_cancelled_by_deployment_limit", count=len(run_ids))
 
 
 def _check_pool(orch: Orchestrator, pool_name: str) -> None:

@@ -36,6 +36,8 @@ class StoreView:
     pools: list[PoolConfig]
     ready: dict[tuple[str, str], list[tuple[str, float]]] = field(default_factory=dict)
     held: dict[str, list[tuple[Claim, str]]] = field(default_factory=dict)
+    run_deployments: dict[str, str] = field(default_factory=dict)
+    deployment_limits: dict[str, dict[str, tuple[int, bool]]] = field(default_factory=dict)
 
 
 def _read_store(orch: Orchestrator) -> StoreView:
@@ -44,6 +46,22 @@ def _read_store(orch: Orchestrator) -> StoreView:
         view = StoreView(
             [PoolConfig.of(pool) for pool in pools], defaultdict(list), defaultdict(list)
         )
+        view.deployment_limits = {config.name: {} for config in view.pools}
+        limited = session.execute(
+            select(
+                m.Deployment.id,
+                m.Deployment.concurrency_limit,
+                m.Deployment.collision_strategy,
+                m.WorkPool.name,
+            )
+            .join(m.WorkQueue, m.Deployment.queue_id == m.WorkQueue.id)
+            .join(m.WorkPool)
+            .where(m.Deployment.concurrency_limit.is_not(None))
+        ).all()
+        for limited_id, limit, strategy, pool_name in limited:
+            if limit is not None:
+                cancel_new = strategy == "cancel-new"
+                view.deployment_limits[pool_name][limited_id] = (limit, cancel_new)
         rows = session.execute(
             select(
                 m.FlowRun.id,
@@ -51,6 +69,7 @@ def _read_store(orch: Orchestrator) -> StoreView:
                 m.FlowRun.scheduled_time,
                 m.FlowRun.claim_token,
                 m.FlowRun.worker_name,
+                m.FlowRun.deployment_id,
                 m.WorkQueue.name,
                 m.WorkPool.name,
             )
@@ -58,11 +77,13 @@ def _read_store(orch: Orchestrator) -> StoreView:
             .join(m.WorkPool)
             .where(m.FlowRun.state_type.in_([StateType.SCHEDULED, *HOLDING]))
         ).all()
-    for run_id, state, scheduled_time, token, worker, queue, pool in rows:
+    for run_id, state, scheduled_time, token, worker, dep_id, queue, pool in rows:
         if state is StateType.SCHEDULED:
             view.ready[(pool, queue)].append((run_id, scheduled_time.timestamp()))
+            if dep_id:
+                view.run_deployments[run_id] = dep_id
         elif token:
-            view.held[pool].append((Claim(run_id, queue, token), worker or "?"))
+            view.held[pool].append((Claim(run_id, queue, token, dep_id), worker or "?"))
     return view
 
 
@@ -75,9 +96,10 @@ async def rebuild(orch: Orchestrator, *, redis_lost_data: bool) -> int:
     view = await orch.in_thread(_read_store, orch)
     for config in view.pools:
         await sync_pool(orch, config)
+        await orch.queues.sync_deployment_limits(config.name, view.deployment_limits[config.name])
     added = 0
     for (pool, queue), entries in view.ready.items():
-        added += await orch.queues.enqueue_many(pool, queue, entries)
+        added += await orch.queues.enqueue_many(pool, queue, entries, view.run_deployments)
     restored = 0
     if redis_lost_data:
         expiry = time.time() + orch.settings.claim_lease_seconds

@@ -186,7 +186,12 @@ def materialize(db: Database, now: datetime, window: Window) -> list[QueueEffect
         rows = [row for row in rows if row["schedule_id"] in unchanged]
         written = _insert_runs(session, rows, now)
     return [
-        QueueEffect(*queues[row["id"]], row["id"], enqueue_at=row["scheduled_time"].timestamp())
+        QueueEffect(
+            *queues[row["id"]],
+            row["id"],
+            enqueue_at=row["scheduled_time"].timestamp(),
+            deployment_id=row["deployment_id"],
+        )
         for row in rows
         if row["id"] in written
     ]

@@ -1,4 +1,4 @@
-"""Deployments: paused, catch-up policy, late grace, crash retries, pull steps
+"""Deployments: paused, catch-up, late grace, crash retries, concurrency limit, pull steps
 
 Revision ID: 0005
 Revises: 0004
@@ -25,6 +25,12 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("crash_retries", sa.Integer(), nullable=False, server_default="0")
         )
+        batch_op.add_column(sa.Column("concurrency_limit", sa.Integer(), nullable=True))
+        batch_op.add_column(
+            sa.Column(
+                "collision_strategy", sa.String(length=20), nullable=False, server_default="enqueue"
+            )
+        )
         batch_op.add_column(
             sa.Column("pull_steps", sa.JSON(), nullable=False, server_default=sa.text("'[]'"))
         )
@@ -33,6 +39,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("deployments", schema=None) as batch_op:
         batch_op.drop_column("pull_steps")
+        batch_op.drop_column("collision_strategy")
+        batch_op.drop_column("concurrency_limit")
         batch_op.drop_column("crash_retries")
         batch_op.drop_column("late_after_seconds")
         batch_op.drop_column("catch_up")
