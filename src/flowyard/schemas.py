@@ -451,3 +451,35 @@ class ApiKey(_Doc):
 
 class ApiKeyCreated(ApiKey):
     key: str = Field(description="the secret, shown this once")
+
+
+# -- tag concurrency limits ---------------------------------------------------------------
+
+
+class ConcurrencyLimitCreate(_Doc):
+    """At most ``limit`` task runs tagged ``tag`` at once, everywhere (0 blocks them all)."""
+
+    tag: str = Field(min_length=1, max_length=200)
+    limit: int = Field(ge=0)
+
+
+class ConcurrencyLimit(_Doc):
+    tag: str
+    limit: int
+    active_slots: int
+    created: datetime
+    updated: datetime
+
+
+class SlotsRequest(_Doc):
+    """Take, renew or give back one slot of each limited tag, for ``holder`` (a task run)."""
+
+    tags: list[str] = Field(max_length=100)
+    holder: str = Field(min_length=1, max_length=200)
+    lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+
+
+class SlotsResponse(_Doc):
+    acquired: bool
+    limited_tags: list[str] = Field(description="the tags of the request that have a limit")
+    full_tag: str | None = Field(default=None, description="a tag whose limit is reached")

@@ -7,6 +7,7 @@ import click
 from flowyard.cli.api_keys import api_key
 from flowyard.cli.blocks import block
 from flowyard.cli.common import FlowyardGroup
+from flowyard.cli.concurrency_limits import concurrency_limit
 from flowyard.cli.demo import demo
 from flowyard.cli.deployments import deploy, deployment, init
 from flowyard.cli.flow_runs import flow_run
@@ -43,6 +44,7 @@ for command in (
     worker,
     block,
     api_key,
+    concurrency_limit,
     demo,
 ):
     cli.add_command(command)

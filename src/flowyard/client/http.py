@@ -226,6 +226,26 @@ class FlowyardClient:
     def report_infrastructure(self, run_id: str, body: s.InfrastructureReport) -> None:
         self.request("POST", _path("flow_runs", run_id, "infrastructure"), json=body.model_dump())
 
+    # -- tag concurrency limits ------------------------------------------------------------
+
+    def set_concurrency_limit(self, tag: str, limit: int) -> s.ConcurrencyLimit:
+        body = s.ConcurrencyLimitCreate(tag=tag, limit=limit)
+        return self._send_doc("POST", s.ConcurrencyLimit, _path("concurrency_limits"), body)
+
+    def list_concurrency_limits(self) -> list[s.ConcurrencyLimit]:
+        return self._list(s.ConcurrencyLimit, _path("concurrency_limits"))
+
+    def read_concurrency_limit(self, tag: str) -> s.ConcurrencyLimit:
+        return self._get(s.ConcurrencyLimit, _path("concurrency_limits", tag))
+
+    def delete_concurrency_limit(self, tag: str) -> None:
+        self.request("DELETE", _path("concurrency_limits", tag))
+
+    def task_slots(self, action: str, body: s.SlotsRequest) -> s.SlotsResponse:
+        """``acquire``, ``renew`` or ``release`` a slot of each limited tag."""
+        path = _path("concurrency_limits", action)
+        return self._send_doc("POST", s.SlotsResponse, path, body)
+
     # -- workers -------------------------------------------------------------------------
 
     def claim(self, pool: str, body: s.ClaimRequest) -> list[s.ClaimedRun]:

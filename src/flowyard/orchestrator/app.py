@@ -24,6 +24,7 @@ from flowyard.errors import (
 from flowyard.orchestrator.api import (
     api_keys,
     blocks,
+    concurrency_limits,
     deployments,
     flow_runs,
     pools,
@@ -36,7 +37,7 @@ from flowyard.orchestrator.services.dispatcher import dispatch_once
 from flowyard.orchestrator.services.late_runs import late_runs_once
 from flowyard.orchestrator.services.reconciler import reconcile_once
 from flowyard.orchestrator.services.scheduler import schedule_once
-from flowyard.pools import PoolQueues, Wakeups, connect
+from flowyard.pools import PoolQueues, TagSlots, Wakeups, connect
 from flowyard.settings import Settings
 from flowyard.store import Database
 
@@ -58,7 +59,9 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
         await asyncio.to_thread(db.migrate)
         redis, pubsub_redis = connect(redis_url), connect(redis_url)
         wakeups = Wakeups(pubsub_redis)
-        orch = Orchestrator(settings, db, PoolQueues(redis), wakeups, rebuild_needed=True)
+        orch = Orchestrator(
+            settings, db, PoolQueues(redis), wakeups, TagSlots(redis), rebuild_needed=True
+        )
         app.state.orchestrator = orch
         await wakeups.start()
         services = [
@@ -85,6 +88,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     app.include_router(workers.router)
     app.include_router(blocks.router)
     app.include_router(api_keys.router)
+    app.include_router(concurrency_limits.router)
     _add_error_handlers(app)
     if settings.api_key:
         install_auth(app, settings.api_key)

@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from flowyard.orchestrator.auth import KeyCache
 from flowyard.orchestrator.claims import DeploymentDocs
 from flowyard.orchestrator.metrics import ApiMetrics
-from flowyard.pools import PoolQueues, Wakeups
+from flowyard.pools import PoolQueues, TagSlots, Wakeups
 from flowyard.settings import Settings
 from flowyard.store import Database
 
@@ -25,6 +25,7 @@ class Orchestrator:
     db: Database
     queues: PoolQueues
     wakeups: Wakeups
+    tag_slots: TagSlots
     rebuild_needed: bool = False
     deployment_docs: DeploymentDocs = field(default_factory=DeploymentDocs)
     metrics: ApiMetrics = field(default_factory=ApiMetrics)

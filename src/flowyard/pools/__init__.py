@@ -6,6 +6,7 @@ due in each pool and queue, which the orchestrator may rebuild at any time.
 
 from flowyard.pools.queue import Claim, ClaimResult, PoolQueues, QueueConfig
 from flowyard.pools.redis_server import ManagedRedis, connect
+from flowyard.pools.tag_slots import TagSlots
 from flowyard.pools.wakeups import Wakeups
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "ManagedRedis",
     "PoolQueues",
     "QueueConfig",
+    "TagSlots",
     "Wakeups",
     "connect",
 ]

@@ -19,6 +19,11 @@ the hash tag ``{P}``, so each Lua script touches one Redis Cluster slot::
     fy:{P}:q:Q:ready   ZSET  run_id -> scheduled time  runs waiting in queue Q
     fy:{P}:q:Q:slots   ZSET  run_id -> lease expiry    runs of Q holding a queue slot
 
+Task-run concurrency limits by tag share one hash tag, so one script can take slots of
+several tags at once::
+
+    fy:{tags}:slots:T  ZSET  holder -> lease expiry    task runs holding a slot of tag T
+
 One key belongs to no pool::
 
     fy:built           STRING  set once the queues were rebuilt from the store; its
@@ -103,6 +108,13 @@ def queue_slots(pool: str, queue: str) -> str:
 def wake_channel(pool: str) -> str:
     """The pub/sub channel that wakes the pool's long-polling claimers."""
     return f"{_base(pool)}:wake"
+
+
+def tag_slots(tag: str) -> str:
+    """The ZSET of task runs holding a slot of the concurrency limit of ``tag``."""
+    if not tag:
+        raise InvalidInput("a concurrency-limit tag must be non-empty")
+    return f"{PREFIX}:{{tags}}:slots:{tag}"
 
 
 def pool_from_wake_channel(channel: str) -> str | None:

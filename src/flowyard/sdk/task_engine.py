@@ -9,6 +9,7 @@ and the wait between retries. The run's state goes ``Running`` → (``AwaitingRe
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import traceback
 import uuid
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowyard.sdk.attempts import AttemptLoop
 from flowyard.sdk.caching import CacheContext
+from flowyard.sdk.concurrency import tag_slots
 from flowyard.sdk.context import (
     FlowRunContext,
     TaskRunContext,
@@ -85,7 +87,21 @@ class TaskRunEngine(AttemptLoop):
         self.task._sleep(seconds)
 
     def _scope(self) -> Any:
-        return task_run_scope(self.context)
+        """The task run's context, holding the slots of its tags' concurrency limits."""
+        scope = contextlib.ExitStack()
+        client = self.flow_run.client if self.flow_run is not None else None
+        scope.enter_context(
+            tag_slots(client, self.context.tags, self.context.task_run_id, on_wait=self._waiting)
+        )
+        scope.enter_context(task_run_scope(self.context))
+        return scope
+
+    def _waiting(self, tag: str | None) -> None:
+        get_run_logger().info(
+            "Task run %r waits for a slot of the concurrency limit of tag %r",
+            self.context.task_run_name,
+            tag,
+        )
 
     def _on_value(self, value: Any) -> None:
         self._on_success(value)

@@ -276,6 +276,20 @@ class Block(Base):
     updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class ConcurrencyLimit(Base):
+    """At most ``limit`` task runs with ``tag`` run at once, across every flow run and machine.
+
+    The slots themselves are leased in Redis (``pools.tag_slots``); this row is the limit.
+    """
+
+    __tablename__ = "concurrency_limits"
+
+    tag: Mapped[str] = mapped_column(String(200), primary_key=True)
+    limit: Mapped[int]
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class ApiKey(Base):
     """An API key: only its SHA-256 hash is kept, with a short prefix to recognise it."""
 

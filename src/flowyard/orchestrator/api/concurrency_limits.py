@@ -1,0 +1,107 @@
+"""Tag concurrency limits of task runs: manage them, and take, renew and give back slots.
+
+An engine asks for a slot of every tag of a task run before running it (``/acquire``);
+tags without a limit are ignored, so asking costs one request and limits nothing.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from flowyard import schemas as s
+from flowyard.errors import NotFound
+from flowyard.orchestrator.runtime import Orch, Orchestrator
+from flowyard.store import models as m
+
+router = APIRouter(prefix="/api/concurrency_limits", tags=["concurrency limits"])
+
+
+async def _doc(orch: Orchestrator, row: m.ConcurrencyLimit) -> s.ConcurrencyLimit:
+    active = await orch.tag_slots.active(row.tag, time.time())
+    return s.ConcurrencyLimit(
+        tag=row.tag, limit=row.limit, active_slots=active, created=row.created, updated=row.updated
+    )
+
+
+@router.post("", status_code=201)
+async def set_limit(body: s.ConcurrencyLimitCreate, orch: Orch) -> s.ConcurrencyLimit:
+    """Create or change a tag's limit; a changed limit applies to the next slot asked for."""
+
+    def upsert() -> m.ConcurrencyLimit:
+        with orch.db.session() as session:
+            row = session.get(m.ConcurrencyLimit, body.tag) or m.ConcurrencyLimit(tag=body.tag)
+            row.limit = body.limit
+            session.add(row)
+            session.flush()
+            return row
+
+    return await _doc(orch, await orch.in_thread(upsert))
+
+
+@router.get("")
+async def list_limits(orch: Orch) -> list[s.ConcurrencyLimit]:
+    def read() -> list[m.ConcurrencyLimit]:
+        with orch.db.read() as session:
+            query = select(m.ConcurrencyLimit).order_by(m.ConcurrencyLimit.tag)
+            return list(session.scalars(query))
+
+    return [await _doc(orch, row) for row in await orch.in_thread(read)]
+
+
+@router.post("/acquire")
+async def acquire(body: s.SlotsRequest, orch: Orch) -> s.SlotsResponse:
+    """Take a slot of every limited tag for the holder, all or none."""
+    limits = await orch.in_thread(_limits, orch, body.tags)
+    full = await orch.tag_slots.acquire(
+        limits, body.holder, now=time.time(), lease_seconds=body.lease_seconds
+    )
+    return s.SlotsResponse(acquired=full is None, limited_tags=sorted(limits), full_tag=full)
+
+
+@router.post("/renew")
+async def renew(body: s.SlotsRequest, orch: Orch) -> s.SlotsResponse:
+    await orch.tag_slots.renew(body.tags, body.holder, time.time() + body.lease_seconds)
+    return s.SlotsResponse(acquired=True, limited_tags=sorted(body.tags))
+
+
+@router.post("/release")
+async def release(body: s.SlotsRequest, orch: Orch) -> s.SlotsResponse:
+    await orch.tag_slots.release(body.tags, body.holder)
+    return s.SlotsResponse(acquired=False, limited_tags=sorted(body.tags))
+
+
+@router.get("/{tag}")
+async def read_limit(tag: str, orch: Orch) -> s.ConcurrencyLimit:
+    return await _doc(orch, await orch.in_thread(_get, orch, tag))
+
+
+@router.delete("/{tag}", status_code=204)
+async def delete_limit(tag: str, orch: Orch) -> None:
+    def remove() -> None:
+        with orch.db.session() as session:
+            row = session.get(m.ConcurrencyLimit, tag)
+            if row is None:
+                raise NotFound(f"no concurrency limit for tag {tag!r}")
+            session.delete(row)
+
+    await orch.in_thread(remove)
+    await orch.tag_slots.clear(tag)
+
+
+def _get(orch: Orchestrator, tag: str) -> m.ConcurrencyLimit:
+    with orch.db.read() as session:
+        row = session.get(m.ConcurrencyLimit, tag)
+        if row is None:
+            raise NotFound(f"no concurrency limit for tag {tag!r}")
+        return row
+
+
+def _limits(orch: Orchestrator, tags: list[str]) -> dict[str, int]:
+    if not tags:
+        return {}
+    with orch.db.read() as session:
+        query = select(m.ConcurrencyLimit).where(m.ConcurrencyLimit.tag.in_(tags))
+        return {row.tag: row.limit for row in session.scalars(query)}
