@@ -1,23 +1,33 @@
-"""Running a deployment from Python: ``run_deployment``, as Prefect users write it.
+"""Deployments from Python, as Prefect users write them.
+
+    etl_flow.deploy(name="nightly", work_pool_name="local", cron="0 3 * * *")
+    etl_flow.serve(name="every-minute", interval=60)     # runs them itself, until stopped
 
     from flowyard.deployments import run_deployment
-
     run = run_deployment("etl/nightly", parameters={"day": "2026-11-26"}, timeout=600)
     assert run.state.type == "COMPLETED"
 
-The run is created through the API configured for this process (``FLOWYARD_API_URL``,
-``FLOWYARD_API_KEY``) and queued like any other; a worker of the deployment's pool runs it.
+Everything goes through the API configured for this process (``FLOWYARD_API_URL``,
+``FLOWYARD_API_KEY``). A deployed flow runs from the file it is defined in, loaded by its
+function's name, so it must be a module-level function of a file.
 """
 
 from __future__ import annotations
 
+import inspect
+import re
 import time
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from flowyard import schemas as s
+from flowyard.errors import InvalidInput
 
-__all__ = ["run_deployment"]
+if TYPE_CHECKING:
+    from flowyard.sdk.flows import Flow
+
+__all__ = ["deploy", "run_deployment", "serve"]
 
 
 def run_deployment(
@@ -59,3 +69,145 @@ def run_deployment(
             time.sleep(max(0.0, pause))
             run = api.read_flow_run(run.id)
         return run
+
+
+def deploy(
+    flow: Flow[..., Any],
+    name: str,
+    work_pool_name: str,
+    *,
+    work_queue_name: str | None = None,
+    cron: str | None = None,
+    interval: float | timedelta | None = None,
+    rrule: str | None = None,
+    timezone: str = "UTC",
+    parameters: dict[str, Any] | None = None,
+    job_variables: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+    description: str | None = None,
+    version: str | None = None,
+    image: str | None = None,
+    concurrency_limit: int | None = None,
+    collision_strategy: Literal["enqueue", "cancel-new"] = "enqueue",
+    catch_up: Literal["all", "latest", "skip"] = "all",
+) -> str:
+    """Create or update the deployment ``flow.name/name``; returns its id.
+
+    Checked by the API before anything is written: parameters against the flow's
+    signature, job variables against the pool's template, the schedule's expression.
+    """
+    from flowyard.client import FlowyardClient
+    from flowyard.sdk.parameters import parameter_schema
+    from flowyard.settings import Settings
+
+    path, entrypoint = _entrypoint(flow)
+    variables = dict(job_variables or {})
+    if image is not None:
+        variables["image"] = image
+    body = s.DeploymentCreate(
+        name=name,
+        flow_name=flow.name,
+        entrypoint=entrypoint,
+        path=str(path),
+        pool_name=work_pool_name,
+        queue_name=work_queue_name,
+        parameters=parameters or {},
+        parameter_schema=parameter_schema(flow.fn),
+        job_variables=variables,
+        tags=tags or [],
+        description=description or (flow.fn.__doc__ or "").strip() or None,
+        version=version,
+        concurrency_limit=concurrency_limit,
+        collision_strategy=collision_strategy,
+        catch_up=catch_up,
+        schedules=_schedules(cron, interval, rrule, timezone),
+    )
+    with FlowyardClient.from_settings(Settings()) as api:
+        return api.create_deployment(body).id
+
+
+def serve(
+    flow: Flow[..., Any],
+    name: str,
+    *,
+    cron: str | None = None,
+    interval: float | timedelta | None = None,
+    rrule: str | None = None,
+    timezone: str = "UTC",
+    parameters: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+    limit: int | None = None,
+    pool_name: str | None = None,
+) -> None:
+    """Deploy the flow and run its runs (scheduled or manual) here until stopped.
+
+    A process worker in this process serves a pool of its own (``serve-FLOW-NAME``, made
+    on first use), so runs get everything a worker gives them: leases, heartbeats, crash
+    detection, cancellation. Ctrl-C (or SIGTERM) stops claiming and lets running runs end.
+    """
+    import signal
+    import threading
+
+    from flowyard.client import FlowyardClient
+    from flowyard.settings import Settings
+    from flowyard.workers.process import ProcessWorker
+
+    pool = pool_name or _pool_name(flow.name, name)
+    settings = Settings()
+    api = FlowyardClient.from_settings(settings, retry_seconds=30.0)
+    worker = ProcessWorker(
+        api, pool, limit=limit, heartbeat_seconds=settings.worker_heartbeat_seconds
+    )
+    try:
+        worker.setup()
+        deploy(
+            flow,
+            name,
+            pool,
+            cron=cron,
+            interval=interval,
+            rrule=rrule,
+            timezone=timezone,
+            parameters=parameters,
+            tags=tags,
+        )
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: worker.stop())
+        print(f"Serving {flow.name}/{name} (work pool {pool!r}); Ctrl-C to stop.", flush=True)
+        worker.run()
+    finally:
+        api.close()
+
+
+def _entrypoint(flow: Flow[..., Any]) -> tuple[Path, str]:
+    """(folder, ``file.py:function``) a worker loads the flow from."""
+    fn = flow.fn
+    if "<locals>" in fn.__qualname__:
+        raise InvalidInput(
+            f"flow {flow.name!r} is defined in a function; deploy a module-level one"
+        )
+    source = inspect.getsourcefile(fn)
+    if source is None:
+        raise InvalidInput(f"flow {flow.name!r} has no source file to deploy from")
+    file = Path(source).resolve()
+    return file.parent, f"{file.name}:{fn.__name__}"
+
+
+def _schedules(
+    cron: str | None, interval: float | timedelta | None, rrule: str | None, timezone: str
+) -> list[s.ScheduleCreate] | None:
+    given = [(k, v) for k, v in (("cron", cron), ("interval", interval), ("rrule", rrule)) if v]
+    if len(given) > 1:
+        raise InvalidInput("give at most one of cron, interval and rrule")
+    if not given:
+        return None
+    kind, value = given[0]
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    expression = f"{value:g}" if isinstance(value, float | int) else str(value)
+    return [s.ScheduleCreate(kind=kind, expression=expression, timezone=timezone)]  # type: ignore[arg-type]
+
+
+def _pool_name(flow_name: str, name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\- ]", "-", f"serve-{flow_name}-{name}")[:100]

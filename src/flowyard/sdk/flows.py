@@ -87,6 +87,23 @@ class Flow(Generic[P, R]):
         """The JSON schema of this flow's parameters."""
         return parameter_schema(self.fn)
 
+    def deploy(self, name: str, work_pool_name: str, **options: Any) -> str:
+        """Create or update this flow's deployment ``name`` on a work pool; returns its id.
+
+        Options: ``cron``/``interval``/``rrule``/``timezone``, ``parameters``,
+        ``job_variables``, ``tags``, ``image``, … (see ``flowyard.deployments.deploy``).
+        """
+        from flowyard.deployments import deploy
+
+        return deploy(self, name, work_pool_name, **options)
+
+    def serve(self, name: str, **options: Any) -> None:
+        """Deploy this flow and run its runs in this process until stopped (no pool to set
+        up); see ``flowyard.deployments.serve``."""
+        from flowyard.deployments import serve
+
+        serve(self, name, **options)
+
     def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
         """Run the flow: its result, or its final state with ``return_state=True``."""
         from flowyard.sdk.flow_engine import FlowRunEngine
