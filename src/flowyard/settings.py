@@ -31,6 +31,12 @@ class Settings(BaseSettings):
         default=10.0, description="How often the engine tells the API its run is alive."
     )
     reconcile_interval_seconds: float = 2.0
+    leader_lease_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="With several API replicas, one runs the scheduler, reconciler and late "
+        "runs; another takes over this long after it stops renewing.",
+    )
     dispatch_interval_seconds: float = 5.0
     scheduler_interval_seconds: float = Field(
         default=10.0, description="How often the scheduler materializes runs of schedules."

@@ -37,7 +37,7 @@ from flowyard.orchestrator.services.dispatcher import dispatch_once
 from flowyard.orchestrator.services.late_runs import late_runs_once
 from flowyard.orchestrator.services.reconciler import reconcile_once
 from flowyard.orchestrator.services.scheduler import schedule_once
-from flowyard.pools import PoolQueues, TagSlots, Wakeups, connect
+from flowyard.pools import Leadership, PoolQueues, TagSlots, Wakeups, connect
 from flowyard.settings import Settings
 from flowyard.store import Database
 
@@ -59,16 +59,24 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
         await asyncio.to_thread(db.migrate)
         redis, pubsub_redis = connect(redis_url), connect(redis_url)
         wakeups = Wakeups(pubsub_redis)
+        leadership = Leadership(redis, settings.leader_lease_seconds)
         orch = Orchestrator(
-            settings, db, PoolQueues(redis), wakeups, TagSlots(redis), rebuild_needed=True
+            settings,
+            db,
+            PoolQueues(redis),
+            wakeups,
+            TagSlots(redis),
+            leadership,
+            rebuild_needed=True,
         )
         app.state.orchestrator = orch
         await wakeups.start()
         services = [
+            # every replica keeps its own Redis writes in step; one leads the rest
             asyncio.create_task(_every(settings.dispatch_interval_seconds, dispatch_once, orch)),
-            asyncio.create_task(_every(settings.reconcile_interval_seconds, reconcile_once, orch)),
-            asyncio.create_task(_every(settings.reconcile_interval_seconds, late_runs_once, orch)),
-            asyncio.create_task(_every(settings.scheduler_interval_seconds, schedule_once, orch)),
+            asyncio.create_task(_led(settings.reconcile_interval_seconds, reconcile_once, orch)),
+            asyncio.create_task(_led(settings.reconcile_interval_seconds, late_runs_once, orch)),
+            asyncio.create_task(_led(settings.scheduler_interval_seconds, schedule_once, orch)),
         ]
         try:
             yield
@@ -76,6 +84,8 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             for task in services:
                 task.cancel()
             await asyncio.gather(*services, return_exceptions=True)
+            with contextlib.suppress(Exception):  # otherwise the lease simply expires
+                await leadership.resign()
             await wakeups.stop()
             await redis.aclose()
             await pubsub_redis.aclose()
@@ -119,6 +129,18 @@ async def _every(
         except Exception:
             log.exception("service_step_failed", service=step.__name__)
         await asyncio.sleep(interval)
+
+
+async def _led(
+    interval: float, step: Callable[[Orchestrator], Awaitable[int]], orch: Orchestrator
+) -> None:
+    """``_every``, but the step runs only on the replica that holds the leadership lease."""
+
+    async def if_leading(orch: Orchestrator) -> int:
+        return await step(orch) if await orch.leadership.held() else 0
+
+    if_leading.__name__ = step.__name__
+    await _every(interval, if_leading, orch)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

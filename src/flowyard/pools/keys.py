@@ -24,10 +24,11 @@ several tags at once::
 
     fy:{tags}:slots:T  ZSET  holder -> lease expiry    task runs holding a slot of tag T
 
-One key belongs to no pool::
+Keys that belong to no pool::
 
     fy:built           STRING  set once the queues were rebuilt from the store; its
                                absence means Redis lost its data (restart, flush)
+    fy:leader          STRING  the API replica that runs the singleton services, with a TTL
 
 Pub/sub channel (not a key): ``fy:{P}:wake`` — any message means "re-check pool P"
 (a run was enqueued, a slot was freed or the configuration changed).
@@ -41,6 +42,7 @@ PREFIX = "fy"
 WAKE_PATTERN = f"{PREFIX}:{{*}}:wake"
 
 BUILT = f"{PREFIX}:built"
+LEADER = f"{PREFIX}:leader"
 
 PAUSED = "paused"
 LIMIT = "limit"

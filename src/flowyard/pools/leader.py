@@ -1,0 +1,55 @@
+"""Which API replica runs the singleton services: a lease in Redis, renewed while held.
+
+Every replica asks before each service step; the holder renews its lease, another takes
+it only once it expired (the holder died or lost Redis). The services are safe to run
+twice at once (every write is a compare-and-set or idempotent), so a lease that changes
+hands in the middle of a step costs duplicate work, never a wrong result.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import redis.asyncio as aioredis
+
+from flowyard.pools import keys
+from flowyard.pools.redis_server import translated
+
+# Renew when ours, take when free; 1 when held by us afterwards.
+_HOLD = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return 1
+end
+return 0
+"""
+_RESIGN = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class Leadership:
+    """This replica's claim on the singleton services."""
+
+    def __init__(self, redis: aioredis.Redis, ttl_seconds: float) -> None:
+        self._redis = redis
+        self.identity = uuid.uuid4().hex
+        self.ttl_ms = max(1, int(ttl_seconds * 1000))
+        self._hold = redis.register_script(_HOLD)
+        self._resign = redis.register_script(_RESIGN)
+
+    async def held(self) -> bool:
+        """True when this replica leads (taking or renewing the lease)."""
+        with translated(self._redis):
+            return bool(await self._hold(keys=[keys.LEADER], args=[self.identity, self.ttl_ms]))
+
+    async def resign(self) -> None:
+        """Give the lease up now (a clean shutdown), if it is ours."""
+        with translated(self._redis):
+            await self._resign(keys=[keys.LEADER], args=[self.identity])

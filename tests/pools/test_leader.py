@@ -1,0 +1,35 @@
+"""The leadership lease: one replica leads; another takes over when it stops renewing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from flowyard.pools import Leadership, connect
+
+
+def test_one_leader_at_a_time_and_takeover(redis_url):
+    """A holds; B does not; when A resigns B takes it; when B stops renewing, A takes it
+    back once the lease expired, and not before."""
+
+    async def main() -> None:
+        clients = [connect(redis_url) for _ in range(2)]
+        try:
+            a, b = (Leadership(client, ttl_seconds=0.5) for client in clients)
+            assert await a.held() and await a.held()  # renewing is holding
+            assert not await b.held()
+            await b.resign()  # not B's to give up: nothing happens
+            assert not await b.held()
+            await a.resign()
+            assert await b.held()
+            assert not await a.held()
+            deadline = time.monotonic() + 10
+            while not await a.held():  # B stopped renewing; its lease runs out
+                assert time.monotonic() < deadline, "the lease never expired"
+                await asyncio.sleep(0.05)
+            assert not await b.held()
+        finally:
+            for client in clients:
+                await client.aclose()
+
+    asyncio.run(main())
