@@ -79,3 +79,16 @@ def test_optional_and_nested_variables_are_checked_against_their_schema():
     assert merged == {"command": None, "resources": {"cpu": 2}}
     with pytest.raises(InvalidInput, match=r"'resources'\['cpu'\]: 'many' is not of type 'number'"):
         merge_variables(template, {"resources": {"cpu": "many"}})
+
+
+class HostVars(BaseModel):
+    docker_host: Resources | None = None
+
+
+def test_a_block_reference_stands_for_the_document_it_will_become():
+    """``{{ block.TYPE/NAME }}`` is accepted where an object is expected; a plain string is not."""
+    template = base_job_template(HostVars)
+    merged = merge_variables(template, {"docker_host": "{{ block.docker-host/prod }}"})
+    assert merged == {"docker_host": "{{ block.docker-host/prod }}"}
+    with pytest.raises(InvalidInput, match="job variable 'docker_host'"):
+        merge_variables(template, {"docker_host": "prod"})

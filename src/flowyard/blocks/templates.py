@@ -13,6 +13,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
+from flowyard.blocks.references import REFERENCE
 from flowyard.errors import InvalidInput
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -47,9 +48,13 @@ def merge_variables(template: dict[str, Any], *layers: dict[str, Any]) -> dict[s
 
 
 def check_variable(schema: dict[str, Any], name: str, value: Any) -> None:
-    """``value`` must match the variable's own schema (its ``$defs`` resolved from the pool's)."""
+    """``value`` must match the variable's own schema (its ``$defs`` resolved from the pool's).
+
+    A ``{{ block.TYPE/NAME }}`` reference stands for a document resolved at launch, so it
+    is not held against the type it will be replaced by."""
     spec = {**schema["properties"][name], "$defs": schema.get("$defs", {})}
-    error = next(iter(Draft202012Validator(spec).iter_errors(value)), None)
+    errors = Draft202012Validator(spec).iter_errors(value)
+    error = next((e for e in errors if not _is_reference(e.instance)), None)
     if error is not None:
         where = "".join(f"[{part!r}]" for part in error.absolute_path)
         raise InvalidInput(f"job variable {name!r}{where}: {error.message}")
@@ -75,6 +80,10 @@ def render_job_configuration(template: dict[str, Any], *layers: dict[str, Any]) 
     configuration = template.get("job_configuration") or {}
     rendered: dict[str, Any] = render_template(configuration, variables)
     return rendered
+
+
+def _is_reference(value: Any) -> bool:
+    return isinstance(value, str) and REFERENCE.fullmatch(value.strip()) is not None
 
 
 def _inline(value: Any) -> str:
