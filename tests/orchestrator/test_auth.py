@@ -27,6 +27,8 @@ ANY_POOL_WORKER = KeyInfo("any", Role.WORKER)
         ("GET", "/api/deployments/abc"),
         ("GET", "/api/blocks/docker-host/prod"),
         ("GET", "/api/health"),
+        ("POST", "/api/concurrency_limits/acquire"),
+        ("POST", "/api/concurrency_limits/release"),
     ],
 )
 def test_worker_keys_reach_what_workers_and_engines_need(method, path):
@@ -47,6 +49,8 @@ def test_worker_keys_reach_what_workers_and_engines_need(method, path):
         ("POST", "/api/api_keys", "worker key"),
         ("POST", "/api/blocks", "worker key"),
         ("GET", "/api/api_keys", "worker key"),
+        ("POST", "/api/concurrency_limits", "worker key"),
+        ("DELETE", "/api/concurrency_limits/db", "worker key"),
     ],
 )
 def test_worker_keys_cannot_administer(method, path, says):

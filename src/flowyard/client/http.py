@@ -226,6 +226,12 @@ class FlowyardClient:
     def report_infrastructure(self, run_id: str, body: s.InfrastructureReport) -> None:
         self.request("POST", _path("flow_runs", run_id, "infrastructure"), json=body.model_dump())
 
+    def create_run_token(self, run_id: str, *, ttl_seconds: float | None = None) -> str:
+        """A short-lived token that acts for this run only, for infrastructure we hand it to."""
+        body = {"ttl_seconds": ttl_seconds} if ttl_seconds else {}
+        data = self.request("POST", _path("flow_runs", run_id, "token"), json=body)
+        return str(data["token"])
+
     # -- tag concurrency limits ------------------------------------------------------------
 
     def set_concurrency_limit(self, tag: str, limit: int) -> s.ConcurrencyLimit:

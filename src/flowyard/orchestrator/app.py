@@ -28,6 +28,7 @@ from flowyard.orchestrator.api import (
     deployments,
     flow_runs,
     pools,
+    run_tokens,
     schedules,
     workers,
 )
@@ -102,6 +103,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     _add_error_handlers(app)
     if settings.api_key:
         install_auth(app, settings.api_key)
+    run_tokens.install(app, settings)  # after install_auth: its run-token check goes in front
 
     @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
     async def metrics(request: Request) -> PlainTextResponse:

@@ -5,6 +5,12 @@ every ``/api`` and ``/metrics`` request must carry ``Authorization: Bearer <key>
 is the administrator's. Keys made with ``flowyard api-key create`` are stored as SHA-256
 hashes (they are 256-bit random tokens, so a slow hash adds nothing) and shown once;
 a ``worker`` key may only do what a worker and its engines do, for the pools it names.
+
+A run token (``run_tokens.py``, minted for a worker by ``POST /api/flow_runs/{id}/token``)
+identifies as ``Role.RUN``: it reaches only the routes an engine uses for its own run
+(``authorize``); which run a route names is checked against the token by the API
+(``orchestrator/api/run_tokens.py``), since task runs, logs and child runs name it in
+their bodies or through the store.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from urllib.parse import unquote
 class Role(StrEnum):
     ADMIN = "admin"
     WORKER = "worker"
+    RUN = "run"
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class KeyInfo:
     name: str
     role: Role
     pools: tuple[str, ...] = ()
+    run_id: str | None = None  # the run a run token acts for
 
 
 def new_key() -> str:
@@ -55,8 +63,8 @@ _WORKER_POOL_ROUTES = {
     ("POST", "/workers/heartbeat"),
 }
 _ENGINE_ROUTES = re.compile(
-    r"^/api/(flow_runs/[^/]+(/(state|heartbeat|infrastructure|history|task_runs|logs))?"
-    r"|task_runs(/[^/]+/state)?|logs|health)$"
+    r"^/api/(flow_runs/[^/]+(/(state|heartbeat|infrastructure|history|task_runs|logs|token))?"
+    r"|task_runs(/[^/]+/state)?|logs|health|concurrency_limits/(acquire|renew|release))$"
 )
 
 
@@ -68,6 +76,8 @@ def authorize(key: KeyInfo, method: str, path: str) -> str | None:
     """
     if key.role is Role.ADMIN:
         return None
+    if key.role is Role.RUN:
+        return authorize_run(method, path)
     if method == "GET" and path.startswith(("/api/deployments/", "/api/blocks/")):
         return None  # an engine reads its run's deployment; a worker the blocks it launches with
     if method == "POST" and path == "/api/work_pools":
@@ -83,6 +93,26 @@ def authorize(key: KeyInfo, method: str, path: str) -> str | None:
     if _ENGINE_ROUTES.match(path):
         return None
     return f"API key {key.name!r} is a worker key: it cannot {method} {path}"
+
+
+# What a run token may reach: its run's own routes, and what its engine writes beside them.
+_RUN_ROUTES = (
+    ("GET", re.compile(r"^/api/flow_runs/[^/]+$")),
+    ("POST", re.compile(r"^/api/flow_runs/[^/]+/(state|heartbeat|infrastructure)$")),
+    ("POST", re.compile(r"^/api/flow_runs$")),  # child flow runs (checked by parent task run)
+    ("POST", re.compile(r"^/api/task_runs(/[^/]+/state)?$")),
+    ("POST", re.compile(r"^/api/logs$")),
+    ("GET", re.compile(r"^/api/deployments/[^/]+$")),  # the run's own deployment only
+    ("GET", re.compile(r"^/api/health$")),
+    ("POST", re.compile(r"^/api/concurrency_limits/(acquire|renew|release)$")),  # tag slots
+)
+
+
+def authorize_run(method: str, path: str) -> str | None:
+    """None when a run token may make this kind of request (pure; the run is checked apart)."""
+    if any(method == verb and pattern.match(path) for verb, pattern in _RUN_ROUTES):
+        return None
+    return f"a run token may only act for its own flow run: it cannot {method} {path}"
 
 
 def pool_scope(key: KeyInfo, pool: str) -> str | None:
@@ -102,9 +132,10 @@ class KeyCache:
     def __init__(self, ttl: float = 5.0) -> None:
         self.ttl = ttl
         self._entries: dict[str, tuple[KeyInfo | None, float]] = {}
+        self._run_tokens: dict[str, tuple[KeyInfo, float]] = {}
 
     def get(self, digest: str) -> tuple[bool, KeyInfo | None]:
-        entry = self._entries.get(digest)
+        entry = self._run_tokens.get(digest) or self._entries.get(digest)
         if entry is None or entry[1] < time.monotonic():
             return False, None
         return True, entry[0]
@@ -113,6 +144,17 @@ class KeyCache:
         if len(self._entries) > 10_000:
             self._entries.clear()
         self._entries[digest] = (info, time.monotonic() + self.ttl)
+
+    def admit_run_token(self, digest: str, info: KeyInfo, seconds: float) -> None:
+        """Make a run token, verified by its signature, known for ``seconds``.
+
+        The API's run-token check verifies the HMAC and the run, then admits the token
+        here so that the key check behind it identifies the token as ``Role.RUN``.
+        Revoking API keys (``clear``) does not touch these: run tokens expire instead.
+        """
+        if len(self._run_tokens) > 10_000:
+            self._run_tokens.clear()
+        self._run_tokens[digest] = (info, time.monotonic() + min(seconds, self.ttl))
 
     def clear(self) -> None:
         self._entries.clear()

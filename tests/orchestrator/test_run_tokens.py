@@ -1,0 +1,255 @@
+"""Run-scoped tokens: signing and expiry (pure), and what they reach on a real server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from flowyard import schemas as s
+from flowyard.cli.processes import ServerProcess
+from flowyard.client import FlowyardClient
+from flowyard.errors import ApiError
+from flowyard.orchestrator import run_tokens as tokens
+from flowyard.orchestrator.auth import KeyCache, KeyInfo, Role, authorize
+from tests.e2e.conftest import FAST, create_process_pool
+from tests.waiting import wait_until
+
+KEY = tokens.signing_key(b"server secret")
+ADMIN = "admin-secret-for-run-token-tests-0123456789"
+RUN = KeyInfo("run token", Role.RUN, run_id="r1")
+
+
+class TestSigning:
+    def test_a_token_names_its_run_until_it_expires(self):
+        """A minted token verifies to its run and expiry, and stops verifying at the expiry."""
+        token = tokens.mint(KEY, "run-1", now=1000.0, ttl_seconds=60)
+        assert token.startswith("fyrt_")
+        assert tokens.verify(KEY, token, now=1059.0) == tokens.RunClaims("run-1", 1060.0)
+        with pytest.raises(tokens.InvalidRunToken, match="expired"):
+            tokens.verify(KEY, token, now=1060.0)
+
+    def test_a_forged_or_altered_token_is_refused(self):
+        """Another server's key, an edited run id, or garbage: the signature does not match."""
+        token = tokens.mint(KEY, "run-1", now=1000.0, ttl_seconds=60)
+        other = tokens.signing_key(b"another secret")
+        body, signature = token[len(tokens.PREFIX) :].split(".")
+        forged_body = tokens.mint(KEY, "run-2", now=1000.0, ttl_seconds=60).split(".")[0]
+        for bad in (
+            tokens.mint(other, "run-1", now=1000.0, ttl_seconds=60),
+            f"{forged_body}.{signature}",
+            token + "x",
+            "fyrt_garbage",
+        ):
+            with pytest.raises(tokens.InvalidRunToken, match="signature"):
+                tokens.verify(KEY, bad, now=1001.0)
+        with pytest.raises(tokens.InvalidRunToken, match="not a run token"):
+            tokens.verify(KEY, "fy_an_api_key", now=1001.0)
+
+    def test_the_signing_key_is_derived_not_the_secret(self):
+        """The key is bound to its purpose: neither the server secret nor shared with it."""
+        assert KEY != b"server secret" and len(KEY) == 32
+        assert tokens.signing_key(b"server secret") == KEY
+
+    def test_lifetimes_default_and_are_capped(self):
+        """No lifetime gives the default; a long one is capped; zero is refused."""
+        assert tokens.clamp_ttl(None) == tokens.DEFAULT_TTL_SECONDS
+        assert tokens.clamp_ttl(10 * 24 * 3600) == tokens.MAX_TTL_SECONDS
+        with pytest.raises(ValueError, match="positive"):
+            tokens.clamp_ttl(0)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/flow_runs/r1"),
+        ("POST", "/api/flow_runs/r1/state"),
+        ("POST", "/api/flow_runs/r1/heartbeat"),
+        ("POST", "/api/flow_runs/r1/infrastructure"),
+        ("POST", "/api/flow_runs"),
+        ("POST", "/api/task_runs"),
+        ("POST", "/api/task_runs/t1/state"),
+        ("POST", "/api/logs"),
+        ("GET", "/api/deployments/d1"),
+        ("GET", "/api/health"),
+    ],
+)
+def test_run_tokens_reach_the_routes_an_engine_uses(method, path):
+    """The engine's routes are open to a run token (which run they name is checked apart)."""
+    assert authorize(RUN, method, path) is None
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/flow_runs"),
+        ("POST", "/api/flow_runs/r1/token"),
+        ("POST", "/api/flow_runs/r1/cancel"),
+        ("GET", "/api/flow_runs/r1/logs"),
+        ("POST", "/api/work_pools/p/claim"),
+        ("GET", "/api/blocks/secret/s"),
+        ("POST", "/api/deployments/d1/runs"),
+        ("GET", "/api/api_keys"),
+        ("GET", "/metrics"),
+    ],
+)
+def test_run_tokens_reach_nothing_else(method, path):
+    """Listing, cancelling, minting more tokens, claims, blocks, keys: refused with a reason."""
+    assert "may only act for its own flow run" in (authorize(RUN, method, path) or "")
+
+
+def test_admitted_run_tokens_survive_key_revocation_but_not_their_time():
+    """Revoking API keys clears their cache, not run tokens; a token's entry ends with it."""
+    cache = KeyCache(ttl=5.0)
+    cache.admit_run_token("digest", RUN, seconds=5.0)
+    cache.clear()
+    assert cache.get("digest") == (True, RUN)
+    cache.admit_run_token("digest", RUN, seconds=-1.0)
+    assert cache.get("digest") == (False, None)
+
+
+# -- against a real server --------------------------------------------------------------------
+
+
+def _server(home: Path, **env: str) -> Iterator[ServerProcess]:
+    server = ServerProcess(home, env={**FAST, **env})
+    try:
+        _wait_up(server, env.get("FLOWYARD_API_KEY"))
+        yield server
+    finally:
+        server.stop()
+
+
+def _wait_up(server: ServerProcess, key: str | None) -> None:
+    def answers() -> bool:
+        try:
+            headers = _bearer(key) if key else {}
+            return httpx.get(f"{server.url}/api/health", headers=headers).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(answers, timeout=60, interval=0.05, message="the server did not start")
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture(scope="module")
+def locked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    yield from _server(tmp_path_factory.mktemp("locked"), FLOWYARD_API_KEY=ADMIN)
+
+
+@pytest.fixture(scope="module")
+def two_runs(locked_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory):
+    """Two scheduled runs of one deployment in the pool ``tokens``, and its deployment id."""
+    with FlowyardClient(locked_server.url, ADMIN) as admin:
+        create_process_pool(admin, "tokens")
+        dep = admin.create_deployment(
+            s.DeploymentCreate(
+                name="d", flow_name="token-flow", entrypoint="flows.py:f", pool_name="tokens"
+            )
+        )
+        mine = admin.run_deployment(dep.id, s.DeploymentRunRequest()).id
+        other = admin.run_deployment(dep.id, s.DeploymentRunRequest()).id
+    return mine, other, dep.id
+
+
+def _log(run_id: str) -> dict[str, object]:
+    now = datetime.now(UTC).isoformat()
+    return {"flow_run_id": run_id, "message": "hi", "timestamp": now}
+
+
+def test_a_run_token_acts_for_its_run_only(locked_server: ServerProcess, two_runs):
+    """With API keys on, a run token reads and reports for its run; any other run is 403."""
+    mine, other, deployment_id = two_runs
+    with FlowyardClient(locked_server.url, ADMIN) as admin:
+        token = admin.create_run_token(mine)
+    base, headers = locked_server.url, _bearer(token)
+    with httpx.Client(base_url=base, headers=headers) as http:
+        assert http.get(f"/api/flow_runs/{mine}").status_code == 200
+        assert (
+            http.post(f"/api/flow_runs/{mine}/state", json={"type": "RUNNING"}).status_code == 200
+        )
+        assert http.post("/api/logs", json=[_log(mine)]).status_code == 201
+        assert http.get(f"/api/deployments/{deployment_id}").status_code == 200
+        task = http.post("/api/task_runs", json={"flow_run_id": mine, "name": "t", "task_key": "t"})
+        assert task.status_code == 201
+        child = {"flow_name": "child", "parent_task_run_id": task.json()["id"]}
+        child_run = http.post("/api/flow_runs", json=child)
+        assert child_run.status_code == 201
+        assert http.get(f"/api/flow_runs/{child_run.json()['id']}").status_code == 200
+        refused = [
+            http.get(f"/api/flow_runs/{other}"),
+            http.post(f"/api/flow_runs/{other}/state", json={"type": "CANCELLED"}),
+            http.post(f"/api/flow_runs/{other}/heartbeat", json={"token": "x"}),
+            http.post("/api/logs", json=[_log(mine), _log(other)]),
+            http.post("/api/task_runs", json={"flow_run_id": other, "name": "t", "task_key": "t"}),
+            http.post("/api/flow_runs", json={"flow_name": "orphan"}),
+            http.get("/api/flow_runs"),
+            http.post(f"/api/flow_runs/{mine}/token"),
+            http.post(f"/api/flow_runs/{mine}/cancel"),
+            http.get("/api/work_pools/tokens"),
+        ]
+        assert [r.status_code for r in refused] == [403] * len(refused)
+        assert "its own flow run" in refused[0].json()["detail"]
+    with FlowyardClient(locked_server.url, ADMIN) as admin:
+        assert admin.read_flow_run(other).state.type.value == "SCHEDULED"
+
+
+def test_forged_and_expired_tokens_are_401(locked_server: ServerProcess, two_runs):
+    """A token that fails its signature, or has expired, is refused as unauthenticated."""
+    mine, _, _ = two_runs
+    with FlowyardClient(locked_server.url, ADMIN) as admin:
+        short = admin.create_run_token(mine, ttl_seconds=1)
+    forged = short[:-3] + ("AAA" if not short.endswith("AAA") else "BBB")
+    url = f"{locked_server.url}/api/flow_runs/{mine}"
+    assert httpx.get(url, headers=_bearer(forged)).status_code == 401
+    wait_until(
+        lambda: httpx.get(url, headers=_bearer(short)).status_code == 401,
+        timeout=30,
+        interval=0.2,
+        message="the one-second token still worked",
+    )
+    assert "expired" in httpx.get(url, headers=_bearer(short)).json()["detail"]
+
+
+def test_worker_keys_mint_tokens_for_their_pools_only(locked_server: ServerProcess, two_runs):
+    """A worker key mints for runs of its pools; another pool's worker key gets 403."""
+    mine, _, _ = two_runs
+    with FlowyardClient(locked_server.url, ADMIN) as admin:
+        ours = admin.create_api_key(
+            s.ApiKeyCreate(name=f"w-{uuid.uuid4().hex[:6]}", pools=["tokens"])
+        )
+        theirs = admin.create_api_key(
+            s.ApiKeyCreate(name=f"x-{uuid.uuid4().hex[:6]}", pools=["gpu"])
+        )
+    with FlowyardClient(locked_server.url, ours.key) as worker:
+        assert worker.create_run_token(mine).startswith("fyrt_")
+    with (
+        FlowyardClient(locked_server.url, theirs.key) as worker,
+        pytest.raises(ApiError) as refused,
+    ):
+        worker.create_run_token(mine)
+    assert refused.value.status_code == 403
+
+
+def test_tokens_are_minted_without_api_keys_too(tmp_path: Path):
+    """A server without keys still mints tokens (not needed there, so a worker need not care)."""
+    for server in _server(tmp_path / "open"):
+        with server.client() as api:
+            create_process_pool(api, "open")
+            dep = api.create_deployment(
+                s.DeploymentCreate(
+                    name="d", flow_name="f", entrypoint="flows.py:f", pool_name="open"
+                )
+            )
+            run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+            token = api.create_run_token(run.id)
+        assert token.startswith("fyrt_")
+        response = httpx.get(f"{server.url}/api/flow_runs/{run.id}", headers=_bearer(token))
+        assert response.status_code == 200
