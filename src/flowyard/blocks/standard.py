@@ -6,7 +6,7 @@ are configuration documents for the worker types and result storage still to com
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr
 
@@ -49,23 +49,57 @@ class DockerRegistryCredentials(Block):
 
 
 class KubernetesClusterConfig(Block):
-    """A cluster to run Jobs in: a kubeconfig (and context), or the in-cluster account."""
+    """A cluster to run Jobs in: a kubeconfig (and context), or the in-cluster account.
+
+    With neither ``kubeconfig`` nor ``in_cluster``, the Kubernetes worker uses the client's
+    default chain (``KUBECONFIG``, ``~/.kube/config``, then the in-cluster account), with
+    ``context`` if given. The kubeconfig is a secret: it may hold tokens or client keys.
+    """
 
     block_type_slug: ClassVar[str] = "kubernetes-cluster-config"
-    kubeconfig: SecretStr | None = Field(default=None, description="kubeconfig file contents")
-    context: str | None = None
-    in_cluster: bool = False
+    kubeconfig: SecretStr | None = Field(
+        default=None, description="kubeconfig file contents (YAML or JSON)"
+    )
+    context: str | None = Field(default=None, description="Context; default: the current one")
+    in_cluster: bool = Field(
+        default=False, description="Use the pod's service account (the worker runs in-cluster)"
+    )
 
 
 class AwsCredentials(Block):
-    """Keys, region and endpoint for AWS APIs (or an S3/Lambda-compatible endpoint)."""
+    """Keys, region and endpoint for AWS APIs (or an S3/Lambda-compatible endpoint).
+
+    Empty keys mean boto3's default credential chain (environment, shared files, the
+    instance's or task's role); the Lambda worker and S3 results build their clients here.
+    """
 
     block_type_slug: ClassVar[str] = "aws-credentials"
     aws_access_key_id: str | None = None
     aws_secret_access_key: SecretStr | None = None
     aws_session_token: SecretStr | None = None
     region_name: str | None = None
-    endpoint_url: str | None = None
+    endpoint_url: str | None = Field(
+        default=None, description="e.g. a LocalStack or moto endpoint; default: AWS's own"
+    )
+
+    def client_options(self) -> dict[str, str]:
+        """Keyword arguments for ``boto3.client``: only what is set (secrets in clear)."""
+        secret = self.aws_secret_access_key
+        session = self.aws_session_token
+        options = {
+            "aws_access_key_id": self.aws_access_key_id,
+            "aws_secret_access_key": secret.get_secret_value() if secret else None,
+            "aws_session_token": session.get_secret_value() if session else None,
+            "region_name": self.region_name,
+            "endpoint_url": self.endpoint_url,
+        }
+        return {name: value for name, value in options.items() if value}
+
+    def get_client(self, service: str, config: Any = None) -> Any:
+        """A boto3 client for ``service`` (imported lazily: boto3 is slow to import)."""
+        import boto3
+
+        return boto3.client(service, config=config, **self.client_options())  # type: ignore[call-overload]
 
 
 class LocalFileSystem(Block):

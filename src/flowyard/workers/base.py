@@ -65,6 +65,9 @@ class BaseWorker:
     type: ClassVar[str] = ""
     variables: ClassVar[builtins.type[BaseModel]]
     supports_kill: ClassVar[bool] = False
+    kills_at_shutdown: ClassVar[bool] = True
+    """False: runs still going when the shutdown grace ends are left running (and watched
+    by no one) for another worker to adopt, as Kubernetes Jobs outlive their worker."""
 
     def __init__(
         self,
@@ -196,9 +199,13 @@ class BaseWorker:
         self.stop()
         if not self.join(self.grace_seconds):
             for active in list(self._active.values()):
+                if not self.kills_at_shutdown:
+                    self.log.info("run_left_running", run_id=active.run_id)
+                    continue
                 self.log.warning("run_killed_at_shutdown", run_id=active.run_id)
                 self._kill(active, SHUTDOWN)
-            self.join(self.grace_seconds + 10)
+            if self.kills_at_shutdown:
+                self.join(self.grace_seconds + 10)
         self._closed.set()
         self._logs.close()
         if self._status is not None:

@@ -1,0 +1,230 @@
+"""The Kubernetes worker against the emulated API server, its pods real containers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from flowyard import schemas as s
+from flowyard.blocks import KubernetesClusterConfig
+from flowyard.cli.processes import WorkerProcess
+from flowyard.client import FlowyardClient
+from tests.kube.fixtures import (  # noqa: F401 - fixtures
+    deploy_k8s,
+    flows_volume,
+    k8s_pool,
+    kube_api,
+    kubeconfig,
+    start_k8s_worker,
+)
+from tests.kube.server import KubeApiServer
+from tests.waiting import wait_until
+from tests.workers.test_docker_worker import completed, log_lines, wait_for_state
+
+pytestmark = pytest.mark.timeout(240)
+
+Deploy = Callable[..., s.Deployment]
+StartWorker = Callable[..., WorkerProcess]
+
+
+def job_of(kube: KubeApiServer, run_id: str) -> dict | None:
+    jobs, _ = kube.store.list("jobs", None, {"flowyard.io/flow-run-id": run_id}, {})
+    return jobs[0] if jobs else None
+
+
+def has_line(api: FlowyardClient, run_id: str, text: str) -> list[str] | None:
+    lines = log_lines(api, run_id)
+    return lines if any(text in line for line in lines) else None
+
+
+class TestJobRuns:
+    def test_flow_runs_as_a_job_and_completes_with_its_logs(
+        self,
+        api: FlowyardClient,
+        deploy_k8s: Deploy,  # noqa: F811
+        start_k8s_worker: StartWorker,  # noqa: F811
+        kube_api: KubeApiServer,  # noqa: F811
+        k8s_pool: str,  # noqa: F811
+    ):
+        """A deployed flow runs as a Job's pod, completes, and its pod's output is in its logs."""
+        dep = deploy_k8s("hello")
+        start_k8s_worker()
+        run = api.run_deployment(dep.id, s.DeploymentRunRequest(parameters={"n": 21}))
+        completed(api, run.id)
+        job = job_of(kube_api, run.id)
+        assert job is not None
+        name = job["metadata"]["name"]
+        assert api.read_flow_run(run.id).infrastructure_id == f"default:{name}"
+        labels = job["metadata"]["labels"]
+        assert labels["flowyard.io/pool"] == k8s_pool
+        assert labels["flowyard.io/deployment-id"] == dep.id
+        assert job["spec"]["backoffLimit"] == 0
+        lines = wait_until(
+            lambda: has_line(api, run.id, "printed on stdout"),
+            timeout=30,
+            message="the pod's stdout never reached the run's logs",
+        )
+        assert any(line.startswith("hello from a container, uid 10001") for line in lines)
+        assert kube_api.rejected == []
+
+    def test_custom_job_manifest_replaces_the_default(
+        self,
+        api: FlowyardClient,
+        deploy_k8s: Deploy,  # noqa: F811
+        start_k8s_worker: StartWorker,  # noqa: F811
+        kube_api: KubeApiServer,  # noqa: F811
+        docker_flows_dir: Path,
+    ):
+        """A job_manifest is sent as given, plus the Job's name, Flowyard's labels, the engine."""
+        from tests.docker_engine import TEST_IMAGE
+
+        volume = flows_volume(docker_flows_dir)
+        manifest = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"labels": {"team": "data"}},
+            "spec": {
+                "backoffLimit": 0,
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "volumes": volume["volumes"],
+                        "containers": [
+                            {
+                                "name": "main",
+                                "image": TEST_IMAGE,
+                                "imagePullPolicy": "Never",
+                                "env": [{"name": "EXTRA", "value": "yes"}],
+                                "volumeMounts": volume["volume_mounts"],
+                            }
+                        ],
+                    }
+                },
+            },
+        }
+        dep = deploy_k8s("hello", job_manifest=manifest)
+        start_k8s_worker()
+        run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+        completed(api, run.id)
+        (sent,) = [m for m in kube_api.received if m["metadata"]["labels"].get("team") == "data"]
+        assert sent["metadata"]["labels"]["flowyard.io/flow-run-id"] == run.id
+        (container,) = sent["spec"]["template"]["spec"]["containers"]
+        env = {e["name"] for e in container["env"]}
+        assert {"EXTRA", "FLOWYARD_FLOW_RUN_ID", "FLOWYARD_CLAIM_TOKEN"} <= env
+        assert container["command"] == ["python", "-m", "flowyard.engine", run.id]
+
+    def test_cluster_config_block_replaces_the_default_chain(
+        self,
+        api: FlowyardClient,
+        deploy_k8s: Deploy,  # noqa: F811
+        start_k8s_worker: StartWorker,  # noqa: F811
+        kube_api: KubeApiServer,  # noqa: F811
+        tmp_path: Path,
+    ):
+        """A kubernetes-cluster-config block (kubeconfig contents) reaches the cluster; the
+        kubeconfig's token is in no log."""
+        token = "tok-" + "5e1d0c3b9a"  # assembled, so grepping this file finds nothing
+        text = kube_api.write_kubeconfig(tmp_path / "block-kubeconfig", token).read_text()
+        KubernetesClusterConfig(kubeconfig=text).save("emulator", client=api)
+        dep = deploy_k8s("hello", cluster_config="{{ block.kubernetes-cluster-config/emulator }}")
+        home = tmp_path / "home"
+        home.mkdir()
+        worker = start_k8s_worker(env={"KUBECONFIG": str(tmp_path / "none"), "HOME": str(home)})
+        run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+        completed(api, run.id)
+        worker.stop()
+        assert token not in worker.output.read_text()
+        assert token not in repr(log_lines(api, run.id))
+
+
+class TestJobFaults:
+    def test_image_pull_error_is_crashed_with_the_reason(
+        self,
+        api: FlowyardClient,
+        deploy_k8s: Deploy,  # noqa: F811
+        start_k8s_worker: StartWorker,  # noqa: F811
+        kube_api: KubeApiServer,  # noqa: F811
+    ):
+        """A pod stuck on ErrImagePull ends the run Crashed after pod_watch_timeout_seconds."""
+        dep = deploy_k8s("hello", image="flowyard-test:no-such-tag", pod_watch_timeout_seconds=4)
+        start_k8s_worker()
+        run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+        assert wait_for_state(api, run.id, "CRASHED", "COMPLETED", timeout=60) == "CRASHED"
+        message = api.read_flow_run(run.id).state.message or ""
+        assert "did not start within 4s" in message and "ImagePull" in message, message
+        wait_until(
+            lambda: has_line(api, run.id, "pod pending: ErrImagePull"),
+            message="the pull error never reached the run's logs",
+        )
+        wait_until(lambda: job_of(kube_api, run.id) is None, message="the Job was not deleted")
+
+    def test_unschedulable_pod_is_crashed_with_the_reason(
+        self,
+        api: FlowyardClient,
+        deploy_k8s: Deploy,  # noqa: F811
+        start_k8s_worker: StartWorker,  # noqa: F811
+    ):
+        """A pod no node can take reports Unschedulable in the logs, then the run Crashes."""
+        dep = deploy_k8s("hello", node_selector={"disk": "ssd"}, pod_watch_timeout_seconds=3)
+        start_k8s_worker()
+        run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+        assert wait_for_state(api, run.id, "CRASHED", "COMPLETED", timeout=60) == "CRASHED"
+        assert has_line(api, run.id, "pod pending: Unschedulable: 0/1 nodes are available")
+
+    def test_pod_failing_without_a_final_state_is_crashed(
+        self,
+        api: FlowyardClient,
+        deploy_k8s: Deploy,  # noqa: F811
+        start_k8s_worker: StartWorker,  # noqa: F811
+    ):
+        """A pod that exits 3 before the engine reports anything: Crashed, saying so."""
+        dep = deploy_k8s("hello", command="python -c 'import sys; print(\"bye\"); sys.exit(3)'")
+        start_k8s_worker()
+        run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+        assert wait_for_state(api, run.id, "CRASHED", "COMPLETED", timeout=60) == "CRASHED"
+        message = api.read_flow_run(run.id).state.message or ""
+        assert "BackoffLimitExceeded" in message and "exited with code 3" in message, message
+        assert has_line(api, run.id, "bye")
+
+    def test_invalid_job_variables_crash_the_run_and_send_nothing(
+        self,
+        api: FlowyardClient,
+        deploy_k8s: Deploy,  # noqa: F811
+        start_k8s_worker: StartWorker,  # noqa: F811
+        kube_api: KubeApiServer,  # noqa: F811
+    ):
+        """A label value Kubernetes would refuse: Crashed with the field named; no Job sent."""
+        dep = deploy_k8s("hello", labels={"team": "data science"})
+        start_k8s_worker()
+        run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+        assert wait_for_state(api, run.id, "CRASHED", "COMPLETED", timeout=60) == "CRASHED"
+        message = api.read_flow_run(run.id).state.message or ""
+        assert "metadata.labels[team]" in message and "'data science'" in message, message
+        assert kube_api.received == []
+
+    def test_manifest_the_client_refuses_is_crashed_with_the_reason(
+        self,
+        api: FlowyardClient,
+        deploy_k8s: Deploy,  # noqa: F811
+        start_k8s_worker: StartWorker,  # noqa: F811
+        kube_api: KubeApiServer,  # noqa: F811
+    ):
+        """A custom manifest with a field batch/v1 lacks: refused, run Crashed, nothing sent."""
+        manifest = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {},
+            "spec": {
+                "retries": 3,
+                "template": {"spec": {"containers": [{"name": "main", "image": "x"}]}},
+            },
+        }
+        dep = deploy_k8s("hello", job_manifest=manifest)
+        start_k8s_worker()
+        run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+        assert wait_for_state(api, run.id, "CRASHED", "COMPLETED", timeout=60) == "CRASHED"
+        message = api.read_flow_run(run.id).state.message or ""
+        assert "spec.retries: Extra inputs are not permitted" in message, message
+        assert kube_api.received == []
