@@ -11,6 +11,7 @@ from flowyard.cli.concurrency_limits import concurrency_limit
 from flowyard.cli.demo import demo
 from flowyard.cli.deployments import deploy, deployment, init
 from flowyard.cli.flow_runs import flow_run
+from flowyard.cli.lambda_ import lambda_
 from flowyard.cli.pools import work_pool, work_queue
 from flowyard.cli.server import server
 from flowyard.cli.workers import worker
@@ -46,5 +47,6 @@ for command in (
     api_key,
     concurrency_limit,
     demo,
+    lambda_,
 ):
     cli.add_command(command)
