@@ -147,3 +147,51 @@ def test_two_schedulers_over_500_deployments_write_each_run_once(database):
     for db in replicas:
         db.dispose()
     assert sum(written) == 1500 and _count_runs(database) == 1500
+
+
+CHILD_PASS = """
+import sys
+from datetime import datetime
+from flowyard.orchestrator.services.scheduler import Window, materialize
+from flowyard.store import Database
+
+db = Database(sys.argv[1])
+print("started", flush=True)
+materialize(db, datetime.fromisoformat(sys.argv[2]), Window(max_runs=24, horizon_seconds=86400))
+print("done", flush=True)
+"""
+
+
+@pytest.mark.parametrize("kill_after", [0.05, 0.5, 1.5])
+def test_a_scheduler_killed_mid_pass_leaves_nothing_half_written(database, kill_after):
+    """A scheduler process SIGKILLed at some point of a big pass, then a new pass: every
+    slot exists exactly once, whatever the point it died at."""
+    import subprocess
+    import sys
+
+    with database.session() as session:
+        pool = m.WorkPool(name="big", type="process")
+        queue = m.WorkQueue(name="default", priority=1)
+        pool.queues.append(queue)
+        flow = m.Flow(name="etl")
+        session.add(pool)
+        for i in range(300):
+            dep = m.Deployment(flow=flow, name=f"d{i}", entrypoint="f.py:etl", queue=queue)
+            session.add(m.DeploymentSchedule(deployment=dep, kind="cron", expression="0 * * * *"))
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD_PASS, database.url, NOW.isoformat()],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "started"
+    try:
+        child.wait(timeout=kill_after)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+    materialize(database, NOW, Window(max_runs=24, horizon_seconds=86400))
+    assert _count_runs(database) == 300 * 24
+    with database.read() as session:
+        slots = session.execute(select(m.FlowRun.schedule_id, m.FlowRun.scheduled_time)).all()
+        states = session.scalar(select(func.count()).select_from(m.FlowRunState))
+    assert len(set(slots)) == len(slots) and states == 300 * 24
