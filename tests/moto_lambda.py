@@ -143,7 +143,7 @@ class MotoLambda:
         }
         log = open(self.folder / "moto.log", "ab")  # noqa: SIM115 - owned by the child
         self._process = subprocess.Popen(
-            [_moto_server(), "-H", "127.0.0.1", "-p", str(self.port)],
+            [moto_server_command(), "-H", "127.0.0.1", "-p", str(self.port)],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -227,7 +227,7 @@ class MotoLambda:
         return str(created["FunctionArn"])
 
 
-def _moto_server() -> str:
+def moto_server_command() -> str:
     """``moto_server`` of this Python (PATH may hold a shim of another one)."""
     beside = Path(sys.executable).with_name("moto_server")
     return str(beside) if beside.exists() else (shutil.which("moto_server") or "moto_server")

@@ -7,6 +7,7 @@ from flowyard.blocks.standard import (
     DockerRegistryCredentials,
     KubernetesClusterConfig,
     LocalFileSystem,
+    S3Bucket,
     Secret,
 )
 from flowyard.blocks.templates import (
@@ -24,6 +25,7 @@ __all__ = [
     "DockerRegistryCredentials",
     "KubernetesClusterConfig",
     "LocalFileSystem",
+    "S3Bucket",
     "Secret",
     "base_job_template",
     "merge_variables",

@@ -107,3 +107,42 @@ class LocalFileSystem(Block):
 
     block_type_slug: ClassVar[str] = "local-file-system"
     basepath: str
+
+
+class S3Bucket(Block):
+    """An S3 bucket (or an S3-compatible store) for results: ``result_storage=S3Bucket(...)``.
+
+    ``credentials`` names an ``aws-credentials`` block (keys, region, endpoint); without
+    it, boto3's default chain is used.
+    """
+
+    block_type_slug: ClassVar[str] = "s3-bucket"
+    bucket_name: str = Field(min_length=3, max_length=63)
+    bucket_folder: str = Field(default="", description="key prefix, e.g. results/etl")
+    credentials: str | None = Field(default=None, description="an aws-credentials block name")
+
+    def location(self, key: str) -> str:
+        return f"s3://{self.bucket_name}/{self._key(key)}"
+
+    def write(self, key: str, data: bytes) -> str:
+        """Store ``data`` under ``key`` (one PUT: a reader never sees half of it)."""
+        self._client().put_object(Bucket=self.bucket_name, Key=self._key(key), Body=data)
+        return self.location(key)
+
+    def read(self, key: str) -> bytes | None:
+        client = self._client()
+        try:
+            answer = client.get_object(Bucket=self.bucket_name, Key=self._key(key))
+        except client.exceptions.NoSuchKey:
+            return None
+        body: bytes = answer["Body"].read()
+        return body
+
+    def _key(self, key: str) -> str:
+        folder = self.bucket_folder.strip("/")
+        return f"{folder}/{key}" if folder else key
+
+    def _client(self) -> Any:
+        if self.credentials is None:
+            return AwsCredentials().get_client("s3")
+        return AwsCredentials.load(self.credentials).get_client("s3")

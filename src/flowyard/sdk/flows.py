@@ -11,7 +11,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from flowyard.sdk.context import FlowRunContext, ThreadPoolTaskRunner
 from flowyard.sdk.hooks import Hook, as_hooks
 from flowyard.sdk.parameters import parameter_schema
-from flowyard.sdk.results import LocalFileSystem, Serializer
+from flowyard.sdk.results import ResultStorage, Serializer
 from flowyard.sdk.retries import check_retry_options
 from flowyard.states import State
 
@@ -36,7 +36,7 @@ class Flow(Generic[P, R]):
         timeout_seconds: float | None = None,
         validate_parameters: bool = True,
         persist_result: bool | None = None,
-        result_storage: str | LocalFileSystem | None = None,
+        result_storage: str | ResultStorage | None = None,
         result_serializer: str | Serializer | None = None,
         cache_result_in_memory: bool = True,
         log_prints: bool | None = None,
@@ -154,7 +154,7 @@ def flow(
     timeout_seconds: float | None = None,
     validate_parameters: bool = True,
     persist_result: bool | None = None,
-    result_storage: str | LocalFileSystem | None = None,
+    result_storage: str | ResultStorage | None = None,
     result_serializer: str | Serializer | None = None,
     log_prints: bool | None = None,
     on_completion: Hook | Sequence[Hook] | None = None,

@@ -1,4 +1,5 @@
-"""Results: serializers, result storage (local files) and the result store of cache records.
+"""Results: serializers, result storage (local files, or a block such as ``S3Bucket``) and
+the result store of cache records.
 
 A record is one file named by its key (hashed when not a safe file name), holding a JSON
 header line (serializer, expiration, task) and then the serialized value. Files are
@@ -77,6 +78,16 @@ def get_serializer(value: str | Serializer | None) -> Serializer:
     return value
 
 
+class ResultStorage(Protocol):
+    """Where persisted results live: a local folder, or a block such as ``S3Bucket``."""
+
+    def write(self, key: str, data: bytes) -> object: ...
+
+    def read(self, key: str) -> bytes | None: ...
+
+    def location(self, key: str) -> str: ...
+
+
 class LocalFileSystem:
     """Result storage in a local folder."""
 
@@ -87,8 +98,10 @@ class LocalFileSystem:
         return f"LocalFileSystem({str(self.basepath)!r})"
 
     def path(self, key: str) -> Path:
-        name = key if _SAFE_KEY.fullmatch(key) else hashlib.sha256(key.encode()).hexdigest()
-        return self.basepath / name
+        return self.basepath / safe_name(key)
+
+    def location(self, key: str) -> str:
+        return str(self.path(key))
 
     def write(self, key: str, data: bytes) -> Path:
         target = self.path(key)
@@ -110,6 +123,11 @@ class LocalFileSystem:
             return None
 
 
+def safe_name(key: str) -> str:
+    """``key`` itself when it is a safe file name, else its SHA-256."""
+    return key if _SAFE_KEY.fullmatch(key) else hashlib.sha256(key.encode()).hexdigest()
+
+
 def default_storage() -> LocalFileSystem:
     """``$FLOWYARD_HOME/storage`` (settings are read only when results are persisted)."""
     from flowyard.settings import Settings
@@ -117,12 +135,14 @@ def default_storage() -> LocalFileSystem:
     return LocalFileSystem(Settings().home / "storage")
 
 
-def get_storage(value: str | os.PathLike[str] | LocalFileSystem | None) -> LocalFileSystem:
+def get_storage(value: str | os.PathLike[str] | ResultStorage | None) -> ResultStorage:
+    """A folder path, a storage object (``LocalFileSystem``, an ``S3Bucket`` block), or the
+    default folder."""
     if value is None:
         return default_storage()
-    if isinstance(value, LocalFileSystem):
-        return value
-    return LocalFileSystem(value)
+    if isinstance(value, str | os.PathLike):
+        return LocalFileSystem(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -130,7 +150,7 @@ class ResultRecord:
     key: str
     value: Any
     expiration: datetime | None
-    path: Path | None = None
+    location: str | None = None
 
     def expired(self, now: datetime) -> bool:
         return self.expiration is not None and now >= self.expiration
@@ -139,7 +159,7 @@ class ResultRecord:
 class ResultStore:
     """Reads and writes result records in one storage with one serializer."""
 
-    def __init__(self, storage: LocalFileSystem, serializer: Serializer) -> None:
+    def __init__(self, storage: ResultStorage, serializer: Serializer) -> None:
         self.storage = storage
         self.serializer = serializer
 
@@ -159,22 +179,24 @@ class ResultStore:
             "expiration": expiration.isoformat() if expiration else None,
             "owner": owner,
         }
-        path = self.storage.write(key, json.dumps(header).encode() + b"\n" + payload)
-        return ResultRecord(key, value, expiration, path)
+        name = safe_name(key)
+        self.storage.write(name, json.dumps(header).encode() + b"\n" + payload)
+        return ResultRecord(key, value, expiration, self.storage.location(name))
 
     def read(self, key: str, now: datetime | None = None) -> ResultRecord | None:
         """The record under ``key``, or None when missing, expired or unreadable."""
-        raw = self.storage.read(key)
+        name = safe_name(key)
+        raw = self.storage.read(name)
         if raw is None:
             return None
         head, _, payload = raw.partition(b"\n")
         try:
             header = json.loads(head)
             expiration = header["expiration"] and datetime.fromisoformat(header["expiration"])
-            record = ResultRecord(key, None, expiration or None, self.storage.path(key))
+            record = ResultRecord(key, None, expiration or None, self.storage.location(name))
             if record.expired(now or datetime.now(UTC)):
                 return None
             value = get_serializer(header["serializer"]).loads(payload)
         except Exception:
             return None
-        return ResultRecord(key, value, record.expiration, record.path)
+        return ResultRecord(key, value, record.expiration, record.location)

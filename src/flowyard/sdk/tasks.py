@@ -17,7 +17,7 @@ from flowyard.sdk.caching import NONE, CacheKeyFnPolicy, CachePolicy
 from flowyard.sdk.futures import TaskFuture, TaskFutureList, resolve, upstream_futures
 from flowyard.sdk.hooks import Hook, as_hooks
 from flowyard.sdk.results import (
-    LocalFileSystem,
+    ResultStorage,
     ResultStore,
     Serializer,
     get_serializer,
@@ -50,7 +50,7 @@ class Task(Generic[P, R]):
         retry_delay_seconds: RetryDelay | None = None,
         retry_jitter_factor: float | None = None,
         persist_result: bool | None = None,
-        result_storage: str | LocalFileSystem | None = None,
+        result_storage: str | ResultStorage | None = None,
         result_serializer: str | Serializer | None = None,
         cache_result_in_memory: bool = True,
         timeout_seconds: float | None = None,
@@ -255,7 +255,7 @@ def task(
     retry_delay_seconds: RetryDelay | None = None,
     retry_jitter_factor: float | None = None,
     persist_result: bool | None = None,
-    result_storage: str | LocalFileSystem | None = None,
+    result_storage: str | ResultStorage | None = None,
     result_serializer: str | Serializer | None = None,
     timeout_seconds: float | None = None,
     log_prints: bool | None = None,
