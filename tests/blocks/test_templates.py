@@ -92,3 +92,18 @@ def test_a_block_reference_stands_for_the_document_it_will_become():
     assert merged == {"docker_host": "{{ block.docker-host/prod }}"}
     with pytest.raises(InvalidInput, match="job variable 'docker_host'"):
         merge_variables(template, {"docker_host": "prod"})
+
+
+class RequiredVars(BaseModel):
+    function_name: str
+    memory: int = 128
+
+
+def test_a_required_variable_must_have_a_value_when_complete():
+    """A deployment may leave a required variable to each run; a run may not."""
+    template = base_job_template(RequiredVars)
+    assert merge_variables(template, {"memory": 256}) == {"memory": 256}
+    with pytest.raises(InvalidInput, match="job variable 'function_name' is required"):
+        merge_variables(template, {"memory": 256}, {}, complete=True)
+    merged = merge_variables(template, {}, {"function_name": "flows"}, complete=True)
+    assert merged == {"function_name": "flows", "memory": 128}

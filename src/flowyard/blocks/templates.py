@@ -26,11 +26,14 @@ def base_job_template(variables: type[BaseModel]) -> dict[str, Any]:
     return {"job_configuration": configuration, "variables": schema}
 
 
-def merge_variables(template: dict[str, Any], *layers: dict[str, Any]) -> dict[str, Any]:
+def merge_variables(
+    template: dict[str, Any], *layers: dict[str, Any], complete: bool = False
+) -> dict[str, Any]:
     """Schema defaults overridden by each layer in turn (deployment, then run).
 
     A variable the schema does not declare, or a value of the wrong type, is an error, never
-    silently dropped or passed on to fail later in the infrastructure.
+    silently dropped or passed on to fail later in the infrastructure. With ``complete``
+    (a run about to be queued), a required variable without a value is an error too.
     """
     schema: dict[str, Any] = template.get("variables", {})
     properties: dict[str, Any] = schema.get("properties", {})
@@ -44,6 +47,10 @@ def merge_variables(template: dict[str, Any], *layers: dict[str, Any]) -> dict[s
             if name in properties:
                 check_variable(schema, name, value)
         merged.update(layer)
+    if complete:
+        missing = [name for name in schema.get("required", []) if merged.get(name) is None]
+        if missing:
+            raise InvalidInput(f"job variable {missing[0]!r} is required by this pool")
     return merged
 
 

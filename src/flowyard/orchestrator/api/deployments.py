@@ -28,7 +28,9 @@ async def create_deployment(body: s.DeploymentCreate, orch: Orch) -> s.Deploymen
             pool = get_pool(session, body.pool_name)
             queue = get_queue(session, pool, body.queue_name or DEFAULT_QUEUE)
             check_parameters(body.parameter_schema, body.parameters, partial=True)
-            merge_variables(pool.base_job_template, body.job_variables)
+            # runs of schedules get no variables of their own: the deployment's must do
+            scheduled = bool(body.schedules)
+            merge_variables(pool.base_job_template, body.job_variables, complete=scheduled)
             flow = get_flow(session, body.flow_name, create=True)
             dep = session.scalars(
                 select(m.Deployment).where(
@@ -123,7 +125,8 @@ async def run_deployment(ref: str, body: s.DeploymentRunRequest, orch: Orch) -> 
             dep = get_deployment(session, ref)
             parameters = {**dep.parameters, **body.parameters}
             check_parameters(dep.parameter_schema, parameters)
-            merge_variables(dep.queue.pool.base_job_template, dep.job_variables, body.job_variables)
+            template = dep.queue.pool.base_job_template
+            merge_variables(template, dep.job_variables, body.job_variables, complete=True)
             run = runs.new_run(
                 session,
                 flow=dep.flow,
