@@ -335,10 +335,12 @@ class BaseWorker:
         return resolved
 
     def _record_infrastructure(self, claimed: s.ClaimedRun, infrastructure: Infrastructure) -> None:
+        """Tell the API the run's infrastructure id; worker types that name it first do this
+        before it starts, so that it is never unknown."""
         body = s.InfrastructureReport(token=claimed.token, infrastructure_id=infrastructure.id)
         try:
             self.client.report_infrastructure(claimed.run.id, body)
-        except ApiError as exc:
+        except FlowyardError as exc:
             self.log.warning("infrastructure_not_recorded", run_id=claimed.run.id, error=str(exc))
 
     def _settle(self, active: ActiveRun, crash_message: str) -> None:

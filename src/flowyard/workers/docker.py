@@ -108,7 +108,7 @@ class DockerWorker(BaseWorker):
             raise DockerError(message) from exc
         base_url = configuration.docker_host.base_url if configuration.docker_host else None
         infrastructure = ContainerInfrastructure(id=container.id, base_url=base_url)
-        self._record_before_start(claimed, infrastructure)
+        self._record_infrastructure(claimed, infrastructure)
         if configuration.auto_remove:
             self._auto_remove.add(container.id)
         try:
@@ -218,16 +218,6 @@ class DockerWorker(BaseWorker):
             engine.images.pull(repository, tag=tag, auth_config=auth)
         except docker.errors.APIError as exc:
             raise DockerError(f"could not pull image {image!r}: {_reason(exc)}") from exc
-
-    def _record_before_start(
-        self, claimed: s.ClaimedRun, infrastructure: ContainerInfrastructure
-    ) -> None:
-        """Record the container id before the container starts, so it is never unknown."""
-        body = s.InfrastructureReport(token=claimed.token, infrastructure_id=infrastructure.id)
-        try:
-            self.client.report_infrastructure(claimed.run.id, body)
-        except FlowyardError as exc:
-            self.log.warning("infrastructure_not_recorded", run_id=claimed.run.id, error=str(exc))
 
     def _docker(self, host: DockerHost | None) -> DockerClient:
         key = host.base_url if host else None

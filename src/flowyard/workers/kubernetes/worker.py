@@ -116,7 +116,7 @@ class KubernetesWorker(BaseWorker):
             run_id=claimed.run.id,
             cluster=cluster,
         )
-        self._record_before_create(claimed, infrastructure)
+        self._record_infrastructure(claimed, infrastructure)
         try:
             self._create(_batch_api(self._clients[cluster]), infrastructure, manifest)
         except KubernetesError as exc:
@@ -327,14 +327,6 @@ class KubernetesWorker(BaseWorker):
         active = self._active.get(run_id)
         if active is not None:
             self._settle(active, message)
-
-    def _record_before_create(self, claimed: s.ClaimedRun, job: JobInfrastructure) -> None:
-        """Record ``namespace:name`` before the Job exists, so it is never unknown."""
-        body = s.InfrastructureReport(token=claimed.token, infrastructure_id=job.id)
-        try:
-            self.client.report_infrastructure(claimed.run.id, body)
-        except FlowyardError as exc:
-            self.log.warning("infrastructure_not_recorded", run_id=claimed.run.id, error=str(exc))
 
     def _cluster_key(self, config: KubernetesClusterConfig | None) -> str:
         """A name for the client of ``config``, connecting on first use."""
