@@ -97,15 +97,16 @@ async def rebuild(orch: Orchestrator, *, redis_lost_data: bool) -> int:
     for config in view.pools:
         await sync_pool(orch, config)
         await orch.queues.sync_deployment_limits(config.name, view.deployment_limits[config.name])
-    added = 0
-    for (pool, queue), entries in view.ready.items():
-        added += await orch.queues.enqueue_many(pool, queue, entries, view.run_deployments)
+    # held claims first: a waiting run queued before them could be claimed past a limit
     restored = 0
     if redis_lost_data:
         expiry = time.time() + orch.settings.claim_lease_seconds
         for pool, held in view.held.items():
             await orch.queues.restore_claims(pool, held, expiry)
             restored += len(held)
+    added = 0
+    for (pool, queue), entries in view.ready.items():
+        added += await orch.queues.enqueue_many(pool, queue, entries, view.run_deployments)
     await orch.queues.mark_built()
     log.info("queues_rebuilt", pools=len(view.pools), added=added, claims_restored=restored)
     return added
