@@ -171,7 +171,8 @@ class TestJobFaults:
         start_k8s_worker()
         run = api.run_deployment(dep.id, s.DeploymentRunRequest())
         assert wait_for_state(api, run.id, "CRASHED", "COMPLETED", timeout=60) == "CRASHED"
-        assert has_line(api, run.id, "pod pending: Unschedulable: 0/1 nodes are available")
+        # log lines are shipped in batches, apart from the state: they may come just after it
+        wait_until(lambda: has_line(api, run.id, "pod pending: Unschedulable: 0/1 nodes"))
 
     def test_pod_failing_without_a_final_state_is_crashed(
         self,
@@ -186,7 +187,7 @@ class TestJobFaults:
         assert wait_for_state(api, run.id, "CRASHED", "COMPLETED", timeout=60) == "CRASHED"
         message = api.read_flow_run(run.id).state.message or ""
         assert "BackoffLimitExceeded" in message and "exited with code 3" in message, message
-        assert has_line(api, run.id, "bye")
+        wait_until(lambda: has_line(api, run.id, "bye"), message="the pod's output never came")
 
     def test_invalid_job_variables_crash_the_run_and_send_nothing(
         self,
