@@ -122,6 +122,16 @@ class DockerWorker(BaseWorker):
             ]
         return infrastructure
 
+    def setup(self) -> None:
+        """Create the pool if needed, then settle containers a dead worker left behind."""
+        super().setup()
+        from flowyard.workers.docker_orphans import settle_orphans
+
+        try:
+            settle_orphans(self, self._docker(None))
+        except Exception as exc:  # the worker still serves; the reconciler settles runs anyway
+            self.log.warning("orphan_containers_not_settled", error=_reason(exc))
+
     def wait(self, infrastructure: Infrastructure) -> int:
         assert isinstance(infrastructure, ContainerInfrastructure)
         container = self._container(infrastructure)
