@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -124,7 +125,7 @@ def _cron_times(
     time's instant move, by at most ``MAX_SHIFT``. There, look that much further back and
     ahead; elsewhere stop at once past ``until`` or past the ``count``-th time found."""
     start = after.astimezone(tz).replace(tzinfo=None) - _slack(tz, after)
-    walls = croniter(expression, start, ret_type=datetime)
+    walls = _walls(expression, start)
     found: set[datetime] = set()
     stop = until + _slack(tz, until)
     while True:
@@ -140,6 +141,23 @@ def _cron_times(
             if len(found) == count:
                 kth = max(found)  # the count-th earliest so far; it can only go down
                 stop = min(stop, kth + _slack(tz, kth))
+
+
+_iterators = threading.local()
+
+
+def _walls(expression: str, start: datetime) -> croniter:
+    """A croniter at ``start``; parsing an expression costs more than the times it gives, so
+    each thread keeps one iterator per expression and moves it."""
+    cache: dict[str, croniter] = _iterators.__dict__.setdefault("by_expression", {})
+    walls = cache.get(expression)
+    if walls is None:
+        if len(cache) > 1000:
+            cache.clear()
+        walls = cache[expression] = croniter(expression, start, ret_type=datetime)
+    else:
+        walls.set_current(start, force=True)
+    return walls
 
 
 def _slack(tz: ZoneInfo, at: datetime) -> timedelta:
