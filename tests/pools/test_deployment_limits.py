@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flowyard.pools import Claim, PoolQueues, QueueConfig, keys
+from flowyard.pools import Claim, DeploymentLimits, PoolQueues, QueueConfig, keys
 
 NOW = 1_700_000_000.0
 POOL = "deps"
@@ -28,13 +28,13 @@ def test_a_full_deployment_waits_and_others_are_not_starved(run_pools):
 
     async def body(q: PoolQueues) -> None:
         await _setup(q, {"A": [f"a{i}" for i in range(5)], "B": ["b0", "b1", "b2"]})
-        await q.set_deployment_limit(POOL, "A", 2)
+        await DeploymentLimits(q._redis).set(POOL, "A", 2)
         first = await _claim(q)
         assert [c.run_id for c in first.claims] == ["a0", "a1", "b0", "b1", "b2"]
-        assert first.collided == [] and await q.deployment_running(POOL, "A") == 2
+        assert first.collided == [] and await DeploymentLimits(q._redis).running(POOL, "A") == 2
         assert (await _claim(q)).claims == []
         assert await q.release(POOL, "a0")
-        assert await q.deployment_running(POOL, "A") == 1
+        assert await DeploymentLimits(q._redis).running(POOL, "A") == 1
         assert [c.run_id for c in (await _claim(q)).claims] == ["a2"]
 
     run_pools(body)
@@ -45,7 +45,7 @@ def test_cancel_new_hands_back_the_runs_over_the_limit(run_pools):
 
     async def body(q: PoolQueues) -> None:
         await _setup(q, {"A": ["a0", "a1", "a2"]})
-        await q.set_deployment_limit(POOL, "A", 1, cancel_new=True)
+        await DeploymentLimits(q._redis).set(POOL, "A", 1, cancel_new=True)
         result = await _claim(q)
         assert [c.run_id for c in result.claims] == ["a0"]
         assert result.collided == ["a1", "a2"]
@@ -59,9 +59,9 @@ def test_a_changed_limit_applies_at_the_next_claim(run_pools):
 
     async def body(q: PoolQueues) -> None:
         await _setup(q, {"A": ["a0", "a1", "a2"]})
-        await q.set_deployment_limit(POOL, "A", 0)
+        await DeploymentLimits(q._redis).set(POOL, "A", 0)
         assert (await _claim(q)).claims == []
-        await q.set_deployment_limit(POOL, "A", None)
+        await DeploymentLimits(q._redis).set(POOL, "A", None)
         assert len((await _claim(q)).claims) == 3
 
     run_pools(body)
@@ -72,10 +72,10 @@ def test_restored_claims_count_against_the_limit(run_pools):
 
     async def body(q: PoolQueues) -> None:
         await _setup(q, {"A": ["a1"]})
-        await q.sync_deployment_limits(POOL, {"A": (1, False)})
+        await DeploymentLimits(q._redis).replace(POOL, {"A": (1, False)})
         held = Claim("a0", "default", "t.1", deployment="A")
         await q.restore_claims(POOL, [(held, "w")], NOW + 30)
-        assert await q.deployment_running(POOL, "A") == 1
+        assert await DeploymentLimits(q._redis).running(POOL, "A") == 1
         assert (await _claim(q)).claims == []
         assert (await q.expired_leases(POOL, NOW + 31))[0].deployment == "A"
         await q.release(POOL, "a0")

@@ -38,7 +38,14 @@ from flowyard.orchestrator.services.dispatcher import dispatch_once
 from flowyard.orchestrator.services.late_runs import late_runs_once
 from flowyard.orchestrator.services.reconciler import reconcile_once
 from flowyard.orchestrator.services.scheduler import schedule_once
-from flowyard.pools import Leadership, PoolQueues, TagSlots, Wakeups, connect
+from flowyard.pools import (
+    DeploymentLimits,
+    Leadership,
+    PoolQueues,
+    TagSlots,
+    Wakeups,
+    connect,
+)
 from flowyard.settings import Settings
 from flowyard.store import Database
 
@@ -68,6 +75,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             wakeups,
             TagSlots(redis),
             leadership,
+            DeploymentLimits(redis),
             rebuild_needed=True,
         )
         app.state.orchestrator = orch

@@ -70,9 +70,9 @@ async def sync_deployment_limit(
     """Tell the pool's claims about a deployment's concurrency limit (moved: the old pool too)."""
     try:
         if old_pool is not None and old_pool != pool:
-            await orch.queues.set_deployment_limit(old_pool, deployment_id, None)
+            await orch.deployment_limits.set(old_pool, deployment_id, None)
         cancel_new = strategy == "cancel-new"
-        await orch.queues.set_deployment_limit(pool, deployment_id, limit, cancel_new=cancel_new)
+        await orch.deployment_limits.set(pool, deployment_id, limit, cancel_new=cancel_new)
     except QueueUnavailable:
         orch.rebuild_needed = True
         log.warning("queue_sync_deferred", deployment_id=deployment_id, pool=pool)

@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from flowyard.orchestrator.auth import KeyCache
 from flowyard.orchestrator.claims import DeploymentDocs
 from flowyard.orchestrator.metrics import ApiMetrics
-from flowyard.pools import Leadership, PoolQueues, TagSlots, Wakeups
+from flowyard.pools import DeploymentLimits, Leadership, PoolQueues, TagSlots, Wakeups
 from flowyard.settings import Settings
 from flowyard.store import Database
 
@@ -27,6 +27,7 @@ class Orchestrator:
     wakeups: Wakeups
     tag_slots: TagSlots
     leadership: Leadership
+    deployment_limits: DeploymentLimits
     rebuild_needed: bool = False
     deployment_docs: DeploymentDocs = field(default_factory=DeploymentDocs)
     metrics: ApiMetrics = field(default_factory=ApiMetrics)

@@ -4,6 +4,7 @@ The store is the truth about runs; this package keeps Redis as an index of what 
 due in each pool and queue, which the orchestrator may rebuild at any time.
 """
 
+from flowyard.pools.deployment_limits import DeploymentLimits
 from flowyard.pools.leader import Leadership
 from flowyard.pools.queue import Claim, ClaimResult, PoolQueues, QueueConfig
 from flowyard.pools.redis_server import ManagedRedis, connect
@@ -13,6 +14,7 @@ from flowyard.pools.wakeups import Wakeups
 __all__ = [
     "Claim",
     "ClaimResult",
+    "DeploymentLimits",
     "Leadership",
     "ManagedRedis",
     "PoolQueues",

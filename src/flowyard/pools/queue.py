@@ -196,45 +196,6 @@ class PoolQueues:
         )
         self._layouts.pop(pool, None)
 
-    @_boundary
-    async def set_deployment_limit(
-        self, pool: str, deployment_id: str, limit: int | None, *, cancel_new: bool = False
-    ) -> None:
-        """Limit how many runs of a deployment hold slots at once (None = unlimited).
-
-        With ``cancel_new``, a run due while the limit is reached is handed back to be
-        cancelled instead of waiting. Applies at the next claim; wakes the pool.
-        """
-        async with self._redis.pipeline(transaction=True) as pipe:
-            if limit is None:
-                pipe.hdel(keys.deployment_limits(pool), deployment_id)
-            else:
-                value = f"{_limit(limit)}:cancel" if cancel_new else str(_limit(limit))
-                pipe.hset(keys.deployment_limits(pool), deployment_id, value)
-            pipe.publish(keys.wake_channel(pool), "config")
-            await pipe.execute()
-
-    @_boundary
-    async def sync_deployment_limits(
-        self, pool: str, limits: Mapping[str, tuple[int, bool]]
-    ) -> None:
-        """Replace every deployment limit of the pool: deployment → (limit, cancel_new)."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(keys.deployment_limits(pool))
-            if limits:
-                values: dict[Any, Any] = {
-                    dep: f"{_limit(n)}:cancel" if cancel else str(_limit(n))
-                    for dep, (n, cancel) in limits.items()
-                }
-                pipe.hset(keys.deployment_limits(pool), mapping=values)
-            pipe.publish(keys.wake_channel(pool), "config")
-            await pipe.execute()
-
-    async def deployment_running(self, pool: str, deployment_id: str) -> int:
-        """How many runs of the deployment hold its slots."""
-        low, high = f"[{deployment_id}:", f"[{deployment_id};"
-        return int(await self._redis.zlexcount(keys.deployment_slots(pool), low, high))
-
     async def _write_config(
         self, pool: str, fields: Mapping[Any, str], drop: list[str] | None = None
     ) -> None:

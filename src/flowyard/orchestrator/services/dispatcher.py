@@ -96,7 +96,7 @@ async def rebuild(orch: Orchestrator, *, redis_lost_data: bool) -> int:
     view = await orch.in_thread(_read_store, orch)
     for config in view.pools:
         await sync_pool(orch, config)
-        await orch.queues.sync_deployment_limits(config.name, view.deployment_limits[config.name])
+        await orch.deployment_limits.replace(config.name, view.deployment_limits[config.name])
     # held claims first: a waiting run queued before them could be claimed past a limit
     restored = 0
     if redis_lost_data:
