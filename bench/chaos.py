@@ -121,13 +121,15 @@ def main() -> None:
         chaos_thread = threading.Thread(target=chaos)
         chaos_thread.start()
         while True:
-            done = len(api.list_flow_runs(state=FINAL, limit=args.runs + 10))
+            done = len(api.list_flow_runs(state=FINAL, limit=min(10_000, args.runs)))
             if done >= args.runs:
                 break
             time.sleep(3.0)
         elapsed = time.time() - t_start
         chaos_thread.join()
-        states = Counter(r.state.type.value for r in api.list_flow_runs(limit=args.runs + 10))
+        states = Counter(
+            r.state.type.value for r in api.list_flow_runs(limit=min(10_000, args.runs))
+        )
         for worker in workers:
             worker.stop()
     executions = Counter(Path(markers).read_text().split())
