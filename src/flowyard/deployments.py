@@ -78,7 +78,7 @@ def deploy(
     *,
     work_queue_name: str | None = None,
     cron: str | None = None,
-    interval: float | timedelta | None = None,
+    interval: float | str | timedelta | None = None,
     rrule: str | None = None,
     timezone: str = "UTC",
     parameters: dict[str, Any] | None = None,
@@ -131,7 +131,7 @@ def serve(
     name: str,
     *,
     cron: str | None = None,
-    interval: float | timedelta | None = None,
+    interval: float | str | timedelta | None = None,
     rrule: str | None = None,
     timezone: str = "UTC",
     parameters: dict[str, Any] | None = None,
@@ -195,7 +195,7 @@ def _entrypoint(flow: Flow[..., Any]) -> tuple[Path, str]:
 
 
 def _schedules(
-    cron: str | None, interval: float | timedelta | None, rrule: str | None, timezone: str
+    cron: str | None, interval: float | str | timedelta | None, rrule: str | None, timezone: str
 ) -> list[s.ScheduleCreate] | None:
     given = [(k, v) for k, v in (("cron", cron), ("interval", interval), ("rrule", rrule)) if v]
     if len(given) > 1:

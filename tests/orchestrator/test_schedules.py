@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from flowyard.errors import InvalidInput
-from flowyard.orchestrator.schedules import ScheduleSpec, next_times, validate
+from flowyard.orchestrator.schedules import ScheduleSpec, interval_seconds, next_times, validate
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -151,3 +151,19 @@ def test_valid_specs_pass_validation():
         ScheduleSpec("rrule", "FREQ=HOURLY;BYMINUTE=0"),
     ):
         validate(spec)
+
+
+@pytest.mark.parametrize(
+    ("expression", "seconds"),
+    [("3600", 3600), ("1h30m", 5400), ("2d", 172_800), ("PT1H30M", 5400), ("P1DT2H", 93_600)],
+)
+def test_intervals_are_seconds_or_durations(expression, seconds):
+    """An interval is a number of seconds, a duration like 1h30m, or an ISO 8601 duration."""
+    assert interval_seconds(expression) == seconds
+
+
+@pytest.mark.parametrize("expression", ["0", "-5", "1x", "P1M", "P1Y", "PT", "soon"])
+def test_bad_intervals_are_refused_naming_the_value(expression):
+    """Months and years vary in length, so they are refused like any unreadable interval."""
+    with pytest.raises(InvalidInput, match=f"interval: .*{expression!r}"):
+        interval_seconds(expression)

@@ -109,7 +109,7 @@ def deploy(
     collision_strategy: str,
     crash_retries: int,
     cron: str | None,
-    interval: float | None,
+    interval: str | None,
     rrule: str | None,
     timezone: str,
     as_json: bool,

@@ -36,7 +36,7 @@ class _Entry(BaseModel):
 
 class ScheduleEntry(_Entry):
     cron: str | None = None
-    interval: float | None = Field(default=None, gt=0)
+    interval: float | str | None = None  # seconds, or a duration: 1h30m, PT15M
     rrule: str | None = None
     timezone: str = "UTC"
     anchor_date: datetime | None = None

@@ -19,7 +19,7 @@ def schedule_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--cron``, ``--interval``, ``--rrule`` and ``--timezone``, at most one kind."""
     options = [
         click.option("--cron", help='Cron expression, e.g. "0 * * * *".'),
-        click.option("--interval", type=float, help="Run every this many seconds."),
+        click.option("--interval", help="Run every S seconds, or a duration: 1h30m, PT15M."),
         click.option("--rrule", help='RFC 5545 RRule, e.g. "FREQ=WEEKLY;BYDAY=MO".'),
         click.option(
             "--timezone", default="UTC", show_default=True, help="IANA zone of the schedule."
@@ -31,7 +31,7 @@ def schedule_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def schedule_from_options(
-    cron: str | None, interval: float | None, rrule: str | None, timezone: str
+    cron: str | None, interval: str | float | None, rrule: str | None, timezone: str
 ) -> s.ScheduleCreate | None:
     """The one schedule the options describe, or None when none was given."""
     given = [
@@ -93,7 +93,7 @@ def describe(sch: s.Schedule) -> str:
 def create_schedule(
     deployment: str,
     cron: str | None,
-    interval: float | None,
+    interval: str | None,
     rrule: str | None,
     timezone: str,
     params: tuple[str, ...],
@@ -116,7 +116,7 @@ def create_schedule(
 @click.argument("deployment")
 @click.argument("schedule_id")
 @click.option("--cron", help="New cron expression.")
-@click.option("--interval", type=float, help="New interval in seconds.")
+@click.option("--interval", help="New interval: seconds, or a duration like 1h30m.")
 @click.option("--rrule", help="New RFC 5545 RRule.")
 @click.option("--timezone", help="New IANA time zone.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Parameter override.")
@@ -125,7 +125,7 @@ def update_schedule(
     deployment: str,
     schedule_id: str,
     cron: str | None,
-    interval: float | None,
+    interval: str | None,
     rrule: str | None,
     timezone: str | None,
     params: tuple[str, ...],

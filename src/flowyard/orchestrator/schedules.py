@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -78,15 +79,42 @@ def validate(spec: ScheduleSpec) -> None:
         raise InvalidInput(f"kind: unknown schedule kind {spec.kind!r}; use one of {KINDS}")
 
 
+_DURATION = re.compile(
+    r"^(?:(?P<d>\d+(?:\.\d+)?)d)?(?:(?P<h>\d+(?:\.\d+)?)h)?"
+    r"(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?$"
+)
+_UNIT_SECONDS = {"d": DAY, "h": 3600, "m": 60, "s": 1}
+
+
 def interval_seconds(expression: str) -> float:
-    """The interval in seconds written in ``expression``; must be a positive number."""
+    """The interval written in ``expression``: seconds (``"3600"``), a duration (``"1h30m"``,
+    ``"2d"``) or an ISO 8601 duration (``"PT1H30M"``, ``"P1D"``); must be positive."""
+    text = expression.strip()
     try:
-        seconds = float(expression)
+        seconds = float(text)
     except ValueError:
-        seconds = math.nan
+        seconds = _duration(text)
     if not math.isfinite(seconds) or seconds <= 0:
-        raise InvalidInput(f"interval: must be a positive number of seconds, not {expression!r}")
+        raise InvalidInput(
+            f"interval: must be a positive number of seconds or a duration like 1h30m, "
+            f"not {expression!r}"
+        )
     return seconds
+
+
+def _duration(text: str) -> float:
+    """Seconds in ``1h30m`` or ``PT1H30M`` / ``P1DT2H`` (no years or months: they vary);
+    NaN when it is neither."""
+    lowered = text.lower()
+    if lowered.startswith("p"):
+        days, _, clock = lowered[1:].partition("t")
+        if (days and not days.endswith("d")) or (clock == "" and "t" in lowered[1:]):
+            return math.nan
+        lowered = days + clock
+    match = _DURATION.fullmatch(lowered) if lowered else None
+    if match is None or not any(match.groupdict().values()):
+        return math.nan
+    return sum(float(v) * _UNIT_SECONDS[unit] for unit, v in match.groupdict().items() if v)
 
 
 def next_times(
