@@ -130,8 +130,11 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
 async def _every(
     interval: float, step: Callable[[Orchestrator], Awaitable[int]], orch: Orchestrator
 ) -> None:
-    """Run a service step now and then every ``interval`` seconds; a failing step is logged."""
-    while True:
+    """Run a service step now and then every ``interval`` seconds; a failing step is logged.
+
+    Stops once the server is asked to stop: while it drains its last requests it takes no
+    heartbeats, so a reconciler still running would crash healthy runs."""
+    while not orch.stopping:
         try:
             await step(orch)
         except QueueUnavailable:
@@ -151,6 +154,13 @@ async def _led(
 
     if_leading.__name__ = step.__name__
     await _every(interval, if_leading, orch)
+
+
+def stop_services(app: FastAPI) -> None:
+    """Stop the services at once (called when shutdown begins, before requests drain)."""
+    orch: Orchestrator | None = getattr(app.state, "orchestrator", None)
+    if orch is not None:
+        orch.stopping = True
 
 
 def _add_error_handlers(app: FastAPI) -> None:

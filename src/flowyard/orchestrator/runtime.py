@@ -29,6 +29,9 @@ class Orchestrator:
     leadership: Leadership
     deployment_limits: DeploymentLimits
     rebuild_needed: bool = False
+    # False until the first rebuild after start renewed every lease (see the dispatcher)
+    leases_trusted: bool = False
+    stopping: bool = False  # the server is shutting down: services stop
     deployment_docs: DeploymentDocs = field(default_factory=DeploymentDocs)
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     key_cache: KeyCache = field(default_factory=KeyCache)

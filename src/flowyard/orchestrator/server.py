@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import signal
+from collections.abc import Callable
+from types import FrameType
 
 import structlog
 import uvicorn
@@ -32,7 +34,7 @@ def serve(settings: Settings) -> None:
             f"refusing to listen on {settings.server_host} without an API key; "
             "set FLOWYARD_API_KEY (clients send it as a Bearer token)"
         )
-    from flowyard.orchestrator.app import create_app
+    from flowyard.orchestrator.app import create_app, stop_services
 
     with contextlib.ExitStack() as stack:
         redis_url = settings.redis_url
@@ -55,7 +57,19 @@ def serve(settings: Settings) -> None:
             url=f"http://{settings.server_host}:{settings.server_port}",
             database=settings.resolved_database_url.split("@")[-1],
         )
-        uvicorn.Server(config).run()
+        _Server(config, on_exit=lambda: stop_services(app)).run()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the app when a shutdown begins (it drains requests first)."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
 
 
 def _exit_cleanly_on_sigterm() -> None:

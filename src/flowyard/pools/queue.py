@@ -361,6 +361,12 @@ class PoolQueues:
             await pipe.execute()
 
     @_boundary
+    async def extend_all_leases(self, pool: str, until: float) -> int:
+        """Give every held run of the pool a lease until at least ``until``; how many."""
+        held = [_text(r) for r in await self._redis.zrangebyscore(keys.leases(pool), "-inf", until)]
+        return len(await self.extend_leases(pool, held, until)) if held else 0
+
+    @_boundary
     async def expired_leases(self, pool: str, now: float) -> list[Claim]:
         """The claims whose lease expired at or before ``now``."""
         expired = await self._redis.zrangebyscore(keys.leases(pool), "-inf", now)

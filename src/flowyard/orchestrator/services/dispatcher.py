@@ -107,7 +107,13 @@ async def rebuild(orch: Orchestrator, *, redis_lost_data: bool) -> int:
     added = 0
     for (pool, queue), entries in view.ready.items():
         added += await orch.queues.enqueue_many(pool, queue, entries, view.run_deployments)
+    # Workers and engines could not heartbeat while this API (or Redis) was away: every
+    # held run gets one lease period to be heard from before the reconciler judges it.
+    until = time.time() + orch.settings.claim_lease_seconds
+    for config in view.pools:
+        await orch.queues.extend_all_leases(config.name, until)
     await orch.queues.mark_built()
+    orch.leases_trusted = True
     log.info("queues_rebuilt", pools=len(view.pools), added=added, claims_restored=restored)
     return added
 

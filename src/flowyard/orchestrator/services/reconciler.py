@@ -97,6 +97,8 @@ def _overdue_cancellations(orch: Orchestrator) -> list[runs.QueueEffect | None]:
 
 async def reconcile_once(orch: Orchestrator) -> int:
     """Settle expired leases and overdue cancellations; returns how many runs were handled."""
+    if not orch.leases_trusted:
+        return 0  # just started: leases expired while this API was down are renewed first
     effects = await orch.in_thread(_overdue_cancellations, orch)
     for effect in effects:
         await queue_sync.apply(orch, effect)
