@@ -38,9 +38,12 @@ local function room(limit, held_key)
   return tonumber(limit) - redis.call('ZCARD', held_key)
 end
 
+-- Looked up once: a pool with no deployment limit pays nothing per run for them.
+local any_deployment_limit = redis.call('EXISTS', deployment_limits) == 1
+
 -- 'take', 'wait' or 'cancel' for a run of deployment ``dep`` (nil: no deployment)
 local function deployment_verdict(dep)
-  if not dep then return 'take' end
+  if not dep or not any_deployment_limit then return 'take' end
   local limit = redis.call('HGET', deployment_limits, dep)
   if not limit then return 'take' end
   local n, mode = string.match(limit, '^(%d+):?(%a*)$')
