@@ -116,20 +116,25 @@ def test_clearing_removes_only_unstarted_runs(database):
     assert _count_runs(database) == 1
 
 
-def test_two_schedulers_over_500_deployments_write_each_run_once(database):
-    """Two scheduler instances (own engines, like two API replicas) racing over 500
-    deployments write every slot exactly once between them."""
-    from flowyard.store import Database
-
+def _hourly_deployments(database, count: int) -> None:
+    """``count`` deployments of one pool, each with an hourly cron schedule."""
     with database.session() as session:
         pool = m.WorkPool(name="big", type="process")
         queue = m.WorkQueue(name="default", priority=1)
         pool.queues.append(queue)
         flow = m.Flow(name="etl")
         session.add(pool)
-        for i in range(500):
+        for i in range(count):
             dep = m.Deployment(flow=flow, name=f"d{i}", entrypoint="f.py:etl", queue=queue)
             session.add(m.DeploymentSchedule(deployment=dep, kind="cron", expression="0 * * * *"))
+
+
+def test_two_schedulers_over_500_deployments_write_each_run_once(database):
+    """Two scheduler instances (own engines, like two API replicas) racing over 500
+    deployments write every slot exactly once between them."""
+    from flowyard.store import Database
+
+    _hourly_deployments(database, 500)
     window = Window(max_runs=3, horizon_seconds=3 * 3600)
     replicas = [Database(database.url) for _ in range(2)]
     written: list[int] = []
@@ -169,15 +174,7 @@ def test_a_scheduler_killed_mid_pass_leaves_nothing_half_written(database, kill_
     import subprocess
     import sys
 
-    with database.session() as session:
-        pool = m.WorkPool(name="big", type="process")
-        queue = m.WorkQueue(name="default", priority=1)
-        pool.queues.append(queue)
-        flow = m.Flow(name="etl")
-        session.add(pool)
-        for i in range(300):
-            dep = m.Deployment(flow=flow, name=f"d{i}", entrypoint="f.py:etl", queue=queue)
-            session.add(m.DeploymentSchedule(deployment=dep, kind="cron", expression="0 * * * *"))
+    _hourly_deployments(database, 300)
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD_PASS, database.url, NOW.isoformat()],
         stdout=subprocess.PIPE,
