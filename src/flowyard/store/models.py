@@ -94,6 +94,7 @@ class WorkQueue(Base):
     priority: Mapped[int] = mapped_column(default=1)
     concurrency_limit: Mapped[int | None]
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    fair: Mapped[bool] = mapped_column(Boolean, default=False)  # round-robin between deployments
     description: Mapped[str | None] = mapped_column(Text)
     created: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -147,6 +148,7 @@ class Deployment(Base):
     collision_strategy: Mapped[str] = mapped_column(String(20), default="enqueue")
     # how the engine gets the code before loading the entrypoint (see engine/pull_steps.py)
     pull_steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    priority: Mapped[int] = mapped_column(default=0)  # of its runs within their queue; lower first
     created: Mapped[datetime] = mapped_column(default=utcnow)
     updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -207,6 +209,7 @@ class FlowRun(Base):
     claim_token: Mapped[str | None] = mapped_column(String(100))
     worker_name: Mapped[str | None] = mapped_column(String(200))
     infrastructure_id: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(default=0)  # within its queue: lower is claimed first
     created: Mapped[datetime] = mapped_column(default=utcnow)
 
     flow: Mapped[Flow] = relationship()
