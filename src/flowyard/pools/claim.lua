@@ -3,12 +3,23 @@
 --
 -- KEYS[1] config HASH     KEYS[2] pool slots ZSET    KEYS[3] leases ZSET    KEYS[4] claims HASH
 -- KEYS[5] run deployments HASH    KEYS[6] deployment slots ZSET    KEYS[7] deployment limits HASH
+-- KEYS[8] run priorities HASH
 -- then for queue i = 1..n, in priority order:
---   KEYS[6 + 2i] ready ZSET of queue i              KEYS[7 + 2i] slots ZSET of queue i
+--   KEYS[6 + 3i] ready ZSET   KEYS[7 + 3i] slots ZSET   KEYS[8 + 3i] ranks HASH of queue i
 -- ARGV[1] layout version the caller built KEYS from
 -- ARGV[2] horizon: runs scored <= horizon are due (now + prefetch)
 -- ARGV[3] max runs to take   ARGV[4] lease expiry   ARGV[5] worker   ARGV[6] token prefix
--- then for queue i: ARGV[4 + 3i] name, ARGV[5 + 3i] paused field, ARGV[6 + 3i] limit field
+-- then for queue i: ARGV[3 + 4i] name, ARGV[4 + 4i] paused field, ARGV[5 + 4i] limit field,
+--   ARGV[6 + 4i] fair field
+--
+-- Ordering within a queue. A waiting run is scored by its scheduled time (>= 0). Once
+-- due, a run is *promoted*: re-scored below 0 by (its priority, its rank), so that due
+-- runs are taken lowest priority number first, then by rank. Ranks are handed out in
+-- the order runs become due. In a fair queue each deployment has its own rank counter,
+-- started no lower than the rank last taken (the ranks HASH: 'v' highest rank taken,
+-- 'top' highest rank given, 'f:D' last rank given to deployment D), so deployments take
+-- turns: a burst of 10,000 runs of one deployment does not hold back another's run
+-- behind all of them. Unfair queues use one counter, 'f:', for every run (FIFO by rank).
 --
 -- A deployment's limit is "N" (a run over it waits) or "N:cancel" (a run over it is taken
 -- out of its queue and returned with the token '!' for the caller to cancel). Its slots
@@ -19,6 +30,7 @@
 
 local config, pool_slots, leases, claims = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local run_deployments, deployment_slots, deployment_limits = KEYS[5], KEYS[6], KEYS[7]
+local run_priorities = KEYS[8]
 if (redis.call('HGET', config, 'version') or '') ~= ARGV[1] then
   return {'stale'}
 end
@@ -31,6 +43,62 @@ local horizon, max_runs = ARGV[2], tonumber(ARGV[3])
 local expiry, worker, prefix = ARGV[4], ARGV[5], ARGV[6]
 -- at most this many waiting runs are looked at per queue past those held back by a limit
 local SCAN = math.max(100, 10 * max_runs)
+-- promoted score = band * BAND + rank - PROMOTED, band = priority + OFFSET in [0, 8192):
+-- always below 0 and an exact integer in a double
+local BAND, PROMOTED, OFFSET = 2 ^ 39, 2 ^ 52, 4096
+local CHUNK = 1000  -- Lua's unpack() has a limit; long lists go to Redis in chunks
+
+-- Numbers are written as exact integers (Lua's own conversion may round large ones).
+local function integer(n)
+  return string.format('%.0f', n)
+end
+
+local function chunks(list, fn)
+  for first = 1, #list, CHUNK do
+    fn(unpack(list, first, math.min(first + CHUNK - 1, #list)))
+  end
+end
+
+local function hmget(key, members)
+  local values = {}
+  chunks(members, function(...)
+    for _, value in ipairs(redis.call('HMGET', key, ...)) do table.insert(values, value) end
+  end)
+  return values
+end
+
+-- Re-score the queue's runs that became due (see "Ordering" above).
+local function promote(ready, ranks, fair)
+  local due = redis.call('ZRANGEBYSCORE', ready, 0, horizon)
+  if #due == 0 then return end
+  local taken_rank = tonumber(redis.call('HGET', ranks, 'v') or '0')
+  if redis.call('ZCOUNT', ready, '-inf', '(0') == 0 then
+    -- nothing promoted still waits, so no deployment is ahead of another any more
+    taken_rank = tonumber(redis.call('HGET', ranks, 'top') or '0')
+  end
+  local priorities = hmget(run_priorities, due)
+  local owners = fair and hmget(run_deployments, due) or {}
+  local last, top, rescored = {}, taken_rank, {}
+  for j, run in ipairs(due) do
+    local counter = 'f:' .. (fair and owners[j] or '')
+    local rank = last[counter] or tonumber(redis.call('HGET', ranks, counter) or '0')
+    rank = math.max(rank, taken_rank) + 1
+    last[counter] = rank
+    top = math.max(top, rank)
+    local band = (tonumber(priorities[j]) or 0) + OFFSET
+    table.insert(rescored, integer(band * BAND + rank - PROMOTED))
+    table.insert(rescored, run)
+  end
+  chunks(rescored, function(...) redis.call('ZADD', ready, 'XX', ...) end)
+  for counter, rank in pairs(last) do redis.call('HSET', ranks, counter, integer(rank)) end
+  redis.call('HSET', ranks, 'top', integer(top), 'v', integer(taken_rank))
+end
+
+-- The rank within a promoted score.
+local function rank_of(score)
+  local shifted = tonumber(score) + PROMOTED
+  return shifted - math.floor(shifted / BAND) * BAND
+end
 
 -- Free slots under a limit (absent = max_runs, i.e. unlimited for this call).
 local function room(limit, held_key)
@@ -56,17 +124,20 @@ end
 local pool_room = room(redis.call('HGET', config, 'limit'), pool_slots)
 local taken, next_due = 0, nil
 
-for i = 1, (#KEYS - 7) / 2 do
-  local ready, queue_slots = KEYS[6 + 2 * i], KEYS[7 + 2 * i]
-  local name, paused_field, limit_field = ARGV[4 + 3 * i], ARGV[5 + 3 * i], ARGV[6 + 3 * i]
+for i = 1, (#KEYS - 8) / 3 do
+  local ready, queue_slots, ranks = KEYS[6 + 3 * i], KEYS[7 + 3 * i], KEYS[8 + 3 * i]
+  local name, paused_field = ARGV[3 + 4 * i], ARGV[4 + 4 * i]
+  local limit_field, fair_field = ARGV[5 + 4 * i], ARGV[6 + 4 * i]
   if redis.call('HGET', config, paused_field) ~= '1' then
+    promote(ready, ranks, redis.call('HGET', config, fair_field) == '1')
     local queue_room = room(redis.call('HGET', config, limit_field), queue_slots)
     local want = math.min(max_runs - taken, pool_room - taken, queue_room)
-    local skipped, scanned = 0, 0
+    local skipped, scanned, top_taken = 0, 0, nil
     while want > 0 and scanned < SCAN do
-      local page = redis.call('ZRANGEBYSCORE', ready, '-inf', horizon, 'LIMIT', skipped, want)
+      local page = redis.call('ZRANGEBYSCORE', ready, '-inf', '(0', 'WITHSCORES', 'LIMIT', skipped, want)
       if #page == 0 then break end
-      for _, run in ipairs(page) do
+      for j = 1, #page, 2 do
+        local run, score = page[j], page[j + 1]
         scanned = scanned + 1
         local dep = redis.call('HGET', run_deployments, run)
         local verdict = deployment_verdict(dep)
@@ -75,6 +146,8 @@ for i = 1, (#KEYS - 7) / 2 do
         else
           redis.call('ZREM', ready, run)
           redis.call('HDEL', run_deployments, run)
+          redis.call('HDEL', run_priorities, run)
+          top_taken = math.max(top_taken or 0, rank_of(score))
           -- A run already held was enqueued again while in flight: its holder decides its fate.
           if verdict == 'cancel' then
             table.insert(result, run)
@@ -96,6 +169,9 @@ for i = 1, (#KEYS - 7) / 2 do
           end
         end
       end
+    end
+    if top_taken and top_taken > tonumber(redis.call('HGET', ranks, 'v') or '0') then
+      redis.call('HSET', ranks, 'v', integer(top_taken))
     end
     local later = redis.call('ZRANGEBYSCORE', ready, '(' .. horizon, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
     if later[2] and (next_due == nil or tonumber(later[2]) < tonumber(next_due)) then

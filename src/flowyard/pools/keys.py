@@ -8,7 +8,8 @@ the hash tag ``{P}``, so each Lua script touches one Redis Cluster slot::
                              limit       pool concurrency limit (absent = unlimited)
                              version     opaque token, replaced whenever the queue set
                                          or a queue priority changes
-                             q:Q:priority, q:Q:limit (absent = unlimited), q:Q:paused
+                             q:Q:priority, q:Q:limit (absent = unlimited), q:Q:paused,
+                             q:Q:fair ("1": deployments take turns in Q)
     fy:{P}:slots       ZSET  run_id -> lease expiry    runs holding a pool slot
     fy:{P}:leases      ZSET  run_id -> lease expiry    claim leases not yet ended
     fy:{P}:claims      HASH  run_id -> {"queue", "token", "worker"} (JSON)
@@ -16,7 +17,10 @@ the hash tag ``{P}``, so each Lua script touches one Redis Cluster slot::
     fy:{P}:dslots      ZSET  "D:run_id", all scored 0  runs holding a slot of deployment D
                              (counted by prefix with ZLEXCOUNT)
     fy:{P}:dlimits     HASH  deployment id -> "N" (wait) | "N:cancel" (cancel new runs)
-    fy:{P}:q:Q:ready   ZSET  run_id -> scheduled time  runs waiting in queue Q
+    fy:{P}:runprio     HASH  run_id -> priority        for waiting runs whose priority is not 0
+    fy:{P}:q:Q:ready   ZSET  run_id -> scheduled time  runs waiting in queue Q; once due, a
+                             run is re-scored below 0 by (priority, rank) (see claim.lua)
+    fy:{P}:q:Q:ranks   HASH  the rank counters of Q's due runs (see claim.lua)
     fy:{P}:q:Q:slots   ZSET  run_id -> lease expiry    runs of Q holding a queue slot
 
 Task-run concurrency limits by tag share one hash tag, so one script can take slots of
@@ -47,7 +51,7 @@ LEADER = f"{PREFIX}:leader"
 PAUSED = "paused"
 LIMIT = "limit"
 VERSION = "version"
-QUEUE_ATTRS = ("priority", "limit", "paused")
+QUEUE_ATTRS = ("priority", "limit", "paused", "fair")
 
 
 def _base(pool: str) -> str:
@@ -97,9 +101,19 @@ def deployment_limits(pool: str) -> str:
     return f"{_base(pool)}:dlimits"
 
 
+def run_priorities(pool: str) -> str:
+    """The hash of waiting runs' priorities within their queue (absent = 0)."""
+    return f"{_base(pool)}:runprio"
+
+
 def ready(pool: str, queue: str) -> str:
     """The ZSET of runs waiting in a queue, scored by scheduled time."""
     return f"{_queue_base(pool, queue)}:ready"
+
+
+def ranks(pool: str, queue: str) -> str:
+    """The hash of rank counters that order a queue's due runs (fair turns among them)."""
+    return f"{_queue_base(pool, queue)}:ranks"
 
 
 def queue_slots(pool: str, queue: str) -> str:

@@ -39,6 +39,7 @@ class QueueConfig:
     priority: int = 1
     concurrency_limit: int | None = None
     paused: bool = False
+    fair: bool = False  # deployments take turns instead of first-come first-served
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ def queue_fields(queue: QueueConfig) -> dict[str, str]:
     fields = {
         keys.queue_field(queue.name, "priority"): str(queue.priority),
         keys.queue_field(queue.name, "paused"): "1" if queue.paused else "0",
+        keys.queue_field(queue.name, "fair"): "1" if queue.fair else "0",
     }
     if queue.concurrency_limit is not None:
         fields[keys.queue_field(queue.name, "limit")] = str(_limit(queue.concurrency_limit))
@@ -184,7 +186,7 @@ class PoolQueues:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hdel(keys.config(pool), *(keys.queue_field(queue, a) for a in keys.QUEUE_ATTRS))
             pipe.hset(keys.config(pool), keys.VERSION, _new_version())
-            pipe.delete(keys.ready(pool, queue), keys.queue_slots(pool, queue))
+            pipe.delete(*_queue_keys(pool, [queue]))
             await pipe.execute()
 
     @_boundary
@@ -192,7 +194,10 @@ class PoolQueues:
         """Remove every key of the pool."""
         layout = await self._load_layout(pool)
         await self._redis.delete(
-            *_pool_keys(pool), *_deployment_keys(pool), *_queue_keys(pool, layout.queues)
+            *_pool_keys(pool),
+            *_deployment_keys(pool),
+            keys.run_priorities(pool),
+            *_queue_keys(pool, layout.queues),
         )
         self._layouts.pop(pool, None)
 
@@ -216,10 +221,13 @@ class PoolQueues:
         run_id: str,
         scheduled_ts: float,
         deployment_id: str | None = None,
+        priority: int = 0,
     ) -> bool:
         """Add a run unless it is already waiting (ZADD NX); True if newly added."""
         deployments = {run_id: deployment_id} if deployment_id else None
-        return await self.enqueue_many(pool, queue, [(run_id, scheduled_ts)], deployments) == 1
+        priorities = {run_id: priority} if priority else None
+        runs = [(run_id, scheduled_ts)]
+        return await self.enqueue_many(pool, queue, runs, deployments, priorities) == 1
 
     @_boundary
     async def enqueue_many(
@@ -228,24 +236,29 @@ class PoolQueues:
         queue: str,
         runs: list[tuple[str, float]],
         deployments: Mapping[str, str] | None = None,
+        priorities: Mapping[str, int] | None = None,
     ) -> int:
-        """Add many runs; returns how many were new. ``deployments`` maps run ids to their
-        deployment, for deployment concurrency limits (runs without one are not limited)."""
+        """Add many runs; returns how many were new.
+
+        ``deployments`` maps run ids to their deployment (for deployment concurrency limits
+        and fair queues); ``priorities`` maps run ids to their priority within the queue,
+        lower first (absent: 0).
+        """
         added = 0
         deployments = deployments or {}
+        priorities = priorities or {}
         for start in range(0, len(runs), ENQUEUE_BATCH):
-            batch = runs[start : start + ENQUEUE_BATCH]
-            args = [item for run_id, ts in batch for item in (repr(float(ts)), run_id)]
-            owners = [
-                item
-                for run_id, _ in batch
-                if run_id in deployments
-                for item in (run_id, deployments[run_id])
+            batch = [run_id for run_id, _ in runs[start : start + ENQUEUE_BATCH]]
+            scored = [
+                item for run_id, ts in runs[start : start + ENQUEUE_BATCH] for item in (ts, run_id)
             ]
+            owners = _pairs(batch, deployments)
+            ranked = _pairs(batch, {r: p for r, p in priorities.items() if p})
             added += int(
                 await self._scripts["enqueue"](
-                    keys=[keys.ready(pool, queue), keys.run_deployments(pool)],
-                    args=[keys.wake_channel(pool), len(batch), *args, *owners],
+                    keys=[keys.ready(pool, queue), *_run_keys(pool)],
+                    args=[keys.wake_channel(pool), len(batch), len(owners) // 2, *scored]
+                    + [*owners, *ranked],
                 )
             )
         return added
@@ -255,8 +268,9 @@ class PoolQueues:
         """Take a waiting run out of its queue (e.g. cancelled before a claim)."""
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.zrem(keys.ready(pool, queue), run_id)
-            pipe.hdel(keys.run_deployments(pool), run_id)
-            removed, _ = await pipe.execute()
+            for key in _run_keys(pool):
+                pipe.hdel(key, run_id)
+            removed, *_ = await pipe.execute()
         return bool(removed)
 
     @_boundary
@@ -276,7 +290,12 @@ class PoolQueues:
             layout = await self._layout(pool, reload=attempt > 0)
             walked = [q for q in layout.queues if queues is None or q in queues]
             reply = await self._scripts["claim"](
-                keys=[*_pool_keys(pool), *_deployment_keys(pool), *_queue_keys(pool, walked)],
+                keys=[
+                    *_pool_keys(pool),
+                    *_deployment_keys(pool),
+                    keys.run_priorities(pool),
+                    *_queue_keys(pool, walked),
+                ],
                 args=[
                     layout.version,
                     repr(now + prefetch_seconds),
@@ -287,7 +306,7 @@ class PoolQueues:
                     *(
                         a
                         for q in walked
-                        for a in (q, keys.queue_field(q, "paused"), keys.queue_field(q, "limit"))
+                        for a in (q, *(keys.queue_field(q, a) for a in ("paused", "limit", "fair")))
                     ),
                 ],
             )
@@ -436,9 +455,23 @@ def _deployment_keys(pool: str) -> list[str]:
     return [keys.run_deployments(pool), keys.deployment_slots(pool), keys.deployment_limits(pool)]
 
 
+def _run_keys(pool: str) -> list[str]:
+    """The hashes of per-run attributes of waiting runs: deployment, then priority."""
+    return [keys.run_deployments(pool), keys.run_priorities(pool)]
+
+
 def _queue_keys(pool: str, queues: Iterable[str]) -> list[str]:
-    """Ready and slots keys of each queue, interleaved as the claim script expects."""
-    return [k for q in queues for k in (keys.ready(pool, q), keys.queue_slots(pool, q))]
+    """Ready, slots and ranks keys of each queue, interleaved as the claim script expects."""
+    return [
+        k
+        for q in queues
+        for k in (keys.ready(pool, q), keys.queue_slots(pool, q), keys.ranks(pool, q))
+    ]
+
+
+def _pairs(run_ids: list[str], values: Mapping[str, Any]) -> list[Any]:
+    """``run, value`` pairs, flattened, of the runs that have a value."""
+    return [item for run_id in run_ids if run_id in values for item in (run_id, values[run_id])]
 
 
 def _claim_result(values: list[str]) -> ClaimResult:
