@@ -48,11 +48,16 @@ class WorkPool(_Doc):
     created: datetime
 
 
+FAIR_DESCRIPTION = "deployments take turns, so that one's burst does not starve another's runs"
+MIN_RUN_PRIORITY, MAX_RUN_PRIORITY = -1000, 1000  # the claim script has bands for ±4096
+
+
 class WorkQueueCreate(_Doc):
     name: str = Field(pattern=NAME_PATTERN)
     priority: int = Field(default=1, ge=0)
     concurrency_limit: int | None = Field(default=None, ge=0)
     paused: bool = False
+    fair: bool = Field(default=False, description=FAIR_DESCRIPTION)
     description: str | None = None
 
 
@@ -61,6 +66,7 @@ class WorkQueueUpdate(_Doc):
     concurrency_limit: int | None = Field(default=None, ge=0)
     clear_concurrency_limit: bool = False
     paused: bool | None = None
+    fair: bool | None = Field(default=None, description=FAIR_DESCRIPTION)
     description: str | None = None
 
 
@@ -71,6 +77,7 @@ class WorkQueue(_Doc):
     priority: int
     concurrency_limit: int | None
     paused: bool
+    fair: bool = False
     description: str | None = None
     ready: int = 0
     running: int = 0
@@ -184,6 +191,12 @@ class DeploymentCreate(_Doc):
     pull_steps: list[PullStep] = Field(
         default_factory=list, description="how a run gets the code, in order (default: `path`)"
     )
+    priority: int = Field(
+        default=0,
+        ge=MIN_RUN_PRIORITY,
+        le=MAX_RUN_PRIORITY,
+        description="its runs' priority within their queue; lower first",
+    )
     schedules: list[ScheduleCreate] | None = Field(
         default=None, description="replaces the deployment's schedules; omit to keep them"
     )
@@ -211,6 +224,7 @@ class Deployment(_Doc):
     concurrency_limit: int | None = None
     collision_strategy: str = "enqueue"
     pull_steps: list[PullStep] = Field(default_factory=list)
+    priority: int = 0
     created: datetime
     updated: datetime
 
@@ -220,6 +234,12 @@ class DeploymentRunRequest(_Doc):
     job_variables: dict[str, Any] = Field(default_factory=dict)
     scheduled_time: datetime | None = None
     name: str | None = None
+    priority: int | None = Field(
+        default=None,
+        ge=MIN_RUN_PRIORITY,
+        le=MAX_RUN_PRIORITY,
+        description="within its queue, lower is claimed first; default: the deployment's",
+    )
 
 
 # -- flow runs ---------------------------------------------------------------------------
@@ -275,6 +295,7 @@ class FlowRun(_Doc):
     worker_name: str | None
     infrastructure_id: str | None
     created: datetime
+    priority: int = 0
 
 
 class FlowRunHistory(_Doc):

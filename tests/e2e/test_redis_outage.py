@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import httpx
 
 from flowyard import schemas as s
@@ -12,15 +16,47 @@ from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
 from tests.waiting import wait_until
 
 
-def test_outage_answers_503_and_loses_no_run(tmp_path, flows_dir):
-    """Runs created while Redis is down are kept in the store and run once Redis returns."""
-    redis = ManagedRedis(workdir=tmp_path / "redis").start()
-    port = redis.port
-    server = ServerProcess(tmp_path / "home", env={**FAST, "FLOWYARD_REDIS_URL": redis.url})
-    worker = None
+class _OwnRedis:
+    """A managed Redis that a test stops, then starts again on the same port with no data."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self._tmp_path = tmp_path
+        self._starts = 1
+        self.current = ManagedRedis(workdir=tmp_path / "redis-1").start()
+
+    def stop(self) -> None:
+        self.current.stop()
+
+    def start_empty(self) -> None:
+        self._starts += 1
+        workdir = self._tmp_path / f"redis-{self._starts}"
+        self.current = ManagedRedis(port=self.current.port, workdir=workdir).start()
+
+
+@contextmanager
+def _server_on_own_redis(
+    tmp_path: Path,
+) -> Iterator[tuple[ServerProcess, _OwnRedis, list[WorkerProcess]]]:
+    """A server on a Redis of its own; workers put in the list are stopped afterwards."""
+    redis = _OwnRedis(tmp_path)
+    server = ServerProcess(tmp_path / "home", env={**FAST, "FLOWYARD_REDIS_URL": redis.current.url})
+    workers: list[WorkerProcess] = []
     try:
         server.wait_ready()
-        api = server.client(retry_seconds=0)
+        yield server, redis, workers
+    finally:
+        for worker in workers:
+            worker.stop()
+        server.stop()
+        redis.stop()
+
+
+def test_outage_answers_503_and_loses_no_run(tmp_path, flows_dir):
+    """Runs created while Redis is down are kept in the store and run once Redis returns."""
+    with (
+        _server_on_own_redis(tmp_path) as (server, redis, workers),
+        server.client(retry_seconds=0) as api,
+    ):
         dep = deploy_flow(api, create_process_pool(api, "outage"), flows_dir, "noop")
         before = api.run_deployment(dep.id, s.DeploymentRunRequest())
         redis.stop()
@@ -34,8 +70,8 @@ def test_outage_answers_503_and_loses_no_run(tmp_path, flows_dir):
         during = api.run_deployment(dep.id, s.DeploymentRunRequest())
         assert during.state.type is StateType.SCHEDULED
 
-        worker = WorkerProcess(server.url, "outage", tmp_path, env=FAST)
-        redis = ManagedRedis(port=port, workdir=tmp_path / "redis2").start()
+        workers.append(WorkerProcess(server.url, "outage", tmp_path, env=FAST))
+        redis.start_empty()
 
         def finished():
             states = {api.read_flow_run(r.id).state.type for r in (before, during)}
@@ -44,9 +80,37 @@ def test_outage_answers_503_and_loses_no_run(tmp_path, flows_dir):
         wait_until(
             finished, timeout=120, interval=0.2, message="runs did not complete after the outage"
         )
-        api.close()
-    finally:
-        if worker is not None:
-            worker.stop()
-        server.stop()
+
+
+def test_the_rebuild_keeps_run_priorities(tmp_path, flows_dir):
+    """Runs that reach Redis only through the rebuild keep their priority within the queue."""
+    with (
+        _server_on_own_redis(tmp_path) as (server, redis, workers),
+        server.client(retry_seconds=0) as api,
+    ):
+        dep = deploy_flow(api, create_process_pool(api, "rebuilt"), flows_dir, "noop")
         redis.stop()
+        plain = [api.run_deployment(dep.id, s.DeploymentRunRequest()).id for _ in range(3)]
+        urgent = api.run_deployment(dep.id, s.DeploymentRunRequest(priority=-5)).id
+        redis.start_empty()
+        wait_until(
+            lambda: httpx.get(f"{server.url}/api/health").status_code == 200,
+            timeout=60,
+            message="the API did not see Redis again",
+        )
+        workers.append(WorkerProcess(server.url, "rebuilt", tmp_path, "--limit", "1", env=FAST))
+        runs = [urgent, *plain]
+        wait_until(
+            lambda: all(api.read_flow_run(r).state.type is StateType.COMPLETED for r in runs),
+            timeout=120,
+            message="runs did not complete after the rebuild",
+        )
+        started = {
+            r: next(
+                st.timestamp
+                for st in api.read_flow_run_history(r).states
+                if st.type is StateType.RUNNING
+            )
+            for r in runs
+        }
+        assert min(started, key=started.__getitem__) == urgent

@@ -26,6 +26,8 @@ from flowyard.cli.watch import watch_run
 from flowyard.client import FlowyardClient
 from flowyard.errors import FlowyardError, InvalidInput
 
+RUN_PRIORITY = click.IntRange(s.MIN_RUN_PRIORITY, s.MAX_RUN_PRIORITY)
+
 
 @click.command("deploy")
 @click.argument("entrypoint", required=False)
@@ -88,6 +90,13 @@ from flowyard.errors import FlowyardError, InvalidInput
     show_default=True,
     help="Schedule a Crashed run again up to this many times.",
 )
+@click.option(
+    "--priority",
+    type=RUN_PRIORITY,
+    default=0,
+    show_default=True,
+    help="Its runs' priority within their queue: lower is claimed first.",
+)
 @schedule_options
 @json_option
 def deploy(
@@ -108,6 +117,7 @@ def deploy(
     concurrency_limit: int | None,
     collision_strategy: str,
     crash_retries: int,
+    priority: int,
     cron: str | None,
     interval: str | None,
     rrule: str | None,
@@ -145,6 +155,7 @@ def deploy(
         crash_retries=crash_retries,
         concurrency_limit=concurrency_limit,
         collision_strategy=collision_strategy,
+        priority=priority,
         schedules=None if one_schedule is None else [one_schedule],
     )
     with client() as api:
@@ -224,6 +235,7 @@ def _checked_body(
             crash_retries=entry.crash_retries,
             concurrency_limit=entry.concurrency_limit,
             collision_strategy=entry.collision_strategy,
+            priority=entry.priority,
             pull_steps=project.pull if entry.pull is None else entry.pull,
             schedules=schedules,
         )
@@ -287,6 +299,7 @@ def inspect_deployment(name: str, as_json: bool) -> None:
             ("catch-up", dep.catch_up),
             ("late after", f"{dep.late_after_seconds:g} s" if dep.late_after_seconds else "-"),
             ("crash retries", dep.crash_retries),
+            ("priority", dep.priority),
             (
                 "concurrency limit",
                 "-"
@@ -321,6 +334,11 @@ def resume_deployment(name: str) -> None:
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Parameter override.")
 @click.option("--params", "params_json", help="Parameters as a JSON object.")
 @click.option("--job-variable", "job_variables", multiple=True, metavar="KEY=VALUE")
+@click.option(
+    "--priority",
+    type=RUN_PRIORITY,
+    help="Within its queue, lower is claimed first (default: the deployment's, usually 0).",
+)
 @click.option("--watch", is_flag=True, help="Follow the run's states and logs until it ends.")
 @json_option
 def run_deployment(
@@ -328,6 +346,7 @@ def run_deployment(
     params: tuple[str, ...],
     params_json: str | None,
     job_variables: tuple[str, ...],
+    priority: int | None,
     watch: bool,
     as_json: bool,
 ) -> None:
@@ -335,7 +354,9 @@ def run_deployment(
     parameters = _json_object(params_json) if params_json else {}
     parameters.update(parse_assignments(params, "--param"))
     body = s.DeploymentRunRequest(
-        parameters=parameters, job_variables=parse_assignments(job_variables, "--job-variable")
+        parameters=parameters,
+        job_variables=parse_assignments(job_variables, "--job-variable"),
+        priority=priority,
     )
     with client() as api:
         run = api.run_deployment(name, body)

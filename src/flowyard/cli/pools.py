@@ -226,8 +226,11 @@ def work_queue() -> None:
 
 def _queue_table(queues: list[s.WorkQueue]) -> None:
     table(
-        ["queue", "priority", "limit", "paused", "ready", "running"],
-        [(q.name, q.priority, q.concurrency_limit, q.paused, q.ready, q.running) for q in queues],
+        ["queue", "priority", "limit", "paused", "fair", "ready", "running"],
+        [
+            (q.name, q.priority, q.concurrency_limit, q.paused, q.fair, q.ready, q.running)
+            for q in queues
+        ],
     )
 
 
@@ -242,6 +245,9 @@ def _queue_table(queues: list[s.WorkQueue]) -> None:
     help="Lower is served first, strictly.",
 )
 @click.option("--concurrency-limit", type=click.IntRange(min=0))
+@click.option(
+    "--fair", is_flag=True, help="Deployments take turns instead of first come first served."
+)
 @click.option("--description")
 @json_option
 def create_queue(
@@ -249,12 +255,17 @@ def create_queue(
     pool: str,
     priority: int,
     concurrency_limit: int | None,
+    fair: bool,
     description: str | None,
     as_json: bool,
 ) -> None:
     """Create a work queue NAME in a pool."""
     body = s.WorkQueueCreate(
-        name=name, priority=priority, concurrency_limit=concurrency_limit, description=description
+        name=name,
+        priority=priority,
+        concurrency_limit=concurrency_limit,
+        fair=fair,
+        description=description,
     )
     with client() as api:
         queue = api.create_work_queue(pool, body)
@@ -295,6 +306,7 @@ def inspect_queue(name: str, pool: str, as_json: bool) -> None:
             ("priority", queue.priority),
             ("concurrency limit", queue.concurrency_limit),
             ("paused", queue.paused),
+            ("fair", queue.fair),
             ("ready", queue.ready),
             ("running", queue.running),
             ("id", queue.id),
@@ -363,6 +375,19 @@ def pause_queue(name: str, pool: str) -> None:
 def resume_queue(name: str, pool: str) -> None:
     """Let workers claim runs of this queue again."""
     _update_queue(name, pool, s.WorkQueueUpdate(paused=False), f"Resumed work queue {name!r}.")
+
+
+@work_queue.command("set-fair")
+@click.argument("name")
+@click.argument("fair", type=click.Choice(["on", "off"]))
+@pool_option
+def set_fair(name: str, fair: str, pool: str) -> None:
+    """Make deployments take turns in a queue (on) or go first come first served (off).
+
+    Applies to runs as they become due; no restart.
+    """
+    body = s.WorkQueueUpdate(fair=fair == "on")
+    _update_queue(name, pool, body, f"Fairness of work queue {name!r}: {fair}.")
 
 
 @work_queue.command("delete")

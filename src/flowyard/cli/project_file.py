@@ -89,6 +89,7 @@ class DeploymentEntry(_Entry):
     crash_retries: int = Field(default=0, ge=0, le=100)
     concurrency_limit: int | None = Field(default=None, ge=0)
     collision_strategy: Literal["enqueue", "cancel-new"] = "enqueue"
+    priority: int = Field(default=0, ge=s.MIN_RUN_PRIORITY, le=s.MAX_RUN_PRIORITY)
     schedules: list[ScheduleEntry] = Field(default_factory=list)
     pull: list[s.PullStep] | None = None
 
@@ -178,4 +179,5 @@ deployments:
     # crash_retries: 2                    # schedule a Crashed run again, at most this often
     # concurrency_limit: 1                # runs of it at once; more wait (or are cancelled
     # collision_strategy: enqueue         # with cancel-new)
+    # priority: 0                         # of its runs within their queue; lower first
 """

@@ -129,6 +129,7 @@ def _claimed_run(session: Session, row: Any, token: str, docs: DeploymentDocs) -
         worker_name=row["worker_name"],
         infrastructure_id=row["infrastructure_id"],
         created=row["created"],
+        priority=row["priority"],
     )
     return s.ClaimedRun(
         run=run, token=token, deployment=deployment, base_job_template=row["base_job_template"]

@@ -33,6 +33,7 @@ def work_queue(
         priority=queue.priority,
         concurrency_limit=queue.concurrency_limit,
         paused=queue.paused,
+        fair=queue.fair,
         description=queue.description,
         ready=ready,
         running=running,
@@ -62,6 +63,7 @@ def deployment(dep: m.Deployment) -> s.Deployment:
         concurrency_limit=dep.concurrency_limit,
         collision_strategy=dep.collision_strategy,
         pull_steps=[s.PullStep.model_validate(step) for step in dep.pull_steps or []],
+        priority=dep.priority,
         created=dep.created,
         updated=dep.updated,
     )
@@ -96,6 +98,7 @@ def flow_run(run: m.FlowRun) -> s.FlowRun:
         worker_name=run.worker_name,
         infrastructure_id=run.infrastructure_id,
         created=run.created,
+        priority=run.priority,
     )
 
 

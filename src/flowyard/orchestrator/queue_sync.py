@@ -30,7 +30,12 @@ async def apply(orch: Orchestrator, effect: QueueEffect | None) -> None:
             await queues.release(effect.pool, effect.run_id)
         if effect.enqueue_at is not None:
             await queues.enqueue(
-                effect.pool, effect.queue, effect.run_id, effect.enqueue_at, effect.deployment_id
+                effect.pool,
+                effect.queue,
+                effect.run_id,
+                effect.enqueue_at,
+                effect.deployment_id,
+                effect.priority,
             )
     except QueueUnavailable:
         orch.rebuild_needed = True
@@ -41,6 +46,7 @@ async def apply_many(orch: Orchestrator, effects: Iterable[QueueEffect | None]) 
     """Carry many committed changes; plain enqueues go to Redis in batches per queue."""
     batches: dict[tuple[str, str], list[tuple[str, float]]] = defaultdict(list)
     deployments: dict[str, str] = {}
+    priorities: dict[str, int] = {}
     for effect in effects:
         if effect is None:
             continue
@@ -48,11 +54,13 @@ async def apply_many(orch: Orchestrator, effects: Iterable[QueueEffect | None]) 
             batches[effect.pool, effect.queue].append((effect.run_id, effect.enqueue_at))
             if effect.deployment_id:
                 deployments[effect.run_id] = effect.deployment_id
+            if effect.priority:
+                priorities[effect.run_id] = effect.priority
         else:
             await apply(orch, effect)
     for (pool, queue), runs in batches.items():
         try:
-            await orch.queues.enqueue_many(pool, queue, runs, deployments)
+            await orch.queues.enqueue_many(pool, queue, runs, deployments, priorities)
         except QueueUnavailable:
             orch.rebuild_needed = True
             log.warning("queue_sync_deferred", runs=len(runs), pool=pool)

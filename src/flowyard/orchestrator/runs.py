@@ -33,6 +33,7 @@ class QueueEffect:
     enqueue_at: float | None = None
     unqueue: bool = False
     deployment_id: str | None = None  # counts against its deployment's concurrency limit
+    priority: int = 0  # within its queue, lower first
 
 
 def load_options() -> list[Any]:
@@ -73,6 +74,7 @@ def new_run(
     name: str | None = None,
     state: StateType = StateType.SCHEDULED,
     parent_task_run_id: str | None = None,
+    priority: int | None = None,
 ) -> m.FlowRun:
     if scheduled_time is not None and scheduled_time.tzinfo is None:
         scheduled_time = scheduled_time.replace(tzinfo=UTC)
@@ -86,6 +88,7 @@ def new_run(
         job_variables=job_variables or {},
         scheduled_time=scheduled_time or now,
         parent_task_run_id=parent_task_run_id,
+        priority=priority if priority is not None else (deployment.priority if deployment else 0),
     )
     session.add(run)
     write_state(session, run, state, message=None, now=now)
@@ -177,6 +180,7 @@ def queue_effect(run: m.FlowRun, previous: StateType, proposed: StateType) -> Qu
             release=True,
             enqueue_at=run.scheduled_time.timestamp(),
             deployment_id=run.deployment_id,
+            priority=run.priority,
         )
     if proposed.is_terminal:
         return QueueEffect(

@@ -137,6 +137,7 @@ async def run_deployment(ref: str, body: s.DeploymentRunRequest, orch: Orch) -> 
                 job_variables=body.job_variables,
                 scheduled_time=body.scheduled_time,
                 name=body.name,
+                priority=body.priority,
             )
             session.flush()
             effect = runs.QueueEffect(
@@ -145,6 +146,7 @@ async def run_deployment(ref: str, body: s.DeploymentRunRequest, orch: Orch) -> 
                 run.id,
                 enqueue_at=run.scheduled_time.timestamp(),
                 deployment_id=dep.id,
+                priority=run.priority,
             )
             return documents.flow_run(run), effect
 

@@ -35,7 +35,11 @@ class PoolConfig:
     def of(cls, pool: m.WorkPool) -> PoolConfig:
         queues = [
             QueueConfig(
-                q.name, priority=q.priority, concurrency_limit=q.concurrency_limit, paused=q.paused
+                q.name,
+                priority=q.priority,
+                concurrency_limit=q.concurrency_limit,
+                paused=q.paused,
+                fair=q.fair,
             )
             for q in pool.queues
         ]

@@ -37,6 +37,7 @@ class StoreView:
     ready: dict[tuple[str, str], list[tuple[str, float]]] = field(default_factory=dict)
     held: dict[str, list[tuple[Claim, str]]] = field(default_factory=dict)
     run_deployments: dict[str, str] = field(default_factory=dict)
+    run_priorities: dict[str, int] = field(default_factory=dict)
     deployment_limits: dict[str, dict[str, tuple[int, bool]]] = field(default_factory=dict)
 
 
@@ -70,6 +71,7 @@ def _read_store(orch: Orchestrator) -> StoreView:
                 m.FlowRun.claim_token,
                 m.FlowRun.worker_name,
                 m.FlowRun.deployment_id,
+                m.FlowRun.priority,
                 m.WorkQueue.name,
                 m.WorkPool.name,
             )
@@ -77,11 +79,13 @@ def _read_store(orch: Orchestrator) -> StoreView:
             .join(m.WorkPool)
             .where(m.FlowRun.state_type.in_([StateType.SCHEDULED, *HOLDING]))
         ).all()
-    for run_id, state, scheduled_time, token, worker, dep_id, queue, pool in rows:
+    for run_id, state, scheduled_time, token, worker, dep_id, priority, queue, pool in rows:
         if state is StateType.SCHEDULED:
             view.ready[(pool, queue)].append((run_id, scheduled_time.timestamp()))
             if dep_id:
                 view.run_deployments[run_id] = dep_id
+            if priority:
+                view.run_priorities[run_id] = priority
         elif token:
             view.held[pool].append((Claim(run_id, queue, token, dep_id), worker or "?"))
     return view
@@ -106,7 +110,9 @@ async def rebuild(orch: Orchestrator, *, redis_lost_data: bool) -> int:
             restored += len(held)
     added = 0
     for (pool, queue), entries in view.ready.items():
-        added += await orch.queues.enqueue_many(pool, queue, entries, view.run_deployments)
+        added += await orch.queues.enqueue_many(
+            pool, queue, entries, view.run_deployments, view.run_priorities
+        )
     # Workers and engines could not heartbeat while this API (or Redis) was away: every
     # held run gets one lease period to be heard from before the reconciler judges it.
     until = time.time() + orch.settings.claim_lease_seconds

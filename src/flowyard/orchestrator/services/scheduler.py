@@ -127,6 +127,7 @@ def _run_row(schedule: m.DeploymentSchedule, when: datetime, now: datetime) -> d
         "state_name": StateType.SCHEDULED.display_name,
         "state_timestamp": now,
         "scheduled_time": when,
+        "priority": dep.priority,
         "created": now,
     }
 
@@ -191,6 +192,7 @@ def materialize(db: Database, now: datetime, window: Window) -> list[QueueEffect
             row["id"],
             enqueue_at=row["scheduled_time"].timestamp(),
             deployment_id=row["deployment_id"],
+            priority=row["priority"],
         )
         for row in rows
         if row["id"] in written
