@@ -55,6 +55,12 @@ def embedded_server(env: dict[str, str] | None = None) -> Iterator[tuple[ServerP
         server.stop()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def make_deployment(api, pool: str, flows_dir: Path, function: str = "trivial") -> s.Deployment:
     template = ProcessWorker.default_base_job_template()
     api.create_work_pool(s.WorkPoolCreate(name=pool, type="process", base_job_template=template))

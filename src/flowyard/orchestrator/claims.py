@@ -77,9 +77,12 @@ class DeploymentDocs:
         return doc
 
 
+Marked = tuple[list[s.ClaimedRun], list[Claim]]  # claims won (as the worker gets them), lost
+
+
 def mark_pending(
     session: Session, claims: list[Claim], worker_name: str, docs: DeploymentDocs
-) -> tuple[list[s.ClaimedRun], list[Claim]]:
+) -> Marked:
     """Move each claimed run Scheduled → Pending; those that moved meanwhile are lost."""
     now = datetime.now(UTC)
     won: dict[str, Claim] = {}

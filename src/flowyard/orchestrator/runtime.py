@@ -10,9 +10,10 @@ import anyio.to_thread
 from fastapi import Depends, Request
 
 from flowyard.orchestrator.auth import KeyCache
-from flowyard.orchestrator.claims import DeploymentDocs
+from flowyard.orchestrator.claims import DeploymentDocs, Marked
+from flowyard.orchestrator.group_commit import GroupCommit
 from flowyard.orchestrator.metrics import ApiMetrics
-from flowyard.pools import DeploymentLimits, Leadership, PoolQueues, TagSlots, Wakeups
+from flowyard.pools import Claim, DeploymentLimits, Leadership, PoolQueues, TagSlots, Wakeups
 from flowyard.settings import Settings
 from flowyard.store import Database
 
@@ -33,6 +34,8 @@ class Orchestrator:
     leases_trusted: bool = False
     stopping: bool = False  # the server is shutting down: services stop
     deployment_docs: DeploymentDocs = field(default_factory=DeploymentDocs)
+    # claims of concurrent requests: one transaction moves them all to Pending
+    claim_marks: GroupCommit[tuple[list[Claim], str], Marked] = field(default_factory=GroupCommit)
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     key_cache: KeyCache = field(default_factory=KeyCache)
 

@@ -19,6 +19,7 @@ from flowyard.states import StateType
 from flowyard.store import models as m
 
 router = APIRouter(prefix="/api", tags=["workers"])
+ClaimsOf = tuple[list[Claim], str]  # the runs one request claimed, and its worker
 log = structlog.get_logger()
 
 
@@ -91,13 +92,22 @@ def _check_pool(orch: Orchestrator, pool_name: str) -> None:
 async def _finalize(
     orch: Orchestrator, pool_name: str, claims: list[Claim], worker_name: str
 ) -> list[s.ClaimedRun]:
-    """Move claimed runs Scheduled → Pending; a run that moved meanwhile is let go."""
+    """Move claimed runs Scheduled → Pending; a run that moved meanwhile is let go.
 
-    def mark() -> tuple[list[s.ClaimedRun], list[Claim]]:
+    The claims of concurrent requests are written in one transaction (group commit).
+    """
+
+    def mark(requests: list[ClaimsOf]) -> list[claims_store.Marked]:
         with orch.db.session() as session:
-            return claims_store.mark_pending(session, claims, worker_name, orch.deployment_docs)
+            return [
+                claims_store.mark_pending(session, taken, worker, orch.deployment_docs)
+                for taken, worker in requests
+            ]
 
-    won, lost = await orch.in_thread(mark)
+    async def mark_in_thread(requests: list[ClaimsOf]) -> list[claims_store.Marked]:
+        return await orch.in_thread(mark, requests)
+
+    won, lost = await orch.claim_marks.submit((claims, worker_name), mark_in_thread)
     for claim in lost:
         log.info("claim_lost", run_id=claim.run_id, pool=pool_name)
         await orch.queues.release(pool_name, claim.run_id)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import structlog
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from flowyard.orchestrator import queue_sync
@@ -35,7 +35,10 @@ def _skip_message(grace: float) -> str:
 
 
 def _due_runs(db: Database, now: datetime, default_grace: float) -> list[tuple[DueRun, float]]:
-    """Every unstarted Scheduled run whose time has come, with its grace period."""
+    """The unstarted Scheduled runs whose time has come that a verdict may concern, with
+    their grace period: those not yet Late, and the Late ones of schedules whose policy may
+    still skip them (a run Late under ``all``, or not from a schedule, is kept as it is, so
+    a backlog of thousands of Late runs is not read again every pass)."""
     query = (
         select(
             m.FlowRun.id,
@@ -49,8 +52,15 @@ def _due_runs(db: Database, now: datetime, default_grace: float) -> list[tuple[D
         .outerjoin(m.Deployment, m.FlowRun.deployment_id == m.Deployment.id)
         .where(
             m.FlowRun.state_type == StateType.SCHEDULED,
-            m.FlowRun.state_name.in_(UNSTARTED),
             m.FlowRun.scheduled_time <= now,
+            or_(
+                m.FlowRun.state_name == StateType.SCHEDULED.display_name,
+                and_(
+                    m.FlowRun.state_name == LATE,
+                    m.FlowRun.schedule_id.is_not(None),
+                    m.Deployment.catch_up != "all",
+                ),
+            ),
         )
     )
     with db.read() as session:
