@@ -56,7 +56,10 @@ FLOWS = textwrap.dedent(
 
     @flow(name="sleeper")
     def sleeper(folder: str, seconds: float = 600) -> None:
-        Path(folder, os.environ["FLOWYARD_FLOW_RUN_ID"] + ".pid").write_text(str(os.getpid()))
+        # written whole, then renamed: a test that sees the file can read the pid
+        pid_file = Path(folder, os.environ["FLOWYARD_FLOW_RUN_ID"] + ".pid")
+        pid_file.with_suffix(".tmp").write_text(str(os.getpid()))
+        pid_file.with_suffix(".tmp").rename(pid_file)
         time.sleep(seconds)
 
 

@@ -39,7 +39,8 @@ def test_hundred_runs_with_limit_4_never_exceed_it(api, deploy, start_worker):
     assert set(states.values()) == {"COMPLETED"}
     claimed, running = [], []
     for run_id in run_ids:
-        history = api.read_flow_run_history(run_id).states
+        # a run still waiting after the grace period is named Late: slow machines see some
+        history = [st for st in api.read_flow_run_history(run_id).states if st.name != "Late"]
         at = {st.type: st.timestamp for st in history}
         assert [st.type for st in history] == [
             StateType.SCHEDULED,
