@@ -3,16 +3,8 @@
 Kept light on purpose: importing ``flowyard`` loads the SDK only (no server libraries).
 """
 
-from flowyard.sdk import (
-    Flow,
-    Task,
-    allow_failure,
-    flow,
-    get_run_logger,
-    tags,
-    task,
-    unmapped,
-)
+from flowyard.sdk import Flow, Task, allow_failure, flow, tags, task, unmapped
+from flowyard.sdk.logs import require_run_logger as get_run_logger
 from flowyard.states import State
 
 __all__ = [

@@ -259,6 +259,8 @@ class StateChange(_Doc):
     message: str | None = None
     token: str | None = None
     force: bool = False
+    scheduled_time: datetime | None = None
+    """For Running → Scheduled (a flow's retry in-process): when the next attempt starts."""
 
 
 class StateChangeResult(_Doc):
@@ -296,6 +298,8 @@ class FlowRun(_Doc):
     infrastructure_id: str | None
     created: datetime
     priority: int = 0
+    parent_task_run_id: str | None = None
+    result: ResultRef | None = Field(default=None, description="the persisted return value")
 
 
 class FlowRunHistory(_Doc):
@@ -368,6 +372,24 @@ class InfrastructureReport(_Doc):
 # -- task runs and logs ------------------------------------------------------------------
 
 
+class TaskRunInput(_Doc):
+    """An upstream run whose result (or future, or state) fed a task run's input."""
+
+    input_type: Literal["task_run"] = "task_run"
+    id: str
+
+
+class ResultRef(_Doc):
+    """Where a persisted result lives: enough for another process to read it back."""
+
+    storage: dict[str, Any] = Field(
+        description="how to rebuild the storage: its block type (`type`) and fields"
+    )
+    key: str = Field(description="the record's key in that storage")
+    location: str = Field(description="a path or URL, for people")
+    serializer: str
+
+
 class TaskRunCreate(_Doc):
     id: str | None = None
     flow_run_id: str
@@ -375,14 +397,58 @@ class TaskRunCreate(_Doc):
     task_key: str
     state: StateType = StateType.RUNNING
     parameters: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    task_version: str | None = None
+    task_inputs: dict[str, list[TaskRunInput]] = Field(default_factory=dict)
 
 
 class TaskRunUpdate(_Doc):
     state: StateType
     message: str | None = None
+    state_name: str | None = None
+    run_count: int | None = None
+    cache_key: str | None = None
+    result: ResultRef | None = None
 
 
-class TaskRun(_Doc):
+class _TaskRunDetails(_Doc):
+    """What a task run's record and its document share beyond the name and the state."""
+
+    state_name: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    task_version: str | None = None
+    task_inputs: dict[str, list[TaskRunInput]] = Field(default_factory=dict)
+    cache_key: str | None = None
+    run_count: int = 0
+    result: ResultRef | None = None
+
+
+class TaskRunRecord(_TaskRunDetails):
+    """Everything known about a task run, upserted by id (``POST /api/task_runs/bulk``).
+
+    The SDK chooses the id and the times; a record replaces the previous one of its id,
+    except that a task run in a final state does not go back to a non-final one.
+    """
+
+    id: str
+    flow_run_id: str
+    name: str
+    task_key: str
+    state: StateType
+    message: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+
+
+class TaskRunUpsertResult(_Doc):
+    upserted: int
+    unknown_flow_runs: list[str] = Field(
+        default_factory=list, description="records of these flow runs were not stored"
+    )
+
+
+class TaskRun(_TaskRunDetails):
     id: str
     flow_run_id: str
     name: str
@@ -392,6 +458,33 @@ class TaskRun(_Doc):
     start_time: datetime | None
     end_time: datetime | None
     created: datetime
+
+
+class GraphNode(_Doc):
+    """A task run, or a child flow run (which stands in for the task run of its call)."""
+
+    id: str
+    name: str
+    kind: Literal["task-run", "flow-run"]
+    state_type: StateType
+    state_name: str | None = None
+    start_time: datetime | None
+    end_time: datetime | None
+    tags: list[str] = Field(default_factory=list)
+
+
+class GraphEdge(_Doc):
+    """``upstream``'s result fed ``downstream``'s input ``parameter`` (or its ``wait_for``)."""
+
+    upstream: str
+    downstream: str
+    parameter: str
+
+
+class FlowRunGraph(_Doc):
+    flow_run_id: str
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
 
 
 class LogCreate(_Doc):

@@ -36,6 +36,7 @@ class FakeApi:
         self.state_changes: list[s.StateChange] = []
         self.task_runs: dict[str, s.TaskRunCreate] = {}
         self.task_updates: list[tuple[str, s.TaskRunUpdate]] = []
+        self.task_run_records: list[s.TaskRunRecord] = []  # as upserted, in order
         self.logs: list[s.LogCreate] = []
         self.created_runs: list[s.FlowRunCreate] = []
         self.refuse_running: str | None = None
@@ -82,6 +83,7 @@ class FakeApi:
             ("GET", r"/api/deployments/([^/]+)", self._read_deployment),
             ("POST", r"/api/flow_runs/([^/]+)/state", self._set_state),
             ("POST", r"/api/task_runs", self._create_task_run),
+            ("POST", r"/api/task_runs/bulk", self._upsert_task_runs),
             ("POST", r"/api/task_runs/([^/]+)/state", self._set_task_state),
             ("POST", r"/api/logs", self._create_logs),
         ]
@@ -138,6 +140,21 @@ class FakeApi:
         task_run_id = create.id or str(uuid.uuid4())
         self.task_runs[task_run_id] = create
         return 200, self._task_run(task_run_id, create.state, None)
+
+    def _upsert_task_runs(self, body: Any) -> tuple[int, Any]:
+        """Records seen as a create (first of an id) and an update (a state past Running)."""
+        for item in body:
+            record = s.TaskRunRecord.model_validate(item)
+            self.task_run_records.append(record)
+            if record.id not in self.task_runs:
+                self.task_runs[record.id] = s.TaskRunCreate(
+                    id=record.id, flow_run_id=record.flow_run_id, name=record.name,
+                    task_key=record.task_key, state=record.state, parameters=record.parameters,
+                )  # fmt: skip
+            if record.state is not StateType.RUNNING:
+                update = s.TaskRunUpdate(state=record.state, message=record.message)
+                self.task_updates.append((record.id, update))
+        return 200, {"upserted": len(body), "unknown_flow_runs": []}
 
     def _set_task_state(self, body: Any, task_run_id: str) -> tuple[int, Any]:
         update = s.TaskRunUpdate.model_validate(body)

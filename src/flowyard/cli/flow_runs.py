@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TYPE_CHECKING
+
 import click
 
 from flowyard.cli.common import client, json_option
 from flowyard.cli.output import details, emit_json, table
 from flowyard.cli.watch import print_logs, watch_run
 
+if TYPE_CHECKING:
+    from flowyard.schemas import FlowRunGraph
+
 
 @click.group("flow-run")
 def flow_run() -> None:
-    """List, inspect, follow and cancel flow runs (by id or a unique id prefix)."""
+    """List, inspect, graph, follow and cancel flow runs (by id or a unique id prefix)."""
 
 
 @flow_run.command("ls")
@@ -84,9 +90,57 @@ def inspect_run(run_id: str, as_json: bool) -> None:
     )
     click.echo("\nTask runs:")
     table(
-        ["task run", "state", "started", "ended"],
-        [(t.name, t.state_type, t.start_time, t.end_time) for t in tasks],
+        ["task run", "state", "started", "ended", "attempts", "tags"],
+        [
+            (t.name, t.state_name or t.state_type, t.start_time, t.end_time, t.run_count,
+             ", ".join(t.tags) or None)
+            for t in tasks
+        ],
+    )  # fmt: skip
+
+
+@flow_run.command("graph")
+@click.argument("run_id")
+@json_option
+def run_graph(run_id: str, as_json: bool) -> None:
+    """Show a flow run's task runs and subflow runs, in start order, with their upstreams."""
+    with client() as api:
+        graph = api.read_flow_run_graph(run_id)
+    if as_json:
+        emit_json(graph)
+        return
+    click.echo(f"{len(graph.nodes)} runs, {len(graph.edges)} edges")
+    upstream = _upstream_names(graph)
+    table(
+        ["run", "kind", "state", "started", "duration", "tags", "upstream"],
+        [
+            (
+                node.name,
+                node.kind.removesuffix("-run"),
+                node.state_name or node.state_type.display_name,
+                node.start_time,
+                _duration(node.start_time, node.end_time),
+                ", ".join(node.tags) or None,
+                ", ".join(upstream.get(node.id, [])) or None,
+            )
+            for node in graph.nodes
+        ],
     )
+
+
+def _duration(start: datetime | None, end: datetime | None) -> str | None:
+    if start is None or end is None:
+        return None
+    return f"{(end - start).total_seconds():.3f}s"
+
+
+def _upstream_names(graph: FlowRunGraph) -> dict[str, list[str]]:
+    """For each run, ``name (parameter)`` of each run that fed it."""
+    names = {node.id: node.name for node in graph.nodes}
+    fed: dict[str, list[str]] = {}
+    for edge in graph.edges:
+        fed.setdefault(edge.downstream, []).append(f"{names[edge.upstream]} ({edge.parameter})")
+    return fed
 
 
 @flow_run.command("logs")

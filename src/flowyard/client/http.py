@@ -283,6 +283,23 @@ class FlowyardClient:
     def list_task_runs(self, flow_run_id: str) -> list[s.TaskRun]:
         return self._list(s.TaskRun, _path("flow_runs", flow_run_id, "task_runs"))
 
+    def upsert_task_runs(self, records: list[dict[str, Any]]) -> s.TaskRunUpsertResult:
+        """Create or update task runs by id; ``records`` are ``TaskRunRecord`` documents as
+        JSON. Idempotent, so a batch whose answer was lost is simply sent again."""
+        data = self.request("POST", _path("task_runs", "bulk"), json=records)
+        return s.TaskRunUpsertResult.model_validate(data)
+
+    def read_task_run(self, task_run_id: str) -> s.TaskRun:
+        return self._get(s.TaskRun, _path("task_runs", task_run_id))
+
+    def read_flow_run_graph(self, ref: str) -> s.FlowRunGraph:
+        """The flow run's task runs and subflow runs, and which fed which."""
+        return self._get(s.FlowRunGraph, _path("flow_runs", ref, "graph"))
+
+    def set_flow_run_result(self, run_id: str, result: s.ResultRef) -> None:
+        """Record where the flow run's persisted return value is."""
+        self.request("PUT", _path("flow_runs", run_id, "result"), json=result.model_dump())
+
     def create_logs(self, logs: list[s.LogCreate]) -> None:
         if logs:
             self.request("POST", _path("logs"), json=[log.model_dump(mode="json") for log in logs])

@@ -3,6 +3,7 @@
 Reads ``FLOWYARD_API_URL``, ``FLOWYARD_API_KEY`` and ``FLOWYARD_CLAIM_TOKEN`` (the token
 of the worker's claim) through ``Settings``; ``FLOWYARD_ENGINE_LOG_LEVEL`` sets how much
 of the engine's own logging reaches stderr, never stdout (the run's logs are shipped).
+SIGTERM stops the flow gracefully: its hooks run before the process ends.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     protect_standard_streams()
     settings = Settings()
     configure_logging(settings.engine_log_level)
-    return run_flow_run(args[0], settings, token=settings.claim_token)
+    return run_flow_run(args[0], settings, token=settings.claim_token, handle_sigterm=True)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,15 @@
 
 While the flow runs, a daemon thread tells the API every ``run_heartbeat_seconds`` that
 the run is alive, so the run survives its worker (a worker restart does not crash it) and
-is Crashed only when the engine itself goes quiet. The answer says when to stop: the run
-is being cancelled (and no worker is left to kill it), or it was claimed again. Then the
-engine reports Cancelled if it was asked to cancel and ends its whole process group.
+is Crashed only when the engine itself goes quiet; it beats through a flow retry's wait
+(AwaitingRetry) too. The answer says when to stop: the run is being cancelled (and no
+worker is left to kill it), or it was claimed again.
+
+A cancelled run is stopped gracefully when the engine can (``stop_gracefully``: SIGTERM
+to its process group, so the flow unwinds, its ``on_cancellation`` hooks run and the
+engine reports Cancelled); if the engine is still there ``grace_seconds`` later, or for a
+run claimed again, the heartbeat reports Cancelled when cancelling and kills the whole
+process group.
 """
 
 from __future__ import annotations
@@ -12,25 +18,40 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
+from collections.abc import Callable
 
 import structlog
 
 from flowyard.client import FlowyardClient
 from flowyard.errors import FlowyardError
-from flowyard.schemas import RunHeartbeatAck, StateChange
+from flowyard.schemas import StateChange
 from flowyard.states import StateType
 
 log = structlog.get_logger()
 
 SELF_CANCELLED = "cancelled by request; no worker answered, so the engine stopped itself"
+STOP_GRACE_SECONDS = 30.0
+CANCEL_STATES = (StateType.CANCELLING, StateType.CANCELLED)
 
 
 class RunHeartbeat:
-    def __init__(self, client: FlowyardClient, run_id: str, token: str, interval: float) -> None:
+    def __init__(
+        self,
+        client: FlowyardClient,
+        run_id: str,
+        token: str,
+        interval: float,
+        *,
+        stop_gracefully: Callable[[str], bool] | None = None,
+        grace_seconds: float = STOP_GRACE_SECONDS,
+    ) -> None:
         self.client = client
         self.run_id = run_id
         self.token = token
         self.interval = interval
+        self.grace_seconds = grace_seconds
+        self._stop_gracefully = stop_gracefully
         self._done = threading.Event()
         self._thread = threading.Thread(
             target=self._beat, name="flowyard-run-heartbeat", daemon=True
@@ -44,19 +65,32 @@ class RunHeartbeat:
         self._done.set()
 
     def _beat(self) -> None:
+        overdue_at: float | None = None  # set once a graceful stop was asked for
+        last = StateType.RUNNING
         while not self._done.wait(self.interval):
+            if overdue_at is not None and time.monotonic() >= overdue_at:
+                self._stop_by_force(last)
             try:
                 ack = self.client.run_heartbeat(self.run_id, self.token)
             except FlowyardError as exc:
                 log.warning("run_heartbeat_failed", run_id=self.run_id, error=str(exc))
                 continue
-            if ack.stop and not self._done.is_set():
-                self._stop_run(ack)
+            last = ack.state
+            if not ack.stop or self._done.is_set() or overdue_at is not None:
+                continue
+            log.warning("flow_run_stopping", run_id=self.run_id, state=ack.state)
+            if ack.state in CANCEL_STATES and self._request_graceful_stop():
+                overdue_at = time.monotonic() + self.grace_seconds
+            else:
+                self._stop_by_force(ack.state)
 
-    def _stop_run(self, ack: RunHeartbeatAck) -> None:
+    def _request_graceful_stop(self) -> bool:
+        return self._stop_gracefully is not None and self._stop_gracefully(SELF_CANCELLED)
+
+    def _stop_by_force(self, state: StateType) -> None:
         """Report Cancelled when cancelling, then end the run's processes (not only this one)."""
-        log.warning("flow_run_stopping", run_id=self.run_id, state=ack.state)
-        if ack.state is StateType.CANCELLING:
+        log.warning("flow_run_killed", run_id=self.run_id, state=state)
+        if state is StateType.CANCELLING:
             change = StateChange(type=StateType.CANCELLED, token=self.token, message=SELF_CANCELLED)
             try:
                 self.client.set_flow_run_state(self.run_id, change)

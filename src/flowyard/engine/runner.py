@@ -2,20 +2,29 @@
 
 1. read the run; move it to Running with the claim token (refused → exit, flow not run);
 2. read its deployment, load the entrypoint, validate the parameters, run the flow with
-   task runs recorded and logs shipped;
+   task runs recorded and logs shipped; a flow's retries wait here, the run AwaitingRetry;
 3. flush the logs, then report the flow's final state (Completed, Failed or Crashed).
+
+With ``handle_sigterm`` (``python -m flowyard.engine``), SIGTERM stops the flow (see
+``flowyard.sdk.termination``): its hooks run, a cancelled run is reported Cancelled, and
+the process ends at once; other stops are reported by the worker, which knows why.
 
 Exit codes: ``0`` once a terminal state was reported (or Running was refused),
 ``1`` when the API could not be read or a state could not be reported — the worker
-then marks the run Crashed.
+then marks the run Crashed — and ``143`` after a SIGTERM that was not a cancellation.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
+import signal
+import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NoReturn
 
 import structlog
 
@@ -23,11 +32,14 @@ from flowyard.client import FlowyardClient
 from flowyard.client.log_shipper import LogShipper
 from flowyard.errors import EntrypointError, FlowyardError
 from flowyard.schemas import Deployment, FlowRun, StateChange
-from flowyard.sdk import ApiReporter, FlowRunContext, run_flow, validate_parameters
+from flowyard.sdk import ApiReporter, FlowRunContext, validate_parameters
 from flowyard.sdk.context import flow_run_scope
+from flowyard.sdk.flow_engine import FlowRunEngine
+from flowyard.sdk.flow_recorder import FlowRunRecorder
 from flowyard.sdk.logs import get_run_logger
+from flowyard.sdk.termination import SigtermRaises, TerminationSignal, terminated_state
 from flowyard.settings import Settings
-from flowyard.states import StateType
+from flowyard.states import Crashed, Failed, State, StateType
 
 from .entrypoint import load_flow
 from .heartbeat import RunHeartbeat
@@ -37,6 +49,8 @@ log = structlog.get_logger()
 
 EXIT_OK = 0
 EXIT_REPORT_FAILED = 1
+EXIT_TERMINATED = 128 + signal.SIGTERM
+TERMINATION_FLUSH_SECONDS = 5.0
 
 
 def run_flow_run(
@@ -45,6 +59,7 @@ def run_flow_run(
     *,
     token: str | None,
     log_flush_timeout: float = 30.0,
+    handle_sigterm: bool = False,
 ) -> int:
     """Run one flow run to a terminal state; returns the process exit code."""
     log_ = log.bind(run_id=flow_run_id)
@@ -61,22 +76,28 @@ def run_flow_run(
             log_.warning("flow_run_refused", reason=result.reason, state=result.state.type)
             return EXIT_OK
         log_.info("flow_run_started", flow=run.flow_name)
+        recorder = FlowRunRecorder(client, run.id, token)
+        shipper = LogShipper(client).start()
+        stopping = SigtermRaises(recorder.being_cancelled, _ExitAfterStop(recorder, shipper))
         heartbeat = None
         if token is not None:
             interval = settings.run_heartbeat_seconds
-            heartbeat = RunHeartbeat(client, run.id, token, interval).start()
+            graceful = stopping.request if handle_sigterm else None
+            heartbeat = RunHeartbeat(client, run.id, token, interval, stop_gracefully=graceful)
+            heartbeat.start()
         try:
-            outcome = _execute(client, run, log_flush_timeout)
+            with stopping if handle_sigterm else contextlib.nullcontext():
+                state = _run_flow(client, run, _context(client, run, shipper), recorder)
         finally:
             if heartbeat is not None:
                 heartbeat.stop()
-        return _report(client, run.id, outcome.model_copy(update={"token": token}))
+            if not shipper.close(log_flush_timeout):
+                log.error("logs_not_delivered", run_id=run.id, pending=shipper.pending)
+        return _report(recorder, state)
 
 
-def _execute(client: FlowyardClient, run: FlowRun, log_flush_timeout: float) -> StateChange:
-    """Run the flow with logs shipped; the terminal state to report (logs flushed)."""
-    shipper = LogShipper(client).start()
-    context = FlowRunContext(
+def _context(client: FlowyardClient, run: FlowRun, shipper: LogShipper) -> FlowRunContext:
+    return FlowRunContext(
         flow_run_id=run.id,
         flow_run_name=run.name,
         reporter=ApiReporter(client),
@@ -84,14 +105,13 @@ def _execute(client: FlowyardClient, run: FlowRun, log_flush_timeout: float) -> 
         shipper=shipper,
         scheduled_start_time=run.scheduled_time,
     )
-    try:
-        return _run_flow(client, run, context)
-    finally:
-        if not shipper.close(log_flush_timeout):
-            log.error("logs_not_delivered", run_id=run.id, pending=shipper.pending)
 
 
-def _run_flow(client: FlowyardClient, run: FlowRun, context: FlowRunContext) -> StateChange:
+def _run_flow(
+    client: FlowyardClient, run: FlowRun, context: FlowRunContext, recorder: FlowRunRecorder
+) -> State[Any]:
+    """The flow's final state; failures before it runs are Failed, with the reason."""
+    engine: FlowRunEngine | None = None
     try:
         deployment = _read_deployment(client, run)
         start_dir = Path(deployment.path) if deployment.path else None
@@ -103,15 +123,44 @@ def _run_flow(client: FlowyardClient, run: FlowRun, context: FlowRunContext) -> 
             parameters = validate_parameters(flow.fn, {**deployment.parameters, **run.parameters})
             context.deployment_id, context.deployment_name = deployment.id, deployment.name
             context.deployment_parameters = dict(deployment.parameters)
-            state = run_flow(flow, context, parameters)
+            engine = FlowRunEngine(flow, (), parameters, context=context, recorder=recorder)
+            state = asyncio.run(engine.run_async()) if flow.is_async else engine.run_sync()
+    except TerminationSignal as exc:
+        exc.settle(terminated_state(exc))  # stopped outside the flow's attempts: no hooks ran
+        raise
     except Exception as exc:
         message = failure_message(exc)
         _log_failure(context, message, exc)
-        return StateChange(type=StateType.FAILED, message=message)
-    if state.is_completed():
-        return StateChange(type=StateType.COMPLETED)
-    log.error("flow_run_failed", run_id=context.flow_run_id, error=state.message)
-    return StateChange(type=state.type, message=(state.message or state.name)[:500])
+        return Failed(message=message)
+    except BaseException as exc:  # KeyboardInterrupt, SystemExit: the flow engine ran on_crashed
+        if engine is not None and engine.state.is_final():
+            return engine.state
+        return Crashed(message=f"Execution was interrupted: {type(exc).__name__}")
+    if not state.is_completed():
+        log.error("flow_run_failed", run_id=context.flow_run_id, error=state.message)
+    return state
+
+
+class _ExitAfterStop:
+    """The end of a run stopped by SIGTERM, once its hooks ran: flush the logs, report a
+    cancellation (other stops are reported by the worker, which knows why), and exit now,
+    abandoning task threads still busy, so the worker's grace period is not outlived."""
+
+    def __init__(self, recorder: FlowRunRecorder, shipper: LogShipper) -> None:
+        self.recorder = recorder
+        self.shipper = shipper
+
+    def __call__(self, stop: TerminationSignal, state: State[Any]) -> NoReturn:
+        if not self.shipper.close(TERMINATION_FLUSH_SECONDS):
+            log.error("logs_not_delivered", run_id=self.recorder.run_id)
+        code = _report(self.recorder, state) if state.is_cancelled() else EXIT_TERMINATED
+        log.warning("flow_run_terminated", run_id=self.recorder.run_id, state=state.type)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        if stop.reason is not None and os.getpgid(0) == os.getpid():
+            os.killpg(0, signal.SIGKILL)  # stopped itself, no worker left: its children go too
+        os._exit(code)
 
 
 def _read_deployment(client: FlowyardClient, run: FlowRun) -> Deployment:
@@ -150,10 +199,10 @@ def _log_failure(context: FlowRunContext, message: str, exc: BaseException) -> N
     log.error("flow_run_failed", run_id=context.flow_run_id, error=message)
 
 
-def _report(client: FlowyardClient, run_id: str, change: StateChange) -> int:
-    log_ = log.bind(run_id=run_id, state=change.type)
+def _report(recorder: FlowRunRecorder, state: State[Any]) -> int:
+    log_ = log.bind(run_id=recorder.run_id, state=state.type)
     try:
-        result = client.set_flow_run_state(run_id, change)
+        result = recorder.client.set_flow_run_state(recorder.run_id, recorder.change(state))
     except FlowyardError as exc:
         log_.error("state_report_failed", error=str(exc))
         return EXIT_REPORT_FAILED

@@ -30,6 +30,7 @@ from flowyard.orchestrator.api import (
     pools,
     run_tokens,
     schedules,
+    task_runs,
     workers,
 )
 from flowyard.orchestrator.api.api_keys import install_auth
@@ -108,6 +109,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     app.include_router(blocks.router)
     app.include_router(api_keys.router)
     app.include_router(concurrency_limits.router)
+    app.include_router(task_runs.router)
     _add_error_handlers(app)
     if settings.api_key:
         install_auth(app, settings.api_key)

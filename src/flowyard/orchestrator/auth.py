@@ -63,8 +63,9 @@ _WORKER_POOL_ROUTES = {
     ("POST", "/workers/heartbeat"),
 }
 _ENGINE_ROUTES = re.compile(
-    r"^/api/(flow_runs/[^/]+(/(state|heartbeat|infrastructure|history|task_runs|logs|token))?"
-    r"|task_runs(/[^/]+/state)?|logs|health|concurrency_limits/(acquire|renew|release))$"
+    r"^/api/(flow_runs/[^/]+(/(state|heartbeat|infrastructure|history|task_runs|logs|token"
+    r"|result|graph))?"
+    r"|task_runs(/[^/]+/state|/bulk)?|logs|health|concurrency_limits/(acquire|renew|release))$"
 )
 
 
@@ -100,7 +101,8 @@ _RUN_ROUTES = (
     ("GET", re.compile(r"^/api/flow_runs/[^/]+$")),
     ("POST", re.compile(r"^/api/flow_runs/[^/]+/(state|heartbeat|infrastructure)$")),
     ("POST", re.compile(r"^/api/flow_runs$")),  # child flow runs (checked by parent task run)
-    ("POST", re.compile(r"^/api/task_runs(/[^/]+/state)?$")),
+    ("POST", re.compile(r"^/api/task_runs(/[^/]+/state|/bulk)?$")),
+    ("PUT", re.compile(r"^/api/flow_runs/[^/]+/result$")),  # where its return value is
     ("POST", re.compile(r"^/api/logs$")),
     ("GET", re.compile(r"^/api/deployments/[^/]+$")),  # the run's own deployment only
     ("GET", re.compile(r"^/api/health$")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flowyard import schemas as s
 from flowyard.orchestrator.schedules import ScheduleSpec, next_times
@@ -99,6 +100,8 @@ def flow_run(run: m.FlowRun) -> s.FlowRun:
         infrastructure_id=run.infrastructure_id,
         created=run.created,
         priority=run.priority,
+        parent_task_run_id=run.parent_task_run_id,
+        result=_result_ref(run.result_ref),
     )
 
 
@@ -107,7 +110,29 @@ def state_row(row: m.FlowRunState) -> s.StateDoc:
 
 
 def task_run(row: m.TaskRun) -> s.TaskRun:
-    return s.TaskRun.model_validate(row)
+    return s.TaskRun(
+        id=row.id,
+        flow_run_id=row.flow_run_id,
+        name=row.name,
+        task_key=row.task_key,
+        state_type=row.state_type,
+        state_name=row.state_name,
+        message=row.message,
+        start_time=row.start_time,
+        end_time=row.end_time,
+        created=row.created,
+        parameters=row.parameters or {},
+        tags=row.tags or [],
+        task_version=row.task_version,
+        task_inputs=row.task_inputs or {},
+        cache_key=row.cache_key,
+        run_count=row.run_count or 0,
+        result=_result_ref(row.result_ref),
+    )
+
+
+def _result_ref(stored: dict[str, Any] | None) -> s.ResultRef | None:
+    return s.ResultRef.model_validate(stored) if stored else None
 
 
 def log(row: m.Log) -> s.Log:

@@ -107,7 +107,9 @@ def _read_store(
                 .join(m.WorkQueue, m.FlowRun.queue_id == m.WorkQueue.id)
                 .join(m.WorkPool)
                 .where(
-                    m.FlowRun.state_type == StateType.SCHEDULED, m.FlowRun.scheduled_time < cutoff
+                    m.FlowRun.state_type == StateType.SCHEDULED,
+                    m.FlowRun.scheduled_time < cutoff,
+                    m.FlowRun.claim_token.is_(None),  # retries waiting in-process are not late
                 )
                 .group_by(m.WorkPool.name)
             ).all()

@@ -2,6 +2,12 @@
 
 Everything here runs inside one store transaction; what Redis must learn afterwards is
 returned as a ``QueueEffect`` for ``queue_sync.apply`` to carry out once committed.
+
+``AwaitingRetry`` (a Scheduled state) comes two ways. A crash with ``crash_retries`` left
+returns the run to its queue: the claim is dropped and a new one starts it again. A flow's
+own ``retries`` wait inside its engine (Running → AwaitingRetry → Running): the run keeps
+its claim, token, slots and lease, and is never queued; ``waits_in_process`` tells the two
+apart (a Scheduled run holding a claim token).
 """
 
 from __future__ import annotations
@@ -104,16 +110,45 @@ def set_state(
     message: str | None = None,
     token: str | None = None,
     force: bool = False,
+    scheduled_time: datetime | None = None,
 ) -> tuple[Decision, QueueEffect | None]:
-    """Apply ``proposed`` if the state machine allows it; report what Redis must do."""
+    """Apply ``proposed`` if the state machine allows it; report what Redis must do.
+
+    ``scheduled_time`` is when an in-process retry (Running → Scheduled) will start.
+    """
     previous = run.state_type
     decision = decide(previous, proposed, run_token=run.claim_token, given_token=token, force=force)
     if not decision.accepted:
+        return decision, None
+    if previous is StateType.RUNNING and proposed is StateType.SCHEDULED:
+        _await_retry_in_process(session, run, message, now, scheduled_time)
         return decision, None
     write_state(session, run, proposed, message=message, now=now)
     if proposed is StateType.CRASHED and _reschedule_after_crash(session, run, now):
         return decision, queue_effect(run, previous, StateType.SCHEDULED)
     return decision, queue_effect(run, previous, proposed)
+
+
+def _await_retry_in_process(
+    session: Session,
+    run: m.FlowRun,
+    message: str | None,
+    now: datetime,
+    scheduled_time: datetime | None,
+) -> None:
+    """The engine waits out a flow retry's delay: Scheduled, but claimed and never queued."""
+    if scheduled_time is not None and scheduled_time.tzinfo is None:
+        scheduled_time = scheduled_time.replace(tzinfo=UTC)
+    run.scheduled_time = max(scheduled_time or now, now)
+    write_state(
+        session, run, StateType.SCHEDULED, message=message, now=now, name=RESCHEDULED,
+        keep_claim=True,
+    )  # fmt: skip
+
+
+def waits_in_process(run: m.FlowRun) -> bool:
+    """True for a run awaiting a flow retry inside its engine (it still holds its claim)."""
+    return run.state_type is StateType.SCHEDULED and run.claim_token is not None
 
 
 def _reschedule_after_crash(session: Session, run: m.FlowRun, now: datetime) -> bool:
@@ -146,6 +181,7 @@ def write_state(
     message: str | None,
     now: datetime,
     name: str | None = None,
+    keep_claim: bool = False,
 ) -> None:
     run.state_type = proposed
     run.state_name = name or proposed.display_name
@@ -155,7 +191,7 @@ def write_state(
         run.start_time = now
     if proposed.is_terminal:
         run.end_time = now
-    if proposed is StateType.SCHEDULED:
+    if proposed is StateType.SCHEDULED and not keep_claim:
         run.claim_token = run.worker_name = run.infrastructure_id = None
     session.add(
         m.FlowRunState(

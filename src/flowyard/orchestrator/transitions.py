@@ -2,6 +2,9 @@
 
 Pure: no I/O. The API applies ``decide`` inside a compare-and-set on the store, so two
 callers racing for the same run cannot both win.
+
+Running → Scheduled is a flow's retry inside its own process (``AwaitingRetry``): the
+run keeps its claim, and only that claim's holder may make the move and the way back.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from flowyard.states import StateType as S
 ALLOWED: dict[S, frozenset[S]] = {
     S.SCHEDULED: frozenset({S.PENDING, S.RUNNING, S.CANCELLED, S.CRASHED}),
     S.PENDING: frozenset({S.SCHEDULED, S.RUNNING, S.CANCELLING, S.CANCELLED, S.CRASHED, S.FAILED}),
-    S.RUNNING: frozenset({S.COMPLETED, S.FAILED, S.CRASHED, S.CANCELLING, S.CANCELLED}),
+    S.RUNNING: frozenset(
+        {S.SCHEDULED, S.COMPLETED, S.FAILED, S.CRASHED, S.CANCELLING, S.CANCELLED}
+    ),
     S.CANCELLING: frozenset({S.CANCELLED, S.COMPLETED, S.FAILED, S.CRASHED}),
     S.COMPLETED: frozenset(),
     S.FAILED: frozenset(),
@@ -22,7 +27,14 @@ ALLOWED: dict[S, frozenset[S]] = {
 }
 
 # Moves that only the holder of the run's claim token may make.
-TOKEN_GUARDED = frozenset({(S.PENDING, S.RUNNING), (S.SCHEDULED, S.PENDING)})
+TOKEN_GUARDED = frozenset(
+    {
+        (S.PENDING, S.RUNNING),
+        (S.SCHEDULED, S.PENDING),
+        (S.RUNNING, S.SCHEDULED),  # awaiting a retry in-process
+        (S.SCHEDULED, S.RUNNING),  # ...and back
+    }
+)
 
 
 @dataclass(frozen=True)

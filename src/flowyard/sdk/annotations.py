@@ -38,3 +38,7 @@ class allow_failure(BaseAnnotation[T]):  # noqa: N801 - Prefect's name
 
 class quote(BaseAnnotation[T]):  # noqa: N801 - Prefect's name
     """Pass this value as it is: futures and states inside it are not resolved."""
+
+
+class opaque(BaseAnnotation[T]):  # noqa: N801 - Prefect's name
+    """Resolve this future or state to its value, but do not look inside the value."""

@@ -131,6 +131,21 @@ class CacheKeyFnPolicy(CachePolicy):
 
 
 @dataclass(frozen=True)
+class StorageKeyPolicy(CachePolicy):
+    """A task's ``result_storage_key``: a template of the record's name, formatted with
+    ``parameters`` (the inputs), ``task_run`` and ``flow_run`` (``"out-{parameters[x]}.pkl"``)."""
+
+    template: str
+
+    def compute_key(self, ctx: CacheContext) -> str | None:
+        from flowyard.sdk.context import get_flow_run_context
+
+        return self.template.format(
+            parameters=ctx.inputs, task_run=ctx.task_run, flow_run=get_flow_run_context()
+        )
+
+
+@dataclass(frozen=True)
 class _NoCache(CachePolicy):
     def compute_key(self, ctx: CacheContext) -> str | None:
         return None

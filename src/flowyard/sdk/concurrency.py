@@ -15,10 +15,9 @@ import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from flowyard.schemas import SlotsRequest
-
 if TYPE_CHECKING:
     from flowyard.client import FlowyardClient
+    from flowyard.schemas import SlotsRequest
 
 LEASE_SECONDS = 60.0
 MAX_POLL_SECONDS = 2.0
@@ -36,6 +35,8 @@ def tag_slots(
     if client is None or not tags:
         yield
         return
+    from flowyard.schemas import SlotsRequest  # pydantic: only when an API is in use
+
     request = SlotsRequest(tags=sorted(tags), holder=holder or uuid.uuid4().hex)
     limited = _acquire(client, request, on_wait)
     if not limited:

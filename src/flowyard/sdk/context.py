@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from flowyard.sdk.reporter import LocalReporter, Reporter
+from flowyard.sdk.task_inputs import RunLinks
 
 if TYPE_CHECKING:
     from flowyard.client import FlowyardClient
@@ -57,6 +58,7 @@ class FlowRunContext:
     task_runner: ThreadPoolTaskRunner = field(default_factory=ThreadPoolTaskRunner)
     tags: frozenset[str] = frozenset()
     run_count: int = 0
+    links: RunLinks = field(default_factory=RunLinks, repr=False)  # which task run fed which
     _counters: dict[str, int] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)

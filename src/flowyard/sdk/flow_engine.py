@@ -5,13 +5,21 @@ a server configured (the run, its task runs, states and logs are recorded throug
 API), and the engine (the run exists already; the engine reports its states). A flow
 called inside a flow run is a subflow: a task run in the parent stands for the call, and
 the child flow run points at it with ``parent_task_run_id``.
+
+Retries happen in this process: a failed attempt proposes ``AwaitingRetry`` (scheduled
+for now + delay), waits, and proposes ``Running`` again; a refusal (the run is being
+cancelled, or was taken away) ends the run instead. A ``TerminationSignal`` (SIGTERM in
+the engine) ends it Cancelled or Crashed, with the matching hooks run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import traceback
+import types
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -20,12 +28,31 @@ from flowyard.errors import FlowyardError, InvalidInput
 from flowyard.sdk.api import direct_run_client, jsonable
 from flowyard.sdk.attempts import AttemptLoop
 from flowyard.sdk.context import FlowRunContext, current_tags, flow_run_scope, get_flow_run_context
+from flowyard.sdk.flow_recorder import STOPPING, FlowRunRecorder
+from flowyard.sdk.flow_results import persist_flow_result
 from flowyard.sdk.futures import TaskFuture
 from flowyard.sdk.hooks import run_hooks
 from flowyard.sdk.logs import get_run_logger, log_prints_enabled
 from flowyard.sdk.reporter import ApiReporter, LocalReporter
+from flowyard.sdk.retries import delay_list, retry_delay
 from flowyard.sdk.task_engine import failure_message
-from flowyard.states import AwaitingRetry, Completed, Crashed, Failed, Pending, Running, State
+from flowyard.sdk.task_inputs import call_inputs
+from flowyard.sdk.termination import (
+    CANCELLED_BY_REQUEST,
+    TerminationSignal,
+    terminated_state,
+    termination_under_way,
+)
+from flowyard.states import (
+    AwaitingRetry,
+    Cancelled,
+    Completed,
+    Crashed,
+    Failed,
+    Pending,
+    Running,
+    State,
+)
 
 if TYPE_CHECKING:
     from flowyard.client import FlowyardClient
@@ -38,7 +65,11 @@ _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
 
 class FlowRunEngine(AttemptLoop):
-    """Runs one call of ``flow``; ``context`` is given when the run already exists (engine)."""
+    """Runs one call of ``flow``; ``context`` is given when the run already exists (engine).
+
+    The engine passes its ``recorder`` (with the claim token) for the states between
+    attempts; it reports the final state itself, after the logs are flushed.
+    """
 
     def __init__(
         self,
@@ -47,16 +78,20 @@ class FlowRunEngine(AttemptLoop):
         kwargs: dict[str, Any],
         *,
         context: FlowRunContext | None = None,
+        recorder: FlowRunRecorder | None = None,
     ) -> None:
         self.flow = flow
         self.args, self.kwargs = args, kwargs
+        self._call = (args, kwargs)  # as given, to link them to upstream task runs
         self.given = context
         self.parent = get_flow_run_context() if context is None else None
         self.state: State[Any] = Pending()
         self.context: FlowRunContext = context or FlowRunContext("", "")
         self.client: FlowyardClient | None = None
         self.parent_task_run_id: str | None = None
+        self.recorder = recorder
         self._own_shipper: LogShipper | None = None
+        self._failure: Exception | None = None
 
     # -- what the shared attempt loop needs ------------------------------------------------
 
@@ -75,7 +110,7 @@ class FlowRunEngine(AttemptLoop):
         return flow_run_scope(self.context)
 
     def _on_value(self, value: Any) -> None:
-        self.state = _final_state(value)
+        self.state = persist_flow_result(self.flow, _final_state(value), self.context)
 
     def _log_prints(self) -> bool:
         return self.flow.log_prints or (self.parent is not None and log_prints_enabled())
@@ -116,6 +151,8 @@ class FlowRunEngine(AttemptLoop):
     def _attempt_starts(self) -> bool:
         if self.state.is_final():
             return False
+        if self.context.run_count and not self._propose(Running()):
+            return False  # a retry the API refused: the run was settled instead
         self.context.run_count += 1
         return True
 
@@ -123,21 +160,45 @@ class FlowRunEngine(AttemptLoop):
         logger = get_run_logger()
         run_count, retries = self.context.run_count, self.flow.retries
         if run_count <= retries:
-            delay = self.flow.retry_delay_seconds
+            delays = delay_list(self.flow.retry_delay_seconds, retries)
+            delay = retry_delay(delays, run_count)
             logger.warning(
                 "Flow run failed with exception %r - Retry %d/%d will start %s second(s) from now",
-                exc, run_count, retries, delay,
+                exc, run_count, retries, round(delay, 3),
             )  # fmt: skip
-            self.state = AwaitingRetry(message=failure_message("Flow", exc))
-            return delay
+            self._failure = exc
+            when = datetime.now(UTC) + timedelta(seconds=delay)
+            waiting = AwaitingRetry(message=failure_message("Flow", exc), scheduled_time=when)
+            return delay if self._propose(waiting) else None
         self.state = Failed(data=exc, message=failure_message("Flow", exc))
         trace = "".join(traceback.format_exception(exc)).rstrip()
         logger.error("Encountered exception during execution:\n%s", trace)
         return None
 
     def _on_crash(self, exc: BaseException) -> None:
-        self.state = Crashed(data=exc, message=f"Execution was interrupted: {type(exc).__name__}")
-        self._finish()
+        """Interrupted: Cancelled or Crashed by a termination signal, Crashed by anything else."""
+        stop = exc if isinstance(exc, TerminationSignal) else None
+        if stop is None and isinstance(exc, asyncio.CancelledError):
+            stop = termination_under_way()  # an async flow's task is cancelled on SIGTERM
+        if stop is not None:
+            self.state = terminated_state(stop)
+        else:
+            message = f"Execution was interrupted: {type(exc).__name__}"
+            self.state = Crashed(data=exc, message=message)
+        self._finish(settle=stop if self.given is not None else None)
+
+    def _propose(self, state: State[Any]) -> bool:
+        """Record a state between attempts; on a refusal settle the run instead (False)."""
+        answer = self.recorder.propose(state) if self.recorder is not None else None
+        if answer is None or answer.accepted:
+            self.state = state
+            return True
+        if answer.state.type in STOPPING:
+            self.state = Cancelled(message=CANCELLED_BY_REQUEST)
+        else:
+            message = f"the API refused the {state.name} state: {answer.reason}"
+            self.state = Crashed(data=self._failure, message=message)
+        return False
 
     # -- recording -------------------------------------------------------------------------
 
@@ -190,6 +251,7 @@ class FlowRunEngine(AttemptLoop):
             log.warning("flow_run_not_recorded", flow=self.flow.name, error=str(exc))
             return run_id, name
         self.client = client
+        self.recorder = FlowRunRecorder(client, run.id)
         return run.id, run.name
 
     def _start_parent_task(self, parent: FlowRunContext, parameters: dict[str, Any]) -> str | None:
@@ -201,11 +263,14 @@ class FlowRunEngine(AttemptLoop):
 
         body = TaskRunCreate(
             id=str(uuid.uuid4()), flow_run_id=parent.flow_run_id, name=name, task_key=key,
-            parameters=jsonable(parameters),
+            parameters=jsonable(parameters), tags=sorted(current_tags() | parent.tags),
+            task_inputs=call_inputs(parent.links, self.flow._signature, *self._call),  # type: ignore[arg-type]
         )  # fmt: skip
-        return parent.reporter.start_task_run(body)
+        return parent.reporter.start_task_run(body, wait=True)  # the child run names it
 
-    def _finish(self) -> State[Any]:
+    def _finish(self, settle: TerminationSignal | None = None) -> State[Any]:
+        """Log, report and run the hooks of the final state; ``settle`` hands it to the
+        engine (which reports it and exits) before the scope waits for task threads."""
         state, flow = self.state, self.flow
         with flow_run_scope(self.context):
             logger = get_run_logger()
@@ -220,28 +285,23 @@ class FlowRunEngine(AttemptLoop):
                 "CRASHED": flow.on_crashed,
             }.get(state.type.value, ())
             run_hooks(hooks, flow, self.context, state)
+            if settle is not None:
+                settle.settle(state)
         if self._own_shipper is not None and not self._own_shipper.close(30.0):
             log.error("logs_not_delivered", run_id=self.context.flow_run_id)
         return state
 
     def _report(self, state: State[Any]) -> None:
-        from_api = self.client is not None
+        """The final state of a run this call recorded (the engine reports its own)."""
+        self.context.reporter.flush()  # its task runs are all recorded before it ends
         if self.parent is not None and self.parent_task_run_id and self.parent.reporter.records:
             from flowyard.schemas import TaskRunUpdate
 
-            update = TaskRunUpdate(state=state.type, message=state.message)
+            update = TaskRunUpdate(state=state.type, message=state.message, state_name=state.name)
             self.parent.reporter.finish_task_run(self.parent_task_run_id, update)
-        if not from_api or self.client is None:
-            return
-        from flowyard.schemas import StateChange
-
-        try:
-            change = StateChange(type=state.type, message=state.message)
-            self.client.set_flow_run_state(self.context.flow_run_id, change)
-        except FlowyardError as exc:
-            log.warning(
-                "flow_run_state_not_recorded", run_id=self.context.flow_run_id, error=str(exc)
-            )
+            self.parent.links.produced(self.parent_task_run_id, state)
+        if self.given is None and self.recorder is not None:
+            self.recorder.propose(state)
 
 
 def _template(template: Any, parameters: dict[str, Any]) -> str | None:
@@ -259,9 +319,10 @@ def _final_state(value: Any) -> State[Any]:
     if isinstance(value, TaskFuture):
         value.wait()
         return value.state
-    if isinstance(value, list | tuple | set) and any(
-        isinstance(v, State | TaskFuture) for v in value
-    ):
+    if isinstance(value, types.GeneratorType):  # consumed inside the run, as in Prefect
+        value = list(value)
+    collection = isinstance(value, list | tuple | set) and bool(value)
+    if collection and all(isinstance(v, State | TaskFuture) for v in value):  # as in Prefect
         states = [v.state if isinstance(v, TaskFuture) else v for v in _waited(value)]
         failed = [s for s in states if isinstance(s, State) and not s.is_completed()]
         if failed:

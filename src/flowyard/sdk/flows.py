@@ -5,14 +5,16 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import Callable, Sequence
+import types
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from flowyard.sdk.context import FlowRunContext, ThreadPoolTaskRunner
-from flowyard.sdk.hooks import Hook, as_hooks
+from flowyard.sdk.hook_lists import HookList
+from flowyard.sdk.hooks import Hook
 from flowyard.sdk.parameters import parameter_schema
 from flowyard.sdk.results import ResultStorage, Serializer
-from flowyard.sdk.retries import check_retry_options
+from flowyard.sdk.retries import RetryDelay, check_retry_options, delay_list
 from flowyard.states import State
 
 P = ParamSpec("P")
@@ -30,7 +32,7 @@ class Flow(Generic[P, R]):
         version: str | None = None,
         flow_run_name: str | Callable[..., str] | None = None,
         retries: int | None = None,
-        retry_delay_seconds: float | None = None,
+        retry_delay_seconds: RetryDelay | None = None,
         task_runner: ThreadPoolTaskRunner | None = None,
         description: str | None = None,
         timeout_seconds: float | None = None,
@@ -48,17 +50,25 @@ class Flow(Generic[P, R]):
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         check_retry_options(retries, None)
-        if not isinstance(retry_delay_seconds, int | float | None):
-            raise TypeError("a flow's retry_delay_seconds is a number of seconds")
+        delay_list(retry_delay_seconds, retries or 0)  # a number or a list, as for tasks
+        self._binding = "static" if isinstance(fn, staticmethod) else None
+        if isinstance(fn, classmethod | staticmethod):
+            self._binding = self._binding or "class"
+            fn = fn.__func__
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.is_async = inspect.iscoroutinefunction(fn)
+        self.is_generator = inspect.isgeneratorfunction(fn)
         self.name = name or fn.__name__.replace("_", "-")
-        self.description = description or inspect.getdoc(fn)
+        self.description = description or inspect.getdoc(getattr(fn, "__func__", fn))
         self.version = version
         self.flow_run_name = flow_run_name
         self.retries = retries or 0
-        self.retry_delay_seconds = float(retry_delay_seconds or 0)
+        self.retry_delay_seconds: RetryDelay = (
+            float(retry_delay_seconds or 0)
+            if isinstance(retry_delay_seconds, int | float | None)
+            else retry_delay_seconds
+        )
         self.task_runner = task_runner or ThreadPoolTaskRunner()
         self.timeout_seconds = timeout_seconds
         self.should_validate_parameters = validate_parameters
@@ -66,11 +76,11 @@ class Flow(Generic[P, R]):
         self.result_storage = result_storage
         self.result_serializer = result_serializer
         self.log_prints = bool(log_prints)
-        self.on_completion = as_hooks(on_completion)
-        self.on_failure = as_hooks(on_failure)
-        self.on_cancellation = as_hooks(on_cancellation)
-        self.on_crashed = as_hooks(on_crashed)
-        self.on_running = as_hooks(on_running)
+        self.on_completion = HookList(on_completion)
+        self.on_failure = HookList(on_failure)
+        self.on_cancellation = HookList(on_cancellation)
+        self.on_crashed = HookList(on_crashed)
+        self.on_running = HookList(on_running)
         self._options = {k: v for k, v in locals().items() if k not in ("self", "fn", "__class__")}
         self._sleep = sleep
         self._signature = inspect.signature(fn)
@@ -79,8 +89,20 @@ class Flow(Generic[P, R]):
         return f"Flow(name={self.name!r})"
 
     def with_options(self, **options: Any) -> Flow[P, R]:
-        """A copy of this flow with some options changed."""
-        return Flow(self.fn, **{**self._options, **options})
+        """A copy of this flow with some options changed (hooks added since are kept)."""
+        return self._copy(self.fn, **options)
+
+    def _copy(self, fn: Callable[..., Any], **options: Any) -> Flow[P, R]:
+        hooks = {kind: list(getattr(self, kind)) for kind in _HOOK_KINDS}
+        return Flow(fn, **{**self._options, **hooks, **options})
+
+    def __get__(self, instance: object, owner: type | None = None) -> Flow[P, R]:
+        """A flow defined in a class binds like the method it decorates."""
+        if self._binding == "static" or (instance is None and self._binding is None):
+            return self
+        target = owner if self._binding == "class" else instance
+        bound = types.MethodType(self.fn, target)
+        return self._copy(bound, name=self.name)
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -112,7 +134,17 @@ class Flow(Generic[P, R]):
         if self.is_async:
             return _finish_async(engine, return_state)
         state = engine.run_sync()
+        if self.is_generator and not return_state:
+            return _yielded(state)
         return state if return_state else state.result()
+
+
+_HOOK_KINDS = ("on_completion", "on_failure", "on_cancellation", "on_crashed", "on_running")
+
+
+def _yielded(state: State[Any]) -> Iterator[Any]:
+    """What a generator flow yielded (the run consumed it, inside the run), to iterate over."""
+    yield from state.result()
 
 
 async def _finish_async(engine: Any, return_state: bool) -> Any:
@@ -148,7 +180,7 @@ def flow(
     version: str | None = None,
     flow_run_name: str | Callable[..., str] | None = None,
     retries: int | None = None,
-    retry_delay_seconds: float | None = None,
+    retry_delay_seconds: RetryDelay | None = None,
     task_runner: ThreadPoolTaskRunner | None = None,
     description: str | None = None,
     timeout_seconds: float | None = None,
@@ -156,11 +188,13 @@ def flow(
     persist_result: bool | None = None,
     result_storage: str | ResultStorage | None = None,
     result_serializer: str | Serializer | None = None,
+    cache_result_in_memory: bool = True,
     log_prints: bool | None = None,
     on_completion: Hook | Sequence[Hook] | None = None,
     on_failure: Hook | Sequence[Hook] | None = None,
     on_cancellation: Hook | Sequence[Hook] | None = None,
     on_crashed: Hook | Sequence[Hook] | None = None,
+    on_running: Hook | Sequence[Hook] | None = None,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 

@@ -8,11 +8,12 @@ functions ``wait`` and ``as_completed`` work on many futures at once.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from flowyard.errors import FlowyardError
-from flowyard.sdk.annotations import allow_failure, quote
+from flowyard.sdk.annotations import allow_failure, opaque, quote
 from flowyard.states import Pending, State
 
 R = TypeVar("R")
@@ -104,13 +105,14 @@ _CONTAINERS = (list, tuple, set, frozenset, dict)
 
 
 def upstream_futures(values: Iterable[Any]) -> list[TaskFuture[Any]]:
-    """Every future found in ``values`` (inside lists, tuples, sets, dicts and annotations)."""
+    """Every future found in ``values`` (inside lists, tuples, sets, dicts, dataclasses and
+    annotations other than ``quote``)."""
     found: list[TaskFuture[Any]] = []
 
     def visit(item: Any) -> None:
         if isinstance(item, TaskFuture):
             found.append(item)
-        elif isinstance(item, allow_failure):
+        elif isinstance(item, allow_failure | opaque):
             visit(item.value)
         elif isinstance(item, dict):
             for v in item.values():
@@ -118,6 +120,9 @@ def upstream_futures(values: Iterable[Any]) -> list[TaskFuture[Any]]:
         elif isinstance(item, _CONTAINERS):
             for v in item:
                 visit(v)
+        elif _is_dataclass_instance(item):
+            for f in dataclasses.fields(item):
+                visit(getattr(item, f.name))
 
     for value in values:
         visit(value)
@@ -145,17 +150,44 @@ def _resolve(item: Any, upstream: list[str], allow: bool) -> Any:
         return _resolve(item.value, upstream, allow=True)
     if isinstance(item, quote):
         return item.value
+    if isinstance(item, opaque):
+        inner = item.value
+        return _resolve(inner, upstream, allow) if isinstance(inner, TaskFuture | State) else inner
     if isinstance(item, dict):
         return {k: _resolve(v, upstream, allow) for k, v in item.items()}
     if isinstance(item, list | tuple | set | frozenset):
-        if not any(isinstance(v, _CONTAINERS + (TaskFuture, State, allow_failure, quote))
-                   for v in item):  # fmt: skip
+        if not any(_may_hold_futures(v) for v in item):
             return item
         resolved = [_resolve(v, upstream, allow) for v in item]
         if isinstance(item, tuple) and hasattr(item, "_fields"):
             return type(item)(*resolved)
         return type(item)(resolved)
+    if _is_dataclass_instance(item):
+        return _resolve_dataclass(item, upstream, allow)
     return item
+
+
+_RESOLVABLE = _CONTAINERS + (TaskFuture, State, allow_failure, quote, opaque)
+
+
+def _may_hold_futures(value: Any) -> bool:
+    return isinstance(value, _RESOLVABLE) or _is_dataclass_instance(value)
+
+
+def _is_dataclass_instance(value: Any) -> bool:
+    return hasattr(type(value), "__dataclass_fields__") and not isinstance(value, type)
+
+
+def _resolve_dataclass(item: Any, upstream: list[str], allow: bool) -> Any:
+    """The dataclass itself, or a copy made with ``dataclasses.replace`` (so ``__init__`` and
+    ``__post_init__`` run again) when some field held a future or state, as in Prefect."""
+    changed = {}
+    for f in dataclasses.fields(item):
+        value = getattr(item, f.name)
+        resolved = _resolve(value, upstream, allow)
+        if resolved is not value and f.init:
+            changed[f.name] = resolved
+    return dataclasses.replace(item, **changed) if changed else item
 
 
 def _value(state: State[Any], name: str, allow: bool) -> Any:

@@ -1,9 +1,11 @@
 """Run loggers.
 
 ``get_run_logger()`` returns a stdlib ``LoggerAdapter`` bound to the current flow run
-and task run. Records of an engine run go to the API through the run's ``LogShipper``
-(and nowhere else: the worker already captures stdout/stderr); records of a local run,
-or outside any run, go to stderr.
+and task run. The public ``flowyard.get_run_logger`` is ``require_run_logger``: outside
+any run it raises ``MissingContextError``, as Prefect does; the engines' own records use
+the lenient ``get_run_logger``, which falls back to stderr. Records of an engine run go
+to the API through the run's ``LogShipper`` (and nowhere else: the worker already
+captures stdout/stderr); records of a local run, or outside any run, go to stderr.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from flowyard.errors import FlowyardError
 from flowyard.sdk.context import get_flow_run_context, get_task_run_context
 
 if TYPE_CHECKING:
@@ -107,6 +110,20 @@ def get_run_logger() -> RunLogger:
             flowyard_label=f"Task run {task_run.task_run_name!r}",
         )
     return RunLogger(_base_logger(), extra)
+
+
+class MissingContextError(FlowyardError):
+    """Raised when ``get_run_logger()`` is called outside any flow run or task run."""
+
+
+def require_run_logger() -> RunLogger:
+    """``flowyard.get_run_logger``: the current run's logger; raises outside any run."""
+    if get_flow_run_context() is None and get_task_run_context() is None:
+        raise MissingContextError(
+            "There is no active flow or task run context: call get_run_logger() inside a "
+            "@flow or @task (or use logging.getLogger(...) outside them)."
+        )
+    return get_run_logger()
 
 
 # -- log_prints ------------------------------------------------------------------------

@@ -200,3 +200,71 @@ class ResultStore:
         except Exception:
             return None
         return ResultRecord(key, value, record.expiration, record.location)
+
+
+# -- references: where a persisted result is, for another process --------------------------
+
+
+class MissingResult(FlowyardError):
+    """Raised when a persisted result cannot be read back (never persisted, gone or expired)."""
+
+
+LOCAL_STORAGE_TYPE = "local-file-system"
+
+
+def describe_storage(storage: ResultStorage) -> dict[str, Any]:
+    """How to rebuild ``storage`` elsewhere: a block type slug and its fields (no secrets)."""
+    if isinstance(storage, LocalFileSystem):
+        return {"type": LOCAL_STORAGE_TYPE, "basepath": str(storage.basepath)}
+    slug = getattr(storage, "block_type_slug", None)
+    if slug:
+        from flowyard.blocks.core import secret_fields
+
+        data: dict[str, Any] = storage.model_dump(mode="json")  # type: ignore[attr-defined]
+        for name in secret_fields(type(storage)):  # type: ignore[arg-type]
+            data.pop(name, None)
+        return {"type": slug, **data}
+    return {"type": type(storage).__name__, "repr": repr(storage)}
+
+
+def rebuild_storage(description: dict[str, Any]) -> ResultStorage:
+    """The storage ``describe_storage`` described."""
+    fields = dict(description)
+    kind = fields.pop("type", None)
+    if kind == LOCAL_STORAGE_TYPE:
+        return LocalFileSystem(fields["basepath"])
+    from flowyard.blocks.registry import block_types
+
+    block_type = block_types().get(str(kind))
+    if block_type is None or not hasattr(block_type, "read"):
+        raise MissingResult(f"results in storage of type {kind!r} cannot be read here")
+    storage: ResultStorage = block_type.model_validate(fields)  # type: ignore[assignment]
+    return storage
+
+
+def reference(store: ResultStore, record: ResultRecord) -> dict[str, Any]:
+    """A ``schemas.ResultRef`` (as JSON) of ``record``, written or read through ``store``."""
+    return {
+        "storage": describe_storage(store.storage),
+        "key": record.key,
+        "location": record.location or store.storage.location(safe_name(record.key)),
+        "serializer": store.serializer.type,
+    }
+
+
+def load_result(ref: Any) -> Any:
+    """The value a persisted result reference points at, read from its storage.
+
+    ``ref`` is a ``ResultRef`` (or its JSON), or a flow run or task run read from the API
+    (``client.read_flow_run(id)``): its ``result``. Raises ``MissingResult`` when there is
+    none or it cannot be read.
+    """
+    ref = getattr(ref, "result", ref) if not callable(getattr(ref, "result", None)) else ref
+    if ref is None:
+        raise MissingResult("this run has no persisted result (persist_result was not set)")
+    data = ref if isinstance(ref, dict) else ref.model_dump()
+    store = ResultStore(rebuild_storage(data["storage"]), get_serializer(data["serializer"]))
+    record = store.read(data["key"])
+    if record is None:
+        raise MissingResult(f"no readable result at {data.get('location')!r} (gone or expired)")
+    return record.value

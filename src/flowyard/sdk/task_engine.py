@@ -24,12 +24,15 @@ from flowyard.sdk.context import (
     TaskRunContext,
     current_tags,
     get_flow_run_context,
+    get_task_run_context,
     task_run_scope,
 )
 from flowyard.sdk.futures import UpstreamTaskError, resolve
 from flowyard.sdk.hooks import run_hooks
 from flowyard.sdk.logs import get_run_logger, log_prints_enabled
+from flowyard.sdk.results import reference
 from flowyard.sdk.retries import retry_delay
+from flowyard.sdk.task_inputs import PARENTS, RunLinks, TaskInputs
 from flowyard.states import (
     AwaitingRetry,
     Completed,
@@ -72,6 +75,17 @@ class TaskRunEngine(AttemptLoop):
         self.state: State[Any] = Pending()
         self.upstream: list[str] = []
         self.cache_key: str | None = None
+        self.task_inputs: TaskInputs = {}
+        self.result_ref: dict[str, Any] | None = None
+        self.links = self._links()
+        if self.links is not None:  # the id is known from the call on: futures link to it
+            self.context.task_run_id = str(uuid.uuid4())
+            self.links.named(self.default_name, self.context.task_run_id)
+
+    def _links(self) -> RunLinks | None:
+        """The flow run's links between task runs, when its task runs are recorded."""
+        flow_run = self.flow_run
+        return flow_run.links if flow_run is not None and flow_run.reporter.records else None
 
     # -- what the shared attempt loop needs ------------------------------------------------
 
@@ -127,6 +141,9 @@ class TaskRunEngine(AttemptLoop):
         if self.flow_run is not None:
             self.context.tags |= self.flow_run.tags
             self.context.flow_run_id = self.flow_run.flow_run_id
+        caller = get_task_run_context()  # a task called from a task
+        if self.links is not None and caller is not None and caller.task_run_id:
+            self.task_inputs[PARENTS] = [{"input_type": "task_run", "id": caller.task_run_id}]
         if parameters is None:
             self._record(Pending(name="NotReady"))
             return False
@@ -141,15 +158,13 @@ class TaskRunEngine(AttemptLoop):
         return True
 
     def _resolve_inputs(self) -> dict[str, Any] | None:
+        bound = self.task._signature.bind(*self.args, **self.kwargs)
+        bound.apply_defaults()
+        if self.links is not None:
+            self.task_inputs = self.links.inputs(bound.arguments, self.wait_for)
         try:
             if self.wait_for:
                 resolve(list(self.wait_for), self.upstream)
-            bound = self.task._signature.bind(*self.args, **self.kwargs)
-        except UpstreamTaskError as exc:
-            self.state = Pending(name="NotReady", message=str(exc), data=exc)
-            return None
-        bound.apply_defaults()
-        try:
             resolved = resolve(dict(bound.arguments), self.upstream)
         except UpstreamTaskError as exc:
             self.state = Pending(name="NotReady", message=str(exc), data=exc)
@@ -174,6 +189,7 @@ class TaskRunEngine(AttemptLoop):
         self.context.run_count += 1
         if self.context.run_count > 1:
             self.state = Retrying()
+        run_hooks(self.task.on_running, self.task, self.context, self.state)  # every attempt
         return True
 
     def _on_success(self, value: Any) -> None:
@@ -235,9 +251,12 @@ class TaskRunEngine(AttemptLoop):
         )
         if self.cache_key is None or self.task.refresh_cache:
             return None
-        record = self.task.result_store().read(self.cache_key)
+        store = self.task.result_store()
+        record = store.read(self.cache_key)
         if record is None:
             return None
+        if self.links is not None:
+            self.result_ref = reference(store, record)
         return Completed(
             name="Cached", data=record.value, cache_key=self.cache_key,
             cache_expiration=record.expiration,
@@ -251,7 +270,10 @@ class TaskRunEngine(AttemptLoop):
             expiration = datetime.now(UTC) + self.task.cache_expiration
         key = self.cache_key or uuid.uuid4().hex
         owner = f"task run {self.context.task_run_name!r} of task {self.task.name!r}"
-        self.task.result_store().write(key, value, expiration=expiration, owner=owner)
+        store = self.task.result_store()
+        record = store.write(key, value, expiration=expiration, owner=owner)
+        if self.links is not None:
+            self.result_ref = reference(store, record)
 
     # -- the end ---------------------------------------------------------------------------
 
@@ -262,11 +284,19 @@ class TaskRunEngine(AttemptLoop):
             return
         from flowyard.schemas import TaskRunCreate
 
-        body = TaskRunCreate(
-            id=str(uuid.uuid4()), flow_run_id=flow_run.flow_run_id,
-            name=self.context.task_run_name, task_key=self.task.task_key,
-            state=state.type, parameters=_summarize(self.context.parameters),
-        )  # fmt: skip
+        body = TaskRunCreate.model_validate(
+            {
+                "id": self.context.task_run_id or str(uuid.uuid4()),
+                "flow_run_id": flow_run.flow_run_id,
+                "name": self.context.task_run_name,
+                "task_key": self.task.task_key,
+                "state": state.type,
+                "parameters": _summarize(self.context.parameters),
+                "tags": sorted(self.context.tags),
+                "task_version": self.task.version,
+                "task_inputs": self.task_inputs,
+            }
+        )
         self.context.task_run_id = flow_run.reporter.start_task_run(body)
 
     def _finish(self) -> State[Any]:
@@ -290,8 +320,18 @@ class TaskRunEngine(AttemptLoop):
             return
         from flowyard.schemas import TaskRunUpdate
 
-        update = TaskRunUpdate(state=state.type, message=state.message)
+        update = TaskRunUpdate.model_validate(
+            {
+                "state": state.type,
+                "message": state.message,
+                "state_name": state.name,
+                "run_count": self.context.run_count,
+                "cache_key": self.cache_key,
+                "result": self.result_ref,
+            }
+        )
         flow_run.reporter.finish_task_run(task_run_id, update)
+        flow_run.links.produced(task_run_id, state)
 
 
 def _trace(exc: BaseException) -> str:

@@ -13,9 +13,10 @@ from datetime import timedelta
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from flowyard.sdk.annotations import unmapped
-from flowyard.sdk.caching import NONE, CacheKeyFnPolicy, CachePolicy
+from flowyard.sdk.caching import DEFAULT, NONE, CacheKeyFnPolicy, CachePolicy, StorageKeyPolicy
 from flowyard.sdk.futures import TaskFuture, TaskFutureList, resolve, upstream_futures
-from flowyard.sdk.hooks import Hook, as_hooks
+from flowyard.sdk.hook_lists import HookList
+from flowyard.sdk.hooks import Hook
 from flowyard.sdk.results import (
     ResultStorage,
     ResultStore,
@@ -51,6 +52,7 @@ class Task(Generic[P, R]):
         retry_jitter_factor: float | None = None,
         persist_result: bool | None = None,
         result_storage: str | ResultStorage | None = None,
+        result_storage_key: str | None = None,
         result_serializer: str | Serializer | None = None,
         cache_result_in_memory: bool = True,
         timeout_seconds: float | None = None,
@@ -58,6 +60,7 @@ class Task(Generic[P, R]):
         refresh_cache: bool | None = None,
         on_completion: Hook | Sequence[Hook] | None = None,
         on_failure: Hook | Sequence[Hook] | None = None,
+        on_running: Hook | Sequence[Hook] | None = None,
         retry_condition_fn: Callable[[Any, Any, State[Any]], bool] | None = None,
         viz_return_value: Any = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -83,12 +86,14 @@ class Task(Generic[P, R]):
         self.retry_condition_fn = retry_condition_fn
         self.persist_result = persist_result
         self.result_storage = result_storage
+        self.result_storage_key = result_storage_key
         self.result_serializer = result_serializer
         self.cache_result_in_memory = cache_result_in_memory
         self.timeout_seconds = timeout_seconds
         self.log_prints = log_prints
-        self.on_completion = as_hooks(on_completion)
-        self.on_failure = as_hooks(on_failure)
+        self.on_completion = HookList(on_completion)
+        self.on_failure = HookList(on_failure)
+        self.on_running = HookList(on_running)
         self._options = {k: v for k, v in locals().items() if k not in ("self", "fn", "__class__")}
         self._sleep = sleep
         self._signature = inspect.signature(fn)
@@ -99,19 +104,29 @@ class Task(Generic[P, R]):
         return f"Task(name={self.name!r})"
 
     def with_options(self, **options: Any) -> Task[P, R]:
-        """A copy of this task with some options changed."""
-        return Task(self.fn, **{**self._options, **options})
+        """A copy of this task with some options changed (hooks added since are kept)."""
+        hooks = {kind: list(getattr(self, kind)) for kind in _HOOK_KINDS}
+        return Task(self.fn, **{**self._options, **hooks, **options})
 
     # -- options derived -------------------------------------------------------------------
 
     @property
     def effective_cache_policy(self) -> CachePolicy | None:
-        """The policy in force: ``cache_key_fn`` first, then ``cache_policy``; None = no cache."""
+        """The policy in force; None means no cache (and no persisted result).
+
+        ``persist_result=False`` turns caching off; otherwise ``result_storage_key`` wins,
+        then ``cache_key_fn``, then ``cache_policy``; with none of them,
+        ``persist_result=True`` caches with ``DEFAULT`` (inputs, source, flow run).
+        """
+        if self.persist_result is False:
+            return None
+        if self.result_storage_key is not None:
+            return StorageKeyPolicy(self.result_storage_key)
         if self.cache_key_fn is not None:
             return CacheKeyFnPolicy(self.cache_key_fn)
-        if self.cache_policy is None or self.cache_policy is NONE:
-            return None
-        return self.cache_policy
+        if self.cache_policy is None:
+            return DEFAULT if self.persist_result else None
+        return None if self.cache_policy is NONE else self.cache_policy
 
     @property
     def should_persist(self) -> bool:
@@ -180,6 +195,9 @@ class Task(Generic[P, R]):
             self.submit(**static, **{k: v[i] for k, v in mapped.items()}, wait_for=wait_for)
             for i in range(count)
         )
+
+
+_HOOK_KINDS = ("on_completion", "on_failure", "on_running")
 
 
 def _is_mappable(original: Any, value: Any) -> bool:
@@ -256,12 +274,15 @@ def task(
     retry_jitter_factor: float | None = None,
     persist_result: bool | None = None,
     result_storage: str | ResultStorage | None = None,
+    result_storage_key: str | None = None,
     result_serializer: str | Serializer | None = None,
+    cache_result_in_memory: bool = True,
     timeout_seconds: float | None = None,
     log_prints: bool | None = None,
     refresh_cache: bool | None = None,
     on_completion: Hook | Sequence[Hook] | None = None,
     on_failure: Hook | Sequence[Hook] | None = None,
+    on_running: Hook | Sequence[Hook] | None = None,
     retry_condition_fn: Callable[[Any, Any, State[Any]], bool] | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 

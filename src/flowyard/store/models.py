@@ -186,6 +186,7 @@ class FlowRun(Base):
         UniqueConstraint(
             "deployment_id", "schedule_id", "scheduled_time", name="uq_flow_runs_schedule_slot"
         ),
+        Index("ix_flow_runs_parent_task_run_id", "parent_task_run_id"),  # a run's subflows
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -210,6 +211,8 @@ class FlowRun(Base):
     worker_name: Mapped[str | None] = mapped_column(String(200))
     infrastructure_id: Mapped[str | None] = mapped_column(Text)
     priority: Mapped[int] = mapped_column(default=0)  # within its queue: lower is claimed first
+    # where the flow's persisted return value is (schemas.ResultRef), when it was persisted
+    result_ref: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created: Mapped[datetime] = mapped_column(default=utcnow)
 
     flow: Mapped[Flow] = relationship()
@@ -249,6 +252,15 @@ class TaskRun(Base):
     start_time: Mapped[datetime | None]
     end_time: Mapped[datetime | None]
     created: Mapped[datetime] = mapped_column(default=utcnow)
+    # what the SDK records of each run (migration 0008); JSON columns are NULL in older rows
+    state_name: Mapped[str | None] = mapped_column(String(50))
+    tags: Mapped[list[str] | None] = mapped_column(JSON)
+    task_version: Mapped[str | None] = mapped_column(Text)
+    # parameter name (or "wait_for") -> [{"input_type": "task_run", "id": upstream id}, ...]
+    task_inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    cache_key: Mapped[str | None] = mapped_column(Text)
+    run_count: Mapped[int] = mapped_column(default=0)
+    result_ref: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # schemas.ResultRef
 
 
 class Log(Base):

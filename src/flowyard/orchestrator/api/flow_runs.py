@@ -115,6 +115,7 @@ async def set_flow_run_state(ref: str, body: s.StateChange, orch: Orch) -> s.Sta
                 message=body.message,
                 token=body.token,
                 force=body.force,
+                scheduled_time=body.scheduled_time,
             )
             result = s.StateChangeResult(
                 accepted=decision.accepted, state=documents.state(run), reason=decision.reason
@@ -128,7 +129,10 @@ async def set_flow_run_state(ref: str, body: s.StateChange, orch: Orch) -> s.Sta
 
 @router.post("/flow_runs/{ref}/cancel")
 async def cancel_flow_run(ref: str, orch: Orch) -> s.FlowRun:
-    """Scheduled and Pending runs are Cancelled at once; running ones go to Cancelling."""
+    """Scheduled and Pending runs are Cancelled at once; running ones go to Cancelling.
+
+    So does a run awaiting a flow retry in its engine: its process is alive and holds it.
+    """
 
     def cancel() -> tuple[s.FlowRun, runs.QueueEffect | None]:
         with orch.db.session() as session:
@@ -138,6 +142,7 @@ async def cancel_flow_run(ref: str, orch: Orch) -> s.FlowRun:
             if run.state_type.is_terminal:
                 raise Conflict(f"flow run {run.id} is already {run.state_type.display_name}")
             immediate = run.state_type in (StateType.SCHEDULED, StateType.PENDING)
+            immediate = immediate and not runs.waits_in_process(run)
             target = StateType.CANCELLED if immediate else StateType.CANCELLING
             _, effect = runs.set_state(
                 session,
@@ -207,6 +212,9 @@ async def create_task_run(body: s.TaskRunCreate, orch: Orch) -> s.TaskRun:
                 parameters=body.parameters,
                 state_type=body.state,
                 start_time=now if body.state is StateType.RUNNING else None,
+                tags=body.tags,
+                task_version=body.task_version,
+                task_inputs=body.model_dump(mode="json")["task_inputs"],
             )
             session.add(row)
             session.flush()
@@ -224,6 +232,10 @@ async def set_task_run_state(task_run_id: str, body: s.TaskRunUpdate, orch: Orch
                 raise NotFound(f"task run {task_run_id!r} not found")
             now = datetime.now(UTC)
             row.state_type, row.message = body.state, body.message
+            row.state_name = body.state_name
+            row.run_count = body.run_count if body.run_count is not None else row.run_count
+            row.cache_key = body.cache_key or row.cache_key
+            row.result_ref = body.result.model_dump() if body.result else row.result_ref
             if body.state is StateType.RUNNING and row.start_time is None:
                 row.start_time = now
             if body.state.is_terminal:

@@ -138,6 +138,9 @@ def _run_scope(orch: Orchestrator, run_id: str, method: str, path: str, raw: byt
         elif parts[0] == "flow_runs":
             parent = body.get("parent_task_run_id") if isinstance(body, dict) else None
             ok = isinstance(parent, str) and _task_below(session, parent, run_id)
+        elif parts == ["task_runs", "bulk"]:
+            named = {e.get("flow_run_id") for e in body if isinstance(e, dict)} if body else set()
+            ok = isinstance(body, list) and all(_run_below(session, r, run_id) for r in named)
         elif parts[0] == "task_runs" and len(parts) > 1:
             ok = _task_below(session, parts[1], run_id)
         elif parts[0] == "task_runs":

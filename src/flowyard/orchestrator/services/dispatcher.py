@@ -80,7 +80,7 @@ def _read_store(orch: Orchestrator) -> StoreView:
             .where(m.FlowRun.state_type.in_([StateType.SCHEDULED, *HOLDING]))
         ).all()
     for run_id, state, scheduled_time, token, worker, dep_id, priority, queue, pool in rows:
-        if state is StateType.SCHEDULED:
+        if state is StateType.SCHEDULED and not token:  # with a token: a retry in-process
             view.ready[(pool, queue)].append((run_id, scheduled_time.timestamp()))
             if dep_id:
                 view.run_deployments[run_id] = dep_id

@@ -2,9 +2,10 @@
 
 A lease expires when the worker that claimed a run stopped heartbeating: it died, was
 killed, or lost the network. A run it had not started yet returns to Scheduled; one that
-was running is marked Crashed; one being cancelled is marked Cancelled with a warning that
-its infrastructure may still run. Either way the run's slots are freed. A run still
-Cancelling after ``cancel_timeout_seconds`` is marked Cancelled with the same warning.
+was running (or awaiting a flow retry inside its engine) is marked Crashed; one being
+cancelled is marked Cancelled with a warning that its infrastructure may still run. Either
+way the run's slots are freed. A run still Cancelling after ``cancel_timeout_seconds`` is
+marked Cancelled with the same warning.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def _settle(orch: Orchestrator, claim: Claim) -> runs.QueueEffect | None:
                 session, run, StateType.SCHEDULED, now=now, message=RETURNED, force=True
             )
             return effect
-        if state is StateType.RUNNING:
+        if state is StateType.RUNNING or runs.waits_in_process(run):
             _, effect = runs.set_state(
                 session, run, StateType.CRASHED, now=now, message=CRASHED, force=True
             )

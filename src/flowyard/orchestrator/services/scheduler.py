@@ -226,7 +226,11 @@ def clear_future_runs(session: Session, schedule_ids: Iterable[str]) -> list[Que
         return []
     query = (
         select(m.FlowRun)
-        .where(m.FlowRun.schedule_id.in_(ids), m.FlowRun.state_type == StateType.SCHEDULED)
+        .where(
+            m.FlowRun.schedule_id.in_(ids),
+            m.FlowRun.state_type == StateType.SCHEDULED,
+            m.FlowRun.claim_token.is_(None),  # not a run awaiting a retry in its engine
+        )
         .options(joinedload(m.FlowRun.queue).joinedload(m.WorkQueue.pool))
     )
     found = session.scalars(query).all()

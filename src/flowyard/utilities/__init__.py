@@ -1,0 +1,1 @@
+"""``flowyard.utilities``: helpers Prefect users import from ``prefect.utilities``."""

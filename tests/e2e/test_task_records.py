@@ -1,0 +1,264 @@
+"""Flows called from a script against a real server: the task graph, task-run records,
+flow results persisted and read back from another process, and the graph on the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from flowyard import flow, tags, task
+from flowyard import schemas as s
+from flowyard.cli.main import cli
+from flowyard.results import load_result
+from flowyard.runtime import flow_run
+from flowyard.states import StateType
+
+
+@pytest.fixture
+def recorded(server, monkeypatch):
+    """Direct flow calls in this test are recorded through the session's server."""
+    monkeypatch.setenv("FLOWYARD_API_URL", server.url)
+    return server
+
+
+# -- a dynamic flow ----------------------------------------------------------------------
+
+
+@task
+def numbers(n: int) -> list[str]:
+    return [f"item-{i}" for i in range(n)]
+
+
+@task
+def is_big(values: list[str]) -> bool:
+    return len(values) > 2
+
+
+@task
+def shout(item: str) -> str:
+    return item.upper()
+
+
+@task
+def whisper(item: str) -> str:
+    return item.lower()
+
+
+@task
+def join(parts: list[str], sep: str = ",") -> str:
+    return sep.join(parts)
+
+
+@task
+def pair(values: list) -> str:
+    return f"{values[0]}|{len(values[1])}"
+
+
+@task
+def show(text: str) -> str:
+    return text
+
+
+@task
+def announce() -> str:
+    return "done!"
+
+
+@flow(name="graph-child", flow_run_name="child-run")
+def child(values: list[str]) -> str:
+    return join(values, sep=";")
+
+
+@flow(name="graph-dynamic")
+def dynamic(n: int) -> tuple[str, str]:
+    data = numbers(n)
+    loud = shout.map(data) if is_big(data) else whisper.map(data)  # decided at run time
+    joined = join.submit(loud)
+    both = pair([joined.result(), data])  # two results inside a list
+    show(child(data))
+    announce(wait_for=[joined])
+    return flow_run.id, both
+
+
+def test_the_graph_of_a_dynamic_flow_has_exactly_the_expected_edges(recorded, api):
+    """Branch, map, a list of futures, values inside a list, a subflow and wait_for: each
+    upstream that fed a run is one edge, with its parameter; nothing else is an edge."""
+    run_id, both = dynamic(3)
+    assert both == "ITEM-0,ITEM-1,ITEM-2|3"
+    graph = api.read_flow_run_graph(run_id)
+    names = {node.id: node.name for node in graph.nodes}
+    assert sorted(names.values()) == sorted(
+        ["numbers-0", "is_big-0", "shout-0", "shout-1", "shout-2", "join-0", "pair-0",
+         "child-run", "show-0", "announce-0"]
+    )  # fmt: skip
+    edges = {(names[e.upstream], names[e.downstream], e.parameter) for e in graph.edges}
+    assert edges == {
+        ("numbers-0", "is_big-0", "values"),
+        ("numbers-0", "shout-0", "item"),
+        ("numbers-0", "shout-1", "item"),
+        ("numbers-0", "shout-2", "item"),
+        ("shout-0", "join-0", "parts"),
+        ("shout-1", "join-0", "parts"),
+        ("shout-2", "join-0", "parts"),
+        ("join-0", "pair-0", "values"),
+        ("numbers-0", "pair-0", "values"),
+        ("numbers-0", "child-run", "values"),
+        ("child-run", "show-0", "text"),
+        ("join-0", "announce-0", "wait_for"),
+    }
+    kinds = {node.name: node.kind for node in graph.nodes}
+    assert kinds["child-run"] == "flow-run" and kinds["join-0"] == "task-run"
+    assert all(node.state_type is StateType.COMPLETED for node in graph.nodes)
+
+
+def test_the_other_branch_gives_another_graph(recorded, api):
+    """With a small input the flow takes the whisper branch: the graph follows the run."""
+    run_id, _ = dynamic(2)
+    names = {node.name for node in api.read_flow_run_graph(run_id).nodes}
+    assert {"whisper-0", "whisper-1"} <= names and not any(n.startswith("shout") for n in names)
+
+
+def test_the_cli_prints_the_graph_with_upstreams(recorded):
+    """``flowyard flow-run graph ID`` lists runs with what fed them; --json is the API's."""
+    run_id, _ = dynamic(3)
+    runner = CliRunner()
+    text = runner.invoke(cli, ["--api-url", recorded.url, "flow-run", "graph", run_id[:8]])
+    assert text.exit_code == 0, text.output
+    rows = {line.split()[0]: line for line in text.output.splitlines()[2:]}
+    assert "numbers-0 (values)" in rows["child-run"] and "flow" in rows["child-run"].split()
+    assert "join-0 (wait_for)" in rows["announce-0"]
+    as_json = runner.invoke(cli, ["--api-url", recorded.url, "flow-run", "graph", run_id, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    assert len(json.loads(as_json.output)["edges"]) == 12
+
+
+# -- task-run records ----------------------------------------------------------------------
+
+attempts: list[int] = []
+
+
+@task(tags=["etl"], version="2.1", cache_key_fn=lambda _ctx, params: f"sq-{params['n']}",
+      persist_result=True, retries=1)  # fmt: skip
+def square(n: int) -> int:
+    attempts.append(n)
+    if len(attempts) == 1:
+        raise RuntimeError("first attempt fails")
+    return n * n
+
+
+@flow(name="records")
+def records_flow(n: int, storage: str) -> str:
+    with tags("nightly"):
+        square.with_options(result_storage=storage)(n)
+    return flow_run.id
+
+
+def test_task_runs_record_tags_version_cache_key_attempts_and_result(recorded, api, tmp_path):
+    """The task-run read API returns what the SDK knew: tags (task's and tags()), version,
+    cache key, attempts, and where the persisted result is (readable from it)."""
+    attempts.clear()
+    run_id = records_flow(12, str(tmp_path / "results"))
+    [summary] = api.list_task_runs(run_id)
+    task_run = api.read_task_run(summary.id)
+    assert task_run.tags == ["etl", "nightly"]
+    assert (task_run.task_version, task_run.cache_key, task_run.run_count) == ("2.1", "sq-12", 2)
+    assert task_run.state_type is StateType.COMPLETED and task_run.end_time is not None
+    assert task_run.result is not None and task_run.result.serializer == "pickle"
+    assert task_run.result.location.startswith(str(tmp_path / "results"))
+    assert load_result(task_run) == 144
+    shown = CliRunner().invoke(cli, ["--api-url", recorded.url, "flow-run", "inspect", run_id])
+    assert shown.exit_code == 0, shown.output
+    [row] = [line for line in shown.output.splitlines() if line.startswith("square-0")]
+    assert row.split()[-3:] == ["2", "etl,", "nightly"]  # attempts, tags
+
+
+# -- flow results ----------------------------------------------------------------------------
+
+
+@flow(name="persisted", persist_result=True, result_serializer="json")
+def persisted(storage_note: str) -> dict[str, object]:
+    return {"run": flow_run.id, "note": storage_note}
+
+
+def test_a_flow_result_is_persisted_and_read_back_by_another_process(recorded, api, tmp_path):
+    """persist_result=True writes the return value; the flow run's reference reads it back
+    in a fresh interpreter, through the API."""
+    storage = tmp_path / "flow-results"
+    state = persisted.with_options(result_storage=str(storage))("kept", return_state=True)
+    value = state.result()
+    run = api.read_flow_run(str(value["run"]))
+    assert run.result is not None and run.result.serializer == "json"
+    assert Path(run.result.location).parent == storage
+    script = (
+        "import sys; from flowyard.client import FlowyardClient; "
+        "from flowyard.results import load_result; "
+        "print(load_result(FlowyardClient(sys.argv[1]).read_flow_run(sys.argv[2])))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, recorded.url, run.id],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str({"run": run.id, "note": "kept"})
+
+
+def test_a_result_that_cannot_be_persisted_fails_the_flow(recorded, tmp_path):
+    """A value the serializer refuses fails the flow run, as in Prefect."""
+
+    @flow(persist_result=True, result_serializer="json", result_storage=str(tmp_path))
+    def unserializable() -> object:
+        return object()
+
+    state = unserializable(return_state=True)
+    assert state.is_failed() and "could not persist its result" in (state.message or "")
+
+
+def test_reading_a_run_without_a_persisted_result_says_so(recorded, api):
+    """load_result on a run that persisted nothing raises MissingResult."""
+    from flowyard.results import MissingResult
+
+    run_id, _ = dynamic(2)
+    with pytest.raises(MissingResult, match="no persisted result"):
+        load_result(api.read_flow_run(run_id))
+
+
+def test_the_flow_call_returns_with_every_record_visible(recorded, api):
+    """Records are shipped in the background, but flushed before the flow call returns."""
+
+    @task
+    def tiny(i: int) -> int:
+        return i
+
+    @flow
+    def many() -> str:
+        for i in range(300):
+            tiny(i)
+        return flow_run.id
+
+    run_id = many()
+    task_runs = api.list_task_runs(run_id)
+    assert len(task_runs) == 300
+    assert {t.state_type for t in task_runs} == {StateType.COMPLETED}
+
+
+def test_the_single_record_routes_keep_the_new_fields_too(recorded, api):
+    """POST /api/task_runs and its /state route record tags, version, inputs and attempts."""
+    run_id, _ = dynamic(2)
+    upstream = api.list_task_runs(run_id)[0].id
+    created = api.create_task_run(
+        s.TaskRunCreate(
+            flow_run_id=run_id, name="manual-0", task_key="manual", tags=["x"],
+            task_version="3", task_inputs={"a": [s.TaskRunInput(id=upstream)]},
+        )
+    )  # fmt: skip
+    api.set_task_run_state(
+        created.id, s.TaskRunUpdate(state=StateType.COMPLETED, run_count=3, cache_key="ck")
+    )
+    read = api.read_task_run(created.id)
+    assert (read.tags, read.task_version, read.run_count, read.cache_key) == (["x"], "3", 3, "ck")
+    assert [i.id for i in read.task_inputs["a"]] == [upstream]
