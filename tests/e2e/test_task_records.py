@@ -262,3 +262,36 @@ def test_the_single_record_routes_keep_the_new_fields_too(recorded, api):
     read = api.read_task_run(created.id)
     assert (read.tags, read.task_version, read.run_count, read.cache_key) == (["x"], "3", 3, "ck")
     assert [i.id for i in read.task_inputs["a"]] == [upstream]
+
+
+def test_futures_carry_their_task_run_id_before_the_run_starts(recorded, api):
+    """``future.task_run_id`` is the recorded id from ``submit`` on, while the run still
+    waits for its upstream; two runs with the same explicit name still link apart."""
+    import threading
+
+    gate = threading.Event()
+
+    @task(task_run_name="same")
+    def hold(tag: str) -> str:
+        assert gate.wait(30)
+        return tag
+
+    @task
+    def take(value: str) -> str:
+        return value
+
+    @flow
+    def twins() -> tuple[str, dict[str, str | None], dict[str, str]]:
+        first, second = hold.submit("a"), hold.submit("b")
+        after_second = take.submit(second)
+        ids = {"first": first.task_run_id, "second": second.task_run_id,
+               "after": after_second.task_run_id}  # fmt: skip
+        gate.set()
+        assert after_second.result() == "b"
+        return flow_run.id, ids, {"done": first.result() + second.result()}
+
+    run_id, ids, _ = twins()
+    records = {t.id: t for t in api.list_task_runs(run_id)}
+    assert set(ids.values()) == set(records) and None not in ids.values()
+    assert records[ids["first"]].name == records[ids["second"]].name == "same"
+    assert [i.id for i in records[ids["after"]].task_inputs["value"]] == [ids["second"]]

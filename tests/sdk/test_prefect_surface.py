@@ -23,6 +23,10 @@ SURFACE = {
     "flowyard.task_runners": ["ThreadPoolTaskRunner", "ConcurrentTaskRunner"],
     "flowyard.utilities.annotations": ["quote", "opaque", "unmapped", "allow_failure"],
     "flowyard.logging": ["get_run_logger"],
+    "flowyard.context": ["get_run_context", "FlowRunContext", "TaskRunContext", "tags"],
+    "flowyard.exceptions": [
+        "MissingContextError", "MissingResult", "ParameterTypeError", "UpstreamTaskError",
+    ],
 }  # fmt: skip
 
 

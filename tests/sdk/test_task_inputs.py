@@ -14,10 +14,10 @@ def ids(inputs: list[dict[str, str]]) -> list[str]:
     return [i["id"] for i in inputs]
 
 
-def done_future(name: str, state) -> TaskFuture:
+def done_future(name: str, state, task_run_id: str) -> TaskFuture:
     inner: cf.Future = cf.Future()
     inner.set_result(state)
-    return TaskFuture(inner, name)
+    return TaskFuture(inner, name, task_run_id)
 
 
 class TestRunLinks:
@@ -44,14 +44,13 @@ class TestRunLinks:
         links.produced("tr-b", Completed(data=None))
         assert links.inputs({"x": 7, "y": None}, None) == {"x": [], "y": []}
 
-    def test_futures_link_by_state_when_done_and_by_name_before(self):
-        """A pending future is known by its task run's name; a done one by its state."""
+    def test_futures_link_by_their_task_run_id_done_or_not(self):
+        """A future carries its task run's id from the call on, before the run starts."""
         links = RunLinks()
-        links.named("t-0", "tr-0")
-        pending = TaskFuture(cf.Future(), "t-0")
+        pending = TaskFuture(cf.Future(), "t-0", "tr-0")
         state = Failed(data=ValueError())
         links.produced("tr-1", state)
-        done = done_future("t-1", state)
+        done = done_future("t-1", state, "tr-1")
         found = links.inputs({"x": pending, "y": allow_failure(done)}, [done])
         assert {k: ids(v) for k, v in found.items()} == {
             "x": ["tr-0"], "y": ["tr-1"], "wait_for": ["tr-1"],

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from flowyard.errors import FlowyardError
 from flowyard.sdk.reporter import LocalReporter, Reporter
 from flowyard.sdk.task_inputs import RunLinks
 
@@ -71,6 +72,16 @@ class FlowRunContext:
     @property
     def name(self) -> str:
         return self.flow_run_name
+
+    @property
+    def flow_run(self) -> FlowRunContext:
+        """Prefect code reads ``ctx.flow_run.id``: the context is its own run."""
+        return self
+
+    @classmethod
+    def get(cls) -> FlowRunContext | None:
+        """The current flow run's context, or None (Prefect's ``FlowRunContext.get()``)."""
+        return _flow_run.get()
 
     def next_task_run_name(self, task_key: str, task_name: str) -> str:
         """``extract_data-0``, ``extract_data-1``, …: one counter per task in this run."""
@@ -132,6 +143,16 @@ class TaskRunContext:
     def name(self) -> str:
         return self.task_run_name
 
+    @property
+    def task_run(self) -> TaskRunContext:
+        """Prefect code reads ``ctx.task_run.id``: the context is its own run."""
+        return self
+
+    @classmethod
+    def get(cls) -> TaskRunContext | None:
+        """The current task run's context, or None (Prefect's ``TaskRunContext.get()``)."""
+        return _task_run.get()
+
 
 _flow_run: ContextVar[FlowRunContext | None] = ContextVar("flowyard_flow_run", default=None)
 _task_run: ContextVar[TaskRunContext | None] = ContextVar("flowyard_task_run", default=None)
@@ -146,6 +167,18 @@ def get_flow_run_context() -> FlowRunContext | None:
 def get_task_run_context() -> TaskRunContext | None:
     """The current task run, or None outside any task run."""
     return _task_run.get()
+
+
+class MissingContextError(FlowyardError):
+    """Raised when code that needs a run is called outside any flow run or task run."""
+
+
+def get_run_context() -> TaskRunContext | FlowRunContext:
+    """The current task run's context inside a task, else the flow run's; raises outside."""
+    context = _task_run.get() or _flow_run.get()
+    if context is None:
+        raise MissingContextError("No run context available: call this inside a @flow or @task.")
+    return context
 
 
 def current_tags() -> frozenset[str]:

@@ -26,10 +26,13 @@ class UpstreamTaskError(FlowyardError):
 class TaskFuture(Generic[R]):
     """The eventual state and result of one submitted task run."""
 
-    def __init__(self, future: cf.Future[State[R]], task_run_name: str) -> None:
+    def __init__(
+        self, future: cf.Future[State[R]], task_run_name: str, task_run_id: str | None = None
+    ) -> None:
         self._future = future
         self.task_run_name = task_run_name
-        self.task_run_id: str | None = None
+        self.task_run_id = task_run_id
+        """The task run's id, known from the call on (before the run starts), as in Prefect."""
 
     @property
     def state(self) -> State[R]:

@@ -20,8 +20,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from flowyard.errors import FlowyardError
-from flowyard.sdk.context import get_flow_run_context, get_task_run_context
+from flowyard.sdk.context import MissingContextError, get_flow_run_context, get_task_run_context
 
 if TYPE_CHECKING:
     from flowyard.client.log_shipper import LogShipper
@@ -110,10 +109,6 @@ def get_run_logger() -> RunLogger:
             flowyard_label=f"Task run {task_run.task_run_name!r}",
         )
     return RunLogger(_base_logger(), extra)
-
-
-class MissingContextError(FlowyardError):
-    """Raised when ``get_run_logger()`` is called outside any flow run or task run."""
 
 
 def require_run_logger() -> RunLogger:

@@ -19,6 +19,11 @@ if TYPE_CHECKING:  # pydantic is imported on first use, to keep ``import flowyar
     from pydantic import BaseModel
     from pydantic_core import ErrorDetails
 
+
+class ParameterTypeError(InvalidInput):
+    """A flow parameter does not match its type hint (Prefect's ``ParameterTypeError``)."""
+
+
 _SKIPPED = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
 
@@ -33,14 +38,15 @@ def parameter_schema(fn: Callable[..., Any]) -> dict[str, Any]:
 
 
 def validate_parameters(fn: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
-    """Coerce ``params`` to ``fn``'s signature; raises ``InvalidInput`` naming the parameter."""
+    """Coerce ``params`` to ``fn``'s signature; raises ``ParameterTypeError`` naming the
+    parameter."""
     from pydantic import ValidationError
 
     model = _model(fn)
     try:
         validated = model.model_validate(params)
     except ValidationError as exc:
-        raise InvalidInput(_message(exc.errors()[0])) from None
+        raise ParameterTypeError(_message(exc.errors()[0])) from None
     values = {
         field.alias or name: getattr(validated, name) for name, field in model.model_fields.items()
     }

@@ -71,16 +71,14 @@ class TaskRunEngine(AttemptLoop):
         self.default_name = (
             self.flow_run.next_task_run_name(key, name) if self.flow_run is not None else name
         )
-        self.context = TaskRunContext(None, self.default_name, task=task)
+        # the id is known from the call on, so that futures and graph links carry it
+        self.context = TaskRunContext(str(uuid.uuid4()), self.default_name, task=task)
         self.state: State[Any] = Pending()
         self.upstream: list[str] = []
         self.cache_key: str | None = None
         self.task_inputs: TaskInputs = {}
         self.result_ref: dict[str, Any] | None = None
         self.links = self._links()
-        if self.links is not None:  # the id is known from the call on: futures link to it
-            self.context.task_run_id = str(uuid.uuid4())
-            self.links.named(self.default_name, self.context.task_run_id)
 
     def _links(self) -> RunLinks | None:
         """The flow run's links between task runs, when its task runs are recorded."""
@@ -280,13 +278,12 @@ class TaskRunEngine(AttemptLoop):
     def _record(self, state: State[Any]) -> None:
         flow_run = self.flow_run
         if flow_run is None or not flow_run.reporter.records:
-            self.context.task_run_id = self.context.task_run_id or str(uuid.uuid4())
             return
         from flowyard.schemas import TaskRunCreate
 
         body = TaskRunCreate.model_validate(
             {
-                "id": self.context.task_run_id or str(uuid.uuid4()),
+                "id": self.context.task_run_id,
                 "flow_run_id": flow_run.flow_run_id,
                 "name": self.context.task_run_name,
                 "task_key": self.task.task_key,
@@ -297,7 +294,7 @@ class TaskRunEngine(AttemptLoop):
                 "task_inputs": self.task_inputs,
             }
         )
-        self.context.task_run_id = flow_run.reporter.start_task_run(body)
+        flow_run.reporter.start_task_run(body)
 
     def _finish(self) -> State[Any]:
         state = self.state

@@ -1,8 +1,8 @@
 """Which upstream task runs fed a task run's inputs (Prefect's ``task_inputs``).
 
 Each flow run keeps ``RunLinks``: what its task runs produced, so that a later call can
-say where each of its arguments came from. A future is known by its task run's name
-(fixed when it was submitted, so even before it is done); a state and a plain result by
+say where each of its arguments came from. A future knows its task run's id (fixed when
+it was submitted, so even before it is done); a state and a plain result are known by
 identity: the object a task run returned (or one of its items, one level down, so that
 mapping over a result links each mapped run), passed on as it is. Values Python shares
 between unrelated code (``None``, booleans, small integers, empty and one-character
@@ -61,13 +61,8 @@ class RunLinks:
     """What one flow run's task runs produced, to link later inputs to them."""
 
     def __init__(self) -> None:
-        self._by_name: dict[str, str] = {}
         self._by_identity: dict[int, tuple[object, str]] = {}
         self._lock = threading.Lock()
-
-    def named(self, task_run_name: str, task_run_id: str) -> None:
-        """A task run got its name: futures named so come from it."""
-        self._by_name[task_run_name] = task_run_id
 
     def produced(self, task_run_id: str, state: State[Any]) -> None:
         """The run ended in ``state``: the state, and when it completed its result and the
@@ -88,11 +83,7 @@ class RunLinks:
     def source(self, value: Any) -> str | None:
         """The task run ``value`` (a future, state or result) came from, if any."""
         if isinstance(value, TaskFuture):
-            if value.done():
-                found = self._by_identity.get(id(value.state))
-                if found is not None:
-                    return found[1]
-            return self._by_name.get(value.task_run_name)
+            return value.task_run_id
         found = self._by_identity.get(id(value))
         return found[1] if found is not None and found[0] is value else None
 

@@ -157,7 +157,7 @@ class Task(Generic[P, R]):
         """Run the task on the flow run's task runner once its upstream futures are done."""
         engine = TaskRunEngine(self, args, kwargs, wait_for=wait_for)
         outer: cf.Future[State[R]] = cf.Future()
-        future: TaskFuture[R] = TaskFuture(outer, engine.default_name)
+        future: TaskFuture[R] = TaskFuture(outer, engine.default_name, engine.context.task_run_id)
         flow_run = engine.flow_run
         if flow_run is None:
             _settle(outer, engine.run)

@@ -1,0 +1,22 @@
+"""``flowyard.exceptions``: the errors Flowyard code may raise into a flow (as
+``prefect.exceptions``), importable from one place."""
+
+from flowyard.errors import FlowyardError
+from flowyard.sdk.context import MissingContextError
+from flowyard.sdk.futures import UpstreamTaskError
+from flowyard.sdk.parameters import ParameterTypeError
+from flowyard.sdk.results import MissingResult, SerializationError
+from flowyard.states import CancelledRun, CrashedRun, FailedRun, UnfinishedRun
+
+__all__ = [
+    "CancelledRun",
+    "CrashedRun",
+    "FailedRun",
+    "FlowyardError",
+    "MissingContextError",
+    "MissingResult",
+    "ParameterTypeError",
+    "SerializationError",
+    "UnfinishedRun",
+    "UpstreamTaskError",
+]
