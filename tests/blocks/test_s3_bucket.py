@@ -106,3 +106,42 @@ def test_the_block_round_trips_through_the_server(bucket: S3Bucket):
     with FlowyardClient.from_settings(Settings()) as api:
         shown = api.read_block("aws-credentials", "moto")
     assert "test-secret" not in str(shown.data)
+
+
+def test_saved_blocks_are_named_by_type_and_name_as_in_prefect(bucket: S3Bucket, tmp_path):
+    """``result_storage="s3-bucket/<name>"`` loads the saved block at run time (so does
+    ``local-file-system/<name>``); a name that is not saved fails the run, naming it."""
+    from flowyard.blocks import LocalFileSystem
+
+    bucket.save("by-slug")
+    LocalFileSystem(basepath=str(tmp_path / "lfs")).save("lfs")
+
+    @task(cache_policy=INPUTS, result_storage="s3-bucket/by-slug")
+    def to_bucket(n: int) -> int:
+        return n + 1
+
+    @task(persist_result=True, result_storage="local-file-system/lfs")
+    def to_folder(n: int) -> int:
+        return n + 2
+
+    @task(persist_result=True, result_storage="s3-bucket/never-saved")
+    def nowhere(n: int) -> int:
+        return n
+
+    @flow
+    def pipeline(n: int) -> tuple[int, int]:
+        return to_bucket(n), to_folder(n)
+
+    assert pipeline(1) == (2, 3)
+    listed = bucket._client().list_objects_v2(Bucket=bucket.bucket_name)
+    assert len(listed["Contents"]) == 1
+    assert len(list((tmp_path / "lfs").iterdir())) == 1
+
+    @flow
+    def broken() -> int:
+        return nowhere(1)
+
+    state = broken(return_state=True)
+    assert state.is_failed()
+    with pytest.raises(Exception, match="s3-bucket/never-saved"):
+        state.result()

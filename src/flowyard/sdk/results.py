@@ -136,13 +136,47 @@ def default_storage() -> LocalFileSystem:
 
 
 def get_storage(value: str | os.PathLike[str] | ResultStorage | None) -> ResultStorage:
-    """A folder path, a storage object (``LocalFileSystem``, an ``S3Bucket`` block), or the
-    default folder."""
+    """A storage object (``LocalFileSystem``, an ``S3Bucket`` block), a saved block named
+    ``"<block type>/<name>"`` as in Prefect (``"s3-bucket/results"``), a folder path, or
+    the default folder."""
     if value is None:
         return default_storage()
+    if isinstance(value, str) and _block_type_of(value) is not None:
+        return _saved_block_storage(value)
     if isinstance(value, str | os.PathLike):
         return LocalFileSystem(value)
-    return value
+    return _block_storage(value)
+
+
+def _block_type_of(value: str) -> str | None:
+    """The block type slug ``value`` starts with, when it names a saved block."""
+    slug, _, name = value.partition("/")
+    if not name or "/" in name:
+        return None
+    from flowyard.blocks.registry import block_types
+
+    return slug if slug in block_types() else None
+
+
+def _saved_block_storage(value: str) -> ResultStorage:
+    from flowyard.blocks.registry import load_block_type
+
+    slug, _, name = value.partition("/")
+    try:
+        block = load_block_type(slug).load(name)
+    except FlowyardError as exc:
+        raise ValueError(f"result_storage {value!r}: cannot load the block: {exc}") from None
+    return _block_storage(block)
+
+
+def _block_storage(block: Any) -> ResultStorage:
+    """Storage blocks store as they are; a ``local-file-system`` block is its folder."""
+    if getattr(block, "block_type_slug", None) == LOCAL_STORAGE_TYPE:
+        return LocalFileSystem(block.basepath)
+    if not (hasattr(block, "write") and hasattr(block, "read")):
+        raise ValueError(f"{block!r} cannot hold results (it has no read and write)")
+    storage: ResultStorage = block
+    return storage
 
 
 @dataclass(frozen=True)
