@@ -81,6 +81,23 @@ class TestCallForms:
         assert flaky() == 1
         assert names == ["Running", "Retrying", "Retrying"]
 
+    def test_a_flows_on_running_hooks_run_on_every_attempt(self):
+        """As Prefect 3.9 does: a flow retried twice calls its on_running hook three times,
+        each seeing the Running state of that attempt."""
+        seen: list[tuple[str, int]] = []
+
+        def record(flw, run, state: State) -> None:
+            seen.append((state.name, run.run_count))
+
+        @flow(retries=2, on_running=[record])
+        def flaky() -> int:
+            if len(seen) < 3:
+                raise RuntimeError("not yet")
+            return 1
+
+        assert flaky() == 1
+        assert seen == [("Running", 1), ("Running", 2), ("Running", 3)]
+
     def test_a_flow_returning_a_mix_of_values_and_states_completes(self):
         """Only a collection made entirely of states decides the flow's state, as in Prefect."""
 

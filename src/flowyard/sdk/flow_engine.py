@@ -127,7 +127,6 @@ class FlowRunEngine(AttemptLoop):
             get_run_logger().info(
                 "Beginning flow run %r for flow %r", self.context.flow_run_name, self.flow.name
             )
-            run_hooks(self.flow.on_running, self.flow, self.context, self.state)
         return True
 
     def _parameters(self) -> dict[str, Any] | None:
@@ -154,6 +153,7 @@ class FlowRunEngine(AttemptLoop):
         if self.context.run_count and not self._propose(Running()):
             return False  # a retry the API refused: the run was settled instead
         self.context.run_count += 1
+        run_hooks(self.flow.on_running, self.flow, self.context, self.state)  # every attempt
         return True
 
     def _on_exception(self, exc: Exception) -> float | None:
