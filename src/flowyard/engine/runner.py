@@ -16,7 +16,6 @@ then marks the run Crashed — and ``143`` after a SIGTERM that was not a cancel
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -124,7 +123,7 @@ def _run_flow(
             context.deployment_id, context.deployment_name = deployment.id, deployment.name
             context.deployment_parameters = dict(deployment.parameters)
             engine = FlowRunEngine(flow, (), parameters, context=context, recorder=recorder)
-            state = asyncio.run(engine.run_async()) if flow.is_async else engine.run_sync()
+            state = engine.run()
     except TerminationSignal as exc:
         exc.settle(terminated_state(exc))  # stopped outside the flow's attempts: no hooks ran
         raise

@@ -6,8 +6,10 @@ executes in, how it sleeps between attempts, and what a returned value means.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+import contextvars
+import inspect
+from collections.abc import Callable, Generator, Iterator
+from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 
 from flowyard.sdk.logs import log_prints
@@ -56,6 +58,68 @@ class AttemptLoop:
     def _finish(self) -> State[Any]:
         raise NotImplementedError
 
+    def run(self) -> State[Any]:
+        """Run to the final state, whatever the function: an async one on its own event
+        loop, a generator drained (the list of what it yielded is the result)."""
+        fn = self._fn()
+        if inspect.iscoroutinefunction(fn):
+            import asyncio
+
+            return asyncio.run(self.run_async())
+        if inspect.isgeneratorfunction(fn):
+            return drain(self.run_generator(collect=True))
+        return self.run_sync()
+
+    def run_generator(self, collect: bool = False) -> Generator[Any, None, State[Any]]:
+        """Run a generator function, handing on each value as it is yielded; returns the
+        final state.
+
+        The run stays Running while its caller consumes the values. Its body runs in a
+        context of its own (the run's scope entered there), so the caller's code between
+        two values is not inside the run. A failure retries like any run — the values of
+        the failed attempt were handed on already, as in Prefect. A caller that stops
+        early completes the run. ``timeout_seconds`` does not apply here.
+        """
+        context = contextvars.copy_context()
+        collected: list[Any] | None = [] if collect else None
+        if context.run(self._begin):
+            scope = ExitStack()
+
+            def enter() -> None:  # in ``context``: engines' scopes may set variables at once
+                scope.enter_context(self._scope())
+                scope.enter_context(log_prints(self._log_prints()))
+
+            context.run(enter)
+            try:
+                while context.run(self._attempt_starts):
+                    values = context.run(self._fn(), *self.args, **self.kwargs)
+                    while True:
+                        try:
+                            value = context.run(next, values)
+                        except StopIteration:
+                            context.run(self._on_value, collected)
+                            break
+                        except Exception as exc:
+                            delay = context.run(self._on_exception, exc)
+                            if delay is not None:
+                                self._sleep(delay)
+                            break
+                        if collected is not None:
+                            collected.append(value)
+                        try:
+                            yield value
+                        except GeneratorExit:  # the caller has what it wanted
+                            context.run(values.close)
+                            context.run(self._on_value, None)
+                            break
+            except BaseException as exc:
+                context.run(self._on_crash, exc)
+                raise
+            finally:
+                context.run(scope.close)
+        state: State[Any] = context.run(self._finish)
+        return state
+
     def run_sync(self) -> State[Any]:
         if self._begin():
             with self._scope(), log_prints(self._log_prints()):
@@ -97,3 +161,30 @@ class AttemptLoop:
                     self._on_crash(exc)
                     raise
         return self._finish()
+
+
+def drain(run: Generator[Any, None, State[Any]]) -> State[Any]:
+    """Consume a ``run_generator`` to its end; its final state."""
+    while True:
+        try:
+            next(run)
+        except StopIteration as stop:
+            state: State[Any] = stop.value
+            return state
+
+
+def stream(run: Generator[Any, None, State[Any]]) -> Iterator[Any]:
+    """What a generator flow or task call returns: its values as they come, then its
+    failure raised if it did not complete."""
+    state = yield from run
+    if not state.is_completed():
+        state.result()
+
+
+def refuse_async_generator(fn: Callable[..., Any]) -> None:
+    """Async generator flows and tasks are not supported: say so at decoration time."""
+    if inspect.isasyncgenfunction(fn):
+        raise TypeError(
+            f"{getattr(fn, '__qualname__', fn)!r} is an async generator: Flowyard flows and "
+            "tasks may be generators or async functions, not both"
+        )

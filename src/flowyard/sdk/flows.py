@@ -6,9 +6,10 @@ import functools
 import inspect
 import time
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
+from flowyard.sdk.attempts import refuse_async_generator, stream
 from flowyard.sdk.context import FlowRunContext, ThreadPoolTaskRunner
 from flowyard.sdk.hook_lists import HookList
 from flowyard.sdk.hooks import Hook
@@ -59,6 +60,7 @@ class Flow(Generic[P, R]):
         self.fn = fn
         self.is_async = inspect.iscoroutinefunction(fn)
         self.is_generator = inspect.isgeneratorfunction(fn)
+        refuse_async_generator(fn)
         self.name = name or fn.__name__.replace("_", "-")
         self.description = description or inspect.getdoc(getattr(fn, "__func__", fn))
         self.version = version
@@ -133,18 +135,13 @@ class Flow(Generic[P, R]):
         engine = FlowRunEngine(self, args, kwargs)
         if self.is_async:
             return _finish_async(engine, return_state)
-        state = engine.run_sync()
-        if self.is_generator and not return_state:
-            return _yielded(state)
+        if self.is_generator and not return_state:  # values as they are yielded
+            return stream(engine.run_generator())
+        state = engine.run()
         return state if return_state else state.result()
 
 
 _HOOK_KINDS = ("on_completion", "on_failure", "on_cancellation", "on_crashed", "on_running")
-
-
-def _yielded(state: State[Any]) -> Iterator[Any]:
-    """What a generator flow yielded (the run consumed it, inside the run), to iterate over."""
-    yield from state.result()
 
 
 async def _finish_async(engine: Any, return_state: bool) -> Any:
@@ -161,12 +158,7 @@ def run_flow(
     """
     from flowyard.sdk.flow_engine import FlowRunEngine
 
-    engine = FlowRunEngine(flow, (), parameters, context=context)
-    if flow.is_async:
-        import asyncio
-
-        return asyncio.run(engine.run_async())
-    return engine.run_sync()
+    return FlowRunEngine(flow, (), parameters, context=context).run()
 
 
 @overload

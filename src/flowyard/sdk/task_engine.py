@@ -118,14 +118,6 @@ class TaskRunEngine(AttemptLoop):
     def _on_value(self, value: Any) -> None:
         self._on_success(value)
 
-    def run(self) -> State[Any]:
-        """Whichever loop the task's function needs (async ones get their own event loop)."""
-        if self.task.is_async:
-            import asyncio
-
-            return asyncio.run(self.run_async())
-        return self.run_sync()
-
     def _log_prints(self) -> bool:
         own = self.task.log_prints
         return own if own is not None else log_prints_enabled()

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from flowyard.sdk.annotations import unmapped
+from flowyard.sdk.attempts import refuse_async_generator, stream
 from flowyard.sdk.caching import DEFAULT, NONE, CacheKeyFnPolicy, CachePolicy, StorageKeyPolicy
 from flowyard.sdk.futures import TaskFuture, TaskFutureList, resolve, upstream_futures
 from flowyard.sdk.hook_lists import HookList
@@ -69,6 +70,8 @@ class Task(Generic[P, R]):
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.is_async = inspect.iscoroutinefunction(fn)
+        self.is_generator = inspect.isgeneratorfunction(fn)
+        refuse_async_generator(fn)
         self.name = name or fn.__name__
         self.description = description or inspect.getdoc(fn)
         self.tags = frozenset(tags or ())
@@ -149,6 +152,8 @@ class Task(Generic[P, R]):
         engine = TaskRunEngine(self, args, kwargs, wait_for=wait_for)
         if self.is_async:
             return _finish_async(engine, return_state)
+        if self.is_generator:  # values as they are yielded, as in Prefect (state or not)
+            return stream(engine.run_generator())
         state = engine.run_sync()
         return state if return_state else state.result()
 

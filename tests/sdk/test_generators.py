@@ -1,0 +1,150 @@
+"""Generator flows and tasks stream their values as Prefect 3's do: the run is Running
+while its caller consumes them, its failure fails the run and reaches the caller, retries
+yield again, and the caller's code between two values is not inside the run.
+
+The expected orders and states below were checked against Prefect 3.9.1."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowyard import flow, get_run_logger, task
+from flowyard.runtime import task_run
+from flowyard.states import State
+
+
+def test_a_generator_task_hands_on_each_value_as_it_is_yielded():
+    events: list[str] = []
+
+    @task
+    def produce(n: int):
+        for i in range(n):
+            events.append(f"yield-{i} in {task_run.name}")
+            get_run_logger().info("yielding %d", i)  # the run's logger works in the body
+            yield i
+
+    @flow
+    def consume() -> list[int]:
+        out = []
+        for value in produce(3):
+            events.append(f"consume-{value} in {task_run.name}")
+            out.append(value)
+        return out
+
+    assert consume() == [0, 1, 2]
+    assert events == [
+        "yield-0 in produce-0", "consume-0 in None",
+        "yield-1 in produce-0", "consume-1 in None",
+        "yield-2 in produce-0", "consume-2 in None",
+    ]  # fmt: skip
+
+
+def test_a_failure_mid_stream_fails_the_task_run_and_reaches_the_caller():
+    finals: list[str] = []
+
+    @task(on_failure=[lambda t, r, s: finals.append(s.type.value)])
+    def broken():
+        yield 1
+        raise KeyError("k")
+
+    @flow
+    def consume() -> tuple[list[int], str]:
+        got: list[int] = []
+        with pytest.raises(KeyError):
+            for value in broken():
+                got.append(value)
+        return got, type(broken(return_state=True)).__name__
+
+    assert consume() == ([1], "generator")
+    assert finals == ["FAILED"]
+
+
+def test_a_retried_generator_task_yields_again_from_the_start():
+    attempts: list[int] = []
+
+    @task(retries=1)
+    def flaky():
+        attempts.append(len(attempts) + 1)
+        yield "a"
+        if len(attempts) == 1:
+            raise ValueError("first attempt fails")
+        yield "b"
+
+    @flow
+    def consume() -> list[str]:
+        return list(flaky())
+
+    assert consume() == ["a", "a", "b"] and attempts == [1, 2]
+
+
+def test_a_caller_that_stops_early_completes_the_run():
+    states: list[State] = []
+
+    @task(on_completion=[lambda t, r, s: states.append(s)])
+    def endless():
+        i = 0
+        while True:
+            yield i
+            i += 1
+
+    @flow
+    def first_three() -> list[int]:
+        got = []
+        for value in endless():
+            got.append(value)
+            if len(got) == 3:
+                break
+        return got
+
+    assert first_three() == [0, 1, 2]
+    assert [s.type.value for s in states] == ["COMPLETED"]
+
+
+def test_a_submitted_generator_task_results_in_the_list_of_its_values():
+    @task
+    def produce(n: int):
+        yield from range(n)
+
+    @flow
+    def consume() -> list[int]:
+        return produce.submit(4).result()
+
+    assert consume() == [0, 1, 2, 3]
+
+
+def test_a_generator_flow_streams_and_its_state_holds_the_values():
+    events: list[str] = []
+
+    @flow
+    def numbers(n: int):
+        for i in range(n):
+            events.append(f"yield-{i}")
+            yield i
+
+    for value in numbers(2):
+        events.append(f"consume-{value}")
+    assert events == ["yield-0", "consume-0", "yield-1", "consume-1"]
+    state = numbers(3, return_state=True)
+    assert state.is_completed() and state.result() == [0, 1, 2]
+
+
+def test_a_failing_generator_flow_is_failed_not_crashed():
+    @flow
+    def broken():
+        yield 1
+        raise RuntimeError("flow body failed")
+
+    with pytest.raises(RuntimeError, match="flow body failed"):
+        list(broken())
+    state = broken(return_state=True)
+    assert state.is_failed() and not state.is_crashed()
+
+
+def test_async_generators_are_refused_with_a_clear_error():
+    async def agen():
+        yield 1
+
+    with pytest.raises(TypeError, match="async generator"):
+        task(agen)
+    with pytest.raises(TypeError, match="async generator"):
+        flow(agen)
