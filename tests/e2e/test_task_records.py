@@ -295,3 +295,43 @@ def test_futures_carry_their_task_run_id_before_the_run_starts(recorded, api):
     assert set(ids.values()) == set(records) and None not in ids.values()
     assert records[ids["first"]].name == records[ids["second"]].name == "same"
     assert [i.id for i in records[ids["after"]].task_inputs["value"]] == [ids["second"]]
+
+
+def test_a_flow_called_from_a_script_shows_up_in_flow_run_ls(server, tmp_path):
+    """A plain script with ``FLOWYARD_API_URL`` set: its flow run is
+    listed by ``flowyard flow-run ls``, Completed, under the name the script gave it."""
+    import os
+    import textwrap
+
+    script = tmp_path / "nightly.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from flowyard import flow, task
+            from flowyard.runtime import flow_run
+
+            @task
+            def add(a: int, b: int) -> int:
+                return a + b
+
+            @flow(flow_run_name="nightly-{day}")
+            def nightly(day: str) -> int:
+                print(flow_run.id)
+                return add(1, 2)
+
+            nightly("2026-11-26")
+            """
+        )
+    )
+    env = {**os.environ, "FLOWYARD_API_URL": server.url}
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.split()[0]
+    listed = CliRunner().invoke(cli, ["--api-url", server.url, "flow-run", "ls", "--json"])
+    assert listed.exit_code == 0, listed.output
+    [row] = [r for r in json.loads(listed.output) if r["id"] == run_id]
+    assert (row["name"], row["state"]["type"]) == ("nightly-2026-11-26", "COMPLETED")
+    table = CliRunner().invoke(cli, ["--api-url", server.url, "flow-run", "ls"])
+    assert "nightly-2026-11-26" in table.output
