@@ -586,11 +586,13 @@ class ConcurrencyLimit(_Doc):
 
 
 class SlotsRequest(_Doc):
-    """Take, renew or give back one slot of each limited tag, for ``holder`` (a task run)."""
+    """Take, renew or give back ``occupy`` slots of each limited tag, for ``holder`` (a
+    task run, or a ``concurrency(...)`` block)."""
 
     tags: list[str] = Field(max_length=100)
     holder: str = Field(min_length=1, max_length=200)
     lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    occupy: int = Field(default=1, ge=1, le=1000)
 
 
 class SlotsResponse(_Doc):

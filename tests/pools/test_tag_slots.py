@@ -59,3 +59,21 @@ def test_an_expired_lease_frees_its_slot_and_renewal_keeps_it(redis_url):
         assert await slots.active("db", NOW + 50) == 0
 
     _run(redis_url, body)
+
+
+def test_a_holder_can_occupy_several_slots_and_gives_them_all_back(redis_url):
+    """occupy=3 of a limit of 4 leaves one slot; renew and release touch all three."""
+
+    async def body(slots: TagSlots) -> None:
+        take = slots.acquire
+        assert await take({"db": 4}, "big", now=NOW, lease_seconds=10, occupy=3) is None
+        assert await slots.active("db", NOW) == 3
+        assert await take({"db": 4}, "two", now=NOW, lease_seconds=10, occupy=2) == "db"
+        assert await take({"db": 4}, "one", now=NOW, lease_seconds=10) is None
+        await slots.release(["db"], "one")
+        await slots.renew(["db"], "big", NOW + 100, occupy=3)
+        assert await slots.active("db", NOW + 50) == 3  # all three were renewed
+        await slots.release(["db"], "big", occupy=3)
+        assert await slots.active("db", NOW) == 0
+
+    _run(redis_url, body)

@@ -23,6 +23,8 @@ SURFACE = {
     "flowyard.task_runners": ["ThreadPoolTaskRunner", "ConcurrentTaskRunner"],
     "flowyard.utilities.annotations": ["quote", "opaque", "unmapped", "allow_failure"],
     "flowyard.logging": ["get_run_logger"],
+    "flowyard.concurrency.sync": ["concurrency"],
+    "flowyard.concurrency.asyncio": ["concurrency"],
     "flowyard.context": ["get_run_context", "FlowRunContext", "TaskRunContext", "tags"],
     "flowyard.exceptions": [
         "MissingContextError", "MissingResult", "ParameterTypeError", "UpstreamTaskError",

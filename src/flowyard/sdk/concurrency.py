@@ -1,9 +1,10 @@
-"""Holding slots of tag concurrency limits while a task run runs.
+"""Holding slots of concurrency limits: a tagged task run's, or a ``concurrency()`` block's.
 
 Before a tagged task runs, the engine takes one slot of each of its tags that has a limit
 (``flowyard concurrency-limit create TAG N``), all or none, waiting while one is full;
 it renews the lease while the task runs and gives the slots back when it ends. Without
 an API (a script run without ``FLOWYARD_API_URL``) tags limit nothing, as in Prefect.
+``flowyard.concurrency`` takes slots of the same limits by name, for any block of code.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -29,27 +30,47 @@ def tag_slots(
     tags: frozenset[str],
     holder: str | None,
     *,
-    on_wait: object = None,
+    on_wait: Callable[[str | None], object] | None = None,
 ) -> Iterator[None]:
     """Hold a slot of each limited tag for the body; wait for them first."""
     if client is None or not tags:
         yield
         return
+    with held_slots(client, tags, holder, on_wait=on_wait):
+        yield
+
+
+@contextlib.contextmanager
+def held_slots(
+    client: FlowyardClient,
+    names: Iterable[str],
+    holder: str | None = None,
+    *,
+    occupy: int = 1,
+    lease_seconds: float = LEASE_SECONDS,
+    timeout: float | None = None,
+    on_wait: Callable[[str | None], object] | None = None,
+) -> Iterator[list[str]]:
+    """Hold ``occupy`` slots of each named limit for the body (renewed meanwhile); the
+    names that have a limit. ``TimeoutError`` when they are not all free in ``timeout``."""
     from flowyard.schemas import SlotsRequest  # pydantic: only when an API is in use
 
-    request = SlotsRequest(tags=sorted(tags), holder=holder or uuid.uuid4().hex)
-    limited = _acquire(client, request, on_wait)
+    request = SlotsRequest(
+        tags=sorted(set(names)), holder=holder or uuid.uuid4().hex,
+        lease_seconds=lease_seconds, occupy=occupy,
+    )  # fmt: skip
+    limited = _acquire(client, request, on_wait, timeout)
     if not limited:
-        yield
+        yield []
         return
     held = request.model_copy(update={"tags": limited})
     stop = threading.Event()
     renewer = threading.Thread(
-        target=_renew, args=(client, held, stop), name="flowyard-tag-slots", daemon=True
+        target=_renew, args=(client, held, stop), name="flowyard-slots", daemon=True
     )
     renewer.start()
     try:
-        yield
+        yield limited
     finally:
         stop.set()
         renewer.join(timeout=5)
@@ -57,17 +78,31 @@ def tag_slots(
             client.task_slots("release", held)
 
 
-def _acquire(client: FlowyardClient, request: SlotsRequest, on_wait: object) -> list[str]:
-    """The limited tags, once a slot of each is held (waiting, polling, while one is full)."""
+def _acquire(
+    client: FlowyardClient,
+    request: SlotsRequest,
+    on_wait: Callable[[str | None], object] | None,
+    timeout: float | None,
+) -> list[str]:
+    """The limited names, once the slots of each are held (waiting, polling, while one is
+    full)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     delay = 0.05
     warned = False
     while True:
         answer = client.task_slots("acquire", request)
         if answer.acquired:
             return answer.limited_tags
-        if not warned and callable(on_wait):
+        if not warned and on_wait is not None:
             on_wait(answer.full_tag)
             warned = True
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(
+                    f"no free slot of concurrency limit {answer.full_tag!r} within {timeout} s"
+                )
+            delay = min(delay, left)
         time.sleep(delay)
         delay = min(delay * 2, MAX_POLL_SECONDS)
 

@@ -1,7 +1,8 @@
-"""Tag concurrency limits of task runs: manage them, and take, renew and give back slots.
+"""Tag concurrency limits: manage them, and take, renew and give back slots.
 
 An engine asks for a slot of every tag of a task run before running it (``/acquire``);
-tags without a limit are ignored, so asking costs one request and limits nothing.
+tags without a limit are ignored, so asking costs one request and limits nothing. The
+SDK's ``concurrency(names, occupy=N)`` asks for N slots of the limits so named.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from flowyard import schemas as s
-from flowyard.errors import NotFound
+from flowyard.errors import InvalidInput, NotFound
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.store import models as m
 
@@ -53,23 +54,29 @@ async def list_limits(orch: Orch) -> list[s.ConcurrencyLimit]:
 
 @router.post("/acquire")
 async def acquire(body: s.SlotsRequest, orch: Orch) -> s.SlotsResponse:
-    """Take a slot of every limited tag for the holder, all or none."""
+    """Take ``occupy`` slots of every limited tag for the holder, all or none."""
     limits = await orch.in_thread(_limits, orch, body.tags)
+    too_small = {tag: limit for tag, limit in limits.items() if limit < body.occupy}
+    if too_small:
+        tag, limit = min(too_small.items())
+        raise InvalidInput(f"cannot occupy {body.occupy} slots of {tag!r}: its limit is {limit}")
     full = await orch.tag_slots.acquire(
-        limits, body.holder, now=time.time(), lease_seconds=body.lease_seconds
-    )
+        limits, body.holder, now=time.time(), lease_seconds=body.lease_seconds,
+        occupy=body.occupy,
+    )  # fmt: skip
     return s.SlotsResponse(acquired=full is None, limited_tags=sorted(limits), full_tag=full)
 
 
 @router.post("/renew")
 async def renew(body: s.SlotsRequest, orch: Orch) -> s.SlotsResponse:
-    await orch.tag_slots.renew(body.tags, body.holder, time.time() + body.lease_seconds)
+    until = time.time() + body.lease_seconds
+    await orch.tag_slots.renew(body.tags, body.holder, until, body.occupy)
     return s.SlotsResponse(acquired=True, limited_tags=sorted(body.tags))
 
 
 @router.post("/release")
 async def release(body: s.SlotsRequest, orch: Orch) -> s.SlotsResponse:
-    await orch.tag_slots.release(body.tags, body.holder)
+    await orch.tag_slots.release(body.tags, body.holder, body.occupy)
     return s.SlotsResponse(acquired=False, limited_tags=sorted(body.tags))
 
 
