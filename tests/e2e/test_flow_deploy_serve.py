@@ -25,8 +25,9 @@ SCRIPT = textwrap.dedent(
     from flowyard import flow
 
 
-    @flow(name="served")
+    @flow(name="served", description="Writes a marker per run.", version="7")
     def served(folder: str) -> None:
+        \"\"\"Not the description: the option wins.\"\"\"
         import os
 
         Path(folder, os.environ["FLOWYARD_FLOW_RUN_ID"]).write_text("served\\n")
@@ -57,6 +58,7 @@ def test_deploy_creates_a_deployment_that_runs(server, api, pool, start_worker, 
         del os.environ["FLOWYARD_API_URL"]
     dep = api.read_deployment(dep_id)
     assert (dep.entrypoint, dep.path) == ("served.py:served", str(tmp_path.resolve()))
+    assert (dep.description, dep.version) == ("Writes a marker per run.", "7")  # the flow's
     (schedule,) = api.list_schedules(dep_id)
     assert (schedule.kind, schedule.expression, schedule.timezone) == (
         "cron",

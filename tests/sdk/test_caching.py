@@ -193,3 +193,16 @@ def test_unknown_serializer_is_refused(bad, tmp_path):
 
     with pytest.raises(ValueError, match="use 'pickle' or 'json'"):
         t()
+
+
+def test_a_storage_string_is_a_folder_unless_it_names_a_storage_block_type(tmp_path, monkeypatch):
+    """``"secret/results"`` is a relative folder (a secret block cannot hold results);
+    ``"s3-bucket/x"`` would be a saved block, loaded at run time."""
+    from flowyard.sdk.results import _block_type_of, get_storage
+
+    monkeypatch.chdir(tmp_path)
+    storage = get_storage("secret/results")
+    assert isinstance(storage, LocalFileSystem) and storage.basepath == Path("secret/results")
+    assert _block_type_of("s3-bucket/x") == "s3-bucket"
+    assert _block_type_of("local-file-system/x") == "local-file-system"
+    assert _block_type_of("secret/x") is None and _block_type_of("s3-bucket/a/b") is None

@@ -136,6 +136,27 @@ class TestFlowOptions:
         captured = capsys.readouterr()
         assert "hello there" in captured.err and captured.out == ""
 
+    def test_a_subflow_can_switch_off_its_parents_log_prints(self, capsys):
+        """Unset, a subflow follows its parent; ``log_prints=False`` keeps print a print."""
+
+        @flow(log_prints=False)
+        def quiet() -> None:
+            print("plain print")
+
+        @flow
+        def follows() -> None:
+            print("logged print")
+
+        @flow(log_prints=True)
+        def parent() -> None:
+            quiet()
+            follows()
+
+        parent()
+        captured = capsys.readouterr()
+        assert "plain print" in captured.out and "plain print" not in captured.err
+        assert "logged print" in captured.err and "logged print" not in captured.out
+
 
 class TestSubflows:
     def test_a_subflow_is_linked_to_a_task_run_of_its_parent(self):

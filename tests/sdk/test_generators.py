@@ -148,3 +148,19 @@ def test_async_generators_are_refused_with_a_clear_error():
         task(agen)
     with pytest.raises(TypeError, match="async generator"):
         flow(agen)
+
+
+def test_generator_runs_are_neither_cached_nor_persisted():
+    """A cached generator task would replay nothing: its values are streamed, not kept."""
+    runs: list[int] = []
+
+    @task(persist_result=True)
+    def produce(n: int):
+        runs.append(n)
+        yield from range(n)
+
+    @flow
+    def twice() -> tuple[list[int], list[int], list[int]]:
+        return list(produce(2)), list(produce(2)), produce.submit(3).result()
+
+    assert twice() == ([0, 1], [0, 1], [0, 1, 2]) and runs == [2, 2, 3]

@@ -11,6 +11,7 @@ import pytest
 from flowyard import allow_failure, flow, runtime, tags, task, unmapped
 from flowyard.futures import as_completed, wait
 from flowyard.sdk import UpstreamTaskError
+from flowyard.states import State
 
 
 def overlap(spans: list[tuple[float, float]]) -> bool:
@@ -236,3 +237,55 @@ class TestAsync:
             return double.submit(4).result()
 
         assert f() == 8
+
+
+class TestEarlyFailures:
+    def test_a_raising_cache_key_fn_or_name_template_fails_the_task_run(self):
+        """Errors before the body runs give a Failed state (hooks run), not an exception
+        out of the engine."""
+        failed: list[str] = []
+
+        def bad_key(context, parameters):
+            raise RuntimeError("no key today")
+
+        @task(cache_key_fn=bad_key, on_failure=[lambda t, r, st: failed.append(r.name)])
+        def keyed(x: int) -> int:
+            return x
+
+        @task(task_run_name="run-{missing}")
+        def named(x: int) -> int:
+            return x
+
+        @flow
+        def pipeline() -> dict[str, State]:
+            return {"keyed": keyed(1, return_state=True), "named": named(2, return_state=True)}
+
+        states = pipeline()
+        keyed_state, named_state = states["keyed"], states["named"]
+        assert keyed_state.is_failed() and "no key today" in keyed_state.message
+        assert named_state.is_failed() and "missing" in named_state.message
+        assert failed == ["keyed-0"]
+
+
+class TestReturnState:
+    def test_submit_and_map_with_return_state_give_final_states(self):
+        """As in Prefect 3.9: a State from submit, a list of States from map."""
+
+        @task
+        def echo(x: int) -> int:
+            if x < 0:
+                raise ValueError("negative")
+            return x
+
+        @flow
+        def pipeline() -> tuple[State, list[State], State]:
+            return (
+                echo.submit(1, return_state=True),
+                echo.map([2, 3], return_state=True),
+                echo.submit(-1, return_state=True),
+            )
+
+        one, many, bad = pipeline()
+        assert one.is_completed() and one.result() == 1
+        assert [st.result() for st in many] == [2, 3]
+        assert bad.is_failed()

@@ -113,7 +113,9 @@ class FlowRunEngine(AttemptLoop):
         self.state = persist_flow_result(self.flow, _final_state(value), self.context)
 
     def _log_prints(self) -> bool:
-        return self.flow.log_prints or (self.parent is not None and log_prints_enabled())
+        if self.flow.log_prints is not None:
+            return self.flow.log_prints
+        return self.parent is not None and log_prints_enabled()
 
     # -- steps -----------------------------------------------------------------------------
 

@@ -24,8 +24,9 @@ log = structlog.get_logger()
 
 
 def persist_flow_result(flow: Any, state: State[Any], context: FlowRunContext) -> State[Any]:
-    """``state``, its value persisted when the flow asks; a Failed state when it cannot be."""
-    if not flow.persist_result or not state.is_completed():
+    """``state``, its value persisted when the flow asks; a Failed state when it cannot be.
+    A generator flow's values are streamed to its caller, not persisted."""
+    if not flow.persist_result or flow.is_generator or not state.is_completed():
         return state
     store = ResultStore(get_storage(flow.result_storage), get_serializer(flow.result_serializer))
     owner = f"flow run {context.flow_run_name!r} of flow {flow.name!r}"

@@ -77,7 +77,7 @@ class Flow(Generic[P, R]):
         self.persist_result = persist_result
         self.result_storage = result_storage
         self.result_serializer = result_serializer
-        self.log_prints = bool(log_prints)
+        self.log_prints = log_prints  # None: as the parent flow run says
         self.on_completion = HookList(on_completion)
         self.on_failure = HookList(on_failure)
         self.on_cancellation = HookList(on_cancellation)

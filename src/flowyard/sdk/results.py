@@ -149,13 +149,20 @@ def get_storage(value: str | os.PathLike[str] | ResultStorage | None) -> ResultS
 
 
 def _block_type_of(value: str) -> str | None:
-    """The block type slug ``value`` starts with, when it names a saved block."""
+    """The block type slug ``value`` starts with, when it names a saved block of a type
+    that can hold results (``secret/results`` stays a folder)."""
     slug, _, name = value.partition("/")
     if not name or "/" in name:
         return None
     from flowyard.blocks.registry import block_types
 
-    return slug if slug in block_types() else None
+    block_type = block_types().get(slug)
+    if block_type is None:
+        return None
+    holds_results = slug == LOCAL_STORAGE_TYPE or (
+        hasattr(block_type, "write") and hasattr(block_type, "read")
+    )
+    return slug if holds_results else None
 
 
 def _saved_block_storage(value: str) -> ResultStorage:

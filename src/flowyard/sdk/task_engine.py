@@ -137,10 +137,18 @@ class TaskRunEngine(AttemptLoop):
         if parameters is None:
             self._record(Pending(name="NotReady"))
             return False
-        self.context.task_run_name = self._name(parameters)
         self.context.parameters = parameters
-        self._record(Running())
-        cached = self._cached_state(parameters)
+        recorded = False
+        try:
+            self.context.task_run_name = self._name(parameters)
+            self._record(Running())
+            recorded = True
+            cached = self._cached_state(parameters)
+        except Exception as exc:  # a raising name template, cache key function or storage
+            if not recorded:  # under its default name
+                self._record(Running())
+            self.state = Failed(data=exc, message=failure_message("Task", exc))
+            return False
         if cached is not None:
             self.state = cached
             return False

@@ -121,7 +121,7 @@ class Task(Generic[P, R]):
         then ``cache_key_fn``, then ``cache_policy``; with none of them,
         ``persist_result=True`` caches with ``DEFAULT`` (inputs, source, flow run).
         """
-        if self.persist_result is False:
+        if self.persist_result is False or self.is_generator:  # values streamed, not kept
             return None
         if self.result_storage_key is not None:
             return StorageKeyPolicy(self.result_storage_key)
@@ -133,6 +133,8 @@ class Task(Generic[P, R]):
 
     @property
     def should_persist(self) -> bool:
+        if self.is_generator:
+            return False
         if self.persist_result is not None:
             return self.persist_result
         return self.effective_cache_policy is not None
@@ -166,7 +168,7 @@ class Task(Generic[P, R]):
         flow_run = engine.flow_run
         if flow_run is None:
             _settle(outer, engine.run)
-            return future
+            return _state_or_future(future, return_state)
         flow_run.track(outer)
         executor, context = flow_run.executor(), contextvars.copy_context()
 
@@ -175,7 +177,7 @@ class Task(Generic[P, R]):
             inner.add_done_callback(lambda done: _copy(done, outer))
 
         _when_done(upstream_futures([*args, *kwargs.values(), *(wait_for or ())]), launch)
-        return future
+        return _state_or_future(future, return_state)
 
     def map(self, *args: Any, wait_for: Any = None, return_state: bool = False,
             **kwargs: Any) -> TaskFutureList[R]:  # fmt: skip
@@ -196,13 +198,25 @@ class Task(Generic[P, R]):
             )
         static = {k: _unwrap(v) for k, v in values.items() if k not in mapped}
         count = next(iter(lengths.values()))
-        return TaskFutureList(
+        futures = TaskFutureList(
             self.submit(**static, **{k: v[i] for k, v in mapped.items()}, wait_for=wait_for)
             for i in range(count)
         )
+        if return_state:  # as in Prefect: wait, and give the states
+            futures.wait()
+            return [f.state for f in futures]  # type: ignore[return-value]
+        return futures
 
 
 _HOOK_KINDS = ("on_completion", "on_failure", "on_running")
+
+
+def _state_or_future(future: TaskFuture[R], return_state: bool) -> Any:
+    """``submit(return_state=True)`` waits and gives the final state, as in Prefect."""
+    if not return_state:
+        return future
+    future.wait()
+    return future.state
 
 
 def _is_mappable(original: Any, value: Any) -> bool:
