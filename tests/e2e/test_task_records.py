@@ -297,9 +297,10 @@ def test_futures_carry_their_task_run_id_before_the_run_starts(recorded, api):
     assert [i.id for i in records[ids["after"]].task_inputs["value"]] == [ids["second"]]
 
 
-def test_a_flow_called_from_a_script_shows_up_in_flow_run_ls(server, tmp_path):
-    """A plain script with ``FLOWYARD_API_URL`` set: its flow run is
-    listed by ``flowyard flow-run ls``, Completed, under the name the script gave it."""
+def test_a_flow_called_from_a_script_shows_up_in_flow_run_ls(server, api, tmp_path):
+    """A plain script with ``FLOWYARD_API_URL`` set: its flow run is listed by ``flowyard
+    flow-run ls``, Completed, under the name the script gave it; its logs are in the API
+    and printed on the script's terminal too."""
     import os
     import textwrap
 
@@ -307,7 +308,7 @@ def test_a_flow_called_from_a_script_shows_up_in_flow_run_ls(server, tmp_path):
     script.write_text(
         textwrap.dedent(
             """
-            from flowyard import flow, task
+            from flowyard import flow, get_run_logger, task
             from flowyard.runtime import flow_run
 
             @task
@@ -317,6 +318,7 @@ def test_a_flow_called_from_a_script_shows_up_in_flow_run_ls(server, tmp_path):
             @flow(flow_run_name="nightly-{day}")
             def nightly(day: str) -> int:
                 print(flow_run.id)
+                get_run_logger().info("adding up")
                 return add(1, 2)
 
             nightly("2026-11-26")
@@ -335,3 +337,6 @@ def test_a_flow_called_from_a_script_shows_up_in_flow_run_ls(server, tmp_path):
     assert (row["name"], row["state"]["type"]) == ("nightly-2026-11-26", "COMPLETED")
     table = CliRunner().invoke(cli, ["--api-url", server.url, "flow-run", "ls"])
     assert "nightly-2026-11-26" in table.output
+    assert "Flow run 'nightly-2026-11-26' - adding up" in done.stderr
+    assert "Task run 'add-0' - Finished in state Completed()" in done.stderr
+    assert "adding up" in [log.message for log in api.read_logs(run_id)]

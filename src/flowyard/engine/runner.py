@@ -102,6 +102,7 @@ def _context(client: FlowyardClient, run: FlowRun, shipper: LogShipper) -> FlowR
         reporter=ApiReporter(client),
         client=client,
         shipper=shipper,
+        echo_logs=False,  # the worker ships this process's output as the run's logs
         scheduled_start_time=run.scheduled_time,
     )
 

@@ -49,6 +49,7 @@ class FlowRunContext:
     reporter: Reporter = field(default_factory=LocalReporter)
     client: FlowyardClient | None = None
     shipper: LogShipper | None = None
+    echo_logs: bool = True  # False in an engine: its infrastructure's output is shipped already
     flow: Any = None
     parameters: dict[str, Any] = field(default_factory=dict)
     parent_task_run_id: str | None = None

@@ -236,6 +236,7 @@ class FlowRunEngine(AttemptLoop):
             parent_task_run_id=self.parent_task_run_id,
             task_runner=flow.task_runner,
             tags=current_tags() | (parent.tags if parent else frozenset()),
+            echo_logs=parent.echo_logs if parent is not None else True,
         )
 
     def _create_run(

@@ -28,10 +28,12 @@ if TYPE_CHECKING:
 
 RUN_LOGGER_NAME = "flowyard.runs"
 _SHIPPER_KEY = "flowyard_shipper"
+_ECHO_KEY = "flowyard_echo"
 
 
 class RunLogHandler(logging.Handler):
-    """Sends a record to its run's shipper when it has one, else writes it to stderr."""
+    """Sends a record to its run's shipper when it has one, and writes it to stderr too
+    unless the run is an engine's (whose output its worker ships as the run's logs)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -45,10 +47,10 @@ class RunLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             shipper: LogShipper | None = getattr(record, _SHIPPER_KEY, None)
-            if shipper is None:
+            if shipper is None or getattr(record, _ECHO_KEY, True):
                 sys.stderr.write(self.format(record) + "\n")
-                return
-            shipper.put(to_log_create(record, self._message(record)))
+            if shipper is not None:
+                shipper.put(to_log_create(record, self._message(record)))
         except Exception:
             self.handleError(record)
 
@@ -101,7 +103,7 @@ def get_run_logger() -> RunLogger:
         extra.update(
             flow_run_id=flow_run.flow_run_id,
             flowyard_label=f"Flow run {flow_run.flow_run_name!r}",
-            **{_SHIPPER_KEY: flow_run.shipper},
+            **{_SHIPPER_KEY: flow_run.shipper, _ECHO_KEY: flow_run.echo_logs},
         )
     if task_run is not None:
         extra.update(
