@@ -76,3 +76,21 @@ def test_two_flow_runs_share_the_tag_limit(server, api, pool, start_worker, tmp_
     assert (limit.limit, limit.active_slots) == (2, 0)
     api.delete_concurrency_limit("warehouse")
     assert api.list_concurrency_limits() == []
+
+
+def test_a_deployments_tags_reach_its_runs_task_runs(server, api, pool, start_worker, tmp_path):
+    """As in Prefect, the task runs of a deployed run carry the deployment's tags, so a
+    limit on such a tag holds them too."""
+    flows, spans_dir = tmp_path / "flows", tmp_path / "spans"
+    flows.mkdir()
+    spans_dir.mkdir()
+    (flows / "flows.py").write_text(TAGGED_FLOWS)
+    dep = deploy_flow(
+        api, pool, flows, "tagged", parameters={"folder": str(spans_dir), "tasks": 1},
+        tags=["nightly"],
+    )  # fmt: skip
+    run_id = api.run_deployment(dep.id, s.DeploymentRunRequest()).id
+    start_worker()
+    wait_until(lambda: api.read_flow_run(run_id).state.type is StateType.COMPLETED, timeout=120)
+    [task_run] = api.list_task_runs(run_id)
+    assert set(task_run.tags) == {"nightly", "warehouse"}
