@@ -27,6 +27,12 @@ class Settings(BaseSettings):
 
     claim_lease_seconds: float = 30.0
     worker_heartbeat_seconds: float = 10.0
+    final_report_seconds: float = Field(
+        default=3600.0,
+        description="How long an engine whose flow has ended keeps trying to deliver its "
+        "logs, task-run records and final state while the API is away (it heartbeats "
+        "meanwhile, so the run is not taken for crashed).",
+    )
     run_heartbeat_seconds: float = Field(
         default=10.0, description="How often the engine tells the API its run is alive."
     )

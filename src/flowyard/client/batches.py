@@ -29,7 +29,7 @@ log = structlog.get_logger()
 T = TypeVar("T")
 
 
-def should_keep(exc: Exception) -> bool:
+def should_keep(exc: BaseException) -> bool:
     """True when a batch that failed to ship may still succeed later (and must be kept)."""
     if not isinstance(exc, ApiError):
         return False

@@ -4,6 +4,9 @@
 2. read its deployment, load the entrypoint, validate the parameters, run the flow with
    task runs recorded and logs shipped; a flow's retries wait here, the run AwaitingRetry;
 3. flush the logs, then report the flow's final state (Completed, Failed or Crashed).
+   When the API is away at that point, the engine keeps trying, for up to
+   ``final_report_seconds``, still heartbeating: a run that ended is never taken for
+   crashed (and run again by its crash retries) because the API was down when it ended.
 
 With ``handle_sigterm`` (``python -m flowyard.engine``), SIGTERM stops the flow (see
 ``flowyard.sdk.termination``): its hooks run, a cancelled run is reported Cancelled, and
@@ -26,8 +29,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import structlog
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from flowyard.client import FlowyardClient
+from flowyard.client.batches import should_keep
 from flowyard.client.log_shipper import LogShipper
 from flowyard.errors import EntrypointError, FlowyardError
 from flowyard.schemas import Deployment, FlowRun, StateChange
@@ -57,7 +62,6 @@ def run_flow_run(
     settings: Settings,
     *,
     token: str | None,
-    log_flush_timeout: float = 30.0,
     handle_sigterm: bool = False,
 ) -> int:
     """Run one flow run to a terminal state; returns the process exit code."""
@@ -84,22 +88,39 @@ def run_flow_run(
             graceful = stopping.request if handle_sigterm else None
             heartbeat = RunHeartbeat(client, run.id, token, interval, stop_gracefully=graceful)
             heartbeat.start()
+        patience = settings.final_report_seconds
         try:
             with stopping if handle_sigterm else contextlib.nullcontext():
-                state = _run_flow(client, run, _context(client, run, shipper), recorder)
+                context = _context(client, run, shipper, patience)
+                state = _run_flow(client, run, context, recorder)
+        except BaseException:
+            _stop(heartbeat)
+            _close_logs(shipper, run.id, TERMINATION_FLUSH_SECONDS)
+            raise
+        try:  # the heartbeat goes on while the logs and the final state wait for the API
+            _close_logs(shipper, run.id, patience)
+            return _report(recorder, state, patience)
         finally:
-            if heartbeat is not None:
-                heartbeat.stop()
-            if not shipper.close(log_flush_timeout):
-                log.error("logs_not_delivered", run_id=run.id, pending=shipper.pending)
-        return _report(recorder, state)
+            _stop(heartbeat)
 
 
-def _context(client: FlowyardClient, run: FlowRun, shipper: LogShipper) -> FlowRunContext:
+def _stop(heartbeat: RunHeartbeat | None) -> None:
+    if heartbeat is not None:
+        heartbeat.stop()
+
+
+def _close_logs(shipper: LogShipper, run_id: str, timeout: float) -> None:
+    if not shipper.close(timeout):
+        log.error("logs_not_delivered", run_id=run_id, pending=shipper.pending)
+
+
+def _context(
+    client: FlowyardClient, run: FlowRun, shipper: LogShipper, patience: float
+) -> FlowRunContext:
     return FlowRunContext(
         flow_run_id=run.id,
         flow_run_name=run.name,
-        reporter=ApiReporter(client),
+        reporter=ApiReporter(client, flush_seconds=patience),
         client=client,
         shipper=shipper,
         echo_logs=False,  # the worker ships this process's output as the run's logs
@@ -200,10 +221,20 @@ def _log_failure(context: FlowRunContext, message: str, exc: BaseException) -> N
     log.error("flow_run_failed", run_id=context.flow_run_id, error=message)
 
 
-def _report(recorder: FlowRunRecorder, state: State[Any]) -> int:
+def _report(recorder: FlowRunRecorder, state: State[Any], patience: float = 0.0) -> int:
+    """Report the final state; while the API is away, retry for up to ``patience`` s."""
     log_ = log.bind(run_id=recorder.run_id, state=state.type)
+    retrying = Retrying(
+        retry=retry_if_exception(should_keep),
+        stop=stop_after_delay(patience),
+        wait=wait_exponential_jitter(initial=0.5, max=10.0),
+        before_sleep=lambda attempt: log_.warning("state_report_retrying"),
+        reraise=True,
+    )
     try:
-        result = recorder.client.set_flow_run_state(recorder.run_id, recorder.change(state))
+        result = retrying(
+            recorder.client.set_flow_run_state, recorder.run_id, recorder.change(state)
+        )
     except FlowyardError as exc:
         log_.error("state_report_failed", error=str(exc))
         return EXIT_REPORT_FAILED

@@ -49,8 +49,9 @@ class Reporter(Protocol):
         """Record a task run's final state."""
         ...
 
-    def flush(self, timeout: float = FLUSH_SECONDS) -> bool:
-        """Deliver every record made so far; False when some are left after ``timeout``."""
+    def flush(self, timeout: float | None = None) -> bool:
+        """Deliver every record made so far; False when some are left after ``timeout``
+        (default: the reporter's own patience)."""
         ...
 
 
@@ -65,7 +66,7 @@ class LocalReporter:
     def finish_task_run(self, task_run_id: str, body: TaskRunUpdate) -> None:
         return None
 
-    def flush(self, timeout: float = FLUSH_SECONDS) -> bool:
+    def flush(self, timeout: float | None = None) -> bool:
         return True
 
 
@@ -78,8 +79,12 @@ class ApiReporter:
 
     records = True
 
-    def __init__(self, client: FlowyardClient, **shipper_options: Any) -> None:
+    def __init__(
+        self, client: FlowyardClient, *, flush_seconds: float = FLUSH_SECONDS,
+        **shipper_options: Any,
+    ) -> None:  # fmt: skip
         self._client = client
+        self._flush_seconds = flush_seconds  # an engine waits longer than a script
         self._shipper_options = shipper_options
         self._shipper: TaskRunShipper | None = None
         self._open: dict[str, dict[str, Any]] = {}  # started, not finished: their records
@@ -118,12 +123,12 @@ class ApiReporter:
         except FlowyardError as exc:
             log.warning("task_run_report_failed", task_run_id=task_run_id, error=str(exc))
 
-    def flush(self, timeout: float = FLUSH_SECONDS) -> bool:
+    def flush(self, timeout: float | None = None) -> bool:
         with self._lock:
             shipper, self._shipper = self._shipper, None
         if shipper is None:
             return True
-        delivered = shipper.close(timeout)
+        delivered = shipper.close(self._flush_seconds if timeout is None else timeout)
         self._failed_before += shipper.failed_batches
         if not delivered:
             log.error("task_runs_not_recorded", records=shipper.pending, dropped=shipper.dropped)
