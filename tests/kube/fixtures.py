@@ -50,6 +50,15 @@ def k8s_pool(api: FlowyardClient) -> str:
     return name
 
 
+def create_secret(kubeconfig: Path, name: str, values: dict[str, str]) -> None:
+    """Create a Secret in ``default`` through the official client, as ``kubectl`` would."""
+    from kubernetes import client, config
+
+    with contextlib.closing(config.new_client_from_config(str(kubeconfig))) as api_client:
+        secret = client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data=values)
+        client.CoreV1Api(api_client).create_namespaced_secret("default", secret)
+
+
 def flows_volume(flows_dir: Path) -> dict[str, Any]:
     """Job variables that mount the test flows into the pod (a hostPath volume)."""
     return {

@@ -2,8 +2,9 @@
 
 A Job gets a pod (``<job>-<random>``, labelled ``job-name``); the pod is scheduled when its
 nodeSelector matches the node's labels (else Pending, ``Unschedulable``), its image must
-exist (else Pending, ``ErrImagePull`` then ``ImagePullBackOff``, forever), then its first
-container runs and its exit code decides: Complete, another pod (``backoffLimit``), or
+exist (else Pending, ``ErrImagePull`` then ``ImagePullBackOff``, forever), the Secrets its
+variables name must exist (else Pending, ``CreateContainerConfigError``, until they do), then
+its first container runs and its exit code decides: Complete, another pod (``backoffLimit``), or
 Failed (``BackoffLimitExceeded``). ``activeDeadlineSeconds`` and ``ttlSecondsAfterFinished``
 are honoured. Deleting a Job deletes its pods per the propagation policy; a pod's
 deletion stops its container with the pod's ``terminationGracePeriodSeconds``.
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.kube.runtimes import Runtime
+from tests.kube.secrets import ContainerConfigError, resolve_env
 from tests.kube.store import Obj, Store, now_rfc3339
 
 NODE_LABELS = {"kubernetes.io/os": "linux", "kubernetes.io/hostname": "emulator"}
@@ -192,6 +194,9 @@ class Kubelet:
         self._set_status(ns, name, "Pending", waiting=waiting)
         if not self._pull(ns, name, container["image"], state):
             return None
+        container = self._configure(ns, name, container, state)
+        if container is None:
+            return None
         try:
             state.handle = self.runtime.start(name, container, spec.get("volumes") or [])
         except Exception as exc:
@@ -242,6 +247,24 @@ class Kubelet:
             turn += 1
             state.deleted.wait(1.0)
         return False
+
+    def _configure(self, ns: str, name: str, container: Obj, state: _Pod) -> Obj | None:
+        """The container with its Secret references read; until they can be, the pod stays
+        Pending (``CreateContainerConfigError``) and the kubelet tries again, unless deleted."""
+        told = None
+        while not state.deleted.is_set():
+            try:
+                env = resolve_env(
+                    container.get("env") or [], ns, lambda s: self.store.get("secrets", ns, s)
+                )
+                return {**container, "env": env}
+            except ContainerConfigError as exc:
+                if str(exc) != told:
+                    told = str(exc)
+                    waiting = {"reason": "CreateContainerConfigError", "message": told}
+                    self._set_status(ns, name, "Pending", waiting=waiting)
+            state.deleted.wait(1.0)
+        return None
 
     def _pump(self, state: _Pod) -> None:
         try:

@@ -1,4 +1,5 @@
-"""The paths the emulated API server answers: Jobs and Pods, namespaced or not, and logs."""
+"""The paths the emulated API server answers: Jobs, Pods and Secrets, namespaced or not, and
+logs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 
 ROUTE = re.compile(
     r"^/(?:apis/batch/v1|api/v1)(?:/namespaces/(?P<namespace>[^/]+))?"
-    r"/(?P<resource>jobs|pods)(?:/(?P<name>[^/]+)(?P<log>/log)?)?/?$"
+    r"/(?P<resource>jobs|pods|secrets)(?:/(?P<name>[^/]+)(?P<log>/log)?)?/?$"
 )
 
 
@@ -30,6 +31,6 @@ def route_of(path: str) -> Route | None:
     match = ROUTE.match(path)
     if match is None:
         return None
-    if match["resource"] == "jobs" and not path.startswith("/apis/batch/v1"):
+    if (match["resource"] == "jobs") != path.startswith("/apis/batch/v1"):
         return None
     return Route(match["resource"], match["namespace"], match["name"], bool(match["log"]))

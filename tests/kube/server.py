@@ -7,6 +7,8 @@ It serves what the Job worker uses, as the real one does:
   delete with ``propagationPolicy``;
 - ``v1`` Pods: get, list and watch by label selector, and logs (``follow``,
   ``timestamps``);
+- ``v1`` Secrets: create (``stringData`` stored base64-encoded under ``data``), get, list;
+  the kubelet reads a container's ``secretKeyRef`` variables from them (``secrets``);
 - watches: ``?watch=true`` with ``resourceVersion`` and ``timeoutSeconds``, as chunked
   JSON lines, 410 Gone (an ``ERROR`` event) for a version older than the history kept.
 
@@ -33,6 +35,7 @@ import kubernetes_validate
 from tests.kube.kubelet import Kubelet
 from tests.kube.routes import Route, route_of
 from tests.kube.runtimes import Runtime
+from tests.kube.secrets import stored
 from tests.kube.store import AlreadyExists, Gone, Obj, Store, parse_selector
 
 KUBE_VERSION = "1.31"
@@ -153,6 +156,14 @@ class KubeApiServer:
         self.kubelet.job_created(job)
         return 201, job
 
+    def create_secret(self, namespace: str, body: Obj) -> tuple[int, Obj]:
+        body.setdefault("metadata", {}).setdefault("namespace", namespace)
+        try:
+            return 201, self.store.create("secrets", stored(body))
+        except AlreadyExists:
+            name = body["metadata"].get("name")
+            return 409, status(409, "AlreadyExists", f'secrets "{name}" already exists')
+
 
 def kubeconfig(url: str, token: str) -> str:
     return json.dumps(
@@ -231,6 +242,8 @@ def _handler(api: KubeApiServer) -> type[BaseHTTPRequestHandler]:
             kind = route.resource
             if method == "POST" and kind == "jobs" and route.name is None:
                 self._json(*api.create_job(route.namespace or "default", body))
+            elif method == "POST" and kind == "secrets" and route.name is None:
+                self._json(*api.create_secret(route.namespace or "default", body))
             elif method == "DELETE" and kind == "jobs" and route.name:
                 policy = query.get("propagationPolicy") or body.get("propagationPolicy") or "Orphan"
                 job = api.kubelet.delete_job(route.namespace or "default", route.name, policy)

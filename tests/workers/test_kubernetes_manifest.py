@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import kubernetes_validate
 import pytest
 from pydantic import ValidationError
 
 from flowyard import schemas as s
 from flowyard.errors import InvalidInput
+from flowyard.settings import Settings
 from flowyard.states import StateType
 from flowyard.workers.kubernetes import (
     KubernetesVariables,
@@ -24,6 +27,7 @@ from flowyard.workers.kubernetes.manifest import (
     label_value,
 )
 from flowyard.workers.kubernetes.validation import manifest_problems
+from flowyard.workers.kubernetes.variables import SecretKeyRef
 from tests.kube.server import KUBE_VERSION
 
 RUN = RunIdentity(
@@ -150,6 +154,93 @@ class TestCustomManifest:
         assert {e["name"] for e in flow["env"]} == set(ENGINE)
         assert manifest["metadata"]["labels"]["a"] == "b"
         assert custom["metadata"]["labels"] == {"a": "b"}  # the variable is not modified
+
+
+KEY = "fy_" + "plain-key-that-must-not-leak"
+SECRET = SecretKeyRef(name="flowyard-worker.key", key="token")
+
+
+def api_key_env(manifest: dict) -> list[dict]:
+    return [e for e in flow_container(manifest)["env"] if e["name"] == "FLOWYARD_API_KEY"]
+
+
+class TestApiKeySecret:
+    def test_key_is_read_from_the_secret_and_is_nowhere_in_the_manifest(self):
+        """With a Secret named, FLOWYARD_API_KEY is a secretKeyRef and the key is not sent."""
+        engine = {**ENGINE, "FLOWYARD_API_KEY": KEY}
+        manifest = build_manifest(KubernetesVariables(), RUN, engine, "ab12c", SECRET)
+        kubernetes_validate.validate(manifest, KUBE_VERSION, strict=True)
+        assert manifest_problems(manifest) == []
+        assert api_key_env(manifest) == [
+            {
+                "name": "FLOWYARD_API_KEY",
+                "valueFrom": {"secretKeyRef": {"name": "flowyard-worker.key", "key": "token"}},
+            }
+        ]
+        assert KEY not in json.dumps(manifest)
+
+    def test_custom_manifest_variable_of_the_same_name_is_replaced(self):
+        """A plain FLOWYARD_API_KEY in a job_manifest gives way to the Secret's."""
+        plain = [{"name": "FLOWYARD_API_KEY", "value": KEY}]
+        container = {"name": "flowyard", "image": "i", "env": plain}
+        custom = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "spec": {"template": {"spec": {"containers": [container]}}},
+        }
+        variables = KubernetesVariables(job_manifest=custom)
+        engine = {**ENGINE, "FLOWYARD_API_KEY": KEY}
+        manifest = build_manifest(variables, RUN, engine, "ab12c", SECRET)
+        (variable,) = api_key_env(manifest)
+        assert "value" not in variable and KEY not in json.dumps(manifest)
+
+    def test_without_a_secret_the_key_is_a_plain_value(self):
+        """No Secret named: the key travels as today, a plain value (the worker warns)."""
+        manifest = build_manifest(KubernetesVariables(), RUN, {"FLOWYARD_API_KEY": KEY}, "x")
+        assert api_key_env(manifest) == [{"name": "FLOWYARD_API_KEY", "value": KEY}]
+
+    def test_secret_names_and_keys_are_checked(self):
+        """A Secret name is a DNS subdomain, a key letters, digits, '-', '_' and '.'."""
+        assert KubernetesVariables(api_key_secret={"name": "fy-key"}).api_key_secret == (
+            SecretKeyRef(name="fy-key", key="api-key")
+        )
+        with pytest.raises(ValidationError, match="api_key_secret.name"):
+            KubernetesVariables(api_key_secret={"name": "Not_A_Name"})
+        with pytest.raises(ValidationError, match="api_key_secret.key"):
+            KubernetesVariables(api_key_secret={"name": "fy-key", "key": "a/b"})
+        from flowyard.blocks import merge_variables
+        from flowyard.workers.kubernetes import KubernetesWorker
+
+        template = KubernetesWorker.default_base_job_template()
+        with pytest.raises(InvalidInput, match="api_key_secret"):
+            merge_variables(template, {"api_key_secret": {"name": "fy key"}})
+
+    def test_custom_manifest_secret_references_are_checked(self):
+        """A secretKeyRef of a job_manifest with a bad name or key is named by its path."""
+        ref = {"name": "Bad_Name", "key": "a b"}
+        env = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": ref}}]
+        custom = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "spec": {
+                "template": {"spec": {"containers": [{"name": "c", "image": "i", "env": env}]}}
+            },
+        }
+        text = " ".join(manifest_problems(build(job_manifest=custom)))
+        assert "env[0].valueFrom.secretKeyRef.name: 'Bad_Name'" in text
+        assert "env[0].valueFrom.secretKeyRef.key: 'a b' is not a Secret key" in text
+
+    def test_worker_setting_names_the_default_secret(self):
+        """FLOWYARD_WORKER_API_KEY_SECRET_NAME/_KEY name the worker's Secret; bad ones stop it."""
+        from flowyard.workers.kubernetes import KubernetesWorker
+
+        options = KubernetesWorker.options_from_settings
+        assert options(Settings()) == {}
+        named = Settings(worker_api_key_secret_name="fy-key")
+        assert options(named) == {"api_key_secret": SecretKeyRef(name="fy-key", key="api-key")}
+        bad = Settings(worker_api_key_secret_name="fy-key", worker_api_key_secret_key="a/b")
+        with pytest.raises(InvalidInput, match="FLOWYARD_WORKER_API_KEY_SECRET_KEY"):
+            options(bad)
 
 
 class TestChecks:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from flowyard import schemas as s
 from flowyard.blocks import KubernetesClusterConfig
-from flowyard.cli.processes import WorkerProcess
+from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
+from tests.docker_engine import TEST_IMAGE
+from tests.e2e.conftest import FAST, deploy_flow
 from tests.kube.fixtures import (  # noqa: F401 - fixtures
+    create_secret,
     deploy_k8s,
     flows_volume,
     k8s_pool,
@@ -229,3 +234,126 @@ class TestJobFaults:
         message = api.read_flow_run(run.id).state.message or ""
         assert "spec.retries: Extra inputs are not permitted" in message, message
         assert kube_api.received == []
+
+
+ADMIN = "admin-secret-for-kubernetes-tests-0123456789"
+
+
+@pytest.fixture(scope="module")
+def locked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server that requires API keys: a pod without the key cannot run its flow."""
+    server = ServerProcess(
+        tmp_path_factory.mktemp("locked"), env={**FAST, "FLOWYARD_API_KEY": ADMIN}
+    )
+
+    def healthy() -> bool:
+        try:
+            with FlowyardClient(server.url, ADMIN, retry_seconds=0) as admin:
+                return admin.health()["status"] == "ok"
+        except Exception:
+            return False
+
+    try:
+        wait_until(healthy, timeout=60, interval=0.05, message="the locked server did not start")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def admin(locked_server: ServerProcess) -> Iterator[FlowyardClient]:
+    with FlowyardClient(locked_server.url, ADMIN) as client:
+        yield client
+
+
+def keyed_pool(admin: FlowyardClient, flows_dir: Path) -> tuple[str, str, s.Deployment]:
+    """A kubernetes pool on the locked server, a worker key for it, and a deployment."""
+    from flowyard.workers.kubernetes import KubernetesWorker
+
+    pool = f"k8s-{uuid.uuid4().hex[:8]}"
+    template = KubernetesWorker.default_base_job_template()
+    admin.create_work_pool(
+        s.WorkPoolCreate(name=pool, type="kubernetes", base_job_template=template)
+    )
+    key = admin.create_api_key(s.ApiKeyCreate(name=pool, pools=[pool])).key
+    variables = {"image": TEST_IMAGE, "image_pull_policy": "Never", **flows_volume(flows_dir)}
+    dep = deploy_flow(admin, pool, flows_dir, "hello", job_variables=variables)
+    return pool, key, dep
+
+
+class TestApiKeySecret:
+    def test_pod_reads_the_api_key_from_a_secret(
+        self,
+        admin: FlowyardClient,
+        locked_server: ServerProcess,
+        kube_api: KubeApiServer,  # noqa: F811
+        kubeconfig: Path,  # noqa: F811
+        docker_flows_dir: Path,
+        tmp_path: Path,
+    ):
+        """With FLOWYARD_WORKER_API_KEY_SECRET_NAME/_KEY the pod gets the worker's key from
+        the Secret and completes against a server requiring keys; no Job holds the key."""
+        pool, key, dep = keyed_pool(admin, docker_flows_dir)
+        create_secret(kubeconfig, "flowyard-worker-key", {"token": key})
+        env = {
+            **FAST,
+            "KUBECONFIG": str(kubeconfig),
+            "FLOWYARD_API_KEY": key,
+            "FLOWYARD_WORKER_API_KEY_SECRET_NAME": "flowyard-worker-key",
+            "FLOWYARD_WORKER_API_KEY_SECRET_KEY": "token",
+        }
+        worker = WorkerProcess(locked_server.url, pool, tmp_path, "--type", "kubernetes", env=env)
+        try:
+            run = admin.run_deployment(dep.id, s.DeploymentRunRequest())
+            completed(admin, run.id)
+        finally:
+            worker.stop(timeout=30)
+        (sent,) = [
+            m for m in kube_api.received if m["metadata"]["labels"].get("flowyard.io/pool") == pool
+        ]
+        (container,) = sent["spec"]["template"]["spec"]["containers"]
+        (variable,) = [e for e in container["env"] if e["name"] == "FLOWYARD_API_KEY"]
+        ref = {"name": "flowyard-worker-key", "key": "token"}
+        assert variable == {"name": "FLOWYARD_API_KEY", "valueFrom": {"secretKeyRef": ref}}
+        assert key not in json.dumps(kube_api.received)
+        assert "api_key_in_pod_spec" not in worker.output.read_text()
+
+    def test_without_a_secret_the_worker_warns_once(
+        self,
+        admin: FlowyardClient,
+        locked_server: ServerProcess,
+        kube_api: KubeApiServer,  # noqa: F811
+        kubeconfig: Path,  # noqa: F811
+        docker_flows_dir: Path,
+        tmp_path: Path,
+    ):
+        """No Secret named: Jobs carry the key as today, and the worker warns once, not per run."""
+        pool, key, dep = keyed_pool(admin, docker_flows_dir)
+        env = {**FAST, "KUBECONFIG": str(kubeconfig), "FLOWYARD_API_KEY": key}
+        worker = WorkerProcess(locked_server.url, pool, tmp_path, "--type", "kubernetes", env=env)
+        try:
+            for _ in range(2):
+                run = admin.run_deployment(dep.id, s.DeploymentRunRequest())
+                completed(admin, run.id)
+        finally:
+            worker.stop(timeout=30)
+        output = worker.output.read_text()
+        assert output.count("api_key_in_pod_spec") == 1, output
+        assert key not in output
+
+    def test_missing_secret_keeps_the_pod_pending_and_crashes_the_run(
+        self,
+        api: FlowyardClient,
+        deploy_k8s: Deploy,  # noqa: F811
+        start_k8s_worker: StartWorker,  # noqa: F811
+    ):
+        """A Secret that does not exist: CreateContainerConfigError in the logs, then Crashed;
+        the job variable wins over the worker's setting."""
+        secret = {"name": "absent", "key": "token"}
+        dep = deploy_k8s("hello", api_key_secret=secret, pod_watch_timeout_seconds=4)
+        start_k8s_worker(env={"FLOWYARD_WORKER_API_KEY_SECRET_NAME": "worker-wide"})
+        run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+        assert wait_for_state(api, run.id, "CRASHED", "COMPLETED", timeout=60) == "CRASHED"
+        message = api.read_flow_run(run.id).state.message or ""
+        assert 'CreateContainerConfigError: secret "absent" not found' in message, message
+        wait_until(lambda: has_line(api, run.id, "pod pending: CreateContainerConfigError"))

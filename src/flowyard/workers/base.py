@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -31,6 +31,9 @@ from flowyard.client.log_shipper import LogShipper
 from flowyard.errors import ApiError, FlowyardError, InvalidInput
 from flowyard.states import StateType
 from flowyard.workers.status import StatusServer, WorkerMetrics
+
+if TYPE_CHECKING:
+    from flowyard.settings import Settings
 
 log = structlog.get_logger()
 
@@ -123,6 +126,11 @@ class BaseWorker:
     @classmethod
     def default_base_job_template(cls) -> dict[str, Any]:
         return base_job_template(cls.variables)
+
+    @classmethod
+    def options_from_settings(cls, settings: Settings) -> dict[str, Any]:
+        """Keyword arguments of this type's constructor taken from the settings (none here)."""
+        return {}
 
     # -- the loop ---------------------------------------------------------------------------
 

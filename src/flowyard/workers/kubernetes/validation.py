@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from flowyard.errors import InvalidInput
-from flowyard.workers.kubernetes.variables import DNS_LABEL, DNS_SUBDOMAIN, QUANTITY
+from flowyard.workers.kubernetes.variables import DNS_LABEL, DNS_SUBDOMAIN, QUANTITY, SECRET_KEY
 
 LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
@@ -97,6 +97,9 @@ def _container(container: Any, path: str) -> list[str]:
             problems.append(f"{path}.env[{index}].name: {name!r} is not a valid variable name")
         elif "value" in variable and not isinstance(variable["value"], str):
             problems.append(f"{path}.env[{index}] ({name}): the value must be a string")
+        elif isinstance(source := variable.get("valueFrom"), dict):
+            ref = source.get("secretKeyRef")
+            problems += _secret_ref(ref, f"{path}.env[{index}].valueFrom.secretKeyRef")
     resources = container.get("resources") or {}
     for kind in ("requests", "limits"):
         for resource, quantity in (resources.get(kind) or {}).items():
@@ -163,6 +166,19 @@ def _dns(value: Any, path: str, pattern: str, limit: int) -> list[str]:
             f"at most {limit} characters)"
         ]
     return []
+
+
+def _secret_ref(ref: Any, path: str) -> list[str]:
+    """A Secret's name and key, when a variable is read from one."""
+    if ref is None:
+        return []
+    if not isinstance(ref, dict):
+        return [f"{path}: must be a mapping"]
+    problems = _dns(ref.get("name"), f"{path}.name", DNS_SUBDOMAIN, 253)
+    key = ref.get("key")
+    if not isinstance(key, str) or len(key) > 253 or not re.match(SECRET_KEY, key):
+        problems.append(f"{path}.key: {key!r} is not a Secret key (letters, digits, '-', '_', '.')")
+    return problems
 
 
 def _integer(value: Any, path: str, minimum: int) -> list[str]:

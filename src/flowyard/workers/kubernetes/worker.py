@@ -19,7 +19,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
 from pydantic import BaseModel
@@ -35,8 +35,15 @@ from flowyard.workers.kubernetes.cluster import KubernetesError, connect, is_tra
 from flowyard.workers.kubernetes.logs import follow_logs
 from flowyard.workers.kubernetes.manifest import POOL, RunIdentity, build_manifest, label_value
 from flowyard.workers.kubernetes.validation import check_manifest
-from flowyard.workers.kubernetes.variables import KubernetesVariables
+from flowyard.workers.kubernetes.variables import (
+    KubernetesVariables,
+    SecretKeyRef,
+    worker_api_key_secret,
+)
 from flowyard.workers.kubernetes.watching import follow
+
+if TYPE_CHECKING:
+    from flowyard.settings import Settings
 
 log = structlog.get_logger()
 
@@ -79,8 +86,13 @@ class KubernetesWorker(BaseWorker):
     supports_kill: ClassVar[bool] = True
     kills_at_shutdown: ClassVar[bool] = False
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(
+        self, *args: object, api_key_secret: SecretKeyRef | None = None, **kwargs: object
+    ) -> None:
+        """``api_key_secret``: where every Job reads the API key, unless its variables say."""
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.api_key_secret = api_key_secret
+        self._warned_plain_key = False
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self._watched: dict[str, _Watched] = {}
@@ -100,8 +112,12 @@ class KubernetesWorker(BaseWorker):
             self._watched[adopted.id] = watched
             return adopted
         try:
+            env = self.engine_env(claimed)
+            secret = configuration.api_key_secret or self.api_key_secret
+            if secret is None and self.client.api_key:
+                self._warn_plain_key()
             manifest = build_manifest(
-                configuration, _identity(claimed, self), self.engine_env(claimed), _suffix()
+                configuration, _identity(claimed, self), env, _suffix(), secret
             )
             check_manifest(manifest)
             cluster = self._cluster_key(configuration.cluster())
@@ -138,6 +154,25 @@ class KubernetesWorker(BaseWorker):
         """Delete the Job, foreground: it is gone only once its pods are."""
         assert isinstance(infrastructure, JobInfrastructure)
         self._delete(infrastructure, "Foreground")
+
+    # -- where Jobs read the API key --------------------------------------------------------
+
+    @classmethod
+    def options_from_settings(cls, settings: Settings) -> dict[str, Any]:
+        """The Secret of ``FLOWYARD_WORKER_API_KEY_SECRET_NAME`` (and ``_KEY``), if named."""
+        secret = worker_api_key_secret(settings)
+        return {"api_key_secret": secret} if secret else {}
+
+    def _warn_plain_key(self) -> None:
+        """Once per worker: whoever may read these Jobs may read the key in their spec."""
+        if not self._warned_plain_key:
+            self._warned_plain_key = True
+            self.log.warning(
+                "api_key_in_pod_spec",
+                hint="Jobs carry FLOWYARD_API_KEY as a plain value; put the key in a Secret "
+                "in the Jobs' namespace and name it with FLOWYARD_WORKER_API_KEY_SECRET_NAME "
+                "(and _KEY) or the job variable api_key_secret",
+            )
 
     # -- Jobs of workers that died (see ``adoption``) --------------------------------------
 
