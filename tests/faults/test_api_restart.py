@@ -6,7 +6,10 @@ import os
 import textwrap
 import threading
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import pytest
 import redis
 
 from flowyard import schemas as s
@@ -70,107 +73,123 @@ OUTAGE_SECONDS = 45.0
 """Longer than an engine's client retries (10 s) and log flush (30 s) put together."""
 
 
-def test_runs_complete_across_an_api_restart(tmp_path):
-    """Three runs in flight when the API stops and comes back (same store, same Redis):
-    all end Completed, each ran once, none was Crashed on the way, and the log lines
-    written while the API was down arrive."""
-    managed = ManagedRedis(workdir=tmp_path / "redis").start()
-    env = {**FAST, "FLOWYARD_REDIS_URL": managed.url}
-    server = ServerProcess(tmp_path / "home", env=env)
-    worker = None
-    try:
-        server.wait_ready()
-        api = server.client()
-        pool = create_process_pool(api, "restarts")
-        flows, folder = tmp_path / "flows", tmp_path / "markers"
+class Outage:
+    """A server (with its own Redis), a process pool with a worker and a deployment of one
+    of the flows above; ``stop_api`` and ``restart_api`` make the outage."""
+
+    def __init__(self, tmp_path: Path, function: str, **deployment: object) -> None:
+        self.tmp_path = tmp_path
+        self.redis = ManagedRedis(workdir=tmp_path / "redis").start()
+        self.env = {**FAST, "FLOWYARD_REDIS_URL": self.redis.url}
+        self.server = ServerProcess(tmp_path / "home", env=self.env)
+        self.worker: WorkerProcess | None = None
+        self.server.wait_ready()
+        self.api = self.server.client()
+        self.pool = create_process_pool(self.api, "outage")
+        flows, self.folder = tmp_path / "flows", tmp_path / "markers"
         flows.mkdir()
-        folder.mkdir()
+        self.folder.mkdir()
         (flows / "flows.py").write_text(FLOWS)
-        dep = deploy_flow(api, pool, flows, "outlives_api", parameters={"folder": str(folder)})
-        run_ids = [api.run_deployment(dep.id, s.DeploymentRunRequest()).id for _ in range(3)]
-        worker = WorkerProcess(server.url, pool, tmp_path, "--limit", "4", env=FAST)
-        wait_until(lambda: all((folder / f"{r}.started").exists() for r in run_ids), timeout=60)
-        server.stop()
-        (folder / "api-down").write_text("")
-        # down for longer than a lease: no heartbeat reached the API meanwhile
-        wait_until(lambda: _leases_expired(managed.url, pool, len(run_ids)), timeout=60)
-        server = ServerProcess(tmp_path / "home", port=server.port, env=env)
-        server.wait_ready()
-        (folder / "api-back").write_text("")
-        api = server.client()
+        parameters = {"folder": str(self.folder)}
+        self.deployment = deploy_flow(
+            self.api, self.pool, flows, function, parameters=parameters, **deployment
+        )
+
+    def start(self, runs: int) -> list[str]:
+        """``runs`` runs of the deployment, and a worker for them."""
+        request = s.DeploymentRunRequest()
+        run_ids = [self.api.run_deployment(self.deployment.id, request).id for _ in range(runs)]
+        self.worker = WorkerProcess(
+            self.server.url, self.pool, self.tmp_path, "--limit", "4", env=FAST
+        )
+        return run_ids
+
+    def stop_api(self) -> None:
+        self.api.close()
+        self.server.stop()
+        (self.folder / "api-down").write_text("")
+
+    def restart_api(self) -> None:
+        """The same store, Redis and port: only the API process is new."""
+        self.server = ServerProcess(self.tmp_path / "home", port=self.server.port, env=self.env)
+        self.server.wait_ready()
+        self.api = self.server.client()
+
+    def all_completed(self, run_ids: list[str]) -> None:
+        """Every run Completed, having run once, never Crashed on the way."""
+        api = self.api
         wait_until(
             lambda: all(api.read_flow_run(r).state.type is StateType.COMPLETED for r in run_ids),
             timeout=120,
         )
         for run_id in run_ids:
-            assert (folder / run_id).read_text() == "ran\n"
+            assert (self.folder / run_id).read_text() == "ran\n"
             names = [st.name for st in api.read_flow_run_history(run_id).states]
             assert "Crashed" not in names, names
-            wait_until(
-                lambda run_id=run_id: any(
-                    "logged while the API was down" in line.message
-                    for line in api.read_logs(run_id)
-                ),
-                timeout=60,
-            )
-        api.close()
-    finally:
-        if worker is not None:
-            worker.stop()
-        server.stop()
-        managed.stop()
+        wait_until(lambda: api.read_work_queue(self.pool, "default").running == 0, timeout=30)
+
+    def close(self) -> None:
+        self.api.close()
+        if self.worker is not None:
+            self.worker.stop()
+        self.server.stop()
+        self.redis.stop()
 
 
-def test_runs_that_end_during_a_long_api_outage_wait_and_report_completed(tmp_path):
+@pytest.fixture
+def outage(tmp_path: Path) -> Iterator[Callable[..., Outage]]:
+    made: list[Outage] = []
+
+    def make(function: str, **deployment: object) -> Outage:
+        made.append(Outage(tmp_path, function, **deployment))
+        return made[-1]
+
+    yield make
+    for rig in made:
+        rig.close()
+
+
+def test_runs_complete_across_an_api_restart(outage):
+    """Three runs in flight when the API stops and comes back (same store, same Redis):
+    all end Completed, each ran once, none was Crashed on the way, and the log lines
+    written while the API was down arrive."""
+    rig = outage("outlives_api")
+    run_ids = rig.start(3)
+    wait_until(lambda: all((rig.folder / f"{r}.started").exists() for r in run_ids), timeout=60)
+    rig.stop_api()
+    # down for longer than a lease: no heartbeat reached the API meanwhile
+    wait_until(lambda: _leases_expired(rig.redis.url, rig.pool, len(run_ids)), timeout=60)
+    rig.restart_api()
+    (rig.folder / "api-back").write_text("")
+    rig.all_completed(run_ids)
+    for run_id in run_ids:
+        wait_until(
+            lambda run_id=run_id: any(
+                "logged while the API was down" in line.message
+                for line in rig.api.read_logs(run_id)
+            ),
+            timeout=60,
+        )
+
+
+def test_runs_that_end_during_a_long_api_outage_wait_and_report_completed(outage):
     """Runs whose flows end while the API is down for longer than any client retry: each
     engine stays alive, heartbeating and holding its logs and final state, until the API
     is back; then every run is Completed. With crash retries on, a run wrongly taken for
     crashed would run again: none did."""
-    managed = ManagedRedis(workdir=tmp_path / "redis").start()
-    env = {**FAST, "FLOWYARD_REDIS_URL": managed.url}
-    server = ServerProcess(tmp_path / "home", env=env)
-    worker = None
-    try:
-        server.wait_ready()
-        api = server.client()
-        pool = create_process_pool(api, "long-outage")
-        flows, folder = tmp_path / "flows", tmp_path / "markers"
-        flows.mkdir()
-        folder.mkdir()
-        (flows / "flows.py").write_text(FLOWS)
-        dep = deploy_flow(
-            api, pool, flows, "ends_while_api_down", parameters={"folder": str(folder)},
-            crash_retries=1,
-        )  # fmt: skip
-        run_ids = [api.run_deployment(dep.id, s.DeploymentRunRequest()).id for _ in range(2)]
-        worker = WorkerProcess(server.url, pool, tmp_path, "--limit", "4", env=FAST)
-        wait_until(lambda: all((folder / f"{r}.pid").exists() for r in run_ids), timeout=60)
-        server.stop()
-        (folder / "api-down").write_text("")
-        wait_until(lambda: all((folder / r).exists() for r in run_ids), timeout=60)
-        threading.Event().wait(OUTAGE_SECONDS)  # the fault's length, not a wait for a result
-        pids = [int((folder / f"{r}.pid").read_text()) for r in run_ids]
-        assert all(_alive(pid) for pid in pids), "an engine gave up while the API was down"
-        server = ServerProcess(tmp_path / "home", port=server.port, env=env)
-        server.wait_ready()
-        api = server.client()
-        wait_until(
-            lambda: all(api.read_flow_run(r).state.type is StateType.COMPLETED for r in run_ids),
-            timeout=120,
-        )
-        for run_id in run_ids:
-            assert (folder / run_id).read_text() == "ran\n"
-            names = [st.name for st in api.read_flow_run_history(run_id).states]
-            assert "Crashed" not in names, names
-            messages = [line.message for line in api.read_logs(run_id)]
-            assert "finished while the API was down" in messages
-        wait_until(lambda: api.read_work_queue(pool, "default").running == 0, timeout=30)
-        api.close()
-    finally:
-        if worker is not None:
-            worker.stop()
-        server.stop()
-        managed.stop()
+    rig = outage("ends_while_api_down", crash_retries=1)
+    run_ids = rig.start(2)
+    wait_until(lambda: all((rig.folder / f"{r}.pid").exists() for r in run_ids), timeout=60)
+    rig.stop_api()
+    wait_until(lambda: all((rig.folder / r).exists() for r in run_ids), timeout=60)
+    threading.Event().wait(OUTAGE_SECONDS)  # the fault's length, not a wait for a result
+    pids = [int((rig.folder / f"{r}.pid").read_text()) for r in run_ids]
+    assert all(_alive(pid) for pid in pids), "an engine gave up while the API was down"
+    rig.restart_api()
+    rig.all_completed(run_ids)
+    for run_id in run_ids:
+        messages = [line.message for line in rig.api.read_logs(run_id)]
+        assert "finished while the API was down" in messages
 
 
 def _alive(pid: int) -> bool:
