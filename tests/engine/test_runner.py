@@ -44,12 +44,15 @@ def bad() -> None:
 """
 
 
-def run_engine(url: str, run_id: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_engine(
+    url: str, run_id: str, cwd: Path, **settings: str
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "FLOWYARD_API_URL": url,
         "FLOWYARD_CLAIM_TOKEN": TOKEN,
         "FLOWYARD_ENGINE_LOG_LEVEL": "INFO",
+        **{f"FLOWYARD_{name.upper()}": value for name, value in settings.items()},
     }
     return subprocess.run(
         [sys.executable, "-m", "flowyard.engine", run_id],
@@ -167,12 +170,14 @@ class TestRefusedAndBroken:
         assert "flow_run_start_failed" in done.stderr
 
     def test_a_terminal_state_that_cannot_be_reported_exits_non_zero(self, api, tmp_path):
-        """If the terminal state is not recorded the exit is 1, so the worker marks Crashed."""
+        """An API that keeps failing the final report is retried for
+        ``final_report_seconds``; then the exit is 1, so the worker marks Crashed."""
         fake, url = api
         fake.terminal_status = 500
         run = fake.add_run(write_flows(tmp_path), "flows.py:good", {"n": 1})
-        done = run_engine(url, run.id, tmp_path)
+        done = run_engine(url, run.id, tmp_path, final_report_seconds="3")
         assert done.returncode == 1
+        assert "state_report_retrying" in done.stderr and "state_report_failed" in done.stderr
         assert "hello from the flow" in fake.log_text()
 
     def test_a_missing_argument_is_a_usage_error(self):
