@@ -571,15 +571,23 @@ class ApiKeyCreated(ApiKey):
 
 
 class ConcurrencyLimitCreate(_Doc):
-    """At most ``limit`` task runs tagged ``tag`` at once, everywhere (0 blocks them all)."""
+    """At most ``limit`` task runs tagged ``tag`` at once, everywhere (0 blocks them all).
+
+    ``slot_decay_per_second`` lets ``rate_limit(tag)`` use it: at most ``limit`` callers at
+    once, then that many a second. An inactive limit limits nothing.
+    """
 
     tag: str = Field(min_length=1, max_length=200)
     limit: int = Field(ge=0)
+    slot_decay_per_second: float | None = Field(default=None, gt=0, le=1_000_000)
+    active: bool = True
 
 
 class ConcurrencyLimit(_Doc):
     tag: str
     limit: int
+    slot_decay_per_second: float | None = None
+    active: bool = True
     active_slots: int
     created: datetime
     updated: datetime
@@ -593,9 +601,16 @@ class SlotsRequest(_Doc):
     holder: str = Field(min_length=1, max_length=200)
     lease_seconds: float = Field(default=60.0, gt=0, le=3600)
     occupy: int = Field(default=1, ge=1, le=1000)
+    mode: Literal["concurrency", "rate_limit"] = Field(
+        default="concurrency",
+        description="rate_limit: the slots are not held but decay (limits with a slot decay)",
+    )
 
 
 class SlotsResponse(_Doc):
     acquired: bool
     limited_tags: list[str] = Field(description="the tags of the request that have a limit")
     full_tag: str | None = Field(default=None, description="a tag whose limit is reached")
+    retry_after: float | None = Field(
+        default=None, description="seconds until decaying slots of the full tag make room"
+    )

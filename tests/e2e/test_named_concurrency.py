@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -14,7 +15,7 @@ from flowyard import flow, task
 from flowyard.cli.main import cli
 from flowyard.concurrency import ConcurrencySlotAcquisitionError
 from flowyard.concurrency import asyncio as async_concurrency
-from flowyard.concurrency.sync import concurrency
+from flowyard.concurrency.sync import concurrency, rate_limit
 from flowyard.errors import FlowyardError
 from flowyard.sdk.logs import RUN_LOGGER_NAME
 
@@ -26,9 +27,9 @@ def limit(server, api, monkeypatch):
     monkeypatch.setenv("FLOWYARD_API_URL", server.url)
     created: list[str] = []
 
-    def create(name: str, n: int) -> str:
+    def create(name: str, n: int, *options: str) -> str:
         result = CliRunner().invoke(
-            cli, ["--api-url", server.url, "concurrency-limit", "create", name, str(n)]
+            cli, ["--api-url", server.url, "concurrency-limit", "create", name, str(n), *options]
         )
         assert result.exit_code == 0, result.output
         created.append(name)
@@ -142,3 +143,64 @@ def test_without_an_api_nothing_is_limited_unless_strict(monkeypatch):
     with pytest.raises(ConcurrencySlotAcquisitionError, match="no Flowyard API"):
         with concurrency("anything", strict=True):
             pass
+
+
+def test_rate_limit_lets_a_burst_through_then_paces_calls_at_the_decay_rate(limit, api):
+    """Limit 2, decaying 5 slots a second: from 3 threads making 8 calls, the first two
+    pass at once, and the n-th call (n > 2) not before (n - 2) / 5 s after the first.
+    (A lower bound: a loaded machine can only make calls later, never earlier.)"""
+    name = limit("paced-api", 2, "--slot-decay-per-second", "5")
+    passed: list[float] = []
+    lock = threading.Lock()
+
+    def caller(calls: int) -> None:
+        for _ in range(calls):
+            rate_limit(name)
+            with lock:
+                passed.append(time.monotonic())
+
+    threads = [threading.Thread(target=caller, args=(n,)) for n in (3, 3, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(passed) == 8
+    passed.sort()
+    early = [n for n, at in enumerate(passed[2:], start=1) if at - passed[0] < n / 5 - 0.02]
+    assert early == []
+    assert api.read_concurrency_limit(name).slot_decay_per_second == 5.0
+
+
+def test_rate_limit_needs_a_decaying_limit_and_times_out_clearly(limit):
+    steady = limit("steady", 1)
+    with pytest.raises(FlowyardError, match="'steady' has no slot decay"):
+        rate_limit(steady)
+    slow = limit("slow", 1, "--slot-decay-per-second", "0.01")
+    rate_limit(slow)
+    with pytest.raises(TimeoutError, match="'slow' within 0.3 s"):
+        rate_limit(slow, timeout_seconds=0.3)
+    asyncio.run(async_concurrency.rate_limit("never-created"))  # no limit: passes
+    with pytest.raises(ConcurrencySlotAcquisitionError, match="never-created"):
+        rate_limit("never-created", strict=True)
+
+
+def test_an_inactive_limit_limits_nothing_until_enabled(limit, server, api):
+    """`concurrency-limit update --disable / --enable` switch a limit off and on, keeping
+    its decay; `ls` shows both."""
+    name = limit("switchable", 0, "--slot-decay-per-second", "2")
+    update = ["--api-url", server.url, "concurrency-limit", "update", name]
+    assert CliRunner().invoke(cli, [*update, "--disable"]).exit_code == 0
+    with concurrency(name, timeout_seconds=5):  # limit 0, but inactive
+        pass
+    listed = CliRunner().invoke(cli, ["--api-url", server.url, "concurrency-limit", "ls"])
+    assert any(line.split()[:4] == [name, "0", "2", "no"] for line in listed.output.splitlines()), (
+        listed.output
+    )
+    result = CliRunner().invoke(cli, [*update, "--enable", "--limit", "1"])
+    assert result.exit_code == 0, result.output
+    found = api.read_concurrency_limit(name)
+    assert (found.limit, found.slot_decay_per_second, found.active) == (1, 2.0, True)
+    with concurrency(name):
+        with pytest.raises(TimeoutError):
+            with concurrency(name, timeout_seconds=0.2):
+                pass

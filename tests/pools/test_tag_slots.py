@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from flowyard.pools import TagSlots, connect
+from flowyard.pools.tag_slots import FullLimit
 
 NOW = 1_700_000_000.0
+FULL_DB = FullLimit("db", None)  # full of held slots: no telling when one is given back
 
 
 def _run(redis_url: str, body) -> None:
@@ -25,7 +29,7 @@ def test_slots_are_taken_all_or_none(redis_url):
 
     async def body(slots: TagSlots) -> None:
         assert await slots.acquire({"db": 1, "api": 2}, "t1", now=NOW, lease_seconds=30) is None
-        assert await slots.acquire({"db": 1, "api": 2}, "t2", now=NOW, lease_seconds=30) == "db"
+        assert await slots.acquire({"db": 1, "api": 2}, "t2", now=NOW, lease_seconds=30) == FULL_DB
         assert await slots.active("api", NOW) == 1  # t2 took nothing
         assert await slots.acquire({"api": 2}, "t2", now=NOW, lease_seconds=30) is None
         await slots.release(["db", "api"], "t1")
@@ -50,10 +54,10 @@ def test_an_expired_lease_frees_its_slot_and_renewal_keeps_it(redis_url):
 
     async def body(slots: TagSlots) -> None:
         await slots.acquire({"db": 1}, "dead", now=NOW, lease_seconds=10)
-        assert await slots.acquire({"db": 1}, "t2", now=NOW + 9, lease_seconds=10) == "db"
+        assert await slots.acquire({"db": 1}, "t2", now=NOW + 9, lease_seconds=10) == FULL_DB
         assert await slots.acquire({"db": 1}, "t2", now=NOW + 11, lease_seconds=10) is None
         await slots.renew(["db"], "t2", NOW + 100)
-        assert await slots.acquire({"db": 1}, "t3", now=NOW + 50, lease_seconds=10) == "db"
+        assert await slots.acquire({"db": 1}, "t3", now=NOW + 50, lease_seconds=10) == FULL_DB
         await slots.release(["db"], "t2")
         await slots.renew(["db"], "t2", NOW + 200)  # a released slot is not revived
         assert await slots.active("db", NOW + 50) == 0
@@ -68,12 +72,56 @@ def test_a_holder_can_occupy_several_slots_and_gives_them_all_back(redis_url):
         take = slots.acquire
         assert await take({"db": 4}, "big", now=NOW, lease_seconds=10, occupy=3) is None
         assert await slots.active("db", NOW) == 3
-        assert await take({"db": 4}, "two", now=NOW, lease_seconds=10, occupy=2) == "db"
+        assert await take({"db": 4}, "two", now=NOW, lease_seconds=10, occupy=2) == FULL_DB
         assert await take({"db": 4}, "one", now=NOW, lease_seconds=10) is None
         await slots.release(["db"], "one")
         await slots.renew(["db"], "big", NOW + 100, occupy=3)
         assert await slots.active("db", NOW + 50) == 3  # all three were renewed
         await slots.release(["db"], "big", occupy=3)
         assert await slots.active("db", NOW) == 0
+
+    _run(redis_url, body)
+
+
+def test_rate_limited_slots_decay_one_after_another(redis_url):
+    """A limit of 2 decaying 1 slot a second: two callers at once, then one a second; a
+    refused caller is told when the next slot decays."""
+
+    async def body(slots: TagSlots) -> None:
+        def take(holder: str, at: float, occupy: int = 1):
+            return slots.acquire(
+                {"api": 2}, holder, now=at, lease_seconds=30, occupy=occupy, decay={"api": 1.0}
+            )
+
+        assert await take("a", NOW) is None  # decays at NOW + 1
+        assert await take("b", NOW) is None  # after a: NOW + 2
+        assert await take("c", NOW + 0.25) == FullLimit("api", 0.75)
+        assert await slots.active("api", NOW + 0.25) == 2
+        assert await take("c", NOW + 1) is None  # a decayed; c decays at NOW + 3
+        assert await take("d", NOW + 1.5, occupy=2) == FullLimit("api", 1.5)  # b and c
+        assert await take("d", NOW + 3, occupy=2) is None
+        assert await slots.active("api", NOW + 3) == 2
+        assert await slots.active("api", NOW + 5) == 0
+
+    _run(redis_url, body)
+
+
+def test_held_and_decaying_slots_share_one_limit(redis_url):
+    """A held slot and a decaying one fill a limit of 2 together; a caller blocked by the
+    held slot gets no retry time (its holder gives it back when it likes)."""
+
+    async def body(slots: TagSlots) -> None:
+        assert await slots.acquire({"api": 2}, "held", now=NOW, lease_seconds=30) is None
+        rate = {"api": 10.0}
+        assert await slots.acquire(
+            {"api": 2}, "r1", now=NOW, lease_seconds=30, decay=rate
+        ) is None  # fmt: skip
+        refused = await slots.acquire({"api": 2}, "r2", now=NOW, lease_seconds=30, occupy=2,
+                                      decay=rate)  # fmt: skip
+        assert refused == FullLimit("api", None)
+        refused = await slots.acquire({"api": 2}, "r2", now=NOW, lease_seconds=30, decay=rate)
+        assert refused is not None and refused.retry_after == pytest.approx(0.1)
+        await slots.clear("api")
+        assert await slots.active("api", NOW) == 0
 
     _run(redis_url, body)

@@ -1,11 +1,20 @@
-"""``flowyard concurrency-limit …``: limits on task runs by tag, across every flow run."""
+"""``flowyard concurrency-limit …``: limits on task runs by tag (and on ``concurrency`` /
+``rate_limit`` blocks by name), across every flow run."""
 
 from __future__ import annotations
 
 import click
 
+from flowyard import schemas as s
 from flowyard.cli.common import client, json_option
 from flowyard.cli.output import details, emit_json, table
+
+decay_option = click.option(
+    "--slot-decay-per-second",
+    "decay",
+    type=click.FloatRange(0, 1_000_000, min_open=True),
+    help="Slots taken by rate_limit() free themselves at this rate (makes it a rate limit).",
+)
 
 
 @click.group("concurrency-limit")
@@ -16,15 +25,43 @@ def concurrency_limit() -> None:
 @concurrency_limit.command("create")
 @click.argument("tag")
 @click.argument("limit", type=click.IntRange(0))
+@decay_option
+@click.option("--disable", is_flag=True, help="Create it inactive: it limits nothing yet.")
 @json_option
-def create(tag: str, limit: int, as_json: bool) -> None:
-    """At most LIMIT task runs tagged TAG at once (create, or change an existing limit)."""
+def create(tag: str, limit: int, decay: float | None, disable: bool, as_json: bool) -> None:
+    """At most LIMIT task runs tagged TAG at once (create, or replace an existing limit)."""
     with client() as api:
-        created = api.set_concurrency_limit(tag, limit)
-    if as_json:
-        emit_json(created)
-        return
-    click.echo(f"Task runs tagged {tag!r}: at most {limit} at once.")
+        created = api.set_concurrency_limit(tag, limit, decay, active=not disable)
+    _report(created, as_json)
+
+
+@concurrency_limit.command("update")
+@click.argument("tag")
+@click.option("--limit", type=click.IntRange(0), help="The new number of slots.")
+@decay_option
+@click.option("--no-decay", is_flag=True, help="Remove the slot decay.")
+@click.option("--enable/--disable", "active", default=None, help="Turn the limit on or off.")
+@json_option
+def update(
+    tag: str,
+    limit: int | None,
+    decay: float | None,
+    no_decay: bool,
+    active: bool | None,
+    as_json: bool,
+) -> None:
+    """Change TAG's limit, decay or state; what is not given stays as it is."""
+    if decay is not None and no_decay:
+        raise click.UsageError("give --slot-decay-per-second or --no-decay, not both")
+    with client() as api:
+        now = api.read_concurrency_limit(tag)
+        updated = api.set_concurrency_limit(
+            tag,
+            now.limit if limit is None else limit,
+            None if no_decay else decay or now.slot_decay_per_second,
+            now.active if active is None else active,
+        )
+    _report(updated, as_json)
 
 
 @concurrency_limit.command("ls")
@@ -36,7 +73,10 @@ def list_limits(as_json: bool) -> None:
     if as_json:
         emit_json(found)
         return
-    table(["tag", "limit", "in use"], [(x.tag, x.limit, x.active_slots) for x in found])
+    table(
+        ["tag", "limit", "decay /s", "active", "in use"],
+        [(x.tag, x.limit, _decay(x), _yes(x.active), x.active_slots) for x in found],
+    )
 
 
 @concurrency_limit.command("inspect")
@@ -49,7 +89,15 @@ def inspect(tag: str, as_json: bool) -> None:
     if as_json:
         emit_json(found)
         return
-    details([("tag", found.tag), ("limit", found.limit), ("in use", found.active_slots)])
+    details(
+        [
+            ("tag", found.tag),
+            ("limit", found.limit),
+            ("decay /s", _decay(found)),
+            ("active", _yes(found.active)),
+            ("in use", found.active_slots),
+        ]
+    )
 
 
 @concurrency_limit.command("delete")
@@ -59,3 +107,22 @@ def delete(tag: str) -> None:
     with client() as api:
         api.delete_concurrency_limit(tag)
     click.echo(f"Deleted the concurrency limit of tag {tag!r}.")
+
+
+def _report(found: s.ConcurrencyLimit, as_json: bool) -> None:
+    if as_json:
+        emit_json(found)
+        return
+    click.echo(f"Task runs tagged {found.tag!r}: at most {found.limit} at once.")
+    if found.slot_decay_per_second:
+        click.echo(f"As a rate limit: {found.slot_decay_per_second:g} a second.")
+    if not found.active:
+        click.echo("Inactive: it limits nothing until `--enable`d.")
+
+
+def _decay(found: s.ConcurrencyLimit) -> str:
+    return "-" if found.slot_decay_per_second is None else f"{found.slot_decay_per_second:g}"
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"

@@ -234,8 +234,12 @@ class FlowyardClient:
 
     # -- tag concurrency limits ------------------------------------------------------------
 
-    def set_concurrency_limit(self, tag: str, limit: int) -> s.ConcurrencyLimit:
-        body = s.ConcurrencyLimitCreate(tag=tag, limit=limit)
+    def set_concurrency_limit(
+        self, tag: str, limit: int, slot_decay_per_second: float | None = None, active: bool = True
+    ) -> s.ConcurrencyLimit:
+        body = s.ConcurrencyLimitCreate(
+            tag=tag, limit=limit, slot_decay_per_second=slot_decay_per_second, active=active
+        )
         return self._send_doc("POST", s.ConcurrencyLimit, _path("concurrency_limits"), body)
 
     def list_concurrency_limits(self) -> list[s.ConcurrencyLimit]:

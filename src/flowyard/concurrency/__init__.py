@@ -3,9 +3,10 @@
 
 A name is a concurrency limit made with ``flowyard concurrency-limit create NAME N`` — the
 same limits that tagged task runs take slots of, so ``with concurrency("warehouse")`` and
-``@task(tags=["warehouse"])`` share one pool of slots.
+``@task(tags=["warehouse"])`` share one pool of slots. ``rate_limit(name)`` uses a limit
+with a slot decay (``--slot-decay-per-second``) to pace calls instead.
 """
 
-from flowyard.concurrency.sync import ConcurrencySlotAcquisitionError, concurrency
+from flowyard.concurrency.sync import ConcurrencySlotAcquisitionError, concurrency, rate_limit
 
-__all__ = ["ConcurrencySlotAcquisitionError", "concurrency"]
+__all__ = ["ConcurrencySlotAcquisitionError", "concurrency", "rate_limit"]

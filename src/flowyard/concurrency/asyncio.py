@@ -1,5 +1,6 @@
-"""``async with concurrency(...)``: the same slots as ``flowyard.concurrency.sync``, for
-async code (waiting and releasing happen in a worker thread, off the event loop)."""
+"""``async with concurrency(...)`` and ``await rate_limit(...)``: the same slots as
+``flowyard.concurrency.sync``, for async code (waiting and releasing happen in a worker
+thread, off the event loop)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from collections.abc import AsyncIterator
 
 from flowyard.concurrency.sync import ConcurrencySlotAcquisitionError
 from flowyard.concurrency.sync import concurrency as sync_concurrency
+from flowyard.concurrency.sync import rate_limit as sync_rate_limit
 
-__all__ = ["ConcurrencySlotAcquisitionError", "concurrency"]
+__all__ = ["ConcurrencySlotAcquisitionError", "concurrency", "rate_limit"]
 
 
 @contextlib.asynccontextmanager
@@ -35,3 +37,13 @@ async def concurrency(
             raise
     else:
         await asyncio.to_thread(block.__exit__, None, None, None)
+
+
+async def rate_limit(
+    names: str | list[str],
+    occupy: int = 1,
+    timeout_seconds: float | None = None,
+    strict: bool = False,
+) -> None:
+    """Wait for ``occupy`` decaying slots of each limit in ``names`` (see the sync one)."""
+    await asyncio.to_thread(sync_rate_limit, names, occupy, timeout_seconds, strict)

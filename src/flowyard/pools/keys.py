@@ -27,6 +27,8 @@ Task-run concurrency limits by tag share one hash tag, so one script can take sl
 several tags at once::
 
     fy:{tags}:slots:T  ZSET  holder -> lease expiry    task runs holding a slot of tag T
+    fy:{tags}:decay:T  ZSET  slot -> time it decays    slots taken by ``rate_limit`` (they
+                             are never given back: they drain at the limit's decay rate)
 
 Keys that belong to no pool::
 
@@ -128,9 +130,18 @@ def wake_channel(pool: str) -> str:
 
 def tag_slots(tag: str) -> str:
     """The ZSET of task runs holding a slot of the concurrency limit of ``tag``."""
+    return f"{PREFIX}:{{tags}}:slots:{_tag(tag)}"
+
+
+def tag_decaying_slots(tag: str) -> str:
+    """The ZSET of the slots of ``tag``'s limit taken by rate limits, until they decay."""
+    return f"{PREFIX}:{{tags}}:decay:{_tag(tag)}"
+
+
+def _tag(tag: str) -> str:
     if not tag:
         raise InvalidInput("a concurrency-limit tag must be non-empty")
-    return f"{PREFIX}:{{tags}}:slots:{tag}"
+    return tag
 
 
 def pool_from_wake_channel(channel: str) -> str | None:

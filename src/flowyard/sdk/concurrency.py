@@ -4,7 +4,8 @@ Before a tagged task runs, the engine takes one slot of each of its tags that ha
 (``flowyard concurrency-limit create TAG N``), all or none, waiting while one is full;
 it renews the lease while the task runs and gives the slots back when it ends. Without
 an API (a script run without ``FLOWYARD_API_URL``) tags limit nothing, as in Prefect.
-``flowyard.concurrency`` takes slots of the same limits by name, for any block of code.
+``flowyard.concurrency`` takes slots of the same limits by name, for any block of code,
+and ``rate_limit`` takes slots that are not given back but decay.
 """
 
 from __future__ import annotations
@@ -78,14 +79,27 @@ def held_slots(
             client.task_slots("release", held)
 
 
+def take_decaying_slots(
+    client: FlowyardClient, names: Iterable[str], *, occupy: int = 1, timeout: float | None = None
+) -> list[str]:
+    """Take ``occupy`` slots of each named rate limit, waiting until they decay enough to
+    make room; the names that have a limit. Nothing is held: the slots free themselves."""
+    from flowyard.schemas import SlotsRequest
+
+    request = SlotsRequest(
+        tags=sorted(set(names)), holder=uuid.uuid4().hex, occupy=occupy, mode="rate_limit"
+    )
+    return _acquire(client, request, None, timeout)
+
+
 def _acquire(
     client: FlowyardClient,
     request: SlotsRequest,
     on_wait: Callable[[str | None], object] | None,
     timeout: float | None,
 ) -> list[str]:
-    """The limited names, once the slots of each are held (waiting, polling, while one is
-    full)."""
+    """The limited names, once the slots of each are taken (waiting while one is full:
+    until its decaying slots make room, or polling with backoff for held ones)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = 0.05
     warned = False
@@ -96,15 +110,17 @@ def _acquire(
         if not warned and on_wait is not None:
             on_wait(answer.full_tag)
             warned = True
+        wait = delay if answer.retry_after is None else answer.retry_after
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(
                     f"no free slot of concurrency limit {answer.full_tag!r} within {timeout} s"
                 )
-            delay = min(delay, left)
-        time.sleep(delay)
-        delay = min(delay * 2, MAX_POLL_SECONDS)
+            wait = min(wait, left)
+        time.sleep(wait)
+        if answer.retry_after is None:
+            delay = min(delay * 2, MAX_POLL_SECONDS)
 
 
 def _renew(client: FlowyardClient, held: SlotsRequest, stop: threading.Event) -> None:

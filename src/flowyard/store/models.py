@@ -295,12 +295,16 @@ class ConcurrencyLimit(Base):
     """At most ``limit`` task runs with ``tag`` run at once, across every flow run and machine.
 
     The slots themselves are leased in Redis (``pools.tag_slots``); this row is the limit.
+    With ``slot_decay_per_second`` it can also serve as a rate limit; an inactive limit
+    limits nothing.
     """
 
     __tablename__ = "concurrency_limits"
 
     tag: Mapped[str] = mapped_column(String(200), primary_key=True)
     limit: Mapped[int]
+    slot_decay_per_second: Mapped[float | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
     created: Mapped[datetime] = mapped_column(default=utcnow)
     updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
