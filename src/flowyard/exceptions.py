@@ -5,6 +5,7 @@ from flowyard.errors import FlowyardError
 from flowyard.sdk.context import MissingContextError
 from flowyard.sdk.futures import UpstreamTaskError
 from flowyard.sdk.parameters import ParameterTypeError
+from flowyard.sdk.pause import FlowPauseTimeout
 from flowyard.sdk.results import MissingResult, SerializationError
 from flowyard.states import CancelledRun, CrashedRun, FailedRun, UnfinishedRun
 
@@ -12,6 +13,7 @@ __all__ = [
     "CancelledRun",
     "CrashedRun",
     "FailedRun",
+    "FlowPauseTimeout",
     "FlowyardError",
     "MissingContextError",
     "MissingResult",

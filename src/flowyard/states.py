@@ -4,7 +4,8 @@
 live in ``flowyard.orchestrator.transitions``. ``State`` and its constructors
 (``Completed()``, ``Failed()``, …) are the SDK's view, as in Prefect: a type, a display
 name (``Late`` and ``AwaitingRetry`` are Scheduled states, ``Retrying`` a Running one), a
-message, and the run's result or exception as ``data``.
+message, and the run's result or exception as ``data``. A Paused flow run waits, in its
+process, for ``flowyard flow-run resume`` (``pause_flow_run``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class StateType(StrEnum):
     SCHEDULED = "SCHEDULED"
     PENDING = "PENDING"
     RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     CANCELLING = "CANCELLING"
@@ -113,7 +115,7 @@ class State(Generic[R]):
         return self.type is StateType.CANCELLING
 
     def is_paused(self) -> bool:
-        return False
+        return self.type is StateType.PAUSED
 
     def is_final(self) -> bool:
         return self.type.is_terminal
@@ -160,6 +162,7 @@ AwaitingRetry = _constructor(StateType.SCHEDULED, "AwaitingRetry")
 Pending = _constructor(StateType.PENDING)
 Running = _constructor(StateType.RUNNING)
 Retrying = _constructor(StateType.RUNNING, "Retrying")
+Paused = _constructor(StateType.PAUSED)
 Completed = _constructor(StateType.COMPLETED)
 Failed = _constructor(StateType.FAILED)
 Cancelling = _constructor(StateType.CANCELLING)
@@ -178,6 +181,7 @@ __all__ = [
     "Failed",
     "FailedRun",
     "Late",
+    "Paused",
     "Pending",
     "Retrying",
     "Running",

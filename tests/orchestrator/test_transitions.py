@@ -57,3 +57,13 @@ def test_scheduled_cannot_complete():
 def test_table_covers_every_state():
     """Every state has an entry in the table."""
     assert set(ALLOWED) == set(S)
+
+
+def test_only_the_claim_holder_pauses_and_anyone_resumes():
+    """Running → Paused is the engine's (claim token); Paused → Running is a resume by an
+    operator; a paused run cannot complete without being resumed."""
+    assert not decide(S.RUNNING, S.PAUSED, run_token="t", given_token=None).accepted
+    assert decide(S.RUNNING, S.PAUSED, run_token="t", given_token="t").accepted
+    assert decide(S.PAUSED, S.RUNNING, run_token="t", given_token=None).accepted
+    assert decide(S.PAUSED, S.CANCELLING, run_token="t", given_token=None).accepted
+    assert not decide(S.PAUSED, S.COMPLETED, run_token="t", given_token="t").accepted

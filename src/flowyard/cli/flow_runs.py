@@ -163,3 +163,12 @@ def cancel_run(run_id: str) -> None:
     with client() as api:
         run = api.cancel_flow_run(run_id)
     click.echo(f"Flow run {run.name!r} ({run.id}) is {run.state.name}.")
+
+
+@flow_run.command("resume")
+@click.argument("run_id")
+def resume_run(run_id: str) -> None:
+    """Resume a flow run paused by ``pause_flow_run``: it carries on where it waits."""
+    with client() as api:
+        run = api.resume_flow_run(run_id)
+    click.echo(f"Flow run {run.name!r} ({run.id}) is {run.state.name}.")

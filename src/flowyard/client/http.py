@@ -216,6 +216,9 @@ class FlowyardClient:
     def cancel_flow_run(self, ref: str) -> s.FlowRun:
         return s.FlowRun.model_validate(self.request("POST", _path("flow_runs", ref, "cancel")))
 
+    def resume_flow_run(self, ref: str) -> s.FlowRun:
+        return s.FlowRun.model_validate(self.request("POST", _path("flow_runs", ref, "resume")))
+
     def run_heartbeat(self, run_id: str, token: str) -> s.RunHeartbeatAck:
         """The engine's heartbeat for its run; the answer says whether to stop."""
         body = s.RunHeartbeat(token=token)

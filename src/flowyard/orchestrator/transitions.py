@@ -5,6 +5,8 @@ callers racing for the same run cannot both win.
 
 Running → Scheduled is a flow's retry inside its own process (``AwaitingRetry``): the
 run keeps its claim, and only that claim's holder may make the move and the way back.
+Running → Paused is ``pause_flow_run``, also the claim holder's; Paused → Running is a
+resume, by an operator (or by the engine itself, when its pause timed out).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ ALLOWED: dict[S, frozenset[S]] = {
     S.SCHEDULED: frozenset({S.PENDING, S.RUNNING, S.CANCELLED, S.CRASHED}),
     S.PENDING: frozenset({S.SCHEDULED, S.RUNNING, S.CANCELLING, S.CANCELLED, S.CRASHED, S.FAILED}),
     S.RUNNING: frozenset(
-        {S.SCHEDULED, S.COMPLETED, S.FAILED, S.CRASHED, S.CANCELLING, S.CANCELLED}
+        {S.SCHEDULED, S.PAUSED, S.COMPLETED, S.FAILED, S.CRASHED, S.CANCELLING, S.CANCELLED}
     ),
+    S.PAUSED: frozenset({S.RUNNING, S.FAILED, S.CRASHED, S.CANCELLING, S.CANCELLED}),
     S.CANCELLING: frozenset({S.CANCELLED, S.COMPLETED, S.FAILED, S.CRASHED}),
     S.COMPLETED: frozenset(),
     S.FAILED: frozenset(),
@@ -33,6 +36,7 @@ TOKEN_GUARDED = frozenset(
         (S.SCHEDULED, S.PENDING),
         (S.RUNNING, S.SCHEDULED),  # awaiting a retry in-process
         (S.SCHEDULED, S.RUNNING),  # ...and back
+        (S.RUNNING, S.PAUSED),  # pause_flow_run (anyone may resume: Paused → Running)
     }
 )
 

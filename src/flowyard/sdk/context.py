@@ -24,6 +24,7 @@ from flowyard.sdk.task_inputs import RunLinks
 if TYPE_CHECKING:
     from flowyard.client import FlowyardClient
     from flowyard.client.log_shipper import LogShipper
+    from flowyard.sdk.flow_recorder import FlowRunRecorder
 
 DEFAULT_MAX_WORKERS = 64
 
@@ -48,6 +49,7 @@ class FlowRunContext:
     flow_run_name: str
     reporter: Reporter = field(default_factory=LocalReporter)
     client: FlowyardClient | None = None
+    recorder: FlowRunRecorder | None = None  # proposes this run's states (with its claim token)
     shipper: LogShipper | None = None
     echo_logs: bool = True  # False in an engine: its infrastructure's output is shipped already
     flow: Any = None
@@ -61,6 +63,8 @@ class FlowRunContext:
     tags: frozenset[str] = frozenset()
     run_count: int = 0
     links: RunLinks = field(default_factory=RunLinks, repr=False)  # which task run fed which
+    paused_keys: set[str] = field(default_factory=set, repr=False)  # see pause_flow_run
+    pause_calls: dict[int, int] = field(default_factory=dict, repr=False)  # attempt -> calls
     _counters: dict[str, int] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)

@@ -39,6 +39,7 @@ from flowyard.sdk.task_engine import failure_message
 from flowyard.sdk.task_inputs import call_inputs
 from flowyard.sdk.termination import (
     CANCELLED_BY_REQUEST,
+    RunCancelled,
     TerminationSignal,
     terminated_state,
     termination_under_way,
@@ -160,6 +161,9 @@ class FlowRunEngine(AttemptLoop):
 
     def _on_exception(self, exc: Exception) -> float | None:
         logger = get_run_logger()
+        if isinstance(exc, RunCancelled):
+            self.state = Cancelled(message=str(exc))
+            return None
         run_count, retries = self.context.run_count, self.flow.retries
         if run_count <= retries:
             delays = delay_list(self.flow.retry_delay_seconds, retries)
@@ -212,6 +216,7 @@ class FlowRunEngine(AttemptLoop):
             self.context.parameters = parameters
             self.context.task_runner = flow.task_runner
             self.context.tags = self.context.tags | current_tags()
+            self.context.recorder = self.recorder
             return
         name = _template(flow.flow_run_name, parameters)
         client = parent.client if parent is not None else direct_run_client()
@@ -237,6 +242,7 @@ class FlowRunEngine(AttemptLoop):
             task_runner=flow.task_runner,
             tags=current_tags() | (parent.tags if parent else frozenset()),
             echo_logs=parent.echo_logs if parent is not None else True,
+            recorder=self.recorder,
         )
 
     def _create_run(

@@ -26,6 +26,11 @@ CANCELLED_BY_REQUEST = "cancelled by request; the engine stopped the flow"
 Settle = Callable[["TerminationSignal", State[Any]], None]
 
 
+class RunCancelled(Exception):
+    """Raised in a flow's code that learns its run is being cancelled (a paused flow, say):
+    the flow run ends Cancelled, with its ``on_cancellation`` hooks, and is not retried."""
+
+
 class TerminationSignal(BaseException):
     """Raised in the main thread when the process is told to stop (SIGTERM)."""
 

@@ -171,6 +171,24 @@ async def report_infrastructure(ref: str, body: s.InfrastructureReport, orch: Or
     await orch.in_thread(record)
 
 
+@router.post("/flow_runs/{ref}/resume")
+async def resume_flow_run(ref: str, orch: Orch) -> s.FlowRun:
+    """A Paused run goes back to Running: its engine, waiting in ``pause_flow_run``, sees it
+    and carries on. (Its process never stopped, so it keeps its claim and slots.)"""
+
+    def resume() -> s.FlowRun:
+        with orch.db.session() as session:
+            run = runs.get_run(session, ref, for_update=True)
+            if run.state_type is not StateType.PAUSED:
+                raise Conflict(f"flow run {run.id} is not paused: it is {run.state_name}")
+            runs.set_state(
+                session, run, StateType.RUNNING, now=datetime.now(UTC), message="resumed"
+            )
+            return documents.flow_run(run)
+
+    return await orch.in_thread(resume)
+
+
 @router.post("/flow_runs/{ref}/heartbeat")
 async def run_heartbeat(ref: str, body: s.RunHeartbeat, orch: Orch) -> s.RunHeartbeatAck:
     """The engine's heartbeat: keeps the run's lease alive while its flow runs.

@@ -26,7 +26,7 @@ from flowyard.store import models as m
 
 log = structlog.get_logger()
 
-HOLDING = (StateType.PENDING, StateType.RUNNING, StateType.CANCELLING)
+HOLDING = (StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING)
 
 
 @dataclass

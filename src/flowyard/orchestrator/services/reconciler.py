@@ -53,7 +53,7 @@ def _settle(orch: Orchestrator, claim: Claim) -> runs.QueueEffect | None:
                 session, run, StateType.SCHEDULED, now=now, message=RETURNED, force=True
             )
             return effect
-        if state is StateType.RUNNING or runs.waits_in_process(run):
+        if state in (StateType.RUNNING, StateType.PAUSED) or runs.waits_in_process(run):
             _, effect = runs.set_state(
                 session, run, StateType.CRASHED, now=now, message=CRASHED, force=True
             )

@@ -1,0 +1,6 @@
+"""``flowyard.flow_runs``: pause the current flow run and resume paused ones (as
+``prefect.flow_runs``)."""
+
+from flowyard.sdk.pause import FlowPauseTimeout, pause_flow_run, resume_flow_run
+
+__all__ = ["FlowPauseTimeout", "pause_flow_run", "resume_flow_run"]
