@@ -6,7 +6,8 @@ due in each pool and queue, which the orchestrator may rebuild at any time.
 
 from flowyard.pools.deployment_limits import DeploymentLimits
 from flowyard.pools.leader import Leadership
-from flowyard.pools.queue import Claim, ClaimResult, PoolQueues, QueueConfig
+from flowyard.pools.models import Claim, ClaimResult, QueueConfig
+from flowyard.pools.queue import PoolQueues
 from flowyard.pools.redis_server import ManagedRedis, connect
 from flowyard.pools.tag_slots import TagSlots
 from flowyard.pools.wakeups import Wakeups

@@ -1,0 +1,103 @@
+"""Writes of a pool's configuration: its pause and concurrency limit, its queues, deletion.
+
+A write that changes the queue set or a queue's priority replaces the config ``version``,
+so that a script called with an older layout answers "stale" (see
+:mod:`flowyard.pools.scripts`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from flowyard.errors import Conflict
+from flowyard.pools import keys
+from flowyard.pools.models import QueueConfig, checked_limit, queue_fields
+from flowyard.pools.scripts import PoolScripts, boundary, deployment_keys, pool_keys, queue_keys
+
+
+class PoolConfiguration(PoolScripts):
+    """Pool and queue settings as the orchestrator writes them."""
+
+    @boundary
+    async def sync_pool(
+        self, pool: str, *, paused: bool, concurrency_limit: int | None, queues: list[QueueConfig]
+    ) -> None:
+        """Replace the pool's whole configuration; queues not listed are dropped."""
+        fields: dict[str, str] = {keys.PAUSED: "1" if paused else "0"}
+        if concurrency_limit is not None:
+            fields[keys.LIMIT] = str(checked_limit(concurrency_limit))
+        for queue in queues:
+            fields.update(queue_fields(queue))
+        args = [item for pair in fields.items() for item in pair]
+        wanted = {queue.name for queue in queues}
+        for _ in range(10):  # retried only while another writer changes the pool meanwhile
+            current = await self._load_layout(pool)
+            gone = [q for q in current.queues if q not in wanted]
+            written = await self._scripts["sync_pool"](
+                keys=[keys.config(pool), *queue_keys(pool, gone)],
+                args=[current.version, _new_version(), keys.wake_channel(pool), *args],
+            )
+            if written:
+                return
+        raise Conflict(f"Pool {pool!r} changed concurrently too often to sync it")
+
+    @boundary
+    async def set_pool_paused(self, pool: str, paused: bool) -> None:
+        """Pause or resume claiming from the whole pool."""
+        await self._write_config(pool, {keys.PAUSED: "1" if paused else "0"})
+
+    @boundary
+    async def set_pool_limit(self, pool: str, limit: int | None) -> None:
+        """Set the pool's concurrency limit (None = unlimited)."""
+        if limit is None:
+            await self._write_config(pool, {}, drop=[keys.LIMIT])
+        else:
+            await self._write_config(pool, {keys.LIMIT: str(checked_limit(limit))})
+
+    @boundary
+    async def upsert_queue(self, pool: str, queue: QueueConfig) -> None:
+        """Create or update one queue of the pool."""
+        fields = queue_fields(queue)
+        fields[keys.VERSION] = _new_version()
+        unlimited = queue.concurrency_limit is None
+        await self._write_config(
+            pool, fields, drop=[keys.queue_field(queue.name, "limit")] if unlimited else []
+        )
+
+    @boundary
+    async def delete_queue(self, pool: str, queue: str) -> None:
+        """Remove a queue and its waiting runs; its held runs keep pool slots until released."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(keys.config(pool), *(keys.queue_field(queue, a) for a in keys.QUEUE_ATTRS))
+            pipe.hset(keys.config(pool), keys.VERSION, _new_version())
+            pipe.delete(*queue_keys(pool, [queue]))
+            await pipe.execute()
+
+    @boundary
+    async def delete_pool(self, pool: str) -> None:
+        """Remove every key of the pool."""
+        layout = await self._load_layout(pool)
+        await self._redis.delete(
+            *pool_keys(pool),
+            *deployment_keys(pool),
+            keys.run_priorities(pool),
+            *queue_keys(pool, layout.queues),
+        )
+        self._layouts.pop(pool, None)
+
+    async def _write_config(
+        self, pool: str, fields: Mapping[Any, str], drop: list[str] | None = None
+    ) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if fields:
+                pipe.hset(keys.config(pool), mapping=fields)
+            if drop:
+                pipe.hdel(keys.config(pool), *drop)
+            pipe.publish(keys.wake_channel(pool), "config")
+            await pipe.execute()
+
+
+def _new_version() -> str:
+    return uuid.uuid4().hex[:12]
