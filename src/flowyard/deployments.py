@@ -100,7 +100,7 @@ def deploy(
     from flowyard.sdk.parameters import parameter_schema
     from flowyard.settings import Settings
 
-    path, entrypoint = _entrypoint(flow)
+    path, entrypoint, pull_steps = _code_location(flow)
     variables = dict(job_variables or {})
     if image is not None:
         variables["image"] = image
@@ -108,7 +108,8 @@ def deploy(
         name=name,
         flow_name=flow.name,
         entrypoint=entrypoint,
-        path=str(path),
+        path=path,
+        pull_steps=pull_steps,
         pool_name=work_pool_name,
         queue_name=work_queue_name,
         parameters=parameters or {},
@@ -180,8 +181,16 @@ def serve(
         api.close()
 
 
+def _code_location(flow: Flow[..., Any]) -> tuple[str | None, str, list[s.PullStep]]:
+    """(folder, ``file.py:function``, pull steps): where a worker gets the flow's code."""
+    if flow.source is not None:  # from_source
+        return flow.source.path, flow.source.entrypoint, flow.source.pull_steps
+    folder, entrypoint = _entrypoint(flow)
+    return str(folder), entrypoint, []
+
+
 def _entrypoint(flow: Flow[..., Any]) -> tuple[Path, str]:
-    """(folder, ``file.py:function``) a worker loads the flow from."""
+    """(folder, ``file.py:function``) of a flow defined in this process's files."""
     fn = flow.fn
     if "<locals>" in fn.__qualname__:
         raise InvalidInput(

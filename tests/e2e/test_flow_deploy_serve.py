@@ -116,3 +116,78 @@ def _deployment(api, ref: str):
         return api.read_deployment(ref)
     except Exception:
         return None
+
+
+def _git_repo(folder, files: dict[str, str], branch: str = "main") -> str:
+    """A real git repository with ``files`` committed on ``branch``; its file:// URL."""
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    git = ["git", "-C", str(folder), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q", "-b", branch, str(folder)], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "flows"], check=True)
+    return f"file://{folder}"
+
+
+def test_from_source_deploys_a_flow_whose_runs_clone_the_repository(
+    server, api, pool, start_worker, tmp_path, monkeypatch
+):
+    """``flow.from_source(git URL, entrypoint)``: the flow is loaded from a clone (its
+    parameters known), and its deployment's runs clone the branch afresh — changing the
+    repository after deploying changes what the next run does."""
+    from flowyard.runner.storage import GitRepository
+
+    url = _git_repo(tmp_path / "repo", {"pkg/served.py": SCRIPT}, branch="release")
+    monkeypatch.setenv("FLOWYARD_API_URL", server.url)
+    remote = flow.from_source(GitRepository(url, branch="release"), "pkg/served.py:served")
+    assert remote.name == "served" and "folder" in remote.parameters["properties"]
+    dep = api.read_deployment(remote.deploy("from-git", pool))
+    assert (dep.entrypoint, dep.path) == ("pkg/served.py:served", None)
+    (step,) = dep.pull_steps
+    assert step.git_clone == s.GitClone(repository=url, branch="release")
+    repo = tmp_path / "repo"
+    changed = SCRIPT.replace('write_text("served\\n")', 'write_text("served from git\\n")')
+    (repo / "pkg" / "served.py").write_text(changed)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "commit", "-q", "-am", "changed"], check=True)
+    start_worker()
+    body = s.DeploymentRunRequest(parameters={"folder": str(tmp_path)})
+    run = api.run_deployment(dep.id, body)
+    wait_until(lambda: api.read_flow_run(run.id).state.type is StateType.COMPLETED, timeout=90)
+    assert (tmp_path / run.id).read_text() == "served from git\n"
+
+
+def test_from_source_takes_a_local_folder_and_refuses_bad_sources(tmp_path):
+    from flowyard.errors import EntrypointError
+    from flowyard.runner.storage import GitRepository
+
+    (tmp_path / "served.py").write_text(SCRIPT)
+    local = flow.from_source(str(tmp_path), "served.py:served")
+    assert local.source is not None and local.source.path == str(tmp_path.resolve())
+    assert local.with_options(retries=2).source == local.source
+    with pytest.raises(InvalidInput, match="neither a folder nor a git URL"):
+        flow.from_source(str(tmp_path / "missing"), "served.py:served")
+    with pytest.raises(EntrypointError):
+        flow.from_source(str(tmp_path), "served.py")  # no function named
+    with pytest.raises(EntrypointError, match="pull step git_clone of file://"):
+        flow.from_source(f"file://{tmp_path}/no-repo.git", "served.py:served")
+    token = GitRepository("https://example.com/x.git", credentials={"access_token": "s3cr3t"})
+    with pytest.raises(InvalidInput, match="a token in clear would be stored"):
+        flow.from_source(token, "served.py:served")
+
+
+def test_a_git_token_is_referred_to_by_its_secret_blocks_name(server, monkeypatch):
+    """``credentials={"access_token": Secret.load(name)}`` puts the block's name in the
+    pull step, never the token."""
+    from flowyard.blocks import Secret
+    from flowyard.runner.storage import GitRepository
+
+    monkeypatch.setenv("FLOWYARD_API_URL", server.url)
+    assert Secret(value="s3cr3t").save("git-token-for-source").saved_name == "git-token-for-source"
+    loaded = Secret.load("git-token-for-source")
+    repo = GitRepository("https://example.com/x.git", credentials={"access_token": loaded})
+    assert repo.secret_name() == "git-token-for-source"
+    assert GitRepository("https://example.com/x.git", access_token_secret="a").secret_name() == "a"
+    assert Secret(value="unsaved").saved_name is None

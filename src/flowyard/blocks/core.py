@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, PrivateAttr, SecretStr
 
 from flowyard.errors import InvalidInput
 
@@ -34,6 +34,13 @@ class Block(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     block_type_slug: ClassVar[str] = ""
+    _saved_name: str | None = PrivateAttr(default=None)
+
+    @property
+    def saved_name(self) -> str | None:
+        """The name this block was saved or loaded under, if any: how to refer to it
+        without copying its values (a Secret's value, say) anywhere else."""
+        return self._saved_name
 
     @classmethod
     def secret_fields(cls) -> list[str]:
@@ -49,6 +56,7 @@ class Block(BaseModel):
         """Store this block as ``<slug>/<name>`` on the server."""
         with _client(client) as api:
             api.save_block(self.block_type_slug, name, self.to_document(), overwrite=overwrite)
+        self._saved_name = name
         return self
 
     @classmethod
@@ -56,7 +64,9 @@ class Block(BaseModel):
         """Read ``<slug>/<name>`` from the server, secrets included (held as ``SecretStr``)."""
         with _client(client) as api:
             doc = api.read_block(cls.block_type_slug, name, include_secrets=True)
-        return cls.model_validate(doc.data)
+        block = cls.model_validate(doc.data)
+        block._saved_name = name
+        return block
 
     @classmethod
     def delete(cls, name: str, *, client: FlowyardClient | None = None) -> None:

@@ -34,7 +34,7 @@ GIT_TIMEOUT_SECONDS = 600
 
 @contextlib.contextmanager
 def pulled_code(
-    steps: list[PullStep], start: Path | None, client: FlowyardClient
+    steps: list[PullStep], start: Path | None, client: FlowyardClient | None
 ) -> Iterator[Path | None]:
     """The directory the flow runs from once every step ran; clones are removed after."""
     directory = start
@@ -49,7 +49,7 @@ def pulled_code(
         yield directory
 
 
-def clone(step: GitClone, into: Path, client: FlowyardClient) -> Path:
+def clone(step: GitClone, into: Path, client: FlowyardClient | None) -> Path:
     token = _token(step, client)
     command = ["git", "clone", "--quiet", "--depth", "1"]
     if step.branch:
@@ -75,9 +75,13 @@ def clone(step: GitClone, into: Path, client: FlowyardClient) -> Path:
     return into
 
 
-def _token(step: GitClone, client: FlowyardClient) -> str | None:
+def _token(step: GitClone, client: FlowyardClient | None) -> str | None:
     if step.access_token_secret is None:
         return None
+    if client is None:
+        raise EntrypointError(
+            f"pull step git_clone: Secret block {step.access_token_secret!r} needs an API"
+        )
     block = client.read_block("secret", step.access_token_secret, include_secrets=True)
     return str(block.data["value"])
 

@@ -7,7 +7,8 @@ import inspect
 import time
 import types
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from flowyard.sdk.attempts import refuse_async_generator, stream
 from flowyard.sdk.context import FlowRunContext, ThreadPoolTaskRunner
@@ -17,6 +18,9 @@ from flowyard.sdk.parameters import parameter_schema
 from flowyard.sdk.results import ResultStorage, Serializer
 from flowyard.sdk.retries import RetryDelay, check_retry_options, delay_list
 from flowyard.states import State
+
+if TYPE_CHECKING:
+    from flowyard.runner.storage import FlowSource, GitRepository
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -86,6 +90,7 @@ class Flow(Generic[P, R]):
         self._options = {k: v for k, v in locals().items() if k not in ("self", "fn", "__class__")}
         self._sleep = sleep
         self._signature = inspect.signature(fn)
+        self.source: FlowSource | None = None  # set by from_source: where deployments get it
 
     def __repr__(self) -> str:
         return f"Flow(name={self.name!r})"
@@ -96,7 +101,18 @@ class Flow(Generic[P, R]):
 
     def _copy(self, fn: Callable[..., Any], **options: Any) -> Flow[P, R]:
         hooks = {kind: list(getattr(self, kind)) for kind in _HOOK_KINDS}
-        return Flow(fn, **{**self._options, **hooks, **options})
+        copy: Flow[P, R] = Flow(fn, **{**self._options, **hooks, **options})
+        copy.source = self.source
+        return copy
+
+    @classmethod
+    def from_source(cls, source: str | Path | GitRepository, entrypoint: str) -> Flow[..., Any]:
+        """The flow ``entrypoint`` (``path/file.py:function``) of a git repository (a URL or
+        a ``flowyard.runner.storage.GitRepository``) or of a local folder; its
+        ``deploy()`` makes each run fetch the code from there."""
+        from flowyard.runner.storage import load_from_source
+
+        return load_from_source(source, entrypoint)
 
     def __get__(self, instance: object, owner: type | None = None) -> Flow[P, R]:
         """A flow defined in a class binds like the method it decorates."""
@@ -195,3 +211,6 @@ def flow(fn: Callable[P, R] | None = None, /, **options: Any) -> Any:
     if fn is None:
         return lambda f: Flow(f, **options)
     return Flow(fn, **options)
+
+
+flow.from_source = Flow.from_source  # type: ignore[attr-defined]  # as Prefect's ``flow.from_source``

@@ -1,0 +1,1 @@
+"""``flowyard.runner``: where deployed code comes from (``flowyard.runner.storage``)."""

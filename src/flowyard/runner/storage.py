@@ -1,0 +1,115 @@
+"""Flows from a source other than this process's files: ``flow.from_source(...)``.
+
+    flow.from_source(
+        source="https://github.com/acme/flows.git", entrypoint="etl.py:nightly"
+    ).deploy(name="nightly", work_pool_name="k8s")
+
+A git source is cloned (shallow) to load the flow here, so its parameters are known and
+checked; its deployment gets a ``git_clone`` pull step, so each run clones the repository
+afresh and loads the entrypoint from the clone. A local folder is used as it is. As in
+Prefect (``prefect.runner.storage``), ``GitRepository`` names a branch or credentials.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flowyard.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from flowyard import schemas as s
+    from flowyard.sdk.flows import Flow
+
+
+@dataclass(frozen=True)
+class GitRepository:
+    """A git repository a flow's code is cloned from, for each run.
+
+    ``credentials={"access_token": Secret.load("github-token")}`` (a saved Secret block)
+    or ``access_token_secret="github-token"`` for private HTTPS repositories: the
+    deployment keeps the block's name, never the token.
+    """
+
+    url: str
+    branch: str | None = None
+    credentials: dict[str, Any] | None = None
+    access_token_secret: str | None = None
+
+    def secret_name(self) -> str | None:
+        token = (self.credentials or {}).get("access_token")
+        if token is None:
+            return self.access_token_secret
+        name = getattr(token, "saved_name", None)
+        if not name:
+            raise InvalidInput(
+                "a git access token must be a saved Secret block (Secret.load(NAME)) or "
+                "access_token_secret=NAME: a token in clear would be stored in the deployment"
+            )
+        return str(name)
+
+
+@dataclass(frozen=True)
+class FlowSource:
+    """Where a deployment of a flow loaded by ``from_source`` finds its code."""
+
+    entrypoint: str
+    path: str | None = None  # a local folder; None when the code is cloned
+    pull_steps: list[s.PullStep] = field(default_factory=list)
+
+
+def load_from_source(source: str | Path | GitRepository, entrypoint: str) -> Flow[..., Any]:
+    """The flow ``entrypoint`` names in ``source`` (a git URL, a ``GitRepository``, or a
+    local folder), remembering where it came from for ``deploy``."""
+    from flowyard import schemas as s
+    from flowyard.engine.entrypoint import load_flow, parse_entrypoint
+
+    parse_entrypoint(entrypoint)  # a malformed one fails before anything is cloned
+    repository = _repository(source)
+    if repository is None:
+        folder = Path(source).resolve()  # type: ignore[arg-type]
+        if not folder.is_dir():
+            raise InvalidInput(f"flow source {str(source)!r} is neither a folder nor a git URL")
+        flow = load_flow(entrypoint, folder)
+        flow.source = FlowSource(entrypoint=entrypoint, path=str(folder))
+        return flow
+    step = s.GitClone(
+        repository=repository.url,
+        branch=repository.branch,
+        access_token_secret=repository.secret_name(),
+    )
+    flow = load_flow(entrypoint, _clone(step))
+    flow.source = FlowSource(entrypoint=entrypoint, pull_steps=[s.PullStep(git_clone=step)])
+    return flow
+
+
+def _repository(source: str | Path | GitRepository) -> GitRepository | None:
+    if isinstance(source, GitRepository):
+        return source
+    text = str(source)
+    if "://" in text or text.startswith("git@") or text.endswith(".git"):
+        return GitRepository(url=text)
+    return None
+
+
+def _clone(step: s.GitClone) -> Path:
+    """A shallow clone in a folder removed when this process exits."""
+    from flowyard.engine.pull_steps import clone
+
+    client = None
+    if step.access_token_secret is not None:
+        from flowyard.client import FlowyardClient
+        from flowyard.settings import Settings
+
+        client = FlowyardClient.from_settings(Settings())
+    folder = Path(tempfile.mkdtemp(prefix="flowyard-source-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    try:
+        return clone(step, folder / "repo", client)
+    finally:
+        if client is not None:
+            client.close()
