@@ -7,7 +7,7 @@ from typing import Any
 
 from flowyard.sdk.logs import get_run_logger
 
-Hook = Callable[[Any, Any, Any], object]
+Hook = Callable[..., object]  # (flow or task, run, state); a transaction hook: (transaction)
 
 
 def run_hooks(hooks: Sequence[Hook], owner: Any, run: Any, state: Any) -> None:

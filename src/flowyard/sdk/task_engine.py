@@ -33,6 +33,7 @@ from flowyard.sdk.logs import get_run_logger, log_prints_enabled
 from flowyard.sdk.results import reference
 from flowyard.sdk.retries import retry_delay
 from flowyard.sdk.task_inputs import PARENTS, RunLinks, TaskInputs
+from flowyard.sdk.transactions import Transaction
 from flowyard.states import (
     AwaitingRetry,
     Completed,
@@ -78,6 +79,7 @@ class TaskRunEngine(AttemptLoop):
         self.cache_key: str | None = None
         self.task_inputs: TaskInputs = {}
         self.result_ref: dict[str, Any] | None = None
+        self.transaction: Transaction | None = None  # its own, while it runs
         self.links = self._links()
 
     def _links(self) -> RunLinks | None:
@@ -99,13 +101,15 @@ class TaskRunEngine(AttemptLoop):
         self.task._sleep(seconds)
 
     def _scope(self) -> Any:
-        """The task run's context, holding the slots of its tags' concurrency limits."""
+        """The task run's context, holding the slots of its tags' concurrency limits, and
+        its own transaction (a child of any around the call)."""
         scope = contextlib.ExitStack()
         client = self.flow_run.client if self.flow_run is not None else None
         scope.enter_context(
             tag_slots(client, self.context.tags, self.context.task_run_id, on_wait=self._waiting)
         )
         scope.enter_context(task_run_scope(self.context))
+        self.transaction = scope.enter_context(Transaction())
         return scope
 
     def _waiting(self, tag: str | None) -> None:
@@ -117,6 +121,10 @@ class TaskRunEngine(AttemptLoop):
 
     def _on_value(self, value: Any) -> None:
         self._on_success(value)
+        if self.state.is_completed() and self.transaction is not None:
+            self.transaction.stage(
+                value, on_rollback_hooks=self.task.on_rollback, on_commit_hooks=self.task.on_commit
+            )
 
     def _log_prints(self) -> bool:
         own = self.task.log_prints

@@ -27,6 +27,7 @@ from flowyard.sdk.results import (
 )
 from flowyard.sdk.retries import RetryDelay, check_retry_options, delay_list
 from flowyard.sdk.task_engine import TaskRunEngine
+from flowyard.sdk.transactions import TransactionHook
 from flowyard.states import State
 
 P = ParamSpec("P")
@@ -62,6 +63,8 @@ class Task(Generic[P, R]):
         on_completion: Hook | Sequence[Hook] | None = None,
         on_failure: Hook | Sequence[Hook] | None = None,
         on_running: Hook | Sequence[Hook] | None = None,
+        on_commit: TransactionHook | Sequence[TransactionHook] | None = None,
+        on_rollback: TransactionHook | Sequence[TransactionHook] | None = None,
         retry_condition_fn: Callable[[Any, Any, State[Any]], bool] | None = None,
         viz_return_value: Any = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -97,6 +100,8 @@ class Task(Generic[P, R]):
         self.on_completion = HookList(on_completion)
         self.on_failure = HookList(on_failure)
         self.on_running = HookList(on_running)
+        self.on_commit = HookList(on_commit)  # (transaction) -> None; see sdk.transactions
+        self.on_rollback = HookList(on_rollback)
         self._options = {k: v for k, v in locals().items() if k not in ("self", "fn", "__class__")}
         self._sleep = sleep
         self._signature = inspect.signature(fn)
@@ -105,6 +110,14 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"Task(name={self.name!r})"
+
+    @property
+    def on_commit_hooks(self) -> HookList:
+        return self.on_commit
+
+    @property
+    def on_rollback_hooks(self) -> HookList:
+        return self.on_rollback
 
     def with_options(self, **options: Any) -> Task[P, R]:
         """A copy of this task with some options changed (hooks added since are kept)."""
@@ -208,7 +221,7 @@ class Task(Generic[P, R]):
         return futures
 
 
-_HOOK_KINDS = ("on_completion", "on_failure", "on_running")
+_HOOK_KINDS = ("on_completion", "on_failure", "on_running", "on_commit", "on_rollback")
 
 
 def _state_or_future(future: TaskFuture[R], return_state: bool) -> Any:
@@ -302,6 +315,8 @@ def task(
     on_completion: Hook | Sequence[Hook] | None = None,
     on_failure: Hook | Sequence[Hook] | None = None,
     on_running: Hook | Sequence[Hook] | None = None,
+    on_commit: TransactionHook | Sequence[TransactionHook] | None = None,
+    on_rollback: TransactionHook | Sequence[TransactionHook] | None = None,
     retry_condition_fn: Callable[[Any, Any, State[Any]], bool] | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 

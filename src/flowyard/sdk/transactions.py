@@ -1,0 +1,283 @@
+"""Transactions: group task runs so that their side effects are committed or undone together.
+
+    with transaction():
+        write_file(...)      # @write_file.on_rollback: delete the file
+        check_file(...)      # raises: write_file's rollback hooks run, in reverse order
+
+Every task run is a transaction of its own, a child of the one around it. A task that
+completes stages its ``on_commit`` and ``on_rollback`` hooks; its transaction commits at
+once when nothing encloses it (its commit hooks run as it ends), else when the outermost
+transaction around it ends well. A block that raises rolls back: the rollback hooks of
+every task it staged run, the last first, and the error goes on. ``txn.set(name, value)``
+and ``txn.get(name)`` share values between a block, its tasks and their hooks (a child
+sees its parents' values).
+
+With a ``key``, a committed transaction leaves a record (its staged value) in result
+storage; a later ``transaction(key=...)`` with the same key starts committed, so
+``if not txn.is_committed():`` runs a block once. As in Prefect, with these differences:
+a task's cached result is written when the task ends, not when its transaction commits,
+and isolation levels are accepted but not enforced (no locks).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
+from enum import StrEnum
+from typing import Any
+
+from flowyard.sdk.logs import RUN_LOGGER_NAME, get_run_logger
+
+TransactionHook = Callable[["Transaction"], object]
+
+
+class CommitMode(StrEnum):
+    EAGER = "EAGER"  # commit as the block ends, even inside another transaction
+    LAZY = "LAZY"  # let the outermost transaction commit (the default)
+    OFF = "OFF"  # never commit: roll back when nothing else committed it
+
+
+class IsolationLevel(StrEnum):
+    READ_COMMITTED = "READ_COMMITTED"
+    SERIALIZABLE = "SERIALIZABLE"
+
+
+class TransactionState(StrEnum):
+    PENDING = "PENDING"
+    ACTIVE = "ACTIVE"
+    STAGED = "STAGED"
+    COMMITTED = "COMMITTED"
+    ROLLED_BACK = "ROLLED_BACK"
+
+
+_NOT_SET: Any = object()
+_current: ContextVar[Transaction | None] = ContextVar("flowyard_transaction", default=None)
+
+
+def get_transaction() -> Transaction | None:
+    """The innermost transaction around the calling code (a task's own, inside a task)."""
+    return _current.get()
+
+
+class Transaction:
+    """One transaction; use ``transaction(...)`` to open one."""
+
+    def __init__(
+        self,
+        key: str | None = None,
+        store: Any = None,
+        commit_mode: CommitMode | None = None,
+        isolation_level: IsolationLevel | None = None,
+        overwrite: bool = False,
+        write_on_commit: bool = True,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+    ) -> None:
+        self.key = key
+        self.store = store
+        self.commit_mode = commit_mode
+        self.isolation_level = isolation_level
+        self.overwrite = overwrite
+        self.write_on_commit = write_on_commit
+        self.logger = logger or _logger()
+        self.state = TransactionState.PENDING
+        self.children: list[Transaction] = []
+        self.on_commit_hooks: list[TransactionHook] = []
+        self.on_rollback_hooks: list[TransactionHook] = []
+        self._values: dict[str, Any] = {}
+        self._staged_value: Any = None
+        self._parent: Transaction | None = None
+        self._token: Token[Transaction | None] | None = None
+
+    def __repr__(self) -> str:
+        return f"Transaction(key={self.key!r}, state={self.state.value})"
+
+    # -- values shared with tasks and hooks --------------------------------------------------
+
+    def set(self, name: str, value: Any) -> None:
+        self._values[name] = value
+
+    def get(self, name: str, default: Any = _NOT_SET) -> Any:
+        """The value set under ``name`` here or in a parent transaction."""
+        here: Transaction | None = self
+        while here is not None:
+            if name in here._values:
+                return here._values[name]
+            here = here._parent
+        if default is _NOT_SET:
+            raise ValueError(f"Could not retrieve value for unknown key: {name}")
+        return default
+
+    # -- states ------------------------------------------------------------------------------
+
+    def is_committed(self) -> bool:
+        return self.state is TransactionState.COMMITTED
+
+    def is_rolled_back(self) -> bool:
+        return self.state is TransactionState.ROLLED_BACK
+
+    def is_staged(self) -> bool:
+        return self.state is TransactionState.STAGED
+
+    def is_pending(self) -> bool:
+        return self.state is TransactionState.PENDING
+
+    def is_active(self) -> bool:
+        return self.state is TransactionState.ACTIVE
+
+    def get_parent(self) -> Transaction | None:
+        return self._parent
+
+    def add_child(self, child: Transaction) -> None:
+        self.children.append(child)
+
+    # -- the block ---------------------------------------------------------------------------
+
+    def __enter__(self) -> Transaction:
+        self._parent = _current.get()
+        if self.commit_mode is None:
+            self.commit_mode = self._parent.commit_mode if self._parent else CommitMode.LAZY
+        self.state = TransactionState.ACTIVE
+        if self.key and self._store() is not None and not self.overwrite and self.read_record():
+            self.state = TransactionState.COMMITTED
+        self._token = _current.set(self)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is not None:
+            self.rollback()
+            self._reset()
+            return
+        if self.commit_mode is CommitMode.EAGER:
+            self.commit()
+        if self._parent is not None:  # the parent commits or rolls back its children
+            self._reset()
+            return
+        if self.commit_mode is CommitMode.OFF:
+            self.rollback()
+        else:
+            self.commit()
+        self._reset()
+
+    def _reset(self) -> None:
+        if self._token is not None:
+            _current.reset(self._token)
+            self._token = None
+        if self._parent is not None:
+            self._parent.add_child(self)
+            if self.is_rolled_back():
+                self._parent.rollback()
+
+    # -- staging, committing, rolling back ------------------------------------------------
+
+    def stage(
+        self,
+        value: Any,
+        on_rollback_hooks: Sequence[TransactionHook] = (),
+        on_commit_hooks: Sequence[TransactionHook] = (),
+    ) -> None:
+        """Keep ``value`` (the record a key writes) and the hooks to run at the outcome."""
+        if self.is_committed():
+            return
+        self._staged_value = value
+        self.on_rollback_hooks.extend(on_rollback_hooks)
+        self.on_commit_hooks.extend(on_commit_hooks)
+        self.state = TransactionState.STAGED
+
+    def commit(self) -> bool:
+        """Commit the children, run the commit hooks, write the key's record; True when
+        this call committed. A failing hook rolls the transaction back instead."""
+        if self.is_committed() or self.is_rolled_back():
+            return False
+        try:
+            for child in self.children:
+                child.commit()
+            for hook in self.on_commit_hooks:
+                self._run_hook(hook, "commit")
+            if self.key and self.write_on_commit and (store := self._store()) is not None:
+                store.write(self.key, self._staged_value, expiration=None, owner="transaction")
+        except Exception:
+            self.logger.exception(
+                "An error was encountered while committing transaction %r", self.key
+            )
+            self.rollback()
+            return False
+        self.state = TransactionState.COMMITTED
+        return True
+
+    def rollback(self) -> bool:
+        """Run the rollback hooks (the last staged first), then the children's; True when
+        this call rolled back."""
+        if self.is_committed() or self.is_rolled_back():
+            return False
+        try:
+            for hook in reversed(self.on_rollback_hooks):
+                self._run_hook(hook, "rollback")
+            self.state = TransactionState.ROLLED_BACK
+            for child in reversed(self.children):
+                child.rollback()
+        except Exception:
+            self.logger.exception(
+                "An error was encountered while rolling back transaction %r", self.key
+            )
+            return False
+        return True
+
+    def read(self) -> Any:
+        """The value recorded under this transaction's key (None without one)."""
+        record = self.read_record()
+        return None if record is None else record.value
+
+    def read_record(self) -> Any:
+        store = self._store()
+        return store.read(self.key) if self.key and store is not None else None
+
+    def _store(self) -> Any:
+        if self.store is None and self.key:
+            from flowyard.sdk.results import PickleSerializer, ResultStore, default_storage
+
+            self.store = ResultStore(default_storage(), PickleSerializer())
+        return self.store
+
+    def _run_hook(self, hook: TransactionHook, kind: str) -> None:
+        name = getattr(hook, "__name__", repr(hook))
+        self.logger.info("Running %s hook %r", kind, name)
+        try:
+            hook(self)
+        except Exception:
+            self.logger.error("An error was encountered while running %s hook %r", kind, name)
+            raise
+        self.logger.info("%s hook %r finished running successfully", kind.capitalize(), name)
+
+
+@contextmanager
+def transaction(
+    key: str | None = None,
+    store: Any = None,
+    commit_mode: CommitMode | None = None,
+    isolation_level: IsolationLevel | None = None,
+    overwrite: bool = False,
+    write_on_commit: bool = True,
+    logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+) -> Iterator[Transaction]:
+    """Open a transaction around a block (see the module's docstring)."""
+    with Transaction(
+        key=key,
+        store=store,
+        commit_mode=commit_mode,
+        isolation_level=isolation_level,
+        overwrite=overwrite,
+        write_on_commit=write_on_commit,
+        logger=logger,
+    ) as txn:
+        yield txn
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[Any]:
+    """The run's logger inside a run, else a plain one."""
+    from flowyard.sdk.context import get_flow_run_context
+
+    if get_flow_run_context() is not None:
+        return get_run_logger()
+    return logging.getLogger(f"{RUN_LOGGER_NAME}.transactions")

@@ -1,0 +1,202 @@
+"""Transactions: task runs' on_commit / on_rollback hooks, commit modes, shared values and
+keyed records. The orderings asserted were checked against Prefect 3.9.1."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from flowyard import flow, task
+from flowyard.cache_policies import INPUTS
+from flowyard.transactions import CommitMode, get_transaction, transaction
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWYARD_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FLOWYARD_API_URL", raising=False)
+    return tmp_path / "home"
+
+
+def recording_task(log: list[tuple[str, object]]):
+    """A task that writes ``x`` (recorded) with hooks that record the commit or the undo."""
+
+    @task
+    def write(x: int) -> int:
+        get_transaction().set("x", x)
+        log.append(("write", x))
+        return x
+
+    @write.on_rollback
+    def undo(txn) -> None:
+        log.append(("undo", txn.get("x")))
+
+    @write.on_commit
+    def done(txn) -> None:
+        log.append(("commit", txn.get("x")))
+
+    return write
+
+
+def test_a_failing_block_undoes_its_tasks_last_first_and_commits_wait_for_the_block():
+    log: list[tuple[str, object]] = []
+    write = recording_task(log)
+
+    @task
+    def check() -> None:
+        raise ValueError("the written data is bad")
+
+    @flow
+    def pipeline() -> None:
+        with pytest.raises(ValueError, match="bad"):
+            with transaction():
+                write(1)
+                write(2)
+                check()
+        with transaction():
+            write(3)
+            log.append(("block ends", None))
+        write(4)  # no transaction around it: commits as it ends
+
+    pipeline()
+    assert log == [
+        ("write", 1), ("write", 2), ("undo", 2), ("undo", 1),
+        ("write", 3), ("block ends", None), ("commit", 3),
+        ("write", 4), ("commit", 4),
+    ]  # fmt: skip
+
+
+def test_a_nested_block_commits_with_the_outermost_and_is_undone_with_it():
+    log: list[tuple[str, object]] = []
+    write = recording_task(log)
+
+    @flow
+    def pipeline() -> None:
+        with pytest.raises(RuntimeError):
+            with transaction() as outer:
+                outer.set("run", "nightly")
+                with transaction() as inner:
+                    assert inner.get("run") == "nightly"  # a child sees its parent's values
+                    write(1)
+                assert not inner.is_committed()  # LAZY: the outer one decides
+                raise RuntimeError("the outer block fails after the inner one ended")
+        assert inner.is_rolled_back() and outer.is_rolled_back()
+
+    pipeline()
+    assert log == [("write", 1), ("undo", 1)]
+
+
+def test_commit_modes_eager_and_off():
+    log: list[tuple[str, object]] = []
+    write = recording_task(log)
+
+    @flow
+    def pipeline() -> None:
+        with transaction():
+            with transaction(commit_mode=CommitMode.EAGER):
+                write(1)
+            log.append(("inner ended", None))
+        with transaction(commit_mode=CommitMode.OFF) as off:
+            write(2)
+        assert off.is_rolled_back()
+
+    pipeline()
+    assert log == [("write", 1), ("commit", 1), ("inner ended", None), ("write", 2), ("undo", 2)]
+
+
+def test_submitted_tasks_are_undone_too():
+    """Tasks submitted to threads stage their hooks in the transaction around the submit."""
+    log: list[tuple[str, object]] = []
+    write = recording_task(log)
+
+    @flow
+    def pipeline() -> None:
+        with pytest.raises(ValueError):
+            with transaction():
+                futures = write.map([1, 2, 3])
+                for future in futures:
+                    future.result()
+                raise ValueError("the batch is bad")
+
+    pipeline()
+    assert sorted(entry for entry in log if entry[0] == "undo") == [
+        ("undo", 1), ("undo", 2), ("undo", 3)
+    ]  # fmt: skip
+
+
+def test_a_failing_commit_hook_rolls_its_task_back():
+    """The task's own transaction is rolled back (its rollback hook runs); the block
+    around it still commits (as in Prefect)."""
+    log: list[str] = []
+
+    def disk_full(txn) -> None:
+        raise OSError("disk full")
+
+    @task(on_commit=[disk_full])
+    def publish() -> None:
+        log.append("published")
+
+    @publish.on_rollback
+    def unpublish(txn) -> None:
+        log.append("unpublished")
+
+    @flow
+    def pipeline() -> list[str]:
+        with transaction() as txn:
+            publish()
+        return [child.state.value for child in [txn, *txn.children]]
+
+    assert pipeline() == ["COMMITTED", "ROLLED_BACK"]
+    assert log == ["published", "unpublished"]
+
+
+def test_a_cached_task_run_stages_no_hooks():
+    log: list[tuple[str, object]] = []
+    write = recording_task(log).with_options(cache_policy=INPUTS)
+
+    @flow
+    def pipeline() -> None:
+        write(7)
+        write(7)  # a cache hit: its function and hooks do not run
+
+    pipeline()
+    assert log == [("write", 7), ("commit", 7)]
+
+
+def test_values_unknown_keys_and_no_transaction_outside_one():
+    assert get_transaction() is None
+    with transaction() as txn:
+        assert get_transaction() is txn
+        assert txn.get("missing", "fallback") == "fallback"
+        with pytest.raises(ValueError, match="unknown key: missing"):
+            txn.get("missing")
+    assert get_transaction() is None and txn.is_committed()
+
+
+KEYED = textwrap.dedent(
+    """
+    from flowyard.transactions import transaction
+
+    with transaction(key="load-2026-11-27") as txn:
+        if txn.is_committed():
+            print("skipped", txn.read())
+        else:
+            txn.stage({"rows": 42})
+            print("loaded")
+    """
+)
+
+
+def test_a_keyed_transaction_commits_once_across_processes(home):
+    """A committed key leaves a record: the next process starts committed and reads it."""
+    env = {"FLOWYARD_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", KEYED], capture_output=True, text=True, env=env, check=True
+        ).stdout.strip()
+        for _ in range(2)
+    ]
+    assert outputs == ["loaded", "skipped {'rows': 42}"]
