@@ -1,5 +1,8 @@
 """The boundary with the API server: connecting, raw JSON calls, and translated errors.
 
+A worker keeps one API client per cluster its runs name (``ClusterClients``), connected
+on first use and closed when the worker shuts down.
+
 The ``kubernetes`` package is imported here, lazily: it costs a noticeable fraction of a
 second, which a worker of another type (or the engine) should not pay. Calls go through
 the official client with ``_preload_content=False`` and JSON is read as plain dicts: the
@@ -12,7 +15,9 @@ timeouts, 429 and 5xx answers. A 410 Gone is not an error at all for a watch: it
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +66,43 @@ def connect(config: KubernetesClusterConfig | None) -> ApiClient:
         raise KubernetesError(f"cannot configure the Kubernetes client: {exc}") from exc
     configuration.connection_pool_maxsize = POOL_SIZE
     return client.ApiClient(configuration)
+
+
+class ClusterClients:
+    """A worker's API clients, one per cluster configuration, by a key naming each."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, ApiClient] = {}
+        self._lock = threading.Lock()
+
+    def key(self, config: KubernetesClusterConfig | None) -> str:
+        """A name for the client of ``config``, connecting on first use."""
+        key = "default"
+        if config is not None:
+            digest = hashlib.sha256(config.model_dump_json().encode())
+            if config.kubeconfig is not None:
+                digest.update(config.kubeconfig.get_secret_value().encode())
+            key = digest.hexdigest()[:16]
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = connect(config)
+        return key
+
+    def batch(self, key: str) -> Any:
+        """The ``batch/v1`` API (Jobs) through the client named ``key``."""
+        from kubernetes.client import BatchV1Api
+
+        return BatchV1Api(self._clients[key])
+
+    def core(self, key: str) -> Any:
+        """The core ``v1`` API (pods) through the client named ``key``."""
+        from kubernetes.client import CoreV1Api
+
+        return CoreV1Api(self._clients[key])
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
 
 
 def _default_chain(configuration: Any, context: str | None) -> None:

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import copy
 import re
+import secrets
 import shlex
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowyard.workers.kubernetes.variables import KubernetesVariables, SecretKeyRef
+
+if TYPE_CHECKING:
+    from flowyard import schemas as s
 
 LABEL = "flowyard.io"
 """Prefix of the labels and annotations on every Job (and pod) a worker creates."""
@@ -38,6 +42,25 @@ class RunIdentity:
     worker: str
     deployment_id: str | None = None
     deployment_name: str | None = None
+
+
+def run_identity(claimed: s.ClaimedRun, pool: str, worker: str) -> RunIdentity:
+    """The identity of a run claimed by ``worker`` of ``pool``."""
+    run, deployment = claimed.run, claimed.deployment
+    return RunIdentity(
+        run_id=run.id,
+        run_name=run.name,
+        flow_name=run.flow_name,
+        pool=pool,
+        worker=worker,
+        deployment_id=deployment.id if deployment else None,
+        deployment_name=deployment.name if deployment else None,
+    )
+
+
+def job_suffix() -> str:
+    """Five random characters: a run claimed again gets a Job of its own."""
+    return secrets.token_hex(3)[:5]
 
 
 def build_manifest(
