@@ -450,7 +450,7 @@ class TaskRunUpsertResult(_Doc):
 
 class TaskRun(_TaskRunDetails):
     id: str
-    flow_run_id: str
+    flow_run_id: str | None = Field(description="None for a background task run (Task.delay)")
     name: str
     task_key: str
     state_type: StateType
@@ -458,6 +458,61 @@ class TaskRun(_TaskRunDetails):
     start_time: datetime | None
     end_time: datetime | None
     created: datetime
+
+
+class BackgroundTaskRunCreate(_Doc):
+    """A background task run (``Task.delay``): Scheduled until a task worker claims it."""
+
+    task_key: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200)
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="a summary for people; the values are in storage"
+    )
+    parameters_ref: ResultRef | None = Field(
+        None, description="the stored parameters (and wait_for), read by the task worker"
+    )
+    tags: list[str] = Field(default_factory=list)
+    task_version: str | None = None
+    task_inputs: dict[str, list[TaskRunInput]] = Field(default_factory=dict)
+
+
+class TaskWorkerClaim(_Doc):
+    """Claim up to ``max_runs`` Scheduled background runs of these tasks, waiting for one."""
+
+    task_keys: list[str] = Field(min_length=1)
+    worker_name: str = Field(min_length=1, max_length=200)
+    max_runs: int = Field(1, ge=1, le=1000)
+    wait: float = Field(0.0, ge=0.0, le=60.0, description="seconds to wait for a run")
+
+
+class ClaimedTaskRun(_Doc):
+    run: TaskRun
+    token: str = Field(description="the claim; every later report of the run must carry it")
+    parameters_ref: ResultRef | None = None
+
+
+class TaskWorkerClaimed(_Doc):
+    runs: list[ClaimedTaskRun] = Field(default_factory=list)
+
+
+class HeldTaskRun(_Doc):
+    id: str
+    token: str
+
+
+class TaskWorkerHeartbeat(_Doc):
+    worker_name: str = Field(min_length=1, max_length=200)
+    runs: list[HeldTaskRun] = Field(default_factory=list)
+
+
+class TaskWorkerHeartbeatAck(_Doc):
+    held: list[str] = Field(description="the runs whose claim this worker still holds")
+
+
+class BackgroundStateReport(TaskRunUpdate):
+    """A task worker's report of a claimed run; refused (409) when its claim was taken back."""
+
+    token: str
 
 
 class GraphNode(_Doc):

@@ -12,18 +12,23 @@ from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
 from tests.waiting import wait_until
 
 
-@pytest.mark.postgres
-def test_quick_start_on_postgresql(postgres_server, tmp_path, flows_dir):
-    """Migrations apply to PostgreSQL and a flow run completes through a worker."""
+def fresh_database(postgres_server, name: str) -> str:
+    """The URL of an empty database ``name`` on the test cluster (dropped first if there)."""
     admin = psycopg2.connect(
         host="127.0.0.1", port=postgres_server.port, user="postgres", dbname="postgres"
     )
     admin.autocommit = True
     with admin.cursor() as cursor:
-        cursor.execute("DROP DATABASE IF EXISTS flowyard_e2e")
-        cursor.execute("CREATE DATABASE flowyard_e2e")
+        cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+        cursor.execute(f"CREATE DATABASE {name}")
     admin.close()
-    url = postgres_server.url.rsplit("/", 1)[0] + "/flowyard_e2e"
+    return postgres_server.url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.mark.postgres
+def test_quick_start_on_postgresql(postgres_server, tmp_path, flows_dir):
+    """Migrations apply to PostgreSQL and a flow run completes through a worker."""
+    url = fresh_database(postgres_server, "flowyard_e2e")
     server = ServerProcess(tmp_path / "home", env={**FAST, "FLOWYARD_DATABASE_URL": url})
     worker = None
     try:
@@ -45,4 +50,25 @@ def test_quick_start_on_postgresql(postgres_server, tmp_path, flows_dir):
     finally:
         if worker is not None:
             worker.stop()
+        server.stop()
+
+
+@pytest.mark.postgres
+def test_background_task_runs_on_postgresql(postgres_server, tmp_path):
+    """Migration 0010 on PostgreSQL: a task run with no flow run is created, claimed, reported."""
+    url = fresh_database(postgres_server, "flowyard_bg")
+    server = ServerProcess(tmp_path / "home", env={**FAST, "FLOWYARD_DATABASE_URL": url})
+    try:
+        server.wait_ready()
+        with server.client() as api:
+            run = api.create_background_task_run(
+                s.BackgroundTaskRunCreate(task_key="pg.add", name="add-pg")
+            )
+            claim = s.TaskWorkerClaim(task_keys=["pg.add"], worker_name="w", wait=5)
+            [claimed] = api.claim_background_task_runs(claim)
+            assert claimed.run.id == run.id and claimed.run.flow_run_id is None
+            done = s.BackgroundStateReport(token=claimed.token, state=StateType.COMPLETED)
+            api.report_background_task_run(run.id, done)
+            assert api.read_task_run(run.id).state_type is StateType.COMPLETED
+    finally:
         server.stop()

@@ -2,7 +2,15 @@
 
 import pytest
 
-from flowyard.orchestrator.auth import KeyCache, KeyInfo, Role, authorize, key_hash, new_key
+from flowyard.orchestrator.auth import (
+    KeyCache,
+    KeyInfo,
+    Role,
+    authorize,
+    authorize_run,
+    key_hash,
+    new_key,
+)
 
 ADMIN = KeyInfo("ops", Role.ADMIN)
 WORKER = KeyInfo("k8s", Role.WORKER, ("k8s-pool", "gpu pool"))
@@ -85,3 +93,19 @@ def test_cache_forgets_after_its_ttl():
     cache = KeyCache(ttl=60)
     cache.put("digest", ADMIN)
     assert cache.get("digest") == (True, ADMIN)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/background_task_runs"),
+        ("POST", "/api/background_task_runs/claim"),
+        ("POST", "/api/background_task_runs/heartbeat"),
+        ("POST", "/api/background_task_runs/t1/state"),
+        ("GET", "/api/background_task_runs/t1/wait"),
+    ],
+)
+def test_background_task_runs_are_for_admin_and_worker_keys_not_run_tokens(method, path):
+    """Worker keys (whatever their pools) create, claim, report and wait; run tokens may not."""
+    assert authorize(WORKER, method, path) is None
+    assert authorize_run(method, path) is not None

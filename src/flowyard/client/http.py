@@ -299,6 +299,34 @@ class FlowyardClient:
     def read_task_run(self, task_run_id: str) -> s.TaskRun:
         return self._get(s.TaskRun, _path("task_runs", task_run_id))
 
+    # -- background task runs ------------------------------------------------------------
+
+    def create_background_task_run(self, body: s.BackgroundTaskRunCreate) -> s.TaskRun:
+        return self._send_doc("POST", s.TaskRun, _path("background_task_runs"), body)
+
+    def claim_background_task_runs(self, body: s.TaskWorkerClaim) -> list[s.ClaimedTaskRun]:
+        """Long-polls up to ``body.wait`` seconds for a run of the worker's tasks."""
+        raw = self.request(
+            "POST",
+            _path("background_task_runs", "claim"),
+            json=body.model_dump(mode="json"),
+            timeout=body.wait + 30.0,
+        )
+        return s.TaskWorkerClaimed.model_validate(raw).runs
+
+    def task_worker_heartbeat(self, body: s.TaskWorkerHeartbeat) -> list[str]:
+        path = _path("background_task_runs", "heartbeat")
+        return self._send_doc("POST", s.TaskWorkerHeartbeatAck, path, body).held
+
+    def report_background_task_run(self, run_id: str, body: s.BackgroundStateReport) -> s.TaskRun:
+        path = _path("background_task_runs", run_id, "state")
+        return self._send_doc("POST", s.TaskRun, path, body)
+
+    def wait_background_task_run(self, run_id: str, timeout: float = 0.0) -> s.TaskRun:
+        """The run once final, or as it is after ``timeout`` seconds (long-polled)."""
+        path = _path("background_task_runs", run_id, "wait")
+        return self._get(s.TaskRun, path, params={"timeout": timeout}, timeout=timeout + 30.0)
+
     def read_flow_run_graph(self, ref: str) -> s.FlowRunGraph:
         """The flow run's task runs and subflow runs, and which fed which."""
         return self._get(s.FlowRunGraph, _path("flow_runs", ref, "graph"))

@@ -23,6 +23,7 @@ from flowyard.errors import (
 )
 from flowyard.orchestrator.api import (
     api_keys,
+    background_tasks,
     blocks,
     concurrency_limits,
     deployments,
@@ -39,6 +40,7 @@ from flowyard.orchestrator.services.dispatcher import dispatch_once
 from flowyard.orchestrator.services.late_runs import late_runs_once
 from flowyard.orchestrator.services.reconciler import reconcile_once
 from flowyard.orchestrator.services.scheduler import schedule_once
+from flowyard.orchestrator.services.task_leases import task_leases_once
 from flowyard.pools import (
     DeploymentLimits,
     Leadership,
@@ -47,6 +49,7 @@ from flowyard.pools import (
     Wakeups,
     connect,
 )
+from flowyard.pools.task_queue import TaskQueue
 from flowyard.settings import Settings
 from flowyard.store import Database
 
@@ -80,6 +83,12 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             rebuild_needed=True,
         )
         app.state.orchestrator = orch
+        background = background_tasks.BackgroundRuns(TaskQueue(redis))
+        app.state.background_runs = background
+
+        async def task_leases(orch: Orchestrator) -> int:
+            return await task_leases_once(orch, background)
+
         await wakeups.start()
         services = [
             # every replica keeps its own Redis writes in step; one leads the rest
@@ -87,6 +96,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             asyncio.create_task(_led(settings.reconcile_interval_seconds, reconcile_once, orch)),
             asyncio.create_task(_led(settings.reconcile_interval_seconds, late_runs_once, orch)),
             asyncio.create_task(_led(settings.scheduler_interval_seconds, schedule_once, orch)),
+            asyncio.create_task(_led(settings.reconcile_interval_seconds, task_leases, orch)),
         ]
         try:
             yield
@@ -110,6 +120,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     app.include_router(api_keys.router)
     app.include_router(concurrency_limits.router)
     app.include_router(task_runs.router)
+    app.include_router(background_tasks.router)
     _add_error_handlers(app)
     if settings.api_key:
         install_auth(app, settings.api_key)

@@ -5,6 +5,9 @@ every ``/api`` and ``/metrics`` request must carry ``Authorization: Bearer <key>
 is the administrator's. Keys made with ``flowyard api-key create`` are stored as SHA-256
 hashes (they are 256-bit random tokens, so a slow hash adds nothing) and shown once;
 a ``worker`` key may only do what a worker and its engines do, for the pools it names.
+Background task runs (``Task.delay``) may be created, claimed, reported and waited for by
+admin and worker keys (a task worker serves tasks, not pools, so a worker key's pools do
+not narrow it); run tokens may not touch them.
 
 A run token (``run_tokens.py``, minted for a worker by ``POST /api/flow_runs/{id}/token``)
 identifies as ``Role.RUN``: it reaches only the routes an engine uses for its own run
@@ -65,7 +68,8 @@ _WORKER_POOL_ROUTES = {
 _ENGINE_ROUTES = re.compile(
     r"^/api/(flow_runs/[^/]+(/(state|heartbeat|infrastructure|history|task_runs|logs|token"
     r"|result|graph))?"
-    r"|task_runs(/[^/]+/state|/bulk)?|logs|health|concurrency_limits/(acquire|renew|release))$"
+    r"|task_runs(/[^/]+/state|/bulk)?|logs|health|concurrency_limits/(acquire|renew|release)"
+    r"|background_task_runs(/claim|/heartbeat|/[^/]+/(state|wait))?)$"
 )
 
 

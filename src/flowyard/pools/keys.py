@@ -30,6 +30,13 @@ several tags at once::
     fy:{tags}:decay:T  ZSET  slot -> time it decays    slots taken by ``rate_limit`` (they
                              are never given back: they drain at the limit's decay rate)
 
+Background task runs (``Task.delay``) share one hash tag, so that one claim script can
+take runs of several tasks at once (``K`` = task key)::
+
+    fy:{tasks}:bg:ready:K  ZSET  run_id -> time queued     Scheduled runs of task K
+    fy:{tasks}:bg:leases   ZSET  run_id -> lease expiry    claimed runs not yet ended
+    fy:{tasks}:bg:claims   HASH  run_id -> {"token", "key", "worker"} (JSON)
+
 Keys that belong to no pool::
 
     fy:built           STRING  set once the queues were rebuilt from the store; its
@@ -37,7 +44,9 @@ Keys that belong to no pool::
     fy:leader          STRING  the API replica that runs the singleton services, with a TTL
 
 Pub/sub channel (not a key): ``fy:{P}:wake`` — any message means "re-check pool P"
-(a run was enqueued, a slot was freed or the configuration changed).
+(a run was enqueued, a slot was freed or the configuration changed). A background run of
+task ``K`` queued publishes on ``fy:{task:K}:wake`` (its "pool" is ``task:K`` for
+:class:`~flowyard.pools.wakeups.Wakeups`).
 """
 
 from __future__ import annotations
@@ -142,6 +151,26 @@ def _tag(tag: str) -> str:
     if not tag:
         raise InvalidInput("a concurrency-limit tag must be non-empty")
     return tag
+
+
+def _task_key(task_key: str) -> str:
+    if not task_key or "{" in task_key or "}" in task_key:
+        raise InvalidInput(f"Task key {task_key!r} must be non-empty and contain no braces")
+    return task_key
+
+
+def task_ready(task_key: str) -> str:
+    """The ZSET of Scheduled background runs of a task, waiting for a task worker."""
+    return f"{PREFIX}:{{tasks}}:bg:ready:{_task_key(task_key)}"
+
+
+TASK_LEASES = f"{PREFIX}:{{tasks}}:bg:leases"
+TASK_CLAIMS = f"{PREFIX}:{{tasks}}:bg:claims"
+
+
+def task_wake_name(task_key: str) -> str:
+    """The name a task's wake channel goes by in :class:`~flowyard.pools.wakeups.Wakeups`."""
+    return f"task:{_task_key(task_key)}"
 
 
 def pool_from_wake_channel(channel: str) -> str | None:

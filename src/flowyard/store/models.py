@@ -241,7 +241,8 @@ class TaskRun(Base):
     __tablename__ = "task_runs"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    flow_run_id: Mapped[str] = mapped_column(
+    # NULL for a background task run (``Task.delay``), which belongs to no flow run (0010)
+    flow_run_id: Mapped[str | None] = mapped_column(
         ForeignKey("flow_runs.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(String(200))
@@ -261,6 +262,10 @@ class TaskRun(Base):
     cache_key: Mapped[str | None] = mapped_column(Text)
     run_count: Mapped[int] = mapped_column(default=0)
     result_ref: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # schemas.ResultRef
+    # background task runs only (0010): where the parameters are, and the claim holding it
+    parameters_ref: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # schemas.ResultRef
+    claim_token: Mapped[str | None] = mapped_column(String(100))
+    worker_name: Mapped[str | None] = mapped_column(String(200))
 
 
 class Log(Base):

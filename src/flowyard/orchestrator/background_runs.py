@@ -1,0 +1,168 @@
+"""The store's half of background task runs: create, claim, report, return, sweep.
+
+A background run is a task run with no flow run. Every move after its creation is a
+compare-and-set: a claim moves it ``Scheduled → Pending`` only while it is Scheduled, a
+report is written only with the run's current claim token and only while the run is not
+final, and a lease that expired returns it to ``Scheduled`` only if that lease's token
+still holds it. So a run is never completed twice, nor by a worker whose claim was
+taken back.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.orm import Session
+
+from flowyard import schemas as s
+from flowyard.errors import Conflict, NotFound
+from flowyard.orchestrator import documents
+from flowyard.pools.task_queue import TaskClaim
+from flowyard.states import TERMINAL_STATES, StateType
+from flowyard.store import models as m
+
+RUNS = cast(Table, m.TaskRun.__table__)
+ACTIVE = (StateType.PENDING, StateType.RUNNING)
+RETURNED = "the task worker's claim lease expired; returned to the queue"
+STALE = (
+    "task run {id!r} is no longer held by this claim (its lease expired and it was "
+    "returned to the queue or claimed again, or it already ended)"
+)
+
+
+def create(session: Session, body: s.BackgroundTaskRunCreate) -> s.TaskRun:
+    """Record a Scheduled background run."""
+    inputs = {name: [i.model_dump() for i in ids] for name, ids in body.task_inputs.items()}
+    row = m.TaskRun(
+        flow_run_id=None,
+        name=body.name,
+        task_key=body.task_key,
+        parameters=body.parameters,
+        parameters_ref=body.parameters_ref.model_dump() if body.parameters_ref else None,
+        state_type=StateType.SCHEDULED,
+        state_name=StateType.SCHEDULED.display_name,
+        tags=body.tags,
+        task_version=body.task_version,
+        task_inputs=inputs,
+        created=m.utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return documents.task_run(row)
+
+
+def mark_pending(session: Session, claims: list[TaskClaim], worker: str) -> list[s.ClaimedTaskRun]:
+    """Move each claimed run Scheduled → Pending with its token; runs that moved are lost."""
+    won = []
+    for claim in claims:
+        statement = (
+            update(RUNS)
+            .where(
+                RUNS.c.id == claim.run_id,
+                RUNS.c.flow_run_id.is_(None),
+                RUNS.c.state_type == StateType.SCHEDULED,
+            )
+            .values(
+                state_type=StateType.PENDING,
+                state_name=StateType.PENDING.display_name,
+                message=None,
+                claim_token=claim.token,
+                worker_name=worker,
+            )
+        )
+        if session.execute(statement).rowcount == 1:  # type: ignore[attr-defined]
+            won.append(claim)
+    claimed = []
+    for claim in won:
+        row = session.get_one(m.TaskRun, claim.run_id)
+        ref = s.ResultRef.model_validate(row.parameters_ref) if row.parameters_ref else None
+        claimed.append(
+            s.ClaimedTaskRun(run=documents.task_run(row), token=claim.token, parameters_ref=ref)
+        )
+    return claimed
+
+
+def report(session: Session, run_id: str, body: s.BackgroundStateReport) -> s.TaskRun:
+    """Write a task worker's report, if its token holds the run; Conflict otherwise."""
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {
+        "state_type": body.state,
+        "state_name": body.state_name or body.state.display_name,
+        "message": body.message,
+    }
+    if body.run_count is not None:
+        values["run_count"] = body.run_count
+    if body.cache_key is not None:
+        values["cache_key"] = body.cache_key
+    if body.result is not None:
+        values["result_ref"] = body.result.model_dump()
+    if body.state is StateType.RUNNING:
+        values["start_time"] = now
+    if body.state.is_terminal:
+        values["end_time"] = now
+    statement = (
+        update(RUNS)
+        .where(
+            RUNS.c.id == run_id,
+            RUNS.c.claim_token == body.token,
+            RUNS.c.state_type.not_in(sorted(TERMINAL_STATES)),
+        )
+        .values(**values)
+    )
+    if session.execute(statement).rowcount != 1:  # type: ignore[attr-defined]
+        if session.get(m.TaskRun, run_id) is None:
+            raise NotFound(f"task run {run_id!r} not found")
+        raise Conflict(STALE.format(id=run_id))
+    return documents.task_run(session.get_one(m.TaskRun, run_id, populate_existing=True))
+
+
+def return_to_queue(session: Session, claim: TaskClaim) -> bool:
+    """A claim's lease expired: back to Scheduled, if that claim still holds the run."""
+    statement = (
+        update(RUNS)
+        .where(
+            RUNS.c.id == claim.run_id,
+            RUNS.c.claim_token == claim.token,
+            RUNS.c.state_type.in_(ACTIVE),
+        )
+        .values(
+            state_type=StateType.SCHEDULED,
+            state_name=StateType.SCHEDULED.display_name,
+            message=RETURNED,
+            claim_token=None,
+            worker_name=None,
+        )
+    )
+    return bool(session.execute(statement).rowcount == 1)  # type: ignore[attr-defined]
+
+
+def read(session: Session, run_id: str) -> s.TaskRun:
+    row = session.get(m.TaskRun, run_id)
+    if row is None:
+        raise NotFound(f"task run {run_id!r} not found")
+    return documents.task_run(row)
+
+
+Queued = dict[str, list[str]]  # task key -> Scheduled run ids
+Held = tuple[list[TaskClaim], dict[str, str]]  # claims of active runs, their workers
+
+
+def sweep(session: Session) -> tuple[Queued, Held]:
+    """What Redis must hold: the Scheduled background runs, and the claims of active ones."""
+    background = RUNS.c.flow_run_id.is_(None)
+    queued: Queued = {}
+    scheduled = select(RUNS.c.id, RUNS.c.task_key).where(
+        background, RUNS.c.state_type == StateType.SCHEDULED
+    )
+    for run_id, task_key in session.execute(scheduled):
+        queued.setdefault(task_key, []).append(run_id)
+    active = select(RUNS.c.id, RUNS.c.claim_token, RUNS.c.task_key, RUNS.c.worker_name).where(
+        background, RUNS.c.state_type.in_(ACTIVE), RUNS.c.claim_token.is_not(None)
+    )
+    claims, workers = [], {}
+    for run_id, token, task_key, worker in session.execute(active):
+        claims.append(TaskClaim(run_id, token, task_key))
+        workers[run_id] = worker or ""
+    return queued, (claims, workers)
