@@ -1,5 +1,6 @@
 """``flowyard.futures``: futures of submitted task runs (as ``prefect.futures``)."""
 
+from flowyard.sdk.distributed_futures import PrefectDistributedFuture
 from flowyard.sdk.futures import (
     DoneAndNotDoneFutures,
     TaskFuture,
@@ -13,6 +14,7 @@ PrefectFutureList = TaskFutureList
 
 __all__ = [
     "DoneAndNotDoneFutures",
+    "PrefectDistributedFuture",
     "PrefectFuture",
     "PrefectFutureList",
     "TaskFuture",

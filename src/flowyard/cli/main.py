@@ -14,6 +14,7 @@ from flowyard.cli.flow_runs import flow_run
 from flowyard.cli.lambda_ import lambda_
 from flowyard.cli.pools import work_pool, work_queue
 from flowyard.cli.server import server
+from flowyard.cli.tasks import task
 from flowyard.cli.workers import worker
 from flowyard.log_config import configure_logging
 from flowyard.settings import Settings
@@ -48,5 +49,6 @@ for command in (
     concurrency_limit,
     demo,
     lambda_,
+    task,
 ):
     cli.add_command(command)

@@ -14,6 +14,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from flowyard.errors import FlowyardError
 from flowyard.sdk.annotations import allow_failure, opaque, quote
+from flowyard.sdk.distributed_futures import PrefectDistributedFuture
 from flowyard.states import Pending, State
 
 R = TypeVar("R")
@@ -143,7 +144,7 @@ def resolve(value: Any, upstream: list[str]) -> Any:
 
 
 def _resolve(item: Any, upstream: list[str], allow: bool) -> Any:
-    if isinstance(item, TaskFuture):
+    if isinstance(item, TaskFuture | PrefectDistributedFuture):
         item.wait()
         upstream.append(item.task_run_name)
         return _value(item.state, item.task_run_name, allow)
@@ -155,7 +156,8 @@ def _resolve(item: Any, upstream: list[str], allow: bool) -> Any:
         return item.value
     if isinstance(item, opaque):
         inner = item.value
-        return _resolve(inner, upstream, allow) if isinstance(inner, TaskFuture | State) else inner
+        futures = TaskFuture | PrefectDistributedFuture | State
+        return _resolve(inner, upstream, allow) if isinstance(inner, futures) else inner
     if isinstance(item, dict):
         return {k: _resolve(v, upstream, allow) for k, v in item.items()}
     if isinstance(item, list | tuple | set | frozenset):
@@ -170,7 +172,14 @@ def _resolve(item: Any, upstream: list[str], allow: bool) -> Any:
     return item
 
 
-_RESOLVABLE = _CONTAINERS + (TaskFuture, State, allow_failure, quote, opaque)
+_RESOLVABLE = _CONTAINERS + (
+    TaskFuture,
+    PrefectDistributedFuture,
+    State,
+    allow_failure,
+    quote,
+    opaque,
+)
 
 
 def _may_hold_futures(value: Any) -> bool:

@@ -15,6 +15,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from flowyard.sdk.annotations import unmapped
 from flowyard.sdk.attempts import refuse_async_generator, stream
 from flowyard.sdk.caching import DEFAULT, NONE, CacheKeyFnPolicy, CachePolicy, StorageKeyPolicy
+from flowyard.sdk.distributed_futures import PrefectDistributedFuture
 from flowyard.sdk.futures import TaskFuture, TaskFutureList, resolve, upstream_futures
 from flowyard.sdk.hook_lists import HookList
 from flowyard.sdk.hooks import Hook
@@ -219,6 +220,29 @@ class Task(Generic[P, R]):
             futures.wait()
             return [f.state for f in futures]  # type: ignore[return-value]
         return futures
+
+    # -- background runs (task workers) ----------------------------------------------------
+
+    def apply_async(
+        self,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        wait_for: Iterable[Any] | None = None,
+    ) -> PrefectDistributedFuture[R]:
+        """Create a background run of this task for a task worker; its future, at once."""
+        from flowyard.sdk.background import apply_async
+
+        return apply_async(self, tuple(args or ()), dict(kwargs or {}), wait_for)
+
+    def delay(self, *args: Any, **kwargs: Any) -> PrefectDistributedFuture[R]:
+        """``apply_async`` with the task's own call signature."""
+        return self.apply_async(args, kwargs)
+
+    def serve(self, *, limit: int | None = 10, timeout: float | None = None) -> None:
+        """Run this task's background runs here until interrupted (``task_worker.serve``)."""
+        from flowyard.task_worker import serve
+
+        serve(self, limit=limit, timeout=timeout)
 
 
 _HOOK_KINDS = ("on_completion", "on_failure", "on_running", "on_commit", "on_rollback")
