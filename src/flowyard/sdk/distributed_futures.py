@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from flowyard import schemas as s
 from flowyard.sdk.results import MissingResult, load_result
 from flowyard.states import State, StateType
 
 if TYPE_CHECKING:
+    from flowyard import schemas as s  # pydantic: loaded only once an API is in use
     from flowyard.client import FlowyardClient
 
 R = TypeVar("R")
