@@ -277,6 +277,13 @@ class FlowRunCreate(_Doc):
     parameters: dict[str, Any] = Field(default_factory=dict)
     parent_task_run_id: str | None = None
     state: StateType = StateType.RUNNING
+    heartbeat_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="the caller heartbeats the run this often; one not heard of for three "
+        "beats is Crashed (its process died)",
+    )
 
 
 class FlowRun(_Doc):
@@ -352,9 +359,11 @@ class Worker(_Doc):
 
 
 class RunHeartbeat(_Doc):
-    """The engine's sign of life for a running flow run, with its claim token."""
+    """A sign of life for a running flow run: the engine's, with its claim token, or (no
+    token) that of the process that called a flow directly, with its beat interval."""
 
-    token: str
+    token: str | None = None
+    interval_seconds: float | None = Field(default=None, gt=0, le=3600)
 
 
 class RunHeartbeatAck(_Doc):

@@ -219,9 +219,12 @@ class FlowyardClient:
     def resume_flow_run(self, ref: str) -> s.FlowRun:
         return s.FlowRun.model_validate(self.request("POST", _path("flow_runs", ref, "resume")))
 
-    def run_heartbeat(self, run_id: str, token: str) -> s.RunHeartbeatAck:
-        """The engine's heartbeat for its run; the answer says whether to stop."""
-        body = s.RunHeartbeat(token=token)
+    def run_heartbeat(
+        self, run_id: str, token: str | None, interval_seconds: float | None = None
+    ) -> s.RunHeartbeatAck:
+        """A run's heartbeat: the engine's (with its claim token; the answer says whether
+        to stop), or a direct call's (no token; its beat interval)."""
+        body = s.RunHeartbeat(token=token, interval_seconds=interval_seconds)
         return self._send_doc(
             "POST", s.RunHeartbeatAck, _path("flow_runs", run_id, "heartbeat"), body
         )

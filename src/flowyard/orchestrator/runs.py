@@ -13,7 +13,7 @@ apart (a Scheduled run holding a claim token).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -144,6 +144,16 @@ def _await_retry_in_process(
         session, run, StateType.SCHEDULED, message=message, now=now, name=RESCHEDULED,
         keep_claim=True,
     )  # fmt: skip
+
+
+MISSED_BEATS = 3  # a run not heard of for this many heartbeat intervals is Crashed
+
+
+def heard_of(run: m.FlowRun, heartbeat_seconds: float) -> None:
+    """A directly called run's process beats every ``heartbeat_seconds``: it is alive until
+    it has missed too many beats."""
+    run.heartbeat_seconds = heartbeat_seconds
+    run.alive_until = datetime.now(UTC) + timedelta(seconds=MISSED_BEATS * heartbeat_seconds)
 
 
 def waits_in_process(run: m.FlowRun) -> bool:

@@ -32,6 +32,7 @@ class Orchestrator:
     rebuild_needed: bool = False
     # False until the first rebuild after start renewed every lease (see the dispatcher)
     leases_trusted: bool = False
+    trusted_at: float = 0.0  # when it became True (time.time())
     stopping: bool = False  # the server is shutting down: services stop
     deployment_docs: DeploymentDocs = field(default_factory=DeploymentDocs)
     # claims of concurrent requests: one transaction moves them all to Pending

@@ -32,6 +32,7 @@ from flowyard.sdk.flow_recorder import STOPPING, FlowRunRecorder
 from flowyard.sdk.flow_results import persist_flow_result
 from flowyard.sdk.futures import TaskFuture
 from flowyard.sdk.hooks import run_hooks
+from flowyard.sdk.liveness import run_beats
 from flowyard.sdk.logs import get_run_logger, log_prints_enabled
 from flowyard.sdk.reporter import ApiReporter, LocalReporter
 from flowyard.sdk.retries import delay_list, retry_delay
@@ -250,9 +251,10 @@ class FlowRunEngine(AttemptLoop):
     ) -> tuple[str, str | None]:
         from flowyard.schemas import FlowRunCreate
 
+        beats = run_beats(client)
         body = FlowRunCreate(
             flow_name=self.flow.name, name=name, parameters=jsonable(parameters),
-            parent_task_run_id=self.parent_task_run_id,
+            parent_task_run_id=self.parent_task_run_id, heartbeat_seconds=beats.interval,
         )  # fmt: skip
         try:
             run = client.create_flow_run(body)
@@ -261,6 +263,7 @@ class FlowRunEngine(AttemptLoop):
             return run_id, name
         self.client = client
         self.recorder = FlowRunRecorder(client, run.id)
+        beats.add(run.id)  # until its final state is reported
         return run.id, run.name
 
     def _start_parent_task(self, parent: FlowRunContext, parameters: dict[str, Any]) -> str | None:
@@ -311,6 +314,7 @@ class FlowRunEngine(AttemptLoop):
             self.parent.links.produced(self.parent_task_run_id, state)
         if self.given is None and self.recorder is not None:
             self.recorder.propose(state)
+            run_beats(self.recorder.client).remove(self.recorder.run_id)
 
 
 def _template(template: Any, parameters: dict[str, Any]) -> str | None:

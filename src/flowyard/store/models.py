@@ -211,6 +211,10 @@ class FlowRun(Base):
     worker_name: Mapped[str | None] = mapped_column(String(200))
     infrastructure_id: Mapped[str | None] = mapped_column(Text)
     priority: Mapped[int] = mapped_column(default=0)  # within its queue: lower is claimed first
+    # a run called directly whose process heartbeats every heartbeat_seconds: Crashed if
+    # not heard of by alive_until
+    alive_until: Mapped[datetime | None]
+    heartbeat_seconds: Mapped[float | None]
     # where the flow's persisted return value is (schemas.ResultRef), when it was persisted
     result_ref: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created: Mapped[datetime] = mapped_column(default=utcnow)

@@ -12,7 +12,7 @@ from flowyard import schemas as s
 from flowyard.errors import Conflict, InvalidInput, NotFound
 from flowyard.orchestrator import documents, queue_sync, runs
 from flowyard.orchestrator.lookups import get_flow
-from flowyard.orchestrator.runtime import Orch
+from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.states import StateType
 from flowyard.store import models as m
 
@@ -35,6 +35,8 @@ async def create_flow_run(body: s.FlowRunCreate, orch: Orch) -> s.FlowRun:
                 state=body.state,
                 parent_task_run_id=body.parent_task_run_id,
             )
+            if body.heartbeat_seconds is not None:
+                runs.heard_of(run, body.heartbeat_seconds)
             session.flush()
             return documents.flow_run(run)
 
@@ -204,6 +206,8 @@ async def run_heartbeat(ref: str, body: s.RunHeartbeat, orch: Orch) -> s.RunHear
             return run.id, run.state_type, run.claim_token, pool
 
     run_id, state, token, pool = await orch.in_thread(read)
+    if token is None and body.token is None and pool is None:  # a flow called directly
+        return s.RunHeartbeatAck(state=await _heard_of(orch, run_id, body), stop=False)
     if token != body.token:
         return s.RunHeartbeatAck(state=state, stop=True)
     if pool is not None and not state.is_terminal:
@@ -211,6 +215,20 @@ async def run_heartbeat(ref: str, body: s.RunHeartbeat, orch: Orch) -> s.RunHear
         await orch.queues.extend_leases(pool, [run_id], until)
     stop = state in (StateType.CANCELLING, StateType.CANCELLED) or state.is_terminal
     return s.RunHeartbeatAck(state=state, stop=stop)
+
+
+async def _heard_of(orch: Orchestrator, run_id: str, body: s.RunHeartbeat) -> StateType:
+    """Push back a directly called run's deadline (while it is not final); its state."""
+    interval = body.interval_seconds or orch.settings.run_heartbeat_seconds
+
+    def write() -> StateType:
+        with orch.db.session() as session:
+            run = runs.get_run(session, run_id, for_update=True)
+            if not run.state_type.is_terminal:
+                runs.heard_of(run, interval)
+            return run.state_type
+
+    return await orch.in_thread(write)
 
 
 # -- task runs ------------------------------------------------------------------------------

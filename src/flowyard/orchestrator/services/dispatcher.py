@@ -119,6 +119,8 @@ async def rebuild(orch: Orchestrator, *, redis_lost_data: bool) -> int:
     for config in view.pools:
         await orch.queues.extend_all_leases(config.name, until)
     await orch.queues.mark_built()
+    if not orch.leases_trusted:
+        orch.trusted_at = time.time()
     orch.leases_trusted = True
     log.info("queues_rebuilt", pools=len(view.pools), added=added, claims_restored=restored)
     return added

@@ -6,6 +6,10 @@ was running (or awaiting a flow retry inside its engine) is marked Crashed; one 
 cancelled is marked Cancelled with a warning that its infrastructure may still run. Either
 way the run's slots are freed. A run still Cancelling after ``cancel_timeout_seconds`` is
 marked Cancelled with the same warning.
+
+A flow called directly (no pool, no lease) whose process promised heartbeats and was not
+heard of by its ``alive_until`` is Crashed too: its process died. After this API starts,
+each such run gets three of its beat intervals to be heard of first.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ log = structlog.get_logger()
 
 RETURNED = "the worker's claim lease expired before the run started; returned to the queue"
 CRASHED = "neither the worker nor the engine of this flow run heartbeats any more"
+SILENT = "the process running this flow run stopped heartbeating (it died or was killed)"
 CANCELLED_UNCONFIRMED = (
     "cancelled, but no worker confirmed stopping its infrastructure, which may still be running"
 )
@@ -96,6 +101,33 @@ def _overdue_cancellations(orch: Orchestrator) -> list[runs.QueueEffect | None]:
     return effects
 
 
+def _silent_direct_runs(orch: Orchestrator) -> int:
+    """Crash the directly called runs whose process was not heard of in time. Since this
+    API started (or Redis came back), each run first gets as many beats as its deadline
+    allows: beats could not arrive while the API was away."""
+    now = datetime.now(UTC)
+    silent = select(m.FlowRun.id, m.FlowRun.heartbeat_seconds).where(
+        m.FlowRun.queue_id.is_(None),
+        m.FlowRun.alive_until < now,
+        m.FlowRun.state_type.in_([StateType.RUNNING, StateType.PAUSED, StateType.SCHEDULED]),
+    )
+    with orch.db.read() as session:
+        candidates = session.execute(silent).all()
+    trusted_for = time.time() - orch.trusted_at
+    crashed = 0
+    for run_id, heartbeat_seconds in candidates:
+        if trusted_for < runs.MISSED_BEATS * (heartbeat_seconds or 0):
+            continue  # in its grace period after a start
+        with orch.db.session() as session:
+            run = runs.get_run(session, run_id, for_update=True)
+            if run.alive_until is None or run.alive_until >= now or run.state_type.is_terminal:
+                continue  # heard of, or ended, since the read
+            runs.set_state(session, run, StateType.CRASHED, now=now, message=SILENT, force=True)
+        log.warning("flow_run_silent", run_id=run_id)
+        crashed += 1
+    return crashed
+
+
 async def reconcile_once(orch: Orchestrator) -> int:
     """Settle expired leases and overdue cancellations; returns how many runs were handled."""
     if not orch.leases_trusted:
@@ -104,6 +136,7 @@ async def reconcile_once(orch: Orchestrator) -> int:
     for effect in effects:
         await queue_sync.apply(orch, effect)
     handled = len(effects)
+    handled += await orch.in_thread(_silent_direct_runs, orch)
     for pool in await orch.in_thread(_pool_names, orch):
         for claim in await orch.queues.expired_leases(pool, time.time()):
             effect = await orch.in_thread(_settle, orch, claim)
