@@ -80,7 +80,7 @@ class Transaction:
         self.isolation_level = isolation_level
         self.overwrite = overwrite
         self.write_on_commit = write_on_commit
-        self.logger = logger or _logger()
+        self._logger = logger  # made when first needed: most task runs stage no hooks
         self.state = TransactionState.PENDING
         self.children: list[Transaction] = []
         self.on_commit_hooks: list[TransactionHook] = []
@@ -92,6 +92,12 @@ class Transaction:
 
     def __repr__(self) -> str:
         return f"Transaction(key={self.key!r}, state={self.state.value})"
+
+    @property
+    def logger(self) -> logging.Logger | logging.LoggerAdapter[Any]:
+        if self._logger is None:
+            self._logger = _logger()
+        return self._logger
 
     # -- values shared with tasks and hooks --------------------------------------------------
 
@@ -180,6 +186,8 @@ class Transaction:
         """Keep ``value`` (the record a key writes) and the hooks to run at the outcome."""
         if self.is_committed():
             return
+        if on_rollback_hooks or on_commit_hooks:
+            _ = self.logger  # the stager's run logger: its hooks may run later, elsewhere
         self._staged_value = value
         self.on_rollback_hooks.extend(on_rollback_hooks)
         self.on_commit_hooks.extend(on_commit_hooks)
