@@ -26,16 +26,21 @@ T = TypeVar("T")
 SCRIPTS = ("claim", "release", "extend", "enqueue", "sync_pool")
 
 
+def register_scripts(redis: aioredis.Redis, names: Iterable[str]) -> dict[str, AsyncScript]:
+    """The Lua scripts ``<name>.lua`` next to this module, registered with ``redis``."""
+    folder = resources.files("flowyard.pools")
+    return {
+        name: redis.register_script(folder.joinpath(f"{name}.lua").read_text()) for name in names
+    }
+
+
 class PoolScripts:
     """The Redis client, its registered scripts and the layouts read so far."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
         self._layouts: dict[str, Layout] = {}
-        self._scripts: dict[str, AsyncScript] = {}
-        for name in SCRIPTS:
-            source = resources.files("flowyard.pools").joinpath(f"{name}.lua").read_text()
-            self._scripts[name] = redis.register_script(source)
+        self._scripts = register_scripts(redis, SCRIPTS)
 
     async def _layout(self, pool: str, *, reload: bool = False) -> Layout:
         if reload or pool not in self._layouts:

@@ -14,13 +14,13 @@ in a second set, so at most ``limit`` callers pass at once and then ``decay`` a 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib import resources
 from typing import NamedTuple
 
 import redis.asyncio as aioredis
 
 from flowyard.pools import keys
 from flowyard.pools.redis_server import translated
+from flowyard.pools.scripts import register_scripts
 
 
 class FullLimit(NamedTuple):
@@ -36,8 +36,7 @@ class TagSlots:
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
-        source = resources.files("flowyard.pools").joinpath("acquire_tags.lua").read_text()
-        self._acquire = redis.register_script(source)
+        self._acquire = register_scripts(redis, ["acquire_tags"])["acquire_tags"]
 
     async def acquire(
         self,

@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from importlib import resources
 
 import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
 
 from flowyard.pools import keys
 from flowyard.pools.models import text
 from flowyard.pools.redis_server import translated
+from flowyard.pools.scripts import register_scripts
 
 SCRIPTS = ("task_claim", "task_extend", "task_release")
 CLAIM_KEYS = [keys.TASK_LEASES, keys.TASK_CLAIMS]
@@ -40,10 +39,7 @@ class TaskQueue:
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
-        self._scripts: dict[str, AsyncScript] = {}
-        for name in SCRIPTS:
-            source = resources.files("flowyard.pools").joinpath(f"{name}.lua").read_text()
-            self._scripts[name] = redis.register_script(source)
+        self._scripts = register_scripts(redis, SCRIPTS)
 
     async def enqueue(self, task_key: str, run_ids: list[str], now: float) -> None:
         """Queue Scheduled runs (idempotent, ``ZADD NX``) and wake the task's claimers."""
