@@ -52,12 +52,17 @@ def apply_async(
     parameters = dict(bound.arguments)
     waits = [_distributed(task, future) for future in wait_for or ()]
     store = task.result_store()
-    _check_serializable(task, store, parameters)
     ref = None
     if parameters or waits:
         data = {"parameters": parameters, "wait_for": [f.task_run_id for f in waits]}
         owner = f"the parameters of a background run of task {task.name!r}"
-        record = store.write(f"parameters-{uuid.uuid4().hex}", data, expiration=None, owner=owner)
+        try:  # serialized before anything is written
+            record = store.write(
+                f"parameters-{uuid.uuid4().hex}", data, expiration=None, owner=owner
+            )
+        except SerializationError:
+            _name_unserializable(task, store, parameters)
+            raise
         ref = s.ResultRef.model_validate(reference(store, record))
     inputs = {name: _upstream_ids(value) for name, value in parameters.items()}
     if waits:
@@ -77,10 +82,11 @@ def apply_async(
     return PrefectDistributedFuture(run.id, run.name)
 
 
-def _check_serializable(
+def _name_unserializable(
     task: Task[..., Any], store: ResultStore, parameters: dict[str, Any]
 ) -> None:
-    """Name the first argument the task's serializer cannot write (before anything is)."""
+    """Raise naming the first argument the task's serializer cannot write (the parameters
+    as a whole could not be)."""
     for name, value in parameters.items():
         try:
             store.serializer.dumps(value)
