@@ -22,8 +22,7 @@ and isolation levels are accepted but not enforced (no locks).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar, Token
 from enum import StrEnum
 from typing import Any
@@ -62,7 +61,7 @@ def get_transaction() -> Transaction | None:
 
 
 class Transaction:
-    """One transaction; use ``transaction(...)`` to open one."""
+    """One transaction, opened as a context manager: ``with transaction(...) as txn:``."""
 
     def __init__(
         self,
@@ -259,27 +258,9 @@ class Transaction:
         self.logger.info("%s hook %r finished running successfully", kind.capitalize(), name)
 
 
-@contextmanager
-def transaction(
-    key: str | None = None,
-    store: Any = None,
-    commit_mode: CommitMode | None = None,
-    isolation_level: IsolationLevel | None = None,
-    overwrite: bool = False,
-    write_on_commit: bool = True,
-    logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
-) -> Iterator[Transaction]:
-    """Open a transaction around a block (see the module's docstring)."""
-    with Transaction(
-        key=key,
-        store=store,
-        commit_mode=commit_mode,
-        isolation_level=isolation_level,
-        overwrite=overwrite,
-        write_on_commit=write_on_commit,
-        logger=logger,
-    ) as txn:
-        yield txn
+transaction = Transaction
+"""``with transaction(key=..., commit_mode=...) as txn:`` opens a transaction around a
+block (as Prefect's ``transaction()``); a ``Transaction`` is its own context manager."""
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[Any]:
