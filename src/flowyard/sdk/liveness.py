@@ -34,7 +34,7 @@ class RunBeats:
         self.interval = interval
         self.runs: set[str] = set()
         self._thread: threading.Thread | None = None
-        self._wake = threading.Event()
+        self._pause = threading.Event()  # never set: waited on between beats
 
     def add(self, run_id: str) -> None:
         with _lock:
@@ -50,7 +50,7 @@ class RunBeats:
             self.runs.discard(run_id)
 
     def _beat(self) -> None:
-        while not self._wake.wait(self.interval):
+        while not self._pause.wait(self.interval):
             with _lock:
                 open_runs = sorted(self.runs)
                 if not open_runs:

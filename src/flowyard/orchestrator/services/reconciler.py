@@ -102,9 +102,9 @@ def _overdue_cancellations(orch: Orchestrator) -> list[runs.QueueEffect | None]:
 
 
 def _silent_direct_runs(orch: Orchestrator) -> int:
-    """Crash the directly called runs whose process was not heard of in time. Since this
-    API started (or Redis came back), each run first gets as many beats as its deadline
-    allows: beats could not arrive while the API was away."""
+    """Crash the directly called runs whose process was not heard of in time. After this
+    API starts, each run first gets three of its own beat intervals: its beats could not
+    arrive while the API was away."""
     now = datetime.now(UTC)
     silent = select(m.FlowRun.id, m.FlowRun.heartbeat_seconds).where(
         m.FlowRun.queue_id.is_(None),
