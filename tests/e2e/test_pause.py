@@ -194,6 +194,8 @@ def test_pausing_needs_a_flow_run_and_an_api_and_resuming_a_paused_run(
     assert "is not paused: it is Completed" in result.output
 
     monkeypatch.delenv("FLOWYARD_API_URL")
+    with pytest.raises(RuntimeError, match="resuming a flow run needs a Flowyard API"):
+        resume_flow_run(run_id)
 
     @flow
     def offline() -> None:

@@ -34,6 +34,27 @@ def direct_run_client() -> FlowyardClient | None:
         return _clients[url]
 
 
+_required: dict[str, FlowyardClient] = {}
+
+
+def required_client(who_needs: str) -> FlowyardClient:
+    """The API client for what cannot run without a server (``who_needs`` it, e.g.
+    "resuming a flow run needs"): ``RuntimeError`` saying so when no API is configured."""
+    url = os.environ.get("FLOWYARD_API_URL")
+    if not url:
+        raise RuntimeError(
+            f"{who_needs} a Flowyard API: set FLOWYARD_API_URL (and FLOWYARD_API_KEY if the "
+            "server has keys)"
+        )
+    with _lock:
+        if url not in _required:
+            from flowyard.client import FlowyardClient
+            from flowyard.settings import Settings
+
+            _required[url] = FlowyardClient.from_settings(Settings())
+        return _required[url]
+
+
 def _connect() -> FlowyardClient | None:
     from flowyard.client import FlowyardClient
     from flowyard.errors import FlowyardError

@@ -8,12 +8,12 @@ run's record points at (the task's ``result_storage``), as is a failed run's exc
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from flowyard.sdk.api import required_client
 from flowyard.sdk.results import MissingResult, load_result
 from flowyard.states import State, StateType
 
@@ -26,26 +26,9 @@ R = TypeVar("R")
 LONG_POLL_SECONDS = 30.0
 
 
-_clients: dict[str, Any] = {}
-_clients_lock = threading.Lock()
-
-
 def background_client() -> FlowyardClient:
     """The API client of background task runs; ``RuntimeError`` when no API is configured."""
-    url = os.environ.get("FLOWYARD_API_URL")
-    if not url:
-        raise RuntimeError(
-            "background task runs (Task.delay, apply_async, serve) need a Flowyard API: "
-            "set FLOWYARD_API_URL (and FLOWYARD_API_KEY if the server has keys)"
-        )
-    with _clients_lock:
-        if url not in _clients:
-            from flowyard.client import FlowyardClient
-            from flowyard.settings import Settings
-
-            _clients[url] = FlowyardClient.from_settings(Settings())
-        client: FlowyardClient = _clients[url]
-        return client
+    return required_client("background task runs (Task.delay, apply_async, serve) need")
 
 
 class PrefectDistributedFuture(Generic[R]):

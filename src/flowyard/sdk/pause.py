@@ -58,14 +58,11 @@ def pause_flow_run(
 
 def resume_flow_run(flow_run_id: str, run_input: dict[str, Any] | None = None) -> None:
     """Resume a paused flow run (through the API named by ``FLOWYARD_API_URL``)."""
-    from flowyard.sdk.api import direct_run_client
+    from flowyard.sdk.api import required_client
 
     if run_input is not None:
         raise NotImplementedError("resume_flow_run(run_input=...) is not supported yet")
-    client = direct_run_client()
-    if client is None:
-        raise RuntimeError("resuming a flow run needs a Flowyard API: set FLOWYARD_API_URL")
-    client.resume_flow_run(str(flow_run_id))
+    required_client("resuming a flow run needs").resume_flow_run(str(flow_run_id))
 
 
 def _pause(context: FlowRunContext, timeout: float, poll_interval: float, key: str | None) -> None:
