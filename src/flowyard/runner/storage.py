@@ -99,17 +99,11 @@ def _repository(source: str | Path | GitRepository) -> GitRepository | None:
 def _clone(step: s.GitClone) -> Path:
     """A shallow clone in a folder removed when this process exits."""
     from flowyard.engine.pull_steps import clone
+    from flowyard.sdk.api import required_client
 
     client = None
-    if step.access_token_secret is not None:
-        from flowyard.client import FlowyardClient
-        from flowyard.settings import Settings
-
-        client = FlowyardClient.from_settings(Settings())
+    if step.access_token_secret is not None:  # the token is read from its Secret block
+        client = required_client("cloning with a token kept in a Secret block needs")
     folder = Path(tempfile.mkdtemp(prefix="flowyard-source-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    try:
-        return clone(step, folder / "repo", client)
-    finally:
-        if client is not None:
-            client.close()
+    return clone(step, folder / "repo", client)
