@@ -332,6 +332,11 @@ class ClaimedRun(_Doc):
     token: str
     deployment: Deployment | None
     base_job_template: dict[str, Any]
+    run_token: str | None = Field(
+        default=None,
+        description="what the run's engine authenticates with (never the worker's key); "
+        "set when the server has API keys",
+    )
 
 
 class ClaimResponse(_Doc):
@@ -371,6 +376,9 @@ class RunHeartbeatAck(_Doc):
 
     state: StateType
     stop: bool
+    run_token: str | None = Field(
+        default=None, description="a fresh run token, when the caller's is past half its life"
+    )
 
 
 class InfrastructureReport(_Doc):
@@ -614,7 +622,7 @@ class BlockDocument(_Doc):
 
 class ApiKeyCreate(_Doc):
     name: str = Field(pattern=NAME_PATTERN)
-    role: Literal["admin", "worker"] = "worker"
+    role: Literal["admin", "viewer", "worker"] = "worker"
     pools: list[str] = Field(default_factory=list, description="worker keys: pools it may serve")
 
 

@@ -62,7 +62,9 @@ def test_requests_without_a_valid_key_are_401(locked_server):
     for headers in ({}, _bearer("nope"), {"Authorization": "Basic abc"}):
         response = httpx.get(f"{locked_server.url}/api/work_pools", headers=headers)
         assert response.status_code == 401
-        assert response.json()["detail"] == "missing, unknown or revoked API key"
+        assert (
+            response.json()["detail"] == "missing, unknown, revoked or expired API key or run token"
+        )
     assert httpx.get(f"{locked_server.url}/metrics").status_code == 401
     assert httpx.get(f"{locked_server.url}/metrics", headers=_bearer(ADMIN)).status_code == 200
 

@@ -8,9 +8,9 @@ any replica verifies it without a store read and nothing is stored::
 
     fyrt_<base64url(JSON {"r": run id, "e": expiry, unix seconds})>.<base64url(HMAC)>
 
-What a token may reach is decided by ``auth.authorize`` (the route) and the API's
-run-token check (the run the route names must be the token's run or one of its child
-runs). Tokens cannot be revoked; they are short-lived instead (``MAX_TTL_SECONDS``).
+What a token may reach is ``authority.py``'s rule: its run, the child runs below it, their
+task runs and logs, read-only once its run is final. Tokens are short-lived and renewed by
+the engine's heartbeat (``api/run_tokens.py``).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from flowyard import schemas as s
 from flowyard.orchestrator import claims as claims_store
 from flowyard.orchestrator import documents, queue_sync, runs
+from flowyard.orchestrator.api.run_tokens import issue
 from flowyard.orchestrator.lookups import get_pool
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.pools import Claim
@@ -43,6 +44,8 @@ async def claim(pool_name: str, body: s.ClaimRequest, orch: Orch) -> s.ClaimResp
             await _cancel_collided(orch, result.collided)
         if result.claims:
             won = await _finalize(orch, pool_name, result.claims, body.worker_name)
+            if won and orch.settings.api_key:  # each engine gets a token, never a key
+                won = [c.model_copy(update={"run_token": issue(orch, c.run.id)}) for c in won]
             if won:
                 now = datetime.now(UTC)
                 for claimed in won:
