@@ -292,6 +292,15 @@ class FlowyardClient:
         path = _path("concurrency_limits", action)
         return self._send_doc("POST", s.SlotsResponse, path, body)
 
+    def concurrency_limit_holders(self, tag: str) -> list[s.SlotHolder]:
+        """Who holds slots of a tag's limit now."""
+        return self._list(s.SlotHolder, _path("concurrency_limits", tag, "holders"))
+
+    def reset_concurrency_limit(self, tag: str, body: s.SlotsReset) -> int:
+        """Free slots of a tag's limit whoever holds them (admin); how many were freed."""
+        path = _path("concurrency_limits", tag, "reset")
+        return self._send_doc("POST", s.SlotsFreed, path, body).freed
+
     # -- workers -------------------------------------------------------------------------
 
     def claim(self, pool: str, body: s.ClaimRequest) -> list[s.ClaimedRun]:
