@@ -309,6 +309,10 @@ CASES = [
         case("POST", f"/api/concurrency_limits/{action}", "worker_a worker_b run_a run_b", _slots(action))
         for action in ("acquire", "renew", "release")
     ],
+    case("GET", "/api/concurrency_limits/{tag}/holders", "viewer",
+         lambda w, who: Req("GET", f"/api/concurrency_limits/{_new_limit(w)}/holders")),
+    case("POST", "/api/concurrency_limits/{tag}/reset", "",
+         lambda w, who: Req("POST", f"/api/concurrency_limits/{_new_limit(w)}/reset", {})),
     # the server itself
     case("GET", "/api/api_keys", "viewer", lambda w, who: Req("GET", "/api/api_keys")),
     case("POST", "/api/api_keys", "", lambda w, who: Req("POST", "/api/api_keys", {"name": _name("k"), "role": "viewer"})),

@@ -309,6 +309,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/concurrency_limits/acquire"): Rule(worker=anything, run=anything),
     ("POST", "/api/concurrency_limits/renew"): Rule(worker=anything, run=anything),
     ("POST", "/api/concurrency_limits/release"): Rule(worker=anything, run=anything),
+    ("GET", "/api/concurrency_limits/{tag}/holders"): READ,
+    ("POST", "/api/concurrency_limits/{tag}/reset"): ADMIN,
     # the server itself
     ("GET", "/api/api_keys"): READ,
     ("POST", "/api/api_keys"): ADMIN,

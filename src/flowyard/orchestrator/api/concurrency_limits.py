@@ -11,9 +11,10 @@ token's run (``run:ID``), a worker key (``worker:NAME``), the admin (``admin``),
 ``local`` on a server without API keys (one user: nothing to separate). ``renew`` and
 ``release`` reach only the caller's own holders, so no key or token can free or extend
 another's slot; 404 when the caller's holder holds none. A run token of a finished run
-takes and renews nothing (403). An operator sees who holds a tag's slots
-(``GET /{tag}/holders``) and frees them (``POST /{tag}/reset``, admin only): all, or an
-owner's, or one holder's. Leases are at most ``MAX_SLOT_LEASE_SECONDS``: holders renew.
+takes nothing (403: the token is read-only then, ``authority.py``). An operator sees who
+holds a tag's slots (``GET /{tag}/holders``) and frees them (``POST /{tag}/reset``, admin
+only): all, or an owner's, or one holder's. Leases are at most
+``MAX_SLOT_LEASE_SECONDS``: holders renew.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from flowyard import schemas as s
 from flowyard.errors import Forbidden, InvalidInput, NotFound
 from flowyard.orchestrator.auth import KeyInfo
 from flowyard.orchestrator.runtime import Orch, Orchestrator
-from flowyard.states import StateType
 from flowyard.store import models as m
 
 router = APIRouter(prefix="/api/concurrency_limits", tags=["concurrency limits"])
@@ -72,7 +72,7 @@ async def list_limits(orch: Orch) -> list[s.ConcurrencyLimit]:
 @router.post("/acquire")
 async def acquire(body: s.SlotsRequest, request: Request, orch: Orch) -> s.SlotsResponse:
     """Take ``occupy`` slots of every limited tag for the caller's holder, all or none."""
-    owner = await _taking_owner(request, orch)
+    owner = slot_owner(_caller(request))
     rows = await orch.in_thread(_active_limits, orch, body.tags)
     limits = {row.tag: row.limit for row in rows}
     too_small = {tag: limit for tag, limit in limits.items() if limit < body.occupy}
@@ -103,7 +103,7 @@ async def acquire(body: s.SlotsRequest, request: Request, orch: Orch) -> s.Slots
 @router.post("/renew")
 async def renew(body: s.SlotsRequest, request: Request, orch: Orch) -> s.SlotsResponse:
     """Push back the leases of the caller's holder; 404 when it holds none of them."""
-    owner = await _taking_owner(request, orch)
+    owner = slot_owner(_caller(request))
     until = time.time() + body.lease_seconds
     if not await orch.tag_slots.renew(body.tags, owner, body.holder, until, body.occupy):
         raise NotFound(_holds_none(owner, body))
@@ -135,13 +135,9 @@ async def list_holders(tag: str, orch: Orch) -> list[s.SlotHolder]:
 
 
 @router.post("/{tag}/reset")
-async def reset(
-    tag: str, request: Request, orch: Orch, body: s.SlotsReset | None = None
-) -> s.SlotsFreed:
-    """Free slots of ``tag`` whoever holds them (admin only): all, an owner's, or a holder's."""
-    owner = slot_owner(_caller(request))
-    if owner not in (ADMIN, LOCAL):
-        raise Forbidden(f"only an admin may free slots it does not hold ({owner} may not)")
+async def reset(tag: str, orch: Orch, body: s.SlotsReset | None = None) -> s.SlotsFreed:
+    """Free slots of ``tag`` whoever holds them (admins only): all, an owner's, or a
+    holder's."""
     await orch.in_thread(_get, orch, tag)
     wanted = body or s.SlotsReset()
     freed = await orch.tag_slots.reset(tag, wanted.owner, wanted.holder)
@@ -209,25 +205,6 @@ def slot_owner(caller: KeyInfo | None) -> str:
 
 def _caller(request: Request) -> KeyInfo | None:
     return getattr(request.state, "api_key", None)
-
-
-async def _taking_owner(request: Request, orch: Orchestrator) -> str:
-    """The caller's owner, when it may take slots: a run token only while its run is not
-    final (a finished run has no task to hold them for)."""
-    caller = _caller(request)
-    owner = slot_owner(caller)
-    if caller is not None and owner.startswith("run:"):
-        state = await orch.in_thread(_run_state, orch, owner.removeprefix("run:"))
-        if state is None or state.is_terminal:
-            shown = "gone" if state is None else state.display_name
-            raise Forbidden(f"flow run {caller.run_id} is {shown}: its token takes no slots")
-    return owner
-
-
-def _run_state(orch: Orchestrator, run_id: str) -> StateType | None:
-    with orch.db.read() as session:
-        run = session.get(m.FlowRun, run_id)
-        return None if run is None else run.state_type
 
 
 def _holds_none(owner: str, body: s.SlotsRequest) -> str:
