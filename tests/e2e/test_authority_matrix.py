@@ -418,3 +418,77 @@ def test_every_credential_reaches_exactly_what_its_role_allows(world: World):
     print(f"route x credential matrix: {len(CASES)} routes x {len(WHO)} credentials "
           f"= {len(CASES) * len(WHO)} cells, {len(wrong)} unexpected")  # fmt: skip
     assert not wrong, "\n".join(wrong)
+
+
+# -- what the matrix's cells do not show --------------------------------------------------
+
+
+def _as(w: World, who: str, method: str, path: str, **kw: Any) -> httpx.Response:
+    key = w.keys[who] if who in w.keys else who
+    headers = {"Authorization": f"Bearer {key}"}
+    return httpx.request(method, w.admin.api_url + path, headers=headers, timeout=30, **kw)
+
+
+def test_secrets_go_only_to_workers_whose_pools_refer_to_them(world: World):
+    """Pool A's deployment refers to the block: A's worker reads its secret in clear; B's
+    worker, a viewer asking for secrets, and A's worker for a block nothing refers to: 403."""
+    path = f"/api/blocks/secret/{world.block_a}"
+    revealed = _as(world, "worker_a", "GET", path, params={"include_secrets": "true"})
+    assert revealed.status_code == 200 and revealed.json()["data"]["value"] == "s3cret"
+    unrelated = _new_block(world)
+    refused = [
+        _as(world, "worker_b", "GET", path, params={"include_secrets": "true"}),
+        _as(world, "viewer", "GET", path, params={"include_secrets": "true"}),
+        _as(world, "worker_a", "GET", f"/api/blocks/secret/{unrelated}"),
+        _as(world, "worker_a", "GET", "/api/blocks"),
+    ]
+    assert [r.status_code for r in refused] == [403] * 4
+    masked = _as(world, "viewer", "GET", path)
+    assert masked.status_code == 200 and "s3cret" not in masked.text
+
+
+def test_a_run_token_cannot_touch_another_runs_task_runs(world: World):
+    """Records or logs that name run B's task run under run A are refused; B's task run is
+    left as it was."""
+    task_b = world.admin.create_task_run(
+        s.TaskRunCreate(flow_run_id=world.run_b, name="b-task", task_key="b")
+    )
+    token_a = world.token_for(world.run_a)
+    overwrite = {**_task_record(world), "id": task_b.id, "name": "hijacked"}
+    log = {**world.log(world.run_a), "task_run_id": task_b.id}
+    assert _as(world, token_a, "POST", "/api/task_runs/bulk", json=[overwrite]).status_code == 403
+    assert _as(world, token_a, "POST", "/api/logs", json=[log]).status_code == 403
+    assert world.admin.read_task_run(task_b.id).name == "b-task"
+
+
+def test_a_run_token_only_reads_once_its_run_is_final(world: World):
+    """After its run ended, a token still reads the run but writes nothing."""
+    run_id = world.fresh_run()
+    token = world.token_for(run_id)
+    world.admin.cancel_flow_run(run_id)
+    assert _as(world, token, "GET", f"/api/flow_runs/{run_id}").status_code == 200
+    writes = [
+        _as(world, token, "POST", "/api/logs", json=[world.log(run_id)]),
+        _as(world, token, "POST", f"/api/flow_runs/{run_id}/heartbeat", json={}),
+        _as(world, token, "POST", "/api/task_runs",
+            json={"flow_run_id": run_id, "name": "t", "task_key": "t"}),
+    ]  # fmt: skip
+    assert [r.status_code for r in writes] == [403] * 3
+    assert "final" in writes[0].json()["detail"]
+
+
+def test_the_heartbeat_renews_a_token_past_half_its_life(world: World):
+    """A token with little time left gets a fresh one, for the same run, with more time."""
+    run_id, claim_token = world.claimed_run()
+    short = world.admin.create_run_token(run_id, ttl_seconds=60)
+    ack = _as(
+        world, short, "POST", f"/api/flow_runs/{run_id}/heartbeat", json={"token": claim_token}
+    )
+    renewed = ack.json()["run_token"]
+    assert ack.status_code == 200 and renewed and renewed != short
+    assert _as(world, renewed, "GET", f"/api/flow_runs/{run_id}").status_code == 200
+    fresh = world.token_for(run_id)
+    again = _as(
+        world, fresh, "POST", f"/api/flow_runs/{run_id}/heartbeat", json={"token": claim_token}
+    )
+    assert again.json()["run_token"] is None  # a fresh token is not renewed yet
