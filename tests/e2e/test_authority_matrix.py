@@ -68,9 +68,12 @@ class World:
         body = s.DeploymentRunRequest(scheduled_time=datetime.now(UTC) + timedelta(days=1))
         return self.admin.run_deployment(self.deployment_a.id, body).id
 
-    def claimed_run(self) -> tuple[str, str]:
-        """A new run of A's deployment, claimed now by the admin: its id and claim token."""
-        run_id = self.admin.run_deployment(self.deployment_a.id, s.DeploymentRunRequest()).id
+    def claimed_run(self, run_id: str | None = None) -> tuple[str, str]:
+        """A new run of A's deployment (or ``run_id``, due now), claimed by the admin: its
+        id and claim token."""
+        if run_id is None:
+            body = s.DeploymentRunRequest()
+            run_id = self.admin.run_deployment(self.deployment_a.id, body).id
         found: dict[str, str] = {}
 
         def claimed() -> bool:
@@ -492,3 +495,18 @@ def test_the_heartbeat_renews_a_token_past_half_its_life(world: World):
         world, fresh, "POST", f"/api/flow_runs/{run_id}/heartbeat", json={"token": claim_token}
     )
     assert again.json()["run_token"] is None  # a fresh token is not renewed yet
+
+
+def test_a_token_stops_writing_once_its_claim_is_taken_back(world: World):
+    """A run sent back to Scheduled (its lease lost) is claimed anew: the old claim's token
+    no longer writes for it, a token of the new claim does."""
+    run_id, _ = world.claimed_run()
+    old = world.token_for(run_id)
+    assert _as(world, old, "POST", "/api/logs", json=[world.log(run_id)]).status_code == 201
+    back = s.StateChange(type="SCHEDULED", force=True, message="lease lost (test)")  # type: ignore[arg-type]
+    world.admin.set_flow_run_state(run_id, back)
+    run_id, _ = world.claimed_run(run_id)
+    refused = _as(world, old, "POST", "/api/logs", json=[world.log(run_id)])
+    assert refused.status_code == 403 and "taken back" in refused.json()["detail"]
+    new = world.token_for(run_id)
+    assert _as(world, new, "POST", "/api/logs", json=[world.log(run_id)]).status_code == 201

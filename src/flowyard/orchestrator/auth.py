@@ -35,6 +35,7 @@ class KeyInfo:
     pools: tuple[str, ...] = ()
     run_id: str | None = None  # the run a run token acts for
     expires: float | None = None  # when a run token stops working (unix seconds)
+    claim: str | None = None  # the claim a run token was minted under (its fingerprint)
 
 
 def new_key() -> str:

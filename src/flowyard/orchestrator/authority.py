@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from flowyard.blocks import references
 from flowyard.errors import Forbidden, NotFound
+from flowyard.orchestrator import run_tokens as tokens
 from flowyard.orchestrator import runs
 from flowyard.orchestrator.auth import KeyInfo, Role
 from flowyard.orchestrator.lookups import get_deployment
@@ -360,8 +361,8 @@ def decide(rule: Rule, ask: Ask) -> str | None:
     scope = rule.worker if caller.role is Role.WORKER else rule.run
     if scope is None:
         return f"{_describe(caller)} cannot {verb}"
-    if caller.role is Role.RUN and ask.method != "GET" and _run_is_final(ask):
-        return f"run token for {caller.run_id}: its run is final, the token may only read"
+    if caller.role is Role.RUN and ask.method != "GET" and (spent := _token_spent(ask)):
+        return f"the run token for flow run {caller.run_id} may only read: {spent}"
     if not scope(ask):
         if caller.role is Role.RUN:
             return f"{_describe(caller)} may only act for its own flow run and the runs below it"
@@ -374,15 +375,20 @@ def _reveals_secrets(ask: Ask) -> bool:
     return ask.query.get("include_secrets", "").lower() in ("1", "true", "yes", "on")
 
 
-def _run_is_final(ask: Ask) -> bool:
+def _token_spent(ask: Ask) -> str | None:
+    """Why a run token may no longer write: its run is final, or the claim it was minted
+    under was taken back (None while it may)."""
     run_id = ask.caller.run_id or ""
     if run_id in _final_runs.known:
-        return True
+        return "its run is final"
     run = ask.session.get(m.FlowRun, run_id)
     if run is None or run.state_type.is_terminal:
         _final_runs.add(run_id)
-        return True
-    return False
+        return "its run is final"
+    claim = ask.caller.claim
+    if claim is not None and claim != tokens.claim_fingerprint(run.claim_token):
+        return "the claim it was minted under was taken back"
+    return None
 
 
 def _describe(caller: KeyInfo) -> str:

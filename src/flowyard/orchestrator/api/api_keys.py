@@ -99,7 +99,9 @@ async def identify(
         except tokens.InvalidRunToken:
             return None
         name = f"run token for {claims.run_id}"
-        return KeyInfo(name, Role.RUN, run_id=claims.run_id, expires=claims.expires)
+        return KeyInfo(
+            name, Role.RUN, run_id=claims.run_id, expires=claims.expires, claim=claims.claim
+        )
     digest = key_hash(presented)
     cache: KeyCache = orch.key_cache
     known, info = cache.get(digest)

@@ -50,11 +50,14 @@ def signing_key(settings: Settings) -> bytes:
     return tokens.signing_key(load_key(secret, settings.home))
 
 
-def issue(orch: Orchestrator, run_id: str, ttl_seconds: float | None = None) -> str:
-    """A token for ``run_id``, signed with this server's key."""
+def issue(
+    orch: Orchestrator, run_id: str, claim: str | None, ttl_seconds: float | None = None
+) -> str:
+    """A token for ``run_id`` under claim fingerprint ``claim``, signed with this server's
+    key."""
     key = orch.run_token_key or signing_key(orch.settings)
     ttl = tokens.clamp_ttl(ttl_seconds)
-    return tokens.mint(key, run_id, now=time.time(), ttl_seconds=ttl)
+    return tokens.mint(key, run_id, now=time.time(), ttl_seconds=ttl, claim=claim)
 
 
 def renewal(orch: Orchestrator, caller: KeyInfo | None) -> str | None:
@@ -63,7 +66,7 @@ def renewal(orch: Orchestrator, caller: KeyInfo | None) -> str | None:
         return None
     if caller.expires is not None and caller.expires - time.time() > tokens.DEFAULT_TTL_SECONDS / 2:
         return None
-    return issue(orch, caller.run_id)
+    return issue(orch, caller.run_id, caller.claim)
 
 
 @router.post("/flow_runs/{ref}/token", status_code=201)
@@ -72,15 +75,15 @@ async def mint_run_token(
 ) -> RunToken:
     """Mint a token acting for this (unfinished) run only."""
 
-    def check() -> str:
+    def check() -> tuple[str, str | None]:
         with orch.db.read() as session:
             run = runs.get_run(session, ref)
             if run.state_type.is_terminal:
                 raise Conflict(f"flow run {run.id} is already {run.state_type.display_name}")
-            return run.id
+            return run.id, tokens.claim_fingerprint(run.claim_token)
 
-    run_id = await orch.in_thread(check)
+    run_id, claim = await orch.in_thread(check)
     ttl = tokens.clamp_ttl(body.ttl_seconds if body else None)
-    token = issue(orch, run_id, ttl)
+    token = issue(orch, run_id, claim, ttl)
     expires = datetime.fromtimestamp(int(time.time() + ttl), UTC)
     return RunToken(run_id=run_id, token=token, expires=expires)
