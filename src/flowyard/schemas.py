@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from flowyard.states import StateType
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,99}$"
+BlockRef = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9\-]{0,99}/[A-Za-z0-9][A-Za-z0-9_\-]{0,199}$")
+]
+"""A saved block, ``TYPE/NAME``."""
 
 
 class _Doc(BaseModel):
@@ -191,6 +195,13 @@ class DeploymentCreate(_Doc):
     pull_steps: list[PullStep] = Field(
         default_factory=list, description="how a run gets the code, in order (default: `path`)"
     )
+    blocks: list[BlockRef] = Field(
+        default_factory=list,
+        max_length=100,
+        description="blocks (TYPE/NAME) the flow's code loads by name, e.g. with "
+        "`Secret.load(NAME)`: its runs' tokens may read these, secrets included, and no others "
+        "beyond what its pull steps and job variables refer to",
+    )
     priority: int = Field(
         default=0,
         ge=MIN_RUN_PRIORITY,
@@ -224,6 +235,7 @@ class Deployment(_Doc):
     concurrency_limit: int | None = None
     collision_strategy: str = "enqueue"
     pull_steps: list[PullStep] = Field(default_factory=list)
+    blocks: list[str] = Field(default_factory=list)
     priority: int = 0
     created: datetime
     updated: datetime

@@ -56,6 +56,19 @@ FLOWS = textwrap.dedent(
         Path(folder, os.environ["FLOWYARD_FLOW_RUN_ID"]).write_text(seen)
 
 
+    @flow(name="loads-secrets")
+    def loads_secrets(folder: str) -> None:
+        from flowyard.blocks import Secret
+
+        found = []
+        for name in ("declared", "undeclared"):
+            try:
+                found.append(f"{name}={Secret.load(name).get()}")
+            except Exception as exc:
+                found.append(f"{name} refused: {exc}")
+        Path(folder, os.environ["FLOWYARD_FLOW_RUN_ID"]).write_text(" | ".join(found))
+
+
     @flow(name="crash")
     def crash() -> None:
         os._exit(3)

@@ -140,3 +140,33 @@ def test_worker_key_cannot_manage_keys(locked_server):
         and "worker key" in denied.stderr
         and "Traceback" not in denied.stderr
     )
+
+
+def test_a_deployed_flow_loads_only_the_blocks_its_deployment_names(
+    locked_server, tmp_path, flows_dir
+):
+    """``blocks=["secret/declared"]`` on the deployment: its flow's Secret.load of that block
+    works, of any other block is refused (403) — a flow cannot read every secret."""
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    with FlowyardClient(locked_server.url, ADMIN) as admin:
+        create_process_pool(admin, "blocks-pool")
+        for name in ("declared", "undeclared"):
+            admin.save_block("secret", name, {"value": f"{name}-value"})
+        key = admin.create_api_key(s.ApiKeyCreate(name="blocks-w", pools=["blocks-pool"])).key
+        dep = deploy_flow(
+            admin, "blocks-pool", flows_dir, "loads_secrets",
+            parameters={"folder": str(seen)}, blocks=["secret/declared"],
+        )  # fmt: skip
+        worker = WorkerProcess(
+            locked_server.url, "blocks-pool", tmp_path, env={**FAST, "FLOWYARD_API_KEY": key}
+        )
+        try:
+            run = admin.run_deployment(dep.id, s.DeploymentRunRequest())
+            wait_until(lambda: admin.read_flow_run(run.id).state.type.is_terminal, timeout=60)
+        finally:
+            worker.stop()
+        assert admin.read_flow_run(run.id).state.type is StateType.COMPLETED
+    declared, undeclared = (seen / run.id).read_text().split(" | ")
+    assert declared == "declared=declared-value"
+    assert undeclared.startswith("undeclared refused") and "its deployment names" in undeclared

@@ -61,6 +61,13 @@ RUN_PRIORITY = click.IntRange(s.MIN_RUN_PRIORITY, s.MAX_RUN_PRIORITY)
     "--image", help="Container image to run in (the job variable 'image' of docker pools)."
 )
 @click.option("--tag", "tags", multiple=True)
+@click.option(
+    "--block",
+    "blocks",
+    multiple=True,
+    metavar="TYPE/NAME",
+    help="A block the flow's code loads by name (e.g. Secret.load); its runs may read it.",
+)
 @click.option("--description")
 @click.option("--version")
 @click.option(
@@ -110,6 +117,7 @@ def deploy(
     job_variables: tuple[str, ...],
     image: str | None,
     tags: tuple[str, ...],
+    blocks: tuple[str, ...],
     description: str | None,
     version: str | None,
     catch_up: str,
@@ -148,6 +156,7 @@ def deploy(
         parameters=parse_assignments(params, "--param"),
         job_variables=variables,
         tags=list(tags),
+        blocks=list(blocks),
         description=description,
         version=version,
         catch_up=catch_up,
@@ -228,6 +237,7 @@ def _checked_body(
             parameters=entry.parameters,
             job_variables=entry.work_pool.job_variables,
             tags=entry.tags,
+            blocks=entry.blocks,
             description=entry.description,
             version=entry.version,
             catch_up=entry.catch_up,
@@ -295,6 +305,7 @@ def inspect_deployment(name: str, as_json: bool) -> None:
             ("parameters", dep.parameters),
             ("job variables", dep.job_variables),
             ("tags", dep.tags),
+            ("blocks", dep.blocks),
             ("description", dep.description),
             ("catch-up", dep.catch_up),
             ("late after", f"{dep.late_after_seconds:g} s" if dep.late_after_seconds else "-"),

@@ -196,7 +196,8 @@ def deployment_in_path(ask: Ask) -> bool:
 
 def block_in_path(ask: Ask) -> bool:
     """A worker reads the blocks its pools' job templates and deployments refer to; a run
-    token those its run's deployment refers to (pull steps, job variables)."""
+    token those its run's deployment refers to (pull steps, job variables) or names for its
+    flow's code (``blocks``)."""
     wanted = f"{ask.path.get('slug')}/{ask.path.get('name')}"
     return wanted in referenced_blocks(ask)
 
@@ -216,7 +217,7 @@ def referenced_blocks(ask: Ask) -> set[str]:
         return found
     run = ask.session.get(m.FlowRun, ask.caller.run_id)
     if run is not None and run.deployment is not None:
-        found |= _deployment_blocks(run.deployment)
+        found |= _deployment_blocks(run.deployment) | set(run.deployment.blocks or [])
     return found
 
 
@@ -229,6 +230,10 @@ def _deployment_blocks(deployment: m.Deployment) -> set[str]:
     return found
 
 
+BLOCKS_OF = {
+    Role.WORKER: "its pools' job templates and deployments refer to",
+    Role.RUN: "its deployment names (`blocks`, pull steps, job variables)",
+}
 PURE = {anything, pool_in_path, pool_in_query, pool_in_body}
 """Scopes decided from the request alone."""
 
@@ -364,6 +369,8 @@ def decide(rule: Rule, ask: Ask) -> str | None:
     if caller.role is Role.RUN and ask.method != "GET" and (spent := _token_spent(ask)):
         return f"the run token for flow run {caller.run_id} may only read: {spent}"
     if not scope(ask):
+        if scope is block_in_path:
+            return f"{_describe(caller)} may only read the blocks {BLOCKS_OF[caller.role]}"
         if caller.role is Role.RUN:
             return f"{_describe(caller)} may only act for its own flow run and the runs below it"
         pools = ", ".join(caller.pools) or "(none)"

@@ -148,6 +148,8 @@ class Deployment(Base):
     collision_strategy: Mapped[str] = mapped_column(String(20), default="enqueue")
     # how the engine gets the code before loading the entrypoint (see engine/pull_steps.py)
     pull_steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # the blocks (TYPE/NAME) its flow code loads by name: its run tokens may read them
+    blocks: Mapped[list[str]] = mapped_column(JSON, default=list)
     priority: Mapped[int] = mapped_column(default=0)  # of its runs within their queue; lower first
     created: Mapped[datetime] = mapped_column(default=utcnow)
     updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
