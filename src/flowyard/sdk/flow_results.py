@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from flowyard.errors import FlowyardError
-from flowyard.sdk.results import ResultStore, get_serializer, get_storage, reference
+from flowyard.sdk.result_refs import reference
+from flowyard.sdk.results import ResultStore, get_serializer, get_storage
 from flowyard.states import Failed, State
 
 if TYPE_CHECKING:

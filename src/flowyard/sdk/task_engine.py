@@ -30,7 +30,7 @@ from flowyard.sdk.context import (
 from flowyard.sdk.futures import UpstreamTaskError, resolve
 from flowyard.sdk.hooks import run_hooks
 from flowyard.sdk.logs import get_run_logger, log_prints_enabled
-from flowyard.sdk.results import reference
+from flowyard.sdk.result_refs import reference
 from flowyard.sdk.retries import retry_delay
 from flowyard.sdk.task_inputs import PARENTS, RunLinks, TaskInputs
 from flowyard.sdk.transactions import Transaction
