@@ -77,7 +77,7 @@ def apply_async(
         {
             "task_key": task.task_key,
             "name": f"{task.name}-{uuid.uuid4().hex[:8]}",
-            "parameters": jsonable(parameters),
+            "parameters": jsonable(parameters, task.fn),
             "parameters_ref": ref,
             "tags": sorted(task.tags | current_tags()),
             "task_version": task.version,
