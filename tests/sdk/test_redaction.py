@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import Secret as PydanticSecret
 from pydantic import SecretBytes, SecretStr
@@ -32,6 +32,15 @@ class TestMasked:
             "a": OBFUSCATED, "b": OBFUSCATED, "c": OBFUSCATED, "d": OBFUSCATED,
             "e": {"k": [OBFUSCATED, 1]}, "f": (OBFUSCATED,),
         }  # fmt: skip
+
+    def test_a_named_tuple_holding_a_secret_keeps_its_type(self):
+        """A named tuple is rebuilt field by field, its secret masked."""
+
+        class Login(NamedTuple):
+            user: str
+            password: SecretStr
+
+        assert masked({"x": Login("ann", SecretStr("x"))})["x"] == Login("ann", OBFUSCATED)  # type: ignore[arg-type]
 
     def test_values_without_secrets_are_the_same_objects(self):
         """Nothing is copied when there is nothing to mask."""

@@ -19,6 +19,7 @@ from typing import Any
 
 OBFUSCATED = "********"
 MAX_DEPTH = 20
+MAX_ITEMS = 10_000
 _SECRET_NAME = re.compile(r"\b(SecretStr|SecretBytes|Secret)\b")
 
 
@@ -31,29 +32,40 @@ def masked(parameters: dict[str, Any], fn: Callable[..., Any] | None = None) -> 
     """``parameters`` with every secret value (and every value of a parameter ``fn``
     annotates with a secret type) replaced by ``"********"``."""
     secret_names = _secret_parameters(fn) if fn is not None else frozenset()
-    classes = _secret_classes()
+    walk = _Walk(_secret_classes())
     return {
-        name: obfuscate(value)
-        if name in secret_names and value is not None
-        else _mask(value, classes, 0)
+        name: obfuscate(value) if name in secret_names and value is not None else walk(value)
         for name, value in parameters.items()
     }
 
 
-def _mask(value: Any, classes: tuple[type, ...], depth: int) -> Any:
-    """``value``, or a copy with its secrets masked (the same object when it holds none)."""
-    if classes and isinstance(value, classes):
-        return obfuscate(value)
-    if depth >= MAX_DEPTH or not isinstance(value, dict | list | tuple | set | frozenset):
-        return value
-    if isinstance(value, dict):
-        items = {k: _mask(v, classes, depth + 1) for k, v in value.items()}
-        changed = any(items[k] is not v for k, v in value.items())
-        return items if changed else value
-    parts = [_mask(v, classes, depth + 1) for v in value]
-    if all(p is v for p, v in zip(parts, value, strict=True)):
-        return value
-    return parts if isinstance(value, set | frozenset) else type(value)(parts)  # type: ignore[call-arg]
+class _Walk:
+    """Masks secret values inside containers, visiting at most ``MAX_ITEMS`` values in all
+    (beyond that a value is left as it is: its ``repr``, which is what is recorded of
+    anything not JSON, masks pydantic's secrets anyway)."""
+
+    def __init__(self, classes: tuple[type, ...]) -> None:
+        self.classes = classes
+        self.left = MAX_ITEMS
+
+    def __call__(self, value: Any, depth: int = 0) -> Any:
+        """``value``, or a copy with its secrets masked (the same object when it holds none)."""
+        self.left -= 1
+        if self.classes and isinstance(value, self.classes):
+            return obfuscate(value)
+        containers = dict | list | tuple | set | frozenset
+        if depth >= MAX_DEPTH or self.left <= 0 or not isinstance(value, containers):
+            return value
+        if isinstance(value, dict):
+            items = {k: self(v, depth + 1) for k, v in value.items()}
+            changed = any(items[k] is not v for k, v in value.items())
+            return items if changed else value
+        parts = [self(v, depth + 1) for v in value]
+        if all(p is v for p, v in zip(parts, value, strict=True)):
+            return value
+        if isinstance(value, tuple) and hasattr(value, "_fields"):
+            return type(value)(*parts)  # a named tuple
+        return parts if isinstance(value, set | frozenset) else type(value)(parts)
 
 
 def _secret_classes() -> tuple[type, ...]:

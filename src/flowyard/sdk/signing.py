@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 from flowyard.errors import FlowyardError, InvalidInput
@@ -52,12 +53,21 @@ def signing_key(settings: Settings) -> bytes:
     return hmac.new(load_key(secret, settings.home), _DERIVATION, hashlib.sha256).digest()
 
 
+_KEY_INPUTS = ("FLOWYARD_RESULT_SIGNING_KEY", "FLOWYARD_SECRET_KEY", "FLOWYARD_HOME")
+_known: dict[tuple[str | None, ...], bytes] = {}
+
+
 def configured_key() -> bytes:
     """The signing key of this process's settings (read when a result is first written
-    or read, as the default storage is)."""
-    from flowyard.settings import Settings
+    or read, as the default storage is), remembered for the variables it depends on:
+    building the settings costs milliseconds, and a task worker asks once per run."""
+    inputs = tuple(os.environ.get(name) for name in _KEY_INPUTS)
+    key = _known.get(inputs)
+    if key is None:
+        from flowyard.settings import Settings
 
-    return signing_key(Settings())
+        key = _known[inputs] = signing_key(Settings())
+    return key
 
 
 def sign(key: bytes, name: str, header: dict[str, Any], payload: bytes) -> str:
