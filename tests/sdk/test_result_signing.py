@@ -146,6 +146,19 @@ class TestTrustedStorage:
             load_result(evil_ref(tmp_path / "evil", "r"))
         assert not marker.exists()
 
+    def test_a_storage_a_task_of_this_process_declared_is_trusted(self, home, tmp_path):
+        """A reference to a task's declared result_storage is read from that storage (the
+        task's object, not one built from the reference)."""
+        from flowyard import task
+
+        @task(persist_result=True, result_storage=str(tmp_path / "declared"))
+        def seven() -> tuple[int]:
+            return (7,)
+
+        store = seven.result_store()
+        record = store.write("r", seven.fn(), expiration=None, owner="t")
+        assert load_result(reference(store, record)) == (7,)
+
     def test_the_storage_given_by_the_reader_is_used(self, home, tmp_path):
         """With storage= (the task's result_storage), only the reference's key is used."""
         store = ResultStore(LocalFileSystem(tmp_path / "mine"), DefaultSerializer())

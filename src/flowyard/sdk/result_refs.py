@@ -3,12 +3,15 @@
 A reference (``schemas.ResultRef``) says which storage and key a result is at, but it
 travels through the API, where a worker key or a run token may write it: so a reader
 never builds a storage from it. The storage comes from what the reader trusts: one it
-is given (the task's or flow's ``result_storage``), its own default folder, or a block
-saved on the server, loaded by name. Only the key is taken from the reference.
+is given, one that a task or flow of this process declared (its ``result_storage``), its
+own default folder, or a block saved on the server, loaded by name. Only the key is
+taken from the reference.
 """
 
 from __future__ import annotations
 
+import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,10 @@ from flowyard.sdk.results import (
 from flowyard.sdk.signing import UntrustedResult
 
 StorageOption = str | Path | ResultStorage | ResultStore | None
+MAX_DECLARED = 256
+
+_declared: dict[str, ResultStorage] = {}
+_declared_lock = threading.Lock()
 
 
 def describe_storage(storage: ResultStorage) -> dict[str, Any]:
@@ -49,13 +56,31 @@ def describe_storage(storage: ResultStorage) -> dict[str, Any]:
     return {"type": type(storage).__name__, "repr": repr(storage)}
 
 
+def declared(storage: ResultStorage) -> ResultStorage:
+    """Remember ``storage`` as declared by code of this process (a task's or flow's
+    ``result_storage``), so that references to it are read from it; returns it."""
+    with _declared_lock:
+        if len(_declared) >= MAX_DECLARED:
+            del _declared[next(iter(_declared))]
+        _declared[_identity(describe_storage(storage))] = storage
+    return storage
+
+
+def _identity(description: dict[str, Any]) -> str:
+    return json.dumps(description, sort_keys=True, default=str)
+
+
 def trusted_storage(description: dict[str, Any]) -> ResultStorage:
     """The storage a reference describes, if this process trusts it: a saved block it
-    names (loaded from the server), or this process's default folder. ``UntrustedResult``
-    otherwise; nothing is built from the description's own fields."""
+    names (loaded from the server), one declared here, or this process's default folder.
+    ``UntrustedResult`` otherwise; nothing is built from the description's own fields."""
     block = description.get("block")
     if isinstance(block, str) and names_saved_block(block):
         return get_storage(block)
+    with _declared_lock:
+        known = _declared.get(_identity(description))
+    if known is not None:
+        return known
     default = default_storage()
     basepath = description.get("basepath")
     same = isinstance(basepath, str) and _same_folder(Path(basepath), default.basepath)
@@ -63,8 +88,9 @@ def trusted_storage(description: dict[str, Any]) -> ResultStorage:
         return default
     raise UntrustedResult(
         f"refusing to read a result from storage {_shown(description)}: it is neither this "
-        "process's default storage nor a saved block; pass the storage it was written to "
-        "(the task's or flow's result_storage) as storage=, or save it as a block"
+        "process's default storage, nor one its tasks or flows declared, nor a saved "
+        "block; pass the storage it was written to (the task's or flow's result_storage) "
+        "as storage=, or save it as a block"
     )
 
 
