@@ -133,3 +133,18 @@ def test_task_run_records_never_overwrite_a_background_run(api, rdb, tmp_path: P
     after = api.read_task_run(run.id)
     assert (after.name, after.state_type, after.flow_run_id) == ("one", StateType.SCHEDULED, None)
     assert rdb.zscore(keys.task_ready(run.task_key), run.id) is not None
+
+
+@pytest.mark.parametrize("state", [StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED])
+def test_a_task_worker_reports_only_running_or_a_final_state(api, rdb, state):
+    """A report of any other state is refused (409): the run stays Pending and its claim
+    stays in Redis, in step with the store."""
+    run = _scheduled(api)
+    claimed = _claim(api, run)
+    with pytest.raises(ApiError) as refused:
+        api.report_background_task_run(
+            run.id, s.BackgroundStateReport(token=claimed.token, state=state)
+        )
+    assert refused.value.status_code == 409
+    assert api.read_task_run(run.id).state_type is StateType.PENDING
+    assert rdb.hexists(keys.TASK_CLAIMS, run.id)

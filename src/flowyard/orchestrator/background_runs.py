@@ -86,7 +86,13 @@ def mark_pending(session: Session, claims: list[TaskClaim], worker: str) -> list
 
 
 def report(session: Session, run_id: str, body: s.BackgroundStateReport) -> s.TaskRun:
-    """Write a task worker's report, if its token holds the run; Conflict otherwise."""
+    """Write a task worker's report, if its token holds the run; Conflict otherwise.
+    A worker reports Running and a final state only (any other would leave the run
+    held by its claim in Redis but not active in the store)."""
+    if body.state is not StateType.RUNNING and not body.state.is_terminal:
+        raise Conflict(
+            f"a task worker reports Running or a final state, not {body.state.display_name}"
+        )
     now = datetime.now(UTC)
     values: dict[str, Any] = {
         "state_type": body.state,
