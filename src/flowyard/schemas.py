@@ -332,6 +332,11 @@ class ClaimedRun(_Doc):
     token: str
     deployment: Deployment | None
     base_job_template: dict[str, Any]
+    run_token: str | None = Field(
+        default=None,
+        description="what the run's engine authenticates with (never the worker's key); "
+        "set when the server has API keys",
+    )
 
 
 class ClaimResponse(_Doc):
@@ -371,6 +376,9 @@ class RunHeartbeatAck(_Doc):
 
     state: StateType
     stop: bool
+    run_token: str | None = Field(
+        default=None, description="a fresh run token, when the caller's is past half its life"
+    )
 
 
 class InfrastructureReport(_Doc):
@@ -614,7 +622,7 @@ class BlockDocument(_Doc):
 
 class ApiKeyCreate(_Doc):
     name: str = Field(pattern=NAME_PATTERN)
-    role: Literal["admin", "worker"] = "worker"
+    role: Literal["admin", "viewer", "worker"] = "worker"
     pools: list[str] = Field(default_factory=list, description="worker keys: pools it may serve")
 
 
@@ -657,13 +665,24 @@ class ConcurrencyLimit(_Doc):
     updated: datetime
 
 
+MAX_SLOT_LEASE_SECONDS = 300.0
+"""The longest lease of a tag concurrency slot: holders renew while they run (every third
+of the lease), so a holder that dies frees its slots within this time."""
+
+
 class SlotsRequest(_Doc):
     """Take, renew or give back ``occupy`` slots of each limited tag, for ``holder`` (a
-    task run, or a ``concurrency(...)`` block)."""
+    task run, or a ``concurrency(...)`` block). The slots belong to the caller as well:
+    only the key or run token that took them (or an admin, with ``reset``) frees them."""
 
     tags: list[str] = Field(max_length=100)
     holder: str = Field(min_length=1, max_length=200)
-    lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=MAX_SLOT_LEASE_SECONDS,
+        description="How long the slots stay taken unless renewed (at most 300 s).",
+    )
     occupy: int = Field(default=1, ge=1, le=1000)
     mode: Literal["concurrency", "rate_limit"] = Field(
         default="concurrency",
@@ -678,3 +697,34 @@ class SlotsResponse(_Doc):
     retry_after: float | None = Field(
         default=None, description="seconds until decaying slots of the full tag make room"
     )
+    owner: str | None = Field(
+        default=None,
+        description="who the slots belong to: 'run:ID', 'worker:KEY NAME', 'admin' or 'local'",
+    )
+
+
+class SlotHolder(_Doc):
+    """A holder of slots of one tag: whose they are, how many, until when unless renewed."""
+
+    owner: str
+    holder: str
+    slots: int
+    lease_expires: datetime
+
+
+class SlotsReset(_Doc):
+    """Which slots of a tag an admin frees: all (held and decaying), or an owner's, or
+    one holder of an owner."""
+
+    owner: str | None = Field(default=None, min_length=1, max_length=300)
+    holder: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _holder_needs_owner(self) -> SlotsReset:
+        if self.holder is not None and self.owner is None:
+            raise ValueError("a holder is named within its owner: give the owner too")
+        return self
+
+
+class SlotsFreed(_Doc):
+    freed: int = Field(description="how many slots were freed")

@@ -49,6 +49,13 @@ FLOWS = textwrap.dedent(
             fh.write("ran\\n")
 
 
+    @flow(name="credentials")
+    def credentials(folder: str) -> None:
+        # what a flow's code can see of the credential its engine was given
+        seen = os.environ.get("FLOWYARD_API_KEY", "")
+        Path(folder, os.environ["FLOWYARD_FLOW_RUN_ID"]).write_text(seen)
+
+
     @flow(name="crash")
     def crash() -> None:
         os._exit(3)

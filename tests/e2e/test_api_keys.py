@@ -62,17 +62,24 @@ def test_requests_without_a_valid_key_are_401(locked_server):
     for headers in ({}, _bearer("nope"), {"Authorization": "Basic abc"}):
         response = httpx.get(f"{locked_server.url}/api/work_pools", headers=headers)
         assert response.status_code == 401
-        assert response.json()["detail"] == "missing, unknown or revoked API key"
+        assert (
+            response.json()["detail"] == "missing, unknown, revoked or expired API key or run token"
+        )
     assert httpx.get(f"{locked_server.url}/metrics").status_code == 401
     assert httpx.get(f"{locked_server.url}/metrics", headers=_bearer(ADMIN)).status_code == 200
 
 
 def test_worker_key_serves_its_pool_only_and_can_be_revoked(locked_server, tmp_path, flows_dir):
-    """A pool-scoped worker key runs flows in its pool, is refused elsewhere, and dies on revoke."""
+    """A pool-scoped worker key runs flows in its pool (which see a run token, never the
+    worker's key), is refused elsewhere, and dies on revoke."""
+    seen = tmp_path / "seen"
+    seen.mkdir()
     with FlowyardClient(locked_server.url, ADMIN) as admin:
         create_process_pool(admin, "scoped")
         create_process_pool(admin, "elsewhere")
-        dep = deploy_flow(admin, "scoped", flows_dir, "noop")
+        dep = deploy_flow(
+            admin, "scoped", flows_dir, "credentials", parameters={"folder": str(seen)}
+        )
     created = _cli(locked_server.url, ADMIN, "api-key", "create", "w1", "--pool", "scoped")
     assert created.returncode == 0, created.stderr
     worker_key = created.stdout.strip().splitlines()[-1]
@@ -92,6 +99,8 @@ def test_worker_key_serves_its_pool_only_and_can_be_revoked(locked_server, tmp_p
             )
     finally:
         worker.stop()
+    flow_credential = (seen / run.id).read_text()
+    assert flow_credential.startswith("fyrt_") and worker_key not in flow_credential
 
     with FlowyardClient(locked_server.url, worker_key, retry_seconds=0) as as_worker:
         with pytest.raises(ApiError) as refused:

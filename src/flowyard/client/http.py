@@ -7,6 +7,7 @@ Only what ``is_transient`` says is retried; a request that may have reached the 
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -39,6 +40,26 @@ def _schedules_path(ref: str, schedule_id: str | None = None) -> str:
     return path if schedule_id is None else path + "/" + quote(schedule_id, safe="")
 
 
+class _Bearer(httpx.Auth):
+    """A bearer credential that can be renewed in place."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.key}"
+        yield request
+
+
+_BEARERS: dict[str, _Bearer] = {}
+
+
+def _bearer(key: str) -> _Bearer:
+    """The process's one credential for ``key``: the clients an engine makes (its own, the
+    SDK's, a block's) all follow its run token's renewals."""
+    return _BEARERS.setdefault(key, _Bearer(key))
+
+
 class FlowyardClient:
     """A synchronous client; ``retry_seconds`` bounds how long transient failures are retried."""
 
@@ -50,13 +71,22 @@ class FlowyardClient:
         timeout: float = 30.0,
         retry_seconds: float = 10.0,
     ) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.api_url = api_url.rstrip("/")
-        self.api_key = api_key
+        self._bearer = _bearer(api_key) if api_key else None
         self._http = httpx.Client(
-            base_url=self.api_url, headers=headers, timeout=timeout, verify=_tls(self.api_url)
+            base_url=self.api_url, auth=self._bearer, timeout=timeout, verify=_tls(self.api_url)
         )
         self._retry_seconds = retry_seconds
+
+    @property
+    def api_key(self) -> str | None:
+        return self._bearer.key if self._bearer else None
+
+    def renew_key(self, key: str) -> None:
+        """Use ``key`` from now on, in every client of this process made with the same key
+        (an engine's run token, renewed by its heartbeat)."""
+        if self._bearer is not None:
+            self._bearer.key = key
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> FlowyardClient:
@@ -261,6 +291,15 @@ class FlowyardClient:
         """``acquire``, ``renew`` or ``release`` a slot of each limited tag."""
         path = _path("concurrency_limits", action)
         return self._send_doc("POST", s.SlotsResponse, path, body)
+
+    def concurrency_limit_holders(self, tag: str) -> list[s.SlotHolder]:
+        """Who holds slots of a tag's limit now."""
+        return self._list(s.SlotHolder, _path("concurrency_limits", tag, "holders"))
+
+    def reset_concurrency_limit(self, tag: str, body: s.SlotsReset) -> int:
+        """Free slots of a tag's limit whoever holds them (admin); how many were freed."""
+        path = _path("concurrency_limits", tag, "reset")
+        return self._send_doc("POST", s.SlotsFreed, path, body).freed
 
     # -- workers -------------------------------------------------------------------------
 

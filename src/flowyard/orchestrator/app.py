@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -35,6 +35,7 @@ from flowyard.orchestrator.api import (
     workers,
 )
 from flowyard.orchestrator.api.api_keys import install_auth
+from flowyard.orchestrator.authority import guard
 from flowyard.orchestrator.runtime import Orchestrator
 from flowyard.orchestrator.services.dispatcher import dispatch_once
 from flowyard.orchestrator.services.late_runs import late_runs_once
@@ -82,6 +83,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             DeploymentLimits(redis),
             rebuild_needed=True,
         )
+        orch.run_token_key = await asyncio.to_thread(run_tokens.signing_key, settings)
         app.state.orchestrator = orch
         background = background_tasks.BackgroundRuns(TaskQueue(redis))
         app.state.background_runs = background
@@ -111,7 +113,9 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             await pubsub_redis.aclose()
             db.dispose()
 
-    app = FastAPI(title="Flowyard", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Flowyard", version="0.1.0", lifespan=lifespan, dependencies=[Depends(guard)]
+    )
     # schedules before deployments: its paths would otherwise match GET /{ref:path}
     for router in (pools.router, schedules.router, deployments.router, flow_runs.router):
         app.include_router(router)
@@ -121,10 +125,10 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     app.include_router(concurrency_limits.router)
     app.include_router(task_runs.router)
     app.include_router(background_tasks.router)
+    app.include_router(run_tokens.router)
     _add_error_handlers(app)
     if settings.api_key:
-        install_auth(app, settings.api_key)
-    run_tokens.install(app, settings)  # after install_auth: its run-token check goes in front
+        install_auth(app, settings.api_key, run_tokens.signing_key(settings))
 
     @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
     async def metrics(request: Request) -> PlainTextResponse:

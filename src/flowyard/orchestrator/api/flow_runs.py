@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
 from flowyard import schemas as s
@@ -13,6 +13,7 @@ from flowyard.errors import Conflict, InvalidInput, NotFound
 from flowyard.orchestrator import documents, queue_sync, runs
 from flowyard.orchestrator.api import background_tasks as background
 from flowyard.orchestrator.api.background_tasks import Background
+from flowyard.orchestrator.api.run_tokens import renewal
 from flowyard.orchestrator.lookups import get_flow
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.states import StateType
@@ -194,11 +195,14 @@ async def resume_flow_run(ref: str, orch: Orch) -> s.FlowRun:
 
 
 @router.post("/flow_runs/{ref}/heartbeat")
-async def run_heartbeat(ref: str, body: s.RunHeartbeat, orch: Orch) -> s.RunHeartbeatAck:
+async def run_heartbeat(
+    ref: str, body: s.RunHeartbeat, orch: Orch, request: Request
+) -> s.RunHeartbeatAck:
     """The engine's heartbeat: keeps the run's lease alive while its flow runs.
 
     A run whose engine and worker both stop beating is Crashed by the reconciler. The answer
-    tells the engine to stop when the run is being cancelled or was taken from it.
+    tells the engine to stop when the run is being cancelled or was taken from it, and
+    renews the engine's run token.
     """
 
     def read() -> tuple[str, StateType, str | None, str | None]:
@@ -216,7 +220,8 @@ async def run_heartbeat(ref: str, body: s.RunHeartbeat, orch: Orch) -> s.RunHear
         until = time.time() + orch.settings.claim_lease_seconds
         await orch.queues.extend_leases(pool, [run_id], until)
     stop = state in (StateType.CANCELLING, StateType.CANCELLED) or state.is_terminal
-    return s.RunHeartbeatAck(state=state, stop=stop)
+    renewed = None if stop else renewal(orch, getattr(request.state, "api_key", None))
+    return s.RunHeartbeatAck(state=state, stop=stop, run_token=renewed)
 
 
 async def _heard_of(orch: Orchestrator, run_id: str, body: s.RunHeartbeat) -> StateType:
