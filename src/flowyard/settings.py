@@ -89,6 +89,13 @@ class Settings(BaseSettings):
         description="Fernet key that encrypts block secrets at rest; default: <home>/secret.key, "
         "generated once. API replicas must share one.",
     )
+    result_signing_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key that signs pickled results and background task parameters; a "
+        "record is unpickled only with a valid signature. Every process that writes or "
+        "reads them (engines, task workers, producers) must share it; default: derived "
+        "from the secret key (FLOWYARD_SECRET_KEY or <home>/secret.key).",
+    )
     claim_token: str | None = Field(
         default=None, description="Set by the worker for the engine: the token of its claim."
     )

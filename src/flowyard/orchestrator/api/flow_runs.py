@@ -11,6 +11,8 @@ from sqlalchemy import select
 from flowyard import schemas as s
 from flowyard.errors import Conflict, InvalidInput, NotFound
 from flowyard.orchestrator import documents, queue_sync, runs
+from flowyard.orchestrator.api import background_tasks as background
+from flowyard.orchestrator.api.background_tasks import Background
 from flowyard.orchestrator.api.run_tokens import renewal
 from flowyard.orchestrator.lookups import get_flow
 from flowyard.orchestrator.runtime import Orch, Orchestrator
@@ -265,12 +267,18 @@ async def create_task_run(body: s.TaskRunCreate, orch: Orch) -> s.TaskRun:
 
 
 @router.post("/task_runs/{task_run_id}/state")
-async def set_task_run_state(task_run_id: str, body: s.TaskRunUpdate, orch: Orch) -> s.TaskRun:
-    def update() -> s.TaskRun:
+async def set_task_run_state(
+    task_run_id: str, body: s.TaskRunUpdate, orch: Orch, bg: Background
+) -> s.TaskRun:
+    """Set a task run's state; a background run's queue and claim follow it."""
+
+    def update() -> s.TaskRun | None:
         with orch.db.session() as session:
             row = session.get(m.TaskRun, task_run_id)
             if row is None:
                 raise NotFound(f"task run {task_run_id!r} not found")
+            if row.flow_run_id is None:
+                return None  # a background run (Task.delay): its queue must follow
             now = datetime.now(UTC)
             row.state_type, row.message = body.state, body.message
             row.state_name = body.state_name
@@ -284,7 +292,8 @@ async def set_task_run_state(task_run_id: str, body: s.TaskRunUpdate, orch: Orch
             session.flush()
             return documents.task_run(row)
 
-    return await orch.in_thread(update)
+    doc = await orch.in_thread(update)
+    return doc if doc is not None else await background.set_state(orch, bg, task_run_id, body)
 
 
 @router.get("/flow_runs/{ref}/task_runs")
