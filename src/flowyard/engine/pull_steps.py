@@ -4,8 +4,11 @@ Steps run in order, each from the directory the previous one left (the deploymen
 ``path`` at first):
 
 - ``git_clone``: a shallow clone of the repository (at ``branch``, a branch or tag) into a
-  fresh folder that is removed when the run ends; a token from a Secret block is put in
-  the URL for private HTTPS repositories and never appears in logs or messages;
+  fresh folder that is removed when the run ends. A token from a Secret block (private
+  HTTP(S) repositories) reaches git only through the environment of the clone, by a
+  credential helper scoped to the repository's host: never on a command line (``ps``
+  shows those to every local user), in the clone's ``.git/config``, in a credential
+  store, or in logs and messages;
 - ``set_working_directory``: move to this directory (relative to the current one).
 
 A failing step raises ``EntrypointError`` naming it, so the run ends Failed with the reason.
@@ -21,7 +24,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from flowyard.errors import EntrypointError
 from flowyard.schemas import GitClone, PullStep
@@ -30,6 +33,12 @@ if TYPE_CHECKING:
     from flowyard.client import FlowyardClient
 
 GIT_TIMEOUT_SECONDS = 600
+TOKEN_VARIABLE = "FLOWYARD_GIT_TOKEN"
+# Run by git's shell; it reads the token from the environment, so no argv holds it.
+CREDENTIAL_HELPER = (
+    '!f() { test "$1" = get || return 0; '
+    'printf "username=x-access-token\\npassword=%s\\n" "$FLOWYARD_GIT_TOKEN"; }; f'
+)
 
 
 @contextlib.contextmanager
@@ -54,14 +63,11 @@ def clone(step: GitClone, into: Path, client: FlowyardClient | None) -> Path:
     command = ["git", "clone", "--quiet", "--depth", "1"]
     if step.branch:
         command += ["--branch", step.branch]
-    command += [_with_token(step.repository, token), str(into)]
+    command += ["--", step.repository, str(into)]
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **credential_env(step.repository, token)}
     try:
         done = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT_SECONDS,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+            command, capture_output=True, text=True, timeout=GIT_TIMEOUT_SECONDS, env=env
         )
     except FileNotFoundError as exc:
         raise EntrypointError("pull step git_clone: git is not installed here") from exc
@@ -75,6 +81,26 @@ def clone(step: GitClone, into: Path, client: FlowyardClient | None) -> Path:
     return into
 
 
+def credential_env(repository: str, token: str | None) -> dict[str, str]:
+    """Environment that makes git answer ``repository``'s host with ``token``, and only it.
+
+    Configuration from the environment (``GIT_CONFIG_COUNT``/``KEY_n``/``VALUE_n``, git
+    2.31+) comes after the user's own: an empty ``credential.helper`` drops their helpers,
+    so none of them stores the token, then ours is added for this scheme and host only.
+    """
+    parts = urlsplit(repository)
+    if token is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        return {}
+    origin = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    entries = [("credential.helper", ""), (f"credential.{origin}.helper", CREDENTIAL_HELPER)]
+    first = int(os.environ.get("GIT_CONFIG_COUNT") or 0)
+    env = {"GIT_CONFIG_COUNT": str(first + len(entries)), TOKEN_VARIABLE: token}
+    for index, (key, value) in enumerate(entries, start=first):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    return env
+
+
 def _token(step: GitClone, client: FlowyardClient | None) -> str | None:
     if step.access_token_secret is None:
         return None
@@ -84,12 +110,3 @@ def _token(step: GitClone, client: FlowyardClient | None) -> str | None:
         )
     block = client.read_block("secret", step.access_token_secret, include_secrets=True)
     return str(block.data["value"])
-
-
-def _with_token(repository: str, token: str | None) -> str:
-    """``https://host/x.git`` → ``https://x-access-token:TOKEN@host/x.git``."""
-    parts = urlsplit(repository)
-    if token is None or parts.scheme not in ("http", "https"):
-        return repository
-    netloc = f"x-access-token:{token}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
