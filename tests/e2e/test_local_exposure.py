@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 
 import pytest
+import redis
 
 from flowyard.cli.processes import ServerProcess
 from tests.e2e.conftest import FAST
+from tests.proc import command_lines
+from tests.waiting import wait_until
 
 
 def _modes(home: Path) -> dict[str, int]:
@@ -17,6 +21,14 @@ def _modes(home: Path) -> dict[str, int]:
     for path in home.rglob("*"):
         found[str(path.relative_to(home))] = stat.S_IMODE(path.lstat().st_mode)
     return found
+
+
+def _managed_redis_port(home: Path) -> int:
+    log = home / "redis" / "redis.log"
+    match = wait_until(
+        lambda: log.exists() and re.search(r"port=(\d+)", log.read_text()), timeout=30
+    )
+    return int(match.group(1))
 
 
 @pytest.fixture
@@ -47,3 +59,19 @@ def test_the_home_and_everything_in_it_is_its_users_alone(old_home: Path) -> Non
     assert loose == {}
     assert {path for path, mode in modes.items() if mode == 0o700} >= {".", "redis"}
 
+
+def test_the_managed_redis_wants_a_password_nobody_else_sees(tmp_path: Path) -> None:
+    """The server's own Redis refuses a client without the password, and no process's
+    command line carries one."""
+    server = ServerProcess(tmp_path / "home", env=FAST)
+    try:
+        server.wait_ready()
+        port = _managed_redis_port(server.home)
+        stranger = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
+        with pytest.raises(redis.exceptions.RedisError, match="(?i)auth"):
+            stranger.ping()
+        stranger.close()
+        ours = [line for line in command_lines() if "redis-server" in line and f"{port}" in line]
+        assert len(ours) == 1 and "requirepass" not in ours[0]
+    finally:
+        server.stop()

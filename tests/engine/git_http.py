@@ -12,18 +12,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-
-def command_lines() -> list[str]:
-    """``/proc/*/cmdline`` of every process now, arguments joined by spaces."""
-    lines = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                raw = (entry / "cmdline").read_bytes()
-            except OSError:  # the process ended meanwhile
-                continue
-            lines.append(raw.replace(b"\0", b" ").decode(errors="replace"))
-    return lines
+from tests.proc import command_lines
 
 
 def http_backend() -> str:
