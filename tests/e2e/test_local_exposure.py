@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess
+from flowyard.errors import ApiError
 from tests.e2e.conftest import FAST
 from tests.proc import command_lines
 from tests.waiting import wait_until
@@ -75,3 +77,23 @@ def test_the_managed_redis_wants_a_password_nobody_else_sees(tmp_path: Path) -> 
         assert len(ours) == 1 and "requirepass" not in ours[0]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("entrypoint", "reason"),
+    [
+        ("../../../../etc/passwd:x", "leads outside the deployment's working directory"),
+        ("/etc/passwd.py:x", "is absolute"),
+        ("flows.py", "must look like"),
+    ],
+)
+def test_the_api_refuses_entrypoints_that_leave_their_folder(api, pool, entrypoint, reason):
+    """Creating a deployment whose entrypoint is absolute, climbs out with ``..`` or is
+    malformed is a 422 naming the reason, and nothing is written."""
+    body = s.DeploymentCreate(
+        name="escape", flow_name="escape", entrypoint=entrypoint, path="/srv", pool_name=pool
+    )
+    with pytest.raises(ApiError, match=reason) as refused:
+        api.create_deployment(body)
+    assert refused.value.status_code == 422
+    assert [d.name for d in api.list_deployments() if d.pool_name == pool] == []
