@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from flowyard.private_files import private_file
@@ -72,8 +72,9 @@ def alembic_config(engine: Engine) -> Any:
 
 def _make_engine(url: str, *, writer: bool = True) -> Engine:
     if url.startswith("sqlite"):
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-            _private_database_file(Path(url.removeprefix("sqlite:///")))
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _private_database_file(Path(database))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         # Let SQLAlchemy, not pysqlite, start transactions, so BEGIN IMMEDIATE takes the lock.
