@@ -11,7 +11,7 @@ import pytest
 from tests.engine.git_http import GitHttpServer
 
 from flowyard import schemas as s
-from flowyard.engine.pull_steps import credential_env, pulled_code
+from flowyard.engine.pull_steps import credential_env, pulled_code, split_credentials
 from flowyard.errors import EntrypointError
 
 
@@ -76,20 +76,31 @@ def _token_step(url: str) -> list[s.PullStep]:
     return [s.PullStep(git_clone=clone)]
 
 
-class TestCloneWithToken:
-    """A private repository over HTTP, with a token from a Secret block."""
+def _url_step(url: str, user: str, password: str) -> list[s.PullStep]:
+    """The credential written into the repository's URL, as some users do."""
+    with_credential = url.replace("http://", f"http://{user}:{password}@")
+    return [s.PullStep(git_clone=s.GitClone(repository=f"{with_credential}/flows.git"))]
 
-    def test_the_token_is_on_no_command_line_config_or_store(self, tmp_path, monkeypatch):
+
+class TestCloneWithToken:
+    """A private repository over HTTP, with a token from a Secret block or in its URL."""
+
+    @pytest.mark.parametrize("given_in", ["secret block", "url"])
+    def test_the_token_is_on_no_command_line_config_or_store(self, tmp_path, monkeypatch, given_in):
         """The clone authenticates, yet no process's argv held the token while it ran, and
         neither the clone's .git/config nor the user's credential store keeps it."""
         token = f"tok-{uuid.uuid4().hex}"
+        user = "x-access-token" if given_in == "secret block" else "deploy-bot"
         store = tmp_path / "stored-credentials"
         user_config = tmp_path / "gitconfig"
         user_config.write_text(f"[credential]\n\thelper = store --file {store}\n")
         monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(user_config))
-        with GitHttpServer(_served(tmp_path), "x-access-token", token) as server:
-            steps = _token_step(server.url)
-            with pulled_code(steps, None, client=_SecretBlocks(token)) as directory:  # type: ignore[arg-type]
+        with GitHttpServer(_served(tmp_path), user, token) as server:
+            if given_in == "secret block":
+                steps, client = _token_step(server.url), _SecretBlocks(token)
+            else:
+                steps, client = _url_step(server.url, user, token), None
+            with pulled_code(steps, None, client=client) as directory:  # type: ignore[arg-type]
                 assert directory is not None
                 assert (directory / "flows" / "etl.py").read_text() == "VALUE = 1\n"
                 assert token not in (directory / ".git" / "config").read_text()
@@ -110,6 +121,17 @@ class TestCloneWithToken:
         assert "wrong-token" not in str(caught.value)
         assert server.authorized == 0 and server.refused >= 1
 
+    def test_a_wrong_password_in_the_url_is_not_shown_either(self, tmp_path):
+        """The failure names the repository without the password written into its URL."""
+        with GitHttpServer(_served(tmp_path), "bot", "the-right-one") as server:
+            steps = _url_step(server.url, "bot", "wrong%40one")
+            with (
+                pytest.raises(EntrypointError, match=f"git_clone of {server.url}/flows.git:"),
+                pulled_code(steps, None, client=None),
+            ):
+                pass
+        assert [line for line in server.seen if "wrong" in line] == []
+
 
 def test_credentials_are_given_to_http_repositories_only():
     """Only http(s) URLs get the credential environment, scoped to their scheme and host."""
@@ -120,6 +142,21 @@ def test_credentials_are_given_to_http_repositories_only():
     assert all("s3cr3t" not in v for k, v in env.items() if k != "FLOWYARD_GIT_TOKEN")
     assert credential_env("/srv/git/flows", "s3cr3t") == {}
     assert credential_env("https://git.example.com/f.git", None) == {}
+
+
+def test_a_password_in_a_url_is_taken_out_of_it():
+    """``https://user:p%40ss@host/x.git`` → the URL without them, the user and ``p@ss``."""
+    assert split_credentials("https://bot:p%40ss@git.example.com:8443/x.git") == (
+        "https://git.example.com:8443/x.git",
+        "bot",
+        "p@ss",
+    )
+    assert split_credentials("https://bot@git.example.com/x.git") == (
+        "https://bot@git.example.com/x.git",
+        "bot",
+        None,
+    )
+    assert split_credentials("/srv/git/flows") == ("/srv/git/flows", None, None)
 
 
 def test_a_pull_step_is_exactly_one_kind():
