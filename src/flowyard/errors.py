@@ -7,11 +7,11 @@
     ├── Conflict            – the request contradicts current state (name taken, illegal transition)
     │   └── InvalidTransition
     ├── InvalidInput        – bad parameters, entrypoint, job variables or options
+    │   └── EntrypointError – a flow entrypoint is malformed, leaves its folder, or cannot load
     ├── Forbidden           – the API key may not do this
     ├── QueueUnavailable    – Redis cannot be reached; the store still holds every run
     ├── ApiError            – the API answered with an error (client side)
     │   └── ApiUnavailable  – the API could not be reached at all
-    ├── EntrypointError     – a flow entrypoint cannot be loaded
     ├── ForkServerError     – the process worker's fork server failed (runs fall back)
     └── DockerError         – the Docker engine refused or failed a worker's operation
 
@@ -49,8 +49,9 @@ class QueueUnavailable(FlowyardError):
     """Raised when the Redis queue backend cannot be reached."""
 
 
-class EntrypointError(FlowyardError):
-    """Raised when a ``path/to/file.py:function`` entrypoint cannot be loaded."""
+class EntrypointError(InvalidInput):
+    """Raised when an entrypoint is malformed, leaves its working directory, or cannot be
+    loaded."""
 
 
 class ApiError(FlowyardError):

@@ -17,7 +17,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FLOWYARD_", extra="ignore")
 
-    home: Path = Field(default_factory=lambda: Path.home() / ".flowyard")
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".flowyard",
+        description="Folder of the server's data (SQLite file, secret key, managed Redis); "
+        "kept 0700 with files 0600 (flowyard.private_files).",
+    )
     api_url: str = "http://127.0.0.1:4200"
     api_key: str | None = None
     database_url: str | None = None

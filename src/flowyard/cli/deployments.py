@@ -136,7 +136,8 @@ def deploy(
     deployments of flowyard.yaml (``--all`` or ``--name``) when no ENTRYPOINT is given.
 
     The flow is loaded here to learn its name and parameters; it runs later, from this
-    directory (or the project file's), on a worker of the pool.
+    directory (or the project file's), on a worker of the pool. Its file must be inside
+    that directory (or inside the one a set_working_directory pull step names).
     """
     if entrypoint is None:
         _deploy_project(project_path, names, everything, as_json)
@@ -180,11 +181,12 @@ def deploy(
 
 
 def _body(entrypoint: str, base: Path, **fields: Any) -> s.DeploymentCreate:
-    """The deployment of the flow at ``entrypoint``, loaded here for its name and parameters."""
+    """The deployment of the flow at ``entrypoint``, loaded here for its name and parameters
+    from where its pull steps will look for it (refused if it leaves that folder)."""
     from flowyard.engine.entrypoint import load_flow
     from flowyard.sdk.parameters import parameter_schema
 
-    flow = load_flow(entrypoint, base)
+    flow = load_flow(entrypoint, local_code_directory(base, fields.get("pull_steps") or []))
     if not fields.get("description"):
         fields["description"] = (flow.fn.__doc__ or "").strip() or None
     return s.DeploymentCreate(
@@ -194,6 +196,18 @@ def _body(entrypoint: str, base: Path, **fields: Any) -> s.DeploymentCreate:
         parameter_schema=parameter_schema(flow.fn),
         **fields,
     )
+
+
+def local_code_directory(base: Path, steps: list[s.PullStep]) -> Path:
+    """Where a run will look for the entrypoint, as seen from here: the project's folder
+    stands in for a clone of its repository; set_working_directory steps move on from it."""
+    directory = base
+    for step in steps:
+        if step.git_clone is not None:
+            directory = base
+        elif step.set_working_directory is not None:
+            directory = directory / step.set_working_directory.directory
+    return directory
 
 
 def _deploy_project(path: Path, names: tuple[str, ...], everything: bool, as_json: bool) -> None:
