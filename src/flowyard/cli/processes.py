@@ -100,7 +100,9 @@ class ServerProcess(ChildProcess):
                 try:
                     api.health()
                     return
-                except ApiError:
+                except ApiError as exc:
+                    if exc.status_code == 401:  # up, and asking for a key
+                        return
                     time.sleep(0.05)
         raise FlowyardError(f"the server did not answer within {timeout:.0f}s:\n{self.tail()}")
 
