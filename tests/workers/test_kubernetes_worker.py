@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -236,36 +236,6 @@ class TestJobFaults:
         message = api.read_flow_run(run.id).state.message or ""
         assert "spec.retries: Extra inputs are not permitted" in message, message
         assert kube_api.received == []
-
-
-ADMIN = "admin-secret-for-kubernetes-tests-0123456789"
-
-
-@pytest.fixture(scope="module")
-def locked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A server that requires API keys: a pod without the key cannot run its flow."""
-    server = ServerProcess(
-        tmp_path_factory.mktemp("locked"), env={**FAST, "FLOWYARD_API_KEY": ADMIN}
-    )
-
-    def healthy() -> bool:
-        try:
-            with FlowyardClient(server.url, ADMIN, retry_seconds=0) as admin:
-                return admin.health()["status"] == "ok"
-        except Exception:
-            return False
-
-    try:
-        wait_until(healthy, timeout=60, interval=0.05, message="the locked server did not start")
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def admin(locked_server: ServerProcess) -> Iterator[FlowyardClient]:
-    with FlowyardClient(locked_server.url, ADMIN) as client:
-        yield client
 
 
 def keyed_pool(admin: FlowyardClient, flows_dir: Path) -> tuple[str, str, s.Deployment]:
