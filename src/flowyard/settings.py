@@ -40,15 +40,6 @@ class Settings(BaseSettings):
     run_heartbeat_seconds: float = Field(
         default=10.0, description="How often the engine tells the API its run is alive."
     )
-    worker_api_key_secret_name: str | None = Field(
-        default=None,
-        description="kubernetes workers: a Secret in the Jobs' namespace holding the worker's "
-        "API key; Jobs read FLOWYARD_API_KEY from it instead of a plain value in their spec "
-        "(a pool's api_key_secret job variable takes precedence).",
-    )
-    worker_api_key_secret_key: str = Field(
-        default="api-key", description="kubernetes workers: the key of the API key in that Secret."
-    )
     reconcile_interval_seconds: float = 2.0
     leader_lease_seconds: float = Field(
         default=15.0,
