@@ -33,7 +33,7 @@ from flowyard.states import StateType
 from flowyard.workers.status import StatusServer, WorkerMetrics
 
 if TYPE_CHECKING:
-    from flowyard.settings import Settings
+    pass
 
 log = structlog.get_logger()
 
@@ -126,11 +126,6 @@ class BaseWorker:
     @classmethod
     def default_base_job_template(cls) -> dict[str, Any]:
         return base_job_template(cls.variables)
-
-    @classmethod
-    def options_from_settings(cls, settings: Settings) -> dict[str, Any]:
-        """Keyword arguments of this type's constructor taken from the settings (none here)."""
-        return {}
 
     # -- the loop ---------------------------------------------------------------------------
 
