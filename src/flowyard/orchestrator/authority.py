@@ -178,16 +178,17 @@ class FinalRuns:
 _final_runs = FinalRuns()
 
 
-def decide(rule: Rule, ask: Ask) -> str | None:
+def decide(rule: Rule, ask: Ask, route: str) -> str | None:
     """None when ``ask.caller`` may make the request ``rule`` governs, else why not."""
     caller = ask.caller
     if caller.role is Role.ADMIN:
         return None
-    verb = f"{ask.method} this route"
+    verb = f"{ask.method} {route}"
     if caller.role is Role.VIEWER:
-        if rule.viewer and ask.method == "GET" and not _reveals_secrets(ask):
-            return None
-        return f"API key {caller.name!r} is a viewer key: it may read, not {verb}"
+        viewer = f"API key {caller.name!r} is a viewer key"
+        if not rule.viewer or ask.method != "GET":
+            return f"{viewer}: it may only read, not {verb}"
+        return f"{viewer}: it reads secrets masked only" if _reveals_secrets(ask) else None
     scope = rule.worker if caller.role is Role.WORKER else rule.run
     if scope is None:
         return f"{_describe(caller)} cannot {verb}"
@@ -250,7 +251,8 @@ async def guard(request: Request) -> None:
     path_params, query = dict(request.path_params), dict(request.query_params)
 
     def check(session: Session | None) -> str | None:
-        return decide(rule, Ask(caller, request.method, path_params, query, body, session))
+        ask = Ask(caller, request.method, path_params, query, body, session)
+        return decide(rule, ask, path)
 
     def check_in_store() -> str | None:
         with orch.db.read() as session:
