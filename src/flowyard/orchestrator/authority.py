@@ -245,7 +245,7 @@ async def guard(request: Request) -> None:
     if rule.needs_body:
         try:
             body = json.loads(await request.body() or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):  # FastAPI refuses such a body before the route
             body = None
     orch: Orchestrator = request.app.state.orchestrator
     path_params, query = dict(request.path_params), dict(request.query_params)
