@@ -74,6 +74,21 @@ class Settings(BaseSettings):
         description="A run still Cancelling after this long is marked Cancelled, with a warning.",
     )
 
+    events_retention_seconds: float = Field(
+        default=7 * 24 * 3600,
+        gt=0,
+        description="Events older than this are deleted by the retention service.",
+    )
+    events_retention_interval_seconds: float = Field(
+        default=60.0, gt=0, description="How often the retention service looks for old events."
+    )
+    events_max_size_bytes: int = Field(
+        default=1_500_000, ge=1024, description="The largest event the API stores (its JSON)."
+    )
+    events_stream_maxlen: int = Field(
+        default=100_000, ge=1, description="About how many events the Redis stream keeps."
+    )
+
     log_level: str = "INFO"
     engine_log_level: str = Field(
         default="WARNING",

@@ -129,6 +129,16 @@ def _new_block(w: World) -> str:
     return name
 
 
+def _event_about(run_id: str) -> dict[str, Any]:
+    return {"event": "matrix.checked", "resource": {"flowyard.resource.id": f"flowyard.flow-run.{run_id}"}}
+
+
+def _new_event(w: World) -> str:
+    event = {**_event_about(w.run_a), "id": str(uuid.uuid4())}
+    w.admin.request("POST", "/api/events", json=[event])
+    return str(event["id"])
+
+
 def _new_key(w: World) -> str:
     name = _name("k")
     w.admin.create_api_key(s.ApiKeyCreate(name=name, role="viewer"))
@@ -316,6 +326,12 @@ CASES = [
          lambda w, who: Req("GET", f"/api/concurrency_limits/{_new_limit(w)}/holders")),
     case("POST", "/api/concurrency_limits/{tag}/reset", "",
          lambda w, who: Req("POST", f"/api/concurrency_limits/{_new_limit(w)}/reset", {})),
+    # events: a run token emits about its own run; reading is for viewers
+    case("POST", "/api/events", "run_a", lambda w, who: Req("POST", "/api/events", [_event_about(w.run_a)])),
+    case("GET", "/api/events", "viewer", lambda w, who: Req("GET", "/api/events", params={"limit": 5})),
+    case("GET", "/api/events/follow", "viewer",
+         lambda w, who: Req("GET", "/api/events/follow", params={"after": 0, "wait": 0})),
+    case("GET", "/api/events/{event_id}", "viewer", lambda w, who: Req("GET", f"/api/events/{_new_event(w)}")),
     # the server itself
     case("GET", "/api/api_keys", "viewer", lambda w, who: Req("GET", "/api/api_keys")),
     case("POST", "/api/api_keys", "", lambda w, who: Req("POST", "/api/api_keys", {"name": _name("k"), "role": "viewer"})),

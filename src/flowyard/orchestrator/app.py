@@ -21,12 +21,14 @@ from flowyard.errors import (
     NotFound,
     QueueUnavailable,
 )
+from flowyard.orchestrator import events as event_records
 from flowyard.orchestrator.api import (
     api_keys,
     background_tasks,
     blocks,
     concurrency_limits,
     deployments,
+    events,
     flow_runs,
     pools,
     run_tokens,
@@ -36,12 +38,15 @@ from flowyard.orchestrator.api import (
 )
 from flowyard.orchestrator.api.api_keys import install_auth
 from flowyard.orchestrator.authority import guard
+from flowyard.orchestrator.event_stream import EventStream
 from flowyard.orchestrator.runtime import Orchestrator
 from flowyard.orchestrator.services.dispatcher import dispatch_once
+from flowyard.orchestrator.services.event_retention import event_retention_once as retention
 from flowyard.orchestrator.services.late_runs import late_runs_once
 from flowyard.orchestrator.services.reconciler import reconcile_once
 from flowyard.orchestrator.services.scheduler import schedule_once
 from flowyard.orchestrator.services.task_leases import task_leases_once
+from flowyard.orchestrator.services.worker_liveness import worker_liveness_once as worker_liveness
 from flowyard.pools import (
     DeploymentLimits,
     Leadership,
@@ -83,6 +88,9 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             DeploymentLimits(redis),
             rebuild_needed=True,
         )
+        orch.event_stream = EventStream(redis, settings.events_stream_maxlen)
+        orch.event_stream.start()
+        event_records.install(db, orch.event_stream.committed)
         orch.run_token_key = await asyncio.to_thread(run_tokens.signing_key, settings)
         app.state.orchestrator = orch
         background = background_tasks.BackgroundRuns(TaskQueue(redis))
@@ -99,6 +107,8 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             asyncio.create_task(_led(settings.reconcile_interval_seconds, late_runs_once, orch)),
             asyncio.create_task(_led(settings.scheduler_interval_seconds, schedule_once, orch)),
             asyncio.create_task(_led(settings.reconcile_interval_seconds, task_leases, orch)),
+            asyncio.create_task(_led(settings.reconcile_interval_seconds, worker_liveness, orch)),
+            asyncio.create_task(_led(settings.events_retention_interval_seconds, retention, orch)),
         ]
         try:
             yield
@@ -108,6 +118,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             await asyncio.gather(*services, return_exceptions=True)
             with contextlib.suppress(Exception):  # otherwise the lease simply expires
                 await leadership.resign()
+            await orch.event_stream.stop()
             await wakeups.stop()
             await redis.aclose()
             await pubsub_redis.aclose()
@@ -126,6 +137,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     app.include_router(task_runs.router)
     app.include_router(background_tasks.router)
     app.include_router(run_tokens.router)
+    app.include_router(events.router)
     _add_error_handlers(app)
     if settings.api_key:
         install_auth(app, settings.api_key, run_tokens.signing_key(settings))

@@ -35,6 +35,7 @@ from flowyard.orchestrator.scopes import (
     anything,
     block_in_path,
     deployment_in_path,
+    events_in_body,
     logs_in_body,
     parent_in_body,
     pool_in_body,
@@ -150,6 +151,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/concurrency_limits/release"): Rule(worker=anything, run=anything),
     ("GET", "/api/concurrency_limits/{tag}/holders"): READ,
     ("POST", "/api/concurrency_limits/{tag}/reset"): ADMIN,
+    # events: anyone reads but workers and run tokens; a run token emits about its run
+    ("POST", "/api/events"): Rule(run=events_in_body, needs_body=True),
+    ("GET", "/api/events"): READ,
+    ("GET", "/api/events/follow"): READ,
+    ("GET", "/api/events/{event_id}"): READ,
     # the server itself
     ("GET", "/api/api_keys"): READ,
     ("POST", "/api/api_keys"): ADMIN,

@@ -15,7 +15,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
-from flowyard.orchestrator import documents
+from flowyard.orchestrator import documents, events
 from flowyard.orchestrator.lookups import get_deployment
 from flowyard.pools import Claim
 from flowyard.states import StateType
@@ -101,6 +101,7 @@ def mark_pending(
         for run_id in won
     ]
     session.execute(insert(STATES), history)
+    events.flow_run_states(session, won, StateType.SCHEDULED.value, now=now)
     rows = session.execute(CLAIMED, {"run_ids": list(won)}).mappings().all()
     return [_claimed_run(session, row, won[row["id"]].token, docs) for row in rows], lost
 

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from flowyard.errors import Conflict, NotFound
+from flowyard.orchestrator import events
 from flowyard.orchestrator.names import run_name
 from flowyard.orchestrator.transitions import Decision, decide
 from flowyard.states import StateType
@@ -193,6 +194,7 @@ def write_state(
     name: str | None = None,
     keep_claim: bool = False,
 ) -> None:
+    previous = run.state_type.value if run.state_type is not None else None
     run.state_type = proposed
     run.state_name = name or proposed.display_name
     run.state_message = message
@@ -212,6 +214,7 @@ def write_state(
             timestamp=now,
         )
     )
+    events.flow_run_state(session, run, previous, now=now)
 
 
 def queue_effect(run: m.FlowRun, previous: StateType, proposed: StateType) -> QueueEffect | None:

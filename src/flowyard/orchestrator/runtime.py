@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 
 from flowyard.orchestrator.auth import KeyCache
 from flowyard.orchestrator.claims import DeploymentDocs, Marked
+from flowyard.orchestrator.event_stream import EventStream
 from flowyard.orchestrator.group_commit import GroupCommit
 from flowyard.orchestrator.metrics import ApiMetrics
 from flowyard.pools import Claim, DeploymentLimits, Leadership, PoolQueues, TagSlots, Wakeups
@@ -40,6 +41,7 @@ class Orchestrator:
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     key_cache: KeyCache = field(default_factory=KeyCache)
     run_token_key: bytes = b""  # signs run tokens (api/run_tokens.py)
+    event_stream: EventStream = field(init=False)  # set when the app starts
 
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking store work off the event loop."""

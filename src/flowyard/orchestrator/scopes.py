@@ -153,6 +153,27 @@ def task_runs_in_body(ask: Ask) -> bool:
     return _records_in_body(ask, "id")
 
 
+def events_in_body(ask: Ask) -> bool:
+    """A run token's events: any whose primary resource is not a server resource
+    (``flowyard.…``), or is its own run, a run below it, or one of their task runs."""
+    if not isinstance(ask.body, list) or not all(isinstance(e, dict) for e in ask.body):
+        return False
+    for entry in ask.body:
+        resource = entry.get("resource")
+        about = resource.get("flowyard.resource.id") if isinstance(resource, dict) else None
+        if not isinstance(about, str) or not about.startswith("flowyard."):
+            continue
+        if about.startswith("flowyard.flow-run."):
+            owned = _owns_run(ask, _run(ask.session, about.removeprefix("flowyard.flow-run.")))
+        elif about.startswith("flowyard.task-run."):
+            owned = _owns_task_run(ask, about.removeprefix("flowyard.task-run."))
+        else:
+            owned = False
+        if not owned:
+            return False
+    return True
+
+
 def deployment_in_path(ask: Ask) -> bool:
     """A worker reads its pools' deployments; a run token its run's deployment."""
     try:

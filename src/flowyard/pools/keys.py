@@ -45,6 +45,10 @@ Keys that belong to no pool::
                                absence means Redis lost its data (restart, flush)
     fy:leader          STRING  the API replica that runs the singleton services, with a TTL
 
+Events are fanned out on one stream with its own hash tag (``EVENTS_STREAM``)::
+
+    fy:{events}:stream STREAM  committed events: seq, event name, JSON document
+
 Pub/sub channel (not a key): ``fy:{P}:wake`` — any message means "re-check pool P"
 (a run was enqueued, a slot was freed or the configuration changed). A background run of
 task ``K`` queued publishes on ``fy:{task:K}:wake`` (its "pool" is ``task:K`` for
@@ -198,3 +202,10 @@ def parse_queue_field(field: str) -> tuple[str, str] | None:
     if not queue or attr not in QUEUE_ATTRS:
         return None
     return queue, attr
+
+
+EVENTS_STREAM = f"{PREFIX}:{{events}}:stream"
+"""STREAM of committed events (fields ``seq``, ``event``, ``doc``), capped by MAXLEN ~.
+
+A fan-out and a wake-up for live readers, not a record: the store keeps every event, and
+a reader that missed entries (Redis restarted) catches up from it by position."""

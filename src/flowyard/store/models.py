@@ -110,6 +110,8 @@ class Worker(Base):
     name: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(50))
     last_heartbeat: Mapped[datetime] = mapped_column(default=utcnow)
+    # False once its heartbeats stopped (migration 0013): its online/offline events
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
 
     pool: Mapped[WorkPool] = relationship()
 
@@ -333,3 +335,50 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created: Mapped[datetime] = mapped_column(default=utcnow)
     revoked: Mapped[datetime | None]
+
+
+class Event(Base):
+    """Something that happened: a state change, a pool paused, an event a flow emitted.
+
+    ``seq`` orders events as they were stored (the keyset of the API's pages with
+    ``occurred``); ``id`` is the event's own identity (a sender may choose it, Prefect-style).
+    The primary resource's id and name are columns so that filters on them use an index;
+    every related resource is a row of ``event_related``.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_occurred_seq", "occurred", "seq"),
+        Index("ix_events_event_occurred", "event", "occurred"),
+        Index("ix_events_resource_id_occurred", "resource_id", "occurred"),
+    )
+
+    seq: Mapped[int] = mapped_column(LogId, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    occurred: Mapped[datetime]
+    event: Mapped[str] = mapped_column(String(1024))
+    resource_id: Mapped[str] = mapped_column(String(1024))
+    resource_name: Mapped[str | None] = mapped_column(String(1024))
+    resource: Mapped[dict[str, Any]] = mapped_column(JSON)
+    related: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    follows: Mapped[str | None] = mapped_column(String(36))
+    received: Mapped[datetime] = mapped_column(default=utcnow)
+
+    related_rows: Mapped[list[EventRelated]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class EventRelated(Base):
+    """One related resource of an event (its id and role), for filtering by them."""
+
+    __tablename__ = "event_related"
+    __table_args__ = (Index("ix_event_related_resource_id", "resource_id", "role"),)
+
+    id: Mapped[int] = mapped_column(LogId, primary_key=True, autoincrement=True)
+    event_seq: Mapped[int] = mapped_column(
+        LogId, ForeignKey("events.seq", ondelete="CASCADE"), index=True
+    )
+    resource_id: Mapped[str] = mapped_column(String(1024))
+    role: Mapped[str] = mapped_column(String(100))

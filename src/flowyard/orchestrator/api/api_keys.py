@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from flowyard import schemas as s
 from flowyard.errors import Conflict, NotFound
+from flowyard.orchestrator import events
 from flowyard.orchestrator import run_tokens as tokens
 from flowyard.orchestrator.auth import KeyCache, KeyInfo, Role, key_hash, new_key, same_key
 from flowyard.orchestrator.runtime import Orch, Orchestrator
@@ -32,6 +33,11 @@ def _doc(row: m.ApiKey) -> s.ApiKey:
     )
 
 
+def _key_payload(row: m.ApiKey) -> dict[str, object]:
+    """What an API key's events tell: never its secret or hash, only its prefix."""
+    return {"role": row.role, "pools": row.pools or [], "prefix": row.prefix}
+
+
 @router.post("", status_code=201)
 async def create_key(body: s.ApiKeyCreate, orch: Orch) -> s.ApiKeyCreated:
     """Make a key; its secret is in this answer only."""
@@ -50,6 +56,7 @@ async def create_key(body: s.ApiKeyCreate, orch: Orch) -> s.ApiKeyCreated:
             )
             session.add(row)
             session.flush()
+            events.changed(session, "api-key", row, "created", _key_payload(row))
             return _doc(row)
 
     doc = await orch.in_thread(create)
@@ -72,7 +79,9 @@ async def revoke_key(name: str, orch: Orch) -> None:
             row = session.scalars(select(m.ApiKey).where(m.ApiKey.name == name)).first()
             if row is None:
                 raise NotFound(f"API key {name!r} not found")
-            row.revoked = row.revoked or datetime.now(UTC)
+            if row.revoked is None:
+                row.revoked = datetime.now(UTC)
+                events.changed(session, "api-key", row, "revoked", _key_payload(row))
 
     await orch.in_thread(revoke)
     orch.key_cache.clear()

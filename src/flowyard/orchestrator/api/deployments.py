@@ -10,7 +10,7 @@ from sqlalchemy import select
 from flowyard import schemas as s
 from flowyard.blocks import merge_variables
 from flowyard.entrypoints import check_entrypoint
-from flowyard.orchestrator import documents, queue_sync, runs
+from flowyard.orchestrator import documents, events, queue_sync, runs
 from flowyard.orchestrator.api import schedules
 from flowyard.orchestrator.api.pools import DEFAULT_QUEUE
 from flowyard.orchestrator.lookups import get_deployment, get_flow, get_pool, get_queue
@@ -40,6 +40,8 @@ async def create_deployment(body: s.DeploymentCreate, orch: Orch) -> s.Deploymen
                     m.Deployment.flow_id == flow.id, m.Deployment.name == body.name
                 )
             ).first() or m.Deployment(flow=flow, name=body.name)
+            created = dep.id is None
+            before = bool(dep.paused), dep.concurrency_limit
             old_pool = dep.queue.pool.name if dep.queue_id is not None else None
             excluded = {"flow_name", "pool_name", "queue_name", "schedules", "pull_steps"}
             for field, value in body.model_dump(exclude=excluded).items():
@@ -48,6 +50,11 @@ async def create_deployment(body: s.DeploymentCreate, orch: Orch) -> s.Deploymen
             dep.queue = queue
             session.add(dep)
             session.flush()
+            about = events.deployment_related(dep)
+            events.changed(session, "deployment", dep, "created" if created else "updated",
+                           {"version": dep.version}, about)  # fmt: skip
+            if not created:
+                events.pause_and_limit(session, "deployment", dep, before, about)
             effects = []
             if body.schedules is not None:
                 effects = schedules.replace_schedules(session, dep, body.schedules)
@@ -102,6 +109,10 @@ async def _set_paused(orch: Orchestrator, ref: str, *, paused: bool) -> s.Deploy
     def update() -> tuple[s.Deployment, list[runs.QueueEffect]]:
         with orch.db.session() as session:
             dep = get_deployment(session, ref)
+            if dep.paused != paused:
+                what = "paused" if paused else "resumed"
+                about = events.deployment_related(dep)
+                events.changed(session, "deployment", dep, what, None, about)
             dep.paused = paused
             effects = []
             if paused:

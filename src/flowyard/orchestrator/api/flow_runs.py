@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from flowyard import schemas as s
 from flowyard.errors import Conflict, InvalidInput, NotFound
-from flowyard.orchestrator import documents, queue_sync, runs
+from flowyard.orchestrator import documents, events, queue_sync, runs
 from flowyard.orchestrator.api import background_tasks as background
 from flowyard.orchestrator.api.background_tasks import Background
 from flowyard.orchestrator.api.run_tokens import renewal
@@ -260,6 +260,7 @@ async def create_task_run(body: s.TaskRunCreate, orch: Orch) -> s.TaskRun:
                 task_inputs=body.model_dump(mode="json")["task_inputs"],
             )
             session.add(row)
+            events.task_run_state(session, row, None, now=now)
             session.flush()
             return documents.task_run(row)
 
@@ -280,6 +281,7 @@ async def set_task_run_state(
             if row.flow_run_id is None:
                 return None  # a background run (Task.delay): its queue must follow
             now = datetime.now(UTC)
+            previous = row.state_type.value
             row.state_type, row.message = body.state, body.message
             row.state_name = body.state_name
             row.run_count = body.run_count if body.run_count is not None else row.run_count
@@ -289,6 +291,7 @@ async def set_task_run_state(
                 row.start_time = now
             if body.state.is_terminal:
                 row.end_time = now
+            events.task_run_state(session, row, previous, now=now)
             session.flush()
             return documents.task_run(row)
 

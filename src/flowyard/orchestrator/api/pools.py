@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
 from flowyard.errors import Conflict
-from flowyard.orchestrator import documents
+from flowyard.orchestrator import documents, events
 from flowyard.orchestrator.lookups import get_pool, get_queue
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.pools import QueueConfig
@@ -95,6 +95,7 @@ async def create_pool(body: s.WorkPoolCreate, orch: Orch) -> s.WorkPool:
             pool.queues.append(m.WorkQueue(name=DEFAULT_QUEUE, priority=1))
             session.add(pool)
             session.flush()
+            events.changed(session, "work-pool", pool, "created", {"type": pool.type})
             return PoolConfig.of(pool), _pool_doc(orch, session, pool)
 
     config, doc = await orch.in_thread(create)
@@ -126,7 +127,9 @@ async def update_pool(name: str, body: s.WorkPoolUpdate, orch: Orch) -> s.WorkPo
     def update() -> tuple[PoolConfig, s.WorkPool]:
         with orch.db.session() as session:
             pool = get_pool(session, name)
+            before = pool.paused, pool.concurrency_limit
             apply_update(pool, body)
+            events.pause_and_limit(session, "work-pool", pool, before)
             session.flush()
             return PoolConfig.of(pool), _pool_doc(orch, session, pool)
 
@@ -156,6 +159,10 @@ async def delete_pool(name: str, orch: Orch) -> None:
     await orch.queues.delete_pool(name)
 
 
+def _in_pool(pool: m.WorkPool) -> events.Labels:
+    return events.related("work-pool", "work-pool", pool.id, pool.name)
+
+
 # -- work queues -----------------------------------------------------------------------------
 
 
@@ -175,6 +182,7 @@ async def create_queue(pool_name: str, body: s.WorkQueueCreate, orch: Orch) -> s
             queue = m.WorkQueue(**body.model_dump())
             pool.queues.append(queue)
             session.flush()
+            events.changed(session, "work-queue", queue, "created", None, [_in_pool(pool)])
             return PoolConfig.of(pool), documents.work_queue(queue, pool_name=pool_name)
 
     config, doc = await orch.in_thread(create)
@@ -213,7 +221,9 @@ async def update_queue(
         with orch.db.session() as session:
             pool = get_pool(session, pool_name)
             queue = get_queue(session, pool, name)
+            before = queue.paused, queue.concurrency_limit
             apply_update(queue, body)
+            events.pause_and_limit(session, "work-queue", queue, before, [_in_pool(pool)])
             session.flush()
             return PoolConfig.of(pool), documents.work_queue(queue, pool_name=pool_name)
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
 from flowyard.errors import NotFound
-from flowyard.orchestrator import documents, queue_sync
+from flowyard.orchestrator import documents, events, queue_sync
 from flowyard.orchestrator.lookups import get_deployment
 from flowyard.orchestrator.runs import QueueEffect
 from flowyard.orchestrator.runtime import Orch, Orchestrator
@@ -43,10 +43,12 @@ def replace_schedules(
     old = list(_schedules(session, dep.id))
     effects = clear_future_runs(session, [sch.id for sch in old])
     for sch in old:
+        events.schedule(session, sch, "deleted")
         session.delete(sch)
     for row in rows:
         row.deployment = dep
         session.add(row)
+        events.schedule(session, row, "created")
     return effects
 
 
@@ -87,6 +89,7 @@ async def create_schedule(ref: str, body: s.ScheduleCreate, orch: Orch) -> s.Sch
             (row,) = new_schedules([body])
             row.deployment = dep
             session.add(row)
+            events.schedule(session, row, "created")
             session.flush()
             return documents.schedule(row, upcoming=UPCOMING)
 
@@ -117,8 +120,11 @@ async def update_schedule(
                     edited["kind"], edited["expression"], edited["timezone"], edited["anchor_date"]
                 )
             )
+            was_active = row.active
             for field, value in changes.items():
                 setattr(row, field, value)
+            flipped = "resumed" if row.active else "paused"
+            events.schedule(session, row, "updated" if row.active == was_active else flipped)
             effects = clear_future_runs(session, [row.id])
             session.flush()
             return documents.schedule(row, upcoming=UPCOMING), effects
@@ -134,6 +140,7 @@ async def delete_schedule(ref: str, schedule_id: str, orch: Orch) -> None:
         with orch.db.session() as session:
             row = _get_schedule(session, ref, schedule_id)
             effects = clear_future_runs(session, [row.id])
+            events.schedule(session, row, "deleted")
             session.delete(row)
             return effects
 

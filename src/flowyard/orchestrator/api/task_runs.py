@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
 from flowyard.errors import InvalidInput, NotFound
-from flowyard.orchestrator import documents, runs
+from flowyard.orchestrator import documents, events, runs
 from flowyard.orchestrator.graph import build_graph
 from flowyard.orchestrator.runtime import Orch
-from flowyard.states import TERMINAL_STATES
+from flowyard.states import TERMINAL_STATES, StateType
 from flowyard.store import models as m
 
 router = APIRouter(prefix="/api", tags=["task runs"])
@@ -53,8 +53,19 @@ def upsert(session: Session, records: list[s.TaskRunRecord]) -> s.TaskRunUpsertR
     known = set(session.scalars(select(m.FlowRun.id).where(m.FlowRun.id.in_(named))))
     rows = [_row(record) for record in records if record.flow_run_id in known]
     if rows:
-        session.execute(_upsert_statement(session), rows)
+        before = _states(session, [row["id"] for row in rows])
+        written = set(session.scalars(_upsert_statement(session).returning(m.TaskRun.id), rows))
+        now = m.utcnow()
+        for row in rows:
+            was = before.get(row["id"])
+            if row["id"] in written and was != (row["state_type"], row["state_name"]):
+                events.task_run_state(session, row, was[0].value if was else None, now=now)
     return s.TaskRunUpsertResult(upserted=len(rows), unknown_flow_runs=sorted(named - known))
+
+
+def _states(session: Session, ids: list[str]) -> dict[str, tuple[StateType, str | None]]:
+    query = select(m.TaskRun.id, m.TaskRun.state_type, m.TaskRun.state_name)
+    return {i: (t, n) for i, t, n in session.execute(query.where(m.TaskRun.id.in_(ids)))}
 
 
 def _upsert_statement(session: Session) -> Any:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from flowyard import schemas as s
 from flowyard.orchestrator import claims as claims_store
-from flowyard.orchestrator import documents, queue_sync, runs
+from flowyard.orchestrator import documents, events, queue_sync, runs
 from flowyard.orchestrator.api.run_tokens import issue
 from flowyard.orchestrator.lookups import get_pool
 from flowyard.orchestrator.run_tokens import claim_fingerprint
@@ -139,6 +139,9 @@ async def heartbeat(pool_name: str, body: s.WorkerHeartbeat, orch: Orch) -> s.He
             worker.type = body.type
             worker.last_heartbeat = datetime.now(UTC)
             session.add(worker)
+            if not worker.online:
+                worker.online = True
+                events.worker_status(session, worker, pool, "online")
             if not body.run_ids:
                 return []
             stop = (StateType.CANCELLING, StateType.CANCELLED)

@@ -14,7 +14,7 @@ import structlog
 from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from flowyard.orchestrator import queue_sync
+from flowyard.orchestrator import events, queue_sync
 from flowyard.orchestrator.catch_up import DueRun, late_verdict
 from flowyard.orchestrator.runs import QueueEffect
 from flowyard.orchestrator.runtime import Orchestrator
@@ -136,6 +136,7 @@ def _set_state(
             for i in changed
         ]
         session.execute(insert(STATES), history)
+        events.flow_run_states(session, changed, StateType.SCHEDULED.value, now=now)
     return changed
 
 

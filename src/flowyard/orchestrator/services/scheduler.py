@@ -21,7 +21,7 @@ from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
-from flowyard.orchestrator import queue_sync
+from flowyard.orchestrator import events, queue_sync
 from flowyard.orchestrator.catch_up import missed_slots
 from flowyard.orchestrator.names import run_name
 from flowyard.orchestrator.runs import QueueEffect
@@ -151,6 +151,7 @@ def _insert_runs(session: Session, rows: list[dict[str, Any]], now: datetime) ->
     ]
     if history:
         session.execute(insert(STATES), history)
+        events.flow_run_states(session, written, None, now=now)
     return written
 
 

@@ -1,0 +1,147 @@
+"""Reading events back: filters, keyset pages, following, and the retention pass.
+
+Pages are ordered by ``(occurred, seq)``, newest first by default; a cursor is an opaque
+encoding of the last event's position, so a page never repeats or skips an event while
+new ones arrive (they land before the first page, or after the last when oldest first).
+Following reads by ``seq`` (the order events were stored in) after a known position.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from flowyard.errors import InvalidInput
+from flowyard.events.schemas import Event
+from flowyard.orchestrator.events import document
+from flowyard.store import models as m
+
+E, R = m.Event, m.EventRelated
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What to list: each field narrows; several values of one field are alternatives.
+
+    Names and resource ids are patterns: ``*`` matches any text, so ``flowyard.flow-run.*``
+    is a prefix and ``*.Failed`` a suffix; without ``*`` the match is exact."""
+
+    event: list[str] = field(default_factory=list)
+    resource_id: list[str] = field(default_factory=list)
+    resource_name: list[str] = field(default_factory=list)
+    related_id: list[str] = field(default_factory=list)
+    related_role: list[str] = field(default_factory=list)
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def where(self) -> list[ColumnElement[bool]]:
+        clauses = [_any(E.event, self.event), _any(E.resource_id, self.resource_id)]
+        clauses.append(_any(E.resource_name, self.resource_name))
+        if self.related_id or self.related_role:
+            inner = select(R.event_seq).where(
+                _any(R.resource_id, self.related_id), _any(R.role, self.related_role)
+            )
+            clauses.append(E.seq.in_(inner))
+        if self.since is not None:
+            clauses.append(E.occurred >= self.since)
+        if self.until is not None:
+            clauses.append(E.occurred <= self.until)
+        return clauses
+
+
+def _any(column: Any, patterns: list[str]) -> ColumnElement[bool]:
+    if not patterns:
+        return and_(True)
+    return or_(*(_match(column, p) for p in patterns))
+
+
+def _match(column: Any, pattern: str) -> ColumnElement[bool]:
+    if "*" not in pattern:
+        return column == pattern  # type: ignore[no-any-return]
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(escaped.replace("*", "%"), escape="\\")  # type: ignore[no-any-return]
+
+
+def encode_cursor(row: m.Event, order: str) -> str:
+    raw = json.dumps([row.occurred.isoformat(), row.seq, order]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, order: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        occurred, seq, made_for = json.loads(raw)
+        position = datetime.fromisoformat(occurred), int(seq)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("cursor is not one this API gave out") from exc
+    if made_for != order:
+        raise InvalidInput(f"cursor was made for order={made_for}, not order={order}")
+    return position
+
+
+def page(
+    session: Session, where: EventFilter, *, order: str, limit: int, cursor: str | None
+) -> tuple[list[Event], str | None]:
+    """One page of matching events and the cursor of the next (None when this is the last)."""
+    newest = order == "desc"
+    query = select(E).where(*where.where())
+    if cursor is not None:
+        occurred, seq = decode_cursor(cursor, order)
+        if newest:
+            after = or_(E.occurred < occurred, and_(E.occurred == occurred, E.seq < seq))
+        else:
+            after = or_(E.occurred > occurred, and_(E.occurred == occurred, E.seq > seq))
+        query = query.where(after)
+    keys = (E.occurred.desc(), E.seq.desc()) if newest else (E.occurred.asc(), E.seq.asc())
+    rows = session.scalars(query.order_by(*keys).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1], order) if more else None
+    return [document(r) for r in rows], next_cursor
+
+
+def after(
+    session: Session, where: EventFilter, position: int | None, limit: int
+) -> tuple[list[Event], int]:
+    """Matching events stored after ``position`` (None: from now on), oldest first, and the
+    position to ask from next."""
+    top = latest(session)  # first: on PostgreSQL each statement sees its own snapshot
+    if position is None:
+        return [], top
+    query = select(E).where(E.seq > position, E.seq <= top, *where.where())
+    rows = session.scalars(query.order_by(E.seq).limit(limit)).all()
+    if len(rows) < limit:  # nothing more matched up to top: skip what did not match too
+        return [document(r) for r in rows], max(top, position)
+    return [document(r) for r in rows], rows[-1].seq
+
+
+def latest(session: Session) -> int:
+    return int(session.scalar(select(func.max(E.seq))) or 0)
+
+
+def find(session: Session, event_id: str) -> Event | None:
+    row = session.scalars(select(E).where(E.id == event_id)).first()
+    return document(row) if row is not None else None
+
+
+def delete_older(session: Session, before: datetime, batch: int) -> int:
+    """Delete up to ``batch`` of the oldest events that occurred before ``before``."""
+    seqs = list(
+        session.scalars(select(E.seq).where(E.occurred < before).order_by(E.occurred).limit(batch))
+    )
+    if not seqs:
+        return 0
+    session.execute(delete(R).where(R.event_seq.in_(seqs)))
+    session.execute(delete(E).where(E.seq.in_(seqs)))
+    return len(seqs)
+
+
+def known_ids(session: Session, ids: list[str]) -> set[str]:
+    """Which of ``ids`` are stored already (a sender's retry is not stored twice)."""
+    return set(session.scalars(select(E.id).where(E.id.in_(ids)))) if ids else set()

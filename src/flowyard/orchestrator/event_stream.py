@@ -1,0 +1,104 @@
+"""Fanning committed events out on a Redis stream, and waking those who follow them.
+
+The store is the truth about events; the stream (``keys.EVENTS_STREAM``) is a fan-out for
+live readers and automations. ``committed`` is called (from any thread) with the events of
+each committed transaction; one task per API process XADDs them, capped with MAXLEN ~. A
+batch Redis refuses is dropped from the stream only (logged): readers catch up from the
+store by position, so a Redis outage delays them and loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+
+from flowyard.events.schemas import Event, dumps
+from flowyard.pools import keys
+
+log = structlog.get_logger()
+
+
+class EventStream:
+    """The process's publisher of committed events."""
+
+    def __init__(self, redis: aioredis.Redis, maxlen: int) -> None:
+        self._redis = redis
+        self.maxlen = maxlen
+        self._pending: deque[tuple[int, Event]] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._news = asyncio.Event()  # set (and replaced) whenever this process commits events
+        self._task: asyncio.Task[None] | None = None
+        self.published = self.dropped = 0
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await self.flush()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def committed(self, events: list[tuple[int, Event]]) -> None:
+        """Queue committed events for the stream; safe from any thread."""
+        self._pending.extend(events)
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def flush(self) -> None:
+        """Publish what is queued now (the publishing task does this by itself)."""
+        batch = [self._pending.popleft() for _ in range(len(self._pending))]
+        if batch:
+            await self._publish(batch)
+        news, self._news = self._news, asyncio.Event()
+        news.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.flush()
+
+    async def _publish(self, batch: list[tuple[int, Event]]) -> None:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for seq, event in batch:
+                    fields: dict[Any, Any] = {
+                        "seq": seq,
+                        "event": event.event,
+                        "doc": dumps(event),
+                    }
+                    pipe.xadd(keys.EVENTS_STREAM, fields, maxlen=self.maxlen, approximate=True)
+                await pipe.execute()
+            self.published += len(batch)
+        except (RedisError, OSError) as exc:
+            self.dropped += len(batch)
+            log.warning("events_not_streamed", events=len(batch), error=str(exc))
+
+    async def wait_for_news(self, timeout: float) -> None:
+        """Return once events were committed (by any replica, seen on the stream; by this
+        one, seen directly) or after ``timeout`` seconds. With Redis away, only this
+        replica's events wake the caller early; the store still has every event."""
+        local = asyncio.ensure_future(self._news.wait())
+        remote = asyncio.ensure_future(self._stream_moved(timeout))
+        try:
+            await asyncio.wait({local, remote}, timeout=timeout, return_when="FIRST_COMPLETED")
+        finally:
+            for task in (local, remote):
+                task.cancel()
+            await asyncio.gather(local, remote, return_exceptions=True)
+
+    async def _stream_moved(self, timeout: float) -> None:
+        try:
+            await self._redis.xread({keys.EVENTS_STREAM: "$"}, count=1, block=int(timeout * 1000))
+        except (RedisError, OSError):
+            await asyncio.sleep(timeout)  # Redis is away: only local news (or time) wakes us
