@@ -10,6 +10,7 @@ from flowyard.cli.common import FlowyardGroup
 from flowyard.cli.concurrency_limits import concurrency_limit
 from flowyard.cli.demo import demo
 from flowyard.cli.deployments import deploy, deployment, init
+from flowyard.cli.events import events
 from flowyard.cli.flow_runs import flow_run
 from flowyard.cli.lambda_ import lambda_
 from flowyard.cli.pools import work_pool, work_queue
@@ -50,5 +51,6 @@ for command in (
     demo,
     lambda_,
     task,
+    events,
 ):
     cli.add_command(command)

@@ -17,6 +17,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_expone
 
 from flowyard import schemas as s
 from flowyard.errors import ApiError, ApiUnavailable
+from flowyard.events.schemas import Event, EventFollow, EventPage
 from flowyard.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -395,6 +396,28 @@ class FlowyardClient:
 
     def revoke_api_key(self, name: str) -> None:
         self.request("DELETE", _path("api_keys", name))
+
+    # -- events --------------------------------------------------------------------------
+
+    def emit_events(self, batch: list[Event]) -> int:
+        """Store events (a retry of an event already stored is skipped); how many were new."""
+        body = [event.model_dump(mode="json") for event in batch]
+        return int(self.request("POST", _path("events"), json=body)["stored"])
+
+    def list_events(self, *, cursor: str | None = None, **filters: Any) -> EventPage:
+        """One page of events; ``filters`` are the query parameters of ``GET /api/events``."""
+        params = {k: v for k, v in {**filters, "cursor": cursor}.items() if v not in (None, [])}
+        return EventPage.model_validate(self.request("GET", _path("events"), params=params))
+
+    def follow_events(self, after: int | None, *, wait: float = 5.0, **filters: Any) -> EventFollow:
+        """Events stored after position ``after`` (None: from now on), waiting up to ``wait``."""
+        params = {k: v for k, v in {**filters, "after": after}.items() if v not in (None, [])}
+        params["wait"] = wait
+        raw = self.request("GET", _path("events", "follow"), params=params, timeout=wait + 30)
+        return EventFollow.model_validate(raw)
+
+    def read_event(self, event_id: str) -> Event:
+        return Event.model_validate(self.request("GET", _path("events", event_id)))
 
     def health(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", "/api/health")

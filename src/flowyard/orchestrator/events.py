@@ -15,9 +15,9 @@ Resource ids read ``flowyard.<kind>.<id>``: ``flow-run``, ``task-run``, ``flow``
 from __future__ import annotations
 
 import weakref
-from functools import partial
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, Table, event, select

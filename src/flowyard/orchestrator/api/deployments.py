@@ -42,6 +42,7 @@ async def create_deployment(body: s.DeploymentCreate, orch: Orch) -> s.Deploymen
             ).first() or m.Deployment(flow=flow, name=body.name)
             created = dep.id is None
             before = bool(dep.paused), dep.concurrency_limit
+            was = None if created else _comparable(dep)
             old_pool = dep.queue.pool.name if dep.queue_id is not None else None
             excluded = {"flow_name", "pool_name", "queue_name", "schedules", "pull_steps"}
             for field, value in body.model_dump(exclude=excluded).items():
@@ -51,9 +52,13 @@ async def create_deployment(body: s.DeploymentCreate, orch: Orch) -> s.Deploymen
             session.add(dep)
             session.flush()
             about = events.deployment_related(dep)
-            events.changed(session, "deployment", dep, "created" if created else "updated",
-                           {"version": dep.version}, about)  # fmt: skip
-            if not created:
+            if created:
+                events.changed(
+                    session, "deployment", dep, "created", {"version": dep.version}, about
+                )
+            elif was != (now := _comparable(dep)):
+                fields = sorted(k for k in now if now[k] != was.get(k)) if was else []
+                events.changed(session, "deployment", dep, "updated", {"fields": fields}, about)
                 events.pause_and_limit(session, "deployment", dep, before, about)
             effects = []
             if body.schedules is not None:
@@ -72,6 +77,11 @@ async def create_deployment(body: s.DeploymentCreate, orch: Orch) -> s.Deploymen
     )
     await queue_sync.apply_many(orch, effects)
     return doc
+
+
+def _comparable(dep: m.Deployment) -> dict[str, object]:
+    """What a deployment update may change (its document, less the time it was updated)."""
+    return documents.deployment(dep).model_dump(mode="json", exclude={"updated"})
 
 
 @router.get("")

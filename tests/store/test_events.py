@@ -1,0 +1,104 @@
+"""Events in the store: written with their change, or not at all; read back by position."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from flowyard.orchestrator import event_queries, events, runs
+from flowyard.orchestrator.services.event_retention import delete_expired
+from flowyard.states import StateType
+from flowyard.store import models as m
+
+
+class Boom(Exception):
+    pass
+
+
+def _run(session) -> m.FlowRun:
+    pool = m.WorkPool(name="p", type="process")
+    queue = m.WorkQueue(name="default", pool=pool)
+    flow = m.Flow(name="f")
+    dep = m.Deployment(flow=flow, name="d", entrypoint="f.py:f", queue=queue, tags=["t1"])
+    session.add_all([pool, queue, flow, dep])
+    session.flush()
+    return runs.new_run(session, flow=flow, deployment=dep, queue=queue, now=datetime.now(UTC))
+
+
+def _count(db, model) -> int:
+    with db.read() as session:
+        return int(session.scalar(select(func.count()).select_from(model)))
+
+
+def test_a_state_change_and_its_event_commit_or_roll_back_together(database):
+    """A committed change hands its event (with its position) to the sink; a rolled-back
+    one leaves neither its state row nor its event, and the sink hears nothing."""
+    heard: list[tuple[int, str]] = []
+    events.install(database, lambda batch: heard.extend((seq, e.event) for seq, e in batch))
+    with database.session() as session:
+        run_id = _run(session).id
+    assert [name for _, name in heard] == ["flowyard.flow-run.Scheduled"]
+    assert heard[0][0] > 0
+    states, recorded = _count(database, m.FlowRunState), _count(database, m.Event)
+
+    with pytest.raises(Boom), database.session() as session:
+        run = runs.get_run(session, run_id)
+        decision, _ = runs.set_state(session, run, StateType.PENDING, now=datetime.now(UTC))
+        assert decision.accepted
+        session.flush()  # the rows reach the database, inside the transaction
+        raise Boom
+    assert _count(database, m.FlowRunState) == states
+    assert _count(database, m.Event) == recorded
+    assert len(heard) == 1
+
+    with database.session() as session:
+        run = runs.get_run(session, run_id)
+        runs.set_state(session, run, StateType.PENDING, now=datetime.now(UTC))
+    assert [name for _, name in heard][-1] == "flowyard.flow-run.Pending"
+    with database.read() as session:
+        (event,) = event_queries.page(
+            session,
+            event_queries.EventFilter(event=["flowyard.flow-run.Pending"]),
+            order="desc",
+            limit=5,
+            cursor=None,
+        )[0]
+    roles = {r["flowyard.resource.role"] for r in event.related}
+    assert roles == {"flow", "deployment", "work-pool", "work-queue", "tag"}
+    assert event.payload["intended"] == {"from": "SCHEDULED", "to": "PENDING"}
+
+
+def test_following_reads_after_a_position_and_skips_what_does_not_match(database):
+    """``after`` returns matching events past a position and a position past the rest."""
+    with database.session() as session:
+        for i in range(5):
+            events.record(
+                session, f"shop.{'a' if i % 2 else 'b'}", {"flowyard.resource.id": f"x.{i}"}
+            )
+    with database.read() as session:
+        found, position = event_queries.after(session, event_queries.EventFilter(["shop.a"]), 0, 10)
+        assert [e.resource_id for e in found] == ["x.1", "x.3"]
+        assert position == event_queries.latest(session)
+        again, same = event_queries.after(session, event_queries.EventFilter(), position, 10)
+        assert again == [] and same == position
+
+
+def test_retention_deletes_in_batches_and_keeps_recent_events(database):
+    """Old events go (with their related rows) in batches; recent ones stay."""
+    now = datetime.now(UTC)
+    buyer = [{"flowyard.resource.id": "c.1", "flowyard.resource.role": "buyer"}]
+    with database.session() as session:
+        for i in range(25):
+            old = now - timedelta(days=8, seconds=i)
+            events.record(
+                session, "shop.old", {"flowyard.resource.id": f"o.{i}"}, buyer, occurred=old
+            )
+        events.record(session, "shop.new", {"flowyard.resource.id": "n.1"}, buyer, occurred=now)
+    assert delete_expired(database, now, 7 * 86400, batch=10) == 25
+    with database.read() as session:
+        assert [e.event for e in event_queries.page(
+            session, event_queries.EventFilter(), order="asc", limit=50, cursor=None
+        )[0]] == ["shop.new"]  # fmt: skip
+    assert _count(database, m.EventRelated) == 1
