@@ -44,10 +44,10 @@ class EventFilter:
         clauses = [_any(E.event, self.event), _any(E.resource_id, self.resource_id)]
         clauses.append(_any(E.resource_name, self.resource_name))
         if self.related_id or self.related_role:
-            inner = select(R.event_seq).where(
+            inner = select(R.event_id).where(
                 _any(R.resource_id, self.related_id), _any(R.role, self.related_role)
             )
-            clauses.append(E.seq.in_(inner))
+            clauses.append(E.id.in_(inner))
         if self.since is not None:
             clauses.append(E.occurred >= self.since)
         if self.until is not None:
@@ -132,14 +132,14 @@ def find(session: Session, event_id: str) -> Event | None:
 
 def delete_older(session: Session, before: datetime, batch: int) -> int:
     """Delete up to ``batch`` of the oldest events that occurred before ``before``."""
-    seqs = list(
-        session.scalars(select(E.seq).where(E.occurred < before).order_by(E.occurred).limit(batch))
-    )
-    if not seqs:
+    rows = session.execute(
+        select(E.seq, E.id).where(E.occurred < before).order_by(E.occurred).limit(batch)
+    ).all()
+    if not rows:
         return 0
-    session.execute(delete(R).where(R.event_seq.in_(seqs)))
-    session.execute(delete(E).where(E.seq.in_(seqs)))
-    return len(seqs)
+    session.execute(delete(R).where(R.event_id.in_([ident for _, ident in rows])))
+    session.execute(delete(E).where(E.seq.in_([seq for seq, _ in rows])))
+    return len(rows)
 
 
 def known_ids(session: Session, ids: list[str]) -> set[str]:

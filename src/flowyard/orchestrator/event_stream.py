@@ -30,7 +30,7 @@ class EventStream:
     def __init__(self, redis: aioredis.Redis, maxlen: int) -> None:
         self._redis = redis
         self.maxlen = maxlen
-        self._pending: deque[tuple[int, Event]] = deque()
+        self._pending: deque[Event] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._news = asyncio.Event()  # set (and replaced) whenever this process commits events
@@ -48,7 +48,7 @@ class EventStream:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def committed(self, events: list[tuple[int, Event]]) -> None:
+    def committed(self, events: list[Event]) -> None:
         """Queue committed events for the stream; safe from any thread."""
         self._pending.extend(events)
         if self._loop is not None and not self._loop.is_closed():
@@ -68,12 +68,12 @@ class EventStream:
             self._wake.clear()
             await self.flush()
 
-    async def _publish(self, batch: list[tuple[int, Event]]) -> None:
+    async def _publish(self, batch: list[Event]) -> None:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for seq, event in batch:
+                for event in batch:
                     fields: dict[Any, Any] = {
-                        "seq": seq,
+                        "id": str(event.id),
                         "event": event.event,
                         "doc": dumps(event),
                     }

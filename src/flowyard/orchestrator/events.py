@@ -14,13 +14,14 @@ Resource ids read ``flowyard.<kind>.<id>``: ``flow-run``, ``task-run``, ``flow``
 
 from __future__ import annotations
 
+import uuid
 import weakref
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, Table, event, select
+from sqlalchemy import Engine, Table, event, insert, select
 from sqlalchemy.orm import Session
 
 from flowyard.events.schemas import RESOURCE_ID, RESOURCE_NAME, RESOURCE_ROLE, Event
@@ -28,8 +29,8 @@ from flowyard.store import Database
 from flowyard.store import models as m
 
 Labels = dict[str, str]
-Sink = Callable[[list[tuple[int, Event]]], None]
-"""Takes the committed events with their store positions (``seq``)."""
+Sink = Callable[[list[Event]], None]
+"""Takes the events of a committed transaction."""
 
 _PENDING = "flowyard.events"
 _sinks: weakref.WeakKeyDictionary[Engine, Sink] = weakref.WeakKeyDictionary()
@@ -62,41 +63,27 @@ def record(
     payload: dict[str, Any] | None = None,
     *,
     occurred: datetime | None = None,
-) -> m.Event:
+) -> Event:
     """Add a server event to ``session``: it is stored if and only if the session commits."""
-    return add(
-        session,
-        Event(
-            event=name,
-            resource=about,
-            related=list(related),
-            payload=payload or {},
-            occurred=occurred or datetime.now(UTC),
-        ),
+    doc = Event.model_construct(
+        id=uuid.uuid4(),
+        occurred=occurred or datetime.now(UTC),
+        event=name,
+        resource=about,
+        related=list(related),
+        payload=payload or {},
+        follows=None,
     )
+    return add(session, doc)
 
 
-def add(session: Session, doc: Event) -> m.Event:
-    """Add ``doc`` (checked already) to ``session``."""
-    row = m.Event(
-        id=str(doc.id),
-        occurred=doc.occurred if doc.occurred.tzinfo else doc.occurred.replace(tzinfo=UTC),
-        event=doc.event,
-        resource_id=doc.resource_id,
-        resource_name=doc.resource.get(RESOURCE_NAME),
-        resource=doc.resource,
-        related=doc.related,
-        payload=doc.payload,
-        follows=str(doc.follows) if doc.follows else None,
-        received=datetime.now(UTC),
-        related_rows=[
-            m.EventRelated(resource_id=r[RESOURCE_ID], role=r.get(RESOURCE_ROLE, ""))
-            for r in doc.related
-        ],
-    )
-    session.add(row)
-    session.info.setdefault(_PENDING, []).append(row)
-    return row
+def add(session: Session, doc: Event) -> Event:
+    """Add ``doc`` (checked already) to ``session``'s transaction.
+
+    Nothing is written yet: every event of the transaction is inserted just before it
+    commits, in one statement (and one for their related resources)."""
+    session.info.setdefault(_PENDING, []).append(doc)
+    return doc
 
 
 def document(row: m.Event) -> Event:
@@ -141,7 +128,7 @@ def flow_run_state(
     previous: str | None,
     *,
     now: datetime,
-) -> m.Event:
+) -> Event:
     """``flowyard.flow-run.<state name>`` for ``run``, which was just written in its new state."""
     flushed(session, run.flow)
     deployment = run.deployment
@@ -163,7 +150,7 @@ def flow_run_state(
 
 def task_run_state(
     session: Session, row: m.TaskRun | dict[str, Any], previous: str | None, *, now: datetime
-) -> m.Event:
+) -> Event:
     """``flowyard.task-run.<state name>`` for a task run (a row or a bulk record's values)."""
     get: Callable[[str], Any] = row.get if isinstance(row, dict) else partial(getattr, row)
     kind = get("state_type")
@@ -175,7 +162,7 @@ def task_run_state(
     return record(session, f"flowyard.task-run.{name}", about, found, payload, occurred=now)
 
 
-def worker_status(session: Session, worker: m.Worker, pool: m.WorkPool, status: str) -> m.Event:
+def worker_status(session: Session, worker: m.Worker, pool: m.WorkPool, status: str) -> Event:
     """``flowyard.worker.online`` / ``.offline``: its first heartbeat, or its silence."""
     flushed(session, worker)
     about = resource("worker", f"{pool.name}.{worker.name}", worker.name, worker_type=worker.type)
@@ -187,7 +174,7 @@ def worker_status(session: Session, worker: m.Worker, pool: m.WorkPool, status: 
 def changed(
     session: Session, kind: str, row: Any, what: str, payload: dict[str, Any] | None = None,
     related_to: Iterable[Labels] = (),
-) -> m.Event:  # fmt: skip
+) -> Event:  # fmt: skip
     """``flowyard.<kind>.<what>`` about a pool, queue, deployment, schedule or API key."""
     flushed(session, row)
     about = resource(kind, row.id, getattr(row, "name", None))
@@ -205,7 +192,7 @@ def deployment_related(dep: m.Deployment) -> list[Labels]:
     ]
 
 
-def schedule(session: Session, row: m.DeploymentSchedule, what: str) -> m.Event:
+def schedule(session: Session, row: m.DeploymentSchedule, what: str) -> Event:
     """``flowyard.schedule.<what>``: created, updated, paused, resumed, deleted."""
     dep = row.deployment
     payload = {"kind": row.kind, "expression": row.expression, "active": row.active}
@@ -249,6 +236,7 @@ def _table(model: type[m.Base]) -> Table:
     return table
 
 
+EVENTS, RELATED = _table(m.Event), _table(m.EventRelated)
 RUNS, FLOWS = _table(m.FlowRun), _table(m.Flow)
 DEPLOYMENTS, QUEUES, POOLS = _table(m.Deployment), _table(m.WorkQueue), _table(m.WorkPool)
 _RUN_LABELS = (
@@ -303,15 +291,48 @@ def install(db: Database, sink: Sink) -> None:
     _sinks[db.engine] = sink
 
 
+@event.listens_for(Session, "before_commit")
+def _write(session: Session) -> None:
+    """Insert the transaction's events, inside it, as it commits."""
+    docs: list[Event] = session.info.get(_PENDING, [])
+    if not docs:
+        return
+    received = datetime.now(UTC)
+    session.execute(insert(EVENTS), [_row(doc, received) for doc in docs])
+    related = [
+        {"event_id": str(doc.id), "resource_id": r[RESOURCE_ID], "role": r.get(RESOURCE_ROLE, "")}
+        for doc in docs
+        for r in doc.related
+    ]
+    if related:
+        session.execute(insert(RELATED), related)
+
+
+def _row(doc: Event, received: datetime) -> dict[str, Any]:
+    occurred = doc.occurred if doc.occurred.tzinfo else doc.occurred.replace(tzinfo=UTC)
+    return {
+        "id": str(doc.id),
+        "occurred": occurred,
+        "event": doc.event,
+        "resource_id": doc.resource.get(RESOURCE_ID, ""),
+        "resource_name": doc.resource.get(RESOURCE_NAME),
+        "resource": doc.resource,
+        "related": doc.related,
+        "payload": doc.payload,
+        "follows": str(doc.follows) if doc.follows else None,
+        "received": received,
+    }
+
+
 @event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
-    rows: list[m.Event] = session.info.pop(_PENDING, [])
-    if not rows:
+    docs: list[Event] = session.info.pop(_PENDING, [])
+    if not docs:
         return
     bind = session.get_bind()
     sink = _sinks.get(bind) if isinstance(bind, Engine) else None
     if sink is not None:
-        sink([(row.seq, document(row)) for row in rows])
+        sink(docs)
 
 
 @event.listens_for(Session, "after_rollback")

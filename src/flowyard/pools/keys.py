@@ -47,7 +47,7 @@ Keys that belong to no pool::
 
 Events are fanned out on one stream with its own hash tag (``EVENTS_STREAM``)::
 
-    fy:{events}:stream STREAM  committed events: seq, event name, JSON document
+    fy:{events}:stream STREAM  committed events: id, event name, JSON document
 
 Pub/sub channel (not a key): ``fy:{P}:wake`` — any message means "re-check pool P"
 (a run was enqueued, a slot was freed or the configuration changed). A background run of
@@ -205,7 +205,7 @@ def parse_queue_field(field: str) -> tuple[str, str] | None:
 
 
 EVENTS_STREAM = f"{PREFIX}:{{events}}:stream"
-"""STREAM of committed events (fields ``seq``, ``event``, ``doc``), capped by MAXLEN ~.
+"""STREAM of committed events (fields ``id``, ``event``, ``doc``), capped by MAXLEN ~.
 
 A fan-out and a wake-up for live readers, not a record: the store keeps every event, and
 a reader that missed entries (Redis restarted) catches up from it by position."""

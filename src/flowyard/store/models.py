@@ -343,7 +343,8 @@ class Event(Base):
     ``seq`` orders events as they were stored (the keyset of the API's pages with
     ``occurred``); ``id`` is the event's own identity (a sender may choose it, Prefect-style).
     The primary resource's id and name are columns so that filters on them use an index;
-    every related resource is a row of ``event_related``.
+    every related resource is a row of ``event_related``, which names its event by ``id``
+    so that a transaction's events and their related rows are written in two statements.
     """
 
     __tablename__ = "events"
@@ -365,10 +366,6 @@ class Event(Base):
     follows: Mapped[str | None] = mapped_column(String(36))
     received: Mapped[datetime] = mapped_column(default=utcnow)
 
-    related_rows: Mapped[list[EventRelated]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True
-    )
-
 
 class EventRelated(Base):
     """One related resource of an event (its id and role), for filtering by them."""
@@ -377,8 +374,6 @@ class EventRelated(Base):
     __table_args__ = (Index("ix_event_related_resource_id", "resource_id", "role"),)
 
     id: Mapped[int] = mapped_column(LogId, primary_key=True, autoincrement=True)
-    event_seq: Mapped[int] = mapped_column(
-        LogId, ForeignKey("events.seq", ondelete="CASCADE"), index=True
-    )
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
     resource_id: Mapped[str] = mapped_column(String(1024))
     role: Mapped[str] = mapped_column(String(100))

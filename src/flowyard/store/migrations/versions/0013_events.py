@@ -41,15 +41,15 @@ def upgrade() -> None:
         "event_related",
         sa.Column("id", LogId, primary_key=True, autoincrement=True),
         sa.Column(
-            "event_seq",
-            LogId,
-            sa.ForeignKey("events.seq", ondelete="CASCADE"),
+            "event_id",
+            sa.String(36),
+            sa.ForeignKey("events.id", ondelete="CASCADE"),
             nullable=False,
         ),
         sa.Column("resource_id", sa.String(1024), nullable=False),
         sa.Column("role", sa.String(100), nullable=False),
     )
-    op.create_index("ix_event_related_event_seq", "event_related", ["event_seq"])
+    op.create_index("ix_event_related_event_id", "event_related", ["event_id"])
     op.create_index("ix_event_related_resource_id", "event_related", ["resource_id", "role"])
 
 
