@@ -154,3 +154,23 @@ class TestWebhook:
         with pytest.raises(InvalidInput, match="tojson"):
             block.notify("s", "not json")
         assert receiver.requests == []
+
+
+class TestRegistry:
+    def test_types_register_through_entry_points(self):
+        """Each notification type is found through ``flowyard.blocks`` by its slug."""
+        from flowyard.blocks.notify import EmailServer, NotificationBlock
+        from flowyard.blocks.registry import block_types
+
+        slugs = {
+            "slack-webhook": SlackWebhook,
+            "ms-teams-webhook": MicrosoftTeamsWebhook,
+            "discord-webhook": DiscordWebhook,
+            "pagerduty": PagerDuty,
+            "opsgenie": Opsgenie,
+            "email-smtp": EmailServer,
+            "webhook": Webhook,
+        }
+        found = block_types()
+        assert {slug: found.get(slug) for slug in slugs} == slugs
+        assert all(issubclass(t, NotificationBlock) and t.service for t in slugs.values())

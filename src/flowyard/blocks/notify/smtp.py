@@ -1,8 +1,8 @@
 """Email over SMTP (the standard library's ``smtplib``): STARTTLS, implicit TLS, or plain.
 
 Transient failures (no connection, a dropped one, a 4xx answer) are retried like the HTTP
-services' (``delivery``'s policy); a 5xx answer (a refused login, a refused recipient) is
-final. Errors name the server and the SMTP code, never the password.
+services' (``delivery``'s policy); a 5xx answer (a refused login, a refused recipient) and
+an untrusted certificate are final. Errors name the server and the SMTP code, never the password.
 """
 
 from __future__ import annotations
@@ -96,6 +96,13 @@ class EmailServer(NotificationBlock):
                     password = self.password.get_secret_value() if self.password else ""
                     smtp.login(self.username, password)
                 smtp.send_message(message)
+        except ssl.SSLCertVerificationError as exc:
+            raise NotificationError(
+                self.service,
+                None,
+                f"{self._where()} presented a certificate that is not trusted "
+                f"({exc.verify_message}); set tls_ca_cert for a private CA",
+            ) from None
         except smtplib.SMTPRecipientsRefused as exc:
             codes = sorted({code for code, _ in exc.recipients.values()})
             self._refused(codes[0] if codes else None, f"refused the recipients {codes}")
