@@ -107,3 +107,10 @@ class TestEmail:
             assert server.attempts == 2 and len(server.mails) == 1
         finally:
             server.stop()
+
+    def test_addresses_are_checked_when_the_block_is_made(self):
+        """An address with a line break (a header injection) or no ``@`` is refused."""
+        for bad in ({"from_address": "a@x\nBcc: e@x"}, {"to_addresses": ["nobody"]}):
+            fields = {"host": "h", "from_address": "a@x", "to_addresses": ["b@x"], **bad}
+            with pytest.raises(ValueError, match="is not an email address"):
+                EmailServer.model_validate(fields)

@@ -53,8 +53,10 @@ class TestRender:
         assert DEFAULT_SUBJECT.startswith("Flow run")
 
     def test_missing_names_render_empty(self):
-        """A name the context lacks (a pool event has no run) renders empty, not an error."""
+        """A name the context lacks (a pool event has no run) renders empty, or null in JSON."""
         assert render("run={{ flow_run.name }}.", {}) == "run=."
+        assert render("{{ flow_run.name | tojson }}", {}) == "null"
+        assert render('{{ {"b": 1, "a": x} | tojson }}', {}) == '{"b": 1, "a": null}'
 
     def test_sandbox_refuses_unsafe_templates(self):
         """A template that calls into Python internals is refused; reading them yields nothing."""
@@ -63,6 +65,10 @@ class TestRender:
         assert render("{{ run.__init__.__globals__ }}", {"run": failed_run()}) == ""
 
     def test_a_syntax_error_is_invalid_input(self):
-        """A malformed template says so."""
+        """A malformed template, or one that fails while rendering, says so."""
         with pytest.raises(InvalidInput, match="template error"):
             render("{{ flow_run.name ", {})
+        with pytest.raises(InvalidInput, match="ZeroDivisionError"):
+            render("{{ 1 / 0 }}", {})
+        with pytest.raises(InvalidInput, match="range"):
+            render("{{ range(10**9) | list }}", {})

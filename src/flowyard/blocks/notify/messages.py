@@ -92,6 +92,8 @@ def render(template: str, context: Mapping[str, Any]) -> str:
         raise InvalidInput(f"template refused by the sandbox: {exc}") from exc
     except TemplateError as exc:
         raise InvalidInput(f"template error: {exc}") from exc
+    except Exception as exc:  # a user's template failing in a filter: 1/0, a huge range…
+        raise InvalidInput(f"template error: {type(exc).__name__}: {exc}") from exc
 
 
 def render_message(
@@ -108,11 +110,20 @@ def _environment() -> SandboxedEnvironment:
     from jinja2 import ChainableUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
-    return SandboxedEnvironment(
+    environment = SandboxedEnvironment(
         undefined=ChainableUndefined,
         finalize=lambda value: "" if value is None else value,
         autoescape=False,
     )
+    # tojson: keys in their order, a missing name as null, anything else as its text
+    environment.policies["json.dumps_kwargs"] = {"sort_keys": False, "default": _json_default}
+    return environment
+
+
+def _json_default(value: Any) -> Any:
+    from jinja2 import Undefined
+
+    return None if isinstance(value, Undefined) else str(value)
 
 
 def _iso(value: Any) -> str | None:

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from typing import Any, ClassVar, Literal
 
 import structlog
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from tenacity import (
     Retrying,
     retry_if_exception_type,
@@ -67,6 +67,14 @@ class EmailServer(NotificationBlock):
         default=None, description="PEM of a CA to trust besides the system's (a private relay)"
     )
     timeout: float = Field(default=10.0, gt=0, description="seconds per connection")
+
+    @field_validator("from_address", "to_addresses")
+    @classmethod
+    def _one_line(cls, value: str | list[str]) -> str | list[str]:
+        for address in [value] if isinstance(value, str) else value:
+            if "\r" in address or "\n" in address or "@" not in address:
+                raise ValueError(f"{address!r} is not an email address")
+        return value
 
     def notify(self, subject: str, body: str, *, context: Mapping[str, Any] | None = None) -> None:
         message = email_message(self.from_address, self.to_addresses, subject, body)
