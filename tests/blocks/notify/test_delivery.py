@@ -6,7 +6,14 @@ import pytest
 from pydantic import SecretStr
 
 from flowyard.blocks.notify import PagerDuty, SlackWebhook
-from flowyard.blocks.notify.delivery import ATTEMPTS, is_transient_status, redact, where
+from flowyard.blocks.notify.delivery import (
+    ATTEMPTS,
+    Transient,
+    is_transient_status,
+    redact,
+    where,
+    with_retries,
+)
 from flowyard.cli.processes import free_port
 from flowyard.errors import NotificationError
 from tests.blocks.notify.receivers import HttpReceiver
@@ -19,6 +26,36 @@ class TestPolicy:
         """5xx, 408 and 429 are worth another try; other 4xx are not."""
         assert [is_transient_status(c) for c in (500, 503, 408, 429)] == [True] * 4
         assert [is_transient_status(c) for c in (400, 401, 403, 404, 410)] == [False] * 5
+
+    def test_waits_grow_and_attempts_are_bounded(self):
+        """A transient failure is tried ATTEMPTS times, waiting 0.25, 0.5, 1 s between; the
+        error then says what went wrong last and how many attempts were made."""
+        waits: list[float] = []
+        calls: list[int] = []
+
+        def attempt() -> None:
+            calls.append(1)
+            raise Transient(502, f"answered 502 (call {len(calls)})")
+
+        with pytest.raises(NotificationError) as failed:
+            with_retries("X", "X at h:1", attempt, sleep=waits.append)
+        assert waits == [0.25, 0.5, 1.0] and len(calls) == ATTEMPTS == 4
+        assert str(failed.value) == "X at h:1 answered 502 (call 4) after 4 attempts"
+        assert (failed.value.service, failed.value.status) == ("X", 502)
+
+    def test_a_success_after_a_transient_failure_is_returned(self):
+        """An attempt that succeeds after one transient failure returns its value."""
+        waits: list[float] = []
+        outcomes = iter([Transient(None, "could not be reached"), "ok"])
+
+        def attempt() -> str:
+            outcome = next(outcomes)
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+
+        assert with_retries("X", "X", attempt, sleep=waits.append) == "ok"
+        assert waits == [0.25]
 
     def test_where_and_redact(self):
         """Errors say host:port, never the path; a secret URL's path pieces and query are masked."""

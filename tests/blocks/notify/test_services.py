@@ -114,7 +114,9 @@ class TestIncidents:
         assert (
             PagerDuty(routing_key=SecretStr("k")).url == "https://events.pagerduty.com/v2/enqueue"
         )
-        assert Opsgenie(api_key=SecretStr("k"), region="eu").url is None
+        assert Opsgenie(api_key=SecretStr("k")).endpoint == "https://api.opsgenie.com/v2/alerts"
+        eu = Opsgenie(api_key=SecretStr("k"), region="eu")
+        assert eu.endpoint == "https://api.eu.opsgenie.com/v2/alerts"
 
 
 class TestWebhook:

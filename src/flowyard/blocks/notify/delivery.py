@@ -9,9 +9,10 @@ answer is scrubbed of the block's secrets first.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -28,6 +29,7 @@ from tenacity import (
 from flowyard.errors import NotificationError
 
 log = structlog.get_logger()
+T = TypeVar("T")
 
 ATTEMPTS = 4
 TOTAL_SECONDS = 30.0
@@ -46,8 +48,8 @@ class HttpRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-class _Transient(Exception):
-    """One attempt that may succeed if tried again."""
+class Transient(Exception):
+    """Raised by one attempt that may succeed if tried again (``status``: the answer's)."""
 
     def __init__(self, status: int | None, detail: str) -> None:
         super().__init__(detail)
@@ -83,29 +85,47 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def deliver(service: str, request: HttpRequest, *, secrets: Iterable[str]) -> httpx.Response:
-    """Send ``request``, retrying transient failures; NotificationError when it never lands."""
-    secrets = list(secrets)
+def with_retries(
+    service: str,
+    target: str,
+    attempt: Callable[[], T],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """``attempt()`` under the delivery policy: while it raises Transient, again after
+    0.25 s, 0.5 s, 1 s… (at most ``ATTEMPTS`` tries and ``TOTAL_SECONDS``); then
+    NotificationError saying ``target`` (e.g. ``Slack at host:port``), what went wrong last
+    and how many attempts were made."""
     retrying = Retrying(
         stop=stop_after_attempt(ATTEMPTS) | stop_after_delay(TOTAL_SECONDS),
         wait=wait_exponential(multiplier=FIRST_WAIT_SECONDS, max=MAX_WAIT_SECONDS),
-        retry=retry_if_exception_type(_Transient),
+        retry=retry_if_exception_type(Transient),
         before_sleep=lambda state: _log_retry(service, state),
+        sleep=sleep,
         reraise=True,
     )
+    try:
+        return retrying(attempt)
+    except Transient as exc:
+        attempts = retrying.statistics.get("attempt_number", ATTEMPTS)
+        message = f"{target} {exc.detail} after {attempts} attempts"
+        raise NotificationError(service, exc.status, message) from None
+
+
+def deliver(service: str, request: HttpRequest, *, secrets: Iterable[str]) -> httpx.Response:
+    """Send ``request``, retrying transient failures; NotificationError when it never lands."""
+    secrets = list(secrets)
+    target = f"{service} at {where(request.url)}"
     with httpx.Client(timeout=REQUEST_TIMEOUT_SECONDS, follow_redirects=False) as client:
-        try:
-            response: httpx.Response = retrying(_attempt, client, service, request, secrets)
-        except _Transient as exc:
-            attempts = retrying.statistics.get("attempt_number", ATTEMPTS)
-            message = f"{service} at {where(request.url)} {exc.detail} after {attempts} attempts"
-            raise NotificationError(service, exc.status, message) from None
+        response = with_retries(
+            service, target, lambda: _attempt(client, service, target, request, secrets)
+        )
     log.info("notification_sent", service=service, status=response.status_code)
     return response
 
 
 def _attempt(
-    client: httpx.Client, service: str, request: HttpRequest, secrets: list[str]
+    client: httpx.Client, service: str, target: str, request: HttpRequest, secrets: list[str]
 ) -> httpx.Response:
     try:
         response = client.request(
@@ -113,14 +133,14 @@ def _attempt(
         )
     except httpx.TransportError as exc:
         reason = redact(str(exc) or type(exc).__name__, secrets)
-        raise _Transient(None, f"could not be reached ({type(exc).__name__}: {reason})") from None
+        raise Transient(None, f"could not be reached ({type(exc).__name__}: {reason})") from None
     status = response.status_code
     if status < 400:
         return response
     detail = f"answered {status}{_excerpt(response, secrets)}"
     if is_transient_status(status):
-        raise _Transient(status, detail)
-    raise NotificationError(service, status, f"{service} at {where(request.url)} {detail}")
+        raise Transient(status, detail)
+    raise NotificationError(service, status, f"{target} {detail}")
 
 
 def _excerpt(response: httpx.Response, secrets: list[str]) -> str:
@@ -130,5 +150,5 @@ def _excerpt(response: httpx.Response, secrets: list[str]) -> str:
 
 def _log_retry(service: str, state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome else None
-    status = exc.status if isinstance(exc, _Transient) else None
+    status = exc.status if isinstance(exc, Transient) else None
     log.warning("notification_retry", service=service, attempt=state.attempt_number, status=status)

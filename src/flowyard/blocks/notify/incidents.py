@@ -109,11 +109,15 @@ class Opsgenie(NotificationBlock):
     priority: Literal["P1", "P2", "P3", "P4", "P5"] = "P3"
     tags: list[str] = Field(default_factory=list)
 
+    @property
+    def endpoint(self) -> str:
+        """Where alerts go: ``url`` if set, else the region's Alert API."""
+        return self.url or OPSGENIE_ALERTS_URLS[self.region]
+
     def notify(self, subject: str, body: str, *, context: Mapping[str, Any] | None = None) -> None:
         alert = opsgenie_alert(
             subject, body, priority=self.priority, tags=self.tags, context=context
         )
         headers = {"Authorization": f"GenieKey {self.api_key.get_secret_value()}"}
-        url = self.url or OPSGENIE_ALERTS_URLS[self.region]
-        request = HttpRequest("POST", url, alert, headers)
+        request = HttpRequest("POST", self.endpoint, alert, headers)
         deliver(self.service, request, secrets=self.secret_values())

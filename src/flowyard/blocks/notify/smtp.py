@@ -15,26 +15,12 @@ from typing import Any, ClassVar, Literal
 
 import structlog
 from pydantic import Field, SecretStr, field_validator
-from tenacity import (
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_exponential,
-)
 
 from flowyard.blocks.notify import delivery
 from flowyard.blocks.notify.base import NotificationBlock
 from flowyard.errors import NotificationError
 
 log = structlog.get_logger()
-
-
-class _Transient(Exception):
-    def __init__(self, code: int | None, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 def email_message(sender: str, to: list[str], subject: str, body: str) -> EmailMessage:
@@ -78,21 +64,7 @@ class EmailServer(NotificationBlock):
 
     def notify(self, subject: str, body: str, *, context: Mapping[str, Any] | None = None) -> None:
         message = email_message(self.from_address, self.to_addresses, subject, body)
-        retrying = Retrying(
-            stop=stop_after_attempt(delivery.ATTEMPTS) | stop_after_delay(delivery.TOTAL_SECONDS),
-            wait=wait_exponential(
-                multiplier=delivery.FIRST_WAIT_SECONDS, max=delivery.MAX_WAIT_SECONDS
-            ),
-            retry=retry_if_exception_type(_Transient),
-            reraise=True,
-        )
-        try:
-            retrying(self._send, message)
-        except _Transient as exc:
-            attempts = retrying.statistics.get("attempt_number", delivery.ATTEMPTS)
-            raise NotificationError(
-                self.service, exc.code, f"{self._where()} {exc.detail} after {attempts} attempts"
-            ) from None
+        delivery.with_retries(self.service, self._where(), lambda: self._send(message))
         log.info("notification_sent", service=self.service, recipients=len(self.to_addresses))
 
     def _send(self, message: EmailMessage) -> None:
@@ -119,12 +91,12 @@ class EmailServer(NotificationBlock):
         except (smtplib.SMTPException, OSError) as exc:
             reason = delivery.redact(str(exc) or type(exc).__name__, self.secret_values())
             detail = f"could not be reached ({type(exc).__name__}: {reason})"
-            raise _Transient(None, detail) from None
+            raise delivery.Transient(None, detail) from None
 
     def _refused(self, code: int | None, reason: str) -> None:
         detail = f"answered {code}: {reason}"
         if code is not None and 400 <= code < 500:
-            raise _Transient(code, detail)
+            raise delivery.Transient(code, detail)
         raise NotificationError(self.service, code, f"{self._where()} {detail}")
 
     def _connect(self) -> smtplib.SMTP:
