@@ -114,3 +114,16 @@ class TestEmail:
             fields = {"host": "h", "from_address": "a@x", "to_addresses": ["b@x"], **bad}
             with pytest.raises(ValueError, match="is not an email address"):
                 EmailServer.model_validate(fields)
+
+    def test_a_server_without_starttls_is_a_final_error(self):
+        """STARTTLS asked of a server that does not offer it fails at once, saying so."""
+        server = SmtpReceiver()
+        try:
+            plain = block(server, None, username=None, password=None)
+            with pytest.raises(NotificationError, match="STARTTLS extension not supported"):
+                plain.notify("s", "b")
+            assert server.attempts == 0
+            block(server, None, username=None, password=None, security="none").notify("s", "b")
+            assert len(server.mails) == 1 and not server.mails[0].tls
+        finally:
+            server.stop()

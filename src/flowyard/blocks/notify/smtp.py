@@ -83,6 +83,8 @@ class EmailServer(NotificationBlock):
                 f"{self._where()} presented a certificate that is not trusted "
                 f"({exc.verify_message}); set tls_ca_cert for a private CA",
             ) from None
+        except smtplib.SMTPNotSupportedError as exc:  # no STARTTLS, no AUTH: a setting to fix
+            raise NotificationError(self.service, None, f"{self._where()}: {exc}") from None
         except smtplib.SMTPRecipientsRefused as exc:
             codes = sorted({code for code, _ in exc.recipients.values()})
             self._refused(codes[0] if codes else None, f"refused the recipients {codes}")
