@@ -33,6 +33,8 @@ from flowyard.orchestrator.scopes import (
     Ask,
     Scope,
     anything,
+    artifact_in_body,
+    artifact_in_path,
     block_in_path,
     deployment_in_path,
     logs_in_body,
@@ -125,6 +127,14 @@ RULES: dict[tuple[str, str], Rule] = {
         worker=task_run_in_path, run=task_run_in_path
     ),
     ("POST", "/api/logs"): Rule(worker=logs_in_body, run=logs_in_body, needs_body=True),
+    # artifacts: a run publishes its own; worker keys run no flow code, so publish none
+    ("POST", "/api/artifacts"): Rule(run=artifact_in_body, needs_body=True),
+    ("GET", "/api/artifacts"): READ,
+    ("GET", "/api/artifacts/{artifact_id}"): Rule(viewer=True, run=artifact_in_path),
+    ("PATCH", "/api/artifacts/{artifact_id}"): Rule(run=artifact_in_path),
+    ("DELETE", "/api/artifacts/{artifact_id}"): ADMIN,
+    ("GET", "/api/artifacts/keys/{key}"): READ,
+    ("DELETE", "/api/artifacts/keys/{key}"): ADMIN,
     # background task runs: task workers serve tasks, not pools
     ("POST", "/api/background_task_runs"): Rule(worker=anything),
     ("POST", "/api/background_task_runs/claim"): Rule(worker=anything),

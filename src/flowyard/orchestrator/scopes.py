@@ -153,6 +153,24 @@ def task_runs_in_body(ask: Ask) -> bool:
     return _records_in_body(ask, "id")
 
 
+def artifact_in_body(ask: Ask) -> bool:
+    """An artifact for one of the caller's runs; the task run it names, when already
+    recorded, is one of that run's (task-run records may reach the API after it)."""
+    body = ask.body if isinstance(ask.body, dict) else {}
+    run_id, task_id = body.get("flow_run_id"), body.get("task_run_id")
+    if not _owns_run(ask, _run(ask.session, run_id)):
+        return False
+    task = ask.session.get(m.TaskRun, task_id) if isinstance(task_id, str) else None
+    return task is None or task.flow_run_id == run_id
+
+
+def artifact_in_path(ask: Ask) -> bool:
+    """An artifact one of the caller's runs published."""
+    artifact_id = ask.path.get("artifact_id")
+    artifact = ask.session.get(m.Artifact, artifact_id) if artifact_id else None
+    return artifact is not None and _owns_run(ask, _run(ask.session, artifact.flow_run_id))
+
+
 def deployment_in_path(ask: Ask) -> bool:
     """A worker reads its pools' deployments; a run token its run's deployment."""
     try:
