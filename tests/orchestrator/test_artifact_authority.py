@@ -14,8 +14,10 @@ import pytest
 
 from flowyard import artifact_schemas as a
 from flowyard import schemas as s
+from flowyard.artifacts import create_progress_artifact, update_progress_artifact
 from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
+from flowyard.sdk.context import TaskRunContext, task_run_scope
 from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
 from tests.e2e.test_artifacts import FLOWS
 from tests.waiting import wait_until
@@ -135,18 +137,43 @@ def test_a_run_token_publishes_for_its_own_run_only(
     assert admin.list_artifacts(flow_run_id=other).artifacts == [theirs]
 
 
-def test_worker_and_viewer_keys_publish_nothing(
-    locked: ServerProcess, admin: FlowyardClient, deployment: s.Deployment
+def test_worker_keys_publish_for_background_task_runs_only(
+    locked: ServerProcess,
+    admin: FlowyardClient,
+    deployment: s.Deployment,
+    monkeypatch: pytest.MonkeyPatch,
 ):
-    """A worker key (even of the run's pool) and a viewer key cannot create; the viewer
-    reads."""
+    """A task worker's key publishes (through the SDK, as a background task does) and
+    updates a background task run's artifacts; a flow run's, even of its own pool, are
+    refused, as are a viewer's writes; the viewer reads."""
     run_id = _later_run(admin, deployment)
+    flow_task = admin.create_task_run(s.TaskRunCreate(flow_run_id=run_id, name="t", task_key="t"))
+    background = admin.request(
+        "POST", "/api/background_task_runs", json={"task_key": "bg", "name": "bg"}
+    )["id"]
     suffix = uuid.uuid4().hex[:6]
     worker = admin.create_api_key(s.ApiKeyCreate(name=f"w-{suffix}", pools=["reports"])).key
     viewer = admin.create_api_key(s.ApiKeyCreate(name=f"v-{suffix}", role="viewer")).key
-    body = {"type": "markdown", "data": "x", "flow_run_id": run_id}
-    for key in (worker, viewer):
+    monkeypatch.setenv("FLOWYARD_API_URL", locked.url)
+    monkeypatch.setenv("FLOWYARD_API_KEY", worker)
+    with task_run_scope(TaskRunContext(task_run_id=background, task_run_name="bg")):
+        made = create_progress_artifact(10, key=f"bg-{suffix}")
+        update_progress_artifact(made, 70)
+    stored = admin.read_artifact(str(made))
+    assert (stored.task_run_id, stored.flow_run_id, stored.data) == (background, None, 70)
+    for body in (
+        {"type": "markdown", "data": "x", "flow_run_id": run_id},
+        {"type": "markdown", "data": "x", "flow_run_id": run_id, "task_run_id": flow_task.id},
+        {"type": "markdown", "data": "x", "task_run_id": flow_task.id},
+    ):
+        answer = httpx.post(f"{locked.url}/api/artifacts", json=body, headers=_bearer(worker))
+        assert answer.status_code == 403
+        assert "only publish artifacts of background task runs" in answer.json()["detail"]
+    token = admin.create_run_token(run_id)
+    for key in (viewer, token):
+        body = {"type": "markdown", "data": "x", "task_run_id": background}
         answer = httpx.post(f"{locked.url}/api/artifacts", json=body, headers=_bearer(key))
         assert answer.status_code == 403
     assert httpx.get(f"{locked.url}/api/artifacts", headers=_bearer(viewer)).status_code == 200
     assert admin.list_artifacts(flow_run_id=run_id).artifacts == []
+    assert [x.id for x in admin.list_artifacts(task_run_id=background).artifacts] == [str(made)]
