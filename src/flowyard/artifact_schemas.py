@@ -67,7 +67,7 @@ class ArtifactCreate(_Doc):
 
 
 class ArtifactUpdate(_Doc):
-    """New data (of the artifact's own type) and, optionally, a new description."""
+    """New data (of the artifact's own type) and a new description, each when given."""
 
     data: Any = None
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)

@@ -189,7 +189,8 @@ class TestBadInput:
         assert api.read_artifact_history(key).latest == kept
 
     def test_an_update_must_fit_the_artifacts_type(self, api):
-        """Progress updated with text, or past 100, is refused and the figure stays."""
+        """Progress updated with text, or past 100, is refused and the figure stays; an
+        update of the description alone keeps the figure."""
         made = api.create_artifact(a.ArtifactCreate(type="progress", data=5, key=_key()))
         for data in ("half", 101):
             with pytest.raises(ApiError) as refused:
@@ -197,6 +198,8 @@ class TestBadInput:
             assert refused.value.status_code == 422
             assert "number from 0 to 100" in str(refused.value)
         assert api.read_artifact(made.id).data == 5
+        described = api.update_artifact(made.id, a.ArtifactUpdate(description="halfway"))
+        assert (described.data, described.description) == (5, "halfway")
 
     def test_a_cursor_not_given_by_the_api_is_refused(self, server):
         """A made-up cursor is a 422 that says so, not a 500."""

@@ -45,16 +45,17 @@ async def create_artifact(body: a.ArtifactCreate, orch: Orch) -> a.Artifact:
 
 @router.patch("/{artifact_id}")
 async def update_artifact(artifact_id: str, body: a.ArtifactUpdate, orch: Orch) -> a.Artifact:
-    """Replace an artifact's data (of its own type) and, when given, its description."""
+    """Replace an artifact's data (of its own type) and its description, each when given."""
 
     def update() -> a.Artifact:
         with orch.db.session() as session:
             row = _get(session, artifact_id)
-            try:
-                a.check_data(row.type, body.data)
-            except ValueError as exc:
-                raise InvalidInput(f"data: {exc}") from exc
-            row.data = body.data
+            if body.data is not None:
+                try:
+                    a.check_data(row.type, body.data)
+                except ValueError as exc:
+                    raise InvalidInput(f"data: {exc}") from exc
+                row.data = body.data
             if body.description is not None:
                 row.description = body.description
             row.updated = m.utcnow()
