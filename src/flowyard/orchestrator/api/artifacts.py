@@ -76,7 +76,7 @@ async def list_artifacts(
     limit: int = Query(default=50, ge=1, le=MAX_PAGE),
 ) -> a.ArtifactPage:
     """Artifacts newest first, filtered by key, flow run, task run and type."""
-    after = _parse_cursor(cursor)
+    after = parse_cursor(cursor)
 
     def read() -> a.ArtifactPage:
         query = select(m.Artifact)
@@ -87,7 +87,7 @@ async def list_artifacts(
             if value is not None:
                 query = query.where(column == value)
         with orch.db.read() as session:
-            found, next_cursor = _page(session, query, after, limit)
+            found, next_cursor = newest_first(session, query, after, limit)
         return a.ArtifactPage(artifacts=found, next_cursor=next_cursor)
 
     return await orch.in_thread(read)
@@ -101,15 +101,15 @@ async def read_key_history(
     limit: int = Query(default=50, ge=1, le=MAX_PAGE),
 ) -> a.ArtifactHistory:
     """A key's current artifact and its versions, newest first."""
-    after = _parse_cursor(cursor)
+    after = parse_cursor(cursor)
 
     def read() -> a.ArtifactHistory:
         with orch.db.read() as session:
             query = select(m.Artifact).where(m.Artifact.key == key)
-            latest, _ = _page(session, query, None, 1)
+            latest, _ = newest_first(session, query, None, 1)
             if not latest:
                 raise NotFound(f"no artifact with key {key!r}")
-            versions, next_cursor = _page(session, query, after, limit)
+            versions, next_cursor = newest_first(session, query, after, limit)
         return a.ArtifactHistory(
             key=key, latest=latest[0], versions=versions, next_cursor=next_cursor
         )
@@ -158,7 +158,7 @@ def _get(session: Session, artifact_id: str) -> m.Artifact:
     return row
 
 
-def _page(
+def newest_first(
     session: Session,
     query: Select[m.Artifact],
     after: tuple[datetime, str] | None,
@@ -185,7 +185,7 @@ def _cursor(row: m.Artifact) -> str:
     return f"{row.created.isoformat()}~{row.id}"
 
 
-def _parse_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+def parse_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     if cursor is None:
         return None
     stamp, _, artifact_id = cursor.partition("~")
