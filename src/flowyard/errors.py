@@ -13,7 +13,8 @@
     ├── ApiError            – the API answered with an error (client side)
     │   └── ApiUnavailable  – the API could not be reached at all
     ├── ForkServerError     – the process worker's fork server failed (runs fall back)
-    └── DockerError         – the Docker engine refused or failed a worker's operation
+    ├── DockerError         – the Docker engine refused or failed a worker's operation
+    └── NotificationError   – a notification service refused a message or could not be reached
 
 Third-party errors are translated into these at the boundary that meets them.
 """
@@ -76,3 +77,16 @@ class ForkServerError(FlowyardError):
 
 class DockerError(FlowyardError):
     """Raised when the Docker engine refuses or fails an operation of the worker."""
+
+
+class NotificationError(FlowyardError):
+    """Raised when a notification service refuses a message or cannot be reached in time.
+
+    ``service`` names it (``Slack``, ``email``…) and ``status`` is its last answer (an HTTP
+    status or an SMTP code), None when it never answered; the message holds no secret.
+    """
+
+    def __init__(self, service: str, status: int | None, message: str) -> None:
+        super().__init__(message)
+        self.service = service
+        self.status = status

@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     )
     api_url: str = "http://127.0.0.1:4200"
     api_key: str | None = None
+    ui_url: str | None = Field(
+        default=None,
+        description="Where people open runs (the web UI), for links in notifications; "
+        "default: the API URL.",
+    )
     database_url: str | None = None
     redis_url: str | None = None
     server_host: str = "127.0.0.1"

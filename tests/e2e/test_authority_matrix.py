@@ -130,7 +130,10 @@ def _new_block(w: World) -> str:
 
 
 def _event_about(run_id: str) -> dict[str, Any]:
-    return {"event": "matrix.checked", "resource": {"flowyard.resource.id": f"flowyard.flow-run.{run_id}"}}
+    return {
+        "event": "matrix.checked",
+        "resource": {"flowyard.resource.id": f"flowyard.flow-run.{run_id}"},
+    }
 
 
 def _new_event(w: World) -> str:
@@ -205,6 +208,23 @@ def _result(w: World, who: str) -> Req:
         "serializer": "json",
     }
     return Req("PUT", f"/api/flow_runs/{w.run_a}/result", ref)
+
+
+def _artifact(w: World, key: str | None = None) -> str:
+    """A new artifact of A's run (its key a fresh one unless ``key`` is given)."""
+    body = {"type": "progress", "data": 10, "key": key or _name("art"), "flow_run_id": w.run_a}
+    return str(w.admin.request("POST", "/api/artifacts", json=body)["id"])
+
+
+def _artifact_key(w: World) -> str:
+    key = _name("art")
+    _artifact(w, key)
+    return key
+
+
+def _new_artifact(w: World, who: str) -> Req:
+    body = {"type": "markdown", "data": "# hi", "flow_run_id": w.run_a, "task_run_id": w.task_a}
+    return Req("POST", "/api/artifacts", body)
 
 
 def _slots(action: str) -> Callable[[World, str], Req]:
@@ -290,6 +310,19 @@ CASES = [
     case("POST", "/api/task_runs/{task_run_id}/state", "worker_a run_a",
          lambda w, who: Req("POST", f"/api/task_runs/{w.task_a}/state", {"state": "RUNNING"})),
     case("POST", "/api/logs", "worker_a run_a", lambda w, who: Req("POST", "/api/logs", [w.log(w.run_a)])),
+    # artifacts: a run token publishes its run's; viewers read
+    case("POST", "/api/artifacts", "run_a", _new_artifact),
+    case("GET", "/api/artifacts", "viewer", lambda w, who: Req("GET", "/api/artifacts")),
+    case("GET", "/api/artifacts/{artifact_id}", "viewer run_a",
+         lambda w, who: Req("GET", f"/api/artifacts/{_artifact(w)}")),
+    case("PATCH", "/api/artifacts/{artifact_id}", "run_a",
+         lambda w, who: Req("PATCH", f"/api/artifacts/{_artifact(w)}", {"data": 50})),
+    case("DELETE", "/api/artifacts/{artifact_id}", "",
+         lambda w, who: Req("DELETE", f"/api/artifacts/{_artifact(w)}")),
+    case("GET", "/api/artifacts/keys/{key}", "viewer",
+         lambda w, who: Req("GET", f"/api/artifacts/keys/{_artifact_key(w)}")),
+    case("DELETE", "/api/artifacts/keys/{key}", "",
+         lambda w, who: Req("DELETE", f"/api/artifacts/keys/{_artifact_key(w)}")),
     # background task runs: served by any worker key
     case("POST", "/api/background_task_runs", "worker_a worker_b",
          lambda w, who: Req("POST", "/api/background_task_runs", {"task_key": "matrix-other", "name": "t"})),

@@ -380,7 +380,7 @@ def test_with_redis_down_events_are_still_recorded_and_listed(tmp_path, flows_di
 
 @pytest.mark.postgres
 def test_events_on_postgresql(postgres_server, tmp_path, flows_dir):
-    """Migration 0013 on PostgreSQL: state events, filters, pages and following."""
+    """Migration 0014 on PostgreSQL: state events, filters, pages and following."""
     from tests.e2e.test_postgres import fresh_database
 
     url = fresh_database(postgres_server, "flowyard_events")

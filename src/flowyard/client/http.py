@@ -15,6 +15,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
+from flowyard import artifact_schemas as a
 from flowyard import schemas as s
 from flowyard.errors import ApiError, ApiUnavailable
 from flowyard.events.schemas import Event, EventFollow, EventPage
@@ -451,6 +452,38 @@ class FlowyardClient:
 
     def delete_block(self, block_type: str, name: str) -> None:
         self.request("DELETE", _path("blocks", block_type, name))
+
+    # -- artifacts -----------------------------------------------------------------------
+
+    def create_artifact(self, body: a.ArtifactCreate) -> a.Artifact:
+        return self._send_doc("POST", a.Artifact, _path("artifacts"), body)
+
+    def update_artifact(self, artifact_id: str, body: a.ArtifactUpdate) -> a.Artifact:
+        return self._send_doc("PATCH", a.Artifact, _path("artifacts", artifact_id), body)
+
+    def read_artifact(self, artifact_id: str) -> a.Artifact:
+        return self._get(a.Artifact, _path("artifacts", artifact_id))
+
+    def list_artifacts(
+        self, *, cursor: str | None = None, limit: int = 50, **filters: str | None
+    ) -> a.ArtifactPage:
+        """A page of artifacts, newest first; ``filters``: key, flow_run_id, task_run_id, type."""
+        params = {name: value for name, value in filters.items() if value is not None}
+        params |= {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
+        return self._get(a.ArtifactPage, _path("artifacts"), params=params)
+
+    def read_artifact_history(
+        self, key: str, *, cursor: str | None = None, limit: int = 50
+    ) -> a.ArtifactHistory:
+        params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
+        return self._get(a.ArtifactHistory, _path("artifacts", "keys", key), params=params)
+
+    def delete_artifact(self, artifact_id: str) -> None:
+        self.request("DELETE", _path("artifacts", artifact_id))
+
+    def delete_artifact_key(self, key: str) -> None:
+        """Delete every version of ``key``."""
+        self.request("DELETE", _path("artifacts", "keys", key))
 
 
 def _tls(api_url: str) -> bool:

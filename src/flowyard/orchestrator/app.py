@@ -24,6 +24,7 @@ from flowyard.errors import (
 from flowyard.orchestrator import events as event_records
 from flowyard.orchestrator.api import (
     api_keys,
+    artifacts,
     background_tasks,
     blocks,
     concurrency_limits,
@@ -138,6 +139,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     app.include_router(background_tasks.router)
     app.include_router(run_tokens.router)
     app.include_router(events.router)
+    app.include_router(artifacts.router)
     _add_error_handlers(app)
     if settings.api_key:
         install_auth(app, settings.api_key, run_tokens.signing_key(settings))

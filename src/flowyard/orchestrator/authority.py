@@ -33,6 +33,8 @@ from flowyard.orchestrator.scopes import (
     Ask,
     Scope,
     anything,
+    artifact_in_body,
+    artifact_in_path,
     block_in_path,
     deployment_in_path,
     events_in_body,
@@ -126,6 +128,19 @@ RULES: dict[tuple[str, str], Rule] = {
         worker=task_run_in_path, run=task_run_in_path
     ),
     ("POST", "/api/logs"): Rule(worker=logs_in_body, run=logs_in_body, needs_body=True),
+    # artifacts: a run token publishes its run's; a worker key only a background task
+    # run's (task workers run that code with their key; process workers run none)
+    ("POST", "/api/artifacts"): Rule(
+        worker=artifact_in_body, run=artifact_in_body, needs_body=True
+    ),
+    ("GET", "/api/artifacts"): READ,
+    ("GET", "/api/artifacts/{artifact_id}"): Rule(
+        viewer=True, worker=artifact_in_path, run=artifact_in_path
+    ),
+    ("PATCH", "/api/artifacts/{artifact_id}"): Rule(worker=artifact_in_path, run=artifact_in_path),
+    ("DELETE", "/api/artifacts/{artifact_id}"): ADMIN,
+    ("GET", "/api/artifacts/keys/{key}"): READ,
+    ("DELETE", "/api/artifacts/keys/{key}"): ADMIN,
     # background task runs: task workers serve tasks, not pools
     ("POST", "/api/background_task_runs"): Rule(worker=anything),
     ("POST", "/api/background_task_runs/claim"): Rule(worker=anything),
@@ -203,6 +218,8 @@ def decide(rule: Rule, ask: Ask, route: str) -> str | None:
     if not scope(ask):
         if scope is block_in_path:
             return f"{_describe(caller)} may only read the blocks {BLOCKS_OF[caller.role]}"
+        if scope in (artifact_in_body, artifact_in_path) and caller.role is Role.WORKER:
+            return f"{_describe(caller)} may only publish artifacts of background task runs"
         if caller.role is Role.RUN:
             return f"{_describe(caller)} may only act for its own flow run and the runs below it"
         pools = ", ".join(caller.pools) or "(none)"

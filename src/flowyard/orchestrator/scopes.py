@@ -174,6 +174,30 @@ def events_in_body(ask: Ask) -> bool:
     return True
 
 
+def artifact_in_body(ask: Ask) -> bool:
+    """A run token's artifact for its run (the task run it names, when already recorded,
+    is one of that run's: task-run records may reach the API after it); a worker key's for
+    a background task run, whose code task workers run with their key."""
+    body = ask.body if isinstance(ask.body, dict) else {}
+    return _may_publish(ask, body.get("flow_run_id"), body.get("task_run_id"))
+
+
+def artifact_in_path(ask: Ask) -> bool:
+    """An artifact the caller may have published (see ``artifact_in_body``)."""
+    artifact_id = ask.path.get("artifact_id")
+    artifact = ask.session.get(m.Artifact, artifact_id) if artifact_id else None
+    return artifact is not None and _may_publish(ask, artifact.flow_run_id, artifact.task_run_id)
+
+
+def _may_publish(ask: Ask, run_id: Any, task_id: Any) -> bool:
+    task = ask.session.get(m.TaskRun, task_id) if isinstance(task_id, str) else None
+    if ask.caller.role is Role.WORKER:  # background task runs only
+        return run_id is None and task is not None and task.flow_run_id is None
+    if not _owns_run(ask, _run(ask.session, run_id)):
+        return False
+    return task is None or task.flow_run_id == run_id
+
+
 def deployment_in_path(ask: Ask) -> bool:
     """A worker reads its pools' deployments; a run token its run's deployment."""
     try:

@@ -377,3 +377,27 @@ class EventRelated(Base):
     event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
     resource_id: Mapped[str] = mapped_column(String(1024))
     role: Mapped[str] = mapped_column(String(100))
+
+
+class Artifact(Base):
+    """What a flow run or task run published for people (``artifact_schemas``); the
+    artifacts sharing a key are its history, the newest being the current one."""
+
+    __tablename__ = "artifacts"
+    __table_args__ = (
+        Index("ix_artifacts_created_id", "created", "id"),  # keyset pagination, newest first
+        Index("ix_artifacts_key_created", "key", "created"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    key: Mapped[str | None] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(20))
+    description: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[Any] = mapped_column(JSON)
+    # a key's history outlives the runs that wrote it
+    flow_run_id: Mapped[str | None] = mapped_column(
+        ForeignKey("flow_runs.id", ondelete="SET NULL"), index=True
+    )
+    task_run_id: Mapped[str | None] = mapped_column(String(36), index=True)  # may arrive first
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
