@@ -133,6 +133,30 @@ def test_a_deployed_run_yields_its_state_events_in_order(api, server, pool, tmp_
     assert emitted[0].payload == {"items": 3}
     tasks = _all(api, event=["flowyard.task-run.*"], related_id=[about])
     assert tasks == []  # the flow ran no task
+    worker_name = api.read_flow_run(run.id).worker_name
+    online = _all(api, event=["flowyard.worker.online"], resource_name=[worker_name])
+    assert [e.resource["flowyard.resource.id"] for e in online] == [
+        f"flowyard.worker.{pool}.{worker_name}"
+    ]
+
+
+def test_task_run_records_are_events_once_per_state(api):
+    """Bulk task-run records write an event when a task run's state changes, not for a
+    record that repeats it, nor for one that would take a final state back."""
+    run = api.create_flow_run(s.FlowRunCreate(flow_name="records"))
+    task_id = str(uuid.uuid4())
+
+    def record(state: str) -> None:
+        body = {"id": task_id, "flow_run_id": run.id, "name": "t-0", "task_key": "t",
+                "state": state, "tags": ["db"]}  # fmt: skip
+        assert api.upsert_task_runs([body]).upserted == 1
+
+    for state in ("RUNNING", "COMPLETED", "COMPLETED", "RUNNING"):
+        record(state)
+    found = _all(api, resource_id=[f"flowyard.task-run.{task_id}"], order="asc")
+    assert [e.event for e in found] == ["flowyard.task-run.Running", "flowyard.task-run.Completed"]
+    roles = {r["flowyard.resource.role"]: r["flowyard.resource.id"] for r in found[0].related}
+    assert roles == {"flow-run": f"flowyard.flow-run.{run.id}", "tag": "flowyard.tag.db"}
 
 
 def test_a_refused_state_change_leaves_no_event(api, deploy):

@@ -32,6 +32,7 @@ SURFACE = {
         "acreate_markdown_artifact", "acreate_table_artifact", "acreate_link_artifact",
         "acreate_progress_artifact", "aupdate_progress_artifact", "acreate_image_artifact",
     ],
+    "flowyard.events": ["emit_event", "Event"],
     "flowyard.exceptions": [
         "MissingContextError", "MissingResult", "ParameterTypeError", "UpstreamTaskError",
     ],

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
 from flowyard.errors import Conflict, NotFound
-from flowyard.orchestrator import documents
+from flowyard.orchestrator import documents, events
 from flowyard.pools.task_queue import TaskClaim
 from flowyard.states import TERMINAL_STATES, StateType
 from flowyard.store import models as m
@@ -51,6 +51,7 @@ def create(session: Session, body: s.BackgroundTaskRunCreate) -> s.TaskRun:
     )
     session.add(row)
     session.flush()
+    events.task_run_state(session, row, None, now=row.created)
     return documents.task_run(row)
 
 
@@ -78,6 +79,7 @@ def mark_pending(session: Session, claims: list[TaskClaim], worker: str) -> list
     claimed = []
     for claim in won:
         row = session.get_one(m.TaskRun, claim.run_id)
+        events.task_run_state(session, row, StateType.SCHEDULED.value, now=datetime.now(UTC))
         ref = s.ResultRef.model_validate(row.parameters_ref) if row.parameters_ref else None
         claimed.append(
             s.ClaimedTaskRun(run=documents.task_run(row), token=claim.token, parameters_ref=ref)
@@ -122,7 +124,9 @@ def report(session: Session, run_id: str, body: s.BackgroundStateReport) -> s.Ta
         if session.get(m.TaskRun, run_id) is None:
             raise NotFound(f"task run {run_id!r} not found")
         raise Conflict(STALE.format(id=run_id))
-    return documents.task_run(session.get_one(m.TaskRun, run_id, populate_existing=True))
+    row = session.get_one(m.TaskRun, run_id, populate_existing=True)
+    events.task_run_state(session, row, None, now=now)
+    return documents.task_run(row)
 
 
 REFUSED = (
@@ -157,6 +161,7 @@ def set_state(
     if row is None or row.flow_run_id is not None:
         raise NotFound(f"background task run {run_id!r} not found")
     held = TaskClaim(row.id, row.claim_token, row.task_key) if row.claim_token else None
+    previous = row.state_type.value
     row.state_type, row.message = body.state, body.message
     row.state_name = body.state_name or body.state.display_name
     row.claim_token = row.worker_name = None
@@ -165,6 +170,7 @@ def set_state(
     if body.result is not None:
         row.result_ref = body.result.model_dump()
     row.end_time = datetime.now(UTC) if body.state.is_terminal else None
+    events.task_run_state(session, row, previous, now=datetime.now(UTC))
     session.flush()
     change = QueueChange(
         row.id, row.task_key, held, queue=not body.state.is_terminal, final=body.state.is_terminal
@@ -189,7 +195,11 @@ def return_to_queue(session: Session, claim: TaskClaim) -> bool:
             worker_name=None,
         )
     )
-    return bool(session.execute(statement).rowcount == 1)  # type: ignore[attr-defined]
+    if session.execute(statement).rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    row = session.get_one(m.TaskRun, claim.run_id, populate_existing=True)
+    events.task_run_state(session, row, None, now=datetime.now(UTC))
+    return True
 
 
 def read(session: Session, run_id: str) -> s.TaskRun:

@@ -157,7 +157,9 @@ def task_run_state(
     kind = kind.value if hasattr(kind, "value") else str(kind)
     name = get("state_name") or kind.title()
     about = resource("task-run", get("id"), get("name"))
-    found = [related("flow-run", "flow-run", get("flow_run_id"))] + tags(get("tags"))
+    run_id = get("flow_run_id")  # None for a background task run (Task.delay)
+    found = [related("flow-run", "flow-run", run_id)] if run_id else []
+    found += tags(get("tags"))
     payload = state_payload(previous, kind, name, get("message"), now)
     return record(session, f"flowyard.task-run.{name}", about, found, payload, occurred=now)
 
