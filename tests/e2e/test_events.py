@@ -15,12 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
+import redis as redis_client
 
 from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
 from flowyard.errors import ApiError
 from flowyard.events.schemas import Event
+from flowyard.pools import keys
 from flowyard.states import StateType
 from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
 from tests.waiting import wait_until
@@ -400,6 +402,15 @@ def test_with_redis_down_events_are_still_recorded_and_listed(tmp_path, flows_di
         api.emit_events([after])
         found = api.follow_events(position, wait=5, event=["shop.after-outage"])
         assert [e.id for e in found.events] == [after.id]
+        stream = redis_client.Redis.from_url(redis.current.url, decode_responses=True)
+        try:
+            entries = wait_until(
+                lambda: stream.xrange(keys.EVENTS_STREAM), timeout=10, message="no stream entry"
+            )
+        finally:
+            stream.close()
+        streamed = [fields["id"] for _, fields in entries]
+        assert str(after.id) in streamed and str(emitted.id) not in streamed  # lost with Redis
 
 
 @pytest.mark.postgres
