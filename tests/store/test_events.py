@@ -122,3 +122,42 @@ def test_a_state_change_whose_event_cannot_be_written_is_not_stored(database):
     assert _count(database, m.FlowRunState) == states
     with database.read() as session:
         assert runs.get_run(session, run_id).state_type is StateType.SCHEDULED
+
+
+@pytest.mark.postgres
+def test_a_follower_never_passes_an_event_still_committing(postgres_server, tmp_path):
+    """On PostgreSQL a transaction may commit after one that took a later position: a
+    follower reading only settled events waits for it instead of skipping it."""
+    from sqlalchemy import text
+
+    from flowyard.store import Database
+
+    db = Database(postgres_server.url)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    db.migrate()
+    try:
+        everything = event_queries.EventFilter()
+        with db.read() as session:
+            start = event_queries.latest(session)
+        slow = db._sessions()  # holds its position, commits last
+        slow.begin()
+        events.record(slow, "shop.slow", {"flowyard.resource.id": "s"})
+        events._write(slow)  # what the commit does first: its row takes its position
+        with db.session() as session:
+            events.record(session, "shop.fast", {"flowyard.resource.id": "f"})
+        with db.read() as session:
+            seen, _ = event_queries.after(session, everything, start, 10)
+            assert [e.event for e in seen] == ["shop.fast"]  # reading unsettled: slow skipped
+            soon = datetime.now(UTC) - timedelta(seconds=1)
+            waiting, position = event_queries.after(session, everything, start, 10, settled_by=soon)
+            assert waiting == [] and position == start
+        slow.info.pop("flowyard.events")
+        slow.commit()
+        slow.close()
+        with db.read() as session:
+            later = datetime.now(UTC) + timedelta(seconds=1)
+            both, _ = event_queries.after(session, everything, start, 10, settled_by=later)
+        assert [e.event for e in both] == ["shop.slow", "shop.fast"]
+    finally:
+        db.dispose()

@@ -107,11 +107,21 @@ def page(
 
 
 def after(
-    session: Session, where: EventFilter, position: int | None, limit: int
+    session: Session,
+    where: EventFilter,
+    position: int | None,
+    limit: int,
+    *,
+    settled_by: datetime | None = None,
 ) -> tuple[list[Event], int]:
     """Matching events stored after ``position`` (None: from now on), oldest first, and the
-    position to ask from next."""
-    top = latest(session)  # first: on PostgreSQL each statement sees its own snapshot
+    position to ask from next.
+
+    ``settled_by``: only events received by then are read (and the position never passes
+    a later one). On PostgreSQL two transactions may commit in the other order than they
+    took their ``seq``; events are inserted as their transaction commits, so once an event
+    has settled for a moment, every event with a lower ``seq`` is visible too."""
+    top = latest(session, settled_by)  # first: on PostgreSQL each statement has its snapshot
     if position is None:
         return [], top
     query = select(E).where(E.seq > position, E.seq <= top, *where.where())
@@ -121,8 +131,12 @@ def after(
     return [document(r) for r in rows], rows[-1].seq
 
 
-def latest(session: Session) -> int:
-    return int(session.scalar(select(func.max(E.seq))) or 0)
+def latest(session: Session, received_by: datetime | None = None) -> int:
+    """The highest position stored (of events received by ``received_by``, if given)."""
+    query = select(func.max(E.seq))
+    if received_by is not None:
+        query = query.where(E.received <= received_by)
+    return int(session.scalar(query) or 0)
 
 
 def find(session: Session, event_id: str) -> Event | None:

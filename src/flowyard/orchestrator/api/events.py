@@ -8,7 +8,8 @@ anything but a server resource other than its own run and its task runs (see
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -116,19 +117,34 @@ async def follow_events(
     """Events stored after position ``after`` (none given: from now), oldest first; waits
     up to ``wait`` seconds for one to arrive. Ask again from the ``cursor`` answered."""
     where = _filter(event, resource_id, resource_name, related_id, related_role)
-    found, cursor = await _after(orch, where, after, limit)
+    found, cursor, settling = await _after(orch, where, after, limit)
     if not found and wait > 0 and after is not None:
-        await orch.event_stream.wait_for_news(wait)
-        found, cursor = await _after(orch, where, cursor, limit)
+        if not settling:
+            await orch.event_stream.wait_for_news(wait)
+        if not orch.db.is_sqlite:
+            await asyncio.sleep(SETTLE_SECONDS)  # what is new must settle (see ``after``)
+        found, cursor, _ = await _after(orch, where, cursor, limit)
     return EventFollow(events=found, cursor=cursor)
+
+
+SETTLE_SECONDS = 1.0
+"""On PostgreSQL, followers read events this long after they were stored (SQLite has one
+writer at a time: its events become visible in the order of their positions)."""
 
 
 async def _after(
     orch: Orchestrator, where: queries.EventFilter, position: int | None, limit: int
-) -> tuple[list[Event], int]:
-    def read() -> tuple[list[Event], int]:
+) -> tuple[list[Event], int, bool]:
+    """What ``queries.after`` reads, and whether events past it are still settling."""
+    settled_by = None
+    if not orch.db.is_sqlite:
+        settled_by = datetime.now(UTC) - timedelta(seconds=SETTLE_SECONDS)
+
+    def read() -> tuple[list[Event], int, bool]:
         with orch.db.read() as session:
-            return queries.after(session, where, position, limit)
+            found, cursor = queries.after(session, where, position, limit, settled_by=settled_by)
+            settling = settled_by is not None and queries.latest(session) > cursor
+            return found, cursor, settling
 
     return await orch.in_thread(read)
 
