@@ -47,7 +47,9 @@ CLAIMED = (
         FLOWS.c.name.label("flow_name"),
         DEPLOYMENTS.c.name.label("deployment_name"),
         DEPLOYMENTS.c.updated.label("deployment_updated"),
+        DEPLOYMENTS.c.tags.label("deployment_tags"),
         QUEUES.c.name.label("queue_name"),
+        POOLS.c.id.label("pool_id"),
         POOLS.c.name.label("pool_name"),
         POOLS.c.base_job_template,
     )
@@ -101,8 +103,8 @@ def mark_pending(
         for run_id in won
     ]
     session.execute(insert(STATES), history)
-    events.flow_run_states(session, won, StateType.SCHEDULED.value, now=now)
     rows = session.execute(CLAIMED, {"run_ids": list(won)}).mappings().all()
+    events.flow_run_rows(session, rows, StateType.SCHEDULED.value)  # its columns: RUN_LABELS
     return [_claimed_run(session, row, won[row["id"]].token, docs) for row in rows], lost
 
 

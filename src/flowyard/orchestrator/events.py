@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, Table, event, insert, select
+from sqlalchemy import Engine, RowMapping, Table, bindparam, event, insert, select
 from sqlalchemy.orm import Session
 
 from flowyard.events.schemas import RESOURCE_ID, RESOURCE_NAME, RESOURCE_ROLE, Event
@@ -239,44 +239,57 @@ def _table(model: type[m.Base]) -> Table:
 
 
 EVENTS, RELATED = _table(m.Event), _table(m.EventRelated)
+_INSERT_EVENTS, _INSERT_RELATED = insert(EVENTS), insert(RELATED)
 RUNS, FLOWS = _table(m.FlowRun), _table(m.Flow)
 DEPLOYMENTS, QUEUES, POOLS = _table(m.Deployment), _table(m.WorkQueue), _table(m.WorkPool)
+RUN_LABELS = (
+    RUNS.c.id, RUNS.c.name, RUNS.c.state_type, RUNS.c.state_name, RUNS.c.state_message,
+    RUNS.c.state_timestamp, RUNS.c.worker_name, FLOWS.c.id.label("flow_id"),
+    FLOWS.c.name.label("flow_name"), DEPLOYMENTS.c.id.label("deployment_id"),
+    DEPLOYMENTS.c.name.label("deployment_name"), DEPLOYMENTS.c.tags.label("deployment_tags"),
+    POOLS.c.id.label("pool_id"), POOLS.c.name.label("pool_name"),
+    QUEUES.c.id.label("queue_id"), QUEUES.c.name.label("queue_name"),
+)  # fmt: skip
+"""What a flow run's state event names, by these labels (a query joining the run's flow,
+deployment, queue and pool may select them and hand its rows to ``flow_run_rows``)."""
 _RUN_LABELS = (
-    select(
-        RUNS.c.id, RUNS.c.name, RUNS.c.state_type, RUNS.c.state_name, RUNS.c.state_message,
-        RUNS.c.state_timestamp, RUNS.c.worker_name, FLOWS.c.id, FLOWS.c.name, DEPLOYMENTS.c.id,
-        DEPLOYMENTS.c.name, DEPLOYMENTS.c.tags, POOLS.c.id, POOLS.c.name, QUEUES.c.id,
-        QUEUES.c.name,
-    )
+    select(*RUN_LABELS)
     .join(FLOWS, RUNS.c.flow_id == FLOWS.c.id)
     .outerjoin(DEPLOYMENTS, RUNS.c.deployment_id == DEPLOYMENTS.c.id)
     .outerjoin(QUEUES, RUNS.c.queue_id == QUEUES.c.id)
     .outerjoin(POOLS, QUEUES.c.pool_id == POOLS.c.id)
-)  # fmt: skip
+    .where(RUNS.c.id.in_(bindparam("run_ids", expanding=True)))
+)
 
 
 def flow_run_states(
     session: Session, run_ids: Iterable[str], previous: str | None, *, now: datetime
 ) -> None:
-    """``flow_run_state`` for runs changed by SQL core (claims, late runs, the scheduler)."""
+    """``flow_run_state`` for runs changed by SQL core (late runs, the scheduler)."""
     ids = list(run_ids)
-    if not ids:
-        return
-    for row in session.execute(_RUN_LABELS.where(RUNS.c.id.in_(ids))):
-        (run_id, name, kind, state_name, message, when, worker, flow_id, flow_name, dep_id,
-         dep_name, dep_tags, pool_id, pool, queue_id, queue) = row  # fmt: skip
+    if ids:
+        rows = session.connection().execute(_RUN_LABELS, {"run_ids": ids}).mappings().all()
+        flow_run_rows(session, rows, previous)
+
+
+def flow_run_rows(session: Session, rows: Iterable[RowMapping], previous: str | None) -> None:
+    """``flow_run_state`` from rows that carry ``RUN_LABELS`` (the claim's own query)."""
+    for r in rows:
         about, found = flow_run_labels(
-            run_id,
-            name,
-            (flow_id, flow_name),
-            (dep_id, dep_name) if dep_id else None,
-            (pool_id, pool, queue_id, queue) if queue_id else None,
-            dep_tags,
+            r["id"],
+            r["name"],
+            (r["flow_id"], r["flow_name"]),
+            (r["deployment_id"], r["deployment_name"]) if r["deployment_id"] else None,
+            (r["pool_id"], r["pool_name"], r["queue_id"], r["queue_name"])
+            if r["queue_id"]
+            else None,
+            r["deployment_tags"],
         )
-        if worker and pool:
-            found.append(related("worker", "worker", f"{pool}.{worker}"))
-        payload = state_payload(previous, str(kind.value), state_name, message, when)
-        record(session, f"flowyard.flow-run.{state_name}", about, found, payload, occurred=when)
+        if r["worker_name"] and r["pool_name"]:
+            found.append(related("worker", "worker", f"{r['pool_name']}.{r['worker_name']}"))
+        when, name = r["state_timestamp"], r["state_name"]
+        payload = state_payload(previous, r["state_type"].value, name, r["state_message"], when)
+        record(session, f"flowyard.flow-run.{name}", about, found, payload, occurred=when)
 
 
 def flushed(session: Session, *rows: Any) -> None:
@@ -300,14 +313,15 @@ def _write(session: Session) -> None:
     if not docs:
         return
     received = datetime.now(UTC)
-    session.execute(insert(EVENTS), [_row(doc, received) for doc in docs])
+    connection = session.connection()  # SQL core: cheaper than the ORM's execute
+    connection.execute(_INSERT_EVENTS, [_row(doc, received) for doc in docs])
     related = [
         {"event_id": str(doc.id), "resource_id": r[RESOURCE_ID], "role": r.get(RESOURCE_ROLE, "")}
         for doc in docs
         for r in doc.related
     ]
     if related:
-        session.execute(insert(RELATED), related)
+        connection.execute(_INSERT_RELATED, related)
 
 
 def _row(doc: Event, received: datetime) -> dict[str, Any]:
