@@ -435,3 +435,30 @@ def test_events_on_postgresql(postgres_server, tmp_path, flows_dir):
             assert [e.id for e in followed.events] == [e.id for e in batch]
     finally:
         server.stop()
+
+
+def test_events_stream_since_prints_the_backlog_first(server, api):
+    """``--since`` prints matching events stored before the stream started, then follows."""
+    name = _id("backlog")
+    earlier = Event.model_validate(_event(name, "thing.1"))
+    api.emit_events([earlier])
+    shown = _cli(server.url, "events", "stream", "--event", name, "--since", "10m", "--count",
+                 "1", "--json")  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert [Event.model_validate_json(line).id for line in shown.stdout.splitlines()] == [
+        earlier.id
+    ]
+
+
+def test_events_ls_prints_a_table_and_the_next_cursor(server, api):
+    """``flowyard events ls`` shows one line per event, newest first, and how to go on."""
+    name = _id("table")
+    api.emit_events([Event.model_validate(_event(name, f"thing.{i}")) for i in range(3)])
+    listed = _cli(server.url, "events", "ls", "--event", name, "--limit", "2")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split() == ["OCCURRED", "EVENT", "RESOURCE", "NAME", "ID"]
+    assert len(lines) == 3 and all(name in line for line in lines[1:])
+    cursor = listed.stderr.strip().removeprefix("more: --cursor ")
+    rest = _cli(server.url, "events", "ls", "--event", name, "--limit", "2", "--cursor", cursor)
+    assert rest.returncode == 0 and len(rest.stdout.splitlines()) == 2 and not rest.stderr
