@@ -299,7 +299,7 @@ async def list_task_runs(ref: str, orch: Orch) -> list[s.TaskRun]:
 
 
 @router.post("/logs", status_code=201)
-async def create_logs(body: list[s.LogCreate], orch: Orch) -> None:
+async def create_logs(body: s.LogBatch, orch: Orch) -> None:
     def write() -> None:
         with orch.db.session() as session:
             session.add_all(m.Log(**log.model_dump()) for log in body)
@@ -312,7 +312,7 @@ async def create_logs(body: list[s.LogCreate], orch: Orch) -> None:
 async def read_logs(
     orch: Orch,
     ref: str,
-    after_id: int = 0,
+    after_id: int = Query(default=0, ge=0, le=2**63 - 1),
     limit: int = Query(default=1000, ge=1, le=10_000),
 ) -> list[s.Log]:
     def read() -> list[s.Log]:
