@@ -117,6 +117,12 @@ Count = Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
 Float = StrictFloat
 Time = Annotated[datetime, BeforeValidator(_datetime_text)]
 Tags = Annotated[list[Label], Field(max_length=100)]
+LongLabel = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(_printable)]
+"""A label that may be long: paths, URLs, entrypoints, tokens, keys."""
+Id = Annotated[Label, Field(max_length=36)]
+"""The id of a stored record (the store keeps 36 characters: a UUID)."""
+Kind = Annotated[Name, Field(max_length=50)]
+"""A type's or state's short name (the store keeps 50 characters)."""
 
 
 class _Doc(BaseModel):
@@ -128,7 +134,7 @@ class _Doc(BaseModel):
 
 class WorkPoolCreate(_Doc):
     name: Name
-    type: Name = "process"
+    type: Kind = "process"
     description: Text | None = None
     concurrency_limit: Count | None = None
     paused: Bool = False
@@ -199,7 +205,7 @@ class ScheduleCreate(_Doc):
 
     kind: Literal["cron", "interval", "rrule"]
     expression: str = Field(min_length=1, max_length=2000)
-    timezone: Label = "UTC"
+    timezone: Annotated[Label, Field(max_length=100)] = "UTC"
     anchor_date: Time | None = Field(
         default=None, description="intervals count from here; RRules start here"
     )
@@ -213,7 +219,7 @@ class ScheduleUpdate(_Doc):
     active: Bool | None = None
     kind: Literal["cron", "interval", "rrule"] | None = None
     expression: str | None = Field(default=None, min_length=1, max_length=2000)
-    timezone: Label | None = None
+    timezone: Annotated[Label, Field(max_length=100)] | None = None
     anchor_date: Time | None = None
     parameters: JsonObject | None = None
 
@@ -237,8 +243,8 @@ class Schedule(_Doc):
 class GitClone(_Doc):
     """Clone a git repository (at a branch or tag) for each run; the flow runs inside it."""
 
-    repository: Label = Field(max_length=2000, description="URL or path git can clone")
-    branch: Label | None = Field(default=None, description="branch or tag; default: the HEAD")
+    repository: LongLabel = Field(description="URL or path git can clone")
+    branch: LongLabel | None = Field(default=None, description="branch or tag; default: the HEAD")
     access_token_secret: Label | None = Field(
         default=None, description="name of a Secret block holding a token (private repos)"
     )
@@ -247,7 +253,7 @@ class GitClone(_Doc):
 class SetWorkingDirectory(_Doc):
     """Run from this directory (relative: inside the code pulled so far)."""
 
-    directory: Label = Field(max_length=2000)
+    directory: LongLabel
 
 
 class PullStep(_Doc):
@@ -268,12 +274,8 @@ class PullStep(_Doc):
 class DeploymentCreate(_Doc):
     name: Name
     flow_name: Label
-    entrypoint: Label = Field(
-        max_length=2000, description="path/to/file.py:function, relative to `path`"
-    )
-    path: Label | None = Field(
-        default=None, max_length=4000, description="working directory the flow runs in"
-    )
+    entrypoint: LongLabel = Field(description="path/to/file.py:function, relative to `path`")
+    path: LongLabel | None = Field(default=None, description="working directory the flow runs in")
     pool_name: Name
     queue_name: Name | None = None
     parameters: JsonObject = Field(default_factory=dict)
@@ -281,7 +283,7 @@ class DeploymentCreate(_Doc):
     job_variables: JsonObject = Field(default_factory=dict)
     tags: Tags = Field(default_factory=list)
     description: Text | None = None
-    version: Label | None = None
+    version: Annotated[Label, Field(max_length=100)] | None = None
     catch_up: Literal["all", "latest", "skip"] = Field(
         default="all",
         description="scheduled runs that did not start in time: run all, only the latest, "
@@ -376,7 +378,7 @@ class StateChange(_Doc):
 
     type: StateType
     message: Text | None = None
-    token: Label | None = Field(default=None, max_length=4000)
+    token: LongLabel | None = None
     force: Bool = False
     scheduled_time: Time | None = None
     """For Running → Scheduled (a flow's retry in-process): when the next attempt starts."""
@@ -394,7 +396,7 @@ class FlowRunCreate(_Doc):
     flow_name: Label
     name: Label | None = None
     parameters: JsonObject = Field(default_factory=dict)
-    parent_task_run_id: Label | None = None
+    parent_task_run_id: Id | None = None
     state: StateType = StateType.RUNNING
     heartbeat_seconds: Float | None = Field(
         default=None,
@@ -459,7 +461,7 @@ class ClaimResponse(_Doc):
 
 class WorkerHeartbeat(_Doc):
     worker_name: Label
-    type: Name = "process"
+    type: Kind = "process"
     run_ids: list[Label] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
 
 
@@ -481,7 +483,7 @@ class RunHeartbeat(_Doc):
     """A sign of life for a running flow run: the engine's, with its claim token, or (no
     token) that of the process that called a flow directly, with its beat interval."""
 
-    token: Label | None = Field(default=None, max_length=4000)
+    token: LongLabel | None = None
     interval_seconds: Float | None = Field(default=None, gt=0, le=3600)
 
 
@@ -493,8 +495,8 @@ class RunHeartbeatAck(_Doc):
 
 
 class InfrastructureReport(_Doc):
-    token: Label = Field(max_length=4000)
-    infrastructure_id: Label = Field(max_length=4000)
+    token: LongLabel
+    infrastructure_id: LongLabel
 
 
 # -- task runs and logs ------------------------------------------------------------------
@@ -513,8 +515,8 @@ class ResultRef(_Doc):
     storage: JsonObject = Field(
         description="how to rebuild the storage: its block type (`type`) and fields"
     )
-    key: Label = Field(max_length=4000, description="the record's key in that storage")
-    location: Label = Field(max_length=4000, description="a path or URL, for people")
+    key: LongLabel = Field(description="the record's key in that storage")
+    location: LongLabel = Field(description="a path or URL, for people")
     serializer: Label
 
 
@@ -522,10 +524,10 @@ TaskInputs = Annotated[dict[str, list[TaskRunInput]], Field(max_length=MAX_LIST_
 
 
 class TaskRunCreate(_Doc):
-    id: Label | None = None
-    flow_run_id: Label
+    id: Id | None = None
+    flow_run_id: Id
     name: Label
-    task_key: Label = Field(max_length=2000)
+    task_key: Label
     state: StateType = StateType.RUNNING
     parameters: JsonObject = Field(default_factory=dict)
     tags: Tags = Field(default_factory=list)
@@ -536,9 +538,9 @@ class TaskRunCreate(_Doc):
 class TaskRunUpdate(_Doc):
     state: StateType
     message: Text | None = None
-    state_name: Label | None = None
+    state_name: Annotated[Label, Field(max_length=50)] | None = None
     run_count: Count | None = None
-    cache_key: Label | None = Field(default=None, max_length=4000)
+    cache_key: LongLabel | None = None
     result: ResultRef | None = None
 
 
@@ -562,21 +564,21 @@ class TaskRunRecord(_TaskRunDetails):
     except that a task run in a final state does not go back to a non-final one.
     """
 
-    id: Label
-    flow_run_id: Label
+    id: Id
+    flow_run_id: Id
     name: Label
-    task_key: Label = Field(max_length=2000)
+    task_key: Label
     state: StateType
     message: Text | None = None
     start_time: Time | None = None
     end_time: Time | None = None
     # the request's bounds, over the lax fields of what is read back
-    state_name: Label | None = None
+    state_name: Annotated[Label, Field(max_length=50)] | None = None
     parameters: JsonObject = Field(default_factory=dict)
     tags: Tags = Field(default_factory=list)
     task_version: Label | None = None
     task_inputs: TaskInputs = Field(default_factory=dict)
-    cache_key: Label | None = Field(default=None, max_length=4000)
+    cache_key: LongLabel | None = None
     run_count: Count = 0
 
 
@@ -636,7 +638,7 @@ class TaskWorkerClaimed(_Doc):
 
 class HeldTaskRun(_Doc):
     id: Label
-    token: Label = Field(max_length=4000)
+    token: LongLabel
 
 
 class TaskWorkerHeartbeat(_Doc):
@@ -651,7 +653,7 @@ class TaskWorkerHeartbeatAck(_Doc):
 class BackgroundStateReport(TaskRunUpdate):
     """A task worker's report of a claimed run; refused (409) when its claim was taken back."""
 
-    token: Label = Field(max_length=4000)
+    token: LongLabel
 
 
 class GraphNode(_Doc):
@@ -682,12 +684,12 @@ class FlowRunGraph(_Doc):
 
 
 class LogCreate(_Doc):
-    flow_run_id: Label
-    task_run_id: Label | None = None
+    flow_run_id: Id
+    task_run_id: Id | None = None
     level: StrictInt = Field(default=20, ge=0, le=100)
     message: Annotated[str, Field(max_length=MAX_LOG_MESSAGE_LENGTH), AfterValidator(_text)]
     timestamp: Time
-    source: Label = "engine"
+    source: Annotated[Label, Field(max_length=20)] = "engine"
 
 
 LogBatch = Annotated[list[LogCreate], Field(max_length=MAX_LIST_ITEMS)]
@@ -724,7 +726,7 @@ class BlockType(_Doc):
 
 
 class BlockCreate(_Doc):
-    type: Name
+    type: Kind
     name: str = Field(pattern=BLOCK_NAME)
     data: JsonObject = Field(default_factory=dict)
 
