@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
@@ -39,6 +40,9 @@ class Orchestrator:
     claim_marks: GroupCommit[tuple[list[Claim], str], Marked] = field(default_factory=GroupCommit)
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     key_cache: KeyCache = field(default_factory=KeyCache)
+    # log batches take turns: at most one holds or waits for the store's write lock, so a
+    # heartbeat or claim waits for one batch at most, never for a queue of them
+    log_writes: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking store work off the event loop."""
