@@ -10,6 +10,7 @@ so that nothing stored can make a read fail.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -60,28 +61,37 @@ def _text(text: str) -> str:
     return _refuse(_REFUSED_IN_TEXT, text)
 
 
-def _json_depth(value: Any) -> int:
-    """How deep ``value`` nests (a scalar is 0, ``{}`` is 1), without recursing."""
-    deepest, stack = 0, [(value, 1)]
+def _json_shape(value: Any) -> tuple[int, bool]:
+    """How deep ``value`` nests (a scalar is 0, ``{}`` is 1), and whether it holds a number
+    JSON cannot carry (NaN, infinities); without recursing."""
+    deepest, odd, stack = 0, False, [(value, 1)]
     while stack:
         node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node
         if isinstance(node, dict | list):
             deepest = max(deepest, depth)
+            children = node.values() if isinstance(node, dict) else node
             stack.extend((child, depth + 1) for child in children)
-    return deepest
+        elif isinstance(node, float) and not math.isfinite(node):
+            odd = True
+    return deepest, odd
 
 
 def _bounded_json(value: Any) -> Any:
-    if _json_depth(value) > MAX_JSON_DEPTH:
+    depth, odd = _json_shape(value)
+    if depth > MAX_JSON_DEPTH:
         raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if odd:
+        raise ValueError("holds a number JSON cannot carry (NaN or an infinity)")
     return value
 
 
 def _cut_json(value: Any, depth: int = 1) -> Any:
-    """``value`` with what lies deeper than ``MAX_JSON_DEPTH`` replaced by a note.
+    """``value`` with what lies deeper than ``MAX_JSON_DEPTH`` replaced by a note, and NaN and
+    infinities by their names.
 
-    Rows stored before the bound existed may nest too deep to serialize."""
+    Rows stored before the bounds existed may hold either, and neither can be serialized."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if not isinstance(value, dict | list):
         return value
     if depth > MAX_JSON_DEPTH:
@@ -92,7 +102,8 @@ def _cut_json(value: Any, depth: int = 1) -> Any:
 
 
 def _stored_json(value: Any) -> Any:
-    return _cut_json(value) if _json_depth(value) > MAX_JSON_DEPTH else value
+    depth, odd = _json_shape(value)
+    return _cut_json(value) if depth > MAX_JSON_DEPTH or odd else value
 
 
 def _datetime_text(value: Any) -> Any:

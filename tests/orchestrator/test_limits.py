@@ -130,6 +130,15 @@ class TestJsonDepth:
         )
         assert done.returncode == 0 and run.id[:8] in done.stdout, done.stderr
 
+    def test_stored_non_finite_numbers_do_not_break_reads(
+        self, server: ServerProcess, api: FlowyardClient
+    ) -> None:
+        """A NaN stored before the door refused it reads back as its name, not a 500."""
+        run = api.create_flow_run(s.FlowRunCreate(flow_name="nan", parameters={"x": 1}))
+        with sqlite3.connect(server.home / "flowyard.db") as db:
+            db.execute("UPDATE flow_runs SET parameters = ? WHERE id = ?", ('{"x": NaN}', run.id))
+        assert api.read_flow_run(run.id).parameters == {"x": "nan"}
+
     def test_the_client_names_the_field_in_its_error(self, api: FlowyardClient) -> None:
         """A 422's list reads as 'field: message' in the client's (and so the CLI's) errors."""
         with pytest.raises(ApiError) as caught:
