@@ -225,6 +225,11 @@ class TestValues:
         response = http.get(f"/api/flow_runs/{run.id}/logs", params={"after_id": 2**70})
         refused(response, "after_id", "")
 
+    @pytest.mark.parametrize("url", ["/api/work_pools/a%00b", "/api/flow_runs?pool=%00"])
+    def test_nul_in_a_path_or_query_is_refused(self, http: httpx.Client, url: str) -> None:
+        """PostgreSQL cannot compare a string holding NUL: such a lookup is a 422, not a 500."""
+        assert "U+0000" in errors(http.get(url))[0]["msg"]
+
     @pytest.mark.parametrize(
         "raw",
         [

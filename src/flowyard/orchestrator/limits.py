@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MIB = 1024 * 1024
 # a surrogate escape (\uD800-\uDFFF): only then can a body hold a lone surrogate
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+NUL_REFUSED = "contains the character U+0000, which is not allowed"
 
 
 class RequestLimits(BaseSettings):
@@ -117,6 +118,11 @@ class LimitsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        where = _nul_in_url(scope)
+        if where:  # PostgreSQL refuses NUL in any string: no lookup may carry one
+            error = {"loc": [where], "msg": NUL_REFUSED, "type": "value_error"}
+            await _answer(send, 422, {"detail": [error]})
+            return
         declared = _content_length(scope)
         if declared is not None and declared > self.limits.max_request_bytes:
             await self._too_large(send)
@@ -154,6 +160,16 @@ class LimitsMiddleware:
         limit = self.limits.max_request_bytes
         detail = f"the request body is larger than {limit} bytes (FLOWYARD_MAX_REQUEST_BYTES)"
         await _answer(send, 413, {"detail": detail}, close=True)
+
+
+def _nul_in_url(scope: Scope) -> str | None:
+    """``path`` or ``query`` when that part of the URL holds a NUL character."""
+    if "\x00" in scope["path"]:
+        return "path"
+    query = scope.get("query_string", b"")
+    if b"\x00" in query or b"%00" in query:
+        return "query"
+    return None
 
 
 def _content_length(scope: Scope) -> int | None:
