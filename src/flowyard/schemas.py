@@ -38,7 +38,7 @@ MAX_LIST_ITEMS = 1000  # logs per request, task-run records per bulk request, ta
 MAX_COUNT = 1_000_000  # concurrency limits, run counts
 # what a label may not hold: controls (category Cc), bidi overrides and isolates, surrogates
 _REFUSED_IN_LABELS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_REFUSED_IN_TEXT = re.compile("[\x00\ud800-\udfff]")  # free text may hold newlines, tabs
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # no store keeps NUL; lone surrogates
 
 
 def _refuse(pattern: re.Pattern[str], text: str) -> str:
@@ -56,9 +56,21 @@ def _printable(text: str) -> str:
     return text
 
 
-def _text(text: str) -> str:
-    """Free text (messages, descriptions): any valid Unicode but NUL."""
-    return _refuse(_REFUSED_IN_TEXT, text)
+def _storable(value: Any) -> Any:
+    """Free text with NUL and lone surrogates replaced (U+FFFD), which no store can keep.
+
+    Replaced, not refused: messages come from tracebacks and programs' output, and a run's
+    final state must not be lost to a stray byte in its message."""
+    return _UNSTORABLE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
+def _cut_text(value: Any) -> Any:
+    """``_storable`` text, cut to ``MAX_TEXT_LENGTH`` characters (a note says so)."""
+    value = _storable(value)
+    if isinstance(value, str) and len(value) > MAX_TEXT_LENGTH:
+        note = f"… (cut to {MAX_TEXT_LENGTH} characters)"
+        return value[: MAX_TEXT_LENGTH - len(note)] + note
+    return value
 
 
 def _json_shape(value: Any) -> tuple[int, bool]:
@@ -117,8 +129,11 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=100)]
 """An identifier: letters, digits, ``_.-`` and inner spaces, at most 100 characters."""
 Label = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_LENGTH), AfterValidator(_printable)]
 """A name people choose freely (flows, task runs, tags, workers): printable, trimmed."""
-Text = Annotated[str, Field(max_length=MAX_TEXT_LENGTH), AfterValidator(_text)]
-"""Free text: descriptions, state messages."""
+Text = Annotated[str, BeforeValidator(_cut_text)]
+"""Free text (descriptions, state messages): never refused, but made storable and cut to
+``MAX_TEXT_LENGTH``."""
+LogMessage = Annotated[str, Field(max_length=MAX_LOG_MESSAGE_LENGTH), BeforeValidator(_storable)]
+"""A log line: made storable; longer than ``MAX_LOG_MESSAGE_LENGTH``, refused (the SDK cuts)."""
 JsonObject = Annotated[dict[str, Any], AfterValidator(_bounded_json)]
 """Arbitrary user JSON (parameters, job variables, block data), bounded in depth."""
 StoredJson = Annotated[dict[str, Any], AfterValidator(_stored_json)]
@@ -698,7 +713,7 @@ class LogCreate(_Doc):
     flow_run_id: Id
     task_run_id: Id | None = None
     level: StrictInt = Field(default=20, ge=0, le=100)
-    message: Annotated[str, Field(max_length=MAX_LOG_MESSAGE_LENGTH), AfterValidator(_text)]
+    message: LogMessage
     timestamp: Time
     source: Annotated[Label, Field(max_length=20)] = "engine"
 

@@ -206,6 +206,14 @@ class TestValues:
         """Integers beyond their range, non-booleans, bad Unicode, control characters: 422."""
         refused(post(http, path, body), field, "")
 
+    def test_free_text_is_made_storable_not_refused(self, http: httpx.Client) -> None:
+        """A NUL in a description or state message becomes U+FFFD; over-long text is cut."""
+        body = {"name": f"p-{uuid.uuid4().hex[:8]}", "description": "a\x00b" + "c" * 200_000}
+        response = post(http, "/api/work_pools", body)
+        assert response.status_code == 201, response.text
+        description = response.json()["description"]
+        assert description.startswith("a\ufffdbc") and len(description) == s.MAX_TEXT_LENGTH
+
     def test_log_level_and_timestamps_are_checked(self, http: httpx.Client) -> None:
         """A 2**64 log level and a numeric timestamp are refused, not stored or overflowed."""
         log = {"flow_run_id": "x", "message": "m", "timestamp": "2026-01-01T00:00:00Z"}
