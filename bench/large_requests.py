@@ -2,13 +2,13 @@
 
 Against a real embedded server with the default limits: a log request of exactly
 FLOWYARD_MAX_REQUEST_BYTES is accepted and one byte more is refused (413), as is a 50 MB
-log line (timed: refused without being read). Then ``--writers`` threads post maximum-size
+log line (timed: refused without being read). Then 1, and 4, threads post maximum-size
 log requests (1000 logs filling the limit) back to back for ``--seconds`` while a worker
 heartbeats its pool every 100 ms; the heartbeat's latency (median, p99, max) is compared
 with the same heartbeats on an idle server. Before the limits, 57 MB of logs held a
 heartbeat for 42 s.
 
-    python bench/large_requests.py [--writers 4] [--seconds 20]
+    python bench/large_requests.py [--writers 1 4] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def write_logs(url: str, body: bytes, stop: threading.Event, written: list[int])
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--writers", type=int, default=4)
+    parser.add_argument("--writers", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
     limit = RequestLimits().max_request_bytes
@@ -104,22 +104,8 @@ def main() -> None:
         assert accepted == 201 and over.status_code == 413 and refused == 413, (accepted, over)
 
         idle = heartbeats(server, "bench", seconds=5)
-        pids = descendants(server.pid)
-        rss_before = rss_mib(pids)
-        stop, written = threading.Event(), []
-        writers = [
-            threading.Thread(target=write_logs, args=(server.url, largest, stop, written))
-            for _ in range(args.writers)
-        ]
-        for writer in writers:
-            writer.start()
-        loaded = heartbeats(server, "bench", seconds=args.seconds)
-        stop.set()
-        for writer in writers:
-            writer.join()
-        rss_after = rss_mib(pids)
+        loads = {n: under_load(server, largest, n, args.seconds) for n in args.writers}
 
-    mib = sum(written) / 2**20
     write_results(
         "large_requests",
         {
@@ -127,17 +113,36 @@ def main() -> None:
             "largest_accepted_request_bytes": len(largest),
             "one_byte_more": over.status_code,
             "log_line_50mb": {"status": refused, "answered_ms": round(refused_ms, 1)},
-            "concurrent_writers": args.writers,
-            "max_size_log_requests_written": len(written),
-            "logs_written_mib": round(mib, 1),
-            "logs_written_mib_per_second": round(mib / args.seconds, 2),
             "heartbeat_ms_idle": figures(idle["heartbeat"]),
-            "heartbeat_ms_while_writing": figures(loaded["heartbeat"]),
             "health_ms_idle": figures(idle["health"]),
-            "health_ms_while_writing": figures(loaded["health"]),
-            "server_rss_mib": {"before": round(rss_before), "after": round(rss_after)},
+            "while_writing": [{"concurrent_writers": n, **load} for n, load in loads.items()],
         },
     )
+
+
+def under_load(server, body: bytes, count: int, seconds: float) -> dict[str, object]:
+    """Heartbeat figures while ``count`` threads post ``body`` to /api/logs back to back."""
+    pids = descendants(server.pid)
+    rss_before = rss_mib(pids)
+    stop, written = threading.Event(), []
+    writers = [
+        threading.Thread(target=write_logs, args=(server.url, body, stop, written))
+        for _ in range(count)
+    ]
+    for writer in writers:
+        writer.start()
+    loaded = heartbeats(server, "bench", seconds=seconds)
+    stop.set()
+    for writer in writers:
+        writer.join()
+    mib = sum(written) / 2**20
+    return {
+        "max_size_log_requests_written": len(written),
+        "logs_written_mib_per_second": round(mib / seconds, 2),
+        "heartbeat_ms": figures(loaded["heartbeat"]),
+        "health_ms": figures(loaded["health"]),
+        "server_rss_mib": {"before": round(rss_before), "after": round(rss_mib(pids))},
+    }
 
 
 if __name__ == "__main__":

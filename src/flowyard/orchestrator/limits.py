@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MIB = 1024 * 1024
 # a surrogate escape (\uD800-\uDFFF): only then can a body hold a lone surrogate
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+INLINE_BYTES = 16 * 1024  # smaller JSON bodies are checked on the event loop (microseconds)
 NUL_REFUSED = "contains the character U+0000, which is not allowed"
 
 
@@ -133,7 +134,10 @@ class LimitsMiddleware:
             return
         if body and _is_json(scope):
             try:
-                await asyncio.to_thread(inspect_json, body, self.limits.max_body_depth)
+                if len(body) <= INLINE_BYTES:  # heartbeats, claims: not worth a thread hop
+                    inspect_json(body, self.limits.max_body_depth)
+                else:
+                    await asyncio.to_thread(inspect_json, body, self.limits.max_body_depth)
             except BodyRefused as exc:
                 await _answer(send, 422, {"detail": [_body_error(exc)]})
                 return
