@@ -90,8 +90,12 @@ def deploy(
     concurrency_limit: int | None = None,
     collision_strategy: Literal["enqueue", "cancel-new"] = "enqueue",
     catch_up: Literal["all", "latest", "skip"] = "all",
+    blocks: list[str] | None = None,
 ) -> str:
     """Create or update the deployment ``flow.name/name``; returns its id.
+
+    ``blocks`` names the blocks (``TYPE/NAME``) the flow's code loads by name: on a server
+    with API keys, a run may read only those (and what its job variables refer to).
 
     Checked by the API before anything is written: parameters against the flow's
     signature, job variables against the pool's template, the schedule's expression.
@@ -116,6 +120,7 @@ def deploy(
         parameter_schema=parameter_schema(flow.fn),
         job_variables=variables,
         tags=tags or [],
+        blocks=blocks or [],
         description=description or flow.description or None,
         version=version or flow.version,
         concurrency_limit=concurrency_limit,

@@ -7,13 +7,14 @@
     ├── Conflict            – the request contradicts current state (name taken, illegal transition)
     │   └── InvalidTransition
     ├── InvalidInput        – bad parameters, entrypoint, job variables or options
+    │   └── EntrypointError – a flow entrypoint is malformed, leaves its folder, or cannot load
     ├── Forbidden           – the API key may not do this
     ├── QueueUnavailable    – Redis cannot be reached; the store still holds every run
     ├── ApiError            – the API answered with an error (client side)
     │   └── ApiUnavailable  – the API could not be reached at all
-    ├── EntrypointError     – a flow entrypoint cannot be loaded
     ├── ForkServerError     – the process worker's fork server failed (runs fall back)
-    └── DockerError         – the Docker engine refused or failed a worker's operation
+    ├── DockerError         – the Docker engine refused or failed a worker's operation
+    └── NotificationError   – a notification service refused a message or could not be reached
 
 Third-party errors are translated into these at the boundary that meets them.
 """
@@ -49,8 +50,9 @@ class QueueUnavailable(FlowyardError):
     """Raised when the Redis queue backend cannot be reached."""
 
 
-class EntrypointError(FlowyardError):
-    """Raised when a ``path/to/file.py:function`` entrypoint cannot be loaded."""
+class EntrypointError(InvalidInput):
+    """Raised when an entrypoint is malformed, leaves its working directory, or cannot be
+    loaded."""
 
 
 class ApiError(FlowyardError):
@@ -75,3 +77,16 @@ class ForkServerError(FlowyardError):
 
 class DockerError(FlowyardError):
     """Raised when the Docker engine refuses or fails an operation of the worker."""
+
+
+class NotificationError(FlowyardError):
+    """Raised when a notification service refuses a message or cannot be reached in time.
+
+    ``service`` names it (``Slack``, ``email``…) and ``status`` is its last answer (an HTTP
+    status or an SMTP code), None when it never answered; the message holds no secret.
+    """
+
+    def __init__(self, service: str, status: int | None, message: str) -> None:
+        super().__init__(message)
+        self.service = service
+        self.status = status

@@ -7,6 +7,7 @@ from flowyard.sdk.futures import UpstreamTaskError
 from flowyard.sdk.parameters import ParameterTypeError
 from flowyard.sdk.pause import FlowPauseTimeout
 from flowyard.sdk.results import MissingResult, SerializationError
+from flowyard.sdk.signing import UntrustedResult
 from flowyard.states import CancelledRun, CrashedRun, FailedRun, UnfinishedRun
 
 __all__ = [
@@ -20,5 +21,6 @@ __all__ = [
     "ParameterTypeError",
     "SerializationError",
     "UnfinishedRun",
+    "UntrustedResult",
     "UpstreamTaskError",
 ]

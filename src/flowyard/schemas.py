@@ -149,6 +149,10 @@ Id = Annotated[Label, Field(max_length=36)]
 """The id of a stored record (the store keeps 36 characters: a UUID)."""
 Kind = Annotated[Name, Field(max_length=50)]
 """A type's or state's short name (the store keeps 50 characters)."""
+BlockRef = Annotated[
+    str, Field(pattern=r"^[a-z0-9][a-z0-9\-]{0,99}/[A-Za-z0-9][A-Za-z0-9_\-]{0,199}$")
+]
+"""A saved block, ``TYPE/NAME``."""
 
 
 class _Doc(BaseModel):
@@ -336,6 +340,13 @@ class DeploymentCreate(_Doc):
         max_length=100,
         description="how a run gets the code, in order (default: `path`)",
     )
+    blocks: list[BlockRef] = Field(
+        default_factory=list,
+        max_length=100,
+        description="blocks (TYPE/NAME) the flow's code loads by name, e.g. with "
+        "`Secret.load(NAME)`: its runs' tokens may read these, secrets included, and no others "
+        "beyond what its pull steps and job variables refer to",
+    )
     priority: StrictInt = Field(
         default=0,
         ge=MIN_RUN_PRIORITY,
@@ -371,6 +382,7 @@ class Deployment(_Doc):
     concurrency_limit: int | None = None
     collision_strategy: str = "enqueue"
     pull_steps: list[PullStep] = Field(default_factory=list)
+    blocks: list[str] = Field(default_factory=list)
     priority: int = 0
     created: datetime
     updated: datetime
@@ -479,6 +491,11 @@ class ClaimedRun(_Doc):
     token: str
     deployment: Deployment | None
     base_job_template: StoredJson
+    run_token: str | None = Field(
+        default=None,
+        description="what the run's engine authenticates with (never the worker's key); "
+        "set when the server has API keys",
+    )
 
 
 class ClaimResponse(_Doc):
@@ -518,6 +535,9 @@ class RunHeartbeatAck(_Doc):
 
     state: StateType
     stop: bool
+    run_token: str | None = Field(
+        default=None, description="a fresh run token, when the caller's is past half its life"
+    )
 
 
 class InfrastructureReport(_Doc):
@@ -784,7 +804,7 @@ class BlockDocument(_Doc):
 
 class ApiKeyCreate(_Doc):
     name: Name
-    role: Literal["admin", "worker"] = "worker"
+    role: Literal["admin", "viewer", "worker"] = "worker"
     pools: list[Name] = Field(
         default_factory=list,
         max_length=MAX_LIST_ITEMS,
@@ -831,13 +851,24 @@ class ConcurrencyLimit(_Doc):
     updated: datetime
 
 
+MAX_SLOT_LEASE_SECONDS = 300.0
+"""The longest lease of a tag concurrency slot: holders renew while they run (every third
+of the lease), so a holder that dies frees its slots within this time."""
+
+
 class SlotsRequest(_Doc):
     """Take, renew or give back ``occupy`` slots of each limited tag, for ``holder`` (a
-    task run, or a ``concurrency(...)`` block)."""
+    task run, or a ``concurrency(...)`` block). The slots belong to the caller as well:
+    only the key or run token that took them (or an admin, with ``reset``) frees them."""
 
     tags: Tags
     holder: Label
-    lease_seconds: Float = Field(default=60.0, gt=0, le=3600)
+    lease_seconds: Float = Field(
+        default=60.0,
+        gt=0,
+        le=MAX_SLOT_LEASE_SECONDS,
+        description="How long the slots stay taken unless renewed (at most 300 s).",
+    )
     occupy: StrictInt = Field(default=1, ge=1, le=1000)
     mode: Literal["concurrency", "rate_limit"] = Field(
         default="concurrency",
@@ -852,3 +883,34 @@ class SlotsResponse(_Doc):
     retry_after: float | None = Field(
         default=None, description="seconds until decaying slots of the full tag make room"
     )
+    owner: str | None = Field(
+        default=None,
+        description="who the slots belong to: 'run:ID', 'worker:KEY NAME', 'admin' or 'local'",
+    )
+
+
+class SlotHolder(_Doc):
+    """A holder of slots of one tag: whose they are, how many, until when unless renewed."""
+
+    owner: str
+    holder: str
+    slots: int
+    lease_expires: datetime
+
+
+class SlotsReset(_Doc):
+    """Which slots of a tag an admin frees: all (held and decaying), or an owner's, or
+    one holder of an owner."""
+
+    owner: Annotated[Label, Field(max_length=300)] | None = None
+    holder: Label | None = None
+
+    @model_validator(mode="after")
+    def _holder_needs_owner(self) -> SlotsReset:
+        if self.holder is not None and self.owner is None:
+            raise ValueError("a holder is named within its owner: give the owner too")
+        return self
+
+
+class SlotsFreed(_Doc):
+    freed: int = Field(description="how many slots were freed")

@@ -1,5 +1,6 @@
-"""``flowyard.serializers``: how persisted results are encoded (pickle by default, or JSON)."""
+"""``flowyard.serializers``: how persisted results are encoded (by default JSON when the
+value is plain JSON data, else pickle; or one of them always)."""
 
-from flowyard.sdk.results import JSONSerializer, PickleSerializer, Serializer
+from flowyard.sdk.results import DefaultSerializer, JSONSerializer, PickleSerializer, Serializer
 
-__all__ = ["JSONSerializer", "PickleSerializer", "Serializer"]
+__all__ = ["DefaultSerializer", "JSONSerializer", "PickleSerializer", "Serializer"]

@@ -17,9 +17,18 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FLOWYARD_", extra="ignore")
 
-    home: Path = Field(default_factory=lambda: Path.home() / ".flowyard")
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".flowyard",
+        description="Folder of the server's data (SQLite file, secret key, managed Redis); "
+        "kept 0700 with files 0600 (flowyard.private_files).",
+    )
     api_url: str = "http://127.0.0.1:4200"
     api_key: str | None = None
+    ui_url: str | None = Field(
+        default=None,
+        description="Where people open runs (the web UI), for links in notifications; "
+        "default: the API URL.",
+    )
     database_url: str | None = None
     redis_url: str | None = None
     server_host: str = "127.0.0.1"
@@ -35,15 +44,6 @@ class Settings(BaseSettings):
     )
     run_heartbeat_seconds: float = Field(
         default=10.0, description="How often the engine tells the API its run is alive."
-    )
-    worker_api_key_secret_name: str | None = Field(
-        default=None,
-        description="kubernetes workers: a Secret in the Jobs' namespace holding the worker's "
-        "API key; Jobs read FLOWYARD_API_KEY from it instead of a plain value in their spec "
-        "(a pool's api_key_secret job variable takes precedence).",
-    )
-    worker_api_key_secret_key: str = Field(
-        default="api-key", description="kubernetes workers: the key of the API key in that Secret."
     )
     reconcile_interval_seconds: float = 2.0
     leader_lease_seconds: float = Field(
@@ -88,6 +88,13 @@ class Settings(BaseSettings):
         default=None,
         description="Fernet key that encrypts block secrets at rest; default: <home>/secret.key, "
         "generated once. API replicas must share one.",
+    )
+    result_signing_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key that signs pickled results and background task parameters; a "
+        "record is unpickled only with a valid signature. Every process that writes or "
+        "reads them (engines, task workers, producers) must share it; default: derived "
+        "from the secret key (FLOWYARD_SECRET_KEY or <home>/secret.key).",
     )
     claim_token: str | None = Field(
         default=None, description="Set by the worker for the engine: the token of its claim."

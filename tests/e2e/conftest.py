@@ -49,6 +49,26 @@ FLOWS = textwrap.dedent(
             fh.write("ran\\n")
 
 
+    @flow(name="credentials")
+    def credentials(folder: str) -> None:
+        # what a flow's code can see of the credential its engine was given
+        seen = os.environ.get("FLOWYARD_API_KEY", "")
+        Path(folder, os.environ["FLOWYARD_FLOW_RUN_ID"]).write_text(seen)
+
+
+    @flow(name="loads-secrets")
+    def loads_secrets(folder: str) -> None:
+        from flowyard.blocks import Secret
+
+        found = []
+        for name in ("declared", "undeclared"):
+            try:
+                found.append(f"{name}={Secret.load(name).get()}")
+            except Exception as exc:
+                found.append(f"{name} refused: {exc}")
+        Path(folder, os.environ["FLOWYARD_FLOW_RUN_ID"]).write_text(" | ".join(found))
+
+
     @flow(name="crash")
     def crash() -> None:
         os._exit(3)

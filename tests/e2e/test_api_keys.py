@@ -62,17 +62,24 @@ def test_requests_without_a_valid_key_are_401(locked_server):
     for headers in ({}, _bearer("nope"), {"Authorization": "Basic abc"}):
         response = httpx.get(f"{locked_server.url}/api/work_pools", headers=headers)
         assert response.status_code == 401
-        assert response.json()["detail"] == "missing, unknown or revoked API key"
+        assert (
+            response.json()["detail"] == "missing, unknown, revoked or expired API key or run token"
+        )
     assert httpx.get(f"{locked_server.url}/metrics").status_code == 401
     assert httpx.get(f"{locked_server.url}/metrics", headers=_bearer(ADMIN)).status_code == 200
 
 
 def test_worker_key_serves_its_pool_only_and_can_be_revoked(locked_server, tmp_path, flows_dir):
-    """A pool-scoped worker key runs flows in its pool, is refused elsewhere, and dies on revoke."""
+    """A pool-scoped worker key runs flows in its pool (which see a run token, never the
+    worker's key), is refused elsewhere, and dies on revoke."""
+    seen = tmp_path / "seen"
+    seen.mkdir()
     with FlowyardClient(locked_server.url, ADMIN) as admin:
         create_process_pool(admin, "scoped")
         create_process_pool(admin, "elsewhere")
-        dep = deploy_flow(admin, "scoped", flows_dir, "noop")
+        dep = deploy_flow(
+            admin, "scoped", flows_dir, "credentials", parameters={"folder": str(seen)}
+        )
     created = _cli(locked_server.url, ADMIN, "api-key", "create", "w1", "--pool", "scoped")
     assert created.returncode == 0, created.stderr
     worker_key = created.stdout.strip().splitlines()[-1]
@@ -92,6 +99,8 @@ def test_worker_key_serves_its_pool_only_and_can_be_revoked(locked_server, tmp_p
             )
     finally:
         worker.stop()
+    flow_credential = (seen / run.id).read_text()
+    assert flow_credential.startswith("fyrt_") and worker_key not in flow_credential
 
     with FlowyardClient(locked_server.url, worker_key, retry_seconds=0) as as_worker:
         with pytest.raises(ApiError) as refused:
@@ -131,3 +140,33 @@ def test_worker_key_cannot_manage_keys(locked_server):
         and "worker key" in denied.stderr
         and "Traceback" not in denied.stderr
     )
+
+
+def test_a_deployed_flow_loads_only_the_blocks_its_deployment_names(
+    locked_server, tmp_path, flows_dir
+):
+    """``blocks=["secret/declared"]`` on the deployment: its flow's Secret.load of that block
+    works, of any other block is refused (403) — a flow cannot read every secret."""
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    with FlowyardClient(locked_server.url, ADMIN) as admin:
+        create_process_pool(admin, "blocks-pool")
+        for name in ("declared", "undeclared"):
+            admin.save_block("secret", name, {"value": f"{name}-value"})
+        key = admin.create_api_key(s.ApiKeyCreate(name="blocks-w", pools=["blocks-pool"])).key
+        dep = deploy_flow(
+            admin, "blocks-pool", flows_dir, "loads_secrets",
+            parameters={"folder": str(seen)}, blocks=["secret/declared"],
+        )  # fmt: skip
+        worker = WorkerProcess(
+            locked_server.url, "blocks-pool", tmp_path, env={**FAST, "FLOWYARD_API_KEY": key}
+        )
+        try:
+            run = admin.run_deployment(dep.id, s.DeploymentRunRequest())
+            wait_until(lambda: admin.read_flow_run(run.id).state.type.is_terminal, timeout=60)
+        finally:
+            worker.stop()
+        assert admin.read_flow_run(run.id).state.type is StateType.COMPLETED
+    declared, undeclared = (seen / run.id).read_text().split(" | ")
+    assert declared == "declared=declared-value"
+    assert undeclared.startswith("undeclared refused") and "its deployment names" in undeclared

@@ -19,9 +19,11 @@ from flowyard.cli.processes import ChildProcess, ServerProcess
 from flowyard.client import FlowyardClient
 from flowyard.errors import ApiError
 from flowyard.futures import PrefectDistributedFuture
+from flowyard.results import UntrustedResult, load_result
 from flowyard.sdk.results import SerializationError
 from flowyard.states import StateType
 from tests.e2e.conftest import FAST
+from tests.planted import evil_ref, plant
 from tests.waiting import wait_until
 
 TASKS = textwrap.dedent(
@@ -230,3 +232,77 @@ def test_a_scheduled_background_run_is_readable_by_id(producer: ServerProcess):
             StateType.SCHEDULED
         )
         assert client.read_task_run(run.id).name == "lonely"
+
+
+# -- untrusted references: nothing is unpickled from where a caller pointed -------------------
+
+
+def _background_run(api: FlowyardClient, task: object, ref: dict[str, object]) -> s.TaskRun:
+    """A run of ``task`` created straight through the API, its parameters at ``ref``."""
+    body = s.BackgroundTaskRunCreate.model_validate(
+        {"task_key": task.task_key, "name": "planted", "parameters_ref": ref}  # type: ignore[attr-defined]
+    )
+    return api.create_background_task_run(body)
+
+
+def test_a_task_worker_never_unpickles_parameters_from_where_the_run_points(
+    start_task_worker, tasks_module, producer, api, tmp_path
+):
+    """A run whose parameters reference names a folder of the caller's choosing, or a
+    planted unsigned record in the task's own storage: the task worker fails the run
+    without unpickling anything (no code of the caller's runs)."""
+    outside = _background_run(api, tasks_module.add, evil_ref(tmp_path / "evil", "parameters-x"))
+    plant(tmp_path / "evil", "parameters-x", tmp_path / "ran-outside")
+    plant(Path(producer.home) / "storage", "parameters-planted", tmp_path / "ran-inside")
+    planted = evil_ref(Path(producer.home) / "storage", "parameters-planted")
+    inside = _background_run(api, tasks_module.add, planted)
+    start_task_worker()
+    for run, reason in ((outside, "no result at"), (inside, "it is not signed")):
+        future = PrefectDistributedFuture(run.id)
+        future.wait(timeout=60)
+        assert future.state.is_failed()
+        assert reason in (future.state.message or "")
+    assert not (tmp_path / "ran-outside").exists()
+    assert not (tmp_path / "ran-inside").exists()
+
+
+def test_result_references_written_through_the_api_are_never_unpickled(
+    producer, tasks_module, api, tmp_path
+):
+    """A claimant reports a run completed with a result reference of its choosing, and a
+    flow run's result is set through the API: future.result() and load_result refuse
+    both, and nothing is unpickled."""
+    future = tasks_module.add.delay(1, 2)
+    body = s.TaskWorkerClaim(task_keys=[tasks_module.add.task_key], worker_name="intruder", wait=5)
+    claimed = wait_until(
+        lambda: [c for c in api.claim_background_task_runs(body) if c.run.id == future.task_run_id],
+        timeout=30,
+    )[0]
+    storage = Path(producer.home) / "storage"
+    plant(storage, "result-planted", tmp_path / "ran")
+    ref = s.ResultRef.model_validate(evil_ref(storage, "result-planted"))
+    report = s.BackgroundStateReport(token=claimed.token, state=StateType.COMPLETED, result=ref)
+    api.report_background_task_run(future.task_run_id, report)
+    with pytest.raises(UntrustedResult, match="not signed"):
+        future.result(timeout=30)
+    flow_run = api.create_flow_run(s.FlowRunCreate(flow_name="planted-result"))
+    plant(tmp_path / "evil", "r", tmp_path / "ran")
+    api.set_flow_run_result(
+        flow_run.id, s.ResultRef.model_validate(evil_ref(tmp_path / "evil", "r"))
+    )
+    with pytest.raises(UntrustedResult, match="neither this process's default storage"):
+        load_result(api.read_flow_run(flow_run.id))
+    assert not (tmp_path / "ran").exists()
+
+
+def test_pickled_parameters_and_results_travel_signed(start_task_worker, tasks_module, producer):
+    """Arguments JSON cannot hold (tuples) are pickled and signed by the producer, read by
+    the task worker, and its pickled result read back: the shared key signs both ways."""
+    storage = Path(producer.home) / "storage"
+    before = set(storage.glob("parameters-*"))
+    future = tasks_module.add.delay((1,), (2,))
+    [record] = set(storage.glob("parameters-*")) - before
+    head = record.read_bytes().split(b"\n", 1)[0]
+    assert b'"serializer": "pickle"' in head and b"hmac-sha256:" in head
+    start_task_worker()
+    assert future.result(timeout=60) == (1, 2)

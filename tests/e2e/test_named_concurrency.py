@@ -68,6 +68,17 @@ def test_blocks_occupying_two_slots_of_three_never_overlap(limit):
     assert (done[0], peak[0]) == (4, 1)
 
 
+def test_a_long_lease_duration_is_shortened_to_the_servers_maximum(limit, api):
+    """``lease_duration=3600`` still holds the slot, on a lease of at most 300 s (renewed),
+    owned by the caller (``local`` on a server without API keys)."""
+    name = limit("long-lease", 1)
+    with concurrency(name, lease_duration=3600):
+        (held,) = api.concurrency_limit_holders(name)
+        left = held.lease_expires.timestamp() - time.time()
+        assert held.owner == "local" and held.slots == 1 and 200 < left <= 300
+    assert api.concurrency_limit_holders(name) == []
+
+
 def test_a_full_limit_times_out_and_frees_nothing_it_did_not_take(limit, api):
     name = limit("one-at-a-time", 1)
     with concurrency(name):

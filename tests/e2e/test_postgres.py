@@ -55,7 +55,8 @@ def test_quick_start_on_postgresql(postgres_server, tmp_path, flows_dir):
 
 @pytest.mark.postgres
 def test_background_task_runs_on_postgresql(postgres_server, tmp_path):
-    """Migration 0010 on PostgreSQL: a task run with no flow run is created, claimed, reported."""
+    """Migration 0010 on PostgreSQL: a task run with no flow run is created, claimed,
+    reported, set Scheduled again through the API (a locked read) and claimed again."""
     url = fresh_database(postgres_server, "flowyard_bg")
     server = ServerProcess(tmp_path / "home", env={**FAST, "FLOWYARD_DATABASE_URL": url})
     try:
@@ -70,5 +71,9 @@ def test_background_task_runs_on_postgresql(postgres_server, tmp_path):
             done = s.BackgroundStateReport(token=claimed.token, state=StateType.COMPLETED)
             api.report_background_task_run(run.id, done)
             assert api.read_task_run(run.id).state_type is StateType.COMPLETED
+            again = api.set_task_run_state(run.id, s.TaskRunUpdate(state=StateType.SCHEDULED))
+            assert again.state_type is StateType.SCHEDULED  # set through the API, queued
+            [reclaimed] = api.claim_background_task_runs(claim)
+            assert reclaimed.run.id == run.id and reclaimed.token != claimed.token
     finally:
         server.stop()

@@ -102,3 +102,57 @@ def test_git_clone_pull_step_runs_the_code_of_the_repository(
     run = api.run_deployment(dep.id, s.DeploymentRunRequest())
     wait_until(lambda: api.read_flow_run(run.id).state.type.value == "COMPLETED", timeout=90)
     assert (folder / run.id).read_text() == "ran from git\n"
+
+
+def _escaping_project(tmp_path: Path, pool: str, entrypoint: str, pull: str = "") -> Path:
+    """A project folder whose one deployment names ``entrypoint``; the test flows are in
+    ``shared/``, next to it."""
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "flows.py").write_text(FLOWS)
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "flowyard.yaml").write_text(
+        textwrap.dedent(
+            f"""
+            deployments:
+              - name: escape
+                entrypoint: {entrypoint}
+                work_pool: {{name: {pool}}}
+                parameters: {{folder: {str(folder)!r}}}
+            """
+        )
+        + pull
+    )
+    return folder
+
+
+def test_entrypoints_leaving_the_project_are_refused(server, api, pool, tmp_path, monkeypatch):
+    """``deploy ../shared/flows.py:marker`` and the same entrypoint in flowyard.yaml are
+    refused with the reason, though the file exists; nothing is deployed."""
+    folder = _escaping_project(tmp_path, pool, "../shared/flows.py:marker")
+    monkeypatch.chdir(folder)
+    one = ["--api-url", server.url, "deploy", "../shared/flows.py:marker", "-n", "x", "-p", pool]
+    result = CliRunner().invoke(cli, one, catch_exceptions=False)
+    assert result.exit_code != 0
+    assert "leads outside the deployment's working directory" in result.output
+    result = _deploy(server, folder, "--all")
+    assert result.exit_code != 0
+    assert "flowyard.yaml: deployment 'escape'" in result.output
+    assert "leads outside the deployment's working directory" in result.output
+    assert [d.name for d in api.list_deployments() if d.pool_name == pool] == []
+
+
+def test_a_pull_step_directory_is_where_the_entrypoint_is_found(
+    server, api, pool, tmp_path, start_worker
+):
+    """With ``set_working_directory: ../shared`` the entrypoint ``flows.py:marker`` is that
+    folder's file, when deployed and when run."""
+    pull = "pull:\n  - set_working_directory: {directory: ../shared}\n"
+    folder = _escaping_project(tmp_path, pool, "flows.py:marker", pull)
+    result = _deploy(server, folder, "--all")
+    assert result.exit_code == 0, result.output
+    dep = api.read_deployment("marker/escape")
+    start_worker()
+    run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+    wait_until(lambda: api.read_flow_run(run.id).state.type.value == "COMPLETED", timeout=90)
+    assert (folder / run.id).read_text() == "ran\n"

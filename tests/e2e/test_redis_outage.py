@@ -30,7 +30,8 @@ class _OwnRedis:
     def start_empty(self) -> None:
         self._starts += 1
         workdir = self._tmp_path / f"redis-{self._starts}"
-        self.current = ManagedRedis(port=self.current.port, workdir=workdir).start()
+        port, password = self.current.port, self.current.password
+        self.current = ManagedRedis(port=port, password=password, workdir=workdir).start()
 
 
 @contextmanager

@@ -168,9 +168,9 @@ def test_task_runs_record_tags_version_cache_key_attempts_and_result(recorded, a
     assert task_run.tags == ["etl", "nightly"]
     assert (task_run.task_version, task_run.cache_key, task_run.run_count) == ("2.1", "sq-12", 2)
     assert task_run.state_type is StateType.COMPLETED and task_run.end_time is not None
-    assert task_run.result is not None and task_run.result.serializer == "pickle"
+    assert task_run.result is not None and task_run.result.serializer == "json"  # plain data
     assert task_run.result.location.startswith(str(tmp_path / "results"))
-    assert load_result(task_run) == 144
+    assert load_result(task_run, storage=str(tmp_path / "results")) == 144
     shown = CliRunner().invoke(cli, ["--api-url", recorded.url, "flow-run", "inspect", run_id])
     assert shown.exit_code == 0, shown.output
     [row] = [line for line in shown.output.splitlines() if line.startswith("square-0")]
@@ -197,10 +197,11 @@ def test_a_flow_result_is_persisted_and_read_back_by_another_process(recorded, a
     script = (
         "import sys; from flowyard.client import FlowyardClient; "
         "from flowyard.results import load_result; "
-        "print(load_result(FlowyardClient(sys.argv[1]).read_flow_run(sys.argv[2])))"
+        "run = FlowyardClient(sys.argv[1]).read_flow_run(sys.argv[2]); "
+        "print(load_result(run, storage=sys.argv[3]))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script, recorded.url, run.id],
+        [sys.executable, "-c", script, recorded.url, run.id, str(storage)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

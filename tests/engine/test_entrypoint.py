@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from flowyard.engine import load_flow
+from flowyard.entrypoints import check_entrypoint
 from flowyard.errors import EntrypointError
 from flowyard.sdk import Flow
 
@@ -95,3 +96,55 @@ class TestLoadFlowErrors:
         """A module path that cannot be imported is named in the error."""
         with pytest.raises(EntrypointError, match="cannot import 'nopkg_xyz.jobs'"):
             load_flow("nopkg_xyz.jobs:job", tmp_path)
+
+
+@pytest.fixture
+def outside(project: Path) -> Path:
+    """A flow file next to the project folder, not inside it."""
+    folder = project.parent / f"outside-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    (folder / "o.py").write_text(FLOW_FILE.replace("from helper import GREETING", "GREETING = 1"))
+    return folder
+
+
+class TestEntrypointsStayInTheirFolder:
+    """A file entrypoint is resolved in the deployment's folder and may not leave it."""
+
+    @pytest.mark.parametrize(
+        ("entrypoint", "reason"),
+        [
+            ("../{outside}/o.py:hello", "leads outside .*'..'"),
+            ("flows/../../{outside}/o.py:hello", "leads outside .*'..'"),
+            ("{absolute}/o.py:hello", "is absolute"),
+            ("C:\\flows\\etl.py:hello", "is absolute"),
+        ],
+    )
+    def test_paths_that_leave_are_refused(self, project, outside, entrypoint, reason):
+        """``..`` parts and absolute paths are refused even when the file exists."""
+        entrypoint = entrypoint.format(outside=outside.name, absolute=outside)
+        with pytest.raises(EntrypointError, match=reason):
+            load_flow(entrypoint, project)
+        with pytest.raises(EntrypointError, match=reason):
+            check_entrypoint(entrypoint)
+
+    def test_a_symlink_leading_outside_is_refused(self, project, outside):
+        """A link inside the folder to a file outside it is refused at load time."""
+        (project / "flows" / "linked.py").symlink_to(outside / "o.py")
+        (project / "elsewhere").symlink_to(outside, target_is_directory=True)
+        for entrypoint in ("flows/linked.py:hello", "elsewhere/o.py:hello"):
+            check_entrypoint(entrypoint)  # nothing to see without the files
+            with pytest.raises(EntrypointError, match="leads outside .* through a symlink"):
+                load_flow(entrypoint, project)
+
+    def test_a_symlink_staying_inside_is_followed(self, project):
+        """A link to a file of the same folder is fine."""
+        (project / "etl_link.py").symlink_to(project / "flows" / "etl.py")
+        assert load_flow("etl_link.py:hello", project).name == "hello"
+
+    @pytest.mark.parametrize(
+        "entrypoint", ["..flows.etl:hello", "my flows.etl:hello", "flows.py:hello:x", "a\x00.py:f"]
+    )
+    def test_malformed_module_names(self, entrypoint):
+        """A module part that is not a dotted name is malformed, before anything is imported."""
+        with pytest.raises(EntrypointError, match="must look like"):
+            check_entrypoint(entrypoint)

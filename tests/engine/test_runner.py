@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from flowyard import schemas as s
 from flowyard.states import StateType
 
 TOKEN = "claim-token-1"
@@ -147,6 +148,42 @@ class TestFailedRun:
             "parameter 'n': Input should be a valid integer"
         )
         assert not (tmp_path / "marker.txt").exists()
+
+
+class TestEntrypointFolder:
+    """The engine resolves a file entrypoint in the run's working directory, and only there."""
+
+    def test_a_path_leaving_the_folder_fails_the_run_before_loading(self, api, tmp_path):
+        """``../other/flows.py:good`` is refused even though the file exists and is a flow."""
+        fake, url = api
+        project, other = tmp_path / "project", tmp_path / "other"
+        project.mkdir()
+        other.mkdir()
+        write_flows(other)
+        run = fake.add_run(project, "../other/flows.py:good", {"n": 1})
+        done = run_engine(url, run.id, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert fake.states() == [StateType.RUNNING, StateType.FAILED]
+        assert "leads outside the deployment's working directory" in (
+            fake.state_changes[-1].message or ""
+        )
+        assert not (other / "marker.txt").exists()
+
+    def test_a_pull_step_directory_is_where_the_file_is_found(self, api, tmp_path):
+        """With set_working_directory ``../other``, ``flows.py:good`` is that folder's file."""
+        fake, url = api
+        project, other = tmp_path / "project", tmp_path / "other"
+        project.mkdir()
+        other.mkdir()
+        write_flows(other)
+        run = fake.add_run(project, "flows.py:good", {"n": 2})
+        step = s.PullStep(set_working_directory=s.SetWorkingDirectory(directory="../other"))
+        deployment = fake.deployments[run.deployment_id]
+        fake.deployments[run.deployment_id] = deployment.model_copy(update={"pull_steps": [step]})
+        done = run_engine(url, run.id, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert fake.states() == [StateType.RUNNING, StateType.COMPLETED]
+        assert (other / "marker.txt").read_text() == "4"
 
 
 class TestRefusedAndBroken:

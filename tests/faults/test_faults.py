@@ -145,9 +145,9 @@ def test_redis_restart_with_data_gone_keeps_limits_and_loses_nothing(tmp_path, f
         wait_until(
             lambda: sum(_state(api, r) is StateType.RUNNING for r in run_ids) == 2, timeout=60
         )
-        port = redis.port
+        port, password = redis.port, redis.password
         redis.stop()
-        redis = ManagedRedis(port=port, workdir=tmp_path / "redis2").start()
+        redis = ManagedRedis(port=port, password=password, workdir=tmp_path / "redis2").start()
         wait_until(
             lambda: all(_state(api, r) is StateType.COMPLETED for r in run_ids),
             timeout=180,

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import base64
+import json
+import os
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
+import redis
 from cryptography.fernet import Fernet
 
+from flowyard.cli.processes import free_port
+from flowyard.pools.redis_server import find_redis_server
 from tests.helm.conftest import Manifests, container, env_of, find, kinds
+from tests.proc import command_lines
+from tests.waiting import wait_until
 
 CHART = "flowyard-server"
 Render = Callable[..., Manifests]
@@ -47,6 +57,46 @@ def test_bundled_install_runs_postgres_and_redis(render: Render) -> None:
     names = [e["name"] for e in server(manifests)["env"]]
     assert names.index("POSTGRES_PASSWORD") < names.index("FLOWYARD_DATABASE_URL")
     assert names.index("REDIS_PASSWORD") < names.index("FLOWYARD_REDIS_URL")
+
+
+def test_the_bundled_redis_gets_its_password_on_stdin(render: Render, tmp_path: Path) -> None:
+    """The Redis container's script, run here with a real redis-server and a password
+    full of quotes, spaces and backslashes: clients need that password, and no process's
+    command line (what ``ps`` on the node shows) carries it."""
+    manifests = render(CHART, "bundled-values.yaml")
+    statefulset = find(manifests, "StatefulSet", "release-flowyard-server-redis")
+    redis_container = container(statefulset, "redis")
+    assert redis_container["command"] == ["sh", "-c"]
+    assert "REDIS_PASSWORD)" not in json.dumps(redis_container["args"])  # no $(VAR) expansion
+    port = free_port()
+    script = redis_container["args"][0].replace(
+        "redis-server - --dir /data",
+        f"redis-server - --port {port} --bind 127.0.0.1 --dir {tmp_path}",
+    )
+    password = 'p"a ss\\word$HOME`x'
+    binary = Path(find_redis_server())
+    path = f"{binary.parent}{os.pathsep}{os.environ['PATH']}"
+    env = {**os.environ, "REDIS_PASSWORD": password, "PATH": path}
+    process = subprocess.Popen(["sh", "-c", script], env=env, stdin=subprocess.DEVNULL)
+    ours = redis.Redis(port=port, password=password, socket_timeout=5)
+    try:
+        wait_until(lambda: _answers(ours), timeout=30, message="redis-server did not answer")
+        with pytest.raises(redis.exceptions.RedisError, match="(?i)auth"):
+            redis.Redis(port=port, socket_timeout=5).ping()
+        assert [line for line in command_lines() if "ss\\word" in line] == []
+        own_line = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+        assert own_line.startswith(b"redis-server")  # exec'd: it gets the pod's signals
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        ours.close()
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.exceptions.ConnectionError:
+        return False
 
 
 def test_generated_keys_are_usable(render: Render) -> None:

@@ -110,37 +110,23 @@ def test_api_key_from_a_value_goes_into_a_secret(render: Render) -> None:
     assert "fy_test_key" not in json.dumps(find(manifests, "Deployment"))
 
 
-def test_jobs_read_the_api_key_from_the_workers_secret(render: Render) -> None:
-    """A kubernetes worker whose key is in a Secret tells its Jobs to read it from there."""
-    env = env_of(worker(render(CHART, "kubernetes-rbac-values.yaml")))
-    assert env["FLOWYARD_WORKER_API_KEY_SECRET_NAME"] == "flowyard-worker-key"
-    assert env["FLOWYARD_WORKER_API_KEY_SECRET_KEY"] == "token"
+@pytest.mark.parametrize("values", ["kubernetes-rbac-values.yaml", "cluster-wide-values.yaml"])
+def test_key_stays_with_the_kubernetes_worker(render: Render, values: str) -> None:
+    """The key's Secret is made in the worker's namespace only (not the Jobs'), and nothing
+    tells the worker to hand it to Jobs: they get run tokens."""
+    manifests = render(CHART, values, **{"kubernetes.namespace": "runs"})
+    namespaces = [m["metadata"]["namespace"] for m in manifests if m["kind"] == "Secret"]
+    assert namespaces in ([], ["flowyard"])
+    names = set(env_of(worker(manifests)))
+    assert {name for name in names if "SECRET" in name} == set(), names
 
 
-def test_chart_made_key_secret_is_also_in_the_job_namespace(render: Render) -> None:
-    """The Secret made from api.key.value is created where the Jobs run too, and named."""
-    manifests = render(CHART, "cluster-wide-values.yaml", **{"kubernetes.namespace": "runs"})
-    secrets = [m for m in manifests if m["kind"] == "Secret"]
-    assert sorted(m["metadata"]["namespace"] for m in secrets) == ["flowyard", "runs"]
-    (name,) = {m["metadata"]["name"] for m in secrets}
-    env = env_of(worker(manifests))
-    assert env["FLOWYARD_WORKER_API_KEY_SECRET_NAME"] == name
-    assert env["FLOWYARD_WORKER_API_KEY_SECRET_KEY"] == "api-key"
-
-
-@pytest.mark.parametrize(
-    "sets",
-    [
-        {"kubernetes.apiKeyFromSecret": "false"},
-        {"worker.type": "docker"},
-        {"api.key.existingSecret": ""},
-    ],
-)
-def test_no_key_secret_setting_when_it_does_not_apply(render: Render, sets: dict) -> None:
-    """Turned off, another worker type, or no API key: the setting is not given."""
-    manifests = render(CHART, "kubernetes-rbac-values.yaml", **sets)
-    assert "FLOWYARD_WORKER_API_KEY_SECRET_NAME" not in env_of(worker(manifests))
-    assert "Secret" not in kinds(manifests)
+def test_api_key_from_secret_is_no_longer_a_value(render_error: Callable[..., str]) -> None:
+    """kubernetes.apiKeyFromSecret is gone: the schema refuses it rather than ignore it."""
+    error = render_error(
+        CHART, "kubernetes-rbac-values.yaml", **{"kubernetes.apiKeyFromSecret": "true"}
+    )
+    assert "additional properties 'apiKeyFromSecret' not allowed" in error
 
 
 def test_worker_command_and_probes(render: Render) -> None:

@@ -15,7 +15,8 @@ It serves what the Job worker uses, as the real one does:
 Fault knobs: ``gone_next_watches(n, http=False)``, ``refuse_next_creates(n)``,
 ``compact()``, ``close_watches()`` and
 ``restart(down_seconds)`` (connections refused meanwhile; objects and pods live on).
-``requests`` counts every request by method and resource, for the benchmark.
+``requests`` counts every request by method and resource, for the benchmark; ``wire`` keeps
+each request as received (request line, headers, body), for tests that look for a secret.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class KubeApiServer:
         self.store = Store()
         self.kubelet = Kubelet(self.store, runtime)
         self.requests: Counter[str] = Counter()
+        self.wire: list[str] = []  # every request as received: line, headers, body
         self.received: list[Obj] = []  # Job manifests as posted
         self.rejected: list[str] = []  # why each refused manifest was refused
         self._gone_next: list[str] = []  # "event" or "http", one per coming watch
@@ -228,7 +230,9 @@ def _handler(api: KubeApiServer) -> type[BaseHTTPRequestHandler]:
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
             route = route_of(url.path)
             length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+            raw = self.rfile.read(length) if length else b""
+            api.wire.append(f"{self.requestline}\n{self.headers}\n{raw.decode(errors='replace')}")
+            body = json.loads(raw or b"{}") if length else {}
             api.requests[f"{method} {route.kind if route else 'unknown'}"] += 1
             if route is None:
                 self._json(404, status(404, "NotFound", f"no route for {url.path}"))

@@ -15,13 +15,11 @@ from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
 from flowyard.errors import ApiError
 from flowyard.orchestrator import run_tokens as tokens
-from flowyard.orchestrator.auth import KeyCache, KeyInfo, Role, authorize
 from tests.e2e.conftest import FAST, create_process_pool
 from tests.waiting import wait_until
 
 KEY = tokens.signing_key(b"server secret")
 ADMIN = "admin-secret-for-run-token-tests-0123456789"
-RUN = KeyInfo("run token", Role.RUN, run_id="r1")
 
 
 class TestSigning:
@@ -61,55 +59,6 @@ class TestSigning:
         assert tokens.clamp_ttl(10 * 24 * 3600) == tokens.MAX_TTL_SECONDS
         with pytest.raises(ValueError, match="positive"):
             tokens.clamp_ttl(0)
-
-
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
-        ("GET", "/api/flow_runs/r1"),
-        ("POST", "/api/flow_runs/r1/state"),
-        ("POST", "/api/flow_runs/r1/heartbeat"),
-        ("POST", "/api/flow_runs/r1/infrastructure"),
-        ("POST", "/api/flow_runs"),
-        ("POST", "/api/task_runs"),
-        ("POST", "/api/task_runs/t1/state"),
-        ("POST", "/api/logs"),
-        ("GET", "/api/deployments/d1"),
-        ("GET", "/api/health"),
-    ],
-)
-def test_run_tokens_reach_the_routes_an_engine_uses(method, path):
-    """The engine's routes are open to a run token (which run they name is checked apart)."""
-    assert authorize(RUN, method, path) is None
-
-
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
-        ("GET", "/api/flow_runs"),
-        ("POST", "/api/flow_runs/r1/token"),
-        ("POST", "/api/flow_runs/r1/cancel"),
-        ("GET", "/api/flow_runs/r1/logs"),
-        ("POST", "/api/work_pools/p/claim"),
-        ("GET", "/api/blocks/secret/s"),
-        ("POST", "/api/deployments/d1/runs"),
-        ("GET", "/api/api_keys"),
-        ("GET", "/metrics"),
-    ],
-)
-def test_run_tokens_reach_nothing_else(method, path):
-    """Listing, cancelling, minting more tokens, claims, blocks, keys: refused with a reason."""
-    assert "may only act for its own flow run" in (authorize(RUN, method, path) or "")
-
-
-def test_admitted_run_tokens_survive_key_revocation_but_not_their_time():
-    """Revoking API keys clears their cache, not run tokens; a token's entry ends with it."""
-    cache = KeyCache(ttl=5.0)
-    cache.admit_run_token("digest", RUN, seconds=5.0)
-    cache.clear()
-    assert cache.get("digest") == (True, RUN)
-    cache.admit_run_token("digest", RUN, seconds=-1.0)
-    assert cache.get("digest") == (False, None)
 
 
 # -- against a real server --------------------------------------------------------------------

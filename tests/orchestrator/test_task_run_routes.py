@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from flowyard.client import FlowyardClient
-from flowyard.orchestrator.auth import KeyInfo, Role, authorize
 from tests.orchestrator.test_run_tokens import ADMIN, locked_server, two_runs
 
 __all__ = ["locked_server", "two_runs"]
-
-RUN = KeyInfo("run token", Role.RUN, run_id="r1")
-WORKER = KeyInfo("w", Role.WORKER, pools=("p",))
-
-
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [("POST", "/api/task_runs/bulk"), ("PUT", "/api/flow_runs/r1/result")],
-)
-def test_engines_reach_the_record_routes(method, path):
-    """Run tokens and worker keys may ship task-run records and record a flow result."""
-    assert authorize(RUN, method, path) is None
-    assert authorize(WORKER, method, path) is None
 
 
 def _record(run_id: str, task_run_id: str) -> dict[str, object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import stat
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import redis
 from flowyard.errors import QueueUnavailable
 from flowyard.pools import ManagedRedis, PoolQueues, Wakeups, connect
 from flowyard.pools.redis_server import find_redis_server
+from tests.proc import command_lines
 
 
 class TestManagedRedis:
@@ -19,7 +21,7 @@ class TestManagedRedis:
     def test_starts_answers_and_stops(self, tmp_path: Path) -> None:
         """start() returns a server that answers PING at .url; stop() ends the process."""
         with ManagedRedis(workdir=tmp_path) as server:
-            assert server.url == f"redis://127.0.0.1:{server.port}/0"
+            assert server.url == f"redis://:{server.password}@127.0.0.1:{server.port}/0"
             client = redis.Redis.from_url(server.url)
             assert client.ping() is True
             assert client.config_get("save") == {"save": ""}
@@ -29,6 +31,38 @@ class TestManagedRedis:
         assert process is not None and process.poll() is not None
         with pytest.raises(RuntimeError):
             _ = server.url
+
+    def test_refuses_clients_without_its_password(self, tmp_path: Path) -> None:
+        """Loopback is open to every local user: a client without the password gets nothing."""
+        with ManagedRedis(workdir=tmp_path) as server:
+            for password in (None, "guess"):
+                stranger = redis.Redis(host="127.0.0.1", port=server.port, password=password)
+                with pytest.raises(redis.exceptions.RedisError, match="(?i)auth|password"):
+                    stranger.ping()
+                stranger.close()
+            assert redis.Redis.from_url(server.url).ping() is True
+
+    def test_the_password_is_fresh_and_on_no_command_line(self, tmp_path: Path) -> None:
+        """Each start makes a new password, which no process's argv and no file shows."""
+        with (
+            ManagedRedis(workdir=tmp_path / "a") as one,
+            ManagedRedis(workdir=tmp_path / "b") as two,
+        ):
+            assert len({one.password, two.password}) == 2 and len(one.password) >= 32
+            seen = command_lines()
+            assert any("redis-server" in line and f"{one.port}" in line for line in seen)
+            assert [line for line in seen if one.password in line or two.password in line] == []
+            files = [path for path in tmp_path.rglob("*") if path.is_file()]
+            assert files and all(one.password not in path.read_text() for path in files)
+
+    def test_its_folder_and_files_are_private(self, tmp_path: Path) -> None:
+        """The working folder is 0700 (tightened if it existed) and the log file 0600."""
+        workdir = tmp_path / "redis"
+        workdir.mkdir(mode=0o755)
+        workdir.chmod(0o755)
+        with ManagedRedis(workdir=workdir):
+            assert stat.S_IMODE(workdir.stat().st_mode) == 0o700
+            assert stat.S_IMODE((workdir / "redis.log").stat().st_mode) == 0o600
 
     def test_stop_is_idempotent_and_cleans_its_temp_dir(self) -> None:
         """Without a workdir it uses a temp dir and removes it on stop."""

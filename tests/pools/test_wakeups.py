@@ -128,7 +128,7 @@ def test_listener_reconnects_and_wakes_waiters(tmp_path: Path) -> None:
     """When Redis goes away every waiter is woken; after it returns, wakes flow again."""
     server = ManagedRedis(workdir=tmp_path / "a").start()
     port = server.port
-    again = ManagedRedis(port=port, workdir=tmp_path / "b")
+    again = ManagedRedis(port=port, password=server.password, workdir=tmp_path / "b")
 
     async def main() -> None:
         listener_client = connect(server.url)
@@ -142,7 +142,7 @@ def test_listener_reconnects_and_wakes_waiters(tmp_path: Path) -> None:
             mark = wakeups.mark(POOL)
             # the reconnect itself wakes everyone once: wait for that
             await _until_marked(wakeups, mark, timeout=10)
-            client = connect(f"redis://127.0.0.1:{port}/0")
+            client = connect(again.url)
             waiter = await _blocked_waiter(wakeups, POOL)
             await PoolQueues(client).enqueue(POOL, "default", "r", NOW)
             assert await asyncio.wait_for(waiter, timeout=5) is True

@@ -26,6 +26,12 @@ SURFACE = {
     "flowyard.concurrency.sync": ["concurrency"],
     "flowyard.concurrency.asyncio": ["concurrency"],
     "flowyard.context": ["get_run_context", "FlowRunContext", "TaskRunContext", "tags"],
+    "flowyard.artifacts": [
+        "create_markdown_artifact", "create_table_artifact", "create_link_artifact",
+        "create_progress_artifact", "update_progress_artifact", "create_image_artifact",
+        "acreate_markdown_artifact", "acreate_table_artifact", "acreate_link_artifact",
+        "acreate_progress_artifact", "aupdate_progress_artifact", "acreate_image_artifact",
+    ],
     "flowyard.exceptions": [
         "MissingContextError", "MissingResult", "ParameterTypeError", "UpstreamTaskError",
     ],

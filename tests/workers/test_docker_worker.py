@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from flowyard import schemas as s
 from flowyard.blocks import DockerHost, Secret
-from flowyard.cli.processes import WorkerProcess
+from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
-from tests.docker_engine import DockerEngine
+from tests.docker_engine import TEST_IMAGE, DockerEngine
+from tests.e2e.conftest import FAST, deploy_flow
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -188,3 +192,43 @@ class TestDockerBlocks:
         assert secret not in repr(responses)
         worker.stop()
         assert secret not in worker.output.read_text()
+
+
+class TestDockerCredentials:
+    def test_container_gets_the_run_token_never_the_worker_key(
+        self,
+        admin: FlowyardClient,
+        locked_server: ServerProcess,
+        docker_engine: DockerEngine,
+        docker_flows_dir: Path,
+        tmp_path: Path,
+    ):
+        """Against a server with keys, the container's FLOWYARD_API_KEY is the run's token,
+        the run completes with it, and the worker's key is nowhere in the container."""
+        from flowyard.workers.docker import DockerWorker
+
+        pool = f"docker-{uuid.uuid4().hex[:8]}"
+        template = DockerWorker.default_base_job_template()
+        admin.create_work_pool(
+            s.WorkPoolCreate(name=pool, type="docker", base_job_template=template)
+        )
+        key = admin.create_api_key(s.ApiKeyCreate(name=pool, pools=[pool])).key
+        variables = {
+            "image": TEST_IMAGE,
+            "image_pull_policy": "never",
+            "volumes": [f"{docker_flows_dir}:{docker_flows_dir}:ro"],
+            "auto_remove": False,
+        }
+        dep = deploy_flow(admin, pool, docker_flows_dir, "hello", job_variables=variables)
+        env = {**FAST, "DOCKER_HOST": docker_engine.url, "FLOWYARD_API_KEY": key}
+        worker = WorkerProcess(locked_server.url, pool, tmp_path, "--type", "docker", env=env)
+        try:
+            run = admin.run_deployment(dep.id, s.DeploymentRunRequest())
+            completed(admin, run.id)
+        finally:
+            worker.stop(timeout=30)
+        (container,) = containers_of(docker_engine, run.id)
+        attrs = container.attrs  # type: ignore[attr-defined]
+        variables = dict(item.split("=", 1) for item in attrs["Config"]["Env"])
+        assert variables["FLOWYARD_API_KEY"].startswith("fyrt_")
+        assert key not in json.dumps(attrs)

@@ -10,7 +10,6 @@ from pydantic import ValidationError
 
 from flowyard import schemas as s
 from flowyard.errors import InvalidInput
-from flowyard.settings import Settings
 from flowyard.states import StateType
 from flowyard.workers.kubernetes import (
     KubernetesVariables,
@@ -27,7 +26,6 @@ from flowyard.workers.kubernetes.manifest import (
     label_value,
 )
 from flowyard.workers.kubernetes.validation import manifest_problems
-from flowyard.workers.kubernetes.variables import SecretKeyRef
 from tests.kube.server import KUBE_VERSION
 
 RUN = RunIdentity(
@@ -156,91 +154,81 @@ class TestCustomManifest:
         assert custom["metadata"]["labels"] == {"a": "b"}  # the variable is not modified
 
 
-KEY = "fy_" + "plain-key-that-must-not-leak"
-SECRET = SecretKeyRef(name="flowyard-worker.key", key="token")
+TOKEN = "fyrt_" + "run-token-of-this-run"
 
 
-def api_key_env(manifest: dict) -> list[dict]:
-    return [e for e in flow_container(manifest)["env"] if e["name"] == "FLOWYARD_API_KEY"]
+def custom_job(env: list[dict]) -> dict:
+    """A job_manifest whose only container has ``env``."""
+    container = {"name": "flowyard", "image": "i", "env": env}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "spec": {"template": {"spec": {"containers": [container]}}},
+    }
 
 
-class TestApiKeySecret:
-    def test_key_is_read_from_the_secret_and_is_nowhere_in_the_manifest(self):
-        """With a Secret named, FLOWYARD_API_KEY is a secretKeyRef and the key is not sent."""
-        engine = {**ENGINE, "FLOWYARD_API_KEY": KEY}
-        manifest = build_manifest(KubernetesVariables(), RUN, engine, "ab12c", SECRET)
+class TestApiKey:
+    def test_run_token_is_a_plain_value_of_the_flow_container(self):
+        """The engine's FLOWYARD_API_KEY (the run's token) is a plain variable, valid for
+        Kubernetes, and no other variable names an API key."""
+        manifest = build_manifest(
+            KubernetesVariables(), RUN, {**ENGINE, "FLOWYARD_API_KEY": TOKEN}, "ab12c"
+        )
         kubernetes_validate.validate(manifest, KUBE_VERSION, strict=True)
-        assert manifest_problems(manifest) == []
-        assert api_key_env(manifest) == [
+        env = flow_container(manifest)["env"]
+        assert [e for e in env if "API_KEY" in e["name"]] == [
+            {"name": "FLOWYARD_API_KEY", "value": TOKEN}
+        ]
+
+    @pytest.mark.parametrize(
+        "given",
+        [
+            {"name": "FLOWYARD_API_KEY", "value": "fy_worker-key"},
             {
                 "name": "FLOWYARD_API_KEY",
-                "valueFrom": {"secretKeyRef": {"name": "flowyard-worker.key", "key": "token"}},
-            }
+                "valueFrom": {"secretKeyRef": {"name": "flowyard-worker-key", "key": "api-key"}},
+            },
+        ],
+    )
+    def test_job_manifest_api_key_gives_way_to_the_run_token(self, given: dict):
+        """A FLOWYARD_API_KEY of a job_manifest, plain or from a Secret, is replaced by the
+        run's token: a template cannot hand the pod another credential."""
+        variables = KubernetesVariables(job_manifest=custom_job([given]))
+        manifest = build_manifest(variables, RUN, {**ENGINE, "FLOWYARD_API_KEY": TOKEN}, "x")
+        env = flow_container(manifest)["env"]
+        assert [e for e in env if e["name"] == "FLOWYARD_API_KEY"] == [
+            {"name": "FLOWYARD_API_KEY", "value": TOKEN}
         ]
-        assert KEY not in json.dumps(manifest)
+        assert "flowyard-worker-key" not in json.dumps(manifest)
 
-    def test_custom_manifest_variable_of_the_same_name_is_replaced(self):
-        """A plain FLOWYARD_API_KEY in a job_manifest gives way to the Secret's."""
-        plain = [{"name": "FLOWYARD_API_KEY", "value": KEY}]
-        container = {"name": "flowyard", "image": "i", "env": plain}
-        custom = {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "spec": {"template": {"spec": {"containers": [container]}}},
-        }
-        variables = KubernetesVariables(job_manifest=custom)
-        engine = {**ENGINE, "FLOWYARD_API_KEY": KEY}
-        manifest = build_manifest(variables, RUN, engine, "ab12c", SECRET)
-        (variable,) = api_key_env(manifest)
-        assert "value" not in variable and KEY not in json.dumps(manifest)
-
-    def test_without_a_secret_the_key_is_a_plain_value(self):
-        """No Secret named: the key travels as today, a plain value (the worker warns)."""
-        manifest = build_manifest(KubernetesVariables(), RUN, {"FLOWYARD_API_KEY": KEY}, "x")
-        assert api_key_env(manifest) == [{"name": "FLOWYARD_API_KEY", "value": KEY}]
-
-    def test_secret_names_and_keys_are_checked(self):
-        """A Secret name is a DNS subdomain, a key letters, digits, '-', '_' and '.'."""
-        assert KubernetesVariables(api_key_secret={"name": "fy-key"}).api_key_secret == (
-            SecretKeyRef(name="fy-key", key="api-key")
-        )
-        with pytest.raises(ValidationError, match="api_key_secret.name"):
-            KubernetesVariables(api_key_secret={"name": "Not_A_Name"})
-        with pytest.raises(ValidationError, match="api_key_secret.key"):
-            KubernetesVariables(api_key_secret={"name": "fy-key", "key": "a/b"})
+    def test_api_key_secret_is_no_longer_a_job_variable(self):
+        """The kubernetes pool's schema has no api_key_secret: a deployment naming it is
+        refused instead of silently running with something other than the run's token."""
         from flowyard.blocks import merge_variables
         from flowyard.workers.kubernetes import KubernetesWorker
 
         template = KubernetesWorker.default_base_job_template()
-        with pytest.raises(InvalidInput, match="api_key_secret"):
-            merge_variables(template, {"api_key_secret": {"name": "fy key"}})
+        assert "api_key_secret" not in template["variables"]["properties"]
+        with pytest.raises(InvalidInput, match="unknown job variable 'api_key_secret'"):
+            merge_variables(template, {"api_key_secret": {"name": "fy-key"}})
+
+
+class TestUserSecretReferences:
+    def test_secret_reference_of_a_user_variable_is_kept(self):
+        """A job_manifest variable read from a Secret reaches the pod spec unchanged."""
+        ref = {"name": "warehouse.creds", "key": "token"}
+        given = {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": ref}}
+        manifest = build(job_manifest=custom_job([given]))
+        assert given in flow_container(manifest)["env"]
+        assert manifest_problems(manifest) == []
 
     def test_custom_manifest_secret_references_are_checked(self):
         """A secretKeyRef of a job_manifest with a bad name or key is named by its path."""
         ref = {"name": "Bad_Name", "key": "a b"}
         env = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": ref}}]
-        custom = {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "spec": {
-                "template": {"spec": {"containers": [{"name": "c", "image": "i", "env": env}]}}
-            },
-        }
-        text = " ".join(manifest_problems(build(job_manifest=custom)))
+        text = " ".join(manifest_problems(build(job_manifest=custom_job(env))))
         assert "env[0].valueFrom.secretKeyRef.name: 'Bad_Name'" in text
         assert "env[0].valueFrom.secretKeyRef.key: 'a b' is not a Secret key" in text
-
-    def test_worker_setting_names_the_default_secret(self):
-        """FLOWYARD_WORKER_API_KEY_SECRET_NAME/_KEY name the worker's Secret; bad ones stop it."""
-        from flowyard.workers.kubernetes import KubernetesWorker
-
-        options = KubernetesWorker.options_from_settings
-        assert options(Settings()) == {}
-        named = Settings(worker_api_key_secret_name="fy-key")
-        assert options(named) == {"api_key_secret": SecretKeyRef(name="fy-key", key="api-key")}
-        bad = Settings(worker_api_key_secret_name="fy-key", worker_api_key_secret_key="a/b")
-        with pytest.raises(InvalidInput, match="FLOWYARD_WORKER_API_KEY_SECRET_KEY"):
-            options(bad)
 
 
 class TestChecks:

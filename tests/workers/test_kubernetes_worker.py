@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from flowyard import schemas as s
 from flowyard.blocks import KubernetesClusterConfig
 from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
+from flowyard.errors import ApiError
 from tests.docker_engine import TEST_IMAGE
 from tests.e2e.conftest import FAST, deploy_flow
 from tests.kube.fixtures import (  # noqa: F401 - fixtures
@@ -236,36 +238,6 @@ class TestJobFaults:
         assert kube_api.received == []
 
 
-ADMIN = "admin-secret-for-kubernetes-tests-0123456789"
-
-
-@pytest.fixture(scope="module")
-def locked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A server that requires API keys: a pod without the key cannot run its flow."""
-    server = ServerProcess(
-        tmp_path_factory.mktemp("locked"), env={**FAST, "FLOWYARD_API_KEY": ADMIN}
-    )
-
-    def healthy() -> bool:
-        try:
-            with FlowyardClient(server.url, ADMIN, retry_seconds=0) as admin:
-                return admin.health()["status"] == "ok"
-        except Exception:
-            return False
-
-    try:
-        wait_until(healthy, timeout=60, interval=0.05, message="the locked server did not start")
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def admin(locked_server: ServerProcess) -> Iterator[FlowyardClient]:
-    with FlowyardClient(locked_server.url, ADMIN) as client:
-        yield client
-
-
 def keyed_pool(admin: FlowyardClient, flows_dir: Path) -> tuple[str, str, s.Deployment]:
     """A kubernetes pool on the locked server, a worker key for it, and a deployment."""
     from flowyard.workers.kubernetes import KubernetesWorker
@@ -281,8 +253,30 @@ def keyed_pool(admin: FlowyardClient, flows_dir: Path) -> tuple[str, str, s.Depl
     return pool, key, dep
 
 
-class TestApiKeySecret:
-    def test_pod_reads_the_api_key_from_a_secret(
+def flow_env(manifest: dict) -> dict[str, dict]:
+    """The flow container's variables by name, each as sent (``value`` or ``valueFrom``)."""
+    containers = manifest["spec"]["template"]["spec"]["containers"]
+    container = next((c for c in containers if c["name"] == "flowyard"), containers[0])
+    return {e["name"]: e for e in container["env"]}
+
+
+def job_with_env(flows_dir: Path, env: list[dict]) -> dict:
+    """A job_manifest running the test image with the flows mounted and ``env`` added."""
+    volume = flows_volume(flows_dir)
+    container = {
+        "name": "flowyard",
+        "image": TEST_IMAGE,
+        "imagePullPolicy": "Never",
+        "env": env,
+        "volumeMounts": volume["volume_mounts"],
+    }
+    pod = {"restartPolicy": "Never", "volumes": volume["volumes"], "containers": [container]}
+    spec = {"backoffLimit": 0, "template": {"spec": pod}}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {}, "spec": spec}
+
+
+class TestRunToken:
+    def test_job_carries_the_run_token_never_the_worker_key(
         self,
         admin: FlowyardClient,
         locked_server: ServerProcess,
@@ -291,17 +285,11 @@ class TestApiKeySecret:
         docker_flows_dir: Path,
         tmp_path: Path,
     ):
-        """With FLOWYARD_WORKER_API_KEY_SECRET_NAME/_KEY the pod gets the worker's key from
-        the Secret and completes against a server requiring keys; no Job holds the key."""
+        """Against a server with keys, the pod's FLOWYARD_API_KEY is the run's token (a plain
+        value), the run completes with it, and the worker's key is in nothing the API server
+        received; the token from the spec may read its run but, the run final, write nothing."""
         pool, key, dep = keyed_pool(admin, docker_flows_dir)
-        create_secret(kubeconfig, "flowyard-worker-key", {"token": key})
-        env = {
-            **FAST,
-            "KUBECONFIG": str(kubeconfig),
-            "FLOWYARD_API_KEY": key,
-            "FLOWYARD_WORKER_API_KEY_SECRET_NAME": "flowyard-worker-key",
-            "FLOWYARD_WORKER_API_KEY_SECRET_KEY": "token",
-        }
+        env = {**FAST, "KUBECONFIG": str(kubeconfig), "FLOWYARD_API_KEY": key}
         worker = WorkerProcess(locked_server.url, pool, tmp_path, "--type", "kubernetes", env=env)
         try:
             run = admin.run_deployment(dep.id, s.DeploymentRunRequest())
@@ -311,47 +299,66 @@ class TestApiKeySecret:
         (sent,) = [
             m for m in kube_api.received if m["metadata"]["labels"].get("flowyard.io/pool") == pool
         ]
-        (container,) = sent["spec"]["template"]["spec"]["containers"]
-        (variable,) = [e for e in container["env"] if e["name"] == "FLOWYARD_API_KEY"]
-        ref = {"name": "flowyard-worker-key", "key": "token"}
-        assert variable == {"name": "FLOWYARD_API_KEY", "valueFrom": {"secretKeyRef": ref}}
-        assert key not in json.dumps(kube_api.received)
-        assert "api_key_in_pod_spec" not in worker.output.read_text()
+        variable = flow_env(sent)["FLOWYARD_API_KEY"]
+        assert set(variable) == {"name", "value"}, variable
+        token = variable["value"]
+        assert token.startswith("fyrt_") and token != key
+        assert kube_api.wire and all(key not in request for request in kube_api.wire)
+        assert key not in worker.output.read_text()
+        with FlowyardClient(locked_server.url, token, retry_seconds=0) as as_run:
+            assert as_run.read_flow_run(run.id).id == run.id
+            line = s.LogCreate(flow_run_id=run.id, message="late", timestamp=datetime.now(UTC))
+            with pytest.raises(ApiError) as refused:
+                as_run.create_logs([line])
+        assert refused.value.status_code == 403
 
-    def test_without_a_secret_the_worker_warns_once(
+
+class TestUserSecrets:
+    def test_user_variable_from_a_secret_reaches_the_flow(
         self,
-        admin: FlowyardClient,
-        locked_server: ServerProcess,
+        api: FlowyardClient,
+        deploy_k8s: Deploy,  # noqa: F811
+        start_k8s_worker: StartWorker,  # noqa: F811
         kube_api: KubeApiServer,  # noqa: F811
         kubeconfig: Path,  # noqa: F811
         docker_flows_dir: Path,
-        tmp_path: Path,
     ):
-        """No Secret named: Jobs carry the key as today, and the worker warns once, not per run."""
-        pool, key, dep = keyed_pool(admin, docker_flows_dir)
-        env = {**FAST, "KUBECONFIG": str(kubeconfig), "FLOWYARD_API_KEY": key}
-        worker = WorkerProcess(locked_server.url, pool, tmp_path, "--type", "kubernetes", env=env)
-        try:
-            for _ in range(2):
-                run = admin.run_deployment(dep.id, s.DeploymentRunRequest())
-                completed(admin, run.id)
-        finally:
-            worker.stop(timeout=30)
-        output = worker.output.read_text()
-        assert output.count("api_key_in_pod_spec") == 1, output
-        assert key not in output
+        """A job_manifest variable read from a Secret (secretKeyRef) is sent as given and
+        the flow reads its value; the value is in no manifest sent."""
+        create_secret(kubeconfig, "warehouse", {"token": "s3cr3t-" + "value"})
+        ref = {"name": "warehouse", "key": "token"}
+        variable = {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": ref}}
+        manifest = job_with_env(docker_flows_dir, [variable])
+        dep = deploy_k8s("uses_secret", job_manifest=manifest)
+        start_k8s_worker()
+        run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+        completed(api, run.id)
+        wait_until(
+            lambda: has_line(api, run.id, "token has 12 characters"),
+            message="the flow never logged the Secret's length",
+        )
+        (sent,) = [
+            m
+            for m in kube_api.received
+            if m["metadata"]["labels"].get("flowyard.io/flow-run-id") == run.id
+        ]
+        assert flow_env(sent)["API_TOKEN"] == variable
+        assert "s3cr3t-value" not in json.dumps(kube_api.received)
 
     def test_missing_secret_keeps_the_pod_pending_and_crashes_the_run(
         self,
         api: FlowyardClient,
         deploy_k8s: Deploy,  # noqa: F811
         start_k8s_worker: StartWorker,  # noqa: F811
+        docker_flows_dir: Path,
     ):
-        """A Secret that does not exist: CreateContainerConfigError in the logs, then Crashed;
-        the job variable wins over the worker's setting."""
-        secret = {"name": "absent", "key": "token"}
-        dep = deploy_k8s("hello", api_key_secret=secret, pod_watch_timeout_seconds=4)
-        start_k8s_worker(env={"FLOWYARD_WORKER_API_KEY_SECRET_NAME": "worker-wide"})
+        """A variable from a Secret that does not exist: CreateContainerConfigError in the
+        logs, then Crashed after pod_watch_timeout_seconds."""
+        ref = {"name": "absent", "key": "token"}
+        variable = {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": ref}}
+        manifest = job_with_env(docker_flows_dir, [variable])
+        dep = deploy_k8s("uses_secret", job_manifest=manifest, pod_watch_timeout_seconds=4)
+        start_k8s_worker()
         run = api.run_deployment(dep.id, s.DeploymentRunRequest())
         assert wait_for_state(api, run.id, "CRASHED", "COMPLETED", timeout=60) == "CRASHED"
         message = api.read_flow_run(run.id).state.message or ""

@@ -67,11 +67,6 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if or .Values.api.key.existingSecret .Values.api.key.value -}}true{{- end -}}
 {{- end -}}
 
-{{/* kubernetes type: the Jobs read the API key from its Secret (FLOWYARD_WORKER_API_KEY_SECRET_*). */}}
-{{- define "flowyard-worker.jobsReadKeySecret" -}}
-{{- if and (eq .Values.worker.type "kubernetes") .Values.kubernetes.apiKeyFromSecret (include "flowyard-worker.hasApiKey" .) -}}true{{- end -}}
-{{- end -}}
-
 {{/* The ConfigMap and key of the base job template, when one is given. */}}
 {{- define "flowyard-worker.templateConfigMap" -}}
 {{- if .Values.baseJobTemplate.existingConfigMap -}}

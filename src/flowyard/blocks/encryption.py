@@ -14,6 +14,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 
 from flowyard.errors import FlowyardError, InvalidInput
+from flowyard.private_files import private_directory
 
 KEY_FILE = "secret.key"
 
@@ -24,8 +25,7 @@ def load_key(secret_key: str | None, home: Path) -> bytes:
         key = secret_key.encode()
         _check(key, "FLOWYARD_SECRET_KEY")
         return key
-    path = home / KEY_FILE
-    home.mkdir(parents=True, exist_ok=True)
+    path = private_directory(home) / KEY_FILE
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

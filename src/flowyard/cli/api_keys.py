@@ -16,7 +16,13 @@ def api_key() -> None:
 
 @api_key.command("create")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["worker", "admin"]), default="worker", show_default=True)
+@click.option(
+    "--role",
+    type=click.Choice(["worker", "viewer", "admin"]),
+    default="worker",
+    show_default=True,
+    help="worker: its pools' runs; viewer: reads everything but secrets; admin: everything.",
+)
 @click.option(
     "--pool", "pools", multiple=True, help="Worker keys: a pool it may serve (repeatable)."
 )

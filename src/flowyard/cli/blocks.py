@@ -1,17 +1,25 @@
-"""``flowyard block …``: save, list, inspect and delete blocks; secrets are always masked."""
+"""``flowyard block …``: save, list, inspect, delete and test-notify blocks; secrets never print."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from flowyard import schemas as s
 from flowyard.blocks import parse_ref
-from flowyard.cli.common import client, json_option
+from flowyard.cli.common import client, json_option, settings
 from flowyard.cli.output import details, emit_json, parse_assignments, table
-from flowyard.errors import InvalidInput
+from flowyard.errors import ApiError, InvalidInput, NotificationError
+
+if TYPE_CHECKING:
+    from flowyard.blocks.notify import NotificationBlock
+    from flowyard.client import FlowyardClient
+
+TEST_SUBJECT = "Flowyard test notification"
+TEST_BODY = "This is a test message from Flowyard, sent through the block {ref}."
 
 
 @click.group("block")
@@ -103,6 +111,72 @@ def delete(ref: str) -> None:
     with client() as api:
         api.delete_block(slug, name)
     click.echo(f"Deleted block {ref}.")
+
+
+@block.command("test-notify")
+@click.argument("ref", metavar="NAME")
+@click.option("--run", "run_ref", help="Write the message about this flow run (id or prefix).")
+@click.option(
+    "--subject",
+    help="Subject template (Jinja); default: a test line, or with --run the run's state.",
+)
+@click.option("--body", help="Body template (Jinja); see docs/notifications.md for the context.")
+def test_notify(ref: str, run_ref: str | None, subject: str | None, body: str | None) -> None:
+    """Send a test message through the notification block NAME (or TYPE/NAME)."""
+    from flowyard.blocks.notify import DEFAULT_BODY, DEFAULT_SUBJECT, render, render_message
+    from flowyard.blocks.notify import run_context as build_context
+
+    with client() as api:
+        found, notifier = _notification_block(api, ref)
+        context: dict[str, Any] | None = None
+        if run_ref:
+            run = api.read_flow_run(run_ref)
+            context = build_context(run, _deployment(api, run.deployment_id), settings())
+            subject_text, body_text = render_message(
+                context, subject or DEFAULT_SUBJECT, body or DEFAULT_BODY
+            )
+        else:
+            subject_text = render(subject or TEST_SUBJECT, {"block": found})
+            body_text = render(body or TEST_BODY.format(ref=found), {"block": found})
+    try:
+        notifier.notify(subject_text, body_text, context=context)
+    except NotificationError as exc:
+        raise click.ClickException(f"the test message through {found} failed: {exc}") from exc
+    click.echo(f"Sent a test message through {found} ({notifier.service}).")
+
+
+def _notification_block(api: FlowyardClient, ref: str) -> tuple[str, NotificationBlock]:
+    """The saved block ``ref`` (``TYPE/NAME``, or a NAME that one notification block has)."""
+    from flowyard.blocks.notify import NotificationBlock
+    from flowyard.blocks.registry import block_types
+
+    kinds = {slug: t for slug, t in block_types().items() if issubclass(t, NotificationBlock)}
+    if "/" in ref:
+        slug, name = parse_ref(ref)
+    else:
+        matches = [d for d in api.list_blocks() if d.type in kinds and d.name == ref]
+        if len(matches) != 1:
+            what = "no notification block" if not matches else "several notification blocks"
+            refs = ", ".join(d.ref for d in matches)
+            raise InvalidInput(f"{what} named {ref!r}{f' ({refs}): say TYPE/NAME' if refs else ''}")
+        slug, name = matches[0].type, matches[0].name
+    if slug not in kinds:
+        raise InvalidInput(
+            f"{slug!r} is not a notification block type (those are: {', '.join(kinds)})"
+        )
+    doc = api.read_block(slug, name, include_secrets=True)
+    return doc.ref, kinds[slug].model_validate(doc.data)
+
+
+def _deployment(api: FlowyardClient, deployment_id: str | None) -> s.Deployment | None:
+    if deployment_id is None:
+        return None
+    try:
+        return api.read_deployment(deployment_id)
+    except ApiError as exc:
+        if exc.status_code == 404:  # deleted since the run was made
+            return None
+        raise
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -109,6 +109,36 @@ def delete(tag: str) -> None:
     click.echo(f"Deleted the concurrency limit of tag {tag!r}.")
 
 
+@concurrency_limit.command("holders")
+@click.argument("tag")
+@json_option
+def holders(tag: str, as_json: bool) -> None:
+    """Who holds TAG's slots now: each owner (run:ID, worker:KEY, admin) and holder."""
+    with client() as api:
+        found = api.concurrency_limit_holders(tag)
+    if as_json:
+        emit_json(found)
+        return
+    table(
+        ["owner", "holder", "slots", "lease expires"],
+        [(x.owner, x.holder, x.slots, x.lease_expires) for x in found],
+    )
+
+
+@concurrency_limit.command("reset")
+@click.argument("tag")
+@click.option("--owner", help="Free only this owner's slots (as `holders` shows it).")
+@click.option("--holder", help="Free only this holder's slots (needs --owner).")
+def reset(tag: str, owner: str | None, holder: str | None) -> None:
+    """Free TAG's slots whoever holds them (admin key): all of them, or an owner's, or one
+    holder's. A holder still running finds its slots gone when it next renews them."""
+    if holder is not None and owner is None:
+        raise click.UsageError("--holder needs --owner: a holder is named within its owner")
+    with client() as api:
+        freed = api.reset_concurrency_limit(tag, s.SlotsReset(owner=owner, holder=holder))
+    click.echo(f"Freed {freed} slot{'' if freed == 1 else 's'} of {tag!r}.")
+
+
 def _report(found: s.ConcurrencyLimit, as_json: bool) -> None:
     if as_json:
         emit_json(found)

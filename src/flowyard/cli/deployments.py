@@ -61,6 +61,13 @@ RUN_PRIORITY = click.IntRange(s.MIN_RUN_PRIORITY, s.MAX_RUN_PRIORITY)
     "--image", help="Container image to run in (the job variable 'image' of docker pools)."
 )
 @click.option("--tag", "tags", multiple=True)
+@click.option(
+    "--block",
+    "blocks",
+    multiple=True,
+    metavar="TYPE/NAME",
+    help="A block the flow's code loads by name (e.g. Secret.load); its runs may read it.",
+)
 @click.option("--description")
 @click.option("--version")
 @click.option(
@@ -110,6 +117,7 @@ def deploy(
     job_variables: tuple[str, ...],
     image: str | None,
     tags: tuple[str, ...],
+    blocks: tuple[str, ...],
     description: str | None,
     version: str | None,
     catch_up: str,
@@ -128,7 +136,8 @@ def deploy(
     deployments of flowyard.yaml (``--all`` or ``--name``) when no ENTRYPOINT is given.
 
     The flow is loaded here to learn its name and parameters; it runs later, from this
-    directory (or the project file's), on a worker of the pool.
+    directory (or the project file's), on a worker of the pool. Its file must be inside
+    that directory (or inside the one a set_working_directory pull step names).
     """
     if entrypoint is None:
         _deploy_project(project_path, names, everything, as_json)
@@ -148,6 +157,7 @@ def deploy(
         parameters=parse_assignments(params, "--param"),
         job_variables=variables,
         tags=list(tags),
+        blocks=list(blocks),
         description=description,
         version=version,
         catch_up=catch_up,
@@ -171,11 +181,12 @@ def deploy(
 
 
 def _body(entrypoint: str, base: Path, **fields: Any) -> s.DeploymentCreate:
-    """The deployment of the flow at ``entrypoint``, loaded here for its name and parameters."""
+    """The deployment of the flow at ``entrypoint``, loaded here for its name and parameters
+    from where its pull steps will look for it (refused if it leaves that folder)."""
     from flowyard.engine.entrypoint import load_flow
     from flowyard.sdk.parameters import parameter_schema
 
-    flow = load_flow(entrypoint, base)
+    flow = load_flow(entrypoint, local_code_directory(base, fields.get("pull_steps") or []))
     if not fields.get("description"):
         fields["description"] = (flow.fn.__doc__ or "").strip() or None
     return s.DeploymentCreate(
@@ -185,6 +196,18 @@ def _body(entrypoint: str, base: Path, **fields: Any) -> s.DeploymentCreate:
         parameter_schema=parameter_schema(flow.fn),
         **fields,
     )
+
+
+def local_code_directory(base: Path, steps: list[s.PullStep]) -> Path:
+    """Where a run will look for the entrypoint, as seen from here: the project's folder
+    stands in for a clone of its repository; set_working_directory steps move on from it."""
+    directory = base
+    for step in steps:
+        if step.git_clone is not None:
+            directory = base
+        elif step.set_working_directory is not None:
+            directory = directory / step.set_working_directory.directory
+    return directory
 
 
 def _deploy_project(path: Path, names: tuple[str, ...], everything: bool, as_json: bool) -> None:
@@ -228,6 +251,7 @@ def _checked_body(
             parameters=entry.parameters,
             job_variables=entry.work_pool.job_variables,
             tags=entry.tags,
+            blocks=entry.blocks,
             description=entry.description,
             version=entry.version,
             catch_up=entry.catch_up,
@@ -295,6 +319,7 @@ def inspect_deployment(name: str, as_json: bool) -> None:
             ("parameters", dep.parameters),
             ("job variables", dep.job_variables),
             ("tags", dep.tags),
+            ("blocks", dep.blocks),
             ("description", dep.description),
             ("catch-up", dep.catch_up),
             ("late after", f"{dep.late_after_seconds:g} s" if dep.late_after_seconds else "-"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from flowyard.cli.api_keys import api_key
+from flowyard.cli.artifacts import artifact
 from flowyard.cli.blocks import block
 from flowyard.cli.common import FlowyardGroup
 from flowyard.cli.concurrency_limits import concurrency_limit
@@ -50,5 +51,6 @@ for command in (
     demo,
     lambda_,
     task,
+    artifact,
 ):
     cli.add_command(command)

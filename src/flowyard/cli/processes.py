@@ -34,7 +34,9 @@ class ChildProcess:
     ) -> None:
         self.args = args
         self.output = output
-        self._log: IO[bytes] = open(output, "ab")  # noqa: SIM115 - closed in stop()
+        # its output may hold run logs: 0600, like everything under a Flowyard home
+        fd = os.open(output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._log: IO[bytes] = os.fdopen(fd, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "flowyard", *args],
             env={**os.environ, **env},
@@ -77,7 +79,7 @@ class ServerProcess(ChildProcess):
         self.port = port or free_port()
         self.home = home
         self.url = f"http://127.0.0.1:{self.port}"
-        home.mkdir(parents=True, exist_ok=True)
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
         full_env = {"FLOWYARD_HOME": str(home), "FLOWYARD_API_URL": self.url, **(env or {})}
         super().__init__(
             ["server", "start", "--port", str(self.port)], full_env, home / "server.log"
@@ -98,7 +100,9 @@ class ServerProcess(ChildProcess):
                 try:
                     api.health()
                     return
-                except ApiError:
+                except ApiError as exc:
+                    if exc.status_code == 401:  # up, and asking for a key
+                        return
                     time.sleep(0.05)
         raise FlowyardError(f"the server did not answer within {timeout:.0f}s:\n{self.tail()}")
 

@@ -82,6 +82,7 @@ class DeploymentEntry(_Entry):
     work_pool: WorkPoolRef
     parameters: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
+    blocks: list[s.BlockRef] = Field(default_factory=list)  # what the flow's code loads
     description: str | None = None
     version: str | None = None
     catch_up: Literal["all", "latest", "skip"] = "all"

@@ -58,7 +58,6 @@ def start(
     """Serve a work pool: claim its runs and launch them (creates the pool if missing)."""
     cfg = settings()
     worker_type = load_worker_type(type_)
-    options = worker_type.options_from_settings(cfg)
     api = client(retry_seconds=30.0)
     instance = worker_type(
         api,
@@ -70,7 +69,6 @@ def start(
         heartbeat_seconds=cfg.worker_heartbeat_seconds,
         grace_seconds=grace_seconds,
         metrics_port=metrics_port,
-        **options,
     )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -7,6 +7,7 @@ Only what ``is_transient`` says is retried; a request that may have reached the 
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -14,6 +15,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
+from flowyard import artifact_schemas as a
 from flowyard import schemas as s
 from flowyard.errors import ApiError, ApiUnavailable
 from flowyard.settings import Settings
@@ -39,6 +41,26 @@ def _schedules_path(ref: str, schedule_id: str | None = None) -> str:
     return path if schedule_id is None else path + "/" + quote(schedule_id, safe="")
 
 
+class _Bearer(httpx.Auth):
+    """A bearer credential that can be renewed in place."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.key}"
+        yield request
+
+
+_BEARERS: dict[str, _Bearer] = {}
+
+
+def _bearer(key: str) -> _Bearer:
+    """The process's one credential for ``key``: the clients an engine makes (its own, the
+    SDK's, a block's) all follow its run token's renewals."""
+    return _BEARERS.setdefault(key, _Bearer(key))
+
+
 class FlowyardClient:
     """A synchronous client; ``retry_seconds`` bounds how long transient failures are retried."""
 
@@ -50,13 +72,22 @@ class FlowyardClient:
         timeout: float = 30.0,
         retry_seconds: float = 10.0,
     ) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.api_url = api_url.rstrip("/")
-        self.api_key = api_key
+        self._bearer = _bearer(api_key) if api_key else None
         self._http = httpx.Client(
-            base_url=self.api_url, headers=headers, timeout=timeout, verify=_tls(self.api_url)
+            base_url=self.api_url, auth=self._bearer, timeout=timeout, verify=_tls(self.api_url)
         )
         self._retry_seconds = retry_seconds
+
+    @property
+    def api_key(self) -> str | None:
+        return self._bearer.key if self._bearer else None
+
+    def renew_key(self, key: str) -> None:
+        """Use ``key`` from now on, in every client of this process made with the same key
+        (an engine's run token, renewed by its heartbeat)."""
+        if self._bearer is not None:
+            self._bearer.key = key
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> FlowyardClient:
@@ -262,6 +293,15 @@ class FlowyardClient:
         path = _path("concurrency_limits", action)
         return self._send_doc("POST", s.SlotsResponse, path, body)
 
+    def concurrency_limit_holders(self, tag: str) -> list[s.SlotHolder]:
+        """Who holds slots of a tag's limit now."""
+        return self._list(s.SlotHolder, _path("concurrency_limits", tag, "holders"))
+
+    def reset_concurrency_limit(self, tag: str, body: s.SlotsReset) -> int:
+        """Free slots of a tag's limit whoever holds them (admin); how many were freed."""
+        path = _path("concurrency_limits", tag, "reset")
+        return self._send_doc("POST", s.SlotsFreed, path, body).freed
+
     # -- workers -------------------------------------------------------------------------
 
     def claim(self, pool: str, body: s.ClaimRequest) -> list[s.ClaimedRun]:
@@ -389,6 +429,38 @@ class FlowyardClient:
 
     def delete_block(self, block_type: str, name: str) -> None:
         self.request("DELETE", _path("blocks", block_type, name))
+
+    # -- artifacts -----------------------------------------------------------------------
+
+    def create_artifact(self, body: a.ArtifactCreate) -> a.Artifact:
+        return self._send_doc("POST", a.Artifact, _path("artifacts"), body)
+
+    def update_artifact(self, artifact_id: str, body: a.ArtifactUpdate) -> a.Artifact:
+        return self._send_doc("PATCH", a.Artifact, _path("artifacts", artifact_id), body)
+
+    def read_artifact(self, artifact_id: str) -> a.Artifact:
+        return self._get(a.Artifact, _path("artifacts", artifact_id))
+
+    def list_artifacts(
+        self, *, cursor: str | None = None, limit: int = 50, **filters: str | None
+    ) -> a.ArtifactPage:
+        """A page of artifacts, newest first; ``filters``: key, flow_run_id, task_run_id, type."""
+        params = {name: value for name, value in filters.items() if value is not None}
+        params |= {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
+        return self._get(a.ArtifactPage, _path("artifacts"), params=params)
+
+    def read_artifact_history(
+        self, key: str, *, cursor: str | None = None, limit: int = 50
+    ) -> a.ArtifactHistory:
+        params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
+        return self._get(a.ArtifactHistory, _path("artifacts", "keys", key), params=params)
+
+    def delete_artifact(self, artifact_id: str) -> None:
+        self.request("DELETE", _path("artifacts", artifact_id))
+
+    def delete_artifact_key(self, key: str) -> None:
+        """Delete every version of ``key``."""
+        self.request("DELETE", _path("artifacts", "keys", key))
 
 
 def _tls(api_url: str) -> bool:

@@ -1,8 +1,9 @@
 """``concurrency(names, occupy=1, ...)``: a block that holds slots of named limits;
 ``rate_limit(names, occupy=1, ...)``: wait for slots that then decay by themselves.
 
-Slots are leased from the API (``lease_duration``, renewed while the block runs, so a
-process that dies frees them); all names at once or none, waiting while one is full. A
+Slots are leased from the API (``lease_duration``, at most 300 s, renewed while the block
+runs, so a process that dies frees them) and belong to the flow run (or key) that took
+them: no other run can free them; all names at once or none, waiting while one is full. A
 name without a limit holds nothing, unless ``strict`` asks for an error. Without an API
 (``FLOWYARD_API_URL`` unset) nothing is limited, as with tags.
 """

@@ -1,9 +1,11 @@
 """Loading a flow from a deployment's entrypoint.
 
 Two forms are accepted: ``path/to/file.py:function`` (relative to ``base_dir``, the
-deployment's ``path``) and ``package.module:function`` (importable from ``base_dir``).
-Every failure is an ``EntrypointError`` with a one-line message; an import error is
-chained as its cause so that its traceback reaches the run's logs.
+deployment's ``path`` or where its pull steps lead) and ``package.module:function``
+(importable from ``base_dir``). A file must be inside ``base_dir`` once symlinks are
+resolved (see :mod:`flowyard.entrypoints`). Every failure is an ``EntrypointError`` with a
+one-line message; an import error is chained as its cause so that its traceback reaches
+the run's logs.
 """
 
 from __future__ import annotations
@@ -15,29 +17,21 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from flowyard.entrypoints import is_script, parse_entrypoint, relative_script
 from flowyard.errors import EntrypointError
 from flowyard.sdk import Flow
 
+__all__ = ["load_flow", "parse_entrypoint", "script_inside"]
+
 SCRIPT_MODULE = "__flowyard_entrypoint__"
-
-
-def parse_entrypoint(entrypoint: str) -> tuple[str, str]:
-    """Split ``where:attribute``; raises ``EntrypointError`` when malformed."""
-    where, sep, attribute = entrypoint.strip().rpartition(":")
-    if not sep or not where or not all(p.isidentifier() for p in attribute.split(".")):
-        raise EntrypointError(
-            f"entrypoint {entrypoint!r} must look like 'path/to/file.py:function' "
-            "or 'package.module:function'"
-        )
-    return where, attribute
 
 
 def load_flow(entrypoint: str, base_dir: Path | None = None) -> Flow[..., Any]:
     """Import the entrypoint and return its flow."""
     where, attribute = parse_entrypoint(entrypoint)
     base = (base_dir or Path.cwd()).resolve()
-    if where.endswith(".py") or "/" in where or "\\" in where:
-        module = _load_script(base / where, where)
+    if is_script(where):
+        module = _load_script(script_inside(base, where), where)
     else:
         module = _import_module(where, base)
     obj: Any = module
@@ -49,6 +43,17 @@ def load_flow(entrypoint: str, base_dir: Path | None = None) -> Flow[..., Any]:
         kind = type(obj).__name__
         raise EntrypointError(f"{attribute!r} in {where!r} is a {kind}, not a flow (use @flow)")
     return obj
+
+
+def script_inside(base: Path, where: str) -> Path:
+    """The file ``where`` names under ``base`` (resolved), refused if it leads elsewhere."""
+    path = (base / relative_script(where)).resolve()
+    if not path.is_relative_to(base.resolve()):
+        raise EntrypointError(
+            f"entrypoint file {where!r} leads outside the deployment's working directory "
+            f"{base} (to {path}, through a symlink)"
+        )
+    return path
 
 
 def _load_script(path: Path, shown: str) -> ModuleType:

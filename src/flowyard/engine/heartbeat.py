@@ -76,6 +76,8 @@ class RunHeartbeat:
                 log.warning("run_heartbeat_failed", run_id=self.run_id, error=str(exc))
                 continue
             last = ack.state
+            if ack.run_token:
+                self.client.renew_key(ack.run_token)
             if not ack.stop or self._done.is_set() or overdue_at is not None:
                 continue
             log.warning("flow_run_stopping", run_id=self.run_id, state=ack.state)

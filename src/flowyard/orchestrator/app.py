@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -26,6 +26,7 @@ from flowyard.errors import (
 )
 from flowyard.orchestrator.api import (
     api_keys,
+    artifacts,
     background_tasks,
     blocks,
     concurrency_limits,
@@ -38,6 +39,7 @@ from flowyard.orchestrator.api import (
     workers,
 )
 from flowyard.orchestrator.api.api_keys import install_auth
+from flowyard.orchestrator.authority import guard
 from flowyard.orchestrator.limits import LimitsMiddleware, RequestLimits
 from flowyard.orchestrator.runtime import Orchestrator
 from flowyard.orchestrator.services.dispatcher import dispatch_once
@@ -101,6 +103,7 @@ def create_app(
             DeploymentLimits(redis),
             rebuild_needed=True,
         )
+        orch.run_token_key = await asyncio.to_thread(run_tokens.signing_key, settings)
         app.state.orchestrator = orch
         background = background_tasks.BackgroundRuns(TaskQueue(redis))
         app.state.background_runs = background
@@ -130,7 +133,13 @@ def create_app(
             await pubsub_redis.aclose()
             db.dispose()
 
-    app = FastAPI(title="Flowyard", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES)
+    app = FastAPI(
+        title="Flowyard",
+        version="0.1.0",
+        lifespan=lifespan,
+        dependencies=[Depends(guard)],
+        responses=ERROR_RESPONSES,
+    )
     # schedules before deployments: its paths would otherwise match GET /{ref:path}
     for router in (pools.router, schedules.router, deployments.router, flow_runs.router):
         app.include_router(router)
@@ -140,10 +149,11 @@ def create_app(
     app.include_router(concurrency_limits.router)
     app.include_router(task_runs.router)
     app.include_router(background_tasks.router)
+    app.include_router(run_tokens.router)
+    app.include_router(artifacts.router)
     _add_error_handlers(app)
     if settings.api_key:
-        install_auth(app, settings.api_key)
-    run_tokens.install(app, settings)  # after install_auth: its run-token check goes in front
+        install_auth(app, settings.api_key, run_tokens.signing_key(settings))
     # last, so outermost: nothing reads a body before its size is bounded
     app.add_middleware(LimitsMiddleware, limits=limits or RequestLimits())
 

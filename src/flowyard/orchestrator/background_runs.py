@@ -10,6 +10,7 @@ taken back.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -85,7 +86,13 @@ def mark_pending(session: Session, claims: list[TaskClaim], worker: str) -> list
 
 
 def report(session: Session, run_id: str, body: s.BackgroundStateReport) -> s.TaskRun:
-    """Write a task worker's report, if its token holds the run; Conflict otherwise."""
+    """Write a task worker's report, if its token holds the run; Conflict otherwise.
+    A worker reports Running and a final state only (any other would leave the run
+    held by its claim in Redis but not active in the store)."""
+    if body.state is not StateType.RUNNING and not body.state.is_terminal:
+        raise Conflict(
+            f"a task worker reports Running or a final state, not {body.state.display_name}"
+        )
     now = datetime.now(UTC)
     values: dict[str, Any] = {
         "state_type": body.state,
@@ -116,6 +123,53 @@ def report(session: Session, run_id: str, body: s.BackgroundStateReport) -> s.Ta
             raise NotFound(f"task run {run_id!r} not found")
         raise Conflict(STALE.format(id=run_id))
     return documents.task_run(session.get_one(m.TaskRun, run_id, populate_existing=True))
+
+
+REFUSED = (
+    "background task run {id!r} cannot be set {state}: it moves to Pending and Running only "
+    "through a task worker's claim; set it Scheduled or a final state"
+)
+
+
+@dataclass(frozen=True)
+class QueueChange:
+    """What Redis must do after a state was set through the API: end the claim that held
+    the run (if any), then queue it again (Scheduled) or drop it from its ready queue."""
+
+    run_id: str
+    task_key: str
+    ended_claim: TaskClaim | None
+    queue: bool
+    final: bool
+
+
+def set_state(
+    session: Session, run_id: str, body: s.TaskRunUpdate
+) -> tuple[s.TaskRun, QueueChange]:
+    """Set a background run Scheduled or final through the API (not a worker's report).
+
+    Any claim on the run ends with it (its token is forgotten, so the worker's later
+    reports are refused); Pending and Running come only from a claim and are refused.
+    """
+    if body.state is not StateType.SCHEDULED and not body.state.is_terminal:
+        raise Conflict(REFUSED.format(id=run_id, state=body.state.display_name))
+    row = session.get(m.TaskRun, run_id, with_for_update=True, populate_existing=True)
+    if row is None or row.flow_run_id is not None:
+        raise NotFound(f"background task run {run_id!r} not found")
+    held = TaskClaim(row.id, row.claim_token, row.task_key) if row.claim_token else None
+    row.state_type, row.message = body.state, body.message
+    row.state_name = body.state_name or body.state.display_name
+    row.claim_token = row.worker_name = None
+    if body.run_count is not None:
+        row.run_count = body.run_count
+    if body.result is not None:
+        row.result_ref = body.result.model_dump()
+    row.end_time = datetime.now(UTC) if body.state.is_terminal else None
+    session.flush()
+    change = QueueChange(
+        row.id, row.task_key, held, queue=not body.state.is_terminal, final=body.state.is_terminal
+    )
+    return documents.task_run(row), change
 
 
 def return_to_queue(session: Session, claim: TaskClaim) -> bool:

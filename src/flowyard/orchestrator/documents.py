@@ -64,6 +64,7 @@ def deployment(dep: m.Deployment) -> s.Deployment:
         concurrency_limit=dep.concurrency_limit,
         collision_strategy=dep.collision_strategy,
         pull_steps=[s.PullStep.model_validate(step) for step in dep.pull_steps or []],
+        blocks=dep.blocks or [],
         priority=dep.priority,
         created=dep.created,
         updated=dep.updated,

@@ -6,11 +6,15 @@ expiry, signed with HMAC-SHA256 under a key derived from the server's secret
 (``FLOWYARD_SECRET_KEY`` or ``<home>/secret.key``, which API replicas already share), so
 any replica verifies it without a store read and nothing is stored::
 
-    fyrt_<base64url(JSON {"r": run id, "e": expiry, unix seconds})>.<base64url(HMAC)>
+    fyrt_<base64url(JSON {"r": run id, "e": expiry, "c": claim})>.<base64url(HMAC)>
 
-What a token may reach is decided by ``auth.authorize`` (the route) and the API's
-run-token check (the run the route names must be the token's run or one of its child
-runs). Tokens cannot be revoked; they are short-lived instead (``MAX_TTL_SECONDS``).
+``c`` fingerprints the claim the token was minted under (``claim_fingerprint``): once the
+run's claim is taken back (its lease expired and it was scheduled again), the token no
+longer writes for it, whoever holds it.
+
+What a token may reach is ``authority.py``'s rule: its run, the child runs below it, their
+task runs and logs, read-only once its run is final. Tokens are short-lived and renewed by
+the engine's heartbeat (``api/run_tokens.py``).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class RunClaims:
 
     run_id: str
     expires: float
+    claim: str | None = None
 
 
 def signing_key(server_secret: bytes) -> bytes:
@@ -60,9 +65,21 @@ def clamp_ttl(ttl_seconds: float | None) -> float:
     return min(float(ttl_seconds), MAX_TTL_SECONDS)
 
 
-def mint(key: bytes, run_id: str, *, now: float, ttl_seconds: float) -> str:
-    """A token for ``run_id`` valid until ``now + ttl_seconds``."""
-    claims = {"r": run_id, "e": int(now + ttl_seconds)}
+def claim_fingerprint(claim_token: str | None) -> str | None:
+    """What a token keeps of the claim it was minted under (never the claim itself)."""
+    if claim_token is None:
+        return None
+    return hashlib.sha256(claim_token.encode()).hexdigest()[:16]
+
+
+def mint(
+    key: bytes, run_id: str, *, now: float, ttl_seconds: float, claim: str | None = None
+) -> str:
+    """A token for ``run_id`` valid until ``now + ttl_seconds``, under claim fingerprint
+    ``claim``."""
+    claims: dict[str, object] = {"r": run_id, "e": int(now + ttl_seconds)}
+    if claim is not None:
+        claims["c"] = claim
     body = _b64(json.dumps(claims, separators=(",", ":")).encode())
     return f"{PREFIX}{body}.{_b64(_sign(key, body))}"
 
@@ -77,11 +94,12 @@ def verify(key: bytes, token: str, *, now: float) -> RunClaims:
     try:
         claims = json.loads(_unb64(body))
         run_id, expires = str(claims["r"]), float(claims["e"])
-    except (ValueError, KeyError, TypeError) as exc:
+        claim = claims.get("c")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidRunToken("the run token is malformed") from exc
     if expires <= now:
         raise InvalidRunToken("the run token has expired")
-    return RunClaims(run_id=run_id, expires=expires)
+    return RunClaims(run_id=run_id, expires=expires, claim=str(claim) if claim else None)
 
 
 def _sign(key: bytes, body: str) -> bytes:

@@ -43,6 +43,7 @@ class Orchestrator:
     # log batches take turns: at most one holds or waits for the store's write lock, so a
     # heartbeat or claim waits for one batch at most, never for a queue of them
     log_writes: asyncio.Lock = field(default_factory=asyncio.Lock)
+    run_token_key: bytes = b""  # signs run tokens (api/run_tokens.py)
 
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking store work off the event loop."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import signal
 from collections.abc import Callable
 from types import FrameType
@@ -13,6 +14,7 @@ import uvicorn
 
 from flowyard.errors import InvalidInput
 from flowyard.pools import ManagedRedis
+from flowyard.private_files import OWNER_ONLY_UMASK, private_directory
 from flowyard.settings import Settings
 
 log = structlog.get_logger()
@@ -36,10 +38,11 @@ def serve(settings: Settings) -> None:
         )
     from flowyard.orchestrator.app import create_app, stop_services
 
+    os.umask(OWNER_ONLY_UMASK)  # whatever the server or its libraries write is ours alone
+    private_directory(settings.home)
     with contextlib.ExitStack() as stack:
         redis_url = settings.redis_url
-        if not redis_url:
-            settings.home.mkdir(parents=True, exist_ok=True)
+        if not redis_url:  # its URL, with a password made for this start, stays in memory
             managed = stack.enter_context(ManagedRedis(workdir=settings.home / "redis"))
             redis_url = managed.url
         app = create_app(settings, redis_url=redis_url)

@@ -26,7 +26,9 @@ the hash tag ``{P}``, so each Lua script touches one Redis Cluster slot::
 Task-run concurrency limits by tag share one hash tag, so one script can take slots of
 several tags at once::
 
-    fy:{tags}:slots:T  ZSET  holder -> lease expiry    task runs holding a slot of tag T
+    fy:{tags}:slots:T  ZSET  OWNER/holder -> lease expiry   task runs (and ``concurrency``
+                             blocks) holding a slot of tag T; OWNER is the principal that
+                             took it (see ``tag_slots.members``)
     fy:{tags}:decay:T  ZSET  slot -> time it decays    slots taken by ``rate_limit`` (they
                              are never given back: they drain at the limit's decay rate)
 

@@ -3,11 +3,20 @@
 :class:`ManagedRedis` runs a private ``redis-server`` child on loopback, used when
 ``FLOWYARD_REDIS_URL`` is unset and by the tests. Nothing is persisted (``--save ""``,
 no AOF) because Redis is only an index the reconciler rebuilds from the store.
+
+Loopback is open to every local user, so each start gets a random password. It reaches
+the child through its standard input (``redis-server -`` reads configuration from it),
+never its command line, which ``ps`` shows to all; only :attr:`ManagedRedis.url` holds it,
+in the memory of whoever started the server. The child writes with umask 077 into a
+0700 folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
+import secrets
 import shutil
 import signal
 import socket
@@ -28,6 +37,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry as SyncRetry
 
 from flowyard.errors import QueueUnavailable
+from flowyard.private_files import OWNER_ONLY_UMASK, private_directory
 
 log = structlog.get_logger()
 
@@ -84,17 +94,19 @@ def free_port() -> int:
 
 
 class ManagedRedis:
-    """Start, check and stop a throwaway ``redis-server`` bound to 127.0.0.1."""
+    """Start, check and stop a throwaway ``redis-server`` on 127.0.0.1, with a password."""
 
     def __init__(
         self,
         *,
         port: int | None = None,
+        password: str | None = None,
         workdir: Path | None = None,
         binary: str | None = None,
         start_timeout: float = 10.0,
     ) -> None:
         self._requested_port = port
+        self._requested_password = password  # to restart one that clients know: same port too
         self._workdir = workdir
         self._binary = binary
         self._start_timeout = start_timeout
@@ -102,13 +114,14 @@ class ManagedRedis:
         self._process: subprocess.Popen[bytes] | None = None
         self._answered = False
         self.port = 0
+        self.password = ""
 
     @property
     def url(self) -> str:
-        """``redis://127.0.0.1:PORT/0`` of the running server."""
+        """``redis://:PASSWORD@127.0.0.1:PORT/0`` of the running server."""
         if self._process is None:
             raise RuntimeError("ManagedRedis is not started")
-        return f"redis://{HOST}:{self.port}/0"
+        return f"redis://:{self.password}@{HOST}:{self.port}/0"
 
     def start(self) -> ManagedRedis:
         """Launch the server and wait until it answers PING (retrying a port lost to a race)."""
@@ -118,7 +131,7 @@ class ManagedRedis:
         if workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="flowyard-redis-")
             workdir = Path(self._tmp.name)
-        workdir.mkdir(parents=True, exist_ok=True)
+        private_directory(workdir)
         attempts = 1 if self._requested_port else 3
         for attempt in range(1, attempts + 1):
             try:
@@ -132,8 +145,10 @@ class ManagedRedis:
 
     def _launch(self, port: int, workdir: Path) -> None:
         self.port = port
+        self.password = self._requested_password or secrets.token_urlsafe(32)
         command = [
             self._binary or find_redis_server(),
+            "-",  # read configuration from stdin first: the password
             "--port", str(port),
             "--bind", HOST,
             "--protected-mode", "yes",
@@ -145,18 +160,27 @@ class ManagedRedis:
         ]  # fmt: skip
         self._process = subprocess.Popen(
             command,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_stop_with_parent,
+            preexec_fn=_prepare_child,
         )
+        assert self._process.stdin is not None
+        with contextlib.suppress(BrokenPipeError), self._process.stdin as config:
+            config.write(f"requirepass {self.password}\n".encode())  # read to EOF, then start
         self._wait_for_ping(self._process, workdir / "redis.log")
         self._answered = True
         log.info("managed_redis_started", port=port, pid=self._process.pid)
 
     def _wait_for_ping(self, process: subprocess.Popen[bytes], logfile: Path) -> None:
         """Poll until *our* process answers (another Redis may already own the port)."""
-        client = redis.Redis(host=HOST, port=self.port, socket_connect_timeout=0.5, retry=_NO_RETRY)
+        client = redis.Redis(
+            host=HOST,
+            port=self.port,
+            password=self.password,
+            socket_connect_timeout=0.5,
+            retry=_NO_RETRY,
+        )
         deadline = time.monotonic() + self._start_timeout
         delay = 0.005
         try:
@@ -166,8 +190,8 @@ class ManagedRedis:
                 try:
                     if int(client.info("server")["process_id"]) == process.pid:
                         return
-                except redis.exceptions.ConnectionError:
-                    pass
+                except (redis.exceptions.ConnectionError, redis.exceptions.ResponseError):
+                    pass  # not up yet, or a Redis that is not ours refused our password
                 if time.monotonic() >= deadline:
                     raise QueueUnavailable(
                         f"redis-server did not answer PING on port {self.port} "
@@ -184,7 +208,7 @@ class ManagedRedis:
         answered, self._answered = self._answered, False
         if process is not None and process.poll() is None:
             if answered:  # never send SHUTDOWN to a Redis that is not ours
-                _shutdown(self.port, timeout)
+                _shutdown(self.port, self.password, timeout)
             _reap(process, timeout)
         if self._tmp is not None:
             self._tmp.cleanup()
@@ -202,8 +226,10 @@ class ManagedRedis:
         self.stop()
 
 
-def _shutdown(port: int, timeout: float) -> None:
-    client = redis.Redis(host=HOST, port=port, socket_timeout=timeout, retry=_NO_RETRY)
+def _shutdown(port: int, password: str, timeout: float) -> None:
+    client = redis.Redis(
+        host=HOST, port=port, password=password, socket_timeout=timeout, retry=_NO_RETRY
+    )
     try:
         client.shutdown(nosave=True)
     except redis.exceptions.RedisError:
@@ -232,8 +258,14 @@ def _tail(logfile: Path, lines: int = 5) -> str:
         return "(no log)"
 
 
+def _prepare_child() -> None:
+    """In the child, before exec: what it writes is its user's alone; it dies with us."""
+    os.umask(OWNER_ONLY_UMASK)
+    _stop_with_parent()
+
+
 def _stop_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM it when its parent dies.
+    """Ask Linux to SIGTERM this process when its parent dies.
 
     A server killed with SIGKILL runs no cleanup; without this its Redis would live on.
     Linux ties this to the *thread* that started the child: start a ManagedRedis from a

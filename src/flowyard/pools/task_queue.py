@@ -51,6 +51,11 @@ class TaskQueue:
                 pipe.publish(keys.wake_channel(keys.task_wake_name(task_key)), "1")
                 await pipe.execute()
 
+    async def unqueue(self, task_key: str, run_id: str) -> None:
+        """Drop a run from its task's ready queue (it is no longer Scheduled)."""
+        with translated(self._redis):
+            await self._redis.zrem(keys.task_ready(task_key), run_id)
+
     async def claim(
         self, task_keys: list[str], worker: str, max_runs: int, now: float, lease_until: float
     ) -> list[TaskClaim]:

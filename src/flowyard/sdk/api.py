@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -70,10 +71,13 @@ def _connect() -> FlowyardClient | None:
     return client
 
 
-def jsonable(parameters: dict[str, Any]) -> dict[str, Any]:
-    """Parameters as JSON values for the API (a short ``repr`` for anything else)."""
+def jsonable(parameters: dict[str, Any], fn: Callable[..., Any] | None = None) -> dict[str, Any]:
+    """Parameters as JSON values for the API (a short ``repr`` for anything else), secrets
+    masked (``redaction.py``; ``fn``'s annotations say which parameters are secret)."""
+    from flowyard.sdk.redaction import masked
+
     out: dict[str, Any] = {}
-    for name, value in parameters.items():
+    for name, value in masked(parameters, fn).items():
         try:
             json.dumps(value)
         except (TypeError, ValueError):

@@ -5,9 +5,11 @@ The producer binds the call's arguments and writes them, with the ids of its ``w
 futures, as one record of the task's result storage (its ``result_storage`` and
 serializer, ``$FLOWYARD_HOME/storage`` by default) under ``parameters-<uuid>``; the run's
 record points at it. An argument the serializer cannot write is refused before anything
-is written or created. The task worker reads that record back, runs the task (results are
-always persisted, so that the producer can read them) and reports each state with its
-claim token; a failed run's exception is persisted too, so that ``result()`` re-raises it.
+is written or created. The task worker reads that record back from the task's own result
+storage (the reference gives only the key: its storage is whatever the API was told, so
+it is never used), runs the task (results are always persisted, so that the producer can
+read them) and reports each state with its claim token; a failed run's exception is
+persisted too, so that ``result()`` re-raises it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from flowyard.sdk.api import jsonable
 from flowyard.sdk.caching import NONE
 from flowyard.sdk.context import current_tags
 from flowyard.sdk.distributed_futures import PrefectDistributedFuture, background_client
-from flowyard.sdk.results import ResultStore, SerializationError, load_result, reference
+from flowyard.sdk.result_refs import reference
+from flowyard.sdk.results import DefaultSerializer, ResultStore, SerializationError
+from flowyard.sdk.signing import UntrustedResult
 from flowyard.sdk.task_engine import TaskRunEngine
 from flowyard.sdk.task_inputs import RunLinks
 from flowyard.states import Failed, State, StateType
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
     from flowyard.sdk.tasks import Task
 
 log = structlog.get_logger()
+
+PARAMETERS_PREFIX = "parameters-"
 
 
 # -- the producer ------------------------------------------------------------------------------
@@ -58,7 +64,7 @@ def apply_async(
         owner = f"the parameters of a background run of task {task.name!r}"
         try:  # serialized before anything is written
             record = store.write(
-                f"parameters-{uuid.uuid4().hex}", data, expiration=None, owner=owner
+                f"{PARAMETERS_PREFIX}{uuid.uuid4().hex}", data, expiration=None, owner=owner
             )
         except SerializationError:
             _name_unserializable(task, store, parameters)
@@ -71,7 +77,7 @@ def apply_async(
         {
             "task_key": task.task_key,
             "name": f"{task.name}-{uuid.uuid4().hex[:8]}",
-            "parameters": jsonable(parameters),
+            "parameters": jsonable(parameters, task.fn),
             "parameters_ref": ref,
             "tags": sorted(task.tags | current_tags()),
             "task_version": task.version,
@@ -79,7 +85,7 @@ def apply_async(
         }
     )
     run = client.create_background_task_run(body)
-    return PrefectDistributedFuture(run.id, run.name)
+    return PrefectDistributedFuture(run.id, run.name, store=store)
 
 
 def _name_unserializable(
@@ -88,12 +94,15 @@ def _name_unserializable(
     """Raise naming the first argument the task's serializer cannot write (the parameters
     as a whole could not be)."""
     for name, value in parameters.items():
+        serializer = store.serializer
+        if isinstance(serializer, DefaultSerializer):
+            serializer = serializer.choose(value)
         try:
-            store.serializer.dumps(value)
+            serializer.dumps(value)
         except Exception as exc:
             raise SerializationError(
                 f"parameter {name!r} of task {task.name!r} cannot be sent to a task worker: "
-                f"the {store.serializer.type} serializer failed with {type(exc).__name__}: {exc}"
+                f"the {serializer.type} serializer failed with {type(exc).__name__}: {exc}"
             ) from exc
 
 
@@ -145,7 +154,7 @@ def _execute(
 ) -> tuple[State[Any], TaskRunEngine | None]:
     """Read the parameters and run the task; the state it ended in, and its engine."""
     try:
-        stored = load_result(claimed.parameters_ref) if claimed.parameters_ref else {}
+        stored = _read_parameters(task, claimed.parameters_ref)
         parameters = stored.get("parameters", {})
         waits: list[PrefectDistributedFuture[Any]] = [
             PrefectDistributedFuture(i) for i in stored.get("wait_for", [])
@@ -158,6 +167,18 @@ def _execute(
     engine.context.task_run_name = engine.default_name = claimed.run.name
     engine.links = RunLinks()  # so that the engine keeps the reference of the result it writes
     return engine.run(), engine
+
+
+def _read_parameters(task: Task[..., Any], ref: s.ResultRef | None) -> dict[str, Any]:
+    """The record the producer wrote, read from the task's own storage by its key."""
+    if ref is None:
+        return {}
+    if not ref.key.startswith(PARAMETERS_PREFIX):
+        raise UntrustedResult(f"{ref.key!r} is not the key of a parameters record")
+    stored = task.result_store().load(ref.key).value
+    if not isinstance(stored, dict):
+        raise TypeError(f"the record {ref.key!r} holds no parameters")
+    return stored
 
 
 def _persisting(task: Task[..., Any]) -> Task[..., Any]:

@@ -53,12 +53,16 @@ def held_slots(
     on_wait: Callable[[str | None], object] | None = None,
 ) -> Iterator[list[str]]:
     """Hold ``occupy`` slots of each named limit for the body (renewed meanwhile); the
-    names that have a limit. ``TimeoutError`` when they are not all free in ``timeout``."""
-    from flowyard.schemas import SlotsRequest  # pydantic: only when an API is in use
+    names that have a limit. ``TimeoutError`` when they are not all free in ``timeout``.
+
+    A lease longer than the server allows (``MAX_SLOT_LEASE_SECONDS``) is shortened to it:
+    the lease only bounds how long a dead holder keeps its slots, since it is renewed.
+    """
+    from flowyard.schemas import MAX_SLOT_LEASE_SECONDS, SlotsRequest  # only with an API
 
     request = SlotsRequest(
         tags=sorted(set(names)), holder=holder or uuid.uuid4().hex,
-        lease_seconds=lease_seconds, occupy=occupy,
+        lease_seconds=min(lease_seconds, MAX_SLOT_LEASE_SECONDS), occupy=occupy,
     )  # fmt: skip
     limited = _acquire(client, request, on_wait, timeout)
     if not limited:

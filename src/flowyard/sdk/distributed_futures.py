@@ -2,8 +2,9 @@
 
 It holds only the task run's id, so it pickles (it can be passed to another ``delay`` or
 in ``wait_for``). Waiting long-polls the API (``GET /api/background_task_runs/{id}/wait``),
-which answers as soon as the run is final; the result is read from the result storage the
-run's record points at (the task's ``result_storage``), as is a failed run's exception.
+which answers as soon as the run is final; the result is read, by the key the run's
+record gives, from the task's result store when the future came from ``delay`` (else from
+a storage this process trusts: see ``result_refs.py``), as is a failed run's exception.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from flowyard.sdk.api import required_client
-from flowyard.sdk.results import MissingResult, load_result
+from flowyard.sdk.result_refs import load_result
+from flowyard.sdk.results import MissingResult
 from flowyard.states import State, StateType
 
 if TYPE_CHECKING:
     from flowyard import schemas as s  # pydantic: loaded only once an API is in use
     from flowyard.client import FlowyardClient
+    from flowyard.sdk.results import ResultStore
 
 R = TypeVar("R")
 
@@ -34,9 +37,12 @@ def background_client() -> FlowyardClient:
 class PrefectDistributedFuture(Generic[R]):
     """The eventual state and result of a background task run, known by its id."""
 
-    def __init__(self, task_run_id: str, task_run_name: str | None = None) -> None:
+    def __init__(
+        self, task_run_id: str, task_run_name: str | None = None, store: ResultStore | None = None
+    ) -> None:
         self.task_run_id = task_run_id
         self.task_run_name = task_run_name or task_run_id
+        self._store = store  # the task's: where its result is read (not pickled with it)
         self._final: State[R] | None = None
         self._lock = threading.Lock()
 
@@ -97,7 +103,7 @@ class PrefectDistributedFuture(Generic[R]):
             return state
         with self._lock:
             if self._final is None:
-                state.data = _final_data(run)
+                state.data = _final_data(run, self._store)
                 self._final = state
             return self._final
 
@@ -105,12 +111,12 @@ class PrefectDistributedFuture(Generic[R]):
         return f"PrefectDistributedFuture({self.task_run_id!r})"
 
 
-def _final_data(run: s.TaskRun) -> Any:
+def _final_data(run: s.TaskRun, store: ResultStore | None) -> Any:
     """A completed run's value, or a failed run's exception; None when it is not stored."""
     if run.result is None:
         return None
     try:
-        value = load_result(run.result)
+        value = load_result(run.result, store)
     except MissingResult:
         if run.state_type is StateType.COMPLETED:
             raise

@@ -256,7 +256,7 @@ class FlowRunEngine(AttemptLoop):
         beats = run_beats(client)
         try:
             body = FlowRunCreate(
-                flow_name=self.flow.name, name=name, parameters=jsonable(parameters),
+                flow_name=self.flow.name, name=name, parameters=jsonable(parameters, self.flow.fn),
                 parent_task_run_id=self.parent_task_run_id, heartbeat_seconds=beats.interval,
             )  # fmt: skip
             run = client.create_flow_run(body)
@@ -277,7 +277,8 @@ class FlowRunEngine(AttemptLoop):
 
         body = TaskRunCreate(
             id=str(uuid.uuid4()), flow_run_id=parent.flow_run_id, name=name, task_key=key,
-            parameters=jsonable(parameters), tags=sorted(current_tags() | parent.tags),
+            parameters=jsonable(parameters, self.flow.fn),
+            tags=sorted(current_tags() | parent.tags),
             task_inputs=call_inputs(parent.links, self.flow._signature, *self._call),  # type: ignore[arg-type]
         )  # fmt: skip
         return parent.reporter.start_task_run(body, wait=True)  # the child run names it

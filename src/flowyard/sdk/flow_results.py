@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from flowyard.errors import FlowyardError
-from flowyard.sdk.results import ResultStore, get_serializer, get_storage, reference
+from flowyard.sdk.result_refs import declared, reference
+from flowyard.sdk.results import ResultStore, get_serializer, get_storage
 from flowyard.states import Failed, State
 
 if TYPE_CHECKING:
@@ -28,7 +29,8 @@ def persist_flow_result(flow: Any, state: State[Any], context: FlowRunContext) -
     A generator flow's values are streamed to its caller, not persisted."""
     if not flow.persist_result or flow.is_generator or not state.is_completed():
         return state
-    store = ResultStore(get_storage(flow.result_storage), get_serializer(flow.result_serializer))
+    storage = declared(get_storage(flow.result_storage))
+    store = ResultStore(storage, get_serializer(flow.result_serializer))
     owner = f"flow run {context.flow_run_name!r} of flow {flow.name!r}"
     try:
         record = store.write(uuid.uuid4().hex, state.data, expiration=None, owner=owner)

@@ -2,9 +2,12 @@
 the result store of cache records.
 
 A record is one file named by its key (hashed when not a safe file name), holding a JSON
-header line (serializer, expiration, task) and then the serialized value. Files are
-written to a temporary name and renamed, so another process never reads half a record.
-The default storage is ``$FLOWYARD_HOME/storage``.
+header line (serializer, expiration, owner, signature) and then the serialized value.
+Files are written to a temporary name and renamed, so another process never reads half a
+record. The default storage is ``$FLOWYARD_HOME/storage``. By default a value is written
+as JSON when it is plain JSON data (read back exactly), else pickled; a record is
+unpickled only when its HMAC signature (``signing.py``) is valid, so that whoever can
+write to a storage, or name a record, cannot make a reader run code.
 """
 
 from __future__ import annotations
@@ -20,13 +23,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from flowyard.errors import FlowyardError
+import structlog
 
-_SAFE_KEY = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+from flowyard.errors import FlowyardError
+from flowyard.sdk import signing
+
+log = structlog.get_logger()
+
+_SAFE_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
+MAX_JSON_DEPTH = 100
+LOCAL_STORAGE_TYPE = "local-file-system"
 
 
 class SerializationError(FlowyardError):
     """Raised when a result cannot be serialized (or read back) for persistence."""
+
+
+class MissingResult(FlowyardError):
+    """Raised when a persisted result cannot be read back (never persisted, gone, expired
+    or unreadable)."""
 
 
 class Serializer(Protocol):
@@ -38,7 +53,7 @@ class Serializer(Protocol):
 
 
 class PickleSerializer:
-    """The default: any picklable Python object."""
+    """Any picklable Python object; read back only from signed records."""
 
     type = "pickle"
 
@@ -61,6 +76,39 @@ class JSONSerializer:
         return json.loads(data)
 
 
+class DefaultSerializer:
+    """The default: JSON when the value is plain JSON data (it reads back exactly, and
+    reading it runs no code), pickle otherwise. Each record names the one it used."""
+
+    type = "default"
+
+    def choose(self, obj: Any) -> Serializer:
+        return JSONSerializer() if plain_json(obj) else PickleSerializer()
+
+    def dumps(self, obj: Any) -> bytes:
+        return self.choose(obj).dumps(obj)
+
+    def loads(self, data: bytes) -> Any:
+        raise SerializationError("a record names the serializer it was written with")
+
+
+def plain_json(value: Any, depth: int = 0) -> bool:
+    """Whether JSON gives ``value`` back exactly: None, bool, int, str, finite floats, and
+    lists and str-keyed dicts of those (exact types: no tuples, subclasses, enums)."""
+    kind = type(value)
+    if value is None or kind in (bool, int, str):
+        return True
+    if kind is float:
+        return value == value and value not in (float("inf"), float("-inf"))
+    if depth >= MAX_JSON_DEPTH:
+        return False
+    if kind is list:
+        return all(plain_json(item, depth + 1) for item in value)
+    if kind is dict:
+        return all(type(k) is str and plain_json(v, depth + 1) for k, v in value.items())
+    return False
+
+
 _SERIALIZERS: dict[str, type[PickleSerializer] | type[JSONSerializer]] = {
     "pickle": PickleSerializer,
     "json": JSONSerializer,
@@ -68,8 +116,8 @@ _SERIALIZERS: dict[str, type[PickleSerializer] | type[JSONSerializer]] = {
 
 
 def get_serializer(value: str | Serializer | None) -> Serializer:
-    if value is None:
-        return PickleSerializer()
+    if value is None or value == DefaultSerializer.type:
+        return DefaultSerializer()
     if isinstance(value, str):
         try:
             return _SERIALIZERS[value]()
@@ -91,8 +139,10 @@ class ResultStorage(Protocol):
 class LocalFileSystem:
     """Result storage in a local folder."""
 
-    def __init__(self, basepath: str | os.PathLike[str]) -> None:
+    def __init__(self, basepath: str | os.PathLike[str], saved_name: str | None = None) -> None:
         self.basepath = Path(basepath).expanduser()
+        self.saved_name = saved_name
+        """The name of the ``local-file-system`` block it was loaded from, if any."""
 
     def __repr__(self) -> str:
         return f"LocalFileSystem({str(self.basepath)!r})"
@@ -148,6 +198,21 @@ def get_storage(value: str | os.PathLike[str] | ResultStorage | None) -> ResultS
     return _block_storage(value)
 
 
+def names_saved_block(value: str) -> bool:
+    """Whether ``value`` is ``"<block type>/<name>"`` of a type that can hold results."""
+    return _block_type_of(value) is not None
+
+
+def saved_block_name(storage: ResultStorage) -> str | None:
+    """``"<block type>/<name>"`` of the saved block ``storage`` was loaded from, if any."""
+    if isinstance(storage, LocalFileSystem):
+        slug: str | None = LOCAL_STORAGE_TYPE
+    else:
+        slug = getattr(storage, "block_type_slug", None)
+    name = getattr(storage, "saved_name", None)
+    return f"{slug}/{name}" if slug and name else None
+
+
 def _block_type_of(value: str) -> str | None:
     """The block type slug ``value`` starts with, when it names a saved block of a type
     that can hold results (``secret/results`` stays a folder)."""
@@ -179,7 +244,7 @@ def _saved_block_storage(value: str) -> ResultStorage:
 def _block_storage(block: Any) -> ResultStorage:
     """Storage blocks store as they are; a ``local-file-system`` block is its folder."""
     if getattr(block, "block_type_slug", None) == LOCAL_STORAGE_TYPE:
-        return LocalFileSystem(block.basepath)
+        return LocalFileSystem(block.basepath, saved_name=block.saved_name)
     if not (hasattr(block, "write") and hasattr(block, "read")):
         raise ValueError(f"{block!r} cannot hold results (it has no read and write)")
     storage: ResultStorage = block
@@ -192,120 +257,98 @@ class ResultRecord:
     value: Any
     expiration: datetime | None
     location: str | None = None
+    serializer: str | None = None
 
     def expired(self, now: datetime) -> bool:
         return self.expiration is not None and now >= self.expiration
 
 
 class ResultStore:
-    """Reads and writes result records in one storage with one serializer."""
+    """Reads and writes result records in one storage with one serializer, signed with
+    the result signing key (this process's, unless one is given)."""
 
-    def __init__(self, storage: ResultStorage, serializer: Serializer) -> None:
+    def __init__(
+        self, storage: ResultStorage, serializer: Serializer, signing_key: bytes | None = None
+    ) -> None:
         self.storage = storage
         self.serializer = serializer
+        self._signing_key = signing_key
+
+    @property
+    def signing_key(self) -> bytes:
+        if self._signing_key is None:
+            self._signing_key = signing.configured_key()
+        return self._signing_key
 
     def write(
         self, key: str, value: Any, *, expiration: datetime | None, owner: str
     ) -> ResultRecord:
         """Persist ``value``; ``SerializationError`` names ``owner`` when it cannot be."""
+        serializer = self.serializer
+        if isinstance(serializer, DefaultSerializer):
+            serializer = serializer.choose(value)
         try:
-            payload = self.serializer.dumps(value)
+            payload = serializer.dumps(value)
         except Exception as exc:
             raise SerializationError(
-                f"the result of {owner} cannot be persisted with the {self.serializer.type} "
+                f"the result of {owner} cannot be persisted with the {serializer.type} "
                 f"serializer: {type(exc).__name__}: {exc}"
             ) from exc
-        header = {
-            "serializer": self.serializer.type,
+        header: dict[str, Any] = {
+            "serializer": serializer.type,
             "expiration": expiration.isoformat() if expiration else None,
             "owner": owner,
         }
         name = safe_name(key)
+        header[signing.FIELD] = signing.sign(self.signing_key, name, header, payload)
         self.storage.write(name, json.dumps(header).encode() + b"\n" + payload)
-        return ResultRecord(key, value, expiration, self.storage.location(name))
+        return ResultRecord(key, value, expiration, self.storage.location(name), serializer.type)
 
     def read(self, key: str, now: datetime | None = None) -> ResultRecord | None:
-        """The record under ``key``, or None when missing, expired or unreadable."""
+        """The record under ``key``, or None when missing, expired, unreadable or refused
+        (a cache lookup: a refused record is computed again, with a warning)."""
+        try:
+            return self.load(key, now)
+        except MissingResult:
+            return None
+        except signing.UntrustedResult as exc:
+            log.warning("result_record_refused", key=key, reason=str(exc))
+            return None
+
+    def load(self, key: str, now: datetime | None = None) -> ResultRecord:
+        """The record under ``key``; ``MissingResult`` when it is missing, expired or
+        unreadable, ``UntrustedResult`` when it would be unpickled without a valid
+        signature."""
         name = safe_name(key)
+        where = self.storage.location(name)
         raw = self.storage.read(name)
         if raw is None:
-            return None
+            raise MissingResult(f"no result at {where!r} (never persisted, or gone)")
         head, _, payload = raw.partition(b"\n")
         try:
             header = json.loads(head)
             expiration = header["expiration"] and datetime.fromisoformat(header["expiration"])
-            record = ResultRecord(key, None, expiration or None, self.storage.location(name))
-            if record.expired(now or datetime.now(UTC)):
-                return None
-            value = get_serializer(header["serializer"]).loads(payload)
-        except Exception:
-            return None
-        return ResultRecord(key, value, record.expiration, record.location)
+            kind = header["serializer"]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise MissingResult(f"the file at {where!r} is not a result record") from exc
+        if expiration and (now or datetime.now(UTC)) >= expiration:
+            raise MissingResult(f"the result at {where!r} expired at {expiration.isoformat()}")
+        serializer = self._serializer_for(kind, where)
+        if type(serializer) is not JSONSerializer or signing.FIELD in header:  # noqa: E721
+            signing.verify(self.signing_key, name, header, payload, where)
+        try:
+            value = serializer.loads(payload)
+        except Exception as exc:
+            raise MissingResult(
+                f"the result at {where!r} cannot be read with the {kind} serializer: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        return ResultRecord(key, value, expiration or None, where, kind)
 
-
-# -- references: where a persisted result is, for another process --------------------------
-
-
-class MissingResult(FlowyardError):
-    """Raised when a persisted result cannot be read back (never persisted, gone or expired)."""
-
-
-LOCAL_STORAGE_TYPE = "local-file-system"
-
-
-def describe_storage(storage: ResultStorage) -> dict[str, Any]:
-    """How to rebuild ``storage`` elsewhere: a block type slug and its fields (no secrets)."""
-    if isinstance(storage, LocalFileSystem):
-        return {"type": LOCAL_STORAGE_TYPE, "basepath": str(storage.basepath)}
-    slug = getattr(storage, "block_type_slug", None)
-    if slug:
-        from flowyard.blocks.core import secret_fields
-
-        data: dict[str, Any] = storage.model_dump(mode="json")  # type: ignore[attr-defined]
-        for name in secret_fields(type(storage)):  # type: ignore[arg-type]
-            data.pop(name, None)
-        return {"type": slug, **data}
-    return {"type": type(storage).__name__, "repr": repr(storage)}
-
-
-def rebuild_storage(description: dict[str, Any]) -> ResultStorage:
-    """The storage ``describe_storage`` described."""
-    fields = dict(description)
-    kind = fields.pop("type", None)
-    if kind == LOCAL_STORAGE_TYPE:
-        return LocalFileSystem(fields["basepath"])
-    from flowyard.blocks.registry import block_types
-
-    block_type = block_types().get(str(kind))
-    if block_type is None or not hasattr(block_type, "read"):
-        raise MissingResult(f"results in storage of type {kind!r} cannot be read here")
-    storage: ResultStorage = block_type.model_validate(fields)  # type: ignore[assignment]
-    return storage
-
-
-def reference(store: ResultStore, record: ResultRecord) -> dict[str, Any]:
-    """A ``schemas.ResultRef`` (as JSON) of ``record``, written or read through ``store``."""
-    return {
-        "storage": describe_storage(store.storage),
-        "key": record.key,
-        "location": record.location or store.storage.location(safe_name(record.key)),
-        "serializer": store.serializer.type,
-    }
-
-
-def load_result(ref: Any) -> Any:
-    """The value a persisted result reference points at, read from its storage.
-
-    ``ref`` is a ``ResultRef`` (or its JSON), or a flow run or task run read from the API
-    (``client.read_flow_run(id)``): its ``result``. Raises ``MissingResult`` when there is
-    none or it cannot be read.
-    """
-    ref = getattr(ref, "result", ref) if not callable(getattr(ref, "result", None)) else ref
-    if ref is None:
-        raise MissingResult("this run has no persisted result (persist_result was not set)")
-    data = ref if isinstance(ref, dict) else ref.model_dump()
-    store = ResultStore(rebuild_storage(data["storage"]), get_serializer(data["serializer"]))
-    record = store.read(data["key"])
-    if record is None:
-        raise MissingResult(f"no readable result at {data.get('location')!r} (gone or expired)")
-    return record.value
+    def _serializer_for(self, kind: Any, where: str) -> Serializer:
+        """The serializer a record names: this store's own, or a built-in one."""
+        if kind == self.serializer.type:
+            return self.serializer
+        if kind in _SERIALIZERS:
+            return _SERIALIZERS[kind]()
+        raise MissingResult(f"the result at {where!r} was written with serializer {kind!r}")

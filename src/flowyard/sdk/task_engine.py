@@ -30,7 +30,8 @@ from flowyard.sdk.context import (
 from flowyard.sdk.futures import UpstreamTaskError, resolve
 from flowyard.sdk.hooks import run_hooks
 from flowyard.sdk.logs import get_run_logger, log_prints_enabled
-from flowyard.sdk.results import reference
+from flowyard.sdk.redaction import masked
+from flowyard.sdk.result_refs import reference
 from flowyard.sdk.retries import retry_delay
 from flowyard.sdk.task_inputs import PARENTS, RunLinks, TaskInputs
 from flowyard.sdk.transactions import Transaction
@@ -296,7 +297,7 @@ class TaskRunEngine(AttemptLoop):
                 "name": self.context.task_run_name,
                 "task_key": self.task.task_key,
                 "state": state.type,
-                "parameters": _summarize(self.context.parameters),
+                "parameters": _summarize(masked(self.context.parameters, self.task.fn)),
                 "tags": sorted(self.context.tags),
                 "task_version": self.task.version,
                 "task_inputs": self.task_inputs,

@@ -19,6 +19,7 @@ from flowyard.sdk.distributed_futures import PrefectDistributedFuture
 from flowyard.sdk.futures import TaskFuture, TaskFutureList, resolve, upstream_futures
 from flowyard.sdk.hook_lists import HookList
 from flowyard.sdk.hooks import Hook
+from flowyard.sdk.result_refs import declared
 from flowyard.sdk.results import (
     ResultStorage,
     ResultStore,
@@ -156,7 +157,7 @@ class Task(Generic[P, R]):
     def result_store(self) -> ResultStore:
         with self._store_lock:
             if self._store is None:
-                storage = get_storage(self.result_storage)
+                storage = declared(get_storage(self.result_storage))
                 self._store = ResultStore(storage, get_serializer(self.result_serializer))
             return self._store
 

@@ -8,8 +8,10 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from flowyard.private_files import private_file
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -70,8 +72,9 @@ def alembic_config(engine: Engine) -> Any:
 
 def _make_engine(url: str, *, writer: bool = True) -> Engine:
     if url.startswith("sqlite"):
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _private_database_file(Path(database))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         # Let SQLAlchemy, not pysqlite, start transactions, so BEGIN IMMEDIATE takes the lock.
@@ -79,6 +82,13 @@ def _make_engine(url: str, *, writer: bool = True) -> Engine:
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _private_database_file(path: Path) -> None:
+    """The SQLite file, created 0600 before SQLite opens it (its -wal and -shm files then
+    get the same mode); a folder made for it is 0700, an existing one is left as it is."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_file(path)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

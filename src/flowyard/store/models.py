@@ -148,6 +148,8 @@ class Deployment(Base):
     collision_strategy: Mapped[str] = mapped_column(String(20), default="enqueue")
     # how the engine gets the code before loading the entrypoint (see engine/pull_steps.py)
     pull_steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # the blocks (TYPE/NAME) its flow code loads by name: its run tokens may read them
+    blocks: Mapped[list[str]] = mapped_column(JSON, default=list)
     priority: Mapped[int] = mapped_column(default=0)  # of its runs within their queue; lower first
     created: Mapped[datetime] = mapped_column(default=utcnow)
     updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -331,3 +333,27 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created: Mapped[datetime] = mapped_column(default=utcnow)
     revoked: Mapped[datetime | None]
+
+
+class Artifact(Base):
+    """What a flow run or task run published for people (``artifact_schemas``); the
+    artifacts sharing a key are its history, the newest being the current one."""
+
+    __tablename__ = "artifacts"
+    __table_args__ = (
+        Index("ix_artifacts_created_id", "created", "id"),  # keyset pagination, newest first
+        Index("ix_artifacts_key_created", "key", "created"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    key: Mapped[str | None] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(20))
+    description: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[Any] = mapped_column(JSON)
+    # a key's history outlives the runs that wrote it
+    flow_run_id: Mapped[str | None] = mapped_column(
+        ForeignKey("flow_runs.id", ondelete="SET NULL"), index=True
+    )
+    task_run_id: Mapped[str | None] = mapped_column(String(36), index=True)  # may arrive first
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -33,7 +33,7 @@ from flowyard.states import StateType
 from flowyard.workers.status import StatusServer, WorkerMetrics
 
 if TYPE_CHECKING:
-    from flowyard.settings import Settings
+    pass
 
 log = structlog.get_logger()
 
@@ -126,11 +126,6 @@ class BaseWorker:
     @classmethod
     def default_base_job_template(cls) -> dict[str, Any]:
         return base_job_template(cls.variables)
-
-    @classmethod
-    def options_from_settings(cls, settings: Settings) -> dict[str, Any]:
-        """Keyword arguments of this type's constructor taken from the settings (none here)."""
-        return {}
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -319,15 +314,16 @@ class BaseWorker:
             raise InvalidInput(f"invalid job configuration: {exc.errors()[0]['msg']}") from exc
 
     def engine_env(self, claimed: s.ClaimedRun) -> dict[str, str]:
-        """What the engine of a run needs to find the API and prove its claim."""
+        """What the engine of a run needs to find the API and prove its claim: the run's
+        own token, never this worker's key (a flow's code may read its environment)."""
         env = {
             "FLOWYARD_API_URL": self.client.api_url,
             "FLOWYARD_CLAIM_TOKEN": claimed.token,
             "FLOWYARD_FLOW_RUN_ID": claimed.run.id,
             "PYTHONUNBUFFERED": "1",
         }
-        if self.client.api_key:
-            env["FLOWYARD_API_KEY"] = self.client.api_key
+        if claimed.run_token:
+            env["FLOWYARD_API_KEY"] = claimed.run_token
         return env
 
     def _resolve_blocks(self, rendered: dict[str, Any]) -> dict[str, Any]:

@@ -190,7 +190,9 @@ class TestResults:
         """result_storage_key names the record file from the task's parameters."""
         calls = []
 
-        @task(result_storage_key="hello-{parameters[name]}.pickle", result_storage=str(tmp_path))
+        storage = tmp_path / "results"  # apart from FLOWYARD_HOME (tmp_path / "home")
+
+        @task(result_storage_key="hello-{parameters[name]}.pickle", result_storage=str(storage))
         def hello_world(name: str = "world"):
             calls.append(name)
             return f"hello {name}"
@@ -202,7 +204,7 @@ class TestResults:
             hello_world(name="bar")
 
         my_flow()
-        assert sorted(os.listdir(tmp_path)) == [
+        assert sorted(os.listdir(storage)) == [
             "hello-bar.pickle",
             "hello-foo.pickle",
             "hello-world.pickle",

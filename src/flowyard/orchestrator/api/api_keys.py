@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -11,15 +12,8 @@ from sqlalchemy import select
 
 from flowyard import schemas as s
 from flowyard.errors import Conflict, NotFound
-from flowyard.orchestrator.auth import (
-    KeyCache,
-    KeyInfo,
-    Role,
-    authorize,
-    key_hash,
-    new_key,
-    same_key,
-)
+from flowyard.orchestrator import run_tokens as tokens
+from flowyard.orchestrator.auth import KeyCache, KeyInfo, Role, key_hash, new_key, same_key
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.store import models as m
 
@@ -92,10 +86,22 @@ def _lookup(orch: Orchestrator, digest: str) -> KeyInfo | None:
         return KeyInfo(row.name, Role(row.role), tuple(row.pools or ()))
 
 
-async def identify(orch: Orchestrator, presented: str, admin_key: str) -> KeyInfo | None:
-    """The key behind a bearer token: the administrator's, a stored one, or None."""
+async def identify(
+    orch: Orchestrator, presented: str, admin_key: str, token_key: bytes
+) -> KeyInfo | None:
+    """The caller behind a bearer token: the administrator, a stored key, a run token, or
+    None (unknown, revoked, forged or expired)."""
     if same_key(presented, admin_key):
         return KeyInfo("FLOWYARD_API_KEY", Role.ADMIN)
+    if tokens.is_run_token(presented):
+        try:
+            claims = tokens.verify(token_key, presented, now=time.time())
+        except tokens.InvalidRunToken:
+            return None
+        name = f"run token for {claims.run_id}"
+        return KeyInfo(
+            name, Role.RUN, run_id=claims.run_id, expires=claims.expires, claim=claims.claim
+        )
     digest = key_hash(presented)
     cache: KeyCache = orch.key_cache
     known, info = cache.get(digest)
@@ -105,8 +111,9 @@ async def identify(orch: Orchestrator, presented: str, admin_key: str) -> KeyInf
     return info
 
 
-def install_auth(app: FastAPI, admin_key: str) -> None:
-    """Require a key on every ``/api`` and ``/metrics`` request: 401 without one, 403 beyond it."""
+def install_auth(app: FastAPI, admin_key: str, token_key: bytes) -> None:
+    """Require a key or run token on every ``/api`` and ``/metrics`` request (401 without a
+    valid one); ``authority.guard`` then decides what the caller may do (403 beyond it)."""
 
     @app.middleware("http")
     async def check_key(
@@ -118,11 +125,12 @@ def install_auth(app: FastAPI, admin_key: str) -> None:
         scheme, _, presented = request.headers.get("authorization", "").partition(" ")
         info = None
         if scheme.lower() == "bearer" and presented:
-            info = await identify(request.app.state.orchestrator, presented, admin_key)
+            orch = request.app.state.orchestrator
+            info = await identify(orch, presented, admin_key, token_key)
         if info is None:
-            return JSONResponse({"detail": "missing, unknown or revoked API key"}, status_code=401)
-        reason = authorize(info, request.method, request.url.path)
-        if reason is not None:
-            return JSONResponse({"detail": reason}, status_code=403)
+            return JSONResponse(
+                {"detail": "missing, unknown, revoked or expired API key or run token"},
+                status_code=401,
+            )
         request.state.api_key = info
         return await call_next(request)

@@ -19,6 +19,7 @@ import structlog
 from fastapi import APIRouter, Depends, Query, Request
 
 from flowyard import schemas as s
+from flowyard.errors import QueueUnavailable
 from flowyard.orchestrator import background_runs as store
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.pools import keys
@@ -42,6 +43,22 @@ class BackgroundRuns:
         event = self._finished.pop(run_id, None)
         if event is not None:
             event.set()
+
+    async def apply(self, change: store.QueueChange) -> None:
+        """Carry a state set through the API over to Redis. On an outage the store's
+        compare-and-sets keep the run safe (a stale entry loses its claim) and the sweep
+        queues a Scheduled run again."""
+        try:
+            if change.ended_claim is not None:
+                await self.queue.release(change.run_id, change.ended_claim.token)
+            if change.queue:
+                await self.queue.enqueue(change.task_key, [change.run_id], time.time())
+            else:
+                await self.queue.unqueue(change.task_key, change.run_id)
+        except QueueUnavailable:
+            log.warning("task_queue_sync_deferred", run_id=change.run_id)
+        if change.final:
+            self.finished(change.run_id)
 
     async def wait_finished(self, run_id: str, timeout: float) -> None:
         event = self._finished.setdefault(run_id, asyncio.Event())
@@ -150,6 +167,21 @@ async def report_state(
     if body.state.is_terminal:
         await bg.queue.release(run_id, body.token)
         bg.finished(run_id)
+    return doc
+
+
+async def set_state(
+    orch: Orchestrator, bg: BackgroundRuns, run_id: str, body: s.TaskRunUpdate
+) -> s.TaskRun:
+    """A background run's state set through ``POST /api/task_runs/{id}/state``: the store
+    first, then its queue and claim in Redis."""
+
+    def write() -> tuple[s.TaskRun, store.QueueChange]:
+        with orch.db.session() as session:
+            return store.set_state(session, run_id, body)
+
+    doc, change = await orch.in_thread(write)
+    await bg.apply(change)
     return doc
 
 

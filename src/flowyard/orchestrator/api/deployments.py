@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from flowyard import schemas as s
 from flowyard.blocks import merge_variables
+from flowyard.entrypoints import check_entrypoint
 from flowyard.orchestrator import documents, queue_sync, runs
 from flowyard.orchestrator.api import schedules
 from flowyard.orchestrator.api.pools import DEFAULT_QUEUE
@@ -23,6 +24,8 @@ router = APIRouter(prefix="/api/deployments", tags=["deployments"])
 
 @router.post("", status_code=201)
 async def create_deployment(body: s.DeploymentCreate, orch: Orch) -> s.Deployment:
+    check_entrypoint(body.entrypoint)  # 422 for a malformed one or one leaving `path`
+
     def upsert() -> tuple[s.Deployment, list[runs.QueueEffect], str | None]:
         with orch.db.session() as session:
             pool = get_pool(session, body.pool_name)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import insert, select
 
 from flowyard import schemas as s
 from flowyard.errors import Conflict, InvalidInput, NotFound
 from flowyard.orchestrator import documents, queue_sync, runs
+from flowyard.orchestrator.api import background_tasks as background
+from flowyard.orchestrator.api.background_tasks import Background
+from flowyard.orchestrator.api.run_tokens import renewal
 from flowyard.orchestrator.lookups import get_flow
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.states import StateType
@@ -192,11 +195,14 @@ async def resume_flow_run(ref: str, orch: Orch) -> s.FlowRun:
 
 
 @router.post("/flow_runs/{ref}/heartbeat")
-async def run_heartbeat(ref: str, body: s.RunHeartbeat, orch: Orch) -> s.RunHeartbeatAck:
+async def run_heartbeat(
+    ref: str, body: s.RunHeartbeat, orch: Orch, request: Request
+) -> s.RunHeartbeatAck:
     """The engine's heartbeat: keeps the run's lease alive while its flow runs.
 
     A run whose engine and worker both stop beating is Crashed by the reconciler. The answer
-    tells the engine to stop when the run is being cancelled or was taken from it.
+    tells the engine to stop when the run is being cancelled or was taken from it, and
+    renews the engine's run token.
     """
 
     def read() -> tuple[str, StateType, str | None, str | None]:
@@ -214,7 +220,8 @@ async def run_heartbeat(ref: str, body: s.RunHeartbeat, orch: Orch) -> s.RunHear
         until = time.time() + orch.settings.claim_lease_seconds
         await orch.queues.extend_leases(pool, [run_id], until)
     stop = state in (StateType.CANCELLING, StateType.CANCELLED) or state.is_terminal
-    return s.RunHeartbeatAck(state=state, stop=stop)
+    renewed = None if stop else renewal(orch, getattr(request.state, "api_key", None))
+    return s.RunHeartbeatAck(state=state, stop=stop, run_token=renewed)
 
 
 async def _heard_of(orch: Orchestrator, run_id: str, body: s.RunHeartbeat) -> StateType:
@@ -260,12 +267,18 @@ async def create_task_run(body: s.TaskRunCreate, orch: Orch) -> s.TaskRun:
 
 
 @router.post("/task_runs/{task_run_id}/state")
-async def set_task_run_state(task_run_id: str, body: s.TaskRunUpdate, orch: Orch) -> s.TaskRun:
-    def update() -> s.TaskRun:
+async def set_task_run_state(
+    task_run_id: str, body: s.TaskRunUpdate, orch: Orch, bg: Background
+) -> s.TaskRun:
+    """Set a task run's state; a background run's queue and claim follow it."""
+
+    def update() -> s.TaskRun | None:
         with orch.db.session() as session:
             row = session.get(m.TaskRun, task_run_id)
             if row is None:
                 raise NotFound(f"task run {task_run_id!r} not found")
+            if row.flow_run_id is None:
+                return None  # a background run (Task.delay): its queue must follow
             now = datetime.now(UTC)
             row.state_type, row.message = body.state, body.message
             row.state_name = body.state_name
@@ -279,7 +292,8 @@ async def set_task_run_state(task_run_id: str, body: s.TaskRunUpdate, orch: Orch
             session.flush()
             return documents.task_run(row)
 
-    return await orch.in_thread(update)
+    doc = await orch.in_thread(update)
+    return doc if doc is not None else await background.set_state(orch, bg, task_run_id, body)
 
 
 @router.get("/flow_runs/{ref}/task_runs")

@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
-from flowyard.errors import Conflict, Forbidden
+from flowyard.errors import Conflict
 from flowyard.orchestrator import documents
-from flowyard.orchestrator.auth import pool_scope
 from flowyard.orchestrator.lookups import get_pool, get_queue
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.pools import QueueConfig
@@ -80,11 +79,7 @@ def _pool_doc(orch: Orchestrator, session: Session, pool: m.WorkPool) -> s.WorkP
 
 
 @router.post("", status_code=201)
-async def create_pool(body: s.WorkPoolCreate, orch: Orch, request: Request) -> s.WorkPool:
-    key = getattr(request.state, "api_key", None)
-    if key is not None and (reason := pool_scope(key, body.name)):
-        raise Forbidden(reason)
-
+async def create_pool(body: s.WorkPoolCreate, orch: Orch) -> s.WorkPool:
     def create() -> tuple[PoolConfig, s.WorkPool]:
         with orch.db.session() as session:
             if session.scalars(select(m.WorkPool).where(m.WorkPool.name == body.name)).first():

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import literal, or_, select
+from sqlalchemy import and_, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -58,7 +58,9 @@ def upsert(session: Session, records: list[s.TaskRunRecord]) -> s.TaskRunUpsertR
 
 
 def _upsert_statement(session: Session) -> Any:
-    """INSERT … ON CONFLICT (id) DO UPDATE, unless that would take a final state back."""
+    """INSERT … ON CONFLICT (id) DO UPDATE, unless that would take a final state back or
+    touch a task run of another flow run (or a background run, whose queue follows its
+    state): a record only ever updates a task run of the flow run it names."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     table = m.TaskRun.__table__
     insert = dialect.insert(table)
@@ -67,7 +69,10 @@ def _upsert_statement(session: Session) -> Any:
     return insert.on_conflict_do_update(
         index_elements=["id"],
         set_={column: insert.excluded[column] for column in _UPDATED},
-        where=or_(table.c.state_type.not_in(final), insert.excluded.state_type.in_(final)),
+        where=and_(
+            table.c.flow_run_id == insert.excluded.flow_run_id,
+            or_(table.c.state_type.not_in(final), insert.excluded.state_type.in_(final)),
+        ),
     )
 
 

@@ -12,7 +12,9 @@ from sqlalchemy import select
 from flowyard import schemas as s
 from flowyard.orchestrator import claims as claims_store
 from flowyard.orchestrator import documents, queue_sync, runs
+from flowyard.orchestrator.api.run_tokens import issue
 from flowyard.orchestrator.lookups import get_pool
+from flowyard.orchestrator.run_tokens import claim_fingerprint
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.pools import Claim
 from flowyard.states import StateType
@@ -43,6 +45,8 @@ async def claim(pool_name: str, body: s.ClaimRequest, orch: Orch) -> s.ClaimResp
             await _cancel_collided(orch, result.collided)
         if result.claims:
             won = await _finalize(orch, pool_name, result.claims, body.worker_name)
+            if won and orch.settings.api_key:  # each engine gets a token, never a key
+                won = [_with_run_token(orch, claimed) for claimed in won]
             if won:
                 now = datetime.now(UTC)
                 for claimed in won:
@@ -60,6 +64,12 @@ async def claim(pool_name: str, body: s.ClaimRequest, orch: Orch) -> s.ClaimResp
                 remaining, max(0.0, result.next_due - body.prefetch_seconds - time.time())
             )
         await orch.wakeups.wait(pool_name, remaining, since=mark)
+
+
+def _with_run_token(orch: Orchestrator, claimed: s.ClaimedRun) -> s.ClaimedRun:
+    """The claim with the token its engine will act with, bound to this claim."""
+    token = issue(orch, claimed.run.id, claim_fingerprint(claimed.token))
+    return claimed.model_copy(update={"run_token": token})
 
 
 COLLIDED = "cancelled: its deployment's concurrency limit was reached (strategy cancel-new)"

@@ -2,10 +2,12 @@
 
 ``build_manifest`` chains them: the default manifest from the job variables (or a copy of
 a custom ``job_manifest``), then the Job's name and namespace, Flowyard's labels, and the
-engine (command and environment) in the first container. When a Secret holds the API key,
-the container reads ``FLOWYARD_API_KEY`` from it (a ``secretKeyRef``) and the key itself is
-nowhere in the manifest. ``validation.check_manifest`` then checks the result before
-anything is sent to the API server.
+engine (command and environment) in the first container. ``FLOWYARD_API_KEY`` there is the
+run's own token (``BaseWorker.engine_env``) as a plain value, never the worker's key: it
+acts for that one run only and is read-only once the run is final, and the copy in the
+spec expires soon (the engine renews its own through heartbeats), so whoever may read the
+Job learns little. ``validation.check_manifest`` then checks the result before anything is
+sent to the API server.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flowyard.workers.kubernetes.variables import KubernetesVariables, SecretKeyRef
+from flowyard.workers.kubernetes.variables import KubernetesVariables
 
 if TYPE_CHECKING:
     from flowyard import schemas as s
@@ -28,7 +30,6 @@ LABEL = "flowyard.io"
 RUN_ID, POOL, WORKER = f"{LABEL}/flow-run-id", f"{LABEL}/pool", f"{LABEL}/worker"
 CONTAINER = "flowyard"
 """Name of the flow's container in the default manifest."""
-API_KEY = "FLOWYARD_API_KEY"
 
 
 @dataclass(frozen=True)
@@ -68,14 +69,12 @@ def build_manifest(
     identity: RunIdentity,
     engine_env: dict[str, str],
     suffix: str,
-    api_key_secret: SecretKeyRef | None = None,
 ) -> dict[str, Any]:
-    """The Job to create for one run; ``suffix`` makes the name unique per launch, and
-    ``api_key_secret`` is where the pod reads the API key (None: a plain value)."""
+    """The Job to create for one run; ``suffix`` makes the name unique per launch."""
     manifest = base_manifest(variables)
     manifest = with_identity(manifest, job_name(identity, suffix), variables.namespace)
     manifest = with_labels(manifest, flowyard_labels(identity), flowyard_annotations(identity))
-    return with_engine(manifest, identity.run_id, engine_variables(engine_env, api_key_secret))
+    return with_engine(manifest, identity.run_id, engine_env)
 
 
 def base_manifest(variables: KubernetesVariables) -> dict[str, Any]:
@@ -139,24 +138,8 @@ def with_labels(
     return result
 
 
-def engine_variables(
-    engine_env: dict[str, str], api_key_secret: SecretKeyRef | None
-) -> list[dict[str, Any]]:
-    """The engine's environment as a container's ``env``; the API key read from its Secret
-    when one is named (its plain value is then dropped)."""
-    variables: list[dict[str, Any]] = [
-        {"name": name, "value": value}
-        for name, value in engine_env.items()
-        if name != API_KEY or api_key_secret is None
-    ]
-    if api_key_secret is not None:
-        ref = {"name": api_key_secret.name, "key": api_key_secret.key}
-        variables.append({"name": API_KEY, "valueFrom": {"secretKeyRef": ref}})
-    return variables
-
-
 def with_engine(
-    manifest: dict[str, Any], run_id: str, engine_env: list[dict[str, Any]]
+    manifest: dict[str, Any], run_id: str, engine_env: dict[str, str]
 ) -> dict[str, Any]:
     """The engine's environment (and default command) in the flow's container.
 
@@ -172,9 +155,8 @@ def with_engine(
         containers.append({"name": CONTAINER})
     container = next((c for c in containers if c.get("name") == CONTAINER), containers[0])
     container.setdefault("command", ["python", "-m", "flowyard.engine", run_id])
-    names = {variable["name"] for variable in engine_env}
-    kept = [e for e in container.get("env") or [] if e.get("name") not in names]
-    container["env"] = kept + copy.deepcopy(engine_env)
+    kept = [e for e in container.get("env") or [] if e.get("name") not in engine_env]
+    container["env"] = kept + [{"name": k, "value": v} for k, v in engine_env.items()]
     return result
 
 

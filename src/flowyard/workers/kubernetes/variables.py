@@ -6,15 +6,12 @@ created (the pool's JSON schema) and again, with the field named, when a run is 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from flowyard.blocks import KubernetesClusterConfig
 from flowyard.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from flowyard.settings import Settings
 
 QUANTITY = r"^[+-]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?\d+))?$"
 """A Kubernetes resource quantity: ``500m``, ``1``, ``0.5``, ``512Mi``, ``2G``."""
@@ -22,24 +19,13 @@ QUANTITY = r"^[+-]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?\d+))?$
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
-"""A key of a Secret's data."""
+"""A key of a Secret's data (a ``secretKeyRef`` of a custom ``job_manifest``)."""
 BLOCK_REFERENCE = r"^\{\{\s*block\.kubernetes-cluster-config/[A-Za-z0-9][A-Za-z0-9_\-]*\s*\}\}$"
 """What a deployment may give for ``cluster_config``; the worker resolves it at launch."""
 
 
 def _quantity(description: str) -> Any:
     return Field(default=None, pattern=QUANTITY, description=description)
-
-
-class SecretKeyRef(BaseModel):
-    """A key of a Secret in the Job's namespace, which the kubelet reads for the pod."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="Name of the Secret.")
-    key: str = Field(
-        default="api-key", max_length=253, pattern=SECRET_KEY, description="Key in the Secret."
-    )
 
 
 class KubernetesVariables(BaseModel):
@@ -95,12 +81,6 @@ class KubernetesVariables(BaseModel):
         default=300, gt=0, description="A pod not started by then: the run is Crashed."
     )
     stream_output: bool = Field(default=True, description="Send the pod's logs to the run's logs.")
-    api_key_secret: SecretKeyRef | None = Field(
-        default=None,
-        description="A Secret in the Job's namespace holding the worker's API key ({name, key}, "
-        "key default 'api-key'): the pod reads FLOWYARD_API_KEY from it, so the key is not in "
-        "the Job's spec; default: the worker's FLOWYARD_WORKER_API_KEY_SECRET_NAME.",
-    )
     cluster_config: (
         KubernetesClusterConfig | Annotated[str, Field(pattern=BLOCK_REFERENCE)] | None
     ) = Field(
@@ -119,17 +99,3 @@ class KubernetesVariables(BaseModel):
         if isinstance(self.cluster_config, str):
             raise InvalidInput(f"cluster_config {self.cluster_config!r} was not resolved")
         return self.cluster_config
-
-
-def worker_api_key_secret(settings: Settings) -> SecretKeyRef | None:
-    """The worker-wide default of ``api_key_secret``, from ``FLOWYARD_WORKER_API_KEY_SECRET_*``."""
-    if not settings.worker_api_key_secret_name:
-        return None
-    try:
-        return SecretKeyRef(
-            name=settings.worker_api_key_secret_name, key=settings.worker_api_key_secret_key
-        )
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        setting = f"FLOWYARD_WORKER_API_KEY_SECRET_{str(error['loc'][0]).upper()}"
-        raise InvalidInput(f"{setting}: {error['msg']}") from exc

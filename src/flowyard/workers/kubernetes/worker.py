@@ -17,7 +17,7 @@ import builtins
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
@@ -37,14 +37,7 @@ from flowyard.workers.kubernetes.jobs import (
 )
 from flowyard.workers.kubernetes.manifest import build_manifest, job_suffix, run_identity
 from flowyard.workers.kubernetes.validation import check_manifest
-from flowyard.workers.kubernetes.variables import (
-    KubernetesVariables,
-    SecretKeyRef,
-    worker_api_key_secret,
-)
-
-if TYPE_CHECKING:
-    from flowyard.settings import Settings
+from flowyard.workers.kubernetes.variables import KubernetesVariables
 
 __all__ = ["JobInfrastructure", "KubernetesWorker"]
 
@@ -57,13 +50,8 @@ class KubernetesWorker(BaseWorker):
     supports_kill: ClassVar[bool] = True
     kills_at_shutdown: ClassVar[bool] = False
 
-    def __init__(
-        self, *args: object, api_key_secret: SecretKeyRef | None = None, **kwargs: object
-    ) -> None:
-        """``api_key_secret``: where every Job reads the API key, unless its variables say."""
+    def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.api_key_secret = api_key_secret
-        self._warned_plain_key = False
         self._clients = ClusterClients()
         self._watches: dict[str, WatchOptions] = {}
         self._adopting: dict[str, JobInfrastructure] = {}
@@ -121,13 +109,9 @@ class KubernetesWorker(BaseWorker):
     def _manifest(
         self, claimed: s.ClaimedRun, configuration: KubernetesVariables
     ) -> dict[str, Any]:
-        """The run's Job manifest, checked."""
-        env = self.engine_env(claimed)
-        secret = configuration.api_key_secret or self.api_key_secret
-        if secret is None and self.client.api_key:
-            self._warn_plain_key()
+        """The run's Job manifest, checked; its API key is the run's token (``engine_env``)."""
         identity = run_identity(claimed, self.pool, self.name)
-        manifest = build_manifest(configuration, identity, env, job_suffix(), secret)
+        manifest = build_manifest(configuration, identity, self.engine_env(claimed), job_suffix())
         check_manifest(manifest)
         return manifest
 
@@ -136,25 +120,6 @@ class KubernetesWorker(BaseWorker):
         active = self._active.get(run_id)
         if active is not None:
             self._settle(active, message)
-
-    # -- where Jobs read the API key --------------------------------------------------------
-
-    @classmethod
-    def options_from_settings(cls, settings: Settings) -> dict[str, Any]:
-        """The Secret of ``FLOWYARD_WORKER_API_KEY_SECRET_NAME`` (and ``_KEY``), if named."""
-        secret = worker_api_key_secret(settings)
-        return {"api_key_secret": secret} if secret else {}
-
-    def _warn_plain_key(self) -> None:
-        """Once per worker: whoever may read these Jobs may read the key in their spec."""
-        if not self._warned_plain_key:
-            self._warned_plain_key = True
-            self.log.warning(
-                "api_key_in_pod_spec",
-                hint="Jobs carry FLOWYARD_API_KEY as a plain value; put the key in a Secret "
-                "in the Jobs' namespace and name it with FLOWYARD_WORKER_API_KEY_SECRET_NAME "
-                "(and _KEY) or the job variable api_key_secret",
-            )
 
     # -- Jobs of workers that died (see ``adoption``) --------------------------------------
 
