@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import threading
 import time
 
@@ -116,6 +117,7 @@ def main() -> None:
             "heartbeat_ms_idle": figures(idle["heartbeat"]),
             "health_ms_idle": figures(idle["health"]),
             "while_writing": [{"concurrent_writers": n, **load} for n, load in loads.items()],
+            "load_average_1m_at_end": round(os.getloadavg()[0], 2),  # the machine is shared
         },
     )
 
