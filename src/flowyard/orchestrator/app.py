@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -74,6 +74,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 """Every route may answer these (422 is documented by FastAPI per route)."""
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+STORE_BUSY = "the database is busy or unreachable; nothing was written, try again"
 QUEUE_DOWN = (
     "the work-pool queues (Redis) are unavailable; runs stay recorded and are queued "
     "again when Redis is back"
@@ -233,6 +234,16 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": "conflicts with stored data: " + str(exc.orig).splitlines()[0]}, 409
         )
+
+    @app.exception_handler(OperationalError)
+    async def store_busy(_: Request, exc: OperationalError) -> JSONResponse:
+        """A store that is locked or unreachable for now: 503, which clients retry; any
+        other operational error is a server error and goes on to be logged as one."""
+        message = str(exc.orig).lower()
+        if "locked" not in message and "connection" not in message:
+            raise exc
+        log.warning("store_unavailable", error=str(exc.orig).splitlines()[0])
+        return JSONResponse({"detail": STORE_BUSY}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
