@@ -1,43 +1,182 @@
-"""The API's request and response documents, shared by the orchestrator and the client."""
+"""The API's request and response documents, shared by the orchestrator and the client.
+
+Request documents carry the API's bounds (the annotated types below), so that the OpenAPI
+spec shows them and a request beyond them is refused with 422 naming the field: names are
+plain identifiers, labels and texts printable Unicode of bounded length, integers within
+declared ranges, and documents of arbitrary user JSON at most ``MAX_JSON_DEPTH`` deep.
+Response documents stay lax, and stored JSON too deep to serialize is cut (``StoredJson``),
+so that nothing stored can make a read fail.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    model_validator,
+)
 
 from flowyard.states import StateType
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,99}$"
+NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_.\- ]{0,98}[A-Za-z0-9_.\-])?$"
+MAX_JSON_DEPTH = 32
+MAX_LABEL_LENGTH = 200
+MAX_TEXT_LENGTH = 100_000
+MAX_LOG_MESSAGE_LENGTH = 1_000_000
+MAX_LIST_ITEMS = 1000  # logs per request, task-run records per bulk request, tags, ...
+MAX_COUNT = 1_000_000  # concurrency limits, run counts
+# what a label may not hold: controls (category Cc), bidi overrides and isolates, surrogates
+_REFUSED_IN_LABELS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # no store keeps NUL; lone surrogates
+
+
+def _refuse(pattern: re.Pattern[str], text: str) -> str:
+    found = pattern.search(text)
+    if found:
+        raise ValueError(f"contains the character U+{ord(found.group()):04X}, which is not allowed")
+    return text
+
+
+def _printable(text: str) -> str:
+    """A label or name: no control, bidi-override or surrogate characters, no edge spaces."""
+    _refuse(_REFUSED_IN_LABELS, text)
+    if text != text.strip():
+        raise ValueError("starts or ends with white space")
+    return text
+
+
+def _storable(value: Any) -> Any:
+    """Free text with NUL and lone surrogates replaced (U+FFFD), which no store can keep.
+
+    Replaced, not refused: messages come from tracebacks and programs' output, and a run's
+    final state must not be lost to a stray byte in its message."""
+    return _UNSTORABLE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
+def _cut_text(value: Any) -> Any:
+    """``_storable`` text, cut to ``MAX_TEXT_LENGTH`` characters (a note says so)."""
+    value = _storable(value)
+    if isinstance(value, str) and len(value) > MAX_TEXT_LENGTH:
+        note = f"… (cut to {MAX_TEXT_LENGTH} characters)"
+        return value[: MAX_TEXT_LENGTH - len(note)] + note
+    return value
+
+
+def _json_shape(value: Any) -> tuple[int, bool]:
+    """How deep ``value`` nests (a scalar is 0, ``{}`` is 1), and whether it holds a number
+    JSON cannot carry (NaN, infinities); without recursing."""
+    deepest, odd, stack = 0, False, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(node, float) and not math.isfinite(node):
+            odd = True
+    return deepest, odd
+
+
+def _bounded_json(value: Any) -> Any:
+    depth, odd = _json_shape(value)
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if odd:
+        raise ValueError("holds a number JSON cannot carry (NaN or an infinity)")
+    return value
+
+
+def _cut_json(value: Any, depth: int = 1) -> Any:
+    """``value`` with what lies deeper than ``MAX_JSON_DEPTH`` replaced by a note, and NaN and
+    infinities by their names.
+
+    Rows stored before the bounds existed may hold either, and neither can be serialized."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if not isinstance(value, dict | list):
+        return value
+    if depth > MAX_JSON_DEPTH:
+        return f"<cut: nested deeper than {MAX_JSON_DEPTH} levels>"
+    if isinstance(value, dict):
+        return {key: _cut_json(item, depth + 1) for key, item in value.items()}
+    return [_cut_json(item, depth + 1) for item in value]
+
+
+def _stored_json(value: Any) -> Any:
+    depth, odd = _json_shape(value)
+    return _cut_json(value) if depth > MAX_JSON_DEPTH or odd else value
+
+
+def _datetime_text(value: Any) -> Any:
+    """Times come as ISO 8601 text: a bare number is refused, not read as a Unix time."""
+    if isinstance(value, int | float):
+        raise ValueError("a date-time is ISO 8601 text, not a number")
+    return value
+
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=100)]
+"""An identifier: letters, digits, ``_.-`` and inner spaces, at most 100 characters."""
+Label = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_LENGTH), AfterValidator(_printable)]
+"""A name people choose freely (flows, task runs, tags, workers): printable, trimmed."""
+Text = Annotated[str, BeforeValidator(_cut_text)]
+"""Free text (descriptions, state messages): never refused, but made storable and cut to
+``MAX_TEXT_LENGTH``."""
+LogMessage = Annotated[str, Field(max_length=MAX_LOG_MESSAGE_LENGTH), BeforeValidator(_storable)]
+"""A log line: made storable; longer than ``MAX_LOG_MESSAGE_LENGTH``, refused (the SDK cuts)."""
+JsonObject = Annotated[dict[str, Any], AfterValidator(_bounded_json)]
+"""Arbitrary user JSON (parameters, job variables, block data), bounded in depth."""
+StoredJson = Annotated[dict[str, Any], AfterValidator(_stored_json)]
+"""User JSON as read back from the store: cut rather than failing the read."""
+Bool = StrictBool
+Count = Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
+Float = StrictFloat
+Time = Annotated[datetime, BeforeValidator(_datetime_text)]
+Tags = Annotated[list[Label], Field(max_length=100)]
+LongLabel = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(_printable)]
+"""A label that may be long: paths, URLs, entrypoints, tokens, keys."""
+Id = Annotated[Label, Field(max_length=36)]
+"""The id of a stored record (the store keeps 36 characters: a UUID)."""
+Kind = Annotated[Name, Field(max_length=50)]
+"""A type's or state's short name (the store keeps 50 characters)."""
 BlockRef = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9\-]{0,99}/[A-Za-z0-9][A-Za-z0-9_\-]{0,199}$")
+    str, Field(pattern=r"^[a-z0-9][a-z0-9\-]{0,99}/[A-Za-z0-9][A-Za-z0-9_\-]{0,199}$")
 ]
 """A saved block, ``TYPE/NAME``."""
 
 
 class _Doc(BaseModel):
-    model_config = ConfigDict(from_attributes=True, extra="forbid")
+    model_config = ConfigDict(from_attributes=True, extra="forbid", allow_inf_nan=False)
 
 
 # -- work pools and queues ---------------------------------------------------------------
 
 
 class WorkPoolCreate(_Doc):
-    name: str = Field(pattern=NAME_PATTERN)
-    type: str = "process"
-    description: str | None = None
-    concurrency_limit: int | None = Field(default=None, ge=0)
-    paused: bool = False
-    base_job_template: dict[str, Any] | None = None
+    name: Name
+    type: Kind = "process"
+    description: Text | None = None
+    concurrency_limit: Count | None = None
+    paused: Bool = False
+    base_job_template: JsonObject | None = None
 
 
 class WorkPoolUpdate(_Doc):
-    description: str | None = None
-    concurrency_limit: int | None = Field(default=None, ge=0)
-    clear_concurrency_limit: bool = False
-    paused: bool | None = None
-    base_job_template: dict[str, Any] | None = None
+    description: Text | None = None
+    concurrency_limit: Count | None = None
+    clear_concurrency_limit: Bool = False
+    paused: Bool | None = None
+    base_job_template: JsonObject | None = None
 
 
 class WorkPool(_Doc):
@@ -54,24 +193,25 @@ class WorkPool(_Doc):
 
 FAIR_DESCRIPTION = "deployments take turns, so that one's burst does not starve another's runs"
 MIN_RUN_PRIORITY, MAX_RUN_PRIORITY = -1000, 1000  # the claim script has bands for ±4096
+MAX_QUEUE_PRIORITY = 1_000_000
 
 
 class WorkQueueCreate(_Doc):
-    name: str = Field(pattern=NAME_PATTERN)
-    priority: int = Field(default=1, ge=0)
-    concurrency_limit: int | None = Field(default=None, ge=0)
-    paused: bool = False
-    fair: bool = Field(default=False, description=FAIR_DESCRIPTION)
-    description: str | None = None
+    name: Name
+    priority: StrictInt = Field(default=1, ge=0, le=MAX_QUEUE_PRIORITY)
+    concurrency_limit: Count | None = None
+    paused: Bool = False
+    fair: Bool = Field(default=False, description=FAIR_DESCRIPTION)
+    description: Text | None = None
 
 
 class WorkQueueUpdate(_Doc):
-    priority: int | None = Field(default=None, ge=0)
-    concurrency_limit: int | None = Field(default=None, ge=0)
-    clear_concurrency_limit: bool = False
-    paused: bool | None = None
-    fair: bool | None = Field(default=None, description=FAIR_DESCRIPTION)
-    description: str | None = None
+    priority: StrictInt | None = Field(default=None, ge=0, le=MAX_QUEUE_PRIORITY)
+    concurrency_limit: Count | None = None
+    clear_concurrency_limit: Bool = False
+    paused: Bool | None = None
+    fair: Bool | None = Field(default=None, description=FAIR_DESCRIPTION)
+    description: Text | None = None
 
 
 class WorkQueue(_Doc):
@@ -95,23 +235,23 @@ class ScheduleCreate(_Doc):
 
     kind: Literal["cron", "interval", "rrule"]
     expression: str = Field(min_length=1, max_length=2000)
-    timezone: str = "UTC"
-    anchor_date: datetime | None = Field(
+    timezone: Annotated[Label, Field(max_length=100)] = "UTC"
+    anchor_date: Time | None = Field(
         default=None, description="intervals count from here; RRules start here"
     )
-    active: bool = True
-    parameters: dict[str, Any] = Field(default_factory=dict, description="parameter overrides")
+    active: Bool = True
+    parameters: JsonObject = Field(default_factory=dict, description="parameter overrides")
 
 
 class ScheduleUpdate(_Doc):
     """Pause or resume, or edit in place: any change replaces the runs not started yet."""
 
-    active: bool | None = None
+    active: Bool | None = None
     kind: Literal["cron", "interval", "rrule"] | None = None
     expression: str | None = Field(default=None, min_length=1, max_length=2000)
-    timezone: str | None = None
-    anchor_date: datetime | None = None
-    parameters: dict[str, Any] | None = None
+    timezone: Annotated[Label, Field(max_length=100)] | None = None
+    anchor_date: Time | None = None
+    parameters: JsonObject | None = None
 
 
 class Schedule(_Doc):
@@ -122,7 +262,7 @@ class Schedule(_Doc):
     timezone: str
     anchor_date: datetime | None
     active: bool
-    parameters: dict[str, Any]
+    parameters: StoredJson
     created: datetime
     updated: datetime
     next_times: list[datetime] = Field(
@@ -133,9 +273,9 @@ class Schedule(_Doc):
 class GitClone(_Doc):
     """Clone a git repository (at a branch or tag) for each run; the flow runs inside it."""
 
-    repository: str = Field(min_length=1, description="URL or path git can clone")
-    branch: str | None = Field(default=None, description="branch or tag; default: the HEAD")
-    access_token_secret: str | None = Field(
+    repository: LongLabel = Field(description="URL or path git can clone")
+    branch: LongLabel | None = Field(default=None, description="branch or tag; default: the HEAD")
+    access_token_secret: Label | None = Field(
         default=None, description="name of a Secret block holding a token (private repos)"
     )
 
@@ -143,7 +283,7 @@ class GitClone(_Doc):
 class SetWorkingDirectory(_Doc):
     """Run from this directory (relative: inside the code pulled so far)."""
 
-    directory: str = Field(min_length=1)
+    directory: LongLabel
 
 
 class PullStep(_Doc):
@@ -162,38 +302,43 @@ class PullStep(_Doc):
 
 
 class DeploymentCreate(_Doc):
-    name: str = Field(pattern=NAME_PATTERN)
-    flow_name: str = Field(min_length=1, max_length=200)
-    entrypoint: str = Field(description="path/to/file.py:function, relative to `path`")
-    path: str | None = Field(default=None, description="working directory the flow runs in")
-    pool_name: str
-    queue_name: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    parameter_schema: dict[str, Any] | None = None
-    job_variables: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list)
-    description: str | None = None
-    version: str | None = None
+    name: Name
+    flow_name: Label
+    entrypoint: LongLabel = Field(description="path/to/file.py:function, relative to `path`")
+    path: LongLabel | None = Field(default=None, description="working directory the flow runs in")
+    pool_name: Name
+    queue_name: Name | None = None
+    parameters: JsonObject = Field(default_factory=dict)
+    parameter_schema: JsonObject | None = None
+    job_variables: JsonObject = Field(default_factory=dict)
+    tags: Tags = Field(default_factory=list)
+    description: Text | None = None
+    version: Annotated[Label, Field(max_length=100)] | None = None
     catch_up: Literal["all", "latest", "skip"] = Field(
         default="all",
         description="scheduled runs that did not start in time: run all, only the latest, "
         "or skip them",
     )
-    late_after_seconds: float | None = Field(
-        default=None, ge=0, description="grace period before a run is Late; default: server's"
+    late_after_seconds: Float | None = Field(
+        default=None,
+        ge=0,
+        le=10**9,
+        description="grace period before a run is Late; default: server's",
     )
-    crash_retries: int = Field(
+    crash_retries: StrictInt = Field(
         default=0, ge=0, le=100, description="a Crashed run is scheduled again this many times"
     )
-    concurrency_limit: int | None = Field(
-        default=None, ge=0, description="at most this many runs of it at once (None: no limit)"
+    concurrency_limit: Count | None = Field(
+        default=None, description="at most this many runs of it at once (None: no limit)"
     )
     collision_strategy: Literal["enqueue", "cancel-new"] = Field(
         default="enqueue",
         description="a run due while the limit is reached waits (enqueue) or is cancelled",
     )
     pull_steps: list[PullStep] = Field(
-        default_factory=list, description="how a run gets the code, in order (default: `path`)"
+        default_factory=list,
+        max_length=100,
+        description="how a run gets the code, in order (default: `path`)",
     )
     blocks: list[BlockRef] = Field(
         default_factory=list,
@@ -202,14 +347,16 @@ class DeploymentCreate(_Doc):
         "`Secret.load(NAME)`: its runs' tokens may read these, secrets included, and no others "
         "beyond what its pull steps and job variables refer to",
     )
-    priority: int = Field(
+    priority: StrictInt = Field(
         default=0,
         ge=MIN_RUN_PRIORITY,
         le=MAX_RUN_PRIORITY,
         description="its runs' priority within their queue; lower first",
     )
     schedules: list[ScheduleCreate] | None = Field(
-        default=None, description="replaces the deployment's schedules; omit to keep them"
+        default=None,
+        max_length=100,
+        description="replaces the deployment's schedules; omit to keep them",
     )
 
 
@@ -222,9 +369,9 @@ class Deployment(_Doc):
     path: str | None
     pool_name: str
     queue_name: str
-    parameters: dict[str, Any]
-    parameter_schema: dict[str, Any] | None
-    job_variables: dict[str, Any]
+    parameters: StoredJson
+    parameter_schema: StoredJson | None
+    job_variables: StoredJson
     tags: list[str]
     description: str | None
     version: str | None
@@ -242,11 +389,11 @@ class Deployment(_Doc):
 
 
 class DeploymentRunRequest(_Doc):
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    job_variables: dict[str, Any] = Field(default_factory=dict)
-    scheduled_time: datetime | None = None
-    name: str | None = None
-    priority: int | None = Field(
+    parameters: JsonObject = Field(default_factory=dict)
+    job_variables: JsonObject = Field(default_factory=dict)
+    scheduled_time: Time | None = None
+    name: Label | None = None
+    priority: StrictInt | None = Field(
         default=None,
         ge=MIN_RUN_PRIORITY,
         le=MAX_RUN_PRIORITY,
@@ -268,10 +415,10 @@ class StateChange(_Doc):
     """A request to move a run; ``token`` is the claim token for worker and engine moves."""
 
     type: StateType
-    message: str | None = None
-    token: str | None = None
-    force: bool = False
-    scheduled_time: datetime | None = None
+    message: Text | None = None
+    token: LongLabel | None = None
+    force: Bool = False
+    scheduled_time: Time | None = None
     """For Running → Scheduled (a flow's retry in-process): when the next attempt starts."""
 
 
@@ -284,12 +431,12 @@ class StateChangeResult(_Doc):
 class FlowRunCreate(_Doc):
     """An ad-hoc run without a deployment (the SDK's local runs report these)."""
 
-    flow_name: str
-    name: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    parent_task_run_id: str | None = None
+    flow_name: Label
+    name: Label | None = None
+    parameters: JsonObject = Field(default_factory=dict)
+    parent_task_run_id: Id | None = None
     state: StateType = StateType.RUNNING
-    heartbeat_seconds: float | None = Field(
+    heartbeat_seconds: Float | None = Field(
         default=None,
         gt=0,
         le=3600,
@@ -307,8 +454,8 @@ class FlowRun(_Doc):
     deployment_name: str | None
     pool_name: str | None
     queue_name: str | None
-    parameters: dict[str, Any]
-    job_variables: dict[str, Any]
+    parameters: StoredJson
+    job_variables: StoredJson
     state: StateDoc
     scheduled_time: datetime
     start_time: datetime | None
@@ -330,11 +477,11 @@ class FlowRunHistory(_Doc):
 
 
 class ClaimRequest(_Doc):
-    worker_name: str
-    max_runs: int = Field(default=1, ge=1, le=1000)
-    queues: list[str] | None = None
-    prefetch_seconds: float = Field(default=0.0, ge=0, le=3600)
-    wait: float = Field(default=0.0, ge=0, le=60, description="seconds to long-poll for a run")
+    worker_name: Label
+    max_runs: StrictInt = Field(default=1, ge=1, le=1000)
+    queues: list[Name] | None = Field(default=None, max_length=MAX_LIST_ITEMS)
+    prefetch_seconds: Float = Field(default=0.0, ge=0, le=3600)
+    wait: Float = Field(default=0.0, ge=0, le=60, description="seconds to long-poll for a run")
 
 
 class ClaimedRun(_Doc):
@@ -343,7 +490,7 @@ class ClaimedRun(_Doc):
     run: FlowRun
     token: str
     deployment: Deployment | None
-    base_job_template: dict[str, Any]
+    base_job_template: StoredJson
     run_token: str | None = Field(
         default=None,
         description="what the run's engine authenticates with (never the worker's key); "
@@ -356,9 +503,9 @@ class ClaimResponse(_Doc):
 
 
 class WorkerHeartbeat(_Doc):
-    worker_name: str
-    type: str = "process"
-    run_ids: list[str] = Field(default_factory=list)
+    worker_name: Label
+    type: Kind = "process"
+    run_ids: list[Label] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
 
 
 class HeartbeatResponse(_Doc):
@@ -379,8 +526,8 @@ class RunHeartbeat(_Doc):
     """A sign of life for a running flow run: the engine's, with its claim token, or (no
     token) that of the process that called a flow directly, with its beat interval."""
 
-    token: str | None = None
-    interval_seconds: float | None = Field(default=None, gt=0, le=3600)
+    token: LongLabel | None = None
+    interval_seconds: Float | None = Field(default=None, gt=0, le=3600)
 
 
 class RunHeartbeatAck(_Doc):
@@ -394,8 +541,8 @@ class RunHeartbeatAck(_Doc):
 
 
 class InfrastructureReport(_Doc):
-    token: str
-    infrastructure_id: str
+    token: LongLabel
+    infrastructure_id: LongLabel
 
 
 # -- task runs and logs ------------------------------------------------------------------
@@ -405,38 +552,41 @@ class TaskRunInput(_Doc):
     """An upstream run whose result (or future, or state) fed a task run's input."""
 
     input_type: Literal["task_run"] = "task_run"
-    id: str
+    id: Label
 
 
 class ResultRef(_Doc):
     """Where a persisted result lives: enough for another process to read it back."""
 
-    storage: dict[str, Any] = Field(
+    storage: JsonObject = Field(
         description="how to rebuild the storage: its block type (`type`) and fields"
     )
-    key: str = Field(description="the record's key in that storage")
-    location: str = Field(description="a path or URL, for people")
-    serializer: str
+    key: LongLabel = Field(description="the record's key in that storage")
+    location: LongLabel = Field(description="a path or URL, for people")
+    serializer: Label
+
+
+TaskInputs = Annotated[dict[str, list[TaskRunInput]], Field(max_length=MAX_LIST_ITEMS)]
 
 
 class TaskRunCreate(_Doc):
-    id: str | None = None
-    flow_run_id: str
-    name: str
-    task_key: str
+    id: Id | None = None
+    flow_run_id: Id
+    name: Label
+    task_key: Label
     state: StateType = StateType.RUNNING
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list)
-    task_version: str | None = None
-    task_inputs: dict[str, list[TaskRunInput]] = Field(default_factory=dict)
+    parameters: JsonObject = Field(default_factory=dict)
+    tags: Tags = Field(default_factory=list)
+    task_version: Label | None = None
+    task_inputs: TaskInputs = Field(default_factory=dict)
 
 
 class TaskRunUpdate(_Doc):
     state: StateType
-    message: str | None = None
-    state_name: str | None = None
-    run_count: int | None = None
-    cache_key: str | None = None
+    message: Text | None = None
+    state_name: Annotated[Label, Field(max_length=50)] | None = None
+    run_count: Count | None = None
+    cache_key: LongLabel | None = None
     result: ResultRef | None = None
 
 
@@ -444,7 +594,7 @@ class _TaskRunDetails(_Doc):
     """What a task run's record and its document share beyond the name and the state."""
 
     state_name: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: StoredJson = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
     task_version: str | None = None
     task_inputs: dict[str, list[TaskRunInput]] = Field(default_factory=dict)
@@ -460,14 +610,22 @@ class TaskRunRecord(_TaskRunDetails):
     except that a task run in a final state does not go back to a non-final one.
     """
 
-    id: str
-    flow_run_id: str
-    name: str
-    task_key: str
+    id: Id
+    flow_run_id: Id
+    name: Label
+    task_key: Label
     state: StateType
-    message: str | None = None
-    start_time: datetime | None = None
-    end_time: datetime | None = None
+    message: Text | None = None
+    start_time: Time | None = None
+    end_time: Time | None = None
+    # the request's bounds, over the lax fields of what is read back
+    state_name: Annotated[Label, Field(max_length=50)] | None = None
+    parameters: JsonObject = Field(default_factory=dict)
+    tags: Tags = Field(default_factory=list)
+    task_version: Label | None = None
+    task_inputs: TaskInputs = Field(default_factory=dict)
+    cache_key: LongLabel | None = None
+    run_count: Count = 0
 
 
 class TaskRunUpsertResult(_Doc):
@@ -492,26 +650,26 @@ class TaskRun(_TaskRunDetails):
 class BackgroundTaskRunCreate(_Doc):
     """A background task run (``Task.delay``): Scheduled until a task worker claims it."""
 
-    task_key: str = Field(min_length=1, max_length=200)
-    name: str = Field(min_length=1, max_length=200)
-    parameters: dict[str, Any] = Field(
+    task_key: Label
+    name: Label
+    parameters: JsonObject = Field(
         default_factory=dict, description="a summary for people; the values are in storage"
     )
     parameters_ref: ResultRef | None = Field(
         None, description="the stored parameters (and wait_for), read by the task worker"
     )
-    tags: list[str] = Field(default_factory=list)
-    task_version: str | None = None
-    task_inputs: dict[str, list[TaskRunInput]] = Field(default_factory=dict)
+    tags: Tags = Field(default_factory=list)
+    task_version: Label | None = None
+    task_inputs: TaskInputs = Field(default_factory=dict)
 
 
 class TaskWorkerClaim(_Doc):
     """Claim up to ``max_runs`` Scheduled background runs of these tasks, waiting for one."""
 
-    task_keys: list[str] = Field(min_length=1)
-    worker_name: str = Field(min_length=1, max_length=200)
-    max_runs: int = Field(1, ge=1, le=1000)
-    wait: float = Field(0.0, ge=0.0, le=60.0, description="seconds to wait for a run")
+    task_keys: list[Label] = Field(min_length=1, max_length=MAX_LIST_ITEMS)
+    worker_name: Label
+    max_runs: StrictInt = Field(1, ge=1, le=1000)
+    wait: Float = Field(0.0, ge=0.0, le=60.0, description="seconds to wait for a run")
 
 
 class ClaimedTaskRun(_Doc):
@@ -525,13 +683,13 @@ class TaskWorkerClaimed(_Doc):
 
 
 class HeldTaskRun(_Doc):
-    id: str
-    token: str
+    id: Label
+    token: LongLabel
 
 
 class TaskWorkerHeartbeat(_Doc):
-    worker_name: str = Field(min_length=1, max_length=200)
-    runs: list[HeldTaskRun] = Field(default_factory=list)
+    worker_name: Label
+    runs: list[HeldTaskRun] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
 
 
 class TaskWorkerHeartbeatAck(_Doc):
@@ -541,7 +699,7 @@ class TaskWorkerHeartbeatAck(_Doc):
 class BackgroundStateReport(TaskRunUpdate):
     """A task worker's report of a claimed run; refused (409) when its claim was taken back."""
 
-    token: str
+    token: LongLabel
 
 
 class GraphNode(_Doc):
@@ -572,16 +730,28 @@ class FlowRunGraph(_Doc):
 
 
 class LogCreate(_Doc):
+    flow_run_id: Id
+    task_run_id: Id | None = None
+    level: StrictInt = Field(default=20, ge=0, le=100)
+    message: LogMessage
+    timestamp: Time
+    source: Annotated[Label, Field(max_length=20)] = "engine"
+
+
+LogBatch = Annotated[list[LogCreate], Field(max_length=MAX_LIST_ITEMS)]
+"""The body of ``POST /api/logs``."""
+TaskRunBatch = Annotated[list[TaskRunRecord], Field(max_length=MAX_LIST_ITEMS)]
+"""The body of ``POST /api/task_runs/bulk``."""
+
+
+class Log(_Doc):
+    id: int
     flow_run_id: str
     task_run_id: str | None = None
     level: int = 20
     message: str
     timestamp: datetime
     source: str = "engine"
-
-
-class Log(LogCreate):
-    id: int
 
 
 class ErrorDoc(_Doc):
@@ -602,15 +772,15 @@ class BlockType(_Doc):
 
 
 class BlockCreate(_Doc):
-    type: str
+    type: Kind
     name: str = Field(pattern=BLOCK_NAME)
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: JsonObject = Field(default_factory=dict)
 
 
 class BlockSave(_Doc):
     """The body of ``PUT /api/blocks/{type}/{name}``: create or replace."""
 
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: JsonObject = Field(default_factory=dict)
 
 
 class BlockDocument(_Doc):
@@ -619,7 +789,7 @@ class BlockDocument(_Doc):
     id: str
     type: str
     name: str
-    data: dict[str, Any]
+    data: StoredJson
     secret_fields: list[str]
     created: datetime
     updated: datetime
@@ -633,9 +803,13 @@ class BlockDocument(_Doc):
 
 
 class ApiKeyCreate(_Doc):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: Name
     role: Literal["admin", "viewer", "worker"] = "worker"
-    pools: list[str] = Field(default_factory=list, description="worker keys: pools it may serve")
+    pools: list[Name] = Field(
+        default_factory=list,
+        max_length=MAX_LIST_ITEMS,
+        description="worker keys: pools it may serve",
+    )
 
 
 class ApiKey(_Doc):
@@ -661,10 +835,10 @@ class ConcurrencyLimitCreate(_Doc):
     once, then that many a second. An inactive limit limits nothing.
     """
 
-    tag: str = Field(min_length=1, max_length=200)
-    limit: int = Field(ge=0)
-    slot_decay_per_second: float | None = Field(default=None, gt=0, le=1_000_000)
-    active: bool = True
+    tag: Label
+    limit: Count
+    slot_decay_per_second: Float | None = Field(default=None, gt=0, le=1_000_000)
+    active: Bool = True
 
 
 class ConcurrencyLimit(_Doc):
@@ -687,15 +861,15 @@ class SlotsRequest(_Doc):
     task run, or a ``concurrency(...)`` block). The slots belong to the caller as well:
     only the key or run token that took them (or an admin, with ``reset``) frees them."""
 
-    tags: list[str] = Field(max_length=100)
-    holder: str = Field(min_length=1, max_length=200)
-    lease_seconds: float = Field(
+    tags: Tags
+    holder: Label
+    lease_seconds: Float = Field(
         default=60.0,
         gt=0,
         le=MAX_SLOT_LEASE_SECONDS,
         description="How long the slots stay taken unless renewed (at most 300 s).",
     )
-    occupy: int = Field(default=1, ge=1, le=1000)
+    occupy: StrictInt = Field(default=1, ge=1, le=1000)
     mode: Literal["concurrency", "rate_limit"] = Field(
         default="concurrency",
         description="rate_limit: the slots are not held but decay (limits with a slot decay)",
@@ -728,8 +902,8 @@ class SlotsReset(_Doc):
     """Which slots of a tag an admin frees: all (held and decaying), or an owner's, or
     one holder of an owner."""
 
-    owner: str | None = Field(default=None, min_length=1, max_length=300)
-    holder: str | None = Field(default=None, min_length=1, max_length=200)
+    owner: Annotated[Label, Field(max_length=300)] | None = None
+    holder: Label | None = None
 
     @model_validator(mode="after")
     def _holder_needs_owner(self) -> SlotsReset:

@@ -68,3 +68,18 @@ class TestDirectRuns:
         assert done.returncode == 0, done.stderr
         assert done.stdout == "8\n"
         assert "running the flow locally" in done.stderr
+
+    def test_a_name_the_api_refuses_leaves_the_run_local(self, api, tmp_path):
+        """A flow whose name breaks the API's bounds still runs, unrecorded, with a warning."""
+        _, url = api
+        (tmp_path / "odd.py").write_text(
+            "from flowyard import flow\n\n@flow(name='odd name ')\ndef odd() -> int:\n"
+            "    return 3\n\nprint(odd())\n"
+        )
+        env = {**os.environ, "FLOWYARD_API_URL": url}
+        done = subprocess.run(
+            [sys.executable, str(tmp_path / "odd.py")],
+            capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0 and done.stdout.endswith("3\n"), done.stderr
+        assert "flow_run_not_recorded" in done.stdout + done.stderr

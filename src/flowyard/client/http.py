@@ -497,11 +497,24 @@ def _tls(api_url: str) -> bool:
 
 def _error_message(response: httpx.Response) -> str:
     try:
-        detail = response.json().get("detail")
+        body = response.json()
     except ValueError:
-        detail = None
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
     if isinstance(detail, str):
         return detail
+    if isinstance(detail, list) and detail:
+        return "; ".join(_validation_error(error) for error in detail)
     if detail:
         return str(detail)
     return f"HTTP {response.status_code} from {response.request.url.path}"
+
+
+def _validation_error(error: object) -> str:
+    """One entry of a 422's list as ``field: message`` (``parameters: nested deeper ...``)."""
+    if not isinstance(error, dict):
+        return str(error)
+    where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+    message = str(error.get("msg", "invalid"))
+    message = message.removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message

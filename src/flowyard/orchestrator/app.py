@@ -11,8 +11,11 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
+from flowyard import schemas as s
 from flowyard.errors import (
     Conflict,
     FlowyardError,
@@ -40,6 +43,7 @@ from flowyard.orchestrator.api import (
 from flowyard.orchestrator.api.api_keys import install_auth
 from flowyard.orchestrator.authority import guard
 from flowyard.orchestrator.event_stream import EventStream
+from flowyard.orchestrator.limits import LimitsMiddleware, RequestLimits
 from flowyard.orchestrator.runtime import Orchestrator
 from flowyard.orchestrator.services.dispatcher import dispatch_once
 from flowyard.orchestrator.services.event_retention import event_retention_once as retention
@@ -63,14 +67,30 @@ from flowyard.store import Database
 log = structlog.get_logger()
 
 STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422, Forbidden: 403}
+_ERROR = {"model": s.ErrorDoc}
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {**_ERROR, "description": "The body is not JSON, or the request breaks a rule"},
+    401: {**_ERROR, "description": "Missing, unknown or revoked API key or token"},
+    403: {**_ERROR, "description": "The credential does not allow this"},
+    404: {**_ERROR, "description": "No such resource"},
+    409: {**_ERROR, "description": "Conflicts with the stored state"},
+    413: {**_ERROR, "description": "The body is larger than FLOWYARD_MAX_REQUEST_BYTES"},
+    503: {**_ERROR, "description": "The work-pool queues (Redis) are unavailable"},
+}
+"""Every route may answer these (422 is documented by FastAPI per route)."""
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+STORE_BUSY = "the database is busy or unreachable; nothing was written, try again"
 QUEUE_DOWN = (
     "the work-pool queues (Redis) are unavailable; runs stay recorded and are queued "
     "again when Redis is back"
 )
 
 
-def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
-    """The API for ``settings``, its queues in the Redis at ``redis_url``."""
+def create_app(
+    settings: Settings, *, redis_url: str, limits: RequestLimits | None = None
+) -> FastAPI:
+    """The API for ``settings``, its queues in the Redis at ``redis_url``; ``limits``
+    (default: from the environment) bound every request."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -126,7 +146,11 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             db.dispose()
 
     app = FastAPI(
-        title="Flowyard", version="0.1.0", lifespan=lifespan, dependencies=[Depends(guard)]
+        title="Flowyard",
+        version="0.1.0",
+        lifespan=lifespan,
+        dependencies=[Depends(guard)],
+        responses=ERROR_RESPONSES,
     )
     # schedules before deployments: its paths would otherwise match GET /{ref:path}
     for router in (pools.router, schedules.router, deployments.router, flow_runs.router):
@@ -143,6 +167,8 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     _add_error_handlers(app)
     if settings.api_key:
         install_auth(app, settings.api_key, run_tokens.signing_key(settings))
+    # last, so outermost: nothing reads a body before its size is bounded
+    app.add_middleware(LimitsMiddleware, limits=limits or RequestLimits())
 
     @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
     async def metrics(request: Request) -> PlainTextResponse:
@@ -198,7 +224,17 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FlowyardError)
     async def flowyard_error(_: Request, exc: FlowyardError) -> JSONResponse:
         status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+        if status == 422:  # the published shape of a 422: a list of {loc, msg, type}
+            error = {"loc": [], "msg": str(exc), "type": "invalid_input"}
+            return JSONResponse({"detail": [error]}, status_code=422)
         return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        headers = exc.headers
+        if exc.status_code == 405:  # Starlette lists only the first matching route's methods
+            headers = {"Allow": ", ".join(_allowed_methods(request))}
+        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=headers)
 
     @app.exception_handler(QueueUnavailable)
     async def queue_unavailable(_: Request, exc: QueueUnavailable) -> JSONResponse:
@@ -211,8 +247,31 @@ def _add_error_handlers(app: FastAPI) -> None:
             {"detail": "conflicts with stored data: " + str(exc.orig).splitlines()[0]}, 409
         )
 
+    @app.exception_handler(OperationalError)
+    async def store_busy(_: Request, exc: OperationalError) -> JSONResponse:
+        """A store that is locked or unreachable for now: 503, which clients retry; any
+        other operational error is a server error and goes on to be logged as one."""
+        message = str(exc.orig).lower()
+        if "locked" not in message and "connection" not in message:
+            raise exc
+        log.warning("store_unavailable", error=str(exc.orig).splitlines()[0])
+        return JSONResponse({"detail": STORE_BUSY}, status_code=503)
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return JSONResponse({"detail": f"{where}: {first.get('msg')}"}, status_code=422)
+        # FastAPI's shape, without echoing the input (it may be huge, deep, or a secret)
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path (asked of the routes themselves)."""
+    allowed = []
+    for method in METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
@@ -40,6 +41,9 @@ class Orchestrator:
     claim_marks: GroupCommit[tuple[list[Claim], str], Marked] = field(default_factory=GroupCommit)
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     key_cache: KeyCache = field(default_factory=KeyCache)
+    # log batches take turns: at most one holds or waits for the store's write lock, so a
+    # heartbeat or claim waits for one batch at most, never for a queue of them
+    log_writes: asyncio.Lock = field(default_factory=asyncio.Lock)
     run_token_key: bytes = b""  # signs run tokens (api/run_tokens.py)
     event_stream: EventStream = field(init=False)  # set when the app starts
 

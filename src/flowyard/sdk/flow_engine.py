@@ -249,16 +249,18 @@ class FlowRunEngine(AttemptLoop):
     def _create_run(
         self, client: FlowyardClient, name: str | None, parameters: dict[str, Any], run_id: str
     ) -> tuple[str, str | None]:
+        from pydantic import ValidationError
+
         from flowyard.schemas import FlowRunCreate
 
         beats = run_beats(client)
-        body = FlowRunCreate(
-            flow_name=self.flow.name, name=name, parameters=jsonable(parameters, self.flow.fn),
-            parent_task_run_id=self.parent_task_run_id, heartbeat_seconds=beats.interval,
-        )  # fmt: skip
         try:
+            body = FlowRunCreate(
+                flow_name=self.flow.name, name=name, parameters=jsonable(parameters, self.flow.fn),
+                parent_task_run_id=self.parent_task_run_id, heartbeat_seconds=beats.interval,
+            )  # fmt: skip
             run = client.create_flow_run(body)
-        except FlowyardError as exc:
+        except (FlowyardError, ValidationError) as exc:  # e.g. a name the API refuses
             log.warning("flow_run_not_recorded", flow=self.flow.name, error=str(exc))
             return run_id, name
         self.client = client

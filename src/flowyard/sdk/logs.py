@@ -62,13 +62,13 @@ class RunLogHandler(logging.Handler):
 
 
 def to_log_create(record: logging.LogRecord, message: str) -> LogCreate:
-    from flowyard.schemas import LogCreate
+    from flowyard.schemas import MAX_LOG_MESSAGE_LENGTH, LogCreate
 
     return LogCreate(
         flow_run_id=record.__dict__["flow_run_id"],
         task_run_id=record.__dict__.get("task_run_id"),
-        level=record.levelno,
-        message=message,
+        level=max(0, min(record.levelno, 100)),
+        message=message[:MAX_LOG_MESSAGE_LENGTH],  # the API refuses longer lines
         timestamp=datetime.fromtimestamp(record.created, UTC),
         source="engine",
     )

@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from flowyard import schemas as s
 from flowyard.errors import Conflict, InvalidInput, NotFound
@@ -316,20 +316,24 @@ async def list_task_runs(ref: str, orch: Orch) -> list[s.TaskRun]:
 
 
 @router.post("/logs", status_code=201)
-async def create_logs(body: list[s.LogCreate], orch: Orch) -> None:
+async def create_logs(body: s.LogBatch, orch: Orch) -> None:
+    rows = [log.model_dump() for log in body]
+
     def write() -> None:
+        # one executemany, not 1000 ORM objects: the store's write lock is held briefly
         with orch.db.session() as session:
-            session.add_all(m.Log(**log.model_dump()) for log in body)
+            session.execute(insert(m.Log), rows)
 
     if body:
-        await orch.in_thread(write)
+        async with orch.log_writes:
+            await orch.in_thread(write)
 
 
 @router.get("/flow_runs/{ref}/logs")
 async def read_logs(
     orch: Orch,
     ref: str,
-    after_id: int = 0,
+    after_id: int = Query(default=0, ge=0, le=2**63 - 1),
     limit: int = Query(default=1000, ge=1, le=10_000),
 ) -> list[s.Log]:
     def read() -> list[s.Log]:

@@ -35,7 +35,7 @@ _UPDATED = (
 
 
 @router.post("/task_runs/bulk")
-async def upsert_task_runs(body: list[s.TaskRunRecord], orch: Orch) -> s.TaskRunUpsertResult:
+async def upsert_task_runs(body: s.TaskRunBatch, orch: Orch) -> s.TaskRunUpsertResult:
     """Create or update task runs by id; records of unknown flow runs are left out."""
     if len(body) > MAX_RECORDS:
         raise InvalidInput(f"at most {MAX_RECORDS} task-run records per request")
