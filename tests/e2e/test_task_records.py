@@ -406,3 +406,40 @@ def test_task_labels_the_api_refuses_are_recorded_storable(recorded, api, tmp_pa
     assert all(t.state_type is StateType.COMPLETED for t in task_runs.values())
     # once per task and field: the long name is warned about once for its two runs
     assert output.count("task_run_label_changed") == 5, output
+
+
+ODD_SUBFLOW = """
+from flowyard import flow
+
+
+@flow(name="odd child ")
+def odd_child() -> int:
+    return 7
+
+
+@flow(name="odd-parent")
+def odd_parent() -> int:
+    return odd_child() * 6
+
+
+print(odd_parent())
+"""
+
+
+def test_a_subflow_whose_name_the_api_refuses_is_recorded_in_its_parent(recorded, api, tmp_path):
+    """The parent's task run standing for the call is recorded with a storable key; the
+    child runs unrecorded (as a flow with such a name does), and the parent completes."""
+    script = tmp_path / "odd_subflow.py"
+    script.write_text(ODD_SUBFLOW)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "FLOWYARD_API_URL": recorded.url}, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "42"
+    [run] = [r for r in api.list_flow_runs(limit=50) if r.flow_name == "odd-parent"]
+    assert api.read_flow_run(run.id).state.type is StateType.COMPLETED
+    [call] = api.list_task_runs(run.id)
+    assert (call.name, call.task_key) == ("odd child -0", "flow:odd child")
+    assert call.state_type is StateType.COMPLETED
+    assert (done.stdout + done.stderr).count("task_run_label_changed") == 1
