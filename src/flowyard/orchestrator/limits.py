@@ -26,11 +26,6 @@ INLINE_BYTES = 16 * 1024  # smaller JSON bodies are checked on the event loop (m
 NUL_REFUSED = "contains the character U+0000, which is not allowed"
 
 
-RequestLimits = Settings
-"""The door's bounds are two of the settings: ``max_request_bytes``
-(``FLOWYARD_MAX_REQUEST_BYTES``) and ``max_body_depth`` (``FLOWYARD_MAX_BODY_DEPTH``)."""
-
-
 class BodyRefused(Exception):
     """Raised when a JSON body breaks one of the door's bounds; the message says which,
     ``where`` the top-level member (field name or item index) that holds the fault."""
