@@ -23,7 +23,7 @@ import httpx
 from common import descendants, embedded_server, rss_mib, summary, write_results
 
 from flowyard import schemas as s
-from flowyard.orchestrator.limits import RequestLimits
+from flowyard.settings import Settings
 from flowyard.workers.process import ProcessWorker
 
 HEADERS = {"content-type": "application/json"}
@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--writers", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
-    limit = RequestLimits().max_request_bytes
+    limit = Settings().max_request_bytes
     with embedded_server() as (server, _):
         with server.client() as api:
             template = ProcessWorker.default_base_job_template()

@@ -32,6 +32,9 @@ from flowyard.states import StateType
 NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_.\- ]{0,98}[A-Za-z0-9_.\-])?$"
 MAX_JSON_DEPTH = 32
 MAX_LABEL_LENGTH = 200
+MAX_LONG_LABEL_LENGTH = 4000
+MAX_STATE_NAME_LENGTH = 50
+MAX_TAGS = 100
 MAX_TEXT_LENGTH = 100_000
 MAX_LOG_MESSAGE_LENGTH = 1_000_000
 MAX_LIST_ITEMS = 1000  # logs per request, task-run records per bulk request, tags, ...
@@ -54,6 +57,23 @@ def _printable(text: str) -> str:
     if text != text.strip():
         raise ValueError("starts or ends with white space")
     return text
+
+
+def storable_label(text: str, max_length: int = MAX_LABEL_LENGTH) -> str:
+    """``text`` made a label the API takes: refused characters replaced (U+FFFD), white space
+    at the ends trimmed, cut in the middle (``…``, keeping its end, such as a run's
+    number) to ``max_length``; ``unnamed`` when nothing is left."""
+    text = _REFUSED_IN_LABELS.sub("\ufffd", text).strip()
+    if len(text) > max_length:
+        tail = min(20, max_length // 4)
+        text = text[: max_length - 1 - tail].rstrip() + "…" + text[len(text) - tail :].lstrip()
+    return text or "unnamed"
+
+
+def storable_tags(tags: Any) -> list[str]:
+    """Tags the API takes: each a ``storable_label`` (empty ones dropped), sorted, without
+    repeats, at most ``MAX_TAGS``."""
+    return sorted({storable_label(str(tag)) for tag in tags if str(tag).strip()})[:MAX_TAGS]
 
 
 def _storable(value: Any) -> Any:
@@ -142,8 +162,10 @@ Bool = StrictBool
 Count = Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
 Float = StrictFloat
 Time = Annotated[datetime, BeforeValidator(_datetime_text)]
-Tags = Annotated[list[Label], Field(max_length=100)]
-LongLabel = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(_printable)]
+Tags = Annotated[list[Label], Field(max_length=MAX_TAGS)]
+LongLabel = Annotated[
+    str, Field(min_length=1, max_length=MAX_LONG_LABEL_LENGTH), AfterValidator(_printable)
+]
 """A label that may be long: paths, URLs, entrypoints, tokens, keys."""
 Id = Annotated[Label, Field(max_length=36)]
 """The id of a stored record (the store keeps 36 characters: a UUID)."""
@@ -584,7 +606,7 @@ class TaskRunCreate(_Doc):
 class TaskRunUpdate(_Doc):
     state: StateType
     message: Text | None = None
-    state_name: Annotated[Label, Field(max_length=50)] | None = None
+    state_name: Annotated[Label, Field(max_length=MAX_STATE_NAME_LENGTH)] | None = None
     run_count: Count | None = None
     cache_key: LongLabel | None = None
     result: ResultRef | None = None
@@ -619,7 +641,7 @@ class TaskRunRecord(_TaskRunDetails):
     start_time: Time | None = None
     end_time: Time | None = None
     # the request's bounds, over the lax fields of what is read back
-    state_name: Annotated[Label, Field(max_length=50)] | None = None
+    state_name: Annotated[Label, Field(max_length=MAX_STATE_NAME_LENGTH)] | None = None
     parameters: JsonObject = Field(default_factory=dict)
     tags: Tags = Field(default_factory=list)
     task_version: Label | None = None

@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MIB = 1024 * 1024
+
 
 class Settings(BaseSettings):
     """Every knob, with its environment variable ``FLOWYARD_<NAME>``."""
@@ -33,6 +35,16 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     server_host: str = "127.0.0.1"
     server_port: int = 4200
+
+    max_request_bytes: int = Field(
+        default=4 * MIB,
+        ge=1024,
+        description="Largest request body the API accepts (413 beyond); clients keep their "
+        "batches of logs and task-run records under it.",
+    )
+    max_body_depth: int = Field(
+        default=64, ge=8, le=500, description="Deepest nesting of a JSON body (422 beyond)."
+    )
 
     claim_lease_seconds: float = 30.0
     worker_heartbeat_seconds: float = 10.0

@@ -1,11 +1,12 @@
-"""``BatchShipper``: coalescing by key, flush, and newer records surviving a failed batch."""
+"""``BatchShipper``: coalescing by key, flush, newer records surviving a failed batch, and
+requests kept within the API's body limit."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
-from flowyard.client.batches import BatchShipper
+from flowyard.client.batches import BatchShipper, json_bytes, json_size
 from flowyard.errors import ApiError
 from tests.waiting import wait_until
 
@@ -85,3 +86,89 @@ class TestBatchShipper:
             ships.put({"id": "same"})
         wait_until(lambda: len(receiver.received()) == 3)
         assert ships.close(timeout=10)
+
+
+def payload(i: int, size: int = 400) -> dict[str, Any]:
+    return {"id": f"d{i}", "data": "x" * size}
+
+
+class TooLargeReceiver(Receiver):
+    """A receiver with a body limit: a batch larger than ``limit`` bytes as JSON gets 413."""
+
+    def __init__(self, limit: int, names_limit: bool = True) -> None:
+        super().__init__()
+        self.limit = limit
+        self.names_limit = names_limit
+        self.refused = 0
+
+    def send(self, batch: list[dict[str, Any]]) -> None:
+        if json_size(batch) > self.limit:
+            self.refused += 1
+            detail = f"the request body is larger than {self.limit} bytes"
+            raise ApiError(413, detail if self.names_limit else "too large")
+        super().send(batch)
+
+
+class TestBatchBytes:
+    def test_a_batch_stays_within_the_byte_limit(self):
+        """Documents are grouped so that every request, as a JSON array, fits max_bytes."""
+        receiver = TooLargeReceiver(limit=2048)
+        ships = shipper(receiver, max_bytes=2048).start()
+        for i in range(20):
+            ships.put(payload(i))
+        assert ships.close(timeout=10)
+        assert [d["id"] for d in receiver.received()] == [f"d{i}" for i in range(20)]
+        assert receiver.refused == 0
+        assert all(json_size(batch) <= 2048 for batch in receiver.batches)
+        assert len(receiver.batches) > 1
+
+    def test_a_413_splits_the_batch_and_learns_the_limit(self):
+        """A batch the API finds too large is sent again in halves, in order, nothing lost;
+        the limit named in the answer is used for the batches after it."""
+        receiver = TooLargeReceiver(limit=3000)
+        ships = shipper(receiver, max_bytes=1024 * 1024).start()
+        for i in range(40):
+            ships.put(payload(i))
+        assert ships.close(timeout=10)
+        assert [d["id"] for d in receiver.received()] == [f"d{i}" for i in range(40)]
+        assert ships.max_bytes == 3000 and ships.shipped == 40
+        assert receiver.refused >= 1
+
+    def test_a_413_without_a_named_limit_still_delivers_everything(self):
+        """When the answer names no limit the halves shrink until they pass."""
+        receiver = TooLargeReceiver(limit=2500, names_limit=False)
+        ships = shipper(receiver, max_bytes=1024 * 1024).start()
+        for i in range(30):
+            ships.put(payload(i))
+        assert ships.close(timeout=10)
+        assert [d["id"] for d in receiver.received()] == [f"d{i}" for i in range(30)]
+
+    def test_a_document_too_large_alone_is_dropped_without_the_others(self):
+        """With no way to make it smaller, the one document is dropped and counted; the
+        documents around it are shipped."""
+        receiver = TooLargeReceiver(limit=2048)
+        ships = shipper(receiver, max_bytes=2048).start()
+        ships.put(payload(0))
+        ships.put(payload(1, size=5000))
+        ships.put(payload(2))
+        assert ships.close(timeout=10)
+        assert [d["id"] for d in receiver.received()] == ["d0", "d2"]
+        assert ships.too_large == 1
+
+    def test_a_document_too_large_for_the_api_is_made_smaller(self):
+        """After a 413 on a lone document, ``shrink`` makes one that fits; it is sent."""
+        receiver = TooLargeReceiver(limit=2000)
+
+        def shrink(document: dict[str, Any], limit: int) -> dict[str, Any] | None:
+            data = document["data"][: max(0, limit - 100)]
+            return {**document, "data": data} if len(data) < len(document["data"]) else None
+
+        ships = shipper(receiver, max_bytes=1024 * 1024, shrink=shrink).start()
+        ships.put(payload(0, size=10_000))
+        assert ships.close(timeout=10)
+        [received] = receiver.received()
+        assert received["id"] == "d0" and 0 < len(received["data"]) < 2000
+
+    def test_a_lone_surrogate_is_sent_not_dropped(self):
+        """Text UTF-8 cannot carry (a lone surrogate) becomes ``?`` on the wire."""
+        assert json_bytes({"m": "a\ud800b"}) == b'{"m":"a?b"}'

@@ -306,3 +306,16 @@ def test_pickled_parameters_and_results_travel_signed(start_task_worker, tasks_m
     assert b'"serializer": "pickle"' in head and b"hmac-sha256:" in head
     start_task_worker()
     assert future.result(timeout=60) == (1, 2)
+
+
+def test_a_tag_the_api_refuses_is_recorded_storable_and_the_run_still_runs(
+    start_task_worker, tasks_module, api
+):
+    """delay() of a task tagged ``"nightly "`` (a trailing space the API refuses): the run
+    is recorded with the tag trimmed, under the task's own key, and a task worker runs it."""
+    tagged = tasks_module.add.with_options(tags=["nightly ", "etl"])
+    future = tagged.delay(2, 3)
+    run = api.read_task_run(future.task_run_id)
+    assert run.tags == ["etl", "nightly"] and run.task_key == tasks_module.add.task_key
+    start_task_worker()
+    assert future.result(timeout=60) == 5

@@ -4,6 +4,7 @@ flow results persisted and read back from another process, and the graph on the 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -341,3 +342,104 @@ def test_a_flow_called_from_a_script_shows_up_in_flow_run_ls(server, api, tmp_pa
     assert "Flow run 'nightly-2026-11-26' - adding up" in done.stderr
     assert "Task run 'add-0' - Finished in state Completed()" in done.stderr
     assert "adding up" in [log.message for log in api.read_logs(run_id)]
+
+
+# -- labels the API would refuse -------------------------------------------------------------
+
+ODD_LABELS = """
+from flowyard import flow, task
+from flowyard.states import Completed
+
+
+@task(name="spaced", task_run_name=" padded ", tags=["trailing ", "fine", " "])
+def spaced(n: int) -> int:
+    return n + 1
+
+
+@task(name="nul\\x00and\\u202ebidi")
+def controls(n: int) -> int:
+    return n * 10
+
+
+@task(name="n" * 500)
+def long_name(n: int) -> int:
+    return n
+
+
+@task
+def named_state(n: int):
+    return Completed(data=n, name="Done " * 20)
+
+
+@flow(name="odd-labels")
+def odd_labels() -> int:
+    return spaced(1) + controls(2) + long_name(3) + long_name(4) + named_state(5)
+
+
+print(odd_labels())
+"""
+
+
+def test_task_labels_the_api_refuses_are_recorded_storable(recorded, api, tmp_path):
+    """Task names with edge spaces, NUL or bidi overrides, or 500 characters, tags with
+    spaces, a 100-character state name: the tasks run as usual, their runs are recorded
+    with the labels made storable, and each change is warned about once."""
+    script = tmp_path / "odd.py"
+    script.write_text(ODD_LABELS)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "FLOWYARD_API_URL": recorded.url}, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "34"  # 2 + 20 + 3 + 4 + 5
+    output = done.stdout + done.stderr
+    assert "task_run_not_recorded" not in output and "flow_run_not_recorded" not in output
+    [run] = [r for r in api.list_flow_runs(limit=50) if r.flow_name == "odd-labels"]
+    task_runs = {t.name: t for t in api.list_task_runs(run.id)}
+    long_names = [name for name in task_runs if name.startswith("nnn")]
+    assert sorted(name[-2:] for name in long_names) == ["-0", "-1"]
+    assert all(len(name) == s.MAX_LABEL_LENGTH for name in long_names)
+    assert "padded" in task_runs and task_runs["padded"].tags == ["fine", "trailing"]
+    assert "nul\ufffdand\ufffdbidi-0" in task_runs
+    [state_named] = [t for t in task_runs.values() if t.name.startswith("named_state")]
+    assert state_named.state_name is not None and len(state_named.state_name) <= 50
+    assert all(t.state_type is StateType.COMPLETED for t in task_runs.values())
+    # once per task and field: the long name is warned about once for its two runs
+    assert output.count("task_run_label_changed") == 5, output
+
+
+ODD_SUBFLOW = """
+from flowyard import flow
+
+
+@flow(name="odd child ")
+def odd_child() -> int:
+    return 7
+
+
+@flow(name="odd-parent")
+def odd_parent() -> int:
+    return odd_child() * 6
+
+
+print(odd_parent())
+"""
+
+
+def test_a_subflow_whose_name_the_api_refuses_is_recorded_in_its_parent(recorded, api, tmp_path):
+    """The parent's task run standing for the call is recorded with a storable key; the
+    child runs unrecorded (as a flow with such a name does), and the parent completes."""
+    script = tmp_path / "odd_subflow.py"
+    script.write_text(ODD_SUBFLOW)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "FLOWYARD_API_URL": recorded.url}, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "42"
+    [run] = [r for r in api.list_flow_runs(limit=50) if r.flow_name == "odd-parent"]
+    assert api.read_flow_run(run.id).state.type is StateType.COMPLETED
+    [call] = api.list_task_runs(run.id)
+    assert (call.name, call.task_key) == ("odd child -0", "flow:odd child")
+    assert call.state_type is StateType.COMPLETED
+    assert (done.stdout + done.stderr).count("task_run_label_changed") == 1

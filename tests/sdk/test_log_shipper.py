@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from flowyard.client import FlowyardClient
-from flowyard.client.log_shipper import LogShipper
-from flowyard.schemas import LogCreate
+from flowyard.client.log_shipper import LogShipper, cut_message, log_record
+from flowyard.schemas import MAX_LOG_MESSAGE_LENGTH, LogCreate
 
 
 def record(message: str) -> LogCreate:
@@ -79,3 +79,45 @@ class TestLogShipper:
         for i in range(3):
             shipper.put(record(f"line {i}"))
         assert (shipper.pending, shipper.dropped) == (2, 1)
+
+
+class TestCutLines:
+    def test_an_over_long_line_is_cut_and_says_how_much(self):
+        """A line beyond the API's length keeps its start and ends with the count cut."""
+        line = "x" * (MAX_LOG_MESSAGE_LENGTH + 1)
+        made = log_record(flow_run_id="run-1", message=line, timestamp=datetime.now(UTC))
+        assert len(made.message) == MAX_LOG_MESSAGE_LENGTH
+        kept, _, note = made.message.partition("…")
+        cut = int(note.split()[1])
+        assert note == f" [cut: {cut} more characters]" and len(kept) + cut == len(line)
+
+    def test_a_line_within_the_bound_is_untouched(self):
+        assert cut_message("short", 5) == "short"
+
+    def test_cutting_again_counts_both_cuts_in_one_note(self):
+        """A line cut for length and again for bytes carries one note with the total."""
+        once = cut_message("y" * 1000, 500)
+        twice = cut_message(once, 100)
+        assert twice.count("[cut:") == 1 and len(twice) <= 100
+        assert twice.count("y") + int(twice.split("[cut: ")[1].split()[0]) == 1000
+
+    def test_a_limit_below_the_note_is_a_plain_cut(self):
+        assert cut_message("z" * 50, 10) == "z" * 10
+
+    def test_the_run_logger_cuts_instead_of_failing(self, logs_api, client):
+        """A record logged through a flow run's logger with a line beyond the bound is
+        shipped cut (the same cut as a worker's output)."""
+        import logging
+
+        from flowyard.sdk.logs import RunLogHandler
+
+        endpoint, _ = logs_api
+        shipper = LogShipper(client, flush_interval=60).start()
+        record = logging.LogRecord("t", logging.INFO, __file__, 1, "x" * 1_000_001, None, None)
+        record.__dict__.update(flow_run_id="run-1", flowyard_shipper=shipper, flowyard_echo=False)
+        handler = RunLogHandler()
+        handler.handleError = lambda record: pytest.fail("the handler failed")  # type: ignore[method-assign]
+        handler.emit(record)
+        assert shipper.close(timeout=10)
+        [message] = endpoint.messages()
+        assert len(message) == MAX_LOG_MESSAGE_LENGTH and message.endswith(" more characters]")

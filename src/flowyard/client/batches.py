@@ -8,6 +8,13 @@ it with an error log. ``flush`` waits until everything put so far was shipped; `
 ships what is left and stops. At most ``max_pending`` documents wait (the oldest dropped
 first), so that a long outage cannot exhaust memory.
 
+A request also stays within the API's body limit (``max_bytes``, the client's
+``max_request_bytes``): a batch holds no more documents than fit as a JSON array. A
+batch the API still finds too large (413: its limit is lower than this client was told)
+is split in halves and each half sent on, and the limit the answer names is used from
+then on. A document too large on its own is made smaller by ``shrink`` (a log line is
+cut) or, when it cannot be, dropped alone with an error log (``<name>_too_large``).
+
 Documents carry a key: a document put while an older one of the same key still waits
 replaces it in place (a task run's start and end records become one). Documents without
 a key (``None``) are all kept.
@@ -16,9 +23,11 @@ a key (``None``) are all kept.
 from __future__ import annotations
 
 import itertools
+import json
+import re
 import threading
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import structlog
 
@@ -27,6 +36,35 @@ from flowyard.errors import ApiError
 log = structlog.get_logger()
 
 T = TypeVar("T")
+
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024  # the API's default FLOWYARD_MAX_REQUEST_BYTES
+MIN_MAX_BYTES = 1024  # the smallest limit the API can be given
+_LIMIT_IN_ANSWER = re.compile(r"larger than (\d+) bytes")
+
+Batch = list[tuple[object, T, int]]
+"""Documents with their keys and their sizes in bytes as JSON."""
+
+
+def json_bytes(document: Any) -> bytes:
+    """``document`` as the client sends it: compact UTF-8 JSON, so that its size is what
+    the API's limit counts. A lone surrogate, which UTF-8 cannot carry, becomes ``?``."""
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.encode("utf-8", "replace")
+
+
+def json_size(document: Any) -> int:
+    return len(json_bytes(document))
+
+
+def too_large(exc: BaseException) -> bool:
+    """True when the API refused a request for its size (413)."""
+    return isinstance(exc, ApiError) and exc.status_code == 413
+
+
+def _named_limit(exc: BaseException) -> int | None:
+    """The limit a 413's message names (``… larger than N bytes …``), if it names one."""
+    found = _LIMIT_IN_ANSWER.search(str(exc))
+    return int(found.group(1)) if found else None
 
 
 def should_keep(exc: BaseException) -> bool:
@@ -40,7 +78,9 @@ class BatchShipper(Generic[T]):
     """Ships documents with ``send(batch)`` from a thread started by ``start()``.
 
     ``name`` names the thread (``flowyard-<name>``) and the log events
-    (``<name>_ship_retrying``, ``<name>_ship_dropped``).
+    (``<name>_ship_retrying``, ``<name>_ship_dropped``, ``<name>_too_large``). ``size``
+    gives a document's size in bytes as JSON (default: ``json_size``); ``shrink(document,
+    limit)`` a smaller one of at most ``limit`` bytes, or None when there is none.
     """
 
     def __init__(
@@ -49,6 +89,9 @@ class BatchShipper(Generic[T]):
         *,
         name: str,
         key: Callable[[T], object] | None = None,
+        size: Callable[[T], int] = json_size,
+        shrink: Callable[[T, int], T | None] | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
         flush_interval: float = 0.2,
         batch_size: int = 100,
         retry_interval: float = 1.0,
@@ -57,11 +100,14 @@ class BatchShipper(Generic[T]):
         self._send = send
         self._name = name
         self._key = key
+        self._size = size
+        self._shrink = shrink
+        self.max_bytes = max(MIN_MAX_BYTES, max_bytes)
         self._flush_interval = flush_interval
         self._batch_size = batch_size
         self._retry_interval = retry_interval
         self._max_pending = max_pending
-        self._pending: dict[object, T] = {}
+        self._pending: dict[object, tuple[T, int]] = {}
         self._serial = itertools.count()
         self._cond = threading.Condition()
         self._closing = False
@@ -70,8 +116,10 @@ class BatchShipper(Generic[T]):
         self._in_flight = 0
         self._retrying_event = f"{name}_ship_retrying"
         self._dropped_event = f"{name}_ship_dropped"
+        self._too_large_event = f"{name}_too_large"
         self._thread = threading.Thread(target=self._loop, name=f"flowyard-{name}", daemon=True)
         self.dropped = 0
+        self.too_large = 0
         self.failed_batches = 0
         self.shipped = 0
 
@@ -87,16 +135,19 @@ class BatchShipper(Generic[T]):
 
     def put(self, document: T) -> None:
         key = self._key(document) if self._key is not None else None
+        fitted = self._fitted(document, self.max_bytes)
+        if fitted is None:
+            return
         with self._cond:
             if key is None:
                 key = ("serial", next(self._serial))
             elif key in self._pending:
-                self._pending[key] = document  # newer replaces older, keeping its place
+                self._pending[key] = fitted  # newer replaces older, keeping its place
                 return
             if len(self._pending) >= self._max_pending:
                 del self._pending[next(iter(self._pending))]
                 self.dropped += 1
-            self._pending[key] = document
+            self._pending[key] = fitted
             if len(self._pending) >= self._batch_size:
                 self._cond.notify_all()
 
@@ -125,32 +176,57 @@ class BatchShipper(Generic[T]):
     def _drained(self) -> bool:
         return not self._pending and not self._in_flight
 
+    def _fitted(self, document: T, limit: int) -> tuple[T, int] | None:
+        """``document`` and its size, made to fit alone in a request of ``limit`` bytes
+        (``[document]``); None, with an error log, when it cannot be."""
+        size = self._size(document)
+        if size + 2 <= limit:
+            return document, size
+        smaller = self._shrink(document, limit - 2) if self._shrink is not None else None
+        if smaller is None:
+            self.too_large += 1
+            log.error(self._too_large_event, bytes=size, limit=limit, document=_label(document))
+            return None
+        return smaller, self._size(smaller)
+
     def _loop(self) -> None:
         while True:
             batch = self._next_batch()
             if batch is None:
                 return
-            shipped = self._ship([document for _, document in batch])
+            kept = self._ship(batch)
             with self._cond:
                 self._in_flight = 0
-                if shipped:
-                    self.shipped += len(batch)
-                else:
+                self.shipped += len(batch) - len(kept)
+                if kept:
                     self.failed_batches += 1
-                    self._pending = {**dict(batch), **self._pending}  # newer versions win
+                    pending = {key: (doc, size) for key, doc, size in kept}
+                    self._pending = {**pending, **self._pending}  # newer versions win
                 self._cond.notify_all()
-                if not shipped:
+                if kept:
                     self._cond.wait_for(lambda: self._abandoned, timeout=self._retry_interval)
 
-    def _next_batch(self) -> list[tuple[object, T]] | None:
-        """Wait for the next batch; None once closing with nothing left (or abandoned)."""
+    def _next_batch(self) -> Batch[T] | None:
+        """Wait for the next batch; None once closing with nothing left (or abandoned).
+
+        A batch holds at most ``batch_size`` documents and, as a JSON array, at most
+        ``max_bytes`` bytes (or is one document)."""
         with self._cond:
             self._cond.wait_for(self._batch_ready, timeout=self._flush_interval)
             if self._abandoned or (self._closing and not self._pending):
                 return None
-            keys = list(itertools.islice(self._pending, self._batch_size))
-            self._in_flight = len(keys)
-            return [(key, self._pending.pop(key)) for key in keys]
+            batch: Batch[T] = []
+            total = 1  # "[" and "]", and a comma between documents
+            for key in itertools.islice(self._pending, self._batch_size):
+                document, size = self._pending[key]
+                if batch and total + size + 1 > self.max_bytes:
+                    break
+                batch.append((key, document, size))
+                total += size + 1
+            for key, _, _ in batch:
+                del self._pending[key]
+            self._in_flight = len(batch)
+            return batch
 
     def _batch_ready(self) -> bool:
         return (
@@ -160,15 +236,46 @@ class BatchShipper(Generic[T]):
             or len(self._pending) >= self._batch_size
         )
 
-    def _ship(self, batch: list[T]) -> bool:
-        """Send one batch; False when it should be kept for a retry."""
+    def _ship(self, batch: Batch[T]) -> Batch[T]:
+        """Send one batch; returns what should be kept for a retry (the API is away)."""
         if not batch:
-            return True
+            return []
         try:
-            self._send(batch)
+            self._send([document for _, document, _ in batch])
         except Exception as exc:
             if should_keep(exc):
                 log.warning(self._retrying_event, records=len(batch), error=str(exc))
-                return False
+                return batch
+            if too_large(exc):
+                return self._split(batch, exc)
             log.error(self._dropped_event, records=len(batch), error=str(exc))
-        return True
+        return []
+
+    def _split(self, batch: Batch[T], exc: BaseException) -> Batch[T]:
+        """After a 413: learn the API's limit, then send the halves (or a smaller document)
+        on; returns what should be kept for a retry."""
+        sent = 1 + sum(size + 1 for _, _, size in batch)
+        learned = _named_limit(exc) or sent // 2  # a smaller limit than the request's size
+        self.max_bytes = max(MIN_MAX_BYTES, min(self.max_bytes, learned, sent - 1))
+        log.warning(self._too_large_event, records=len(batch), bytes=sent, limit=self.max_bytes)
+        if len(batch) == 1:
+            key, document, size = batch[0]
+            fitted = self._fitted(document, self.max_bytes)
+            if fitted is None or fitted[1] >= size:
+                if fitted is not None:  # no smaller version: cannot be sent at all
+                    self.too_large += 1
+                    log.error(self._too_large_event, bytes=size, document=_label(document))
+                return []
+            return self._ship([(key, *fitted)])
+        half = len(batch) // 2
+        kept = self._ship(batch[:half])
+        if kept:
+            return kept + batch[half:]
+        return self._ship(batch[half:])
+
+
+def _label(document: object) -> str:
+    """A short description of a document for an error log (its id and name when it has them)."""
+    fields = document if isinstance(document, dict) else getattr(document, "__dict__", {})
+    named = {k: str(fields[k])[:100] for k in ("id", "name", "flow_run_id") if k in fields}
+    return ", ".join(f"{k}={v}" for k, v in named.items()) or type(document).__name__

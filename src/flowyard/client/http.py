@@ -17,6 +17,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_expone
 
 from flowyard import artifact_schemas as a
 from flowyard import schemas as s
+from flowyard.client.batches import DEFAULT_MAX_BYTES, json_bytes
 from flowyard.errors import ApiError, ApiUnavailable
 from flowyard.events.schemas import Event, EventFollow, EventPage
 from flowyard.settings import Settings
@@ -63,7 +64,11 @@ def _bearer(key: str) -> _Bearer:
 
 
 class FlowyardClient:
-    """A synchronous client; ``retry_seconds`` bounds how long transient failures are retried."""
+    """A synchronous client; ``retry_seconds`` bounds how long transient failures are retried.
+
+    ``max_request_bytes`` is the API's body limit as this client knows it (the setting
+    ``FLOWYARD_MAX_REQUEST_BYTES``): the batches of logs and task-run records stay under it.
+    """
 
     def __init__(
         self,
@@ -72,6 +77,7 @@ class FlowyardClient:
         *,
         timeout: float = 30.0,
         retry_seconds: float = 10.0,
+        max_request_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self._bearer = _bearer(api_key) if api_key else None
@@ -79,6 +85,7 @@ class FlowyardClient:
             base_url=self.api_url, auth=self._bearer, timeout=timeout, verify=_tls(self.api_url)
         )
         self._retry_seconds = retry_seconds
+        self.max_request_bytes = max_request_bytes
 
     @property
     def api_key(self) -> str | None:
@@ -92,6 +99,7 @@ class FlowyardClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> FlowyardClient:
+        kwargs.setdefault("max_request_bytes", settings.max_request_bytes)
         return cls(settings.api_url, settings.api_key, **kwargs)
 
     def close(self) -> None:
@@ -337,7 +345,7 @@ class FlowyardClient:
     def upsert_task_runs(self, records: list[dict[str, Any]]) -> s.TaskRunUpsertResult:
         """Create or update task runs by id; ``records`` are ``TaskRunRecord`` documents as
         JSON. Idempotent, so a batch whose answer was lost is simply sent again."""
-        data = self.request("POST", _path("task_runs", "bulk"), json=records)
+        data = self._post_json(_path("task_runs", "bulk"), records)
         return s.TaskRunUpsertResult.model_validate(data)
 
     def read_task_run(self, task_run_id: str) -> s.TaskRun:
@@ -381,7 +389,12 @@ class FlowyardClient:
 
     def create_logs(self, logs: list[s.LogCreate]) -> None:
         if logs:
-            self.request("POST", _path("logs"), json=[log.model_dump(mode="json") for log in logs])
+            self._post_json(_path("logs"), [log.model_dump(mode="json") for log in logs])
+
+    def _post_json(self, path: str, document: Any) -> Any:
+        """POST ``document`` encoded as the shippers measure it (``batches.json_bytes``)."""
+        headers = {"content-type": "application/json"}
+        return self.request("POST", path, content=json_bytes(document), headers=headers)
 
     def read_logs(self, flow_run_id: str, *, after_id: int = 0, limit: int = 1000) -> list[s.Log]:
         params = {"after_id": after_id, "limit": limit}

@@ -3,6 +3,8 @@
 A record is everything known about one task run, upserted by id, so the record written
 when a task run starts and the one written when it ends coalesce into one while the
 first still waits (the usual case for a fast task): one row, one round trip per batch.
+A batch stays within the API's body limit; a record too large to be sent even alone is
+dropped with an error log (``task_runs_too_large``), the others shipped.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class TaskRunShipper(BatchShipper[TaskRunDocument]):
             client.upsert_task_runs,
             name="task_runs",
             key=_task_run_id,
+            max_bytes=client.max_request_bytes,
             flush_interval=flush_interval,
             batch_size=batch_size,
             retry_interval=retry_interval,

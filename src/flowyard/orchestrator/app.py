@@ -43,7 +43,7 @@ from flowyard.orchestrator.api import (
 from flowyard.orchestrator.api.api_keys import install_auth
 from flowyard.orchestrator.authority import guard
 from flowyard.orchestrator.event_stream import EventStream
-from flowyard.orchestrator.limits import LimitsMiddleware, RequestLimits
+from flowyard.orchestrator.limits import LimitsMiddleware
 from flowyard.orchestrator.runtime import Orchestrator
 from flowyard.orchestrator.services.dispatcher import dispatch_once
 from flowyard.orchestrator.services.event_retention import event_retention_once as retention
@@ -86,11 +86,9 @@ QUEUE_DOWN = (
 )
 
 
-def create_app(
-    settings: Settings, *, redis_url: str, limits: RequestLimits | None = None
-) -> FastAPI:
-    """The API for ``settings``, its queues in the Redis at ``redis_url``; ``limits``
-    (default: from the environment) bound every request."""
+def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
+    """The API for ``settings``, its queues in the Redis at ``redis_url``; every request
+    is bounded by ``settings.max_request_bytes`` and ``settings.max_body_depth``."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -168,7 +166,7 @@ def create_app(
     if settings.api_key:
         install_auth(app, settings.api_key, run_tokens.signing_key(settings))
     # last, so outermost: nothing reads a body before its size is bounded
-    app.add_middleware(LimitsMiddleware, limits=limits or RequestLimits())
+    app.add_middleware(LimitsMiddleware, limits=settings)
 
     @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
     async def metrics(request: Request) -> PlainTextResponse:

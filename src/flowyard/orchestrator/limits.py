@@ -16,30 +16,14 @@ import json
 import re
 from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-MIB = 1024 * 1024
+from flowyard.settings import Settings
+
 # a surrogate escape (\uD800-\uDFFF): only then can a body hold a lone surrogate
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 INLINE_BYTES = 16 * 1024  # smaller JSON bodies are checked on the event loop (microseconds)
 NUL_REFUSED = "contains the character U+0000, which is not allowed"
-
-
-class RequestLimits(BaseSettings):
-    """The door's bounds, from ``FLOWYARD_MAX_REQUEST_BYTES`` and ``FLOWYARD_MAX_BODY_DEPTH``.
-
-    (Kept here until the one settings module is free to take them.)"""
-
-    model_config = SettingsConfigDict(env_prefix="FLOWYARD_", extra="ignore")
-
-    max_request_bytes: int = Field(
-        default=4 * MIB, ge=1024, description="largest request body accepted (413 beyond)"
-    )
-    max_body_depth: int = Field(
-        default=64, ge=8, le=500, description="deepest nesting of a JSON body (422 beyond)"
-    )
 
 
 class BodyRefused(Exception):
@@ -111,7 +95,7 @@ def _unicode(texts: Any, where: str | int | None) -> None:
 class LimitsMiddleware:
     """ASGI middleware: bounded body (413), then the JSON checks (422), then the app."""
 
-    def __init__(self, app: ASGIApp, limits: RequestLimits) -> None:
+    def __init__(self, app: ASGIApp, limits: Settings) -> None:
         self.app = app
         self.limits = limits
 

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from flowyard import schemas as s
-from flowyard.errors import ApiError
+from flowyard.errors import ApiError, InvalidInput
 from flowyard.sdk.api import jsonable
 from flowyard.sdk.caching import NONE
 from flowyard.sdk.context import current_tags
 from flowyard.sdk.distributed_futures import PrefectDistributedFuture, background_client
+from flowyard.sdk.labels import task_run_document
 from flowyard.sdk.result_refs import reference
 from flowyard.sdk.results import DefaultSerializer, ResultStore, SerializationError
 from flowyard.sdk.signing import UntrustedResult
@@ -73,7 +74,8 @@ def apply_async(
     inputs = {name: _upstream_ids(value) for name, value in parameters.items()}
     if waits:
         inputs["wait_for"] = [{"input_type": "task_run", "id": f.task_run_id} for f in waits]
-    body = s.BackgroundTaskRunCreate.model_validate(
+    body = task_run_document(
+        s.BackgroundTaskRunCreate,
         {
             "task_key": task.task_key,
             "name": f"{task.name}-{uuid.uuid4().hex[:8]}",
@@ -82,8 +84,12 @@ def apply_async(
             "tags": sorted(task.tags | current_tags()),
             "task_version": task.version,
             "task_inputs": {name: ids for name, ids in inputs.items() if ids},
-        }
+        },
+        task=task.task_key,
+        exact=("task_key",),  # what task workers claim by
     )
+    if body is None:
+        raise InvalidInput(f"task {task.name!r} cannot run in the background: see the warning")
     run = client.create_background_task_run(body)
     return PrefectDistributedFuture(run.id, run.name, store=store)
 

@@ -33,11 +33,15 @@ def tag_slots(
     *,
     on_wait: Callable[[str | None], object] | None = None,
 ) -> Iterator[None]:
-    """Hold a slot of each limited tag for the body; wait for them first."""
+    """Hold a slot of each limited tag for the body; wait for them first. The tags are
+    those the task run is recorded with (``storable_tags``: a tag the API would refuse is
+    trimmed or cleaned, never a failure of the task)."""
     if client is None or not tags:
         yield
         return
-    with held_slots(client, tags, holder, on_wait=on_wait):
+    from flowyard.schemas import storable_tags  # only with an API
+
+    with held_slots(client, storable_tags(tags), holder, on_wait=on_wait):
         yield
 
 

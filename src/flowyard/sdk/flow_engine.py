@@ -274,13 +274,16 @@ class FlowRunEngine(AttemptLoop):
         if not parent.reporter.records:
             return str(uuid.uuid4())
         from flowyard.schemas import TaskRunCreate
+        from flowyard.sdk.labels import task_run_document
 
-        body = TaskRunCreate(
-            id=str(uuid.uuid4()), flow_run_id=parent.flow_run_id, name=name, task_key=key,
-            parameters=jsonable(parameters, self.flow.fn),
-            tags=sorted(current_tags() | parent.tags),
-            task_inputs=call_inputs(parent.links, self.flow._signature, *self._call),  # type: ignore[arg-type]
-        )  # fmt: skip
+        body = task_run_document(TaskRunCreate, {
+            "id": str(uuid.uuid4()), "flow_run_id": parent.flow_run_id, "name": name,
+            "task_key": key, "parameters": jsonable(parameters, self.flow.fn),
+            "tags": sorted(current_tags() | parent.tags),
+            "task_inputs": call_inputs(parent.links, self.flow._signature, *self._call),  # type: ignore[arg-type]
+        }, task=key)  # fmt: skip
+        if body is None:
+            return None
         return parent.reporter.start_task_run(body, wait=True)  # the child run names it
 
     def _finish(self, settle: TerminationSignal | None = None) -> State[Any]:
@@ -311,9 +314,13 @@ class FlowRunEngine(AttemptLoop):
         self.context.reporter.flush()  # its task runs are all recorded before it ends
         if self.parent is not None and self.parent_task_run_id and self.parent.reporter.records:
             from flowyard.schemas import TaskRunUpdate
+            from flowyard.sdk.labels import task_run_document
 
-            update = TaskRunUpdate(state=state.type, message=state.message, state_name=state.name)
-            self.parent.reporter.finish_task_run(self.parent_task_run_id, update)
+            fields = {"state": state.type, "message": state.message, "state_name": state.name}
+            key = f"flow:{self.flow.name}"
+            update = task_run_document(TaskRunUpdate, fields, task=key)
+            if update is not None:
+                self.parent.reporter.finish_task_run(self.parent_task_run_id, update)
             self.parent.links.produced(self.parent_task_run_id, state)
         if self.given is None and self.recorder is not None:
             self.recorder.propose(state)

@@ -62,13 +62,13 @@ class RunLogHandler(logging.Handler):
 
 
 def to_log_create(record: logging.LogRecord, message: str) -> LogCreate:
-    from flowyard.schemas import MAX_LOG_MESSAGE_LENGTH, LogCreate
+    from flowyard.client.log_shipper import log_record  # cuts what the API would refuse
 
-    return LogCreate(
+    return log_record(
         flow_run_id=record.__dict__["flow_run_id"],
         task_run_id=record.__dict__.get("task_run_id"),
-        level=max(0, min(record.levelno, 100)),
-        message=message[:MAX_LOG_MESSAGE_LENGTH],  # the API refuses longer lines
+        level=record.levelno,
+        message=message,
         timestamp=datetime.fromtimestamp(record.created, UTC),
         source="engine",
     )

@@ -289,8 +289,10 @@ class TaskRunEngine(AttemptLoop):
         if flow_run is None or not flow_run.reporter.records:
             return
         from flowyard.schemas import TaskRunCreate
+        from flowyard.sdk.labels import task_run_document
 
-        body = TaskRunCreate.model_validate(
+        body = task_run_document(
+            TaskRunCreate,
             {
                 "id": self.context.task_run_id,
                 "flow_run_id": flow_run.flow_run_id,
@@ -301,8 +303,11 @@ class TaskRunEngine(AttemptLoop):
                 "tags": sorted(self.context.tags),
                 "task_version": self.task.version,
                 "task_inputs": self.task_inputs,
-            }
+            },
+            task=self.task.task_key,
         )
+        if body is None:
+            return
         flow_run.reporter.start_task_run(body)
 
     def _finish(self) -> State[Any]:
@@ -325,8 +330,10 @@ class TaskRunEngine(AttemptLoop):
         if flow_run is None or not flow_run.reporter.records or not task_run_id:
             return
         from flowyard.schemas import TaskRunUpdate
+        from flowyard.sdk.labels import task_run_document
 
-        update = TaskRunUpdate.model_validate(
+        update = task_run_document(
+            TaskRunUpdate,
             {
                 "state": state.type,
                 "message": state.message,
@@ -334,9 +341,11 @@ class TaskRunEngine(AttemptLoop):
                 "run_count": self.context.run_count,
                 "cache_key": self.cache_key,
                 "result": self.result_ref,
-            }
+            },
+            task=self.task.task_key,
         )
-        flow_run.reporter.finish_task_run(task_run_id, update)
+        if update is not None:
+            flow_run.reporter.finish_task_run(task_run_id, update)
         flow_run.links.produced(task_run_id, state)
 
 

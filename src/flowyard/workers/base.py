@@ -27,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 from flowyard import schemas as s
 from flowyard.blocks import base_job_template, references, render_job_configuration
 from flowyard.client import FlowyardClient, is_transient
-from flowyard.client.log_shipper import LogShipper
+from flowyard.client.log_shipper import LogShipper, log_record
 from flowyard.errors import ApiError, FlowyardError, InvalidInput
 from flowyard.states import StateType
 from flowyard.workers.status import StatusServer, WorkerMetrics
@@ -394,7 +394,7 @@ class BaseWorker:
 
         def sink(stream: str, line: str) -> None:
             self._logs.put(
-                s.LogCreate(
+                log_record(
                     flow_run_id=claimed.run.id,
                     level=30 if stream == "stderr" else 20,
                     message=line,
