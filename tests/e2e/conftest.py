@@ -13,6 +13,7 @@ from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
 from flowyard.workers.process import ProcessWorker
+from tests.servers import running_server
 
 # Short leases and fast heartbeats, so that fault tests end quickly.
 FAST = {
@@ -93,12 +94,8 @@ FLOWS = textwrap.dedent(
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One API server (SQLite + managed Redis) shared by the end-to-end tests."""
-    process = ServerProcess(tmp_path_factory.mktemp("server-home"), env=FAST)
-    try:
-        process.wait_ready()
+    with running_server(tmp_path_factory.mktemp("server-home"), FAST) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture

@@ -10,11 +10,12 @@ import httpx
 import pytest
 
 from flowyard import schemas as s
-from flowyard.cli.processes import ServerProcess, WorkerProcess
+from flowyard.cli.processes import WorkerProcess
 from flowyard.client import FlowyardClient
 from flowyard.errors import ApiError
 from flowyard.states import StateType
 from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
+from tests.servers import running_server
 from tests.waiting import wait_until
 
 ADMIN = "admin-secret-for-tests-only-0123456789"
@@ -33,28 +34,13 @@ def _cli(url: str, key: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def locked_server(tmp_path_factory):
-    server = ServerProcess(
-        tmp_path_factory.mktemp("locked"), env={**FAST, "FLOWYARD_API_KEY": ADMIN}
-    )
-    try:
-        _wait_up(server)
+    env = {**FAST, "FLOWYARD_API_KEY": ADMIN}
+    with running_server(tmp_path_factory.mktemp("locked"), env) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
-
-
-def _wait_up(server: ServerProcess) -> None:
-    def answers() -> bool:
-        try:
-            return httpx.get(f"{server.url}/api/health", headers=_bearer(ADMIN)).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(answers, timeout=60, interval=0.05, message="the locked server did not start")
 
 
 def test_requests_without_a_valid_key_are_401(locked_server):

@@ -22,9 +22,9 @@ import httpx
 import pytest
 
 from flowyard import schemas as s
-from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
 from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
+from tests.servers import running_server
 from tests.waiting import wait_until
 
 ADMIN = "admin-secret-for-the-authority-matrix-0123456789"
@@ -403,23 +403,12 @@ def _call(w: World, who: str, req: Req) -> httpx.Response:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, flows_dir: Path) -> Iterator[World]:
-    server = ServerProcess(
-        tmp_path_factory.mktemp("matrix"), env={**FAST, "FLOWYARD_API_KEY": ADMIN}
-    )
-    try:
-        wait_until(lambda: _up(server), timeout=60, interval=0.05, message="no server")
-        with FlowyardClient(server.url, ADMIN) as admin:
-            yield _make_world(admin, flows_dir)
-    finally:
-        server.stop()
-
-
-def _up(server: ServerProcess) -> bool:
-    try:
-        headers = {"Authorization": f"Bearer {ADMIN}"}
-        return httpx.get(f"{server.url}/api/health", headers=headers).status_code == 200
-    except httpx.HTTPError:
-        return False
+    env = {**FAST, "FLOWYARD_API_KEY": ADMIN}
+    with (
+        running_server(tmp_path_factory.mktemp("matrix"), env) as server,
+        FlowyardClient(server.url, ADMIN) as admin,
+    ):
+        yield _make_world(admin, flows_dir)
 
 
 def _make_world(admin: FlowyardClient, flows_dir: Path) -> World:

@@ -16,6 +16,7 @@ from flowyard.errors import ApiError
 from flowyard.pools import ManagedRedis, keys
 from flowyard.states import StateType
 from tests.e2e.conftest import FAST
+from tests.servers import running_server
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +25,8 @@ def own_server(
 ) -> Iterator[ServerProcess]:
     """A server on the session's Redis, so that the test can read the queue's keys."""
     home = tmp_path_factory.mktemp("bg-states-home")
-    process = ServerProcess(home, env={**FAST, "FLOWYARD_REDIS_URL": redis_server.url})
-    try:
-        process.wait_ready()
+    with running_server(home, {**FAST, "FLOWYARD_REDIS_URL": redis_server.url}) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture

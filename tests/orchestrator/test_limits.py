@@ -19,6 +19,7 @@ from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
 from flowyard.errors import ApiError
 from flowyard.orchestrator.limits import BodyRefused, inspect_json
+from tests.servers import running_server
 
 LIMIT = 256 * 1024  # a small body limit, so that the tests send little
 
@@ -55,12 +56,8 @@ def refused(response: httpx.Response, field: str, words: str) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     env = {"FLOWYARD_MAX_REQUEST_BYTES": str(LIMIT)}
-    process = ServerProcess(tmp_path_factory.mktemp("limits-server"), env=env)
-    try:
-        process.wait_ready()
+    with running_server(tmp_path_factory.mktemp("limits-server"), env) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from flowyard.client import FlowyardClient
 from flowyard.errors import ApiError
 from flowyard.orchestrator import run_tokens as tokens
 from tests.e2e.conftest import FAST, create_process_pool
+from tests.servers import running_server
 from tests.waiting import wait_until
 
 KEY = tokens.signing_key(b"server secret")
@@ -64,33 +65,15 @@ class TestSigning:
 # -- against a real server --------------------------------------------------------------------
 
 
-def _server(home: Path, **env: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(home, env={**FAST, **env})
-    try:
-        _wait_up(server, env.get("FLOWYARD_API_KEY"))
-        yield server
-    finally:
-        server.stop()
-
-
-def _wait_up(server: ServerProcess, key: str | None) -> None:
-    def answers() -> bool:
-        try:
-            headers = _bearer(key) if key else {}
-            return httpx.get(f"{server.url}/api/health", headers=headers).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(answers, timeout=60, interval=0.05, message="the server did not start")
-
-
 def _bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture(scope="module")
 def locked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    yield from _server(tmp_path_factory.mktemp("locked"), FLOWYARD_API_KEY=ADMIN)
+    env = {**FAST, "FLOWYARD_API_KEY": ADMIN}
+    with running_server(tmp_path_factory.mktemp("locked"), env) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +172,7 @@ def test_worker_keys_mint_tokens_for_their_pools_only(locked_server: ServerProce
 
 def test_tokens_are_minted_without_api_keys_too(tmp_path: Path):
     """A server without keys still mints tokens (not needed there, so a worker need not care)."""
-    for server in _server(tmp_path / "open"):
+    with running_server(tmp_path / "open", FAST) as server:
         with server.client() as api:
             create_process_pool(api, "open")
             dep = api.create_deployment(

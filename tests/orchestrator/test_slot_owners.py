@@ -21,7 +21,7 @@ from flowyard.orchestrator.api.concurrency_limits import slot_owner
 from flowyard.orchestrator.auth import KeyInfo, Role
 from flowyard.states import StateType
 from tests.e2e.conftest import FAST, create_process_pool
-from tests.waiting import wait_until
+from tests.servers import running_server
 
 ADMIN = "admin-secret-for-slot-owner-tests-0123456789"
 
@@ -32,22 +32,9 @@ def _bearer(key: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(
-        tmp_path_factory.mktemp("slots"), env={**FAST, "FLOWYARD_API_KEY": ADMIN}
-    )
-    try:
-
-        def answers() -> bool:
-            try:
-                url = f"{server.url}/api/health"
-                return httpx.get(url, headers=_bearer(ADMIN)).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(answers, timeout=60, interval=0.05, message="the server did not start")
+    env = {**FAST, "FLOWYARD_API_KEY": ADMIN}
+    with running_server(tmp_path_factory.mktemp("slots"), env) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
 from tests.docker_engine import DockerEngine, dockerd_available
 from tests.e2e.conftest import FAST, api, deploy_flow, server  # noqa: F401 - fixtures
-from tests.waiting import wait_until
+from tests.servers import running_server
 
 DOCKER_FLOWS = textwrap.dedent(
     """
@@ -145,22 +145,9 @@ ADMIN = "admin-secret-for-worker-tests-0123456789"
 @pytest.fixture(scope="module")
 def locked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server that requires API keys, for tests of what credential a flow is given."""
-    locked = ServerProcess(
-        tmp_path_factory.mktemp("locked"), env={**FAST, "FLOWYARD_API_KEY": ADMIN}
-    )
-
-    def healthy() -> bool:
-        try:
-            with FlowyardClient(locked.url, ADMIN, retry_seconds=0) as admin:
-                return admin.health()["status"] == "ok"
-        except Exception:
-            return False
-
-    try:
-        wait_until(healthy, timeout=60, interval=0.05, message="the locked server did not start")
+    env = {**FAST, "FLOWYARD_API_KEY": ADMIN}
+    with running_server(tmp_path_factory.mktemp("locked"), env) as locked:
         yield locked
-    finally:
-        locked.stop()
 
 
 @pytest.fixture

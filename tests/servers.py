@@ -1,0 +1,21 @@
+"""Real API servers for tests: started in a folder of their own, answering, then stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from flowyard.cli.processes import ServerProcess
+
+
+@contextmanager
+def running_server(home: Path, env: Mapping[str, str] | None = None) -> Iterator[ServerProcess]:
+    """``flowyard server start`` with its data in ``home`` and ``env`` on top of this
+    process's environment; yielded once it answers (a 401 counts: it asks for a key)."""
+    process = ServerProcess(home, env=dict(env or {}))
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
