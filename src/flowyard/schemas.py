@@ -139,10 +139,16 @@ def _stored_json(value: Any) -> Any:
 
 
 def _datetime_text(value: Any) -> Any:
-    """Times come as ISO 8601 text: a bare number is refused, not read as a Unix time."""
-    if isinstance(value, int | float):
+    """Times come as ISO 8601 text: a bare number (in JSON, or as text in a query string)
+    is refused, not read as a Unix time."""
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and _NUMBER.fullmatch(value.strip())
+    ):
         raise ValueError("a date-time is ISO 8601 text, not a number")
     return value
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=100)]

@@ -468,3 +468,14 @@ def test_events_ls_prints_a_table_and_the_next_cursor(server, api):
     cursor = listed.stderr.strip().removeprefix("more: --cursor ")
     rest = _cli(server.url, "events", "ls", "--event", name, "--limit", "2", "--cursor", cursor)
     assert rest.returncode == 0 and len(rest.stdout.splitlines()) == 2 and not rest.stderr
+
+
+def test_a_follow_with_a_vanishing_wait_answers_at_once(server):
+    """A wait that rounds to 0 ms must not become Redis' BLOCK 0 (which waits for ever):
+    found by the API fuzzer, a follow with wait=1e-87 held its request past 30 s."""
+    response = httpx.get(
+        f"{server.url}/api/events/follow",
+        params={"after": "39522342", "wait": "1.363666800696982e-87"},
+        timeout=10,
+    )
+    assert response.status_code in (200, 422), response.text

@@ -25,5 +25,5 @@ def map_body(ctx: Any, body: Any) -> Any:
 
 @schemathesis.hook
 def map_query(ctx: Any, query: Any) -> Any:
-    """Shorten waits for a background run to finish."""
-    return _shorten(query, "timeout")
+    """Shorten waits for a background run to finish, and event follows' long polls."""
+    return _shorten(_shorten(query, "timeout"), "wait")

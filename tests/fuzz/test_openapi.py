@@ -27,7 +27,10 @@ from tests.e2e.test_postgres import fresh_database
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-MAX_EXAMPLES = 50
+MAX_EXAMPLES = {"sqlite": 50, "postgresql": 30}
+"""Examples per operation in the fuzzing phase. The coverage phase (every boundary value of
+every field) runs whole on both stores; PostgreSQL's own refusals (NUL characters, over-long
+values) come from it, so that run generates fewer random cases to stay within CI's time."""
 # Every check is on (schemathesis' default) but positive_data_acceptance: JSON the spec allows
 # may still be refused for its meaning (a cron expression, a block type's own fields).
 CONFIG = r"""workers = 2
@@ -46,10 +49,10 @@ negative_data_rejection.expected-statuses = [
     400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429
 ]
 
-# Claims and waits may long-poll a minute: their coverage phase (boundary values, which
+# Claims, waits and event follows long-poll: their coverage phase (boundary values, which
 # hooks do not see) is skipped and tests/fuzz/hooks.py shortens the fuzzing phase's waits.
 [[operations]]
-include-path-regex = '/(claim|wait)$'
+include-path-regex = '/(claim|wait|follow)$'
 phases.coverage.enabled = false
 
 # These paths are also records of a route with a parameter: a deployment's ref may hold a
@@ -131,7 +134,7 @@ def seed_resources(api: FlowyardClient) -> dict[str, dict[str, str]]:
     }
 
 
-def write_config(folder: Path, key: str, seeded: dict[str, dict[str, str]]) -> Path:
+def write_config(folder: Path, key: str, seeded: dict[str, dict[str, str]], examples: int) -> Path:
     operations = "".join(
         OPERATION.format(
             path=path,
@@ -140,17 +143,19 @@ def write_config(folder: Path, key: str, seeded: dict[str, dict[str, str]]) -> P
         for path, values in seeded.items()
     )
     config = folder / "schemathesis.toml"
-    config.write_text(CONFIG.format(key=key, examples=MAX_EXAMPLES, operations=operations))
+    config.write_text(CONFIG.format(key=key, examples=examples, operations=operations))
     return config
 
 
+@pytest.mark.timeout(660)
 def test_the_api_answers_every_generated_request_as_its_spec_says(
-    server: ServerProcess, admin_key: str, tmp_path: Path
+    server: ServerProcess, admin_key: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """No 5xx, no response outside the spec, no invalid request accepted, over every route."""
     with FlowyardClient(server.url, admin_key) as api:
         seeded = seed_resources(api)
-    config = write_config(tmp_path, admin_key, seeded)
+    store = request.node.callspec.params["server"]
+    config = write_config(tmp_path, admin_key, seeded, MAX_EXAMPLES[store])
     command = [
         sys.executable,
         "-m",

@@ -99,6 +99,8 @@ class EventStream:
 
     async def _stream_moved(self, timeout: float) -> None:
         try:
-            await self._redis.xread({keys.EVENTS_STREAM: "$"}, count=1, block=int(timeout * 1000))
+            # at least 1 ms: XREAD's BLOCK 0 would wait for ever (a tiny ``wait`` hung a follow)
+            block = max(1, int(timeout * 1000))
+            await self._redis.xread({keys.EVENTS_STREAM: "$"}, count=1, block=block)
         except (RedisError, OSError):
             await asyncio.sleep(timeout)  # Redis is away: only local news (or time) wakes us

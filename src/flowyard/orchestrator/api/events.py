@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from flowyard import schemas as s
 from flowyard.errors import InvalidInput, NotFound
 from flowyard.events.schemas import SYSTEM_PREFIX, Event, EventFollow, EventPage, limit_violation
 from flowyard.orchestrator import event_queries as queries
@@ -33,8 +34,8 @@ def _filter(
     resource_name: Patterns = [],  # noqa: B006
     related_id: Patterns = [],  # noqa: B006
     related_role: Patterns = [],  # noqa: B006
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: s.Time | None = None,
+    until: s.Time | None = None,
 ) -> queries.EventFilter:
     return queries.EventFilter(
         event, resource_id, resource_name, related_id, related_role, _utc(since), _utc(until)
@@ -86,8 +87,8 @@ async def list_events(
     resource_name: Patterns = [],  # noqa: B006
     related_id: Patterns = [],  # noqa: B006
     related_role: Patterns = [],  # noqa: B006
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: s.Time | None = None,
+    until: s.Time | None = None,
 ) -> EventPage:
     """Matching events, newest first (``order=asc``: oldest first), ``limit`` a page."""
     where = _filter(event, resource_id, resource_name, related_id, related_role, since, until)
