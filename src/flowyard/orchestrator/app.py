@@ -164,7 +164,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     app.include_router(artifacts.router)
     _add_error_handlers(app)
     if settings.api_key:
-        install_auth(app, settings.api_key, run_tokens.signing_key(settings))
+        install_auth(app, settings.api_key)
     # last, so outermost: nothing reads a body before its size is bounded
     app.add_middleware(LimitsMiddleware, limits=settings)
 

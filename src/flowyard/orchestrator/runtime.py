@@ -44,7 +44,7 @@ class Orchestrator:
     # log batches take turns: at most one holds or waits for the store's write lock, so a
     # heartbeat or claim waits for one batch at most, never for a queue of them
     log_writes: asyncio.Lock = field(default_factory=asyncio.Lock)
-    run_token_key: bytes = b""  # signs run tokens (api/run_tokens.py)
+    run_token_key: bytes = b""  # signs run tokens (api/run_tokens.py); set once at start
     event_stream: EventStream = field(init=False)  # set when the app starts
 
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:

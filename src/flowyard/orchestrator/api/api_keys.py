@@ -95,16 +95,14 @@ def _lookup(orch: Orchestrator, digest: str) -> KeyInfo | None:
         return KeyInfo(row.name, Role(row.role), tuple(row.pools or ()))
 
 
-async def identify(
-    orch: Orchestrator, presented: str, admin_key: str, token_key: bytes
-) -> KeyInfo | None:
+async def identify(orch: Orchestrator, presented: str, admin_key: str) -> KeyInfo | None:
     """The caller behind a bearer token: the administrator, a stored key, a run token, or
     None (unknown, revoked, forged or expired)."""
     if same_key(presented, admin_key):
         return KeyInfo("FLOWYARD_API_KEY", Role.ADMIN)
     if tokens.is_run_token(presented):
         try:
-            claims = tokens.verify(token_key, presented, now=time.time())
+            claims = tokens.verify(orch.run_token_key, presented, now=time.time())
         except tokens.InvalidRunToken:
             return None
         name = f"run token for {claims.run_id}"
@@ -120,7 +118,7 @@ async def identify(
     return info
 
 
-def install_auth(app: FastAPI, admin_key: str, token_key: bytes) -> None:
+def install_auth(app: FastAPI, admin_key: str) -> None:
     """Require a key or run token on every ``/api`` and ``/metrics`` request (401 without a
     valid one); ``authority.guard`` then decides what the caller may do (403 beyond it)."""
 
@@ -135,7 +133,7 @@ def install_auth(app: FastAPI, admin_key: str, token_key: bytes) -> None:
         info = None
         if scheme.lower() == "bearer" and presented:
             orch = request.app.state.orchestrator
-            info = await identify(orch, presented, admin_key, token_key)
+            info = await identify(orch, presented, admin_key)
         if info is None:
             return JSONResponse(
                 {"detail": "missing, unknown, revoked or expired API key or run token"},

@@ -55,7 +55,7 @@ def issue(
 ) -> str:
     """A token for ``run_id`` under claim fingerprint ``claim``, signed with this server's
     key."""
-    key = orch.run_token_key or signing_key(orch.settings)
+    key = orch.run_token_key
     ttl = tokens.clamp_ttl(ttl_seconds)
     return tokens.mint(key, run_id, now=time.time(), ttl_seconds=ttl, claim=claim)
 
