@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,3 +22,11 @@ def running_server(home: Path, env: Mapping[str, str] | None = None) -> Iterator
         yield process
     finally:
         process.stop()
+
+
+def run_cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """``flowyard ARGS…`` as a user types it, against ``server``."""
+    env = {**os.environ, "FLOWYARD_API_URL": server.url}
+    return subprocess.run(
+        [sys.executable, "-m", "flowyard", *args], env=env, capture_output=True, text=True
+    )

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 
 import pytest
@@ -15,19 +12,13 @@ from flowyard.blocks import MASK, DockerHost, DockerRegistryCredentials, Secret
 from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
 from flowyard.errors import ApiError
+from tests.servers import run_cli
 
 SECRET = "pw-" + "7c41d09e"  # assembled, so that grepping the sources never finds it
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FLOWYARD_API_URL": server.url}
-    return subprocess.run(
-        [sys.executable, "-m", "flowyard", *args], env=env, capture_output=True, text=True
-    )
 
 
 class TestPython:
@@ -94,27 +85,27 @@ class TestCli:
         """The CLI saves a block from --field, lists it, inspects it masked, deletes it."""
         ref = f"docker-registry-credentials/{unique('reg')}"
         fields = ["--field", "registry_url=r.example", "--field", "username=me"]
-        created = cli(server, "block", "create", ref, *fields, "--field", f"password={SECRET}")
+        created = run_cli(server, "block", "create", ref, *fields, "--field", f"password={SECRET}")
         assert created.returncode == 0, created.stderr
-        listed = cli(server, "block", "ls")
-        shown = cli(server, "block", "inspect", ref)
-        shown_json = cli(server, "block", "inspect", ref, "--json")
-        types = cli(server, "block", "type", "ls")
+        listed = run_cli(server, "block", "ls")
+        shown = run_cli(server, "block", "inspect", ref)
+        shown_json = run_cli(server, "block", "inspect", ref, "--json")
+        types = run_cli(server, "block", "type", "ls")
         for done in (listed, shown, shown_json, types):
             assert done.returncode == 0, done.stderr
             assert SECRET not in done.stdout + done.stderr
         assert ref in listed.stdout
         assert json.loads(shown_json.stdout)["data"]["password"] == MASK
         assert "password" in types.stdout and "docker-host" in types.stdout
-        assert cli(server, "block", "delete", ref).returncode == 0
+        assert run_cli(server, "block", "delete", ref).returncode == 0
 
     def test_create_from_a_file(self, server: ServerProcess, tmp_path):
         """``--file`` gives the fields as a JSON object; a bad reference is a clean error."""
         path = tmp_path / "host.json"
         path.write_text(json.dumps({"base_url": "tcp://docker.example:2376", "tls_verify": True}))
         ref = f"docker-host/{unique('prod')}"
-        assert cli(server, "block", "create", ref, "--file", str(path)).returncode == 0
-        shown = cli(server, "block", "inspect", ref)
+        assert run_cli(server, "block", "create", ref, "--file", str(path)).returncode == 0
+        shown = run_cli(server, "block", "inspect", ref)
         assert "tcp://docker.example:2376" in shown.stdout
-        bad = cli(server, "block", "inspect", "not-a-ref")
+        bad = run_cli(server, "block", "inspect", "not-a-ref")
         assert bad.returncode != 0 and "TYPE/NAME" in bad.stderr

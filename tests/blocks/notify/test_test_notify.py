@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import uuid
 
 import httpx
@@ -19,19 +16,13 @@ from flowyard.blocks.notify import EmailServer, Opsgenie, SlackWebhook, Webhook
 from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
 from tests.blocks.notify.receivers import HttpReceiver
+from tests.servers import run_cli
 
 TOKEN = "tok-" + "0f6a3d9b27"  # assembled, so that grepping the sources never finds it
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FLOWYARD_API_URL": server.url}
-    return subprocess.run(
-        [sys.executable, "-m", "flowyard", *args], env=env, capture_output=True, text=True
-    )
 
 
 def stored_row(server: ServerProcess, block_type: str, name: str) -> tuple[str, str]:
@@ -91,7 +82,7 @@ class TestTestNotify:
         """``block test-notify NAME`` posts a test message to the block's webhook and says so."""
         name = unique("ops")
         SlackWebhook(url=SecretStr(f"{receiver.url}/services/{TOKEN}")).save(name, client=api)
-        done = cli(server, "block", "test-notify", name)
+        done = run_cli(server, "block", "test-notify", name)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == f"Sent a test message through slack-webhook/{name} (Slack)."
         assert len(receiver.requests) == 1
@@ -114,7 +105,7 @@ class TestTestNotify:
         Webhook(url=SecretStr(f"{receiver.url}/hook"), body_template=template).save(
             name, client=api
         )
-        done = cli(server, "block", "test-notify", f"webhook/{name}", "--run", run.id)
+        done = run_cli(server, "block", "test-notify", f"webhook/{name}", "--run", run.id)
         assert done.returncode == 0, done.stderr
         assert receiver.requests[0].json == {
             "s": f"Flow run {run.name} is Running",
@@ -131,7 +122,7 @@ class TestTestNotify:
         receiver.answer(then=500, reply="boom")
         name = unique("ops")
         SlackWebhook(url=SecretStr(f"{receiver.url}/services/{TOKEN}")).save(name, client=api)
-        done = cli(server, "block", "test-notify", f"slack-webhook/{name}")
+        done = run_cli(server, "block", "test-notify", f"slack-webhook/{name}")
         assert done.returncode == 1
         assert f"the test message through slack-webhook/{name} failed: Slack at" in done.stderr
         assert "answered 500: boom after 4 attempts" in done.stderr
@@ -141,8 +132,8 @@ class TestTestNotify:
         """A block of another type, or a name no notification block has, is a clear error."""
         name = unique("s")
         api.save_block("secret", name, {"value": TOKEN})
-        other = cli(server, "block", "test-notify", f"secret/{name}")
+        other = run_cli(server, "block", "test-notify", f"secret/{name}")
         assert other.returncode == 1 and "not a notification block type" in other.stderr
-        missing = cli(server, "block", "test-notify", name)
+        missing = run_cli(server, "block", "test-notify", name)
         assert missing.returncode == 1 and f"no notification block named {name!r}" in missing.stderr
         assert TOKEN not in other.stderr + missing.stderr
