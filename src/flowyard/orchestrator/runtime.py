@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio.to_thread
 from fastapi import Depends, Request
@@ -18,6 +18,9 @@ from flowyard.orchestrator.metrics import ApiMetrics
 from flowyard.pools import Claim, DeploymentLimits, Leadership, PoolQueues, TagSlots, Wakeups
 from flowyard.settings import Settings
 from flowyard.store import Database
+
+if TYPE_CHECKING:
+    from flowyard.orchestrator.automations.action_queue import ActionQueue
 
 T = TypeVar("T")
 
@@ -46,6 +49,7 @@ class Orchestrator:
     log_writes: asyncio.Lock = field(default_factory=asyncio.Lock)
     run_token_key: bytes = b""  # signs run tokens (api/run_tokens.py); set once at start
     event_stream: EventStream = field(init=False)  # set when the app starts
+    action_queue: ActionQueue = field(init=False)  # automation actions (RQ); set at start
 
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking store work off the event loop."""

@@ -401,3 +401,152 @@ class Artifact(Base):
     task_run_id: Mapped[str | None] = mapped_column(String(36), index=True)  # may arrive first
     created: Mapped[datetime] = mapped_column(default=utcnow)
     updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Automation(Base):
+    """A trigger and the actions it takes (``automation_schemas``), stored as their JSON."""
+
+    __tablename__ = "automations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    trigger: Mapped[dict[str, Any]] = mapped_column(JSON)
+    actions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    actions_on_trigger: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    actions_on_resolve: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    dedupe: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # the automations of a deployment's ``triggers:`` go when it goes
+    deployment_id: Mapped[str | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AutomationBucket(Base):
+    """An open window of one event trigger (``trigger`` is its path in the tree) for one
+    value of its ``for_each`` labels (``key``): the events counted between start and end."""
+
+    __tablename__ = "automation_buckets"
+    __table_args__ = (Index("ix_automation_buckets_end", "end"),)
+
+    automation_id: Mapped[str] = mapped_column(
+        ForeignKey("automations.id", ondelete="CASCADE"), primary_key=True
+    )
+    trigger: Mapped[str] = mapped_column(String(50), primary_key=True)
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    count: Mapped[int] = mapped_column(default=0)
+    last_event: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class AutomationChildFiring(Base):
+    """A child of a compound or sequence trigger that fired, waiting for its siblings."""
+
+    __tablename__ = "automation_child_firings"
+
+    automation_id: Mapped[str] = mapped_column(
+        ForeignKey("automations.id", ondelete="CASCADE"), primary_key=True
+    )
+    parent: Mapped[str] = mapped_column(String(50), primary_key=True)
+    child: Mapped[str] = mapped_column(String(50), primary_key=True)
+    fired: Mapped[datetime]
+    event: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class AutomationMetricState(Base):
+    """A metric trigger's condition for one resource: true ``since`` when, and whether it
+    fired (it resolves, once, when the condition stops holding)."""
+
+    __tablename__ = "automation_metric_states"
+
+    automation_id: Mapped[str] = mapped_column(
+        ForeignKey("automations.id", ondelete="CASCADE"), primary_key=True
+    )
+    trigger: Mapped[str] = mapped_column(String(50), primary_key=True)
+    resource_id: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    since: Mapped[datetime]
+    firing: Mapped[bool] = mapped_column(Boolean, default=False)
+    value: Mapped[float | None]
+
+
+class AutomationFiring(Base):
+    """One time an automation's trigger fired (or resolved)."""
+
+    __tablename__ = "automation_firings"
+    __table_args__ = (Index("ix_automation_firings_automation_fired", "automation_id", "fired"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    automation_id: Mapped[str] = mapped_column(ForeignKey("automations.id", ondelete="CASCADE"))
+    fired: Mapped[datetime] = mapped_column(default=utcnow)
+    state: Mapped[str] = mapped_column(String(20))  # triggered, resolved
+    suppressed: Mapped[bool] = mapped_column(Boolean, default=False)  # by the dedupe window
+    triggering_event: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AutomationAction(Base):
+    """One action of a firing, run as an RQ job: its status, attempts and last error."""
+
+    __tablename__ = "automation_actions"
+    __table_args__ = (Index("ix_automation_actions_status", "status", "enqueued"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    firing_id: Mapped[str] = mapped_column(
+        ForeignKey("automation_firings.id", ondelete="CASCADE"), index=True
+    )
+    automation_id: Mapped[str] = mapped_column(String(36), index=True)
+    index: Mapped[int]
+    when: Mapped[str] = mapped_column(String(20))  # trigger, resolve
+    action: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    enqueued: Mapped[datetime | None]
+    finished: Mapped[datetime | None]
+
+
+class AutomationDedupe(Base):
+    """A dedupe key of an automation that acted, and until when others are suppressed."""
+
+    __tablename__ = "automation_dedupe"
+
+    automation_id: Mapped[str] = mapped_column(
+        ForeignKey("automations.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    until: Mapped[datetime]
+
+
+class EvaluatorPosition(Base):
+    """How far the trigger evaluator has read the events (by ``seq``), and the positions
+    below it not yet seen (a PostgreSQL transaction that took its number and has not
+    committed yet), with when each was first missed."""
+
+    __tablename__ = "evaluator_positions"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    seq: Mapped[int] = mapped_column(LogId, default=0)
+    gaps: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Webhook(Base):
+    """An incoming webhook: ``POST /hooks/{slug}`` turns a request into an event by
+    ``template``; the request must carry the webhook's secret (or its HMAC signature)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    template: Mapped[str] = mapped_column(Text)
+    auth: Mapped[str] = mapped_column(String(20), default="secret")  # secret, hmac-sha256
+    secret: Mapped[str] = mapped_column(Text)  # a Fernet token, as block secrets
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
