@@ -106,6 +106,10 @@ class Settings(BaseSettings):
         default=100_000, ge=1, description="About how many events the Redis stream keeps."
     )
 
+    automation_metric_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often metric triggers are measured."
+    )
+
     log_level: str = "INFO"
     engine_log_level: str = Field(
         default="WARNING",

@@ -42,6 +42,8 @@ from flowyard.orchestrator.api import (
 )
 from flowyard.orchestrator.api.api_keys import install_auth
 from flowyard.orchestrator.authority import guard
+from flowyard.orchestrator.automations import evaluator as automation_evaluator
+from flowyard.orchestrator.automations.action_queue import ActionQueue
 from flowyard.orchestrator.event_stream import EventStream
 from flowyard.orchestrator.limits import LimitsMiddleware
 from flowyard.orchestrator.runtime import Orchestrator
@@ -110,6 +112,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
         orch.event_stream = EventStream(redis, settings.events_stream_maxlen)
         orch.event_stream.start()
         event_records.install(db, orch.event_stream.committed)
+        orch.action_queue = ActionQueue(redis_url, orch)
         orch.run_token_key = await asyncio.to_thread(run_tokens.signing_key, settings)
         app.state.orchestrator = orch
         background = background_tasks.BackgroundRuns(TaskQueue(redis))
@@ -128,6 +131,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             asyncio.create_task(_led(settings.reconcile_interval_seconds, task_leases, orch)),
             asyncio.create_task(_led(settings.reconcile_interval_seconds, worker_liveness, orch)),
             asyncio.create_task(_led(settings.events_retention_interval_seconds, retention, orch)),
+            asyncio.create_task(automation_evaluator.run(orch)),
         ]
         try:
             yield

@@ -84,11 +84,17 @@ class EventStream:
             self.dropped += len(batch)
             log.warning("events_not_streamed", events=len(batch), error=str(exc))
 
-    async def wait_for_news(self, timeout: float) -> None:
+    def news(self) -> asyncio.Event:
+        """What the next publication of this replica's events sets: taken before reading
+        the store and handed to ``wait_for_news``, no commit in between goes unnoticed."""
+        return self._news
+
+    async def wait_for_news(self, timeout: float, since: asyncio.Event | None = None) -> None:
         """Return once events were committed (by any replica, seen on the stream; by this
-        one, seen directly) or after ``timeout`` seconds. With Redis away, only this
-        replica's events wake the caller early; the store still has every event."""
-        local = asyncio.ensure_future(self._news.wait())
+        one, seen directly, since ``since`` was taken) or after ``timeout`` seconds. With
+        Redis away, only this replica's events wake the caller early; the store still has
+        every event."""
+        local = asyncio.ensure_future((since or self._news).wait())
         remote = asyncio.ensure_future(self._stream_moved(timeout))
         try:
             await asyncio.wait({local, remote}, timeout=timeout, return_when="FIRST_COMPLETED")

@@ -531,6 +531,9 @@ class EvaluatorPosition(Base):
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     seq: Mapped[int] = mapped_column(LogId, default=0)
     gaps: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # taken (+1) first in every evaluation: a second evaluator that read the same position
+    # finds it moved and rolls back, so nothing is evaluated twice
+    version: Mapped[int] = mapped_column(default=0)
     updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -113,6 +113,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=50), primary_key=True),
         sa.Column("seq", SEQ, nullable=False),
         sa.Column("gaps", sa.JSON(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("updated", TIME, nullable=False),
     )
     op.create_table(
