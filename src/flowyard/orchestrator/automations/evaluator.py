@@ -75,7 +75,7 @@ class Evaluator:
             events, last_seq, gaps = self._read(session, position, now)
             windows = Windows(session, self._fire_into(session, outcome))
             for event, received in events:
-                for armed in self.armory.interested(event.event):
+                for armed in self.armory.interested(event):
                     # an automation reacts to the events stored after it was made
                     if armed.automation.created <= received and covers(armed, event):
                         windows.on_event(armed, event)

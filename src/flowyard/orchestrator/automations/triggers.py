@@ -65,13 +65,40 @@ class Armed:
 
 
 @dataclass
+class Shelf:
+    """The triggers reacting to one event name (or prefix), by a label their ``match``
+    requires an exact value of, so that an event meets only the triggers of its resource."""
+
+    keyed: dict[str, dict[str, list[Armed]]] = field(default_factory=dict)
+    loose: list[Armed] = field(default_factory=list)
+
+    def add(self, armed: Armed, match: dict[str, str | list[str]]) -> None:
+        for label, expected in match.items():
+            values = [expected] if isinstance(expected, str) else expected
+            if values and not any(v.endswith("*") or v.startswith("!") for v in values):
+                for value in set(values):
+                    self.keyed.setdefault(label, {}).setdefault(value, []).append(armed)
+                return
+        self.loose.append(armed)
+
+    def pick(self, resource: dict[str, str]) -> list[Armed]:
+        found = list(self.loose)
+        for label, by_value in self.keyed.items():
+            value = resource.get(label)
+            if value is not None:
+                found += by_value.get(value, ())
+        return found
+
+
+@dataclass
 class Armory:
-    """The triggers of the enabled automations, indexed by the event names they react to."""
+    """The triggers of the enabled automations, indexed by the event names they react to
+    (then by a label of their resource), so an event meets only the triggers it may concern."""
 
     by_path: dict[tuple[str, str], Armed] = field(default_factory=dict)
-    exact: dict[str, list[Armed]] = field(default_factory=dict)
-    prefixed: list[tuple[str, Armed]] = field(default_factory=list)
-    every: list[Armed] = field(default_factory=list)  # no names, or negated ones
+    exact: dict[str, Shelf] = field(default_factory=dict)
+    prefixed: dict[str, Shelf] = field(default_factory=dict)
+    every: Shelf = field(default_factory=Shelf)  # no names, or negated ones
 
     @classmethod
     def load(cls, rows: Iterable[tuple[m.Automation, AutomationCore]]) -> Armory:
@@ -88,19 +115,23 @@ class Armory:
     def _index(self, armed: Armed, trigger: EventTrigger) -> None:
         names = [*trigger.after, *trigger.expect]
         if not trigger.expect or any(name.startswith("!") for name in names):
-            self.every.append(armed)
+            self.every.add(armed, trigger.match)
             return
         for name in set(names):
             if name.endswith("*"):
-                self.prefixed.append((name[:-1], armed))
+                self.prefixed.setdefault(name[:-1], Shelf()).add(armed, trigger.match)
             else:
-                self.exact.setdefault(name, []).append(armed)
+                self.exact.setdefault(name, Shelf()).add(armed, trigger.match)
 
-    def interested(self, name: str) -> list[Armed]:
-        """The event triggers an event of this name may concern (each once)."""
-        found = list(self.exact.get(name, ()))
-        found += [armed for prefix, armed in self.prefixed if name.startswith(prefix)]
-        found += self.every
+    def interested(self, event: Event) -> list[Armed]:
+        """The event triggers ``event`` may concern (each once)."""
+        name, resource = event.event, event.resource
+        shelf = self.exact.get(name)
+        found = shelf.pick(resource) if shelf is not None else []
+        for prefix, shelf in self.prefixed.items():
+            if name.startswith(prefix):
+                found += shelf.pick(resource)
+        found += self.every.pick(resource)
         if len(found) < 2:
             return found
         unique: dict[tuple[str, str], Armed] = {}
