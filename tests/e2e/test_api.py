@@ -137,3 +137,28 @@ def test_malformed_body_is_a_422_not_a_trace(server):
     assert response.status_code == 422
     [error] = response.json()["detail"]
     assert error["loc"] == ["body", "name"] and "Traceback" not in response.text
+
+
+def test_deleting_a_deployment_keeps_its_finished_runs_and_drops_its_waiting_ones(
+    api, pool, deploy
+):
+    """DELETE removes the deployment and its not-started runs (unqueued); a finished run
+    stays, without it; a run in flight makes the delete a 409 that loses nothing."""
+    dep = deploy("noop", name="to-delete")
+    done = api.run_deployment(dep.id, s.DeploymentRunRequest())
+    api.set_flow_run_state(done.id, s.StateChange(type=StateType.COMPLETED, force=True))
+    busy = api.run_deployment(dep.id, s.DeploymentRunRequest())
+    api.set_flow_run_state(busy.id, s.StateChange(type=StateType.RUNNING, force=True))
+    with pytest.raises(ApiError) as refused:
+        api.delete_deployment(dep.id)
+    assert refused.value.status_code == 409 and "in flight" in str(refused.value)
+    api.set_flow_run_state(busy.id, s.StateChange(type=StateType.CANCELLED, force=True))
+    waiting = api.run_deployment(dep.id, s.DeploymentRunRequest())
+    api.delete_deployment(dep.id)
+    with pytest.raises(ApiError) as gone:
+        api.read_deployment(dep.id)
+    assert gone.value.status_code == 404
+    assert api.read_flow_run(done.id).deployment_id is None
+    with pytest.raises(ApiError) as dropped:
+        api.read_flow_run(waiting.id)
+    assert dropped.value.status_code == 404

@@ -123,6 +123,11 @@ def _new_schedule(w: World) -> str:
     return w.admin.create_schedule(w.deployment_a.id, body).id
 
 
+def _new_deployment(w: World) -> str:
+    """A new deployment in pool A (of A's flow), to be deleted."""
+    return deploy_flow(w.admin, w.pool_a, w.flows_dir, "noop", name=_name("d")).id
+
+
 def _new_block(w: World) -> str:
     name = _name("b")
     w.admin.save_block("secret", name, {"value": "s3cret"})
@@ -269,6 +274,8 @@ CASES = [
         "path": str(w.flows_dir), "pool_name": w.pool_a})),
     case("GET", "/api/deployments/{ref}", "viewer worker_a run_a",
          lambda w, who: Req("GET", f"/api/deployments/{w.deployment_a.id}")),
+    case("DELETE", "/api/deployments/{ref}", "",
+         lambda w, who: Req("DELETE", f"/api/deployments/{_new_deployment(w)}")),
     case("POST", "/api/deployments/{ref}/pause", "", lambda w, who: Req("POST", f"/api/deployments/{w.deployment_a.id}/pause")),
     case("POST", "/api/deployments/{ref}/resume", "", lambda w, who: Req("POST", f"/api/deployments/{w.deployment_a.id}/resume")),
     case("POST", "/api/deployments/{ref}/runs", "",

@@ -354,6 +354,16 @@ def resume_deployment(name: str) -> None:
     click.echo(f"Resumed deployment {dep.flow_name}/{dep.name}.")
 
 
+@deployment.command("delete")
+@click.argument("name")
+def delete_deployment(name: str) -> None:
+    """Delete a deployment, its schedules and triggers, and its runs not started yet (its
+    finished runs stay); refused while a run of it is in flight."""
+    with client() as api:
+        api.delete_deployment(name)
+    click.echo(f"Deleted deployment {name}.")
+
+
 @deployment.command("run")
 @click.argument("name")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Parameter override.")

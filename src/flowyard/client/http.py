@@ -217,6 +217,9 @@ class FlowyardClient:
         path = _path("deployments") + "/" + quote(ref, safe="") + "/" + action
         return s.Deployment.model_validate(self.request("POST", path))
 
+    def delete_deployment(self, ref: str) -> None:
+        self.request("DELETE", _path("deployments") + "/" + quote(ref, safe=""))
+
     def delete_schedule(self, ref: str, schedule_id: str) -> None:
         self.request("DELETE", _schedules_path(ref, schedule_id))
 

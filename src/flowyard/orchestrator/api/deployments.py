@@ -1,15 +1,16 @@
-"""Deployments: create or update, read, and run."""
+"""Deployments: create or update, read, run, and delete."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
-from sqlalchemy import select
+from sqlalchemy import and_, delete, func, or_, select
 
 from flowyard import schemas as s
 from flowyard.blocks import merge_variables
 from flowyard.entrypoints import check_entrypoint
+from flowyard.errors import Conflict
 from flowyard.orchestrator import documents, events, queue_sync, runs
 from flowyard.orchestrator.api import schedules
 from flowyard.orchestrator.api.pools import DEFAULT_QUEUE
@@ -17,6 +18,7 @@ from flowyard.orchestrator.lookups import get_deployment, get_flow, get_pool, ge
 from flowyard.orchestrator.parameters import check_parameters
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.orchestrator.services.scheduler import clear_future_runs
+from flowyard.states import StateType
 from flowyard.store import models as m
 
 router = APIRouter(prefix="/api/deployments", tags=["deployments"])
@@ -101,6 +103,50 @@ async def read_deployment(ref: str, orch: Orch) -> s.Deployment:
             return documents.deployment(get_deployment(session, ref))
 
     return await orch.in_thread(read)
+
+
+@router.delete("/{ref:path}", status_code=204)
+async def delete_deployment(ref: str, orch: Orch) -> None:
+    """Delete a deployment with its schedules, its triggers' automations and its runs not
+    started yet; its other runs stay (without it). Refused (409) while one is in flight:
+    its worker still needs the deployment to run it."""
+
+    def remove() -> list[runs.QueueEffect]:
+        with orch.db.session() as session:
+            dep = get_deployment(session, ref)
+            of_it = m.FlowRun.deployment_id == dep.id
+            awaiting_retry = and_(
+                m.FlowRun.state_type == StateType.SCHEDULED, m.FlowRun.claim_token.is_not(None)
+            )
+            in_flight = session.scalar(
+                select(func.count()).where(
+                    of_it, or_(m.FlowRun.state_type.in_(IN_FLIGHT), awaiting_retry)
+                )
+            )
+            if in_flight:
+                raise Conflict(
+                    f"deployment {dep.flow.name}/{dep.name} has {in_flight} run(s) in flight: "
+                    "cancel them or let them finish first"
+                )
+            waiting = session.scalars(
+                select(m.FlowRun).where(of_it, m.FlowRun.state_type == StateType.SCHEDULED)
+            ).all()
+            effects = [
+                runs.QueueEffect(run.queue.pool.name, run.queue.name, run.id, unqueue=True)
+                for run in waiting
+                if run.queue is not None
+            ]
+            session.execute(delete(m.FlowRun).where(m.FlowRun.id.in_([r.id for r in waiting])))
+            about = events.deployment_related(dep)
+            events.changed(session, "deployment", dep, "deleted", None, about)
+            session.delete(dep)
+            return effects
+
+    effects = await orch.in_thread(remove)
+    await queue_sync.apply_many(orch, effects)
+
+
+IN_FLIGHT = (StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING)
 
 
 @router.post("/{ref:path}/pause")
