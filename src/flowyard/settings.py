@@ -90,6 +90,11 @@ class Settings(BaseSettings):
         default=120.0,
         description="A run still Cancelling after this long is marked Cancelled, with a warning.",
     )
+    automation_metric_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the metric triggers of automations measure their resources.",
+    )
 
     events_retention_seconds: float = Field(
         default=7 * 24 * 3600,
