@@ -90,6 +90,11 @@ class Settings(BaseSettings):
         default=120.0,
         description="A run still Cancelling after this long is marked Cancelled, with a warning.",
     )
+    automation_metric_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the metric triggers of automations measure their resources.",
+    )
 
     events_retention_seconds: float = Field(
         default=7 * 24 * 3600,
@@ -104,10 +109,6 @@ class Settings(BaseSettings):
     )
     events_stream_maxlen: int = Field(
         default=100_000, ge=1, description="About how many events the Redis stream keeps."
-    )
-
-    automation_metric_interval_seconds: float = Field(
-        default=5.0, gt=0, description="How often metric triggers are measured."
     )
 
     log_level: str = "INFO"

@@ -191,6 +191,9 @@ class FlowRun(Base):
             "deployment_id", "schedule_id", "scheduled_time", name="uq_flow_runs_schedule_slot"
         ),
         Index("ix_flow_runs_parent_task_run_id", "parent_task_run_id"),  # a run's subflows
+        # runs that ended (started) in a window: metric triggers (migration 0015)
+        Index("ix_flow_runs_end_time", "end_time"),
+        Index("ix_flow_runs_start_time", "start_time"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

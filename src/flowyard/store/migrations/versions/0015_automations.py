@@ -26,6 +26,8 @@ def _automation(column: str = "automation_id", primary_key: bool = True) -> list
 
 
 def upgrade() -> None:
+    op.create_index("ix_flow_runs_end_time", "flow_runs", ["end_time"])
+    op.create_index("ix_flow_runs_start_time", "flow_runs", ["start_time"])
     op.create_table(
         "automations",
         sa.Column("id", sa.String(length=36), primary_key=True),
@@ -138,3 +140,5 @@ def downgrade() -> None:
         "automation_buckets", "automations",
     ):  # fmt: skip
         op.drop_table(table)
+    op.drop_index("ix_flow_runs_start_time", "flow_runs")
+    op.drop_index("ix_flow_runs_end_time", "flow_runs")
