@@ -15,8 +15,10 @@ from sqlalchemy import select
 from flowyard.automation_schemas import AutomationCreate
 from flowyard.orchestrator import events
 from flowyard.orchestrator.automations.evaluator import Evaluator
+from flowyard.states import StateType
 from flowyard.store import Database
 from flowyard.store import models as m
+from tests.orchestrator.test_metric_triggers import World
 
 T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 NOTHING = [{"type": "do-nothing"}]
@@ -28,10 +30,10 @@ def automate(db: Database, trigger: dict[str, Any], **fields: Any) -> str:
         {"name": fields.pop("name", "a"), "trigger": trigger, "actions": NOTHING, **fields}
     ).model_dump(mode="json")
     with db.session() as session:
+        fields = ("trigger", "actions", "actions_on_trigger", "actions_on_resolve", "dedupe")
         row = m.Automation(
-            name=doc["name"], trigger=doc["trigger"], actions=doc["actions"],
-            dedupe=doc["dedupe"], created=T0 - timedelta(days=1),
-        )  # fmt: skip
+            name=doc["name"], created=T0 - timedelta(days=1), **{f: doc[f] for f in fields}
+        )
         session.add(row)
         session.flush()
         return row.id
@@ -270,3 +272,57 @@ def test_an_event_committed_after_a_later_one_is_still_evaluated(database):
     evaluator.step(at(3))
     labels = sorted(f.labels["flowyard.resource.id"] for f in fired(database, automation))
     assert labels == ["shop.order.first", "shop.order.second"]
+
+
+def test_a_metric_trigger_fires_and_resolves_through_the_evaluator(database):
+    """A deployment's failure rate over 50 % fires the automation once (its firing carries
+    the measured value), and resolving runs the actions on resolve."""
+    world = World(database)
+    queue = world.pool("p")[1]
+    deployment = world.deployment("nightly", queue)
+    automation = automate(
+        database,
+        {"type": "metric", "match": {"flowyard.resource.id": f"flowyard.deployment.{deployment}"},
+         "metric": {"name": "failures", "operator": ">", "threshold": 0.5, "range": 600}},
+        actions_on_resolve=NOTHING,
+    )  # fmt: skip
+    evaluator = started(database)
+    for i in range(3):
+        world.ended(StateType.FAILED, deployment, at(i))
+    evaluator.step(at(10))
+    evaluator.step(at(20))  # still failing: no second firing
+    firings = fired(database, automation)
+    assert [(f.state, f.triggering_event["payload"]["value"]) for f in firings] == [
+        ("triggered", 1.0)
+    ]
+    for i in range(4):
+        world.ended(StateType.COMPLETED, deployment, at(30 + i))
+    evaluator.step(at(40))
+    firings = fired(database, automation)
+    assert [f.state for f in firings] == ["triggered", "resolved"]
+    with database.read() as session:
+        resolved = session.scalars(
+            select(m.AutomationAction).where(m.AutomationAction.firing_id == firings[1].id)
+        ).all()
+    assert [a.when for a in resolved] == ["resolve"]
+
+
+def test_a_metric_trigger_is_a_child_of_a_compound_trigger_like_any_other(database):
+    world = World(database)
+    queue = world.pool("p")[1]
+    automation = automate(database, {
+        "type": "compound", "require": "all", "within": 600,
+        "triggers": [
+            {"type": "metric", "metric": {"name": "queue_depth", "operator": ">=", "threshold": 2}},
+            {"expect": ["shop.alarm"]},
+        ],
+    })  # fmt: skip
+    evaluator = started(database)
+    deployment = world.deployment("d", queue)
+    for _ in range(2):
+        world.run(StateType.SCHEDULED, deployment=deployment, scheduled=at(-60))
+    emit(database, "shop.alarm", "shop.line.1", at(1))
+    evaluator.step(at(2))
+    assert fired(database, automation) == []  # the metric is measured every 5 s
+    evaluator.step(at(10))
+    assert len(fired(database, automation)) == 1
