@@ -16,6 +16,7 @@ stream (any replica's events) or runs every ``interval``.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +44,10 @@ GAP_SECONDS = 60.0
 """How long a position skipped by a later commit is waited for (then given up: its
 transaction rolled back, or took longer than any Flowyard transaction takes)."""
 MAX_GAPS = 10_000
+IDLE_ADVANCE_SECONDS = 10.0
+GATHER_SECONDS = 0.02
+"""After a wake-up, how long the evaluator lets more events arrive before it reads them, so
+that a burst is read in one transaction rather than one per event."""
 
 
 @dataclass
@@ -62,11 +67,14 @@ class Evaluator:
     version: tuple[Any, ...] | None = None
     metrics_due: float = 0.0
     fired: int = 0
+    idle_until: float = 0.0
 
     def step(self, now: datetime | None = None) -> Outcome:
         """Evaluate what happened since the last step; returns the actions to queue."""
         now = now or datetime.now(UTC)
         outcome = Outcome()
+        if self._idle(now):
+            return outcome
         with self.db.session() as session:
             position = self._take_position(session)
             if position is None:  # another evaluator moved it first (nothing written here)
@@ -89,6 +97,17 @@ class Evaluator:
         outcome.events = len(events)
         outcome.more = len(events) >= BATCH
         return outcome
+
+    def _idle(self, now: datetime) -> bool:
+        """With no automation enabled there is nothing to evaluate: only now and then is
+        the position moved on (without the store's write lock in between), so that the
+        first automation does not start behind a long backlog."""
+        with self.db.read() as session:
+            enabled = session.scalar(select(func.count()).where(m.Automation.enabled))
+        if enabled or now.timestamp() >= self.idle_until:
+            self.idle_until = now.timestamp() + IDLE_ADVANCE_SECONDS
+            return False
+        return True
 
     def _take_position(self, session: Session) -> m.EvaluatorPosition | None:
         position = session.get(m.EvaluatorPosition, POSITION)
@@ -232,6 +251,7 @@ async def run(orch: Orchestrator, interval: float = 1.0) -> None:
             more = False
         if not more:
             await orch.event_stream.wait_for_news(interval, news)
+            await asyncio.sleep(GATHER_SECONDS)
 
 
 async def _step(orch: Orchestrator, evaluator: Evaluator) -> bool:
