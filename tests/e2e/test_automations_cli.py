@@ -176,3 +176,38 @@ def test_flow_deploy_takes_triggers(api, pool, flows_dir, monkeypatch, server):
     deployment_id = deploy(flow, name, pool, triggers=[trigger])
     (owned,) = api.list_automations(deployment_id=deployment_id)
     assert owned.name == f"{name}-on-upstream"
+
+
+def test_firings_show_what_each_action_did(server, api):
+    """Two firings recorded as the evaluator records them, one action failing: the API lists
+    them newest first with the action's status, attempts and error; inspect prints them."""
+    from datetime import UTC, datetime, timedelta
+
+    from flowyard.orchestrator.automations import firings
+    from flowyard.settings import Settings
+    from flowyard.store import Database
+    from flowyard.store import models as m
+
+    auto = Automation(
+        name=_name(), trigger=EventTrigger(expect=["x"]), actions=[{"type": "do-nothing"}]
+    ).create(client=api)
+    db = Database(Settings(home=server.home).resolved_database_url)
+    now = datetime.now(UTC)
+    try:
+        with db.session() as session:
+            row = session.get(m.Automation, auto.id)
+            firings.record(session, row, "triggered", None, {}, now=now - timedelta(minutes=1))
+            (action_id,) = firings.record(session, row, "triggered", None, {}, now=now)
+            failed = session.get(m.AutomationAction, action_id)
+            failed.status, failed.attempts, failed.error = "failed", 3, "the pool is gone"
+    finally:
+        db.dispose()
+    latest, earlier = api.list_automation_firings(auto.name)
+    assert latest.fired > earlier.fired
+    (action,) = latest.actions
+    assert (action.type, action.status, action.attempts) == ("do-nothing", "failed", 3)
+    assert action.error == "the pool is gone" and earlier.actions[0].status == "pending"
+    shown = run_cli(server, "automation", "inspect", auto.name).stdout
+    assert "do-nothing: failed after 3 attempt(s) - the pool is gone" in shown
+    listed = run_cli(server, "automation", "ls").stdout
+    assert f"{now:%Y-%m-%d %H:%M}" in next(x for x in listed.splitlines() if auto.name in x)
