@@ -94,6 +94,7 @@ def test_the_servers_refusal_is_printed_readably(server, tmp_path):
     path.write_text(json.dumps(doc))
     result = run_cli(server, "automation", "create", "--file", str(path))
     assert result.returncode == 1
+    assert f"missing.json: automation {doc['name']!r}: " in result.stderr
     assert "actions.0.deployment: deployment 'no/such' not found" in result.stderr
 
 

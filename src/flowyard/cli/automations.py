@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from flowyard import automation_schemas as a
 from flowyard.cli.common import client, json_option
 from flowyard.cli.output import emit_json, table
-from flowyard.errors import InvalidInput
+from flowyard.errors import ApiError, InvalidInput
 
 FIRINGS = 10
 
@@ -48,15 +48,20 @@ def automation() -> None:
 )
 @json_option
 def create(path: Path, as_json: bool) -> None:
-    """Create the automations of a file (all checked first; none sent if one is wrong)."""
+    """Create the automations of a file. All are checked here first (none is sent if one
+    is malformed); the server then checks what they refer to, one by one."""
     docs = load_automations(path)
+    created = []
     with client() as api:
-        created = [api.create_automation(doc) for doc in docs]
+        for doc in docs:
+            try:
+                created.append(api.create_automation(doc))
+            except ApiError as exc:
+                raise click.ClickException(f"{path}: automation {doc.name!r}: {exc}") from exc
+            if not as_json:
+                click.echo(f"Created automation {doc.name!r} ({created[-1].id}).")
     if as_json:
         emit_json(created)
-        return
-    for found in created:
-        click.echo(f"Created automation {found.name!r} ({found.id}).")
 
 
 @automation.command("ls")
