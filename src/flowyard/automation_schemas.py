@@ -384,3 +384,73 @@ class Firing(_Doc):
     triggering_event: dict[str, Any] | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     actions: list[ActionRecord] = Field(default_factory=list)
+
+
+# -- a deployment's triggers -------------------------------------------------------------
+
+MAX_DEPLOYMENT_TRIGGERS = 50
+
+
+class _DeploymentTriggerFields(_Doc):
+    """What a deployment's trigger adds to its trigger: the automation's name and switch, and
+    what the run it starts gets (templates, as a run-deployment action's)."""
+
+    name: Label | None = None
+    description: Text = ""
+    enabled: StrictBool = True
+    parameters: JsonObject = Field(default_factory=dict)
+    job_variables: JsonObject = Field(default_factory=dict)
+
+
+class DeploymentEventTrigger(EventTrigger, _DeploymentTriggerFields):
+    pass
+
+
+class DeploymentMetricTrigger(MetricTrigger, _DeploymentTriggerFields):
+    pass
+
+
+class DeploymentCompoundTrigger(CompoundTrigger, _DeploymentTriggerFields):
+    pass
+
+
+class DeploymentSequenceTrigger(SequenceTrigger, _DeploymentTriggerFields):
+    pass
+
+
+DeploymentTrigger = Annotated[
+    Annotated[DeploymentEventTrigger, Tag("event")]
+    | Annotated[DeploymentMetricTrigger, Tag("metric")]
+    | Annotated[DeploymentCompoundTrigger, Tag("compound")]
+    | Annotated[DeploymentSequenceTrigger, Tag("sequence")],
+    Discriminator(_trigger_type),
+]
+"""Prefect's ``DeploymentTrigger``: a trigger's fields inline, plus ``name``,
+``description``, ``enabled``, ``parameters`` and ``job_variables``. It becomes an automation
+owned by the deployment whose one action runs that deployment."""
+DeploymentTriggers = Annotated[list[DeploymentTrigger], Field(max_length=MAX_DEPLOYMENT_TRIGGERS)]
+
+_OWN_FIELDS = frozenset(_DeploymentTriggerFields.model_fields)
+
+
+def deployment_automation(
+    trigger: Any, *, deployment_id: str, default_name: str
+) -> AutomationCreate:
+    """The automation a deployment's trigger stands for: the trigger, and one action that
+    runs the deployment (``selected``) with the trigger's parameters and job variables."""
+    own = trigger.model_dump(include=_OWN_FIELDS)
+    condition = trigger.model_dump(mode="json", exclude=_OWN_FIELDS)
+    action = RunDeployment(
+        deployment=deployment_id,
+        parameters=own["parameters"],
+        job_variables=own["job_variables"],
+    )
+    return AutomationCreate.model_validate(
+        {
+            "name": own["name"] or default_name,
+            "description": own["description"],
+            "enabled": own["enabled"],
+            "trigger": condition,
+            "actions": [action.model_dump(mode="json")],
+        }
+    )

@@ -91,8 +91,13 @@ def deploy(
     collision_strategy: Literal["enqueue", "cancel-new"] = "enqueue",
     catch_up: Literal["all", "latest", "skip"] = "all",
     blocks: list[str] | None = None,
+    triggers: list[Any] | None = None,
 ) -> str:
     """Create or update the deployment ``flow.name/name``; returns its id.
+
+    ``triggers`` (``flowyard.automations.DeploymentEventTrigger`` and the like, or their
+    dicts) become automations the deployment owns that run it; a list replaces those it
+    had (``[]`` removes them), None leaves them as they are.
 
     ``blocks`` names the blocks (``TYPE/NAME``) the flow's code loads by name: on a server
     with API keys, a run may read only those (and what its job variables refer to).
@@ -129,7 +134,10 @@ def deploy(
         schedules=_schedules(cron, interval, rrule, timezone),
     )
     with FlowyardClient.from_settings(Settings()) as api:
-        return api.create_deployment(body).id
+        deployment_id = api.create_deployment(body).id
+        if triggers is not None:
+            api.set_deployment_triggers(deployment_id, triggers)
+        return deployment_id
 
 
 def serve(

@@ -134,6 +134,24 @@ def _new_block(w: World) -> str:
     return name
 
 
+def _automation_doc() -> dict[str, Any]:
+    return {
+        "name": _name("auto"),
+        "trigger": {"expect": ["x"]},
+        "actions": [{"type": "do-nothing"}],
+    }
+
+
+def _new_automation(w: World) -> str:
+    return str(w.admin.request("POST", "/api/automations", json=_automation_doc())["id"])
+
+
+def _replace_automation(w: World, who: str) -> Req:
+    ref = _new_automation(w)
+    name = w.admin.request("GET", f"/api/automations/{ref}")["name"]
+    return Req("PUT", f"/api/automations/{ref}", {**_automation_doc(), "name": name})
+
+
 def _event_about(run_id: str) -> dict[str, Any]:
     return {
         "event": "matrix.checked",
@@ -290,6 +308,18 @@ CASES = [
                             {"active": False})),
     case("DELETE", "/api/deployments/{ref}/schedules/{schedule_id}", "",
          lambda w, who: Req("DELETE", f"/api/deployments/{w.deployment_a.id}/schedules/{_new_schedule(w)}")),
+    case("PUT", "/api/deployments/{ref}/triggers", "",
+         lambda w, who: Req("PUT", f"/api/deployments/{w.deployment_a.id}/triggers", [])),
+    # automations
+    case("POST", "/api/automations", "", lambda w, who: Req("POST", "/api/automations", _automation_doc())),
+    case("GET", "/api/automations", "viewer", lambda w, who: Req("GET", "/api/automations")),
+    case("GET", "/api/automations/{ref}", "viewer", lambda w, who: Req("GET", f"/api/automations/{_new_automation(w)}")),
+    case("PUT", "/api/automations/{ref}", "", _replace_automation),
+    case("PATCH", "/api/automations/{ref}", "",
+         lambda w, who: Req("PATCH", f"/api/automations/{_new_automation(w)}", {"enabled": False})),
+    case("DELETE", "/api/automations/{ref}", "", lambda w, who: Req("DELETE", f"/api/automations/{_new_automation(w)}")),
+    case("GET", "/api/automations/{ref}/firings", "viewer",
+         lambda w, who: Req("GET", f"/api/automations/{_new_automation(w)}/firings")),
     # flow runs
     case("POST", "/api/flow_runs", "run_a",
          lambda w, who: Req("POST", "/api/flow_runs", {"flow_name": "child", "parent_task_run_id": w.task_a})),

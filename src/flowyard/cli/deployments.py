@@ -219,11 +219,17 @@ def _deploy_project(path: Path, names: tuple[str, ...], everything: bool, as_jso
         pools: dict[str, s.WorkPool] = {}
         bodies = [_checked_body(api, pools, path, project, entry, base) for entry in entries]
         deployed = [api.create_deployment(body) for body in bodies]
+        # the file's triggers are all the deployment has: none removes earlier ones
+        triggers = [
+            api.set_deployment_triggers(d.id, e.triggers)
+            for d, e in zip(deployed, entries, strict=True)
+        ]
     if as_json:
         emit_json(deployed)
         return
-    for dep in deployed:
-        click.echo(f"Deployed {dep.flow_name}/{dep.name} to work pool {dep.pool_name!r}.")
+    for dep, made in zip(deployed, triggers, strict=True):
+        more = f" with {len(made)} trigger(s)" if made else ""
+        click.echo(f"Deployed {dep.flow_name}/{dep.name} to work pool {dep.pool_name!r}{more}.")
 
 
 def _checked_body(
@@ -264,12 +270,25 @@ def _checked_body(
             schedules=schedules,
         )
         check_parameters(body.parameter_schema, body.parameters, partial=True)
+        _check_triggers(entry)
         if entry.work_pool.name not in pools:
             pools[entry.work_pool.name] = api.read_work_pool(entry.work_pool.name)
         merge_variables(pools[entry.work_pool.name].base_job_template, body.job_variables)
     except (FlowyardError, ValidationError) as exc:
         raise InvalidInput(f"{path}: deployment {entry.name!r}: {exc}") from exc
     return body
+
+
+def _check_triggers(entry: DeploymentEntry) -> None:
+    """The templates of the entry's triggers compile (the server checks them again)."""
+    from flowyard.automation_schemas import deployment_automation
+    from flowyard.orchestrator.automations.checks import template_errors
+
+    for n, trigger in enumerate(entry.triggers):
+        doc = deployment_automation(trigger, deployment_id="-", default_name="-")
+        for error in template_errors(doc, ()):
+            where = ".".join(str(part) for part in error["loc"][2:])
+            raise InvalidInput(f"triggers[{n}].{where}: {error['msg']}")
 
 
 @click.group("deployment")

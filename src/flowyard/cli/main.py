@@ -6,6 +6,7 @@ import click
 
 from flowyard.cli.api_keys import api_key
 from flowyard.cli.artifacts import artifact
+from flowyard.cli.automations import automation
 from flowyard.cli.blocks import block
 from flowyard.cli.common import FlowyardGroup
 from flowyard.cli.concurrency_limits import concurrency_limit
@@ -54,5 +55,6 @@ for command in (
     task,
     events,
     artifact,
+    automation,
 ):
     cli.add_command(command)

@@ -11,6 +11,9 @@
           - cron: "0 3 * * *"
             timezone: Europe/Berlin
         catch_up: latest                    # all | latest | skip
+        triggers:                           # automations that run it (see docs/automations.md)
+          - expect: ["upstream.done"]
+            parameters: {day: "{{ event.payload.day }}"}
 
 The whole file is checked before anything is sent: an error names the file, the
 deployment and the field, and no deployment of the file is applied.
@@ -24,7 +27,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from flowyard import automation_schemas as a
 from flowyard import schemas as s
+from flowyard.cli.automations import field_path
 from flowyard.errors import InvalidInput
 
 FILE_NAME = "flowyard.yaml"
@@ -93,6 +98,8 @@ class DeploymentEntry(_Entry):
     priority: int = Field(default=0, ge=s.MIN_RUN_PRIORITY, le=s.MAX_RUN_PRIORITY)
     schedules: list[ScheduleEntry] = Field(default_factory=list)
     pull: list[s.PullStep] | None = None
+    triggers: a.DeploymentTriggers = Field(default_factory=list)
+    """The deployment's triggers: what it has after deploying (none: it has none)."""
 
 
 class ProjectFile(_Entry):
@@ -128,8 +135,7 @@ def _where(raw: Any, exc: ValidationError) -> str:
         name = entry.get("name") if isinstance(entry, dict) else None
         prefix = f"deployment {name!r}: " if name else f"deployment #{loc[1] + 1}: "
         loc = loc[2:]
-    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
-    return f"{prefix}{field.lstrip('.') or 'file'}: {error['msg']}"
+    return f"{prefix}{field_path(loc) or 'file'}: {error['msg']}"
 
 
 def select(project: ProjectFile, names: tuple[str, ...], everything: bool) -> list[DeploymentEntry]:

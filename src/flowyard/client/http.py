@@ -16,6 +16,7 @@ from pydantic import BaseModel, TypeAdapter
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from flowyard import artifact_schemas as a
+from flowyard import automation_schemas as au
 from flowyard import schemas as s
 from flowyard.client.batches import DEFAULT_MAX_BYTES, json_bytes
 from flowyard.errors import ApiError, ApiUnavailable
@@ -500,6 +501,47 @@ class FlowyardClient:
     def delete_artifact_key(self, key: str) -> None:
         """Delete every version of ``key``."""
         self.request("DELETE", _path("artifacts", "keys", key))
+
+    # -- automations ---------------------------------------------------------------------
+
+    def create_automation(self, body: au.AutomationCreate) -> au.Automation:
+        return self._send_doc("POST", au.Automation, _path("automations"), body)
+
+    def list_automations(
+        self, *, deployment_id: str | None = None, limit: int = 200, offset: int = 0
+    ) -> list[au.Automation]:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if deployment_id is not None:
+            params["deployment_id"] = deployment_id
+        return self._list(au.Automation, _path("automations"), params=params)
+
+    def read_automation(self, ref: str) -> au.Automation:
+        """An automation by id or name."""
+        return self._get(au.Automation, _path("automations", ref))
+
+    def replace_automation(self, ref: str, body: au.AutomationCreate) -> au.Automation:
+        return self._send_doc("PUT", au.Automation, _path("automations", ref), body)
+
+    def set_automation_enabled(self, ref: str, enabled: bool) -> au.Automation:
+        """Resume (``enabled``) or pause an automation."""
+        body = au.AutomationPatch(enabled=enabled)
+        return self._send_doc("PATCH", au.Automation, _path("automations", ref), body)
+
+    def delete_automation(self, ref: str) -> None:
+        self.request("DELETE", _path("automations", ref))
+
+    def list_automation_firings(self, ref: str, *, limit: int = 20) -> list[au.Firing]:
+        """The automation's latest firings, newest first, with their actions' outcomes."""
+        path = _path("automations", ref) + "/firings"
+        return self._list(au.Firing, path, params={"limit": limit})
+
+    def set_deployment_triggers(self, ref: str, triggers: list[Any]) -> list[au.Automation]:
+        """Give deployment ``ref`` exactly these triggers (``DeploymentTrigger`` documents
+        or dicts); an empty list removes them."""
+        body = [t.model_dump(mode="json") if isinstance(t, BaseModel) else t for t in triggers]
+        path = _path("deployments") + "/" + quote(ref, safe="") + "/triggers"
+        raw = self.request("PUT", path, json=body)
+        return TypeAdapter(list[au.Automation]).validate_python(raw)
 
 
 def _tls(api_url: str) -> bool:

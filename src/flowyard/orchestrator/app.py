@@ -28,6 +28,7 @@ from flowyard.orchestrator import events as event_records
 from flowyard.orchestrator.api import (
     api_keys,
     artifacts,
+    automations,
     background_tasks,
     blocks,
     concurrency_limits,
@@ -154,8 +155,15 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
         dependencies=[Depends(guard)],
         responses=ERROR_RESPONSES,
     )
-    # schedules before deployments: its paths would otherwise match GET /{ref:path}
-    for router in (pools.router, schedules.router, deployments.router, flow_runs.router):
+    # schedules and automations (a deployment's triggers) before deployments: their paths
+    # would otherwise match GET /{ref:path}
+    for router in (
+        pools.router,
+        schedules.router,
+        automations.router,
+        deployments.router,
+        flow_runs.router,
+    ):
         app.include_router(router)
     app.include_router(workers.router)
     app.include_router(blocks.router)

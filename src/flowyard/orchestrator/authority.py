@@ -102,6 +102,15 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/deployments/{ref}/schedules"): ADMIN,
     ("PATCH", "/api/deployments/{ref}/schedules/{schedule_id}"): ADMIN,
     ("DELETE", "/api/deployments/{ref}/schedules/{schedule_id}"): ADMIN,
+    ("PUT", "/api/deployments/{ref}/triggers"): ADMIN,
+    # automations: operators change them, viewers read them
+    ("POST", "/api/automations"): ADMIN,
+    ("GET", "/api/automations"): READ,
+    ("GET", "/api/automations/{ref}"): READ,
+    ("PUT", "/api/automations/{ref}"): ADMIN,
+    ("PATCH", "/api/automations/{ref}"): ADMIN,
+    ("DELETE", "/api/automations/{ref}"): ADMIN,
+    ("GET", "/api/automations/{ref}/firings"): READ,
     # flow runs: workers act on their pools' runs, a token on its own
     ("POST", "/api/flow_runs"): Rule(run=parent_in_body, needs_body=True),
     ("GET", "/api/flow_runs"): READ,
