@@ -42,6 +42,8 @@ from flowyard.orchestrator.api import (
 )
 from flowyard.orchestrator.api.api_keys import install_auth
 from flowyard.orchestrator.authority import guard
+from flowyard.orchestrator.automations.action_queue import ActionQueue
+from flowyard.orchestrator.automations.action_queue import requeue_stale_once as action_sweep
 from flowyard.orchestrator.event_stream import EventStream
 from flowyard.orchestrator.limits import LimitsMiddleware
 from flowyard.orchestrator.runtime import Orchestrator
@@ -119,6 +121,8 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             return await task_leases_once(orch, background)
 
         await wakeups.start()
+        orch.action_queue = ActionQueue(redis_url, orch)
+        orch.action_queue.start()
         services = [
             # every replica keeps its own Redis writes in step; one leads the rest
             asyncio.create_task(_every(settings.dispatch_interval_seconds, dispatch_once, orch)),
@@ -128,6 +132,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             asyncio.create_task(_led(settings.reconcile_interval_seconds, task_leases, orch)),
             asyncio.create_task(_led(settings.reconcile_interval_seconds, worker_liveness, orch)),
             asyncio.create_task(_led(settings.events_retention_interval_seconds, retention, orch)),
+            asyncio.create_task(_led(settings.reconcile_interval_seconds, action_sweep, orch)),
         ]
         try:
             yield
@@ -135,6 +140,8 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             for task in services:
                 task.cancel()
             await asyncio.gather(*services, return_exceptions=True)
+            # off the loop: a running action may be waiting on it
+            await asyncio.to_thread(orch.action_queue.stop)
             with contextlib.suppress(Exception):  # otherwise the lease simply expires
                 await leadership.resign()
             await orch.event_stream.stop()
