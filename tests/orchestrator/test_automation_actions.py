@@ -6,11 +6,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from flowyard.errors import InvalidInput, NotFound, NotificationError, QueueUnavailable
 from flowyard.orchestrator.automations.action_queue import QUEUE, job_id
+from flowyard.orchestrator.automations.actions import is_transient
+from flowyard.orchestrator.automations.templates import render_value, resource_of
 from flowyard.store import models as m
 from tests.orchestrator.automation_harness import Api, receiving, running_app
 from tests.waiting import wait_until
@@ -214,6 +218,8 @@ def test_an_action_on_a_deleted_deployment_fails_at_once(tmp_path, redis_url):
         row = _done(api, action_id)
         assert (row.status, row.attempts) == ("failed", 1)
         assert row.error == "deployment 'etl/nightly' not found"
+        registry = api.orch.action_queue.queue.failed_job_registry
+        assert wait_until(registry.get_job_ids) == [job_id(action_id)]  # not retried by RQ
 
 
 def test_a_job_enqueued_twice_runs_once(tmp_path, redis_url):
@@ -260,3 +266,77 @@ def test_the_sweep_queues_again_an_action_whose_job_redis_lost(tmp_path, redis_u
 
         assert api.orch.action_queue.requeue_stale() == 1
         assert _done(api, action_id).status == "succeeded"
+
+
+# -- pure parts ------------------------------------------------------------------------------
+
+VALUES = {"event": {"payload": {"n": 2, "tags": ["x"], "name": "boiler"}}, "labels": {}}
+
+
+def test_a_lone_expression_keeps_its_type_and_other_strings_render_as_text():
+    """Numbers, lists and dicts pass through typed, nested values too; missing is None."""
+    value = {
+        "n": "{{ event.payload.n }}",
+        "tags": " {{ event.payload.tags }} ",
+        "deep": [{"sum": "{{ event.payload.n + 1 }}"}, "{{ event.payload }}"],
+        "text": "{{ event.payload.name }}-{{ event.payload.n }}",
+        "missing": "{{ event.payload.nope }}",
+        "plain": 7,
+    }
+    assert render_value(value, VALUES, "parameters") == {
+        "n": 2,
+        "tags": ["x"],
+        "deep": [{"sum": 3}, {"n": 2, "tags": ["x"], "name": "boiler"}],
+        "text": "boiler-2",
+        "missing": None,
+        "plain": 7,
+    }
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "parameters.x: template refused"),
+        ("{{ 1 / 0 }}", "parameters.x: template error: ZeroDivisionError"),
+        ("{{ event.payload.n ", "parameters.x: template error"),
+        ("{{ range(3) }}", "parameters.x: the template's value is not JSON"),
+    ],
+)
+def test_a_bad_template_is_invalid_input_naming_where(template, message):
+    """Such an action fails at once: no retry makes a template good."""
+    with pytest.raises(InvalidInput) as raised:
+        render_value({"x": template}, VALUES, "parameters")
+    assert str(raised.value).startswith(message)
+
+
+def test_the_inferred_resource_is_the_events_own_else_a_related_one_of_that_role():
+    event = {
+        "resource": {ID: "flowyard.flow-run.r1"},
+        "related": [
+            {ID: "flowyard.flow.f1", ROLE: "flow"},
+            {ID: "flowyard.deployment.d1", ROLE: "deployment"},
+        ],
+    }
+    assert resource_of(event, "flow-run") == "r1"
+    assert resource_of(event, "deployment") == "d1"
+    assert resource_of(event, "work-pool") is None
+    assert resource_of(None, "flow-run") is None
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (NotificationError("Slack", 503, "busy"), True),
+        (NotificationError("Slack", None, "unreachable"), True),
+        (NotificationError("Slack", 404, "no such hook"), False),
+        (NotificationError("email", 451, "try later"), True),
+        (NotificationError("email", 550, "no such mailbox"), False),
+        (QueueUnavailable("redis down"), True),
+        (NotFound("deployment 'a/b' not found"), False),
+        (InvalidInput("bad"), False),
+        (TimeoutError("slow"), True),
+        (ConnectionError("reset"), True),
+    ],
+)
+def test_what_is_worth_another_attempt(error, transient):
+    assert is_transient(error) is transient

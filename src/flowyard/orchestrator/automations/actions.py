@@ -134,12 +134,15 @@ def run_action(action_id: str) -> dict[str, Any]:
     if attempts is None:
         return {"skipped": True}
     attempt: Attempt | None = None
+    failure: Exception | None = None
     try:
         attempt = _prepare(runtime, action_id)
         did = PERFORM[attempt.action.type](attempt)
     except Exception as exc:
+        failure = exc
+    if failure is not None:  # outside the except: no traceback of it, which may quote a secret
         secrets = attempt.secrets if attempt else []
-        raise _failed(runtime.orch, action_id, attempts, exc, secrets) from None
+        raise _failed(runtime.orch, action_id, attempts, failure, secrets)
     _record(runtime.orch, action_id, "succeeded", did=did)
     log.info("automation_action_succeeded", action_id=action_id, attempts=attempts)
     return did
