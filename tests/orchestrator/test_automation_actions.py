@@ -135,6 +135,54 @@ def test_cancel_flow_run_cancels_the_run_of_the_event(tmp_path, redis_url):
         assert api.get(f"/api/flow_runs/{run['id']}")["state"]["type"] == "CANCELLED"
 
 
+def test_state_queue_automation_and_webhook_actions_act_through_the_api(tmp_path, redis_url):
+    """A run forced to Failed with a templated message, a queue and an automation paused,
+    and a webhook called with the action's payload template."""
+    with running_app(tmp_path, redis_url) as api, receiving([200]) as receiver:
+        pool = api.pool()
+        dep = api.deployment()
+        run = api.post("/api/deployments/etl/nightly/runs", {})
+        [target] = api.fire([{"type": "do-nothing"}], None, fired=None)
+        target_name = _automation_of(api, target).name
+        api.post("/api/blocks", {
+            "type": "webhook", "name": "hook", "data": {"url": receiver.url("/hook/SECRET99")}
+        })  # fmt: skip
+        by_name = "by {{ automation.name }}"
+        run_id = '{"run": {{ flow_run.id | tojson }}}'
+        actions = [
+            {"type": "change-flow-run-state", "state": "FAILED", "message": by_name},
+            {"type": "pause-work-queue", "work_queue": "etl-pool/default"},
+            {"type": "pause-automation", "automation": target_name},
+            {"type": "call-webhook", "block": "hook", "payload": run_id},
+        ]
+        ids = api.fire(actions, _run_event(run, dep, pool), fired=None)
+        api.orch.action_queue.enqueue(ids)
+
+        assert [_done(api, i).status for i in ids] == ["succeeded"] * 4
+        name = _automation_of(api, ids[0]).name
+        state = api.get(f"/api/flow_runs/{run['id']}")["state"]
+        assert (state["type"], state["message"]) == ("FAILED", f"by {name}")
+        assert api.get("/api/work_pools/etl-pool/queues/default")["paused"] is True
+        assert _automation_of(api, target).enabled is False
+        assert [e.resource_name for e in api.events("flowyard.automation.paused")] == [target_name]
+        assert [r["json"] for r in receiver.received] == [{"run": run["id"]}]
+
+
+def _automation_of(api: Api, action_id: str) -> m.Automation:
+    with api.orch.db.read() as session:
+        automation = session.get(m.Automation, api.action(action_id).automation_id)
+        assert automation is not None
+        return automation
+
+
+def test_the_led_sweep_runs_as_a_service(tmp_path, redis_url):
+    """Wired into the app: an action left unqueued is run without anyone calling enqueue."""
+    fast = {"reconcile_interval_seconds": 0.2, "automation_action_requeue_after_seconds": 0.5}
+    with running_app(tmp_path, redis_url, **fast) as api:
+        [action_id] = api.fire([{"type": "do-nothing"}], None, fired=None)
+        assert _done(api, action_id).status == "succeeded"
+
+
 def _slack_block(api: Api, url: str) -> None:
     api.post("/api/blocks", {"type": "slack-webhook", "name": "ops", "data": {"url": url}})
 
