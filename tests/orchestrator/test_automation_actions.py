@@ -14,7 +14,8 @@ from rq.serializers import JSONSerializer
 from flowyard.errors import InvalidInput, NotFound, NotificationError, QueueUnavailable
 from flowyard.orchestrator.automations.action_queue import QUEUE, job_id
 from flowyard.orchestrator.automations.actions import is_transient
-from flowyard.orchestrator.automations.templates import render_value, resource_of
+from flowyard.orchestrator.automations.targets import resource_of
+from flowyard.orchestrator.automations.templates import render_value
 from flowyard.store import models as m
 from tests.orchestrator.automation_harness import Api, receiving, running_app
 from tests.waiting import wait_until
@@ -213,20 +214,36 @@ def test_send_notification_posts_the_rendered_message(tmp_path, redis_url):
         ]
 
 
-def test_a_failing_receiver_is_retried_by_rq_until_it_answers(tmp_path, redis_url):
-    """Four 500s use up the delivery's own tries (attempt 1); RQ's retry, a second later
-    through the scheduler, succeeds (attempt 2)."""
-    with running_app(tmp_path, redis_url) as api, receiving([500] * 4 + [200]) as receiver:
+@pytest.mark.parametrize(
+    ("statuses", "attempts"),
+    [
+        ([500, 500, 200], 1),  # the delivery's own quick tries absorb two 500s
+        ([500] * 4 + [200], 2),  # four use them up: RQ's retry, through its scheduler
+    ],
+)
+def test_a_failing_receiver_is_retried_until_it_answers(tmp_path, redis_url, statuses, attempts):
+    """Each request the receiver saw was a try; the row ends succeeded, its error cleared."""
+    with running_app(tmp_path, redis_url) as api, receiving(statuses) as receiver:
         _slack_block(api, receiver.url("/services/T0/B0/SECRETTOKEN123"))
         action = {"type": "send-notification", "block": "slack-webhook/ops"}
         [action_id] = api.fire([action], None, fired=None)
         api.orch.action_queue.enqueue([action_id])
 
-        wait_until(lambda: api.action(action_id).error, message="the first attempt's error")
+        if attempts > 1:  # between the tries: pending again, with the first one's error
+            between = wait_until(lambda: _with_error(api, action_id))
+            assert between.status == "pending" and "answered 500" in (between.error or "")
         row = _done(api, action_id)
-        assert (row.status, row.attempts, row.error) == ("succeeded", 2, None)
-        assert receiver.count() == 5
+        assert (row.status, row.attempts, row.error) == ("succeeded", attempts, None)
+        assert receiver.count() == len(statuses)
+        assert len({str(r["json"]) for r in receiver.received}) == 1  # the same message
         assert not api.events("flowyard.automation.action.failed")
+        [executed] = api.events("flowyard.automation.action.executed")
+        assert executed.payload["service"] == "Slack"
+
+
+def _with_error(api: Api, action_id: str) -> m.AutomationAction | None:
+    row = api.action(action_id)
+    return row if row.error else None
 
 
 def test_a_receiver_that_always_fails_ends_failed_with_its_error(tmp_path, redis_url):

@@ -43,11 +43,11 @@ from flowyard.errors import (
     NotificationError,
     QueueUnavailable,
 )
-from flowyard.events.schemas import RESOURCE_ID, RESOURCE_NAME, RESOURCE_ROLE
+from flowyard.events.schemas import RESOURCE_ID, RESOURCE_ROLE
 from flowyard.orchestrator import events
 from flowyard.orchestrator.api import deployments, flow_runs, pools
 from flowyard.orchestrator.api.blocks import fernet_of
-from flowyard.orchestrator.automations import templates
+from flowyard.orchestrator.automations import targets, templates
 from flowyard.orchestrator.runtime import Orchestrator
 from flowyard.states import StateType
 from flowyard.store import models as m
@@ -267,57 +267,6 @@ def _related(event: dict[str, Any] | None, did: dict[str, Any]) -> list[events.L
     return found
 
 
-# -- targets -----------------------------------------------------------------------------
-
-
-def _target(attempt: Attempt, kind: str, selected: str | None) -> str:
-    """The ``selected`` target, or the id of the ``kind`` the event is about."""
-    if attempt.action.source == "selected":
-        if not selected:
-            raise InvalidInput(f"the action names no {kind.replace('-', ' ')}")
-        return selected
-    found = templates.resource_of(attempt.event, kind)
-    if found is None:
-        raise InvalidInput(f"the triggering event is not about a {kind.replace('-', ' ')}")
-    return found
-
-
-def _flow_run(attempt: Attempt) -> str:
-    found = templates.resource_of(attempt.event, "flow-run")
-    if found is None:
-        raise InvalidInput("the triggering event is not about a flow run")
-    return found
-
-
-def _pool_name(attempt: Attempt) -> str:
-    if attempt.action.source == "selected":
-        return _target(attempt, "work-pool", attempt.action.work_pool)
-    labels = templates.resource_labels(attempt.event, "work-pool")
-    if labels is None:
-        raise InvalidInput("the triggering event is not about a work pool")
-    if labels.get(RESOURCE_NAME):
-        return str(labels[RESOURCE_NAME])
-    pool_id = str(labels[RESOURCE_ID]).removeprefix("flowyard.work-pool.")
-    with attempt.orch.db.read() as session:
-        pool = session.get(m.WorkPool, pool_id)
-        if pool is None:
-            raise NotFound(f"work pool {pool_id!r} not found")
-        return pool.name
-
-
-def _queue(attempt: Attempt) -> tuple[str, str]:
-    """(pool name, queue name) of ``POOL/QUEUE``, or of a queue's id."""
-    ref = _target(attempt, "work-queue", attempt.action.work_queue)
-    if "/" in ref:
-        pool, _, queue = ref.partition("/")
-        return pool, queue
-    with attempt.orch.db.read() as session:
-        row = session.get(m.WorkQueue, ref)
-        if row is None:
-            raise NotFound(f"work queue {ref!r} not found")
-        return row.pool.name, row.name
-
-
 def _model(model: type[M], where: str, **values: Any) -> M:
     try:
         return model.model_validate(values)
@@ -335,7 +284,7 @@ def _first_error(exc: ValidationError) -> str:
 
 def run_deployment(attempt: Attempt) -> dict[str, Any]:
     action: a.RunDeployment = attempt.action
-    ref = _target(attempt, "deployment", action.deployment)
+    ref = targets.target(action, attempt.event, "deployment", action.deployment)
     body = _model(
         s.DeploymentRunRequest,
         "run-deployment",
@@ -348,7 +297,8 @@ def run_deployment(attempt: Attempt) -> dict[str, Any]:
 
 def set_deployment_paused(paused: bool) -> Callable[[Attempt], dict[str, Any]]:
     def act(attempt: Attempt) -> dict[str, Any]:
-        ref = _target(attempt, "deployment", attempt.action.deployment)
+        action = attempt.action
+        ref = targets.target(action, attempt.event, "deployment", action.deployment)
         change = deployments.pause_deployment if paused else deployments.resume_deployment
         doc = attempt.call(lambda: change(ref, attempt.orch))
         return {"deployment_id": doc.id, "paused": paused}
@@ -358,7 +308,7 @@ def set_deployment_paused(paused: bool) -> Callable[[Attempt], dict[str, Any]]:
 
 def set_pool_paused(paused: bool) -> Callable[[Attempt], dict[str, Any]]:
     def act(attempt: Attempt) -> dict[str, Any]:
-        name = _pool_name(attempt)
+        name = targets.pool_name(attempt.action, attempt.event, attempt.orch.db)
         body = s.WorkPoolUpdate(paused=paused)
         doc = attempt.call(lambda: pools.update_pool(name, body, attempt.orch))
         return {"work_pool": doc.name, "paused": paused}
@@ -368,7 +318,7 @@ def set_pool_paused(paused: bool) -> Callable[[Attempt], dict[str, Any]]:
 
 def set_queue_paused(paused: bool) -> Callable[[Attempt], dict[str, Any]]:
     def act(attempt: Attempt) -> dict[str, Any]:
-        pool, queue = _queue(attempt)
+        pool, queue = targets.queue(attempt.action, attempt.event, attempt.orch.db)
         body = s.WorkQueueUpdate(paused=paused)
         attempt.call(lambda: pools.update_queue(attempt.orch, pool, queue, body))
         return {"work_queue": f"{pool}/{queue}", "paused": paused}
@@ -378,7 +328,8 @@ def set_queue_paused(paused: bool) -> Callable[[Attempt], dict[str, Any]]:
 
 def set_automation_enabled(enabled: bool) -> Callable[[Attempt], dict[str, Any]]:
     def act(attempt: Attempt) -> dict[str, Any]:
-        ref = _target(attempt, "automation", attempt.action.automation)
+        action = attempt.action
+        ref = targets.target(action, attempt.event, "automation", action.automation)
         with attempt.orch.db.session() as session:
             named = or_(m.Automation.id == ref, m.Automation.name == ref)
             row = session.scalars(select(m.Automation).where(named)).first()
@@ -393,14 +344,14 @@ def set_automation_enabled(enabled: bool) -> Callable[[Attempt], dict[str, Any]]
 
 
 def cancel_flow_run(attempt: Attempt) -> dict[str, Any]:
-    ref = _flow_run(attempt)
+    ref = targets.inferred(attempt.event, "flow-run")
     doc = attempt.call(lambda: flow_runs.cancel_flow_run(ref, attempt.orch))
     return {"flow_run_id": doc.id, "state": doc.state.type.value}
 
 
 def change_flow_run_state(attempt: Attempt) -> dict[str, Any]:
     action: a.ChangeFlowRunState = attempt.action
-    ref = _flow_run(attempt)
+    ref = targets.inferred(attempt.event, "flow-run")
     message = templates.render_text(action.message, attempt.values) if action.message else None
     body = _model(
         s.StateChange,

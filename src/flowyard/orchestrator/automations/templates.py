@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 
 from flowyard.blocks.notify import messages
 from flowyard.errors import InvalidInput, NotFound
-from flowyard.events.schemas import RESOURCE_ID, RESOURCE_ROLE
 from flowyard.orchestrator import documents, runs
+from flowyard.orchestrator.automations import targets
 from flowyard.settings import Settings
 from flowyard.store import models as m
 
@@ -53,7 +53,7 @@ def context(
         "labels": dict(firing.labels or {}),
         "firing": {"id": firing.id, "fired": firing.fired.isoformat(), "state": firing.state},
     }
-    run_id = resource_of(event, "flow-run")
+    run_id = targets.resource_of(event, "flow-run")
     if run_id is not None:
         try:
             run = runs.get_run(session, run_id)
@@ -62,28 +62,6 @@ def context(
         deployment = documents.deployment(run.deployment) if run.deployment else None
         found.update(messages.run_context(documents.flow_run(run), deployment, settings))
     return found
-
-
-def resource_of(event: Mapping[str, Any] | None, kind: str) -> str | None:
-    """The id of the ``kind`` (``flow-run``, ``deployment``…) ``event`` is about."""
-    labels = resource_labels(event, kind)
-    return None if labels is None else str(labels[RESOURCE_ID]).removeprefix(f"flowyard.{kind}.")
-
-
-def resource_labels(event: Mapping[str, Any] | None, kind: str) -> Mapping[str, Any] | None:
-    """The labels of the ``kind`` ``event`` is about: its own resource if of that kind,
-    else its first related resource in the role ``kind``."""
-    if not event:
-        return None
-    prefix = f"flowyard.{kind}."
-    resource = event.get("resource") or {}
-    if str(resource.get(RESOURCE_ID, "")).startswith(prefix):
-        return dict(resource)
-    for related in event.get("related") or []:
-        ident = str(related.get(RESOURCE_ID, ""))
-        if related.get(RESOURCE_ROLE) == kind and ident.startswith(prefix):
-            return dict(related)
-    return None
 
 
 def render_text(template: str, values: Mapping[str, Any]) -> str:
