@@ -7,6 +7,7 @@ down; library code never reads the environment itself.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -109,6 +110,34 @@ class Settings(BaseSettings):
     )
     events_stream_maxlen: int = Field(
         default=100_000, ge=1, description="About how many events the Redis stream keeps."
+    )
+
+    automation_action_retries: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        description="An automation action that fails for a reason that may pass (a service "
+        "down, Redis or the store busy) is tried again this many times (RQ retries).",
+    )
+    automation_action_retry_intervals: list[Annotated[int, Field(ge=0, le=86400)]] = Field(
+        default_factory=lambda: [1, 5, 15],
+        min_length=1,
+        max_length=20,
+        description="Seconds before each retry of an action (the last repeats), as JSON, "
+        "e.g. [1, 5, 15].",
+    )
+    automation_action_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How long one attempt of an action may take (a notification's own "
+        "delivery retries included) before it counts as failed.",
+    )
+    automation_action_requeue_after_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="An action still waiting this long after its firing with no RQ job "
+        "(the process stopped before queuing it, or Redis lost it) is queued again.",
     )
 
     log_level: str = "INFO"

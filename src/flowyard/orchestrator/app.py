@@ -45,6 +45,7 @@ from flowyard.orchestrator.api.api_keys import install_auth
 from flowyard.orchestrator.authority import guard
 from flowyard.orchestrator.automations import evaluator as automation_evaluator
 from flowyard.orchestrator.automations.action_queue import ActionQueue
+from flowyard.orchestrator.automations.action_queue import requeue_stale_once as action_sweep
 from flowyard.orchestrator.event_stream import EventStream
 from flowyard.orchestrator.limits import LimitsMiddleware
 from flowyard.orchestrator.runtime import Orchestrator
@@ -113,7 +114,6 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
         orch.event_stream = EventStream(redis, settings.events_stream_maxlen)
         orch.event_stream.start()
         event_records.install(db, orch.event_stream.committed)
-        orch.action_queue = ActionQueue(redis_url, orch)
         orch.run_token_key = await asyncio.to_thread(run_tokens.signing_key, settings)
         app.state.orchestrator = orch
         background = background_tasks.BackgroundRuns(TaskQueue(redis))
@@ -123,6 +123,8 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             return await task_leases_once(orch, background)
 
         await wakeups.start()
+        orch.action_queue = ActionQueue(redis_url, orch)
+        orch.action_queue.start()
         services = [
             # every replica keeps its own Redis writes in step; one leads the rest
             asyncio.create_task(_every(settings.dispatch_interval_seconds, dispatch_once, orch)),
@@ -133,6 +135,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             asyncio.create_task(_led(settings.reconcile_interval_seconds, worker_liveness, orch)),
             asyncio.create_task(_led(settings.events_retention_interval_seconds, retention, orch)),
             asyncio.create_task(automation_evaluator.run(orch)),
+            asyncio.create_task(_led(settings.reconcile_interval_seconds, action_sweep, orch)),
         ]
         try:
             yield
@@ -140,6 +143,8 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             for task in services:
                 task.cancel()
             await asyncio.gather(*services, return_exceptions=True)
+            # off the loop: a running action may be waiting on it
+            await asyncio.to_thread(orch.action_queue.stop)
             with contextlib.suppress(Exception):  # otherwise the lease simply expires
                 await leadership.resign()
             await orch.event_stream.stop()
