@@ -28,8 +28,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     """Add the UI's routes and static files to ``app``; with keys required, its session
     gate. Call it after ``api_keys.install_auth`` (so the gate runs first) and before the
     request limits (which stay outermost)."""
-    app.include_router(pages.open_router)
-    app.include_router(pages.router)
+    for router in pages.ROUTERS:
+        app.include_router(router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     if settings.api_key:
         app.add_middleware(SessionGate, settings=settings)

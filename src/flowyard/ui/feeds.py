@@ -5,8 +5,8 @@ into the page's messages: server-rendered HTML for the rows and parts that chang
 reads the store as ``GET /api/events/follow`` does (``event_queries``), with each event's
 position, so every message can carry the position a reconnecting browser resumes from.
 
-- ``RunsFeed``: flow-run state events; a changed run's row when the page's filter shows
-  it, or its removal when it no longer does.
+- ``RunsFeed``: flow-run state events of the runs the page's filter may show; a changed
+  run's row when the filter shows it, its removal when its new state leaves the filter.
 - ``RunFeed``: one run's events (its states, and its task runs' by their related run)
   and its new logs at the page's level; its positions read ``<event seq>-<log id>``.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -112,12 +112,16 @@ class RunsFeed:
             run_id = rid.removeprefix(RUN_PREFIX)
             last.pop(run_id, None)
             last[run_id] = seq
-        shown = run_list.matching(session, self.where, list(last))
+        # only a run's state changes, so only a state filter can lose a run it showed
+        unstated = replace(self.where, state=())
+        candidates = run_list.matching(session, unstated, list(last))
         out = Batch(full=full)
         for run_id, seq in last.items():
-            run = shown.get(run_id)
-            doc = documents.flow_run(run) if run is not None else None
-            html = views.fragment("_run_row.html", run=doc) if doc is not None else ""
+            run = candidates.get(run_id)
+            if run is None:
+                continue  # outside the filter whatever its state: the page never shows it
+            shown = not self.where.state or run.state_type in self.where.state
+            html = views.fragment("_run_row.html", run=documents.flow_run(run)) if shown else ""
             out.messages.append(message("row", Position(seq), {"id": run_id, "html": html}))
         return out
 

@@ -41,6 +41,7 @@ async def signed_in(request: Request, orch: Orch) -> None:
 open_router = APIRouter(include_in_schema=False)
 router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(signed_in)])
 router.add_api_route("/stream", stream, methods=["GET"])
+ROUTERS = (open_router, router)
 
 
 @open_router.get("/")
