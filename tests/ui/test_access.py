@@ -3,6 +3,7 @@ sessions, CSRF, and the API deciding what a signed-in browser may do."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
 from flowyard.states import StateType
+from flowyard.ui.stream import MAX_STREAMS_PER_VIEWER
 from tests.e2e.conftest import FAST
 from tests.servers import running_server
 from tests.waiting import wait_until
@@ -159,3 +161,26 @@ def test_signing_out_or_revoking_the_key_ends_the_session(server, admin):
     assert revoked.get("/ui/runs").status_code == 200
     admin.revoke_api_key(name)
     wait_until(lambda: revoked.get("/ui/runs").status_code == 303, timeout=15)
+
+
+def test_a_session_holds_a_bounded_number_of_live_streams(server, admin):
+    """A session's fifth stream at once is refused (429) until one of its four ends; another
+    session is not held back meanwhile."""
+    client = _signed_in(server, _key(admin, "viewer"))
+    with contextlib.ExitStack() as open_streams:
+        streams = [
+            open_streams.enter_context(client.stream("GET", "/ui/stream?view=runs"))
+            for _ in range(MAX_STREAMS_PER_VIEWER)
+        ]
+        assert all(stream.status_code == 200 for stream in streams)
+        assert client.get("/ui/stream?view=runs").status_code == 429
+        other = _signed_in(server, _key(admin, "viewer"))
+        with other.stream("GET", "/ui/stream?view=runs") as allowed:
+            assert allowed.status_code == 200
+        streams[0].close()
+
+        def reopened() -> bool:
+            with client.stream("GET", "/ui/stream?view=runs") as again:
+                return again.status_code == 200
+
+        wait_until(reopened, timeout=15, message="the closed stream's slot was not given back")

@@ -101,7 +101,9 @@ async def stream(request: Request) -> StreamingResponse:
     orch: Orchestrator = request.app.state.orchestrator
     feed, at = feed_for(request)
     session: Session | None = getattr(request.state, "ui_session", None)
-    viewer = session.digest if session else (request.client.host if request.client else "?")
+    viewer = request.client.host if request.client else "?"  # keys off: loopback only
+    if session is not None:
+        viewer = request.state.ui_session_id
     if not slots.take(viewer):
         raise HTTPException(429, "too many live streams open; close a tab or try again soon")
     hold = Hold(slots, viewer)
