@@ -94,6 +94,57 @@ def test_a_new_run_and_its_state_change_appear_live_in_the_open_list(
     assert page.evaluate("window.sameDocument") is True
 
 
+COUNT_STREAMS = """
+window.streams = {opened: 0, closed: 0};
+window.EventSource = class extends EventSource {
+    constructor(...args) { super(...args); window.streams.opened += 1; }
+    close() { window.streams.closed += 1; super.close(); }
+};
+"""
+
+
+def _set_visibility(page, state: str) -> None:
+    page.evaluate(
+        """(state) => {
+            Object.defineProperty(document, "visibilityState", {value: state, configurable: true});
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        state,
+    )
+
+
+def test_a_hidden_list_stops_listening_and_catches_up_when_shown(server, api, ui_flows, page):
+    """While its tab is hidden the page holds no stream; shown again, it resumes from its
+    last position and shows what changed meanwhile, without a reload."""
+    pool, deployment = _deployment(api, ui_flows)
+    page.add_init_script(COUNT_STREAMS)
+    page.goto(f"{server.url}/ui/runs?pool={pool}")
+    expect(page.locator("#live-status")).to_contain_text("Live")
+    page.evaluate("window.sameDocument = true")
+    _set_visibility(page, "hidden")
+    expect(page.locator("#live-status")).to_contain_text("Paused")
+    assert page.evaluate("window.streams") == {"opened": 1, "closed": 1}
+    missed = api.run_deployment(deployment.id, s.DeploymentRunRequest())
+    api.cancel_flow_run(missed.id)
+    _set_visibility(page, "visible")
+    expect(page.locator(f'tr[data-run-id="{missed.id}"]')).to_contain_text("Cancelled")
+    assert page.evaluate("window.streams") == {"opened": 2, "closed": 1}
+    assert page.evaluate("window.sameDocument") is True
+
+
+def test_an_admin_cancels_a_run_from_its_page(server, api, ui_flows, page):
+    """The Cancel button asks the API; the run's new state replaces the button live."""
+    _, deployment = _deployment(api, ui_flows)
+    run = api.run_deployment(deployment.id, s.DeploymentRunRequest())
+    page.goto(f"{server.url}/ui/runs/{run.id}")
+    expect(page.locator("#live-status")).to_contain_text("Live")
+    page.get_by_role("button", name="Cancel run").click()
+    expect(page.locator("#action-result")).to_have_text("Cancellation requested.")
+    expect(page.locator("#run-state")).to_have_text("Cancelled")
+    expect(page.locator("[data-cancel]")).to_have_count(0)
+    assert api.read_flow_run(run.id).state.type is StateType.CANCELLED
+
+
 def test_a_run_page_shows_the_timeline_and_logs_of_a_real_run(
     server, api, ui_flows, page, screenshots, tmp_path
 ):
