@@ -81,6 +81,7 @@ def test_no_ui_page_is_reachable_without_a_session(server, admin):
     assert forger.get("/api/flow_runs").status_code == 401
     form = anonymous.get("/ui/sign-in")
     assert form.status_code == 200 and 'name="key"' in form.text and run.id not in form.text
+    assert "frame-ancestors 'none'" in form.headers["content-security-policy"]
     assert anonymous.get("/ui/static/ui.css").status_code == 200
     assert anonymous.get("/").headers["location"] == "/ui/runs"
 

@@ -57,7 +57,7 @@ async def sign_in_form(request: Request, orch: Orch, next: str = "/ui/runs") -> 
     if not orch.settings.api_key:
         return RedirectResponse(_safe_next(next), status_code=303)
     context = views.page_context(request, next=_safe_next(next), error=None)
-    return views.templates.TemplateResponse(request, "sign_in.html", context)
+    return views.render(request, "sign_in.html", context)
 
 
 @open_router.post("/ui/sign-in", response_class=HTMLResponse)
@@ -80,8 +80,11 @@ async def sign_in(request: Request, orch: Orch) -> Response:
         )
     if info is None or error is not None:
         context = views.page_context(request, next=target, error=error)
-        return views.templates.TemplateResponse(request, "sign_in.html", context, status)
-    session_id, _ = await store_of(request.app, orch.settings).open(info, key)
+        return views.render(request, "sign_in.html", context, status)
+    store = store_of(request.app, orch.settings)
+    if previous := request.cookies.get(COOKIE):  # a new session replaces this browser's old one
+        await store.close(previous)
+    session_id, _ = await store.open(info, key)
     log.info("ui_signed_in", key=info.name, role=info.role.value)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
@@ -125,7 +128,7 @@ async def runs_page(request: Request, orch: Orch) -> Response:
         limit = _limit(query.get("limit"))
     except InvalidInput as exc:
         context = views.page_context(request, nav="runs", error=str(exc), **_empty_list())
-        return views.templates.TemplateResponse(request, "runs.html", context, 422)
+        return views.render(request, "runs.html", context, 422)
     cursor = query.get("cursor") or None
 
     def read() -> dict[str, Any]:
@@ -143,7 +146,7 @@ async def runs_page(request: Request, orch: Orch) -> Response:
         data = await orch.in_thread(read)
     except InvalidInput as exc:
         context = views.page_context(request, nav="runs", error=str(exc), **_empty_list())
-        return views.templates.TemplateResponse(request, "runs.html", context, 422)
+        return views.render(request, "runs.html", context, 422)
     extra = {"limit": str(limit)} if query.get("limit") else {}
     context = views.page_context(
         request,
@@ -157,7 +160,7 @@ async def runs_page(request: Request, orch: Orch) -> Response:
         state_types=[t.value for t in StateType],
         **data,
     )
-    return views.templates.TemplateResponse(request, "runs.html", context)
+    return views.render(request, "runs.html", context)
 
 
 def _limit(raw: str | None) -> int:
@@ -209,7 +212,7 @@ async def run_page(request: Request, ref: str, orch: Orch) -> Response:
         data = await orch.in_thread(read)
     except NotFound as exc:
         context = views.page_context(request, nav="runs", message=str(exc))
-        return views.templates.TemplateResponse(request, "not_found.html", context, 404)
+        return views.render(request, "not_found.html", context, 404)
     logs_last = data["logs"][-1].id if data["logs"] else logs_after
     context = views.page_context(
         request,
@@ -219,4 +222,4 @@ async def run_page(request: Request, ref: str, orch: Orch) -> Response:
         logs_last=logs_last,
         **data,
     )
-    return views.templates.TemplateResponse(request, "run.html", context)
+    return views.render(request, "run.html", context)
