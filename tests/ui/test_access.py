@@ -87,8 +87,8 @@ def test_no_ui_page_is_reachable_without_a_session(server, admin):
 
 
 def test_a_worker_key_or_run_token_cannot_sign_in(server, admin):
-    """A worker key and a run token are refused with a clear message, an unknown key too;
-    none of them gets a session cookie."""
+    """A worker key and a run token are refused with a clear message, an unknown key too,
+    and a sign-in another site's page sends; none of them gets a session cookie."""
     token = admin.create_run_token(_running_run(admin).id)
     for key, status, says in (
         (_key(admin, "worker", pools=["some-pool"]), 403, "worker key or a run token cannot"),
@@ -98,6 +98,10 @@ def test_a_worker_key_or_run_token_cannot_sign_in(server, admin):
         answer = httpx.post(f"{server.url}/ui/sign-in", data={"key": key})
         assert answer.status_code == status and says in answer.text
         assert COOKIE not in answer.headers.get("set-cookie", "")
+    forged = httpx.post(
+        f"{server.url}/ui/sign-in", data={"key": ADMIN}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert forged.status_code == 403 and COOKIE not in forged.headers.get("set-cookie", "")
 
 
 def test_a_viewer_reads_everything_and_the_api_refuses_its_cancel(server, admin, page, screenshots):

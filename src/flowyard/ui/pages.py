@@ -63,6 +63,8 @@ async def sign_in_form(request: Request, orch: Orch, next: str = "/ui/runs") -> 
 @open_router.post("/ui/sign-in", response_class=HTMLResponse)
 async def sign_in(request: Request, orch: Orch) -> Response:
     """Trade an admin or viewer API key for a session; the key is not kept, only its hash."""
+    if request.headers.get("sec-fetch-site") == "cross-site":  # no sign-in forged by a site
+        raise HTTPException(403, "sign in from this server's own sign-in page")
     form = parse_qs((await request.body()).decode(errors="replace"), max_num_fields=10)
     key, target = form.get("key", [""])[0].strip(), _safe_next(form.get("next", [""])[0])
     admin_key = orch.settings.api_key
