@@ -32,6 +32,12 @@ class Settings(BaseSettings):
         description="Where people open runs (the web UI), for links in notifications; "
         "default: the API URL.",
     )
+    ui_session_seconds: float = Field(
+        default=8 * 3600,
+        ge=1,
+        description="How long a web UI sign-in lasts (only when the server requires API keys); "
+        "then the browser is sent back to sign in.",
+    )
     database_url: str | None = None
     redis_url: str | None = None
     server_host: str = "127.0.0.1"

@@ -55,6 +55,7 @@ def demo(entrypoint: str, keep: bool) -> None:
             )
             click.echo(f"Deployed {deployment.flow_name}/{deployment.name}; running it …")
             run = api.run_deployment(deployment.id, s.DeploymentRunRequest())
+            click.echo(f"Watch it in the web UI: {server.url}/ui/runs/{run.id}")
             final = watch_run(api, run.id)
         click.echo(f"Final state: {final.type.display_name}")
     finally:

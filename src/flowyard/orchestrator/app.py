@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from flowyard import schemas as s
+from flowyard import ui
 from flowyard.errors import (
     Conflict,
     FlowyardError,
@@ -116,6 +117,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
         event_records.install(db, orch.event_stream.committed)
         orch.run_token_key = await asyncio.to_thread(run_tokens.signing_key, settings)
         app.state.orchestrator = orch
+        app.state.redis = redis  # the web UI's sessions (flowyard.ui.sessions)
         background = background_tasks.BackgroundRuns(TaskQueue(redis))
         app.state.background_runs = background
 
@@ -182,6 +184,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     _add_error_handlers(app)
     if settings.api_key:
         install_auth(app, settings.api_key)
+    ui.install(app, settings)  # after install_auth: its session gate runs first (outer)
     # last, so outermost: nothing reads a body before its size is bounded
     app.add_middleware(LimitsMiddleware, limits=settings)
 

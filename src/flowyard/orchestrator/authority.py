@@ -63,6 +63,7 @@ class Rule:
     worker: Scope | None = None
     run: Scope | None = None
     needs_body: bool = False
+    anyone: bool = False  # no credential needed: the web UI's sign-in and sign-out
 
 
 # -- the table ---------------------------------------------------------------------------
@@ -187,6 +188,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/api_keys/{name}"): ADMIN,
     ("GET", "/api/health"): Rule(viewer=True, worker=anything, run=anything),
     ("GET", "/metrics"): READ,
+    # the web UI (flowyard.ui): its pages read; it changes things through the routes above
+    ("GET", "/"): Rule(anyone=True),
+    ("GET", "/ui/sign-in"): Rule(anyone=True),
+    ("POST", "/ui/sign-in"): Rule(anyone=True),
+    ("POST", "/ui/sign-out"): Rule(anyone=True),
+    ("GET", "/ui/runs"): READ,
+    ("GET", "/ui/runs/{ref}"): READ,
+    ("GET", "/ui/stream"): READ,
 }
 
 
@@ -212,7 +221,7 @@ _final_runs = FinalRuns()
 def decide(rule: Rule, ask: Ask, route: str) -> str | None:
     """None when ``ask.caller`` may make the request ``rule`` governs, else why not."""
     caller = ask.caller
-    if caller.role is Role.ADMIN:
+    if caller.role is Role.ADMIN or rule.anyone:
         return None
     verb = f"{ask.method} {route}"
     if caller.role is Role.VIEWER:

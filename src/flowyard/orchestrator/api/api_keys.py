@@ -109,7 +109,11 @@ async def identify(orch: Orchestrator, presented: str, admin_key: str) -> KeyInf
         return KeyInfo(
             name, Role.RUN, run_id=claims.run_id, expires=claims.expires, claim=claims.claim
         )
-    digest = key_hash(presented)
+    return await stored_key(orch, key_hash(presented))
+
+
+async def stored_key(orch: Orchestrator, digest: str) -> KeyInfo | None:
+    """The stored, unrevoked key whose hash is ``digest`` (verdicts cached for a few seconds)."""
     cache: KeyCache = orch.key_cache
     known, info = cache.get(digest)
     if not known:
@@ -129,6 +133,8 @@ def install_auth(app: FastAPI, admin_key: str) -> None:
         path = request.url.path
         if not path.startswith(PROTECTED):
             return await call_next(request)
+        if getattr(request.state, "api_key", None) is not None:  # a web UI session
+            return await call_next(request)  # (flowyard.ui.gate, which checked its CSRF token)
         scheme, _, presented = request.headers.get("authorization", "").partition(" ")
         info = None
         if scheme.lower() == "bearer" and presented:

@@ -1,0 +1,169 @@
+"""What a page follows live, read from the event store after a position.
+
+A feed turns the events stored after a position (``seq``, the order they were stored in)
+into the page's messages: server-rendered HTML for the rows and parts that changed. It
+reads the store as ``GET /api/events/follow`` does (``event_queries``), with each event's
+position, so every message can carry the position a reconnecting browser resumes from.
+
+- ``RunsFeed``: flow-run state events of the runs the page's filter may show; a changed
+  run's row when the filter shows it, its removal when its new state leaves the filter.
+- ``RunFeed``: one run's events (its states, and its task runs' by their related run)
+  and its new logs at the page's level; its positions read ``<event seq>-<log id>``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.orm import Session
+
+from flowyard.errors import InvalidInput, NotFound
+from flowyard.orchestrator import documents
+from flowyard.orchestrator import event_queries as queries
+from flowyard.store import models as m
+from flowyard.ui import run_list, run_view, views
+
+E, R = m.Event, m.EventRelated
+BATCH = 200  # events read at a time
+LIVE_LOGS = 50  # log lines per message (each cut to views.MAX_LOG_CHARS)
+MAX_MESSAGE_BYTES = 256 * 1024  # a bigger message is replaced by "reload"
+RUN_PREFIX = "flowyard.flow-run."
+
+
+@dataclass
+class Position:
+    """Where a stream is: the last event sent (None: from now on) and the last log line."""
+
+    events: int | None = None
+    logs: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Position:
+        """``"<seq>"`` or ``"<seq>-<log id>"`` (a message's id); 422 for anything else."""
+        events, _, logs = text.strip().partition("-")
+        try:
+            seq, log_id = int(events), int(logs or 0)
+        except ValueError:
+            raise InvalidInput(f"Last-Event-ID: {text[:40]!r} is not a position") from None
+        if min(seq, log_id) < 0:
+            raise InvalidInput("Last-Event-ID: positions are not negative")
+        return cls(seq, log_id)
+
+    def __str__(self) -> str:
+        return f"{self.events}-{self.logs}" if self.logs else str(self.events)
+
+
+def message(event: str, position: Position, data: Mapping[str, object]) -> str:
+    """One server-sent event; too big a message asks the page to reload instead."""
+    body = json.dumps(data, separators=(",", ":"))
+    if len(body) > MAX_MESSAGE_BYTES:
+        event, body = "reload", "{}"
+    return f"id: {position}\nevent: {event}\ndata: {body}\n\n"
+
+
+@dataclass
+class Batch:
+    messages: list[str] = field(default_factory=list)
+    full: bool = False  # more may follow at once: read again before waiting
+
+
+class Feed(Protocol):
+    wait_seconds: float  # longest wait for news between reads (logs are not events)
+
+    def read(self, session: Session, at: Position, settled_by: datetime | None) -> Batch: ...
+
+
+def _events_after(
+    session: Session, where: ColumnElement[bool], at: Position, settled_by: datetime | None
+) -> tuple[list[tuple[int, str]], bool]:
+    """``(seq, resource id)`` of matching events after ``at.events`` (advanced past what did
+    not match), and whether the batch was full."""
+    top = queries.latest(session, settled_by)
+    if at.events is None:
+        at.events = top
+        return [], False
+    rows = session.execute(
+        select(E.seq, E.resource_id)
+        .where(E.seq > at.events, E.seq <= top, where)
+        .order_by(E.seq)
+        .limit(BATCH)
+    ).all()
+    full = len(rows) == BATCH
+    at.events = rows[-1][0] if full else max(top, at.events)
+    return [(seq, rid) for seq, rid in rows], full
+
+
+@dataclass
+class RunsFeed:
+    """Rows of the flow-runs list that changed."""
+
+    where: run_list.RunFilter
+    wait_seconds: float = 15.0
+
+    def read(self, session: Session, at: Position, settled_by: datetime | None) -> Batch:
+        found, full = _events_after(session, E.event.like(RUN_PREFIX + "%"), at, settled_by)
+        last: dict[str, int] = {}  # each run once, at its latest event
+        for seq, rid in found:
+            run_id = rid.removeprefix(RUN_PREFIX)
+            last.pop(run_id, None)
+            last[run_id] = seq
+        # only a run's state changes, so only a state filter can lose a run it showed
+        unstated = replace(self.where, state=())
+        candidates = run_list.matching(session, unstated, list(last))
+        out = Batch(full=full)
+        for run_id, seq in last.items():
+            run = candidates.get(run_id)
+            if run is None:
+                continue  # outside the filter whatever its state: the page never shows it
+            shown = not self.where.state or run.state_type in self.where.state
+            html = views.fragment("_run_row.html", run=documents.flow_run(run)) if shown else ""
+            out.messages.append(message("row", Position(seq), {"id": run_id, "html": html}))
+        return out
+
+
+@dataclass
+class RunFeed:
+    """One run's summary, timeline and task runs when they change; its new logs."""
+
+    run_id: str
+    level: int | None  # None: the page shows an earlier page of logs, no tail
+    can_change: bool  # the viewer may cancel (the button is shown; the API decides anyway)
+    wait_seconds: float = 1.0  # new logs are looked for this often
+
+    def read(self, session: Session, at: Position, settled_by: datetime | None) -> Batch:
+        resource = RUN_PREFIX + self.run_id
+        related = select(R.event_id).where(R.resource_id == resource, R.role == "flow-run")
+        about = or_(E.resource_id == resource, E.id.in_(related))
+        found, full = _events_after(session, about, at, settled_by)
+        out = Batch(full=full)
+        view = None
+        if found:
+            try:
+                view = run_view.read_run(session, self.run_id)
+            except NotFound:  # deleted meanwhile: nothing more to show
+                return Batch()
+        if view is not None:
+            parts = {
+                "run-summary": views.fragment(
+                    "_run_summary.html", view=view, can_change=self.can_change
+                ),
+                "timeline": views.fragment("_timeline.html", view=view),
+                "task-runs": views.fragment("_task_runs.html", view=view),
+            }
+            out.messages.append(message("swap", Position(found[-1][0], at.logs), parts))
+        if self.level is None:
+            return out
+        logs, more = run_view.read_logs(
+            session, self.run_id, after=at.logs, level=self.level, limit=LIVE_LOGS
+        )
+        if logs:
+            at.logs = logs[-1].id
+            html = views.fragment("_log_lines.html", logs=logs)
+            out.messages.append(message("logs", Position(at.events, at.logs), {"html": html}))
+        out.full = out.full or more
+        return out

@@ -1,0 +1,227 @@
+"""The web UI's routes: sign-in and sign-out, the flow-runs list, a flow run, the stream.
+
+Pages are rendered on the server from the store (as the API's routes read it) and kept
+live by ``stream``; what a page changes it asks of the JSON API from the browser, so that
+``authority.guard`` decides it. Every route has its rule in ``authority.RULES``; none is in
+the OpenAPI document (they answer HTML, not the API's JSON).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flowyard.errors import InvalidInput, NotFound
+from flowyard.orchestrator import documents
+from flowyard.orchestrator import event_queries as queries
+from flowyard.orchestrator.api.api_keys import identify
+from flowyard.orchestrator.runtime import Orch
+from flowyard.states import StateType
+from flowyard.store import models as m
+from flowyard.ui import run_list, run_view, views
+from flowyard.ui.gate import store_of
+from flowyard.ui.sessions import COOKIE, SIGN_IN_ROLES
+from flowyard.ui.stream import stream
+
+log = structlog.get_logger()
+
+
+async def signed_in(request: Request, orch: Orch) -> None:
+    """A second lock behind the session gate: with keys required, no page without a caller."""
+    if orch.settings.api_key and getattr(request.state, "api_key", None) is None:
+        raise HTTPException(401, "sign in to the web UI first")
+
+
+open_router = APIRouter(include_in_schema=False)
+router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(signed_in)])
+router.add_api_route("/stream", stream, methods=["GET"])
+ROUTERS = (open_router, router)
+
+
+@open_router.get("/")
+async def home() -> RedirectResponse:
+    return RedirectResponse("/ui/runs", status_code=307)
+
+
+# -- signing in and out ------------------------------------------------------------------
+
+
+@open_router.get("/ui/sign-in", response_class=HTMLResponse)
+async def sign_in_form(request: Request, orch: Orch, next: str = "/ui/runs") -> Response:
+    if not orch.settings.api_key:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    context = views.page_context(request, next=_safe_next(next), error=None)
+    return views.render(request, "sign_in.html", context)
+
+
+@open_router.post("/ui/sign-in", response_class=HTMLResponse)
+async def sign_in(request: Request, orch: Orch) -> Response:
+    """Trade an admin or viewer API key for a session; the key is not kept, only its hash."""
+    if request.headers.get("sec-fetch-site") == "cross-site":  # no sign-in forged by a site
+        raise HTTPException(403, "sign in from this server's own sign-in page")
+    form = parse_qs((await request.body()).decode(errors="replace"), max_num_fields=10)
+    key, target = form.get("key", [""])[0].strip(), _safe_next(form.get("next", [""])[0])
+    admin_key = orch.settings.api_key
+    if not admin_key:
+        return RedirectResponse(target, status_code=303)
+    info = await identify(orch, key, admin_key) if key else None
+    error, status = None, 200
+    if info is None:
+        error, status = "That key is unknown, revoked or expired.", 401
+    elif info.role not in SIGN_IN_ROLES:
+        error, status = (
+            "A worker key or a run token cannot sign in to the web UI: use an admin or "
+            "viewer key (flowyard api-key create --role viewer).",
+            403,
+        )
+    if info is None or error is not None:
+        context = views.page_context(request, next=target, error=error)
+        return views.render(request, "sign_in.html", context, status)
+    store = store_of(request.app, orch.settings)
+    if previous := request.cookies.get(COOKIE):  # a new session replaces this browser's old one
+        await store.close(previous)
+    session_id, _ = await store.open(info, key)
+    log.info("ui_signed_in", key=info.name, role=info.role.value)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        COOKIE,
+        session_id,
+        max_age=int(orch.settings.ui_session_seconds),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@open_router.post("/ui/sign-out", status_code=204)
+async def sign_out(request: Request, orch: Orch) -> Response:
+    """End this browser's session (the gate checked its CSRF token)."""
+    session_id = getattr(request.state, "ui_session_id", None)
+    if session_id:
+        await store_of(request.app, orch.settings).close(session_id)
+    response = Response(status_code=204)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+def _safe_next(target: str) -> str:
+    """Back to a page of this UI only (never to another site)."""
+    ok = target.startswith("/ui/") and "//" not in target and "\\" not in target
+    return target if ok and not target.startswith("/ui/sign-") else "/ui/runs"
+
+
+# -- pages -------------------------------------------------------------------------------
+
+
+@router.get("/runs", response_class=HTMLResponse)
+async def runs_page(request: Request, orch: Orch) -> Response:
+    """Flow runs, newest first, filtered by the query string; a cursor for the next page."""
+    query = request.query_params
+    try:
+        where = run_list.RunFilter.from_query(query, query.getlist("state"))
+        limit = _limit(query.get("limit"))
+    except InvalidInput as exc:
+        context = views.page_context(request, nav="runs", error=str(exc), **_empty_list())
+        return views.render(request, "runs.html", context, 422)
+    cursor = query.get("cursor") or None
+
+    def read() -> dict[str, Any]:
+        with orch.db.read() as session:
+            after = queries.latest(session)  # first: changes from here on come live
+            found, next_cursor = run_list.page(session, where, limit=limit, cursor=cursor)
+            return {
+                "runs": [documents.flow_run(r) for r in found],
+                "next_cursor": next_cursor,
+                "after": after,
+                "choices": _choices(session),
+            }
+
+    try:
+        data = await orch.in_thread(read)
+    except InvalidInput as exc:
+        context = views.page_context(request, nav="runs", error=str(exc), **_empty_list())
+        return views.render(request, "runs.html", context, 422)
+    extra = {"limit": str(limit)} if query.get("limit") else {}
+    context = views.page_context(
+        request,
+        nav="runs",
+        error=None,
+        filter=where,
+        filter_qs=where.query_string(),
+        first_qs=where.query_string(**extra),
+        next_qs=where.query_string(**extra, cursor=data["next_cursor"] or ""),
+        first_page=cursor is None,
+        state_types=[t.value for t in StateType],
+        **data,
+    )
+    return views.render(request, "runs.html", context)
+
+
+def _limit(raw: str | None) -> int:
+    if not raw:
+        return run_list.PAGE
+    if not raw.isdigit() or not 1 <= int(raw) <= run_list.MAX_PAGE:
+        raise InvalidInput(f"limit: a whole number from 1 to {run_list.MAX_PAGE}")
+    return int(raw)
+
+
+def _empty_list() -> dict[str, Any]:
+    return {
+        "runs": [], "next_cursor": None, "after": "", "choices": {}, "filter": run_list.RunFilter(),
+        "filter_qs": "", "first_qs": "", "next_qs": "", "first_page": True,
+        "state_types": [t.value for t in StateType],
+    }  # fmt: skip
+
+
+def _choices(session: Session) -> dict[str, list[str]]:
+    """Names the filter's fields suggest (a few hundred at most each)."""
+
+    def names(column: Any) -> list[str]:
+        return list(session.scalars(select(column).distinct().order_by(column).limit(300)))
+
+    return {
+        "flows": names(m.Flow.name),
+        "deployments": names(m.Deployment.name),
+        "pools": names(m.WorkPool.name),
+    }
+
+
+@router.get("/runs/{ref}", response_class=HTMLResponse)
+async def run_page(request: Request, ref: str, orch: Orch) -> Response:
+    """One flow run: its summary, timeline, parameters, task runs and a page of its logs."""
+    query = request.query_params
+    level_name = query.get("level", "INFO").upper()
+    level = views.LEVELS.get(level_name, 20)
+    after_raw = query.get("logs_after", "0")
+    logs_after = int(after_raw) if after_raw.isdigit() and len(after_raw) < 19 else 0
+
+    def read() -> dict[str, Any]:
+        with orch.db.read() as session:
+            after = queries.latest(session)
+            view = run_view.read_run(session, ref)
+            logs, more = run_view.read_logs(session, view.run.id, after=logs_after, level=level)
+            return {"view": view, "logs": logs, "more_logs": more, "after": after}
+
+    try:
+        data = await orch.in_thread(read)
+    except NotFound as exc:
+        context = views.page_context(request, nav="runs", message=str(exc))
+        return views.render(request, "not_found.html", context, 404)
+    logs_last = data["logs"][-1].id if data["logs"] else logs_after
+    context = views.page_context(
+        request,
+        nav="runs",
+        level_name=level_name if level_name in views.LEVELS else "INFO",
+        logs_after=logs_after,
+        logs_last=logs_last,
+        **data,
+    )
+    return views.render(request, "run.html", context)

@@ -1,0 +1,141 @@
+"""The flow-runs list: filters from the query string and keyset (cursor) pages.
+
+Runs are ordered newest first by ``(created, id)``; a cursor encodes the last row's pair,
+so the next page is ``WHERE (created, id) < cursor`` — no ``OFFSET`` scan, no count, and no
+run repeated or skipped while new runs arrive (they land before the first page).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from urllib.parse import urlencode
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.orm import Session
+
+from flowyard.errors import InvalidInput
+from flowyard.orchestrator import runs
+from flowyard.states import StateType
+from flowyard.store import models as m
+
+R = m.FlowRun
+PAGE = 50
+MAX_PAGE = 200
+MAX_FILTER_CHARS = 200
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """What the list shows; every field narrows (an empty one does not)."""
+
+    state: tuple[StateType, ...] = ()
+    flow: str = ""
+    deployment: str = ""
+    pool: str = ""
+    tag: str = ""
+    name: str = ""
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str], states: Sequence[str]) -> RunFilter:
+        """From a query string: ``state`` may repeat or hold a comma-separated list (as in
+        ``GET /api/flow_runs``); an unknown state is a 422 naming it."""
+        texts = {}
+        for f in fields(cls)[1:]:
+            value = query.get(f.name, "").strip()
+            if len(value) > MAX_FILTER_CHARS:
+                raise InvalidInput(f"{f.name}: at most {MAX_FILTER_CHARS} characters")
+            texts[f.name] = value
+        return cls(state=parse_states(states), **texts)
+
+    def where(self, session: Session) -> list[ColumnElement[bool]]:
+        clauses: list[ColumnElement[bool]] = []
+        if self.state:
+            clauses.append(R.state_type.in_(self.state))
+        if self.flow:
+            clauses.append(R.flow_id.in_(select(m.Flow.id).where(m.Flow.name == self.flow)))
+        if self.deployment:
+            named = select(m.Deployment.id).where(m.Deployment.name == self.deployment)
+            clauses.append(R.deployment_id.in_(named))
+        if self.pool:
+            queues = select(m.WorkQueue.id).join(m.WorkPool).where(m.WorkPool.name == self.pool)
+            clauses.append(R.queue_id.in_(queues))
+        if self.tag:
+            clauses.append(R.deployment_id.in_(_tagged_deployments(session, self.tag)))
+        if self.name:
+            escaped = self.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            clauses.append(R.name.ilike(f"%{escaped}%", escape="\\"))
+        return clauses
+
+    def params(self) -> dict[str, str]:
+        """The filter as query parameters (empty ones left out), for links and the stream."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)[1:] if getattr(self, f.name)}
+        if self.state:
+            out = {"state": ",".join(s.value for s in self.state), **out}
+        return out
+
+    def query_string(self, **extra: str) -> str:
+        return urlencode({**self.params(), **{k: v for k, v in extra.items() if v}})
+
+
+def parse_states(values: Sequence[str]) -> tuple[StateType, ...]:
+    found: list[StateType] = []
+    for raw in values:
+        for part in raw.split(","):
+            if not part.strip():
+                continue
+            try:
+                state = StateType(part.strip().upper())
+            except ValueError:
+                valid = ", ".join(t.value for t in StateType)
+                raise InvalidInput(f"state: unknown state {part!r}; use one of {valid}") from None
+            if state not in found:
+                found.append(state)
+    return tuple(found)
+
+
+def _tagged_deployments(session: Session, tag: str) -> list[str]:
+    """Deployments carrying ``tag`` (a run's tags are its deployment's). Read in Python: the
+    tags are a JSON list, and deployments are few next to runs."""
+    rows = session.execute(select(m.Deployment.id, m.Deployment.tags)).all()
+    return [ident for ident, tags in rows if tag in (tags or ())]
+
+
+def encode_cursor(run: m.FlowRun) -> str:
+    raw = json.dumps([run.created.isoformat(), run.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, ident = json.loads(raw)
+        return datetime.fromisoformat(created), str(ident)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("cursor: not one this page gave out") from exc
+
+
+def page(
+    session: Session, where: RunFilter, *, limit: int, cursor: str | None
+) -> tuple[list[m.FlowRun], str | None]:
+    """One page of matching runs, newest first, and the next page's cursor (None: last)."""
+    query = select(R).options(*runs.load_options()).where(*where.where(session))
+    if cursor:
+        created, ident = decode_cursor(cursor)
+        query = query.where(or_(R.created < created, and_(R.created == created, R.id < ident)))
+    query = query.order_by(R.created.desc(), R.id.desc()).limit(limit + 1)
+    found = list(session.scalars(query).unique().all())
+    more = len(found) > limit
+    found = found[:limit]
+    return found, encode_cursor(found[-1]) if more and found else None
+
+
+def matching(session: Session, where: RunFilter, ids: Sequence[str]) -> dict[str, m.FlowRun]:
+    """Which of the runs ``ids`` the filter shows, by id (for the live list)."""
+    if not ids:
+        return {}
+    query = select(R).options(*runs.load_options()).where(R.id.in_(ids), *where.where(session))
+    return {run.id: run for run in session.scalars(query).unique().all()}

@@ -1,0 +1,152 @@
+// Flowyard web UI: live updates and the few actions a page sends to the API.
+//
+// A page names its stream on one element ([data-stream]) with the event position it was
+// rendered at (data-after). Messages carry server-rendered HTML: "row" (a flow run's row in
+// the list; empty html: it left the filter), "swap" (parts of a run page by element id),
+// "logs" (new log lines), "reload" (a message too big to send) and "signed-out". The stream
+// is closed while the tab is hidden and reopened from the last position when it shows again.
+
+const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+const host = document.querySelector("[data-stream]");
+const status = document.getElementById("live-status");
+const MAX_LOG_LINES = 5000; // older lines leave the page (the log pages keep them all)
+let source = null;
+let lastId = host?.dataset.after ?? "";
+
+function say(text) {
+  if (status) status.textContent = text;
+}
+
+function remember(event) {
+  if (event.lastEventId) lastId = event.lastEventId;
+}
+
+function fromHtml(html) {
+  const template = document.createElement("template");
+  template.innerHTML = html.trim();
+  return template.content.firstElementChild;
+}
+
+function rowKey(tr) {
+  return `${tr.dataset.created} ${tr.dataset.runId}`;
+}
+
+function showRow({ id, html }) {
+  const table = document.getElementById("runs");
+  if (!table) return;
+  const body = table.tBodies[0];
+  const shown = body.querySelector(`tr[data-run-id="${CSS.escape(id)}"]`);
+  if (!html) {
+    shown?.remove();
+    return;
+  }
+  const fresh = fromHtml(html);
+  fresh.classList.add("fresh");
+  if (shown) {
+    shown.replaceWith(fresh);
+    return;
+  }
+  if (table.dataset.firstPage !== "true") return; // a new run belongs to the first page
+  const key = rowKey(fresh);
+  const before = [...body.rows].find((tr) => rowKey(tr) < key);
+  if (before) body.insertBefore(fresh, before);
+  else if (table.dataset.hasNext !== "true") body.appendChild(fresh);
+  else return; // older than this page's last row: it is on a later page
+  document.getElementById("no-runs")?.remove();
+}
+
+function swap(parts) {
+  for (const [id, html] of Object.entries(parts)) {
+    const target = document.getElementById(id);
+    if (target) target.innerHTML = html;
+  }
+}
+
+function appendLogs({ html }) {
+  const list = document.getElementById("logs");
+  if (!list || host.dataset.tail !== "true") return;
+  const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
+  list.insertAdjacentHTML("beforeend", html);
+  while (list.children.length > MAX_LOG_LINES) list.firstElementChild.remove();
+  document.getElementById("no-logs")?.remove();
+  if (atBottom) list.scrollTop = list.scrollHeight;
+}
+
+function on(name, handle) {
+  source.addEventListener(name, (event) => {
+    remember(event);
+    handle(JSON.parse(event.data));
+  });
+}
+
+function open() {
+  if (!host || source) return;
+  const url = new URL(host.dataset.stream, location.href);
+  if (lastId) url.searchParams.set("last_event_id", lastId);
+  source = new EventSource(url);
+  on("row", showRow);
+  on("swap", swap);
+  on("logs", appendLogs);
+  source.addEventListener("reload", () => location.reload());
+  source.addEventListener("signed-out", () => location.reload());
+  source.onopen = () => say("Live: changes appear as they happen.");
+  source.onerror = () => {
+    if (source.readyState !== EventSource.CLOSED) {
+      say("Reconnecting…");
+      return;
+    }
+    close();
+    stopped();
+  };
+}
+
+function close() {
+  source?.close();
+  source = null;
+}
+
+async function stopped() {
+  // refused (signed out, or too many streams): a signed-out page goes to the sign-in form
+  const answer = await fetch(location.href, { redirect: "manual" }).catch(() => null);
+  if (answer?.type === "opaqueredirect") {
+    location.reload();
+    return;
+  }
+  say("Live updates stopped; trying again shortly.");
+  setTimeout(() => document.visibilityState === "visible" && open(), 10_000);
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "hidden") {
+    close();
+    say("Paused while the tab is hidden.");
+  } else {
+    open();
+  }
+});
+
+async function post(path) {
+  return fetch(path, { method: "POST", headers: { "X-CSRF-Token": csrf } });
+}
+
+document.addEventListener("click", async (event) => {
+  const cancel = event.target.closest("[data-cancel]");
+  if (cancel) {
+    cancel.disabled = true;
+    const answer = await post(`/api/flow_runs/${encodeURIComponent(cancel.dataset.cancel)}/cancel`);
+    const result = document.getElementById("action-result");
+    if (answer.ok) {
+      result.textContent = "Cancellation requested.";
+    } else {
+      const body = await answer.json().catch(() => ({}));
+      result.textContent = `Refused (${answer.status}): ${body.detail ?? answer.statusText}`;
+      cancel.disabled = false;
+    }
+  }
+  if (event.target.id === "sign-out") {
+    await post("/ui/sign-out");
+    location.assign("/ui/sign-in");
+  }
+});
+
+open();

@@ -1,0 +1,107 @@
+"""The web UI's tests: the system's Chromium driven by Playwright (never a browser
+Playwright downloads), real servers, and screenshots of each page kept as artifacts.
+
+Chromium comes from Debian's package (``scripts/test`` installs it). Without it, or without
+the ``playwright`` package, the browser tests fail under CI (``CI`` set) and are skipped,
+saying why, elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+CHROMIUM = Path(os.environ.get("FLOWYARD_CHROMIUM", "/usr/bin/chromium"))
+TIMEOUT_MS = 15_000
+
+FLOWS = textwrap.dedent(
+    """
+    from flowyard import flow, get_run_logger, task
+
+
+    @task
+    def add(a: int, b: int) -> int:
+        return a + b
+
+
+    @flow(name="chatty")
+    def chatty(n: int = 2) -> int:
+        log = get_run_logger()
+        log.info("starting with n=%s", n)
+        total = add(n, n)
+        log.warning("careful: the total is %s", total)
+        return total
+    """
+)
+
+
+def _unavailable(why: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{why}; scripts/test installs it (apt-get install chromium)")
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        _unavailable(f"no Chromium at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed (pip install -e '.[dev]')")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context (no cookies) and a page in it."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: ``$FLOWYARD_TEST_ARTIFACTS/ui`` if set, else a pytest temp dir."""
+    root = os.environ.get("FLOWYARD_TEST_ARTIFACTS")
+    if root:
+        folder = Path(root) / "ui"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    return tmp_path_factory.mktemp("ui-screenshots")
+
+
+@pytest.fixture(scope="session")
+def ui_flows(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("ui-flows")
+    (folder / "flows.py").write_text(FLOWS)
+    return folder
+
+
+def events(response: httpx.Response, count: int) -> list[dict[str, str]]:
+    """The first ``count`` messages of a server-sent-events response (comments skipped)."""
+    found: list[dict[str, str]] = []
+    fields: dict[str, str] = {}
+    for line in response.iter_lines():
+        if not line:
+            if "data" in fields:
+                found.append(fields)
+                if len(found) == count:
+                    return found
+            fields = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            fields[name] = value.removeprefix(" ")
+    return found
