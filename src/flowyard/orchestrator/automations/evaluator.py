@@ -30,8 +30,7 @@ from sqlalchemy.orm import Session
 from flowyard.automation_schemas import AutomationCore, MetricTrigger
 from flowyard.events.schemas import Event
 from flowyard.orchestrator.automations import firings, metric_triggers
-from flowyard.orchestrator.automations.triggers import Armed, Armory, Windows, covers
-from flowyard.orchestrator.events import document
+from flowyard.orchestrator.automations.triggers import Armed, Armory, Match, Windows, covers
 from flowyard.orchestrator.runtime import Orchestrator
 from flowyard.store import Database
 from flowyard.store import models as m
@@ -82,11 +81,16 @@ class Evaluator:
             self._load(session)
             events, last_seq, gaps = self._read(session, position, now)
             windows = Windows(session, self._fire_into(session, outcome))
-            for event, received in events:
-                for armed in self.armory.interested(event):
-                    # an automation reacts to the events stored after it was made
-                    if armed.automation.created <= received and covers(armed, event):
-                        windows.on_event(armed, event)
+            matched = [
+                Match.of(armed, event)
+                for event, received in events
+                for armed in self.armory.interested(event)
+                # an automation reacts to the events stored after it was made
+                if armed.automation.created <= received and covers(armed, event)
+            ]
+            windows.preload(matched)
+            for match in matched:
+                windows.on_event(match)
             windows.proactive_due(self.armory, now)
             if now.timestamp() >= self.metrics_due:
                 self.metrics_due = now.timestamp() + self.metric_interval
@@ -160,7 +164,7 @@ class Evaluator:
         wanted = m.Event.seq > position.seq
         if gaps:
             wanted = or_(wanted, m.Event.seq.in_([int(seq) for seq in gaps]))
-        rows = session.scalars(select(m.Event).where(wanted).order_by(m.Event.seq).limit(BATCH))
+        rows = session.execute(select(*READ).where(wanted).order_by(m.Event.seq).limit(BATCH))
         events = []
         expected = position.seq + 1
         clock = now.timestamp()
@@ -170,7 +174,7 @@ class Evaluator:
                 for missing in range(expected, min(row.seq, expected + MAX_GAPS)):
                     gaps[str(missing)] = clock
                 expected = max(expected, row.seq + 1)
-            events.append((document(row), row.received))
+            events.append((stored_event(row), row.received))
         kept = {seq: first for seq, first in gaps.items() if clock - first < GAP_SECONDS}
         oldest = sorted(kept.items(), key=lambda kv: int(kv[0]))[:MAX_GAPS]
         return events, expected - 1, dict(oldest)
@@ -216,6 +220,19 @@ class Evaluator:
                         session, row, "resolved", event.model_dump(mode="json"),
                         change.resource, now=now,
                     )  # fmt: skip
+
+
+READ = (m.Event.seq, m.Event.id, m.Event.occurred, m.Event.event, m.Event.resource,
+        m.Event.related, m.Event.payload, m.Event.follows, m.Event.received)  # fmt: skip
+
+
+def stored_event(row: Any) -> Event:
+    """An event as stored (it was checked when it was written: not validated again)."""
+    return Event.model_construct(
+        id=uuid.UUID(row.id), occurred=row.occurred, event=row.event, resource=row.resource,
+        related=row.related or [], payload=row.payload or {},
+        follows=uuid.UUID(row.follows) if row.follows else None,
+    )  # fmt: skip
 
 
 def metric_event(armed: Armed, change: metric_triggers.MetricChange, now: datetime) -> Event:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from flowyard.automation_schemas import (
@@ -40,6 +40,7 @@ LOOKBACK = timedelta(seconds=15)
 """How far before its first event a new reactive window starts, so that events stored a
 little out of order still count (Prefect's preceding-event lookback)."""
 MAX_KEY = 1024
+PRELOAD_CHUNK = 300
 
 Fire = Callable[
     ["Armed", "m.AutomationBucket | None", "Event | None", dict[str, str], datetime], None
@@ -200,22 +201,60 @@ def labels_of_key(trigger: EventTrigger, key: str) -> dict[str, str]:
     return dict(zip(sorted(trigger.for_each), json.loads(key), strict=False))
 
 
+@dataclass(frozen=True)
+class Match:
+    """An event a trigger covers, with the values of its ``for_each`` labels on it."""
+
+    armed: Armed
+    event: Event
+    labels: dict[str, str]
+    key: str
+
+    @classmethod
+    def of(cls, armed: Armed, event: Event) -> Match:
+        labels = labels_of(armed.event_trigger, event)
+        return cls(armed, event, labels, bucket_key(labels))
+
+
 # -- windows -----------------------------------------------------------------------------
 
 
 @dataclass
 class Windows:
-    """The evaluator's view of the buckets and child firings, in its session."""
+    """The evaluator's view of the buckets and child firings, in its session.
+
+    Buckets read or made in the step are held here (the session's identity map holds clean
+    objects weakly: each would be read again for every event)."""
 
     session: Session
     fire: Fire
+    held: dict[tuple[str, str, str], m.AutomationBucket | None] = field(default_factory=dict)
 
-    def on_event(self, armed: Armed, event: Event) -> None:
-        """Count ``event`` (which ``covers`` the trigger) and fire if a reactive trigger's
-        threshold is met."""
+    def preload(self, matched: Iterable[Match]) -> None:
+        """Read, in a few queries, the buckets these matches will need."""
+        wanted = {(m.armed.automation.id, m.armed.path, m.key) for m in matched} - self.held.keys()
+        pks = list(wanted)
+        columns = (m.AutomationBucket.automation_id, m.AutomationBucket.trigger,
+                   m.AutomationBucket.key)  # fmt: skip
+        for i in range(0, len(pks), PRELOAD_CHUNK):
+            chunk = pks[i : i + PRELOAD_CHUNK]
+            for bucket in self.session.scalars(
+                select(m.AutomationBucket).where(tuple_(*columns).in_(chunk))
+            ):
+                self.held[(bucket.automation_id, bucket.trigger, bucket.key)] = bucket
+        for pk in pks:
+            self.held.setdefault(pk, None)
+
+    def _bucket(self, pk: tuple[str, str, str]) -> m.AutomationBucket | None:
+        if pk not in self.held:
+            self.held[pk] = self.session.get(m.AutomationBucket, pk)
+        return self.held[pk]
+
+    def on_event(self, match: Match) -> None:
+        """Count an event the trigger ``covers`` and fire if a reactive trigger's threshold
+        is met."""
+        armed, event, labels, key = match.armed, match.event, match.labels, match.key
         trigger = armed.event_trigger
-        labels = labels_of(trigger, event)
-        key = bucket_key(labels)
         occurred = event.occurred
         within = timedelta(seconds=trigger.within)
         bucket = None
@@ -228,7 +267,7 @@ class Windows:
         if not expects(trigger, event.event):
             return
         if bucket is None:
-            bucket = self.session.get(m.AutomationBucket, (armed.automation.id, armed.path, key))
+            bucket = self._bucket((armed.automation.id, armed.path, key))
             if bucket is None:
                 return
         self.evaluate(armed, bucket, occurred, event, labels)
@@ -249,7 +288,8 @@ class Windows:
         immediate = trigger.posture == "Reactive" and trigger.within == 0
         if count and (immediate or bucket.start <= now < bucket.end):
             bucket.count += count
-            bucket.last_event = _brief(event)
+            if _keeps_last(armed):
+                bucket.last_event = _brief(event)
             count = 0
         ready = trigger.posture == "Reactive" or bucket.end <= now
         if ready and _meets(trigger, bucket.count):
@@ -277,6 +317,7 @@ class Windows:
 
     def _drop(self, bucket: m.AutomationBucket) -> None:
         """Close a bucket now (so that a new one may take its key in this transaction)."""
+        self.held[(bucket.automation_id, bucket.trigger, bucket.key)] = None
         if bucket in self.session.new:
             self.session.expunge(bucket)
         else:
@@ -294,15 +335,17 @@ class Windows:
     ) -> m.AutomationBucket:
         """The open bucket for ``key``, started now if there is none (an open one is kept)."""
         pk = (armed.automation.id, armed.path, key)
-        bucket = self.session.get(m.AutomationBucket, pk)
+        bucket = self._bucket(pk)
+        kept = _brief(event) if _keeps_last(armed) else None
         if bucket is None:
             bucket = m.AutomationBucket(
                 automation_id=pk[0], trigger=pk[1], key=key, start=start, end=end,
-                count=initial, last_event=_brief(event),
+                count=initial, last_event=kept,
             )  # fmt: skip
             self.session.add(bucket)
-        elif event is not None:
-            bucket.last_event = _brief(event)
+            self.held[pk] = bucket
+        elif kept is not None:
+            bucket.last_event = kept
         return bucket
 
     def proactive_due(self, armory: Armory, now: datetime) -> None:
@@ -405,6 +448,12 @@ def _meets(trigger: EventTrigger, count: int) -> bool:
 
 def _within(trigger: EventTrigger) -> timedelta:
     return timedelta(seconds=trigger.within)
+
+
+def _keeps_last(armed: Armed) -> bool:
+    """A proactive window keeps its last event: a firing when it ends names it (a reactive
+    firing names the event that fired it)."""
+    return armed.event_trigger.posture == "Proactive"
 
 
 def _brief(event: Event | None) -> dict[str, Any] | None:
