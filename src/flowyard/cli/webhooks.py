@@ -69,7 +69,7 @@ def _show_secret(created: s.WebhookCreated, verb: str) -> None:
 @json_option
 def create(
     name: str, template: str, auth: str, description: str, disabled: bool, as_json: bool
-) -> None:  # fmt: skip
+) -> None:
     """Create webhook NAME; print its URL and its secret, once."""
     body = _document(
         s.WebhookCreate,

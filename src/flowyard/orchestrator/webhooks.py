@@ -8,7 +8,7 @@ carries ``X-Flowyard-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>`` (or
 notification messages, the JSON text of one event from the request (``context``)::
 
     body:     the parsed JSON, or a form's fields as a dict, else None
-    raw_body: the body as text (bytes that are not UTF-8 replaced by U+FFFD)
+    raw_body: the body as text (bytes that are not UTF-8, and NUL, replaced by U+FFFD)
     headers:  lower-cased names, without credentials (secret, signatures, cookies)
     query:    the query string as a dict
     webhook:  {id, name}
@@ -45,9 +45,15 @@ SECRET_HEADER = "x-flowyard-webhook-secret"
 SIGNATURE_HEADERS = ("x-flowyard-signature", "x-hub-signature-256")
 SIGNATURE_PREFIX = "sha256="
 HIDDEN_HEADERS = frozenset(
-    {SECRET_HEADER, *SIGNATURE_HEADERS, "x-hub-signature", "authorization",
-     "proxy-authorization", "cookie"}
-)  # fmt: skip
+    {
+        SECRET_HEADER,
+        *SIGNATURE_HEADERS,
+        "x-hub-signature",
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+    }
+)
 """Headers a template never sees: they carry credentials."""
 MAX_FORM_FIELDS = 1000
 RENDER_SECONDS = 5.0
@@ -101,7 +107,7 @@ def context(
     media = headers.get("content-type", "").split(";")[0].strip().lower()
     return {
         "body": _parsed(body, media),
-        "raw_body": body.decode("utf-8", errors="replace"),
+        "raw_body": body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
         "headers": {k.lower(): v for k, v in headers.items() if k.lower() not in HIDDEN_HEADERS},
         "query": dict(query),
         "webhook": {"id": webhook["id"], "name": webhook["name"]},
