@@ -143,3 +143,10 @@ def test_templates_are_checked_when_saved():
     """A template that does not parse is named with its line; one that does passes."""
     assert hooks.check_template(TEMPLATE) is None
     assert "line 2" in (hooks.check_template("{}\n{% if %}") or "")
+
+
+def test_templates_that_nest_too_deeply_are_refused_not_crashing():
+    """Jinja's parser recurses: a template nested past its limit is a reason, not an error."""
+    assert hooks.check_template("{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}") == (
+        "it nests too deeply"
+    )

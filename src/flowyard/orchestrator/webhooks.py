@@ -140,7 +140,11 @@ def check_template(template: str) -> str | None:
     try:
         _compiled(template)
     except TemplateSyntaxError as exc:
-        return f"line {exc.lineno}: {exc.message}"
+        return f"line {exc.lineno}: {_short(exc.message or str(exc))}"
+    except RecursionError:
+        return "it nests too deeply"
+    except Exception as exc:  # Python's own limits on the code Jinja makes of it
+        return f"it does not compile: {type(exc).__name__}: {_short(exc)}"
     return None
 
 
@@ -216,7 +220,7 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _short(exc: BaseException, limit: int = 200) -> str:
+def _short(error: BaseException | str, limit: int = 200) -> str:
     """An error's message, cut: it may quote the request's data."""
-    text = str(exc)
+    text = str(error)
     return text if len(text) <= limit else text[:limit] + "…"

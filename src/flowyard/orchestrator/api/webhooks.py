@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
 from flowyard.blocks.encryption import seal, unseal
-from flowyard.errors import Conflict, InvalidInput, NotFound
+from flowyard.errors import Conflict, FlowyardError, InvalidInput, NotFound
 from flowyard.events.schemas import Event
 from flowyard.orchestrator import event_queries as queries
 from flowyard.orchestrator import events
@@ -43,10 +43,10 @@ NOT_HERE = "no webhook listens here"
 @router.post("/api/webhooks", status_code=201)
 async def create_webhook(body: s.WebhookCreate, orch: Orch) -> s.WebhookCreated:
     """Make a webhook; its secret is in this answer only."""
-    _parses(body.template)
     secret = hooks.new_secret()
 
     def create() -> s.Webhook:
+        _parses(body.template)
         with orch.db.session() as session:
             if _find(session, body.name) is not None:
                 raise Conflict(f"a webhook named {body.name!r} already exists")
@@ -88,11 +88,11 @@ async def read_webhook(name: str, orch: Orch) -> s.Webhook:
 
 @router.patch("/api/webhooks/{name}")
 async def update_webhook(name: str, body: s.WebhookUpdate, orch: Orch) -> s.Webhook:
-    if body.template is not None:
-        _parses(body.template)
     wanted = body.model_dump(exclude_none=True)
 
     def update() -> s.Webhook:
+        if body.template is not None:
+            _parses(body.template)
         with orch.db.session() as session:
             row = _get(session, name)
             changed = sorted(k for k, v in wanted.items() if getattr(row, k) != v)
@@ -152,7 +152,7 @@ async def receive(slug: str, request: Request, orch: Orch) -> dict[str, str]:
                 raise HTTPException(404, NOT_HERE)
             webhook = {"id": row.id, "name": row.name}
             template, auth, sealed = row.template, row.auth, row.secret
-        secret = unseal(fernet_of(orch), sealed).get("secret", "")
+        secret = _unsealed(orch, sealed, webhook["name"])
         if not secret or not hooks.verify(auth, secret, headers, body):
             log.info("webhook_refused", webhook=webhook["name"], auth=auth)
             raise HTTPException(401, REFUSED)
@@ -182,7 +182,8 @@ def _store(orch: Orchestrator, event: Event) -> None:
 
 
 def _parses(template: str) -> None:
-    """422 naming ``template`` when it is not a Jinja template."""
+    """422 naming ``template`` when it is not a Jinja template (compiling a long one takes
+    a while: called off the event loop)."""
     why = hooks.check_template(template)
     if why is not None:
         msg = f"not a valid template: {why}"
@@ -195,6 +196,16 @@ def _sealed(orch: Orchestrator, secret: str) -> str:
     sealed = seal(fernet_of(orch), {"secret": secret})
     assert sealed is not None
     return sealed
+
+
+def _unsealed(orch: Orchestrator, sealed: str, name: str) -> str:
+    """The webhook's secret; empty (so every request is refused) when the server's key
+    changed since it was sealed: ``rotate-secret`` gives it one that works."""
+    try:
+        return str(unseal(fernet_of(orch), sealed).get("secret", ""))
+    except FlowyardError:
+        log.warning("webhook_secret_unreadable", webhook=name)
+        return ""
 
 
 def _find(session: Session, name: str) -> m.Webhook | None:
