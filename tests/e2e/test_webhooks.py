@@ -21,6 +21,7 @@ from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
 from flowyard.errors import ApiError
 from tests.e2e.conftest import FAST
+from tests.e2e.test_postgres import fresh_database
 from tests.servers import running_server
 
 ADMIN = "admin-secret-for-the-webhook-tests-0123456789"
@@ -34,9 +35,17 @@ TEMPLATE = (
 _names = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """A server that asks for API keys, on SQLite and on PostgreSQL (stricter: no NUL)."""
     env = {**FAST, "FLOWYARD_API_KEY": ADMIN, "FLOWYARD_MAX_REQUEST_BYTES": str(MAX_BODY)}
+    if request.param == "postgresql":
+        postgres = request.getfixturevalue("postgres_server")
+        env["FLOWYARD_DATABASE_URL"] = fresh_database(postgres, "flowyard_webhooks")
     with running_server(tmp_path_factory.mktemp("webhooks"), env) as server:
         yield server
 
@@ -263,3 +272,22 @@ def test_rotating_the_secret_retires_the_old_one(server, api):
         "flowyard.webhook.updated",
         "flowyard.webhook.created",
     ]
+
+
+def test_a_nul_character_in_a_label_is_422_on_every_store(server, api):
+    """A NUL escaped in the JSON body and copied into a label (PostgreSQL keeps no NUL in
+    text) is refused as ``POST /api/events`` refuses it; in the payload it is kept."""
+    template = (
+        '{"event": "x.y", "resource": {"flowyard.resource.id": {{ body.id | tojson }}},'
+        ' "payload": {"note": {{ body.note | tojson }}}}'
+    )
+    hook = _create(api, template=template)
+    label = _post(server, hook, hook.secret, json={"id": "a\u0000b", "note": "n"})
+    assert label.status_code == 422 and "U+0000" in label.text
+    direct = {"event": "x.y", "resource": {"flowyard.resource.id": "a\u0000b"}}
+    with pytest.raises(ApiError, match="U\\+0000"):
+        api.request("POST", "/api/events", json=[direct])
+    payload = _post(server, hook, hook.secret, json={"id": "a", "note": "a\u0000b"})
+    assert payload.status_code == 202
+    assert api.read_event(payload.json()["id"]).payload == {"note": "a\u0000b"}
+    assert _received(api, hook) == 1
