@@ -38,7 +38,8 @@ def _document(model: type[D], **fields: Any) -> D:
         return model(**fields)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = "--" + ".".join(str(part) for part in first["loc"])
+        field = ".".join(str(part) for part in first["loc"])
+        where = "NAME" if field == "name" else f"--{field}"
         raise click.BadParameter(first["msg"], param_hint=where) from None
 
 
