@@ -3,7 +3,8 @@
 The subject of each request belongs to pool A (its pool, run, deployment, task run, block).
 The credentials: the admin key, a viewer key, a worker key of pool A and one of pool B, a
 run token of A's run and one of B's run, and none. Each cell expects 2xx where the caller's
-role reaches the subject, 403 where it does not, and 401 without a credential. A request is
+role reaches the subject, 403 where it does not, and 401 without a credential (but at a
+webhook's hook, which asks for the webhook's own secret, never a key). A request is
 built afresh for each cell (new runs, pools, keys where the route changes or deletes them),
 so that one cell's success does not change what the next one sees.
 """
@@ -43,6 +44,7 @@ class Req:
     json: Any = None
     params: dict[str, Any] = field(default_factory=dict)
     run: str | None = None  # the A run whose token "run_a" presents (default: the world's)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -163,6 +165,21 @@ def _new_event(w: World) -> str:
     event = {**_event_about(w.run_a), "id": str(uuid.uuid4())}
     w.admin.request("POST", "/api/events", json=[event])
     return str(event["id"])
+
+
+def _new_webhook(w: World) -> dict[str, Any]:
+    """A new webhook (its name, path and secret)."""
+    body = {"name": _name("wh"), "template": HOOK_TEMPLATE}
+    return dict(w.admin.request("POST", "/api/webhooks", json=body))
+
+
+HOOK_TEMPLATE = '{"event": "matrix.hooked", "resource": {"flowyard.resource.id": "matrix"}}'
+
+
+def _hook(w: World, who: str) -> Req:
+    """A call of a webhook with its secret: the caller's API key plays no part."""
+    hook = _new_webhook(w)
+    return Req("POST", hook["path"], {}, headers={"X-Flowyard-Webhook-Secret": hook["secret"]})
 
 
 def _new_key(w: World) -> str:
@@ -402,6 +419,17 @@ CASES = [
     case("GET", "/api/events/follow", "viewer",
          lambda w, who: Req("GET", "/api/events/follow", params={"after": 0, "wait": 0})),
     case("GET", "/api/events/{event_id}", "viewer", lambda w, who: Req("GET", f"/api/events/{_new_event(w)}")),
+    # incoming webhooks: viewers read them; the hook asks no API key, its secret decides
+    case("GET", "/api/webhooks", "viewer", lambda w, who: Req("GET", "/api/webhooks")),
+    case("POST", "/api/webhooks", "",
+         lambda w, who: Req("POST", "/api/webhooks", {"name": _name("wh"), "template": HOOK_TEMPLATE})),
+    case("GET", "/api/webhooks/{name}", "viewer", lambda w, who: Req("GET", f"/api/webhooks/{_new_webhook(w)['name']}")),
+    case("PATCH", "/api/webhooks/{name}", "",
+         lambda w, who: Req("PATCH", f"/api/webhooks/{_new_webhook(w)['name']}", {"enabled": False})),
+    case("DELETE", "/api/webhooks/{name}", "", lambda w, who: Req("DELETE", f"/api/webhooks/{_new_webhook(w)['name']}")),
+    case("POST", "/api/webhooks/{name}/rotate-secret", "",
+         lambda w, who: Req("POST", f"/api/webhooks/{_new_webhook(w)['name']}/rotate-secret")),
+    case("POST", "/hooks/{slug}", "viewer worker_a worker_b run_a run_b none", _hook),
     # the server itself
     case("GET", "/api/api_keys", "viewer", lambda w, who: Req("GET", "/api/api_keys")),
     case("POST", "/api/api_keys", "", lambda w, who: Req("POST", "/api/api_keys", {"name": _name("k"), "role": "viewer"})),
@@ -427,7 +455,7 @@ def _credential(w: World, who: str, req: Req) -> str | None:
 
 def _call(w: World, who: str, req: Req) -> httpx.Response:
     key = _credential(w, who, req)
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    headers = {**req.headers, **({"Authorization": f"Bearer {key}"} if key else {})}
     return httpx.request(
         req.method,
         w.admin.api_url + req.path,
@@ -484,7 +512,7 @@ def test_every_credential_reaches_exactly_what_its_role_allows(world: World):
     for each, who in itertools.product(CASES, WHO):
         req = each.build(world, who)
         got = _call(world, who, req).status_code
-        if who == "none":
+        if who == "none" and "none" not in each.allowed:
             expected = {401}
         elif who in each.allowed:
             special = EXCEPTIONS.get((each.method, each.path))

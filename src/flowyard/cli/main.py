@@ -18,6 +18,7 @@ from flowyard.cli.lambda_ import lambda_
 from flowyard.cli.pools import work_pool, work_queue
 from flowyard.cli.server import server
 from flowyard.cli.tasks import task
+from flowyard.cli.webhooks import webhook
 from flowyard.cli.workers import worker
 from flowyard.log_config import configure_logging
 from flowyard.settings import Settings
@@ -56,5 +57,6 @@ for command in (
     events,
     artifact,
     automation,
+    webhook,
 ):
     cli.add_command(command)

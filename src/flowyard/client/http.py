@@ -415,6 +415,32 @@ class FlowyardClient:
     def revoke_api_key(self, name: str) -> None:
         self.request("DELETE", _path("api_keys", name))
 
+    # -- incoming webhooks ---------------------------------------------------------------
+
+    def create_webhook(self, body: s.WebhookCreate) -> s.WebhookCreated:
+        """Make a webhook; the answer holds its secret, which is never shown again."""
+        return self._send_doc("POST", s.WebhookCreated, _path("webhooks"), body)
+
+    def list_webhooks(self) -> list[s.Webhook]:
+        return self._list(s.Webhook, _path("webhooks"))
+
+    def read_webhook(self, name: str) -> s.Webhook:
+        return self._get(s.Webhook, _path("webhooks", name))
+
+    def update_webhook(self, name: str, body: s.WebhookUpdate) -> s.Webhook:
+        document = body.model_dump(mode="json", exclude_none=True)
+        return s.Webhook.model_validate(
+            self.request("PATCH", _path("webhooks", name), json=document)
+        )
+
+    def rotate_webhook_secret(self, name: str) -> s.WebhookCreated:
+        """A new secret for the webhook (shown this once); the old one stops working."""
+        raw = self.request("POST", _path("webhooks", name, "rotate-secret"))
+        return s.WebhookCreated.model_validate(raw)
+
+    def delete_webhook(self, name: str) -> None:
+        self.request("DELETE", _path("webhooks", name))
+
     # -- events --------------------------------------------------------------------------
 
     def emit_events(self, batch: list[Event]) -> int:

@@ -28,6 +28,8 @@ MAX_LABELS = 500
 MAX_LABEL_CHARS = 1024
 MAX_RELATED = 100
 MAX_PAYLOAD_DEPTH = 32
+NUL = "\x00"
+NUL_REFUSED = "contains the character U+0000, which is not allowed"
 DEFAULT_MAX_BYTES = 1_500_000
 """An event's JSON size (Prefect's default): ``FLOWYARD_EVENTS_MAX_SIZE_BYTES``."""
 
@@ -69,6 +71,8 @@ def limit_violation(event: Event, max_bytes: int = DEFAULT_MAX_BYTES) -> str | N
     """Which limit ``event`` breaks, in words naming it (None when it keeps them all)."""
     if len(event.event) > MAX_EVENT_NAME:
         return f"event name is longer than {MAX_EVENT_NAME} characters"
+    if NUL in event.event:
+        return f"event name {NUL_REFUSED}"
     if not event.resource.get(RESOURCE_ID):
         return f"resource must have a {RESOURCE_ID!r} label"
     if len(event.related) > MAX_RELATED:
@@ -81,6 +85,8 @@ def limit_violation(event: Event, max_bytes: int = DEFAULT_MAX_BYTES) -> str | N
         long = next((k for k, v in labels.items() if max(len(k), len(v)) > MAX_LABEL_CHARS), None)
         if long is not None:
             return f"{where} label {long[:60]!r} is longer than {MAX_LABEL_CHARS} characters"
+        if any(NUL in k or NUL in v for k, v in labels.items()):  # PostgreSQL keeps no NUL
+            return f"{where} has a label that {NUL_REFUSED}"
         if where != "resource" and not (labels.get(RESOURCE_ID) and labels.get(RESOURCE_ROLE)):
             return f"{where} must have {RESOURCE_ID!r} and {RESOURCE_ROLE!r} labels"
     if _depth(event.payload) > MAX_PAYLOAD_DEPTH:

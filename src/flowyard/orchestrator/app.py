@@ -40,6 +40,7 @@ from flowyard.orchestrator.api import (
     run_tokens,
     schedules,
     task_runs,
+    webhooks,
     workers,
 )
 from flowyard.orchestrator.api.api_keys import install_auth
@@ -181,6 +182,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     app.include_router(run_tokens.router)
     app.include_router(events.router)
     app.include_router(artifacts.router)
+    app.include_router(webhooks.router)
     _add_error_handlers(app)
     if settings.api_key:
         install_auth(app, settings.api_key)

@@ -182,6 +182,15 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/events"): READ,
     ("GET", "/api/events/follow"): READ,
     ("GET", "/api/events/{event_id}"): READ,
+    # incoming webhooks: viewers read them (never a secret); the hook itself is outside
+    # /api, where no key is asked for: the webhook's own secret decides (api/webhooks.py)
+    ("GET", "/api/webhooks"): READ,
+    ("POST", "/api/webhooks"): ADMIN,
+    ("GET", "/api/webhooks/{name}"): READ,
+    ("PATCH", "/api/webhooks/{name}"): ADMIN,
+    ("DELETE", "/api/webhooks/{name}"): ADMIN,
+    ("POST", "/api/webhooks/{name}/rotate-secret"): ADMIN,
+    ("POST", "/hooks/{slug}"): Rule(worker=anything, run=anything),
     # the server itself
     ("GET", "/api/api_keys"): READ,
     ("POST", "/api/api_keys"): ADMIN,
