@@ -198,3 +198,36 @@ def test_two_replicas_fire_and_act_once_per_firing(
         wait_until(lambda: action_statuses(two, "each-failure") == ["succeeded"] * 10, timeout=60)
     notified = sorted(r.json["text"].rsplit("\n", 1)[-1] for r in receiver.requests)
     assert notified == sorted(failed)
+
+
+WEBHOOK_TEMPLATE = """{
+  "event": "shop.restock.requested",
+  "resource": {"flowyard.resource.id": {{ ("shop.item." ~ body.item) | tojson }}},
+  "payload": {"n": {{ body.n | tojson }}}
+}"""
+
+
+def test_a_webhook_request_runs_a_deployment_with_parameters_from_its_body(
+    server, api, pool, deploy
+):
+    """POST /hooks/{slug} with the secret → an event → an automation runs the deployment
+    with ``n`` from the body (an int, as the flow's parameter wants); a bad secret is a
+    401 and runs nothing."""
+    dep = deploy("noop", name="restock")
+    created = httpx.post(f"{server.url}/api/webhooks",
+                         json={"name": "restock", "template": WEBHOOK_TEMPLATE})  # fmt: skip
+    assert created.status_code == 201, created.text
+    hook = created.json()
+    automate(server, name="restock-runs", trigger={"expect": ["shop.restock.requested"]},
+             actions=[{"type": "run-deployment", "deployment": dep.id,
+                       "parameters": {"n": "{{ event.payload.n }}"}}])  # fmt: skip
+    url = server.url + hook["path"]
+    refused = httpx.post(url, json={"item": "x", "n": 1},
+                         headers={"X-Flowyard-Webhook-Secret": "not-the-secret"})  # fmt: skip
+    assert refused.status_code == 401
+    accepted = httpx.post(url, json={"item": "bolt", "n": 7},
+                          headers={"X-Flowyard-Webhook-Secret": hook["secret"]})  # fmt: skip
+    assert accepted.status_code == 202, accepted.text
+    runs = wait_until(lambda: api.list_flow_runs(deployment_id=dep.id), timeout=30)
+    assert [r.parameters for r in runs] == [{"n": 7}]
+    assert len(firings(server, "restock-runs")) == 1
