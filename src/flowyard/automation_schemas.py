@@ -29,6 +29,8 @@ from pydantic import (
     StrictBool,
     StrictInt,
     Tag,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -91,18 +93,19 @@ class EventTrigger(_Doc):
     )
     posture: Literal["Reactive", "Proactive"] = "Reactive"
     threshold: StrictInt = Field(default=1, ge=1, le=1_000_000)
-    within: Seconds = 0.0
+    within: Seconds = Field(default=0.0, validate_default=True)
 
-    @model_validator(mode="after")
-    def _proactive_window(self) -> EventTrigger:
-        if self.posture == "Proactive":
-            if self.within == 0:
-                self.within = DEFAULT_PROACTIVE_WINDOW
-            elif self.within < MIN_PROACTIVE_WINDOW:
-                raise ValueError(
-                    f"a proactive trigger's within is at least {MIN_PROACTIVE_WINDOW} s"
-                )
-        return self
+    @field_validator("within")
+    @classmethod
+    def _proactive_window(cls, within: float, info: ValidationInfo) -> float:
+        """A proactive window of 0 is Prefect's default of 10 s; less than 1 s is refused."""
+        if info.data.get("posture") != "Proactive":
+            return within
+        if within == 0:
+            return DEFAULT_PROACTIVE_WINDOW
+        if within < MIN_PROACTIVE_WINDOW:
+            raise ValueError(f"a proactive trigger's window is at least {MIN_PROACTIVE_WINDOW} s")
+        return within
 
 
 class MetricQuery(_Doc):
