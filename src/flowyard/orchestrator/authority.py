@@ -196,6 +196,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/ui/runs"): READ,
     ("GET", "/ui/runs/{ref}"): READ,
     ("GET", "/ui/stream"): READ,
+    ("GET", "/ui/artifacts"): READ,
+    ("GET", "/ui/artifacts/{key}"): READ,
+    ("GET", "/ui/automations"): READ,
+    ("GET", "/ui/automations/{ref}"): READ,
+    ("GET", "/ui/events"): READ,
 }
 
 

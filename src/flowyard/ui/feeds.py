@@ -7,6 +7,8 @@ position, so every message can carry the position a reconnecting browser resumes
 
 - ``RunsFeed``: flow-run state events of the runs the page's filter may show; a changed
   run's row when the filter shows it, its removal when its new state leaves the filter.
+- ``EventsFeed``: the events page's events (its filter, as ``GET /api/events`` applies
+  it), each as its list item.
 - ``RunFeed``: one run's events (its states, and its task runs' by their related run)
   and its new logs at the page's level; its positions read ``<event seq>-<log id>``.
 """
@@ -25,6 +27,7 @@ from sqlalchemy.orm import Session
 from flowyard.errors import InvalidInput, NotFound
 from flowyard.orchestrator import documents
 from flowyard.orchestrator import event_queries as queries
+from flowyard.orchestrator.events import document
 from flowyard.store import models as m
 from flowyard.ui import run_list, run_view, views
 
@@ -166,4 +169,30 @@ class RunFeed:
             html = views.fragment("_log_lines.html", logs=logs)
             out.messages.append(message("logs", Position(at.events, at.logs), {"html": html}))
         out.full = out.full or more
+        return out
+
+
+@dataclass
+class EventsFeed:
+    """New events that the events page's filter matches, in the order they were stored."""
+
+    where: queries.EventFilter
+    wait_seconds: float = 15.0
+
+    def read(self, session: Session, at: Position, settled_by: datetime | None) -> Batch:
+        top = queries.latest(session, settled_by)
+        if at.events is None:
+            at.events = top
+            return Batch()
+        rows = session.scalars(
+            select(E)
+            .where(E.seq > at.events, E.seq <= top, *self.where.where())
+            .order_by(E.seq)
+            .limit(BATCH)
+        ).all()
+        out = Batch(full=len(rows) == BATCH)
+        at.events = rows[-1].seq if out.full else max(top, at.events)
+        for row in rows:
+            html = views.fragment("_event_row.html", event=document(row))
+            out.messages.append(message("event", Position(row.seq), {"html": html}))
         return out

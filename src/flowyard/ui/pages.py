@@ -24,24 +24,19 @@ from flowyard.orchestrator.api.api_keys import identify
 from flowyard.orchestrator.runtime import Orch
 from flowyard.states import StateType
 from flowyard.store import models as m
-from flowyard.ui import run_list, run_view, views
-from flowyard.ui.gate import store_of
+from flowyard.ui import artifact_pages, automation_pages, event_pages, run_list, run_view, views
+from flowyard.ui.gate import signed_in, store_of
 from flowyard.ui.sessions import COOKIE, SIGN_IN_ROLES
 from flowyard.ui.stream import stream
 
 log = structlog.get_logger()
 
 
-async def signed_in(request: Request, orch: Orch) -> None:
-    """A second lock behind the session gate: with keys required, no page without a caller."""
-    if orch.settings.api_key and getattr(request.state, "api_key", None) is None:
-        raise HTTPException(401, "sign in to the web UI first")
-
-
 open_router = APIRouter(include_in_schema=False)
 router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(signed_in)])
 router.add_api_route("/stream", stream, methods=["GET"])
-ROUTERS = (open_router, router)
+OBSERVING = (artifact_pages.router, automation_pages.router, event_pages.router)
+ROUTERS = (open_router, router, *OBSERVING)
 
 
 @open_router.get("/")
@@ -208,7 +203,9 @@ async def run_page(request: Request, ref: str, orch: Orch) -> Response:
             after = queries.latest(session)
             view = run_view.read_run(session, ref)
             logs, more = run_view.read_logs(session, view.run.id, after=logs_after, level=level)
-            return {"view": view, "logs": logs, "more_logs": more, "after": after}
+            artifacts = artifact_pages.of_run(session, view.run.id)
+            return {"view": view, "logs": logs, "more_logs": more, "after": after,
+                    "artifacts": artifacts}  # fmt: skip
 
     try:
         data = await orch.in_thread(read)
@@ -224,4 +221,4 @@ async def run_page(request: Request, ref: str, orch: Orch) -> Response:
         logs_last=logs_last,
         **data,
     )
-    return views.render(request, "run.html", context)
+    return artifact_pages.render_with_images(request, "run.html", context)

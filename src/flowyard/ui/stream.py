@@ -1,6 +1,7 @@
 """``GET /ui/stream``: the one server-sent-events stream pages follow.
 
-A page asks for what it shows (``view=runs`` with its filter, or ``view=run&run=<id>``)
+A page asks for what it shows (``view=runs`` or ``view=events`` with its filter, or
+``view=run&run=<id>``)
 and the server filters the event store for it (``feeds``). Each message's ``id:`` is a
 position, so a browser that reconnects with ``Last-Event-ID`` (or ``last_event_id`` when
 the page reopens the stream after a hidden spell) gets every change after it; the page
@@ -28,7 +29,7 @@ from flowyard.orchestrator.api.events import SETTLE_SECONDS
 from flowyard.orchestrator.auth import Role
 from flowyard.orchestrator.runtime import Orchestrator
 from flowyard.settings import Settings
-from flowyard.ui import feeds, run_list, views
+from flowyard.ui import event_pages, feeds, run_list, views
 from flowyard.ui.sessions import Session, SessionStore, caller
 
 MAX_STREAMS_PER_VIEWER = 4  # browsers open at most 6 connections per host over HTTP/1.1
@@ -91,8 +92,10 @@ def feed_for(request: Request) -> tuple[feeds.Feed, feeds.Position]:
         feed = feeds.RunFeed(query["run"][:100], level if tail else None, can_change)
         if not resume and query.get("logs_after", "").isdigit():
             at.logs = int(query["logs_after"])
+    elif view == "events":
+        feed = feeds.EventsFeed(event_pages.filter_from_query(query))
     else:
-        raise InvalidInput("view: 'runs', or 'run' with run=<flow run id>")
+        raise InvalidInput("view: 'runs', 'events', or 'run' with run=<flow run id>")
     return feed, at
 
 
