@@ -49,7 +49,8 @@ def read_list(session: Session, after: str, limit: int) -> tuple[list[Listed], s
     more, rows = len(rows) > limit, rows[:limit]
     fired = select(m.AutomationFiring.automation_id, func.max(m.AutomationFiring.fired))
     fired = fired.where(m.AutomationFiring.automation_id.in_([r.id for r in rows]))
-    last = dict(session.execute(fired.group_by(m.AutomationFiring.automation_id)).tuples())
+    grouped = session.execute(fired.group_by(m.AutomationFiring.automation_id)).tuples()
+    last = {automation_id: when for automation_id, when in grouped}
     found = [Listed(api.document(row), last.get(row.id)) for row in rows]
     return found, (rows[-1].name if more else None)
 

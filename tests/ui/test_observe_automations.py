@@ -1,0 +1,134 @@
+"""The automations pages on a server that requires API keys: a failing action's error is
+visible, an admin pauses an automation from its page, and a viewer's pause is refused by
+the API."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from flowyard import automation_schemas as au
+from flowyard import schemas as s
+from flowyard.cli.processes import ServerProcess
+from flowyard.client import FlowyardClient
+from flowyard.events.schemas import Event
+from tests.e2e.conftest import FAST, create_process_pool
+from tests.servers import running_server
+from tests.waiting import wait_until
+
+ADMIN = "admin-key-for-the-web-ui-automation-tests-0123456789"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    env = {**FAST, "FLOWYARD_API_KEY": ADMIN}
+    with running_server(tmp_path_factory.mktemp("ui-automations-home"), env) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def admin(server: ServerProcess) -> Iterator[FlowyardClient]:
+    with FlowyardClient(server.url, ADMIN) as client:
+        yield client
+
+
+def _sign_in(page: Any, server: ServerProcess, key: str, target: str) -> None:
+    page.goto(f"{server.url}{target}")
+    expect(page).to_have_url(re.compile(r"/ui/sign-in\?next="))
+    page.get_by_label("API key").fill(key)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{server.url}{target}")
+
+
+def _automation(admin: FlowyardClient, expect_event: str, actions: list[Any]) -> au.Automation:
+    body = {
+        "name": f"ui-{uuid.uuid4().hex[:8]}",
+        "trigger": {"expect": [expect_event]},
+        "actions": actions,
+    }
+    return admin.create_automation(au.AutomationCreate.model_validate(body))
+
+
+def test_a_failing_action_shows_its_error_on_the_automations_pages(
+    server, admin, page, screenshots
+):
+    """An automation whose action acts on a pool deleted since: the list shows it fired,
+    its page shows the firing with the action failed, its attempts and its error."""
+    pool = create_process_pool(admin, f"doomed-{uuid.uuid4().hex[:6]}")
+    name = f"shop-{uuid.uuid4().hex[:6]}.restock"
+    automation = _automation(admin, name, [{"type": "pause-work-pool", "work_pool": pool}])
+    admin.delete_work_pool(pool)
+    admin.emit_events([Event(event=name, resource={"flowyard.resource.id": "shop.item.1"})])
+
+    def failed() -> au.ActionRecord | None:
+        found = admin.list_automation_firings(automation.id)
+        action = found[0].actions[0] if found and found[0].actions else None
+        return action if action is not None and action.status == "failed" else None
+
+    action = wait_until(failed, timeout=30, message="the action did not fail")
+    assert action.error
+
+    _sign_in(page, server, ADMIN, "/ui/automations")
+    row = page.locator(f'tr[data-automation-id="{automation.id}"]')
+    expect(row).to_contain_text(automation.name)
+    expect(row).to_contain_text("Enabled")
+    expect(row).to_contain_text("event")
+    expect(row).not_to_contain_text("never")
+    page.screenshot(path=screenshots / "automations.png", full_page=True)
+
+    with page.expect_navigation():
+        row.get_by_role("link", name=automation.name).click()
+    firing = page.locator("#firings tbody tr").first
+    expect(firing).to_contain_text("pause-work-pool")
+    expect(firing.locator(".action-failed")).to_have_text("failed")
+    expect(firing).to_contain_text(action.error[:60])
+    expect(firing).to_contain_text(name)  # the triggering event
+    expect(page.locator("#document")).to_contain_text(f"work_pool: {pool}")
+    page.screenshot(path=screenshots / "automation-failed-action.png", full_page=True)
+
+
+def test_an_admin_pauses_from_the_page_and_a_viewers_pause_is_refused(server, admin, browser, page):
+    """The admin's Pause button pauses the automation (the API reads it back disabled) and
+    Resume resumes it; a viewer sees no button, and its PATCH, CSRF token and all, is 403."""
+    automation = _automation(admin, f"quiet-{uuid.uuid4().hex[:6]}", [{"type": "do-nothing"}])
+    target = f"/ui/automations/{automation.id}"
+
+    viewer_key = admin.create_api_key(
+        s.ApiKeyCreate(name=f"v-{uuid.uuid4().hex[:6]}", role="viewer")
+    ).key  # type: ignore[arg-type]
+    viewer = browser.new_context()
+    try:
+        viewer_page = viewer.new_page()
+        _sign_in(viewer_page, server, viewer_key, target)
+        expect(viewer_page.locator("#automation-state")).to_have_text("Enabled")
+        expect(viewer_page.locator("[data-automation]")).to_have_count(0)
+        refused = viewer_page.evaluate(
+            """async (id) => {
+                const csrf = document.querySelector('meta[name="csrf-token"]').content;
+                const answer = await fetch(`/api/automations/${id}`, {method: "PATCH",
+                    headers: {"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+                    body: JSON.stringify({enabled: false})});
+                return [answer.status, (await answer.json()).detail];
+            }""",
+            automation.id,
+        )
+    finally:
+        viewer.close()
+    assert refused[0] == 403 and "viewer" in refused[1]
+    assert admin.read_automation(automation.id).enabled is True
+
+    _sign_in(page, server, ADMIN, target)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Pause").click()
+    expect(page.locator("#automation-state")).to_have_text("Paused")
+    assert admin.read_automation(automation.id).enabled is False
+    with page.expect_navigation():
+        page.get_by_role("button", name="Resume").click()
+    expect(page.locator("#automation-state")).to_have_text("Enabled")
+    assert admin.read_automation(automation.id).enabled is True
