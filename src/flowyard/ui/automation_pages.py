@@ -1,6 +1,8 @@
 """Automations in the web UI: the list (name, enabled, trigger type, last firing) and one
 automation (its document as YAML, its latest firings with each action's status, attempts
-and error; Pause/Resume for admins).
+and error; Pause/Resume for admins), kept live by the stream's ``view=automation``
+(``feeds.AutomationFeed``: the events about the automation, its firings and their
+actions' outcomes among them).
 
 Read as the API reads them (``api.automations``); Pause and Resume are the API's
 ``PATCH /api/automations/{id}``, sent by the page's script with the session's CSRF
@@ -21,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from flowyard import automation_schemas as a
 from flowyard.errors import NotFound
+from flowyard.orchestrator import event_queries as queries
 from flowyard.orchestrator.api import automations as api
 from flowyard.orchestrator.runtime import Orch
 from flowyard.store import models as m
@@ -64,6 +67,17 @@ def as_yaml(automation: a.Automation) -> str:
     return yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100)
 
 
+def read_view(session: Session, ref: str) -> dict[str, Any]:
+    """What an automation's page shows: the automation, its latest firings, its deployment."""
+    row = api.get_automation(session, ref)
+    deployment = session.get(m.Deployment, row.deployment_id) if row.deployment_id else None
+    return {
+        "automation": api.document(row),
+        "firings": api.firings(session, row.id, FIRINGS),
+        "deployment": deployment.name if deployment is not None else None,
+    }
+
+
 @router.get("/automations", response_class=HTMLResponse)
 async def automations_page(request: Request, orch: Orch) -> Response:
     """Every automation by name, a page at a time."""
@@ -86,13 +100,8 @@ async def automation_page(request: Request, ref: str, orch: Orch) -> Response:
 
     def read() -> dict[str, Any]:
         with orch.db.read() as session:
-            row = api.get_automation(session, ref)
-            deployment = session.get(m.Deployment, row.deployment_id) if row.deployment_id else None
-            return {
-                "automation": api.document(row),
-                "firings": api.firings(session, row.id, FIRINGS),
-                "deployment": deployment.name if deployment is not None else None,
-            }
+            after = queries.latest(session)  # first: what follows comes live
+            return {**read_view(session, ref), "after": after}
 
     try:
         data = await orch.in_thread(read)

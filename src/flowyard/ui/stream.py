@@ -1,7 +1,7 @@
 """``GET /ui/stream``: the one server-sent-events stream pages follow.
 
-A page asks for what it shows (``view=runs`` or ``view=events`` with its filter, or
-``view=run&run=<id>``)
+A page asks for what it shows (``view=runs`` or ``view=events`` with its filter,
+``view=run&run=<id>`` or ``view=automation&automation=<id>``)
 and the server filters the event store for it (``feeds``). Each message's ``id:`` is a
 position, so a browser that reconnects with ``Last-Event-ID`` (or ``last_event_id`` when
 the page reopens the stream after a hidden spell) gets every change after it; the page
@@ -94,8 +94,14 @@ def feed_for(request: Request) -> tuple[feeds.Feed, feeds.Position]:
             at.logs = int(query["logs_after"])
     elif view == "events":
         feed = feeds.EventsFeed(event_pages.filter_from_query(query))
+    elif view == "automation" and query.get("automation"):
+        can_change = views.viewer(request).role is Role.ADMIN
+        feed = feeds.AutomationFeed(query["automation"][:100], can_change)
     else:
-        raise InvalidInput("view: 'runs', 'events', or 'run' with run=<flow run id>")
+        raise InvalidInput(
+            "view: 'runs', 'events', 'run' with run=<flow run id> or 'automation' with "
+            "automation=<automation id>"
+        )
     return feed, at
 
 

@@ -177,8 +177,12 @@ document.addEventListener("click", async (event) => {
     toggle.disabled = true;
     const path = `/api/automations/${encodeURIComponent(toggle.dataset.automation)}`;
     const answer = await patch(path, { enabled: toggle.dataset.enabled === "true" });
-    if (answer.ok) location.reload();
-    else await refused(answer, toggle);
+    if (answer.ok) {
+      const done = toggle.dataset.enabled === "true" ? "Resumed." : "Paused.";
+      document.getElementById("action-result").textContent = done; // the stream swaps the button
+    } else {
+      await refused(answer, toggle);
+    }
   }
   if (event.target.id === "sign-out") {
     await post("/ui/sign-out");
