@@ -20,6 +20,7 @@ from flowyard.events.schemas import Event
 from tests.e2e.conftest import FAST, create_process_pool
 from tests.servers import running_server
 
+LIVE_MS = 15_000  # a change reaches an open page within this (a loaded machine's margin)
 ADMIN = "admin-key-for-the-web-ui-automation-tests-0123456789"
 
 
@@ -127,9 +128,9 @@ def test_an_admin_pauses_from_the_page_and_a_viewers_pause_is_refused(server, ad
     page.evaluate("window.sameDocument = true")
     page.get_by_role("button", name="Pause").click()
     expect(page.locator("#action-result")).to_have_text("Paused.")
-    expect(page.locator("#automation-state")).to_have_text("Paused")  # swapped live
+    expect(page.locator("#automation-state")).to_have_text("Paused", timeout=LIVE_MS)  # live
     assert admin.read_automation(automation.id).enabled is False
     page.get_by_role("button", name="Resume").click()
-    expect(page.locator("#automation-state")).to_have_text("Enabled")
+    expect(page.locator("#automation-state")).to_have_text("Enabled", timeout=LIVE_MS)
     assert admin.read_automation(automation.id).enabled is True
     assert page.evaluate("window.sameDocument") is True

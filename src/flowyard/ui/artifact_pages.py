@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from flowyard import artifact_schemas as a
@@ -34,8 +34,8 @@ router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(
 
 PAGE = 50
 MAX_PAGE = 200
-MAX_RUN_ARTIFACTS = 200  # the newest shown on a flow run's page
-MAX_TABLE_ROWS = 500  # rows shown of a table artifact (the API has them all)
+MAX_RUN_ARTIFACTS = 50  # the newest shown on a flow run's page (the artifacts page has all)
+MAX_TABLE_ROWS = 200  # rows shown of a table artifact (the API has them all)
 IMAGES_CSP = (
     "default-src 'self'; img-src 'self' data: https: http:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
@@ -54,12 +54,12 @@ def render_with_images(
 # -- reading -----------------------------------------------------------------------------
 
 
-def of_run(session: Session, run_id: str) -> list[a.Artifact]:
-    """The newest artifacts of a flow run and of its task runs."""
+def of_run(session: Session, run_id: str) -> tuple[list[a.Artifact], bool]:
+    """The newest artifacts of a flow run and of its task runs, and whether it has more."""
     tasks = select(m.TaskRun.id).where(m.TaskRun.flow_run_id == run_id)
     query = select(A).where(or_(A.flow_run_id == run_id, A.task_run_id.in_(tasks)))
-    found, _ = newest_first(session, query, None, MAX_RUN_ARTIFACTS)
-    return found
+    found, more = newest_first(session, query, None, MAX_RUN_ARTIFACTS)
+    return found, more is not None
 
 
 @dataclass(frozen=True)
@@ -86,20 +86,25 @@ class ArtifactFilter:
         return {k: v for k, v in vars(self).items() if v}
 
     def query(self) -> Select[m.Artifact]:
-        """The latest artifact of each key (and every unkeyed one) that matches."""
+        """Of the artifacts that match, the latest of each key and every unkeyed one (so a
+        flow run's filter shows its own latest version of a key a later run wrote too)."""
         newer = aliased(A)
         superseded = exists().where(
             newer.key == A.key,
             or_(newer.created > A.created, and_(newer.created == A.created, newer.id > A.id)),
+            *self._matching(newer),
         )
-        query = select(A).where(or_(A.key.is_(None), ~superseded))
+        return select(A).where(or_(A.key.is_(None), ~superseded), *self._matching(A))
+
+    def _matching(self, table: Any) -> list[ColumnElement[bool]]:
+        where = []
         if self.key:
-            query = query.where(A.key.startswith(self.key, autoescape=True))
+            where.append(table.key.startswith(self.key, autoescape=True))
         if self.type:
-            query = query.where(A.type == self.type)
+            where.append(table.type == self.type)
         if self.flow_run:
-            query = query.where(A.flow_run_id == self.flow_run)
-        return query
+            where.append(table.flow_run_id == self.flow_run)
+        return where
 
 
 def _limit(raw: str | None) -> int:

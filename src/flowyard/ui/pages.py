@@ -203,9 +203,9 @@ async def run_page(request: Request, ref: str, orch: Orch) -> Response:
             after = queries.latest(session)
             view = run_view.read_run(session, ref)
             logs, more = run_view.read_logs(session, view.run.id, after=logs_after, level=level)
-            artifacts = artifact_pages.of_run(session, view.run.id)
+            artifacts, more_artifacts = artifact_pages.of_run(session, view.run.id)
             return {"view": view, "logs": logs, "more_logs": more, "after": after,
-                    "artifacts": artifacts}  # fmt: skip
+                    "artifacts": artifacts, "more_artifacts": more_artifacts}  # fmt: skip
 
     try:
         data = await orch.in_thread(read)
