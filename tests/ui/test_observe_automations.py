@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -134,3 +135,15 @@ def test_an_admin_pauses_from_the_page_and_a_viewers_pause_is_refused(server, ad
     expect(page.locator("#automation-state")).to_have_text("Enabled", timeout=LIVE_MS)
     assert admin.read_automation(automation.id).enabled is True
     assert page.evaluate("window.sameDocument") is True
+
+
+def test_the_observing_pages_need_a_session(server):
+    """Signed out, each page goes to the sign-in form and the streams answer 401."""
+    anonymous = httpx.Client(base_url=server.url, timeout=15)
+    for path in ("/ui/artifacts", "/ui/artifacts/some-key", "/ui/automations",
+                 "/ui/automations/some-id", "/ui/events?event=flowyard.*"):  # fmt: skip
+        answer = anonymous.get(path)
+        assert answer.status_code == 303, path
+        assert answer.headers["location"].startswith("/ui/sign-in?next=%2Fui%2F"), path
+    for view in ("events", "automation&automation=some-id"):
+        assert anonymous.get(f"/ui/stream?view={view}").status_code == 401
