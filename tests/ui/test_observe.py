@@ -11,6 +11,7 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -228,8 +229,16 @@ def test_a_runs_filter_keeps_its_own_latest_version_of_a_key_a_later_run_wrote(
     assert hostile.id in own and later.id not in own
 
 
-def _emit(api: FlowyardClient, name: str, resource: str, **payload: object) -> Event:
-    event = Event(event=name, resource={"flowyard.resource.id": resource}, payload=payload)
+def _emit(
+    api: FlowyardClient, name: str, resource: str, related: str = "", **payload: object
+) -> Event:
+    roles = [{"flowyard.resource.id": related, "flowyard.resource.role": "shop"}]
+    event = Event(
+        event=name,
+        resource={"flowyard.resource.id": resource},
+        related=roles if related else [],
+        payload=payload,
+    )
     assert api.emit_events([event]) == 1
     return event
 
@@ -241,28 +250,29 @@ def _shown_ids(page) -> list[str]:
 def test_the_events_page_lists_the_apis_events_for_a_filter_page_by_page(
     server, api, page, screenshots
 ):
-    """Filtered by a name pattern and a resource, page after page by cursor, the page holds
-    the events ``GET /api/events`` lists for the same filter, in its order."""
+    """Filtered by a name pattern and a resource, then by a related resource and a time
+    range, page after page by cursor, the page holds the events ``GET /api/events`` lists
+    for the same filter, in its order."""
     prefix = f"shop-{uuid.uuid4().hex[:6]}"
+    shop = f"shop.{prefix}"
     for n in range(5):
-        _emit(api, f"{prefix}.sold", f"shop.item.{n % 2}", n=n)
-    _emit(api, f"{prefix}.restocked", "shop.item.0")
-    expected = [
-        str(e.id)
-        for e in api.list_events(
-            event=[f"{prefix}.*"], resource_id=["shop.item.0"], limit=50
-        ).events
-    ]
-    assert len(expected) == 4
-
-    page.goto(f"{server.url}/ui/events?event={prefix}.*&resource_id=shop.item.0&limit=3")
-    page.screenshot(path=screenshots / "events.png", full_page=True)
-    seen = _shown_ids(page)
-    while page.locator("a[rel=next]").count():
-        with page.expect_navigation():
-            page.locator("a[rel=next]").click()
-        seen += _shown_ids(page)
-    assert seen == expected
+        _emit(api, f"{prefix}.sold", f"shop.item.{n % 2}", shop if n % 3 else "", n=n)
+    _emit(api, f"{prefix}.restocked", "shop.item.0", shop)
+    by_resource = {"event": [f"{prefix}.*"], "resource_id": ["shop.item.0"]}
+    everything = api.list_events(event=[f"{prefix}.*"], limit=50).events
+    since = everything[-3].occurred.isoformat()  # from the third sale: n=2, 4 and restocked
+    by_related = {"related_id": [shop], "since": [since]}
+    for filters, count in ((by_resource, 4), (by_related, 3)):
+        expected = [str(e.id) for e in api.list_events(**filters, limit=50).events]
+        assert len(expected) == count
+        page.goto(f"{server.url}/ui/events?{urlencode(filters, doseq=True)}&limit=2")
+        page.screenshot(path=screenshots / "events.png", full_page=True)
+        seen = _shown_ids(page)
+        while page.locator("a[rel=next]").count():
+            with page.expect_navigation():
+                page.locator("a[rel=next]").click()
+            seen += _shown_ids(page)
+        assert seen == expected
 
 
 def test_an_event_appears_live_and_opens_to_its_json(server, api, page, screenshots):
