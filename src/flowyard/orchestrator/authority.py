@@ -193,14 +193,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/ui/sign-in"): Rule(anyone=True),
     ("POST", "/ui/sign-in"): Rule(anyone=True),
     ("POST", "/ui/sign-out"): Rule(anyone=True),
-    ("GET", "/ui/runs"): READ,
-    ("GET", "/ui/runs/{ref}"): READ,
-    ("GET", "/ui/stream"): READ,
     ("GET", "/ui/artifacts"): READ,
     ("GET", "/ui/artifacts/{key}"): READ,
     ("GET", "/ui/automations"): READ,
     ("GET", "/ui/automations/{ref}"): READ,
     ("GET", "/ui/events"): READ,
+    ("GET", "/ui/runs"): READ,
+    ("GET", "/ui/runs/{ref}"): READ,
+    ("GET", "/ui/stream"): READ,
 }
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -28,9 +28,6 @@ from flowyard.orchestrator.api.artifacts import newest_first, parse_cursor
 from flowyard.orchestrator.runtime import Orch
 from flowyard.store import models as m
 from flowyard.ui import markdown, views
-from flowyard.ui.gate import signed_in
-
-router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(signed_in)])
 
 PAGE = 50
 MAX_PAGE = 200
@@ -118,7 +115,6 @@ def _limit(raw: str | None) -> int:
 # -- pages -------------------------------------------------------------------------------
 
 
-@router.get("/artifacts", response_class=HTMLResponse)
 async def artifacts_page(request: Request, orch: Orch) -> Response:
     """The latest artifact of each key (and unkeyed ones), newest first, filtered."""
     query = request.query_params
@@ -152,7 +148,6 @@ async def artifacts_page(request: Request, orch: Orch) -> Response:
     return render_with_images(request, "artifacts.html", context)
 
 
-@router.get("/artifacts/{key}", response_class=HTMLResponse)
 async def artifact_key_page(request: Request, key: str, orch: Orch) -> Response:
     """One key's artifacts, newest first (the first is its current one), keyset pages."""
     query = request.query_params
@@ -238,3 +233,9 @@ views.templates.env.filters.update(
     markdown=markdown.render, table_view=table_view, progress=progress, names_by_id=names_by_id
 )
 views.templates.env.globals.update(allowed_image=markdown.allowed_image)
+
+
+def add_routes(router: APIRouter) -> None:
+    """Add the pages to the UI's router (``pages.router``: its /ui prefix, its sign-in check)."""
+    for path, page in (("/artifacts", artifacts_page), ("/artifacts/{key}", artifact_key_page)):
+        router.add_api_route(path, page, methods=["GET"], response_class=HTMLResponse)

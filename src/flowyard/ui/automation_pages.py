@@ -1,8 +1,8 @@
 """Automations in the web UI: the list (name, enabled, trigger type, last firing) and one
 automation (its document as YAML, its latest firings with each action's status, attempts
 and error; Pause/Resume for admins), kept live by the stream's ``view=automation``
-(``feeds.AutomationFeed``: the events about the automation, its firings and their
-actions' outcomes among them).
+(``automation_feed``: the events about the automation, its firings and their actions'
+outcomes among them).
 
 Read as the API reads them (``api.automations``); Pause and Resume are the API's
 ``PATCH /api/automations/{id}``, sent by the page's script with the session's CSRF
@@ -16,24 +16,23 @@ from datetime import datetime
 from typing import Any
 
 import yaml
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.datastructures import QueryParams
 
 from flowyard import automation_schemas as a
-from flowyard.errors import NotFound
+from flowyard.errors import InvalidInput, NotFound
 from flowyard.orchestrator import event_queries as queries
 from flowyard.orchestrator.api import automations as api
 from flowyard.orchestrator.runtime import Orch
 from flowyard.store import models as m
-from flowyard.ui import views
-from flowyard.ui.gate import signed_in
-
-router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(signed_in)])
+from flowyard.ui import feeds, views
 
 PAGE = 100  # automations a page, by name
 FIRINGS = 25  # the latest firings shown
+RESOURCE = "flowyard.automation."  # the resource id of an automation's events, before its id
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,6 @@ def read_view(session: Session, ref: str) -> dict[str, Any]:
     }
 
 
-@router.get("/automations", response_class=HTMLResponse)
 async def automations_page(request: Request, orch: Orch) -> Response:
     """Every automation by name, a page at a time."""
     after = request.query_params.get("after", "")[:200]
@@ -94,7 +92,6 @@ async def automations_page(request: Request, orch: Orch) -> Response:
     return views.render(request, "automations.html", context)
 
 
-@router.get("/automations/{ref}", response_class=HTMLResponse)
 async def automation_page(request: Request, ref: str, orch: Orch) -> Response:
     """One automation: its document and its latest firings with what their actions did."""
 
@@ -112,3 +109,31 @@ async def automation_page(request: Request, ref: str, orch: Orch) -> Response:
         request, nav="automations", document=as_yaml(data["automation"]), **data
     )
     return views.render(request, "automation.html", context)
+
+
+def automation_feed(query: QueryParams, can_change: bool, beat: float) -> feeds.PartsFeed:
+    """``view=automation&automation=<id>``: its state and firings again when an event about
+    it is stored (changed, paused or resumed, fired or resolved, an action's outcome)."""
+    automation_id = query.get("automation", "")[:100]
+    if not automation_id:
+        raise InvalidInput("automation: the automation's id")
+
+    def render(session: Session) -> dict[str, str]:
+        try:
+            view = read_view(session, automation_id)
+        except NotFound:
+            return {"firings": '<p class="error">This automation was deleted.</p>'}
+        return {
+            "automation-head": views.fragment(
+                "_automation_head.html", **view, can_change=can_change
+            ),
+            "firings": views.fragment("_firings.html", **view),
+        }
+
+    return feeds.PartsFeed(m.Event.resource_id == RESOURCE + automation_id, render)
+
+
+def add_routes(router: APIRouter) -> None:
+    """Add the pages to the UI's router (``pages.router``: its /ui prefix, its sign-in check)."""
+    for path, page in (("/automations", automations_page), ("/automations/{ref}", automation_page)):
+        router.add_api_route(path, page, methods=["GET"], response_class=HTMLResponse)

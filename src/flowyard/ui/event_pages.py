@@ -2,27 +2,31 @@
 ``GET /api/events`` is (the same parameter names: ``event``, ``resource_id``,
 ``related_id``, ``since``, ``until``, ``cursor``, ``limit``), in the API's keyset pages
 (``event_queries.page``); the first page kept live by the stream's ``view=events``
-(``feeds.EventsFeed``), which applies the same filter on the server. Each event opens to
+(``EventsFeed``), which applies the same filter on the server. Each event opens to
 its JSON (escaped, as all text is)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.datastructures import QueryParams
 
 from flowyard.errors import InvalidInput
 from flowyard.events.schemas import Event
 from flowyard.orchestrator import event_queries as queries
+from flowyard.orchestrator.events import document
 from flowyard.orchestrator.runtime import Orch
-from flowyard.ui import views
-from flowyard.ui.gate import signed_in
+from flowyard.store import models as m
+from flowyard.ui import feeds, views
 
-router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(signed_in)])
-
+E = m.Event
 PAGE = 50
 MAX_PAGE = 500
 PATTERNS = ("event", "resource_id", "related_id")
@@ -86,7 +90,6 @@ def _limit(raw: str | None) -> int:
     return int(raw)
 
 
-@router.get("/events", response_class=HTMLResponse)
 async def events_page(request: Request, orch: Orch) -> Response:
     """Matching events, newest first, a keyset page at a time; new ones appear live."""
     query = request.query_params
@@ -124,6 +127,48 @@ async def events_page(request: Request, orch: Orch) -> Response:
         next_qs=urlencode([*pairs, ("cursor", next_cursor or "")]),
     )
     return views.render(request, "events.html", context)
+
+
+# -- live --------------------------------------------------------------------------------
+
+
+@dataclass
+class EventsFeed:
+    """New events that the events page's filter matches, in the order they were stored:
+    an ``event`` message each (its list item), whose id is its position."""
+
+    where: queries.EventFilter
+    wait_seconds: float = 15.0
+
+    def read(
+        self, session: Session, at: feeds.Position, settled_by: datetime | None
+    ) -> feeds.Batch:
+        top = queries.latest(session, settled_by)
+        if at.events is None:
+            at.events = top
+            return feeds.Batch()
+        rows = session.scalars(
+            select(E)
+            .where(E.seq > at.events, E.seq <= top, *self.where.where())
+            .order_by(E.seq)
+            .limit(feeds.BATCH)
+        ).all()
+        out = feeds.Batch(full=len(rows) == feeds.BATCH)
+        at.events = rows[-1].seq if out.full else max(top, at.events)
+        for row in rows:
+            html = views.fragment("_event_row.html", event=document(row))
+            out.messages.append(feeds.message("event", feeds.Position(row.seq), {"html": html}))
+        return out
+
+
+def events_feed(query: QueryParams, can_change: bool, beat: float) -> EventsFeed:
+    """``view=events&<the page's filter>``."""
+    return EventsFeed(filter_from_query(query))
+
+
+def add_routes(router: APIRouter) -> None:
+    """Add the pages to the UI's router (``pages.router``: its /ui prefix, its sign-in check)."""
+    router.add_api_route("/events", events_page, methods=["GET"], response_class=HTMLResponse)
 
 
 views.templates.env.filters.update(local_input=local_input, resource_link=resource_link)

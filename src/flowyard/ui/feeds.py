@@ -7,18 +7,16 @@ position, so every message can carry the position a reconnecting browser resumes
 
 - ``RunsFeed``: flow-run state events of the runs the page's filter may show; a changed
   run's row when the filter shows it, its removal when its new state leaves the filter.
-- ``EventsFeed``: the events page's events (its filter, as ``GET /api/events`` applies
-  it), each as its list item.
-- ``AutomationFeed``: one automation's events (changed, paused or resumed, fired, an
-  action's outcome): its state and its firings.
 - ``RunFeed``: one run's events (its states, and its task runs' by their related run)
   and its new logs at the page's level; its positions read ``<event seq>-<log id>``.
+- ``PartsFeed``: parts of a page (by element id) rendered again when an event it follows
+  is stored (the work-pool pages).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
@@ -29,9 +27,8 @@ from sqlalchemy.orm import Session
 from flowyard.errors import InvalidInput, NotFound
 from flowyard.orchestrator import documents
 from flowyard.orchestrator import event_queries as queries
-from flowyard.orchestrator.events import document
 from flowyard.store import models as m
-from flowyard.ui import automation_pages, run_list, run_view, views
+from flowyard.ui import run_list, run_view, views
 
 E, R = m.Event, m.EventRelated
 BATCH = 200  # events read at a time
@@ -175,52 +172,16 @@ class RunFeed:
 
 
 @dataclass
-class EventsFeed:
-    """New events that the events page's filter matches, in the order they were stored."""
+class PartsFeed:
+    """A page's parts rendered again (one ``swap`` message a batch) when an event matching
+    ``about`` is stored."""
 
-    where: queries.EventFilter
+    about: ColumnElement[bool]
+    render: Callable[[Session], dict[str, str]]
     wait_seconds: float = 15.0
 
     def read(self, session: Session, at: Position, settled_by: datetime | None) -> Batch:
-        top = queries.latest(session, settled_by)
-        if at.events is None:
-            at.events = top
-            return Batch()
-        rows = session.scalars(
-            select(E)
-            .where(E.seq > at.events, E.seq <= top, *self.where.where())
-            .order_by(E.seq)
-            .limit(BATCH)
-        ).all()
-        out = Batch(full=len(rows) == BATCH)
-        at.events = rows[-1].seq if out.full else max(top, at.events)
-        for row in rows:
-            html = views.fragment("_event_row.html", event=document(row))
-            out.messages.append(message("event", Position(row.seq), {"html": html}))
-        return out
-
-
-@dataclass
-class AutomationFeed:
-    """One automation's state and latest firings, when an event about it arrives."""
-
-    automation_id: str
-    can_change: bool  # the viewer may pause and resume (the API decides anyway)
-    wait_seconds: float = 15.0
-
-    def read(self, session: Session, at: Position, settled_by: datetime | None) -> Batch:
-        about = E.resource_id == "flowyard.automation." + self.automation_id
-        found, full = _events_after(session, about, at, settled_by)
+        found, full = _events_after(session, self.about, at, settled_by)
         if not found:
             return Batch(full=full)
-        try:
-            view = automation_pages.read_view(session, self.automation_id)
-        except NotFound:  # deleted meanwhile: nothing more to show
-            return Batch()
-        parts = {
-            "automation-head": views.fragment(
-                "_automation_head.html", **view, can_change=self.can_change
-            ),
-            "firings": views.fragment("_firings.html", **view),
-        }
-        return Batch([message("swap", Position(found[-1][0]), parts)], full)
+        return Batch([message("swap", Position(found[-1][0]), self.render(session))], full)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -25,7 +25,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flowyard.errors import QueueUnavailable
 from flowyard.orchestrator.api.api_keys import PROTECTED
-from flowyard.orchestrator.runtime import Orch
 from flowyard.settings import Settings
 from flowyard.ui.sessions import COOKIE, SessionStore, caller
 
@@ -33,13 +32,6 @@ OPEN = ("/ui/sign-in", "/ui/static/")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 CSRF_HEADER = "x-csrf-token"
 NO_CSRF = "this request was authenticated by a session cookie but lacks its X-CSRF-Token header"
-
-
-async def signed_in(request: Request, orch: Orch) -> None:
-    """A second lock behind the session gate: with keys required, no page without a caller
-    (every ``/ui`` router's dependency)."""
-    if orch.settings.api_key and getattr(request.state, "api_key", None) is None:
-        raise HTTPException(401, "sign in to the web UI first")
 
 
 def store_of(app: FastAPI, settings: Settings) -> SessionStore:

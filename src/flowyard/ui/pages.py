@@ -25,18 +25,26 @@ from flowyard.orchestrator.runtime import Orch
 from flowyard.states import StateType
 from flowyard.store import models as m
 from flowyard.ui import artifact_pages, automation_pages, event_pages, run_list, run_view, views
-from flowyard.ui.gate import signed_in, store_of
+from flowyard.ui.gate import store_of
 from flowyard.ui.sessions import COOKIE, SIGN_IN_ROLES
 from flowyard.ui.stream import stream
 
 log = structlog.get_logger()
 
 
+async def signed_in(request: Request, orch: Orch) -> None:
+    """A second lock behind the session gate: with keys required, no page without a caller."""
+    if orch.settings.api_key and getattr(request.state, "api_key", None) is None:
+        raise HTTPException(401, "sign in to the web UI first")
+
+
 open_router = APIRouter(include_in_schema=False)
 router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(signed_in)])
 router.add_api_route("/stream", stream, methods=["GET"])
-OBSERVING = (artifact_pages.router, automation_pages.router, event_pages.router)
-ROUTERS = (open_router, router, *OBSERVING)
+artifact_pages.add_routes(router)
+automation_pages.add_routes(router)
+event_pages.add_routes(router)
+ROUTERS = (open_router, router)
 
 
 @open_router.get("/")
