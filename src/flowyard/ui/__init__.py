@@ -8,7 +8,9 @@ or viewer key and holds a session (``sessions``, ``gate``); what it may do is de
 ``authority.guard`` like every API call.
 
 Modules: ``pages`` (routes), ``run_list`` (filters, keyset pages), ``run_view`` (one run),
-``feeds`` and ``stream`` (live), ``sessions`` and ``gate`` (access), ``views`` (rendering).
+``feeds`` and ``stream`` (live), ``sessions`` and ``gate`` (access), ``views`` (rendering);
+the observing pages ``artifact_pages`` (with ``markdown``, which sanitises),
+``automation_pages`` and ``event_pages``.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from flowyard.orchestrator.api.api_keys import identify
 from flowyard.orchestrator.runtime import Orch
 from flowyard.states import StateType
 from flowyard.store import models as m
-from flowyard.ui import run_list, run_view, views
+from flowyard.ui import artifact_pages, automation_pages, event_pages, run_list, run_view, views
 from flowyard.ui.gate import store_of
 from flowyard.ui.sessions import COOKIE, SIGN_IN_ROLES
 from flowyard.ui.stream import stream
@@ -41,6 +41,9 @@ async def signed_in(request: Request, orch: Orch) -> None:
 open_router = APIRouter(include_in_schema=False)
 router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(signed_in)])
 router.add_api_route("/stream", stream, methods=["GET"])
+artifact_pages.add_routes(router)
+automation_pages.add_routes(router)
+event_pages.add_routes(router)
 ROUTERS = (open_router, router)
 
 
@@ -208,7 +211,9 @@ async def run_page(request: Request, ref: str, orch: Orch) -> Response:
             after = queries.latest(session)
             view = run_view.read_run(session, ref)
             logs, more = run_view.read_logs(session, view.run.id, after=logs_after, level=level)
-            return {"view": view, "logs": logs, "more_logs": more, "after": after}
+            artifacts, more_artifacts = artifact_pages.of_run(session, view.run.id)
+            return {"view": view, "logs": logs, "more_logs": more, "after": after,
+                    "artifacts": artifacts, "more_artifacts": more_artifacts}  # fmt: skip
 
     try:
         data = await orch.in_thread(read)
@@ -224,4 +229,4 @@ async def run_page(request: Request, ref: str, orch: Orch) -> Response:
         logs_last=logs_last,
         **data,
     )
-    return views.render(request, "run.html", context)
+    return artifact_pages.render_with_images(request, "run.html", context)

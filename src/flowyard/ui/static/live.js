@@ -5,11 +5,13 @@
 // the list; empty html: it left the filter), "swap" (parts of a run page by element id),
 // "logs" (new log lines), "reload" (a message too big to send) and "signed-out". The stream
 // is closed while the tab is hidden and reopened from the last position when it shows again.
+// "event": an event for the events page's list (newest first).
 
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 const host = document.querySelector("[data-stream]");
 const status = document.getElementById("live-status");
 const MAX_LOG_LINES = 5000; // older lines leave the page (the log pages keep them all)
+const MAX_EVENTS = 1000; // older events leave the live list (the pages keep them all)
 let source = null;
 let lastId = host?.dataset.after ?? "";
 
@@ -72,6 +74,19 @@ function appendLogs({ html }) {
   if (atBottom) list.scrollTop = list.scrollHeight;
 }
 
+function showEvent({ html }) {
+  const list = document.getElementById("events");
+  if (!list || list.dataset.firstPage !== "true") return; // new events belong to the first page
+  const fresh = fromHtml(html);
+  if (list.querySelector(`li[data-event-id="${CSS.escape(fresh.dataset.eventId)}"]`)) return;
+  const before = [...list.children].find((li) => li.dataset.sort <= fresh.dataset.sort);
+  if (!before && list.dataset.hasNext === "true") return; // older than this page's last
+  fresh.classList.add("fresh");
+  list.insertBefore(fresh, before ?? null);
+  while (list.children.length > MAX_EVENTS) list.lastElementChild.remove();
+  document.getElementById("no-events")?.remove();
+}
+
 function on(name, handle) {
   source.addEventListener(name, (event) => {
     remember(event);
@@ -87,6 +102,7 @@ function open() {
   on("row", showRow);
   on("swap", swap);
   on("logs", appendLogs);
+  on("event", showEvent);
   source.addEventListener("reload", () => location.reload());
   source.addEventListener("signed-out", () => location.reload());
   source.onopen = () => say("Live: changes appear as they happen.");
@@ -129,6 +145,18 @@ async function post(path) {
   return fetch(path, { method: "POST", headers: { "X-CSRF-Token": csrf } });
 }
 
+async function patch(path, body) {
+  const headers = { "X-CSRF-Token": csrf, "Content-Type": "application/json" };
+  return fetch(path, { method: "PATCH", headers, body: JSON.stringify(body) });
+}
+
+async function refused(answer, button) {
+  const body = await answer.json().catch(() => ({}));
+  const result = document.getElementById("action-result");
+  result.textContent = `Refused (${answer.status}): ${body.detail ?? answer.statusText}`;
+  button.disabled = false;
+}
+
 document.addEventListener("click", async (event) => {
   const cancel = event.target.closest("[data-cancel]");
   if (cancel) {
@@ -141,6 +169,19 @@ document.addEventListener("click", async (event) => {
       const body = await answer.json().catch(() => ({}));
       result.textContent = `Refused (${answer.status}): ${body.detail ?? answer.statusText}`;
       cancel.disabled = false;
+    }
+  }
+  const toggle = event.target.closest("[data-automation]");
+  if (toggle) {
+    // Pause or Resume an automation: the API decides whether this caller may
+    toggle.disabled = true;
+    const path = `/api/automations/${encodeURIComponent(toggle.dataset.automation)}`;
+    const answer = await patch(path, { enabled: toggle.dataset.enabled === "true" });
+    if (answer.ok) {
+      const done = toggle.dataset.enabled === "true" ? "Resumed." : "Paused.";
+      document.getElementById("action-result").textContent = done; // the stream swaps the button
+    } else {
+      await refused(answer, toggle);
     }
   }
   if (event.target.id === "sign-out") {
