@@ -78,7 +78,8 @@ def test_a_malformed_file_names_the_field_and_sends_nothing(server, api, tmp_pat
     )
     result = run_cli(server, "automation", "create", "--file", str(path))
     assert result.returncode == 1
-    assert f"bad.yaml: automation {bad!r}: trigger.within: a proactive trigger's window" in result.stderr
+    where = f"bad.yaml: automation {bad!r}: trigger.within"
+    assert f"{where}: a proactive trigger's window" in result.stderr
     assert "actions[0].bogus: Extra inputs are not permitted" in result.stderr
     assert {good, bad}.isdisjoint(auto.name for auto in api.list_automations())
 
