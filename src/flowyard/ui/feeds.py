@@ -9,12 +9,14 @@ position, so every message can carry the position a reconnecting browser resumes
   run's row when the filter shows it, its removal when its new state leaves the filter.
 - ``RunFeed``: one run's events (its states, and its task runs' by their related run)
   and its new logs at the page's level; its positions read ``<event seq>-<log id>``.
+- ``PartsFeed``: parts of a page (by element id) rendered again when an event it follows
+  is stored (the work-pool pages).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
@@ -167,3 +169,19 @@ class RunFeed:
             out.messages.append(message("logs", Position(at.events, at.logs), {"html": html}))
         out.full = out.full or more
         return out
+
+
+@dataclass
+class PartsFeed:
+    """A page's parts rendered again (one ``swap`` message a batch) when an event matching
+    ``about`` is stored."""
+
+    about: ColumnElement[bool]
+    render: Callable[[Session], dict[str, str]]
+    wait_seconds: float = 15.0
+
+    def read(self, session: Session, at: Position, settled_by: datetime | None) -> Batch:
+        found, full = _events_after(session, self.about, at, settled_by)
+        if not found:
+            return Batch(full=full)
+        return Batch([message("swap", Position(found[-1][0]), self.render(session))], full)

@@ -28,7 +28,7 @@ from flowyard.orchestrator.api.events import SETTLE_SECONDS
 from flowyard.orchestrator.auth import Role
 from flowyard.orchestrator.runtime import Orchestrator
 from flowyard.settings import Settings
-from flowyard.ui import feeds, run_list, views
+from flowyard.ui import feeds, pool_pages, run_list, views
 from flowyard.ui.sessions import Session, SessionStore, caller
 
 MAX_STREAMS_PER_VIEWER = 4  # browsers open at most 6 connections per host over HTTP/1.1
@@ -73,6 +73,10 @@ class Hold:
 slots = StreamSlots(MAX_STREAMS_PER_VIEWER, MAX_STREAMS)
 
 
+PAGE_FEEDS = {"pools": pool_pages.pools_feed, "pool": pool_pages.pool_feed}
+"""Other pages' feeds: ``(query, viewer is an admin, worker heartbeat seconds) -> feed``."""
+
+
 def feed_for(request: Request) -> tuple[feeds.Feed, feeds.Position]:
     """The feed the query string asks for, and where to start (422 when malformed)."""
     query = request.query_params
@@ -91,8 +95,12 @@ def feed_for(request: Request) -> tuple[feeds.Feed, feeds.Position]:
         feed = feeds.RunFeed(query["run"][:100], level if tail else None, can_change)
         if not resume and query.get("logs_after", "").isdigit():
             at.logs = int(query["logs_after"])
+    elif view in PAGE_FEEDS:
+        is_admin = views.viewer(request).role is Role.ADMIN
+        beat = request.app.state.orchestrator.settings.worker_heartbeat_seconds
+        feed = PAGE_FEEDS[view](query, is_admin, beat)
     else:
-        raise InvalidInput("view: 'runs', or 'run' with run=<flow run id>")
+        raise InvalidInput(f"view: one of 'runs', 'run' (with run=<id>), {', '.join(PAGE_FEEDS)}")
     return feed, at
 
 
