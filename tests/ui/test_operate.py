@@ -6,6 +6,7 @@ its changes."""
 from __future__ import annotations
 
 import re
+import textwrap
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,38 @@ from tests.servers import running_server
 from tests.waiting import wait_until
 
 ADMIN = "admin-key-for-the-web-ui-operating-tests-0123456789"
+FLOWS = textwrap.dedent(
+    """
+    from enum import Enum
+    from typing import Annotated, Literal
+
+    from pydantic import BaseModel, Field
+
+    from flowyard import flow, get_run_logger
+
+
+    class Color(str, Enum):
+        red = "red"
+        green = "green"
+
+
+    class Target(BaseModel):
+        host: str
+        port: int = 5432
+
+
+    @flow(name="configured")
+    def configured(
+        target: Target,
+        count: Annotated[int, Field(ge=1)],
+        mode: Literal["fast", "slow"] = "fast",
+        color: Color = Color.green,
+        dry_run: bool = False,
+    ) -> str:
+        get_run_logger().info("to %s:%s, %s times", target.host, target.port, count)
+        return f"{target.host}:{target.port} x{count} {mode} {color.value} {dry_run}"
+    """
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +69,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 def api(server: ServerProcess) -> Iterator[FlowyardClient]:
     with FlowyardClient(server.url, ADMIN) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def operate_flows(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("operate-flows")
+    (folder / "flows.py").write_text(FLOWS)
+    return folder
 
 
 @pytest.fixture
@@ -174,9 +214,11 @@ def test_pausing_a_queue_in_the_page_and_clearing_a_limit(server, api, page):
     assert page.evaluate("window.sameDocument") is True
 
 
-def test_a_viewer_sees_no_change_buttons_and_the_api_refuses_its_changes(server, api, page):
-    """Signed in with a viewer key, the pool's page has no form or button that changes
-    anything, and a PATCH sent anyway with the session's CSRF token is 403."""
+def test_a_viewer_sees_no_change_buttons_and_the_api_refuses_its_changes(
+    server, api, ui_flows, page
+):
+    """Signed in with a viewer key, a pool's page and a deployment's have no form or button
+    that changes anything, and changes sent anyway with the session's CSRF token are 403."""
     pool = _pool(api)
     viewer = api.create_api_key(s.ApiKeyCreate(name=f"v-{pool}", role="viewer")).key
     sign_in(page, server, viewer, f"/ui/pools/{pool}")
@@ -194,3 +236,114 @@ def test_a_viewer_sees_no_change_buttons_and_the_api_refuses_its_changes(server,
     )
     assert refused == 403 and api.read_work_pool(pool).paused is False
     assert re.search(r"viewer", page.locator(".who").inner_text())
+
+    dep = deploy_flow(api, pool, ui_flows, "chatty", name=f"viewed-{pool}")
+    page.goto(f"{server.url}/ui/deployments/{dep.id}")
+    expect(page.locator("h1")).to_have_text(f"chatty/{dep.name}")
+    expect(page.locator("#run-form")).to_have_count(0)
+    expect(page.locator("[data-api]")).to_have_count(0)
+    status = page.evaluate(
+        """async (id) => {
+            const csrf = document.querySelector('meta[name="csrf-token"]').content;
+            const answer = await fetch(`/api/deployments/${id}/runs`, {method: "POST",
+                headers: {"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+                body: "{}"});
+            return answer.status;
+        }""",
+        dep.id,
+    )
+    assert status == 403 and api.list_flow_runs(deployment_id=dep.id) == []
+
+
+def test_the_run_form_follows_the_flows_schema_and_its_run_completes_live(
+    server, api, operate_flows, page, screenshots, start_worker
+):
+    """The form has a fieldset for the nested model, selects for the enums, the defaults
+    filled in and the required fields marked; the API's refusals show next to the field
+    they name; a good submission opens the new run's page, where a real worker's run shows
+    Completed without a reload, with the parameters the form sent."""
+    pool = _pool(api)
+    dep = deploy_flow(api, pool, operate_flows, "configured", name=f"form-{pool}")
+    sign_in(page, server, ADMIN, f"/ui/deployments/{dep.id}")
+    form = page.locator("#run-form")
+    expect(form.locator("fieldset#f-parameters-target legend")).to_contain_text("(required)")
+    expect(page.get_by_label("port")).to_have_value("5432")
+    expect(page.get_by_label("mode")).to_have_value('"fast"')
+    expect(page.get_by_label("color")).to_have_value('"green"')
+    expect(page.locator("select#f-parameters-color option")).to_have_text(["red", "green"])
+    expect(page.get_by_label("dry_run")).to_have_value("false")
+    expect(form.locator("label[for=f-parameters-count]")).to_contain_text("(required)")
+
+    page.get_by_label("host").fill("db.internal")
+    page.get_by_label("count").fill("0")
+    page.get_by_label("Job variables (JSON object)").fill('{"no_such_variable": 1}')
+    page.get_by_role("button", name="Run", exact=True).click()
+    count_error = page.locator('.field-error[data-for="parameters.count"]')
+    expect(count_error).to_contain_text("minimum of 1")
+    expect(page.get_by_label("count")).to_have_attribute("aria-invalid", "true")
+    page.screenshot(path=screenshots / "deployment-run-form-error.png", full_page=True)
+
+    page.get_by_label("count").fill("2")
+    page.get_by_role("button", name="Run", exact=True).click()
+    job_error = page.locator('.field-error[data-for="job_variables"]')
+    expect(job_error).to_contain_text("unknown job variable 'no_such_variable'")
+    expect(count_error).to_be_empty()
+    assert api.list_flow_runs(deployment_id=dep.id) == []
+
+    page.get_by_label("Job variables (JSON object)").fill("")
+    page.get_by_label("mode").select_option(label="slow")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Run", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/ui/runs/[0-9a-f-]+$"))
+    run_id = page.url.rsplit("/", 1)[1]
+    expect(page.locator("#run-state")).to_have_text("Scheduled")
+    page.evaluate("window.sameDocument = true")
+    start_worker(pool)
+    expect(page.locator("#run-state")).to_have_text("Completed", timeout=60_000)
+    assert page.evaluate("window.sameDocument") is True
+    page.screenshot(path=screenshots / "deployment-run-completed.png", full_page=True)
+    run = api.read_flow_run(run_id)
+    assert run.deployment_id == dep.id
+    assert run.parameters == {
+        "target": {"host": "db.internal", "port": 5432},
+        "count": 2,
+        "mode": "slow",
+        "color": "green",
+        "dry_run": False,
+    }
+
+
+def test_a_deployments_schedules_show_their_next_runs_in_their_time_zone(
+    server, api, operate_flows, page, screenshots
+):
+    """A 09:00 New York cron shows its next runs at 09:00 EST; the page pauses a schedule
+    and the deployment, and the list shows it paused."""
+    pool = _pool(api)
+    schedule = s.ScheduleCreate(kind="cron", expression="0 9 * * *", timezone="America/New_York")
+    dep = deploy_flow(
+        api, pool, operate_flows, "configured", name=f"sched-{pool}", schedules=[schedule],
+        parameters={"target": {"host": "h"}, "count": 1},
+    )  # fmt: skip
+    sign_in(page, server, ADMIN, "/ui/deployments")
+    with page.expect_navigation():
+        page.get_by_role("link", name=dep.name).click()
+    times = page.locator("#schedules .next-runs time")
+    expect(times).to_have_count(3)
+    for text in times.all_inner_texts():
+        assert text.endswith("09:00 EST"), text
+    expect(page.get_by_label("host")).to_have_value("h")  # the deployment's own parameters
+    page.screenshot(path=screenshots / "deployment.png", full_page=True)
+
+    with page.expect_navigation():
+        page.get_by_role("button", name="Pause schedule 0 9 * * *").click()
+    expect(page.locator("#schedules")).to_contain_text("Paused")
+    (stored,) = api.list_schedules(dep.id)
+    assert stored.active is False
+    with page.expect_navigation():
+        page.get_by_role("button", name="Pause deployment").click()
+    expect(page.locator("#deployment-status")).to_have_text("Paused")
+    assert api.read_deployment(dep.id).paused is True
+    page.goto(f"{server.url}/ui/deployments")
+    row = page.locator(f'tr[data-deployment="configured/{dep.name}"]')
+    expect(row).to_contain_text("Paused")
+    page.screenshot(path=screenshots / "deployments.png", full_page=True)

@@ -198,6 +198,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/ui/stream"): READ,
     ("GET", "/ui/pools"): READ,
     ("GET", "/ui/pools/{name}"): READ,
+    ("GET", "/ui/deployments"): READ,
+    ("GET", "/ui/deployments/{ref}"): READ,
 }
 
 

@@ -7,7 +7,8 @@
 //   nests. data-then="run" opens the created run's page; otherwise the page reloads.
 // - <button data-api data-method data-body='{...}'> sends that body; then the page reloads.
 // - <input type="checkbox" data-api data-field="fair"> sends {fair: checked}.
-// A refusal's detail is shown next to the field it names (.field-error[data-for]), else in
+// A refusal's detail is shown next to the field it names ("parameter 'x'", "job variable",
+// or a validation error's loc) (.field-error[data-for]), else in
 // the form's first .field-error, else in #action-result.
 
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
@@ -86,18 +87,22 @@ function clearErrors(scope) {
 }
 
 function fieldOf(detail) {
-  // which field a refusal names: "parameter 'x'…" (a run's parameters) or a pydantic loc
-  if (typeof detail === "string") {
-    const named = detail.match(/parameter '([^']+)'/);
-    return named ? `parameters.${named[1]}` : null;
-  }
-  const loc = Array.isArray(detail) ? detail[0]?.loc : null;
-  return loc ? loc.filter((part) => part !== "body").join(".") : null;
+  // which field a refusal names: a validation error's loc, or its message ("parameter
+  // 'x'…" for a run's parameters, "job variable 'y'…")
+  const first = Array.isArray(detail) ? detail[0] : { loc: [], msg: detail };
+  const loc = (first?.loc ?? []).filter((part) => part !== "body");
+  if (loc.length) return loc.join(".");
+  const text = typeof first?.msg === "string" ? first.msg : "";
+  if (/job variable '/.test(text)) return "job_variables";
+  const named = text.match(/parameter '([^']+)'/);
+  return named ? `parameters.${named[1]}` : null;
 }
 
 function describe(answer, detail) {
   if (typeof detail === "string") return detail;
-  if (Array.isArray(detail)) return detail.map((d) => `${d.loc?.at(-1) ?? ""}: ${d.msg}`).join("; ");
+  if (Array.isArray(detail)) {
+    return detail.map((d) => (d.loc?.length ? `${d.loc.at(-1)}: ${d.msg}` : d.msg)).join("; ");
+  }
   return `${answer.status} ${answer.statusText}`;
 }
 
