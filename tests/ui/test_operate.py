@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import textwrap
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,6 +55,11 @@ FLOWS = textwrap.dedent(
     ) -> str:
         get_run_logger().info("to %s:%s, %s times", target.host, target.port, count)
         return f"{target.host}:{target.port} x{count} {mode} {color.value} {dry_run}"
+
+
+    @flow(name="broken")
+    def broken() -> None:
+        raise ValueError("the data is wrong")
     """
 )
 
@@ -347,3 +353,41 @@ def test_a_deployments_schedules_show_their_next_runs_in_their_time_zone(
     row = page.locator(f'tr[data-deployment="configured/{dep.name}"]')
     expect(row).to_contain_text("Paused")
     page.screenshot(path=screenshots / "deployments.png", full_page=True)
+
+
+def test_the_dashboard_counts_runs_by_state_and_shows_failures_pools_and_busy_queues(
+    server, api, operate_flows, page, screenshots, start_worker
+):
+    """``/`` opens the dashboard: its counts by state are the API's, a failed run is among
+    the latest failures, and a paused queue's three waiting runs make it a busy queue."""
+    pool = _pool(api)
+    api.create_work_queue(pool, s.WorkQueueCreate(name="held", paused=True))
+    failing = deploy_flow(api, pool, operate_flows, "broken", name=f"broken-{pool}")
+    held = deploy_flow(api, pool, operate_flows, "broken", name=f"held-{pool}", queue_name="held")
+    failed = api.run_deployment(failing.id, s.DeploymentRunRequest())
+    for _ in range(3):
+        api.run_deployment(held.id, s.DeploymentRunRequest())
+    start_worker(pool)
+    wait_until(
+        lambda: api.read_flow_run(failed.id).state.type is StateType.FAILED,
+        timeout=60,
+        message="the broken flow's run did not fail",
+    )
+    sign_in(page, server, ADMIN, "/ui/")
+    page.goto(server.url + "/")
+    expect(page).to_have_url(f"{server.url}/ui/")
+    now = datetime.now(UTC)
+    since = now - timedelta(hours=24)
+    expected = Counter(
+        r.state.type.value
+        for r in api.list_flow_runs(limit=10_000)
+        if since <= r.scheduled_time <= now
+    )
+    for state in StateType:
+        tile = page.locator(f'#runs-by-state li[data-state="{state.value}"] .count')
+        expect(tile).to_have_text(str(expected.get(state.value, 0)))
+    expect(page.locator("#failures")).to_contain_text(failed.name)
+    expect(page.locator(f'tr[data-pool="{pool}"] .state')).to_have_text("Ready")
+    busy = page.locator(f'#busiest tr[data-queue="{pool}/held"]')
+    expect(busy.locator(".waiting")).to_have_text("3")
+    page.screenshot(path=screenshots / "dashboard.png", full_page=True)

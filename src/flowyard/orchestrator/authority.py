@@ -196,6 +196,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/ui/runs"): READ,
     ("GET", "/ui/runs/{ref}"): READ,
     ("GET", "/ui/stream"): READ,
+    ("GET", "/ui/"): READ,
     ("GET", "/ui/pools"): READ,
     ("GET", "/ui/pools/{name}"): READ,
     ("GET", "/ui/deployments"): READ,

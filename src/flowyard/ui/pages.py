@@ -24,7 +24,7 @@ from flowyard.orchestrator.api.api_keys import identify
 from flowyard.orchestrator.runtime import Orch
 from flowyard.states import StateType
 from flowyard.store import models as m
-from flowyard.ui import deployment_pages, pool_pages, run_list, run_view, views
+from flowyard.ui import dashboard, deployment_pages, pool_pages, run_list, run_view, views
 from flowyard.ui.gate import store_of
 from flowyard.ui.sessions import COOKIE, SIGN_IN_ROLES
 from flowyard.ui.stream import stream
@@ -43,12 +43,13 @@ router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(
 router.add_api_route("/stream", stream, methods=["GET"])
 pool_pages.add_routes(router)
 deployment_pages.add_routes(router)
+dashboard.add_routes(router)
 ROUTERS = (open_router, router)
 
 
 @open_router.get("/")
 async def home() -> RedirectResponse:
-    return RedirectResponse("/ui/runs", status_code=307)
+    return RedirectResponse("/ui/", status_code=307)
 
 
 # -- signing in and out ------------------------------------------------------------------
