@@ -201,6 +201,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/ui/pools/{name}"): READ,
     ("GET", "/ui/deployments"): READ,
     ("GET", "/ui/deployments/{ref}"): READ,
+    ("GET", "/ui/concurrency-limits"): READ,
+    ("GET", "/ui/blocks"): READ,
+    ("GET", "/ui/blocks/new"): READ,
+    ("GET", "/ui/blocks/{slug}/{name}"): READ,
 }
 
 

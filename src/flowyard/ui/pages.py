@@ -24,7 +24,16 @@ from flowyard.orchestrator.api.api_keys import identify
 from flowyard.orchestrator.runtime import Orch
 from flowyard.states import StateType
 from flowyard.store import models as m
-from flowyard.ui import dashboard, deployment_pages, pool_pages, run_list, run_view, views
+from flowyard.ui import (
+    block_pages,
+    dashboard,
+    deployment_pages,
+    limit_pages,
+    pool_pages,
+    run_list,
+    run_view,
+    views,
+)
 from flowyard.ui.gate import store_of
 from flowyard.ui.sessions import COOKIE, SIGN_IN_ROLES
 from flowyard.ui.stream import stream
@@ -44,6 +53,8 @@ router.add_api_route("/stream", stream, methods=["GET"])
 pool_pages.add_routes(router)
 deployment_pages.add_routes(router)
 dashboard.add_routes(router)
+limit_pages.add_routes(router)
+block_pages.add_routes(router)
 ROUTERS = (open_router, router)
 
 

@@ -25,12 +25,13 @@ MISSING = object()
 class FormField:
     path: str  # the field's name in the form: "parameters.a.b" nests
     label: str
-    kind: str  # object, enum, boolean, integer, number, string, json
+    kind: str  # object, enum, boolean, integer, number, string, json (secret: block_pages)
     required: bool
     value: str = ""  # what the input holds at first ("" for none)
     description: str = ""
     choices: list[tuple[str, str]] = field(default_factory=list)  # (JSON value, label)
     children: list[FormField] = field(default_factory=list)
+    secret_set: bool = False  # a secret field (kind "secret"): whether a value is stored
 
     @property
     def ident(self) -> str:
@@ -38,13 +39,22 @@ class FormField:
 
 
 def fields(
-    schema: dict[str, Any] | None, values: dict[str, Any], prefix: str = "parameters"
+    schema: dict[str, Any] | None,
+    values: dict[str, Any],
+    prefix: str = "parameters",
+    *,
+    values_are_defaults: bool = True,
 ) -> list[FormField]:
-    """The form's fields for ``schema``'s properties, filled with ``values`` (a deployment's
-    parameters) or else the schema's defaults."""
+    """The form's fields for ``schema``'s properties, filled with ``values`` or else the
+    schema's defaults. ``values_are_defaults``: the server falls back on ``values`` for a
+    field left out (a deployment's parameters), so a required field given one is optional
+    in the form; otherwise (a block's stored document, replaced whole) it stays required."""
     if not schema:
         return []
-    return _properties(schema, schema, values, prefix, parent_required=True, depth=0)
+    return _properties(
+        schema, schema, values, prefix, parent_required=True, depth=0,
+        optional_if_given=values_are_defaults,
+    )  # fmt: skip
 
 
 def _properties(
@@ -55,6 +65,7 @@ def _properties(
     *,
     parent_required: bool,
     depth: int,
+    optional_if_given: bool,
 ) -> list[FormField]:
     required = set(schema.get("required", []))
     properties: dict[str, Any] = schema.get("properties", {})
@@ -69,6 +80,7 @@ def _properties(
             given.get(name, MISSING),
             required=parent_required and name in required,
             depth=depth,
+            optional_if_given=optional_if_given,
         )
         for name, spec in ordered
     ]
@@ -120,10 +132,11 @@ def _field(
     *,
     required: bool,
     depth: int,
+    optional_if_given: bool,
 ) -> FormField:
     spec, _nullable = _resolve(root, raw)
     value = given if given is not MISSING else spec.get("default", MISSING)
-    required = required and value is MISSING
+    required = required and (value is MISSING or not optional_if_given)
     label = str(spec.get("title") or name)
     out = FormField(path, label, "json", required, description=str(spec.get("description", "")))
     kind = spec.get("type")
@@ -135,8 +148,9 @@ def _field(
         out.kind = "object"
         inner = value if isinstance(value, dict) else {}
         out.children = _properties(
-            root, spec, inner, path, parent_required=required, depth=depth + 1
-        )
+            root, spec, inner, path, parent_required=required, depth=depth + 1,
+            optional_if_given=optional_if_given,
+        )  # fmt: skip
     elif kind in ("boolean", "integer", "number", "string"):
         out.kind = str(kind)
         if kind == "boolean":

@@ -4,8 +4,11 @@
 // - <form data-api="/api/..." data-method="PATCH|POST"> sends its named fields as JSON: a
 //   field's data-type says how to read it (integer, number, boolean, json, enum (its option
 //   values are JSON), limit (empty: no limit), else text); a dotted name ("parameters.a.b")
-//   nests. data-then="run" opens the created run's page; otherwise the page reloads.
-// - <button data-api data-method data-body='{...}'> sends that body; then the page reloads.
+//   nests; a secret (data-type="secret") left empty sends its data-keep (the API's mask:
+//   "keep the stored value"). data-then="run" (or "block") opens the created run's (or
+//   block's) page, data-then="/ui/…" that page; otherwise the page reloads.
+// - <button data-api data-method data-body='{...}' data-then data-confirm> sends that body
+//   (after the confirm question, if any).
 // - <input type="checkbox" data-api data-field="fair"> sends {fair: checked}.
 // A refusal's detail is shown next to the field it names ("parameter 'x'", "job variable",
 // or a validation error's loc) (.field-error[data-for]), else in
@@ -34,6 +37,12 @@ function read(field) {
   if (type === "boolean") {
     if (field.type === "checkbox") return [true, field.checked];
     return raw === "" ? [false] : [true, raw === "true"];
+  }
+  if (type === "secret" && raw === "") {
+    // a stored secret is never sent to the page: the mask asks the API to keep it
+    if (field.dataset.keep) return [true, field.dataset.keep];
+    if (field.required) throw new LocalError(field.name, "Required.");
+    return [false];
   }
   if (raw === "" && type !== "limit") {
     if (field.required) throw new LocalError(field.name, "Required.");
@@ -75,7 +84,7 @@ async function send(method, path, body) {
   const answer = await fetch(path, {
     method,
     headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" },
-    body: JSON.stringify(body),
+    body: method === "DELETE" ? undefined : JSON.stringify(body),
   });
   const doc = await answer.json().catch(() => ({}));
   return { answer, doc };
@@ -94,6 +103,8 @@ function fieldOf(detail) {
   if (loc.length) return loc.join(".");
   const text = typeof first?.msg === "string" ? first.msg : "";
   if (/job variable '/.test(text)) return "job_variables";
+  const blockField = text.match(/^block [^:]+: ([^:]+):/);
+  if (blockField) return `data.${blockField[1]}`;
   const named = text.match(/parameter '([^']+)'/);
   return named ? `parameters.${named[1]}` : null;
 }
@@ -124,7 +135,10 @@ function showError(scope, field, text) {
 async function change(scope, method, path, body, then) {
   const { answer, doc } = await send(method, path, body);
   if (answer.ok) {
-    if (then === "run" && doc.id) location.assign(`/ui/runs/${encodeURIComponent(doc.id)}`);
+    const at = encodeURIComponent;
+    if (then === "run" && doc.id) location.assign(`/ui/runs/${at(doc.id)}`);
+    else if (then === "block" && doc.name) location.assign(`/ui/blocks/${at(doc.type)}/${at(doc.name)}`);
+    else if (then?.startsWith("/ui/")) location.assign(then);
     else location.reload();
     return;
   }
@@ -154,9 +168,11 @@ document.addEventListener("submit", async (event) => {
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-api]");
   if (!button) return;
+  if (button.dataset.confirm && !confirm(button.dataset.confirm)) return;
   button.disabled = true;
   const body = JSON.parse(button.dataset.body ?? "{}");
-  await change(null, button.dataset.method ?? "POST", button.dataset.api, body);
+  const { method = "POST", api, then } = button.dataset;
+  await change(null, method, api, body, then);
   button.disabled = false;
 });
 
