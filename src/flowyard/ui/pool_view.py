@@ -72,7 +72,7 @@ def _status(paused: bool, online: int) -> str:
 
 
 def read_pools(session: Session, heartbeat_seconds: float) -> list[PoolRow]:
-    """Every pool with its status and slots in use: three grouped queries."""
+    """Every pool with its status, slots in use and queues: four grouped queries."""
     pools = session.scalars(select(m.WorkPool).order_by(m.WorkPool.name)).all()
     online = dict(
         session.execute(
@@ -89,10 +89,15 @@ def read_pools(session: Session, heartbeat_seconds: float) -> list[PoolRow]:
             .group_by(m.WorkQueue.pool_id)
         ).all()
     )
-    return [_row(p, online.get(p.id, 0), running.get(p.id, 0)) for p in pools]
+    queues = dict(
+        session.execute(
+            select(m.WorkQueue.pool_id, func.count()).group_by(m.WorkQueue.pool_id)
+        ).all()
+    )
+    return [_row(p, online.get(p.id, 0), running.get(p.id, 0), queues.get(p.id, 0)) for p in pools]
 
 
-def _row(pool: m.WorkPool, online: int, running: int) -> PoolRow:
+def _row(pool: m.WorkPool, online: int, running: int, queues: int) -> PoolRow:
     return PoolRow(
         name=pool.name,
         type=pool.type,
@@ -101,7 +106,7 @@ def _row(pool: m.WorkPool, online: int, running: int) -> PoolRow:
         status=_status(pool.paused, online),
         running=running,
         workers_online=online,
-        queues=len(pool.queues),
+        queues=queues,
     )
 
 
@@ -146,7 +151,7 @@ def read_pool(session: Session, name: str, heartbeat_seconds: float) -> PoolView
         .limit(SHOWN)
     ).all()
     return PoolView(
-        pool=_row(pool, online, sum(running.values())),
+        pool=_row(pool, online, sum(running.values()), len(rows)),
         description=pool.description,
         queues=rows,
         workers=[documents.worker(w, now=now, heartbeat_seconds=beat) for w in workers],
