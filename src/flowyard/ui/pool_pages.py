@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import ColumnElement, literal, or_, select
+from sqlalchemy import ColumnElement, exists, literal, or_, select
 from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
@@ -98,6 +98,8 @@ def pool_feed(query: QueryParams, can_change: bool, beat: float) -> feeds.PartsF
 
     pool_ids = select(m.WorkPool.id).where(m.WorkPool.name == name).scalar_subquery()
     resource = literal("flowyard.work-pool.") + pool_ids
-    related = select(R.event_id).where(R.resource_id == resource, R.role == "work-pool")
-    about = _pool_events() & or_(E.resource_id == resource, E.id.in_(related))
+    # correlated: checked only for the few pool, queue and worker events after the
+    # stream's position (not a list of every event ever related to the pool: its runs')
+    related = exists().where(R.event_id == E.id, R.resource_id == resource, R.role == "work-pool")
+    about = _pool_events() & or_(E.resource_id == resource, related)
     return feeds.PartsFeed(about, render)
