@@ -368,8 +368,9 @@ def test_a_deployments_schedules_show_their_next_runs_in_their_time_zone(
 def test_the_dashboard_counts_runs_by_state_and_shows_failures_pools_and_busy_queues(
     server, api, operate_flows, page, screenshots, start_worker
 ):
-    """``/`` opens the dashboard: its counts by state are the API's, a failed run is among
-    the latest failures, and a paused queue's three waiting runs make it a busy queue."""
+    """``/`` opens the dashboard: its counts by state, in its tiles and its chart's bars,
+    are the API's; a failed run is among the latest failures, and a paused queue's three
+    waiting runs make it a busy queue."""
     pool = _pool(api)
     api.create_work_queue(pool, s.WorkQueueCreate(name="held", paused=True))
     failing = deploy_flow(api, pool, operate_flows, "broken", name=f"broken-{pool}")
@@ -396,6 +397,10 @@ def test_the_dashboard_counts_runs_by_state_and_shows_failures_pools_and_busy_qu
     for state in StateType:
         tile = page.locator(f'#runs-by-state li[data-state="{state.value}"] .count')
         expect(tile).to_have_text(str(expected.get(state.value, 0)))
+        drawn = page.locator(f'#runs-chart rect[data-state="{state.value}"]').evaluate_all(
+            "rects => rects.reduce((sum, r) => sum + Number(r.dataset.count), 0)"
+        )
+        assert drawn == expected.get(state.value, 0), state
     expect(page.locator("#failures")).to_contain_text(failed.name)
     expect(page.locator(f'tr[data-pool="{pool}"] .state')).to_have_text("Ready")
     busy = page.locator(f'#busiest tr[data-queue="{pool}/held"]')
