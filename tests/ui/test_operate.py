@@ -118,18 +118,23 @@ def _queue_order(page) -> list[str]:
 def test_the_pools_list_shows_each_pools_status_limit_and_slots(
     server, api, ui_flows, page, screenshots
 ):
-    """A paused pool shows Paused, one nobody polls Not ready, with their limits; a run
-    nobody claimed in time is listed as late on its pool's page."""
+    """A pool nobody polls shows Not ready, with its limit; one paused while the list is
+    open shows Paused without a reload; a run nobody claimed in time is listed as late on
+    its pool's page."""
     idle, paused = _pool(api), _pool(api)
     dep = deploy_flow(api, idle, ui_flows, "chatty", name=f"late-{idle}", late_after_seconds=0)
     due = datetime.now(UTC) - timedelta(minutes=5)
     late = api.run_deployment(dep.id, s.DeploymentRunRequest(scheduled_time=due))
-    api.update_work_pool(paused, s.WorkPoolUpdate(paused=True, concurrency_limit=3))
+    api.update_work_pool(paused, s.WorkPoolUpdate(concurrency_limit=3))
     sign_in(page, server, ADMIN, "/ui/pools")
-    expect(page.locator(f'tr[data-pool="{idle}"]')).to_contain_text("Not ready")
+    expect(page.locator(f'tr[data-pool="{idle}"] .state')).to_have_text("Not ready")
     row = page.locator(f'tr[data-pool="{paused}"]')
-    expect(row).to_contain_text("Paused")
     expect(row.locator("td").nth(3)).to_have_text("3")
+    expect(page.locator("#live-status")).to_contain_text("Live")
+    page.evaluate("window.sameDocument = true")
+    api.update_work_pool(paused, s.WorkPoolUpdate(paused=True))
+    expect(row.locator(".state")).to_have_text("Paused")  # live: no reload
+    assert page.evaluate("window.sameDocument") is True
     page.screenshot(path=screenshots / "pools.png", full_page=True)
 
     wait_until(lambda: api.read_flow_run(late.id).state.name == "Late", timeout=30)
