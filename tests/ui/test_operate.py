@@ -5,6 +5,7 @@ its changes."""
 
 from __future__ import annotations
 
+import html
 import re
 import textwrap
 import uuid
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -486,3 +488,20 @@ def test_a_blocks_secret_never_reaches_the_browser(server, api, page, screenshot
     assert stored.data["password"] == SECRET and stored.data["username"] == "robot-2"
     assert len(bodies) >= 6
     assert not [body for body in bodies if SECRET.encode() in body]
+
+
+def test_unknown_pools_deployments_and_blocks_are_404_and_bad_streams_422(server, api):
+    """A page about nothing that exists says so (404); a pool stream without its pool, or
+    of an unknown kind, is refused (422)."""
+    client = httpx.Client(base_url=server.url, timeout=15)
+    assert client.post("/ui/sign-in", data={"key": ADMIN}).status_code == 303
+    for path, says in (
+        ("/ui/pools/no-such-pool", "work pool 'no-such-pool' not found"),
+        ("/ui/deployments/no-such-deployment", "deployment 'no-such-deployment' not found"),
+        ("/ui/blocks/secret/no-such-block", "block secret/no-such-block not found"),
+        ("/ui/blocks/new?type=no-such-type", "unknown block type"),
+    ):
+        answer = client.get(path)
+        assert answer.status_code == 404 and says in html.unescape(answer.text), path
+    for query in ("view=pool", "view=nothing"):
+        assert client.get(f"/ui/stream?{query}").status_code == 422, query
