@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 from fastapi import HTTPException, Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
+from starlette.datastructures import QueryParams
 
 from flowyard.errors import InvalidInput
 from flowyard.orchestrator.api.events import SETTLE_SECONDS
@@ -73,7 +74,10 @@ class Hold:
 slots = StreamSlots(MAX_STREAMS_PER_VIEWER, MAX_STREAMS)
 
 
-PAGE_FEEDS = {"pools": pool_pages.pools_feed, "pool": pool_pages.pool_feed}
+PAGE_FEEDS: dict[str, Callable[[QueryParams, bool, float], feeds.Feed]] = {
+    "pools": pool_pages.pools_feed,
+    "pool": pool_pages.pool_feed,
+}
 """Other pages' feeds: ``(query, viewer is an admin, worker heartbeat seconds) -> feed``."""
 
 
