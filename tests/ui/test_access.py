@@ -83,7 +83,7 @@ def test_no_ui_page_is_reachable_without_a_session(server, admin):
     assert form.status_code == 200 and 'name="key"' in form.text and run.id not in form.text
     assert "frame-ancestors 'none'" in form.headers["content-security-policy"]
     assert anonymous.get("/ui/static/ui.css").status_code == 200
-    assert anonymous.get("/").headers["location"] == "/ui/runs"
+    assert anonymous.get("/").headers["location"] == "/ui/"
 
 
 def test_a_worker_key_or_run_token_cannot_sign_in(server, admin):

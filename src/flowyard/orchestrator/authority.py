@@ -210,6 +210,15 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/ui/runs"): READ,
     ("GET", "/ui/runs/{ref}"): READ,
     ("GET", "/ui/stream"): READ,
+    ("GET", "/ui/"): READ,
+    ("GET", "/ui/pools"): READ,
+    ("GET", "/ui/pools/{name}"): READ,
+    ("GET", "/ui/deployments"): READ,
+    ("GET", "/ui/deployments/{ref}"): READ,
+    ("GET", "/ui/concurrency-limits"): READ,
+    ("GET", "/ui/blocks"): READ,
+    ("GET", "/ui/blocks/new"): READ,
+    ("GET", "/ui/blocks/{slug}/{name}"): READ,
 }
 
 

@@ -24,7 +24,19 @@ from flowyard.orchestrator.api.api_keys import identify
 from flowyard.orchestrator.runtime import Orch
 from flowyard.states import StateType
 from flowyard.store import models as m
-from flowyard.ui import artifact_pages, automation_pages, event_pages, run_list, run_view, views
+from flowyard.ui import (
+    artifact_pages,
+    automation_pages,
+    block_pages,
+    dashboard,
+    deployment_pages,
+    event_pages,
+    limit_pages,
+    pool_pages,
+    run_list,
+    run_view,
+    views,
+)
 from flowyard.ui.gate import store_of
 from flowyard.ui.sessions import COOKIE, SIGN_IN_ROLES
 from flowyard.ui.stream import stream
@@ -41,6 +53,11 @@ async def signed_in(request: Request, orch: Orch) -> None:
 open_router = APIRouter(include_in_schema=False)
 router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(signed_in)])
 router.add_api_route("/stream", stream, methods=["GET"])
+pool_pages.add_routes(router)
+deployment_pages.add_routes(router)
+dashboard.add_routes(router)
+limit_pages.add_routes(router)
+block_pages.add_routes(router)
 artifact_pages.add_routes(router)
 automation_pages.add_routes(router)
 event_pages.add_routes(router)
@@ -49,7 +66,7 @@ ROUTERS = (open_router, router)
 
 @open_router.get("/")
 async def home() -> RedirectResponse:
-    return RedirectResponse("/ui/runs", status_code=307)
+    return RedirectResponse("/ui/", status_code=307)
 
 
 # -- signing in and out ------------------------------------------------------------------

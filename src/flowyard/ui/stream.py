@@ -29,7 +29,7 @@ from flowyard.orchestrator.api.events import SETTLE_SECONDS
 from flowyard.orchestrator.auth import Role
 from flowyard.orchestrator.runtime import Orchestrator
 from flowyard.settings import Settings
-from flowyard.ui import automation_pages, event_pages, feeds, run_list, views
+from flowyard.ui import automation_pages, event_pages, feeds, pool_pages, run_list, views
 from flowyard.ui.sessions import Session, SessionStore, caller
 
 MAX_STREAMS_PER_VIEWER = 4  # browsers open at most 6 connections per host over HTTP/1.1
@@ -77,6 +77,8 @@ slots = StreamSlots(MAX_STREAMS_PER_VIEWER, MAX_STREAMS)
 PAGE_FEEDS: dict[str, Callable[[QueryParams, bool, float], feeds.Feed]] = {
     "events": event_pages.events_feed,
     "automation": automation_pages.automation_feed,
+    "pools": pool_pages.pools_feed,
+    "pool": pool_pages.pool_feed,
 }
 """Other pages' feeds: ``(query, viewer is an admin, worker heartbeat seconds) -> feed``."""
 
