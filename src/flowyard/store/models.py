@@ -194,6 +194,7 @@ class FlowRun(Base):
         # runs that ended (started) in a window: metric triggers (migration 0015)
         Index("ix_flow_runs_end_time", "end_time"),
         Index("ix_flow_runs_start_time", "start_time"),
+        Index("ix_flow_runs_created_id", "created", "id"),  # the UI's keyset pages, newest first
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

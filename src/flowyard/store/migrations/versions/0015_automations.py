@@ -1,4 +1,5 @@
-"""Automations (their windows, firings and actions), the evaluator's position, webhooks
+"""Automations (their windows, firings and actions), the evaluator's position, webhooks;
+indexes on flow runs' times for metric triggers and the UI's pages
 
 Revision ID: 0015
 Revises: 0014
@@ -28,6 +29,7 @@ def _automation(column: str = "automation_id", primary_key: bool = True) -> list
 def upgrade() -> None:
     op.create_index("ix_flow_runs_end_time", "flow_runs", ["end_time"])
     op.create_index("ix_flow_runs_start_time", "flow_runs", ["start_time"])
+    op.create_index("ix_flow_runs_created_id", "flow_runs", ["created", "id"])
     op.create_table(
         "automations",
         sa.Column("id", sa.String(length=36), primary_key=True),
@@ -140,5 +142,6 @@ def downgrade() -> None:
         "automation_buckets", "automations",
     ):  # fmt: skip
         op.drop_table(table)
+    op.drop_index("ix_flow_runs_created_id", "flow_runs")
     op.drop_index("ix_flow_runs_start_time", "flow_runs")
     op.drop_index("ix_flow_runs_end_time", "flow_runs")
