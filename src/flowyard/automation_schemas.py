@@ -49,7 +49,8 @@ MAX_TEMPLATE = 10_000
 
 Pattern = Annotated[str, Field(min_length=1, max_length=1024)]
 Patterns = Annotated[list[Pattern], Field(max_length=MAX_PATTERNS)]
-Seconds = Annotated[float, Field(ge=0, le=MAX_WINDOW, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(ge=0, le=MAX_WINDOW, allow_inf_nan=False, strict=True)]
+"""A duration in seconds: a number (``true`` is not one)."""
 Template = Annotated[str, Field(max_length=MAX_TEMPLATE)]
 
 
@@ -115,7 +116,7 @@ class MetricQuery(_Doc):
     the mean delay (s) of runs that started in ``range``; ``late_runs``: runs Late now;
     ``queue_depth``: runs due and waiting now (of a deployment, queue or pool)."""
     operator: Literal["<", "<=", ">", ">="]
-    threshold: float = Field(allow_inf_nan=False)
+    threshold: float = Field(allow_inf_nan=False, strict=True)
     range: Seconds = Field(default=300.0, ge=10)
     firing_for: Seconds = 0.0
     """How long the condition must hold before the trigger fires."""
@@ -174,6 +175,12 @@ Trigger = Annotated[
 ]
 CompoundTrigger.model_rebuild()
 SequenceTrigger.model_rebuild()
+
+
+def bounded_depth(trigger: Any) -> None:
+    """Refuse a tree of triggers nested deeper than ``MAX_TRIGGER_DEPTH``."""
+    if max(path.count(".") for path, _ in walk(trigger)) >= MAX_TRIGGER_DEPTH:
+        raise ValueError(f"triggers nest at most {MAX_TRIGGER_DEPTH} deep")
 
 
 def walk(trigger: Any, path: str = "0") -> list[tuple[str, Any]]:
@@ -323,6 +330,15 @@ Actions = Annotated[list[Action], Field(max_length=MAX_ACTIONS)]
 # -- automations -------------------------------------------------------------------------
 
 
+def _no_slash(name: str) -> str:
+    if "/" in name:
+        raise ValueError("an automation's name has no '/' (it is a part of its URL)")
+    return name
+
+
+AutomationName = Annotated[Label, AfterValidator(_no_slash)]
+
+
 class Dedupe(_Doc):
     """At most one firing acts per key per window; the others are recorded as suppressed."""
 
@@ -331,7 +347,7 @@ class Dedupe(_Doc):
 
 
 class AutomationCore(_Doc):
-    name: Label
+    name: AutomationName
     description: Text = ""
     enabled: StrictBool = True
     trigger: Trigger
@@ -342,9 +358,7 @@ class AutomationCore(_Doc):
 
     @model_validator(mode="after")
     def _bounded_tree(self) -> AutomationCore:
-        deepest = max(path.count(".") for path, _ in walk(self.trigger))
-        if deepest >= MAX_TRIGGER_DEPTH:
-            raise ValueError(f"triggers nest at most {MAX_TRIGGER_DEPTH} deep")
+        bounded_depth(self.trigger)
         if not (self.actions or self.actions_on_trigger or self.actions_on_resolve):
             raise ValueError("an automation needs at least one action")
         return self
@@ -392,13 +406,14 @@ class Firing(_Doc):
 # -- a deployment's triggers -------------------------------------------------------------
 
 MAX_DEPLOYMENT_TRIGGERS = 50
+MAX_NAME = 200
 
 
 class _DeploymentTriggerFields(_Doc):
     """What a deployment's trigger adds to its trigger: the automation's name and switch, and
     what the run it starts gets (templates, as a run-deployment action's)."""
 
-    name: Label | None = None
+    name: AutomationName | None = None
     description: Text = ""
     enabled: StrictBool = True
     parameters: JsonObject = Field(default_factory=dict)
@@ -414,11 +429,17 @@ class DeploymentMetricTrigger(MetricTrigger, _DeploymentTriggerFields):
 
 
 class DeploymentCompoundTrigger(CompoundTrigger, _DeploymentTriggerFields):
-    pass
+    @model_validator(mode="after")
+    def _bounded_tree(self) -> DeploymentCompoundTrigger:
+        bounded_depth(self)
+        return self
 
 
 class DeploymentSequenceTrigger(SequenceTrigger, _DeploymentTriggerFields):
-    pass
+    @model_validator(mode="after")
+    def _bounded_tree(self) -> DeploymentSequenceTrigger:
+        bounded_depth(self)
+        return self
 
 
 DeploymentTrigger = Annotated[
@@ -450,7 +471,7 @@ def deployment_automation(
     )
     return AutomationCreate.model_validate(
         {
-            "name": own["name"] or default_name,
+            "name": own["name"] or default_name[:MAX_NAME],
             "description": own["description"],
             "enabled": own["enabled"],
             "trigger": condition,

@@ -175,7 +175,7 @@ def test_deployment_triggers_are_owned_and_go_with_the_deployment(api, server, d
     upstream = {"expect": ["upstream.done"], "parameters": {"n": "{{ event.payload.n }}"}}
     named = {"type": "sequence", "name": f"{dep.name}-seq", "triggers": [{"expect": ["a"]}]}
     first = api.set_deployment_triggers(dep.id, [upstream, named])
-    assert [auto.name for auto in first] == [f"noop/{dep.name}-trigger-1", f"{dep.name}-seq"]
+    assert [auto.name for auto in first] == [f"noop.{dep.name}.trigger-1", f"{dep.name}-seq"]
     action = first[0].actions[0]
     assert isinstance(action, a.RunDeployment)
     assert (action.deployment, action.parameters) == (dep.id, {"n": "{{ event.payload.n }}"})

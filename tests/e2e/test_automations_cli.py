@@ -155,7 +155,7 @@ def test_flowyard_yaml_triggers_are_the_deployments_automations(server, api, poo
     assert "with 1 trigger(s)" in result.stdout
     dep = api.read_deployment(f"noop/{folder.name}")
     (owned,) = api.list_automations(deployment_id=dep.id)
-    assert owned.name == f"noop/{folder.name}-trigger-1"
+    assert owned.name == f"noop.{folder.name}.trigger-1"
     assert isinstance(owned.actions[0], RunDeployment) and owned.actions[0].deployment == dep.id
     _project(folder, pool, "")
     assert run_cli(server, "deploy", "--file", str(path), "--all").returncode == 0

@@ -47,8 +47,11 @@ def _unavailable(why: str) -> None:
     pytest.skip(why)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium, for one test module: Playwright's sync API keeps an asyncio loop marked
+    running in this thread while it is open, so later tests of the process (``asyncio.run``)
+    must not find it there."""
     if not CHROMIUM.exists():
         _unavailable(f"no Chromium at {CHROMIUM}")
     try:

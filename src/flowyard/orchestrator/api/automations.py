@@ -66,7 +66,7 @@ async def list_automations(
     return await orch.in_thread(read)
 
 
-@router.get("/automations/{ref:path}/firings")
+@router.get("/automations/{ref}/firings")
 async def list_firings(
     ref: str, orch: Orch, limit: int = Query(20, ge=1, le=MAX_FIRINGS)
 ) -> list[a.Firing]:
@@ -79,7 +79,7 @@ async def list_firings(
     return await orch.in_thread(read)
 
 
-@router.get("/automations/{ref:path}")
+@router.get("/automations/{ref}")
 async def read_automation(ref: str, orch: Orch) -> a.Automation:
     def read() -> a.Automation:
         with orch.db.read() as session:
@@ -88,7 +88,7 @@ async def read_automation(ref: str, orch: Orch) -> a.Automation:
     return await orch.in_thread(read)
 
 
-@router.put("/automations/{ref:path}")
+@router.put("/automations/{ref}")
 async def replace_automation(ref: str, body: a.AutomationCreate, orch: Orch) -> a.Automation:
     """Replace the automation by ``body`` (its id, firings and owner stay)."""
 
@@ -105,7 +105,7 @@ async def replace_automation(ref: str, body: a.AutomationCreate, orch: Orch) -> 
     return await orch.in_thread(replace)
 
 
-@router.patch("/automations/{ref:path}")
+@router.patch("/automations/{ref}")
 async def update_automation(ref: str, body: a.AutomationPatch, orch: Orch) -> a.Automation:
     """Pause (``enabled: false``) or resume an automation."""
 
@@ -122,7 +122,7 @@ async def update_automation(ref: str, body: a.AutomationPatch, orch: Orch) -> a.
     return await orch.in_thread(update)
 
 
-@router.delete("/automations/{ref:path}", status_code=204)
+@router.delete("/automations/{ref}", status_code=204)
 async def delete_automation(ref: str, orch: Orch) -> None:
     """Delete an automation with its firings and windows."""
 
@@ -261,7 +261,7 @@ def _deployment_automations(
     """The automations ``triggers`` stand for, checked (a 422 names the trigger's field)."""
     wanted, errors, names = [], [], set()
     for n, trigger in enumerate(triggers):
-        default = f"{dep.flow.name}/{dep.name}-trigger-{n + 1}"[-200:]
+        default = f"{dep.flow.name}.{dep.name}.trigger-{n + 1}"[-200:]
         doc = a.deployment_automation(trigger, deployment_id=dep.id, default_name=default)
         if doc.name in names:
             errors.append({"loc": ["body", n, "name"], "msg": "names repeat", "type": "unique"})
