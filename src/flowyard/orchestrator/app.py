@@ -195,6 +195,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
         return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/health", tags=["health"])
+    @app.get("/health", tags=["health"])  # where probes and load balancers look
     async def health(request: Request) -> dict[str, str]:
         await request.app.state.orchestrator.queues.ping()
         return {"status": "ok"}
