@@ -25,6 +25,7 @@ from flowyard.errors import (
     NotFound,
     QueueUnavailable,
 )
+from flowyard.orchestrator import api_docs
 from flowyard.orchestrator import events as event_records
 from flowyard.orchestrator.api import (
     api_keys,
@@ -161,7 +162,10 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
         lifespan=lifespan,
         dependencies=[Depends(guard)],
         responses=ERROR_RESPONSES,
+        docs_url=None,  # api_docs serves them without a CDN
+        redoc_url=None,
     )
+    api_docs.install(app)
     # schedules and automations (a deployment's triggers) before deployments: their paths
     # would otherwise match GET /{ref:path}
     for router in (
