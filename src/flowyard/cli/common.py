@@ -30,4 +30,7 @@ def settings() -> Settings:
 
 
 def client(**kwargs: Any) -> FlowyardClient:
+    """The API client of a command; a person is waiting, so a refused connection fails at
+    once with a hint (long-running commands pass ``retry_refused=True``)."""
+    kwargs.setdefault("retry_refused", False)
     return FlowyardClient.from_settings(settings(), **kwargs)

@@ -58,7 +58,7 @@ def start(
     """Serve a work pool: claim its runs and launch them (creates the pool if missing)."""
     cfg = settings()
     worker_type = load_worker_type(type_)
-    api = client(retry_seconds=30.0)
+    api = client(retry_seconds=30.0, retry_refused=True)
     instance = worker_type(
         api,
         pool,

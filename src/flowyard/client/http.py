@@ -8,6 +8,7 @@ Only what ``is_transient`` says is retried; a request that may have reached the 
 from __future__ import annotations
 
 from collections.abc import Generator
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -28,11 +29,24 @@ M = TypeVar("M", bound=BaseModel)
 TRANSIENT_STATUS = frozenset({502, 503, 504})
 
 
-def is_transient(exc: BaseException) -> bool:
-    """True when retrying the same request may succeed: the API or Redis is briefly away."""
+def is_transient(exc: BaseException, *, refused_too: bool = True) -> bool:
+    """True when retrying the same request may succeed: the API or Redis is briefly away.
+
+    ``refused_too=False`` is for a person at a terminal: nothing listening at the address
+    is not worth waiting out (workers and engines wait, as a server restarts)."""
     if isinstance(exc, ApiUnavailable):
-        return True
+        return refused_too or not exc.refused
     return isinstance(exc, ApiError) and exc.status_code in TRANSIENT_STATUS
+
+
+def _refused(exc: BaseException) -> bool:
+    """True when ``exc`` or an error it came from is a refused connection."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _path(*parts: str) -> str:
@@ -65,7 +79,8 @@ def _bearer(key: str) -> _Bearer:
 
 
 class FlowyardClient:
-    """A synchronous client; ``retry_seconds`` bounds how long transient failures are retried.
+    """A synchronous client; ``retry_seconds`` bounds how long transient failures are retried,
+    ``retry_refused=False`` fails at once when nothing listens (the CLI's commands).
 
     ``max_request_bytes`` is the API's body limit as this client knows it (the setting
     ``FLOWYARD_MAX_REQUEST_BYTES``): the batches of logs and task-run records stay under it.
@@ -78,6 +93,7 @@ class FlowyardClient:
         *,
         timeout: float = 30.0,
         retry_seconds: float = 10.0,
+        retry_refused: bool = True,
         max_request_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.api_url = api_url.rstrip("/")
@@ -86,6 +102,7 @@ class FlowyardClient:
             base_url=self.api_url, auth=self._bearer, timeout=timeout, verify=_tls(self.api_url)
         )
         self._retry_seconds = retry_seconds
+        self._retry_refused = retry_refused
         self.max_request_bytes = max_request_bytes
 
     @property
@@ -117,7 +134,7 @@ class FlowyardClient:
     def request(self, method: str, path: str, *, timeout: float | None = None, **kw: Any) -> Any:
         """Send one request, retrying transient failures; returns the decoded JSON body."""
         retrying = Retrying(
-            retry=retry_if_exception(is_transient),
+            retry=retry_if_exception(partial(is_transient, refused_too=self._retry_refused)),
             stop=stop_after_delay(self._retry_seconds),
             wait=wait_exponential_jitter(multiplier=0.1, max=2.0),
             reraise=True,
@@ -133,6 +150,12 @@ class FlowyardClient:
         try:
             response = self._http.request(method, path, **kw)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
+            if _refused(exc):
+                raise ApiUnavailable(
+                    f"cannot reach the Flowyard API at {self.api_url} (connection refused)"
+                    " — start it with: flowyard server start",
+                    refused=True,
+                ) from exc
             raise ApiUnavailable(f"cannot reach the Flowyard API at {self.api_url}: {exc}") from exc
         except httpx.TimeoutException as exc:
             raise ApiError(0, f"the Flowyard API at {self.api_url} timed out") from exc
