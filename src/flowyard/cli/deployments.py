@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from flowyard import schemas as s
 from flowyard.cli.common import client, json_option
 from flowyard.cli.output import details, emit_json, parse_assignments, table
+from flowyard.cli.parameters import HELP, parse_parameters
 from flowyard.cli.project_file import (
     FILE_NAME,
     STARTER,
@@ -49,7 +50,9 @@ RUN_PRIORITY = click.IntRange(s.MIN_RUN_PRIORITY, s.MAX_RUN_PRIORITY)
 )
 @click.option("--pool", "-p", help="Work pool that runs it (required with ENTRYPOINT).")
 @click.option("--work-queue", "-q", help="Queue of the pool; default: the pool's default queue.")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Default parameter.")
+@click.option(
+    "--param", "params", multiple=True, metavar="KEY=VALUE", help=f"Default parameter. {HELP}"
+)
 @click.option(
     "--job-variable",
     "job_variables",
@@ -154,7 +157,7 @@ def deploy(
         name=names[0],
         pool_name=pool,
         queue_name=work_queue,
-        parameters=parse_assignments(params, "--param"),
+        param_items=params,
         job_variables=variables,
         tags=list(tags),
         blocks=list(blocks),
@@ -180,20 +183,27 @@ def deploy(
     click.echo(f"Run it with: flowyard deployment run {full_name}")
 
 
-def _body(entrypoint: str, base: Path, **fields: Any) -> s.DeploymentCreate:
+def _body(
+    entrypoint: str, base: Path, param_items: tuple[str, ...] = (), **fields: Any
+) -> s.DeploymentCreate:
     """The deployment of the flow at ``entrypoint``, loaded here for its name and parameters
-    from where its pull steps will look for it (refused if it leaves that folder)."""
+    from where its pull steps will look for it (refused if it leaves that folder);
+    ``param_items`` (``--param``) are read by the flow's parameter schema."""
     from flowyard.engine.entrypoint import load_flow
     from flowyard.sdk.parameters import parameter_schema
 
     flow = load_flow(entrypoint, local_code_directory(base, fields.get("pull_steps") or []))
     if not fields.get("description"):
         fields["description"] = (flow.fn.__doc__ or "").strip() or None
+    schema = parameter_schema(flow.fn)
+    if param_items:
+        given = parse_parameters(param_items, schema)
+        fields["parameters"] = {**(fields.get("parameters") or {}), **given}
     return s.DeploymentCreate(
         flow_name=flow.name,
         entrypoint=entrypoint,
         path=str(base),
-        parameter_schema=parameter_schema(flow.fn),
+        parameter_schema=schema,
         **fields,
     )
 
@@ -385,7 +395,9 @@ def delete_deployment(name: str) -> None:
 
 @deployment.command("run")
 @click.argument("name")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Parameter override.")
+@click.option(
+    "--param", "params", multiple=True, metavar="KEY=VALUE", help=f"Parameter override. {HELP}"
+)
 @click.option("--params", "params_json", help="Parameters as a JSON object.")
 @click.option("--job-variable", "job_variables", multiple=True, metavar="KEY=VALUE")
 @click.option(
@@ -406,13 +418,14 @@ def run_deployment(
 ) -> None:
     """Create a flow run of deployment NAME ('flow/deployment' or id) now."""
     parameters = _json_object(params_json) if params_json else {}
-    parameters.update(parse_assignments(params, "--param"))
-    body = s.DeploymentRunRequest(
-        parameters=parameters,
-        job_variables=parse_assignments(job_variables, "--job-variable"),
-        priority=priority,
-    )
+    variables = parse_assignments(job_variables, "--job-variable")
     with client() as api:
+        if params:
+            schema = api.read_deployment(name).parameter_schema
+            parameters.update(parse_parameters(params, schema))
+        body = s.DeploymentRunRequest(
+            parameters=parameters, job_variables=variables, priority=priority
+        )
         run = api.run_deployment(name, body)
         if as_json and not watch:
             emit_json(run)
