@@ -25,7 +25,7 @@ from flowyard.cli.project_file import (
 from flowyard.cli.schedules import describe, schedule, schedule_from_options, schedule_options
 from flowyard.cli.watch import watch_run
 from flowyard.client import FlowyardClient
-from flowyard.errors import FlowyardError, InvalidInput
+from flowyard.errors import ApiError, FlowyardError, InvalidInput
 
 RUN_PRIORITY = click.IntRange(s.MIN_RUN_PRIORITY, s.MAX_RUN_PRIORITY)
 
@@ -172,7 +172,10 @@ def deploy(
         schedules=None if one_schedule is None else [one_schedule],
     )
     with client() as api:
-        deployment = api.create_deployment(body)
+        try:
+            deployment = api.create_deployment(body)
+        except ApiError as exc:
+            raise _pool_hint(api, pool, exc) from exc
     if as_json:
         emit_json(deployment)
         return
@@ -282,11 +285,25 @@ def _checked_body(
         check_parameters(body.parameter_schema, body.parameters, partial=True)
         _check_triggers(entry)
         if entry.work_pool.name not in pools:
-            pools[entry.work_pool.name] = api.read_work_pool(entry.work_pool.name)
+            try:
+                pools[entry.work_pool.name] = api.read_work_pool(entry.work_pool.name)
+            except ApiError as exc:
+                raise _pool_hint(api, entry.work_pool.name, exc) from exc
         merge_variables(pools[entry.work_pool.name].base_job_template, body.job_variables)
     except (FlowyardError, ValidationError) as exc:
         raise InvalidInput(f"{path}: deployment {entry.name!r}: {exc}") from exc
     return body
+
+
+def _pool_hint(api: FlowyardClient, pool: str, exc: ApiError) -> FlowyardError:
+    """``exc``, or when it says that ``pool`` does not exist, the pools that do."""
+    if exc.status_code != 404 or f"work pool {pool!r} not found" not in exc.message:
+        return exc
+    names = ", ".join(sorted(p.name for p in api.list_work_pools())) or "none yet"
+    return InvalidInput(
+        f"work pool {pool!r} not found; the pools are: {names} "
+        f"(or create it: flowyard work-pool create {pool} --type process)"
+    )
 
 
 def _check_triggers(entry: DeploymentEntry) -> None:

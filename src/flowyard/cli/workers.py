@@ -79,6 +79,8 @@ def start(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if instance.ensure_pool():
+        click.echo(f"Created work pool {pool!r} of type {type_!r}: it did not exist.")
     click.echo(f"Worker {instance.name!r} serving work pool {pool!r} (type {type_}).")
     try:
         instance.run(once=run_once)

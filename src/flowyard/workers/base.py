@@ -129,8 +129,10 @@ class BaseWorker:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def setup(self) -> None:
-        """Create the pool with this type's default template when it does not exist yet."""
+    def ensure_pool(self) -> bool:
+        """Create the pool with this type's default template when it does not exist yet
+        (True then); refuse a pool of another type."""
+        created = False
         try:
             pool = self.client.read_work_pool(self.pool)
         except ApiError as exc:
@@ -140,11 +142,17 @@ class BaseWorker:
                 name=self.pool, type=self.type, base_job_template=self.default_base_job_template()
             )
             pool = self.client.create_work_pool(body)
+            created = True
             self.log.info("work_pool_created", type=self.type)
         if pool.type != self.type:
             raise InvalidInput(
                 f"work pool {self.pool!r} is of type {pool.type!r}, not {self.type!r}"
             )
+        return created
+
+    def setup(self) -> None:
+        """The pool exists (``ensure_pool``) and the API knows this worker."""
+        self.ensure_pool()
         self.heartbeat()
 
     def run(self, *, once: bool = False) -> None:
