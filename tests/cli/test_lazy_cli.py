@@ -61,3 +61,29 @@ def test_help_imports_no_command_group_and_no_heavy_library():
     groups = {entry.target.partition(":")[0] for entry in COMMANDS.values()}
     assert sorted(groups & set(loaded)) == []
     assert [m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY)] == []
+
+
+LISTING_PROBE = """
+import json, sys
+from flowyard.cli.main import cli
+try:
+    cli(["--api-url", "http://127.0.0.1:9", "work-pool", "ls"])
+except SystemExit:
+    pass
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_a_listing_imports_only_what_it_reads():
+    """``work-pool ls`` loads its own group and the client, not the SDK, the worker types,
+    the events package, automations or the other command groups."""
+    done = subprocess.run(
+        [sys.executable, "-c", LISTING_PROBE], capture_output=True, text=True, timeout=60
+    )
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert {"flowyard.cli.pools", "flowyard.client"} <= loaded
+    unwanted = {
+        "flowyard.sdk", "flowyard.workers", "flowyard.events", "flowyard.automation_schemas",
+        "flowyard.cli.deployments", "flowyard.cli.flow_runs", "fastapi", "sqlalchemy",
+    }  # fmt: skip
+    assert sorted(unwanted & loaded) == []

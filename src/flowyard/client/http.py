@@ -9,20 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
-from flowyard import artifact_schemas as a
-from flowyard import automation_schemas as au
 from flowyard import schemas as s
 from flowyard.client.batches import DEFAULT_MAX_BYTES, json_bytes
 from flowyard.errors import ApiError, ApiUnavailable
-from flowyard.events.schemas import Event, EventFollow, EventPage
-from flowyard.settings import Settings
+
+if TYPE_CHECKING:  # imported by the calls that use them: a CLI command loads what it needs
+    from flowyard import artifact_schemas as a
+    from flowyard import automation_schemas as au
+    from flowyard.events.schemas import Event, EventFollow, EventPage
+    from flowyard.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -447,17 +449,23 @@ class FlowyardClient:
 
     def list_events(self, *, cursor: str | None = None, **filters: Any) -> EventPage:
         """One page of events; ``filters`` are the query parameters of ``GET /api/events``."""
+        from flowyard.events.schemas import EventPage
+
         params = {k: v for k, v in {**filters, "cursor": cursor}.items() if v not in (None, [])}
         return EventPage.model_validate(self.request("GET", _path("events"), params=params))
 
     def follow_events(self, after: int | None, *, wait: float = 5.0, **filters: Any) -> EventFollow:
         """Events stored after position ``after`` (None: from now on), waiting up to ``wait``."""
+        from flowyard.events.schemas import EventFollow
+
         params = {k: v for k, v in {**filters, "after": after}.items() if v not in (None, [])}
         params["wait"] = wait
         raw = self.request("GET", _path("events", "follow"), params=params, timeout=wait + 30)
         return EventFollow.model_validate(raw)
 
     def read_event(self, event_id: str) -> Event:
+        from flowyard.events.schemas import Event
+
         return Event.model_validate(self.request("GET", _path("events", event_id)))
 
     def health(self) -> dict[str, Any]:
@@ -496,18 +504,26 @@ class FlowyardClient:
     # -- artifacts -----------------------------------------------------------------------
 
     def create_artifact(self, body: a.ArtifactCreate) -> a.Artifact:
+        from flowyard import artifact_schemas as a
+
         return self._send_doc("POST", a.Artifact, _path("artifacts"), body)
 
     def update_artifact(self, artifact_id: str, body: a.ArtifactUpdate) -> a.Artifact:
+        from flowyard import artifact_schemas as a
+
         return self._send_doc("PATCH", a.Artifact, _path("artifacts", artifact_id), body)
 
     def read_artifact(self, artifact_id: str) -> a.Artifact:
+        from flowyard import artifact_schemas as a
+
         return self._get(a.Artifact, _path("artifacts", artifact_id))
 
     def list_artifacts(
         self, *, cursor: str | None = None, limit: int = 50, **filters: str | None
     ) -> a.ArtifactPage:
         """A page of artifacts, newest first; ``filters``: key, flow_run_id, task_run_id, type."""
+        from flowyard import artifact_schemas as a
+
         params = {name: value for name, value in filters.items() if value is not None}
         params |= {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
         return self._get(a.ArtifactPage, _path("artifacts"), params=params)
@@ -515,6 +531,8 @@ class FlowyardClient:
     def read_artifact_history(
         self, key: str, *, cursor: str | None = None, limit: int = 50
     ) -> a.ArtifactHistory:
+        from flowyard import artifact_schemas as a
+
         params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
         return self._get(a.ArtifactHistory, _path("artifacts", "keys", key), params=params)
 
@@ -528,11 +546,15 @@ class FlowyardClient:
     # -- automations ---------------------------------------------------------------------
 
     def create_automation(self, body: au.AutomationCreate) -> au.Automation:
+        from flowyard import automation_schemas as au
+
         return self._send_doc("POST", au.Automation, _path("automations"), body)
 
     def list_automations(
         self, *, deployment_id: str | None = None, limit: int = 200, offset: int = 0
     ) -> list[au.Automation]:
+        from flowyard import automation_schemas as au
+
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         if deployment_id is not None:
             params["deployment_id"] = deployment_id
@@ -540,13 +562,19 @@ class FlowyardClient:
 
     def read_automation(self, ref: str) -> au.Automation:
         """An automation by id or name."""
+        from flowyard import automation_schemas as au
+
         return self._get(au.Automation, _path("automations", ref))
 
     def replace_automation(self, ref: str, body: au.AutomationCreate) -> au.Automation:
+        from flowyard import automation_schemas as au
+
         return self._send_doc("PUT", au.Automation, _path("automations", ref), body)
 
     def set_automation_enabled(self, ref: str, enabled: bool) -> au.Automation:
         """Resume (``enabled``) or pause an automation."""
+        from flowyard import automation_schemas as au
+
         body = au.AutomationPatch(enabled=enabled)
         return self._send_doc("PATCH", au.Automation, _path("automations", ref), body)
 
@@ -555,12 +583,16 @@ class FlowyardClient:
 
     def list_automation_firings(self, ref: str, *, limit: int = 20) -> list[au.Firing]:
         """The automation's latest firings, newest first, with their actions' outcomes."""
+        from flowyard import automation_schemas as au
+
         path = _path("automations", ref) + "/firings"
         return self._list(au.Firing, path, params={"limit": limit})
 
     def set_deployment_triggers(self, ref: str, triggers: list[Any]) -> list[au.Automation]:
         """Give deployment ``ref`` exactly these triggers (``DeploymentTrigger`` documents
         or dicts); an empty list removes them."""
+        from flowyard import automation_schemas as au
+
         body = [t.model_dump(mode="json") if isinstance(t, BaseModel) else t for t in triggers]
         path = _path("deployments") + "/" + quote(ref, safe="") + "/triggers"
         raw = self.request("PUT", path, json=body)

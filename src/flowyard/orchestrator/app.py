@@ -156,6 +156,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             await pubsub_redis.aclose()
             db.dispose()
 
+    s.build_all()  # the documents build lazily (for the CLI); the server needs them all
     app = FastAPI(
         title="Flowyard",
         version="0.1.0",
