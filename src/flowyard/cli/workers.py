@@ -72,8 +72,15 @@ def start(
     )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if instance.stopping:  # the second signal: no more waiting
+            click.echo(f"Received {name} again: killing the runs left now.", err=True)
+            instance.stop_now()
+            return
         click.echo(
-            f"Received {signal.Signals(signum).name}: finishing runs, then stopping.", err=True
+            f"Received {name}: finishing runs (grace period {grace_seconds:g} s), then "
+            "stopping; press Ctrl-C again to kill them now.",
+            err=True,
         )
         instance.stop()
 
