@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -38,20 +39,25 @@ def command() -> list[str]:
 
 
 def timed(args: list[str], api_url: str, repeat: int, expect: int = 0) -> dict[str, float]:
-    """Median and p90 wall time of ``flowyard ARGS`` over ``repeat`` runs (one warm-up)."""
+    """Median and p90 wall time of ``flowyard ARGS`` over ``repeat`` runs (one warm-up), and
+    the median CPU time (user + system) of the process: less swayed by a busy machine."""
     env = {**os.environ, "FLOWYARD_API_URL": api_url}
-    seconds = []
+    seconds, cpu = [], []
     for attempt in range(repeat + 1):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run([*command(), *args], env=env, capture_output=True, text=True)
         elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if done.returncode != expect:
             raise SystemExit(f"flowyard {' '.join(args)} exited {done.returncode}: {done.stderr}")
         if attempt:
             seconds.append(elapsed)
+            cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     return {
         "median_s": round(statistics.median(seconds), 4),
         "p90_s": round(percentile(seconds, 90), 4),
+        "median_cpu_s": round(statistics.median(cpu), 4),
         "count": len(seconds),
     }
 
