@@ -9,7 +9,7 @@ import click
 
 from flowyard.cli.common import client, json_option, settings
 from flowyard.cli.output import emit_json, table
-from flowyard.workers import load_worker_type
+from flowyard.workers import load_worker_type, require_installed
 
 
 @click.group("worker")
@@ -58,6 +58,7 @@ def start(
     """Serve a work pool: claim its runs and launch them (creates the pool if missing)."""
     cfg = settings()
     worker_type = load_worker_type(type_)
+    require_installed(worker_type)
     api = client(retry_seconds=30.0, retry_refused=True)
     instance = worker_type(
         api,

@@ -68,6 +68,9 @@ class BaseWorker:
     type: ClassVar[str] = ""
     variables: ClassVar[builtins.type[BaseModel]]
     supports_kill: ClassVar[bool] = False
+    requires: ClassVar[tuple[str, str] | None] = None
+    """The package this type imports beyond the base install, and the extra that brings it:
+    ``("docker", "docker")`` is ``pip install 'flowyard[docker]'``."""
     kills_at_shutdown: ClassVar[bool] = True
     """False: runs still going when the shutdown grace ends are left running (and watched
     by no one) for another worker to adopt, as Kubernetes Jobs outlive their worker."""
