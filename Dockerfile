@@ -17,7 +17,7 @@ COPY pyproject.toml README.md build-ca.pe[m] ./
 RUN if [ -f build-ca.pem ]; then mv build-ca.pem /opt/flowyard/ \
         && printf '[global]\ncert = /opt/flowyard/build-ca.pem\n' > /opt/flowyard/pip.conf; fi \
     && mkdir -p src/flowyard && touch src/flowyard/__init__.py \
-    && pip install -q ".[postgres]" && pip uninstall -q -y flowyard && rm -rf src build
+    && pip install -q ".[postgres,all]" && pip uninstall -q -y flowyard && rm -rf src build
 
 FROM dependencies
 COPY src ./src

@@ -65,10 +65,12 @@ class ApiError(FlowyardError):
 
 
 class ApiUnavailable(ApiError):
-    """Raised by the client when the API cannot be reached after retries."""
+    """Raised by the client when the API cannot be reached after retries; ``refused`` when
+    nothing listens at its address (the connection was refused)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, refused: bool = False) -> None:
         super().__init__(0, message)
+        self.refused = refused
 
 
 class ForkServerError(FlowyardError):

@@ -184,7 +184,22 @@ BlockRef = Annotated[
 
 
 class _Doc(BaseModel):
-    model_config = ConfigDict(from_attributes=True, extra="forbid", allow_inf_nan=False)
+    # built on first use: a CLI command pays only for the documents it reads (build_all)
+    model_config = ConfigDict(
+        from_attributes=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
+
+
+def build_all() -> None:
+    """Build every document's validator now, and defer no more: the server does this before
+    FastAPI wraps the documents in its adapters (which would otherwise defer too, and warn)."""
+    pending: list[type[_Doc]] = [_Doc]
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        model.model_config["defer_build"] = False  # each class has its own config dict
+        if model is not _Doc:
+            model.model_rebuild(force=True)
 
 
 # -- work pools and queues ---------------------------------------------------------------

@@ -162,3 +162,11 @@ def test_deleting_a_deployment_keeps_its_finished_runs_and_drops_its_waiting_one
     with pytest.raises(ApiError) as dropped:
         api.read_flow_run(waiting.id)
     assert dropped.value.status_code == 404
+
+
+def test_health_answers_at_the_root_too(server):
+    """Probes and load balancers look at /health: it answers like /api/health."""
+    for path in ("/health", "/api/health"):
+        response = httpx.get(f"{server.url}{path}")
+        assert response.status_code == 200, path
+        assert response.json() == {"status": "ok"}

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from pydantic import Field, SecretStr
 
 from flowyard.blocks.core import Block
+from flowyard.errors import InvalidInput
 
 
 class Secret(Block):
@@ -97,7 +98,10 @@ class AwsCredentials(Block):
 
     def get_client(self, service: str, config: Any = None) -> Any:
         """A boto3 client for ``service`` (imported lazily: boto3 is slow to import)."""
-        import boto3
+        try:
+            import boto3
+        except ImportError:
+            raise InvalidInput("AWS blocks need boto3: pip install 'flowyard[aws]'") from None
 
         return boto3.client(service, config=config, **self.client_options())  # type: ignore[call-overload]
 

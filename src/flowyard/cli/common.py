@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from flowyard.client import FlowyardClient
 from flowyard.errors import FlowyardError
-from flowyard.settings import Settings
+
+if TYPE_CHECKING:  # imported when a command runs: ``flowyard --help`` needs neither
+    from flowyard.client import FlowyardClient
+    from flowyard.settings import Settings
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
@@ -30,4 +32,9 @@ def settings() -> Settings:
 
 
 def client(**kwargs: Any) -> FlowyardClient:
+    """The API client of a command; a person is waiting, so a refused connection fails at
+    once with a hint (long-running commands pass ``retry_refused=True``)."""
+    from flowyard.client import FlowyardClient
+
+    kwargs.setdefault("retry_refused", False)
     return FlowyardClient.from_settings(settings(), **kwargs)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from flowyard import examples
 from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.cli.watch import FinalState, watch_run
@@ -17,19 +18,27 @@ from flowyard.states import StateType
 from flowyard.workers.process import ProcessWorker
 
 POOL = "demo-pool"
+PACKAGED_ENTRYPOINT = "etl.py:etl_flow"
+
+
+def demo_flow(entrypoint: str | None) -> tuple[str, Path]:
+    """The entrypoint and the folder it is relative to: the user's, or the packaged example."""
+    if entrypoint is not None:
+        return entrypoint, Path.cwd()
+    return PACKAGED_ENTRYPOINT, Path(examples.__file__).resolve().parent
 
 
 @click.command("demo")
 @click.option(
     "--entrypoint",
-    default="examples/etl.py:etl_flow",
-    show_default=True,
-    help="Flow to deploy, relative to the current directory.",
+    help="Flow to deploy, FILE:FUNCTION relative to the current directory "
+    "(default: the ETL flow shipped with Flowyard).",
 )
 @click.option("--keep", is_flag=True, help="Keep the demo's data folder.")
-def demo(entrypoint: str, keep: bool) -> None:
+def demo(entrypoint: str | None, keep: bool) -> None:
     """Start a server and a process worker, deploy and run the quick-start flow, then stop."""
-    flow = load_flow(entrypoint, Path.cwd())
+    entrypoint, folder = demo_flow(entrypoint)
+    flow = load_flow(entrypoint, folder)
     home = Path(tempfile.mkdtemp(prefix="flowyard-demo-"))
     click.echo(f"Starting a Flowyard server (SQLite + managed Redis) in {home} …")
     server = ServerProcess(home)
@@ -48,7 +57,7 @@ def demo(entrypoint: str, keep: bool) -> None:
                     name="demo",
                     flow_name=flow.name,
                     entrypoint=entrypoint,
-                    path=str(Path.cwd()),
+                    path=str(folder),
                     pool_name=POOL,
                     parameter_schema=parameter_schema(flow.fn),
                 )

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from flowyard import schemas as s
 from flowyard.cli.common import client, json_option
 from flowyard.cli.output import details, emit_json, parse_assignments, table
+from flowyard.cli.parameters import HELP, parse_parameters
 from flowyard.cli.project_file import (
     FILE_NAME,
     STARTER,
@@ -24,7 +25,7 @@ from flowyard.cli.project_file import (
 from flowyard.cli.schedules import describe, schedule, schedule_from_options, schedule_options
 from flowyard.cli.watch import watch_run
 from flowyard.client import FlowyardClient
-from flowyard.errors import FlowyardError, InvalidInput
+from flowyard.errors import ApiError, FlowyardError, InvalidInput
 
 RUN_PRIORITY = click.IntRange(s.MIN_RUN_PRIORITY, s.MAX_RUN_PRIORITY)
 
@@ -49,7 +50,9 @@ RUN_PRIORITY = click.IntRange(s.MIN_RUN_PRIORITY, s.MAX_RUN_PRIORITY)
 )
 @click.option("--pool", "-p", help="Work pool that runs it (required with ENTRYPOINT).")
 @click.option("--work-queue", "-q", help="Queue of the pool; default: the pool's default queue.")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Default parameter.")
+@click.option(
+    "--param", "params", multiple=True, metavar="KEY=VALUE", help=f"Default parameter. {HELP}"
+)
 @click.option(
     "--job-variable",
     "job_variables",
@@ -154,7 +157,7 @@ def deploy(
         name=names[0],
         pool_name=pool,
         queue_name=work_queue,
-        parameters=parse_assignments(params, "--param"),
+        param_items=params,
         job_variables=variables,
         tags=list(tags),
         blocks=list(blocks),
@@ -169,7 +172,10 @@ def deploy(
         schedules=None if one_schedule is None else [one_schedule],
     )
     with client() as api:
-        deployment = api.create_deployment(body)
+        try:
+            deployment = api.create_deployment(body)
+        except ApiError as exc:
+            raise _pool_hint(api, pool, exc) from exc
     if as_json:
         emit_json(deployment)
         return
@@ -180,20 +186,27 @@ def deploy(
     click.echo(f"Run it with: flowyard deployment run {full_name}")
 
 
-def _body(entrypoint: str, base: Path, **fields: Any) -> s.DeploymentCreate:
+def _body(
+    entrypoint: str, base: Path, param_items: tuple[str, ...] = (), **fields: Any
+) -> s.DeploymentCreate:
     """The deployment of the flow at ``entrypoint``, loaded here for its name and parameters
-    from where its pull steps will look for it (refused if it leaves that folder)."""
+    from where its pull steps will look for it (refused if it leaves that folder);
+    ``param_items`` (``--param``) are read by the flow's parameter schema."""
     from flowyard.engine.entrypoint import load_flow
     from flowyard.sdk.parameters import parameter_schema
 
     flow = load_flow(entrypoint, local_code_directory(base, fields.get("pull_steps") or []))
     if not fields.get("description"):
         fields["description"] = (flow.fn.__doc__ or "").strip() or None
+    schema = parameter_schema(flow.fn)
+    if param_items:
+        given = parse_parameters(param_items, schema)
+        fields["parameters"] = {**(fields.get("parameters") or {}), **given}
     return s.DeploymentCreate(
         flow_name=flow.name,
         entrypoint=entrypoint,
         path=str(base),
-        parameter_schema=parameter_schema(flow.fn),
+        parameter_schema=schema,
         **fields,
     )
 
@@ -272,11 +285,25 @@ def _checked_body(
         check_parameters(body.parameter_schema, body.parameters, partial=True)
         _check_triggers(entry)
         if entry.work_pool.name not in pools:
-            pools[entry.work_pool.name] = api.read_work_pool(entry.work_pool.name)
+            try:
+                pools[entry.work_pool.name] = api.read_work_pool(entry.work_pool.name)
+            except ApiError as exc:
+                raise _pool_hint(api, entry.work_pool.name, exc) from exc
         merge_variables(pools[entry.work_pool.name].base_job_template, body.job_variables)
     except (FlowyardError, ValidationError) as exc:
         raise InvalidInput(f"{path}: deployment {entry.name!r}: {exc}") from exc
     return body
+
+
+def _pool_hint(api: FlowyardClient, pool: str, exc: ApiError) -> FlowyardError:
+    """``exc``, or when it says that ``pool`` does not exist, the pools that do."""
+    if exc.status_code != 404 or f"work pool {pool!r} not found" not in exc.message:
+        return exc
+    names = ", ".join(sorted(p.name for p in api.list_work_pools())) or "none yet"
+    return InvalidInput(
+        f"work pool {pool!r} not found; the pools are: {names} "
+        f"(or create it: flowyard work-pool create {pool} --type process)"
+    )
 
 
 def _check_triggers(entry: DeploymentEntry) -> None:
@@ -385,7 +412,9 @@ def delete_deployment(name: str) -> None:
 
 @deployment.command("run")
 @click.argument("name")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Parameter override.")
+@click.option(
+    "--param", "params", multiple=True, metavar="KEY=VALUE", help=f"Parameter override. {HELP}"
+)
 @click.option("--params", "params_json", help="Parameters as a JSON object.")
 @click.option("--job-variable", "job_variables", multiple=True, metavar="KEY=VALUE")
 @click.option(
@@ -406,13 +435,14 @@ def run_deployment(
 ) -> None:
     """Create a flow run of deployment NAME ('flow/deployment' or id) now."""
     parameters = _json_object(params_json) if params_json else {}
-    parameters.update(parse_assignments(params, "--param"))
-    body = s.DeploymentRunRequest(
-        parameters=parameters,
-        job_variables=parse_assignments(job_variables, "--job-variable"),
-        priority=priority,
-    )
+    variables = parse_assignments(job_variables, "--job-variable")
     with client() as api:
+        if params:
+            schema = api.read_deployment(name).parameter_schema
+            parameters.update(parse_parameters(params, schema))
+        body = s.DeploymentRunRequest(
+            parameters=parameters, job_variables=variables, priority=priority
+        )
         run = api.run_deployment(name, body)
         if as_json and not watch:
             emit_json(run)

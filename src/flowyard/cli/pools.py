@@ -11,7 +11,6 @@ from flowyard import schemas as s
 from flowyard.cli.common import client, json_option
 from flowyard.cli.output import details, emit_json, table
 from flowyard.errors import InvalidInput
-from flowyard.workers import load_worker_type
 
 
 @click.group("work-pool")
@@ -69,6 +68,8 @@ def create_pool(
         except ValueError as exc:
             raise InvalidInput(f"{base_job_template} is not valid JSON: {exc}") from exc
     else:
+        from flowyard.workers import load_worker_type  # the worker types: only to create
+
         template = load_worker_type(type_).default_base_job_template()
     body = s.WorkPoolCreate(
         name=name,
@@ -211,6 +212,8 @@ def delete_pool(name: str) -> None:
 @click.option("--type", "type_", default="process", show_default=True)
 def default_template(type_: str) -> None:
     """Print a worker type's default base job template as JSON."""
+    from flowyard.workers import load_worker_type
+
     click.echo(json.dumps(load_worker_type(type_).default_base_job_template(), indent=2))
 
 

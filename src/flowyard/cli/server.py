@@ -24,11 +24,11 @@ def start(host: str | None, port: int | None) -> None:
     cfg = settings()
     updates = {k: v for k, v in (("server_host", host), ("server_port", port)) if v is not None}
     cfg = cfg.model_copy(update=updates)
-    click.echo(
+    banner = (
         f"Flowyard API on http://{cfg.server_host}:{cfg.server_port} (docs at /docs); "
         f"data in {cfg.home}. Ctrl-C to stop."
     )
-    serve(cfg)
+    serve(cfg, announce=lambda: click.echo(banner))
 
 
 @server.command("migrate")

@@ -24,9 +24,22 @@ class FinalState:
         return self.type is StateType.COMPLETED
 
 
-def format_log(log: s.Log) -> str:
+def format_log(log: s.Log, task_run_name: str | None = None) -> str:
+    """One line; a task's log names its task run as a script run prints it."""
     stamp = log.timestamp.strftime("%H:%M:%S.%f")[:-3]
-    return f"{stamp} | {_level(log.level):<7} | {log.source:<6} | {log.message}"
+    message = log.message
+    if log.task_run_id is not None:
+        message = f"Task run {task_run_name or log.task_run_id[:8]!r} - {message}"
+    return f"{stamp} | {_level(log.level):<7} | {log.source:<6} | {message}"
+
+
+def _learn_task_names(
+    api: FlowyardClient, run_id: str, logs: list[s.Log], names: dict[str, str]
+) -> None:
+    """Add the names of the task runs ``logs`` mention that ``names`` lacks (one request;
+    a task run not recorded yet is shown by its id's prefix)."""
+    if any(log.task_run_id and log.task_run_id not in names for log in logs):
+        names.update((task_run.id, task_run.name) for task_run in api.list_task_runs(run_id))
 
 
 def _level(level: int) -> str:
@@ -35,16 +48,21 @@ def _level(level: int) -> str:
     )
 
 
-def print_logs(api: FlowyardClient, run_id: str, after_id: int = 0) -> int:
-    """Print logs after ``after_id``; returns the last id printed.
+def print_logs(
+    api: FlowyardClient, run_id: str, after_id: int = 0, names: dict[str, str] | None = None
+) -> int:
+    """Print logs after ``after_id``; returns the last id printed. ``names`` (task run id →
+    name) is kept across calls by a caller that polls.
 
     Each page is printed in time order: the engine's records and the worker's capture of
     the process output reach the API separately, a moment apart.
     """
+    names = {} if names is None else names
     while True:
         logs = api.read_logs(run_id, after_id=after_id)
+        _learn_task_names(api, run_id, logs, names)
         for log in sorted(logs, key=lambda entry: entry.timestamp):
-            click.echo(format_log(log))
+            click.echo(format_log(log, names.get(log.task_run_id or "")))
         if logs:
             after_id = max(log.id for log in logs)
         if len(logs) < 1000:
@@ -52,13 +70,19 @@ def print_logs(api: FlowyardClient, run_id: str, after_id: int = 0) -> int:
 
 
 def drain_logs(
-    api: FlowyardClient, run_id: str, after_id: int, *, idle: float = 0.6, most: float = 3.0
+    api: FlowyardClient,
+    run_id: str,
+    after_id: int,
+    *,
+    idle: float = 0.6,
+    most: float = 3.0,
+    names: dict[str, str] | None = None,
 ) -> int:
     """After a run ended, print the output its infrastructure shipped a moment later."""
     deadline = time.monotonic() + most
     quiet_since = time.monotonic()
     while time.monotonic() < deadline and time.monotonic() - quiet_since < idle:
-        newest = print_logs(api, run_id, after_id)
+        newest = print_logs(api, run_id, after_id, names)
         if newest != after_id:
             after_id, quiet_since = newest, time.monotonic()
         time.sleep(POLL_SECONDS / 2)
@@ -69,6 +93,7 @@ def watch_run(api: FlowyardClient, run_id: str, *, show_logs: bool = True) -> Fi
     """Print state changes (and logs) until the run reaches a final state."""
     last_state: StateType | None = None
     after_id = 0
+    names: dict[str, str] = {}
     while True:
         run = api.read_flow_run(run_id)
         if run.state.type is not last_state:
@@ -76,9 +101,9 @@ def watch_run(api: FlowyardClient, run_id: str, *, show_logs: bool = True) -> Fi
             note = f": {run.state.message}" if run.state.message else ""
             click.echo(f"Flow run {run.name!r} is {run.state.name}{note}")
         if show_logs:
-            after_id = print_logs(api, run_id, after_id)
+            after_id = print_logs(api, run_id, after_id, names)
         if run.state.type.is_terminal:
             if show_logs:
-                drain_logs(api, run_id, after_id)
+                drain_logs(api, run_id, after_id, names=names)
             return FinalState(run.state.type, run.state.message)
         time.sleep(POLL_SECONDS)

@@ -9,7 +9,7 @@ import click
 
 from flowyard.cli.common import client, json_option, settings
 from flowyard.cli.output import emit_json, table
-from flowyard.workers import load_worker_type
+from flowyard.workers import load_worker_type, require_installed
 
 
 @click.group("worker")
@@ -58,7 +58,8 @@ def start(
     """Serve a work pool: claim its runs and launch them (creates the pool if missing)."""
     cfg = settings()
     worker_type = load_worker_type(type_)
-    api = client(retry_seconds=30.0)
+    require_installed(worker_type)
+    api = client(retry_seconds=30.0, retry_refused=True)
     instance = worker_type(
         api,
         pool,
@@ -72,13 +73,22 @@ def start(
     )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if instance.stopping:  # the second signal: no more waiting
+            click.echo(f"Received {name} again: killing the runs left now.", err=True)
+            instance.stop_now()
+            return
         click.echo(
-            f"Received {signal.Signals(signum).name}: finishing runs, then stopping.", err=True
+            f"Received {name}: finishing runs (grace period {grace_seconds:g} s), then "
+            "stopping; press Ctrl-C again to kill them now.",
+            err=True,
         )
         instance.stop()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if instance.ensure_pool():
+        click.echo(f"Created work pool {pool!r} of type {type_!r}: it did not exist.")
     click.echo(f"Worker {instance.name!r} serving work pool {pool!r} (type {type_}).")
     try:
         instance.run(once=run_once)

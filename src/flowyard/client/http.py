@@ -8,31 +8,47 @@ Only what ``is_transient`` says is retried; a request that may have reached the 
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
-from flowyard import artifact_schemas as a
-from flowyard import automation_schemas as au
 from flowyard import schemas as s
 from flowyard.client.batches import DEFAULT_MAX_BYTES, json_bytes
 from flowyard.errors import ApiError, ApiUnavailable
-from flowyard.events.schemas import Event, EventFollow, EventPage
-from flowyard.settings import Settings
+
+if TYPE_CHECKING:  # imported by the calls that use them: a CLI command loads what it needs
+    from flowyard import artifact_schemas as a
+    from flowyard import automation_schemas as au
+    from flowyard.events.schemas import Event, EventFollow, EventPage
+    from flowyard.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 
 TRANSIENT_STATUS = frozenset({502, 503, 504})
 
 
-def is_transient(exc: BaseException) -> bool:
-    """True when retrying the same request may succeed: the API or Redis is briefly away."""
+def is_transient(exc: BaseException, *, refused_too: bool = True) -> bool:
+    """True when retrying the same request may succeed: the API or Redis is briefly away.
+
+    ``refused_too=False`` is for a person at a terminal: nothing listening at the address
+    is not worth waiting out (workers and engines wait, as a server restarts)."""
     if isinstance(exc, ApiUnavailable):
-        return True
+        return refused_too or not exc.refused
     return isinstance(exc, ApiError) and exc.status_code in TRANSIENT_STATUS
+
+
+def _refused(exc: BaseException) -> bool:
+    """True when ``exc`` or an error it came from is a refused connection."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _path(*parts: str) -> str:
@@ -65,7 +81,8 @@ def _bearer(key: str) -> _Bearer:
 
 
 class FlowyardClient:
-    """A synchronous client; ``retry_seconds`` bounds how long transient failures are retried.
+    """A synchronous client; ``retry_seconds`` bounds how long transient failures are retried,
+    ``retry_refused=False`` fails at once when nothing listens (the CLI's commands).
 
     ``max_request_bytes`` is the API's body limit as this client knows it (the setting
     ``FLOWYARD_MAX_REQUEST_BYTES``): the batches of logs and task-run records stay under it.
@@ -78,6 +95,7 @@ class FlowyardClient:
         *,
         timeout: float = 30.0,
         retry_seconds: float = 10.0,
+        retry_refused: bool = True,
         max_request_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.api_url = api_url.rstrip("/")
@@ -86,6 +104,7 @@ class FlowyardClient:
             base_url=self.api_url, auth=self._bearer, timeout=timeout, verify=_tls(self.api_url)
         )
         self._retry_seconds = retry_seconds
+        self._retry_refused = retry_refused
         self.max_request_bytes = max_request_bytes
 
     @property
@@ -117,7 +136,7 @@ class FlowyardClient:
     def request(self, method: str, path: str, *, timeout: float | None = None, **kw: Any) -> Any:
         """Send one request, retrying transient failures; returns the decoded JSON body."""
         retrying = Retrying(
-            retry=retry_if_exception(is_transient),
+            retry=retry_if_exception(partial(is_transient, refused_too=self._retry_refused)),
             stop=stop_after_delay(self._retry_seconds),
             wait=wait_exponential_jitter(multiplier=0.1, max=2.0),
             reraise=True,
@@ -133,6 +152,12 @@ class FlowyardClient:
         try:
             response = self._http.request(method, path, **kw)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
+            if _refused(exc):
+                raise ApiUnavailable(
+                    f"cannot reach the Flowyard API at {self.api_url} (connection refused)"
+                    " — start it with: flowyard server start",
+                    refused=True,
+                ) from exc
             raise ApiUnavailable(f"cannot reach the Flowyard API at {self.api_url}: {exc}") from exc
         except httpx.TimeoutException as exc:
             raise ApiError(0, f"the Flowyard API at {self.api_url} timed out") from exc
@@ -450,17 +475,23 @@ class FlowyardClient:
 
     def list_events(self, *, cursor: str | None = None, **filters: Any) -> EventPage:
         """One page of events; ``filters`` are the query parameters of ``GET /api/events``."""
+        from flowyard.events.schemas import EventPage
+
         params = {k: v for k, v in {**filters, "cursor": cursor}.items() if v not in (None, [])}
         return EventPage.model_validate(self.request("GET", _path("events"), params=params))
 
     def follow_events(self, after: int | None, *, wait: float = 5.0, **filters: Any) -> EventFollow:
         """Events stored after position ``after`` (None: from now on), waiting up to ``wait``."""
+        from flowyard.events.schemas import EventFollow
+
         params = {k: v for k, v in {**filters, "after": after}.items() if v not in (None, [])}
         params["wait"] = wait
         raw = self.request("GET", _path("events", "follow"), params=params, timeout=wait + 30)
         return EventFollow.model_validate(raw)
 
     def read_event(self, event_id: str) -> Event:
+        from flowyard.events.schemas import Event
+
         return Event.model_validate(self.request("GET", _path("events", event_id)))
 
     def health(self) -> dict[str, Any]:
@@ -499,18 +530,26 @@ class FlowyardClient:
     # -- artifacts -----------------------------------------------------------------------
 
     def create_artifact(self, body: a.ArtifactCreate) -> a.Artifact:
+        from flowyard import artifact_schemas as a
+
         return self._send_doc("POST", a.Artifact, _path("artifacts"), body)
 
     def update_artifact(self, artifact_id: str, body: a.ArtifactUpdate) -> a.Artifact:
+        from flowyard import artifact_schemas as a
+
         return self._send_doc("PATCH", a.Artifact, _path("artifacts", artifact_id), body)
 
     def read_artifact(self, artifact_id: str) -> a.Artifact:
+        from flowyard import artifact_schemas as a
+
         return self._get(a.Artifact, _path("artifacts", artifact_id))
 
     def list_artifacts(
         self, *, cursor: str | None = None, limit: int = 50, **filters: str | None
     ) -> a.ArtifactPage:
         """A page of artifacts, newest first; ``filters``: key, flow_run_id, task_run_id, type."""
+        from flowyard import artifact_schemas as a
+
         params = {name: value for name, value in filters.items() if value is not None}
         params |= {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
         return self._get(a.ArtifactPage, _path("artifacts"), params=params)
@@ -518,6 +557,8 @@ class FlowyardClient:
     def read_artifact_history(
         self, key: str, *, cursor: str | None = None, limit: int = 50
     ) -> a.ArtifactHistory:
+        from flowyard import artifact_schemas as a
+
         params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
         return self._get(a.ArtifactHistory, _path("artifacts", "keys", key), params=params)
 
@@ -531,11 +572,15 @@ class FlowyardClient:
     # -- automations ---------------------------------------------------------------------
 
     def create_automation(self, body: au.AutomationCreate) -> au.Automation:
+        from flowyard import automation_schemas as au
+
         return self._send_doc("POST", au.Automation, _path("automations"), body)
 
     def list_automations(
         self, *, deployment_id: str | None = None, limit: int = 200, offset: int = 0
     ) -> list[au.Automation]:
+        from flowyard import automation_schemas as au
+
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         if deployment_id is not None:
             params["deployment_id"] = deployment_id
@@ -543,13 +588,19 @@ class FlowyardClient:
 
     def read_automation(self, ref: str) -> au.Automation:
         """An automation by id or name."""
+        from flowyard import automation_schemas as au
+
         return self._get(au.Automation, _path("automations", ref))
 
     def replace_automation(self, ref: str, body: au.AutomationCreate) -> au.Automation:
+        from flowyard import automation_schemas as au
+
         return self._send_doc("PUT", au.Automation, _path("automations", ref), body)
 
     def set_automation_enabled(self, ref: str, enabled: bool) -> au.Automation:
         """Resume (``enabled``) or pause an automation."""
+        from flowyard import automation_schemas as au
+
         body = au.AutomationPatch(enabled=enabled)
         return self._send_doc("PATCH", au.Automation, _path("automations", ref), body)
 
@@ -558,12 +609,16 @@ class FlowyardClient:
 
     def list_automation_firings(self, ref: str, *, limit: int = 20) -> list[au.Firing]:
         """The automation's latest firings, newest first, with their actions' outcomes."""
+        from flowyard import automation_schemas as au
+
         path = _path("automations", ref) + "/firings"
         return self._list(au.Firing, path, params={"limit": limit})
 
     def set_deployment_triggers(self, ref: str, triggers: list[Any]) -> list[au.Automation]:
         """Give deployment ``ref`` exactly these triggers (``DeploymentTrigger`` documents
         or dicts); an empty list removes them."""
+        from flowyard import automation_schemas as au
+
         body = [t.model_dump(mode="json") if isinstance(t, BaseModel) else t for t in triggers]
         path = _path("deployments") + "/" + quote(ref, safe="") + "/triggers"
         raw = self.request("PUT", path, json=body)

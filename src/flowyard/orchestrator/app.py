@@ -25,6 +25,7 @@ from flowyard.errors import (
     NotFound,
     QueueUnavailable,
 )
+from flowyard.orchestrator import api_docs
 from flowyard.orchestrator import events as event_records
 from flowyard.orchestrator.api import (
     api_keys,
@@ -156,13 +157,17 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             await pubsub_redis.aclose()
             db.dispose()
 
+    s.build_all()  # the documents build lazily (for the CLI); the server needs them all
     app = FastAPI(
         title="Flowyard",
         version="0.1.0",
         lifespan=lifespan,
         dependencies=[Depends(guard)],
         responses=ERROR_RESPONSES,
+        docs_url=None,  # api_docs serves them without a CDN
+        redoc_url=None,
     )
+    api_docs.install(app)
     # schedules and automations (a deployment's triggers) before deployments: their paths
     # would otherwise match GET /{ref:path}
     for router in (
@@ -197,6 +202,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
         return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/health", tags=["health"])
+    @app.get("/health", tags=["health"])  # where probes and load balancers look
     async def health(request: Request) -> dict[str, str]:
         await request.app.state.orchestrator.queues.ping()
         return {"status": "ok"}

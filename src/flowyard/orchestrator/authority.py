@@ -196,6 +196,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/api_keys"): ADMIN,
     ("DELETE", "/api/api_keys/{name}"): ADMIN,
     ("GET", "/api/health"): Rule(viewer=True, worker=anything, run=anything),
+    ("GET", "/health"): Rule(viewer=True, worker=anything, run=anything),
     ("GET", "/metrics"): READ,
     # the web UI (flowyard.ui): its pages read; it changes things through the routes above
     ("GET", "/"): Rule(anyone=True),

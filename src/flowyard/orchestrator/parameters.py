@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -35,4 +36,15 @@ def check_parameters(
         missing = next((name for name in schema.get("required", []) if name not in parameters), "?")
         raise InvalidInput(f"parameter {missing!r} is required")
     name = error.path[0] if error.path else "?"
-    raise InvalidInput(f"parameter {name!r}: {error.message}")
+    raise InvalidInput(f"parameter {name!r}: {_json_spelling(error.message, error.instance)}")
+
+
+def _json_spelling(message: str, instance: Any) -> str:
+    """``message`` with the offending value as JSON spells it (``true``, not ``True``)."""
+    shown = repr(instance)
+    if not message.startswith(shown):
+        return message
+    try:
+        return json.dumps(instance) + message[len(shown) :]
+    except (TypeError, ValueError):
+        return message

@@ -13,6 +13,7 @@ import structlog
 import uvicorn
 
 from flowyard.errors import InvalidInput
+from flowyard.orchestrator.home_lock import HomeLock, listening_socket
 from flowyard.pools import ManagedRedis
 from flowyard.private_files import OWNER_ONLY_UMASK, private_directory
 from flowyard.settings import Settings
@@ -29,8 +30,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(settings: Settings) -> None:
-    """Run the API until interrupted; starts and stops a local Redis when none is configured."""
+def serve(settings: Settings, announce: Callable[[], None] = lambda: None) -> None:
+    """Run the API until interrupted; starts and stops a local Redis when none is configured.
+
+    The data folder's lock and the port are taken first (``Conflict`` if either is held),
+    then ``announce`` is called, then the rest starts."""
     if not is_loopback(settings.server_host) and not settings.api_key:
         raise InvalidInput(
             f"refusing to listen on {settings.server_host} without an API key; "
@@ -41,6 +45,9 @@ def serve(settings: Settings) -> None:
     os.umask(OWNER_ONLY_UMASK)  # whatever the server or its libraries write is ours alone
     private_directory(settings.home)
     with contextlib.ExitStack() as stack:
+        stack.enter_context(HomeLock(settings.home))
+        sock = stack.enter_context(listening_socket(settings.server_host, settings.server_port))
+        announce()
         redis_url = settings.redis_url
         if not redis_url:  # its URL, with a password made for this start, stays in memory
             managed = stack.enter_context(ManagedRedis(workdir=settings.home / "redis"))
@@ -60,7 +67,7 @@ def serve(settings: Settings) -> None:
             url=f"http://{settings.server_host}:{settings.server_port}",
             database=settings.resolved_database_url.split("@")[-1],
         )
-        _Server(config, on_exit=lambda: stop_services(app)).run()
+        _Server(config, on_exit=lambda: stop_services(app)).run(sockets=[sock])
 
 
 class _Server(uvicorn.Server):

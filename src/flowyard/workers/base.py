@@ -68,6 +68,9 @@ class BaseWorker:
     type: ClassVar[str] = ""
     variables: ClassVar[builtins.type[BaseModel]]
     supports_kill: ClassVar[bool] = False
+    requires: ClassVar[tuple[str, str] | None] = None
+    """The package this type imports beyond the base install, and the extra that brings it:
+    ``("docker", "docker")`` is ``pip install 'flowyard[docker]'``."""
     kills_at_shutdown: ClassVar[bool] = True
     """False: runs still going when the shutdown grace ends are left running (and watched
     by no one) for another worker to adopt, as Kubernetes Jobs outlive their worker."""
@@ -101,6 +104,7 @@ class BaseWorker:
         self._active: dict[str, ActiveRun] = {}
         self._changed = threading.Condition()
         self._stopping = threading.Event()
+        self._hurry = threading.Event()  # stop_now: no grace period
         self._closed = threading.Event()
         self._logs = LogShipper(client).start()
         self.metrics = WorkerMetrics(active_runs=lambda: len(self._active))
@@ -129,8 +133,10 @@ class BaseWorker:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def setup(self) -> None:
-        """Create the pool with this type's default template when it does not exist yet."""
+    def ensure_pool(self) -> bool:
+        """Create the pool with this type's default template when it does not exist yet
+        (True then); refuse a pool of another type."""
+        created = False
         try:
             pool = self.client.read_work_pool(self.pool)
         except ApiError as exc:
@@ -140,11 +146,17 @@ class BaseWorker:
                 name=self.pool, type=self.type, base_job_template=self.default_base_job_template()
             )
             pool = self.client.create_work_pool(body)
+            created = True
             self.log.info("work_pool_created", type=self.type)
         if pool.type != self.type:
             raise InvalidInput(
                 f"work pool {self.pool!r} is of type {pool.type!r}, not {self.type!r}"
             )
+        return created
+
+    def setup(self) -> None:
+        """The pool exists (``ensure_pool``) and the API knows this worker."""
+        self.ensure_pool()
         self.heartbeat()
 
     def run(self, *, once: bool = False) -> None:
@@ -197,18 +209,35 @@ class BaseWorker:
         with self._changed:
             return self._changed.wait_for(lambda: not self._active, timeout)
 
-    def shutdown(self) -> None:
-        """Stop claiming, give runs ``grace_seconds`` to finish, then kill and report the rest."""
+    @property
+    def stopping(self) -> bool:
+        """True once ``stop`` was called: no more claims, the runs going are finishing."""
+        return self._stopping.is_set()
+
+    def stop_now(self) -> None:
+        """Stop without the grace period: runs still going are killed at once and reported
+        Crashed (a second Ctrl-C)."""
+        self._hurry.set()
         self.stop()
-        if not self.join(self.grace_seconds):
+
+    def shutdown(self) -> None:
+        """Stop claiming, give runs ``grace_seconds`` to finish (none after ``stop_now``),
+        then kill and report the rest."""
+        self.stop()
+        with self._changed:
+            self._changed.wait_for(
+                lambda: not self._active or self._hurry.is_set(), self.grace_seconds
+            )
+        if self._active:
+            grace = 0.0 if self._hurry.is_set() else self.grace_seconds
             for active in list(self._active.values()):
                 if not self.kills_at_shutdown:
                     self.log.info("run_left_running", run_id=active.run_id)
                     continue
                 self.log.warning("run_killed_at_shutdown", run_id=active.run_id)
-                self._kill(active, SHUTDOWN)
+                self._kill(active, SHUTDOWN, grace)
             if self.kills_at_shutdown:
-                self.join(self.grace_seconds + 10)
+                self.join(grace + 10)
         self._closed.set()
         self._logs.close()
         if self._status is not None:
@@ -360,7 +389,8 @@ class BaseWorker:
         if state is StateType.CANCELLING or active.stop_reason == CANCEL:
             final, message = StateType.CANCELLED, "cancelled by request"
         elif active.stop_reason == SHUTDOWN:
-            final, message = StateType.CRASHED, "killed: the worker shut down and its grace ended"
+            how = "was stopped at once" if self._hurry.is_set() else "shut down and its grace ended"
+            final, message = StateType.CRASHED, f"killed: the worker {how}"
         else:
             final, message = StateType.CRASHED, crash_message
             self.metrics.crashed.inc()
@@ -380,12 +410,12 @@ class BaseWorker:
                 "state_refused", run_id=claimed.run.id, state=change.type, reason=result.reason
             )
 
-    def _kill(self, active: ActiveRun, reason: str) -> None:
+    def _kill(self, active: ActiveRun, reason: str, grace: float | None = None) -> None:
         active.stop_reason = reason
         if active.infrastructure is None or not self.supports_kill:
             return
         try:
-            self.kill(active.infrastructure, self.grace_seconds)
+            self.kill(active.infrastructure, self.grace_seconds if grace is None else grace)
         except Exception:
             self.log.exception("kill_failed", run_id=active.run_id)
 

@@ -77,6 +77,7 @@ class ContainerInfrastructure(Infrastructure):
 
 class DockerWorker(BaseWorker):
     type: ClassVar[str] = "docker"
+    requires: ClassVar[tuple[str, str] | None] = ("docker", "docker")
     variables: ClassVar[builtins.type[BaseModel]] = DockerVariables
     supports_kill: ClassVar[bool] = True
 

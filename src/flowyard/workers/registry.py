@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,21 @@ GROUP = "flowyard.workers"
 
 def worker_types() -> list[str]:
     return sorted(ep.name for ep in entry_points(group=GROUP))
+
+
+def require_installed(worker_type: type[BaseWorker]) -> None:
+    """Raise ``InvalidInput`` naming the ``pip install`` to run when the package the type
+    needs (``requires``) is missing; a pool of it can still be created without it."""
+    if worker_type.requires is None:
+        return
+    module, extra = worker_type.requires
+    try:
+        import_module(module)
+    except ImportError:
+        raise InvalidInput(
+            f"the {worker_type.type} worker needs the {module!r} package: "
+            f"pip install 'flowyard[{extra}]'"
+        ) from None
 
 
 def load_worker_type(name: str) -> type[BaseWorker]:

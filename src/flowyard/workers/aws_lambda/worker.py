@@ -63,6 +63,7 @@ class LambdaInfrastructure(Infrastructure):
 
 class LambdaWorker(BaseWorker):
     type: ClassVar[str] = "lambda"
+    requires: ClassVar[tuple[str, str] | None] = ("boto3", "aws")
     variables: ClassVar[builtins.type[BaseModel]] = LambdaVariables
     supports_kill: ClassVar[bool] = False
     kills_at_shutdown: ClassVar[bool] = False  # an invocation outlives its worker anyway

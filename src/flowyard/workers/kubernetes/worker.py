@@ -46,6 +46,7 @@ class KubernetesWorker(BaseWorker):
     """Runs each flow run of its pool as a Job; adopts the Jobs of workers that died."""
 
     type: ClassVar[str] = "kubernetes"
+    requires: ClassVar[tuple[str, str] | None] = ("kubernetes", "kubernetes")
     variables: ClassVar[builtins.type[BaseModel]] = KubernetesVariables
     supports_kill: ClassVar[bool] = True
     kills_at_shutdown: ClassVar[bool] = False

@@ -1,0 +1,55 @@
+"""With nothing listening, a command fails at once with a hint; workers still wait."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from flowyard.cli.processes import free_port
+from flowyard.client import FlowyardClient, is_transient
+from flowyard.errors import ApiError, ApiUnavailable
+
+
+@pytest.mark.parametrize("args", [("work-pool", "ls"), ("flow-run", "ls")])
+def test_a_command_fails_at_once_when_nothing_listens(args):
+    """Connection refused: exit 1 within seconds, one line saying how to start the API."""
+    url = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "flowyard", *args],
+        env={**os.environ, "FLOWYARD_API_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"Error: cannot reach the Flowyard API at {url} (connection refused)"
+        " — start it with: flowyard server start"
+    )
+    assert elapsed < 5, elapsed  # it retried for 10 s before
+
+
+def test_only_a_terminal_gives_up_on_a_refused_connection():
+    """A refused connection is transient for workers and engines, not for a person waiting;
+    an API that is reachable but failing is transient for both."""
+    refused = ApiUnavailable("refused", refused=True)
+    timed_out = ApiUnavailable("connect timeout")
+    assert is_transient(refused) and not is_transient(refused, refused_too=False)
+    assert is_transient(timed_out, refused_too=False)
+    assert is_transient(ApiError(503, "busy"), refused_too=False)
+    assert not is_transient(ApiError(404, "missing"))
+
+
+def test_the_client_marks_a_refused_connection():
+    """The client tells a refused connection from other failures, at the httpx boundary."""
+    with FlowyardClient(f"http://127.0.0.1:{free_port()}", retry_refused=False) as api:
+        with pytest.raises(ApiUnavailable) as info:
+            api.health()
+    assert info.value.refused
+    assert "start it with: flowyard server start" in info.value.message
