@@ -435,7 +435,7 @@ CASES = [
     case("POST", "/api/api_keys", "", lambda w, who: Req("POST", "/api/api_keys", {"name": _name("k"), "role": "viewer"})),
     case("DELETE", "/api/api_keys/{name}", "", lambda w, who: Req("DELETE", f"/api/api_keys/{_new_key(w)}")),
     case("GET", "/api/health", "viewer worker_a worker_b run_a run_b", lambda w, who: Req("GET", "/api/health")),
-    case("GET", "/health", "viewer worker_a worker_b run_a run_b", lambda w, who: Req("GET", "/health")),
+    case("GET", "/health", "viewer worker_a worker_b run_a run_b none", lambda w, who: Req("GET", "/health")),
     case("GET", "/metrics", "viewer", lambda w, who: Req("GET", "/metrics")),
 ]  # fmt: skip
 

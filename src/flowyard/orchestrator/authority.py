@@ -63,7 +63,7 @@ class Rule:
     worker: Scope | None = None
     run: Scope | None = None
     needs_body: bool = False
-    anyone: bool = False  # no credential needed: the web UI's sign-in and sign-out
+    anyone: bool = False  # no credential needed: the web UI's sign-in and out, /health
 
 
 # -- the table ---------------------------------------------------------------------------
@@ -196,7 +196,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/api_keys"): ADMIN,
     ("DELETE", "/api/api_keys/{name}"): ADMIN,
     ("GET", "/api/health"): Rule(viewer=True, worker=anything, run=anything),
-    ("GET", "/health"): Rule(viewer=True, worker=anything, run=anything),
+    ("GET", "/health"): Rule(anyone=True),  # probes and load balancers hold no key
     ("GET", "/metrics"): READ,
     # the web UI (flowyard.ui): its pages read; it changes things through the routes above
     ("GET", "/"): Rule(anyone=True),

@@ -19,7 +19,7 @@ from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.store import models as m
 
 router = APIRouter(prefix="/api/api_keys", tags=["api keys"])
-PROTECTED = ("/api/", "/metrics", "/health")
+PROTECTED = ("/api/", "/metrics")
 
 
 def _doc(row: m.ApiKey) -> s.ApiKey:
