@@ -113,6 +113,18 @@ def test_heartbeat_makes_the_worker_online_and_the_pool_ready(api, pool):
     assert api.read_work_pool(pool).status == "READY"
 
 
+def test_a_goodbye_beat_makes_the_worker_offline_at_once(api, pool):
+    """A beat with ``stopping`` (a worker's graceful stop) is OFFLINE and NOT_READY at once;
+    a later beat makes it ONLINE again."""
+    api.worker_heartbeat(pool, s.WorkerHeartbeat(worker_name="w-bye"))
+    api.worker_heartbeat(pool, s.WorkerHeartbeat(worker_name="w-bye", stopping=True))
+    [worker] = api.list_workers(pool)
+    assert (worker.name, worker.status) == ("w-bye", "OFFLINE")
+    assert api.read_work_pool(pool).status == "NOT_READY"
+    api.worker_heartbeat(pool, s.WorkerHeartbeat(worker_name="w-bye"))
+    assert [w.status for w in api.list_workers(pool)] == ["ONLINE"]
+
+
 def test_claim_long_poll_returns_a_run_enqueued_while_waiting(server, api, deploy, pool):
     """A claim waiting on an empty pool gets a run created meanwhile, well before its wait ends."""
     import threading

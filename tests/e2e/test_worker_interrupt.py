@@ -31,3 +31,15 @@ def test_a_second_interrupt_kills_the_runs_at_once(api, deploy, start_worker, tm
     final = api.read_flow_run(run.id).state
     assert final.type is StateType.CRASHED and "stopped at once" in final.message, final
     wait_until(lambda: not _alive(pid), timeout=30, message="the flow outlived its worker")
+
+
+def test_a_worker_that_stops_gracefully_is_offline_at_once(api, pool, start_worker):
+    """A worker stopped by Ctrl-C says goodbye: OFFLINE and its pool NOT_READY as soon as it
+    exited, not after three silent heartbeat intervals."""
+    worker = start_worker()
+    wait_until(lambda: [w.status for w in api.list_workers(pool)] == ["ONLINE"], timeout=30)
+    worker.process.send_signal(signal.SIGINT)
+    assert worker.process.wait(timeout=60) == 0
+    [stopped] = api.list_workers(pool)
+    assert stopped.status == "OFFLINE"
+    assert api.read_work_pool(pool).status == "NOT_READY"

@@ -141,7 +141,8 @@ def log(row: m.Log) -> s.Log:
 
 
 def worker(row: m.Worker, *, now: datetime, heartbeat_seconds: float) -> s.Worker:
-    online = now - row.last_heartbeat <= timedelta(seconds=3 * heartbeat_seconds)
+    recent = now - row.last_heartbeat <= timedelta(seconds=3 * heartbeat_seconds)
+    online = recent and bool(row.online)  # False once it said goodbye or went silent
     return s.Worker(
         id=row.id,
         name=row.name,

@@ -106,6 +106,8 @@ class BaseWorker:
         self._stopping = threading.Event()
         self._hurry = threading.Event()  # stop_now: no grace period
         self._closed = threading.Event()
+        self._beating = threading.Lock()  # a late beat never follows the goodbye
+        self._said_goodbye = False
         self._logs = LogShipper(client).start()
         self.metrics = WorkerMetrics(active_runs=lambda: len(self._active))
         self.metrics_port = metrics_port
@@ -239,6 +241,7 @@ class BaseWorker:
             if self.kills_at_shutdown:
                 self.join(grace + 10)
         self._closed.set()
+        self._say_goodbye()
         self._logs.close()
         if self._status is not None:
             self._status.stop()
@@ -439,7 +442,10 @@ class BaseWorker:
 
     def heartbeat(self) -> s.HeartbeatResponse:
         body = s.WorkerHeartbeat(worker_name=self.name, type=self.type, run_ids=self.active_run_ids)
-        response = self.client.worker_heartbeat(self.pool, body)
+        with self._beating:
+            if self._said_goodbye:
+                return s.HeartbeatResponse(held=[], cancelling=[])
+            response = self.client.worker_heartbeat(self.pool, body)
         self.metrics.last_heartbeat_ok = time.monotonic()
         for run_id in response.cancelling:
             active = self._active.get(run_id)
@@ -447,6 +453,17 @@ class BaseWorker:
                 self.log.info("run_cancelling", run_id=run_id)
                 threading.Thread(target=self._kill, args=(active, CANCEL), daemon=True).start()
         return response
+
+    def _say_goodbye(self) -> None:
+        """Tell the API this worker stopped, so it is shown offline at once (best effort:
+        an API that cannot hear it marks it offline when its beats stay silent)."""
+        body = s.WorkerHeartbeat(worker_name=self.name, type=self.type, stopping=True)
+        with self._beating:
+            self._said_goodbye = True
+            try:
+                self.client.worker_heartbeat(self.pool, body)
+            except FlowyardError as exc:
+                self.log.warning("goodbye_failed", error=str(exc))
 
     def _heartbeat_loop(self) -> None:
         """Beat until shut down, draining included, so running runs keep their leases."""

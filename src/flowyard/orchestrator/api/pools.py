@@ -68,7 +68,11 @@ def apply_update(row: m.WorkPool | m.WorkQueue, body: s.WorkPoolUpdate | s.WorkQ
 def pool_status(session: Session, pool: m.WorkPool, heartbeat_seconds: float) -> str:
     since = datetime.now(UTC) - timedelta(seconds=3 * heartbeat_seconds)
     online = session.scalar(
-        select(func.count()).where(m.Worker.pool_id == pool.id, m.Worker.last_heartbeat >= since)
+        select(func.count()).where(
+            m.Worker.pool_id == pool.id,
+            m.Worker.last_heartbeat >= since,
+            m.Worker.online.is_(True),
+        )
     )
     return "READY" if online else "NOT_READY"
 

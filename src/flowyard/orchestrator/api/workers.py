@@ -126,7 +126,10 @@ async def _finalize(
 
 @router.post("/work_pools/{pool_name}/workers/heartbeat")
 async def heartbeat(pool_name: str, body: s.WorkerHeartbeat, orch: Orch) -> s.HeartbeatResponse:
-    """Record the worker as alive, extend its runs' leases, and say which runs to kill."""
+    """Record the worker as alive, extend its runs' leases, and say which runs to kill.
+
+    A beat with ``stopping`` is the worker's goodbye: it is recorded offline at once.
+    """
 
     def record() -> list[str]:
         with orch.db.session() as session:
@@ -139,6 +142,11 @@ async def heartbeat(pool_name: str, body: s.WorkerHeartbeat, orch: Orch) -> s.He
             worker.type = body.type
             worker.last_heartbeat = datetime.now(UTC)
             session.add(worker)
+            if body.stopping:  # a goodbye: offline at once, not after SILENT_BEATS
+                if worker.online:
+                    events.worker_status(session, worker, pool, "offline")
+                worker.online = False
+                return []
             if not worker.online:
                 worker.online = True
                 events.worker_status(session, worker, pool, "online")
@@ -151,6 +159,8 @@ async def heartbeat(pool_name: str, body: s.WorkerHeartbeat, orch: Orch) -> s.He
             return list(session.scalars(query).all())
 
     cancelling = await orch.in_thread(record)
+    if body.stopping:
+        return s.HeartbeatResponse(held=[], cancelling=[])
     until = time.time() + orch.settings.claim_lease_seconds
     held = await orch.queues.extend_leases(pool_name, body.run_ids, until) if body.run_ids else []
     return s.HeartbeatResponse(held=held, cancelling=cancelling)
