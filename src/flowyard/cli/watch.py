@@ -9,9 +9,11 @@ import click
 
 from flowyard import schemas as s
 from flowyard.client import FlowyardClient
+from flowyard.errors import FlowyardError
 from flowyard.states import StateType
 
 POLL_SECONDS = 0.25
+WORKER_CHECK_POLLS = 20  # while a run waits, look at its pool every ~5 s
 
 
 @dataclass(frozen=True)
@@ -90,16 +92,29 @@ def drain_logs(
 
 
 def watch_run(api: FlowyardClient, run_id: str, *, show_logs: bool = True) -> FinalState:
-    """Print state changes (and logs) until the run reaches a final state."""
-    last_state: StateType | None = None
+    """Print state changes (and logs) until the run reaches a final state.
+
+    States come from the run's history, so one that lasted less than a poll (a quick
+    Running) is printed too, and so is Late (a Scheduled state by another name). While the
+    run waits, a pool with no online worker is said once.
+    """
+    shown = 0
     after_id = 0
     names: dict[str, str] = {}
+    polls = 0
+    pool_warned = False
     while True:
-        run = api.read_flow_run(run_id)
-        if run.state.type is not last_state:
-            last_state = run.state.type
-            note = f": {run.state.message}" if run.state.message else ""
-            click.echo(f"Flow run {run.name!r} is {run.state.name}{note}")
+        history = api.read_flow_run_history(run_id)
+        run = history.run
+        states = history.states or [run.state]
+        for state in states[shown:]:
+            note = f": {state.message}" if state.message else ""
+            click.echo(f"Flow run {run.name!r} is {state.name}{note}")
+        shown = max(shown, len(states))
+        waiting = run.state.type in (StateType.SCHEDULED, StateType.PENDING)
+        if waiting and not pool_warned and run.pool_name and polls % WORKER_CHECK_POLLS == 0:
+            pool_warned = _say_if_no_worker(api, run.pool_name)
+        polls += 1
         if show_logs:
             after_id = print_logs(api, run_id, after_id, names)
         if run.state.type.is_terminal:
@@ -107,3 +122,18 @@ def watch_run(api: FlowyardClient, run_id: str, *, show_logs: bool = True) -> Fi
                 drain_logs(api, run_id, after_id, names=names)
             return FinalState(run.state.type, run.state.message)
         time.sleep(POLL_SECONDS)
+
+
+def _say_if_no_worker(api: FlowyardClient, pool: str) -> bool:
+    """Say so when no worker serving ``pool`` is online; True once said."""
+    try:
+        status = api.read_work_pool(pool).status
+    except FlowyardError:
+        return False
+    if status == "READY":
+        return False
+    click.echo(
+        f"No online worker serves pool {pool!r}: the run waits until one does "
+        f"(start one with: flowyard worker start --pool {pool})"
+    )
+    return True
