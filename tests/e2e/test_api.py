@@ -182,3 +182,17 @@ def test_health_answers_at_the_root_too(server):
         response = httpx.get(f"{server.url}{path}")
         assert response.status_code == 200, path
         assert response.json() == {"status": "ok"}
+
+
+def test_a_schedule_is_found_by_the_prefix_listings_show(api, deploy):
+    """A schedule's 8-character prefix pauses and deletes it; a prefix of no schedule of the
+    deployment, or under 4 characters, is a 404 naming it."""
+    dep = deploy("noop", name="prefixed")
+    made = api.create_schedule(dep.id, s.ScheduleCreate(kind="interval", expression="3600"))
+    assert api.set_schedule_active(dep.id, made.id[:8], False).id == made.id
+    assert [x.active for x in api.list_schedules(dep.id)] == [False]
+    for wrong in (made.id[:3], "ffffffff-none"):
+        code, message = _status(lambda wrong=wrong: api.delete_schedule(dep.id, wrong))
+        assert code == 404 and wrong in message
+    api.delete_schedule(dep.id, made.id[:8])
+    assert api.list_schedules(dep.id) == []

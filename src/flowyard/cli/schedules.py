@@ -154,15 +154,16 @@ def update_schedule(
 
 def _set_active(deployment: str, schedule_id: str, active: bool) -> None:
     with client() as api:
-        api.set_schedule_active(deployment, schedule_id, active)
-    click.echo(f"{'Resumed' if active else 'Paused'} schedule {schedule_id}.")
+        changed = api.set_schedule_active(deployment, schedule_id, active)
+    click.echo(f"{'Resumed' if active else 'Paused'} schedule {changed.id}.")
 
 
 @schedule.command("pause")
 @click.argument("deployment")
 @click.argument("schedule_id")
 def pause_schedule(deployment: str, schedule_id: str) -> None:
-    """Pause a schedule; its runs not yet started are deleted."""
+    """Pause a schedule (SCHEDULE_ID: its id or a unique prefix, as listed); its runs not
+    yet started are deleted."""
     _set_active(deployment, schedule_id, False)
 
 
@@ -170,7 +171,7 @@ def pause_schedule(deployment: str, schedule_id: str) -> None:
 @click.argument("deployment")
 @click.argument("schedule_id")
 def resume_schedule(deployment: str, schedule_id: str) -> None:
-    """Resume a paused schedule."""
+    """Resume a paused schedule (SCHEDULE_ID: its id or a unique prefix, as listed)."""
     _set_active(deployment, schedule_id, True)
 
 
@@ -178,7 +179,8 @@ def resume_schedule(deployment: str, schedule_id: str) -> None:
 @click.argument("deployment")
 @click.argument("schedule_id")
 def delete_schedule(deployment: str, schedule_id: str) -> None:
-    """Delete a schedule and its runs not yet started."""
+    """Delete a schedule (SCHEDULE_ID: its id or a unique prefix) and its runs not yet
+    started."""
     with client() as api:
         api.delete_schedule(deployment, schedule_id)
     click.echo(f"Deleted schedule {schedule_id}.")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
-from flowyard.errors import NotFound
+from flowyard.errors import Conflict, NotFound
 from flowyard.orchestrator import documents, events, queue_sync
 from flowyard.orchestrator.lookups import get_deployment
 from flowyard.orchestrator.runs import QueueEffect
@@ -57,12 +57,27 @@ def _schedules(session: Session, deployment_id: str) -> list[m.DeploymentSchedul
     return list(session.scalars(query.order_by(m.DeploymentSchedule.created)).all())
 
 
+MIN_PREFIX = 4
+
+
 def _get_schedule(session: Session, ref: str, schedule_id: str) -> m.DeploymentSchedule:
+    """The deployment's schedule by id, or by a unique prefix of its id (listings show 8
+    characters; at least 4 are needed)."""
     dep = get_deployment(session, ref)
     found = session.get(m.DeploymentSchedule, schedule_id)
-    if found is None or found.deployment_id != dep.id:
-        raise NotFound(f"schedule {schedule_id!r} of deployment {ref!r} not found")
-    return found
+    if found is not None and found.deployment_id == dep.id:
+        return found
+    if len(schedule_id) >= MIN_PREFIX:
+        matches = [sch for sch in _schedules(session, dep.id) if sch.id.startswith(schedule_id)]
+        if len(matches) > 1:
+            ids = ", ".join(sch.id for sch in matches)
+            raise Conflict(
+                f"schedule prefix {schedule_id!r} of deployment {ref!r} is ambiguous "
+                f"(matches {ids}); give more characters"
+            )
+        if matches:
+            return matches[0]
+    raise NotFound(f"schedule {schedule_id!r} of deployment {ref!r} not found")
 
 
 async def _apply(orch: Orchestrator, effects: list[QueueEffect]) -> None:
