@@ -868,6 +868,11 @@ class ApiKey(_Doc):
 
 class ApiKeyCreated(ApiKey):
     key: str = Field(description="the secret, shown this once")
+    enforced: bool = Field(
+        default=True,
+        description="false: the server requires no key (no FLOWYARD_API_KEY), so keys are "
+        "not checked until it does",
+    )
 
 
 # -- incoming webhooks -------------------------------------------------------------------

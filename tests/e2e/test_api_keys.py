@@ -70,6 +70,7 @@ def test_worker_key_serves_its_pool_only_and_can_be_revoked(locked_server, tmp_p
     assert created.returncode == 0, created.stderr
     worker_key = created.stdout.strip().splitlines()[-1]
     assert worker_key.startswith("fy_")
+    assert "not enforced" not in created.stderr  # this server requires keys
 
     listed = _cli(locked_server.url, ADMIN, "api-key", "ls")
     assert "w1" in listed.stdout and worker_key not in listed.stdout
@@ -156,3 +157,12 @@ def test_a_deployed_flow_loads_only_the_blocks_its_deployment_names(
     declared, undeclared = (seen / run.id).read_text().split(" | ")
     assert declared == "declared=declared-value"
     assert undeclared.startswith("undeclared refused") and "its deployment names" in undeclared
+
+
+def test_a_key_made_on_a_server_that_requires_none_warns_it_is_not_enforced(server):
+    """``api-key create`` on a server without FLOWYARD_API_KEY prints the key and warns that
+    keys are not checked until the server requires them."""
+    created = _cli(server.url, "any-garbage", "api-key", "create", "unenforced")
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip().splitlines()[-1].startswith("fy_")
+    assert "keys are not enforced" in created.stderr and "FLOWYARD_API_KEY" in created.stderr

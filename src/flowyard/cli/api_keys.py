@@ -39,6 +39,12 @@ def create(name: str, role: str, pools: tuple[str, ...], as_json: bool) -> None:
         f"Created {created.role} key {name!r} ({scope}). Store it now; it is not shown again:"
     )
     click.echo(created.key)
+    if not created.enforced:
+        click.echo(
+            "Warning: this server requires no API key, so keys are not enforced (any or no "
+            "key is accepted) until it is started with FLOWYARD_API_KEY set.",
+            err=True,
+        )
 
 
 @api_key.command("ls")

@@ -60,7 +60,7 @@ async def create_key(body: s.ApiKeyCreate, orch: Orch) -> s.ApiKeyCreated:
             return _doc(row)
 
     doc = await orch.in_thread(create)
-    return s.ApiKeyCreated(**doc.model_dump(), key=key)
+    return s.ApiKeyCreated(**doc.model_dump(), key=key, enforced=bool(orch.settings.api_key))
 
 
 @router.get("")
