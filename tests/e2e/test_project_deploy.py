@@ -67,6 +67,22 @@ def test_deploy_all_applies_every_deployment_and_they_run(
     assert (folder / run.id).read_text() == "ran\n"
 
 
+def test_deploy_says_per_deployment_what_changed(server, api, pool, tmp_path):
+    """Deployed again as is: unchanged; with a new parameter: updated, naming the field."""
+    folder = _project(tmp_path / "project", pool)
+    assert _deploy(server, folder, "--all").exit_code == 0
+    again = _deploy(server, folder, "--all")
+    assert again.exit_code == 0, again.output
+    assert again.output.count(": unchanged.") == 2, again.output
+    yaml = folder / "flowyard.yaml"
+    yaml.write_text(yaml.read_text().replace("{n: 4}", "{n: 5}"))
+    changed = _deploy(server, folder, "--all")
+    assert changed.exit_code == 0, changed.output
+    assert "noop/noop-hourly to work pool" in changed.output
+    assert ": updated (parameters)." in changed.output, changed.output
+    assert changed.output.count(": unchanged.") == 1, changed.output
+
+
 def test_an_error_in_one_deployment_applies_none(server, api, pool, tmp_path):
     """A mistyped job variable in the second deployment: the file, the deployment and the
     variable are named, and the first deployment is not applied either."""

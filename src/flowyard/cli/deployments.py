@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from flowyard import schemas as s
 from flowyard.cli.common import client, json_option
+from flowyard.cli.deploy_changes import changed_fields, read_before, verdict
 from flowyard.cli.output import details, emit_json, parse_assignments, table
 from flowyard.cli.parameters import HELP, parse_parameters
 from flowyard.cli.project_file import (
@@ -172,6 +173,8 @@ def deploy(
         schedules=None if one_schedule is None else [one_schedule],
     )
     with client() as api:
+        before = read_before(api, body)
+        fields = [] if before is None else changed_fields(api, before, body)
         try:
             deployment = api.create_deployment(body)
         except ApiError as exc:
@@ -180,7 +183,8 @@ def deploy(
         emit_json(deployment)
         return
     click.echo(
-        f"Deployed {deployment.flow_name}/{deployment.name} to work pool {deployment.pool_name!r}."
+        f"Deployed {deployment.flow_name}/{deployment.name} to work pool "
+        f"{deployment.pool_name!r}: {verdict(before, fields)}."
     )
     full_name = json.dumps(f"{deployment.flow_name}/{deployment.name}")
     click.echo(f"Run it with: flowyard deployment run {full_name}")
@@ -231,6 +235,11 @@ def _deploy_project(path: Path, names: tuple[str, ...], everything: bool, as_jso
     with client() as api:
         pools: dict[str, s.WorkPool] = {}
         bodies = [_checked_body(api, pools, path, project, entry, base) for entry in entries]
+        befores = [read_before(api, body) for body in bodies]
+        verdicts = [
+            verdict(old, [] if old is None else changed_fields(api, old, body))
+            for old, body in zip(befores, bodies, strict=True)
+        ]
         deployed = [api.create_deployment(body) for body in bodies]
         # the file's triggers are all the deployment has: none removes earlier ones
         triggers = [
@@ -240,9 +249,11 @@ def _deploy_project(path: Path, names: tuple[str, ...], everything: bool, as_jso
     if as_json:
         emit_json(deployed)
         return
-    for dep, made in zip(deployed, triggers, strict=True):
+    for dep, made, said in zip(deployed, triggers, verdicts, strict=True):
         more = f" with {len(made)} trigger(s)" if made else ""
-        click.echo(f"Deployed {dep.flow_name}/{dep.name} to work pool {dep.pool_name!r}{more}.")
+        click.echo(
+            f"Deployed {dep.flow_name}/{dep.name} to work pool {dep.pool_name!r}{more}: {said}."
+        )
 
 
 def _checked_body(
