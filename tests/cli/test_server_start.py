@@ -56,3 +56,11 @@ def test_the_data_folder_is_free_again_after_a_crash(tmp_path, redis_url):
     crashed.stop(sig=signal.SIGKILL)
     with running_server(tmp_path / "home", env) as again:
         again.client(retry_seconds=0).health()
+
+
+def test_ctrl_c_stops_the_server_with_exit_0(tmp_path, redis_url):
+    """SIGINT (Ctrl-C) is the ordinary way to stop it: exit 0, no "Aborted!"."""
+    server = ServerProcess(tmp_path / "home", env={"FLOWYARD_REDIS_URL": redis_url})
+    server.wait_ready()
+    assert server.stop(sig=signal.SIGINT) == 0, server.tail()
+    assert "Aborted!" not in server.tail() and "Flowyard API stopped." in server.tail()

@@ -26,7 +26,13 @@ def artifact() -> None:
 @click.option(
     "--type", "kind", type=click.Choice(["markdown", "table", "progress", "image"]), help="Type."
 )
-@click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 200),
+    default=50,
+    show_default=True,
+    help="Show at most this many.",
+)
 @click.option("--cursor", help="Continue from where a previous listing stopped.")
 @json_option
 def list_artifacts(
@@ -54,7 +60,13 @@ def list_artifacts(
 
 @artifact.command("inspect")
 @click.argument("key")
-@click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 200),
+    default=50,
+    show_default=True,
+    help="Show at most this many.",
+)
 @json_option
 def inspect(key: str, limit: int, as_json: bool) -> None:
     """Show KEY's current artifact in full, and its history (newest first)."""

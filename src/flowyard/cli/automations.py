@@ -88,7 +88,13 @@ def list_automations(as_json: bool) -> None:
 
 @automation.command("inspect")
 @click.argument("ref", metavar="NAME|ID")
-@click.option("--limit", type=click.IntRange(1, 200), default=FIRINGS, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 200),
+    default=FIRINGS,
+    show_default=True,
+    help="Show at most this many.",
+)
 @json_option
 def inspect(ref: str, limit: int, as_json: bool) -> None:
     """Show an automation (as YAML) and its latest firings with what their actions did."""

@@ -64,7 +64,7 @@ RUN_PRIORITY = click.IntRange(s.MIN_RUN_PRIORITY, s.MAX_RUN_PRIORITY)
 @click.option(
     "--image", help="Container image to run in (the job variable 'image' of docker pools)."
 )
-@click.option("--tag", "tags", multiple=True)
+@click.option("--tag", "tags", multiple=True, help="A tag for the deployment (repeatable).")
 @click.option(
     "--block",
     "blocks",
@@ -72,8 +72,8 @@ RUN_PRIORITY = click.IntRange(s.MIN_RUN_PRIORITY, s.MAX_RUN_PRIORITY)
     metavar="TYPE/NAME",
     help="A block the flow's code loads by name (e.g. Secret.load); its runs may read it.",
 )
-@click.option("--description")
-@click.option("--version")
+@click.option("--description", help="What it does (default: the flow's docstring).")
+@click.option("--version", help="A version label of your choosing, e.g. a git commit.")
 @click.option(
     "--catch-up",
     type=click.Choice(["all", "latest", "skip"]),
@@ -137,7 +137,7 @@ def deploy(
     as_json: bool,
 ) -> None:
     """Deploy the flow at ENTRYPOINT (path/to/file.py:function) to a work pool, or the
-    deployments of flowyard.yaml (``--all`` or ``--name``) when no ENTRYPOINT is given.
+    deployments of flowyard.yaml (--all or --name) when no ENTRYPOINT is given.
 
     The flow is loaded here to learn its name and parameters; it runs later, from this
     directory (or the project file's), on a worker of the pool. Its file must be inside
@@ -427,7 +427,13 @@ def delete_deployment(name: str) -> None:
     "--param", "params", multiple=True, metavar="KEY=VALUE", help=f"Parameter override. {HELP}"
 )
 @click.option("--params", "params_json", help="Parameters as a JSON object.")
-@click.option("--job-variable", "job_variables", multiple=True, metavar="KEY=VALUE")
+@click.option(
+    "--job-variable",
+    "job_variables",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Job variable for this run only, over the deployment's (repeatable).",
+)
 @click.option(
     "--priority",
     type=RUN_PRIORITY,
@@ -476,8 +482,13 @@ def _json_object(raw: str) -> dict[str, object]:
 
 
 @click.command("init")
-@click.option("--entrypoint", default="flows.py:main", show_default=True)
-@click.option("--pool", default="local", show_default=True)
+@click.option(
+    "--entrypoint",
+    default="flows.py:main",
+    show_default=True,
+    help="The starter deployment's flow: path/to/file.py:function.",
+)
+@click.option("--pool", default="local", show_default=True, help="The work pool it deploys to.")
 @click.option("--force", is_flag=True, help="Overwrite an existing flowyard.yaml.")
 def init(entrypoint: str, pool: str, force: bool) -> None:
     """Write a commented starter flowyard.yaml in this folder."""

@@ -69,7 +69,13 @@ def events() -> None:
 @events.command("ls")
 @_filters
 @click.option("--until", help="ISO time.")
-@click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 500),
+    default=20,
+    show_default=True,
+    help="Show at most this many.",
+)
 @click.option("--oldest-first", is_flag=True, help="Oldest first (default: newest first).")
 @click.option("--cursor", help="The cursor a previous page printed, for the next page.")
 @json_option

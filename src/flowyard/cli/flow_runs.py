@@ -12,6 +12,8 @@ from flowyard.cli.output import details, emit_json, table
 from flowyard.cli.watch import print_logs, watch_run
 
 if TYPE_CHECKING:
+    from flowyard import schemas as s
+    from flowyard.client import FlowyardClient
     from flowyard.schemas import FlowRunGraph
 
 
@@ -23,7 +25,13 @@ def flow_run() -> None:
 @flow_run.command("ls")
 @click.option("--state", help="Only these states, comma-separated (e.g. RUNNING,PENDING).")
 @click.option("--pool", help="Only runs of this work pool.")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=20,
+    show_default=True,
+    help="Show at most this many.",
+)
 @json_option
 def list_runs(state: str | None, pool: str | None, limit: int, as_json: bool) -> None:
     """List recent flow runs, newest first."""
@@ -146,14 +154,29 @@ def _upstream_names(graph: FlowRunGraph) -> dict[str, list[str]]:
 @flow_run.command("logs")
 @click.argument("run_id")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new logs until the run ends.")
-def run_logs(run_id: str, follow: bool) -> None:
+@json_option
+def run_logs(run_id: str, follow: bool, as_json: bool) -> None:
     """Print a flow run's logs."""
+    if follow and as_json:
+        raise click.UsageError("--json prints the logs so far; give it without --follow")
     with client() as api:
         run = api.read_flow_run(run_id)
-        if follow and not run.state.type.is_terminal:
+        if as_json:
+            emit_json(_all_logs(api, run.id))
+        elif follow and not run.state.type.is_terminal:
             watch_run(api, run.id)
         else:
             print_logs(api, run.id)
+
+
+def _all_logs(api: FlowyardClient, run_id: str) -> list[s.Log]:
+    """Every log of the run so far, page by page, in the order they were recorded."""
+    logs: list[s.Log] = []
+    while True:
+        page = api.read_logs(run_id, after_id=logs[-1].id if logs else 0)
+        logs.extend(page)
+        if len(page) < 1000:
+            return logs
 
 
 @flow_run.command("cancel")
@@ -168,7 +191,7 @@ def cancel_run(run_id: str) -> None:
 @flow_run.command("resume")
 @click.argument("run_id")
 def resume_run(run_id: str) -> None:
-    """Resume a flow run paused by ``pause_flow_run``: it carries on where it waits."""
+    """Resume a flow run paused by pause_flow_run(): it carries on where it waits."""
     with client() as api:
         run = api.resume_flow_run(run_id)
     click.echo(f"Flow run {run.name!r} ({run.id}) is {run.state.name}.")

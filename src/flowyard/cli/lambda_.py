@@ -25,6 +25,7 @@ def lambda_() -> None:
     default="flowyard-lambda.zip",
     show_default=True,
     type=click.Path(path_type=Path),
+    help="The zip file to write.",
 )
 @click.option(
     "--requirement", "-r", "requirements", multiple=True, help="Extra requirement (repeatable)."
@@ -37,8 +38,18 @@ def lambda_() -> None:
     "flowyard_spec",
     help="What pip installs for Flowyard (default: this version), e.g. a wheel's path.",
 )
-@click.option("--python-version", default="3.11", show_default=True)
-@click.option("--platform", default="manylinux2014_x86_64", show_default=True)
+@click.option(
+    "--python-version",
+    default="3.11",
+    show_default=True,
+    help="The Lambda runtime's Python, for which wheels are chosen.",
+)
+@click.option(
+    "--platform",
+    default="manylinux2014_x86_64",
+    show_default=True,
+    help="The wheels' platform (manylinux2014_aarch64 for arm64 functions).",
+)
 def package(
     code_dir: Path,
     output: Path,

@@ -77,9 +77,19 @@ COMMANDS = {
 
 @click.group(cls=LazyGroup, lazy=COMMANDS)
 @click.option(
-    "--api-url", envvar="FLOWYARD_API_URL", help="The Flowyard API (default http://127.0.0.1:4200)."
+    "--api-url",
+    envvar="FLOWYARD_API_URL",
+    show_envvar=True,
+    help="The Flowyard API (default: FLOWYARD_API_URL, else http://127.0.0.1:4200).",
 )
-@click.option("--log-level", envvar="FLOWYARD_LOG_LEVEL", default="INFO", show_default=True)
+@click.option(
+    "--log-level",
+    envvar="FLOWYARD_LOG_LEVEL",
+    show_envvar=True,
+    default="INFO",
+    show_default=True,
+    help="DEBUG, INFO, WARNING or ERROR: how much Flowyard's own logs say.",
+)
 @click.version_option(package_name="flowyard")
 @click.pass_context
 def cli(ctx: click.Context, api_url: str | None, log_level: str) -> None:

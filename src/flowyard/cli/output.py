@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -42,8 +42,9 @@ def details(pairs: Sequence[tuple[str, Any]]) -> None:
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, datetime):  # in UTC, and saying so (the API's times are UTC)
+        utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return utc.strftime("%Y-%m-%d %H:%M:%S UTC")
     if isinstance(value, dict | list):
         return json.dumps(value) if value else "-"
     return str(value)

@@ -49,7 +49,7 @@ def _show_pool(pool: s.WorkPool, as_json: bool) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="JSON file; default: the worker type's template.",
 )
-@click.option("--description")
+@click.option("--description", help="What the pool or queue is for.")
 @click.option("--paused", is_flag=True, help="Create the pool paused.")
 @json_option
 def create_pool(
@@ -136,8 +136,10 @@ def _update_pool(name: str, body: s.WorkPoolUpdate, message: str) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="JSON file replacing the pool's base job template.",
 )
-@click.option("--description")
-@click.option("--concurrency-limit", type=click.IntRange(min=0))
+@click.option("--description", help="What the pool or queue is for.")
+@click.option(
+    "--concurrency-limit", type=click.IntRange(min=0), help="At most this many runs at once."
+)
 def update_pool(
     name: str,
     base_job_template: Path | None,
@@ -209,7 +211,7 @@ def delete_pool(name: str) -> None:
 
 
 @work_pool.command("get-default-base-job-template")
-@click.option("--type", "type_", default="process", show_default=True)
+@click.option("--type", "type_", default="process", show_default=True, help="The worker type.")
 def default_template(type_: str) -> None:
     """Print a worker type's default base job template as JSON."""
     from flowyard.workers import load_worker_type
@@ -247,11 +249,13 @@ def _queue_table(queues: list[s.WorkQueue]) -> None:
     show_default=True,
     help="Lower is served first, strictly.",
 )
-@click.option("--concurrency-limit", type=click.IntRange(min=0))
+@click.option(
+    "--concurrency-limit", type=click.IntRange(min=0), help="At most this many runs at once."
+)
 @click.option(
     "--fair", is_flag=True, help="Deployments take turns instead of first come first served."
 )
-@click.option("--description")
+@click.option("--description", help="What the pool or queue is for.")
 @json_option
 def create_queue(
     name: str,

@@ -28,7 +28,10 @@ def start(host: str | None, port: int | None) -> None:
         f"Flowyard API on http://{cfg.server_host}:{cfg.server_port} (docs at /docs); "
         f"data in {cfg.home}. Ctrl-C to stop."
     )
-    serve(cfg, announce=lambda: click.echo(banner))
+    try:
+        serve(cfg, announce=lambda: click.echo(banner))
+    except KeyboardInterrupt:  # Ctrl-C is how it is stopped: exit 0, not click's "Aborted!"
+        click.echo("Flowyard API stopped.")
 
 
 @server.command("migrate")
