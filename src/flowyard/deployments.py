@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from flowyard import schemas as s
-from flowyard.errors import InvalidInput
+from flowyard.errors import FlowyardError, InvalidInput
 
 if TYPE_CHECKING:
+    from flowyard.client import FlowyardClient
     from flowyard.sdk.flows import Flow
 
 __all__ = ["deploy", "run_deployment", "serve"]
@@ -158,6 +159,10 @@ def serve(
     A process worker in this process serves a pool of its own (``serve-FLOW-NAME``, made
     on first use), so runs get everything a worker gives them: leases, heartbeats, crash
     detection, cancellation. Ctrl-C (or SIGTERM) stops claiming and lets running runs end.
+
+    While served, the deployment's schedules run; once stopped, the deployment is paused,
+    so no scheduled run waits (and goes Late) for a process that is gone. Serving it again
+    resumes it; ``flowyard deployment resume`` does too (for another worker to serve it).
     """
     import signal
     import threading
@@ -172,9 +177,10 @@ def serve(
     worker = ProcessWorker(
         api, pool, limit=limit, heartbeat_seconds=settings.worker_heartbeat_seconds
     )
+    full_name = f"{flow.name}/{name}"
     try:
         worker.setup()
-        deploy(
+        deployment_id = deploy(
             flow,
             name,
             pool,
@@ -188,10 +194,26 @@ def serve(
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, lambda *_: worker.stop())
-        print(f"Serving {flow.name}/{name} (work pool {pool!r}); Ctrl-C to stop.", flush=True)
+        api.set_deployment_paused(deployment_id, False)  # paused when last served
+        print(f"Serving {full_name} (work pool {pool!r}); Ctrl-C to stop.", flush=True)
         worker.run()
+        _pause_unserved(api, deployment_id, full_name)
     finally:
         api.close()
+
+
+def _pause_unserved(api: FlowyardClient, deployment_id: str, full_name: str) -> None:
+    """Pause a deployment nothing serves any more, and say so (as Prefect's serve does)."""
+    try:
+        api.set_deployment_paused(deployment_id, True)
+    except FlowyardError as exc:
+        print(f"Stopped serving {full_name}; could not pause its schedules: {exc}", flush=True)
+        return
+    print(
+        f"Stopped serving {full_name}: paused its schedules (no run waits for this process); "
+        "serving it again resumes them.",
+        flush=True,
+    )
 
 
 def _code_location(flow: Flow[..., Any]) -> tuple[str | None, str, list[s.PullStep]]:

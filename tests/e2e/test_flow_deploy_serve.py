@@ -83,7 +83,8 @@ def test_a_flow_defined_in_a_function_cannot_be_deployed():
 
 def test_serve_runs_the_schedule_until_stopped(server, api, tmp_path):
     """``flow.serve`` in its own process deploys, runs the 2 s schedule's runs to Completed,
-    and stops cleanly on SIGTERM."""
+    and stops cleanly on SIGTERM: its deployment paused (no Scheduled run left to go Late),
+    its pool without an online worker at once."""
     (tmp_path / "served.py").write_text(SCRIPT)
     env = {**os.environ, **FAST, "FLOWYARD_API_URL": server.url}
     process = subprocess.Popen(
@@ -109,6 +110,11 @@ def test_serve_runs_the_schedule_until_stopped(server, api, tmp_path):
         output = process.communicate(timeout=60)[0].decode()
     assert process.returncode == 0, output
     assert "Serving served/every-2s" in output
+    assert "Stopped serving served/every-2s: paused its schedules" in output
+    assert api.read_deployment(dep.id).paused
+    left = api.list_flow_runs(deployment_id=dep.id, state="SCHEDULED", limit=50)
+    assert left == [], [r.scheduled_time for r in left]
+    assert api.read_work_pool(dep.pool_name).status == "NOT_READY"
 
 
 def _deployment(api, ref: str):
