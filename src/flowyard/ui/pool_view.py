@@ -77,7 +77,7 @@ def read_pools(session: Session, heartbeat_seconds: float) -> list[PoolRow]:
     online = dict(
         session.execute(
             select(m.Worker.pool_id, func.count())
-            .where(m.Worker.last_heartbeat >= _since(heartbeat_seconds))
+            .where(m.Worker.last_heartbeat >= _since(heartbeat_seconds), m.Worker.online.is_(True))
             .group_by(m.Worker.pool_id)
         ).all()
     )
@@ -139,7 +139,7 @@ def read_pool(session: Session, name: str, heartbeat_seconds: float) -> PoolView
         select(m.Worker).where(m.Worker.pool_id == pool.id).order_by(m.Worker.name).limit(SHOWN)
     ).all()
     beat = heartbeat_seconds
-    online = sum(1 for w in workers if w.last_heartbeat >= _since(beat))
+    online = sum(1 for w in workers if w.online and w.last_heartbeat >= _since(beat))
     late = session.scalars(
         select(m.FlowRun)
         .where(
