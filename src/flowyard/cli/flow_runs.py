@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from flowyard.cli.common import client, json_option
-from flowyard.cli.output import details, emit_json, table
+from flowyard.cli.output import details, emit_json, state_text, table
 from flowyard.cli.watch import print_logs, watch_run
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def list_runs(state: str | None, pool: str | None, limit: int, as_json: bool) ->
                 r.name,
                 r.flow_name,
                 r.deployment_name,
-                r.state.name,
+                state_text(r.state.name, r.state.type.value),
                 r.scheduled_time,
                 r.pool_name,
             )

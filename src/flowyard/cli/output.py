@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +23,38 @@ def emit_json(data: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
     click.echo(json.dumps(payload, indent=2, default=str))
 
 
+# a state's colour on a terminal (click strips colours from output that is not one)
+STATE_COLORS = {
+    "SCHEDULED": "yellow",
+    "PENDING": "cyan",
+    "RUNNING": "blue",
+    "PAUSED": "magenta",
+    "COMPLETED": "green",
+    "FAILED": "red",
+    "CRASHED": "red",
+    "CANCELLING": "bright_black",
+    "CANCELLED": "bright_black",
+}
+
+
+@dataclass(frozen=True)
+class Painted:
+    """A cell shown in ``color`` on a terminal, unless NO_COLOR is set."""
+
+    text: str
+    color: str | None
+
+    def __str__(self) -> str:
+        if self.color is None or os.environ.get("NO_COLOR"):
+            return self.text
+        return click.style(self.text, fg=self.color)
+
+
+def state_text(name: str, state_type: str) -> Painted:
+    """A state's name, in its type's colour."""
+    return Painted(name, STATE_COLORS.get(state_type))
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Print rows as aligned columns; an empty list prints a short note."""
     if not rows:
@@ -29,8 +63,17 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     cells = [[_cell(value) for value in row] for row in rows]
     widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
     click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for row in cells:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    for values, row in zip(rows, cells, strict=True):
+        padded = [
+            _painted(value, cell.ljust(width))
+            for value, cell, width in zip(values, row, widths, strict=True)
+        ]
+        click.echo("  ".join(padded).rstrip())
+
+
+def _painted(value: Any, padded: str) -> str:
+    """``padded`` (the cell with its padding), coloured as ``value`` asks."""
+    return str(Painted(padded, value.color)) if isinstance(value, Painted) else padded
 
 
 def details(pairs: Sequence[tuple[str, Any]]) -> None:
@@ -42,6 +85,8 @@ def details(pairs: Sequence[tuple[str, Any]]) -> None:
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, Painted):
+        return value.text
     if isinstance(value, datetime):  # in UTC, and saying so (the API's times are UTC)
         utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
         return utc.strftime("%Y-%m-%d %H:%M:%S UTC")

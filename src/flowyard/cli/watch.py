@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import click
 
 from flowyard import schemas as s
+from flowyard.cli.output import state_text
 from flowyard.client import FlowyardClient
 from flowyard.errors import FlowyardError
 from flowyard.states import StateType
@@ -109,7 +110,7 @@ def watch_run(api: FlowyardClient, run_id: str, *, show_logs: bool = True) -> Fi
         states = history.states or [run.state]
         for state in states[shown:]:
             note = f": {state.message}" if state.message else ""
-            click.echo(f"Flow run {run.name!r} is {state.name}{note}")
+            click.echo(f"Flow run {run.name!r} is {state_text(state.name, state.type.value)}{note}")
         shown = max(shown, len(states))
         waiting = run.state.type in (StateType.SCHEDULED, StateType.PENDING)
         if waiting and not pool_warned and run.pool_name and polls % WORKER_CHECK_POLLS == 0:
