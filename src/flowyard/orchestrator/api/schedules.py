@@ -6,7 +6,7 @@ out of their queue); resuming lets the scheduler materialize runs again on its n
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from fastapi import APIRouter
 from sqlalchemy import select
@@ -67,17 +67,24 @@ def _get_schedule(session: Session, ref: str, schedule_id: str) -> m.DeploymentS
     found = session.get(m.DeploymentSchedule, schedule_id)
     if found is not None and found.deployment_id == dep.id:
         return found
-    if len(schedule_id) >= MIN_PREFIX:
-        matches = [sch for sch in _schedules(session, dep.id) if sch.id.startswith(schedule_id)]
-        if len(matches) > 1:
-            ids = ", ".join(sch.id for sch in matches)
-            raise Conflict(
-                f"schedule prefix {schedule_id!r} of deployment {ref!r} is ambiguous "
-                f"(matches {ids}); give more characters"
-            )
-        if matches:
-            return matches[0]
-    raise NotFound(f"schedule {schedule_id!r} of deployment {ref!r} not found")
+    return by_prefix(_schedules(session, dep.id), schedule_id, ref)
+
+
+def by_prefix(
+    schedules: Sequence[m.DeploymentSchedule], prefix: str, ref: str
+) -> m.DeploymentSchedule:
+    """The one schedule whose id starts with ``prefix`` (``Conflict`` naming the matches
+    when several do; ``NotFound`` when none does or the prefix is too short)."""
+    matches = [sch for sch in schedules if sch.id.startswith(prefix)]
+    if len(prefix) < MIN_PREFIX or not matches:
+        raise NotFound(f"schedule {prefix!r} of deployment {ref!r} not found")
+    if len(matches) > 1:
+        ids = ", ".join(sch.id for sch in matches)
+        raise Conflict(
+            f"schedule prefix {prefix!r} of deployment {ref!r} is ambiguous "
+            f"(matches {ids}); give more characters"
+        )
+    return matches[0]
 
 
 async def _apply(orch: Orchestrator, effects: list[QueueEffect]) -> None:
