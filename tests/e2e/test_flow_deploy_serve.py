@@ -84,7 +84,7 @@ def test_a_flow_defined_in_a_function_cannot_be_deployed():
 def test_serve_runs_the_schedule_until_stopped(server, api, tmp_path):
     """``flow.serve`` in its own process deploys, runs the 2 s schedule's runs to Completed,
     and stops cleanly on SIGTERM: its deployment paused (no Scheduled run left to go Late),
-    its pool without an online worker at once."""
+    its pool without an online worker at once; served again, it is resumed."""
     (tmp_path / "served.py").write_text(SCRIPT)
     env = {**os.environ, **FAST, "FLOWYARD_API_URL": server.url}
     process = subprocess.Popen(
@@ -115,6 +115,19 @@ def test_serve_runs_the_schedule_until_stopped(server, api, tmp_path):
     left = api.list_flow_runs(deployment_id=dep.id, state="SCHEDULED", limit=50)
     assert left == [], [r.scheduled_time for r in left]
     assert api.read_work_pool(dep.pool_name).status == "NOT_READY"
+
+    again = subprocess.Popen(
+        [sys.executable, str(tmp_path / "served.py"), str(tmp_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:  # served again: resumed, its schedule makes runs again
+        wait_until(lambda: not api.read_deployment(dep.id).paused, timeout=60)
+    finally:
+        again.send_signal(signal.SIGTERM)
+        output = again.communicate(timeout=60)[0].decode()
+    assert again.returncode == 0 and api.read_deployment(dep.id).paused, output
 
 
 def _deployment(api, ref: str):
