@@ -126,15 +126,16 @@ def watch_run(api: FlowyardClient, run_id: str, *, show_logs: bool = True) -> Fi
 
 
 def _say_if_no_worker(api: FlowyardClient, pool: str) -> bool:
-    """Say so when no worker serving ``pool`` is online; True once said."""
+    """Say so when no worker serving ``pool`` is online, or it is paused; True once said."""
     try:
         status = api.read_work_pool(pool).status
     except FlowyardError:
         return False
-    if status == "READY":
-        return False
-    click.echo(
-        f"No online worker serves pool {pool!r}: the run waits until one does "
-        f"(start one with: flowyard worker start --pool {pool})"
-    )
-    return True
+    if status == "PAUSED":
+        click.echo(f"Work pool {pool!r} is paused: the run waits until it is resumed")
+    elif status == "NOT_READY":
+        click.echo(
+            f"No online worker serves pool {pool!r}: the run waits until one does "
+            f"(start one with: flowyard worker start --pool {pool})"
+        )
+    return status != "READY"
