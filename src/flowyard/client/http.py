@@ -356,6 +356,15 @@ class FlowyardClient:
         path = _path("work_pools", pool, "workers", "heartbeat")
         return self._send_doc("POST", s.HeartbeatResponse, path, body)
 
+    def worker_goodbye(self, pool: str, body: s.WorkerHeartbeat, timeout: float = 5.0) -> None:
+        """A stopping worker's last beat: one attempt, no retries, so that an API that is
+        down never holds up the worker's exit (it marks the worker offline later)."""
+        path = _path("work_pools", pool, "workers", "heartbeat")
+        try:
+            self._send("POST", path, timeout=timeout, json=body.model_dump(mode="json"))
+        except httpx.HTTPError as exc:  # a read error, say: as unavailable as refused
+            raise ApiUnavailable(f"cannot reach the Flowyard API at {self.api_url}: {exc}") from exc
+
     def list_workers(self, pool: str | None = None) -> list[s.Worker]:
         params = {"pool": pool} if pool else {}
         return self._list(s.Worker, _path("workers"), params=params)

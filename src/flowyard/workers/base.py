@@ -461,7 +461,7 @@ class BaseWorker:
         with self._beating:
             self._said_goodbye = True
             try:
-                self.client.worker_heartbeat(self.pool, body)
+                self.client.worker_goodbye(self.pool, body)
             except FlowyardError as exc:
                 self.log.warning("goodbye_failed", error=str(exc))
 
