@@ -74,7 +74,8 @@ class Api:
             automation = m.Automation(
                 name=f"auto-{uuid.uuid4().hex[:8]}",
                 description="test automation",
-                trigger={"type": "event", "match": {}},
+                # a trigger no event meets: the app's live evaluator must not fire it again
+                trigger={"type": "event", "expect": ["test.never-happens"]},
                 actions=actions,
                 actions_on_trigger=[],
                 actions_on_resolve=[],
