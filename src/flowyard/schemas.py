@@ -549,7 +549,7 @@ class WorkerHeartbeat(_Doc):
     worker_name: Label
     type: Kind = "process"
     run_ids: list[Label] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
-    stopping: bool = False
+    stopping: Bool = False
     """The worker's last beat: it stopped gracefully, so it is offline now, not in ~30 s."""
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,13 +16,7 @@ from typing import IO
 
 from flowyard.client import FlowyardClient
 from flowyard.errors import ApiError, FlowyardError
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from flowyard.utilities.ports import free_port
 
 
 class ChildProcess:

