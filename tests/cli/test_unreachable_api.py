@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -16,9 +15,10 @@ from flowyard.errors import ApiError, ApiUnavailable
 
 @pytest.mark.parametrize("args", [("work-pool", "ls"), ("flow-run", "ls")])
 def test_a_command_fails_at_once_when_nothing_listens(args):
-    """Connection refused: exit 1 within seconds, one line saying how to start the API."""
+    """Connection refused: exit 1 with one line saying how to start the API. That a terminal
+    does not retry is the next test's; how fast the line comes is measured in bench/cli.py
+    (a timed assertion here failed on a machine under load)."""
     url = f"http://127.0.0.1:{free_port()}"
-    started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "flowyard", *args],
         env={**os.environ, "FLOWYARD_API_URL": url},
@@ -26,13 +26,11 @@ def test_a_command_fails_at_once_when_nothing_listens(args):
         text=True,
         timeout=60,
     )
-    elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"Error: cannot reach the Flowyard API at {url} (connection refused)"
         " — start it with: flowyard server start"
     )
-    assert elapsed < 5, elapsed  # it retried for 10 s before
 
 
 def test_only_a_terminal_gives_up_on_a_refused_connection():

@@ -237,3 +237,72 @@ def test_bad_filters_and_unknown_runs_are_answered_clearly(server):
     missing = httpx.get(f"{server.url}/ui/runs/no-such-run")
     assert missing.status_code == 404 and "no-such-run" in missing.text
     assert httpx.get(f"{server.url}/ui/stream?view=elsewhere").status_code == 422
+
+
+def _api_pages(server: ServerProcess, query: str) -> tuple[list[str], int]:
+    """Every run ``GET /api/flow_runs?QUERY`` gives, following its next-page cursors."""
+    seen: list[str] = []
+    cursor, pages = "", 0
+    while True:
+        answer = httpx.get(f"{server.url}/api/flow_runs?{query}{cursor}")
+        assert answer.status_code == 200, answer.text
+        seen += [run["id"] for run in answer.json()]
+        pages += 1
+        after = answer.headers.get("Flowyard-Next-Cursor")
+        if not after:
+            return seen, pages
+        cursor = f"&cursor={after}"
+
+
+def test_the_api_pages_runs_by_cursor_in_either_order_and_within_a_time_range(
+    server, api, ui_flows
+):
+    """``GET /api/flow_runs`` pages by keyset: page after page gives each run once, oldest
+    first is the reverse of newest first, and ``since``/``until`` cut by creation time."""
+    pool, deployment = _deployment(api, ui_flows)
+    made = [api.run_deployment(deployment.id, s.DeploymentRunRequest()) for _ in range(5)]
+    newest, pages = _api_pages(server, f"pool={pool}&limit=2")
+    assert sorted(newest) == sorted(r.id for r in made) and pages == 3
+    oldest, _ = _api_pages(server, f"pool={pool}&limit=2&order=oldest")
+    assert oldest == newest[::-1]
+
+    runs = {r.id: r for r in api.list_flow_runs(pool=pool)}
+    middle = runs[oldest[2]].created.isoformat()
+    later, _ = _api_pages(server, f"pool={pool}&since={middle.replace('+', '%2B')}")
+    earlier, _ = _api_pages(server, f"pool={pool}&until={middle.replace('+', '%2B')}")
+    assert set(later) == set(oldest[2:]) and set(earlier) == set(oldest[:2])
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("since=yesterday", "since"),
+        ("until=2026-13-40", "until"),
+        ("order=sideways", "order"),
+        ("cursor=bm90IGEgY3Vyc29y", "cursor"),
+        ("state=sleepy", "state"),
+    ],
+)
+def test_a_bad_list_query_is_a_422_naming_the_field(server, query, named):
+    """In the API and in the page alike, a bad filter is refused with its name."""
+    answer = httpx.get(f"{server.url}/api/flow_runs?{query}")
+    assert answer.status_code == 422 and named in answer.text
+    page = httpx.get(f"{server.url}/ui/runs?{query}")
+    assert page.status_code == 422 and named in page.text
+
+
+def test_oldest_first_a_new_run_appears_live_at_the_end_of_the_last_page(
+    server, api, ui_flows, page
+):
+    """Oldest first, the page lists runs in creation order and a new run is added at the
+    end, live, without a reload; the time range fields keep what was asked."""
+    pool, deployment = _deployment(api, ui_flows)
+    made = [api.run_deployment(deployment.id, s.DeploymentRunRequest()) for _ in range(2)]
+    page.goto(f"{server.url}/ui/runs?pool={pool}&order=oldest&since=2020-01-01T00:00:00")
+    assert _row_ids(page) == [r.id for r in made]
+    expect(page.locator("input[name=since]")).to_have_value("2020-01-01T00:00")
+    expect(page.locator("#live-status")).to_contain_text("Live")
+
+    late = api.run_deployment(deployment.id, s.DeploymentRunRequest())
+    expect(page.locator(f'tr[data-run-id="{late.id}"]')).to_have_count(1)
+    assert _row_ids(page) == [*(r.id for r in made), late.id]

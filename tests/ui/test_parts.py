@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from flowyard.errors import InvalidInput
+from flowyard.orchestrator import run_pages
 from flowyard.states import StateType
-from flowyard.ui import feeds, run_list
+from flowyard.ui import feeds
 from flowyard.ui.pages import _safe_next
 
 
@@ -27,18 +28,18 @@ def test_a_malformed_position_is_refused(text):
 
 def test_states_come_repeated_or_comma_separated_and_unknown_ones_are_named():
     """``state`` reads as the API reads it; a wrong state names itself and the valid ones."""
-    where = run_list.RunFilter.from_query({"pool": " p "}, ["running,failed", "RUNNING"])
+    where = run_pages.RunFilter.from_query({"pool": " p "}, ["running,failed", "RUNNING"])
     assert where.state == (StateType.RUNNING, StateType.FAILED) and where.pool == "p"
     assert where.query_string(cursor="") == "state=RUNNING%2CFAILED&pool=p"
     with pytest.raises(InvalidInput, match="'sleepy'.*COMPLETED"):
-        run_list.RunFilter.from_query({}, ["sleepy"])
+        run_pages.RunFilter.from_query({}, ["sleepy"])
     with pytest.raises(InvalidInput, match="name: at most"):
-        run_list.RunFilter.from_query({"name": "x" * 201}, [])
+        run_pages.RunFilter.from_query({"name": "x" * 201}, [])
 
 
 def test_a_cursor_not_made_here_is_refused():
     with pytest.raises(InvalidInput, match="cursor"):
-        run_list.decode_cursor("bm90IGEgY3Vyc29y")
+        run_pages.decode_cursor("bm90IGEgY3Vyc29y")
 
 
 @pytest.mark.parametrize(

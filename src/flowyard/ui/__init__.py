@@ -3,11 +3,12 @@
 Server-rendered pages (Jinja2, ``templates/``), one small stylesheet and one small
 JavaScript module (``static/``), kept live by one server-sent-events stream read from the
 event store (``stream``, ``feeds``). No Node.js, no front-end packages, nothing from a CDN:
-the package ships all of it. With API keys required, a browser signs in once with an admin
+the package ships all of it. The runs list pages with ``orchestrator.run_pages``, as the
+API does. With API keys required, a browser signs in once with an admin
 or viewer key and holds a session (``sessions``, ``gate``); what it may do is decided by
 ``authority.guard`` like every API call.
 
-Modules: ``pages`` (routes), ``run_list`` (filters, keyset pages), ``run_view`` (one run),
+Modules: ``pages`` (routes), ``run_view`` (one run),
 ``feeds`` and ``stream`` (live), ``sessions`` and ``gate`` (access), ``views`` (rendering);
 the observing pages ``artifact_pages`` (with ``markdown``, which sanitises),
 ``automation_pages`` and ``event_pages``.

@@ -25,10 +25,10 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from flowyard.errors import InvalidInput, NotFound
-from flowyard.orchestrator import documents
+from flowyard.orchestrator import documents, run_pages
 from flowyard.orchestrator import event_queries as queries
 from flowyard.store import models as m
-from flowyard.ui import run_list, run_view, views
+from flowyard.ui import run_view, views
 
 E, R = m.Event, m.EventRelated
 BATCH = 200  # events read at a time
@@ -104,7 +104,7 @@ def _events_after(
 class RunsFeed:
     """Rows of the flow-runs list that changed."""
 
-    where: run_list.RunFilter
+    where: run_pages.RunFilter
     wait_seconds: float = 15.0
 
     def read(self, session: Session, at: Position, settled_by: datetime | None) -> Batch:
@@ -116,7 +116,7 @@ class RunsFeed:
             last[run_id] = seq
         # only a run's state changes, so only a state filter can lose a run it showed
         unstated = replace(self.where, state=())
-        candidates = run_list.matching(session, unstated, list(last))
+        candidates = run_pages.matching(session, unstated, list(last))
         out = Batch(full=full)
         for run_id, seq in last.items():
             run = candidates.get(run_id)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flowyard.errors import InvalidInput, NotFound
-from flowyard.orchestrator import documents
+from flowyard.orchestrator import documents, run_pages
 from flowyard.orchestrator import event_queries as queries
 from flowyard.orchestrator.api.api_keys import identify
 from flowyard.orchestrator.runtime import Orch
@@ -33,7 +33,6 @@ from flowyard.ui import (
     event_pages,
     limit_pages,
     pool_pages,
-    run_list,
     run_view,
     views,
 )
@@ -146,7 +145,7 @@ async def runs_page(request: Request, orch: Orch) -> Response:
     """Flow runs, newest first, filtered by the query string; a cursor for the next page."""
     query = request.query_params
     try:
-        where = run_list.RunFilter.from_query(query, query.getlist("state"))
+        where = run_pages.RunFilter.from_query(query, query.getlist("state"))
         limit = _limit(query.get("limit"))
     except InvalidInput as exc:
         context = views.page_context(request, nav="runs", error=str(exc), **_empty_list())
@@ -156,7 +155,7 @@ async def runs_page(request: Request, orch: Orch) -> Response:
     def read() -> dict[str, Any]:
         with orch.db.read() as session:
             after = queries.latest(session)  # first: changes from here on come live
-            found, next_cursor = run_list.page(session, where, limit=limit, cursor=cursor)
+            found, next_cursor = run_pages.page(session, where, limit=limit, cursor=cursor)
             return {
                 "runs": [documents.flow_run(r) for r in found],
                 "next_cursor": next_cursor,
@@ -187,16 +186,17 @@ async def runs_page(request: Request, orch: Orch) -> Response:
 
 def _limit(raw: str | None) -> int:
     if not raw:
-        return run_list.PAGE
-    if not raw.isdigit() or not 1 <= int(raw) <= run_list.MAX_PAGE:
-        raise InvalidInput(f"limit: a whole number from 1 to {run_list.MAX_PAGE}")
+        return run_pages.PAGE
+    if not raw.isdigit() or not 1 <= int(raw) <= run_pages.MAX_PAGE:
+        raise InvalidInput(f"limit: a whole number from 1 to {run_pages.MAX_PAGE}")
     return int(raw)
 
 
 def _empty_list() -> dict[str, Any]:
     return {
-        "runs": [], "next_cursor": None, "after": "", "choices": {}, "filter": run_list.RunFilter(),
-        "filter_qs": "", "first_qs": "", "next_qs": "", "first_page": True,
+        "runs": [], "next_cursor": None, "after": "", "choices": {},
+        "filter": run_pages.RunFilter(), "filter_qs": "", "first_qs": "", "next_qs": "",
+        "first_page": True,
         "state_types": [t.value for t in StateType],
     }  # fmt: skip
 

@@ -25,11 +25,12 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import QueryParams
 
 from flowyard.errors import InvalidInput
+from flowyard.orchestrator import run_pages
 from flowyard.orchestrator.api.events import SETTLE_SECONDS
 from flowyard.orchestrator.auth import Role
 from flowyard.orchestrator.runtime import Orchestrator
 from flowyard.settings import Settings
-from flowyard.ui import automation_pages, event_pages, feeds, pool_pages, run_list, views
+from flowyard.ui import automation_pages, event_pages, feeds, pool_pages, views
 from flowyard.ui.sessions import Session, SessionStore, caller
 
 MAX_STREAMS_PER_VIEWER = 4  # browsers open at most 6 connections per host over HTTP/1.1
@@ -91,7 +92,7 @@ def feed_for(request: Request) -> tuple[feeds.Feed, feeds.Position]:
     at = feeds.Position.parse(resume) if resume else feeds.Position()
     feed: feeds.Feed
     if view == "runs":
-        feed = feeds.RunsFeed(run_list.RunFilter.from_query(query, query.getlist("state")))
+        feed = feeds.RunsFeed(run_pages.RunFilter.from_query(query, query.getlist("state")))
     elif view == "run" and query.get("run"):
         level = views.LEVELS.get(query.get("level", "INFO").upper())
         if level is None:

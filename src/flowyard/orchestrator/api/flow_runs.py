@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import insert, select
 
 from flowyard import schemas as s
-from flowyard.errors import Conflict, InvalidInput, NotFound
-from flowyard.orchestrator import documents, events, queue_sync, runs
+from flowyard.errors import Conflict, NotFound
+from flowyard.orchestrator import documents, events, queue_sync, run_pages, runs
 from flowyard.orchestrator.api import background_tasks as background
 from flowyard.orchestrator.api.background_tasks import Background
 from flowyard.orchestrator.api.run_tokens import renewal
@@ -46,39 +47,44 @@ async def create_flow_run(body: s.FlowRunCreate, orch: Orch) -> s.FlowRun:
     return await orch.in_thread(create)
 
 
+NEXT_CURSOR = "Flowyard-Next-Cursor"
+
+
 @router.get("/flow_runs")
 async def list_flow_runs(
+    request: Request,
+    response: Response,
     orch: Orch,
-    state: str | None = None,
-    pool: str | None = None,
-    deployment_id: str | None = None,
+    state: str | None = Query(default=None, max_length=run_pages.MAX_FILTER_CHARS),
+    flow: str | None = Query(default=None, max_length=run_pages.MAX_FILTER_CHARS),
+    deployment: str | None = Query(default=None, max_length=run_pages.MAX_FILTER_CHARS),
+    deployment_id: str | None = Query(default=None, max_length=run_pages.MAX_FILTER_CHARS),
+    pool: str | None = Query(default=None, max_length=run_pages.MAX_FILTER_CHARS),
+    tag: str | None = Query(default=None, max_length=run_pages.MAX_FILTER_CHARS),
+    name: str | None = Query(default=None, max_length=run_pages.MAX_FILTER_CHARS),
+    since: str | None = Query(default=None, max_length=64),
+    until: str | None = Query(default=None, max_length=64),
+    order: Literal["newest", "oldest"] = "newest",
+    cursor: str | None = Query(default=None, max_length=512),
     limit: int = Query(default=50, ge=1, le=10_000),
 ) -> list[s.FlowRun]:
-    states = _parse_states(state)
+    """Runs matching every filter given, newest (or ``order=oldest``) first, by keyset
+    pages: when more match, the ``Flowyard-Next-Cursor`` header holds the ``cursor`` that
+    asks for the next page. ``since``/``until`` bound the creation time (ISO 8601)."""
+    where = run_pages.RunFilter.from_query(request.query_params, [state or ""])
 
-    def read() -> list[s.FlowRun]:
+    def read() -> tuple[list[s.FlowRun], str | None]:
         with orch.db.read() as session:
-            query = select(m.FlowRun).options(*runs.load_options())
-            if states:
-                query = query.where(m.FlowRun.state_type.in_(states))
-            if pool:
-                query = query.join(m.WorkQueue).join(m.WorkPool).where(m.WorkPool.name == pool)
-            if deployment_id:
-                query = query.where(m.FlowRun.deployment_id == deployment_id)
-            query = query.order_by(m.FlowRun.created.desc()).limit(limit)
-            return [documents.flow_run(r) for r in session.scalars(query).unique().all()]
+            extra = [m.FlowRun.deployment_id == deployment_id] if deployment_id else []
+            found, next_cursor = run_pages.page(
+                session, where, limit=limit, cursor=cursor, extra=extra
+            )
+            return [documents.flow_run(r) for r in found], next_cursor
 
-    return await orch.in_thread(read)
-
-
-def _parse_states(raw: str | None) -> list[StateType]:
-    if not raw:
-        return []
-    try:
-        return [StateType(part.strip().upper()) for part in raw.split(",") if part.strip()]
-    except ValueError as exc:
-        valid = ", ".join(t.value for t in StateType)
-        raise InvalidInput(f"unknown state in {raw!r}; use one of {valid}") from exc
+    found, next_cursor = await orch.in_thread(read)
+    if next_cursor:
+        response.headers[NEXT_CURSOR] = next_cursor
+    return found
 
 
 @router.get("/flow_runs/{ref}")

@@ -48,12 +48,14 @@ function showRow({ id, html }) {
     shown.replaceWith(fresh);
     return;
   }
-  if (table.dataset.firstPage !== "true") return; // a new run belongs to the first page
+  // newest first, a new run belongs to the first page; oldest first, to the last
+  const oldestFirst = table.dataset.order === "oldest";
+  if (!oldestFirst && table.dataset.firstPage !== "true") return;
   const key = rowKey(fresh);
-  const before = [...body.rows].find((tr) => rowKey(tr) < key);
+  const before = [...body.rows].find((tr) => (oldestFirst ? rowKey(tr) > key : rowKey(tr) < key));
   if (before) body.insertBefore(fresh, before);
   else if (table.dataset.hasNext !== "true") body.appendChild(fresh);
-  else return; // older than this page's last row: it is on a later page
+  else return; // past this page's last row: it is on a later page
   document.getElementById("no-runs")?.remove();
 }
 

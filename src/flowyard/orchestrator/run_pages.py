@@ -1,8 +1,9 @@
-"""The flow-runs list: filters from the query string and keyset (cursor) pages.
+"""Pages of flow runs for the API and the UI: filters and keyset (cursor) pages.
 
-Runs are ordered newest first by ``(created, id)``; a cursor encodes the last row's pair,
-so the next page is ``WHERE (created, id) < cursor`` — no ``OFFSET`` scan, no count, and no
-run repeated or skipped while new runs arrive (they land before the first page).
+Runs are ordered by ``(created, id)``, newest first unless asked oldest first; a cursor
+encodes the last row's pair, so the next page is ``WHERE (created, id) < cursor`` (``>``
+oldest first) on the ``(created, id)`` index — no ``OFFSET`` scan, no count, and no run
+repeated or skipped while new runs arrive. A time range bounds ``created`` on that index.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import base64
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from sqlalchemy import ColumnElement, and_, or_, select
@@ -26,6 +27,7 @@ R = m.FlowRun
 PAGE = 50
 MAX_PAGE = 200
 MAX_FILTER_CHARS = 200
+ORDERS = ("newest", "oldest")
 
 
 @dataclass(frozen=True)
@@ -38,18 +40,34 @@ class RunFilter:
     pool: str = ""
     tag: str = ""
     name: str = ""
+    since: str = ""
+    """Created at or after this instant (ISO 8601; a naive one is UTC)."""
+    until: str = ""
+    """Created before this instant."""
+    order: str = ""
+    """``newest`` (the default, left empty) or ``oldest`` first."""
 
     @classmethod
     def from_query(cls, query: Mapping[str, str], states: Sequence[str]) -> RunFilter:
         """From a query string: ``state`` may repeat or hold a comma-separated list (as in
-        ``GET /api/flow_runs``); an unknown state is a 422 naming it."""
+        ``GET /api/flow_runs``); an unknown state, instant or order is a 422 naming it."""
         texts = {}
         for f in fields(cls)[1:]:
             value = query.get(f.name, "").strip()
             if len(value) > MAX_FILTER_CHARS:
                 raise InvalidInput(f"{f.name}: at most {MAX_FILTER_CHARS} characters")
             texts[f.name] = value
+        for bound in ("since", "until"):
+            if texts[bound]:
+                texts[bound] = parse_instant(bound, texts[bound]).isoformat()
+        if texts["order"] not in ("", *ORDERS):
+            raise InvalidInput(f"order: {texts['order']!r} is not one of {', '.join(ORDERS)}")
+        texts["order"] = "" if texts["order"] == "newest" else texts["order"]
         return cls(state=parse_states(states), **texts)
+
+    @property
+    def oldest_first(self) -> bool:
+        return self.order == "oldest"
 
     def where(self, session: Session) -> list[ColumnElement[bool]]:
         clauses: list[ColumnElement[bool]] = []
@@ -68,6 +86,10 @@ class RunFilter:
         if self.name:
             escaped = self.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             clauses.append(R.name.ilike(f"%{escaped}%", escape="\\"))
+        if self.since:
+            clauses.append(R.created >= datetime.fromisoformat(self.since))
+        if self.until:
+            clauses.append(R.created < datetime.fromisoformat(self.until))
         return clauses
 
     def params(self) -> dict[str, str]:
@@ -97,6 +119,17 @@ def parse_states(values: Sequence[str]) -> tuple[StateType, ...]:
     return tuple(found)
 
 
+def parse_instant(name: str, text: str) -> datetime:
+    """An ISO 8601 instant from a query string, in UTC; a naive one is taken as UTC."""
+    try:
+        value = datetime.fromisoformat(text.replace(" ", "+") if "T" in text else text)
+    except ValueError:
+        raise InvalidInput(f"{name}: {text!r} is not an ISO 8601 date or time") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
 def _tagged_deployments(session: Session, tag: str) -> list[str]:
     """Deployments carrying ``tag`` (a run's tags are its deployment's). Read in Python: the
     tags are a JSON list, and deployments are few next to runs."""
@@ -119,14 +152,28 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def page(
-    session: Session, where: RunFilter, *, limit: int, cursor: str | None
+    session: Session,
+    where: RunFilter,
+    *,
+    limit: int,
+    cursor: str | None,
+    extra: Sequence[ColumnElement[bool]] = (),
 ) -> tuple[list[m.FlowRun], str | None]:
-    """One page of matching runs, newest first, and the next page's cursor (None: last)."""
-    query = select(R).options(*runs.load_options()).where(*where.where(session))
+    """One page of matching runs in the filter's order, and the next page's cursor (None:
+    the last page)."""
+    query = select(R).options(*runs.load_options()).where(*where.where(session), *extra)
     if cursor:
         created, ident = decode_cursor(cursor)
-        query = query.where(or_(R.created < created, and_(R.created == created, R.id < ident)))
-    query = query.order_by(R.created.desc(), R.id.desc()).limit(limit + 1)
+        if where.oldest_first:
+            after = or_(R.created > created, and_(R.created == created, R.id > ident))
+        else:
+            after = or_(R.created < created, and_(R.created == created, R.id < ident))
+        query = query.where(after)
+    if where.oldest_first:
+        query = query.order_by(R.created.asc(), R.id.asc())
+    else:
+        query = query.order_by(R.created.desc(), R.id.desc())
+    query = query.limit(limit + 1)
     found = list(session.scalars(query).unique().all())
     more = len(found) > limit
     found = found[:limit]
