@@ -4,6 +4,7 @@ and a run of 2,000 task-run records sent through the API."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -148,8 +149,8 @@ def test_a_real_runs_graph_logs_subflow_and_rerun(server, api, flows, page, scre
         worker.stop(timeout=30)
 
 
-def _records(run_id: str, count: int) -> list[dict[str, object]]:
-    """``count`` task runs of 5 tasks over a minute, each fed by the one before it."""
+def _records(run_id: str, count: int, tasks: int = 5) -> list[dict[str, object]]:
+    """``count`` task runs of ``tasks`` tasks over a minute, each fed by the one before."""
     start = datetime.now(UTC) - timedelta(minutes=2)
     ids = [str(uuid.uuid4()) for _ in range(count)]
     records = []
@@ -160,8 +161,8 @@ def _records(run_id: str, count: int) -> list[dict[str, object]]:
             s.TaskRunRecord(
                 id=task_run_id,
                 flow_run_id=run_id,
-                name=f"step{n % 5}-{n}",
-                task_key=f"step{n % 5}",
+                name=f"step{n % tasks}-{n}",
+                task_key=f"step{n % tasks}",
                 state=StateType.FAILED if n == 7 else StateType.COMPLETED,
                 start_time=began,
                 end_time=began + timedelta(milliseconds=100),
@@ -214,3 +215,15 @@ def test_log_search_and_download_are_bounded_and_answer_clearly(server, api):
     assert httpx.get(f"{server.url}/ui/runs/no-such-run/logs.txt").status_code == 404
     text = httpx.get(f"{url}/logs.txt").text
     assert [line.split(" ", 3)[3] for line in text.splitlines()] == messages
+
+
+def test_beyond_sixty_tasks_the_smallest_are_drawn_as_one_group(server, api):
+    """300 task runs of 70 tasks: the 59 largest tasks get a bar each and the other 11
+    share one, so every task run is still counted once."""
+    run = api.create_flow_run(s.FlowRunCreate(flow_name="bulk", name="many-tasks"))
+    assert api.upsert_task_runs(_records(run.id, 300, tasks=70)).upserted == 300
+    html = httpx.get(f"{server.url}/ui/runs/{run.id}", timeout=30).text
+    gantt = html[html.index('id="gantt"') : html.index("</svg>")]
+    counts = [int(n) for n in re.findall(r'class="bar [^"]*" data-count="(\d+)"', gantt)]
+    assert len(counts) == task_graph.MAX_GROUPS and sum(counts) == 300
+    assert "(other tasks) ×44" in gantt  # 70 tasks of 4 or 5 runs: 59 kept hold 256

@@ -4,29 +4,33 @@ server and drawn as SVG by ``_task_graph.html`` (no script, nothing to download)
 Dependencies are what the SDK records in each task run's ``task_inputs`` (an upstream
 task run per parameter, or ``wait_for``). Up to ``MAX_DETAIL`` task runs each get a bar
 and a node; beyond that, task runs are grouped by task key (one bar spanning the group,
-one node, counts by state), so that a run of 10,000 task runs is still a page of a few
-hundred shapes. At most ``MAX_READ`` task runs are read; the page says if there were more.
+one node, counts by state): the counts and spans are one grouped query in the store, and
+only the first ``MAX_READ`` task runs' inputs are read for the groups' edges, so a run of
+10,000 task runs (or more) is still a page of a few hundred shapes.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from flowyard.store import models as m
 
-MAX_READ = 10_000  # task runs read for the drawing
+MAX_READ = 10_000  # task runs whose inputs are read for the grouped graph's edges
 MAX_DETAIL = 200  # beyond this, grouped by task key
 MAX_GROUPS = 60  # groups drawn; the rest are one "other" group
 WIDTH = 960  # the Gantt's time axis, in SVG units
 LANE = 16  # a Gantt lane's height
 LABEL = 180  # room for the Gantt's labels in grouped form
 NODE_W, NODE_H, COL, ROW = 150, 26, 190, 34  # the graph's nodes and their spacing
+_INPUT_ID = re.compile(r'"id":\s*"([^"]+)"')  # an upstream's id in task_inputs' JSON
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WORST = ("FAILED", "CRASHED", "CANCELLED", "RUNNING", "PENDING", "PAUSED", "COMPLETED")
 
 
@@ -94,30 +98,105 @@ class TaskGraph:
 
 
 def read(session: Session, flow_run_id: str) -> TaskGraph:
-    """The run's task runs (the first ``MAX_READ`` by creation), laid out."""
-    columns = (
-        m.TaskRun.id, m.TaskRun.name, m.TaskRun.task_key, m.TaskRun.state_type,
-        m.TaskRun.start_time, m.TaskRun.end_time, m.TaskRun.created, m.TaskRun.task_inputs,
-    )  # fmt: skip
-    rows = session.execute(
-        select(*columns)
-        .where(m.TaskRun.flow_run_id == flow_run_id)
+    """The run's task runs laid out: each one up to ``MAX_DETAIL``, else grouped."""
+    where = m.TaskRun.flow_run_id == flow_run_id
+    total = session.scalar(select(func.count()).select_from(m.TaskRun).where(where)) or 0
+    graph = TaskGraph(total=total)
+    if total == 0:
+        return graph
+    if total > MAX_DETAIL:
+        graph.grouped, graph.more = True, total > MAX_READ
+        items = _groups(session, flow_run_id)
+    else:
+        columns = (
+            m.TaskRun.id, m.TaskRun.name, m.TaskRun.state_type, m.TaskRun.start_time,
+            m.TaskRun.end_time, m.TaskRun.created, m.TaskRun.task_inputs,
+        )  # fmt: skip
+        query = select(*columns).where(where).order_by(m.TaskRun.created, m.TaskRun.id)
+        items = [
+            Item(
+                key=r.id,
+                label=r.name,
+                state=r.state_type.value,
+                start=r.start_time or r.created,
+                end=r.end_time,
+                upstream=_upstream(r.task_inputs),
+            )
+            for r in session.execute(query.limit(MAX_DETAIL))
+        ]
+    _gantt(graph, items)
+    _dag(graph, items)
+    return graph
+
+
+def _groups(session: Session, flow_run_id: str) -> list[Item]:
+    """One item per task key (the largest ``MAX_GROUPS - 1``; the rest one "other" group),
+    counted in the store whatever the number of task runs, spanning its runs, coloured by
+    its worst state; which groups fed which is read from the first ``MAX_READ`` task runs."""
+    where = m.TaskRun.flow_run_id == flow_run_id
+    began = func.min(func.coalesce(m.TaskRun.start_time, m.TaskRun.created))
+    stats = session.execute(
+        select(
+            m.TaskRun.task_key, m.TaskRun.state_type, func.count(), began,
+            func.max(m.TaskRun.end_time), func.count(m.TaskRun.end_time),
+        ).where(where).group_by(m.TaskRun.task_key, m.TaskRun.state_type)
+    ).all()  # fmt: skip
+    sizes: Counter[str] = Counter()
+    for key, _, count, *_ in stats:
+        sizes[key] += count
+    kept = set(sizes)
+    if len(sizes) > MAX_GROUPS:
+        kept = {k for k, _ in sizes.most_common(MAX_GROUPS - 1)}
+
+    def group_of(key: str) -> str:
+        return key if key in kept else "(other tasks)"
+
+    states: dict[str, Counter[str]] = {}
+    spans: dict[str, list[Any]] = {}  # group -> [first start, last end, runs ended]
+    for key, state, count, first, last, ended in stats:
+        name = group_of(key)
+        states.setdefault(name, Counter())[state.value] += count
+        span = spans.setdefault(name, [first, last, 0])
+        span[0] = min(span[0], first) if span[0] and first else span[0] or first
+        span[1] = max(span[1], last) if span[1] and last else span[1] or last
+        span[2] += ended
+    links = session.execute(
+        select(m.TaskRun.id, m.TaskRun.task_key, cast(m.TaskRun.task_inputs, Text))
+        .where(where)
         .order_by(m.TaskRun.created, m.TaskRun.id)
-        .limit(MAX_READ + 1)
+        .limit(MAX_READ)
     ).all()
-    items = [
-        Item(
-            key=r.id,
-            label=r.name,
-            state=r.state_type.value,
-            start=r.start_time or r.created,
-            end=r.end_time,
-            upstream=_upstream(r.task_inputs),
+    key_of = {task_run_id: group_of(key) for task_run_id, key, _ in links}
+    upstream: dict[str, set[str]] = {}
+    for task_run_id, _, inputs in links:  # the inputs' JSON text, searched without parsing
+        fed = {key_of[u] for u in _INPUT_ID.findall(inputs or "") if u in key_of}
+        upstream.setdefault(key_of[task_run_id], set()).update(fed - {key_of[task_run_id]})
+    items = []
+    for name, counts in states.items():
+        first, last, ended = spans[name]
+        total = sum(counts.values())
+        items.append(
+            Item(
+                key=name,
+                label=name,
+                state=next((s for s in _WORST if counts[s]), next(iter(counts))),
+                start=_aware(first),
+                end=_aware(last) if ended == total else None,
+                upstream=frozenset(upstream.get(name, ())),
+                count=total,
+                states=tuple(sorted(counts.items())),
+            )
         )
-        for r in rows[:MAX_READ]
-    ]
-    keys = {r.id: r.task_key for r in rows[:MAX_READ]}
-    return layout(items, keys, more=len(rows) > MAX_READ)
+    return sorted(items, key=lambda i: (i.start is None, i.start or _EPOCH, i.key))
+
+
+def _aware(value: Any) -> datetime | None:
+    """An aggregate's time: SQLite's MIN/MAX come back as text, without a time zone."""
+    if value is None or isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC)
 
 
 def _upstream(inputs: dict[str, Any] | None) -> frozenset[str]:
@@ -127,54 +206,6 @@ def _upstream(inputs: dict[str, Any] | None) -> frozenset[str]:
             if isinstance(entry, dict) and isinstance(entry.get("id"), str):
                 found.add(entry["id"])
     return frozenset(found)
-
-
-def layout(items: list[Item], task_keys: dict[str, str], *, more: bool = False) -> TaskGraph:
-    """Bars and nodes for ``items`` (task runs; ``task_keys`` maps each id to its task key,
-    used to group them when there are more than ``MAX_DETAIL``)."""
-    graph = TaskGraph(total=len(items), more=more)
-    if not items:
-        return graph
-    if len(items) > MAX_DETAIL:
-        graph.grouped = True
-        items = group(items, task_keys)
-    _gantt(graph, items)
-    _dag(graph, items)
-    return graph
-
-
-def group(items: list[Item], task_keys: dict[str, str]) -> list[Item]:
-    """One item per task key (the largest ``MAX_GROUPS - 1``; the rest one "other" group),
-    spanning its runs, coloured by its worst state, with the groups that fed it upstream."""
-    sizes = Counter(task_keys[i.key] for i in items)
-    kept = set(sizes)
-    if len(sizes) > MAX_GROUPS:
-        kept = {k for k, _ in sizes.most_common(MAX_GROUPS - 1)}
-    group_of = {
-        i.key: task_keys[i.key] if task_keys[i.key] in kept else "(other tasks)" for i in items
-    }
-    members: dict[str, list[Item]] = {}
-    for item in items:
-        members.setdefault(group_of[item.key], []).append(item)
-    grouped = []
-    for name, runs in members.items():
-        states = Counter(r.state for r in runs)
-        starts = [r.start for r in runs if r.start]
-        ends = [r.end for r in runs if r.end]
-        upstream = {group_of[u] for r in runs for u in r.upstream if u in group_of} - {name}
-        grouped.append(
-            Item(
-                key=name,
-                label=name,
-                state=next((s for s in _WORST if states[s]), runs[0].state),
-                start=min(starts) if starts else None,
-                end=max(ends) if ends and len(ends) == len(runs) else None,
-                upstream=frozenset(upstream),
-                count=len(runs),
-                states=tuple(sorted(states.items())),
-            )
-        )
-    return sorted(grouped, key=lambda i: (i.start is None, i.start or datetime.min, i.key))
 
 
 def _gantt(graph: TaskGraph, items: list[Item]) -> None:
