@@ -227,3 +227,18 @@ def test_beyond_sixty_tasks_the_smallest_are_drawn_as_one_group(server, api):
     counts = [int(n) for n in re.findall(r'class="bar [^"]*" data-count="(\d+)"', gantt)]
     assert len(counts) == task_graph.MAX_GROUPS and sum(counts) == 300
     assert "(other tasks) ×44" in gantt  # 70 tasks of 4 or 5 runs: 59 kept hold 256
+
+
+def test_an_admin_resumes_a_paused_run_from_its_page(server, api, page):
+    """Resume shows on a Paused run only and moves it to Running through the API; a run
+    without a deployment has no Re-run."""
+    run = api.create_flow_run(s.FlowRunCreate(flow_name="by-hand", name="paused"))
+    page.goto(f"{server.url}/ui/runs/{run.id}")
+    expect(page.locator("#resume-run")).to_have_count(0)
+    expect(page.locator("#rerun")).to_have_count(0)
+    api.set_flow_run_state(run.id, s.StateChange(type=StateType.PAUSED))
+    page.reload()
+    with page.expect_navigation():
+        page.locator("#resume-run").click()
+    expect(page.locator("#run-state")).to_have_text("Running")
+    assert api.read_flow_run(run.id).state.type is StateType.RUNNING
