@@ -69,6 +69,7 @@ def test_no_ui_page_is_reachable_without_a_session(server, admin):
     assert runs.status_code == 303
     assert runs.headers["location"] == "/ui/sign-in?next=%2Fui%2Fruns%3Fstate%3DRUNNING"
     assert anonymous.get(f"/ui/runs/{run.id}").status_code == 303
+    assert anonymous.get(f"/ui/runs/{run.id}/logs.txt").status_code == 303
     assert anonymous.get("/ui/stream?view=runs").status_code == 401
     assert anonymous.post("/ui/sign-out").status_code == 401
     bearer = {"Authorization": f"Bearer {ADMIN}"}

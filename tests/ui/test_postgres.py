@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -55,3 +56,22 @@ def test_pages_and_the_stream_on_postgresql(server, ui_flows):
     with httpx.stream("GET", url, timeout=20) as answer:
         got = events(answer, 2)
     assert [json.loads(m["data"])["id"] for m in got] == [r.id for r in later]
+
+
+def test_a_runs_grouped_task_graph_and_log_search_on_postgresql(server):
+    """The grouped task graph's counts and spans (one GROUP BY), its edges (the inputs' JSON
+    read as text) and the log search's LIKE work on PostgreSQL as on SQLite."""
+    from tests.ui.test_run_page import _records
+
+    with FlowyardClient(server.url) as api:
+        run = api.create_flow_run(s.FlowRunCreate(flow_name="bulk", name="pg-many-tasks"))
+        assert api.upsert_task_runs(_records(run.id, 300, tasks=3)).upserted == 300
+        now = datetime.now(UTC)
+        api.create_logs(
+            [s.LogCreate(flow_run_id=run.id, message=m, timestamp=now) for m in ("50% a", "500 b")]
+        )
+    html = httpx.get(f"{server.url}/ui/runs/{run.id}", params={"q": "0%"}, timeout=30).text
+    counts = re.findall(r'class="bar [^"]*" data-count="(\d+)"', html)
+    assert counts == ["100", "100", "100"]
+    assert html.count('class="edge"') == 3  # step0→step1→step2→step0
+    assert "50% a" in html and "500 b" not in html

@@ -210,6 +210,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/ui/events"): READ,
     ("GET", "/ui/runs"): READ,
     ("GET", "/ui/runs/{ref}"): READ,
+    ("GET", "/ui/runs/{ref}/logs.txt"): READ,
     ("GET", "/ui/stream"): READ,
     ("GET", "/ui/"): READ,
     ("GET", "/ui/pools"): READ,

@@ -8,17 +8,20 @@ the OpenAPI document (they answer HTML, not the API's JSON).
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs
 
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flowyard import schemas as s
 from flowyard.errors import InvalidInput, NotFound
-from flowyard.orchestrator import documents, run_pages
+from flowyard.orchestrator import documents, run_pages, runs
 from flowyard.orchestrator import event_queries as queries
 from flowyard.orchestrator.api.api_keys import identify
 from flowyard.orchestrator.runtime import Orch
@@ -34,6 +37,7 @@ from flowyard.ui import (
     limit_pages,
     pool_pages,
     run_view,
+    task_graph,
     views,
 )
 from flowyard.ui.gate import store_of
@@ -222,15 +226,25 @@ async def run_page(request: Request, ref: str, orch: Orch) -> Response:
     level = views.LEVELS.get(level_name, 20)
     after_raw = query.get("logs_after", "0")
     logs_after = int(after_raw) if after_raw.isdigit() and len(after_raw) < 19 else 0
+    search = query.get("q", "")
+    if len(search) > run_view.MAX_SEARCH:
+        context = views.page_context(
+            request, nav="runs", message=f"q: at most {run_view.MAX_SEARCH} characters"
+        )
+        return views.render(request, "not_found.html", context, 422)
 
     def read() -> dict[str, Any]:
         with orch.db.read() as session:
             after = queries.latest(session)
             view = run_view.read_run(session, ref)
-            logs, more = run_view.read_logs(session, view.run.id, after=logs_after, level=level)
+            logs, more = run_view.read_logs(
+                session, view.run.id, after=logs_after, level=level, containing=search
+            )
             artifacts, more_artifacts = artifact_pages.of_run(session, view.run.id)
+            graph = task_graph.read(session, view.run.id)
             return {"view": view, "logs": logs, "more_logs": more, "after": after,
-                    "artifacts": artifacts, "more_artifacts": more_artifacts}  # fmt: skip
+                    "artifacts": artifacts, "more_artifacts": more_artifacts,
+                    "graph": graph}  # fmt: skip
 
     try:
         data = await orch.in_thread(read)
@@ -244,6 +258,47 @@ async def run_page(request: Request, ref: str, orch: Orch) -> Response:
         level_name=level_name if level_name in views.LEVELS else "INFO",
         logs_after=logs_after,
         logs_last=logs_last,
+        search=search,
         **data,
     )
     return artifact_pages.render_with_images(request, "run.html", context)
+
+
+@router.get("/runs/{ref}/logs.txt")
+async def run_logs_download(ref: str, orch: Orch) -> Response:
+    """All the run's logs (up to ``run_view.MAX_DOWNLOAD`` lines) as a text file, read
+    and sent a chunk at a time, so that neither the server nor the page holds them all."""
+
+    def find() -> s.FlowRun:
+        with orch.db.read() as session:
+            return documents.flow_run(runs.get_run(session, ref))
+
+    try:
+        run = await orch.in_thread(find)
+    except NotFound as exc:
+        return Response(str(exc), status_code=404, media_type="text/plain")
+
+    def chunk(after: int) -> list[tuple[int, str]]:
+        with orch.db.read() as session:
+            return run_view.log_chunk(session, run.id, after=after)
+
+    async def lines() -> AsyncIterator[str]:
+        after, sent = 0, 0
+        while sent < run_view.MAX_DOWNLOAD:
+            found = await orch.in_thread(chunk, after)
+            if not found:
+                return
+            found = found[: run_view.MAX_DOWNLOAD - sent]
+            yield "".join(text for _, text in found)
+            after, sent = found[-1][0], sent + len(found)
+        yield f"… cut at {run_view.MAX_DOWNLOAD} lines: GET /api/flow_runs/{run.id}/logs pages on\n"
+
+    filename = re.sub(r"[^A-Za-z0-9._-]", "_", run.name)[:100] + "-logs.txt"
+    return StreamingResponse(
+        lines(),
+        media_type="text/plain; charset=utf-8",
+        headers={
+            **views.SECURITY_HEADERS,
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
+    )

@@ -12,10 +12,15 @@ from sqlalchemy.orm import Session
 from flowyard import schemas as s
 from flowyard.orchestrator import documents, runs
 from flowyard.store import models as m
+from flowyard.ui import views
 
 MAX_STATES = 500  # the latest transitions shown (a run retried for days has more)
 MAX_TASK_RUNS = 500  # the first task runs shown (the graph and Gantt views come later)
 LOG_PAGE = 200
+MAX_CHILDREN = 100  # subflow runs linked from the page
+MAX_SEARCH = 200  # characters of a log search
+DOWNLOAD_CHUNK = 2_000  # logs read per query while a download streams
+MAX_DOWNLOAD = 500_000  # log lines in one download (the API pages through the rest)
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,19 @@ class RunView:
     earlier_states: bool  # older transitions exist beyond MAX_STATES
     task_runs: list[s.TaskRun]
     more_task_runs: bool
+    parent: RunLink | None = None  # the run whose task called this one as a subflow
+    children: tuple[RunLink, ...] = ()  # the subflow runs this run's tasks called (the first)
+
+
+@dataclass(frozen=True)
+class RunLink:
+    id: str
+    name: str
+    state: str  # its state's name
+
+
+def _link(row: m.FlowRun) -> RunLink:
+    return RunLink(row.id, row.name, row.state_name or row.state_type.value.title())
 
 
 def read_run(session: Session, ref: str) -> RunView:
@@ -50,19 +68,59 @@ def read_run(session: Session, ref: str) -> RunView:
         earlier_states=len(states) > MAX_STATES,
         task_runs=[documents.task_run(t) for t in tasks[:MAX_TASK_RUNS]],
         more_task_runs=len(tasks) > MAX_TASK_RUNS,
+        parent=_parent(session, row.parent_task_run_id),
+        children=tuple(
+            _link(child)
+            for child in session.scalars(
+                select(m.FlowRun)
+                .join(m.TaskRun, m.TaskRun.id == m.FlowRun.parent_task_run_id)
+                .where(m.TaskRun.flow_run_id == row.id)
+                .order_by(m.FlowRun.created)
+                .limit(MAX_CHILDREN)
+            )
+        ),
     )
+
+
+def _parent(session: Session, task_run_id: str | None) -> RunLink | None:
+    if task_run_id is None:
+        return None
+    row = session.scalars(
+        select(m.FlowRun)
+        .join(m.TaskRun, m.TaskRun.flow_run_id == m.FlowRun.id)
+        .where(m.TaskRun.id == task_run_id)
+    ).first()
+    return _link(row) if row is not None else None
 
 
 def read_logs(
-    session: Session, run_id: str, *, after: int, level: int, limit: int = LOG_PAGE
+    session: Session,
+    run_id: str,
+    *,
+    after: int,
+    level: int,
+    limit: int = LOG_PAGE,
+    containing: str = "",
 ) -> tuple[list[s.Log], bool]:
-    """Up to ``limit`` logs of the run at ``level`` or above after log id ``after``, oldest
-    first, and whether more follow (a keyset page on the ``(flow_run_id, id)`` index)."""
-    query = (
-        select(m.Log)
-        .where(m.Log.flow_run_id == run_id, m.Log.id > after, m.Log.level >= level)
-        .order_by(m.Log.id)
-        .limit(limit + 1)
-    )
+    """Up to ``limit`` logs of the run at ``level`` or above after log id ``after`` (and
+    with ``containing`` in their message, if given), oldest first, and whether more follow
+    (a keyset page on the ``(flow_run_id, id)`` index)."""
+    query = select(m.Log).where(m.Log.flow_run_id == run_id, m.Log.id > after, m.Log.level >= level)
+    if containing:
+        query = query.where(m.Log.message.contains(containing, autoescape=True))
+    query = query.order_by(m.Log.id).limit(limit + 1)
     rows = session.scalars(query).all()
     return [documents.log(r) for r in rows[:limit]], len(rows) > limit
+
+
+def log_chunk(session: Session, run_id: str, *, after: int) -> list[tuple[int, str]]:
+    """The next ``DOWNLOAD_CHUNK`` logs of the run after log id ``after``, as text lines."""
+    rows = session.execute(
+        select(m.Log.id, m.Log.timestamp, m.Log.level, m.Log.message)
+        .where(m.Log.flow_run_id == run_id, m.Log.id > after)
+        .order_by(m.Log.id)
+        .limit(DOWNLOAD_CHUNK)
+    ).all()
+    return [
+        (r.id, f"{views.when(r.timestamp)} {views.level_name(r.level)} {r.message}\n") for r in rows
+    ]
