@@ -107,6 +107,36 @@ class TestNonFinalReturns:
             f()
 
 
+class TestUpstreamFailures:
+    def test_a_map_over_a_map_with_one_failure_runs_the_others(self):
+        """Mapping over the futures of a map where one item failed: that item's run is
+        NotReady and the others run (the map call itself does not fail)."""
+
+        @task
+        def inc(x: int) -> int:
+            if x == 2:
+                raise ValueError("two")
+            return x + 1
+
+        @task
+        def double(x: int) -> int:
+            return 2 * x
+
+        @flow
+        def f() -> list[State]:
+            doubled = double.map(inc.map([1, 2, 3]))
+            doubled.wait()
+            return [future.state for future in doubled]
+
+        states = f()
+        assert [(s.name, s.type.value) for s in states] == [
+            ("Completed", "COMPLETED"),
+            ("NotReady", "PENDING"),
+            ("Completed", "COMPLETED"),
+        ]
+        assert [s.result() for s in states if s.is_completed()] == [4, 8]
+
+
 class TestFinalStateFromReturnedValues:
     def test_returned_task_states_are_aggregated(self):
         """Prefect's test_flow_state_reflects_returned_multiple_task_run_states."""

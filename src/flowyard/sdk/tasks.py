@@ -208,7 +208,9 @@ class Task(Generic[P, R]):
             **kwargs: Any) -> TaskFutureList[R]:  # fmt: skip
         """Submit one task run per element of the iterable arguments (``unmapped`` kept whole)."""
         bound = self._signature.bind_partial(*args, **kwargs).arguments
-        values = resolve(bound, [])
+        # the futures of an earlier map are mapped over as they are: each run waits for its
+        # own, and the item whose upstream failed ends NotReady (as in Prefect)
+        values = {k: v if _futures_only(v) else resolve(v, []) for k, v in bound.items()}
         mapped = {k: list(v) for k, v in values.items() if _is_mappable(bound[k], v)}
         if not mapped:
             raise MappingMissingIterable(
@@ -275,6 +277,14 @@ def _is_mappable(original: Any, value: Any) -> bool:
     except TypeError:
         return False
     return True
+
+
+def _futures_only(value: Any) -> bool:
+    return (
+        isinstance(value, list | tuple)
+        and bool(value)
+        and all(isinstance(v, TaskFuture) for v in value)
+    )
 
 
 def _unwrap(value: Any) -> Any:
