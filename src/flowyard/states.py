@@ -10,10 +10,12 @@ process, for ``flowyard flow-run resume`` (``pause_flow_run``).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from types import GeneratorType
 from typing import Any, Generic, TypeVar
 
 from flowyard.errors import FlowyardError
@@ -67,6 +69,10 @@ class UnfinishedRun(FlowyardError):
     """Raised by ``State.result()`` when the run has not reached a final state."""
 
 
+class PausedRun(FlowyardError):
+    """Raised by ``State.result()`` for a Paused state: a paused run has no result yet."""
+
+
 @dataclass
 class State(Generic[R]):
     """What a flow run or task run is (or ended) in, with its result or exception as ``data``."""
@@ -79,6 +85,10 @@ class State(Generic[R]):
     scheduled_time: datetime | None = None
     cache_key: str | None = None
     cache_expiration: datetime | None = None
+    flow_run_id: str | None = None
+    task_run_id: str | None = None
+    """The run the state belongs to (Prefect's ``state_details``); None for a state a user
+    made, which a run that returns it ends in as it is."""
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -121,25 +131,101 @@ class State(Generic[R]):
         return self.type.is_terminal
 
     def result(self, raise_on_failure: bool = True) -> Any:
-        """The run's return value; for a failed run, raise (or return) its exception."""
-        if self.type is StateType.COMPLETED:
-            return self.data
-        error = self._error()
-        if raise_on_failure:
-            raise error
-        return error
+        """The run's return value, as Prefect's ``State.result()``: a paused or unfinished
+        run raises; a failed, crashed or cancelled one raises its exception (or, when told
+        not to, returns its data — the exception, or the states it aggregates)."""
+        if self.type is StateType.PAUSED:
+            raise PausedRun("Run is paused, its result is not available.")
+        if not self.is_final():
+            raise UnfinishedRun(f"Run is in {self.type.value} state, its result is not available.")
+        failed = self.type is not StateType.COMPLETED
+        if failed and raise_on_failure:
+            raise get_state_exception(self)
+        if failed and self.data is None:
+            return get_state_exception(self)
+        return self.data
 
-    def _error(self) -> BaseException:
-        if isinstance(self.data, BaseException):
-            return self.data
-        if isinstance(self.data, State) and not self.data.is_completed():
-            return self.data._error()
-        kind = {
-            StateType.FAILED: FailedRun,
-            StateType.CRASHED: CrashedRun,
-            StateType.CANCELLED: CancelledRun,
-        }.get(self.type, UnfinishedRun)
-        return kind(self.message or f"the run is in a {self.name} state")
+
+_WRAPPERS: dict[StateType, tuple[type[FlowyardError], str]] = {
+    StateType.FAILED: (FailedRun, "Run failed."),
+    StateType.CRASHED: (CrashedRun, "Run crashed."),
+    StateType.CANCELLED: (CancelledRun, "Run cancelled."),
+}
+
+
+def get_state_exception(state: State[Any]) -> BaseException:
+    """The exception a failed, crashed or cancelled state stands for (Prefect's rules): its
+    data's own exception, the first failure among the states it holds, or a ``FailedRun``/
+    ``CrashedRun``/``CancelledRun`` carrying its message."""
+    if state.type not in _WRAPPERS:
+        raise ValueError(f"Expected failed or crashed state got {state!r}.")
+    wrapper, default_message = _WRAPPERS[state.type]
+    data = state.data
+    if data is None:
+        return wrapper(state.message or default_message)
+    if isinstance(data, BaseException):
+        return data
+    if isinstance(data, str):
+        return wrapper(data)
+    if isinstance(data, State):
+        return get_state_exception(data)
+    if is_state_iterable(data):
+        for inner in data:
+            if inner.type in _WRAPPERS:
+                return get_state_exception(inner)
+        raise ValueError("Failed state result was an iterable of states but none were failed.")
+    raise TypeError(
+        f"Unexpected result for failed state: {data!r} —— "
+        f"{type(data).__name__} cannot be resolved into an exception"
+    )
+
+
+def is_state_iterable(value: Any) -> bool:
+    """A non-empty list, set or tuple of states only (not dicts or other iterables)."""
+    return (
+        isinstance(value, list | set | tuple)
+        and bool(value)
+        and all(isinstance(v, State) for v in value)
+    )
+
+
+def return_value_to_state(value: Any) -> State[Any]:
+    """The state a run ends in when its function returns ``value`` (Prefect's rule).
+
+    A state the user made is used as it is. A run's state, or a list/tuple/set of states,
+    is aggregated: Completed when all completed, else Cancelled if any is cancelled,
+    Paused if any is paused, Failed otherwise — with ``'2/3 states failed.'``-style
+    messages and the states themselves as the data. Anything else is Completed with the
+    value (a generator drained into a list).
+    """
+    if isinstance(value, State) and not value.flow_run_id and not value.task_run_id:
+        return value
+    if isinstance(value, State) or is_state_iterable(value):
+        states: list[State[Any]] = [value] if isinstance(value, State) else list(value)
+        kind, message = _aggregate(states)
+        return State(kind, message=message, data=value)
+    if isinstance(value, GeneratorType):
+        value = list(value)
+    return State(StateType.COMPLETED, data=value)
+
+
+def _aggregate(states: list[State[Any]]) -> tuple[StateType, str]:
+    counts = Counter(s.type for s in states)
+    total = len(states)
+    failed = counts[StateType.FAILED] + counts[StateType.CRASHED]
+    not_final = sum(not s.is_final() for s in states)
+    if counts[StateType.COMPLETED] == total:
+        return StateType.COMPLETED, "All states completed."
+    if counts[StateType.CANCELLED]:
+        return StateType.CANCELLED, f"{counts[StateType.CANCELLED]}/{total} states cancelled."
+    if counts[StateType.PAUSED]:
+        return StateType.PAUSED, f"{counts[StateType.PAUSED]}/{total} states paused."
+    if failed:
+        return StateType.FAILED, f"{failed}/{total} states failed."
+    if not_final:
+        return StateType.FAILED, f"{not_final}/{total} states are not final."
+    shown = [f"total={total}"] + [f"{k.value!r}={n}" for k, n in counts.items() if n]
+    return StateType.FAILED, "Given states: " + ", ".join(shown)
 
 
 def _constructor(kind: StateType, default_name: str | None = None) -> Callable[..., State[Any]]:
@@ -165,6 +251,7 @@ Retrying = _constructor(StateType.RUNNING, "Retrying")
 Paused = _constructor(StateType.PAUSED)
 Completed = _constructor(StateType.COMPLETED)
 Failed = _constructor(StateType.FAILED)
+TimedOut = _constructor(StateType.FAILED, "TimedOut")
 Cancelling = _constructor(StateType.CANCELLING)
 Cancelled = _constructor(StateType.CANCELLED)
 Crashed = _constructor(StateType.CRASHED)
@@ -182,11 +269,16 @@ __all__ = [
     "FailedRun",
     "Late",
     "Paused",
+    "PausedRun",
     "Pending",
     "Retrying",
     "Running",
     "Scheduled",
     "State",
     "StateType",
+    "TimedOut",
     "UnfinishedRun",
+    "get_state_exception",
+    "is_state_iterable",
+    "return_value_to_state",
 ]

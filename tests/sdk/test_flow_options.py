@@ -88,7 +88,9 @@ class TestFlowOptions:
 
         state = f(return_state=True)
         release.set()
-        assert state.is_failed() and "TimeoutError" in state.message
+        assert (
+            state.is_failed() and state.name == "TimedOut" and "exceeded timeout" in state.message
+        )
 
     def test_hooks_by_final_state(self, capsys):
         """on_completion and on_failure hooks run; a raising hook does not change the state."""

@@ -2,6 +2,9 @@
 
 An engine supplies what differs: the function, its timeout and label, the scope the run
 executes in, how it sleeps between attempts, and what a returned value means.
+
+Only a retry (a delay from ``_on_exception`` or ``_on_value``) starts another attempt:
+whatever state a returned value leaves the run in, final or not, the loop ends.
 """
 
 from __future__ import annotations
@@ -49,7 +52,8 @@ class AttemptLoop:
     def _on_exception(self, exc: Exception) -> float | None:
         raise NotImplementedError
 
-    def _on_value(self, value: Any) -> None:
+    def _on_value(self, value: Any) -> float | None:
+        """Take the function's return value; the delay before a retry, or None when final."""
         raise NotImplementedError
 
     def _on_crash(self, exc: BaseException) -> None:
@@ -92,12 +96,15 @@ class AttemptLoop:
             context.run(enter)
             try:
                 while context.run(self._attempt_starts):
+                    delay: float | None = None
                     values = context.run(self._fn(), *self.args, **self.kwargs)
                     while True:
                         try:
                             value = context.run(next, values)
                         except StopIteration:
-                            context.run(self._on_value, collected)
+                            delay = context.run(self._on_value, collected)
+                            if delay is not None:
+                                self._sleep(delay)
                             break
                         except Exception as exc:
                             delay = context.run(self._on_exception, exc)
@@ -111,7 +118,10 @@ class AttemptLoop:
                         except GeneratorExit:  # the caller has what it wanted
                             context.run(values.close)
                             context.run(self._on_value, None)
+                            delay = None
                             break
+                    if delay is None:
+                        break
             except BaseException as exc:
                 context.run(self._on_crash, exc)
                 raise
@@ -131,10 +141,11 @@ class AttemptLoop:
                             )
                         except Exception as exc:
                             delay = self._on_exception(exc)
-                            if delay is not None:
-                                self._sleep(delay)
-                            continue
-                        self._on_value(value)
+                        else:
+                            delay = self._on_value(value)
+                        if delay is None:
+                            break
+                        self._sleep(delay)
                 except BaseException as exc:
                     self._on_crash(exc)
                     raise
@@ -153,10 +164,12 @@ class AttemptLoop:
                             )
                         except Exception as exc:
                             delay = self._on_exception(exc)
-                            if delay:
-                                await asyncio.sleep(delay)
-                            continue
-                        self._on_value(value)
+                        else:
+                            delay = self._on_value(value)
+                        if delay is None:
+                            break
+                        if delay:
+                            await asyncio.sleep(delay)
                 except BaseException as exc:
                     self._on_crash(exc)
                     raise

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import traceback
-import types
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -36,7 +35,7 @@ from flowyard.sdk.liveness import run_beats
 from flowyard.sdk.logs import get_run_logger, log_prints_enabled
 from flowyard.sdk.reporter import ApiReporter, LocalReporter
 from flowyard.sdk.retries import delay_list, retry_delay
-from flowyard.sdk.task_engine import failure_message
+from flowyard.sdk.task_engine import failed_state
 from flowyard.sdk.task_inputs import call_inputs
 from flowyard.sdk.termination import (
     CANCELLED_BY_REQUEST,
@@ -48,12 +47,12 @@ from flowyard.sdk.termination import (
 from flowyard.states import (
     AwaitingRetry,
     Cancelled,
-    Completed,
     Crashed,
     Failed,
     Pending,
     Running,
     State,
+    return_value_to_state,
 )
 
 if TYPE_CHECKING:
@@ -94,6 +93,7 @@ class FlowRunEngine(AttemptLoop):
         self.recorder = recorder
         self._own_shipper: LogShipper | None = None
         self._failure: Exception | None = None
+        self._returned: Any = _NOTHING  # the return value, futures replaced by their states
 
     # -- what the shared attempt loop needs ------------------------------------------------
 
@@ -112,7 +112,18 @@ class FlowRunEngine(AttemptLoop):
         return flow_run_scope(self.context)
 
     def _on_value(self, value: Any) -> None:
-        self.state = persist_flow_result(self.flow, _final_state(value), self.context)
+        self._returned = _states_of_futures(value)
+        state = _final_state(self._returned)
+        self.state = persist_flow_result(self.flow, state, self.context)
+
+    def result(self) -> Any:
+        """What calling the flow gives, as in Prefect: the value it returned (futures
+        replaced by their states, so a tuple of task states even when some failed); for a
+        returned state, or a run that raised, its final state's result."""
+        returned, state = self._returned, self.state
+        if returned is _NOTHING or isinstance(returned, State) or state.data is not returned:
+            return state.result()
+        return returned
 
     def _log_prints(self) -> bool:
         if self.flow.log_prints is not None:
@@ -175,9 +186,10 @@ class FlowRunEngine(AttemptLoop):
             )  # fmt: skip
             self._failure = exc
             when = datetime.now(UTC) + timedelta(seconds=delay)
-            waiting = AwaitingRetry(message=failure_message("Flow", exc), scheduled_time=when)
+            message = failed_state("Flow", exc).message
+            waiting = AwaitingRetry(message=message, scheduled_time=when)
             return delay if self._propose(waiting) else None
-        self.state = Failed(data=exc, message=failure_message("Flow", exc))
+        self.state = failed_state("Flow", exc)
         trace = "".join(traceback.format_exception(exc)).rstrip()
         logger.error("Encountered exception during execution:\n%s", trace)
         return None
@@ -290,6 +302,7 @@ class FlowRunEngine(AttemptLoop):
         """Log, report and run the hooks of the final state; ``settle`` hands it to the
         engine (which reports it and exits) before the scope waits for task threads."""
         state, flow = self.state, self.flow
+        state.flow_run_id = self.context.flow_run_id or None  # a run's state from now on
         with flow_run_scope(self.context):
             logger = get_run_logger()
             (logger.error if state.is_failed() or state.is_crashed() else logger.info)(
@@ -335,28 +348,40 @@ def _template(template: Any, parameters: dict[str, Any]) -> str | None:
     return str(template).format(**parameters)
 
 
+_NOTHING: Any = object()
+
+
 def _final_state(value: Any) -> State[Any]:
-    """The flow's state from its return value: a state, futures/states, or a plain result."""
-    if isinstance(value, State):
-        return value
+    """The flow's state from its return value (``return_value_to_state``); a state that is
+    not final (a returned ``Pending()``) fails the run: no attempt starts from it."""
+    state = return_value_to_state(value)
+    if state.is_final():
+        return state
+    return Failed(
+        message=f"This run is in a RUNNING state and cannot transition to a {state.type.value} "
+        "state."
+    )
+
+
+def _states_of_futures(value: Any) -> Any:
+    """``value`` with each task future (also inside lists, tuples, sets and dicts) waited
+    for and replaced by its final state, as Prefect's ``resolve_futures_to_states``."""
     if isinstance(value, TaskFuture):
         value.wait()
         return value.state
-    if isinstance(value, types.GeneratorType):  # consumed inside the run, as in Prefect
-        value = list(value)
-    collection = isinstance(value, list | tuple | set) and bool(value)
-    if collection and all(isinstance(v, State | TaskFuture) for v in value):  # as in Prefect
-        states = [v.state if isinstance(v, TaskFuture) else v for v in _waited(value)]
-        failed = [s for s in states if isinstance(s, State) and not s.is_completed()]
-        if failed:
-            return Failed(
-                data=failed[0].data, message=f"{len(failed)}/{len(states)} states failed."
-            )
-    return Completed(data=value)
+    if isinstance(value, dict) and _holds_future(value):
+        return {k: _states_of_futures(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set) and any(_holds_future(v) for v in value):
+        resolved = [_states_of_futures(v) for v in value]
+        if isinstance(value, tuple) and hasattr(value, "_fields"):
+            return type(value)(*resolved)
+        return type(value)(resolved)
+    return value
 
 
-def _waited(values: Any) -> list[Any]:
-    for v in values:
-        if isinstance(v, TaskFuture):
-            v.wait()
-    return list(values)
+def _holds_future(value: Any) -> bool:
+    if isinstance(value, TaskFuture):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_future(v) for v in value.values())
+    return isinstance(value, list | tuple | set) and any(_holds_future(v) for v in value)

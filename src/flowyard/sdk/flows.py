@@ -154,7 +154,7 @@ class Flow(Generic[P, R]):
         if self.is_generator and not return_state:  # values as they are yielded
             return stream(engine.run_generator())
         state = engine.run()
-        return state if return_state else state.result()
+        return state if return_state else engine.result()
 
 
 _HOOK_KINDS = ("on_completion", "on_failure", "on_cancellation", "on_crashed", "on_running")
@@ -162,7 +162,7 @@ _HOOK_KINDS = ("on_completion", "on_failure", "on_cancellation", "on_crashed", "
 
 async def _finish_async(engine: Any, return_state: bool) -> Any:
     state = await engine.run_async()
-    return state if return_state else state.result()
+    return state if return_state else engine.result()
 
 
 def run_flow(

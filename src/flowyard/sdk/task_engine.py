@@ -28,12 +28,13 @@ from flowyard.sdk.context import (
     task_run_scope,
 )
 from flowyard.sdk.futures import UpstreamTaskError, resolve
-from flowyard.sdk.hooks import run_hooks
+from flowyard.sdk.hooks import run_hooks, wait_for_awaitable
 from flowyard.sdk.logs import get_run_logger, log_prints_enabled
 from flowyard.sdk.redaction import masked
 from flowyard.sdk.result_refs import reference
 from flowyard.sdk.retries import retry_delay
 from flowyard.sdk.task_inputs import PARENTS, RunLinks, TaskInputs
+from flowyard.sdk.timeouts import timed_out_message
 from flowyard.sdk.transactions import Transaction
 from flowyard.states import (
     AwaitingRetry,
@@ -44,6 +45,8 @@ from flowyard.states import (
     Retrying,
     Running,
     State,
+    is_state_iterable,
+    return_value_to_state,
 )
 
 if TYPE_CHECKING:
@@ -120,12 +123,17 @@ class TaskRunEngine(AttemptLoop):
             tag,
         )
 
-    def _on_value(self, value: Any) -> None:
+    def _on_value(self, value: Any) -> float | None:
+        if isinstance(value, State) and value.is_failed():  # retried as a raised exception is
+            delay = self._retry(value, f"state: {value!r}")
+            if delay is not None:
+                return delay
         self._on_success(value)
         if self.state.is_completed() and self.transaction is not None:
             self.transaction.stage(
                 value, on_rollback_hooks=self.task.on_rollback, on_commit_hooks=self.task.on_commit
             )
+        return None
 
     def _log_prints(self) -> bool:
         own = self.task.log_prints
@@ -200,8 +208,8 @@ class TaskRunEngine(AttemptLoop):
         return True
 
     def _on_success(self, value: Any) -> None:
-        if isinstance(value, State):
-            self.state = value
+        if isinstance(value, State) or is_state_iterable(value):
+            self.state = return_value_to_state(value)
             return
         try:
             self._persist(value)
@@ -212,27 +220,36 @@ class TaskRunEngine(AttemptLoop):
 
     def _on_exception(self, exc: Exception, retry: bool = True) -> float | None:
         """Record a failed attempt; the delay before the next one, or None when final."""
-        failed = Failed(data=exc, message=failure_message("Task", exc))
-        logger = get_run_logger()
+        failed = failed_state("Task", exc)
+        delay = self._retry(failed, f"exception {exc!r}") if retry else None
+        if delay is None:
+            self.state = failed
+            get_run_logger().error("Task run failed with exception %r\n%s", exc, _trace(exc))
+        return delay
+
+    def _retry(self, failed: State[Any], what: str) -> float | None:
+        """The delay before the next attempt (the run now AwaitingRetry), or None when the
+        failure is final: no retries left, or ``retry_condition_fn`` says no."""
         task, run_count = self.task, self.context.run_count
-        if retry and run_count <= task.retries and self._should_retry(failed):
-            delay = retry_delay(task.retry_delays, run_count, task.retry_jitter_factor)
-            logger.warning(
-                "Task run failed with exception %r - Retry %d/%d will start %s second(s) from now",
-                exc, run_count, task.retries, round(delay, 3),
-            )  # fmt: skip
-            self.state = AwaitingRetry(message=failed.message)
-            return delay
-        self.state = failed
-        logger.error("Task run failed with exception %r\n%s", exc, _trace(exc))
-        return None
+        if run_count > task.retries or not self._should_retry(failed):
+            return None
+        delay = retry_delay(task.retry_delays, run_count, task.retry_jitter_factor)
+        get_run_logger().warning(
+            "Task run failed with %s - Retry %d/%d will start %s second(s) from now",
+            what, run_count, task.retries, round(delay, 3),
+        )  # fmt: skip
+        self.state = AwaitingRetry(message=failed.message)
+        return delay
 
     def _should_retry(self, failed: State[Any]) -> bool:
         condition = self.task.retry_condition_fn
         if condition is None:
             return True
         try:
-            return bool(condition(self.task, self.context, failed))
+            verdict = condition(self.task, self.context, failed)
+            if inspect.isawaitable(verdict):  # an async condition is awaited, as in Prefect
+                verdict = wait_for_awaitable(verdict)
+            return bool(verdict)
         except Exception:
             get_run_logger().error("retry_condition_fn raised; not retrying", exc_info=True)
             return False
@@ -312,6 +329,7 @@ class TaskRunEngine(AttemptLoop):
 
     def _finish(self) -> State[Any]:
         state = self.state
+        state.task_run_id = self.context.task_run_id  # a run's state from now on
         with task_run_scope(self.context):
             logger = get_run_logger()
             if state.is_failed() or state.is_crashed():
@@ -347,6 +365,13 @@ class TaskRunEngine(AttemptLoop):
         if update is not None:
             flow_run.reporter.finish_task_run(task_run_id, update)
         flow_run.links.produced(task_run_id, state)
+
+
+def failed_state(kind: str, exc: Exception) -> State[Any]:
+    """The Failed state of an exception; ``TimedOut`` for a ``TimeoutError``, as in Prefect."""
+    if isinstance(exc, TimeoutError):
+        return Failed(data=exc, message=timed_out_message(kind, exc), name="TimedOut")
+    return Failed(data=exc, message=failure_message(kind, exc))
 
 
 def _trace(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
+from flowyard.errors import FlowyardError
 from flowyard.sdk.annotations import unmapped
 from flowyard.sdk.attempts import refuse_async_generator, stream
 from flowyard.sdk.caching import DEFAULT, NONE, CacheKeyFnPolicy, CachePolicy, StorageKeyPolicy
@@ -34,6 +35,15 @@ from flowyard.states import State
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class MappingLengthMismatch(FlowyardError, ValueError):
+    """Raised by ``Task.map`` when its iterable arguments differ in length (Prefect's name;
+    still a ``ValueError``, as Flowyard raised before)."""
+
+
+class MappingMissingIterable(FlowyardError, ValueError):
+    """Raised by ``Task.map`` when none of its arguments is iterable."""
 
 
 class Task(Generic[P, R]):
@@ -198,16 +208,18 @@ class Task(Generic[P, R]):
             **kwargs: Any) -> TaskFutureList[R]:  # fmt: skip
         """Submit one task run per element of the iterable arguments (``unmapped`` kept whole)."""
         bound = self._signature.bind_partial(*args, **kwargs).arguments
-        values = resolve(bound, [])
+        # the futures of an earlier map are mapped over as they are: each run waits for its
+        # own, and the item whose upstream failed ends NotReady (as in Prefect)
+        values = {k: v if _futures_only(v) else resolve(v, []) for k, v in bound.items()}
         mapped = {k: list(v) for k, v in values.items() if _is_mappable(bound[k], v)}
         if not mapped:
-            raise ValueError(
+            raise MappingMissingIterable(
                 "No iterable parameters were received. "
                 "Parameters for map must include at least one iterable."
             )
         lengths = {k: len(v) for k, v in mapped.items()}
         if len(set(lengths.values())) > 1:
-            raise ValueError(
+            raise MappingLengthMismatch(
                 "Received iterable parameters with different lengths. "
                 f"Parameters for map must all be the same length. Got lengths: {lengths}"
             )
@@ -265,6 +277,14 @@ def _is_mappable(original: Any, value: Any) -> bool:
     except TypeError:
         return False
     return True
+
+
+def _futures_only(value: Any) -> bool:
+    return (
+        isinstance(value, list | tuple)
+        and bool(value)
+        and all(isinstance(v, TaskFuture) for v in value)
+    )
 
 
 def _unwrap(value: Any) -> Any:

@@ -4,6 +4,9 @@ A sync body with a timeout runs on a helper thread (with the caller's context); 
 deadline passes the caller gets ``TimeoutError`` at once, and the helper thread is
 asked to stop by an exception raised in it at its next Python instruction (a blocking C
 call finishes first). An async body is cancelled by ``asyncio.wait_for``.
+
+The error is ``TaskRunTimeoutError`` or ``FlowRunTimeoutError``, both ``TimeoutError``s as
+in Prefect; a run that ends by any ``TimeoutError`` ends in a ``TimedOut`` (Failed) state.
 """
 
 from __future__ import annotations
@@ -19,12 +22,28 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+class TaskRunTimeoutError(TimeoutError):
+    """Raised when a task run exceeds its ``timeout_seconds``."""
+
+
+class FlowRunTimeoutError(TimeoutError):
+    """Raised when a flow run exceeds its ``timeout_seconds``."""
+
+
 class _Abandoned(BaseException):
     """Raised inside a timed-out body's thread to unwind it."""
 
 
 def timeout_error(kind: str, seconds: float) -> TimeoutError:
-    return TimeoutError(f"{kind} run exceeded timeout of {seconds:g} second(s)")
+    error = FlowRunTimeoutError if kind == "Flow" else TaskRunTimeoutError
+    return error(f"{kind} run exceeded timeout of {float(seconds)} second(s)")
+
+
+def timed_out_message(kind: str, exc: TimeoutError) -> str:
+    """A TimedOut state's message (Prefect's): the run's own timeout, or the user's error."""
+    if isinstance(exc, TaskRunTimeoutError | FlowRunTimeoutError):
+        return str(exc)
+    return f"{kind} run failed due to timeout: {exc!r}"
 
 
 def call_with_timeout(

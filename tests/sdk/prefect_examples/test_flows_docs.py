@@ -201,7 +201,8 @@ class TestFlowsConcept:
         assert "Generator consumed!" in capsys.readouterr().out
 
     def test_returning_the_future_of_a_successful_task(self):
-        """A flow returning a completed task's future completes, despite an earlier failure."""
+        """A flow returning a completed task's future completes, despite an earlier failure;
+        its result is the task's state, as in Prefect 3.9.1."""
 
         @task
         def always_fails_task():
@@ -219,7 +220,8 @@ class TestFlowsConcept:
             return y
 
         state = always_succeeds_flow(return_state=True)
-        assert state.is_completed() and state.result() == "success"
+        assert state.is_completed() and state.message == "All states completed."
+        assert state.result().is_completed() and state.result().result() == "success"
 
     def test_returning_several_results_with_a_failure(self):
         """A flow whose task fails ends Failed with the task's exception."""

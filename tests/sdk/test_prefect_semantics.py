@@ -1,0 +1,436 @@
+"""Prefect's semantics in the corners (issue 19), each checked against Prefect 3.9.1.
+
+The expectations come from Prefect's own tests (``tests/test_flows.py``,
+``tests/test_states.py``, ``tests/test_task_engine.py``) and from running the same small
+programs under Prefect 3.9.1: state types, messages and exception types are Prefect's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from flowyard import flow, task
+from flowyard.exceptions import (
+    CancelledRun,
+    FailedRun,
+    FlowRunTimeoutError,
+    FlowyardError,
+    MappingLengthMismatch,
+    MappingMissingIterable,
+    PausedRun,
+    TaskRunTimeoutError,
+    UnfinishedRun,
+)
+from flowyard.states import (
+    Cancelled,
+    Completed,
+    Failed,
+    Paused,
+    Pending,
+    Running,
+    State,
+    return_value_to_state,
+)
+
+pytestmark = pytest.mark.timeout(60)  # a hang is the bug some of these guard against
+
+
+@task
+def fails(message: str) -> None:
+    raise ValueError(message)
+
+
+@task
+def succeeds() -> bool:
+    return True
+
+
+class TestNonFinalReturns:
+    def test_a_flow_returning_a_pending_state_fails_instead_of_looping(self):
+        """A flow returning Pending() ends at once (Prefect refuses RUNNING → PENDING)."""
+
+        @flow
+        def f() -> State:
+            return Pending()
+
+        state = f(return_state=True)
+        assert state.is_failed()
+        assert state.message == (
+            "This run is in a RUNNING state and cannot transition to a PENDING state."
+        )
+
+    def test_a_task_returning_pending_ends_pending_and_its_flow_fails(self):
+        """The task ends in the Pending state it returned; the flow returning that state
+        fails with '1/1 states are not final.'"""
+        seen: list[State] = []
+
+        @task
+        def t() -> State:
+            return Pending()
+
+        @flow
+        def f() -> State:
+            seen.append(t(return_state=True))
+            return seen[0]
+
+        state = f(return_state=True)
+        assert seen[0].is_pending()
+        assert state.is_failed() and state.message == "1/1 states are not final."
+        assert state.result(raise_on_failure=False) is seen[0]
+
+    def test_a_flow_returning_a_not_ready_future(self):
+        """A future left NotReady by a failed upstream: its result() raises UnfinishedRun,
+        the flow fails '1/1 states are not final.', and calling it raises ValueError."""
+        errors: list[BaseException] = []
+
+        @task
+        def downstream(x: object) -> object:
+            return x
+
+        @flow
+        def f():
+            future = downstream.submit(fails.submit("x"))
+            future.wait()
+            try:
+                future.result()
+            except UnfinishedRun as exc:
+                errors.append(exc)
+            return future
+
+        state = f(return_state=True)
+        assert state.is_failed() and state.message == "1/1 states are not final."
+        assert str(errors[0]) == "Run is in PENDING state, its result is not available."
+        with pytest.raises(ValueError, match="Expected failed or crashed state got NotReady"):
+            f()
+
+
+class TestUpstreamFailures:
+    def test_a_map_over_a_map_with_one_failure_runs_the_others(self):
+        """Mapping over the futures of a map where one item failed: that item's run is
+        NotReady and the others run (the map call itself does not fail)."""
+
+        @task
+        def inc(x: int) -> int:
+            if x == 2:
+                raise ValueError("two")
+            return x + 1
+
+        @task
+        def double(x: int) -> int:
+            return 2 * x
+
+        @flow
+        def f() -> list[State]:
+            doubled = double.map(inc.map([1, 2, 3]))
+            doubled.wait()
+            return [future.state for future in doubled]
+
+        states = f()
+        assert [(s.name, s.type.value) for s in states] == [
+            ("Completed", "COMPLETED"),
+            ("NotReady", "PENDING"),
+            ("Completed", "COMPLETED"),
+        ]
+        assert [s.result() for s in states if s.is_completed()] == [4, 8]
+
+
+class TestFinalStateFromReturnedValues:
+    def test_returned_task_states_are_aggregated(self):
+        """Prefect's test_flow_state_reflects_returned_multiple_task_run_states."""
+
+        @flow
+        def f():
+            return (
+                fails("Test 1", return_state=True),
+                fails("Test 2", return_state=True),
+                succeeds(return_state=True),
+            )
+
+        state = f(return_state=True)
+        assert state.is_failed() and state.message == "2/3 states failed."
+        first, second, third = state.result(raise_on_failure=False)
+        assert first.is_failed() and second.is_failed() and third.is_completed()
+        with pytest.raises(ValueError, match="Test 1"):
+            first.result()
+        with pytest.raises(ValueError, match="Test 2"):
+            second.result()
+        with pytest.raises(ValueError, match="Test 1"):  # the first failure is raised
+            state.result()
+
+    def test_calling_the_flow_gives_the_returned_states_back(self):
+        """Calling a flow that returned a tuple of states gives the tuple, even when one
+        failed (Prefect returns the value the flow returned, futures made states)."""
+
+        @flow
+        def f():
+            return fails.submit("x"), succeeds.submit()
+
+        failed, completed = f()
+        assert failed.is_failed() and completed.result() is True
+
+    def test_a_cancelled_task_state_cancels_the_flow(self):
+        """Prefect's test_flow_state_with_cancelled_tasks_has_cancelled_state."""
+
+        @task
+        def cancel() -> State:
+            return Cancelled()
+
+        @flow
+        def f():
+            return cancel.submit(), succeeds.submit(), fails.submit("Fail")
+
+        state = f(return_state=True)
+        assert state.is_cancelled() and state.message == "1/3 states cancelled."
+        first, second, third = state.result(raise_on_failure=False)
+        assert first.is_cancelled() and second.is_completed() and third.is_failed()
+        with pytest.raises(CancelledRun, match="Run cancelled."):
+            first.result()
+
+    def test_a_cancelled_subflow_cancels_its_parent(self):
+        """Prefect's test_flow_with_cancelled_subflow_has_cancelled_state."""
+
+        @task
+        def cancel() -> State:
+            return Cancelled()
+
+        @flow
+        def child():
+            return cancel.submit()
+
+        @flow
+        def parent():
+            return child(return_state=True)
+
+        state = parent(return_state=True)
+        assert state.is_cancelled() and state.message == "1/1 states cancelled."
+
+    def test_a_returned_failed_state_keeps_its_data(self):
+        """Failed(message=..., data='payload'): raising gives FailedRun('payload'); not
+        raising gives the data; Failed(message='m') alone gives FailedRun('m')."""
+
+        @flow
+        def f() -> State:
+            return Failed(message="m", data="payload")
+
+        state = f(return_state=True)
+        assert state.is_failed() and state.message == "m"
+        assert state.result(raise_on_failure=False) == "payload"
+        with pytest.raises(FailedRun, match="payload"):
+            f()
+        error = Failed(message="m").result(raise_on_failure=False)
+        assert isinstance(error, FailedRun) and str(error) == "m"
+
+    def test_return_value_to_state_aggregates_as_prefect(self):
+        """Prefect's TestReturnValueToState: messages and types of each aggregate."""
+        states = [Completed(message="hi"), Running(message="bye"), Pending(message="err")]
+        for state in states:
+            state.task_run_id = "a run"  # states of runs are aggregated; users' are kept
+        result = return_value_to_state(states)
+        assert result.is_failed() and result.message == "2/3 states are not final."
+        assert result.result(raise_on_failure=False) == states
+
+        done = return_value_to_state([Completed(message="hi"), Completed(message="bye")])
+        assert done.is_completed() and done.message == "All states completed."
+        paused = return_value_to_state([Completed(), Paused()])
+        assert paused.is_paused() and paused.message == "1/2 states paused."
+        with pytest.raises(PausedRun, match="Run is paused, its result is not available."):
+            paused.result()
+        mine = Completed(data=1)
+        assert return_value_to_state(mine) is mine
+
+    def test_unfinished_and_cancelled_state_results(self):
+        """Cancelled().result() raises CancelledRun('Run cancelled.'); Pending() raises
+        UnfinishedRun naming its type."""
+        with pytest.raises(CancelledRun) as cancelled:
+            Cancelled().result()
+        assert str(cancelled.value) == "Run cancelled."
+        with pytest.raises(UnfinishedRun) as unfinished:
+            Pending().result()
+        assert str(unfinished.value) == "Run is in PENDING state, its result is not available."
+
+
+class TestAsyncHooksAndRetries:
+    def test_async_hooks_of_a_sync_flow_and_task_are_awaited(self):
+        """Async on_running/on_completion/on_failure hooks run to their end."""
+        done: list[str] = []
+
+        async def note(what: str) -> None:
+            await asyncio.sleep(0)
+            done.append(what)
+
+        async def task_failed(task, run, state) -> None:
+            await note(f"task failed: {state.message}")
+
+        async def flow_running(flow, run, state) -> None:
+            await note("flow running")
+
+        async def flow_completed(flow, run, state) -> None:
+            await note("flow completed")
+
+        @task(on_failure=[task_failed])
+        def t() -> None:
+            raise ValueError("x")
+
+        @flow(on_running=[flow_running], on_completion=[flow_completed])
+        def f() -> int:
+            t(return_state=True)
+            return 1
+
+        assert f() == 1
+        assert done == [
+            "flow running",
+            "task failed: Task run encountered an exception ValueError: x",
+            "flow completed",
+        ]
+
+    def test_async_hooks_of_an_async_flow_are_awaited(self):
+        """In an async flow (a running event loop) an async on_failure hook runs too."""
+        done: list[str] = []
+
+        async def flow_failed(flow, run, state) -> None:
+            await asyncio.sleep(0)
+            done.append(state.message)
+
+        @flow(on_failure=[flow_failed])
+        async def f() -> None:
+            raise RuntimeError("down")
+
+        state = asyncio.run(f(return_state=True))
+        assert state.is_failed()
+        assert done == ["Flow run encountered an exception RuntimeError: down"]
+
+    def test_an_async_retry_condition_is_awaited(self):
+        """An async retry_condition_fn that says no stops retries (its coroutine is not
+        taken as true)."""
+        calls: list[int] = []
+
+        async def never(task, run, state) -> bool:
+            return False
+
+        @task(retries=3, retry_condition_fn=never)
+        def flaky() -> None:
+            calls.append(1)
+            raise ValueError("permanent")
+
+        assert flaky(return_state=True).is_failed() and len(calls) == 1
+
+    def test_a_task_returning_failed_is_retried_when_the_condition_allows(self):
+        """Prefect's engine retries a task that returns Failed(...) like one that raised;
+        retry_condition_fn sees the returned state."""
+        calls: list[int] = []
+        seen: list[str | None] = []
+
+        async def allow(task, run, state) -> bool:
+            seen.append(state.message)
+            return True
+
+        @task(retries=2, retry_condition_fn=allow)
+        def flaky() -> object:
+            calls.append(1)
+            return Failed(message="not yet") if len(calls) < 3 else "done"
+
+        state = flaky(return_state=True)
+        assert state.is_completed() and state.result() == "done"
+        assert len(calls) == 3 and seen == ["not yet", "not yet"]
+
+    def test_a_task_returning_failed_without_retries_left_ends_in_it(self):
+        """When the retries are spent the returned Failed state is the task's final one."""
+        calls: list[int] = []
+
+        @task(retries=1)
+        def flaky() -> State:
+            calls.append(1)
+            return Failed(message="still no")
+
+        state = flaky(return_state=True)
+        assert state.is_failed() and state.message == "still no" and len(calls) == 2
+
+
+class TestMappingErrors:
+    def test_lengths_that_differ(self):
+        """MappingLengthMismatch, still a ValueError and a FlowyardError."""
+
+        @task
+        def add(a: int, b: int) -> int:
+            return a + b
+
+        @flow
+        def f() -> None:
+            add.map([1, 2], [1])
+
+        with pytest.raises(MappingLengthMismatch, match="different lengths") as raised:
+            f()
+        assert isinstance(raised.value, ValueError | FlowyardError)
+
+    def test_no_iterable(self):
+        """MappingMissingIterable when every argument is static."""
+
+        @task
+        def add(a: int, b: int) -> int:
+            return a + b
+
+        @flow
+        def f() -> None:
+            add.map(1, 2)
+
+        with pytest.raises(MappingMissingIterable, match="No iterable parameters"):
+            f()
+
+
+class TestTimeouts:
+    def test_a_task_past_its_timeout_is_timed_out(self):
+        """TimedOut (type Failed) with Prefect's message; its result raises
+        TaskRunTimeoutError, a TimeoutError."""
+        release = threading.Event()
+
+        @task(timeout_seconds=0.1)
+        def slow() -> None:
+            release.wait(10)
+
+        state = slow(return_state=True)
+        release.set()
+        assert state.is_failed() and state.name == "TimedOut"
+        assert state.message == "Task run exceeded timeout of 0.1 second(s)"
+        with pytest.raises(TaskRunTimeoutError):
+            state.result()
+        assert issubclass(TaskRunTimeoutError, TimeoutError)
+
+    def test_the_users_own_timeout_error_also_times_out(self):
+        """A TimeoutError raised by the task's code ends it TimedOut too."""
+
+        @task
+        def mine() -> None:
+            raise TimeoutError("mine")
+
+        state = mine(return_state=True)
+        assert state.name == "TimedOut" and state.is_failed()
+        assert state.message == "Task run failed due to timeout: TimeoutError('mine')"
+
+    def test_a_timed_out_task_is_retried(self):
+        """A timeout counts as a failure for retries, as in Prefect."""
+        calls: list[int] = []
+
+        @task(timeout_seconds=0.5, retries=1)
+        def once_slow() -> int:
+            calls.append(1)
+            if len(calls) == 1:
+                threading.Event().wait(2)
+            return len(calls)
+
+        assert once_slow() == 2
+
+    def test_a_flow_past_its_timeout(self):
+        """An async flow past timeout_seconds: TimedOut, FlowRunTimeoutError raised."""
+
+        @flow(timeout_seconds=0.1)
+        async def slow() -> None:
+            await asyncio.Event().wait()
+
+        state = asyncio.run(slow(return_state=True))
+        assert state.is_failed() and state.name == "TimedOut"
+        assert state.message == "Flow run exceeded timeout of 0.1 second(s)"
+        with pytest.raises(FlowRunTimeoutError):
+            state.result()
