@@ -112,6 +112,11 @@ def credentials() -> dict[str, object]:
 
 
 @task
+def chatty(word: str) -> None:
+    print(f"said {word} on a Dask worker")
+
+
+@task
 def nested_sum(n: int) -> int:
     with get_dask_client() as client:
         return int(client.submit(sum, range(n)).result())
@@ -157,14 +162,17 @@ def test_submit_map_wait_for_and_futures_run_in_the_dask_workers(api, runner):
 
 def test_remote_task_runs_report_with_a_token_of_their_run(api, runner):
     """The Dask worker's client holds a run token (not the admin key the flow was called
-    with, nothing from its environment), which may not read other resources."""
+    with, nothing from its environment), which may not read other resources; the flow's
+    log_prints reaches the worker, its prints the run's logs."""
 
-    @flow(task_runner=runner)
-    def program() -> dict[str, object]:
-        return credentials.submit().result()
+    @flow(task_runner=runner, log_prints=True)
+    def program() -> tuple[str, dict[str, object]]:
+        chatty.submit("hello").wait()
+        return current_flow_run.id, credentials.submit().result()
 
-    seen = program()
+    run_id, seen = program()
     assert seen == {"run_token": True, "admin": False, "env_key": None, "list_pools": 403}
+    assert wait_until(lambda: _logs(api, run_id, "said hello on a Dask worker"))
 
 
 def test_retries_and_a_failing_task_keep_their_traceback(api, runner):

@@ -56,6 +56,7 @@ class RemoteCall:
     task_run_name: str
     tags: frozenset[str]
     task_inputs: TaskInputs
+    log_prints: bool = False  # the flow's ``log_prints``, for a task that does not say
 
 
 class RunTokens:
@@ -102,6 +103,7 @@ def prepare(
     if engine.links is not None and caller is not None and caller.task_run_id:
         inputs[PARENTS] = [{"input_type": "task_run", "id": caller.task_run_id}]
     from flowyard.sdk.context import current_tags
+    from flowyard.sdk.logs import log_prints_enabled
 
     flow_tags = engine.flow_run.tags if engine.flow_run is not None else frozenset()
     return RemoteCall(
@@ -113,6 +115,7 @@ def prepare(
         task_run_name=engine.default_name,
         tags=context.run(current_tags) | flow_tags,
         task_inputs=inputs,
+        log_prints=context.run(log_prints_enabled),
     )
 
 
@@ -120,11 +123,16 @@ class _RemoteEngine(TaskRunEngine):
     """A task run whose inputs were resolved, and graph links found, in the flow's process."""
 
     given_inputs: TaskInputs = {}
+    flow_log_prints = False
 
     def _resolve_inputs(self) -> dict[str, Any] | None:
         resolved = super()._resolve_inputs()
         self.task_inputs = dict(self.given_inputs)
         return resolved
+
+    def _log_prints(self) -> bool:
+        own = self.task.log_prints
+        return own if own is not None else self.flow_log_prints
 
 
 def run_remote(call: RemoteCall) -> State[Any]:
@@ -133,7 +141,7 @@ def run_remote(call: RemoteCall) -> State[Any]:
     client = _client(access)
     context = _context(access, client, call.tags)
     engine = _RemoteEngine(call.task, call.args, call.kwargs, flow_run=context)
-    engine.given_inputs = call.task_inputs
+    engine.given_inputs, engine.flow_log_prints = call.task_inputs, call.log_prints
     engine.context.task_run_id = call.task_run_id
     engine.context.task_run_name = engine.default_name = call.task_run_name
     try:
