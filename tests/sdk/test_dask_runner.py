@@ -4,6 +4,7 @@ workers and report through the API with a token for their flow run only."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -274,3 +275,60 @@ def test_import_flowyard_loads_no_dask_and_a_missing_extra_says_what_to_install(
 
 def _logs(api: FlowyardClient, run_id: str, text: str) -> list:
     return [log for log in api.read_logs(run_id) if text in log.message]
+
+
+ENGINE_FLOWS = """
+import json
+import json
+import os
+from pathlib import Path
+
+from flowyard import flow, task
+from flowyard.sdk.context import FlowRunContext
+from flowyard.task_runners import DaskTaskRunner
+
+
+@task
+def seen_by_dask() -> dict:
+    client = FlowRunContext.get().client
+    return {{"key": client.api_key, "pid": os.getpid(), "env": os.environ.get("FLOWYARD_API_KEY")}}
+
+
+@flow(task_runner=DaskTaskRunner(address={address!r}))
+def on_dask(folder: str) -> None:
+    seen = seen_by_dask.submit().result()
+    seen["engine_key"] = os.environ["FLOWYARD_API_KEY"]
+    seen["engine_pid"] = os.getpid()
+    Path(folder, "seen.json").write_text(json.dumps(seen))
+"""
+
+
+def test_a_deployed_run_sends_its_engines_run_token_to_the_dask_workers(
+    api, cluster, server, tmp_path
+):
+    """A deployment's run, launched by a worker: its engine's task runs execute on Dask
+    with the engine's own run token and are recorded Completed."""
+    from tests.e2e.conftest import create_process_pool, deploy_flow
+
+    from flowyard import schemas as s
+    from flowyard.cli.processes import WorkerProcess
+    from flowyard.states import StateType
+
+    (tmp_path / "flows.py").write_text(ENGINE_FLOWS.format(address=cluster.scheduler_address))
+    pool = create_process_pool(api, "dask-pool")
+    dep = deploy_flow(api, pool, tmp_path, "on_dask", parameters={"folder": str(tmp_path)})
+    worker = WorkerProcess(server.url, pool, tmp_path, env={**FAST, "FLOWYARD_API_KEY": ADMIN})
+    try:
+        run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+        final = wait_until(
+            lambda: (state := api.read_flow_run(run.id).state.type).is_terminal and state,
+            timeout=60,
+        )
+    finally:
+        worker.stop()
+    assert final is StateType.COMPLETED, worker.output.read_text()[-3000:]
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    assert seen["engine_key"].startswith("fyrt_") and seen["key"] == seen["engine_key"]
+    assert seen["env"] is None and seen["pid"] != seen["engine_pid"]
+    [record] = api.list_task_runs(run.id)
+    assert (record.name, record.state_type) == ("seen_by_dask-0", StateType.COMPLETED)
