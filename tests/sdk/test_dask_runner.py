@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from tests.e2e.conftest import FAST
@@ -281,6 +284,7 @@ ENGINE_FLOWS = """
 import json
 import json
 import os
+import signal
 from pathlib import Path
 
 from flowyard import flow, task
@@ -332,3 +336,33 @@ def test_a_deployed_run_sends_its_engines_run_token_to_the_dask_workers(
     assert seen["env"] is None and seen["pid"] != seen["engine_pid"]
     [record] = api.list_task_runs(run.id)
     assert (record.name, record.state_type) == ("seen_by_dask-0", StateType.COMPLETED)
+
+
+@task
+def outlives_its_worker(folder: str) -> int:
+    """The first attempt parks until its worker is killed; Dask runs it again elsewhere."""
+    marker = Path(folder, "first.pid")
+    if marker.exists():
+        return os.getpid()
+    marker.with_suffix(".tmp").write_text(str(os.getpid()))
+    marker.with_suffix(".tmp").rename(marker)
+    threading.Event().wait(60)  # killed long before
+    return -1
+
+
+def test_a_worker_killed_mid_task_runs_the_task_again_on_another(api, runner, tmp_path):
+    """SIGKILL of the Dask worker running a task run: Dask runs it on the other worker,
+    the task run completes there and the API records it Completed (nothing hangs)."""
+    pid_file = tmp_path / "first.pid"
+
+    @flow(task_runner=runner)
+    def program() -> tuple[str, int, int]:
+        future = outlives_its_worker.submit(str(tmp_path))
+        first = int(wait_until(lambda: pid_file.exists() and pid_file.read_text(), timeout=20))
+        os.kill(first, signal.SIGKILL)
+        return current_flow_run.id, first, future.result(timeout=45)
+
+    run_id, first, second = program()
+    assert second not in (first, -1)
+    [record] = api.list_task_runs(run_id)
+    assert (record.name, record.state_type.value) == ("outlives_its_worker-0", "COMPLETED")
