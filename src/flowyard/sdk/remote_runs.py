@@ -14,7 +14,9 @@ raises with the remote frames.
 from __future__ import annotations
 
 import contextvars
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -151,17 +153,30 @@ def run_remote(call: RemoteCall) -> State[Any]:
         context.reporter.flush()
         if context.shipper is not None:
             context.shipper.close(LOG_FLUSH_SECONDS)
-        if client is not None:
-            client.close()
     return _portable(state)
 
 
+_clients: OrderedDict[tuple[str, str | None, int], FlowyardClient] = OrderedDict()
+_clients_lock = threading.Lock()
+KEPT_CLIENTS = 8  # a worker serves a few flow runs at a time; their tokens change slowly
+
+
 def _client(access: RunAccess) -> FlowyardClient | None:
+    """This worker process's client for ``access`` (kept: making one per task run costs
+    more than most tasks), the least recently used dropped beyond ``KEPT_CLIENTS``."""
     if access.api_url is None:
         return None
     from flowyard.client import FlowyardClient
 
-    return FlowyardClient(access.api_url, access.token, max_request_bytes=access.max_request_bytes)
+    key = (access.api_url, access.token, access.max_request_bytes)
+    with _clients_lock:
+        client = _clients.pop(key, None) or FlowyardClient(
+            access.api_url, access.token, max_request_bytes=access.max_request_bytes
+        )
+        _clients[key] = client
+        while len(_clients) > KEPT_CLIENTS:
+            _clients.popitem(last=False)  # not closed: a task run may be using it still
+    return client
 
 
 def _context(
