@@ -2,11 +2,19 @@
 ``prefect.task_runners``).
 
 ``ThreadPoolTaskRunner(max_workers=N)`` is the default; ``ConcurrentTaskRunner`` is
-Prefect 2's name for the same thing.
+Prefect 2's name for the same thing. ``DaskTaskRunner`` runs them on a Dask cluster
+(``pip install 'flowyard[dask]'``; Dask itself is imported only when one is made).
 """
 
-from flowyard.sdk.context import ThreadPoolTaskRunner
+from flowyard.sdk.context import TaskRunner, ThreadPoolTaskRunner
+from flowyard.sdk.dask_runner import DaskTaskRunner, get_dask_client
 
 ConcurrentTaskRunner = ThreadPoolTaskRunner
 
-__all__ = ["ConcurrentTaskRunner", "ThreadPoolTaskRunner"]
+__all__ = [
+    "ConcurrentTaskRunner",
+    "DaskTaskRunner",
+    "TaskRunner",
+    "ThreadPoolTaskRunner",
+    "get_dask_client",
+]

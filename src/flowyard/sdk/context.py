@@ -8,6 +8,7 @@ no client or log shipper; runs recorded through the API carry the client, an
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowyard.errors import FlowyardError
 from flowyard.sdk.reporter import LocalReporter, Reporter
@@ -25,8 +26,39 @@ if TYPE_CHECKING:
     from flowyard.client import FlowyardClient
     from flowyard.client.log_shipper import LogShipper
     from flowyard.sdk.flow_recorder import FlowRunRecorder
+    from flowyard.sdk.task_engine import TaskRunEngine
+    from flowyard.states import State
 
 DEFAULT_MAX_WORKERS = 64
+
+
+class Launcher(Protocol):
+    """Where one flow run's submitted task runs execute; opened by its task runner."""
+
+    def submit(self, engine: TaskRunEngine, context: contextvars.Context) -> Future[State[Any]]:
+        """Run ``engine`` (its upstreams are done); a future of its final state."""
+        ...
+
+    def shutdown(self) -> None:
+        """Release what ``open`` took, once every submitted task run has ended."""
+        ...
+
+
+class TaskRunner(Protocol):
+    """A flow's task runner: opens one ``Launcher`` per flow run that submits tasks."""
+
+    def open(self, flow_run: FlowRunContext) -> Launcher: ...
+
+
+class _Threads:
+    def __init__(self, max_workers: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="flowyard-task")
+
+    def submit(self, engine: TaskRunEngine, context: contextvars.Context) -> Future[State[Any]]:
+        return self._pool.submit(context.run, engine.run)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 class ThreadPoolTaskRunner:
@@ -39,6 +71,9 @@ class ThreadPoolTaskRunner:
 
     def __repr__(self) -> str:
         return f"ThreadPoolTaskRunner(max_workers={self.max_workers})"
+
+    def open(self, flow_run: FlowRunContext) -> Launcher:
+        return _Threads(self.max_workers)
 
 
 @dataclass
@@ -59,7 +94,7 @@ class FlowRunContext:
     deployment_id: str | None = None
     deployment_name: str | None = None
     deployment_parameters: dict[str, Any] = field(default_factory=dict)
-    task_runner: ThreadPoolTaskRunner = field(default_factory=ThreadPoolTaskRunner)
+    task_runner: TaskRunner = field(default_factory=ThreadPoolTaskRunner)
     tags: frozenset[str] = frozenset()
     run_count: int = 0
     links: RunLinks = field(default_factory=RunLinks, repr=False)  # which task run fed which
@@ -67,7 +102,7 @@ class FlowRunContext:
     pause_calls: dict[int, int] = field(default_factory=dict, repr=False)  # attempt -> calls
     _counters: dict[str, int] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _launcher: Launcher | None = field(default=None, repr=False)
     _pending: set[Future[Any]] = field(default_factory=set, repr=False)
 
     @property
@@ -95,14 +130,12 @@ class FlowRunContext:
             self._counters[task_key] = index + 1
         return f"{task_name}-{index}"
 
-    def executor(self) -> ThreadPoolExecutor:
-        """The thread pool for ``Task.submit``, created on first use."""
+    def launcher(self) -> Launcher:
+        """Where ``Task.submit`` runs task runs: the task runner's, opened on first use."""
         with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(
-                    max_workers=self.task_runner.max_workers, thread_name_prefix="flowyard-task"
-                )
-            return self._executor
+            if self._launcher is None:
+                self._launcher = self.task_runner.open(self)
+            return self._launcher
 
     def track(self, future: Future[Any]) -> None:
         """Count ``future`` among the task runs this flow run waits for before it ends."""
@@ -123,9 +156,9 @@ class FlowRunContext:
                 break
             wait(pending)
         with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True)
+            launcher, self._launcher = self._launcher, None
+        if launcher is not None:
+            launcher.shutdown()
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from flowyard.sdk.attempts import refuse_async_generator, stream
-from flowyard.sdk.context import FlowRunContext, ThreadPoolTaskRunner
+from flowyard.sdk.context import FlowRunContext, TaskRunner, ThreadPoolTaskRunner
 from flowyard.sdk.hook_lists import HookList
 from flowyard.sdk.hooks import Hook
 from flowyard.sdk.parameters import parameter_schema
@@ -38,7 +38,7 @@ class Flow(Generic[P, R]):
         flow_run_name: str | Callable[..., str] | None = None,
         retries: int | None = None,
         retry_delay_seconds: RetryDelay | None = None,
-        task_runner: ThreadPoolTaskRunner | None = None,
+        task_runner: TaskRunner | None = None,
         description: str | None = None,
         timeout_seconds: float | None = None,
         validate_parameters: bool = True,
@@ -75,7 +75,7 @@ class Flow(Generic[P, R]):
             if isinstance(retry_delay_seconds, int | float | None)
             else retry_delay_seconds
         )
-        self.task_runner = task_runner or ThreadPoolTaskRunner()
+        self.task_runner: TaskRunner = task_runner or ThreadPoolTaskRunner()
         self.timeout_seconds = timeout_seconds
         self.should_validate_parameters = validate_parameters
         self.persist_result = persist_result
@@ -189,7 +189,7 @@ def flow(
     flow_run_name: str | Callable[..., str] | None = None,
     retries: int | None = None,
     retry_delay_seconds: RetryDelay | None = None,
-    task_runner: ThreadPoolTaskRunner | None = None,
+    task_runner: TaskRunner | None = None,
     description: str | None = None,
     timeout_seconds: float | None = None,
     validate_parameters: bool = True,

@@ -123,6 +123,19 @@ class Task(Generic[P, R]):
     def __repr__(self) -> str:
         return f"Task(name={self.name!r})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What a task is when it travels to another process (a Dask worker): its lock,
+        result store and signature are made again there."""
+        state = dict(self.__dict__)
+        for local in ("_store", "_store_lock", "_signature"):
+            state.pop(local, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._store, self._store_lock = None, threading.Lock()
+        self._signature = inspect.signature(self.fn)
+
     @property
     def on_commit_hooks(self) -> HookList:
         return self.on_commit
@@ -195,10 +208,10 @@ class Task(Generic[P, R]):
             _settle(outer, engine.run)
             return _state_or_future(future, return_state)
         flow_run.track(outer)
-        executor, context = flow_run.executor(), contextvars.copy_context()
+        launcher, context = flow_run.launcher(), contextvars.copy_context()
 
         def launch() -> None:
-            inner = executor.submit(context.run, engine.run)
+            inner = launcher.submit(engine, context)
             inner.add_done_callback(lambda done: _copy(done, outer))
 
         _when_done(upstream_futures([*args, *kwargs.values(), *(wait_for or ())]), launch)

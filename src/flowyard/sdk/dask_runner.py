@@ -1,0 +1,171 @@
+"""``DaskTaskRunner``: a flow run's submitted and mapped task runs execute on a Dask
+cluster (as ``prefect_dask.DaskTaskRunner``); ``get_dask_client`` inside such a task.
+
+An existing cluster by ``address`` (or a ``cluster`` object), or a temporary one made for
+the flow run from ``cluster_class(**cluster_kwargs)`` (a ``distributed.LocalCluster`` by
+default), scaled with ``adapt_kwargs``, and closed when the flow run ends. Each task run
+travels as a ``remote_runs.RemoteCall`` and reports to the API from its Dask worker with
+the flow run's own token. Dask is imported only when a runner is made (``flowyard[dask]``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextvars
+import importlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from flowyard.sdk.remote_runs import RunTokens, access_for, prepare, run_remote
+from flowyard.states import Crashed, State
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+    from flowyard.sdk.context import FlowRunContext, Launcher
+    from flowyard.sdk.task_engine import TaskRunEngine
+
+MISSING = "DaskTaskRunner needs Dask: pip install 'flowyard[dask]'"
+
+
+def _require_dask() -> None:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ImportError(MISSING) from None
+
+
+class DaskTaskRunner:
+    """Runs task runs on a Dask cluster: ``address`` of a running one, a ``cluster`` object,
+    or a temporary one per flow run (``cluster_class``, ``cluster_kwargs``, ``adapt_kwargs``)."""
+
+    def __init__(
+        self,
+        address: str | None = None,
+        cluster: Any = None,
+        cluster_class: str | type | None = None,
+        cluster_kwargs: dict[str, Any] | None = None,
+        adapt_kwargs: dict[str, Any] | None = None,
+        client_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        _require_dask()
+        if (address or cluster) and (cluster_class or cluster_kwargs or adapt_kwargs):
+            raise ValueError(
+                "Cannot specify `address`/`cluster` and `cluster_class`/`cluster_kwargs`/"
+                "`adapt_kwargs`: the first two use a running cluster, the others make one"
+            )
+        if address and cluster is not None:
+            raise ValueError("Cannot specify both `address` and `cluster`")
+        self.address = address
+        self.cluster = cluster
+        self.cluster_class = cluster_class
+        self.cluster_kwargs = dict(cluster_kwargs or {})
+        self.adapt_kwargs = dict(adapt_kwargs or {})
+        self.client_kwargs = dict(client_kwargs or {})
+
+    def __repr__(self) -> str:
+        where = self.address or ("a given cluster" if self.cluster is not None else "temporary")
+        return f"DaskTaskRunner({where})"
+
+    def duplicate(self) -> DaskTaskRunner:
+        """A runner with the same options (Prefect's API)."""
+        return DaskTaskRunner(
+            self.address, self.cluster, self.cluster_class, self.cluster_kwargs,
+            self.adapt_kwargs, self.client_kwargs,
+        )  # fmt: skip
+
+    def open(self, flow_run: FlowRunContext) -> Launcher:
+        from distributed import Client
+
+        temporary = None
+        if self.address is not None:
+            client = Client(self.address, **self.client_kwargs)
+        else:
+            if self.cluster is None:
+                temporary = self._make_cluster()
+            client = Client(self.cluster or temporary, **self.client_kwargs)
+        return DaskLauncher(client, flow_run, temporary)
+
+    def _make_cluster(self) -> Any:
+        cluster_class = _cluster_class(self.cluster_class)
+        cluster = cluster_class(**self.cluster_kwargs)
+        if self.adapt_kwargs:
+            cluster.adapt(**self.adapt_kwargs)
+        return cluster
+
+
+def _cluster_class(given: str | type | None) -> Any:
+    if given is None:
+        from distributed import LocalCluster
+
+        return LocalCluster
+    if isinstance(given, str):
+        module, _, name = given.rpartition(".")
+        if not module:
+            raise ValueError(f"cluster_class {given!r} is not a dotted path (module.Class)")
+        return getattr(importlib.import_module(module), name)
+    return given
+
+
+class DaskLauncher:
+    """One flow run's connection to its cluster; its task runs as Dask tasks."""
+
+    def __init__(self, client: Client, flow_run: FlowRunContext, temporary: Any) -> None:
+        self.client = client
+        self._flow_run = flow_run
+        self._temporary = temporary
+        self._tokens = RunTokens(flow_run.client, flow_run.flow_run_id)
+        self._running: set[Future] = set()  # a Dask future dropped is a Dask task cancelled
+        self._lock = threading.Lock()
+
+    def submit(self, engine: TaskRunEngine, context: contextvars.Context) -> cf.Future[State[Any]]:
+        done: cf.Future[State[Any]] = cf.Future()
+        call = prepare(engine, context, access_for(self._flow_run, self._tokens))
+        if call is None:  # an upstream did not complete: NotReady, here
+            done.set_result(context.run(engine.run))
+            return done
+        key = f"{call.task_run_name}-{call.task_run_id}"
+        remote = self.client.submit(run_remote, call, key=key, pure=False)
+        with self._lock:
+            self._running.add(remote)
+        remote.add_done_callback(lambda finished: self._settle(finished, engine, done))
+        return done
+
+    def _settle(self, remote: Future, engine: TaskRunEngine, done: cf.Future[State[Any]]) -> None:
+        with self._lock:
+            self._running.discard(remote)
+        try:
+            state: State[Any] = remote.result()
+        except BaseException as exc:  # the cluster lost it: a killed worker, a cancellation
+            message = f"the Dask task of this task run failed: {type(exc).__name__}: {exc}"
+            state = Crashed(data=exc, message=message)
+            engine.state = state
+            engine._report(state)
+        else:
+            if self._flow_run.reporter.records and engine.context.task_run_id:
+                self._flow_run.links.produced(engine.context.task_run_id, state)
+        done.set_result(state)
+
+    def shutdown(self) -> None:
+        self.client.close()
+        if self._temporary is not None:
+            self._temporary.close()
+
+
+@contextmanager
+def get_dask_client(timeout: float | None = None, **client_kwargs: Any) -> Iterator[Client]:
+    """A Dask client inside a task run by ``DaskTaskRunner``, for Dask work of its own
+    (``with get_dask_client() as client: client.compute(...)``)."""
+    _require_dask()
+    from distributed import get_worker, worker_client
+
+    try:
+        get_worker()
+    except ValueError:
+        raise RuntimeError(
+            "get_dask_client() works inside a task run by a DaskTaskRunner"
+        ) from None
+    with worker_client(timeout=timeout, separate_thread=True, **client_kwargs) as client:
+        yield client

@@ -1,0 +1,210 @@
+"""Task runs executed in another process (a Dask worker): what travels with each one, and
+running it there.
+
+The flow run's process resolves the task's inputs (its upstream futures are done by
+then) and sends a ``RemoteCall``: the task, its resolved arguments, the task run's id,
+name, tags and graph links, and ``RunAccess`` — the API's URL and a token that acts for
+this flow run only. The worker builds a flow-run context of its own from them, so that
+the task run's records and logs reach the API as the flow run's whatever the worker
+process's environment holds (no credential is read from it). The final state travels
+back; a failed run's exception keeps its traceback (``tblib``), so that ``result()``
+raises with the remote frames.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from flowyard.sdk.context import FlowRunContext, flow_run_scope, get_task_run_context
+from flowyard.sdk.task_engine import TaskRunEngine
+from flowyard.sdk.task_inputs import PARENTS, TaskInputs
+from flowyard.states import State
+
+if TYPE_CHECKING:
+    from flowyard.client import FlowyardClient
+    from flowyard.sdk.tasks import Task
+
+RUN_TOKEN_PREFIX = "fyrt_"  # orchestrator.run_tokens.PREFIX: a credential for one run
+MINTED_TTL_SECONDS = 6 * 3600.0  # the API's longest; a person's key is never sent instead
+LOG_FLUSH_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class RunAccess:
+    """How a remote task run reaches the API as its flow run (no API: everything local)."""
+
+    flow_run_id: str
+    flow_run_name: str
+    api_url: str | None = None
+    token: str | None = field(default=None, repr=False)
+    max_request_bytes: int = 0
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RemoteCall:
+    """One task run, ready to run anywhere: its inputs resolved, its identity fixed."""
+
+    access: RunAccess
+    task: Task[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    task_run_id: str
+    task_run_name: str
+    tags: frozenset[str]
+    task_inputs: TaskInputs
+    log_prints: bool = False  # the flow's ``log_prints``, for a task that does not say
+
+
+class RunTokens:
+    """The token remote task runs of one flow run carry: the engine's own run token (read
+    each time, as its heartbeat renews it), or one minted for this run when the flow was
+    called with a person's key (which never leaves the flow's process)."""
+
+    def __init__(self, client: FlowyardClient | None, flow_run_id: str) -> None:
+        self._client, self._run_id = client, flow_run_id
+        self._minted: str | None = None
+
+    def current(self) -> str | None:
+        client = self._client
+        if client is None or client.api_key is None:  # no API, or one without keys
+            return None
+        if client.api_key.startswith(RUN_TOKEN_PREFIX):
+            return client.api_key
+        if self._minted is None:
+            self._minted = client.create_run_token(self._run_id, ttl_seconds=MINTED_TTL_SECONDS)
+        return self._minted
+
+
+def access_for(flow_run: FlowRunContext, tokens: RunTokens) -> RunAccess:
+    client = flow_run.client if flow_run.reporter.records else None
+    return RunAccess(
+        flow_run_id=flow_run.flow_run_id,
+        flow_run_name=flow_run.flow_run_name,
+        api_url=client.api_url if client is not None else None,
+        token=tokens.current() if client is not None else None,
+        max_request_bytes=client.max_request_bytes if client is not None else 0,
+        parameters=flow_run.parameters,
+    )
+
+
+def prepare(
+    engine: TaskRunEngine, context: contextvars.Context, access: RunAccess
+) -> RemoteCall | None:
+    """The call to send, its inputs resolved here; None when an upstream did not complete
+    (the run then ends NotReady where it is, without travelling)."""
+    if context.run(engine._resolve_inputs) is None:
+        return None
+    inputs = dict(engine.task_inputs)
+    caller = context.run(get_task_run_context)  # a task submitted from a task
+    if engine.links is not None and caller is not None and caller.task_run_id:
+        inputs[PARENTS] = [{"input_type": "task_run", "id": caller.task_run_id}]
+    from flowyard.sdk.context import current_tags
+    from flowyard.sdk.logs import log_prints_enabled
+
+    flow_tags = engine.flow_run.tags if engine.flow_run is not None else frozenset()
+    return RemoteCall(
+        access=access,
+        task=engine.task,
+        args=tuple(engine.args),
+        kwargs=dict(engine.kwargs),
+        task_run_id=engine.context.task_run_id or str(uuid.uuid4()),
+        task_run_name=engine.default_name,
+        tags=context.run(current_tags) | flow_tags,
+        task_inputs=inputs,
+        log_prints=context.run(log_prints_enabled),
+    )
+
+
+class _RemoteEngine(TaskRunEngine):
+    """A task run whose inputs were resolved, and graph links found, in the flow's process."""
+
+    given_inputs: TaskInputs = {}
+    flow_log_prints = False
+
+    def _resolve_inputs(self) -> dict[str, Any] | None:
+        resolved = super()._resolve_inputs()
+        self.task_inputs = dict(self.given_inputs)
+        return resolved
+
+    def _log_prints(self) -> bool:
+        own = self.task.log_prints
+        return own if own is not None else self.flow_log_prints
+
+
+def run_remote(call: RemoteCall) -> State[Any]:
+    """Run ``call`` to its final state in this process, reporting as its flow run."""
+    access = call.access
+    client = _client(access)
+    context = _context(access, client, call.tags)
+    engine = _RemoteEngine(call.task, call.args, call.kwargs, flow_run=context)
+    engine.given_inputs, engine.flow_log_prints = call.task_inputs, call.log_prints
+    engine.context.task_run_id = call.task_run_id
+    engine.context.task_run_name = engine.default_name = call.task_run_name
+    try:
+        with flow_run_scope(context):
+            state = engine.run()
+    finally:
+        context.reporter.flush()
+        if context.shipper is not None:
+            context.shipper.close(LOG_FLUSH_SECONDS)
+    return _portable(state)
+
+
+_clients: OrderedDict[tuple[str, str | None, int], FlowyardClient] = OrderedDict()
+_clients_lock = threading.Lock()
+KEPT_CLIENTS = 8  # a worker serves a few flow runs at a time; their tokens change slowly
+
+
+def _client(access: RunAccess) -> FlowyardClient | None:
+    """This worker process's client for ``access`` (kept: making one per task run costs
+    more than most tasks), the least recently used dropped beyond ``KEPT_CLIENTS``."""
+    if access.api_url is None:
+        return None
+    from flowyard.client import FlowyardClient
+
+    key = (access.api_url, access.token, access.max_request_bytes)
+    with _clients_lock:
+        client = _clients.pop(key, None) or FlowyardClient(
+            access.api_url, access.token, max_request_bytes=access.max_request_bytes
+        )
+        _clients[key] = client
+        while len(_clients) > KEPT_CLIENTS:
+            _clients.popitem(last=False)  # not closed: a task run may be using it still
+    return client
+
+
+def _context(
+    access: RunAccess, client: FlowyardClient | None, tags: frozenset[str]
+) -> FlowRunContext:
+    from flowyard.sdk.reporter import ApiReporter, LocalReporter
+
+    shipper = None
+    if client is not None:
+        from flowyard.client.log_shipper import LogShipper
+
+        shipper = LogShipper(client).start()
+    return FlowRunContext(
+        flow_run_id=access.flow_run_id,
+        flow_run_name=access.flow_run_name,
+        reporter=ApiReporter(client) if client is not None else LocalReporter(),
+        client=client,
+        shipper=shipper,
+        echo_logs=client is None,  # records go to the API; nobody reads a worker's stderr
+        parameters=access.parameters,
+        tags=tags,
+    )
+
+
+def _portable(state: State[Any]) -> State[Any]:
+    """``state`` with its exception's traceback made picklable, to travel back."""
+    if isinstance(state.data, BaseException):
+        from tblib import pickling_support
+
+        pickling_support.install(state.data)
+    return state
