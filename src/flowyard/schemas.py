@@ -444,6 +444,15 @@ class DeploymentRunRequest(_Doc):
     )
 
 
+MAX_BULK_RUNS = 1000
+
+
+class DeploymentRunBulk(DeploymentRunRequest):
+    """``count`` alike runs of one deployment, created in one transaction."""
+
+    count: StrictInt = Field(ge=1, le=MAX_BULK_RUNS, description="how many runs to create")
+
+
 # -- flow runs ---------------------------------------------------------------------------
 
 

@@ -315,6 +315,8 @@ CASES = [
     case("POST", "/api/deployments/{ref}/resume", "", lambda w, who: Req("POST", f"/api/deployments/{w.deployment_a.id}/resume")),
     case("POST", "/api/deployments/{ref}/runs", "",
          lambda w, who: Req("POST", f"/api/deployments/{w.deployment_a.id}/runs", {"scheduled_time": w.later()})),
+    case("POST", "/api/deployments/{ref}/runs/bulk", "",
+         lambda w, who: Req("POST", f"/api/deployments/{w.deployment_a.id}/runs/bulk", {"count": 2, "scheduled_time": w.later()})),
     case("GET", "/api/deployments/{ref}/schedules", "viewer",
          lambda w, who: Req("GET", f"/api/deployments/{w.deployment_a.id}/schedules")),
     case("POST", "/api/deployments/{ref}/schedules", "",

@@ -439,6 +439,13 @@ def delete_deployment(name: str) -> None:
     type=RUN_PRIORITY,
     help="Within its queue, lower is claimed first (default: the deployment's, usually 0).",
 )
+@click.option(
+    "--count",
+    type=click.IntRange(1, s.MAX_BULK_RUNS),
+    default=1,
+    show_default=True,
+    help=f"How many alike runs to create, in one request (at most {s.MAX_BULK_RUNS}).",
+)
 @click.option("--watch", is_flag=True, help="Follow the run's states and logs until it ends.")
 @json_option
 def run_deployment(
@@ -447,10 +454,13 @@ def run_deployment(
     params_json: str | None,
     job_variables: tuple[str, ...],
     priority: int | None,
+    count: int,
     watch: bool,
     as_json: bool,
 ) -> None:
-    """Create a flow run of deployment NAME ('flow/deployment' or id) now."""
+    """Create a flow run of deployment NAME ('flow/deployment' or id) now (--count: many)."""
+    if count > 1 and watch:
+        raise InvalidInput("--watch follows one run; leave it out with --count")
     parameters = _json_object(params_json) if params_json else {}
     variables = parse_assignments(job_variables, "--job-variable")
     with client() as api:
@@ -460,6 +470,9 @@ def run_deployment(
         body = s.DeploymentRunRequest(
             parameters=parameters, job_variables=variables, priority=priority
         )
+        if count > 1:
+            _run_many(api, name, s.DeploymentRunBulk(**body.model_dump(), count=count), as_json)
+            return
         run = api.run_deployment(name, body)
         if as_json and not watch:
             emit_json(run)
@@ -469,6 +482,14 @@ def run_deployment(
             final = watch_run(api, run.id)
             if not final.is_completed:
                 raise SystemExit(1)
+
+
+def _run_many(api: FlowyardClient, name: str, body: s.DeploymentRunBulk, as_json: bool) -> None:
+    made = api.run_deployment_bulk(name, body)
+    if as_json:
+        emit_json(made)
+    else:
+        click.echo(f"Created {len(made)} flow runs of {name}.")
 
 
 def _json_object(raw: str) -> dict[str, object]:

@@ -253,6 +253,12 @@ class FlowyardClient:
         path = _path("deployments") + "/" + quote(ref, safe="") + "/runs"
         return self._send_doc("POST", s.FlowRun, path, body)
 
+    def run_deployment_bulk(self, ref: str, body: s.DeploymentRunBulk) -> list[s.FlowRun]:
+        """``body.count`` alike runs (at most ``s.MAX_BULK_RUNS``), in one transaction."""
+        path = _path("deployments") + "/" + quote(ref, safe="") + "/runs/bulk"
+        data = self.request("POST", path, json=body.model_dump(mode="json"))
+        return TypeAdapter(list[s.FlowRun]).validate_python(data)
+
     # -- flow runs -----------------------------------------------------------------------
 
     def create_flow_run(self, body: s.FlowRunCreate) -> s.FlowRun:

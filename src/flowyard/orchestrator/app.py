@@ -119,6 +119,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
         event_records.install(db, orch.event_stream.committed)
         orch.run_token_key = await asyncio.to_thread(run_tokens.signing_key, settings)
         app.state.orchestrator = orch
+        app.state.loop = asyncio.get_running_loop()  # where ``stop_services`` acts
         app.state.redis = redis  # the web UI's sessions (flowyard.ui.sessions)
         background = background_tasks.BackgroundRuns(TaskQueue(redis))
         app.state.background_runs = background
@@ -240,10 +241,12 @@ async def _led(
 
 
 def stop_services(app: FastAPI) -> None:
-    """Stop the services at once (called when shutdown begins, before requests drain)."""
+    """Stop the services and answer long-polls at once (called from the signal handler
+    when shutdown begins, before requests drain; the loop does it between its steps)."""
     orch: Orchestrator | None = getattr(app.state, "orchestrator", None)
     if orch is not None:
         orch.stopping = True
+        app.state.loop.call_soon_threadsafe(orch.begin_stopping)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

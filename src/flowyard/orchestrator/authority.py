@@ -99,6 +99,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/deployments/{ref}/pause"): ADMIN,
     ("POST", "/api/deployments/{ref}/resume"): ADMIN,
     ("POST", "/api/deployments/{ref}/runs"): ADMIN,
+    ("POST", "/api/deployments/{ref}/runs/bulk"): ADMIN,
     ("GET", "/api/deployments/{ref}/schedules"): READ,
     ("POST", "/api/deployments/{ref}/schedules"): ADMIN,
     ("PATCH", "/api/deployments/{ref}/schedules/{schedule_id}"): ADMIN,

@@ -59,6 +59,10 @@ class EventStream:
         batch = [self._pending.popleft() for _ in range(len(self._pending))]
         if batch:
             await self._publish(batch)
+        self.wake_followers()
+
+    def wake_followers(self) -> None:
+        """Wake whoever waits for news (they read again what they follow)."""
         news, self._news = self._news, asyncio.Event()
         news.set()
 

@@ -51,6 +51,13 @@ class Orchestrator:
     event_stream: EventStream = field(init=False)  # set when the app starts
     action_queue: ActionQueue = field(init=False)  # automation actions (RQ); set at start
 
+    def begin_stopping(self) -> None:
+        """The server is stopping: services end their loops, and long-polls (claims, event
+        follows, UI streams) answer now with what they have, so requests drain at once."""
+        self.stopping = True
+        self.wakeups.wake_all()
+        self.event_stream.wake_followers()
+
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking store work off the event loop."""
         return await anyio.to_thread.run_sync(fn, *args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import ipaddress
 import os
 import signal
@@ -45,6 +46,9 @@ def serve(settings: Settings, announce: Callable[[], None] = lambda: None) -> No
     os.umask(OWNER_ONLY_UMASK)  # whatever the server or its libraries write is ours alone
     private_directory(settings.home)
     with contextlib.ExitStack() as stack:
+        # last, once all is stopped: the interpreter's exit then skips a full collection
+        # of the server's heap (over a second of the stop time, for nothing)
+        stack.callback(gc.freeze)
         stack.enter_context(HomeLock(settings.home))
         sock = stack.enter_context(listening_socket(settings.server_host, settings.server_port))
         announce()

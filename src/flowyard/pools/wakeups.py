@@ -87,7 +87,7 @@ class Wakeups:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._wake_all()
+        self.wake_all()
 
     # -- the listener ------------------------------------------------------------
 
@@ -98,7 +98,7 @@ class Wakeups:
                 if pubsub is None:
                     pubsub = await self._subscribe()
                     log.info("wakeups_reconnected")
-                    self._wake_all()  # wakes published while we were away are lost
+                    self.wake_all()  # wakes published while we were away are lost
                     backoff = self._min_backoff
                 await self._listen(pubsub)
             except _DISCONNECTS as exc:
@@ -106,7 +106,7 @@ class Wakeups:
                 if pubsub is not None:  # waiters re-check (and learn Redis is gone) once
                     await _close(pubsub)
                     pubsub = None
-                    self._wake_all()
+                    self.wake_all()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
             except asyncio.CancelledError:
@@ -154,7 +154,8 @@ class Wakeups:
         if event is not None:
             event.set()
 
-    def _wake_all(self) -> None:
+    def wake_all(self) -> None:
+        """Wake every waiter (they check again what they wait for)."""
         for pool in set(self._events) | set(self._generations):
             self._wake(pool)
 

@@ -75,6 +75,21 @@ class ProcessWorker(BaseWorker):
         self._fork_server = EngineForkServer()
         self._fork_server_broken = False
 
+    def setup(self) -> None:
+        """As every worker, then start the fork server in the background: the first run
+        need not wait for the engine's imports (a run claimed meanwhile waits for them
+        in ``spawn``, as it would have; a server that cannot start means cold starts)."""
+        super().setup()
+        threading.Thread(target=self._warm_up, name="flowyard-warm-engine", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        try:
+            self._fork_server.start()
+        except ForkServerError as exc:
+            self.log.warning("warm_start_unavailable", error=str(exc))
+        else:
+            self.log.info("engine_warmed", pid=self._fork_server.pid)
+
     def launch(
         self, claimed: s.ClaimedRun, configuration: BaseModel, output: OutputSink
     ) -> Infrastructure:

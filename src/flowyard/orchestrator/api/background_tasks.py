@@ -110,7 +110,7 @@ async def claim(body: s.TaskWorkerClaim, orch: Orch, bg: Background) -> s.TaskWo
                 return s.TaskWorkerClaimed(runs=won)
             continue
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or orch.stopping:  # a stopping server answers its long-polls now
             return s.TaskWorkerClaimed()
         await _wait_any(orch, marks, remaining)
 

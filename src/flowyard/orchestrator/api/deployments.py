@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
 from flowyard.blocks import merge_variables
@@ -186,40 +188,80 @@ async def _set_paused(orch: Orchestrator, ref: str, *, paused: bool) -> s.Deploy
     return doc
 
 
+@router.post("/{ref:path}/runs/bulk", status_code=201)
+async def run_deployment_bulk(ref: str, body: s.DeploymentRunBulk, orch: Orch) -> list[s.FlowRun]:
+    """Create ``count`` alike Scheduled runs in one transaction and queue them (each with
+    its own state event, as single creates); parameters are checked once, before."""
+
+    def create() -> tuple[list[s.FlowRun], list[runs.QueueEffect]]:
+        with orch.db.session() as session:
+            dep, parameters = _runnable(session, ref, body)
+            now = datetime.now(UTC)
+            made = [_new_run(session, dep, body, parameters, now) for _ in range(body.count)]
+            session.flush()
+            return [documents.flow_run(run) for run in made], [_enqueue(dep, run) for run in made]
+
+    docs, effects = await orch.in_thread(create)
+    await queue_sync.apply_many(orch, effects)
+    return docs
+
+
 @router.post("/{ref:path}/runs", status_code=201)
 async def run_deployment(ref: str, body: s.DeploymentRunRequest, orch: Orch) -> s.FlowRun:
     """Create a Scheduled run and queue it; parameters are checked before anything is written."""
 
     def create() -> tuple[s.FlowRun, runs.QueueEffect]:
         with orch.db.session() as session:
-            dep = get_deployment(session, ref)
-            parameters = {**dep.parameters, **body.parameters}
-            check_parameters(dep.parameter_schema, parameters)
-            template = dep.queue.pool.base_job_template
-            merge_variables(template, dep.job_variables, body.job_variables, complete=True)
-            run = runs.new_run(
-                session,
-                flow=dep.flow,
-                deployment=dep,
-                queue=dep.queue,
-                now=datetime.now(UTC),
-                parameters=parameters,
-                job_variables=body.job_variables,
-                scheduled_time=body.scheduled_time,
-                name=body.name,
-                priority=body.priority,
-            )
+            dep, parameters = _runnable(session, ref, body)
+            run = _new_run(session, dep, body, parameters, datetime.now(UTC))
             session.flush()
-            effect = runs.QueueEffect(
-                dep.queue.pool.name,
-                dep.queue.name,
-                run.id,
-                enqueue_at=run.scheduled_time.timestamp(),
-                deployment_id=dep.id,
-                priority=run.priority,
-            )
-            return documents.flow_run(run), effect
+            return documents.flow_run(run), _enqueue(dep, run)
 
     doc, effect = await orch.in_thread(create)
     await queue_sync.apply(orch, effect)
     return doc
+
+
+def _runnable(
+    session: Session, ref: str, body: s.DeploymentRunRequest
+) -> tuple[m.Deployment, dict[str, Any]]:
+    """The deployment and the runs' parameters, both checked (422 before any write)."""
+    dep = get_deployment(session, ref)
+    parameters = {**dep.parameters, **body.parameters}
+    check_parameters(dep.parameter_schema, parameters)
+    template = dep.queue.pool.base_job_template
+    merge_variables(template, dep.job_variables, body.job_variables, complete=True)
+    return dep, parameters
+
+
+def _new_run(
+    session: Session,
+    dep: m.Deployment,
+    body: s.DeploymentRunRequest,
+    parameters: dict[str, Any],
+    now: datetime,
+) -> m.FlowRun:
+    return runs.new_run(
+        session,
+        flow=dep.flow,
+        deployment=dep,
+        queue=dep.queue,
+        now=now,
+        parameters=parameters,
+        job_variables=body.job_variables,
+        scheduled_time=body.scheduled_time,
+        name=body.name,
+        priority=body.priority,
+    )
+
+
+def _enqueue(dep: m.Deployment, run: m.FlowRun) -> runs.QueueEffect:
+    """What queues a new run of ``dep`` in Redis once its transaction committed."""
+    return runs.QueueEffect(
+        dep.queue.pool.name,
+        dep.queue.name,
+        run.id,
+        enqueue_at=run.scheduled_time.timestamp(),
+        deployment_id=dep.id,
+        priority=run.priority,
+    )

@@ -119,7 +119,7 @@ async def follow_events(
     up to ``wait`` seconds for one to arrive. Ask again from the ``cursor`` answered."""
     where = _filter(event, resource_id, resource_name, related_id, related_role)
     found, cursor, settling = await _after(orch, where, after, limit)
-    if not found and wait > 0 and after is not None:
+    if not found and wait > 0 and after is not None and not orch.stopping:
         if not settling:
             await orch.event_stream.wait_for_news(wait)
         if not orch.db.is_sqlite:

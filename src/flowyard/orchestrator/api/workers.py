@@ -57,7 +57,7 @@ async def claim(pool_name: str, body: s.ClaimRequest, orch: Orch) -> s.ClaimResp
             await orch.in_thread(_check_pool, orch, pool_name)
             checked_pool = True
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or orch.stopping:  # a stopping server answers its long-polls now
             return s.ClaimResponse(runs=[])
         if result.next_due is not None:
             remaining = min(

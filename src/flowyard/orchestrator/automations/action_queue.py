@@ -74,6 +74,7 @@ class ActionQueue:
         )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._worker: _ThreadWorker | None = None
 
     def enqueue(self, action_ids: list[str]) -> None:
         """Queue the actions of a committed firing (blocking; call it off the event loop).
@@ -101,12 +102,21 @@ class ActionQueue:
         left to its thread; its row is found by the sweep of another replica or the
         next start."""
         self._stop.set()
+        self._unblock_worker()
         for thread in self._threads:
             thread.join(STOP_SECONDS)
         self._threads = []
         actions.uninstall()
         with contextlib.suppress(Exception):
             self.redis.close()
+
+    def _unblock_worker(self) -> None:
+        """End the worker's blocking poll now, as if it had timed out: stopping an idle
+        server does not wait out ``POLL_SECONDS``."""
+        worker = self._worker
+        if worker is not None and worker.polling_as is not None:
+            with contextlib.suppress(redis.RedisError):
+                self.redis.client_unblock(worker.polling_as, error=True)
 
     # -- queuing -------------------------------------------------------------------------
 
@@ -213,7 +223,10 @@ class ActionQueue:
 
     def _work(self) -> None:
         """Run jobs until ``stop``; a worker that quits (Redis gone) is started again."""
-        connection = redis.Redis.from_url(self.redis_url, socket_connect_timeout=5.0)
+        # one connection, so that the client id it polls with is known (``stop`` unblocks it)
+        connection = redis.Redis.from_url(
+            self.redis_url, socket_connect_timeout=5.0, single_connection_client=True
+        )
         try:
             while not self._stop.is_set():
                 worker = _ThreadWorker(
@@ -223,6 +236,7 @@ class ActionQueue:
                     serializer=JSONSerializer,
                 )
                 worker.stopping = self._stop
+                self._worker = worker
                 try:
                     worker.work(logging_level="WARNING")
                 except Exception:
@@ -262,6 +276,7 @@ class _ThreadWorker(SimpleWorker):
 
     death_penalty_class = TimerDeathPenalty
     stopping: threading.Event
+    polling_as: int | None = None  # the Redis client id of its blocking poll
 
     def _install_signal_handlers(self) -> None:
         pass
@@ -276,7 +291,13 @@ class _ThreadWorker(SimpleWorker):
         self, timeout: int | None, max_idle_time: int | None = None
     ) -> Any:
         while not self.stopping.is_set():
-            found = super().dequeue_job_and_maintain_ttl(POLL_SECONDS, POLL_SECONDS)
+            self.polling_as = self.connection.client_id()
+            try:
+                found = super().dequeue_job_and_maintain_ttl(POLL_SECONDS, POLL_SECONDS)
+            except redis.ResponseError:
+                if self.stopping.is_set():  # ``ActionQueue.stop`` unblocked the poll
+                    return None
+                raise
             if found is not None:
                 return found
         return None
