@@ -80,7 +80,7 @@ class Evaluator:
                 return outcome
             self._load(session)
             events, last_seq, gaps = self._read(session, position, now)
-            windows = Windows(session, self._fire_into(session, outcome))
+            windows = Windows(session, self._fire_into(session, outcome, now))
             matched = [
                 Match.of(armed, event)
                 for event, received in events
@@ -179,7 +179,10 @@ class Evaluator:
         oldest = sorted(kept.items(), key=lambda kv: int(kv[0]))[:MAX_GAPS]
         return events, expected - 1, dict(oldest)
 
-    def _fire_into(self, session: Session, outcome: Outcome) -> Any:
+    def _fire_into(self, session: Session, outcome: Outcome, now: datetime) -> Any:
+        """Records a firing at the step's ``now`` (as a resolving is), so a step's firings
+        and resolvings are ordered by the clock the step was given."""
+
         def fire(
             armed: Armed,
             bucket: m.AutomationBucket | None,
@@ -198,7 +201,7 @@ class Evaluator:
             row = session.get(m.Automation, armed.automation.id)
             if row is not None:  # else deleted since it was loaded
                 outcome.actions += firings.record(
-                    session, row, "triggered", triggering, labels, now=datetime.now(UTC)
+                    session, row, "triggered", triggering, labels, now=now
                 )
 
         return fire

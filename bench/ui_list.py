@@ -1,0 +1,207 @@
+"""The flow-runs list at scale: its API query and its page, first and deep, how soon a
+state change reaches an open page, and the page's first paint in Chromium.
+
+Against a real server (SQLite by default; ``--database-url`` for PostgreSQL): ``--runs``
+finished runs are written straight into the store in batches (through the API it would
+take hours; these are history, not live runs), spread over 30 days and five states. Then:
+
+- ``GET /api/flow_runs?limit=50`` and ``/ui/runs``: the first page, a page half-way down
+  (by a cursor at the middle run) and a filtered first page (``state=FAILED``); median, p99
+  and max in ms over ``--repeat`` requests;
+- live: with ``/ui/stream?view=runs`` open, a run is created and cancelled through the API;
+  the time from the API's answer until the stream delivers the row (``--live`` times);
+- first paint: ``/ui/runs`` in headless Chromium, ``first-contentful-paint`` in ms.
+
+    python bench/ui_list.py [--runs 100000] [--repeat 20] [--database-url postgresql://…]
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from common import embedded_server, make_deployment, summary, write_results
+from sqlalchemy import create_engine, insert, select
+
+from flowyard import schemas as s
+from flowyard.orchestrator import run_pages
+from flowyard.states import StateType
+from flowyard.store import models as m
+
+STATES = [StateType.COMPLETED] * 7 + [StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
+BATCH = 10_000
+
+
+def seed(url: str, deployment: s.Deployment, count: int) -> None:
+    """``count`` finished runs of ``deployment``, created over the last 30 days."""
+    engine = create_engine(url)
+    now = datetime.now(UTC)
+    with engine.begin() as db:
+        flow_id = db.scalar(select(m.Deployment.flow_id).where(m.Deployment.id == deployment.id))
+        queue_id = db.scalar(select(m.Deployment.queue_id).where(m.Deployment.id == deployment.id))
+    step = timedelta(days=30) / count
+    for at in range(0, count, BATCH):
+        rows = []
+        for n in range(at, min(count, at + BATCH)):
+            created = now - timedelta(days=30) + step * n
+            state = STATES[n % len(STATES)]
+            rows.append(
+                {
+                    "id": str(uuid.uuid4()), "name": f"history-{n}", "flow_id": flow_id,
+                    "deployment_id": deployment.id, "queue_id": queue_id, "parameters": {},
+                    "job_variables": {}, "state_type": state, "state_name": state.value.title(),
+                    "state_timestamp": created + timedelta(seconds=5), "scheduled_time": created,
+                    "start_time": created + timedelta(seconds=1),
+                    "end_time": created + timedelta(seconds=5), "created": created,
+                }
+            )  # fmt: skip
+        with engine.begin() as db:
+            db.execute(insert(m.FlowRun), rows)
+    engine.dispose()
+
+
+def middle_cursor(url: str, count: int) -> str:
+    engine = create_engine(url)
+    with engine.connect() as db:
+        row = db.execute(
+            select(m.FlowRun.created, m.FlowRun.id)
+            .order_by(m.FlowRun.created.desc(), m.FlowRun.id.desc())
+            .offset(count // 2)
+            .limit(1)
+        ).one()
+    engine.dispose()
+    return run_pages.encode_cursor(m.FlowRun(created=row.created, id=row.id))
+
+
+def timed(client: httpx.Client, path: str, repeat: int) -> dict[str, float]:
+    client.get(path).raise_for_status()  # warm
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        client.get(path).raise_for_status()
+        times.append((time.perf_counter() - started) * 1000)
+    return summary(times)
+
+
+class StreamLines:
+    """The data lines an open ``/ui/stream`` sent, with when each came."""
+
+    def __init__(self, url: str) -> None:
+        self.lines: list[tuple[float, str]] = []
+        self.answer: httpx.Response | None = None
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self._read, args=(url,), daemon=True)
+        self.thread.start()
+
+    def _read(self, url: str) -> None:
+        with httpx.Client(timeout=60) as client, client.stream("GET", url) as answer:
+            self.answer = answer
+            try:
+                for line in answer.iter_lines():
+                    with self.changed:
+                        self.lines.append((time.perf_counter(), line))
+                        self.changed.notify_all()
+            except (httpx.HTTPError, RuntimeError, ValueError):
+                pass  # closed by close(): the server allows a few streams per client
+
+    def close(self) -> None:
+        if self.answer is not None:
+            self.answer.close()
+        self.thread.join(10)
+
+    def when(self, text: str, timeout: float = 30) -> float | None:
+        deadline = time.perf_counter() + timeout
+        with self.changed:
+            while time.perf_counter() < deadline:
+                for at, line in self.lines:
+                    if text in line:
+                        return at
+                self.changed.wait(deadline - time.perf_counter())
+        return None
+
+
+def live_latency(url: str, api, deployment: s.Deployment, times: int) -> dict[str, float]:
+    """From the API's answer to a run's creation until the open stream sends its row."""
+    found: list[float] = []
+    for _ in range(times):
+        page = httpx.get(f"{url}/ui/runs?limit=1", timeout=30).text
+        after = page.split('data-after="', 1)[1].split('"', 1)[0]
+        stream = StreamLines(f"{url}/ui/stream?view=runs&last_event_id={after}")
+        run = api.run_deployment(deployment.id, s.DeploymentRunRequest())
+        answered = time.perf_counter()
+        arrived = stream.when(run.id)
+        stream.close()
+        if arrived is not None:
+            found.append(max(0.0, arrived - answered) * 1000)
+        api.cancel_flow_run(run.id)
+    return summary(found)
+
+
+def first_paint(url: str, repeat: int) -> dict[str, float] | str:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return "playwright not installed"
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        return "no /usr/bin/chromium"
+    paints = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium), args=["--no-sandbox", "--disable-gpu"]
+        )
+        for _ in range(repeat):
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(f"{url}/ui/runs", wait_until="load")
+            paint = page.evaluate(
+                "() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime"
+            )
+            if paint is not None:
+                paints.append(float(paint))
+            context.close()
+        browser.close()
+    return summary(paints)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--live", type=int, default=20)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    env = {"FLOWYARD_DATABASE_URL": args.database_url} if args.database_url else None
+    with embedded_server(env) as (server, flows), server.client() as api:
+        deployment = make_deployment(api, "bench-ui", flows)
+        url = args.database_url or f"sqlite:///{server.home / 'flowyard.db'}"
+        started = time.perf_counter()
+        seed(url, deployment, args.runs)
+        figures: dict[str, object] = {
+            "runs": args.runs,
+            "store": url.split(":", 1)[0],
+            "seed_seconds": round(time.perf_counter() - started, 1),
+        }
+        deep = middle_cursor(url, args.runs)
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            for name, path in (
+                ("api_first", "/api/flow_runs?limit=50"),
+                ("api_deep", f"/api/flow_runs?limit=50&cursor={deep}"),
+                ("api_failed_first", "/api/flow_runs?limit=50&state=FAILED"),
+                ("page_first", "/ui/runs"),
+                ("page_deep", f"/ui/runs?cursor={deep}"),
+                ("page_failed_first", "/ui/runs?state=FAILED"),
+            ):
+                figures[name] = timed(client, path, args.repeat)
+        figures["live_ms"] = live_latency(server.url, api, deployment, args.live)
+        figures["first_paint_ms"] = first_paint(server.url, min(args.repeat, 10))
+        write_results(f"ui_list_{figures['store']}", figures)
+
+
+if __name__ == "__main__":
+    main()
