@@ -195,6 +195,7 @@ class FlowRun(Base):
         Index("ix_flow_runs_end_time", "end_time"),
         Index("ix_flow_runs_start_time", "start_time"),
         Index("ix_flow_runs_created_id", "created", "id"),  # the UI's keyset pages, newest first
+        Index("ix_flow_runs_state_created_id", "state_type", "created", "id"),  # …by state
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
