@@ -20,6 +20,7 @@ from flowyard import automation_schemas as a
 from flowyard.errors import Conflict, NotFound
 from flowyard.orchestrator import events
 from flowyard.orchestrator.automations import checks
+from flowyard.orchestrator.automations.evaluator import POSITION
 from flowyard.orchestrator.lookups import get_deployment
 from flowyard.orchestrator.runtime import Orch
 from flowyard.store import models as m
@@ -235,13 +236,28 @@ def _name_free(session: Session, name: str) -> None:
 
 def _replace(session: Session, row: m.Automation, doc: a.AutomationCore) -> None:
     """Set ``row`` to ``doc`` and forget the windows counted for its old trigger."""
+    hold_evaluator(session)
     for column, value in _columns(doc).items():
         setattr(row, column, value)
     clear_windows(session, row.id)
     events.changed(session, "automation", row, "updated", _about(row))
 
 
+def hold_evaluator(session: Session) -> None:
+    """Wait for a trigger evaluation in progress, and keep the next one out until this
+    transaction ends. Deleting or replacing an automation locks its rows and cascades to
+    its windows and firings, which an evaluation locks in the other order: without this,
+    PostgreSQL finds a deadlock. The evaluator takes this row first, so both go in one
+    order. (SQLite writes one transaction at a time and ignores the lock.)"""
+    session.execute(
+        select(m.EvaluatorPosition.name)
+        .where(m.EvaluatorPosition.name == POSITION)
+        .with_for_update()
+    )
+
+
 def _delete(session: Session, row: m.Automation) -> None:
+    hold_evaluator(session)
     events.changed(session, "automation", row, "deleted", _about(row))
     session.delete(row)
 
@@ -286,6 +302,7 @@ def _own_exactly(
 ) -> list[m.Automation]:
     """Make ``wanted`` the automations ``dep`` owns: matched by name, changed ones replaced,
     new ones created, the rest deleted."""
+    hold_evaluator(session)
     query = select(m.Automation).where(m.Automation.deployment_id == dep.id)
     owned = {row.name: row for row in session.scalars(query)}
     keep = {doc.name for doc in wanted}

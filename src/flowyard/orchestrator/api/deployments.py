@@ -15,6 +15,7 @@ from flowyard.entrypoints import check_entrypoint
 from flowyard.errors import Conflict
 from flowyard.orchestrator import documents, events, queue_sync, runs
 from flowyard.orchestrator.api import schedules
+from flowyard.orchestrator.api.automations import hold_evaluator
 from flowyard.orchestrator.api.pools import DEFAULT_QUEUE
 from flowyard.orchestrator.lookups import get_deployment, get_flow, get_pool, get_queue
 from flowyard.orchestrator.parameters import check_parameters
@@ -115,6 +116,7 @@ async def delete_deployment(ref: str, orch: Orch) -> None:
 
     def remove() -> list[runs.QueueEffect]:
         with orch.db.session() as session:
+            hold_evaluator(session)  # its triggers' automations go with it
             dep = get_deployment(session, ref)
             of_it = m.FlowRun.deployment_id == dep.id
             awaiting_retry = and_(
