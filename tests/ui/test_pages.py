@@ -280,6 +280,7 @@ def test_the_api_pages_runs_by_cursor_in_either_order_and_within_a_time_range(
         ("until=2026-13-40", "until"),
         ("order=sideways", "order"),
         ("cursor=bm90IGEgY3Vyc29y", "cursor"),
+        ("cursor=WyIyMDI2LTAxLTAxIiwieCJd", "cursor"),  # ["2026-01-01","x"]: a naive time
         ("state=sleepy", "state"),
     ],
 )

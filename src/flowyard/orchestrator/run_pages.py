@@ -146,7 +146,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, ident = json.loads(raw)
-        return datetime.fromisoformat(created), str(ident)
+        at = datetime.fromisoformat(created)
+        if at.tzinfo is None:  # every cursor given out carries its offset
+            raise ValueError("a naive time")
+        return at, str(ident)
     except (ValueError, TypeError) as exc:
         raise InvalidInput("cursor: not one this page gave out") from exc
 
