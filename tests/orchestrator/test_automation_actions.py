@@ -16,6 +16,7 @@ from flowyard.orchestrator.automations.action_queue import QUEUE, job_id
 from flowyard.orchestrator.automations.actions import is_transient
 from flowyard.orchestrator.automations.targets import resource_of
 from flowyard.orchestrator.automations.templates import render_value
+from flowyard.pools import ManagedRedis
 from flowyard.store import models as m
 from tests.orchestrator.automation_harness import Api, receiving, running_app
 from tests.waiting import wait_until
@@ -405,3 +406,20 @@ def test_the_inferred_resource_is_the_events_own_else_a_related_one_of_that_role
 )
 def test_what_is_worth_another_attempt(error, transient):
     assert is_transient(error) is transient
+
+
+def test_the_action_worker_stops_while_redis_is_away(tmp_path):
+    """RQ retries a lost Redis for ever (its poll's reconnect loop) without looking at our
+    stop: the server's stop must still end the worker thread (one outlived its server)."""
+    redis_server = ManagedRedis(workdir=tmp_path / "redis").start()
+    try:
+        with running_app(tmp_path, redis_server.url) as api:
+            queue = api.orch.action_queue
+            threads = list(queue._threads)
+            wait_until(lambda: queue._worker is not None and queue._worker.polling_as)
+            redis_server.stop()  # the poll in flight fails: RQ starts reconnecting
+        for thread in threads:
+            thread.join(15)
+        assert [t.name for t in threads if t.is_alive()] == []
+    finally:
+        redis_server.stop()

@@ -70,6 +70,7 @@ from flowyard.pools import (
 from flowyard.pools.task_queue import TaskQueue
 from flowyard.settings import Settings
 from flowyard.store import Database
+from flowyard.utilities.tasks import cancel_and_wait
 
 log = structlog.get_logger()
 
@@ -145,9 +146,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
         try:
             yield
         finally:
-            for task in services:
-                task.cancel()
-            await asyncio.gather(*services, return_exceptions=True)
+            await cancel_and_wait(services)
             # off the loop: a running action may be waiting on it
             await asyncio.to_thread(orch.action_queue.stop)
             with contextlib.suppress(Exception):  # otherwise the lease simply expires

@@ -10,7 +10,6 @@ store by position, so a Redis outage delays them and loses nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from typing import Any
 
@@ -20,6 +19,7 @@ from redis.exceptions import RedisError
 
 from flowyard.events.schemas import Event, dumps
 from flowyard.pools import keys
+from flowyard.utilities.tasks import cancel_and_wait
 
 log = structlog.get_logger()
 
@@ -44,9 +44,7 @@ class EventStream:
     async def stop(self) -> None:
         if self._task is not None:
             await self.flush()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
 
     def committed(self, events: list[Event]) -> None:
         """Queue committed events for the stream; safe from any thread."""

@@ -28,6 +28,7 @@ from redis.asyncio.client import PubSub
 
 from flowyard.pools import keys
 from flowyard.pools.redis_server import translated
+from flowyard.utilities.tasks import cancel_and_wait
 
 log = structlog.get_logger()
 
@@ -84,9 +85,7 @@ class Wakeups:
         """Stop listening and release every waiter."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait([task])
         self.wake_all()
 
     # -- the listener ------------------------------------------------------------

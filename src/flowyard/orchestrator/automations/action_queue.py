@@ -267,16 +267,23 @@ class ActionQueue:
                 scheduler.stop()
 
 
+class _Stopped(Exception):
+    """Raised inside RQ's poll loop once the server stops: RQ's reconnect loop (Redis
+    away) retries for ever and only calls back into the worker through ``heartbeat``."""
+
+
 class _ThreadWorker(SimpleWorker):
     """RQ's ``SimpleWorker`` made to live in a thread of the API process: no signal
     handlers (only the main thread may install them, and they are the server's), a
     timer instead of SIGALRM for job timeouts, the process title left alone, a poll
-    that returns when the server stops, and no command channel (RQ's ``shutdown``
-    command would SIGINT the whole server)."""
+    that returns when the server stops (Redis away too), and no command channel (RQ's
+    ``shutdown`` command would SIGINT the whole server)."""
 
     death_penalty_class = TimerDeathPenalty
+    max_connection_wait_time = 2.0  # RQ's reconnect backoff cap: a stop is seen within it
     stopping: threading.Event
     polling_as: int | None = None  # the Redis client id of its blocking poll
+    _polling = _dequeued = False
 
     def _install_signal_handlers(self) -> None:
         pass
@@ -287,20 +294,36 @@ class _ThreadWorker(SimpleWorker):
     def procline(self, message: str) -> None:
         pass
 
+    def heartbeat(self, *args: Any, **kwargs: Any) -> None:
+        if self._polling and not self._dequeued and self.stopping.is_set():
+            raise _Stopped  # never once a job is taken: it runs (it would sit in limbo)
+        super().heartbeat(*args, **kwargs)
+
+    def reorder_queues(self, reference_queue: Any) -> None:
+        self._dequeued = True  # RQ calls this right after it took a job off a queue
+        super().reorder_queues(reference_queue)
+
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
     ) -> Any:
-        while not self.stopping.is_set():
-            self.polling_as = self.connection.client_id()
-            try:
-                found = super().dequeue_job_and_maintain_ttl(POLL_SECONDS, POLL_SECONDS)
-            except redis.ResponseError:
-                if self.stopping.is_set():  # ``ActionQueue.stop`` unblocked the poll
-                    return None
-                raise
-            if found is not None:
-                return found
-        return None
+        self._polling = True
+        try:
+            while not self.stopping.is_set():
+                self.polling_as = self.connection.client_id()
+                self._dequeued = False
+                try:
+                    found = super().dequeue_job_and_maintain_ttl(POLL_SECONDS, POLL_SECONDS)
+                except redis.ResponseError:
+                    if self.stopping.is_set():  # ``ActionQueue.stop`` unblocked the poll
+                        return None
+                    raise
+                if found is not None:
+                    return found
+            return None
+        except _Stopped:
+            return None
+        finally:
+            self._polling = False
 
 
 async def requeue_stale_once(orch: Orchestrator) -> int:
