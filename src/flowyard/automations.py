@@ -13,7 +13,7 @@
     Automation.read("rerun-failed-etl").pause()
 
 Calls go to the configured API (``FLOWYARD_API_URL``, ``FLOWYARD_API_KEY``), or to the
-``client`` given. The triggers and actions are the documents of ``automation_schemas``;
+``client`` given. The triggers and actions are the documents of ``schemas.automations``;
 ``DeploymentEventTrigger`` and its kin are what ``flow.deploy(..., triggers=[...])`` and a
 deployment's ``triggers:`` in flowyard.yaml take.
 """
@@ -25,7 +25,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from flowyard.automation_schemas import (
+from flowyard.errors import InvalidInput
+from flowyard.schemas.automations import (
     AutomationCore,
     CallWebhook,
     CancelFlowRun,
@@ -53,8 +54,7 @@ from flowyard.automation_schemas import (
     SendNotification,
     SequenceTrigger,
 )
-from flowyard.automation_schemas import AutomationCreate as _Create
-from flowyard.errors import InvalidInput
+from flowyard.schemas.automations import AutomationCreate as _Create
 
 if TYPE_CHECKING:
     from flowyard.client import FlowyardClient

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from flowyard.automation_schemas import AutomationCreate
 from flowyard.orchestrator import events
 from flowyard.orchestrator.automations.evaluator import Evaluator
+from flowyard.schemas.automations import AutomationCreate
 from flowyard.states import StateType
 from flowyard.store import Database
 from flowyard.store import models as m

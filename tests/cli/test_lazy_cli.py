@@ -83,7 +83,7 @@ def test_a_listing_imports_only_what_it_reads():
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
     assert {"flowyard.cli.pools", "flowyard.client"} <= loaded
     unwanted = {
-        "flowyard.sdk", "flowyard.workers", "flowyard.events", "flowyard.automation_schemas",
+        "flowyard.sdk", "flowyard.workers", "flowyard.events", "flowyard.schemas.automations",
         "flowyard.cli.deployments", "flowyard.cli.flow_runs", "fastapi", "sqlalchemy",
     }  # fmt: skip
     assert sorted(unwanted & loaded) == []

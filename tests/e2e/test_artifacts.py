@@ -15,11 +15,11 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from flowyard import artifact_schemas as a
 from flowyard.cli.main import cli
 from flowyard.client import FlowyardClient
 from flowyard.client.http import _error_message
 from flowyard.errors import ApiError
+from flowyard.schemas import artifacts as a
 from flowyard.states import StateType
 from tests.e2e.conftest import deploy_flow
 from tests.waiting import wait_until

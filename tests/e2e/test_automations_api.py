@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
-from flowyard import automation_schemas as a
 from flowyard.errors import ApiError
+from flowyard.schemas import automations as a
 from flowyard.settings import Settings
 from flowyard.store import Database
 from flowyard.store import models as m

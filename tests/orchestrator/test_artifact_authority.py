@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flowyard import artifact_schemas as a
 from flowyard import schemas as s
 from flowyard.artifacts import create_progress_artifact, update_progress_artifact
 from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
+from flowyard.schemas import artifacts as a
 from flowyard.sdk.context import TaskRunContext, task_run_scope
 from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
 from tests.e2e.test_artifacts import FLOWS

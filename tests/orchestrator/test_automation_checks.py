@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flowyard import automation_schemas as a
 from flowyard.cli.automations import field_path
 from flowyard.orchestrator.automations.checks import template_errors, templates
+from flowyard.schemas import automations as a
 
 
 def _doc(**fields: object) -> a.AutomationCreate:

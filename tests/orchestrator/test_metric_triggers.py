@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, text
 
-from flowyard.automation_schemas import MetricTrigger
 from flowyard.orchestrator.automations import metric_triggers
 from flowyard.orchestrator.automations.metric_triggers import MetricChange, evaluate
+from flowyard.schemas.automations import MetricTrigger
 from flowyard.states import StateType
 from flowyard.store import Database
 from flowyard.store import models as m

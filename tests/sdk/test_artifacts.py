@@ -10,9 +10,9 @@ from uuid import UUID
 import pytest
 from pydantic import ValidationError
 
-from flowyard import artifact_schemas as a
 from flowyard import artifacts as fa
 from flowyard import flow, task
+from flowyard.schemas import artifacts as a
 from flowyard.sdk import artifacts as sdk_artifacts
 
 

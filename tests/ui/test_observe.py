@@ -17,11 +17,11 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from flowyard import artifact_schemas as a
 from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
 from flowyard.events.schemas import Event
+from flowyard.schemas import artifacts as a
 from tests.e2e.conftest import FAST
 from tests.servers import running_server
 

@@ -13,11 +13,11 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from flowyard import automation_schemas as au
 from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
 from flowyard.events.schemas import Event
+from flowyard.schemas import automations as au
 from tests.e2e.conftest import FAST, create_process_pool
 from tests.servers import running_server
 

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from flowyard import artifact_schemas as a
 from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
 from flowyard.events.schemas import Event
+from flowyard.schemas import artifacts as a
 from tests.e2e.conftest import FAST
 from tests.e2e.test_postgres import fresh_database
 from tests.servers import running_server

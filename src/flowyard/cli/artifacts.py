@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from flowyard.artifact_schemas import Artifact
 from flowyard.cli.common import client, json_option
 from flowyard.cli.output import details, emit_json, table
+from flowyard.schemas.artifacts import Artifact
 
 PREVIEW = 60
 

@@ -25,10 +25,10 @@ from typing import Any, get_args
 import click
 from pydantic import ValidationError
 
-from flowyard import automation_schemas as a
 from flowyard.cli.common import client, json_option
 from flowyard.cli.output import emit_json, table
 from flowyard.errors import ApiError, InvalidInput
+from flowyard.schemas import automations as a
 
 FIRINGS = 10
 

@@ -319,8 +319,8 @@ def _pool_hint(api: FlowyardClient, pool: str, exc: ApiError) -> FlowyardError:
 
 def _check_triggers(entry: DeploymentEntry) -> None:
     """The templates of the entry's triggers compile (the server checks them again)."""
-    from flowyard.automation_schemas import deployment_automation
     from flowyard.orchestrator.automations.checks import template_errors
+    from flowyard.schemas.automations import deployment_automation
 
     for n, trigger in enumerate(entry.triggers):
         doc = deployment_automation(trigger, deployment_id="-", default_name="-")

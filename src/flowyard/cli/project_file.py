@@ -27,10 +27,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from flowyard import automation_schemas as a
 from flowyard import schemas as s
 from flowyard.cli.automations import field_path
 from flowyard.errors import InvalidInput
+from flowyard.schemas import automations as a
 
 FILE_NAME = "flowyard.yaml"
 

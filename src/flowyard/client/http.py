@@ -21,9 +21,9 @@ from flowyard.client.batches import DEFAULT_MAX_BYTES, json_bytes
 from flowyard.errors import ApiError, ApiUnavailable
 
 if TYPE_CHECKING:  # imported by the calls that use them: a CLI command loads what it needs
-    from flowyard import artifact_schemas as a
-    from flowyard import automation_schemas as au
     from flowyard.events.schemas import Event, EventFollow, EventPage
+    from flowyard.schemas import artifacts as a
+    from flowyard.schemas import automations as au
     from flowyard.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -545,17 +545,17 @@ class FlowyardClient:
     # -- artifacts -----------------------------------------------------------------------
 
     def create_artifact(self, body: a.ArtifactCreate) -> a.Artifact:
-        from flowyard import artifact_schemas as a
+        from flowyard.schemas import artifacts as a
 
         return self._send_doc("POST", a.Artifact, _path("artifacts"), body)
 
     def update_artifact(self, artifact_id: str, body: a.ArtifactUpdate) -> a.Artifact:
-        from flowyard import artifact_schemas as a
+        from flowyard.schemas import artifacts as a
 
         return self._send_doc("PATCH", a.Artifact, _path("artifacts", artifact_id), body)
 
     def read_artifact(self, artifact_id: str) -> a.Artifact:
-        from flowyard import artifact_schemas as a
+        from flowyard.schemas import artifacts as a
 
         return self._get(a.Artifact, _path("artifacts", artifact_id))
 
@@ -563,7 +563,7 @@ class FlowyardClient:
         self, *, cursor: str | None = None, limit: int = 50, **filters: str | None
     ) -> a.ArtifactPage:
         """A page of artifacts, newest first; ``filters``: key, flow_run_id, task_run_id, type."""
-        from flowyard import artifact_schemas as a
+        from flowyard.schemas import artifacts as a
 
         params = {name: value for name, value in filters.items() if value is not None}
         params |= {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
@@ -572,7 +572,7 @@ class FlowyardClient:
     def read_artifact_history(
         self, key: str, *, cursor: str | None = None, limit: int = 50
     ) -> a.ArtifactHistory:
-        from flowyard import artifact_schemas as a
+        from flowyard.schemas import artifacts as a
 
         params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
         return self._get(a.ArtifactHistory, _path("artifacts", "keys", key), params=params)
@@ -587,14 +587,14 @@ class FlowyardClient:
     # -- automations ---------------------------------------------------------------------
 
     def create_automation(self, body: au.AutomationCreate) -> au.Automation:
-        from flowyard import automation_schemas as au
+        from flowyard.schemas import automations as au
 
         return self._send_doc("POST", au.Automation, _path("automations"), body)
 
     def list_automations(
         self, *, deployment_id: str | None = None, limit: int = 200, offset: int = 0
     ) -> list[au.Automation]:
-        from flowyard import automation_schemas as au
+        from flowyard.schemas import automations as au
 
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         if deployment_id is not None:
@@ -603,18 +603,18 @@ class FlowyardClient:
 
     def read_automation(self, ref: str) -> au.Automation:
         """An automation by id or name."""
-        from flowyard import automation_schemas as au
+        from flowyard.schemas import automations as au
 
         return self._get(au.Automation, _path("automations", ref))
 
     def replace_automation(self, ref: str, body: au.AutomationCreate) -> au.Automation:
-        from flowyard import automation_schemas as au
+        from flowyard.schemas import automations as au
 
         return self._send_doc("PUT", au.Automation, _path("automations", ref), body)
 
     def set_automation_enabled(self, ref: str, enabled: bool) -> au.Automation:
         """Resume (``enabled``) or pause an automation."""
-        from flowyard import automation_schemas as au
+        from flowyard.schemas import automations as au
 
         body = au.AutomationPatch(enabled=enabled)
         return self._send_doc("PATCH", au.Automation, _path("automations", ref), body)
@@ -624,7 +624,7 @@ class FlowyardClient:
 
     def list_automation_firings(self, ref: str, *, limit: int = 20) -> list[au.Firing]:
         """The automation's latest firings, newest first, with their actions' outcomes."""
-        from flowyard import automation_schemas as au
+        from flowyard.schemas import automations as au
 
         path = _path("automations", ref) + "/firings"
         return self._list(au.Firing, path, params={"limit": limit})
@@ -632,7 +632,7 @@ class FlowyardClient:
     def set_deployment_triggers(self, ref: str, triggers: list[Any]) -> list[au.Automation]:
         """Give deployment ``ref`` exactly these triggers (``DeploymentTrigger`` documents
         or dicts); an empty list removes them."""
-        from flowyard import automation_schemas as au
+        from flowyard.schemas import automations as au
 
         body = [t.model_dump(mode="json") if isinstance(t, BaseModel) else t for t in triggers]
         path = _path("deployments") + "/" + quote(ref, safe="") + "/triggers"

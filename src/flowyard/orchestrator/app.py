@@ -45,6 +45,7 @@ from flowyard.orchestrator.api import (
     workers,
 )
 from flowyard.orchestrator.api.api_keys import install_auth
+from flowyard.orchestrator.api_version import ApiVersionMiddleware
 from flowyard.orchestrator.authority import guard
 from flowyard.orchestrator.automations import evaluator as automation_evaluator
 from flowyard.orchestrator.automations.action_queue import ActionQueue
@@ -192,6 +193,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     if settings.api_key:
         install_auth(app, settings.api_key)
     ui.install(app, settings)  # after install_auth: its session gate runs first (outer)
+    app.add_middleware(ApiVersionMiddleware)  # a client we do not serve is told so first
     # last, so outermost: nothing reads a body before its size is bounded
     app.add_middleware(LimitsMiddleware, limits=settings)
 

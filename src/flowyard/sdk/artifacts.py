@@ -25,7 +25,7 @@ from uuid import UUID
 
 import structlog
 
-from flowyard.artifact_schemas import ArtifactCreate, ArtifactUpdate
+from flowyard.schemas.artifacts import ArtifactCreate, ArtifactUpdate
 from flowyard.sdk.api import direct_run_client
 from flowyard.sdk.context import get_flow_run_context, get_task_run_context
 

@@ -385,7 +385,7 @@ class EventRelated(Base):
 
 
 class Artifact(Base):
-    """What a flow run or task run published for people (``artifact_schemas``); the
+    """What a flow run or task run published for people (``schemas.artifacts``); the
     artifacts sharing a key are its history, the newest being the current one."""
 
     __tablename__ = "artifacts"
@@ -409,7 +409,7 @@ class Artifact(Base):
 
 
 class Automation(Base):
-    """A trigger and the actions it takes (``automation_schemas``), stored as their JSON."""
+    """A trigger and the actions it takes (``schemas.automations``), stored as their JSON."""
 
     __tablename__ = "automations"
 

@@ -22,10 +22,10 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from flowyard import artifact_schemas as a
 from flowyard.errors import InvalidInput
 from flowyard.orchestrator.api.artifacts import newest_first, parse_cursor
 from flowyard.orchestrator.runtime import Orch
+from flowyard.schemas import artifacts as a
 from flowyard.store import models as m
 from flowyard.ui import markdown, views
 

@@ -22,11 +22,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
-from flowyard import automation_schemas as a
 from flowyard.errors import InvalidInput, NotFound
 from flowyard.orchestrator import event_queries as queries
 from flowyard.orchestrator.api import automations as api
 from flowyard.orchestrator.runtime import Orch
+from flowyard.schemas import automations as a
 from flowyard.store import models as m
 from flowyard.ui import feeds, views
 

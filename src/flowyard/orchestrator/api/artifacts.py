@@ -4,7 +4,7 @@ The artifacts sharing a key are its versions; the newest is the key's current ar
 (``GET /keys/{key}``). Lists are newest first and paged by keyset: each page ends with an
 opaque ``next_cursor`` that names the last artifact shown, so a page is as fast as the
 first however far back it is, and artifacts created meanwhile do not shift it. Data is
-stored as given (markdown too: whoever renders it sanitises it); ``artifact_schemas``
+stored as given (markdown too: whoever renders it sanitises it); ``schemas.artifacts``
 bounds it. Updating an artifact (a progress figure) changes it in place, as in Prefect:
 it does not add a version.
 """
@@ -17,9 +17,9 @@ from fastapi import APIRouter, Query
 from sqlalchemy import Select, and_, delete, or_, select
 from sqlalchemy.orm import Session
 
-from flowyard import artifact_schemas as a
 from flowyard.errors import InvalidInput, NotFound
 from flowyard.orchestrator.runtime import Orch
+from flowyard.schemas import artifacts as a
 from flowyard.store import models as m
 
 router = APIRouter(prefix="/api/artifacts", tags=["artifacts"])

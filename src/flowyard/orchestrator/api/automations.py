@@ -16,13 +16,13 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from flowyard import automation_schemas as a
 from flowyard.errors import Conflict, NotFound
 from flowyard.orchestrator import events
 from flowyard.orchestrator.automations import checks
 from flowyard.orchestrator.automations.evaluator import POSITION
 from flowyard.orchestrator.lookups import get_deployment
 from flowyard.orchestrator.runtime import Orch
+from flowyard.schemas import automations as a
 from flowyard.store import models as m
 
 router = APIRouter(prefix="/api", tags=["automations"])

@@ -27,7 +27,6 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from rq import get_current_job
 from sqlalchemy import or_, select
 
-from flowyard import automation_schemas as a
 from flowyard import schemas as s
 from flowyard.blocks.core import parse_ref
 from flowyard.blocks.encryption import unseal
@@ -49,6 +48,7 @@ from flowyard.orchestrator.api import deployments, flow_runs, pools
 from flowyard.orchestrator.api.blocks import fernet_of
 from flowyard.orchestrator.automations import targets, templates
 from flowyard.orchestrator.runtime import Orchestrator
+from flowyard.schemas import automations as a
 from flowyard.states import StateType
 from flowyard.store import models as m
 
@@ -99,7 +99,7 @@ class Attempt:
     """One attempt of one action, with what it acts on and the context of its templates."""
 
     runtime: Runtime
-    action: Any  # one of automation_schemas.Action
+    action: Any  # one of schemas.automations.Action
     event: dict[str, Any] | None
     values: dict[str, Any]
     secrets: list[str] = field(default_factory=list)
@@ -440,4 +440,4 @@ PERFORM: dict[str, Callable[[Attempt], dict[str, Any]]] = {
     "call-webhook": call_webhook,
     "do-nothing": do_nothing,
 }
-"""Every action type (``automation_schemas.Action``) and what it does."""
+"""Every action type (``schemas.automations.Action``) and what it does."""

@@ -17,11 +17,11 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from flowyard import automation_schemas as a
 from flowyard.blocks.notify import NotificationBlock
 from flowyard.blocks.registry import block_types
 from flowyard.errors import NotFound
 from flowyard.orchestrator.lookups import get_deployment
+from flowyard.schemas import automations as a
 from flowyard.store import models as m
 
 if TYPE_CHECKING:

@@ -27,11 +27,11 @@ from pydantic import ValidationError
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from flowyard.automation_schemas import AutomationCore, MetricTrigger
 from flowyard.events.schemas import Event
 from flowyard.orchestrator.automations import firings, metric_triggers
 from flowyard.orchestrator.automations.triggers import Armed, Armory, Match, Windows, covers
 from flowyard.orchestrator.runtime import Orchestrator
+from flowyard.schemas.automations import AutomationCore, MetricTrigger
 from flowyard.store import Database
 from flowyard.store import models as m
 

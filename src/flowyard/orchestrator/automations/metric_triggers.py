@@ -27,9 +27,9 @@ import structlog
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from flowyard.automation_schemas import MetricQuery, MetricTrigger
 from flowyard.events.schemas import RESOURCE_ID, RESOURCE_NAME
 from flowyard.orchestrator.automations.matching import spec_matches
+from flowyard.schemas.automations import MetricQuery, MetricTrigger
 from flowyard.states import TERMINAL_STATES, StateType
 from flowyard.store import models as m
 

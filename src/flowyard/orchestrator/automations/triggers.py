@@ -25,15 +25,15 @@ from typing import Any
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
-from flowyard.automation_schemas import (
+from flowyard.events.schemas import RESOURCE_ID, RESOURCE_ROLE, Event
+from flowyard.orchestrator.automations.matching import any_matches, spec_includes, spec_matches
+from flowyard.schemas.automations import (
     AutomationCore,
     CompoundTrigger,
     EventTrigger,
     SequenceTrigger,
     walk,
 )
-from flowyard.events.schemas import RESOURCE_ID, RESOURCE_ROLE, Event
-from flowyard.orchestrator.automations.matching import any_matches, spec_includes, spec_matches
 from flowyard.store import models as m
 
 LOOKBACK = timedelta(seconds=15)
