@@ -121,8 +121,8 @@ def deploy_flow(
     api: FlowyardClient, pool: str, flows_dir: Path, function: str, **fields: object
 ) -> s.Deployment:
     """Deploy ``flows.py:<function>`` of the test flows to ``pool``."""
-    from flowyard.engine.entrypoint import load_flow
     from flowyard.sdk.parameters import parameter_schema
+    from flowyard.sdk.sources import load_flow
 
     entrypoint = f"flows.py:{function}"
     flow = load_flow(entrypoint, flows_dir)

@@ -169,7 +169,7 @@ def test_flowyard_yaml_triggers_are_the_deployments_automations(server, api, poo
 def test_flow_deploy_takes_triggers(api, pool, flows_dir, monkeypatch, server):
     """``deploy(..., triggers=[DeploymentEventTrigger(...)])`` gives the deployment them."""
     from flowyard.deployments import deploy
-    from flowyard.engine.entrypoint import load_flow
+    from flowyard.sdk.sources import load_flow
 
     monkeypatch.setenv("FLOWYARD_API_URL", server.url)
     flow = load_flow("flows.py:noop", flows_dir)

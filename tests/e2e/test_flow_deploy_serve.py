@@ -12,8 +12,8 @@ import pytest
 
 from flowyard import flow
 from flowyard import schemas as s
-from flowyard.engine.entrypoint import load_flow
 from flowyard.errors import InvalidInput
+from flowyard.sdk.sources import load_flow
 from flowyard.states import StateType
 from tests.e2e.conftest import FAST
 from tests.waiting import wait_until

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from flowyard.engine import load_flow
 from flowyard.entrypoints import check_entrypoint
 from flowyard.errors import EntrypointError
 from flowyard.sdk import Flow
+from flowyard.sdk.sources import load_flow
 
 FLOW_FILE = """
 from flowyard import flow

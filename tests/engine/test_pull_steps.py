@@ -11,8 +11,8 @@ import pytest
 from tests.engine.git_http import GitHttpServer
 
 from flowyard import schemas as s
-from flowyard.engine.pull_steps import credential_env, pulled_code, split_credentials
 from flowyard.errors import EntrypointError
+from flowyard.sources.pull_steps import credential_env, pulled_code, split_credentials
 
 
 def _repo(tmp_path: Path) -> Path:

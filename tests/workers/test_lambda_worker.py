@@ -100,8 +100,8 @@ def deploy_lambda(
     api: FlowyardClient, lambda_pool: str, lambda_flows: Path, function_name: str
 ) -> Deploy:
     """Deploy a test flow to the lambda pool; it runs from the function's code (no path)."""
-    from flowyard.engine.entrypoint import load_flow
     from flowyard.sdk.parameters import parameter_schema
+    from flowyard.sdk.sources import load_flow
 
     def make(function: str, **job_variables: object) -> s.Deployment:
         flow = load_flow(f"flows.py:{function}", lambda_flows)
@@ -284,8 +284,8 @@ def test_with_api_keys_the_function_reports_with_its_run_token_only(
             s.WorkPoolCreate(name="locked", type="lambda", base_job_template=template)
         )
         worker_key = admin.create_api_key(s.ApiKeyCreate(name="lambda", pools=["locked"])).key
-        from flowyard.engine.entrypoint import load_flow
         from flowyard.sdk.parameters import parameter_schema
+        from flowyard.sdk.sources import load_flow
 
         flow = load_flow("flows.py:hello", lambda_flows)
         dep = admin.create_deployment(

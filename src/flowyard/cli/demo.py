@@ -12,8 +12,8 @@ from flowyard import examples
 from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.cli.watch import FinalState, watch_run
-from flowyard.engine.entrypoint import load_flow
 from flowyard.sdk.parameters import parameter_schema
+from flowyard.sdk.sources import load_flow
 from flowyard.states import StateType
 from flowyard.workers.process import ProcessWorker
 

@@ -196,8 +196,8 @@ def _body(
     """The deployment of the flow at ``entrypoint``, loaded here for its name and parameters
     from where its pull steps will look for it (refused if it leaves that folder);
     ``param_items`` (``--param``) are read by the flow's parameter schema."""
-    from flowyard.engine.entrypoint import load_flow
     from flowyard.sdk.parameters import parameter_schema
+    from flowyard.sdk.sources import load_flow
 
     flow = load_flow(entrypoint, local_code_directory(base, fields.get("pull_steps") or []))
     if not fields.get("description"):

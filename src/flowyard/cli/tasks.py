@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from flowyard.engine.entrypoint import parse_entrypoint
+from flowyard.entrypoints import parse_entrypoint
 from flowyard.errors import EntrypointError
 
 
@@ -24,7 +24,7 @@ def task() -> None:
 @click.option("--timeout", type=float, default=None, help="Stop after this many seconds.")
 def serve(entrypoints: tuple[str, ...], limit: int, timeout: float | None) -> None:
     """Run the background runs of tasks given as path/file.py:task or package.module:task."""
-    from flowyard.task_worker import serve as serve_tasks
+    from flowyard.sdk.task_worker import serve as serve_tasks
 
     serve_tasks(
         *(load_task(entrypoint) for entrypoint in entrypoints), limit=limit, timeout=timeout

@@ -3,7 +3,6 @@
 Entry point: ``python -m flowyard.engine <flow_run_id>``.
 """
 
-from flowyard.engine.entrypoint import load_flow
 from flowyard.engine.runner import run_flow_run
 
-__all__ = ["load_flow", "run_flow_run"]
+__all__ = ["run_flow_run"]

@@ -41,13 +41,13 @@ from flowyard.sdk.context import flow_run_scope
 from flowyard.sdk.flow_engine import FlowRunEngine
 from flowyard.sdk.flow_recorder import FlowRunRecorder
 from flowyard.sdk.logs import get_run_logger
+from flowyard.sdk.sources import load_flow
 from flowyard.sdk.termination import SigtermRaises, TerminationSignal, terminated_state
 from flowyard.settings import Settings
+from flowyard.sources.pull_steps import pulled_code
 from flowyard.states import Crashed, Failed, State, StateType
 
-from .entrypoint import load_flow
 from .heartbeat import RunHeartbeat
-from .pull_steps import pulled_code
 
 log = structlog.get_logger()
 

@@ -20,7 +20,7 @@ from flowyard.sdk.retries import RetryDelay, check_retry_options, delay_list
 from flowyard.states import State
 
 if TYPE_CHECKING:
-    from flowyard.runner.storage import FlowSource, GitRepository
+    from flowyard.sdk.sources import FlowSource, GitRepository
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -110,7 +110,7 @@ class Flow(Generic[P, R]):
         """The flow ``entrypoint`` (``path/file.py:function``) of a git repository (a URL or
         a ``flowyard.runner.storage.GitRepository``) or of a local folder; its
         ``deploy()`` makes each run fetch the code from there."""
-        from flowyard.runner.storage import load_from_source
+        from flowyard.sdk.sources import load_from_source
 
         return load_from_source(source, entrypoint)
 
@@ -133,14 +133,14 @@ class Flow(Generic[P, R]):
         Options: ``cron``/``interval``/``rrule``/``timezone``, ``parameters``,
         ``job_variables``, ``tags``, ``image``, … (see ``flowyard.deployments.deploy``).
         """
-        from flowyard.deployments import deploy
+        from flowyard.runner.deployments import deploy
 
         return deploy(self, name, work_pool_name, **options)
 
     def serve(self, name: str, **options: Any) -> None:
         """Deploy this flow and run its runs in this process until stopped (no pool to set
         up); see ``flowyard.deployments.serve``."""
-        from flowyard.deployments import serve
+        from flowyard.runner.deployments import serve
 
         serve(self, name, **options)
 

@@ -266,7 +266,7 @@ class Task(Generic[P, R]):
 
     def serve(self, *, limit: int | None = 10, timeout: float | None = None) -> None:
         """Run this task's background runs here until interrupted (``task_worker.serve``)."""
-        from flowyard.task_worker import serve
+        from flowyard.sdk.task_worker import serve
 
         serve(self, limit=limit, timeout=timeout)
 

@@ -148,7 +148,7 @@ class Deployment(Base):
     concurrency_limit: Mapped[int | None]
     # a run due while the limit is reached: "enqueue" (waits) | "cancel-new" (is cancelled)
     collision_strategy: Mapped[str] = mapped_column(String(20), default="enqueue")
-    # how the engine gets the code before loading the entrypoint (see engine/pull_steps.py)
+    # how the engine gets the code before loading the entrypoint (see sources/pull_steps.py)
     pull_steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # the blocks (TYPE/NAME) its flow code loads by name: its run tokens may read them
     blocks: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -1,4 +1,4 @@
-"""Loading a flow from a deployment's entrypoint.
+"""Loading the object a deployment's entrypoint names (the SDK checks it is a flow).
 
 Two forms are accepted: ``path/to/file.py:function`` (relative to ``base_dir``, the
 deployment's ``path`` or where its pull steps lead) and ``package.module:function``
@@ -19,15 +19,14 @@ from typing import Any
 
 from flowyard.entrypoints import is_script, parse_entrypoint, relative_script
 from flowyard.errors import EntrypointError
-from flowyard.sdk import Flow
 
-__all__ = ["load_flow", "parse_entrypoint", "script_inside"]
+__all__ = ["load_object", "parse_entrypoint", "script_inside"]
 
 SCRIPT_MODULE = "__flowyard_entrypoint__"
 
 
-def load_flow(entrypoint: str, base_dir: Path | None = None) -> Flow[..., Any]:
-    """Import the entrypoint and return its flow."""
+def load_object(entrypoint: str, base_dir: Path | None = None) -> tuple[Any, str, str]:
+    """Import the entrypoint; the object it names, with where and what it is called."""
     where, attribute = parse_entrypoint(entrypoint)
     base = (base_dir or Path.cwd()).resolve()
     if is_script(where):
@@ -39,10 +38,7 @@ def load_flow(entrypoint: str, base_dir: Path | None = None) -> Flow[..., Any]:
         if not hasattr(obj, part):
             raise EntrypointError(f"{attribute!r} not found in {where!r}")
         obj = getattr(obj, part)
-    if not isinstance(obj, Flow):
-        kind = type(obj).__name__
-        raise EntrypointError(f"{attribute!r} in {where!r} is a {kind}, not a flow (use @flow)")
-    return obj
+    return obj, where, attribute
 
 
 def script_inside(base: Path, where: str) -> Path:
