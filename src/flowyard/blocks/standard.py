@@ -103,7 +103,7 @@ class AwsCredentials(Block):
         except ImportError:
             raise InvalidInput("AWS blocks need boto3: pip install 'flowyard[aws]'") from None
 
-        return boto3.client(service, config=config, **self.client_options())  # type: ignore[call-overload]
+        return boto3.client(service, config=config, **self.client_options())
 
 
 class LocalFileSystem(Block):

@@ -49,6 +49,6 @@ class ResilientStream:
 def protect_standard_streams() -> None:
     """Wrap ``sys.stdout`` and ``sys.stderr`` (once)."""
     if not isinstance(sys.stdout, ResilientStream):
-        sys.stdout = ResilientStream(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = ResilientStream(sys.stdout)
     if not isinstance(sys.stderr, ResilientStream):
-        sys.stderr = ResilientStream(sys.stderr)  # type: ignore[assignment]
+        sys.stderr = ResilientStream(sys.stderr)

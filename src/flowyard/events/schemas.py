@@ -80,15 +80,9 @@ def limit_violation(event: Event, max_bytes: int = DEFAULT_MAX_BYTES) -> str | N
     for where, labels in [("resource", event.resource)] + [
         (f"related[{i}]", r) for i, r in enumerate(event.related)
     ]:
-        if len(labels) > MAX_LABELS:
-            return f"{where} has {len(labels)} labels, more than the limit of {MAX_LABELS}"
-        long = next((k for k, v in labels.items() if max(len(k), len(v)) > MAX_LABEL_CHARS), None)
-        if long is not None:
-            return f"{where} label {long[:60]!r} is longer than {MAX_LABEL_CHARS} characters"
-        if any(NUL in k or NUL in v for k, v in labels.items()):  # PostgreSQL keeps no NUL
-            return f"{where} has a label that {NUL_REFUSED}"
-        if where != "resource" and not (labels.get(RESOURCE_ID) and labels.get(RESOURCE_ROLE)):
-            return f"{where} must have {RESOURCE_ID!r} and {RESOURCE_ROLE!r} labels"
+        broken = _labels_violation(where, labels)
+        if broken is not None:
+            return broken
     if _depth(event.payload) > MAX_PAYLOAD_DEPTH:
         return f"payload is nested deeper than the limit of {MAX_PAYLOAD_DEPTH} levels"
     size = event.size_bytes()
@@ -97,6 +91,20 @@ def limit_violation(event: Event, max_bytes: int = DEFAULT_MAX_BYTES) -> str | N
             f"event is {size} bytes, more than the limit of {max_bytes} bytes "
             "(FLOWYARD_EVENTS_MAX_SIZE_BYTES)"
         )
+    return None
+
+
+def _labels_violation(where: str, labels: dict[str, str]) -> str | None:
+    """Which limit the labels of the resource ``where`` break, in words (None if none)."""
+    if len(labels) > MAX_LABELS:
+        return f"{where} has {len(labels)} labels, more than the limit of {MAX_LABELS}"
+    long = next((k for k, v in labels.items() if max(len(k), len(v)) > MAX_LABEL_CHARS), None)
+    if long is not None:
+        return f"{where} label {long[:60]!r} is longer than {MAX_LABEL_CHARS} characters"
+    if any(NUL in k or NUL in v for k, v in labels.items()):  # PostgreSQL keeps no NUL
+        return f"{where} has a label that {NUL_REFUSED}"
+    if where != "resource" and not (labels.get(RESOURCE_ID) and labels.get(RESOURCE_ROLE)):
+        return f"{where} must have {RESOURCE_ID!r} and {RESOURCE_ROLE!r} labels"
     return None
 
 

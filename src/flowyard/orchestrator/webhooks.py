@@ -189,7 +189,7 @@ def render_event(
 def _render(template: str, ctx: Mapping[str, Any], max_chars: int) -> str:
     """The rendered text, refused once it outgrows ``max_chars`` or ``RENDER_SECONDS``."""
     from jinja2 import TemplateError
-    from jinja2.sandbox import SecurityError
+    from jinja2.exceptions import SecurityError
 
     size, parts, deadline = 0, [], time.monotonic() + RENDER_SECONDS
     try:

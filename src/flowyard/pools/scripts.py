@@ -9,10 +9,10 @@ per instance, so a claim is one round trip; a script that sees another version a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from functools import wraps
 from importlib import resources
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
@@ -58,12 +58,12 @@ S = TypeVar("S", bound=PoolScripts)
 
 
 def boundary(
-    method: Callable[Concatenate[S, P], Awaitable[T]],
-) -> Callable[Concatenate[S, P], Awaitable[T]]:
+    method: Callable[Concatenate[S, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
     """Run ``method`` with Redis connection failures translated to QueueUnavailable."""
 
     @wraps(method)
-    async def wrapper(self: S, *args: P.args, **kwargs: P.kwargs) -> T:
+    async def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
         with translated(self._redis):
             return await method(self, *args, **kwargs)
 

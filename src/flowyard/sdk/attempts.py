@@ -74,7 +74,9 @@ class AttemptLoop:
             return drain(self.run_generator(collect=True))
         return self.run_sync()
 
-    def run_generator(self, collect: bool = False) -> Generator[Any, None, State[Any]]:
+    def run_generator(  # noqa: C901 - one loop of attempts and values; split, it hid the order
+        self, collect: bool = False
+    ) -> Generator[Any, None, State[Any]]:
         """Run a generator function, handing on each value as it is yielded; returns the
         final state.
 

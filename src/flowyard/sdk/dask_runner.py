@@ -117,7 +117,7 @@ class DaskLauncher:
         self._flow_run = flow_run
         self._temporary = temporary
         self._tokens = RunTokens(flow_run.client, flow_run.flow_run_id)
-        self._running: set[Future] = set()  # a Dask future dropped is a Dask task cancelled
+        self._running: set[Future[Any]] = set()  # a Dask future dropped is a Dask task cancelled
         self._lock = threading.Lock()
 
     def submit(self, engine: TaskRunEngine, context: contextvars.Context) -> cf.Future[State[Any]]:
@@ -133,7 +133,9 @@ class DaskLauncher:
         remote.add_done_callback(lambda finished: self._settle(finished, engine, done))
         return done
 
-    def _settle(self, remote: Future, engine: TaskRunEngine, done: cf.Future[State[Any]]) -> None:
+    def _settle(
+        self, remote: Future[Any], engine: TaskRunEngine, done: cf.Future[State[Any]]
+    ) -> None:
         with self._lock:
             self._running.discard(remote)
         try:

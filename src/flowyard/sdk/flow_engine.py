@@ -292,7 +292,7 @@ class FlowRunEngine(AttemptLoop):
             "id": str(uuid.uuid4()), "flow_run_id": parent.flow_run_id, "name": name,
             "task_key": key, "parameters": jsonable(parameters, self.flow.fn),
             "tags": sorted(current_tags() | parent.tags),
-            "task_inputs": call_inputs(parent.links, self.flow._signature, *self._call),  # type: ignore[arg-type]
+            "task_inputs": call_inputs(parent.links, self.flow._signature, *self._call),
         }, task=key)  # fmt: skip
         if body is None:
             return None

@@ -108,7 +108,7 @@ def as_completed(
 _CONTAINERS = (list, tuple, set, frozenset, dict)
 
 
-def upstream_futures(values: Iterable[Any]) -> list[TaskFuture[Any]]:
+def upstream_futures(values: Iterable[Any]) -> list[TaskFuture[Any]]:  # noqa: C901 - a type switch
     """Every future found in ``values`` (inside lists, tuples, sets, dicts, dataclasses and
     annotations other than ``quote``)."""
     found: list[TaskFuture[Any]] = []
@@ -143,7 +143,7 @@ def resolve(value: Any, upstream: list[str]) -> Any:
     return _resolve(value, upstream, allow=False)
 
 
-def _resolve(item: Any, upstream: list[str], allow: bool) -> Any:
+def _resolve(item: Any, upstream: list[str], allow: bool) -> Any:  # noqa: C901 - a type switch
     if isinstance(item, TaskFuture | PrefectDistributedFuture):
         item.wait()
         upstream.append(item.task_run_name)
@@ -156,7 +156,7 @@ def _resolve(item: Any, upstream: list[str], allow: bool) -> Any:
         return item.value
     if isinstance(item, opaque):
         inner = item.value
-        futures = TaskFuture | PrefectDistributedFuture | State
+        futures = (TaskFuture, PrefectDistributedFuture, State)
         return _resolve(inner, upstream, allow) if isinstance(inner, futures) else inner
     if isinstance(item, dict):
         return {k: _resolve(v, upstream, allow) for k, v in item.items()}

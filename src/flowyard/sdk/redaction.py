@@ -53,7 +53,7 @@ class _Walk:
         self.left -= 1
         if self.classes and isinstance(value, self.classes):
             return obfuscate(value)
-        containers = dict | list | tuple | set | frozenset
+        containers = (dict, list, tuple, set, frozenset)
         if depth >= MAX_DEPTH or self.left <= 0 or not isinstance(value, containers):
             return value
         if isinstance(value, dict):

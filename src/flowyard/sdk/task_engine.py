@@ -180,7 +180,7 @@ class TaskRunEngine(AttemptLoop):
         try:
             if self.wait_for:
                 resolve(list(self.wait_for), self.upstream)
-            resolved = resolve(dict(bound.arguments), self.upstream)
+            resolved: dict[str, Any] = resolve(dict(bound.arguments), self.upstream)
         except UpstreamTaskError as exc:
             self.state = Pending(name="NotReady", message=str(exc), data=exc)
             return None

@@ -274,12 +274,12 @@ class Task(Generic[P, R]):
 _HOOK_KINDS = ("on_completion", "on_failure", "on_running", "on_commit", "on_rollback")
 
 
-def _state_or_future(future: TaskFuture[R], return_state: bool) -> Any:
+def _state_or_future(future: TaskFuture[R], return_state: bool) -> TaskFuture[R]:
     """``submit(return_state=True)`` waits and gives the final state, as in Prefect."""
     if not return_state:
         return future
     future.wait()
-    return future.state
+    return future.state  # type: ignore[return-value]  # a state, as Prefect's submit(return_state=True)
 
 
 def _is_mappable(original: Any, value: Any) -> bool:

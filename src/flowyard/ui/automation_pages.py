@@ -63,7 +63,7 @@ def as_yaml(automation: a.Automation) -> str:
         mode="json", exclude={"id", "created", "updated", "deployment_id"}, exclude_none=True
     )
     body = {k: v for k, v in body.items() if v not in ([], "")}
-    return yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100)
+    return str(yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100))
 
 
 def read_view(session: Session, ref: str) -> dict[str, Any]:

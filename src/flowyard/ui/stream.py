@@ -25,7 +25,7 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import QueryParams
 
 from flowyard.errors import InvalidInput
-from flowyard.orchestrator import run_pages
+from flowyard.orchestrator import event_queries, run_pages
 from flowyard.orchestrator.api.events import SETTLE_SECONDS
 from flowyard.orchestrator.auth import Role
 from flowyard.orchestrator.runtime import Orchestrator
@@ -200,7 +200,7 @@ async def _read(
     def read() -> tuple[feeds.Batch, bool]:
         with orch.db.read() as session:
             batch = feed.read(session, at, settled_by)
-            newest = feeds.queries.latest(session)
+            newest = event_queries.latest(session)
             return batch, settled_by is not None and newest > (at.events or 0)
 
     return await orch.in_thread(read)

@@ -192,11 +192,11 @@ def _groups(session: Session, flow_run_id: str) -> list[Item]:
 
 def _aware(value: Any) -> datetime | None:
     """An aggregate's time: SQLite's MIN/MAX come back as text, without a time zone."""
-    if value is None or isinstance(value, datetime) and value.tzinfo is not None:
-        return value
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC)
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    assert isinstance(moment, datetime)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _upstream(inputs: dict[str, Any] | None) -> frozenset[str]:

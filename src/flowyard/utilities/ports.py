@@ -37,7 +37,7 @@ def free_port(host: str = HOST) -> int:
                 sock.bind((host, port))
             except OSError:
                 continue
-            return port
+            return int(port)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # all taken: let the kernel
         sock.bind((host, 0))
         return int(sock.getsockname()[1])

@@ -84,7 +84,7 @@ def run_context(
 def render(template: str, context: Mapping[str, Any]) -> str:
     """``template`` rendered with ``context`` in the sandbox; a bad template is InvalidInput."""
     from jinja2 import TemplateError
-    from jinja2.sandbox import SecurityError
+    from jinja2.exceptions import SecurityError
 
     try:
         return _environment().from_string(template).render(**context)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from flowyard.blocks.notify.messages import render
 from flowyard.errors import InvalidInput
+from flowyard.events.schemas import RESOURCE_ID, RESOURCE_ROLE
 from flowyard.orchestrator import events
 from flowyard.store import models as m
 
@@ -68,9 +69,9 @@ def record(
     about = events.resource("automation", automation.id, automation.name)
     related = []
     if event is not None and isinstance(event.get("resource"), dict):
-        resource_id = event["resource"].get(events.RESOURCE_ID)
+        resource_id = event["resource"].get(RESOURCE_ID)
         if resource_id:
-            related.append({events.RESOURCE_ID: resource_id, events.RESOURCE_ROLE: "triggering"})
+            related.append({RESOURCE_ID: resource_id, RESOURCE_ROLE: "triggering"})
     payload = {
         "firing_id": firing.id,
         "suppressed": suppressed,

@@ -94,7 +94,7 @@ def render_value(value: Any, values: Mapping[str, Any], where: str = "") -> Any:
 def _expression(source: str, values: Mapping[str, Any]) -> Any:
     """The value of one Jinja expression, evaluated in the notifications' sandbox."""
     from jinja2 import TemplateError
-    from jinja2.sandbox import SecurityError
+    from jinja2.exceptions import SecurityError
 
     try:
         compiled = messages._environment().compile_expression(source, undefined_to_none=True)

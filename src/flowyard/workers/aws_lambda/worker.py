@@ -257,14 +257,14 @@ class LambdaWorker(BaseWorker):
 def _throttled(exc: BaseException) -> bool:
     from botocore.exceptions import ClientError
 
-    return isinstance(exc, ClientError) and invocation.is_throttle(exc.response)  # type: ignore[arg-type]
+    return isinstance(exc, ClientError) and invocation.is_throttle(exc.response)
 
 
 def _refusal(function: str, exc: ClientError, retries: int) -> str:
-    code = invocation.error_code(exc.response)  # type: ignore[arg-type]
+    code = invocation.error_code(exc.response)
     message = exc.response.get("Error", {}).get("Message") or str(exc)
     message = (message.strip().splitlines() or [""])[0][:200]
-    if invocation.is_throttle(exc.response):  # type: ignore[arg-type]
+    if invocation.is_throttle(exc.response):
         return (
             f"Lambda throttled the invocation of {function!r} {retries + 1} times "
             f"({code}: {message})"

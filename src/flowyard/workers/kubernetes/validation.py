@@ -80,7 +80,7 @@ def _pod_spec(pod: dict[str, Any], path: str) -> list[str]:
     return problems
 
 
-def _container(container: Any, path: str) -> list[str]:
+def _container(container: Any, path: str) -> list[str]:  # noqa: C901 - one check per field
     if not isinstance(container, dict):
         return [f"{path}: must be a mapping"]
     problems = _dns(container.get("name"), f"{path}.name", DNS_LABEL, 63)
