@@ -7,13 +7,8 @@ raises ``MissingContextError`` outside both; ``FlowRunContext.get()`` and
 Prefect. Read-only facts are simpler through ``flowyard.runtime``.
 """
 
-from flowyard.sdk.context import (
-    FlowRunContext,
-    MissingContextError,
-    TaskRunContext,
-    get_run_context,
-    tags,
-)
+from flowyard.errors import MissingContextError
+from flowyard.sdk.context import FlowRunContext, TaskRunContext, get_run_context, tags
 
 __all__ = [
     "FlowRunContext",

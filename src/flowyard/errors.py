@@ -1,4 +1,5 @@
-"""Flowyard's errors, one small tree.
+"""Flowyard's errors, one small tree: every error that crosses a room, or reaches a user or
+a flow, is defined here (``flowyard.exceptions`` is Prefect's path to the ones a flow meets).
 
 ::
 
@@ -7,16 +8,34 @@
     ├── Conflict            – the request contradicts current state (name taken, illegal transition)
     │   └── InvalidTransition
     ├── InvalidInput        – bad parameters, entrypoint, job variables or options
-    │   └── EntrypointError – a flow entrypoint is malformed, leaves its folder, or cannot load
+    │   ├── EntrypointError – a flow entrypoint is malformed, leaves its folder, or cannot load
+    │   └── ParameterTypeError – a flow parameter does not match its type hint
     ├── Forbidden           – the API key may not do this
     ├── QueueUnavailable    – Redis cannot be reached; the store still holds every run
     ├── ApiError            – the API answered with an error (client side)
     │   └── ApiUnavailable  – the API could not be reached at all
     ├── ForkServerError     – the process worker's fork server failed (runs fall back)
     ├── DockerError         – the Docker engine refused or failed a worker's operation
-    └── NotificationError   – a notification service refused a message or could not be reached
+    ├── NotificationError   – a notification service refused a message or could not be reached
+    ├── ActionFailed        – an automation action's attempt failed (its row says why)
+    │   in flows and tasks (the SDK, as Prefect's exceptions):
+    ├── FailedRun, CrashedRun, CancelledRun, PausedRun, UnfinishedRun – State.result()
+    │   of a run that did not complete
+    ├── UpstreamTaskError   – an upstream task run did not complete
+    ├── MappingLengthMismatch, MappingMissingIterable – Task.map's arguments (also ValueError)
+    ├── SerializationError, MissingResult – a result cannot be written or read back
+    ├── UntrustedResult     – a result from an untrusted storage, or unsigned
+    ├── FlowPauseTimeout    – a paused flow was not resumed in time
+    ├── MissingContextError – run-only code called outside any run
+    └── ConcurrencySlotAcquisitionError – a strict concurrency name has no limit
 
-Third-party errors are translated into these at the boundary that meets them.
+    TimeoutError (as Prefect's)
+    ├── TaskRunTimeoutError – a task run exceeded its timeout_seconds
+    └── FlowRunTimeoutError – a flow run exceeded its timeout_seconds
+
+Third-party errors are translated into these at the boundary that meets them. Exceptions
+that never leave the module that raises them (a stop signal between two functions, a
+refusal turned into a response at once) stay beside their code.
 """
 
 from __future__ import annotations
@@ -92,3 +111,82 @@ class NotificationError(FlowyardError):
         super().__init__(message)
         self.service = service
         self.status = status
+
+
+# -- in flows and tasks (the SDK) ----------------------------------------------------------
+
+
+class ParameterTypeError(InvalidInput):
+    """A flow parameter does not match its type hint (Prefect's ``ParameterTypeError``)."""
+
+
+class ActionFailed(FlowyardError):
+    """Raised by the job when an attempt failed: the action row holds the error, and RQ
+    keeps the job in its failed registry once no retry is left."""
+
+
+class FailedRun(FlowyardError):
+    """Raised by ``State.result()`` when a Failed state carries no exception of its own."""
+
+
+class CrashedRun(FlowyardError):
+    """Raised by ``State.result()`` for a Crashed state without an exception."""
+
+
+class CancelledRun(FlowyardError):
+    """Raised by ``State.result()`` for a Cancelled state."""
+
+
+class PausedRun(FlowyardError):
+    """Raised by ``State.result()`` for a Paused state: a paused run has no result yet."""
+
+
+class UnfinishedRun(FlowyardError):
+    """Raised by ``State.result()`` when the run has not reached a final state."""
+
+
+class UpstreamTaskError(FlowyardError):
+    """Raised when a task cannot run because an upstream task run did not complete."""
+
+
+class MappingLengthMismatch(FlowyardError, ValueError):
+    """Raised by ``Task.map`` when its iterable arguments differ in length (Prefect's name;
+    still a ``ValueError``, as Flowyard raised before)."""
+
+
+class MappingMissingIterable(FlowyardError, ValueError):
+    """Raised by ``Task.map`` when none of its arguments is iterable."""
+
+
+class SerializationError(FlowyardError):
+    """Raised when a result cannot be serialized (or read back) for persistence."""
+
+
+class MissingResult(FlowyardError):
+    """Raised when a persisted result cannot be read back (never persisted, gone, expired
+    or unreadable)."""
+
+
+class UntrustedResult(FlowyardError):
+    """Raised when a result would be read from a storage this process does not trust, or
+    unpickled although it is unsigned or its signature does not match the signing key."""
+
+
+class FlowPauseTimeout(FlowyardError):
+    """Raised in a paused flow that was not resumed within its ``timeout``."""
+
+
+class MissingContextError(FlowyardError):
+    """Raised when code that needs a run is called outside any flow run or task run."""
+
+
+class ConcurrencySlotAcquisitionError(FlowyardError):
+    """Raised by ``strict`` when a name has no concurrency limit (or no API is configured)."""
+
+
+class TaskRunTimeoutError(TimeoutError):
+    """Raised when a task run exceeds its ``timeout_seconds``."""
+
+
+class FlowRunTimeoutError(TimeoutError):
+    """Raised when a flow run exceeds its ``timeout_seconds``."""

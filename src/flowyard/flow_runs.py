@@ -1,6 +1,7 @@
 """``flowyard.flow_runs``: pause the current flow run and resume paused ones (as
 ``prefect.flow_runs``)."""
 
-from flowyard.sdk.pause import FlowPauseTimeout, pause_flow_run, resume_flow_run
+from flowyard.errors import FlowPauseTimeout
+from flowyard.sdk.pause import pause_flow_run, resume_flow_run
 
 __all__ = ["FlowPauseTimeout", "pause_flow_run", "resume_flow_run"]

@@ -6,16 +6,9 @@ a storage the reader trusts (``storage=``, its default folder, or a saved block)
 Pickled records are read only when signed with the result signing key.
 """
 
+from flowyard.errors import MissingResult, SerializationError, UntrustedResult
 from flowyard.sdk.result_refs import load_result
-from flowyard.sdk.results import (
-    LocalFileSystem,
-    MissingResult,
-    ResultRecord,
-    ResultStore,
-    SerializationError,
-    default_storage,
-)
-from flowyard.sdk.signing import UntrustedResult
+from flowyard.sdk.results import LocalFileSystem, ResultRecord, ResultStore, default_storage
 
 __all__ = [
     "LocalFileSystem",

@@ -18,7 +18,14 @@ from enum import StrEnum
 from types import GeneratorType
 from typing import Any, Generic, TypeVar
 
-from flowyard.errors import FlowyardError
+from flowyard.errors import (
+    CancelledRun,
+    CrashedRun,
+    FailedRun,
+    FlowyardError,
+    PausedRun,
+    UnfinishedRun,
+)
 
 R = TypeVar("R")
 
@@ -51,26 +58,6 @@ TERMINAL_STATES = frozenset(
 
 
 # -- State objects (the SDK's, as in Prefect) ------------------------------------------
-
-
-class FailedRun(FlowyardError):
-    """Raised by ``State.result()`` when a Failed state carries no exception of its own."""
-
-
-class CrashedRun(FlowyardError):
-    """Raised by ``State.result()`` for a Crashed state without an exception."""
-
-
-class CancelledRun(FlowyardError):
-    """Raised by ``State.result()`` for a Cancelled state."""
-
-
-class UnfinishedRun(FlowyardError):
-    """Raised by ``State.result()`` when the run has not reached a final state."""
-
-
-class PausedRun(FlowyardError):
-    """Raised by ``State.result()`` for a Paused state: a paused run has no result yet."""
 
 
 @dataclass

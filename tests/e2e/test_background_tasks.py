@@ -17,10 +17,9 @@ import pytest
 from flowyard import schemas as s
 from flowyard.cli.processes import ChildProcess, ServerProcess
 from flowyard.client import FlowyardClient
-from flowyard.errors import ApiError
+from flowyard.errors import ApiError, SerializationError
 from flowyard.futures import PrefectDistributedFuture
 from flowyard.results import UntrustedResult, load_result
-from flowyard.sdk.results import SerializationError
 from flowyard.states import StateType
 from tests.e2e.conftest import FAST
 from tests.planted import evil_ref, plant

@@ -8,7 +8,7 @@ import pytest
 
 import flowyard.logging
 from flowyard import flow, get_run_logger, task
-from flowyard.sdk.logs import MissingContextError
+from flowyard.errors import MissingContextError
 
 
 class TestGetRunLogger:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from flowyard import flow, task
+from flowyard.errors import FailedRun, UnfinishedRun
 from flowyard.states import (
     AwaitingRetry,
     Cancelled,
     Completed,
     Crashed,
     Failed,
-    FailedRun,
     Late,
     Pending,
     Retrying,
@@ -19,7 +19,6 @@ from flowyard.states import (
     Scheduled,
     State,
     StateType,
-    UnfinishedRun,
 )
 
 

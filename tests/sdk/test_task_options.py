@@ -9,8 +9,9 @@ import time
 import pytest
 
 from flowyard import allow_failure, flow, runtime, tags, task, unmapped
+from flowyard.errors import UnfinishedRun
 from flowyard.futures import as_completed, wait
-from flowyard.states import State, UnfinishedRun
+from flowyard.states import State
 
 
 def overlap(spans: list[tuple[float, float]]) -> bool:

@@ -7,6 +7,7 @@ same limits that tagged task runs take slots of, so ``with concurrency("warehous
 with a slot decay (``--slot-decay-per-second``) to pace calls instead.
 """
 
-from flowyard.concurrency.sync import ConcurrencySlotAcquisitionError, concurrency, rate_limit
+from flowyard.concurrency.sync import concurrency, rate_limit
+from flowyard.errors import ConcurrencySlotAcquisitionError
 
 __all__ = ["ConcurrencySlotAcquisitionError", "concurrency", "rate_limit"]

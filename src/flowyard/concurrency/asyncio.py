@@ -8,9 +8,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from flowyard.concurrency.sync import ConcurrencySlotAcquisitionError
 from flowyard.concurrency.sync import concurrency as sync_concurrency
 from flowyard.concurrency.sync import rate_limit as sync_rate_limit
+from flowyard.errors import ConcurrencySlotAcquisitionError
 
 __all__ = ["ConcurrencySlotAcquisitionError", "concurrency", "rate_limit"]
 

@@ -14,17 +14,13 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from flowyard.errors import FlowyardError
+from flowyard.errors import ConcurrencySlotAcquisitionError
 from flowyard.sdk.api import direct_run_client
 from flowyard.sdk.concurrency import held_slots, take_decaying_slots
 from flowyard.sdk.context import get_flow_run_context
 
 if TYPE_CHECKING:
     from flowyard.client import FlowyardClient
-
-
-class ConcurrencySlotAcquisitionError(FlowyardError):
-    """Raised by ``strict`` when a name has no concurrency limit (or no API is configured)."""
 
 
 @contextlib.contextmanager

@@ -1,5 +1,6 @@
 """The user-facing SDK: ``@flow``, ``@task``, states, futures, caching and run loggers."""
 
+from flowyard.errors import UpstreamTaskError
 from flowyard.sdk.annotations import allow_failure, quote, unmapped
 from flowyard.sdk.context import (
     FlowRunContext,
@@ -10,7 +11,7 @@ from flowyard.sdk.context import (
     tags,
 )
 from flowyard.sdk.flows import Flow, flow, run_flow
-from flowyard.sdk.futures import TaskFuture, TaskFutureList, UpstreamTaskError, as_completed, wait
+from flowyard.sdk.futures import TaskFuture, TaskFutureList, as_completed, wait
 from flowyard.sdk.logs import get_run_logger
 from flowyard.sdk.parameters import parameter_schema, validate_parameters
 from flowyard.sdk.reporter import ApiReporter, LocalReporter, Reporter

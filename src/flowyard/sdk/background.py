@@ -21,15 +21,14 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from flowyard import schemas as s
-from flowyard.errors import ApiError, InvalidInput
+from flowyard.errors import ApiError, InvalidInput, SerializationError, UntrustedResult
 from flowyard.sdk.api import jsonable
 from flowyard.sdk.caching import NONE
 from flowyard.sdk.context import current_tags
 from flowyard.sdk.distributed_futures import PrefectDistributedFuture, background_client
 from flowyard.sdk.labels import task_run_document
 from flowyard.sdk.result_refs import reference
-from flowyard.sdk.results import DefaultSerializer, ResultStore, SerializationError
-from flowyard.sdk.signing import UntrustedResult
+from flowyard.sdk.results import DefaultSerializer, ResultStore
 from flowyard.sdk.task_engine import TaskRunEngine
 from flowyard.sdk.task_inputs import RunLinks
 from flowyard.states import Failed, State, StateType

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from flowyard.errors import FlowyardError
+from flowyard.errors import MissingContextError
 from flowyard.sdk.reporter import LocalReporter, Reporter
 from flowyard.sdk.task_inputs import RunLinks
 
@@ -205,10 +205,6 @@ def get_flow_run_context() -> FlowRunContext | None:
 def get_task_run_context() -> TaskRunContext | None:
     """The current task run, or None outside any task run."""
     return _task_run.get()
-
-
-class MissingContextError(FlowyardError):
-    """Raised when code that needs a run is called outside any flow run or task run."""
 
 
 def get_run_context() -> TaskRunContext | FlowRunContext:

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from flowyard.errors import MissingResult
 from flowyard.sdk.api import required_client
 from flowyard.sdk.result_refs import load_result
-from flowyard.sdk.results import MissingResult
 from flowyard.states import State, StateType
 
 if TYPE_CHECKING:

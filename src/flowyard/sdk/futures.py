@@ -12,16 +12,12 @@ import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from flowyard.errors import FlowyardError
+from flowyard.errors import UpstreamTaskError
 from flowyard.sdk.annotations import allow_failure, opaque, quote
 from flowyard.sdk.distributed_futures import PrefectDistributedFuture
 from flowyard.states import Pending, State
 
 R = TypeVar("R")
-
-
-class UpstreamTaskError(FlowyardError):
-    """Raised when a task cannot run because an upstream task run did not complete."""
 
 
 class TaskFuture(Generic[R]):

@@ -20,7 +20,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from flowyard.sdk.context import MissingContextError, get_flow_run_context, get_task_run_context
+from flowyard.errors import MissingContextError
+from flowyard.sdk.context import get_flow_run_context, get_task_run_context
 
 if TYPE_CHECKING:
     from flowyard.client.log_shipper import LogShipper

@@ -13,15 +13,11 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from flowyard.errors import InvalidInput
+from flowyard.errors import ParameterTypeError
 
 if TYPE_CHECKING:  # pydantic is imported on first use, to keep ``import flowyard`` light
     from pydantic import BaseModel
     from pydantic_core import ErrorDetails
-
-
-class ParameterTypeError(InvalidInput):
-    """A flow parameter does not match its type hint (Prefect's ``ParameterTypeError``)."""
 
 
 _SKIPPED = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)

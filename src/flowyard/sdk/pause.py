@@ -17,7 +17,7 @@ import asyncio
 import time
 from typing import Any
 
-from flowyard.errors import FlowyardError
+from flowyard.errors import FlowPauseTimeout, FlowyardError
 from flowyard.sdk.context import FlowRunContext, get_flow_run_context
 from flowyard.sdk.logs import get_run_logger
 from flowyard.sdk.termination import RunCancelled
@@ -25,10 +25,6 @@ from flowyard.states import Paused, Running, StateType
 
 FIRST_POLL_SECONDS = 0.2
 STOPPING = (StateType.CANCELLING, StateType.CANCELLED)
-
-
-class FlowPauseTimeout(FlowyardError):
-    """Raised in a paused flow that was not resumed within its ``timeout``."""
 
 
 def pause_flow_run(

@@ -15,10 +15,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from flowyard.errors import MissingResult, UntrustedResult
 from flowyard.sdk.results import (
     LOCAL_STORAGE_TYPE,
     LocalFileSystem,
-    MissingResult,
     ResultRecord,
     ResultStorage,
     ResultStore,
@@ -29,7 +29,6 @@ from flowyard.sdk.results import (
     safe_name,
     saved_block_name,
 )
-from flowyard.sdk.signing import UntrustedResult
 
 StorageOption = str | Path | ResultStorage | ResultStore | None
 MAX_DECLARED = 256

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from flowyard.errors import FlowyardError
+from flowyard.errors import FlowyardError, MissingResult, SerializationError, UntrustedResult
 from flowyard.sdk import signing
 
 log = structlog.get_logger()
@@ -33,15 +33,6 @@ log = structlog.get_logger()
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
 MAX_JSON_DEPTH = 100
 LOCAL_STORAGE_TYPE = "local-file-system"
-
-
-class SerializationError(FlowyardError):
-    """Raised when a result cannot be serialized (or read back) for persistence."""
-
-
-class MissingResult(FlowyardError):
-    """Raised when a persisted result cannot be read back (never persisted, gone, expired
-    or unreadable)."""
 
 
 class Serializer(Protocol):
@@ -311,7 +302,7 @@ class ResultStore:
             return self.load(key, now)
         except MissingResult:
             return None
-        except signing.UntrustedResult as exc:
+        except UntrustedResult as exc:
             log.warning("result_record_refused", key=key, reason=str(exc))
             return None
 

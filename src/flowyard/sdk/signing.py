@@ -21,7 +21,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from flowyard.errors import FlowyardError, InvalidInput
+from flowyard.errors import InvalidInput, UntrustedResult
 
 if TYPE_CHECKING:
     from flowyard.settings import Settings
@@ -30,11 +30,6 @@ FIELD = "signature"
 SCHEME = "hmac-sha256"
 MIN_KEY_LENGTH = 32
 _DERIVATION = b"flowyard result signing key v1"
-
-
-class UntrustedResult(FlowyardError):
-    """Raised when a result would be read from a storage this process does not trust, or
-    unpickled although it is unsigned or its signature does not match the signing key."""
 
 
 def signing_key(settings: Settings) -> bytes:

@@ -16,6 +16,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from flowyard.errors import UpstreamTaskError
 from flowyard.sdk.attempts import AttemptLoop
 from flowyard.sdk.caching import CacheContext
 from flowyard.sdk.concurrency import tag_slots
@@ -27,7 +28,7 @@ from flowyard.sdk.context import (
     get_task_run_context,
     task_run_scope,
 )
-from flowyard.sdk.futures import UpstreamTaskError, resolve
+from flowyard.sdk.futures import resolve
 from flowyard.sdk.hooks import run_hooks, wait_for_awaitable
 from flowyard.sdk.logs import get_run_logger, log_prints_enabled
 from flowyard.sdk.redaction import masked

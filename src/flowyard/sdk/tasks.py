@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from flowyard.errors import FlowyardError
+from flowyard.errors import MappingLengthMismatch, MappingMissingIterable
 from flowyard.sdk.annotations import unmapped
 from flowyard.sdk.attempts import refuse_async_generator, stream
 from flowyard.sdk.caching import DEFAULT, NONE, CacheKeyFnPolicy, CachePolicy, StorageKeyPolicy
@@ -35,15 +35,6 @@ from flowyard.states import State
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class MappingLengthMismatch(FlowyardError, ValueError):
-    """Raised by ``Task.map`` when its iterable arguments differ in length (Prefect's name;
-    still a ``ValueError``, as Flowyard raised before)."""
-
-
-class MappingMissingIterable(FlowyardError, ValueError):
-    """Raised by ``Task.map`` when none of its arguments is iterable."""
 
 
 class Task(Generic[P, R]):

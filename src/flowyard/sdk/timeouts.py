@@ -19,15 +19,9 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from flowyard.errors import FlowRunTimeoutError, TaskRunTimeoutError
+
 T = TypeVar("T")
-
-
-class TaskRunTimeoutError(TimeoutError):
-    """Raised when a task run exceeds its ``timeout_seconds``."""
-
-
-class FlowRunTimeoutError(TimeoutError):
-    """Raised when a flow run exceeds its ``timeout_seconds``."""
 
 
 class _Abandoned(BaseException):

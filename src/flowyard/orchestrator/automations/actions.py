@@ -35,6 +35,7 @@ from flowyard.blocks.notify.delivery import is_transient_status, redact
 from flowyard.blocks.notify.messages import render_message
 from flowyard.blocks.registry import load_block_type
 from flowyard.errors import (
+    ActionFailed,
     ApiUnavailable,
     FlowyardError,
     InvalidInput,
@@ -65,11 +66,6 @@ AUTOMATION_BODY = (
 """A notification's default texts when the event is not about a flow run."""
 MAX_ERROR = 2000
 _ACTION: TypeAdapter[Any] = TypeAdapter(a.Action)
-
-
-class ActionFailed(FlowyardError):
-    """Raised by the job when an attempt failed: the action row holds the error, and RQ
-    keeps the job in its failed registry once no retry is left."""
 
 
 @dataclass
