@@ -208,7 +208,7 @@ class DockerEngine:
 
 
 def _pause(seconds: float) -> None:
-    threading.Event().wait(seconds)
+    threading.Event().wait(seconds)  # noqa: TID251 - between tries of a lock
 
 
 def _build_context(context: Path) -> None:

@@ -11,11 +11,10 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 from flowyard.cli.processes import free_port
+from tests.waiting import wait_until
 
 
 def find_bin(name: str) -> str | None:
@@ -59,19 +58,19 @@ class PostgresServer:
             str(self.dir / "log"),
             "start",
         )
-        deadline = time.monotonic() + timeout
         import psycopg2
 
-        while True:
+        def answers() -> bool:
             try:
                 psycopg2.connect(
                     host="127.0.0.1", port=self.port, user="postgres", dbname="postgres"
                 ).close()
-                return self
+                return True
             except psycopg2.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                threading.Event().wait(0.05)
+                return False
+
+        wait_until(answers, timeout=timeout, interval=0.05, message="PostgreSQL never answered")
+        return self
 
     def stop(self) -> None:
         try:

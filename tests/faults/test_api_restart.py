@@ -182,7 +182,7 @@ def test_runs_that_end_during_a_long_api_outage_wait_and_report_completed(outage
     wait_until(lambda: all((rig.folder / f"{r}.pid").exists() for r in run_ids), timeout=60)
     rig.stop_api()
     wait_until(lambda: all((rig.folder / r).exists() for r in run_ids), timeout=60)
-    threading.Event().wait(OUTAGE_SECONDS)  # the fault's length, not a wait for a result
+    threading.Event().wait(OUTAGE_SECONDS)  # noqa: TID251 - the fault's length
     pids = [int((rig.folder / f"{r}.pid").read_text()) for r in run_ids]
     assert all(_alive(pid) for pid in pids), "an engine gave up while the API was down"
     rig.restart_api()

@@ -104,7 +104,7 @@ class KubeApiServer:
         self._close_server()
 
         def come_back() -> None:
-            threading.Event().wait(down_seconds)
+            threading.Event().wait(down_seconds)  # noqa: TID251 - the outage's length
             self._server = self._listen(self.port)
             self.start()
 

@@ -16,7 +16,7 @@ def test_a_task_that_swallows_its_cancellation_is_cancelled_again_until_it_ends(
     async def service() -> None:
         while True:
             try:
-                await asyncio.sleep(3600)
+                await asyncio.sleep(3600)  # noqa: TID251 - the service under test idles
             except asyncio.CancelledError:
                 if swallowed:
                     raise
@@ -24,7 +24,7 @@ def test_a_task_that_swallows_its_cancellation_is_cancelled_again_until_it_ends(
 
     async def main() -> asyncio.Task[None]:
         task = asyncio.create_task(service())
-        await asyncio.sleep(0)  # let it start sleeping
+        await asyncio.sleep(0)  # noqa: TID251 - a yield: it starts idling
         await asyncio.wait_for(cancel_and_wait([task]), timeout=30)
         return task
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 from flowyard.pools import Leadership, connect
+from tests.waiting import async_wait_until
 
 
 def test_one_leader_at_a_time_and_takeover(redis_url):
@@ -23,10 +23,8 @@ def test_one_leader_at_a_time_and_takeover(redis_url):
             await a.resign()
             assert await b.held()
             assert not await a.held()
-            deadline = time.monotonic() + 10
-            while not await a.held():  # B stopped renewing; its lease runs out
-                assert time.monotonic() < deadline, "the lease never expired"
-                await asyncio.sleep(0.05)
+            # B stopped renewing; its lease runs out
+            await async_wait_until(a.held, timeout=10, message="the lease never expired")
             assert not await b.held()
         finally:
             for client in clients:

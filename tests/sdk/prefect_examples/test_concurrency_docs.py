@@ -16,7 +16,7 @@ from flowyard.task_runners import ConcurrentTaskRunner, ThreadPoolTaskRunner
 
 def short_pause(floor: int) -> None:
     """The doc's ``time.sleep(floor)``, a thousand times shorter."""
-    threading.Event().wait(floor / 1000)
+    threading.Event().wait(floor / 1000)  # noqa: TID251 - the doc's task's work
 
 
 class Elevator:
@@ -162,7 +162,7 @@ class TestRunWorkConcurrently:
         @task
         async def stop_at_floor(floor: int):
             print(f"elevator moving to floor {floor}")
-            await asyncio.sleep(floor / 100)  # the doc sleeps ``floor`` seconds
+            await asyncio.sleep(floor / 100)  # noqa: TID251 - the doc's task sleeps ``floor`` s
             print(f"elevator stops on floor {floor}")
 
         @flow
