@@ -84,3 +84,18 @@ class PostgresServer:
             )
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def fresh_database(postgres_server: PostgresServer, name: str) -> str:
+    """The URL of an empty database ``name`` on the test cluster (dropped first if there)."""
+    import psycopg2
+
+    admin = psycopg2.connect(
+        host="127.0.0.1", port=postgres_server.port, user="postgres", dbname="postgres"
+    )
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+        cursor.execute(f"CREATE DATABASE {name}")
+    admin.close()
+    return postgres_server.url.rsplit("/", 1)[0] + "/" + name

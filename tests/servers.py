@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 from flowyard.cli.processes import ServerProcess
+from tests.helpers.cli import flowyard
 
 
 @contextmanager
@@ -26,7 +25,4 @@ def running_server(home: Path, env: Mapping[str, str] | None = None) -> Iterator
 
 def run_cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
     """``flowyard ARGS…`` as a user types it, against ``server``."""
-    env = {**os.environ, "FLOWYARD_API_URL": server.url}
-    return subprocess.run(
-        [sys.executable, "-m", "flowyard", *args], env=env, capture_output=True, text=True
-    )
+    return flowyard(server.url, *args)

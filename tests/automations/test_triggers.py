@@ -18,7 +18,7 @@ from flowyard.schemas.automations import AutomationCreate
 from flowyard.states import StateType
 from flowyard.store import Database
 from flowyard.store import models as m
-from tests.orchestrator.test_metric_triggers import World
+from tests.helpers.store_world import World
 
 T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 NOTHING = [{"type": "do-nothing"}]

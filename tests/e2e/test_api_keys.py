@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import httpx
 import pytest
 
@@ -15,21 +11,11 @@ from flowyard.client import FlowyardClient
 from flowyard.errors import ApiError
 from flowyard.states import StateType
 from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
+from tests.helpers.cli import flowyard
 from tests.servers import running_server
 from tests.waiting import wait_until
 
 ADMIN = "admin-secret-for-tests-only-0123456789"
-
-
-def _cli(url: str, key: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FLOWYARD_API_URL": url, "FLOWYARD_API_KEY": key}
-    return subprocess.run(
-        [sys.executable, "-m", "flowyard", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +52,13 @@ def test_worker_key_serves_its_pool_only_and_can_be_revoked(locked_server, tmp_p
         dep = deploy_flow(
             admin, "scoped", flows_dir, "credentials", parameters={"folder": str(seen)}
         )
-    created = _cli(locked_server.url, ADMIN, "api-key", "create", "w1", "--pool", "scoped")
+    created = flowyard(locked_server.url, "api-key", "create", "w1", "--pool", "scoped", key=ADMIN)
     assert created.returncode == 0, created.stderr
     worker_key = created.stdout.strip().splitlines()[-1]
     assert worker_key.startswith("fy_")
     assert "not enforced" not in created.stderr  # this server requires keys
 
-    listed = _cli(locked_server.url, ADMIN, "api-key", "ls")
+    listed = flowyard(locked_server.url, "api-key", "ls", key=ADMIN)
     assert "w1" in listed.stdout and worker_key not in listed.stdout
 
     worker = WorkerProcess(
@@ -103,7 +89,7 @@ def test_worker_key_serves_its_pool_only_and_can_be_revoked(locked_server, tmp_p
             as_worker.create_work_pool(s.WorkPoolCreate(name="not-mine"))
         assert refused.value.status_code == 403
 
-    assert _cli(locked_server.url, ADMIN, "api-key", "revoke", "w1").returncode == 0
+    assert flowyard(locked_server.url, "api-key", "revoke", "w1", key=ADMIN).returncode == 0
     wait_until(
         lambda: (
             httpx.get(
@@ -119,9 +105,9 @@ def test_worker_key_serves_its_pool_only_and_can_be_revoked(locked_server, tmp_p
 
 def test_worker_key_cannot_manage_keys(locked_server):
     """Only the administrator manages keys: a worker key gets 403."""
-    created = _cli(locked_server.url, ADMIN, "api-key", "create", "w2")
+    created = flowyard(locked_server.url, "api-key", "create", "w2", key=ADMIN)
     key = created.stdout.strip().splitlines()[-1]
-    denied = _cli(locked_server.url, key, "api-key", "ls")
+    denied = flowyard(locked_server.url, "api-key", "ls", key=key)
     assert (
         denied.returncode == 1
         and "worker key" in denied.stderr
@@ -162,7 +148,7 @@ def test_a_deployed_flow_loads_only_the_blocks_its_deployment_names(
 def test_a_key_made_on_a_server_that_requires_none_warns_it_is_not_enforced(server):
     """``api-key create`` on a server without FLOWYARD_API_KEY prints the key and warns that
     keys are not checked until the server requires them."""
-    created = _cli(server.url, "any-garbage", "api-key", "create", "unenforced")
+    created = flowyard(server.url, "api-key", "create", "unenforced", key="any-garbage")
     assert created.returncode == 0, created.stderr
     assert created.stdout.strip().splitlines()[-1].startswith("fy_")
     assert "keys are not enforced" in created.stderr and "FLOWYARD_API_KEY" in created.stderr

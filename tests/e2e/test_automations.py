@@ -19,7 +19,7 @@ from flowyard.cli.processes import ServerProcess
 from flowyard.states import StateType
 from tests.blocks.notify.receivers import HttpReceiver
 from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
-from tests.e2e.test_postgres import fresh_database
+from tests.postgres import fresh_database
 from tests.servers import running_server
 from tests.waiting import wait_until
 

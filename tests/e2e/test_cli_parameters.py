@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
+
+from tests.helpers.cli import flowyard
 
 FLOW = textwrap.dedent(
     """
@@ -25,27 +25,20 @@ def test_text_parameters_keep_what_was_typed(server, pool, tmp_path):
     the text "true"; a mistyped number is refused in JSON's spelling."""
     (tmp_path / "greet.py").write_text(FLOW)
 
-    def flowyard(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "flowyard", *args],
-            cwd=tmp_path,
-            env={**os.environ, "FLOWYARD_API_URL": server.url},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return flowyard(server.url, *args, cwd=tmp_path)
 
-    deployed = flowyard(
+    deployed = cli(
         "deploy", "greet.py:greet", "--name", "p", "--pool", pool,
         "--param", "label=123", "--param", "n=2", "--json",
     )  # fmt: skip
     assert deployed.returncode == 0, deployed.stderr
     assert json.loads(deployed.stdout)["parameters"] == {"label": "123", "n": 2}
-    run = flowyard("deployment", "run", "greet/p", "--param", "label=true", "--json")
+    run = cli("deployment", "run", "greet/p", "--param", "label=true", "--json")
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["parameters"]["label"] == "true"
-    refused = flowyard("deployment", "run", "greet/p", "--param", "n=true")
+    refused = cli("deployment", "run", "greet/p", "--param", "n=true")
     assert refused.returncode == 1
     assert "parameter 'n': true is not of type 'integer'" in refused.stderr
-    helped = flowyard("deployment", "run", "--help")
+    helped = cli("deployment", "run", "--help")
     assert "text (str) parameter takes VALUE as typed" in " ".join(helped.stdout.split())

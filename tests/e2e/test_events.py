@@ -25,6 +25,7 @@ from flowyard.events.schemas import Event
 from flowyard.pools import keys
 from flowyard.states import StateType
 from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
+from tests.helpers.cli import flowyard
 from tests.waiting import wait_until
 
 EMITTING = textwrap.dedent(
@@ -81,18 +82,6 @@ def _all(api: FlowyardClient, **filters: Any) -> list[Event]:
         if page.next_cursor is None:
             return found
         cursor = page.next_cursor
-
-
-def _cli(url: str, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FLOWYARD_API_URL": url}
-    return subprocess.run(
-        [sys.executable, "-m", "flowyard", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        **kw,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -379,10 +368,10 @@ def test_retention_deletes_old_events_only(retention_server):
 def test_with_redis_down_events_are_still_recorded_and_listed(tmp_path, flows_dir):
     """A Redis outage costs the stream, not the record: state changes keep their events and
     ``flowyard events ls`` lists them from the store."""
-    from tests.e2e.test_redis_outage import _server_on_own_redis
+    from tests.helpers.redis_outage import server_on_own_redis
 
     with (
-        _server_on_own_redis(tmp_path) as (server, redis, _),
+        server_on_own_redis(tmp_path) as (server, redis, _),
         server.client(retry_seconds=0) as api,
     ):
         dep = deploy_flow(api, create_process_pool(api, "dark"), flows_dir, "noop")
@@ -390,7 +379,7 @@ def test_with_redis_down_events_are_still_recorded_and_listed(tmp_path, flows_di
         run = api.run_deployment(dep.id, s.DeploymentRunRequest())
         emitted = Event.model_validate(_event("shop.during-outage", "o.1"))
         assert api.emit_events([emitted]) == 1
-        listed = _cli(
+        listed = flowyard(
             server.url, "events", "ls", "--resource-id", f"flowyard.flow-run.{run.id}", "--json"
         )
         assert listed.returncode == 0, listed.stderr
@@ -422,7 +411,7 @@ def test_with_redis_down_events_are_still_recorded_and_listed(tmp_path, flows_di
 @pytest.mark.postgres
 def test_events_on_postgresql(postgres_server, tmp_path, flows_dir):
     """Migration 0014 on PostgreSQL: state events, filters, pages and following."""
-    from tests.e2e.test_postgres import fresh_database
+    from tests.postgres import fresh_database
 
     url = fresh_database(postgres_server, "flowyard_events")
     server = ServerProcess(tmp_path / "home", env={**FAST, "FLOWYARD_DATABASE_URL": url})
@@ -448,7 +437,7 @@ def test_events_stream_since_prints_the_backlog_first(server, api):
     name = _id("backlog")
     earlier = Event.model_validate(_event(name, "thing.1"))
     api.emit_events([earlier])
-    shown = _cli(server.url, "events", "stream", "--event", name, "--since", "10m", "--count",
+    shown = flowyard(server.url, "events", "stream", "--event", name, "--since", "10m", "--count",
                  "1", "--json")  # fmt: skip
     assert shown.returncode == 0, shown.stderr
     assert [Event.model_validate_json(line).id for line in shown.stdout.splitlines()] == [
@@ -460,13 +449,13 @@ def test_events_ls_prints_a_table_and_the_next_cursor(server, api):
     """``flowyard events ls`` shows one line per event, newest first, and how to go on."""
     name = _id("table")
     api.emit_events([Event.model_validate(_event(name, f"thing.{i}")) for i in range(3)])
-    listed = _cli(server.url, "events", "ls", "--event", name, "--limit", "2")
+    listed = flowyard(server.url, "events", "ls", "--event", name, "--limit", "2")
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     assert lines[0].split() == ["OCCURRED", "EVENT", "RESOURCE", "NAME", "ID"]
     assert len(lines) == 3 and all(name in line for line in lines[1:])
     cursor = listed.stderr.strip().removeprefix("more: --cursor ")
-    rest = _cli(server.url, "events", "ls", "--event", name, "--limit", "2", "--cursor", cursor)
+    rest = flowyard(server.url, "events", "ls", "--event", name, "--limit", "2", "--cursor", cursor)
     assert rest.returncode == 0 and len(rest.stdout.splitlines()) == 2 and not rest.stderr
 
 

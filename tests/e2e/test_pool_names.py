@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 
 from tests.e2e.conftest import FLOWS
-
-
-def flowyard(server, *args: str, cwd=None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flowyard", *args],
-        cwd=cwd,
-        env={**os.environ, "FLOWYARD_API_URL": server.url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.helpers.cli import flowyard
 
 
 def test_a_worker_says_when_it_created_its_pool(server):
     """The first worker of a new name prints one plain line naming the pool and its type;
     the next worker of that pool does not."""
     name = f"locl-{uuid.uuid4().hex[:6]}"
-    first = flowyard(server, "worker", "start", "--pool", name, "--run-once")
+    first = flowyard(server.url, "worker", "start", "--pool", name, "--run-once")
     assert first.returncode == 0, first.stderr
     assert f"Created work pool {name!r} of type 'process': it did not exist." in first.stdout
-    again = flowyard(server, "worker", "start", "--pool", name, "--run-once")
+    again = flowyard(server.url, "worker", "start", "--pool", name, "--run-once")
     assert again.returncode == 0, again.stderr
     assert "Created work pool" not in again.stdout
 
@@ -37,7 +24,7 @@ def test_deploy_to_a_missing_pool_lists_the_pools(server, pool, tmp_path):
     """``deploy --pool nopool`` exits 1 with one line naming the pools that exist."""
     (tmp_path / "flows.py").write_text(FLOWS)
     result = flowyard(
-        server, "deploy", "flows.py:noop", "--name", "n", "--pool", "nopool", cwd=tmp_path
+        server.url, "deploy", "flows.py:noop", "--name", "n", "--pool", "nopool", cwd=tmp_path
     )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import psycopg2
 import pytest
 
 from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.states import StateType
 from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
+from tests.postgres import fresh_database
 from tests.waiting import wait_until
-
-
-def fresh_database(postgres_server, name: str) -> str:
-    """The URL of an empty database ``name`` on the test cluster (dropped first if there)."""
-    admin = psycopg2.connect(
-        host="127.0.0.1", port=postgres_server.port, user="postgres", dbname="postgres"
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {name}")
-        cursor.execute(f"CREATE DATABASE {name}")
-    admin.close()
-    return postgres_server.url.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.mark.postgres

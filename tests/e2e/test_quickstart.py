@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from flowyard.cli.processes import WorkerProcess
+from tests.helpers.cli import flowyard
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def flowyard(server_url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FLOWYARD_API_URL": server_url}
-    return subprocess.run(
-        [sys.executable, "-m", "flowyard", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def test_quickstart_sequence_completes(server, tmp_path):
@@ -30,8 +16,10 @@ def test_quickstart_sequence_completes(server, tmp_path):
     created = flowyard(server.url, "work-pool", "create", "local", "--type", "process")
     assert created.returncode == 0, created.stderr
     deployed = flowyard(
-        server.url, "deploy", "examples/etl.py:etl_flow", "--name", "nightly", "--pool", "local"
-    )
+        server.url,
+        "deploy", "examples/etl.py:etl_flow", "--name", "nightly", "--pool", "local",
+        cwd=REPO,
+    )  # fmt: skip
     assert deployed.returncode == 0, deployed.stderr
     assert "ETL Pipeline/nightly" in deployed.stdout
     worker = WorkerProcess(server.url, "local", tmp_path)

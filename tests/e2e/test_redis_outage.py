@@ -2,60 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-
 import httpx
 
 from flowyard import schemas as s
-from flowyard.cli.processes import ServerProcess, WorkerProcess
-from flowyard.pools import ManagedRedis
+from flowyard.cli.processes import WorkerProcess
 from flowyard.states import StateType
 from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
+from tests.helpers.redis_outage import server_on_own_redis
 from tests.waiting import wait_until
-
-
-class _OwnRedis:
-    """A managed Redis that a test stops, then starts again on the same port with no data."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self._tmp_path = tmp_path
-        self._starts = 1
-        self.current = ManagedRedis(workdir=tmp_path / "redis-1").start()
-
-    def stop(self) -> None:
-        self.current.stop()
-
-    def start_empty(self) -> None:
-        self._starts += 1
-        workdir = self._tmp_path / f"redis-{self._starts}"
-        port, password = self.current.port, self.current.password
-        self.current = ManagedRedis(port=port, password=password, workdir=workdir).start()
-
-
-@contextmanager
-def _server_on_own_redis(
-    tmp_path: Path,
-) -> Iterator[tuple[ServerProcess, _OwnRedis, list[WorkerProcess]]]:
-    """A server on a Redis of its own; workers put in the list are stopped afterwards."""
-    redis = _OwnRedis(tmp_path)
-    server = ServerProcess(tmp_path / "home", env={**FAST, "FLOWYARD_REDIS_URL": redis.current.url})
-    workers: list[WorkerProcess] = []
-    try:
-        server.wait_ready()
-        yield server, redis, workers
-    finally:
-        for worker in workers:
-            worker.stop()
-        server.stop()
-        redis.stop()
 
 
 def test_outage_answers_503_and_loses_no_run(tmp_path, flows_dir):
     """Runs created while Redis is down are kept in the store and run once Redis returns."""
     with (
-        _server_on_own_redis(tmp_path) as (server, redis, workers),
+        server_on_own_redis(tmp_path) as (server, redis, workers),
         server.client(retry_seconds=0) as api,
     ):
         dep = deploy_flow(api, create_process_pool(api, "outage"), flows_dir, "noop")
@@ -86,7 +46,7 @@ def test_outage_answers_503_and_loses_no_run(tmp_path, flows_dir):
 def test_the_rebuild_keeps_run_priorities(tmp_path, flows_dir):
     """Runs that reach Redis only through the rebuild keep their priority within the queue."""
     with (
-        _server_on_own_redis(tmp_path) as (server, redis, workers),
+        server_on_own_redis(tmp_path) as (server, redis, workers),
         server.client(retry_seconds=0) as api,
     ):
         dep = deploy_flow(api, create_process_pool(api, "rebuilt"), flows_dir, "noop")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from flowyard import schemas as s
 from flowyard.states import StateType
 from tests.e2e.conftest import run_states
+from tests.proc import alive
 from tests.waiting import wait_until
 
 
@@ -148,7 +146,7 @@ def test_cancel_a_running_run_kills_its_process(api, deploy, start_worker, tmp_p
     pid = int(pid_file.read_text())
     assert api.cancel_flow_run(run.id).state.type is StateType.CANCELLING
     wait_until(lambda: api.read_flow_run(run.id).state.type is StateType.CANCELLED, timeout=60)
-    wait_until(lambda: not _alive(pid), timeout=30, message="the flow process is still alive")
+    wait_until(lambda: not alive(pid), timeout=30, message="the flow process is still alive")
 
 
 def test_cancel_a_scheduled_run_is_immediate(api, deploy):
@@ -189,17 +187,6 @@ def test_abandoned_claim_returns_to_the_queue(api, deploy, pool, start_worker):
     assert not refused.accepted
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return (
-        Path(f"/proc/{pid}").exists()
-        and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
-    )
-
-
 def test_sigterm_lets_running_runs_finish(api, deploy, start_worker, tmp_path):
     """On SIGTERM a worker stops claiming and waits for its runs to finish before exiting."""
     dep = deploy("sleeper", parameters={"folder": str(tmp_path), "seconds": 3})
@@ -223,4 +210,4 @@ def test_sigterm_kills_runs_left_after_the_grace_period(api, deploy, start_worke
     assert worker.stop(timeout=60) == 0
     final = api.read_flow_run(run.id).state
     assert final.type is StateType.CRASHED and "shut down" in final.message, final
-    wait_until(lambda: not _alive(pid), timeout=30, message="the flow process outlived its worker")
+    wait_until(lambda: not alive(pid), timeout=30, message="the flow process outlived its worker")

@@ -7,9 +7,6 @@ import hashlib
 import hmac
 import itertools
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +18,8 @@ from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
 from flowyard.errors import ApiError
 from tests.e2e.conftest import FAST
-from tests.e2e.test_postgres import fresh_database
+from tests.helpers.cli import flowyard
+from tests.postgres import fresh_database
 from tests.servers import running_server
 
 ADMIN = "admin-secret-for-the-webhook-tests-0123456789"
@@ -56,12 +54,6 @@ def api(server: ServerProcess) -> Iterator[FlowyardClient]:
         yield api
 
 
-def _cli(server: ServerProcess, *args: str, key: str = ADMIN) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FLOWYARD_API_URL": server.url, "FLOWYARD_API_KEY": key}
-    command = [sys.executable, "-m", "flowyard", *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
-
-
 def _create(api: FlowyardClient, template: str = TEMPLATE, **kw: Any) -> s.WebhookCreated:
     return api.create_webhook(s.WebhookCreate(name=f"hook-{next(_names)}", template=template, **kw))
 
@@ -89,7 +81,9 @@ def test_the_cli_makes_a_webhook_whose_requests_become_events(server, api, tmp_p
     ``inspect`` never show the secret."""
     template_file = tmp_path / "order.j2"
     template_file.write_text(TEMPLATE)
-    made = _cli(server, "webhook", "create", "orders", "--template", f"@{template_file}")
+    made = flowyard(
+        server.url, "webhook", "create", "orders", "--template", f"@{template_file}", key=ADMIN
+    )
     assert made.returncode == 0, made.stderr
     url, secret = [line.strip() for line in made.stdout.splitlines() if line.startswith("  ")]
     assert url.startswith(f"{server.url}/hooks/") and "not shown again" in made.stdout
@@ -111,7 +105,10 @@ def test_the_cli_makes_a_webhook_whose_requests_become_events(server, api, tmp_p
         "flowyard.resource.name": "orders",
         "flowyard.resource.role": "webhook",
     } in event.related
-    shown = [_cli(server, "webhook", *args).stdout for args in (["ls"], ["inspect", "orders"])]
+    shown = [
+        flowyard(server.url, "webhook", *args, key=ADMIN).stdout
+        for args in (["ls"], ["inspect", "orders"])
+    ]
     assert all("orders" in out and url in out and secret not in out for out in shown)
     changes = api.list_events(resource_id=[about])
     assert [e.event for e in changes.events] == ["flowyard.webhook.created"]
@@ -162,9 +159,13 @@ def test_a_disabled_or_unknown_webhook_is_404(server, api):
     listens; an unknown slug is 404."""
     hook = _create(api)
     body = {"action": "x", "id": 1}
-    assert _cli(server, "webhook", "update", hook.name, "--disable").returncode == 0
+    assert (
+        flowyard(server.url, "webhook", "update", hook.name, "--disable", key=ADMIN).returncode == 0
+    )
     assert _post(server, hook, hook.secret, json=body).status_code == 404
-    assert _cli(server, "webhook", "update", hook.name, "--enable").returncode == 0
+    assert (
+        flowyard(server.url, "webhook", "update", hook.name, "--enable", key=ADMIN).returncode == 0
+    )
     assert _post(server, hook, hook.secret, json=body).status_code == 202
     unknown = httpx.post(server.url + "/hooks/no-such-slug", json=body)
     assert unknown.status_code == 404 and _received(api, hook) == 1
@@ -178,10 +179,12 @@ def test_a_template_that_does_not_parse_is_refused_when_saved(server, api):
     )
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["body", "template"]
-    made = _cli(server, "webhook", "create", "broken", "--template", "{{ x")
+    made = flowyard(server.url, "webhook", "create", "broken", "--template", "{{ x", key=ADMIN)
     assert made.returncode != 0 and "template" in made.stderr
     hook = _create(api)
-    patched = _cli(server, "webhook", "update", hook.name, "--template", "{% endfor %}")
+    patched = flowyard(
+        server.url, "webhook", "update", hook.name, "--template", "{% endfor %}", key=ADMIN
+    )
     assert patched.returncode != 0 and "template" in patched.stderr
     assert "broken" not in [w.name for w in api.list_webhooks()]
     assert api.read_webhook(hook.name).template == TEMPLATE
@@ -257,7 +260,7 @@ def test_viewers_read_webhooks_without_secrets_and_change_nothing(server, api):
 def test_rotating_the_secret_retires_the_old_one(server, api):
     """After ``rotate-secret`` the old secret is 401 and the new one (printed once) works."""
     hook = _create(api)
-    rotated = _cli(server, "webhook", "rotate-secret", hook.name)
+    rotated = flowyard(server.url, "webhook", "rotate-secret", hook.name, key=ADMIN)
     assert rotated.returncode == 0 and "not shown again" in rotated.stdout
     new_secret = rotated.stdout.strip().splitlines()[-1].strip()
     assert new_secret != hook.secret

@@ -6,7 +6,7 @@ import signal
 
 from flowyard import schemas as s
 from flowyard.states import StateType
-from tests.e2e.test_runs import _alive
+from tests.proc import alive
 from tests.waiting import wait_until
 
 
@@ -23,14 +23,14 @@ def test_a_second_interrupt_kills_the_runs_at_once(api, deploy, start_worker, tm
     worker.process.send_signal(signal.SIGINT)
     said = "finishing runs (grace period 300 s), then stopping; press Ctrl-C again"
     wait_until(lambda: said in worker.tail(50), timeout=30)
-    assert worker.alive() and _alive(pid)  # waiting for the run, as it said
+    assert worker.alive() and alive(pid)  # waiting for the run, as it said
 
     worker.process.send_signal(signal.SIGINT)
     assert worker.process.wait(timeout=60) == 0
     assert "killing the runs left now" in worker.tail(50)
     final = api.read_flow_run(run.id).state
     assert final.type is StateType.CRASHED and "stopped at once" in final.message, final
-    wait_until(lambda: not _alive(pid), timeout=30, message="the flow outlived its worker")
+    wait_until(lambda: not alive(pid), timeout=30, message="the flow outlived its worker")
 
 
 def test_a_worker_that_stops_gracefully_is_offline_at_once(api, pool, start_worker):

@@ -23,7 +23,7 @@ from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
 from flowyard.workers.process import ProcessWorker
-from tests.e2e.test_postgres import fresh_database
+from tests.postgres import fresh_database
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

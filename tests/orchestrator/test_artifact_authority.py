@@ -19,7 +19,7 @@ from flowyard.client import FlowyardClient
 from flowyard.schemas import artifacts as a
 from flowyard.sdk.context import TaskRunContext, task_run_scope
 from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
-from tests.e2e.test_artifacts import FLOWS
+from tests.helpers.artifact_flows import FLOWS
 from tests.waiting import wait_until
 
 ADMIN = "admin-secret-for-artifact-authority-0123456789"

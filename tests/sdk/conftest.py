@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from tests.helpers.http import serving_json
 
 
 class LogsEndpoint:
@@ -42,42 +41,16 @@ class LogsEndpoint:
                 self.cond.notify_all()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        status = 404
-        if self.path == "/api/logs":
-            status = self.server.endpoint.receive(json.loads(self.rfile.read(length)))
-        body = b"" if status == 204 else json.dumps({"detail": "unavailable"}).encode()
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, endpoint: LogsEndpoint) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.endpoint = endpoint
-
-
 @pytest.fixture
 def logs_api() -> Iterator[tuple[LogsEndpoint, str]]:
     """A LogsEndpoint on a free loopback port; yields it and its URL."""
     endpoint = LogsEndpoint()
-    server = _Server(endpoint)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield endpoint, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+
+    def answer(method: str, path: str, body: Any) -> tuple[int, Any]:
+        if (method, path) != ("POST", "/api/logs"):
+            return 404, {"detail": "not found"}
+        status = endpoint.receive(body)
+        return status, None if status == 204 else {"detail": "unavailable"}
+
+    with serving_json(answer) as url:
+        yield endpoint, url

@@ -16,7 +16,7 @@ from flowyard.client import FlowyardClient
 from flowyard.events.schemas import Event
 from flowyard.schemas import artifacts as a
 from tests.e2e.conftest import FAST
-from tests.e2e.test_postgres import fresh_database
+from tests.postgres import fresh_database
 from tests.servers import running_server
 from tests.ui.conftest import events
 

@@ -14,7 +14,7 @@ from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
 from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
-from tests.e2e.test_postgres import fresh_database
+from tests.postgres import fresh_database
 from tests.servers import running_server
 from tests.ui.conftest import events
 
