@@ -8,9 +8,11 @@ unchanged (bodies buffered, which the worker's and engine's routes allow).
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
 
@@ -24,8 +26,7 @@ class CountingProxy:
         self._upstream = httpx.Client(base_url=upstream, timeout=None)
         self._counts: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -63,7 +64,10 @@ class CountingProxy:
                 body = self.rfile.read(length) if length else b""
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 headers["Accept-Encoding"] = "identity"
-                answer = proxy._forward(self.command, self.path, headers, body)
+                try:
+                    answer = proxy._forward(self.command, self.path, headers, body)
+                except httpx.HTTPError as exc:  # the server went away: say so, as a gateway
+                    answer = httpx.Response(502, json={"detail": f"proxy: {exc}"})
                 self.send_response(answer.status_code)
                 for key, value in answer.headers.items():
                     if key.lower() not in HOP_BY_HOP | {"content-encoding", "date", "server"}:
@@ -78,3 +82,12 @@ class CountingProxy:
                 """Quiet: the counts are what the tests read."""
 
         return Handler
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (a worker stopping mid long-poll) is no error here."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
