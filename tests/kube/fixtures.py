@@ -96,13 +96,16 @@ def deploy_k8s(
 def start_k8s_worker(
     server: ServerProcess, k8s_pool: str, kubeconfig: Path, tmp_path: Path
 ) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start ``flowyard worker start --type kubernetes`` processes, stopped after the test."""
+    """Start ``flowyard worker start --type kubernetes`` processes, stopped after the test
+    (``api_url``: another way to the server, such as a ``CountingProxy``)."""
     started: list[WorkerProcess] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> WorkerProcess:
+    def start(
+        *args: str, env: dict[str, str] | None = None, api_url: str | None = None
+    ) -> WorkerProcess:
         full_env = {**FAST, "KUBECONFIG": str(kubeconfig), **(env or {})}
         worker = WorkerProcess(
-            server.url, k8s_pool, tmp_path, "--type", "kubernetes", *args, env=full_env
+            api_url or server.url, k8s_pool, tmp_path, "--type", "kubernetes", *args, env=full_env
         )
         started.append(worker)
         return worker

@@ -123,13 +123,14 @@ def start_docker_worker(
     docker_engine: DockerEngine,
     tmp_path: Path,
 ) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start ``flowyard worker start --type docker`` processes, stopped after the test."""
+    """Start ``flowyard worker start --type docker`` processes, stopped after the test
+    (``api_url``: another way to the server, such as a ``CountingProxy``)."""
     started: list[WorkerProcess] = []
 
-    def start(*args: str) -> WorkerProcess:
+    def start(*args: str, api_url: str | None = None) -> WorkerProcess:
         env = {**FAST, "DOCKER_HOST": docker_engine.url}
         worker = WorkerProcess(
-            server.url, docker_pool, tmp_path, "--type", "docker", *args, env=env
+            api_url or server.url, docker_pool, tmp_path, "--type", "docker", *args, env=env
         )
         started.append(worker)
         return worker

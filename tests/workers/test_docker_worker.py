@@ -17,6 +17,7 @@ from flowyard.client import FlowyardClient
 from tests.docker_engine import TEST_IMAGE, DockerEngine
 from tests.e2e.conftest import FAST, deploy_flow
 from tests.waiting import wait_until
+from tests.workers.counting_proxy import CountingProxy
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -71,19 +72,24 @@ class TestDockerRuns:
         )
         assert any(line.startswith("hello from a container, uid 10001") for line in lines), lines
 
-    def test_container_labels_and_id_recorded(
+    def test_container_labels_and_id_recorded_once(
         self,
         api: FlowyardClient,
+        server: ServerProcess,
         deploy_docker: Deploy,
         start_docker_worker: StartWorker,
         docker_engine: DockerEngine,
         docker_pool: str,
     ):
-        """The container carries run, deployment and pool labels and is the recorded id."""
+        """The container carries run, deployment and pool labels and is the recorded id,
+        reported to the server in one POST."""
         dep = deploy_docker("hello", auto_remove=False)
-        start_docker_worker()
-        run = api.run_deployment(dep.id, s.DeploymentRunRequest())
-        completed(api, run.id)
+        with CountingProxy(server.url) as proxy:
+            worker = start_docker_worker(api_url=proxy.url)
+            run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+            completed(api, run.id)
+            worker.stop(timeout=30)
+        assert proxy.count("POST", f"/api/flow_runs/{run.id}/infrastructure") == 1
         (container,) = containers_of(docker_engine, run.id)
         labels = container.labels  # type: ignore[attr-defined]
         assert labels["io.flowyard.deployment-id"] == dep.id

@@ -28,6 +28,7 @@ from tests.kube.fixtures import (  # noqa: F401 - fixtures
 )
 from tests.kube.server import KubeApiServer
 from tests.waiting import wait_until
+from tests.workers.counting_proxy import CountingProxy
 from tests.workers.test_docker_worker import completed, log_lines, wait_for_state
 
 pytestmark = pytest.mark.timeout(240)
@@ -50,16 +51,21 @@ class TestJobRuns:
     def test_flow_runs_as_a_job_and_completes_with_its_logs(
         self,
         api: FlowyardClient,
+        server: ServerProcess,
         deploy_k8s: Deploy,  # noqa: F811
         start_k8s_worker: StartWorker,  # noqa: F811
         kube_api: KubeApiServer,  # noqa: F811
         k8s_pool: str,  # noqa: F811
     ):
-        """A deployed flow runs as a Job's pod, completes, and its pod's output is in its logs."""
+        """A deployed flow runs as a Job's pod, completes, and its pod's output is in its logs;
+        the Job's name is reported to the server in one POST."""
         dep = deploy_k8s("hello")
-        start_k8s_worker()
-        run = api.run_deployment(dep.id, s.DeploymentRunRequest(parameters={"n": 21}))
-        completed(api, run.id)
+        with CountingProxy(server.url) as proxy:
+            worker = start_k8s_worker(api_url=proxy.url)
+            run = api.run_deployment(dep.id, s.DeploymentRunRequest(parameters={"n": 21}))
+            completed(api, run.id)
+            worker.stop(timeout=30)
+        assert proxy.count("POST", f"/api/flow_runs/{run.id}/infrastructure") == 1
         job = job_of(kube_api, run.id)
         assert job is not None
         name = job["metadata"]["name"]

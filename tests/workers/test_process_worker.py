@@ -35,7 +35,7 @@ def test_a_custom_command_is_a_subprocess_of_the_worker(worker):
     """With ``command`` set the run is the worker's own child, its output streamed as before."""
     lines: list[tuple[str, str]] = []
     command = f'{sys.executable} -c "{PRINT_PARENT}"'
-    infrastructure = worker.launch(
+    infrastructure = worker.create(
         claimed_run("run-1"),
         ProcessVariables(command=command),
         lambda stream, line: lines.append((stream, line)),

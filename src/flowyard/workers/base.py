@@ -1,9 +1,12 @@
 """``BaseWorker``: the one loop every worker type shares.
 
-claim → render the job configuration → launch → record the infrastructure id → watch →
-report a crash if the infrastructure ended without a final state → free the slot.
+claim → render the job configuration → ``create`` → report the infrastructure id (once) →
+``start`` → ``wait`` → report a crash if the infrastructure ended without a final state →
+free the slot.
 
-A worker type adds only its typed job variables and ``launch`` / ``wait`` / ``kill``.
+A worker type adds only its typed job variables (``JobConfigT``), its handle
+(``HandleT``) and the hooks ``create`` / ``wait`` (required), ``start`` / ``kill``
+(optional); ``docs/writing-a-worker.md`` is the contract.
 Threads: one claims (long-polling the API), one heartbeats (extending leases, learning of
 cancellations), and one watches each active run. Nothing here touches Redis or the
 database: the worker only needs the API URL and key.
@@ -19,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -31,9 +34,6 @@ from flowyard.client.log_shipper import LogShipper, log_record
 from flowyard.errors import ApiError, FlowyardError, InvalidInput
 from flowyard.states import StateType
 from flowyard.workers.status import StatusServer, WorkerMetrics
-
-if TYPE_CHECKING:
-    pass
 
 log = structlog.get_logger()
 
@@ -50,10 +50,16 @@ class Infrastructure(BaseModel):
     id: str
 
 
+JobConfigT = TypeVar("JobConfigT", bound=BaseModel)
+"""A worker type's job variables: the rendered job configuration of one run."""
+HandleT = TypeVar("HandleT", bound=Infrastructure)
+"""A worker type's handle on the infrastructure of one run."""
+
+
 @dataclass
-class ActiveRun:
+class ActiveRun(Generic[HandleT]):
     claimed: s.ClaimedRun
-    infrastructure: Infrastructure | None = None
+    infrastructure: HandleT | None = None
     stop_reason: str | None = None  # CANCEL or SHUTDOWN once the worker decided to kill it
     thread: threading.Thread | None = field(default=None, repr=False)
 
@@ -62,11 +68,13 @@ class ActiveRun:
         return self.claimed.run.id
 
 
-class BaseWorker:
+class BaseWorker(Generic[JobConfigT, HandleT]):
     """Claims runs of one pool and launches each on this worker type's infrastructure."""
 
     type: ClassVar[str] = ""
-    variables: ClassVar[builtins.type[BaseModel]]
+    variables: builtins.type[JobConfigT]
+    """The job variables model: its JSON schema is the pool's default base job template,
+    and each run's rendered configuration is validated into it."""
     supports_kill: ClassVar[bool] = False
     requires: ClassVar[tuple[str, str] | None] = None
     """The package this type imports beyond the base install, and the extra that brings it:
@@ -101,7 +109,7 @@ class BaseWorker:
         self.claim_wait = claim_wait
         self.grace_seconds = grace_seconds
         self.log = log.bind(pool=pool, worker=self.name)
-        self._active: dict[str, ActiveRun] = {}
+        self._active: dict[str, ActiveRun[HandleT]] = {}
         self._changed = threading.Condition()
         self._stopping = threading.Event()
         self._hurry = threading.Event()  # stop_now: no grace period
@@ -115,18 +123,26 @@ class BaseWorker:
 
     # -- what a worker type provides --------------------------------------------------------
 
-    def launch(
-        self, claimed: s.ClaimedRun, configuration: BaseModel, output: OutputSink
-    ) -> Infrastructure:
-        """Start the infrastructure for one run and return its handle (non-blocking)."""
+    def create(
+        self, claimed: s.ClaimedRun, configuration: JobConfigT, output: OutputSink
+    ) -> HandleT:
+        """Required. Create the infrastructure of one run and return its handle (without
+        blocking). A type that can create it stopped (a container, a Job) does, and starts
+        it in ``start``: the base reports the handle in between, so a run's infrastructure
+        is never unknown. The others (a process, a Lambda invocation) start it here."""
         raise NotImplementedError
 
-    def wait(self, infrastructure: Infrastructure) -> int:
-        """Block until the infrastructure ends; return its exit code."""
+    def start(self, infrastructure: HandleT) -> None:
+        """Optional. Start what ``create`` made; called once its handle is reported.
+        The default does nothing: ``create`` started it."""
+
+    def wait(self, infrastructure: HandleT) -> int:
+        """Required. Block until the infrastructure ends; return its exit code."""
         raise NotImplementedError
 
-    def kill(self, infrastructure: Infrastructure, grace_seconds: float) -> None:
-        """Stop the infrastructure: politely, then by force after ``grace_seconds``."""
+    def kill(self, infrastructure: HandleT, grace_seconds: float) -> None:
+        """Optional, with ``supports_kill``. Stop the infrastructure: politely, then by
+        force after ``grace_seconds``."""
         raise NotImplementedError
 
     @classmethod
@@ -280,7 +296,7 @@ class BaseWorker:
         return UNLIMITED_BATCH if self.limit is None else self.limit - len(self._active)
 
     def _start(self, claimed: s.ClaimedRun) -> None:
-        active = ActiveRun(claimed)
+        active: ActiveRun[HandleT] = ActiveRun(claimed)
         thread = threading.Thread(
             target=self._execute, args=(active,), name=f"run-{claimed.run.id[:8]}", daemon=True
         )
@@ -300,21 +316,18 @@ class BaseWorker:
 
     # -- one run ----------------------------------------------------------------------------
 
-    def _execute(self, active: ActiveRun) -> None:
+    def _execute(self, active: ActiveRun[HandleT]) -> None:
         claimed = active.claimed
         run_log = self.log.bind(run_id=claimed.run.id)
         try:
             try:
-                configuration = self.job_configuration(claimed)
-                infrastructure = self.launch(claimed, configuration, self._output_sink(claimed))
+                infrastructure = self._launch(active)
             except Exception as exc:  # a launch failure must never leave the run Pending
                 run_log.exception("run_launch_failed")
                 self._settle(active, f"the worker could not launch the flow run: {exc}")
                 return
-            active.infrastructure = infrastructure
             self.metrics.launched.inc()
             run_log.info("run_launched", infrastructure_id=infrastructure.id)
-            self._record_infrastructure(claimed, infrastructure)
             if active.stop_reason:
                 self._kill(active, active.stop_reason)
             try:
@@ -331,7 +344,17 @@ class BaseWorker:
                 self._active.pop(claimed.run.id, None)
                 self._changed.notify_all()
 
-    def job_configuration(self, claimed: s.ClaimedRun) -> BaseModel:
+    def _launch(self, active: ActiveRun[HandleT]) -> HandleT:
+        """``create``, report the handle (the one report of it), ``start``."""
+        claimed = active.claimed
+        configuration = self.job_configuration(claimed)
+        infrastructure = self.create(claimed, configuration, self._output_sink(claimed))
+        self._report_infrastructure(claimed, infrastructure)
+        self.start(infrastructure)
+        active.infrastructure = infrastructure  # a cancel asked for until now kills it next
+        return infrastructure
+
+    def job_configuration(self, claimed: s.ClaimedRun) -> JobConfigT:
         """The pool's template rendered with the deployment's then the run's job variables."""
         layers = [claimed.deployment.job_variables] if claimed.deployment else []
         layers.append(claimed.run.job_variables)
@@ -370,16 +393,15 @@ class BaseWorker:
         resolved: dict[str, Any] = references.resolve(rendered, documents)
         return resolved
 
-    def _record_infrastructure(self, claimed: s.ClaimedRun, infrastructure: Infrastructure) -> None:
-        """Tell the API the run's infrastructure id; worker types that name it first do this
-        before it starts, so that it is never unknown."""
+    def _report_infrastructure(self, claimed: s.ClaimedRun, infrastructure: HandleT) -> None:
+        """Tell the API the run's infrastructure id (best effort: the run goes on without)."""
         body = s.InfrastructureReport(token=claimed.token, infrastructure_id=infrastructure.id)
         try:
             self.client.report_infrastructure(claimed.run.id, body)
         except FlowyardError as exc:
             self.log.warning("infrastructure_not_recorded", run_id=claimed.run.id, error=str(exc))
 
-    def _settle(self, active: ActiveRun, crash_message: str) -> None:
+    def _settle(self, active: ActiveRun[HandleT], crash_message: str) -> None:
         """After the infrastructure ended: Crashed, or Cancelled when a cancel was asked for."""
         claimed = active.claimed
         try:
@@ -413,7 +435,7 @@ class BaseWorker:
                 "state_refused", run_id=claimed.run.id, state=change.type, reason=result.reason
             )
 
-    def _kill(self, active: ActiveRun, reason: str, grace: float | None = None) -> None:
+    def _kill(self, active: ActiveRun[HandleT], reason: str, grace: float | None = None) -> None:
         active.stop_reason = reason
         if active.infrastructure is None or not self.supports_kill:
             return

@@ -15,7 +15,6 @@ here into ``DockerError`` with a message that says what failed.
 
 from __future__ import annotations
 
-import builtins
 import shlex
 import threading
 from collections.abc import Iterator
@@ -75,10 +74,10 @@ class ContainerInfrastructure(Infrastructure):
     base_url: str | None = None
 
 
-class DockerWorker(BaseWorker):
+class DockerWorker(BaseWorker[DockerVariables, ContainerInfrastructure]):
     type: ClassVar[str] = "docker"
     requires: ClassVar[tuple[str, str] | None] = ("docker", "docker")
-    variables: ClassVar[builtins.type[BaseModel]] = DockerVariables
+    variables = DockerVariables
     supports_kill: ClassVar[bool] = True
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -87,15 +86,15 @@ class DockerWorker(BaseWorker):
         self._clients_lock = threading.Lock()
         self._readers: dict[str, list[threading.Thread]] = {}
         self._auto_remove: set[str] = set()
+        self._created: dict[str, tuple[Container, OutputSink | None]] = {}
+        """Containers created and not started yet, with where their output goes."""
 
-    # -- configuration ----------------------------------------------------------------------
+    # -- create / start / wait / kill -------------------------------------------------------
 
-    # -- launch / wait / kill ---------------------------------------------------------------
-
-    def launch(
-        self, claimed: s.ClaimedRun, configuration: BaseModel, output: OutputSink
-    ) -> Infrastructure:
-        assert isinstance(configuration, DockerVariables)
+    def create(
+        self, claimed: s.ClaimedRun, configuration: DockerVariables, output: OutputSink
+    ) -> ContainerInfrastructure:
+        """Create the container, stopped: the base reports its id before ``start``."""
         engine = self._docker(configuration.docker_host)
         try:
             self._ensure_image(engine, configuration)
@@ -108,20 +107,22 @@ class DockerWorker(BaseWorker):
             output("stderr", f"flowyard docker worker: {message}")
             raise DockerError(message) from exc
         base_url = configuration.docker_host.base_url if configuration.docker_host else None
-        infrastructure = ContainerInfrastructure(id=container.id, base_url=base_url)
-        self._record_infrastructure(claimed, infrastructure)
         if configuration.auto_remove:
             self._auto_remove.add(container.id)
+        self._created[container.id] = (container, output if configuration.stream_output else None)
+        return ContainerInfrastructure(id=container.id, base_url=base_url)
+
+    def start(self, infrastructure: ContainerInfrastructure) -> None:
+        container, output = self._created.pop(infrastructure.id)
         try:
             container.start()
         except Exception as exc:
             _remove(container)
             raise DockerError(f"could not start the container: {_reason(exc)}") from exc
-        if configuration.stream_output:
+        if output is not None:
             self._readers[container.id] = [
                 _follow(container, stream, output) for stream in ("stdout", "stderr")
             ]
-        return infrastructure
 
     def setup(self) -> None:
         """Create the pool if needed, then settle containers a dead worker left behind."""
@@ -133,8 +134,7 @@ class DockerWorker(BaseWorker):
         except Exception as exc:  # the worker still serves; the reconciler settles runs anyway
             self.log.warning("orphan_containers_not_settled", error=_reason(exc))
 
-    def wait(self, infrastructure: Infrastructure) -> int:
-        assert isinstance(infrastructure, ContainerInfrastructure)
+    def wait(self, infrastructure: ContainerInfrastructure) -> int:
         container = self._container(infrastructure)
         try:
             result = container.wait()
@@ -150,9 +150,8 @@ class DockerWorker(BaseWorker):
                 self._auto_remove.discard(container.id)
                 _remove(container)
 
-    def kill(self, infrastructure: Infrastructure, grace_seconds: float) -> None:
+    def kill(self, infrastructure: ContainerInfrastructure, grace_seconds: float) -> None:
         """``docker stop``: SIGTERM, then SIGKILL once ``grace_seconds`` have passed."""
-        assert isinstance(infrastructure, ContainerInfrastructure)
         import docker.errors
 
         try:

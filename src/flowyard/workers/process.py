@@ -15,7 +15,6 @@ fork server cannot start or refuses a spawn, the run is started with ``Popen``.
 
 from __future__ import annotations
 
-import builtins
 import os
 import select
 import shlex
@@ -62,9 +61,9 @@ class ProcessInfrastructure(Infrastructure):
     pid: int
 
 
-class ProcessWorker(BaseWorker):
+class ProcessWorker(BaseWorker[ProcessVariables, ProcessInfrastructure]):
     type: ClassVar[str] = "process"
-    variables: ClassVar[builtins.type[BaseModel]] = ProcessVariables
+    variables = ProcessVariables
     supports_kill: ClassVar[bool] = True
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -90,10 +89,10 @@ class ProcessWorker(BaseWorker):
         else:
             self.log.info("engine_warmed", pid=self._fork_server.pid)
 
-    def launch(
-        self, claimed: s.ClaimedRun, configuration: BaseModel, output: OutputSink
-    ) -> Infrastructure:
-        assert isinstance(configuration, ProcessVariables)
+    def create(
+        self, claimed: s.ClaimedRun, configuration: ProcessVariables, output: OutputSink
+    ) -> ProcessInfrastructure:
+        """Start the run's process (its pid is the handle, known only once it runs)."""
         cwd = configuration.working_dir or (claimed.deployment.path if claimed.deployment else None)
         env = {**os.environ, **configuration.env, **self.engine_env(claimed)}
         pid = None
@@ -180,8 +179,7 @@ class ProcessWorker(BaseWorker):
         ]
         return process.pid
 
-    def wait(self, infrastructure: Infrastructure) -> int:
-        assert isinstance(infrastructure, ProcessInfrastructure)
+    def wait(self, infrastructure: ProcessInfrastructure) -> int:
         pid = infrastructure.pid
         try:
             if pid in self._forked:
@@ -206,9 +204,8 @@ class ProcessWorker(BaseWorker):
                 reader.join()
             raise
 
-    def kill(self, infrastructure: Infrastructure, grace_seconds: float) -> None:
+    def kill(self, infrastructure: ProcessInfrastructure, grace_seconds: float) -> None:
         """SIGTERM the run's whole process group, then SIGKILL it after the grace period."""
-        assert isinstance(infrastructure, ProcessInfrastructure)
         pid = infrastructure.pid
         process = self._processes.get(pid)
         if process is None and pid not in self._forked:

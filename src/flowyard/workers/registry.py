@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import import_module
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flowyard.errors import InvalidInput
 
@@ -18,7 +18,7 @@ def worker_types() -> list[str]:
     return sorted(ep.name for ep in entry_points(group=GROUP))
 
 
-def require_installed(worker_type: type[BaseWorker]) -> None:
+def require_installed(worker_type: type[BaseWorker[Any, Any]]) -> None:
     """Raise ``InvalidInput`` naming the ``pip install`` to run when the package the type
     needs (``requires``) is missing; a pool of it can still be created without it."""
     if worker_type.requires is None:
@@ -33,10 +33,10 @@ def require_installed(worker_type: type[BaseWorker]) -> None:
         ) from None
 
 
-def load_worker_type(name: str) -> type[BaseWorker]:
+def load_worker_type(name: str) -> type[BaseWorker[Any, Any]]:
     for ep in entry_points(group=GROUP):
         if ep.name == name:
-            worker_type: type[BaseWorker] = ep.load()
+            worker_type: type[BaseWorker[Any, Any]] = ep.load()
             return worker_type
     known = ", ".join(worker_types()) or "none installed"
     raise InvalidInput(f"unknown worker type {name!r} (known: {known})")

@@ -1,6 +1,6 @@
 """The Lambda worker: each flow run is one invocation of a function that runs the engine.
 
-``launch`` mints a token scoped to the run (never the worker's key), invokes the pool's
+``create`` mints a token scoped to the run (never the worker's key), invokes the pool's
 function with the run's payload (throttles retried with backoff, then the run Crashed),
 and returns Lambda's request id as the infrastructure id. ``wait`` then depends on the
 invocation type:
@@ -22,14 +22,12 @@ is stopped by its engine, which sees Cancelling in its next heartbeat's answer.
 
 from __future__ import annotations
 
-import builtins
 import itertools
 import json
 import threading
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from flowyard import schemas as s
@@ -61,10 +59,10 @@ class LambdaInfrastructure(Infrastructure):
     invocation_type: str
 
 
-class LambdaWorker(BaseWorker):
+class LambdaWorker(BaseWorker[LambdaVariables, LambdaInfrastructure]):
     type: ClassVar[str] = "lambda"
     requires: ClassVar[tuple[str, str] | None] = ("boto3", "aws")
-    variables: ClassVar[builtins.type[BaseModel]] = LambdaVariables
+    variables = LambdaVariables
     supports_kill: ClassVar[bool] = False
     kills_at_shutdown: ClassVar[bool] = False  # an invocation outlives its worker anyway
 
@@ -77,12 +75,12 @@ class LambdaWorker(BaseWorker):
         self._outcomes: dict[str, invocation.InvokeOutcome] = {}
         self._handed_over: set[str] = set()
 
-    # -- launch / wait ------------------------------------------------------------------------
+    # -- create / wait ------------------------------------------------------------------------
 
-    def launch(
-        self, claimed: s.ClaimedRun, configuration: BaseModel, output: OutputSink
-    ) -> Infrastructure:
-        assert isinstance(configuration, LambdaVariables)
+    def create(
+        self, claimed: s.ClaimedRun, configuration: LambdaVariables, output: OutputSink
+    ) -> LambdaInfrastructure:
+        """Invoke the function (its request id is the handle, known only once invoked)."""
         run_id = claimed.run.id
         client = self._lambda(configuration)
         self._check_memory(client, configuration)
@@ -117,9 +115,8 @@ class LambdaWorker(BaseWorker):
             invocation_type=configuration.invocation_type,
         )
 
-    def wait(self, infrastructure: Infrastructure) -> int:
+    def wait(self, infrastructure: LambdaInfrastructure) -> int:
         """0 once the run is final (or the function answered), 1 when the worker Crashed it."""
-        assert isinstance(infrastructure, LambdaInfrastructure)
         run_id = infrastructure.run_id
         try:
             claimed, configuration = self._runs[run_id]

@@ -1,31 +1,29 @@
 """The Kubernetes worker: each flow run is a ``batch/v1`` Job, through the official client.
 
-Launch: the Job manifest is built and checked (pure, ``manifest`` and ``validation``), its
-``namespace:name`` recorded on the run as the infrastructure id, and only then is the Job
-created (``jobs``). Wait: the pods of the Job are watched until one starts (pending
-reasons go to the run's logs; a pod not started within ``pod_watch_timeout_seconds`` ends
-the run Crashed and its Job is deleted), its logs are followed into the run's logs, and
-the Job is watched until it completes, fails or is deleted (``job_watch``). The watches
-resume through timeouts, 410 Gone and API-server restarts (``watching``): only a Job that
-really ended settles the run. Kill: the Job is deleted with foreground propagation. Jobs
-of a worker that died are found by their labels and adopted or settled (``adoption``).
+Create: the Job manifest is built and checked (pure, ``manifest`` and ``validation``); the
+base records its ``namespace:name`` on the run as the infrastructure id, and only then
+does ``start`` create the Job (``jobs``). Wait: the pods of the Job are watched until one
+starts (pending reasons go to the run's logs; a pod not started within
+``pod_watch_timeout_seconds`` ends the run Crashed and its Job is deleted), its logs are
+followed into the run's logs, and the Job is watched until it completes, fails or is
+deleted (``job_watch``). The watches resume through timeouts, 410 Gone and API-server
+restarts (``watching``): only a Job that really ended settles the run. Kill: the Job is
+deleted with foreground propagation. Jobs of a worker that died are found by their labels
+and adopted or settled (``adoption``).
 """
 
 from __future__ import annotations
 
-import builtins
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
-from pydantic import BaseModel
-
 from flowyard import schemas as s
 from flowyard.blocks import render_job_configuration
 from flowyard.errors import ApiError, FlowyardError
 from flowyard.states import StateType
-from flowyard.workers.base import BaseWorker, Infrastructure, OutputSink
+from flowyard.workers.base import BaseWorker, OutputSink
 from flowyard.workers.kubernetes import adoption
 from flowyard.workers.kubernetes.cluster import ClusterClients, KubernetesError
 from flowyard.workers.kubernetes.job_watch import WatchOptions, watch_job
@@ -42,12 +40,12 @@ from flowyard.workers.kubernetes.variables import KubernetesVariables
 __all__ = ["JobInfrastructure", "KubernetesWorker"]
 
 
-class KubernetesWorker(BaseWorker):
+class KubernetesWorker(BaseWorker[KubernetesVariables, JobInfrastructure]):
     """Runs each flow run of its pool as a Job; adopts the Jobs of workers that died."""
 
     type: ClassVar[str] = "kubernetes"
     requires: ClassVar[tuple[str, str] | None] = ("kubernetes", "kubernetes")
-    variables: ClassVar[builtins.type[BaseModel]] = KubernetesVariables
+    variables = KubernetesVariables
     supports_kill: ClassVar[bool] = True
     kills_at_shutdown: ClassVar[bool] = False
 
@@ -56,13 +54,15 @@ class KubernetesWorker(BaseWorker):
         self._clients = ClusterClients()
         self._watches: dict[str, WatchOptions] = {}
         self._adopting: dict[str, JobInfrastructure] = {}
+        self._unsubmitted: dict[str, dict[str, Any]] = {}  # manifests ``start`` submits
 
-    # -- launch / wait / kill ---------------------------------------------------------------
+    # -- create / start / wait / kill -------------------------------------------------------
 
-    def launch(
-        self, claimed: s.ClaimedRun, configuration: BaseModel, output: OutputSink
-    ) -> Infrastructure:
-        assert isinstance(configuration, KubernetesVariables)
+    def create(
+        self, claimed: s.ClaimedRun, configuration: KubernetesVariables, output: OutputSink
+    ) -> JobInfrastructure:
+        """Build and check the Job's manifest and name the Job (``start`` creates it), or
+        hand back the Job being adopted for this run."""
         watch = WatchOptions(
             output, configuration.pod_watch_timeout_seconds, configuration.stream_output
         )
@@ -77,14 +77,24 @@ class KubernetesWorker(BaseWorker):
         infrastructure = JobInfrastructure.of(
             metadata["namespace"], metadata["name"], run_id=claimed.run.id, cluster=cluster
         )
-        self._record_infrastructure(claimed, infrastructure)
-        with _also_in_run_logs(output, KubernetesError):
-            create_job(self._clients.batch(cluster), infrastructure, manifest)
         self._watches[infrastructure.id] = watch
+        self._unsubmitted[infrastructure.id] = manifest
         return infrastructure
 
-    def wait(self, infrastructure: Infrastructure) -> int:
-        assert isinstance(infrastructure, JobInfrastructure)
+    def start(self, infrastructure: JobInfrastructure) -> None:
+        """Create the Job (an adopted one exists already)."""
+        manifest = self._unsubmitted.pop(infrastructure.id, None)
+        if manifest is None:
+            return
+        output = self._watches[infrastructure.id].output
+        try:
+            with _also_in_run_logs(output, KubernetesError):
+                create_job(self._clients.batch(infrastructure.cluster), infrastructure, manifest)
+        except Exception:
+            self._watches.pop(infrastructure.id, None)
+            raise
+
+    def wait(self, infrastructure: JobInfrastructure) -> int:
         watch = self._watches.pop(infrastructure.id)
         cluster = infrastructure.cluster
         with _also_in_run_logs(watch.output, KubernetesError):
@@ -95,9 +105,8 @@ class KubernetesWorker(BaseWorker):
             self._settle_run(infrastructure.run_id, end.crash_message)
         return end.code
 
-    def kill(self, infrastructure: Infrastructure, grace_seconds: float) -> None:
+    def kill(self, infrastructure: JobInfrastructure, grace_seconds: float) -> None:
         """Delete the Job, foreground: it is gone only once its pods are."""
-        assert isinstance(infrastructure, JobInfrastructure)
         delete_job(self._clients.batch(infrastructure.cluster), infrastructure, "Foreground")
 
     def shutdown(self) -> None:
