@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
+from tests.helpers.cli import flowyard
 
 
 def cli(server: ServerProcess, *args: str, cwd: Path | None = None) -> str:
-    env = {**os.environ, "FLOWYARD_API_URL": server.url}
-    done = subprocess.run(
-        [sys.executable, "-m", "flowyard", *args], env=env, capture_output=True, text=True, cwd=cwd
-    )
+    """The output of a ``flowyard`` command that must succeed."""
+    done = flowyard(server.url, *args, cwd=cwd)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from flowyard import schemas as s
 from flowyard.states import StateType
 from flowyard.workers.docker_orphans import Action, decide
+from tests.helpers.runs import containers_of, wait_for_state
 from tests.waiting import wait_until
-from tests.workers.test_docker_worker import containers_of, wait_for_state
 
 
 def _run(state: StateType, worker: str = "w1") -> s.FlowRun:

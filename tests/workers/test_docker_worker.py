@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
 from collections.abc import Callable
@@ -16,43 +15,14 @@ from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
 from tests.docker_engine import TEST_IMAGE, DockerEngine
 from tests.e2e.conftest import FAST, deploy_flow
+from tests.helpers.counting_proxy import CountingProxy
+from tests.helpers.runs import completed, containers_of, log_lines, wait_for_state
 from tests.waiting import wait_until
-from tests.workers.counting_proxy import CountingProxy
 
 pytestmark = pytest.mark.timeout(180)
 
 Deploy = Callable[..., s.Deployment]
 StartWorker = Callable[..., WorkerProcess]
-
-
-def state_of(api: FlowyardClient, run_id: str) -> str:
-    return api.read_flow_run(run_id).state.type.value
-
-
-def wait_for_state(api: FlowyardClient, run_id: str, *states: str, timeout: float = 60) -> str:
-    return wait_until(
-        lambda: (state := state_of(api, run_id)) in states and state,
-        timeout=timeout,
-        message=f"run {run_id} never reached {states}",
-    )
-
-
-def completed(api: FlowyardClient, run_id: str) -> None:
-    """Wait for the run to end and fail with its message and logs unless it completed."""
-    final = wait_for_state(api, run_id, "COMPLETED", "FAILED", "CRASHED", "CANCELLED")
-    if final != "COMPLETED":
-        message = api.read_flow_run(run_id).state.message
-        pytest.fail(f"run ended {final}: {message}\n" + "\n".join(log_lines(api, run_id)))
-
-
-def log_lines(api: FlowyardClient, run_id: str) -> list[str]:
-    return [entry.message for entry in api.read_logs(run_id)]
-
-
-def containers_of(engine: DockerEngine, run_id: str) -> list[object]:
-    with contextlib.closing(engine.client()) as docker:
-        label = f"io.flowyard.flow-run-id={run_id}"
-        return list(docker.containers.list(all=True, filters={"label": label}, ignore_removed=True))
 
 
 class TestDockerRuns:

@@ -13,6 +13,7 @@ from flowyard import schemas as s
 from flowyard.cli.processes import WorkerProcess
 from flowyard.client import FlowyardClient
 from flowyard.states import StateType
+from tests.helpers.runs import completed, has_line, job_of, log_lines, wait_for_state
 from tests.kube.fixtures import (  # noqa: F401 - fixtures
     deploy_k8s,
     k8s_pool,
@@ -22,8 +23,6 @@ from tests.kube.fixtures import (  # noqa: F401 - fixtures
 )
 from tests.kube.server import KubeApiServer
 from tests.waiting import wait_until
-from tests.workers.test_docker_worker import completed, log_lines, wait_for_state
-from tests.workers.test_kubernetes_worker import has_line, job_of
 
 pytestmark = pytest.mark.timeout(240)
 

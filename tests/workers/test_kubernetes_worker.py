@@ -17,6 +17,8 @@ from flowyard.client import FlowyardClient
 from flowyard.errors import ApiError
 from tests.docker_engine import TEST_IMAGE
 from tests.e2e.conftest import FAST, deploy_flow
+from tests.helpers.counting_proxy import CountingProxy
+from tests.helpers.runs import completed, has_line, job_of, log_lines, wait_for_state
 from tests.kube.fixtures import (  # noqa: F401 - fixtures
     create_secret,
     deploy_k8s,
@@ -28,23 +30,11 @@ from tests.kube.fixtures import (  # noqa: F401 - fixtures
 )
 from tests.kube.server import KubeApiServer
 from tests.waiting import wait_until
-from tests.workers.counting_proxy import CountingProxy
-from tests.workers.test_docker_worker import completed, log_lines, wait_for_state
 
 pytestmark = pytest.mark.timeout(240)
 
 Deploy = Callable[..., s.Deployment]
 StartWorker = Callable[..., WorkerProcess]
-
-
-def job_of(kube: KubeApiServer, run_id: str) -> dict | None:
-    jobs, _ = kube.store.list("jobs", None, {"flowyard.io/flow-run-id": run_id}, {})
-    return jobs[0] if jobs else None
-
-
-def has_line(api: FlowyardClient, run_id: str, text: str) -> list[str] | None:
-    lines = log_lines(api, run_id)
-    return lines if any(text in line for line in lines) else None
 
 
 class TestJobRuns:

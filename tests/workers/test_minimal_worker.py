@@ -20,8 +20,8 @@ from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
 from flowyard.errors import ApiError
 from tests.e2e.conftest import FAST, deploy_flow, flows_dir  # noqa: F401 - a fixture
+from tests.helpers.counting_proxy import CountingProxy
 from tests.waiting import wait_until
-from tests.workers.counting_proxy import CountingProxy
 
 PACKAGE = Path(__file__).parent / "minimal_worker"
 DOC = Path(__file__).parents[2] / "docs" / "writing-a-worker.md"
