@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tomllib
 import uuid
 from pathlib import Path
@@ -101,3 +103,34 @@ def test_the_doc_shows_the_tested_package():
     doc = DOC.read_text()
     assert (PACKAGE / "flowyard_minimal_worker.py").read_text() in doc
     assert 'minimal = "flowyard_minimal_worker:MinimalWorker"' in doc
+
+
+def test_a_type_whose_name_is_not_its_entry_point_is_refused_with_why(tmp_path: Path):
+    """Pools, runs and the UI go by the type's name: an entry point ``mislabelled`` that
+    loads a class saying ``type = "minimal"`` would put runs in the wrong pools."""
+    site = tmp_path / "site"
+    site.mkdir()
+    install(PACKAGE, site)
+    [entry_points] = site.glob("*.dist-info/entry_points.txt")
+    entry_points.write_text(
+        "[flowyard.workers]\nmislabelled = flowyard_minimal_worker:MinimalWorker\n"
+    )
+    probe = (
+        "from flowyard.errors import InvalidInput\n"
+        "from flowyard.workers.registry import load_worker_type\n"
+        "try:\n"
+        "    load_worker_type('mislabelled')\n"
+        "except InvalidInput as exc:\n"
+        "    print(exc)\n"
+    )
+    path = os.pathsep.join([str(site), os.environ["PYTHONPATH"]])
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "says its type is 'minimal'" in done.stdout
+    assert "must be the name of its entry point" in done.stdout

@@ -37,6 +37,12 @@ def load_worker_type(name: str) -> type[BaseWorker[Any, Any]]:
     for ep in entry_points(group=GROUP):
         if ep.name == name:
             worker_type: type[BaseWorker[Any, Any]] = ep.load()
+            if getattr(worker_type, "type", None) != name:
+                raise InvalidInput(
+                    f"the {name!r} worker type ({ep.value}) says its type is "
+                    f"{getattr(worker_type, 'type', None)!r}: a worker type's type must be "
+                    "the name of its entry point (pools, runs and the UI go by it)"
+                )
             return worker_type
     known = ", ".join(worker_types()) or "none installed"
     raise InvalidInput(f"unknown worker type {name!r} (known: {known})")
