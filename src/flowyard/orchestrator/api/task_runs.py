@@ -6,8 +6,8 @@ flow of fast tasks costs one request per few hundred task runs instead of two pe
 A record upserts every field of its task run. A final state is never replaced by a
 non-final one, by a record (it can arrive late, e.g. retried after an API outage) or by
 ``POST /api/task_runs/{id}/state`` (409): a task run that runs again is a new task run.
-Background task runs (``Task.delay``) are the exception: an operator may queue a final
-one again (``background_runs.set_state``), as Prefect reruns a task run it scheduled.
+Background task runs (``Task.delay``) are the exception: the state route may queue a
+final one again (``background_runs.set_state``).
 """
 
 from __future__ import annotations
