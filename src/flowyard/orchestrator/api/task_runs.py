@@ -117,7 +117,7 @@ def _row(record: s.TaskRunRecord) -> dict[str, Any]:
     }
 
 
-def final_kept(current: StateType, proposed: StateType) -> bool:
+def _takes_final_back(current: StateType, proposed: StateType) -> bool:
     """Would moving a task run from ``current`` to ``proposed`` take a final state back?"""
     return current.is_terminal and not proposed.is_terminal
 
@@ -136,7 +136,7 @@ async def set_task_run_state(
                 raise NotFound(f"task run {task_run_id!r} not found")
             if row.flow_run_id is None:
                 return None  # a background run (Task.delay): its queue must follow
-            if final_kept(row.state_type, body.state):
+            if _takes_final_back(row.state_type, body.state):
                 raise Conflict(
                     f"task run {row.id} is already {row.state_type.display_name}: a final "
                     f"state is not replaced by {body.state.display_name} (a task run that "
