@@ -6,7 +6,6 @@ a flow, is defined here (``flowyard.exceptions`` is Prefect's path to the ones a
     FlowyardError
     ├── NotFound            – a pool, queue, deployment, flow run or worker does not exist
     ├── Conflict            – the request contradicts current state (name taken, illegal transition)
-    │   └── InvalidTransition
     ├── InvalidInput        – bad parameters, entrypoint, job variables or options
     │   ├── EntrypointError – a flow entrypoint is malformed, leaves its folder, or cannot load
     │   └── ParameterTypeError – a flow parameter does not match its type hint
@@ -51,10 +50,6 @@ class NotFound(FlowyardError):
 
 class Conflict(FlowyardError):
     """Raised when a request contradicts the current state of an object."""
-
-
-class InvalidTransition(Conflict):
-    """Raised when a flow run cannot move from its state to the requested one."""
 
 
 class InvalidInput(FlowyardError):

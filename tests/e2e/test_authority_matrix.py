@@ -358,8 +358,6 @@ CASES = [
     case("POST", "/api/flow_runs/{ref}/resume", "",
          lambda w, who: Req("POST", f"/api/flow_runs/{w.run_a}/resume")),
     # task runs and logs
-    case("POST", "/api/task_runs", "worker_a run_a",
-         lambda w, who: Req("POST", "/api/task_runs", {"flow_run_id": w.run_a, "name": "t", "task_key": "t"})),
     case("POST", "/api/task_runs/bulk", "worker_a run_a", lambda w, who: Req("POST", "/api/task_runs/bulk", [_task_record(w)])),
     case("GET", "/api/task_runs/{task_run_id}", "viewer worker_a run_a",
          lambda w, who: Req("GET", f"/api/task_runs/{w.task_a}")),
@@ -489,8 +487,9 @@ def _make_world(admin: FlowyardClient, flows_dir: Path) -> World:
     later = s.DeploymentRunRequest(scheduled_time=datetime.now(UTC) + timedelta(days=1))
     run_a = admin.run_deployment(deployment_a.id, later).id
     run_b = admin.run_deployment(deployment_b.id, later).id
-    task = s.TaskRunCreate(flow_run_id=run_a, name="t", task_key="t")
-    task_a = admin.create_task_run(task).id
+    task_a = str(uuid.uuid4())
+    record = {"id": task_a, "flow_run_id": run_a, "name": "t", "task_key": "t", "state": "RUNNING"}
+    assert admin.upsert_task_runs([record]).upserted == 1
     world = World(admin, flows_dir, pool_a, pool_b, deployment_a, run_a, run_b, task_a, block)
     world.keys = {
         "admin": ADMIN,
@@ -559,15 +558,14 @@ def test_secrets_go_only_to_workers_whose_pools_refer_to_them(world: World):
 def test_a_run_token_cannot_touch_another_runs_task_runs(world: World):
     """Records or logs that name run B's task run under run A are refused; B's task run is
     left as it was."""
-    task_b = world.admin.create_task_run(
-        s.TaskRunCreate(flow_run_id=world.run_b, name="b-task", task_key="b")
-    )
+    task_b = {**_task_record(world), "flow_run_id": world.run_b, "name": "b-task"}
+    assert world.admin.upsert_task_runs([task_b]).upserted == 1
     token_a = world.token_for(world.run_a)
-    overwrite = {**_task_record(world), "id": task_b.id, "name": "hijacked"}
-    log = {**world.log(world.run_a), "task_run_id": task_b.id}
+    overwrite = {**_task_record(world), "id": task_b["id"], "name": "hijacked"}
+    log = {**world.log(world.run_a), "task_run_id": task_b["id"]}
     assert _as(world, token_a, "POST", "/api/task_runs/bulk", json=[overwrite]).status_code == 403
     assert _as(world, token_a, "POST", "/api/logs", json=[log]).status_code == 403
-    assert world.admin.read_task_run(task_b.id).name == "b-task"
+    assert world.admin.read_task_run(task_b["id"]).name == "b-task"
 
 
 def test_a_run_token_only_reads_once_its_run_is_final(world: World):
@@ -579,8 +577,8 @@ def test_a_run_token_only_reads_once_its_run_is_final(world: World):
     writes = [
         _as(world, token, "POST", "/api/logs", json=[world.log(run_id)]),
         _as(world, token, "POST", f"/api/flow_runs/{run_id}/heartbeat", json={}),
-        _as(world, token, "POST", "/api/task_runs",
-            json={"flow_run_id": run_id, "name": "t", "task_key": "t"}),
+        _as(world, token, "POST", "/api/task_runs/bulk",
+            json=[{**_task_record(world), "flow_run_id": run_id}]),
     ]  # fmt: skip
     assert [r.status_code for r in writes] == [403] * 3
     assert "final" in writes[0].json()["detail"]

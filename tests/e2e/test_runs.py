@@ -187,6 +187,18 @@ def test_abandoned_claim_returns_to_the_queue(api, deploy, pool, start_worker):
     assert not refused.accepted
 
 
+def test_a_claimed_run_is_the_same_document_as_the_run_read_back(api, deploy, pool):
+    """The run a claim hands out carries every field of GET /api/flow_runs/{id}, its
+    result reference included."""
+    run = api.run_deployment(deploy("noop").id, s.DeploymentRunRequest(priority=3))
+    ref = s.ResultRef(storage={"type": "local-file-system"}, key="k", location="/r/k",
+                      serializer="json")  # fmt: skip
+    api.set_flow_run_result(run.id, ref)
+    [claimed] = api.claim(pool, s.ClaimRequest(worker_name="reader", max_runs=1))
+    assert claimed.run.result == ref and claimed.run.priority == 3
+    assert claimed.run == api.read_flow_run(run.id)
+
+
 def test_sigterm_lets_running_runs_finish(api, deploy, start_worker, tmp_path):
     """On SIGTERM a worker stops claiming and waits for its runs to finish before exiting."""
     dep = deploy("sleeper", parameters={"folder": str(tmp_path), "seconds": 3})

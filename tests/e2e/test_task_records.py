@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 from flowyard import flow, tags, task
 from flowyard import schemas as s
 from flowyard.cli.main import cli
+from flowyard.errors import ApiError
 from flowyard.results import load_result
 from flowyard.runtime import flow_run
 from flowyard.states import StateType
@@ -248,22 +250,46 @@ def test_the_flow_call_returns_with_every_record_visible(recorded, api):
     assert {t.state_type for t in task_runs} == {StateType.COMPLETED}
 
 
-def test_the_single_record_routes_keep_the_new_fields_too(recorded, api):
-    """POST /api/task_runs and its /state route record tags, version, inputs and attempts."""
+def _running(api, run_id: str, **fields) -> str:
+    """A Running task run of ``run_id``, recorded as the SDK records one; its id."""
+    record = {"id": str(uuid.uuid4()), "flow_run_id": run_id, "name": "manual-0",
+              "task_key": "manual", "state": "RUNNING", **fields}  # fmt: skip
+    assert api.upsert_task_runs([record]).upserted == 1
+    return record["id"]
+
+
+def test_the_state_route_keeps_the_recorded_fields(recorded, api):
+    """POST /api/task_runs/{id}/state records attempts and cache key and keeps the tags,
+    version and inputs of the task run's record."""
     run_id, _ = dynamic(2)
     upstream = api.list_task_runs(run_id)[0].id
-    created = api.create_task_run(
-        s.TaskRunCreate(
-            flow_run_id=run_id, name="manual-0", task_key="manual", tags=["x"],
-            task_version="3", task_inputs={"a": [s.TaskRunInput(id=upstream)]},
-        )
-    )  # fmt: skip
+    inputs = {"a": [{"input_type": "task_run", "id": upstream}]}
+    task_run_id = _running(api, run_id, tags=["x"], task_version="3", task_inputs=inputs)
     api.set_task_run_state(
-        created.id, s.TaskRunUpdate(state=StateType.COMPLETED, run_count=3, cache_key="ck")
+        task_run_id, s.TaskRunUpdate(state=StateType.COMPLETED, run_count=3, cache_key="ck")
     )
-    read = api.read_task_run(created.id)
+    read = api.read_task_run(task_run_id)
     assert (read.tags, read.task_version, read.run_count, read.cache_key) == (["x"], "3", 3, "ck")
     assert [i.id for i in read.task_inputs["a"]] == [upstream]
+    assert read.end_time is not None
+
+
+@pytest.mark.parametrize("final", [StateType.COMPLETED, StateType.FAILED, StateType.CRASHED])
+def test_a_final_task_run_is_not_taken_back_to_a_non_final_state(recorded, api, final):
+    """A flow run's task run that is final refuses Running, Scheduled or Pending (409 naming
+    both states) and stays as it was; another final state still replaces it."""
+    run_id = api.create_flow_run(s.FlowRunCreate(flow_name="final-task-runs")).id
+    task_run_id = _running(api, run_id)
+    done = api.set_task_run_state(task_run_id, s.TaskRunUpdate(state=final, message="done"))
+    for back in (StateType.RUNNING, StateType.SCHEDULED, StateType.PENDING):
+        with pytest.raises(ApiError) as refused:
+            api.set_task_run_state(task_run_id, s.TaskRunUpdate(state=back))
+        assert refused.value.status_code == 409
+        assert final.display_name in str(refused.value) and back.display_name in str(refused.value)
+    kept = api.read_task_run(task_run_id)
+    assert (kept.state_type, kept.message, kept.end_time) == (final, "done", done.end_time)
+    other = StateType.CANCELLED
+    assert api.set_task_run_state(task_run_id, s.TaskRunUpdate(state=other)).state_type is other
 
 
 def test_futures_carry_their_task_run_id_before_the_run_starts(recorded, api):

@@ -81,7 +81,6 @@ class FakeApi:
             ("GET", r"/api/flow_runs/([^/]+)", self._read_run),
             ("GET", r"/api/deployments/([^/]+)", self._read_deployment),
             ("POST", r"/api/flow_runs/([^/]+)/state", self._set_state),
-            ("POST", r"/api/task_runs", self._create_task_run),
             ("POST", r"/api/task_runs/bulk", self._upsert_task_runs),
             ("POST", r"/api/task_runs/([^/]+)/state", self._set_task_state),
             ("POST", r"/api/logs", self._create_logs),
@@ -133,12 +132,6 @@ class FakeApi:
             accepted=not refused, state=run.state, reason=self.refuse_running if refused else None
         )
         return 200, result.model_dump(mode="json")
-
-    def _create_task_run(self, body: Any) -> tuple[int, Any]:
-        create = s.TaskRunCreate.model_validate(body)
-        task_run_id = create.id or str(uuid.uuid4())
-        self.task_runs[task_run_id] = create
-        return 200, self._task_run(task_run_id, create.state, None)
 
     def _upsert_task_runs(self, body: Any) -> tuple[int, Any]:
         """Records seen as a create (first of an id) and an update (a state past Running)."""

@@ -13,6 +13,7 @@ import re
 import secrets
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,7 +121,9 @@ def seed_resources(api: FlowyardClient) -> dict[str, dict[str, str]]:
         deployment.id, s.ScheduleCreate(kind="interval", expression="3600")
     )
     run = api.run_deployment(deployment.id, s.DeploymentRunRequest())
-    task_run = api.create_task_run(s.TaskRunCreate(flow_run_id=run.id, name="t-0", task_key="t"))
+    task_run = {"id": str(uuid.uuid4()), "flow_run_id": run.id, "name": "t-0", "task_key": "t",
+                "state": "RUNNING"}  # fmt: skip
+    assert api.upsert_task_runs([task_run]).upserted == 1
     background = api.create_background_task_run(
         s.BackgroundTaskRunCreate(task_key="fuzz", name="fuzz-0")
     )
@@ -129,7 +132,7 @@ def seed_resources(api: FlowyardClient) -> dict[str, dict[str, str]]:
         r"^/api/deployments/\{ref\}/schedules/": {"ref": deployment.id, "schedule_id": schedule.id},
         r"^/api/deployments/\{ref\}": {"ref": deployment.id},
         r"^/api/flow_runs/\{ref\}": {"ref": run.id},
-        r"^/api/task_runs/\{task_run_id\}": {"task_run_id": task_run.id},
+        r"^/api/task_runs/\{task_run_id\}": {"task_run_id": task_run["id"]},
         r"^/api/work_pools/\{pool_name\}": {"pool_name": "fuzz"},
     }
 

@@ -59,6 +59,15 @@ def _later_run(admin: FlowyardClient, deployment: s.Deployment) -> str:
     return admin.run_deployment(deployment.id, body).id
 
 
+def _task_run(admin: FlowyardClient, flow_run_id: str) -> str:
+    """A task run of ``flow_run_id``, recorded as the SDK records one; its id."""
+    task_run_id = str(uuid.uuid4())
+    record = {"id": task_run_id, "flow_run_id": flow_run_id, "name": "t", "task_key": "t",
+              "state": "RUNNING"}  # fmt: skip
+    assert admin.upsert_task_runs([record]).upserted == 1
+    return task_run_id
+
+
 def _bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
@@ -108,7 +117,7 @@ def test_a_run_token_publishes_for_its_own_run_only(
     """A's token creates and updates A's artifacts; B's run, B's task run under A's id,
     B's artifact and the listing are all refused (403)."""
     mine, other = _later_run(admin, deployment), _later_run(admin, deployment)
-    their_task = admin.create_task_run(s.TaskRunCreate(flow_run_id=other, name="t", task_key="t"))
+    their_task = _task_run(admin, other)
     theirs = admin.create_artifact(a.ArtifactCreate(type="progress", data=1, flow_run_id=other))
     token = admin.create_run_token(mine)
     with httpx.Client(base_url=locked.url, headers=_bearer(token)) as http:
@@ -124,7 +133,7 @@ def test_a_run_token_publishes_for_its_own_run_only(
             http.post(
                 "/api/artifacts",
                 json={"type": "markdown", "data": "x", "flow_run_id": mine,
-                      "task_run_id": their_task.id},
+                      "task_run_id": their_task},
             ),
             http.patch(f"/api/artifacts/{theirs.id}", json={"data": 99}),
             http.get(f"/api/artifacts/{theirs.id}"),
@@ -147,7 +156,7 @@ def test_worker_keys_publish_for_background_task_runs_only(
     updates a background task run's artifacts; a flow run's, even of its own pool, are
     refused, as are a viewer's writes; the viewer reads."""
     run_id = _later_run(admin, deployment)
-    flow_task = admin.create_task_run(s.TaskRunCreate(flow_run_id=run_id, name="t", task_key="t"))
+    flow_task = _task_run(admin, run_id)
     background = admin.request(
         "POST", "/api/background_task_runs", json={"task_key": "bg", "name": "bg"}
     )["id"]
@@ -163,8 +172,8 @@ def test_worker_keys_publish_for_background_task_runs_only(
     assert (stored.task_run_id, stored.flow_run_id, stored.data) == (background, None, 70)
     for body in (
         {"type": "markdown", "data": "x", "flow_run_id": run_id},
-        {"type": "markdown", "data": "x", "flow_run_id": run_id, "task_run_id": flow_task.id},
-        {"type": "markdown", "data": "x", "task_run_id": flow_task.id},
+        {"type": "markdown", "data": "x", "flow_run_id": run_id, "task_run_id": flow_task},
+        {"type": "markdown", "data": "x", "task_run_id": flow_task},
     ):
         answer = httpx.post(f"{locked.url}/api/artifacts", json=body, headers=_bearer(worker))
         assert answer.status_code == 403

@@ -109,9 +109,10 @@ def test_a_run_token_acts_for_its_run_only(locked_server: ServerProcess, two_run
         )
         assert http.post("/api/logs", json=[_log(mine)]).status_code == 201
         assert http.get(f"/api/deployments/{deployment_id}").status_code == 200
-        task = http.post("/api/task_runs", json={"flow_run_id": mine, "name": "t", "task_key": "t"})
-        assert task.status_code == 201
-        child = {"flow_name": "child", "parent_task_run_id": task.json()["id"]}
+        task = {"id": str(uuid.uuid4()), "flow_run_id": mine, "name": "t", "task_key": "t",
+                "state": "RUNNING"}  # fmt: skip
+        assert http.post("/api/task_runs/bulk", json=[task]).status_code == 200
+        child = {"flow_name": "child", "parent_task_run_id": task["id"]}
         child_run = http.post("/api/flow_runs", json=child)
         assert child_run.status_code == 201
         assert http.get(f"/api/flow_runs/{child_run.json()['id']}").status_code == 200
@@ -120,7 +121,7 @@ def test_a_run_token_acts_for_its_run_only(locked_server: ServerProcess, two_run
             http.post(f"/api/flow_runs/{other}/state", json={"type": "CANCELLED"}),
             http.post(f"/api/flow_runs/{other}/heartbeat", json={"token": "x"}),
             http.post("/api/logs", json=[_log(mine), _log(other)]),
-            http.post("/api/task_runs", json={"flow_run_id": other, "name": "t", "task_key": "t"}),
+            http.post("/api/task_runs/bulk", json=[{**task, "flow_run_id": other}]),
             http.post("/api/flow_runs", json={"flow_name": "orphan"}),
             http.get("/api/flow_runs"),
             http.post(f"/api/flow_runs/{mine}/token"),

@@ -113,8 +113,8 @@ class TestClaimOrder:
             claims = first.claims + second.claims
             assert {c.queue for c in claims} == {"default"}
             assert len({c.token for c in claims}) == 2
-            assert await q.held_claim(POOL, "r1") == claims[0]
-            assert await q.held_claim(POOL, "nope") is None
+            held = await q.expired_leases(POOL, NOW + 30)
+            assert {c.run_id: c for c in held} == {c.run_id: c for c in claims}
 
         run_pools(body)
 
@@ -145,7 +145,7 @@ class TestLimitsAndPauses:
             await q.enqueue(POOL, "b", "b1", NOW)
             assert await _claim(q) == ["a1", "a2"]
             assert await _claim(q) == []
-            await q.set_pool_limit(POOL, 3)
+            await _setup(q, QueueConfig("a", 1), QueueConfig("b", 2), limit=3)
             assert await _claim(q) == ["b1"]
             assert await q.running_count(POOL) == 3
 
@@ -158,7 +158,7 @@ class TestLimitsAndPauses:
             await _setup(q, QueueConfig("default"))
             await q.enqueue_many(POOL, "default", [(f"r{i}", NOW - 1 + i / 10) for i in range(4)])
             assert await _claim(q, max_runs=3) == ["r0", "r1", "r2"]
-            await q.upsert_queue(POOL, QueueConfig("default", concurrency_limit=1))
+            await _setup(q, QueueConfig("default", concurrency_limit=1))
             assert await _claim(q) == []
             for run_id in ("r0", "r1"):
                 await q.release(POOL, run_id)
@@ -175,7 +175,7 @@ class TestLimitsAndPauses:
             await _setup(q, QueueConfig("default"), paused=True)
             await q.enqueue(POOL, "default", "r", NOW)
             assert await _claim(q) == []
-            await q.set_pool_paused(POOL, False)
+            await _setup(q, QueueConfig("default"), paused=False)
             assert await _claim(q) == ["r"]
 
         run_pools(body)
@@ -188,7 +188,7 @@ class TestLimitsAndPauses:
             await q.enqueue(POOL, "high", "h", NOW - 10)
             await q.enqueue(POOL, "low", "l", NOW)
             assert await _claim(q) == ["l"]
-            await q.upsert_queue(POOL, QueueConfig("high", 1, paused=False))
+            await _setup(q, QueueConfig("high", 1, paused=False), QueueConfig("low", 2))
             assert await _claim(q) == ["h"]
 
         run_pools(body)
@@ -310,7 +310,7 @@ class TestConfiguration:
             await q.enqueue(POOL, "old", "o", NOW - 10)
             assert await _claim(q, max_runs=0) == []  # caches the layout
             other = PoolQueues(q._redis)
-            await other.upsert_queue(POOL, QueueConfig("new", 1))
+            await _setup(other, QueueConfig("old", 5), QueueConfig("new", 1))
             await other.enqueue(POOL, "new", "n", NOW)
             assert await _claim(q, max_runs=1) == ["n"]
             assert await q.release(POOL, "n") is True

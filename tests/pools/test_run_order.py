@@ -161,7 +161,9 @@ def test_fairness_can_be_switched_on_live(run_pools: Run) -> None:
         await q.sync_pool(POOL, paused=False, concurrency_limit=None, queues=[QueueConfig("q")])
         await _burst(q, "q", "a", 10, ts=NOW + 10)
         await _burst(q, "q", "b", 10, ts=NOW + 20)
-        await q.upsert_queue(POOL, QueueConfig("q", fair=True))
+        await q.sync_pool(
+            POOL, paused=False, concurrency_limit=None, queues=[QueueConfig("q", fair=True)]
+        )
         assert await _claim(q) == []  # nothing due yet
         result = await q.claim(POOL, worker="w", max_runs=4, now=NOW + 30, lease_seconds=30)
         assert [c.run_id[0] for c in result.claims] == ["a", "b", "a", "b"]

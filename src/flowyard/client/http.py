@@ -377,9 +377,6 @@ class FlowyardClient:
 
     # -- task runs and logs --------------------------------------------------------------
 
-    def create_task_run(self, body: s.TaskRunCreate) -> s.TaskRun:
-        return self._send_doc("POST", s.TaskRun, _path("task_runs"), body)
-
     def set_task_run_state(self, task_run_id: str, body: s.TaskRunUpdate) -> s.TaskRun:
         return self._send_doc("POST", s.TaskRun, _path("task_runs", task_run_id, "state"), body)
 

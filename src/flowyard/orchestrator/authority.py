@@ -43,7 +43,6 @@ from flowyard.orchestrator.scopes import (
     pool_in_body,
     pool_in_path,
     pool_in_query,
-    run_in_body,
     run_in_path,
     task_run_in_path,
     task_runs_in_body,
@@ -129,7 +128,6 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/flow_runs/{ref}/cancel"): ADMIN,
     ("POST", "/api/flow_runs/{ref}/resume"): ADMIN,
     # task runs and logs
-    ("POST", "/api/task_runs"): Rule(worker=run_in_body, run=run_in_body, needs_body=True),
     ("POST", "/api/task_runs/bulk"): Rule(
         worker=task_runs_in_body, run=task_runs_in_body, needs_body=True
     ),

@@ -112,31 +112,9 @@ def _claimed_run(session: Session, row: Any, token: str, docs: DeploymentDocs) -
     deployment = None
     if row["deployment_id"] is not None:
         deployment = docs.get(session, row["deployment_id"], row["deployment_updated"])
-    run = s.FlowRun(
-        id=row["id"],
-        name=row["name"],
-        flow_id=row["flow_id"],
-        flow_name=row["flow_name"],
-        deployment_id=row["deployment_id"],
-        deployment_name=row["deployment_name"],
-        pool_name=row["pool_name"],
-        queue_name=row["queue_name"],
-        parameters=row["parameters"],
-        job_variables=row["job_variables"],
-        state=s.StateDoc(
-            type=row["state_type"],
-            name=row["state_name"],
-            message=row["state_message"],
-            timestamp=row["state_timestamp"],
-        ),
-        scheduled_time=row["scheduled_time"],
-        start_time=row["start_time"],
-        end_time=row["end_time"],
-        worker_name=row["worker_name"],
-        infrastructure_id=row["infrastructure_id"],
-        created=row["created"],
-        priority=row["priority"],
-    )
     return s.ClaimedRun(
-        run=run, token=token, deployment=deployment, base_job_template=row["base_job_template"]
+        run=documents.flow_run_of(row),
+        token=token,
+        deployment=deployment,
+        base_job_template=row["base_job_template"],
     )

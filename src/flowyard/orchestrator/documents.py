@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -80,29 +81,59 @@ def state(run: m.FlowRun) -> s.StateDoc:
     )
 
 
+RUN_COLUMNS = (
+    "id", "name", "flow_id", "deployment_id", "parameters", "job_variables", "state_type",
+    "state_name", "state_message", "state_timestamp", "scheduled_time", "start_time",
+    "end_time", "worker_name", "infrastructure_id", "created", "priority",
+    "parent_task_run_id", "result_ref",
+)  # fmt: skip
+"""The ``flow_runs`` columns a flow-run document shows."""
+
+
 def flow_run(run: m.FlowRun) -> s.FlowRun:
+    """The document of a stored run (its flow, deployment and queue are loaded if needed)."""
     queue = run.queue
+    return flow_run_of(
+        {column: getattr(run, column) for column in RUN_COLUMNS}
+        | {
+            "flow_name": run.flow.name,
+            "deployment_name": run.deployment.name if run.deployment else None,
+            "pool_name": queue.pool.name if queue else None,
+            "queue_name": queue.name if queue else None,
+        }
+    )
+
+
+def flow_run_of(row: Mapping[str, Any]) -> s.FlowRun:
+    """The document of a run from its ``RUN_COLUMNS`` and its ``flow_name``,
+    ``deployment_name``, ``pool_name`` and ``queue_name``: an SQL row (as a claim reads
+    its runs) or the values of a stored run (``flow_run``)."""
     return s.FlowRun(
-        id=run.id,
-        name=run.name,
-        flow_id=run.flow_id,
-        flow_name=run.flow.name,
-        deployment_id=run.deployment_id,
-        deployment_name=run.deployment.name if run.deployment else None,
-        pool_name=queue.pool.name if queue else None,
-        queue_name=queue.name if queue else None,
-        parameters=run.parameters,
-        job_variables=run.job_variables,
-        state=state(run),
-        scheduled_time=run.scheduled_time,
-        start_time=run.start_time,
-        end_time=run.end_time,
-        worker_name=run.worker_name,
-        infrastructure_id=run.infrastructure_id,
-        created=run.created,
-        priority=run.priority,
-        parent_task_run_id=run.parent_task_run_id,
-        result=_result_ref(run.result_ref),
+        id=row["id"],
+        name=row["name"],
+        flow_id=row["flow_id"],
+        flow_name=row["flow_name"],
+        deployment_id=row["deployment_id"],
+        deployment_name=row["deployment_name"],
+        pool_name=row["pool_name"],
+        queue_name=row["queue_name"],
+        parameters=row["parameters"],
+        job_variables=row["job_variables"],
+        state=s.StateDoc(
+            type=row["state_type"],
+            name=row["state_name"],
+            message=row["state_message"],
+            timestamp=row["state_timestamp"],
+        ),
+        scheduled_time=row["scheduled_time"],
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+        worker_name=row["worker_name"],
+        infrastructure_id=row["infrastructure_id"],
+        created=row["created"],
+        priority=row["priority"],
+        parent_task_run_id=row["parent_task_run_id"],
+        result=_result_ref(row["result_ref"]),
     )
 
 

@@ -118,11 +118,6 @@ def pool_in_body(ask: Ask) -> bool:
     return isinstance(ask.body, dict) and serves(ask.caller, ask.body.get("name"))
 
 
-def run_in_body(ask: Ask) -> bool:
-    body = ask.body if isinstance(ask.body, dict) else {}
-    return _owns_run(ask, _run(ask.session, body.get("flow_run_id")))
-
-
 def parent_in_body(ask: Ask) -> bool:
     """A child flow run: its parent task run must be one of the token's."""
     body = ask.body if isinstance(ask.body, dict) else {}

@@ -1,4 +1,5 @@
-"""Writes of a pool's configuration: its pause and concurrency limit, its queues, deletion.
+"""Writes of a pool's configuration (its pause, concurrency limit and queues, all at once) and
+its deletion.
 
 A write that changes the queue set or a queue's priority replaces the config ``version``,
 so that a script called with an older layout answers "stale" (see
@@ -8,8 +9,6 @@ so that a script called with an older layout answers "stale" (see
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from typing import Any
 
 from flowyard.errors import Conflict
 from flowyard.pools import keys
@@ -44,29 +43,6 @@ class PoolConfiguration(PoolScripts):
         raise Conflict(f"Pool {pool!r} changed concurrently too often to sync it")
 
     @boundary
-    async def set_pool_paused(self, pool: str, paused: bool) -> None:
-        """Pause or resume claiming from the whole pool."""
-        await self._write_config(pool, {keys.PAUSED: "1" if paused else "0"})
-
-    @boundary
-    async def set_pool_limit(self, pool: str, limit: int | None) -> None:
-        """Set the pool's concurrency limit (None = unlimited)."""
-        if limit is None:
-            await self._write_config(pool, {}, drop=[keys.LIMIT])
-        else:
-            await self._write_config(pool, {keys.LIMIT: str(checked_limit(limit))})
-
-    @boundary
-    async def upsert_queue(self, pool: str, queue: QueueConfig) -> None:
-        """Create or update one queue of the pool."""
-        fields = queue_fields(queue)
-        fields[keys.VERSION] = _new_version()
-        unlimited = queue.concurrency_limit is None
-        await self._write_config(
-            pool, fields, drop=[keys.queue_field(queue.name, "limit")] if unlimited else []
-        )
-
-    @boundary
     async def delete_queue(self, pool: str, queue: str) -> None:
         """Remove a queue and its waiting runs; its held runs keep pool slots until released."""
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -86,17 +62,6 @@ class PoolConfiguration(PoolScripts):
             *queue_keys(pool, layout.queues),
         )
         self._layouts.pop(pool, None)
-
-    async def _write_config(
-        self, pool: str, fields: Mapping[Any, str], drop: list[str] | None = None
-    ) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            if fields:
-                pipe.hset(keys.config(pool), mapping=fields)
-            if drop:
-                pipe.hdel(keys.config(pool), *drop)
-            pipe.publish(keys.wake_channel(pool), "config")
-            await pipe.execute()
 
 
 def _new_version() -> str:

@@ -70,9 +70,3 @@ class PoolLeases(PoolScripts):
             for run_id, record in zip(run_ids, records, strict=True)
             if record is not None
         ]
-
-    @boundary
-    async def held_claim(self, pool: str, run_id: str) -> Claim | None:
-        """The claim currently holding a run, if any."""
-        record = await self._redis.hget(keys.claims(pool), run_id)
-        return None if record is None else claim_from_record(run_id, record)

@@ -1,4 +1,4 @@
-"""Flow runs: read and filter, move through the state machine, cancel; their task runs and logs."""
+"""Flow runs: read and filter, move through the state machine, cancel; their logs."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import insert, select
 
 from flowyard import schemas as s
-from flowyard.errors import Conflict, NotFound
-from flowyard.orchestrator import documents, events, queue_sync, run_pages, runs
-from flowyard.orchestrator.api import background_tasks as background
-from flowyard.orchestrator.api.background_tasks import Background
+from flowyard.errors import Conflict
+from flowyard.orchestrator import documents, queue_sync, run_pages, runs
 from flowyard.orchestrator.api.run_tokens import renewal
 from flowyard.orchestrator.lookups import get_flow
 from flowyard.orchestrator.runtime import Orch, Orchestrator
@@ -242,80 +240,6 @@ async def _heard_of(orch: Orchestrator, run_id: str, body: s.RunHeartbeat) -> St
             return run.state_type
 
     return await orch.in_thread(write)
-
-
-# -- task runs ------------------------------------------------------------------------------
-
-
-@router.post("/task_runs", status_code=201)
-async def create_task_run(body: s.TaskRunCreate, orch: Orch) -> s.TaskRun:
-    def create() -> s.TaskRun:
-        with orch.db.session() as session:
-            run = runs.get_run(session, body.flow_run_id)
-            now = datetime.now(UTC)
-            row = m.TaskRun(
-                id=body.id or m.new_id(),
-                flow_run_id=run.id,
-                name=body.name,
-                task_key=body.task_key,
-                parameters=body.parameters,
-                state_type=body.state,
-                start_time=now if body.state is StateType.RUNNING else None,
-                tags=body.tags,
-                task_version=body.task_version,
-                task_inputs=body.model_dump(mode="json")["task_inputs"],
-            )
-            session.add(row)
-            events.task_run_state(session, row, None, now=now)
-            session.flush()
-            return documents.task_run(row)
-
-    return await orch.in_thread(create)
-
-
-@router.post("/task_runs/{task_run_id}/state")
-async def set_task_run_state(
-    task_run_id: str, body: s.TaskRunUpdate, orch: Orch, bg: Background
-) -> s.TaskRun:
-    """Set a task run's state; a background run's queue and claim follow it."""
-
-    def update() -> s.TaskRun | None:
-        with orch.db.session() as session:
-            row = session.get(m.TaskRun, task_run_id)
-            if row is None:
-                raise NotFound(f"task run {task_run_id!r} not found")
-            if row.flow_run_id is None:
-                return None  # a background run (Task.delay): its queue must follow
-            now = datetime.now(UTC)
-            previous = row.state_type.value
-            row.state_type, row.message = body.state, body.message
-            row.state_name = body.state_name
-            row.run_count = body.run_count if body.run_count is not None else row.run_count
-            row.cache_key = body.cache_key or row.cache_key
-            row.result_ref = body.result.model_dump() if body.result else row.result_ref
-            if body.state is StateType.RUNNING and row.start_time is None:
-                row.start_time = now
-            if body.state.is_terminal:
-                row.end_time = now
-            events.task_run_state(session, row, previous, now=now)
-            session.flush()
-            return documents.task_run(row)
-
-    doc = await orch.in_thread(update)
-    return doc if doc is not None else await background.set_state(orch, bg, task_run_id, body)
-
-
-@router.get("/flow_runs/{ref}/task_runs")
-async def list_task_runs(ref: str, orch: Orch) -> list[s.TaskRun]:
-    def read() -> list[s.TaskRun]:
-        with orch.db.read() as session:
-            run = runs.get_run(session, ref)
-            query = (
-                select(m.TaskRun).where(m.TaskRun.flow_run_id == run.id).order_by(m.TaskRun.created)
-            )
-            return [documents.task_run(r) for r in session.scalars(query).all()]
-
-    return await orch.in_thread(read)
 
 
 # -- logs -----------------------------------------------------------------------------------

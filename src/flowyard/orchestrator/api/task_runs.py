@@ -1,13 +1,18 @@
-"""Task-run records (bulk upsert, read), a flow run's task graph and its result reference.
+"""Task runs: records (bulk upsert), one run's state, reads; a flow run's task graph and
+its result reference.
 
 The SDK chooses task-run ids and times itself and ships records in batches, so that a
 flow of fast tasks costs one request per few hundred task runs instead of two per task.
-A record upserts every field of its task run; a final state is never replaced by a
-non-final one (a record can arrive late, e.g. retried after an API outage).
+A record upserts every field of its task run. A final state is never replaced by a
+non-final one, by a record (it can arrive late, e.g. retried after an API outage) or by
+``POST /api/task_runs/{id}/state`` (409): a task run that runs again is a new task run.
+Background task runs (``Task.delay``) are the exception: the state route may queue a
+final one again (``background_runs.set_state``).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -16,8 +21,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
-from flowyard.errors import InvalidInput, NotFound
+from flowyard.errors import Conflict, InvalidInput, NotFound
 from flowyard.orchestrator import documents, events, runs
+from flowyard.orchestrator.api import background_tasks as background
+from flowyard.orchestrator.api.background_tasks import Background
 from flowyard.orchestrator.graph import build_graph
 from flowyard.orchestrator.runtime import Orch
 from flowyard.states import TERMINAL_STATES, StateType
@@ -110,6 +117,53 @@ def _row(record: s.TaskRunRecord) -> dict[str, Any]:
     }
 
 
+def _takes_final_back(current: StateType, proposed: StateType) -> bool:
+    """Would moving a task run from ``current`` to ``proposed`` take a final state back?"""
+    return current.is_terminal and not proposed.is_terminal
+
+
+@router.post("/task_runs/{task_run_id}/state")
+async def set_task_run_state(
+    task_run_id: str, body: s.TaskRunUpdate, orch: Orch, bg: Background
+) -> s.TaskRun:
+    """Set a task run's state (409 if that would take a final state back); a background
+    run's queue and claim follow its state."""
+
+    def update() -> s.TaskRun | None:
+        with orch.db.session() as session:
+            row = session.get(m.TaskRun, task_run_id, with_for_update=True)
+            if row is None:
+                raise NotFound(f"task run {task_run_id!r} not found")
+            if row.flow_run_id is None:
+                return None  # a background run (Task.delay): its queue must follow
+            if _takes_final_back(row.state_type, body.state):
+                raise Conflict(
+                    f"task run {row.id} is already {row.state_type.display_name}: a final "
+                    f"state is not replaced by {body.state.display_name} (a task run that "
+                    "runs again is a new task run)"
+                )
+            now, previous = datetime.now(UTC), row.state_type.value
+            _set_state(row, body, now=now)
+            events.task_run_state(session, row, previous, now=now)
+            session.flush()
+            return documents.task_run(row)
+
+    doc = await orch.in_thread(update)
+    return doc if doc is not None else await background.set_state(orch, bg, task_run_id, body)
+
+
+def _set_state(row: m.TaskRun, body: s.TaskRunUpdate, *, now: datetime) -> None:
+    row.state_type, row.message = body.state, body.message
+    row.state_name = body.state_name
+    row.run_count = body.run_count if body.run_count is not None else row.run_count
+    row.cache_key = body.cache_key or row.cache_key
+    row.result_ref = body.result.model_dump() if body.result else row.result_ref
+    if body.state is StateType.RUNNING and row.start_time is None:
+        row.start_time = now
+    if body.state.is_terminal:
+        row.end_time = now
+
+
 @router.get("/task_runs/{task_run_id}")
 async def read_task_run(task_run_id: str, orch: Orch) -> s.TaskRun:
     def read() -> s.TaskRun:
@@ -118,6 +172,19 @@ async def read_task_run(task_run_id: str, orch: Orch) -> s.TaskRun:
             if row is None:
                 raise NotFound(f"task run {task_run_id!r} not found")
             return documents.task_run(row)
+
+    return await orch.in_thread(read)
+
+
+@router.get("/flow_runs/{ref}/task_runs")
+async def list_task_runs(ref: str, orch: Orch) -> list[s.TaskRun]:
+    def read() -> list[s.TaskRun]:
+        with orch.db.read() as session:
+            run = runs.get_run(session, ref)
+            query = (
+                select(m.TaskRun).where(m.TaskRun.flow_run_id == run.id).order_by(m.TaskRun.created)
+            )
+            return [documents.task_run(r) for r in session.scalars(query).all()]
 
     return await orch.in_thread(read)
 
