@@ -7,9 +7,7 @@ import uuid
 import httpx
 
 from flowyard.client import FlowyardClient
-from tests.orchestrator.test_run_tokens import ADMIN, locked_server, two_runs
-
-__all__ = ["locked_server", "two_runs"]
+from tests.helpers.locked_server import ADMIN
 
 
 def _about(resource_id: str, name: str = "shop.checked") -> dict[str, object]:

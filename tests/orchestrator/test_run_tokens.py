@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,11 +15,11 @@ from flowyard.client import FlowyardClient
 from flowyard.errors import ApiError
 from flowyard.orchestrator import run_tokens as tokens
 from tests.e2e.conftest import FAST, create_process_pool
+from tests.helpers.locked_server import ADMIN
 from tests.servers import running_server
 from tests.waiting import wait_until
 
 KEY = tokens.signing_key(b"server secret")
-ADMIN = "admin-secret-for-run-token-tests-0123456789"
 
 
 class TestSigning:
@@ -67,28 +66,6 @@ class TestSigning:
 
 def _bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
-
-
-@pytest.fixture(scope="module")
-def locked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = {**FAST, "FLOWYARD_API_KEY": ADMIN}
-    with running_server(tmp_path_factory.mktemp("locked"), env) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def two_runs(locked_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory):
-    """Two scheduled runs of one deployment in the pool ``tokens``, and its deployment id."""
-    with FlowyardClient(locked_server.url, ADMIN) as admin:
-        create_process_pool(admin, "tokens")
-        dep = admin.create_deployment(
-            s.DeploymentCreate(
-                name="d", flow_name="token-flow", entrypoint="flows.py:f", pool_name="tokens"
-            )
-        )
-        mine = admin.run_deployment(dep.id, s.DeploymentRunRequest()).id
-        other = admin.run_deployment(dep.id, s.DeploymentRunRequest()).id
-    return mine, other, dep.id
 
 
 def _log(run_id: str) -> dict[str, object]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import httpx
 
 from flowyard.client import FlowyardClient
-from tests.orchestrator.test_run_tokens import ADMIN, locked_server, two_runs
-
-__all__ = ["locked_server", "two_runs"]
+from tests.helpers.locked_server import ADMIN
 
 
 def _record(run_id: str, task_run_id: str) -> dict[str, object]:
