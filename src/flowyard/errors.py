@@ -15,6 +15,8 @@ a flow, is defined here (``flowyard.exceptions`` is Prefect's path to the ones a
     │   └── ApiUnavailable  – the API could not be reached at all
     ├── ForkServerError     – the process worker's fork server failed (runs fall back)
     ├── DockerError         – the Docker engine refused or failed a worker's operation
+    ├── KubernetesError     – the Kubernetes API refused a request or could not be reached
+    ├── LambdaError         – AWS Lambda refused or failed an invocation
     ├── NotificationError   – a notification service refused a message or could not be reached
     ├── ActionFailed        – an automation action's attempt failed (its row says why)
     │   in flows and tasks (the SDK, as Prefect's exceptions):
@@ -27,6 +29,9 @@ a flow, is defined here (``flowyard.exceptions`` is Prefect's path to the ones a
     ├── FlowPauseTimeout    – a paused flow was not resumed in time
     ├── MissingContextError – run-only code called outside any run
     └── ConcurrencySlotAcquisitionError – a strict concurrency name has no limit
+
+    ValueError
+    └── EventTooLarge       – an event is larger than the server stores (emit_event)
 
     TimeoutError (as Prefect's)
     ├── TaskRunTimeoutError – a task run exceeded its timeout_seconds
@@ -95,6 +100,18 @@ class DockerError(FlowyardError):
     """Raised when the Docker engine refuses or fails an operation of the worker."""
 
 
+class KubernetesError(FlowyardError):
+    """Raised when the Kubernetes API server refuses a request or cannot be reached."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class LambdaError(FlowyardError):
+    """Raised when Lambda refused or failed an invocation the worker made."""
+
+
 class NotificationError(FlowyardError):
     """Raised when a notification service refuses a message or cannot be reached in time.
 
@@ -106,6 +123,14 @@ class NotificationError(FlowyardError):
         super().__init__(message)
         self.service = service
         self.status = status
+
+
+class EventTooLarge(ValueError):
+    """Raised when an event is larger than the server stores."""
+
+    def __init__(self, size: int, maximum: int) -> None:
+        super().__init__(f"event is {size} bytes, more than the limit of {maximum} bytes")
+        self.size, self.maximum = size, maximum
 
 
 # -- in flows and tasks (the SDK) ----------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from flowyard.errors import EventTooLarge
 from flowyard.events.schemas import (
     DEFAULT_MAX_BYTES,
     RESOURCE_ID,
@@ -35,14 +36,6 @@ log = structlog.get_logger()
 
 TIGHT_TIMING = timedelta(minutes=5)
 """``follows`` is kept only for an event this close in time (as Prefect does)."""
-
-
-class EventTooLarge(ValueError):
-    """Raised when an event is larger than the server stores."""
-
-    def __init__(self, size: int, maximum: int) -> None:
-        super().__init__(f"event is {size} bytes, more than the limit of {maximum} bytes")
-        self.size, self.maximum = size, maximum
 
 
 def emit_event(

@@ -32,7 +32,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from flowyard import schemas as s
 from flowyard.blocks import AwsCredentials
-from flowyard.errors import ApiError, FlowyardError
+from flowyard.errors import ApiError, LambdaError
 from flowyard.states import StateType
 from flowyard.workers.aws_lambda import invocation
 from flowyard.workers.aws_lambda.variables import LambdaVariables
@@ -45,10 +45,6 @@ THROTTLE_BACKOFF = wait_exponential_jitter(multiplier=0.5, max=10.0)
 """Waits between retries of a throttled invoke: 0.5 s, 1 s, 2 s … (jittered), at most 10 s."""
 POLL_INTERVALS = (0.2, 0.5, 1.0, 2.0)
 """How often an Event run's state is read: quickly at first, then every 2 s."""
-
-
-class LambdaError(FlowyardError):
-    """Raised when Lambda refused or failed an invocation the worker made."""
 
 
 class LambdaInfrastructure(Infrastructure):

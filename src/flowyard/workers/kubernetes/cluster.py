@@ -22,7 +22,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from flowyard.blocks import KubernetesClusterConfig
-from flowyard.errors import FlowyardError
+from flowyard.errors import KubernetesError
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -30,14 +30,6 @@ if TYPE_CHECKING:
 TRANSIENT_STATUS = frozenset({0, 408, 429, 500, 502, 503, 504})
 POOL_SIZE = 128
 """Connections kept per API server: each watched run holds one or two open streams."""
-
-
-class KubernetesError(FlowyardError):
-    """Raised when the Kubernetes API server refuses a request or cannot be reached."""
-
-    def __init__(self, message: str, status: int = 0) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def connect(config: KubernetesClusterConfig | None) -> ApiClient:

@@ -13,8 +13,9 @@ from typing import Any
 import structlog
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from flowyard.errors import KubernetesError
 from flowyard.workers.base import Infrastructure
-from flowyard.workers.kubernetes.cluster import KubernetesError, is_transient, read_json
+from flowyard.workers.kubernetes.cluster import is_transient, read_json
 from flowyard.workers.kubernetes.manifest import POOL, label_value
 
 log = structlog.get_logger()

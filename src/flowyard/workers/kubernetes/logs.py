@@ -12,8 +12,9 @@ from typing import Any
 
 import structlog
 
+from flowyard.errors import KubernetesError
 from flowyard.workers.base import OutputSink
-from flowyard.workers.kubernetes.cluster import KubernetesError, read_json, stream_lines
+from flowyard.workers.kubernetes.cluster import read_json, stream_lines
 from flowyard.workers.kubernetes.manifest import CONTAINER
 from flowyard.workers.kubernetes.outcomes import exit_code
 

@@ -25,13 +25,8 @@ from typing import Any, TypeVar
 
 import structlog
 
-from flowyard.workers.kubernetes.cluster import (
-    KubernetesError,
-    is_gone,
-    is_transient,
-    read_json,
-    stream_lines,
-)
+from flowyard.errors import KubernetesError
+from flowyard.workers.kubernetes.cluster import is_gone, is_transient, read_json, stream_lines
 
 log = structlog.get_logger()
 

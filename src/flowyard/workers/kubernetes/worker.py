@@ -21,11 +21,11 @@ from typing import Any, ClassVar
 
 from flowyard import schemas as s
 from flowyard.blocks import render_job_configuration
-from flowyard.errors import ApiError, FlowyardError
+from flowyard.errors import ApiError, FlowyardError, KubernetesError
 from flowyard.states import StateType
 from flowyard.workers.base import BaseWorker, OutputSink
 from flowyard.workers.kubernetes import adoption
-from flowyard.workers.kubernetes.cluster import ClusterClients, KubernetesError
+from flowyard.workers.kubernetes.cluster import ClusterClients
 from flowyard.workers.kubernetes.job_watch import WatchOptions, watch_job
 from flowyard.workers.kubernetes.jobs import (
     JobInfrastructure,
