@@ -76,6 +76,19 @@ def test_materialize_is_idempotent(database):
         assert all(r.state_type is StateType.SCHEDULED for r in stored)
 
 
+def test_a_pass_writes_at_most_its_limit_the_earliest_first_and_the_next_goes_on(database):
+    """However many slots are due (a first pass, a long downtime), a pass writes its limit,
+    earliest first, in short transactions; the next pass writes the rest."""
+    _schedule(database)
+    window = Window(max_runs=2000, horizon_seconds=24 * 3600, max_per_pass=600)
+    passes = []
+    while effects := materialize(database, NOW, window):
+        passes.append(sorted(effect.enqueue_at for effect in effects))
+    assert [len(p) for p in passes] == [600, 600, 240]  # 1,440 minutes in 24 h
+    assert passes[0][-1] < passes[1][0] < passes[1][-1] < passes[2][0]  # earliest first
+    assert _count_runs(database) == 1440
+
+
 def test_concurrent_passes_write_each_slot_once(database):
     """Scheduler passes racing from several threads never duplicate a run."""
     _schedule(database)
@@ -186,7 +199,9 @@ def test_a_scheduler_killed_mid_pass_leaves_nothing_half_written(database, kill_
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
-    materialize(database, NOW, Window(max_runs=24, horizon_seconds=86400))
+    window = Window(max_runs=24, horizon_seconds=86400)
+    while materialize(database, NOW, window):  # passes of at most max_per_pass runs
+        pass
     assert _count_runs(database) == 300 * 24
     with database.read() as session:
         slots = session.execute(select(m.FlowRun.schedule_id, m.FlowRun.scheduled_time)).all()
