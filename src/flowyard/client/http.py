@@ -8,6 +8,7 @@ any other POST is sent again only when it surely took no effect (``retries.may_r
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from flowyard import schemas as s
 from flowyard.client.bodies import json_bytes
+from flowyard.client.retries import IDEMPOTENCY_KEY
 from flowyard.client.transport import ApiTransport, api_path
 from flowyard.errors import ApiUnavailable
 
@@ -225,11 +227,16 @@ class FlowyardClient(ApiTransport):
     # -- workers -------------------------------------------------------------------------
 
     def claim(self, pool: str, body: s.ClaimRequest) -> list[s.ClaimedRun]:
-        """Long-poll for up to ``max_runs`` runs; waits at most ``body.wait`` seconds."""
+        """Long-poll for up to ``max_runs`` runs; waits at most ``body.wait`` seconds.
+
+        Each claim carries its own idempotency key, so that when it is sent again (the
+        connection broke before the answer came) the API answers with the runs it already
+        handed out for it instead of handing out more."""
         data = self.request(
             "POST",
             _path("work_pools", pool, "claim"),
             json=body.model_dump(mode="json"),
+            headers={IDEMPOTENCY_KEY: uuid.uuid4().hex},
             timeout=body.wait + 30.0,
         )
         return s.ClaimResponse.model_validate(data).runs
