@@ -20,6 +20,8 @@ from flowyard.api_settings import (
     MIN_MAX_REQUEST_BYTES,
 )
 
+MIB = 1024 * 1024
+
 
 class Settings(BaseSettings):
     """Every knob, with its environment variable ``FLOWYARD_<NAME>``."""

@@ -127,7 +127,10 @@ class ApiTransport:
         """Send one request; returns the decoded JSON body. A transient failure is retried
         as the policy says, and sent again only when ``retries.may_replay`` allows:
         ``idempotent`` marks a POST or PATCH that may be (GET, PUT, DELETE and requests
-        with an ``Idempotency-Key`` header are)."""
+        with an ``Idempotency-Key`` header are).
+
+        A plain loop, not tenacity: importing tenacity (asyncio with it) would cost every
+        CLI command 10-20 ms, and the decisions are ``RetryPolicy``'s, pure and tested."""
         idempotent = idempotent or method in IDEMPOTENT_METHODS
         idempotent = idempotent or IDEMPOTENCY_KEY in (kw.get("headers") or {})
         deadline = time.monotonic() + self.retry_seconds
@@ -136,10 +139,9 @@ class ApiTransport:
             try:
                 return self._send(method, path, timeout=timeout, **kw)
             except ApiError as exc:
-                pause = min(wait * (1 + random.random()), self.retry.max_wait)
-                if time.monotonic() + pause > deadline:
-                    raise
-                if not self.retry.retries(exc, idempotent=idempotent):
+                pause = min(wait * (1 + random.random()), self.retry.max_wait)  # jittered
+                late = time.monotonic() + pause > deadline
+                if late or not self.retry.retries(exc, idempotent=idempotent):
                     raise
             time.sleep(pause)
             wait *= 2
