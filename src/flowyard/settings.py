@@ -1,7 +1,8 @@
 """Flowyard's one settings object, read from ``FLOWYARD_*`` environment variables.
 
 Built once at the edge (the CLI, the server factory, the engine's entry) and passed
-down; library code never reads the environment itself.
+down; library code never reads the environment itself. A command that only talks to the
+API reads its three settings with ``api_settings.ApiSettings`` instead (same defaults).
 """
 
 from __future__ import annotations
@@ -12,20 +13,27 @@ from typing import Annotated
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flowyard.api_settings import (
+    DEFAULT_API_URL,
+    DEFAULT_MAX_REQUEST_BYTES,
+    ENV_PREFIX,
+    MIN_MAX_REQUEST_BYTES,
+)
+
 MIB = 1024 * 1024
 
 
 class Settings(BaseSettings):
     """Every knob, with its environment variable ``FLOWYARD_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="FLOWYARD_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     home: Path = Field(
         default_factory=lambda: Path.home() / ".flowyard",
         description="Folder of the server's data (SQLite file, secret key, managed Redis); "
         "kept 0700 with files 0600 (flowyard.private_files).",
     )
-    api_url: str = "http://127.0.0.1:4200"
+    api_url: str = DEFAULT_API_URL
     api_key: str | None = None
     ui_url: str | None = Field(
         default=None,
@@ -44,8 +52,8 @@ class Settings(BaseSettings):
     server_port: int = 4200
 
     max_request_bytes: int = Field(
-        default=4 * MIB,
-        ge=1024,
+        default=DEFAULT_MAX_REQUEST_BYTES,
+        ge=MIN_MAX_REQUEST_BYTES,
         description="Largest request body the API accepts (413 beyond); clients keep their "
         "batches of logs and task-run records under it.",
     )

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from flowyard.cli.main import COMMANDS, cli
@@ -67,23 +68,30 @@ LISTING_PROBE = """
 import json, sys
 from flowyard.cli.main import cli
 try:
-    cli(["--api-url", "http://127.0.0.1:9", "work-pool", "ls"])
+    cli(["--api-url", "http://127.0.0.1:9", *sys.argv[1:]])
 except SystemExit:
     pass
 print(json.dumps(sorted(sys.modules)))
 """
 
 
-def test_a_listing_imports_only_what_it_reads():
-    """``work-pool ls`` loads its own group and the client, not the SDK, the worker types,
-    the events package, automations or the other command groups."""
+@pytest.mark.parametrize(
+    ("args", "group"),
+    [(["work-pool", "ls"], "flowyard.cli.pools"), (["flow-run", "ls"], "flowyard.cli.flow_runs")],
+)
+def test_a_listing_imports_only_what_it_reads(args, group):
+    """A listing loads its own group and the client's transport: not pydantic, the API
+    documents, pydantic-settings, structlog, the SDK, the worker types, the events
+    package, automations or the other command groups."""
     done = subprocess.run(
-        [sys.executable, "-c", LISTING_PROBE], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", LISTING_PROBE, *args], capture_output=True, text=True, timeout=60
     )
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
-    assert {"flowyard.cli.pools", "flowyard.client"} <= loaded
+    assert {group, "flowyard.client.transport"} <= loaded
     unwanted = {
-        "flowyard.sdk", "flowyard.workers", "flowyard.events", "flowyard.schemas.automations",
-        "flowyard.cli.deployments", "flowyard.cli.flow_runs", "fastapi", "sqlalchemy",
+        "pydantic", "pydantic_settings", "structlog", "tenacity", "flowyard.schemas",
+        "flowyard.settings", "flowyard.client.http", "flowyard.sdk", "flowyard.workers",
+        "flowyard.events", "flowyard.schemas.automations", "flowyard.cli.deployments",
+        "fastapi", "sqlalchemy",
     }  # fmt: skip
     assert sorted(unwanted & loaded) == []

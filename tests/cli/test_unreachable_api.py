@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from flowyard.cli.processes import free_port
-from flowyard.client import FlowyardClient, is_transient
-from flowyard.errors import ApiError, ApiUnavailable
+from flowyard.client import INTERACTIVE, FlowyardClient
+from flowyard.errors import ApiUnavailable
 
 
 @pytest.mark.parametrize("args", [("work-pool", "ls"), ("flow-run", "ls")])
@@ -33,20 +33,9 @@ def test_a_command_fails_at_once_when_nothing_listens(args):
     )
 
 
-def test_only_a_terminal_gives_up_on_a_refused_connection():
-    """A refused connection is transient for workers and engines, not for a person waiting;
-    an API that is reachable but failing is transient for both."""
-    refused = ApiUnavailable("refused", refused=True)
-    timed_out = ApiUnavailable("connect timeout")
-    assert is_transient(refused) and not is_transient(refused, refused_too=False)
-    assert is_transient(timed_out, refused_too=False)
-    assert is_transient(ApiError(503, "busy"), refused_too=False)
-    assert not is_transient(ApiError(404, "missing"))
-
-
 def test_the_client_marks_a_refused_connection():
     """The client tells a refused connection from other failures, at the httpx boundary."""
-    with FlowyardClient(f"http://127.0.0.1:{free_port()}", retry_refused=False) as api:
+    with FlowyardClient(f"http://127.0.0.1:{free_port()}", retry=INTERACTIVE) as api:
         with pytest.raises(ApiUnavailable) as info:
             api.health()
     assert info.value.refused

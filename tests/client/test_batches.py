@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from flowyard.client.batches import BatchShipper, json_bytes, json_size
+from flowyard.client.batches import BatchShipper
+from flowyard.client.bodies import json_bytes, json_size
 from flowyard.errors import ApiError
 from tests.waiting import wait_until
 

@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from flowyard import schemas as s
 from flowyard.states import StateType
 
@@ -206,15 +208,20 @@ class TestRefusedAndBroken:
         assert done.returncode == 1
         assert "flow_run_start_failed" in done.stderr
 
-    def test_a_terminal_state_that_cannot_be_reported_exits_non_zero(self, api, tmp_path):
-        """An API that keeps failing the final report is retried for
-        ``final_report_seconds``; then the exit is 1, so the worker marks Crashed."""
+    @pytest.mark.parametrize(("status", "retried"), [(502, True), (500, False)])
+    def test_a_terminal_state_that_cannot_be_reported_exits_non_zero(
+        self, api, tmp_path, status, retried
+    ):
+        """An API that keeps answering 502 (a proxy in front of it failed) to the final
+        report is retried for ``final_report_seconds``, a 500 (a fault the same report
+        meets again) is not; then the exit is 1, so the worker marks Crashed."""
         fake, url = api
-        fake.terminal_status = 500
+        fake.terminal_status = status
         run = fake.add_run(write_flows(tmp_path), "flows.py:good", {"n": 1})
         done = run_engine(url, run.id, tmp_path, final_report_seconds="3")
         assert done.returncode == 1
-        assert "state_report_retrying" in done.stderr and "state_report_failed" in done.stderr
+        assert ("state_report_retrying" in done.stderr) is retried
+        assert "state_report_failed" in done.stderr
         assert "hello from the flow" in fake.log_text()
 
     def test_a_missing_argument_is_a_usage_error(self):

@@ -10,6 +10,7 @@ import click
 
 from flowyard import examples
 from flowyard import schemas as s
+from flowyard.cli.common import start_logging
 from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.cli.watch import FinalState, watch_run
 from flowyard.sdk.parameters import parameter_schema
@@ -37,6 +38,7 @@ def demo_flow(entrypoint: str | None) -> tuple[str, Path]:
 @click.option("--keep", is_flag=True, help="Keep the demo's data folder.")
 def demo(entrypoint: str | None, keep: bool) -> None:
     """Start a server and a process worker, deploy and run the quick-start flow, then stop."""
+    start_logging()
     entrypoint, folder = demo_flow(entrypoint)
     flow = load_flow(entrypoint, folder)
     home = Path(tempfile.mkdtemp(prefix="flowyard-demo-"))

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from flowyard.cli.common import client, json_option
-from flowyard.cli.output import details, emit_json, state_text, table
-from flowyard.cli.watch import print_logs, watch_run
+from flowyard.cli.common import client, json_option, reader
+from flowyard.cli.output import details, emit_json, state_text, table, timestamp
 
 if TYPE_CHECKING:
     from flowyard import schemas as s
@@ -35,8 +34,8 @@ def flow_run() -> None:
 @json_option
 def list_runs(state: str | None, pool: str | None, limit: int, as_json: bool) -> None:
     """List recent flow runs, newest first."""
-    with client() as api:
-        runs = api.list_flow_runs(state=state, pool=pool, limit=limit)
+    with reader() as api:
+        runs = api.get("flow_runs", state=state, pool=pool, limit=limit)
     if as_json:
         emit_json(runs)
         return
@@ -44,13 +43,13 @@ def list_runs(state: str | None, pool: str | None, limit: int, as_json: bool) ->
         ["id", "name", "flow", "deployment", "state", "scheduled", "pool"],
         [
             (
-                r.id,
-                r.name,
-                r.flow_name,
-                r.deployment_name,
-                state_text(r.state.name, r.state.type.value),
-                r.scheduled_time,
-                r.pool_name,
+                r["id"],
+                r["name"],
+                r.get("flow_name"),
+                r.get("deployment_name"),
+                state_text(r["state"]["name"], r["state"]["type"]),
+                timestamp(r.get("scheduled_time")),
+                r.get("pool_name"),
             )
             for r in runs
         ],
@@ -159,6 +158,8 @@ def run_logs(run_id: str, follow: bool, as_json: bool) -> None:
     """Print a flow run's logs."""
     if follow and as_json:
         raise click.UsageError("--json prints the logs so far; give it without --follow")
+    from flowyard.cli.watch import print_logs, watch_run
+
     with client() as api:
         run = api.read_flow_run(run_id)
         if as_json:

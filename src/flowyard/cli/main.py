@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from flowyard.cli.common import CliContext
 from flowyard.cli.lazy_group import LazyCommand, LazyGroup
 
 COMMANDS = {
@@ -94,10 +95,4 @@ COMMANDS = {
 @click.pass_context
 def cli(ctx: click.Context, api_url: str | None, log_level: str) -> None:
     """Flowyard: Python workflows on work pools and workers."""
-    from flowyard.log_config import configure_logging
-    from flowyard.settings import Settings
-
-    overrides = {"log_level": log_level, **({"api_url": api_url} if api_url else {})}
-    settings = Settings().model_copy(update=overrides)
-    configure_logging(settings.log_level)
-    ctx.obj = {"settings": settings}
+    ctx.obj = CliContext(api_url=api_url, log_level=log_level)

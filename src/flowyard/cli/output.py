@@ -10,17 +10,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-from pydantic import BaseModel
 
 
-def emit_json(data: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
-    if isinstance(data, BaseModel):
-        payload: Any = data.model_dump(mode="json")
-    elif isinstance(data, dict):
-        payload = data
-    else:
-        payload = [item.model_dump(mode="json") for item in data]
-    click.echo(json.dumps(payload, indent=2, default=str))
+def emit_json(data: Any) -> None:
+    """Print API documents as JSON: pydantic models, or the API's JSON as it came (a
+    listing command's ``reader()``), or lists of either."""
+    click.echo(json.dumps(_plain(data), indent=2, default=str))
+
+
+def _plain(data: Any) -> Any:
+    if isinstance(data, list | tuple):
+        return [_plain(item) for item in data]
+    dump = getattr(data, "model_dump", None)  # a pydantic model, without importing pydantic
+    return dump(mode="json") if dump is not None else data
 
 
 # a state's colour on a terminal (click strips colours from output that is not one)
@@ -80,6 +82,11 @@ def details(pairs: Sequence[tuple[str, Any]]) -> None:
     width = max(len(key) for key, _ in pairs)
     for key, value in pairs:
         click.echo(f"{key.ljust(width)}  {_cell(value)}")
+
+
+def timestamp(text: str | None) -> datetime | None:
+    """A time in the API's JSON (ISO 8601), as a ``datetime`` that ``table`` shows in UTC."""
+    return None if text is None else datetime.fromisoformat(text)
 
 
 def _cell(value: Any) -> str:

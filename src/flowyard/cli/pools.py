@@ -1,14 +1,18 @@
-"""``flowyard work-pool …`` and ``flowyard work-queue …``."""
+"""``flowyard work-pool …`` and ``flowyard work-queue …``.
+
+Listing and showing read the API's JSON as it came (``reader()``); the commands that
+change something build the API's documents, imported when they run.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
-from flowyard import schemas as s
-from flowyard.cli.common import client, json_option
+from flowyard.cli.common import client, json_option, reader
 from flowyard.cli.output import details, emit_json, table
 from flowyard.errors import InvalidInput
 
@@ -18,22 +22,17 @@ def work_pool() -> None:
     """Create, inspect and tune work pools."""
 
 
-def _show_pool(pool: s.WorkPool, as_json: bool) -> None:
-    if as_json:
-        emit_json(pool)
-        return
+def _show_pool(pool: dict[str, Any]) -> None:
+    limit = pool.get("concurrency_limit")
     details(
         [
-            ("name", pool.name),
-            ("type", pool.type),
-            ("status", pool.status),
-            (
-                "concurrency limit",
-                pool.concurrency_limit if pool.concurrency_limit is not None else "unlimited",
-            ),
-            ("paused", pool.paused),
-            ("description", pool.description),
-            ("id", pool.id),
+            ("name", pool["name"]),
+            ("type", pool["type"]),
+            ("status", pool.get("status")),
+            ("concurrency limit", limit if limit is not None else "unlimited"),
+            ("paused", pool.get("paused")),
+            ("description", pool.get("description")),
+            ("id", pool["id"]),
         ]
     )
 
@@ -62,6 +61,8 @@ def create_pool(
     as_json: bool,
 ) -> None:
     """Create a work pool NAME."""
+    from flowyard import schemas as s
+
     if base_job_template:
         try:
             template = json.loads(base_job_template.read_text())
@@ -91,14 +92,17 @@ def create_pool(
 @json_option
 def list_pools(as_json: bool) -> None:
     """List work pools."""
-    with client() as api:
-        pools = api.list_work_pools()
+    with reader() as api:
+        pools = api.get("work_pools")
     if as_json:
         emit_json(pools)
         return
     table(
         ["name", "type", "status", "limit", "paused"],
-        [(p.name, p.type, p.status, p.concurrency_limit, p.paused) for p in pools],
+        [
+            (p["name"], p["type"], p.get("status"), p.get("concurrency_limit"), p.get("paused"))
+            for p in pools
+        ],
     )
 
 
@@ -107,25 +111,22 @@ def list_pools(as_json: bool) -> None:
 @json_option
 def inspect_pool(name: str, as_json: bool) -> None:
     """Show a work pool and its queues."""
-    with client() as api:
-        pool = api.read_work_pool(name)
-        queues = api.list_work_queues(name)
+    with reader() as api:
+        pool = api.get("work_pools", name)
+        queues = api.get("work_pools", name, "queues")
     if as_json:
-        emit_json(
-            {
-                "pool": pool.model_dump(mode="json"),
-                "queues": [q.model_dump(mode="json") for q in queues],
-            }
-        )
+        emit_json({"pool": pool, "queues": queues})
         return
-    _show_pool(pool, False)
+    _show_pool(pool)
     click.echo("")
     _queue_table(queues)
 
 
-def _update_pool(name: str, body: s.WorkPoolUpdate, message: str) -> None:
+def _update_pool(name: str, message: str, **changes: Any) -> None:
+    from flowyard import schemas as s
+
     with client() as api:
-        api.update_work_pool(name, body)
+        api.update_work_pool(name, s.WorkPoolUpdate(**changes))
     click.echo(message)
 
 
@@ -148,14 +149,15 @@ def update_pool(
 ) -> None:
     """Change a pool's base job template, description or concurrency limit."""
     template = _read_template(base_job_template) if base_job_template else None
-    body = s.WorkPoolUpdate(
-        base_job_template=template, description=description, concurrency_limit=concurrency_limit
-    )
-    if not body.model_dump(exclude_none=True, exclude_defaults=True):
+    given: dict[str, Any] = {"base_job_template": template, "description": description}
+    changes = {key: value for key, value in given.items() if value is not None}
+    if concurrency_limit is not None:
+        changes["concurrency_limit"] = concurrency_limit
+    if not changes:
         raise click.UsageError(
             "give at least one of --base-job-template, --description, --concurrency-limit"
         )
-    _update_pool(name, body, f"Updated work pool {name!r}.")
+    _update_pool(name, f"Updated work pool {name!r}.", **changes)
 
 
 def _read_template(path: Path) -> dict[str, object]:
@@ -172,14 +174,14 @@ def _read_template(path: Path) -> dict[str, object]:
 @click.argument("name")
 def pause_pool(name: str) -> None:
     """Stop workers from claiming runs of the pool."""
-    _update_pool(name, s.WorkPoolUpdate(paused=True), f"Paused work pool {name!r}.")
+    _update_pool(name, f"Paused work pool {name!r}.", paused=True)
 
 
 @work_pool.command("resume")
 @click.argument("name")
 def resume_pool(name: str) -> None:
     """Let workers claim runs of the pool again."""
-    _update_pool(name, s.WorkPoolUpdate(paused=False), f"Resumed work pool {name!r}.")
+    _update_pool(name, f"Resumed work pool {name!r}.", paused=False)
 
 
 @work_pool.command("set-concurrency-limit")
@@ -187,18 +189,14 @@ def resume_pool(name: str) -> None:
 @click.argument("limit", type=click.IntRange(min=0))
 def set_pool_limit(name: str, limit: int) -> None:
     """Allow at most LIMIT runs of the pool at once (applies at the next claim)."""
-    _update_pool(
-        name, s.WorkPoolUpdate(concurrency_limit=limit), f"Set the limit of {name!r} to {limit}."
-    )
+    _update_pool(name, f"Set the limit of {name!r} to {limit}.", concurrency_limit=limit)
 
 
 @work_pool.command("clear-concurrency-limit")
 @click.argument("name")
 def clear_pool_limit(name: str) -> None:
     """Remove the pool's concurrency limit."""
-    _update_pool(
-        name, s.WorkPoolUpdate(clear_concurrency_limit=True), f"Cleared the limit of {name!r}."
-    )
+    _update_pool(name, f"Cleared the limit of {name!r}.", clear_concurrency_limit=True)
 
 
 @work_pool.command("delete")
@@ -229,13 +227,13 @@ def work_queue() -> None:
     """Create, inspect and tune the queues of a work pool."""
 
 
-def _queue_table(queues: list[s.WorkQueue]) -> None:
+QUEUE_COLUMNS = ("priority", "concurrency_limit", "paused", "fair", "ready", "running")
+
+
+def _queue_table(queues: list[dict[str, Any]]) -> None:
     table(
         ["queue", "priority", "limit", "paused", "fair", "ready", "running"],
-        [
-            (q.name, q.priority, q.concurrency_limit, q.paused, q.fair, q.ready, q.running)
-            for q in queues
-        ],
+        [(q["name"], *(q.get(column) for column in QUEUE_COLUMNS)) for q in queues],
     )
 
 
@@ -267,6 +265,8 @@ def create_queue(
     as_json: bool,
 ) -> None:
     """Create a work queue NAME in a pool."""
+    from flowyard import schemas as s
+
     body = s.WorkQueueCreate(
         name=name,
         priority=priority,
@@ -287,8 +287,8 @@ def create_queue(
 @json_option
 def list_queues(pool: str, as_json: bool) -> None:
     """List the queues of a pool, highest priority first."""
-    with client() as api:
-        queues = api.list_work_queues(pool)
+    with reader() as api:
+        queues = api.get("work_pools", pool, "queues")
     if as_json:
         emit_json(queues)
     else:
@@ -301,29 +301,31 @@ def list_queues(pool: str, as_json: bool) -> None:
 @json_option
 def inspect_queue(name: str, pool: str, as_json: bool) -> None:
     """Show one queue."""
-    with client() as api:
-        queue = api.read_work_queue(pool, name)
+    with reader() as api:
+        queue = api.get("work_pools", pool, "queues", name)
     if as_json:
         emit_json(queue)
         return
     details(
         [
-            ("queue", queue.name),
-            ("pool", queue.pool_name),
-            ("priority", queue.priority),
-            ("concurrency limit", queue.concurrency_limit),
-            ("paused", queue.paused),
-            ("fair", queue.fair),
-            ("ready", queue.ready),
-            ("running", queue.running),
-            ("id", queue.id),
+            ("queue", queue["name"]),
+            ("pool", queue.get("pool_name")),
+            ("priority", queue.get("priority")),
+            ("concurrency limit", queue.get("concurrency_limit")),
+            ("paused", queue.get("paused")),
+            ("fair", queue.get("fair")),
+            ("ready", queue.get("ready")),
+            ("running", queue.get("running")),
+            ("id", queue["id"]),
         ]
     )
 
 
-def _update_queue(name: str, pool: str, body: s.WorkQueueUpdate, message: str) -> None:
+def _update_queue(name: str, pool: str, message: str, **changes: Any) -> None:
+    from flowyard import schemas as s
+
     with client() as api:
-        api.update_work_queue(pool, name, body)
+        api.update_work_queue(pool, name, s.WorkQueueUpdate(**changes))
     click.echo(message)
 
 
@@ -333,12 +335,7 @@ def _update_queue(name: str, pool: str, body: s.WorkQueueUpdate, message: str) -
 @pool_option
 def set_priority(name: str, priority: int, pool: str) -> None:
     """Change a queue's priority (lower is served first); applies at once."""
-    _update_queue(
-        name,
-        pool,
-        s.WorkQueueUpdate(priority=priority),
-        f"Set the priority of {name!r} to {priority}.",
-    )
+    _update_queue(name, pool, f"Set the priority of {name!r} to {priority}.", priority=priority)
 
 
 @work_queue.command("set-concurrency-limit")
@@ -347,12 +344,7 @@ def set_priority(name: str, priority: int, pool: str) -> None:
 @pool_option
 def set_queue_limit(name: str, limit: int, pool: str) -> None:
     """Allow at most LIMIT runs of the queue at once."""
-    _update_queue(
-        name,
-        pool,
-        s.WorkQueueUpdate(concurrency_limit=limit),
-        f"Set the limit of {name!r} to {limit}.",
-    )
+    _update_queue(name, pool, f"Set the limit of {name!r} to {limit}.", concurrency_limit=limit)
 
 
 @work_queue.command("clear-concurrency-limit")
@@ -360,12 +352,8 @@ def set_queue_limit(name: str, limit: int, pool: str) -> None:
 @pool_option
 def clear_queue_limit(name: str, pool: str) -> None:
     """Remove a queue's concurrency limit."""
-    _update_queue(
-        name,
-        pool,
-        s.WorkQueueUpdate(clear_concurrency_limit=True),
-        f"Cleared the limit of {name!r}.",
-    )
+    message = f"Cleared the limit of {name!r}."
+    _update_queue(name, pool, message, clear_concurrency_limit=True)
 
 
 @work_queue.command("pause")
@@ -373,7 +361,7 @@ def clear_queue_limit(name: str, pool: str) -> None:
 @pool_option
 def pause_queue(name: str, pool: str) -> None:
     """Stop workers from claiming runs of this queue."""
-    _update_queue(name, pool, s.WorkQueueUpdate(paused=True), f"Paused work queue {name!r}.")
+    _update_queue(name, pool, f"Paused work queue {name!r}.", paused=True)
 
 
 @work_queue.command("resume")
@@ -381,7 +369,7 @@ def pause_queue(name: str, pool: str) -> None:
 @pool_option
 def resume_queue(name: str, pool: str) -> None:
     """Let workers claim runs of this queue again."""
-    _update_queue(name, pool, s.WorkQueueUpdate(paused=False), f"Resumed work queue {name!r}.")
+    _update_queue(name, pool, f"Resumed work queue {name!r}.", paused=False)
 
 
 @work_queue.command("set-fair")
@@ -393,8 +381,7 @@ def set_fair(name: str, fair: str, pool: str) -> None:
 
     Applies to runs as they become due; no restart.
     """
-    body = s.WorkQueueUpdate(fair=fair == "on")
-    _update_queue(name, pool, body, f"Fairness of work queue {name!r}: {fair}.")
+    _update_queue(name, pool, f"Fairness of work queue {name!r}: {fair}.", fair=fair == "on")
 
 
 @work_queue.command("delete")

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from flowyard.cli.common import start_logging
 from flowyard.entrypoints import parse_entrypoint
 from flowyard.errors import EntrypointError
 
@@ -25,6 +26,8 @@ def task() -> None:
 def serve(entrypoints: tuple[str, ...], limit: int, timeout: float | None) -> None:
     """Run the background runs of tasks given as path/file.py:task or package.module:task."""
     from flowyard.sdk.task_worker import serve as serve_tasks
+
+    start_logging()
 
     serve_tasks(
         *(load_task(entrypoint) for entrypoint in entrypoints), limit=limit, timeout=timeout

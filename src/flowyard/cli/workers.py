@@ -9,6 +9,7 @@ import click
 
 from flowyard.cli.common import client, json_option, settings
 from flowyard.cli.output import emit_json, table
+from flowyard.client.retries import WORKER
 from flowyard.workers import load_worker_type, require_installed
 
 
@@ -59,7 +60,7 @@ def start(
     cfg = settings()
     worker_type = load_worker_type(type_)
     require_installed(worker_type)
-    api = client(retry_seconds=30.0, retry_refused=True)
+    api = client(retry=WORKER)  # a server restarting is waited out
     instance = worker_type(
         api,
         pool,

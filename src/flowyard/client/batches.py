@@ -2,11 +2,11 @@
 
 The pattern behind ``LogShipper`` and ``TaskRunShipper``. Callers ``put`` documents and
 never wait for the API. A batch leaves every ``flush_interval`` seconds, or as soon as
-``batch_size`` documents wait. A batch that fails transiently (the API is away, 429, 5xx)
-is put back in front and retried every ``retry_interval`` seconds; any other failure drops
-it with an error log. ``flush`` waits until everything put so far was shipped; ``close``
-ships what is left and stops. At most ``max_pending`` documents wait (the oldest dropped
-first), so that a long outage cannot exhaust memory.
+``batch_size`` documents wait. A batch that fails transiently (``retries.is_transient``:
+the API is away, 429, 502-504) is put back in front and retried every ``retry_interval``
+seconds; any other failure drops it with an error log. ``flush`` waits until everything
+put so far was shipped; ``close`` ships what is left and stops. At most ``max_pending``
+documents wait (the oldest dropped first), so that a long outage cannot exhaust memory.
 
 A request also stays within the API's body limit (``max_bytes``, the client's
 ``max_request_bytes``): a batch holds no more documents than fit as a JSON array. A
@@ -23,37 +23,28 @@ a key (``None``) are all kept.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import threading
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import structlog
 
+from flowyard.api_settings import DEFAULT_MAX_REQUEST_BYTES, MIN_MAX_REQUEST_BYTES
+from flowyard.client.bodies import json_size
+from flowyard.client.retries import is_transient
 from flowyard.errors import ApiError
 
 log = structlog.get_logger()
 
 T = TypeVar("T")
 
-DEFAULT_MAX_BYTES = 4 * 1024 * 1024  # the API's default FLOWYARD_MAX_REQUEST_BYTES
-MIN_MAX_BYTES = 1024  # the smallest limit the API can be given
+DEFAULT_MAX_BYTES = DEFAULT_MAX_REQUEST_BYTES
+MIN_MAX_BYTES = MIN_MAX_REQUEST_BYTES  # the smallest limit the API can be given
 _LIMIT_IN_ANSWER = re.compile(r"larger than (\d+) bytes")
 
 Batch = list[tuple[object, T, int]]
 """Documents with their keys and their sizes in bytes as JSON."""
-
-
-def json_bytes(document: Any) -> bytes:
-    """``document`` as the client sends it: compact UTF-8 JSON, so that its size is what
-    the API's limit counts. A lone surrogate, which UTF-8 cannot carry, becomes ``?``."""
-    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.encode("utf-8", "replace")
-
-
-def json_size(document: Any) -> int:
-    return len(json_bytes(document))
 
 
 def too_large(exc: BaseException) -> bool:
@@ -65,13 +56,6 @@ def _named_limit(exc: BaseException) -> int | None:
     """The limit a 413's message names (``… larger than N bytes …``), if it names one."""
     found = _LIMIT_IN_ANSWER.search(str(exc))
     return int(found.group(1)) if found else None
-
-
-def should_keep(exc: BaseException) -> bool:
-    """True when a batch that failed to ship may still succeed later (and must be kept)."""
-    if not isinstance(exc, ApiError):
-        return False
-    return exc.status_code == 0 or exc.status_code == 429 or exc.status_code >= 500
 
 
 class BatchShipper(Generic[T]):
@@ -243,7 +227,7 @@ class BatchShipper(Generic[T]):
         try:
             self._send([document for _, document, _ in batch])
         except Exception as exc:
-            if should_keep(exc):
+            if is_transient(exc):  # may still succeed later: kept
                 log.warning(self._retrying_event, records=len(batch), error=str(exc))
                 return batch
             if too_large(exc):

@@ -1,58 +1,33 @@
-"""``FlowyardClient``: typed calls to the API over httpx, transient failures retried.
+"""``FlowyardClient``: typed calls to the API, documents in and out as pydantic models.
 
-httpx errors are translated here, at the boundary, into ``ApiError`` / ``ApiUnavailable``.
-Only what ``is_transient`` says is retried; a request that may have reached the server
-(a read timeout on a POST) is not replayed unless the call is idempotent.
+Requests go through ``ApiTransport`` (errors translated, transient failures retried by
+policy). A POST that the API treats as idempotent (heartbeats, upserts) says so
+(``idempotent=True``), so that it may be sent again after a connection broke mid-request;
+any other POST is sent again only when it surely took no effect (``retries.may_replay``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from functools import partial
+import uuid
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
-from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from flowyard import schemas as s
-from flowyard.client.batches import DEFAULT_MAX_BYTES, json_bytes
-from flowyard.errors import ApiError, ApiUnavailable
+from flowyard.client.bodies import json_bytes
+from flowyard.client.retries import IDEMPOTENCY_KEY
+from flowyard.client.transport import ApiTransport, api_path
+from flowyard.errors import ApiUnavailable
 
 if TYPE_CHECKING:  # imported by the calls that use them: a CLI command loads what it needs
     from flowyard.events.schemas import Event, EventFollow, EventPage
     from flowyard.schemas import artifacts as a
     from flowyard.schemas import automations as au
-    from flowyard.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
-
-TRANSIENT_STATUS = frozenset({502, 503, 504})
-
-
-def is_transient(exc: BaseException, *, refused_too: bool = True) -> bool:
-    """True when retrying the same request may succeed: the API or Redis is briefly away.
-
-    ``refused_too=False`` is for a person at a terminal: nothing listening at the address
-    is not worth waiting out (workers and engines wait, as a server restarts)."""
-    if isinstance(exc, ApiUnavailable):
-        return refused_too or not exc.refused
-    return isinstance(exc, ApiError) and exc.status_code in TRANSIENT_STATUS
-
-
-def _refused(exc: BaseException) -> bool:
-    """True when ``exc`` or an error it came from is a refused connection."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ConnectionRefusedError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _path(*parts: str) -> str:
-    return "/api/" + "/".join(quote(p, safe="") for p in parts)
+_path = api_path
 
 
 def _schedules_path(ref: str, schedule_id: str | None = None) -> str:
@@ -60,112 +35,8 @@ def _schedules_path(ref: str, schedule_id: str | None = None) -> str:
     return path if schedule_id is None else path + "/" + quote(schedule_id, safe="")
 
 
-class _Bearer(httpx.Auth):
-    """A bearer credential that can be renewed in place."""
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self.key}"
-        yield request
-
-
-_BEARERS: dict[str, _Bearer] = {}
-
-
-def _bearer(key: str) -> _Bearer:
-    """The process's one credential for ``key``: the clients an engine makes (its own, the
-    SDK's, a block's) all follow its run token's renewals."""
-    return _BEARERS.setdefault(key, _Bearer(key))
-
-
-class FlowyardClient:
-    """A synchronous client; ``retry_seconds`` bounds how long transient failures are retried,
-    ``retry_refused=False`` fails at once when nothing listens (the CLI's commands).
-
-    ``max_request_bytes`` is the API's body limit as this client knows it (the setting
-    ``FLOWYARD_MAX_REQUEST_BYTES``): the batches of logs and task-run records stay under it.
-    """
-
-    def __init__(
-        self,
-        api_url: str,
-        api_key: str | None = None,
-        *,
-        timeout: float = 30.0,
-        retry_seconds: float = 10.0,
-        retry_refused: bool = True,
-        max_request_bytes: int = DEFAULT_MAX_BYTES,
-    ) -> None:
-        self.api_url = api_url.rstrip("/")
-        self._bearer = _bearer(api_key) if api_key else None
-        self._http = httpx.Client(
-            base_url=self.api_url, auth=self._bearer, timeout=timeout, verify=_tls(self.api_url)
-        )
-        self._retry_seconds = retry_seconds
-        self._retry_refused = retry_refused
-        self.max_request_bytes = max_request_bytes
-
-    @property
-    def api_key(self) -> str | None:
-        return self._bearer.key if self._bearer else None
-
-    def renew_key(self, key: str) -> None:
-        """Use ``key`` from now on, in every client of this process made with the same key
-        (an engine's run token, renewed by its heartbeat)."""
-        if self._bearer is not None:
-            self._bearer.key = key
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> FlowyardClient:
-        kwargs.setdefault("max_request_bytes", settings.max_request_bytes)
-        return cls(settings.api_url, settings.api_key, **kwargs)
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> FlowyardClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- transport -----------------------------------------------------------------------
-
-    def request(self, method: str, path: str, *, timeout: float | None = None, **kw: Any) -> Any:
-        """Send one request, retrying transient failures; returns the decoded JSON body."""
-        retrying = Retrying(
-            retry=retry_if_exception(partial(is_transient, refused_too=self._retry_refused)),
-            stop=stop_after_delay(self._retry_seconds),
-            wait=wait_exponential_jitter(multiplier=0.1, max=2.0),
-            reraise=True,
-        )
-        for attempt in retrying:
-            with attempt:
-                return self._send(method, path, timeout=timeout, **kw)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _send(self, method: str, path: str, *, timeout: float | None, **kw: Any) -> Any:
-        if timeout is not None:
-            kw["timeout"] = timeout
-        try:
-            response = self._http.request(method, path, **kw)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
-            if _refused(exc):
-                raise ApiUnavailable(
-                    f"cannot reach the Flowyard API at {self.api_url} (connection refused)"
-                    " — start it with: flowyard server start",
-                    refused=True,
-                ) from exc
-            raise ApiUnavailable(f"cannot reach the Flowyard API at {self.api_url}: {exc}") from exc
-        except httpx.TimeoutException as exc:
-            raise ApiError(0, f"the Flowyard API at {self.api_url} timed out") from exc
-        if response.status_code >= 400:
-            raise ApiError(response.status_code, _error_message(response))
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+class FlowyardClient(ApiTransport):
+    """A synchronous client: one typed method per API call (the transport: ``ApiTransport``)."""
 
     def _get(self, model: type[M], path: str, **kw: Any) -> M:
         return model.model_validate(self.request("GET", path, **kw))
@@ -173,8 +44,13 @@ class FlowyardClient:
     def _list(self, model: type[M], path: str, **kw: Any) -> list[M]:
         return TypeAdapter(list[model]).validate_python(self.request("GET", path, **kw))  # type: ignore[valid-type]
 
-    def _send_doc(self, method: str, model: type[M], path: str, body: BaseModel) -> M:
-        return model.model_validate(self.request(method, path, json=body.model_dump(mode="json")))
+    def _send_doc(
+        self, method: str, model: type[M], path: str, body: BaseModel, *, idempotent: bool = False
+    ) -> M:
+        document = body.model_dump(mode="json")
+        return model.model_validate(
+            self.request(method, path, json=document, idempotent=idempotent)
+        )
 
     # -- work pools and queues -----------------------------------------------------------
 
@@ -212,7 +88,7 @@ class FlowyardClient:
 
     def create_deployment(self, body: s.DeploymentCreate) -> s.Deployment:
         """Create, or update in place, the deployment named ``flow_name/name``."""
-        return self._send_doc("POST", s.Deployment, _path("deployments"), body)
+        return self._send_doc("POST", s.Deployment, _path("deployments"), body, idempotent=True)
 
     def read_deployment(self, ref: str) -> s.Deployment:
         """Read a deployment by id or by ``flow name/deployment name``."""
@@ -241,7 +117,7 @@ class FlowyardClient:
     def set_deployment_paused(self, ref: str, paused: bool) -> s.Deployment:
         action = "pause" if paused else "resume"
         path = _path("deployments") + "/" + quote(ref, safe="") + "/" + action
-        return s.Deployment.model_validate(self.request("POST", path))
+        return s.Deployment.model_validate(self.request("POST", path, idempotent=True))
 
     def delete_deployment(self, ref: str) -> None:
         self.request("DELETE", _path("deployments") + "/" + quote(ref, safe=""))
@@ -300,17 +176,18 @@ class FlowyardClient:
         """A run's heartbeat: the engine's (with its claim token; the answer says whether
         to stop), or a direct call's (no token; its beat interval)."""
         body = s.RunHeartbeat(token=token, interval_seconds=interval_seconds)
-        return self._send_doc(
-            "POST", s.RunHeartbeatAck, _path("flow_runs", run_id, "heartbeat"), body
-        )
+        path = _path("flow_runs", run_id, "heartbeat")
+        return self._send_doc("POST", s.RunHeartbeatAck, path, body, idempotent=True)
 
     def report_infrastructure(self, run_id: str, body: s.InfrastructureReport) -> None:
-        self.request("POST", _path("flow_runs", run_id, "infrastructure"), json=body.model_dump())
+        path = _path("flow_runs", run_id, "infrastructure")
+        self.request("POST", path, json=body.model_dump(), idempotent=True)
 
     def create_run_token(self, run_id: str, *, ttl_seconds: float | None = None) -> str:
         """A short-lived token that acts for this run only, for infrastructure we hand it to."""
         body = {"ttl_seconds": ttl_seconds} if ttl_seconds else {}
-        data = self.request("POST", _path("flow_runs", run_id, "token"), json=body)
+        path = _path("flow_runs", run_id, "token")  # another token is as good: idempotent
+        data = self.request("POST", path, json=body, idempotent=True)
         return str(data["token"])
 
     # -- tag concurrency limits ------------------------------------------------------------
@@ -321,7 +198,8 @@ class FlowyardClient:
         body = s.ConcurrencyLimitCreate(
             tag=tag, limit=limit, slot_decay_per_second=slot_decay_per_second, active=active
         )
-        return self._send_doc("POST", s.ConcurrencyLimit, _path("concurrency_limits"), body)
+        path = _path("concurrency_limits")  # an upsert by tag
+        return self._send_doc("POST", s.ConcurrencyLimit, path, body, idempotent=True)
 
     def list_concurrency_limits(self) -> list[s.ConcurrencyLimit]:
         return self._list(s.ConcurrencyLimit, _path("concurrency_limits"))
@@ -349,18 +227,23 @@ class FlowyardClient:
     # -- workers -------------------------------------------------------------------------
 
     def claim(self, pool: str, body: s.ClaimRequest) -> list[s.ClaimedRun]:
-        """Long-poll for up to ``max_runs`` runs; waits at most ``body.wait`` seconds."""
+        """Long-poll for up to ``max_runs`` runs; waits at most ``body.wait`` seconds.
+
+        Each claim carries its own idempotency key, so that when it is sent again (the
+        connection broke before the answer came) the API answers with the runs it already
+        handed out for it instead of handing out more."""
         data = self.request(
             "POST",
             _path("work_pools", pool, "claim"),
             json=body.model_dump(mode="json"),
+            headers={IDEMPOTENCY_KEY: uuid.uuid4().hex},
             timeout=body.wait + 30.0,
         )
         return s.ClaimResponse.model_validate(data).runs
 
     def worker_heartbeat(self, pool: str, body: s.WorkerHeartbeat) -> s.HeartbeatResponse:
         path = _path("work_pools", pool, "workers", "heartbeat")
-        return self._send_doc("POST", s.HeartbeatResponse, path, body)
+        return self._send_doc("POST", s.HeartbeatResponse, path, body, idempotent=True)
 
     def worker_goodbye(self, pool: str, body: s.WorkerHeartbeat, timeout: float = 5.0) -> None:
         """A stopping worker's last beat: one attempt, no retries, so that an API that is
@@ -386,7 +269,7 @@ class FlowyardClient:
     def upsert_task_runs(self, records: list[dict[str, Any]]) -> s.TaskRunUpsertResult:
         """Create or update task runs by id; ``records`` are ``TaskRunRecord`` documents as
         JSON. Idempotent, so a batch whose answer was lost is simply sent again."""
-        data = self._post_json(_path("task_runs", "bulk"), records)
+        data = self._post_json(_path("task_runs", "bulk"), records, idempotent=True)
         return s.TaskRunUpsertResult.model_validate(data)
 
     def read_task_run(self, task_run_id: str) -> s.TaskRun:
@@ -409,7 +292,7 @@ class FlowyardClient:
 
     def task_worker_heartbeat(self, body: s.TaskWorkerHeartbeat) -> list[str]:
         path = _path("background_task_runs", "heartbeat")
-        return self._send_doc("POST", s.TaskWorkerHeartbeatAck, path, body).held
+        return self._send_doc("POST", s.TaskWorkerHeartbeatAck, path, body, idempotent=True).held
 
     def report_background_task_run(self, run_id: str, body: s.BackgroundStateReport) -> s.TaskRun:
         path = _path("background_task_runs", run_id, "state")
@@ -432,10 +315,11 @@ class FlowyardClient:
         if logs:
             self._post_json(_path("logs"), [log.model_dump(mode="json") for log in logs])
 
-    def _post_json(self, path: str, document: Any) -> Any:
-        """POST ``document`` encoded as the shippers measure it (``batches.json_bytes``)."""
+    def _post_json(self, path: str, document: Any, *, idempotent: bool = False) -> Any:
+        """POST ``document`` encoded as the shippers measure it (``bodies.json_bytes``)."""
         headers = {"content-type": "application/json"}
-        return self.request("POST", path, content=json_bytes(document), headers=headers)
+        content = json_bytes(document)
+        return self.request("POST", path, content=content, headers=headers, idempotent=idempotent)
 
     def read_logs(self, flow_run_id: str, *, after_id: int = 0, limit: int = 1000) -> list[s.Log]:
         params = {"after_id": after_id, "limit": limit}
@@ -483,7 +367,7 @@ class FlowyardClient:
     def emit_events(self, batch: list[Event]) -> int:
         """Store events (a retry of an event already stored is skipped); how many were new."""
         body = [event.model_dump(mode="json") for event in batch]
-        return int(self.request("POST", _path("events"), json=body)["stored"])
+        return int(self.request("POST", _path("events"), json=body, idempotent=True)["stored"])
 
     def list_events(self, *, cursor: str | None = None, **filters: Any) -> EventPage:
         """One page of events; ``filters`` are the query parameters of ``GET /api/events``."""
@@ -635,37 +519,3 @@ class FlowyardClient:
         path = _path("deployments") + "/" + quote(ref, safe="") + "/triggers"
         raw = self.request("PUT", path, json=body)
         return TypeAdapter(list[au.Automation]).validate_python(raw)
-
-
-def _tls(api_url: str) -> bool:
-    """Verify certificates for an https API; plain http has no TLS to set up.
-
-    httpx builds an SSL context (loading the CA bundle, ~40 ms of CPU) for every client
-    unless told not to, and every flow run's engine makes one.
-    """
-    return api_url.startswith("https:")
-
-
-def _error_message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    detail = body.get("detail") if isinstance(body, dict) else None
-    if isinstance(detail, str):
-        return detail
-    if isinstance(detail, list) and detail:
-        return "; ".join(_validation_error(error) for error in detail)
-    if detail:
-        return str(detail)
-    return f"HTTP {response.status_code} from {response.request.url.path}"
-
-
-def _validation_error(error: object) -> str:
-    """One entry of a 422's list as ``field: message`` (``parameters: nested deeper ...``)."""
-    if not isinstance(error, dict):
-        return str(error)
-    where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-    message = str(error.get("msg", "invalid"))
-    message = message.removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message

@@ -14,13 +14,14 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from flowyard.client.batches import BatchShipper, json_size, should_keep
+from flowyard.client.batches import BatchShipper
+from flowyard.client.bodies import json_size
 from flowyard.schemas import MAX_LOG_MESSAGE_LENGTH, LogCreate
 
 if TYPE_CHECKING:
     from flowyard.client import FlowyardClient
 
-__all__ = ["LogShipper", "cut_message", "log_record", "should_keep"]
+__all__ = ["LogShipper", "cut_message", "log_record"]
 
 _CUT_NOTE = re.compile(r"… \[cut: (\d+) more characters\]\Z")
 

@@ -31,8 +31,7 @@ from typing import Any, NoReturn
 import structlog
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
-from flowyard.client import FlowyardClient
-from flowyard.client.batches import should_keep
+from flowyard.client import FlowyardClient, is_transient
 from flowyard.client.log_shipper import LogShipper
 from flowyard.errors import EntrypointError, FlowyardError
 from flowyard.schemas import Deployment, FlowRun, StateChange
@@ -225,7 +224,7 @@ def _report(recorder: FlowRunRecorder, state: State[Any], patience: float = 0.0)
     """Report the final state; while the API is away, retry for up to ``patience`` s."""
     log_ = log.bind(run_id=recorder.run_id, state=state.type)
     retrying = Retrying(
-        retry=retry_if_exception(should_keep),
+        retry=retry_if_exception(is_transient),
         stop=stop_after_delay(patience),
         wait=wait_exponential_jitter(initial=0.5, max=10.0),
         before_sleep=lambda attempt: log_.warning("state_report_retrying"),

@@ -108,6 +108,22 @@ def mark_pending(
     return [_claimed_run(session, row, won[row["id"]].token, docs) for row in rows], lost
 
 
+def replayed(
+    session: Session, given: list[tuple[str, str]], worker_name: str, docs: DeploymentDocs
+) -> list[s.ClaimedRun]:
+    """The runs a claim request was given (``given``: run id, claim token), as it got them,
+    for the same request sent again: those still Pending under that claim and worker."""
+    tokens = dict(given)
+    rows = session.execute(CLAIMED, {"run_ids": list(tokens)}).mappings().all()
+    return [
+        _claimed_run(session, row, tokens[row["id"]], docs)
+        for row in rows
+        if row["state_type"] == StateType.PENDING
+        and row["claim_token"] == tokens[row["id"]]
+        and row["worker_name"] == worker_name
+    ]
+
+
 def _claimed_run(session: Session, row: Any, token: str, docs: DeploymentDocs) -> s.ClaimedRun:
     deployment = None
     if row["deployment_id"] is not None:

@@ -13,6 +13,9 @@ the hash tag ``{P}``, so each Lua script touches one Redis Cluster slot::
     fy:{P}:slots       ZSET  run_id -> lease expiry    runs holding a pool slot
     fy:{P}:leases      ZSET  run_id -> lease expiry    claim leases not yet ended
     fy:{P}:claims      HASH  run_id -> {"queue", "token", "worker"} (JSON)
+    fy:{P}:claimed:K   STRING  JSON [[run_id, token], …]: the runs the claim request with
+                             idempotency key K was given, kept as long as a lease, so
+                             that a request sent again gets the same runs
     fy:{P}:rundeps     HASH  run_id -> deployment id   for waiting runs of a deployment
     fy:{P}:dslots      ZSET  "D:run_id", all scored 0  runs holding a slot of deployment D
                              (counted by prefix with ZLEXCOUNT)
@@ -101,6 +104,11 @@ def leases(pool: str) -> str:
 def claims(pool: str) -> str:
     """The hash of claim records by run id."""
     return f"{_base(pool)}:claims"
+
+
+def claim_answer(pool: str, idempotency_key: str) -> str:
+    """The runs a claim request with this idempotency key was given."""
+    return f"{_base(pool)}:claimed:{idempotency_key}"
 
 
 def run_deployments(pool: str) -> str:

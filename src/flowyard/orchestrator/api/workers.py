@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Annotated
 
 import structlog
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from sqlalchemy import select
 
 from flowyard import schemas as s
@@ -24,10 +25,26 @@ router = APIRouter(prefix="/api", tags=["workers"])
 ClaimsOf = tuple[list[Claim], str]  # the runs one request claimed, and its worker
 log = structlog.get_logger()
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[A-Za-z0-9_.:\-]{1,100}$",
+        description="A claim sent again with the same key (its answer was lost) gets the "
+        "runs the first was given, while they are still Pending, instead of more runs.",
+    ),
+]
+
 
 @router.post("/work_pools/{pool_name}/claim")
-async def claim(pool_name: str, body: s.ClaimRequest, orch: Orch) -> s.ClaimResponse:
+async def claim(
+    pool_name: str, body: s.ClaimRequest, orch: Orch, idempotency_key: IdempotencyKey = None
+) -> s.ClaimResponse:
     """Claim up to ``max_runs`` due runs, waiting up to ``wait`` seconds for one to appear."""
+    if idempotency_key is not None:
+        given = await orch.queues.recall_claim(pool_name, idempotency_key)
+        if given is not None:
+            return s.ClaimResponse(runs=await _replayed(orch, given, body.worker_name))
     deadline = time.monotonic() + body.wait
     checked_pool = False
     while True:
@@ -45,13 +62,8 @@ async def claim(pool_name: str, body: s.ClaimRequest, orch: Orch) -> s.ClaimResp
             await _cancel_collided(orch, result.collided)
         if result.claims:
             won = await _finalize(orch, pool_name, result.claims, body.worker_name)
-            if won and orch.settings.api_key:  # each engine gets a token, never a key
-                won = [_with_run_token(orch, claimed) for claimed in won]
             if won:
-                now = datetime.now(UTC)
-                for claimed in won:
-                    orch.metrics.observe_claim(pool_name, claimed.run.scheduled_time, now)
-                return s.ClaimResponse(runs=won)
+                return await _hand_out(orch, pool_name, won, idempotency_key)
             continue
         if not checked_pool:
             await orch.in_thread(_check_pool, orch, pool_name)
@@ -64,6 +76,37 @@ async def claim(pool_name: str, body: s.ClaimRequest, orch: Orch) -> s.ClaimResp
                 remaining, max(0.0, result.next_due - body.prefetch_seconds - time.time())
             )
         await orch.wakeups.wait(pool_name, remaining, since=mark)
+
+
+async def _hand_out(
+    orch: Orchestrator, pool_name: str, won: list[s.ClaimedRun], idempotency_key: str | None
+) -> s.ClaimResponse:
+    """The answer to a claim that won runs, remembered under its idempotency key."""
+    if idempotency_key is not None:
+        given = [(claimed.run.id, claimed.token) for claimed in won]
+        lease = orch.settings.claim_lease_seconds
+        await orch.queues.remember_claim(pool_name, idempotency_key, given, lease)
+    now = datetime.now(UTC)
+    for claimed in won:
+        orch.metrics.observe_claim(pool_name, claimed.run.scheduled_time, now)
+    if orch.settings.api_key:  # each engine gets a token, never a key
+        won = [_with_run_token(orch, claimed) for claimed in won]
+    return s.ClaimResponse(runs=won)
+
+
+async def _replayed(
+    orch: Orchestrator, given: list[tuple[str, str]], worker_name: str
+) -> list[s.ClaimedRun]:
+    """The runs a claim sent again was given the first time (those still Pending)."""
+
+    def read() -> list[s.ClaimedRun]:
+        with orch.db.read() as session:
+            return claims_store.replayed(session, given, worker_name, orch.deployment_docs)
+
+    runs_again = await orch.in_thread(read)
+    if orch.settings.api_key:
+        runs_again = [_with_run_token(orch, claimed) for claimed in runs_again]
+    return runs_again
 
 
 def _with_run_token(orch: Orchestrator, claimed: s.ClaimedRun) -> s.ClaimedRun:
