@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from flowyard.cli.main import cli
 from flowyard.client import FlowyardClient
-from flowyard.client.http import _error_message
+from flowyard.client.transport import _error_message
 from flowyard.errors import ApiError
 from flowyard.schemas import artifacts as a
 from flowyard.states import StateType

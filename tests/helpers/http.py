@@ -15,8 +15,9 @@ Answer = Callable[[str, str, Any], tuple[int, Any]]
 
 
 @contextmanager
-def serving_json(answer: Answer) -> Iterator[str]:
-    """Serve ``answer`` on a free loopback port; yields the server's base URL."""
+def serving_json(answer: Answer, record: list[dict[str, str]] | None = None) -> Iterator[str]:
+    """Serve ``answer`` on a free loopback port; yields the server's base URL. Each
+    request's headers are appended to ``record`` when one is given."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -29,6 +30,8 @@ def serving_json(answer: Answer) -> Iterator[str]:
             self._answer("PATCH")
 
         def _answer(self, method: str) -> None:
+            if record is not None:
+                record.append(dict(self.headers))
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length)) if length else None
             status, payload = answer(method, self.path.split("?")[0], body)

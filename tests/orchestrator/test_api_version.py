@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from flowyard import schemas as s
-from flowyard.schemas.version import API_VERSION, HEADER, VersionRefused, check_client
+from flowyard.api_version import API_VERSION, HEADER, VersionRefused, check_client
 from tests.servers import running_server
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 
 from flowyard import schemas as s
 from flowyard.client.bodies import json_bytes
@@ -39,18 +39,16 @@ class FlowyardClient(ApiTransport):
     """A synchronous client: one typed method per API call (the transport: ``ApiTransport``)."""
 
     def _get(self, model: type[M], path: str, **kw: Any) -> M:
-        return model.model_validate(self.request("GET", path, **kw))
+        return s.read(model, self.request("GET", path, **kw))
 
     def _list(self, model: type[M], path: str, **kw: Any) -> list[M]:
-        return TypeAdapter(list[model]).validate_python(self.request("GET", path, **kw))  # type: ignore[valid-type]
+        return s.read_list(model, self.request("GET", path, **kw))
 
     def _send_doc(
         self, method: str, model: type[M], path: str, body: BaseModel, *, idempotent: bool = False
     ) -> M:
         document = body.model_dump(mode="json")
-        return model.model_validate(
-            self.request(method, path, json=document, idempotent=idempotent)
-        )
+        return s.read(model, self.request(method, path, json=document, idempotent=idempotent))
 
     # -- work pools and queues -----------------------------------------------------------
 
@@ -110,14 +108,14 @@ class FlowyardClient(ApiTransport):
     def update_schedule(self, ref: str, schedule_id: str, body: s.ScheduleUpdate) -> s.Schedule:
         """Change the fields set in ``body``; the runs not started yet are replaced."""
         changes = body.model_dump(mode="json", exclude_unset=True)
-        return s.Schedule.model_validate(
-            self.request("PATCH", _schedules_path(ref, schedule_id), json=changes)
+        return s.read(
+            s.Schedule, self.request("PATCH", _schedules_path(ref, schedule_id), json=changes)
         )
 
     def set_deployment_paused(self, ref: str, paused: bool) -> s.Deployment:
         action = "pause" if paused else "resume"
         path = _path("deployments") + "/" + quote(ref, safe="") + "/" + action
-        return s.Deployment.model_validate(self.request("POST", path, idempotent=True))
+        return s.read(s.Deployment, self.request("POST", path, idempotent=True))
 
     def delete_deployment(self, ref: str) -> None:
         self.request("DELETE", _path("deployments") + "/" + quote(ref, safe=""))
@@ -133,7 +131,7 @@ class FlowyardClient(ApiTransport):
         """``body.count`` alike runs (at most ``s.MAX_BULK_RUNS``), in one transaction."""
         path = _path("deployments") + "/" + quote(ref, safe="") + "/runs/bulk"
         data = self.request("POST", path, json=body.model_dump(mode="json"))
-        return TypeAdapter(list[s.FlowRun]).validate_python(data)
+        return s.read_list(s.FlowRun, data)
 
     # -- flow runs -----------------------------------------------------------------------
 
@@ -165,10 +163,10 @@ class FlowyardClient(ApiTransport):
         )
 
     def cancel_flow_run(self, ref: str) -> s.FlowRun:
-        return s.FlowRun.model_validate(self.request("POST", _path("flow_runs", ref, "cancel")))
+        return s.read(s.FlowRun, self.request("POST", _path("flow_runs", ref, "cancel")))
 
     def resume_flow_run(self, ref: str) -> s.FlowRun:
-        return s.FlowRun.model_validate(self.request("POST", _path("flow_runs", ref, "resume")))
+        return s.read(s.FlowRun, self.request("POST", _path("flow_runs", ref, "resume")))
 
     def run_heartbeat(
         self, run_id: str, token: str | None, interval_seconds: float | None = None
@@ -239,7 +237,7 @@ class FlowyardClient(ApiTransport):
             headers={IDEMPOTENCY_KEY: uuid.uuid4().hex},
             timeout=body.wait + 30.0,
         )
-        return s.ClaimResponse.model_validate(data).runs
+        return s.read(s.ClaimResponse, data).runs
 
     def worker_heartbeat(self, pool: str, body: s.WorkerHeartbeat) -> s.HeartbeatResponse:
         path = _path("work_pools", pool, "workers", "heartbeat")
@@ -270,7 +268,7 @@ class FlowyardClient(ApiTransport):
         """Create or update task runs by id; ``records`` are ``TaskRunRecord`` documents as
         JSON. Idempotent, so a batch whose answer was lost is simply sent again."""
         data = self._post_json(_path("task_runs", "bulk"), records, idempotent=True)
-        return s.TaskRunUpsertResult.model_validate(data)
+        return s.read(s.TaskRunUpsertResult, data)
 
     def read_task_run(self, task_run_id: str) -> s.TaskRun:
         return self._get(s.TaskRun, _path("task_runs", task_run_id))
@@ -288,7 +286,7 @@ class FlowyardClient(ApiTransport):
             json=body.model_dump(mode="json"),
             timeout=body.wait + 30.0,
         )
-        return s.TaskWorkerClaimed.model_validate(raw).runs
+        return s.read(s.TaskWorkerClaimed, raw).runs
 
     def task_worker_heartbeat(self, body: s.TaskWorkerHeartbeat) -> list[str]:
         path = _path("background_task_runs", "heartbeat")
@@ -350,14 +348,12 @@ class FlowyardClient(ApiTransport):
 
     def update_webhook(self, name: str, body: s.WebhookUpdate) -> s.Webhook:
         document = body.model_dump(mode="json", exclude_none=True)
-        return s.Webhook.model_validate(
-            self.request("PATCH", _path("webhooks", name), json=document)
-        )
+        return s.read(s.Webhook, self.request("PATCH", _path("webhooks", name), json=document))
 
     def rotate_webhook_secret(self, name: str) -> s.WebhookCreated:
         """A new secret for the webhook (shown this once); the old one stops working."""
         raw = self.request("POST", _path("webhooks", name, "rotate-secret"))
-        return s.WebhookCreated.model_validate(raw)
+        return s.read(s.WebhookCreated, raw)
 
     def delete_webhook(self, name: str) -> None:
         self.request("DELETE", _path("webhooks", name))
@@ -374,7 +370,7 @@ class FlowyardClient(ApiTransport):
         from flowyard.events.schemas import EventPage
 
         params = {k: v for k, v in {**filters, "cursor": cursor}.items() if v not in (None, [])}
-        return EventPage.model_validate(self.request("GET", _path("events"), params=params))
+        return s.read(EventPage, self.request("GET", _path("events"), params=params))
 
     def follow_events(self, after: int | None, *, wait: float = 5.0, **filters: Any) -> EventFollow:
         """Events stored after position ``after`` (None: from now on), waiting up to ``wait``."""
@@ -383,12 +379,12 @@ class FlowyardClient(ApiTransport):
         params = {k: v for k, v in {**filters, "after": after}.items() if v not in (None, [])}
         params["wait"] = wait
         raw = self.request("GET", _path("events", "follow"), params=params, timeout=wait + 30)
-        return EventFollow.model_validate(raw)
+        return s.read(EventFollow, raw)
 
     def read_event(self, event_id: str) -> Event:
         from flowyard.events.schemas import Event
 
-        return Event.model_validate(self.request("GET", _path("events", event_id)))
+        return s.read(Event, self.request("GET", _path("events", event_id)))
 
     def health(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", "/api/health")
@@ -518,4 +514,4 @@ class FlowyardClient(ApiTransport):
         body = [t.model_dump(mode="json") if isinstance(t, BaseModel) else t for t in triggers]
         path = _path("deployments") + "/" + quote(ref, safe="") + "/triggers"
         raw = self.request("PUT", path, json=body)
-        return TypeAdapter(list[au.Automation]).validate_python(raw)
+        return s.read_list(au.Automation, raw)

@@ -18,6 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from flowyard.api_settings import DEFAULT_MAX_REQUEST_BYTES
+from flowyard.api_version import API_VERSION, HEADER
 from flowyard.client.retries import IDEMPOTENCY_KEY, IDEMPOTENT_METHODS, STANDARD, RetryPolicy
 from flowyard.errors import ApiError, ApiUnavailable
 
@@ -79,7 +80,11 @@ class ApiTransport:
         self.api_url = api_url.rstrip("/")
         self._bearer = _bearer(api_key) if api_key else None
         self._http = httpx.Client(
-            base_url=self.api_url, auth=self._bearer, timeout=timeout, verify=_tls(self.api_url)
+            base_url=self.api_url,
+            auth=self._bearer,
+            timeout=timeout,
+            verify=_tls(self.api_url),
+            headers={HEADER: API_VERSION},  # the server says so if it does not serve us
         )
         self.retry = retry
         self.retry_seconds = retry.seconds if retry_seconds is None else retry_seconds

@@ -45,7 +45,6 @@ from flowyard.orchestrator.api import (
     workers,
 )
 from flowyard.orchestrator.api.api_keys import install_auth
-from flowyard.orchestrator.api_version import ApiVersionMiddleware
 from flowyard.orchestrator.authority import guard
 from flowyard.orchestrator.automations import evaluator as automation_evaluator
 from flowyard.orchestrator.automations.action_queue import ActionQueue
@@ -60,6 +59,7 @@ from flowyard.orchestrator.services.reconciler import reconcile_once
 from flowyard.orchestrator.services.scheduler import schedule_once
 from flowyard.orchestrator.services.task_leases import task_leases_once
 from flowyard.orchestrator.services.worker_liveness import worker_liveness_once as worker_liveness
+from flowyard.orchestrator.version_check import ApiVersionMiddleware
 from flowyard.pools import (
     DeploymentLimits,
     Leadership,

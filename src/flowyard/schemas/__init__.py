@@ -16,7 +16,7 @@ versions:
 - Stored JSON too deep to serialize is cut (``StoredJson``), so that nothing stored can
   make a read fail.
 
-The API's version (``API_VERSION``) and which clients a server accepts are in ``version``.
+The API's version and which clients a server accepts: ``flowyard.api_version``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from flowyard.schemas.version import API_VERSION, HEADER, VersionRefused, check_client
+from flowyard.api_version import API_VERSION, HEADER, VersionRefused, check_client
 
 _HEADER = HEADER.lower().encode("latin-1")
 _OURS = (_HEADER, API_VERSION.encode("latin-1"))
