@@ -11,8 +11,6 @@ from flowyard import schemas as s
 from flowyard.states import StateType
 
 
-
-
 def _patch(server, ref: str, body: object) -> httpx.Response:
     return httpx.patch(f"{server.url}/api/deployments/{ref}", json=body, timeout=15)
 

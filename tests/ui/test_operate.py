@@ -227,6 +227,58 @@ def test_pausing_a_queue_in_the_page_and_clearing_a_limit(server, api, page):
     assert page.evaluate("window.sameDocument") is True
 
 
+def test_a_deployment_limit_edited_on_the_pool_page_holds_at_the_next_claims(
+    server, api, ui_flows, page, screenshots
+):
+    """The pool's console lists its deployments: a limit of 1 set there is the API's, and of
+    two due runs a claim takes one while the other waits; a bound the API refuses says why,
+    and clearing the field removes the limit."""
+    pool = _pool(api)
+    dep = deploy_flow(api, pool, ui_flows, "chatty", name=f"limited-{pool}")
+    sign_in(page, server, ADMIN, f"/ui/pools/{pool}")
+    label = f"chatty/{dep.name}"
+    row = page.locator(f'#deployments tr[data-deployment="{label}"]')
+    limit = page.get_by_label(f"Concurrency limit of deployment {label}", exact=True)
+    expect(limit).to_have_value("")
+    limit.fill("1")
+    with page.expect_navigation():
+        row.get_by_role("button", name=f"Save the limit of deployment {label}").click()
+    expect(limit).to_have_value("1")
+    assert api.read_deployment(dep.id).concurrency_limit == 1
+    page.screenshot(path=screenshots / "pool-deployments.png", full_page=True)
+
+    runs = [api.run_deployment(dep.id, s.DeploymentRunRequest()).id for _ in range(2)]
+    claim = s.ClaimRequest(worker_name="console", max_runs=10)
+    claimed = [c.run.id for c in api.claim(pool, claim)]
+    assert len(claimed) == 1 and claimed[0] in runs
+    assert api.claim(pool, claim) == []
+    expect(row.locator(".running")).to_have_text("1")  # live: the claimed run is Pending
+
+    limit.fill("2000000")
+    row.get_by_role("button", name=f"Save the limit of deployment {label}").click()
+    expect(row.locator(".field-error")).to_contain_text("less than or equal")
+    limit.fill("")
+    with page.expect_navigation():
+        row.get_by_role("button", name=f"Save the limit of deployment {label}").click()
+    assert api.read_deployment(dep.id).concurrency_limit is None
+
+
+def test_a_new_run_changes_the_queue_depth_on_an_open_pool_page(server, api, ui_flows, page):
+    """A run scheduled while the pool's page is open raises its queue's waiting count and
+    becomes its oldest waiting run, without a reload."""
+    pool = _pool(api)
+    dep = deploy_flow(api, pool, ui_flows, "chatty", name=f"depth-{pool}")
+    sign_in(page, server, ADMIN, f"/ui/pools/{pool}")
+    row = page.locator('tr[data-queue="default"]')
+    expect(row.locator(".waiting")).to_have_text("0")
+    expect(page.locator("#live-status")).to_contain_text("Live")
+    page.evaluate("window.sameDocument = true")
+    run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+    expect(row.locator(".waiting")).to_have_text("1")
+    expect(row.locator(".oldest")).to_contain_text(run.name)
+    assert page.evaluate("window.sameDocument") is True
+
+
 def test_a_viewer_sees_no_change_buttons_and_the_api_refuses_its_changes(
     server, api, ui_flows, page
 ):
@@ -266,6 +318,17 @@ def test_a_viewer_sees_no_change_buttons_and_the_api_refuses_its_changes(
         dep.id,
     )
     assert status == 403 and api.list_flow_runs(deployment_id=dep.id) == []
+    status = page.evaluate(
+        """async (id) => {
+            const csrf = document.querySelector('meta[name="csrf-token"]').content;
+            const answer = await fetch(`/api/deployments/${id}`, {method: "PATCH",
+                headers: {"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+                body: JSON.stringify({concurrency_limit: 1})});
+            return answer.status;
+        }""",
+        dep.id,
+    )
+    assert status == 403 and api.read_deployment(dep.id).concurrency_limit is None
 
     block = f"viewed-{uuid.uuid4().hex[:6]}"
     api.save_block("secret", block, {"value": SECRET})
