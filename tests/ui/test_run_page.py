@@ -4,7 +4,11 @@ and a run of 2,000 task-run records sent through the API."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -242,3 +246,58 @@ def test_an_admin_resumes_a_paused_run_from_its_page(server, api, page):
         page.locator("#resume-run").click()
     expect(page.locator("#run-state")).to_have_text("Running")
     assert api.read_flow_run(run.id).state.type is StateType.RUNNING
+
+
+PERSISTING = textwrap.dedent(
+    """
+    from flowyard import flow, task
+    from flowyard.runtime import flow_run
+
+
+    @task(persist_result=True, result_serializer="pickle")
+    def pickled() -> set[int]:
+        return {1, 2}
+
+
+    @flow(name="persisting", persist_result=True, result_serializer="json")
+    def persisting() -> dict:
+        pickled()
+        print(flow_run.id)
+        return {"answer": 42, "note": "<script>alert(1)</script>"}
+
+
+    if __name__ == "__main__":
+        persisting()
+    """
+)
+
+
+def test_persisted_results_show_their_reference_and_a_small_json_value(server, api, page, tmp_path):
+    """A real run whose flow persists a JSON result and whose task pickles one: the page
+    shows both references (serializer, location), the JSON value as escaped text, and of
+    the pickled one nothing but its reference."""
+    (tmp_path / "persisting.py").write_text(PERSISTING)
+    env = {**os.environ, "FLOWYARD_API_URL": server.url, "FLOWYARD_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "persisting.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.split()[-1]
+    run = api.read_flow_run(run_id)
+    assert run.result is not None and run.result.serializer == "json"
+    (task_run,) = api.list_task_runs(run_id)
+    assert task_run.result is not None and task_run.result.value_json is None
+
+    page.goto(f"{server.url}/ui/runs/{run_id}")
+    shown = page.locator("#run-result")
+    expect(shown.locator(".serializer")).to_have_text("json")
+    expect(shown.locator(".location")).to_have_text(run.result.location)
+    value = shown.locator(".result-value")
+    assert json.loads(value.inner_text()) == {"answer": 42, "note": "<script>alert(1)</script>"}
+    assert value.locator("script").count() == 0  # text, not markup
+    cell = page.locator(f'tr[data-task-run-id="{task_run.id}"] .task-result')
+    expect(cell.locator(".serializer")).to_have_text("pickle")
+    expect(cell.locator(".location")).to_have_text(task_run.result.location)
+    expect(cell).to_contain_text("never shown")
+    expect(cell.locator(".result-value")).to_have_count(0)
