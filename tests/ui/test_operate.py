@@ -10,7 +10,6 @@ import re
 import textwrap
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,14 +18,13 @@ import pytest
 from playwright.sync_api import expect
 
 from flowyard import schemas as s
-from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
 from flowyard.states import StateType
-from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
-from tests.servers import running_server
+from tests.e2e.conftest import create_process_pool, deploy_flow
+from tests.ui.conftest import ADMIN, sign_in
 from tests.waiting import wait_until
 
-ADMIN = "admin-key-for-the-web-ui-operating-tests-0123456789"
+REQUIRES_KEYS = True
 FLOWS = textwrap.dedent(
     """
     from enum import Enum
@@ -67,46 +65,10 @@ FLOWS = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = {**FAST, "FLOWYARD_API_KEY": ADMIN}
-    with running_server(tmp_path_factory.mktemp("ui-operate-home"), env) as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
-def api(server: ServerProcess) -> Iterator[FlowyardClient]:
-    with FlowyardClient(server.url, ADMIN) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
 def operate_flows(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("operate-flows")
     (folder / "flows.py").write_text(FLOWS)
     return folder
-
-
-@pytest.fixture
-def start_worker(server: ServerProcess, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """``flowyard worker start --pool <pool> …`` with the admin key, stopped after the test."""
-    started: list[WorkerProcess] = []
-
-    def start(pool: str, *args: str) -> WorkerProcess:
-        env = {**FAST, "FLOWYARD_API_KEY": ADMIN}
-        started.append(WorkerProcess(server.url, pool, tmp_path, *args, env=env))
-        return started[-1]
-
-    yield start
-    for worker in started:
-        worker.stop(timeout=30)
-
-
-def sign_in(page, server: ServerProcess, key: str, target: str) -> None:
-    page.goto(f"{server.url}{target}")
-    page.get_by_label("API key").fill(key)
-    with page.expect_navigation():
-        page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{server.url}{target}")
 
 
 def _pool(api: FlowyardClient) -> str:

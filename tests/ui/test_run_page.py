@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,12 +19,10 @@ import pytest
 from playwright.sync_api import expect
 
 from flowyard import schemas as s
-from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
 from flowyard.states import StateType
 from flowyard.ui import task_graph
-from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
-from tests.servers import running_server
+from tests.e2e.conftest import create_process_pool, deploy_flow
 from tests.waiting import wait_until
 
 FLOWS = textwrap.dedent(
@@ -70,18 +67,6 @@ FLOWS = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with running_server(tmp_path_factory.mktemp("ui-run-home"), FAST) as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
-def api(server: ServerProcess) -> Iterator[FlowyardClient]:
-    with server.client() as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
 def flows(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("ui-run-flows")
     (folder / "flows.py").write_text(FLOWS)
@@ -96,61 +81,60 @@ def _completed(api: FlowyardClient, run_id: str) -> None:
     )
 
 
-def test_a_real_runs_graph_logs_subflow_and_rerun(server, api, flows, page, screenshots, tmp_path):
+def test_a_real_runs_graph_logs_subflow_and_rerun(
+    server, api, flows, page, screenshots, start_worker
+):
     """A run a worker executed: a bar and a node per task run, an edge per recorded input
     (and wait_for), its subflow linked both ways, log search and download, and Re-run
     creating a run of the same deployment and parameters that completes."""
     pool = create_process_pool(api, f"ui-run-{uuid.uuid4().hex[:8]}")
     deployment = deploy_flow(api, pool, flows, "diamond", name=f"diamond-{pool}")
-    worker = WorkerProcess(server.url, pool, tmp_path, env=FAST)
-    try:
-        run = api.run_deployment(deployment.id, s.DeploymentRunRequest(parameters={"n": 500}))
-        _completed(api, run.id)
-        wait_until(lambda: len(api.read_logs(run.id)) >= 4, message="the logs did not arrive")
-        task_runs = api.list_task_runs(run.id)
-        assert len(task_runs) == 5  # double ×2, total, announce, and the subflow's call
+    start_worker(pool)
+    run = api.run_deployment(deployment.id, s.DeploymentRunRequest(parameters={"n": 500}))
+    _completed(api, run.id)
+    wait_until(lambda: len(api.read_logs(run.id)) >= 4, message="the logs did not arrive")
+    task_runs = api.list_task_runs(run.id)
+    assert len(task_runs) == 5  # double ×2, total, announce, and the subflow's call
 
-        page.goto(f"{server.url}/ui/runs/{run.id}")
-        page.screenshot(path=screenshots / "run-graph.png", full_page=True)
-        assert page.locator("#gantt").get_attribute("data-grouped") == "false"
-        expect(page.locator("#gantt g.bar")).to_have_count(5)
-        expect(page.locator("#dag g.node")).to_have_count(5)
-        # double→total twice, total→announce (wait_for); results are linked by identity,
-        # so the flow passes large ints (small ones are shared objects, never linked)
-        expect(page.locator("#dag path.edge")).to_have_count(3)
-        expect(page.locator("#dag")).to_contain_text("total")
-        child = page.locator("#child-runs a")
-        expect(child).to_have_count(1)
+    page.goto(f"{server.url}/ui/runs/{run.id}")
+    page.screenshot(path=screenshots / "run-graph.png", full_page=True)
+    assert page.locator("#gantt").get_attribute("data-grouped") == "false"
+    expect(page.locator("#gantt g.bar")).to_have_count(5)
+    expect(page.locator("#dag g.node")).to_have_count(5)
+    # double→total twice, total→announce (wait_for); results are linked by identity,
+    # so the flow passes large ints (small ones are shared objects, never linked)
+    expect(page.locator("#dag path.edge")).to_have_count(3)
+    expect(page.locator("#dag")).to_contain_text("total")
+    child = page.locator("#child-runs a")
+    expect(child).to_have_count(1)
 
-        with page.expect_navigation():
-            child.click()
-        expect(page.locator("#parent-run")).to_have_attribute("href", f"/ui/runs/{run.id}")
+    with page.expect_navigation():
+        child.click()
+    expect(page.locator("#parent-run")).to_have_attribute("href", f"/ui/runs/{run.id}")
 
-        page.goto(f"{server.url}/ui/runs/{run.id}")
-        page.fill("input[name=q]", "needle")
-        with page.expect_navigation():
-            page.get_by_role("button", name="Show").click()
-        assert page.locator("#logs li .text").all_inner_texts() == ["needle in the haystack"]
+    page.goto(f"{server.url}/ui/runs/{run.id}")
+    page.fill("input[name=q]", "needle")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Show").click()
+    assert page.locator("#logs li .text").all_inner_texts() == ["needle in the haystack"]
 
-        download = httpx.get(f"{server.url}/ui/runs/{run.id}/logs.txt", timeout=15)
-        assert download.status_code == 200
-        assert download.headers["content-type"].startswith("text/plain")
-        assert download.headers["content-disposition"].startswith("attachment;")
-        lines = download.text.splitlines()
-        assert [line.split(" ", 3)[3] for line in lines] == [
-            log.message for log in api.read_logs(run.id)
-        ]
+    download = httpx.get(f"{server.url}/ui/runs/{run.id}/logs.txt", timeout=15)
+    assert download.status_code == 200
+    assert download.headers["content-type"].startswith("text/plain")
+    assert download.headers["content-disposition"].startswith("attachment;")
+    lines = download.text.splitlines()
+    assert [line.split(" ", 3)[3] for line in lines] == [
+        log.message for log in api.read_logs(run.id)
+    ]
 
-        page.on("dialog", lambda dialog: dialog.accept())
-        with page.expect_navigation():
-            page.locator("#rerun").click()
-        again = page.url.rsplit("/", 1)[1]
-        assert again != run.id
-        copy = api.read_flow_run(again)
-        assert copy.deployment_id == deployment.id and copy.parameters == run.parameters
-        _completed(api, again)
-    finally:
-        worker.stop(timeout=30)
+    page.on("dialog", lambda dialog: dialog.accept())
+    with page.expect_navigation():
+        page.locator("#rerun").click()
+    again = page.url.rsplit("/", 1)[1]
+    assert again != run.id
+    copy = api.read_flow_run(again)
+    assert copy.deployment_id == deployment.id and copy.parameters == run.parameters
+    _completed(api, again)
 
 
 def _records(run_id: str, count: int, tasks: int = 5) -> list[dict[str, object]]:

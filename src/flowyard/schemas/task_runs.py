@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     Field,
+    SerializerFunctionWrapHandler,
     StrictInt,
+    model_serializer,
 )
 
 from flowyard.schemas.base import (
@@ -66,6 +68,15 @@ class ResultRef(Doc):
         f"serialized as JSON in at most {MAX_RESULT_JSON} characters; readers load the "
         "result from its storage",
     )
+
+    @model_serializer(mode="wrap")
+    def _without_absent_value(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        """No ``value_json: null``: a reference without one is stored and sent as before.
+        (Unannotated, so that the JSON schema stays the model's.)"""
+        data: dict[str, Any] = handler(self)
+        if data.get("value_json") is None:
+            data.pop("value_json", None)
+        return data
 
 
 TaskInputs = Annotated[dict[str, list[TaskRunInput]], Field(max_length=MAX_LIST_ITEMS)]
