@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from flowyard import schemas as s
 from flowyard.schemas.task_runs import MAX_RESULT_JSON
+from flowyard.sdk import result_refs
 from flowyard.sdk.result_refs import reference
 from flowyard.sdk.results import DefaultSerializer, LocalFileSystem, ResultStore
 
@@ -19,6 +20,11 @@ KEY = b"k" * 32
 def _ref(tmp_path: Path, value: object) -> dict[str, object]:
     store = ResultStore(LocalFileSystem(tmp_path), DefaultSerializer(), signing_key=KEY)
     return reference(store, store.write("r", value, expiration=None, owner="test"))
+
+
+def test_the_sdk_bounds_the_json_it_sends_as_the_api_does():
+    """The SDK's bound is the API's (kept apart so that the SDK need not load pydantic)."""
+    assert result_refs.MAX_RESULT_JSON == MAX_RESULT_JSON
 
 
 def test_a_small_json_result_carries_its_text_and_the_api_takes_it(tmp_path):

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from flowyard.errors import MissingResult, UntrustedResult
-from flowyard.schemas.task_runs import MAX_RESULT_JSON
 from flowyard.sdk.results import (
     LOCAL_STORAGE_TYPE,
     JSONSerializer,
@@ -34,6 +33,7 @@ from flowyard.sdk.results import (
 
 StorageOption = str | Path | ResultStorage | ResultStore | None
 MAX_DECLARED = 256
+MAX_RESULT_JSON = 4096  # the API's bound (schemas.task_runs), not imported: it loads pydantic
 
 _declared: dict[str, ResultStorage] = {}
 _declared_lock = threading.Lock()
