@@ -311,6 +311,8 @@ CASES = [
          lambda w, who: Req("GET", f"/api/deployments/{w.deployment_a.id}")),
     case("DELETE", "/api/deployments/{ref}", "",
          lambda w, who: Req("DELETE", f"/api/deployments/{_new_deployment(w)}")),
+    case("PATCH", "/api/deployments/{ref}", "",
+         lambda w, who: Req("PATCH", f"/api/deployments/{w.deployment_a.id}", {"description": "patched"})),
     case("POST", "/api/deployments/{ref}/pause", "", lambda w, who: Req("POST", f"/api/deployments/{w.deployment_a.id}/pause")),
     case("POST", "/api/deployments/{ref}/resume", "", lambda w, who: Req("POST", f"/api/deployments/{w.deployment_a.id}/resume")),
     case("POST", "/api/deployments/{ref}/runs", "",

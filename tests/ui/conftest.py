@@ -4,19 +4,29 @@ Playwright downloads), real servers, and screenshots of each page kept as artifa
 Chromium comes from Debian's package (``scripts/test`` installs it). Without it, or without
 the ``playwright`` package, the browser tests fail under CI (``CI`` set) and are skipped,
 saying why, elsewhere.
+
+Each module gets its own server (``server``, ``api``): open (no keys), or requiring keys
+when the module says ``REQUIRES_KEYS = True`` (then ``api`` holds the ``ADMIN`` key).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from flowyard.cli.processes import ServerProcess, WorkerProcess
+from flowyard.client import FlowyardClient
+from tests.e2e.conftest import FAST
+from tests.servers import running_server
+
+ADMIN = "admin-key-for-the-web-ui-tests-0123456789"
 CHROMIUM = Path(os.environ.get("FLOWYARD_CHROMIUM", "/usr/bin/chromium"))
 TIMEOUT_MS = 15_000
 
@@ -91,6 +101,58 @@ def ui_flows(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("ui-flows")
     (folder / "flows.py").write_text(FLOWS)
     return folder
+
+
+def _requires_keys(request: pytest.FixtureRequest) -> bool:
+    return bool(getattr(request.module, "REQUIRES_KEYS", False))
+
+
+@pytest.fixture(scope="module")
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """A real server for the module: ``flowyard server start`` with SQLite and its Redis."""
+    env = {**FAST, "FLOWYARD_API_KEY": ADMIN} if _requires_keys(request) else FAST
+    with running_server(tmp_path_factory.mktemp("ui-home"), env) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def api(request: pytest.FixtureRequest, server: ServerProcess) -> Iterator[FlowyardClient]:
+    """The module's server's client (with the admin key when it requires keys)."""
+    with FlowyardClient(server.url, ADMIN if _requires_keys(request) else None) as client:
+        yield client
+
+
+@pytest.fixture
+def start_worker(
+    request: pytest.FixtureRequest, server: ServerProcess, tmp_path: Path
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """``flowyard worker start --pool <pool> …`` (with the admin key when the server requires
+    keys), stopped after the test."""
+    started: list[WorkerProcess] = []
+    env = {**FAST, "FLOWYARD_API_KEY": ADMIN} if _requires_keys(request) else FAST
+
+    def start(pool: str, *args: str) -> WorkerProcess:
+        started.append(WorkerProcess(server.url, pool, tmp_path, *args, env=env))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        worker.stop(timeout=30)
+
+
+def sign_in(page: Any, server: ServerProcess, key: str, target: str) -> None:
+    """Open ``target`` (which asks a fresh browser to sign in), sign in there with ``key``
+    and land back on it."""
+    from playwright.sync_api import expect  # imported when a browser test runs (see browser)
+
+    page.goto(f"{server.url}{target}")
+    expect(page).to_have_url(re.compile(r"/ui/sign-in\?next="))
+    page.get_by_label("API key").fill(key)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{server.url}{target}")
 
 
 def events(response: httpx.Response, count: int) -> list[dict[str, str]]:

@@ -6,10 +6,8 @@ from __future__ import annotations
 import contextlib
 import re
 import uuid
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from playwright.sync_api import expect
 
 from flowyard import schemas as s
@@ -17,34 +15,20 @@ from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
 from flowyard.states import StateType
 from flowyard.ui.stream import MAX_STREAMS_PER_VIEWER
-from tests.e2e.conftest import FAST
-from tests.servers import running_server
+from tests.ui.conftest import ADMIN
 from tests.waiting import wait_until
 
-ADMIN = "admin-key-for-the-web-ui-access-tests-0123456789"
+REQUIRES_KEYS = True
 COOKIE = "flowyard_session"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = {**FAST, "FLOWYARD_API_KEY": ADMIN}
-    with running_server(tmp_path_factory.mktemp("ui-keys-home"), env) as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
-def admin(server: ServerProcess) -> Iterator[FlowyardClient]:
-    with FlowyardClient(server.url, ADMIN) as client:
-        yield client
-
-
-def _key(admin: FlowyardClient, role: str, **fields: object) -> str:
+def _key(api: FlowyardClient, role: str, **fields: object) -> str:
     name = f"{role}-{uuid.uuid4().hex[:6]}"
-    return admin.create_api_key(s.ApiKeyCreate(name=name, role=role, **fields)).key  # type: ignore[arg-type]
+    return api.create_api_key(s.ApiKeyCreate(name=name, role=role, **fields)).key  # type: ignore[arg-type]
 
 
-def _running_run(admin: FlowyardClient) -> s.FlowRun:
-    return admin.create_flow_run(s.FlowRunCreate(flow_name="ui-access", name="guarded"))
+def _running_run(api: FlowyardClient) -> s.FlowRun:
+    return api.create_flow_run(s.FlowRunCreate(flow_name="ui-access", name="guarded"))
 
 
 def _signed_in(server: ServerProcess, key: str) -> httpx.Client:
@@ -60,10 +44,10 @@ def _csrf(client: httpx.Client) -> str:
     return found[1]
 
 
-def test_no_ui_page_is_reachable_without_a_session(server, admin):
+def test_no_ui_page_is_reachable_without_a_session(server, api):
     """Pages send a signed-out browser to sign in; the stream and changes get 401; an API
     key in a header does not open the UI; only the sign-in form and static files are open."""
-    run = _running_run(admin)
+    run = _running_run(api)
     anonymous = httpx.Client(base_url=server.url, timeout=15)
     runs = anonymous.get("/ui/runs?state=RUNNING")
     assert runs.status_code == 303
@@ -87,12 +71,12 @@ def test_no_ui_page_is_reachable_without_a_session(server, admin):
     assert anonymous.get("/").headers["location"] == "/ui/"
 
 
-def test_a_worker_key_or_run_token_cannot_sign_in(server, admin):
+def test_a_worker_key_or_run_token_cannot_sign_in(server, api):
     """A worker key and a run token are refused with a clear message, an unknown key too,
     and a sign-in another site's page sends; none of them gets a session cookie."""
-    token = admin.create_run_token(_running_run(admin).id)
+    token = api.create_run_token(_running_run(api).id)
     for key, status, says in (
-        (_key(admin, "worker", pools=["some-pool"]), 403, "worker key or a run token cannot"),
+        (_key(api, "worker", pools=["some-pool"]), 403, "worker key or a run token cannot"),
         (token, 403, "worker key or a run token cannot"),
         ("fy_not-a-key-anyone-made", 401, "unknown, revoked or expired"),
     ):
@@ -105,11 +89,11 @@ def test_a_worker_key_or_run_token_cannot_sign_in(server, admin):
     assert forged.status_code == 403 and COOKIE not in forged.headers.get("set-cookie", "")
 
 
-def test_a_viewer_reads_everything_and_the_api_refuses_its_cancel(server, admin, page, screenshots):
+def test_a_viewer_reads_everything_and_the_api_refuses_its_cancel(server, api, page, screenshots):
     """Signed in with a viewer key the browser sees runs but no Cancel button, and a cancel
     sent anyway (with the CSRF token) is refused by the API; the cookie holds no key."""
-    viewer = _key(admin, "viewer")
-    run = _running_run(admin)
+    viewer = _key(api, "viewer")
+    run = _running_run(api)
     page.goto(f"{server.url}/ui/runs/{run.id}")
     expect(page).to_have_url(re.compile(r"/ui/sign-in\?next="))
     page.screenshot(path=screenshots / "sign-in.png", full_page=True)
@@ -132,29 +116,29 @@ def test_a_viewer_reads_everything_and_the_api_refuses_its_cancel(server, admin,
         run.id,
     )
     assert refused[0] == 403 and "viewer" in refused[1]
-    assert admin.read_flow_run(run.id).state.type is StateType.RUNNING
+    assert api.read_flow_run(run.id).state.type is StateType.RUNNING
     (cookie,) = [c for c in page.context.cookies() if c["name"] == COOKIE]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and viewer not in cookie["value"]
 
 
-def test_a_change_made_with_the_session_cookie_needs_its_csrf_token(server, admin):
+def test_a_change_made_with_the_session_cookie_needs_its_csrf_token(server, api):
     """An admin session reads the API with its cookie alone, but a POST without the
     session's CSRF token (or with another) is 403; with it, the change is made."""
     client = _signed_in(server, ADMIN)
     assert client.get("/api/flow_runs").status_code == 200
-    run = _running_run(admin)
+    run = _running_run(api)
     cancel = f"/api/flow_runs/{run.id}/cancel"
     missing = client.post(cancel)
     assert missing.status_code == 403 and "X-CSRF-Token" in missing.json()["detail"]
     assert client.post(cancel, headers={"X-CSRF-Token": "guessed"}).status_code == 403
-    assert admin.read_flow_run(run.id).state.type is StateType.RUNNING
+    assert api.read_flow_run(run.id).state.type is StateType.RUNNING
     assert client.post(cancel, headers={"X-CSRF-Token": _csrf(client)}).status_code == 200
-    assert admin.read_flow_run(run.id).state.type is StateType.CANCELLING
+    assert api.read_flow_run(run.id).state.type is StateType.CANCELLING
 
 
-def test_signing_out_or_revoking_the_key_ends_the_session(server, admin):
+def test_signing_out_or_revoking_the_key_ends_the_session(server, api):
     """After sign-out the old cookie opens nothing; revoking a viewer key ends its session."""
-    client = _signed_in(server, _key(admin, "viewer"))
+    client = _signed_in(server, _key(api, "viewer"))
     old = client.cookies[COOKIE]
     assert client.post("/ui/sign-out", headers={"X-CSRF-Token": _csrf(client)}).status_code == 204
     replay = httpx.Client(base_url=server.url, cookies={COOKIE: old}, timeout=15)
@@ -162,17 +146,17 @@ def test_signing_out_or_revoking_the_key_ends_the_session(server, admin):
     assert replay.get("/api/flow_runs").status_code == 401
 
     name = f"revoked-{uuid.uuid4().hex[:6]}"
-    key = admin.create_api_key(s.ApiKeyCreate(name=name, role="viewer")).key
+    key = api.create_api_key(s.ApiKeyCreate(name=name, role="viewer")).key
     revoked = _signed_in(server, key)
     assert revoked.get("/ui/runs").status_code == 200
-    admin.revoke_api_key(name)
+    api.revoke_api_key(name)
     wait_until(lambda: revoked.get("/ui/runs").status_code == 303, timeout=15)
 
 
-def test_a_session_holds_a_bounded_number_of_live_streams(server, admin):
+def test_a_session_holds_a_bounded_number_of_live_streams(server, api):
     """A session's fifth stream at once is refused (429) until one of its four ends; another
     session is not held back meanwhile."""
-    client = _signed_in(server, _key(admin, "viewer"))
+    client = _signed_in(server, _key(api, "viewer"))
     with contextlib.ExitStack() as open_streams:
         streams = [
             open_streams.enter_context(client.stream("GET", "/ui/stream?view=runs"))
@@ -180,7 +164,7 @@ def test_a_session_holds_a_bounded_number_of_live_streams(server, admin):
         ]
         assert all(stream.status_code == 200 for stream in streams)
         assert client.get("/ui/stream?view=runs").status_code == 429
-        other = _signed_in(server, _key(admin, "viewer"))
+        other = _signed_in(server, _key(api, "viewer"))
         with other.stream("GET", "/ui/stream?view=runs") as allowed:
             assert allowed.status_code == 200
         streams[0].close()

@@ -20,8 +20,7 @@ import pytest
 from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
-from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
-from tests.servers import running_server
+from tests.e2e.conftest import create_process_pool, deploy_flow
 
 RULES = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 SCRIPT = """
@@ -31,12 +30,6 @@ from flowyard.artifacts import create_markdown_artifact
 create_markdown_artifact("# Report\\n\\nAll **well**.", key="a11y-report")
 chatty(3)
 """
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with running_server(tmp_path_factory.mktemp("ui-a11y-home"), FAST) as process:
-        yield process
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import httpx
@@ -22,8 +21,6 @@ from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
 from flowyard.events.schemas import Event
 from flowyard.schemas import artifacts as a
-from tests.e2e.conftest import FAST
-from tests.servers import running_server
 
 LIVE_MS = 15_000  # a change reaches an open page within this (a loaded machine's margin)
 HOSTILE = """# Report <script>alert("md")</script>
@@ -69,18 +66,6 @@ def observed(key: str) -> None:
 if __name__ == "__main__":
     observed(sys.argv[1])
 """
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with running_server(tmp_path_factory.mktemp("ui-observe-home"), FAST) as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
-def api(server: ServerProcess) -> Iterator[FlowyardClient]:
-    with server.client() as client:
-        yield client
 
 
 @pytest.fixture(scope="module")

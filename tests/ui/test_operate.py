@@ -10,7 +10,6 @@ import re
 import textwrap
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,14 +18,13 @@ import pytest
 from playwright.sync_api import expect
 
 from flowyard import schemas as s
-from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
 from flowyard.states import StateType
-from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
-from tests.servers import running_server
+from tests.e2e.conftest import create_process_pool, deploy_flow
+from tests.ui.conftest import ADMIN, sign_in
 from tests.waiting import wait_until
 
-ADMIN = "admin-key-for-the-web-ui-operating-tests-0123456789"
+REQUIRES_KEYS = True
 FLOWS = textwrap.dedent(
     """
     from enum import Enum
@@ -67,46 +65,10 @@ FLOWS = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = {**FAST, "FLOWYARD_API_KEY": ADMIN}
-    with running_server(tmp_path_factory.mktemp("ui-operate-home"), env) as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
-def api(server: ServerProcess) -> Iterator[FlowyardClient]:
-    with FlowyardClient(server.url, ADMIN) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
 def operate_flows(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("operate-flows")
     (folder / "flows.py").write_text(FLOWS)
     return folder
-
-
-@pytest.fixture
-def start_worker(server: ServerProcess, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """``flowyard worker start --pool <pool> …`` with the admin key, stopped after the test."""
-    started: list[WorkerProcess] = []
-
-    def start(pool: str, *args: str) -> WorkerProcess:
-        env = {**FAST, "FLOWYARD_API_KEY": ADMIN}
-        started.append(WorkerProcess(server.url, pool, tmp_path, *args, env=env))
-        return started[-1]
-
-    yield start
-    for worker in started:
-        worker.stop(timeout=30)
-
-
-def sign_in(page, server: ServerProcess, key: str, target: str) -> None:
-    page.goto(f"{server.url}{target}")
-    page.get_by_label("API key").fill(key)
-    with page.expect_navigation():
-        page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{server.url}{target}")
 
 
 def _pool(api: FlowyardClient) -> str:
@@ -227,6 +189,58 @@ def test_pausing_a_queue_in_the_page_and_clearing_a_limit(server, api, page):
     assert page.evaluate("window.sameDocument") is True
 
 
+def test_a_deployment_limit_edited_on_the_pool_page_holds_at_the_next_claims(
+    server, api, ui_flows, page, screenshots
+):
+    """The pool's console lists its deployments: a limit of 1 set there is the API's, and of
+    two due runs a claim takes one while the other waits; a bound the API refuses says why,
+    and clearing the field removes the limit."""
+    pool = _pool(api)
+    dep = deploy_flow(api, pool, ui_flows, "chatty", name=f"limited-{pool}")
+    sign_in(page, server, ADMIN, f"/ui/pools/{pool}")
+    label = f"chatty/{dep.name}"
+    row = page.locator(f'#deployments tr[data-deployment="{label}"]')
+    limit = page.get_by_label(f"Concurrency limit of deployment {label}", exact=True)
+    expect(limit).to_have_value("")
+    limit.fill("1")
+    with page.expect_navigation():
+        row.get_by_role("button", name=f"Save the limit of deployment {label}").click()
+    expect(limit).to_have_value("1")
+    assert api.read_deployment(dep.id).concurrency_limit == 1
+    page.screenshot(path=screenshots / "pool-deployments.png", full_page=True)
+
+    runs = [api.run_deployment(dep.id, s.DeploymentRunRequest()).id for _ in range(2)]
+    claim = s.ClaimRequest(worker_name="console", max_runs=10)
+    claimed = [c.run.id for c in api.claim(pool, claim)]
+    assert len(claimed) == 1 and claimed[0] in runs
+    assert api.claim(pool, claim) == []
+    expect(row.locator(".running")).to_have_text("1")  # live: the claimed run is Pending
+
+    limit.fill("2000000")
+    row.get_by_role("button", name=f"Save the limit of deployment {label}").click()
+    expect(row.locator(".field-error")).to_contain_text("less than or equal")
+    limit.fill("")
+    with page.expect_navigation():
+        row.get_by_role("button", name=f"Save the limit of deployment {label}").click()
+    assert api.read_deployment(dep.id).concurrency_limit is None
+
+
+def test_a_new_run_changes_the_queue_depth_on_an_open_pool_page(server, api, ui_flows, page):
+    """A run scheduled while the pool's page is open raises its queue's waiting count and
+    becomes its oldest waiting run, without a reload."""
+    pool = _pool(api)
+    dep = deploy_flow(api, pool, ui_flows, "chatty", name=f"depth-{pool}")
+    sign_in(page, server, ADMIN, f"/ui/pools/{pool}")
+    row = page.locator('tr[data-queue="default"]')
+    expect(row.locator(".waiting")).to_have_text("0")
+    expect(page.locator("#live-status")).to_contain_text("Live")
+    page.evaluate("window.sameDocument = true")
+    run = api.run_deployment(dep.id, s.DeploymentRunRequest())
+    expect(row.locator(".waiting")).to_have_text("1")
+    expect(row.locator(".oldest")).to_contain_text(run.name)
+    assert page.evaluate("window.sameDocument") is True
+
+
 def test_a_viewer_sees_no_change_buttons_and_the_api_refuses_its_changes(
     server, api, ui_flows, page
 ):
@@ -266,6 +280,17 @@ def test_a_viewer_sees_no_change_buttons_and_the_api_refuses_its_changes(
         dep.id,
     )
     assert status == 403 and api.list_flow_runs(deployment_id=dep.id) == []
+    status = page.evaluate(
+        """async (id) => {
+            const csrf = document.querySelector('meta[name="csrf-token"]').content;
+            const answer = await fetch(`/api/deployments/${id}`, {method: "PATCH",
+                headers: {"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+                body: JSON.stringify({concurrency_limit: 1})});
+            return answer.status;
+        }""",
+        dep.id,
+    )
+    assert status == 403 and api.read_deployment(dep.id).concurrency_limit is None
 
     block = f"viewed-{uuid.uuid4().hex[:6]}"
     api.save_block("secret", block, {"value": SECRET})

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,25 +14,12 @@ import pytest
 from playwright.sync_api import expect
 
 from flowyard import schemas as s
-from flowyard.cli.processes import ServerProcess, WorkerProcess
+from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
 from flowyard.states import StateType
-from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
-from tests.servers import running_server
+from tests.e2e.conftest import create_process_pool, deploy_flow
 from tests.ui.conftest import events
 from tests.waiting import wait_until
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with running_server(tmp_path_factory.mktemp("ui-home"), FAST) as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
-def api(server: ServerProcess) -> Iterator[FlowyardClient]:
-    with server.client() as client:
-        yield client
 
 
 def _deployment(api: FlowyardClient, flows: Path) -> tuple[str, s.Deployment]:
@@ -146,21 +132,18 @@ def test_an_admin_cancels_a_run_from_its_page(server, api, ui_flows, page):
 
 
 def test_a_run_page_shows_the_timeline_and_logs_of_a_real_run(
-    server, api, ui_flows, page, screenshots, tmp_path
+    server, api, ui_flows, page, screenshots, start_worker
 ):
     """A run a real worker executed: every transition, its task run, its logs (filtered by
     level), its worker, pool and infrastructure."""
     pool, deployment = _deployment(api, ui_flows)
-    worker = WorkerProcess(server.url, pool, tmp_path, env=FAST)
-    try:
-        run = api.run_deployment(deployment.id, s.DeploymentRunRequest(parameters={"n": 3}))
-        wait_until(
-            lambda: api.read_flow_run(run.id).state.type is StateType.COMPLETED,
-            timeout=90,
-            message="the run did not complete",
-        )
-    finally:
-        worker.stop(timeout=30)
+    start_worker(pool)
+    run = api.run_deployment(deployment.id, s.DeploymentRunRequest(parameters={"n": 3}))
+    wait_until(
+        lambda: api.read_flow_run(run.id).state.type is StateType.COMPLETED,
+        timeout=90,
+        message="the run did not complete",
+    )
     wait_until(lambda: len(api.read_logs(run.id)) >= 2, message="the run's logs did not arrive")
     done = api.read_flow_run(run.id)
     history = [state.name for state in api.read_flow_run_history(run.id).states]

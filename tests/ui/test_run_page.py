@@ -4,10 +4,13 @@ and a run of 2,000 task-run records sent through the API."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 import textwrap
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,12 +19,10 @@ import pytest
 from playwright.sync_api import expect
 
 from flowyard import schemas as s
-from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
 from flowyard.states import StateType
 from flowyard.ui import task_graph
-from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
-from tests.servers import running_server
+from tests.e2e.conftest import create_process_pool, deploy_flow
 from tests.waiting import wait_until
 
 FLOWS = textwrap.dedent(
@@ -66,18 +67,6 @@ FLOWS = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with running_server(tmp_path_factory.mktemp("ui-run-home"), FAST) as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
-def api(server: ServerProcess) -> Iterator[FlowyardClient]:
-    with server.client() as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
 def flows(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("ui-run-flows")
     (folder / "flows.py").write_text(FLOWS)
@@ -92,61 +81,60 @@ def _completed(api: FlowyardClient, run_id: str) -> None:
     )
 
 
-def test_a_real_runs_graph_logs_subflow_and_rerun(server, api, flows, page, screenshots, tmp_path):
+def test_a_real_runs_graph_logs_subflow_and_rerun(
+    server, api, flows, page, screenshots, start_worker
+):
     """A run a worker executed: a bar and a node per task run, an edge per recorded input
     (and wait_for), its subflow linked both ways, log search and download, and Re-run
     creating a run of the same deployment and parameters that completes."""
     pool = create_process_pool(api, f"ui-run-{uuid.uuid4().hex[:8]}")
     deployment = deploy_flow(api, pool, flows, "diamond", name=f"diamond-{pool}")
-    worker = WorkerProcess(server.url, pool, tmp_path, env=FAST)
-    try:
-        run = api.run_deployment(deployment.id, s.DeploymentRunRequest(parameters={"n": 500}))
-        _completed(api, run.id)
-        wait_until(lambda: len(api.read_logs(run.id)) >= 4, message="the logs did not arrive")
-        task_runs = api.list_task_runs(run.id)
-        assert len(task_runs) == 5  # double ×2, total, announce, and the subflow's call
+    start_worker(pool)
+    run = api.run_deployment(deployment.id, s.DeploymentRunRequest(parameters={"n": 500}))
+    _completed(api, run.id)
+    wait_until(lambda: len(api.read_logs(run.id)) >= 4, message="the logs did not arrive")
+    task_runs = api.list_task_runs(run.id)
+    assert len(task_runs) == 5  # double ×2, total, announce, and the subflow's call
 
-        page.goto(f"{server.url}/ui/runs/{run.id}")
-        page.screenshot(path=screenshots / "run-graph.png", full_page=True)
-        assert page.locator("#gantt").get_attribute("data-grouped") == "false"
-        expect(page.locator("#gantt g.bar")).to_have_count(5)
-        expect(page.locator("#dag g.node")).to_have_count(5)
-        # double→total twice, total→announce (wait_for); results are linked by identity,
-        # so the flow passes large ints (small ones are shared objects, never linked)
-        expect(page.locator("#dag path.edge")).to_have_count(3)
-        expect(page.locator("#dag")).to_contain_text("total")
-        child = page.locator("#child-runs a")
-        expect(child).to_have_count(1)
+    page.goto(f"{server.url}/ui/runs/{run.id}")
+    page.screenshot(path=screenshots / "run-graph.png", full_page=True)
+    assert page.locator("#gantt").get_attribute("data-grouped") == "false"
+    expect(page.locator("#gantt g.bar")).to_have_count(5)
+    expect(page.locator("#dag g.node")).to_have_count(5)
+    # double→total twice, total→announce (wait_for); results are linked by identity,
+    # so the flow passes large ints (small ones are shared objects, never linked)
+    expect(page.locator("#dag path.edge")).to_have_count(3)
+    expect(page.locator("#dag")).to_contain_text("total")
+    child = page.locator("#child-runs a")
+    expect(child).to_have_count(1)
 
-        with page.expect_navigation():
-            child.click()
-        expect(page.locator("#parent-run")).to_have_attribute("href", f"/ui/runs/{run.id}")
+    with page.expect_navigation():
+        child.click()
+    expect(page.locator("#parent-run")).to_have_attribute("href", f"/ui/runs/{run.id}")
 
-        page.goto(f"{server.url}/ui/runs/{run.id}")
-        page.fill("input[name=q]", "needle")
-        with page.expect_navigation():
-            page.get_by_role("button", name="Show").click()
-        assert page.locator("#logs li .text").all_inner_texts() == ["needle in the haystack"]
+    page.goto(f"{server.url}/ui/runs/{run.id}")
+    page.fill("input[name=q]", "needle")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Show").click()
+    assert page.locator("#logs li .text").all_inner_texts() == ["needle in the haystack"]
 
-        download = httpx.get(f"{server.url}/ui/runs/{run.id}/logs.txt", timeout=15)
-        assert download.status_code == 200
-        assert download.headers["content-type"].startswith("text/plain")
-        assert download.headers["content-disposition"].startswith("attachment;")
-        lines = download.text.splitlines()
-        assert [line.split(" ", 3)[3] for line in lines] == [
-            log.message for log in api.read_logs(run.id)
-        ]
+    download = httpx.get(f"{server.url}/ui/runs/{run.id}/logs.txt", timeout=15)
+    assert download.status_code == 200
+    assert download.headers["content-type"].startswith("text/plain")
+    assert download.headers["content-disposition"].startswith("attachment;")
+    lines = download.text.splitlines()
+    assert [line.split(" ", 3)[3] for line in lines] == [
+        log.message for log in api.read_logs(run.id)
+    ]
 
-        page.on("dialog", lambda dialog: dialog.accept())
-        with page.expect_navigation():
-            page.locator("#rerun").click()
-        again = page.url.rsplit("/", 1)[1]
-        assert again != run.id
-        copy = api.read_flow_run(again)
-        assert copy.deployment_id == deployment.id and copy.parameters == run.parameters
-        _completed(api, again)
-    finally:
-        worker.stop(timeout=30)
+    page.on("dialog", lambda dialog: dialog.accept())
+    with page.expect_navigation():
+        page.locator("#rerun").click()
+    again = page.url.rsplit("/", 1)[1]
+    assert again != run.id
+    copy = api.read_flow_run(again)
+    assert copy.deployment_id == deployment.id and copy.parameters == run.parameters
+    _completed(api, again)
 
 
 def _records(run_id: str, count: int, tasks: int = 5) -> list[dict[str, object]]:
@@ -242,3 +230,58 @@ def test_an_admin_resumes_a_paused_run_from_its_page(server, api, page):
         page.locator("#resume-run").click()
     expect(page.locator("#run-state")).to_have_text("Running")
     assert api.read_flow_run(run.id).state.type is StateType.RUNNING
+
+
+PERSISTING = textwrap.dedent(
+    """
+    from flowyard import flow, task
+    from flowyard.runtime import flow_run
+
+
+    @task(persist_result=True, result_serializer="pickle")
+    def pickled() -> set[int]:
+        return {1, 2}
+
+
+    @flow(name="persisting", persist_result=True, result_serializer="json")
+    def persisting() -> dict:
+        pickled()
+        print(flow_run.id)
+        return {"answer": 42, "note": "<script>alert(1)</script>"}
+
+
+    if __name__ == "__main__":
+        persisting()
+    """
+)
+
+
+def test_persisted_results_show_their_reference_and_a_small_json_value(server, api, page, tmp_path):
+    """A real run whose flow persists a JSON result and whose task pickles one: the page
+    shows both references (serializer, location), the JSON value as escaped text, and of
+    the pickled one nothing but its reference."""
+    (tmp_path / "persisting.py").write_text(PERSISTING)
+    env = {**os.environ, "FLOWYARD_API_URL": server.url, "FLOWYARD_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "persisting.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.split()[-1]
+    run = api.read_flow_run(run_id)
+    assert run.result is not None and run.result.serializer == "json"
+    (task_run,) = api.list_task_runs(run_id)
+    assert task_run.result is not None and task_run.result.value_json is None
+
+    page.goto(f"{server.url}/ui/runs/{run_id}")
+    shown = page.locator("#run-result")
+    expect(shown.locator(".serializer")).to_have_text("json")
+    expect(shown.locator(".location")).to_have_text(run.result.location)
+    value = shown.locator(".result-value")
+    assert json.loads(value.inner_text()) == {"answer": 42, "note": "<script>alert(1)</script>"}
+    assert value.locator("script").count() == 0  # text, not markup
+    cell = page.locator(f'tr[data-task-run-id="{task_run.id}"] .task-result')
+    expect(cell.locator(".serializer")).to_have_text("pickle")
+    expect(cell.locator(".location")).to_have_text(task_run.result.location)
+    expect(cell).to_contain_text("never shown")
+    expect(cell.locator(".result-value")).to_have_count(0)

@@ -94,6 +94,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/deployments/{ref}"): Rule(
         viewer=True, worker=deployment_in_path, run=deployment_in_path
     ),
+    ("PATCH", "/api/deployments/{ref}"): ADMIN,
     ("DELETE", "/api/deployments/{ref}"): ADMIN,
     ("POST", "/api/deployments/{ref}/pause"): ADMIN,
     ("POST", "/api/deployments/{ref}/resume"): ADMIN,

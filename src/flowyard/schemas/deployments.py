@@ -159,6 +159,23 @@ class DeploymentCreate(Doc):
     )
 
 
+class DeploymentUpdate(Doc):
+    """Change a deployment in place: its concurrency limit (at once, for the next claims) and
+    its description. ``POST /api/deployments`` (the upsert) changes everything else."""
+
+    concurrency_limit: Count | None = Field(
+        default=None, description="at most this many runs of it at once"
+    )
+    clear_concurrency_limit: Bool = Field(default=False, description="remove the limit")
+    description: Text | None = None
+
+    @model_validator(mode="after")
+    def _one_limit_change(self) -> DeploymentUpdate:
+        if self.clear_concurrency_limit and self.concurrency_limit is not None:
+            raise ValueError("give concurrency_limit or clear_concurrency_limit, not both")
+        return self
+
+
 class Deployment(Doc):
     id: str
     name: str

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     Field,
+    SerializerFunctionWrapHandler,
     StrictInt,
+    model_serializer,
 )
 
 from flowyard.schemas.base import (
@@ -35,6 +39,20 @@ class TaskRunInput(Doc):
     id: Label
 
 
+MAX_RESULT_JSON = 4096  # characters of a JSON result recorded with its reference
+
+
+def _json_text(text: str) -> str:
+    """JSON text that every store keeps (no NUL, no lone surrogates)."""
+    if any(ch == "\x00" or "\ud800" <= ch <= "\udfff" for ch in text):
+        raise ValueError("holds a character no store keeps (NUL or a lone surrogate)")
+    json.loads(text)  # a ValueError is a 422 naming the field
+    return text
+
+
+ResultJson = Annotated[str, Field(max_length=MAX_RESULT_JSON), AfterValidator(_json_text)]
+
+
 class ResultRef(Doc):
     """Where a persisted result lives: enough for another process to read it back."""
 
@@ -44,6 +62,21 @@ class ResultRef(Doc):
     key: LongLabel = Field(description="the record's key in that storage")
     location: LongLabel = Field(description="a path or URL, for people")
     serializer: Label
+    value_json: ResultJson | None = Field(
+        default=None,
+        description="the result as JSON text, for people (the UI shows it), when it was "
+        f"serialized as JSON in at most {MAX_RESULT_JSON} characters; readers load the "
+        "result from its storage",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_absent_value(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        """No ``value_json: null``: a reference without one is stored and sent as before.
+        (Unannotated, so that the JSON schema stays the model's.)"""
+        data: dict[str, Any] = handler(self)
+        if data.get("value_json") is None:
+            data.pop("value_json", None)
+        return data
 
 
 TaskInputs = Annotated[dict[str, list[TaskRunInput]], Field(max_length=MAX_LIST_ITEMS)]

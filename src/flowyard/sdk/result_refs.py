@@ -18,6 +18,7 @@ from typing import Any
 from flowyard.errors import MissingResult, UntrustedResult
 from flowyard.sdk.results import (
     LOCAL_STORAGE_TYPE,
+    JSONSerializer,
     LocalFileSystem,
     ResultRecord,
     ResultStorage,
@@ -32,6 +33,7 @@ from flowyard.sdk.results import (
 
 StorageOption = str | Path | ResultStorage | ResultStore | None
 MAX_DECLARED = 256
+MAX_RESULT_JSON = 4096  # the API's bound (schemas.task_runs), not imported: it loads pydantic
 
 _declared: dict[str, ResultStorage] = {}
 _declared_lock = threading.Lock()
@@ -104,13 +106,26 @@ def _shown(description: dict[str, Any]) -> str:
 
 
 def reference(store: ResultStore, record: ResultRecord) -> dict[str, Any]:
-    """A ``schemas.ResultRef`` (as JSON) of ``record``, written or read through ``store``."""
-    return {
+    """A ``schemas.ResultRef`` (as JSON) of ``record``, written or read through ``store``;
+    a small JSON result travels with it (``value_json``), for people to see in the UI."""
+    ref = {
         "storage": describe_storage(store.storage),
         "key": record.key,
         "location": record.location or store.storage.location(safe_name(record.key)),
         "serializer": record.serializer or store.serializer.type,
     }
+    shown = _json_value(record) if ref["serializer"] == JSONSerializer.type else None
+    return {**ref, "value_json": shown} if shown is not None else ref
+
+
+def _json_value(record: ResultRecord) -> str | None:
+    """The record's value as JSON text (as its JSON serializer wrote it) when it is small
+    and plain (no NaN or infinity: the API's documents carry none)."""
+    try:
+        text = json.dumps(record.value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return text if len(text) <= MAX_RESULT_JSON else None
 
 
 def load_result(ref: Any, storage: StorageOption = None) -> Any:

@@ -75,12 +75,15 @@ class Batch:
 
 
 class Feed(Protocol):
-    wait_seconds: float  # longest wait for news between reads (logs are not events)
+    @property
+    def wait_seconds(self) -> float:
+        """The longest wait for news between reads (logs are not events)."""
+        ...
 
     def read(self, session: Session, at: Position, settled_by: datetime | None) -> Batch: ...
 
 
-def _events_after(
+def events_after(
     session: Session, where: ColumnElement[bool], at: Position, settled_by: datetime | None
 ) -> tuple[list[tuple[int, str]], bool]:
     """``(seq, resource id)`` of matching events after ``at.events`` (advanced past what did
@@ -108,7 +111,7 @@ class RunsFeed:
     wait_seconds: float = 15.0
 
     def read(self, session: Session, at: Position, settled_by: datetime | None) -> Batch:
-        found, full = _events_after(session, E.event.like(RUN_PREFIX + "%"), at, settled_by)
+        found, full = events_after(session, E.event.like(RUN_PREFIX + "%"), at, settled_by)
         last: dict[str, int] = {}  # each run once, at its latest event
         for seq, rid in found:
             run_id = rid.removeprefix(RUN_PREFIX)
@@ -141,7 +144,7 @@ class RunFeed:
         resource = RUN_PREFIX + self.run_id
         related = select(R.event_id).where(R.resource_id == resource, R.role == "flow-run")
         about = or_(E.resource_id == resource, E.id.in_(related))
-        found, full = _events_after(session, about, at, settled_by)
+        found, full = events_after(session, about, at, settled_by)
         out = Batch(full=full)
         view = None
         if found:
@@ -181,7 +184,7 @@ class PartsFeed:
     wait_seconds: float = 15.0
 
     def read(self, session: Session, at: Position, settled_by: datetime | None) -> Batch:
-        found, full = _events_after(session, self.about, at, settled_by)
+        found, full = events_after(session, self.about, at, settled_by)
         if not found:
             return Batch(full=full)
         return Batch([message("swap", Position(found[-1][0]), self.render(session))], full)

@@ -9,6 +9,10 @@ heartbeats in between are shown as of the page's rendering (a Refresh link).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,7 +28,14 @@ from flowyard.store import models as m
 from flowyard.ui import feeds, pool_view, views
 
 E, R = m.Event, m.EventRelated
-POOL_EVENTS = ("flowyard.work-pool.", "flowyard.work-queue.", "flowyard.worker.")
+POOL_EVENTS = (
+    "flowyard.work-pool.",
+    "flowyard.work-queue.",
+    "flowyard.worker.",
+    "flowyard.deployment.",
+)
+DEPTH_SECONDS = 1.0  # a pool page's depths are sent at most this often
+IDLE_SECONDS = 15.0
 
 
 async def pools_page(request: Request, orch: Orch) -> Response:
@@ -81,9 +92,9 @@ def pools_feed(query: QueryParams, can_change: bool, beat: float) -> feeds.Parts
     return feeds.PartsFeed(_pool_events(), render)
 
 
-def pool_feed(query: QueryParams, can_change: bool, beat: float) -> feeds.PartsFeed:
-    """``view=pool&pool=<name>``: the pool's parts again when it, one of its queues or one
-    of its workers changes (not at every run's state change: a busy pool would flicker)."""
+def pool_feed(query: QueryParams, can_change: bool, beat: float) -> PoolFeed:
+    """``view=pool&pool=<name>``: the pool's parts again when it, one of its queues,
+    deployments or workers changes; its depths (``depth_parts``) when one of its runs does."""
     name = query.get("pool", "")[:100]
     if not name:
         raise InvalidInput("pool: the work pool's name")
@@ -96,10 +107,72 @@ def pool_feed(query: QueryParams, can_change: bool, beat: float) -> feeds.PartsF
         html = views.fragment("_pool_parts.html", view=view, can_change=can_change)
         return {"pool-parts": html}
 
+    def depths(session: Session) -> dict[str, str]:
+        try:
+            return depth_parts(pool_view.read_pool(session, name, beat))
+        except NotFound:
+            return render(session)
+
     pool_ids = select(m.WorkPool.id).where(m.WorkPool.name == name).scalar_subquery()
     resource = literal("flowyard.work-pool.") + pool_ids
-    # correlated: checked only for the few pool, queue and worker events after the
-    # stream's position (not a list of every event ever related to the pool: its runs')
+    # correlated: checked only for the events after the stream's position (not a list of
+    # every event ever related to the pool)
     related = exists().where(R.event_id == E.id, R.resource_id == resource, R.role == "work-pool")
-    about = _pool_events() & or_(E.resource_id == resource, related)
-    return feeds.PartsFeed(about, render)
+    runs = E.event.like(feeds.RUN_PREFIX + "%") & related
+    about = (_pool_events() & or_(E.resource_id == resource, related)) | runs
+    return PoolFeed(about, render, depths)
+
+
+def depth_parts(view: pool_view.PoolView) -> dict[str, str]:
+    """The cells that follow the pool's runs, by element id: slots in use, each queue's
+    waiting runs, oldest waiting run and running runs, each deployment's running runs, and
+    the late runs (no form among them: an operator's half-typed limit stays)."""
+    cells = views.templates.get_template("_pool_cells.html").module
+    parts = {
+        "pool-running": str(cells.pool_running(view.pool)),  # type: ignore[attr-defined]
+        "pool-late": str(cells.late_runs(view.late)),  # type: ignore[attr-defined]
+    }
+    for q in view.queues:
+        parts[f"waiting-{q.id}"] = q.waiting_text
+        parts[f"oldest-{q.id}"] = str(cells.oldest(q))  # type: ignore[attr-defined]
+        parts[f"running-{q.id}"] = str(q.running)
+    for d in view.deployments:
+        parts[f"dep-running-{d.id}"] = str(d.running)
+    return parts
+
+
+@dataclass
+class PoolFeed:
+    """A pool's page: its parts again at a change of its configuration or workers, and its
+    depths at its runs' state changes, at most once every ``DEPTH_SECONDS`` (a busy pool's
+    runs change many times a second; each render counts its queues again)."""
+
+    about: ColumnElement[bool]
+    render: Callable[[Session], dict[str, str]]
+    depths: Callable[[Session], dict[str, str]]
+    due: float | None = None  # when the depths owed for runs seen meanwhile are sent
+    last_depths: float = -DEPTH_SECONDS
+
+    @property
+    def wait_seconds(self) -> float:
+        if self.due is None:
+            return IDLE_SECONDS
+        return max(self.due - time.monotonic(), 0.01)
+
+    def read(
+        self, session: Session, at: feeds.Position, settled_by: datetime | None
+    ) -> feeds.Batch:
+        found, full = feeds.events_after(session, self.about, at, settled_by)
+        now = time.monotonic()
+        if any(not rid.startswith(feeds.RUN_PREFIX) for _, rid in found):
+            self.due = None  # the whole parts hold the depths too
+            return feeds.Batch(
+                [feeds.message("swap", feeds.Position(found[-1][0]), self.render(session))], full
+            )
+        if found and self.due is None:
+            self.due = max(now, self.last_depths + DEPTH_SECONDS)
+        if self.due is None or now < self.due:
+            return feeds.Batch(full=full)
+        self.due, self.last_depths = None, now
+        position = feeds.Position(at.events)
+        return feeds.Batch([feeds.message("swap", position, self.depths(session))], full)

@@ -3,11 +3,13 @@
 Counts come from the store, not Redis, so that a page and its live updates (rendered in a
 worker thread from a store session) agree: "waiting" is the Scheduled runs of a queue
 (counted up to ``COUNT_CAP``, by the ``(queue_id, state_type)`` index) and "running" the
-runs a worker holds a slot for (Pending, Running, Cancelling), grouped per queue.
+runs a worker holds a slot for (Pending, Running, Cancelling), grouped per queue and per
+deployment.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +30,7 @@ LATE = "Late"
 
 @dataclass
 class QueueRow:
+    id: str
     name: str
     priority: int
     concurrency_limit: int | None
@@ -55,10 +58,22 @@ class PoolRow:
 
 
 @dataclass
+class DeploymentRow:
+    id: str
+    name: str
+    flow_name: str
+    queue_name: str
+    concurrency_limit: int | None
+    collision_strategy: str
+    running: int
+
+
+@dataclass
 class PoolView:
     pool: PoolRow
     description: str | None
     queues: list[QueueRow] = field(default_factory=list)
+    deployments: list[DeploymentRow] = field(default_factory=list)
     workers: list[s.Worker] = field(default_factory=list)
     late: list[s.FlowRun] = field(default_factory=list)
 
@@ -111,19 +126,24 @@ def _row(pool: m.WorkPool, online: int, running: int, queues: int) -> PoolRow:
 
 
 def read_pool(session: Session, name: str, heartbeat_seconds: float) -> PoolView:
-    """One pool: its queues in claim order, its workers and its late runs (404: NotFound)."""
+    """One pool: its queues in claim order, its deployments, workers and late runs (404:
+    NotFound)."""
     pool = get_pool(session, name)
     queue_ids = [q.id for q in pool.queues]
-    running = dict(
-        session.execute(
-            select(m.FlowRun.queue_id, func.count())
-            .where(m.FlowRun.queue_id.in_(queue_ids), m.FlowRun.state_type.in_(IN_FLIGHT))
-            .group_by(m.FlowRun.queue_id)
-        ).all()
-    )
+    in_flight = session.execute(
+        select(m.FlowRun.queue_id, m.FlowRun.deployment_id, func.count())
+        .where(m.FlowRun.queue_id.in_(queue_ids), m.FlowRun.state_type.in_(IN_FLIGHT))
+        .group_by(m.FlowRun.queue_id, m.FlowRun.deployment_id)
+    ).all()
+    running: Counter[str | None] = Counter()
+    by_deployment: Counter[str | None] = Counter()
+    for queue_id, deployment_id, count in in_flight:
+        running[queue_id] += count
+        by_deployment[deployment_id] += count
     now = datetime.now(UTC)
     rows = [
         QueueRow(
+            id=q.id,
             name=q.name,
             priority=q.priority,
             concurrency_limit=q.concurrency_limit,
@@ -154,9 +174,36 @@ def read_pool(session: Session, name: str, heartbeat_seconds: float) -> PoolView
         pool=_row(pool, online, sum(running.values()), len(rows)),
         description=pool.description,
         queues=rows,
+        deployments=_deployments(session, queue_ids, by_deployment),
         workers=[documents.worker(w, now=now, heartbeat_seconds=beat) for w in workers],
         late=[documents.flow_run(r) for r in late],
     )
+
+
+def _deployments(
+    session: Session, queue_ids: list[str], running: Counter[str | None]
+) -> list[DeploymentRow]:
+    """The first ``SHOWN`` deployments of the pool's queues, by flow and name."""
+    found = session.execute(
+        select(m.Deployment, m.Flow.name, m.WorkQueue.name)
+        .join(m.Flow, m.Deployment.flow_id == m.Flow.id)
+        .join(m.WorkQueue, m.Deployment.queue_id == m.WorkQueue.id)
+        .where(m.Deployment.queue_id.in_(queue_ids))
+        .order_by(m.Flow.name, m.Deployment.name)
+        .limit(SHOWN)
+    ).all()
+    return [
+        DeploymentRow(
+            id=dep.id,
+            name=dep.name,
+            flow_name=flow_name,
+            queue_name=queue_name,
+            concurrency_limit=dep.concurrency_limit,
+            collision_strategy=dep.collision_strategy,
+            running=running.get(dep.id, 0),
+        )
+        for dep, flow_name, queue_name in found
+    ]
 
 
 def _waiting(session: Session, queue_id: str) -> int:

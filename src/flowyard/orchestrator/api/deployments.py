@@ -108,6 +108,34 @@ async def read_deployment(ref: str, orch: Orch) -> s.Deployment:
     return await orch.in_thread(read)
 
 
+@router.patch("/{ref:path}")
+async def update_deployment(ref: str, body: s.DeploymentUpdate, orch: Orch) -> s.Deployment:
+    """Change a deployment's concurrency limit (the next claims follow it) or description."""
+
+    def update() -> s.Deployment:
+        with orch.db.session() as session:
+            dep = get_deployment(session, ref)
+            before, was = (bool(dep.paused), dep.concurrency_limit), _comparable(dep)
+            if body.concurrency_limit is not None or body.clear_concurrency_limit:
+                dep.concurrency_limit = body.concurrency_limit
+            if body.description is not None:
+                dep.description = body.description
+            session.flush()
+            now = _comparable(dep)
+            if was != now:
+                about = events.deployment_related(dep)
+                fields = sorted(k for k in now if now[k] != was.get(k))
+                events.changed(session, "deployment", dep, "updated", {"fields": fields}, about)
+                events.pause_and_limit(session, "deployment", dep, before, about)
+            return documents.deployment(dep)
+
+    doc = await orch.in_thread(update)
+    await queue_sync.sync_deployment_limit(
+        orch, doc.pool_name, doc.id, doc.concurrency_limit, doc.collision_strategy
+    )
+    return doc
+
+
 @router.delete("/{ref:path}", status_code=204)
 async def delete_deployment(ref: str, orch: Orch) -> None:
     """Delete a deployment with its schedules, its triggers' automations and its runs not
