@@ -1,4 +1,5 @@
-"""Rules for the tests themselves, that ruff cannot check: no fixed waits."""
+"""Rules for the tests themselves, that ruff cannot check: no fixed waits, and no test
+module importing another (what two suites share lives in tests/helpers/)."""
 
 from __future__ import annotations
 
@@ -32,4 +33,27 @@ def test_no_test_waits_a_fixed_time():
     """Wait on a condition with tests.waiting (a deadline), or say on the line why the wait
     is the workload itself (a flow that takes this long, a fault that lasts this long)."""
     found = [hit for path in sorted(TESTS.rglob("*.py")) for hit in _fixed_waits(path)]
+    assert found == []
+
+
+def _imported_test_modules(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        found += [
+            f"{path.relative_to(TESTS.parent)}:{node.lineno} imports {name}"
+            for name in names
+            if name.startswith("tests.") and name.rsplit(".", 1)[-1].startswith("test_")
+        ]
+    return found
+
+
+def test_no_test_module_imports_another():
+    """A test module is run, not imported: importing one ties two suites together, so a
+    change to one breaks the other. Shared helpers live in tests/helpers/."""
+    found = [hit for path in sorted(TESTS.rglob("*.py")) for hit in _imported_test_modules(path)]
     assert found == []

@@ -24,7 +24,7 @@ from tests.e2e.conftest import FAST
 from tests.proc import alive
 from tests.waiting import wait_until
 
-PREVIOUS_RELEASE = "1acd719b4a7a127bbe3dfddeca7ef9f03f8d7fc6"
+PREVIOUS_RELEASE = "72094c94061a9cce978781f204d769dd269b3049"
 """The commit of the release before this one (a tag once releases are tagged)."""
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,6 +15,7 @@ from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
 from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
+from tests.helpers.task_runs import task_run_records
 from tests.postgres import fresh_database
 from tests.servers import running_server
 from tests.ui.conftest import events
@@ -61,11 +62,9 @@ def test_pages_and_the_stream_on_postgresql(server, ui_flows):
 def test_a_runs_grouped_task_graph_and_log_search_on_postgresql(server):
     """The grouped task graph's counts and spans (one GROUP BY), its edges (the inputs' JSON
     read as text) and the log search's LIKE work on PostgreSQL as on SQLite."""
-    from tests.ui.test_run_page import _records
-
     with FlowyardClient(server.url) as api:
         run = api.create_flow_run(s.FlowRunCreate(flow_name="bulk", name="pg-many-tasks"))
-        assert api.upsert_task_runs(_records(run.id, 300, tasks=3)).upserted == 300
+        assert api.upsert_task_runs(task_run_records(run.id, 300, tasks=3)).upserted == 300
         now = datetime.now(UTC)
         api.create_logs(
             [s.LogCreate(flow_run_id=run.id, message=m, timestamp=now) for m in ("50% a", "500 b")]

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -23,6 +23,7 @@ from flowyard.client import FlowyardClient
 from flowyard.states import StateType
 from flowyard.ui import task_graph
 from tests.e2e.conftest import create_process_pool, deploy_flow
+from tests.helpers.task_runs import task_run_records
 from tests.waiting import wait_until
 
 FLOWS = textwrap.dedent(
@@ -137,35 +138,12 @@ def test_a_real_runs_graph_logs_subflow_and_rerun(
     _completed(api, again)
 
 
-def _records(run_id: str, count: int, tasks: int = 5) -> list[dict[str, object]]:
-    """``count`` task runs of ``tasks`` tasks over a minute, each fed by the one before."""
-    start = datetime.now(UTC) - timedelta(minutes=2)
-    ids = [str(uuid.uuid4()) for _ in range(count)]
-    records = []
-    for n, task_run_id in enumerate(ids):
-        began = start + timedelta(milliseconds=30 * n)
-        inputs = {"x": [{"input_type": "task_run", "id": ids[n - 1]}]} if n else {}
-        records.append(
-            s.TaskRunRecord(
-                id=task_run_id,
-                flow_run_id=run_id,
-                name=f"step{n % tasks}-{n}",
-                task_key=f"step{n % tasks}",
-                state=StateType.FAILED if n == 7 else StateType.COMPLETED,
-                start_time=began,
-                end_time=began + timedelta(milliseconds=100),
-                task_inputs=inputs,
-            ).model_dump(mode="json")
-        )
-    return records
-
-
 def test_two_thousand_task_runs_are_drawn_grouped_by_task(server, api, page, screenshots):
     """Beyond the detail bound the page draws one bar and one node per task, with counts
     that add up to every task run, and the bad state shows on its group."""
     name = f"bulk-{uuid.uuid4().hex[:6]}"
     run = api.create_flow_run(s.FlowRunCreate(flow_name="bulk", name=name))
-    records = _records(run.id, 2_000)
+    records = task_run_records(run.id, 2_000)
     for chunk in range(0, len(records), 1_000):
         assert api.upsert_task_runs(records[chunk : chunk + 1_000]).upserted == 1_000
 
@@ -209,7 +187,7 @@ def test_beyond_sixty_tasks_the_smallest_are_drawn_as_one_group(server, api):
     """300 task runs of 70 tasks: the 59 largest tasks get a bar each and the other 11
     share one, so every task run is still counted once."""
     run = api.create_flow_run(s.FlowRunCreate(flow_name="bulk", name="many-tasks"))
-    assert api.upsert_task_runs(_records(run.id, 300, tasks=70)).upserted == 300
+    assert api.upsert_task_runs(task_run_records(run.id, 300, tasks=70)).upserted == 300
     html = httpx.get(f"{server.url}/ui/runs/{run.id}", timeout=30).text
     gantt = html[html.index('id="gantt"') : html.index("</svg>")]
     counts = [int(n) for n in re.findall(r'class="bar [^"]*" data-count="(\d+)"', gantt)]
