@@ -107,3 +107,21 @@ def test_a_required_variable_must_have_a_value_when_complete():
         merge_variables(template, {"memory": 256}, {}, complete=True)
     merged = merge_variables(template, {}, {"function_name": "flows"}, complete=True)
     assert merged == {"function_name": "flows", "memory": 128}
+
+
+@pytest.mark.parametrize("name", ["process", "docker", "kubernetes", "lambda"])
+def test_a_variable_only_a_newer_server_knows_is_ignored_by_the_worker(name):
+    """docs/upgrading.md: a newer server's pool template may carry a job variable an older
+    worker type does not know; the worker renders what it knows and ignores the rest."""
+    from flowyard.workers.registry import load_worker_type
+
+    worker_type = load_worker_type(name)
+    template = worker_type.default_base_job_template()
+    template["variables"]["properties"]["from_a_newer_server"] = {"type": "integer"}
+    template["job_configuration"]["from_a_newer_server"] = "{{ from_a_newer_server }}"
+    rendered = render_job_configuration(template, {"from_a_newer_server": 7})
+    assert rendered["from_a_newer_server"] == 7
+    configuration = worker_type.variables.model_validate(
+        {k: v for k, v in rendered.items() if v is not None}
+    )
+    assert not hasattr(configuration, "from_a_newer_server")
