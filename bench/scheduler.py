@@ -1,11 +1,11 @@
 """Materializing schedules: 1,000 deployments with hourly cron schedules, 24 h ahead.
 
-Target: ≤ 2 s of wall time for the passes that write the 24,000 runs (store + Redis; a\npass writes at most 5,000, in transactions of 250). The
-store is SQLite in a temp folder (the embedded default), the queues a managed Redis; the
-pass is the scheduler's own code (``materialize`` then the batched enqueue). A second pass,
-which finds nothing to write (what every later pass does), is timed too. Each repetition
-starts from a fresh store; the figures are over the repetitions (the commit's fsync makes
-single passes vary by ±25% here).
+Target: ≤ 2 s of wall time for the passes that write the 24,000 runs (store + Redis; a
+pass writes at most 5,000, in transactions of 250). The store is SQLite in a temp folder
+(the embedded default), the queues a managed Redis; the passes are the scheduler's own
+code (``materialize`` then the batched enqueue). A last pass, which finds nothing to write
+(what every later pass does), is timed too. Each repetition starts from a fresh store;
+the figures are over the repetitions (the commit's fsync makes passes vary by ±25% here).
 
     python bench/scheduler.py [--deployments 1000] [--hours 24] [--repeat 5]
 """
