@@ -186,7 +186,7 @@ class Task(Generic[P, R]):
         if self.is_generator:  # values as they are yielded, as in Prefect (state or not)
             return stream(engine.run_generator())
         state = engine.run_sync()
-        return state if return_state else state.result()
+        return state if return_state else state.result(_sync=True)
 
     def submit(self, *args: Any, wait_for: Any = None, return_state: bool = False,
                **kwargs: Any) -> TaskFuture[R]:  # fmt: skip
@@ -297,7 +297,7 @@ def _unwrap(value: Any) -> Any:
 
 async def _finish_async(engine: TaskRunEngine, return_state: bool) -> Any:
     state = await engine.run_async()
-    return state if return_state else state.result()
+    return state if return_state else state.result(_sync=True)
 
 
 def _settle(future: cf.Future[Any], fn: Callable[[], Any]) -> None:
