@@ -15,7 +15,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from flowyard.errors import MappingLengthMismatch, MappingMissingIterable
 from flowyard.sdk.annotations import unmapped
 from flowyard.sdk.attempts import refuse_async_generator, stream
-from flowyard.sdk.caching import DEFAULT, NONE, CacheKeyFnPolicy, CachePolicy, StorageKeyPolicy
+from flowyard.sdk.caching import DEFAULT, CacheKeyFnPolicy, CachePolicy, StorageKeyPolicy, _None
 from flowyard.sdk.distributed_futures import PrefectDistributedFuture
 from flowyard.sdk.futures import TaskFuture, TaskFutureList, resolve, upstream_futures
 from flowyard.sdk.hook_lists import HookList
@@ -153,12 +153,12 @@ class Task(Generic[P, R]):
         if self.persist_result is False or self.is_generator:  # values streamed, not kept
             return None
         if self.result_storage_key is not None:
-            return StorageKeyPolicy(self.result_storage_key)
+            return StorageKeyPolicy(template=self.result_storage_key)
         if self.cache_key_fn is not None:
-            return CacheKeyFnPolicy(self.cache_key_fn)
+            return CacheKeyFnPolicy(cache_key_fn=self.cache_key_fn)
         if self.cache_policy is None:
             return DEFAULT if self.persist_result else None
-        return None if self.cache_policy is NONE else self.cache_policy
+        return None if isinstance(self.cache_policy, _None) else self.cache_policy
 
     @property
     def should_persist(self) -> bool:
