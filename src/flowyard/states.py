@@ -10,6 +10,7 @@ process, for ``flowyard flow-run resume`` (``pause_flow_run``).
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -117,10 +118,29 @@ class State(Generic[R]):
     def is_final(self) -> bool:
         return self.type.is_terminal
 
-    def result(self, raise_on_failure: bool = True) -> Any:
+    def result(
+        self, raise_on_failure: bool = True, retry_result_failure: bool = True,
+        *, _sync: bool | None = None,
+    ) -> Any:  # fmt: skip
         """The run's return value, as Prefect's ``State.result()``: a paused or unfinished
         run raises; a failed, crashed or cancelled one raises its exception (or, when told
-        not to, returns its data — the exception, or the states it aggregates)."""
+        not to, returns its data — the exception, or the states it aggregates).
+
+        In an async context (an async flow or task, or a running event loop outside any
+        run) it returns a coroutine to await, as Prefect 3's; ``_sync=True``/``False``
+        chooses. ``retry_result_failure`` is accepted for Prefect's signature (results
+        are read once here)."""
+        if _sync is False or (_sync is None and in_async_context()):
+            return self.aresult(raise_on_failure)
+        return self._value(raise_on_failure)
+
+    async def aresult(
+        self, raise_on_failure: bool = True, retry_result_failure: bool = True
+    ) -> Any:
+        """``result()`` to await, whatever the context (Prefect's ``State.aresult``)."""
+        return self._value(raise_on_failure)
+
+    def _value(self, raise_on_failure: bool) -> Any:
         if self.type is StateType.PAUSED:
             raise PausedRun("Run is paused, its result is not available.")
         if not self.is_final():
@@ -131,6 +151,25 @@ class State(Generic[R]):
         if failed and self.data is None:
             return get_state_exception(self)
         return self.data
+
+
+def in_async_context() -> bool:
+    """Prefect's rule for whether ``State.result()`` returns a coroutine: inside a run,
+    whether the innermost run's function (task, else flow) is async; outside any run,
+    whether an event loop runs in this thread."""
+    from flowyard.sdk.context import get_flow_run_context, get_task_run_context
+
+    task_run, flow_run = get_task_run_context(), get_flow_run_context()
+    owner = task_run.task if task_run is not None else None
+    if owner is None and flow_run is not None:
+        owner = flow_run.flow
+    if owner is not None:
+        return bool(getattr(owner, "is_async", False))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 _WRAPPERS: dict[StateType, tuple[type[FlowyardError], str]] = {

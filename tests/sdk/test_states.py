@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+
 import pytest
 
 from flowyard import flow, task
@@ -129,3 +132,98 @@ class TestReturnState:
 
         state = f(return_state=True)
         assert state.is_failed() and state.message == "1/2 states failed."
+
+
+class TestResultInAsyncContexts:
+    """``State.result()`` dispatches as Prefect 3.9.1's (``async_dispatch``): a coroutine
+    where the innermost run is async, or outside runs under a running event loop."""
+
+    def test_in_an_async_flow_result_is_a_coroutine_to_await(self):
+        """Inside an async flow, a task state's, a future's state's and a made state's
+        ``result()`` are awaited; ``future.result()`` stays a value (Prefect's
+        ``test_async_result_returns_coroutine_with_setting``; the oracle printed
+        ``coroutine True`` then the awaited values)."""
+
+        @task
+        async def add_one(x: int) -> int:
+            return x + 1
+
+        @task
+        def double(x: int) -> int:
+            return 2 * x
+
+        @flow
+        async def pipeline() -> list:
+            seen = []
+            submitted = add_one.submit(3)
+            submitted.wait()
+            for result in (
+                (await add_one(1, return_state=True)).result(),
+                double(2, return_state=True).result(),
+                submitted.state.result(),
+                Completed(data=5).result(),
+            ):
+                seen.append((inspect.isawaitable(result), await result))
+            seen.append(add_one.submit(6).result())
+            return seen
+
+        assert asyncio.run(pipeline()) == [(True, 2), (True, 4), (True, 4), (True, 5), 7]
+
+    def test_a_failed_state_raises_when_awaited(self):
+        """``Failed(message=...).result()`` in an async flow gives a coroutine that raises
+        ``FailedRun`` when awaited, or returns it with ``raise_on_failure=False``."""
+
+        @flow
+        async def f() -> object:
+            pending = Failed(message="boom").result()
+            assert inspect.isawaitable(pending)
+            with pytest.raises(FailedRun, match="boom"):
+                await pending
+            return await Failed(message="boom").result(raise_on_failure=False)
+
+        assert isinstance(asyncio.run(f()), FailedRun)
+
+    def test_outside_runs_a_running_loop_decides(self):
+        """After ``await flow(return_state=True)`` in plain async code the result is
+        awaited (Prefect's ``test_async_result_returns_coroutine_with_setting``); with no
+        loop it is the value; ``aresult()`` and ``_sync`` choose explicitly (Prefect's
+        ``test_aresult``)."""
+
+        @flow
+        async def foo() -> int:
+            return 1
+
+        async def main() -> tuple:
+            state = await foo(return_state=True)
+            pending = state.result()
+            return (
+                inspect.isawaitable(pending),
+                await pending,
+                await state.aresult(),
+                state.result(_sync=True),
+            )
+
+        assert asyncio.run(main()) == (True, 1, 1, 1)
+        assert Completed(data=8).result() == 8
+
+    def test_sync_runs_keep_values_even_under_a_loop(self):
+        """A sync task inside an async flow, and a sync flow called from a coroutine,
+        get values (Prefect's ``test_sync_result_does_not_raise_warning``; the oracle
+        printed ``int`` for both)."""
+
+        @task
+        def in_task() -> int:
+            return Completed(data=1).result()
+
+        @flow
+        async def outer() -> int:
+            return in_task()
+
+        @flow
+        def sync_flow() -> int:
+            return Completed(data=2).result()
+
+        async def main() -> tuple:
+            return await outer(), sync_flow()
+
+        assert asyncio.run(main()) == (1, 2)

@@ -246,9 +246,27 @@ class TestAsync:
 
 
 class TestEarlyFailures:
-    def test_a_raising_cache_key_fn_or_name_template_fails_the_task_run(self):
+    def test_a_raising_name_template_fails_the_task_run(self):
         """Errors before the body runs give a Failed state (hooks run), not an exception
         out of the engine."""
+        failed: list[str] = []
+
+        @task(task_run_name="run-{missing}", on_failure=[lambda t, r, st: failed.append(r.name)])
+        def named(x: int) -> int:
+            return x
+
+        @flow
+        def pipeline() -> dict[str, State]:
+            return {"named": named(2, return_state=True)}
+
+        named_state = pipeline()["named"]
+        assert named_state.is_failed() and "missing" in named_state.message
+        assert failed == ["named-0"]
+
+    def test_a_raising_cache_key_fn_is_logged_and_the_task_runs(self, caplog):
+        """As in Prefect 3.9.1 (``Task run ... Error encountered when computing cache
+        key``): the error is logged on the task run's logger, the task runs uncached and
+        completes; the oracle printed ``Completed(...) 1 []`` (no failure hook)."""
         failed: list[str] = []
 
         def bad_key(context, parameters):
@@ -258,19 +276,15 @@ class TestEarlyFailures:
         def keyed(x: int) -> int:
             return x
 
-        @task(task_run_name="run-{missing}")
-        def named(x: int) -> int:
-            return x
-
         @flow
-        def pipeline() -> dict[str, State]:
-            return {"keyed": keyed(1, return_state=True), "named": named(2, return_state=True)}
+        def pipeline() -> State:
+            return keyed(1, return_state=True)
 
-        states = pipeline()
-        keyed_state, named_state = states["keyed"], states["named"]
-        assert keyed_state.is_failed() and "no key today" in keyed_state.message
-        assert named_state.is_failed() and "missing" in named_state.message
-        assert failed == ["keyed-0"]
+        state = pipeline()
+        assert state.is_completed() and state.result() == 1 and failed == []
+        [record] = [r for r in caplog.records if "computing cache key" in r.getMessage()]
+        assert record.name == "flowyard.task_runs" and record.levelname == "ERROR"
+        assert record.exc_info[0] is RuntimeError and record.task_run_name == "keyed-0"
 
 
 class TestReturnState:

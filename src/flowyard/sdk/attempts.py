@@ -193,7 +193,7 @@ def stream(run: Generator[Any, None, State[Any]]) -> Iterator[Any]:
     failure raised if it did not complete."""
     state = yield from run
     if not state.is_completed():
-        state.result()
+        state.result(_sync=True)
 
 
 def refuse_async_generator(fn: Callable[..., Any]) -> None:

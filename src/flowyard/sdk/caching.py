@@ -1,8 +1,15 @@
 """Cache policies: how a task run's cache key is computed (Prefect's ``cache_policies``).
 
-A policy maps a task run (its task, inputs and flow run) to a key, or to ``None`` for "do
-not cache". Policies combine with ``+`` (every part must give a key); ``INPUTS - "name"``
-leaves an input out. ``cache_key_fn(context, parameters)`` is wrapped as a policy too.
+A policy maps a task run (its context, inputs and flow parameters) to a key, or to
+``None`` for "no key from me"; ``compute_key(task_ctx, inputs, flow_parameters)`` has
+Prefect's signature, so a user's ``CachePolicy`` subclass written for Prefect works.
+Arithmetic is Prefect's: ``a + b`` is a ``CompoundCachePolicy`` (flattened, with its
+``Inputs`` parts merged into one) whose key hashes the keys of the parts that gave one;
+``policy - "name"`` leaves an input out (``INPUTS``, or a compound holding inputs), and
+is a no-op on the others; anything but a string is refused with ``TypeError``.
+Inputs that cannot be serialized make ``Inputs`` raise ``ValueError`` (the engine logs
+it and runs the task without a cache key). ``cache_key_fn(context, parameters)`` is
+wrapped as a policy too.
 """
 
 from __future__ import annotations
@@ -11,21 +18,37 @@ import hashlib
 import inspect
 import json
 import pickle
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+_UNHASHABLE_HINT = (
+    "This often occurs when task inputs contain objects that cannot be cached "
+    "like locks, file handles, or other system resources.\n\n"
+    "To resolve this, you can:\n"
+    "  1. Exclude these arguments by defining a custom `cache_key_fn`\n"
+    "  2. Disable caching by passing `cache_policy=NO_CACHE`\n"
+)
 
-def hash_objects(*objects: Any) -> str | None:
-    """A stable hex digest of ``objects`` (JSON, else pickle); None when neither can encode them."""
+
+def hash_objects(*objects: Any, raise_on_failure: bool = False) -> str | None:
+    """A stable hex digest of ``objects`` (JSON, else pickle). When neither can encode
+    them: None, or with ``raise_on_failure`` a ``ValueError`` giving both reasons."""
     try:
-        data = json.dumps(objects, sort_keys=True).encode()
-    except (TypeError, ValueError):
-        try:
-            data = pickle.dumps(objects, protocol=4)
-        except Exception:
-            return None
-    return hashlib.sha256(data).hexdigest()
+        return hashlib.sha256(json.dumps(objects, sort_keys=True).encode()).hexdigest()
+    except (TypeError, ValueError) as exc:
+        json_error = str(exc)
+    try:
+        return hashlib.sha256(pickle.dumps(objects, protocol=4)).hexdigest()
+    except Exception as exc:
+        pickle_error = str(exc)
+    if not raise_on_failure:
+        return None
+    raise ValueError(
+        "Unable to create hash - objects could not be serialized.\n"
+        f"  JSON error: {json_error}\n"
+        f"  Pickle error: {pickle_error}"
+    )
 
 
 def task_source_hash(fn: Callable[..., Any]) -> str:
@@ -43,111 +66,177 @@ def task_input_hash(context: Any, arguments: dict[str, Any]) -> str | None:
     return hash_objects(task.task_key, task.fn.__code__.co_code.hex(), arguments)
 
 
-@dataclass(frozen=True)
-class CacheContext:
-    """What a policy may look at."""
-
-    task_run: Any  # the TaskRunContext: .task, .parameters, .flow_run_id
-    inputs: dict[str, Any]
-    flow_parameters: dict[str, Any]
-    flow_run_id: str | None
+def _only_a_name(other: object) -> str:
+    if not isinstance(other, str):
+        raise TypeError("Can only subtract strings from key policies.")
+    return other
 
 
+@dataclass
 class CachePolicy:
     """Base policy; subclasses implement ``compute_key``."""
 
-    def compute_key(self, ctx: CacheContext) -> str | None:
+    def compute_key(
+        self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str | None:  # fmt: skip
         raise NotImplementedError
 
     def __add__(self, other: CachePolicy) -> CachePolicy:
-        if isinstance(other, _NoCache):
+        if isinstance(other, _None):
             return self
-        parts = _parts(self) + _parts(other)
-        return CompoundCachePolicy(tuple(parts))
+        return CompoundCachePolicy(policies=[self, other])
+
+    def __sub__(self, other: str) -> CachePolicy:
+        """No input to leave out: the same policy (as Prefect's)."""
+        _only_a_name(other)
+        return self
 
 
-def _parts(policy: CachePolicy) -> list[CachePolicy]:
-    return list(policy.policies) if isinstance(policy, CompoundCachePolicy) else [policy]
-
-
-@dataclass(frozen=True)
+@dataclass
 class CompoundCachePolicy(CachePolicy):
-    policies: tuple[CachePolicy, ...]
+    """Two or more policies: the hash of the keys of the parts that gave one (None when
+    none did). Nested compounds are flattened and ``Inputs`` parts merged into one, last."""
 
-    def compute_key(self, ctx: CacheContext) -> str | None:
-        keys = [policy.compute_key(ctx) for policy in self.policies]
-        if any(key is None for key in keys):
-            return None
-        return hash_objects(*keys)
+    policies: list[CachePolicy] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        flat = [
+            part
+            for policy in self.policies
+            for part in (policy.policies if isinstance(policy, CompoundCachePolicy) else [policy])
+        ]
+        inputs = [p for p in flat if isinstance(p, Inputs)]
+        self.policies = [p for p in flat if not isinstance(p, Inputs)]
+        if inputs:
+            self.policies.append(Inputs(exclude=sorted({n for p in inputs for n in p.exclude})))
+
+    def compute_key(
+        self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str | None:  # fmt: skip
+        keys = [
+            key
+            for policy in self.policies
+            if (key := policy.compute_key(task_ctx, inputs, flow_parameters, **kwargs)) is not None
+        ]
+        return hash_objects(*keys, raise_on_failure=True) if keys else None
+
+    def __add__(self, other: CachePolicy) -> CachePolicy:
+        """Unlike the base, adding ``NO_CACHE`` keeps it as a part (it gives no key)."""
+        return CompoundCachePolicy(policies=[*self.policies, other])
+
+    def __sub__(self, other: str) -> CachePolicy:
+        name = _only_a_name(other)
+        if not any(isinstance(p, Inputs) for p in self.policies):
+            return self
+        return CompoundCachePolicy(policies=[*self.policies, Inputs(exclude=[name])])
 
 
-@dataclass(frozen=True)
+@dataclass
 class Inputs(CachePolicy):
-    """The task run's inputs (minus ``exclude``)."""
+    """The task run's inputs (minus ``exclude``); no key when it has none."""
 
-    exclude: frozenset[str] = field(default_factory=frozenset)
+    exclude: list[str] = field(default_factory=list)
 
-    def compute_key(self, ctx: CacheContext) -> str | None:
-        kept = {k: v for k, v in ctx.inputs.items() if k not in self.exclude}
-        return hash_objects(kept)
+    def compute_key(
+        self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str | None:  # fmt: skip
+        if not inputs:
+            return None
+        kept = {k: v for k, v in inputs.items() if k not in self.exclude}
+        try:
+            return hash_objects(kept, raise_on_failure=True)
+        except ValueError as exc:
+            raise ValueError(f"{exc}\n\n{_UNHASHABLE_HINT}") from exc
 
-    def __sub__(self, name: str | Iterable[str]) -> Inputs:
-        names = {name} if isinstance(name, str) else set(name)
-        return Inputs(self.exclude | names)
+    def __sub__(self, other: str) -> CachePolicy:
+        return Inputs(exclude=[*self.exclude, _only_a_name(other)])
 
 
-@dataclass(frozen=True)
+@dataclass
 class TaskSource(CachePolicy):
     """The task function's source code."""
 
-    def compute_key(self, ctx: CacheContext) -> str | None:
-        return task_source_hash(ctx.task_run.task.fn)
+    def compute_key(
+        self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str | None:  # fmt: skip
+        if not task_ctx:
+            return None
+        task = task_ctx.task
+        return task_source_hash(getattr(task, "fn", task))  # a Task, or a bare function
 
 
-@dataclass(frozen=True)
+@dataclass
 class FlowParameters(CachePolicy):
-    """The enclosing flow run's parameters."""
+    """The enclosing flow run's parameters (no key when there are none)."""
 
-    def compute_key(self, ctx: CacheContext) -> str | None:
-        return hash_objects(ctx.flow_parameters)
+    def compute_key(
+        self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str | None:  # fmt: skip
+        if not flow_parameters:
+            return None
+        return hash_objects(flow_parameters, raise_on_failure=True)
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunId(CachePolicy):
-    """The enclosing flow run (so a cache never outlives its run)."""
+    """The enclosing flow run, or outside a flow the task run itself (so a cache never
+    outlives its run)."""
 
-    def compute_key(self, ctx: CacheContext) -> str | None:
-        return ctx.flow_run_id
+    def compute_key(
+        self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str | None:  # fmt: skip
+        if not task_ctx:
+            return None
+        run = task_ctx.task_run
+        run_id = run.flow_run_id if run.flow_run_id is not None else run.id
+        return str(run_id)
 
 
-@dataclass(frozen=True)
+@dataclass
 class CacheKeyFnPolicy(CachePolicy):
     """A user's ``cache_key_fn(context, parameters)``."""
 
-    fn: Callable[[Any, dict[str, Any]], str | None]
+    cache_key_fn: Callable[[Any, dict[str, Any]], str | None] | None = None
 
-    def compute_key(self, ctx: CacheContext) -> str | None:
-        return self.fn(ctx.task_run, ctx.inputs)
+    def compute_key(
+        self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str | None:  # fmt: skip
+        return self.cache_key_fn(task_ctx, inputs) if self.cache_key_fn else None
 
 
-@dataclass(frozen=True)
+@dataclass
 class StorageKeyPolicy(CachePolicy):
     """A task's ``result_storage_key``: a template of the record's name, formatted with
     ``parameters`` (the inputs), ``task_run`` and ``flow_run`` (``"out-{parameters[x]}.pkl"``)."""
 
-    template: str
+    template: str = ""
 
-    def compute_key(self, ctx: CacheContext) -> str | None:
+    def compute_key(
+        self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str | None:  # fmt: skip
         from flowyard.sdk.context import get_flow_run_context
 
         return self.template.format(
-            parameters=ctx.inputs, task_run=ctx.task_run, flow_run=get_flow_run_context()
+            parameters=inputs, task_run=task_ctx, flow_run=get_flow_run_context()
         )
 
 
-@dataclass(frozen=True)
-class _NoCache(CachePolicy):
-    def compute_key(self, ctx: CacheContext) -> str | None:
+@dataclass
+class _None(CachePolicy):
+    """No key: no cache, and no persisted result unless asked for."""
+
+    def compute_key(
+        self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str | None:  # fmt: skip
         return None
 
     def __add__(self, other: CachePolicy) -> CachePolicy:
@@ -158,6 +247,6 @@ INPUTS = Inputs()
 TASK_SOURCE = TaskSource()
 FLOW_PARAMETERS = FlowParameters()
 RUN_ID = RunId()
-NONE: CachePolicy = _NoCache()
-NO_CACHE = NONE
+NONE: CachePolicy = _None()
+NO_CACHE: CachePolicy = _None()
 DEFAULT = INPUTS + TASK_SOURCE + RUN_ID

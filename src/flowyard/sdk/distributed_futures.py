@@ -84,7 +84,7 @@ class PrefectDistributedFuture(Generic[R]):
             raise TimeoutError(
                 f"task run {self.task_run_name!r} did not finish within {timeout} second(s)"
             )
-        result: R = self._final.result(raise_on_failure=raise_on_failure)
+        result: R = self._final.result(raise_on_failure=raise_on_failure, _sync=True)
         return result
 
     def add_done_callback(self, fn: Callable[[PrefectDistributedFuture[R]], object]) -> None:

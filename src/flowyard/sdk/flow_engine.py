@@ -122,7 +122,7 @@ class FlowRunEngine(AttemptLoop):
         returned state, or a run that raised, its final state's result."""
         returned, state = self._returned, self.state
         if returned is _NOTHING or isinstance(returned, State) or state.data is not returned:
-            return state.result()
+            return state.result(_sync=True)
         return returned
 
     def _log_prints(self) -> bool:

@@ -53,7 +53,7 @@ class TaskFuture(Generic[R]):
             raise TimeoutError(
                 f"task run {self.task_run_name!r} did not finish within {timeout} second(s)"
             ) from None
-        result: R = state.result(raise_on_failure=raise_on_failure)
+        result: R = state.result(raise_on_failure=raise_on_failure, _sync=True)
         return result
 
     def add_done_callback(self, fn: Callable[[TaskFuture[R]], object]) -> None:
@@ -202,5 +202,5 @@ def _value(state: State[Any], name: str, allow: bool) -> Any:
     if state.is_completed():
         return state.data
     if allow:
-        return state.result(raise_on_failure=False)
+        return state.result(raise_on_failure=False, _sync=True)
     raise UpstreamTaskError(f"Upstream task run {name!r} did not reach a 'COMPLETED' state.")

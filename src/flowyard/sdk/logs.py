@@ -1,11 +1,17 @@
 """Run loggers.
 
 ``get_run_logger()`` returns a stdlib ``LoggerAdapter`` bound to the current flow run
-and task run. The public ``flowyard.get_run_logger`` is ``require_run_logger``: outside
-any run it raises ``MissingContextError``, as Prefect does; the engines' own records use
-the lenient ``get_run_logger``, which falls back to stderr. Records of an engine run go
-to the API through the run's ``LogShipper`` (and nowhere else: the worker already
-captures stdout/stderr); records of a local run, or outside any run, go to stderr.
+and task run, on ``flowyard.flow_runs`` or ``flowyard.task_runs`` (Prefect's
+``prefect.flow_runs`` / ``prefect.task_runs``): part of the standard hierarchy, so records
+also reach the root logger's handlers and pytest's ``caplog``, carrying
+``flow_run_name``, ``flow_name``, ``task_run_name`` and the ids as attributes.
+
+The public ``flowyard.get_run_logger`` is ``require_run_logger``: outside any run it
+raises ``MissingContextError``, as Prefect does; the engines' own records use the
+lenient ``get_run_logger``, which falls back to stderr. Records of an engine run go to
+the API through the run's ``LogShipper`` (and not to stderr: the worker already captures
+stdout/stderr); records of a local run, or outside any run, go to stderr, unless the
+root logger prints to the console already.
 """
 
 from __future__ import annotations
@@ -27,9 +33,29 @@ if TYPE_CHECKING:
     from flowyard.client.log_shipper import LogShipper
     from flowyard.schemas import LogCreate
 
-RUN_LOGGER_NAME = "flowyard.runs"
+RUN_LOGGER_NAME = "flowyard"
+"""The parent of the run loggers (a handler here sees every run's records)."""
+FLOW_RUN_LOGGER_NAME = "flowyard.flow_runs"
+TASK_RUN_LOGGER_NAME = "flowyard.task_runs"
 _SHIPPER_KEY = "flowyard_shipper"
 _ECHO_KEY = "flowyard_echo"
+_LABEL_KEY = "flowyard_label"
+_UNKNOWN = "<unknown>"  # what Prefect's adapters say of a name they cannot know
+
+
+class _RunFormatter(logging.Formatter):
+    """Prefect's console line: ``12:00:01.123 | INFO    | Flow run 'name' - message``."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "%(asctime)s.%(msecs)03d | %(levelname)-7s | %(flowyard_label)s - %(message)s",
+            datefmt="%H:%M:%S",
+        )
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not hasattr(record, _LABEL_KEY):  # a record logged without a run logger
+            record.__dict__[_LABEL_KEY] = record.name
+        return super().format(record)
 
 
 class RunLogHandler(logging.Handler):
@@ -38,19 +64,14 @@ class RunLogHandler(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__()
-        self.setFormatter(
-            logging.Formatter(
-                "%(asctime)s.%(msecs)03d | %(levelname)-7s | %(flowyard_label)s - %(message)s",
-                datefmt="%H:%M:%S",
-            )
-        )
+        self.setFormatter(_RunFormatter())
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             shipper: LogShipper | None = getattr(record, _SHIPPER_KEY, None)
-            if shipper is None or getattr(record, _ECHO_KEY, True):
+            if (shipper is None or getattr(record, _ECHO_KEY, True)) and not _root_prints():
                 sys.stderr.write(self.format(record) + "\n")
-            if shipper is not None:
+            if shipper is not None and record.__dict__.get("flow_run_id") not in (None, _UNKNOWN):
                 shipper.put(to_log_create(record, self._message(record)))
         except Exception:
             self.handleError(record)
@@ -60,6 +81,16 @@ class RunLogHandler(logging.Handler):
         if record.exc_info:
             message += "\n" + logging.Formatter().formatException(record.exc_info)
         return message.rstrip()
+
+
+def _root_prints() -> bool:
+    """Whether the root logger writes records to the console already (the user called
+    ``logging.basicConfig()``): the record propagates there, so it is not echoed twice."""
+    streams = (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)
+    return any(
+        isinstance(handler, logging.StreamHandler) and handler.stream in streams
+        for handler in logging.getLogger().handlers
+    )
 
 
 def to_log_create(record: logging.LogRecord, message: str) -> LogCreate:
@@ -76,52 +107,86 @@ def to_log_create(record: logging.LogRecord, message: str) -> LogCreate:
 
 
 class RunLogger(logging.LoggerAdapter[logging.Logger]):
-    """A logger bound to one flow run (and task run); extra keys are merged, not replaced."""
+    """A logger bound to one flow run (and task run), as Prefect's ``PrefectLogAdapter``.
+
+    ``extra`` holds what Prefect's adapters put on each record (``flow_run_name``,
+    ``flow_name``, ``task_run_name``, their ids…); where the record is shipped and how it
+    is labelled on stderr travel beside it, so ``extra`` reads as Prefect's. Extra keys
+    given to one call are merged, not replaced.
+    """
+
+    def __init__(
+        self, logger: logging.Logger, extra: dict[str, Any], private: dict[str, Any]
+    ) -> None:
+        super().__init__(logger, extra)
+        self._private = private
 
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]
     ) -> tuple[Any, MutableMapping[str, Any]]:
-        kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
+        kwargs["extra"] = {**self._private, **(self.extra or {}), **kwargs.get("extra", {})}
         return msg, kwargs
 
 
-def _base_logger() -> logging.Logger:
-    logger = logging.getLogger(RUN_LOGGER_NAME)
+def _base_logger(name: str) -> logging.Logger:
+    """A run logger of the standard hierarchy: records also propagate to the root's
+    handlers (and pytest's ``caplog``), as Prefect's ``prefect.flow_runs`` do."""
+    logger = logging.getLogger(name)
     if not any(isinstance(h, RunLogHandler) for h in logger.handlers):
         logger.addHandler(RunLogHandler())
-        logger.propagate = False
         if logger.level == logging.NOTSET:
             logger.setLevel(logging.INFO)
     return logger
 
 
-def get_run_logger() -> RunLogger:
-    """A logger for the current flow run and task run (stderr outside an engine run)."""
+def get_run_logger(**kwargs: Any) -> RunLogger:
+    """A logger for the current flow run and task run (stderr outside an engine run);
+    ``kwargs`` are added to every record (as Prefect's ``get_run_logger(**kwargs)``)."""
     flow_run = get_flow_run_context()
     task_run = get_task_run_context()
-    extra: dict[str, Any] = {"flowyard_label": "flowyard", _SHIPPER_KEY: None}
+    private: dict[str, Any] = {_LABEL_KEY: "flowyard", _SHIPPER_KEY: None}
+    extra: dict[str, Any] = {}
     if flow_run is not None:
         extra.update(
+            flow_run_name=flow_run.flow_run_name,
             flow_run_id=flow_run.flow_run_id,
-            flowyard_label=f"Flow run {flow_run.flow_run_name!r}",
-            **{_SHIPPER_KEY: flow_run.shipper, _ECHO_KEY: flow_run.echo_logs},
+            flow_name=_name_of(flow_run.flow),
         )
-    if task_run is not None:
-        extra.update(
-            task_run_id=task_run.task_run_id,
-            flowyard_label=f"Task run {task_run.task_run_name!r}",
+        private.update(
+            {
+                _LABEL_KEY: f"Flow run {flow_run.flow_run_name!r}",
+                _SHIPPER_KEY: flow_run.shipper,
+                _ECHO_KEY: flow_run.echo_logs,
+            }
         )
-    return RunLogger(_base_logger(), extra)
+    if task_run is None:
+        if flow_run is not None:
+            extra["deployment_name"] = flow_run.deployment_name
+        return RunLogger(_base_logger(FLOW_RUN_LOGGER_NAME), {**extra, **kwargs}, private)
+    extra = {
+        "task_run_name": task_run.task_run_name,
+        "task_run_id": task_run.task_run_id,
+        "flow_run_id": extra.get("flow_run_id", task_run.flow_run_id),
+        "flow_run_name": extra.get("flow_run_name", _UNKNOWN),
+        "flow_name": extra.get("flow_name", _UNKNOWN),
+        "task_name": _name_of(task_run.task),
+    }
+    private[_LABEL_KEY] = f"Task run {task_run.task_run_name!r}"
+    return RunLogger(_base_logger(TASK_RUN_LOGGER_NAME), {**extra, **kwargs}, private)
 
 
-def require_run_logger() -> RunLogger:
+def _name_of(flow_or_task: Any) -> str:
+    return str(getattr(flow_or_task, "name", None) or _UNKNOWN)
+
+
+def require_run_logger(**kwargs: Any) -> RunLogger:
     """``flowyard.get_run_logger``: the current run's logger; raises outside any run."""
     if get_flow_run_context() is None and get_task_run_context() is None:
         raise MissingContextError(
             "There is no active flow or task run context: call get_run_logger() inside a "
             "@flow or @task (or use logging.getLogger(...) outside them)."
         )
-    return get_run_logger()
+    return get_run_logger(**kwargs)
 
 
 # -- log_prints ------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowyard.errors import UpstreamTaskError
 from flowyard.sdk.attempts import AttemptLoop
-from flowyard.sdk.caching import CacheContext
+from flowyard.sdk.caching import CachePolicy
 from flowyard.sdk.concurrency import tag_slots
 from flowyard.sdk.context import (
     FlowRunContext,
@@ -265,15 +265,7 @@ class TaskRunEngine(AttemptLoop):
         policy = self.task.effective_cache_policy
         if policy is None:
             return None
-        flow_run = self.flow_run
-        self.cache_key = policy.compute_key(
-            CacheContext(
-                task_run=self.context,
-                inputs=parameters,
-                flow_parameters=flow_run.parameters if flow_run else {},
-                flow_run_id=flow_run.flow_run_id if flow_run else None,
-            )
-        )
+        self.cache_key = self._cache_key(policy, parameters)
         if self.cache_key is None or self.task.refresh_cache:
             return None
         store = self.task.result_store()
@@ -286,6 +278,23 @@ class TaskRunEngine(AttemptLoop):
             name="Cached", data=record.value, cache_key=self.cache_key,
             cache_expiration=record.expiration,
         )  # fmt: skip
+
+    def _cache_key(self, policy: CachePolicy, parameters: dict[str, Any]) -> str | None:
+        """The policy's key, computed in the task run's context; a policy that raises
+        (inputs it cannot hash) is logged, as Prefect does, and the task runs without one."""
+        flow_run = self.flow_run
+        with task_run_scope(self.context):
+            try:
+                return policy.compute_key(
+                    task_ctx=self.context,
+                    inputs=parameters,
+                    flow_parameters=flow_run.parameters if flow_run else {},
+                )
+            except Exception:
+                get_run_logger().exception(
+                    "Error encountered when computing cache key - result will not be persisted."
+                )
+                return None
 
     def _persist(self, value: Any) -> None:
         if not self.task.should_persist:

@@ -15,7 +15,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from flowyard.errors import MappingLengthMismatch, MappingMissingIterable
 from flowyard.sdk.annotations import unmapped
 from flowyard.sdk.attempts import refuse_async_generator, stream
-from flowyard.sdk.caching import DEFAULT, NONE, CacheKeyFnPolicy, CachePolicy, StorageKeyPolicy
+from flowyard.sdk.caching import DEFAULT, CacheKeyFnPolicy, CachePolicy, StorageKeyPolicy, _None
 from flowyard.sdk.distributed_futures import PrefectDistributedFuture
 from flowyard.sdk.futures import TaskFuture, TaskFutureList, resolve, upstream_futures
 from flowyard.sdk.hook_lists import HookList
@@ -153,12 +153,12 @@ class Task(Generic[P, R]):
         if self.persist_result is False or self.is_generator:  # values streamed, not kept
             return None
         if self.result_storage_key is not None:
-            return StorageKeyPolicy(self.result_storage_key)
+            return StorageKeyPolicy(template=self.result_storage_key)
         if self.cache_key_fn is not None:
-            return CacheKeyFnPolicy(self.cache_key_fn)
+            return CacheKeyFnPolicy(cache_key_fn=self.cache_key_fn)
         if self.cache_policy is None:
             return DEFAULT if self.persist_result else None
-        return None if self.cache_policy is NONE else self.cache_policy
+        return None if isinstance(self.cache_policy, _None) else self.cache_policy
 
     @property
     def should_persist(self) -> bool:
@@ -186,7 +186,7 @@ class Task(Generic[P, R]):
         if self.is_generator:  # values as they are yielded, as in Prefect (state or not)
             return stream(engine.run_generator())
         state = engine.run_sync()
-        return state if return_state else state.result()
+        return state if return_state else state.result(_sync=True)
 
     def submit(self, *args: Any, wait_for: Any = None, return_state: bool = False,
                **kwargs: Any) -> TaskFuture[R]:  # fmt: skip
@@ -297,7 +297,7 @@ def _unwrap(value: Any) -> Any:
 
 async def _finish_async(engine: TaskRunEngine, return_state: bool) -> Any:
     state = await engine.run_async()
-    return state if return_state else state.result()
+    return state if return_state else state.result(_sync=True)
 
 
 def _settle(future: cf.Future[Any], fn: Callable[[], Any]) -> None:

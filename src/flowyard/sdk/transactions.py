@@ -269,4 +269,4 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[Any]:
 
     if get_flow_run_context() is not None:
         return get_run_logger()
-    return logging.getLogger(f"{RUN_LOGGER_NAME}.transactions")
+    return logging.getLogger(f"{RUN_LOGGER_NAME}.transactions")  # as prefect.transactions
