@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -153,18 +154,19 @@ class State(Generic[R]):
         return self.data
 
 
+RUN_IS_ASYNC: ContextVar[bool | None] = ContextVar("flowyard_run_is_async", default=None)
+"""Whether the innermost flow or task run's function is async: set by the SDK's run
+scopes (``sdk/context.py``), None outside any run. Kept here, below the SDK, so that the
+API documents that use ``StateType`` do not load the SDK."""
+
+
 def in_async_context() -> bool:
     """Prefect's rule for whether ``State.result()`` returns a coroutine: inside a run,
     whether the innermost run's function (task, else flow) is async; outside any run,
     whether an event loop runs in this thread."""
-    from flowyard.sdk.context import get_flow_run_context, get_task_run_context
-
-    task_run, flow_run = get_task_run_context(), get_flow_run_context()
-    owner = task_run.task if task_run is not None else None
-    if owner is None and flow_run is not None:
-        owner = flow_run.flow
-    if owner is not None:
-        return bool(getattr(owner, "is_async", False))
+    running = RUN_IS_ASYNC.get()
+    if running is not None:
+        return running
     try:
         asyncio.get_running_loop()
     except RuntimeError:

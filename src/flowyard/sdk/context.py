@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from flowyard.errors import MissingContextError
 from flowyard.sdk.reporter import LocalReporter, Reporter
 from flowyard.sdk.task_inputs import RunLinks
+from flowyard.states import RUN_IS_ASYNC
 
 if TYPE_CHECKING:
     from flowyard.client import FlowyardClient
@@ -235,10 +236,12 @@ def flow_run_scope(context: FlowRunContext) -> Iterator[FlowRunContext]:
     """Make ``context`` current; on exit wait for submitted tasks and restore the previous one."""
     token = _flow_run.set(context)
     task_token = _task_run.set(None)
+    async_token = RUN_IS_ASYNC.set(bool(getattr(context.flow, "is_async", False)))
     try:
         yield context
     finally:
         context.shutdown()
+        RUN_IS_ASYNC.reset(async_token)
         _task_run.reset(task_token)
         _flow_run.reset(token)
 
@@ -246,7 +249,12 @@ def flow_run_scope(context: FlowRunContext) -> Iterator[FlowRunContext]:
 @contextmanager
 def task_run_scope(context: TaskRunContext) -> Iterator[TaskRunContext]:
     token = _task_run.set(context)
+    is_async = (
+        RUN_IS_ASYNC.get() if context.task is None else getattr(context.task, "is_async", False)
+    )
+    async_token = RUN_IS_ASYNC.set(bool(is_async))
     try:
         yield context
     finally:
+        RUN_IS_ASYNC.reset(async_token)
         _task_run.reset(token)
