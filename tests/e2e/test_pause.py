@@ -33,7 +33,8 @@ def script_api(server, monkeypatch):
 
 
 class PausedScript:
-    """Runs ``flow_`` in a thread; ``run_id`` once it started, ``state`` once it ended."""
+    """Runs ``flow_`` in a thread once started (after the test has bound it: the flow
+    calls ``note_start`` on it); ``run_id`` once it started, ``state`` once it ended."""
 
     def __init__(self, flow_, api) -> None:
         self.api = api
@@ -42,6 +43,8 @@ class PausedScript:
         self.state: State | None = None
         self._flow = flow_
         self._thread = threading.Thread(target=self._run)
+
+    def start(self) -> None:
         self._thread.start()
 
     def _run(self) -> None:
@@ -81,6 +84,7 @@ def test_a_paused_flow_carries_on_when_resumed_from_the_cli(script_api, api):
         return "approved"
 
     script = PausedScript(approval, api)
+    script.start()
     script.wait_paused()
     assert after == []
     result = CliRunner().invoke(cli, ["--api-url", script_api, "flow-run", "resume", script.run_id])
@@ -115,6 +119,7 @@ def test_cancelling_a_paused_run_ends_it_cancelled_with_its_hooks(script_api, ap
         pause_flow_run(timeout=120, poll_interval=POLL)
 
     script = PausedScript(waiting, api)
+    script.start()
     script.wait_paused()
     assert api.cancel_flow_run(script.run_id).state.type is StateType.CANCELLING
     assert script.result().is_cancelled()
@@ -138,6 +143,7 @@ def test_a_retry_does_not_pause_again_at_a_pause_it_passed(script_api, api):
         return len(attempts)
 
     script = PausedScript(flaky, api)
+    script.start()
     script.wait_paused()
     resume_flow_run(script.run_id)
     assert script.result().result() == 2
@@ -154,6 +160,7 @@ def test_an_async_flow_awaits_its_pause(script_api, api):
         return "resumed"
 
     script = PausedScript(lambda return_state: asyncio.run(async_approval(return_state=True)), api)
+    script.start()
     script.wait_paused()
     api.resume_flow_run(script.run_id)
     assert script.result().result() == "resumed"
@@ -173,6 +180,7 @@ def test_a_task_may_pause_its_flow_run(script_api, api):
         return ask()
 
     script = PausedScript(asking, api)
+    script.start()
     script.wait_paused()
     api.resume_flow_run(script.run_id)
     assert script.result().result() == "asked"
