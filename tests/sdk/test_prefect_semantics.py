@@ -363,7 +363,8 @@ class TestMappingErrors:
 
         with pytest.raises(MappingLengthMismatch, match="different lengths") as raised:
             f()
-        assert isinstance(raised.value, ValueError | FlowyardError)
+        assert isinstance(raised.value, ValueError) and isinstance(raised.value, FlowyardError)
+        assert "Got lengths: {'a': 2, 'b': 1}" in str(raised.value)  # named, as Prefect's
 
     def test_no_iterable(self):
         """MappingMissingIterable when every argument is static."""

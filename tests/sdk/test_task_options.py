@@ -128,20 +128,6 @@ class TestSubmitAndMap:
         assert f() == [10, 20, 30, 40]
         assert overlap(spans)
 
-    def test_map_refuses_lengths_that_differ(self):
-        """Iterables of different lengths are refused with their lengths named."""
-
-        @task
-        def add(a: int, b: int) -> int:
-            return a + b
-
-        @flow
-        def f() -> None:
-            add.map([1, 2], [1])
-
-        with pytest.raises(ValueError, match="Got lengths"):
-            f()
-
     def test_wait_for_orders_runs_and_an_upstream_failure_stops_them(self):
         """wait_for holds a run until its upstream is done; a failed upstream leaves it NotReady."""
         order: list[str] = []
