@@ -20,21 +20,14 @@ from flowyard.schemas import artifacts as a
 from flowyard.sdk.context import TaskRunContext, task_run_scope
 from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
 from tests.helpers.artifact_flows import FLOWS
+from tests.helpers.locked_server import ADMIN
 from tests.waiting import wait_until
-
-ADMIN = "admin-secret-for-artifact-authority-0123456789"
 
 
 @pytest.fixture(scope="module")
-def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(
-        tmp_path_factory.mktemp("artifacts-locked"), env={**FAST, "FLOWYARD_API_KEY": ADMIN}
-    )
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
+def locked(locked_server: ServerProcess) -> ServerProcess:
+    """This module's server requiring API keys (tests/orchestrator/conftest.py)."""
+    return locked_server
 
 
 @pytest.fixture(scope="module")

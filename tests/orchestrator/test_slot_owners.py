@@ -6,7 +6,6 @@ Each test uses its own tag, so the module shares one server.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -20,10 +19,8 @@ from flowyard.errors import Forbidden
 from flowyard.orchestrator.api.concurrency_limits import slot_owner
 from flowyard.orchestrator.auth import KeyInfo, Role
 from flowyard.states import StateType
-from tests.e2e.conftest import FAST, create_process_pool
-from tests.servers import running_server
-
-ADMIN = "admin-secret-for-slot-owner-tests-0123456789"
+from tests.e2e.conftest import create_process_pool
+from tests.helpers.locked_server import ADMIN
 
 
 def _bearer(key: str) -> dict[str, str]:
@@ -31,10 +28,9 @@ def _bearer(key: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = {**FAST, "FLOWYARD_API_KEY": ADMIN}
-    with running_server(tmp_path_factory.mktemp("slots"), env) as server:
-        yield server
+def server(locked_server: ServerProcess) -> ServerProcess:
+    """This module's server requiring API keys (tests/orchestrator/conftest.py)."""
+    return locked_server
 
 
 @pytest.fixture(scope="module")
