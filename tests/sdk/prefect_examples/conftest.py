@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from tests.helpers.http import serving_json
 
 
 @pytest.fixture(autouse=True)
@@ -22,46 +23,27 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.delenv("FLOWYARD_API_URL", raising=False)
 
 
-class _StatusHandler(BaseHTTPRequestHandler):
-    """``GET /status/<code>`` answers with that status, like httpbin.org's endpoint."""
+@dataclass
+class StatusServer:
+    """A loopback stand-in for httpbin.org: ``GET /status/<code>`` answers with that status."""
 
-    server: _StatusServer
-
-    def do_GET(self) -> None:
-        _, _, code = self.path.rpartition("/")
-        status = int(code) if code.isdigit() else 404
-        with self.server.lock:
-            self.server.requests.append(status)
-        body = b'{"status": %d}' % status
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-
-class _StatusServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _StatusHandler)
-        self.lock = threading.Lock()
-        self.requests: list[int] = []
+    url: str = ""
+    requests: list[int] = field(default_factory=list)  # the codes asked for, in order
 
 
 @pytest.fixture
-def status_server() -> Iterator[_StatusServer]:
-    """A loopback stand-in for httpbin.org; ``.url`` is its base URL, ``.requests`` the codes."""
-    server = _StatusServer()
-    server.url = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+def status_server() -> Iterator[StatusServer]:
+    """A ``StatusServer`` on a free loopback port."""
+    server = StatusServer()
+    lock = threading.Lock()
+
+    def answer(method: str, path: str, body: Any) -> tuple[int, Any]:
+        _, _, code = path.rpartition("/")
+        status = int(code) if code.isdigit() else 404
+        with lock:
+            server.requests.append(status)
+        return status, {"status": status}
+
+    with serving_json(answer) as url:
+        server.url = url
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
