@@ -175,24 +175,24 @@ def materialize(db: Database, now: datetime, window: Window) -> list[QueueEffect
     nothing from that batch: each checks, under a share lock, that its schedules are
     still as they were read.
     """
-    slots: list[tuple[datetime, int, m.DeploymentSchedule]] = []
+    slots: list[tuple[datetime, m.DeploymentSchedule]] = []
     read_versions: dict[str, Version] = {}
     upcoming: dict[ScheduleSpec, list[datetime]] = {}
     with db.read() as session:
         last = _last_slots(session)
-        for order, schedule in enumerate(_active_schedules(session)):
+        for schedule in _active_schedules(session):
             try:
                 due = slots_due(schedule, last.get(schedule.id), now, window, upcoming)
             except Exception:
                 log.exception("schedule_unreadable", schedule_id=schedule.id)
                 continue
             read_versions[schedule.id] = (schedule.updated, schedule.deployment.updated)
-            slots.extend((when, order, schedule) for when in due)
-        slots.sort(key=lambda slot: slot[:2])  # the earliest first; rows only for this pass
-        rows = [_run_row(schedule, when, now) for when, _, schedule in slots[: window.max_per_pass]]
+            slots.extend((when, schedule) for when in due)
+        slots.sort(key=lambda slot: slot[0])  # the earliest first (stable); rows for this pass
+        rows = [_run_row(schedule, when, now) for when, schedule in slots[: window.max_per_pass]]
         queues = {
             row["id"]: (schedule.deployment.queue.pool.name, schedule.deployment.queue.name)
-            for row, (_, _, schedule) in zip(rows, slots, strict=False)
+            for row, (_, schedule) in zip(rows, slots, strict=False)
         }
     written: set[str] = set()
     for start in range(0, len(rows), INSERT_BATCH):
