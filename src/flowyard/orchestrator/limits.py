@@ -106,7 +106,7 @@ class LimitsMiddleware:
         where = _nul_in_url(scope)
         if where:  # PostgreSQL refuses NUL in any string: no lookup may carry one
             error = {"loc": [where], "msg": NUL_REFUSED, "type": "value_error"}
-            await _answer(send, 422, {"detail": [error]})
+            await answer_json(send, 422, {"detail": [error]})
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.limits.max_request_bytes:
@@ -123,7 +123,7 @@ class LimitsMiddleware:
                 else:
                     await asyncio.to_thread(inspect_json, body, self.limits.max_body_depth)
             except BodyRefused as exc:
-                await _answer(send, 422, {"detail": [_body_error(exc)]})
+                await answer_json(send, 422, {"detail": [_body_error(exc)]})
                 return
         await self.app(scope, _replay(body, receive), send)
 
@@ -147,7 +147,7 @@ class LimitsMiddleware:
     async def _too_large(self, send: Send) -> None:
         limit = self.limits.max_request_bytes
         detail = f"the request body is larger than {limit} bytes (FLOWYARD_MAX_REQUEST_BYTES)"
-        await _answer(send, 413, {"detail": detail}, close=True)
+        await answer_json(send, 413, {"detail": detail}, close=True)
 
 
 def _nul_in_url(scope: Scope) -> str | None:
@@ -198,7 +198,10 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _answer(send: Send, status: int, content: dict[str, Any], close: bool = False) -> None:
+async def answer_json(
+    send: Send, status: int, content: dict[str, Any], close: bool = False
+) -> None:
+    """Answer a request at the door (before any route) with a JSON document."""
     payload = json.dumps(content).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))]
     if close:  # the rest of an oversized body is not read: do not reuse the connection

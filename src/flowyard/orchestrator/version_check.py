@@ -1,13 +1,12 @@
 """Every API request's ``Flowyard-API-Version`` is checked at the door, and every answer
-carries the server's (``schemas.version`` says which clients are served)."""
+carries the server's (``flowyard.api_version`` says which clients are served)."""
 
 from __future__ import annotations
-
-import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flowyard.api_version import API_VERSION, HEADER, VersionRefused, check_client
+from flowyard.orchestrator.limits import answer_json
 
 _HEADER = HEADER.lower().encode("latin-1")
 _OURS = (_HEADER, API_VERSION.encode("latin-1"))
@@ -24,28 +23,17 @@ class ApiVersionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        sent = [value for name, value in scope["headers"] if name == _HEADER]
-        if sent:
-            try:
-                check_client(sent[0].decode("latin-1"))
-            except VersionRefused as refused:
-                await _refuse(send, refused)
-                return
 
         async def stamped(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), _OURS]
             await send(message)
 
+        sent = [value for name, value in scope["headers"] if name == _HEADER]
+        if sent:
+            try:
+                check_client(sent[0].decode("latin-1"))
+            except VersionRefused as refused:
+                await answer_json(stamped, refused.status, {"detail": str(refused)})
+                return
         await self.app(scope, receive, stamped)
-
-
-async def _refuse(send: Send, refused: VersionRefused) -> None:
-    body = json.dumps({"detail": str(refused)}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        _OURS,
-    ]
-    await send({"type": "http.response.start", "status": refused.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
