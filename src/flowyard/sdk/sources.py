@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flowyard.entrypoints import parse_entrypoint
 from flowyard.errors import EntrypointError, InvalidInput
-from flowyard.sources.loading import load_object, parse_entrypoint
+from flowyard.sources.loading import load_object
 
 if TYPE_CHECKING:
     from flowyard import schemas as s

@@ -20,7 +20,7 @@ from typing import Any
 from flowyard.entrypoints import is_script, parse_entrypoint, relative_script
 from flowyard.errors import EntrypointError
 
-__all__ = ["load_object", "parse_entrypoint", "script_inside"]
+__all__ = ["load_object", "script_inside"]
 
 SCRIPT_MODULE = "__flowyard_entrypoint__"
 
