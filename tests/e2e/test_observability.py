@@ -43,7 +43,17 @@ def test_worker_health_and_metrics(server, api, deploy, start_worker):
     assert health.status_code == 200 and health.json()["status"] == "ok"
     run = api.run_deployment(deploy("noop").id, s.DeploymentRunRequest())
     wait_until(lambda: api.read_flow_run(run.id).state.type is StateType.COMPLETED, timeout=60)
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    # the run is Completed when its engine says so; the worker settles it once it has seen
+    # the process exit, a moment later
+    text = wait_until(
+        lambda: (
+            (t := httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+            and _metric(t, "flowyard_worker_active_runs") == 0
+            and t
+        ),
+        timeout=30,
+        message="the worker still watches the run",
+    )
     assert _metric(text, "flowyard_worker_runs_launched_total") == 1
     assert _metric(text, "flowyard_worker_active_runs") == 0
 
