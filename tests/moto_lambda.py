@@ -45,7 +45,7 @@ BOOTSTRAP = '''\
 The handler runs in a child process, so that one that exits (``os._exit``, a crash) ends
 with Lambda's ``Runtime.ExitError`` rather than no answer at all.
 """
-import importlib, json, os, sys, traceback, uuid
+import importlib, json, os, sys, time, traceback, uuid
 
 sys.path.insert(0, "/var/task")
 os.chdir("/var/task")
@@ -56,6 +56,8 @@ module_name, function_name = handler_name.rsplit(".", 1)
 class Context:
     function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
     aws_request_id = str(uuid.uuid4())
+    log_group_name = "/aws/lambda/" + function_name
+    log_stream_name = time.strftime("%Y/%m/%d/") + "[$LATEST]" + uuid.uuid4().hex
 
     def get_remaining_time_in_millis(self):
         return int(float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "900")) * 1000)

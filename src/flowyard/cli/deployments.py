@@ -64,6 +64,12 @@ RUN_PRIORITY = click.IntRange(s.MIN_RUN_PRIORITY, s.MAX_RUN_PRIORITY)
 @click.option(
     "--image", help="Container image to run in (the job variable 'image' of docker pools)."
 )
+@click.option(
+    "--path",
+    "code_path",
+    help="Where its runs find the flow's code, as their infrastructure sees it "
+    "(default: this directory; for lambda pools none: the function's packaged code).",
+)
 @click.option("--tag", "tags", multiple=True, help="A tag for the deployment (repeatable).")
 @click.option(
     "--block",
@@ -120,6 +126,7 @@ def deploy(
     params: tuple[str, ...],
     job_variables: tuple[str, ...],
     image: str | None,
+    code_path: str | None,
     tags: tuple[str, ...],
     blocks: tuple[str, ...],
     description: str | None,
@@ -173,6 +180,7 @@ def deploy(
         schedules=None if one_schedule is None else [one_schedule],
     )
     with client() as api:
+        body = body.model_copy(update={"path": _recorded_path(api, pool, code_path, body.path)})
         before = read_before(api, body)
         fields = [] if before is None else changed_fields(api, before, body)
         try:
@@ -188,6 +196,25 @@ def deploy(
     )
     full_name = json.dumps(f"{deployment.flow_name}/{deployment.name}")
     click.echo(f"Run it with: flowyard deployment run {full_name}")
+
+
+PACKAGED_CODE_POOLS = frozenset({"lambda"})
+"""Pool types whose infrastructure runs code packaged with it (a Lambda function's zip),
+never a folder of the machine that deploys: their deployments get no path by default."""
+
+
+def _recorded_path(
+    api: FlowyardClient, pool: str, given: str | None, local: str | None
+) -> str | None:
+    """The deployment's path: ``--path`` when given (empty: none), none for a pool whose
+    infrastructure runs its packaged code, else the folder deployed from."""
+    if given is not None:
+        return given or None
+    try:
+        pool_type = api.read_work_pool(pool).type
+    except ApiError:  # a missing pool is reported by the deploy itself, with a hint
+        return local
+    return None if pool_type in PACKAGED_CODE_POOLS else local
 
 
 def _body(
@@ -301,6 +328,8 @@ def _checked_body(
             except ApiError as exc:
                 raise _pool_hint(api, entry.work_pool.name, exc) from exc
         merge_variables(pools[entry.work_pool.name].base_job_template, body.job_variables)
+        if pools[entry.work_pool.name].type in PACKAGED_CODE_POOLS and not body.pull_steps:
+            body = body.model_copy(update={"path": None})
     except (FlowyardError, ValidationError) as exc:
         raise InvalidInput(f"{path}: deployment {entry.name!r}: {exc}") from exc
     return body

@@ -89,6 +89,10 @@ def inspect_run(run_id: str, as_json: bool) -> None:
             ("ended", run.end_time),
             ("worker", run.worker_name),
             ("infrastructure", run.infrastructure_id),
+            *(
+                (f"infrastructure {key}", value)
+                for key, value in run.infrastructure_details.items()
+            ),
         ]
     )
     click.echo("\nState history:")

@@ -100,6 +100,7 @@ def flow_run(run: m.FlowRun) -> s.FlowRun:
             "deployment_name": run.deployment.name if run.deployment else None,
             "pool_name": queue.pool.name if queue else None,
             "queue_name": queue.name if queue else None,
+            "infrastructure_details": run.infrastructure_details,
         }
     )
 
@@ -130,6 +131,7 @@ def flow_run_of(row: Mapping[str, Any]) -> s.FlowRun:
         end_time=row["end_time"],
         worker_name=row["worker_name"],
         infrastructure_id=row["infrastructure_id"],
+        infrastructure_details=row.get("infrastructure_details") or {},
         created=row["created"],
         priority=row["priority"],
         parent_task_run_id=row["parent_task_run_id"],

@@ -205,6 +205,7 @@ def write_state(
         run.end_time = now
     if proposed is StateType.SCHEDULED and not keep_claim:
         run.claim_token = run.worker_name = run.infrastructure_id = None
+        run.infrastructure_details = None
     session.add(
         m.FlowRunState(
             flow_run=run,

@@ -87,6 +87,11 @@ class FlowRun(Doc):
     worker_name: str | None
     infrastructure_id: str | None
     created: datetime
+    infrastructure_details: dict[str, str] = Field(
+        default_factory=dict,
+        description="what its infrastructure reported beyond its id, e.g. a Lambda "
+        "function's CloudWatch log group and stream",
+    )
     priority: int = 0
     parent_task_run_id: str | None = None
     result: ResultRef | None = Field(default=None, description="the persisted return value")

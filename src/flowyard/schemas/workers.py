@@ -91,6 +91,15 @@ class RunHeartbeatAck(Doc):
     )
 
 
+MAX_INFRASTRUCTURE_DETAILS = 8
+
+
 class InfrastructureReport(Doc):
     token: LongLabel
     infrastructure_id: LongLabel
+    details: dict[Label, LongLabel] | None = Field(
+        default=None,
+        max_length=MAX_INFRASTRUCTURE_DETAILS,
+        description="what else identifies the infrastructure, e.g. a Lambda function's "
+        "log_group and log_stream; replaces earlier details (none given: kept)",
+    )

@@ -219,6 +219,8 @@ class FlowRun(Base):
     claim_token: Mapped[str | None] = mapped_column(String(100))
     worker_name: Mapped[str | None] = mapped_column(String(200))
     infrastructure_id: Mapped[str | None] = mapped_column(Text)
+    # what its infrastructure reported beyond its id (a Lambda function's log stream)
+    infrastructure_details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     priority: Mapped[int] = mapped_column(default=0)  # within its queue: lower is claimed first
     # a run called directly whose process heartbeats every heartbeat_seconds: Crashed if
     # not heard of by alive_until

@@ -176,6 +176,8 @@ async def report_infrastructure(ref: str, body: s.InfrastructureReport, orch: Or
             if run.claim_token != body.token:
                 raise Conflict("the claim token does not match: this run was claimed again")
             run.infrastructure_id = body.infrastructure_id
+            if body.details is not None:  # a report without details keeps earlier ones
+                run.infrastructure_details = body.details
 
     await orch.in_thread(record)
 

@@ -4,9 +4,11 @@ Set the function's handler to ``flowyard.workers.aws_lambda.handler.handler``. T
 is what the Lambda worker sends (``invocation.build_payload``): the run id, the API URL,
 a token that acts for that run only, the claim token, and environment for the flow. The
 engine then does what it does in any infrastructure: moves the run to Running (refused
-if the claim was taken back), heartbeats, ships logs, reports the final state. The
-handler returns a summary; it raises (a function error) only when the engine could not
-report, so that a ``RequestResponse`` worker marks the run Crashed.
+if the claim was taken back), heartbeats, ships logs, reports the final state. What the
+flow prints reaches the run's logs as on other worker types (``output.captured_output``),
+and CloudWatch as well, whose log group and stream are recorded with the run. The handler
+returns a summary; it raises (a function error) only when the engine could not report, so
+that a ``RequestResponse`` worker marks the run Crashed.
 
 Imports stay lean: the engine is imported inside the handler, once per cold start.
 """
@@ -33,17 +35,33 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request_id = str(getattr(context, "aws_request_id", "") or "")
     env = {str(k): str(v) for k, v in (event.get("env") or {}).items()}
     with _environment({**env, "FLOWYARD_FLOW_RUN_ID": run_id}), _task_root():
-        return _run(run_id, api_url, token, claim_token, request_id)
+        return _run(run_id, api_url, token, claim_token, request_id, log_location(context))
+
+
+def log_location(context: Any) -> dict[str, str]:
+    """Where CloudWatch keeps this invocation's output (recorded with the run): the
+    context's log group and stream, or the runtime's environment variables for them."""
+    group = getattr(context, "log_group_name", "") or os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+    stream = getattr(context, "log_stream_name", "") or os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+    return {
+        key: str(value) for key, value in (("log_group", group), ("log_stream", stream)) if value
+    }
 
 
 def _run(
-    run_id: str, api_url: str, token: str, claim_token: str, request_id: str
+    run_id: str,
+    api_url: str,
+    token: str,
+    claim_token: str,
+    request_id: str,
+    details: dict[str, str],
 ) -> dict[str, Any]:
     from flowyard.client import FlowyardClient
     from flowyard.engine.runner import run_flow_run
     from flowyard.log_config import configure_logging
     from flowyard.schemas import InfrastructureReport
     from flowyard.settings import Settings
+    from flowyard.workers.aws_lambda.output import captured_output
 
     home = Path(os.environ.get("FLOWYARD_HOME") or LAMBDA_HOME)
     settings = Settings(api_url=api_url, api_key=token, claim_token=claim_token, home=home)
@@ -51,9 +69,12 @@ def _run(
     with FlowyardClient.from_settings(settings) as client:
         if request_id:
             with contextlib.suppress(Exception):  # the worker records it too
-                report = InfrastructureReport(token=claim_token, infrastructure_id=request_id)
+                report = InfrastructureReport(
+                    token=claim_token, infrastructure_id=request_id, details=details or None
+                )
                 client.report_infrastructure(run_id, report)
-        exit_code = run_flow_run(run_id, settings, token=claim_token)
+        with captured_output(client, run_id):
+            exit_code = run_flow_run(run_id, settings, token=claim_token)
         if exit_code != 0:
             raise EngineFailed(f"the engine could not start or report flow run {run_id}")
         state = client.read_flow_run(run_id).state
