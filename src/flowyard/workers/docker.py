@@ -3,7 +3,8 @@
 The container is created, its id recorded on the run as the infrastructure id, and only
 then started; its stdout and stderr become the run's logs; its exit code settles the run
 as every worker does (no final state → Crashed with the code). A cancel stops it with the
-grace period (SIGTERM, then SIGKILL). Every container carries ``io.flowyard.*`` labels
+grace period (SIGTERM, then SIGKILL), within a second of the request (``CancelWatch``),
+not at the next heartbeat. Every container carries ``io.flowyard.*`` labels
 (run, deployment, pool, worker), so that a later reconciler can find the containers of a
 worker that died.
 
@@ -18,14 +19,16 @@ from __future__ import annotations
 import shlex
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
-
-from pydantic import BaseModel, Field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from flowyard import schemas as s
 from flowyard.blocks import DockerHost, DockerRegistryCredentials
 from flowyard.errors import DockerError, FlowyardError
-from flowyard.workers.base import BaseWorker, Infrastructure, OutputSink
+from flowyard.workers.base import CANCEL, BaseWorker, Infrastructure, OutputSink
+from flowyard.workers.cancel_watch import CancelWatch
+from flowyard.workers.docker_variables import DockerVariables
+
+__all__ = ["ContainerInfrastructure", "DockerVariables", "DockerWorker"]
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -33,39 +36,6 @@ if TYPE_CHECKING:
 
 LABEL = "io.flowyard"
 """Prefix of the labels on every container a Docker worker starts."""
-
-
-class DockerVariables(BaseModel):
-    """Job variables of a docker pool (its base job template's schema)."""
-
-    image: str = Field(default="flowyard:latest", description="Image the flow runs in.")
-    command: str | None = Field(
-        default=None, description="Command; default: the Flowyard engine for the run."
-    )
-    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
-    labels: dict[str, str] = Field(default_factory=dict, description="Extra container labels.")
-    volumes: list[str] = Field(
-        default_factory=list, description="Bind mounts, 'host_path:container_path[:ro]'."
-    )
-    working_dir: str | None = Field(default=None, description="Working directory in the container.")
-    user: str | None = Field(default=None, description="User to run as; default: the image's.")
-    network_mode: str = Field(default="host", description="Docker network mode.")
-    init: bool = Field(
-        default=True, description="Run an init as PID 1, so that stop signals reach the flow."
-    )
-    cpus: float | None = Field(default=None, gt=0, description="CPU limit, e.g. 0.5.")
-    mem_limit: str | None = Field(default=None, description="Memory limit, e.g. '512m'.")
-    auto_remove: bool = Field(default=True, description="Remove the container once it ended.")
-    image_pull_policy: Literal["always", "if_not_present", "never"] = Field(
-        default="if_not_present", description="When to pull the image."
-    )
-    registry_credentials: DockerRegistryCredentials | None = Field(
-        default=None, description="A docker-registry-credentials block, to pull private images."
-    )
-    docker_host: DockerHost | None = Field(
-        default=None, description="A docker-host block; default: the worker's environment."
-    )
-    stream_output: bool = Field(default=True, description="Send output to the run's logs.")
 
 
 class ContainerInfrastructure(Infrastructure):
@@ -88,6 +58,7 @@ class DockerWorker(BaseWorker[DockerVariables, ContainerInfrastructure]):
         self._auto_remove: set[str] = set()
         self._created: dict[str, tuple[Container, OutputSink | None]] = {}
         """Containers created and not started yet, with where their output goes."""
+        self._cancel_watch = CancelWatch(self.client, self._started_runs, self._cancelled)
 
     # -- create / start / wait / kill -------------------------------------------------------
 
@@ -99,6 +70,7 @@ class DockerWorker(BaseWorker[DockerVariables, ContainerInfrastructure]):
         try:
             self._ensure_image(engine, configuration)
             container = engine.containers.create(**self._container_options(claimed, configuration))
+            _connect_networks(engine, container, configuration.networks[1:])
         except FlowyardError as exc:
             output("stderr", f"flowyard docker worker: {exc}")
             raise
@@ -133,6 +105,7 @@ class DockerWorker(BaseWorker[DockerVariables, ContainerInfrastructure]):
             settle_orphans(self, self._docker(None))
         except Exception as exc:  # the worker still serves; the reconciler settles runs anyway
             self.log.warning("orphan_containers_not_settled", error=_reason(exc))
+        self._cancel_watch.start()
 
     def wait(self, infrastructure: ContainerInfrastructure) -> int:
         container = self._container(infrastructure)
@@ -162,11 +135,30 @@ class DockerWorker(BaseWorker[DockerVariables, ContainerInfrastructure]):
             raise DockerError(f"could not stop the container: {_reason(exc)}") from exc
 
     def shutdown(self) -> None:
+        self._cancel_watch.stop()
         try:
             super().shutdown()
         finally:
             for client in self._clients.values():
                 client.close()
+
+    def _started_runs(self) -> list[str]:
+        """Runs whose container was started and that no one is stopping yet."""
+        return [
+            active.run_id
+            for active in list(self._active.values())
+            if active.infrastructure is not None and not active.stop_reason
+        ]
+
+    def _cancelled(self, run_id: str) -> None:
+        """The cancel watch saw the run Cancelling: stop its container (in the background,
+        as the heartbeat does: ``docker stop`` waits up to the grace period)."""
+        active = self._active.get(run_id)
+        if active is None or active.stop_reason:
+            return
+        self.log.info("run_cancelling", run_id=run_id, seen_by="cancel_watch")
+        active.stop_reason = CANCEL
+        threading.Thread(target=self._kill, args=(active, CANCEL), daemon=True).start()
 
     # -- pieces -----------------------------------------------------------------------------
 
@@ -185,14 +177,20 @@ class DockerWorker(BaseWorker[DockerVariables, ContainerInfrastructure]):
             "environment": {**configuration.env, **self.engine_env(claimed)},
             "labels": {**configuration.labels, **self._labels(claimed)},
             "volumes": configuration.volumes,
-            "network_mode": configuration.network_mode,
             "init": configuration.init or None,
             "working_dir": configuration.working_dir,
             "user": configuration.user,
             "mem_limit": configuration.mem_limit,
+            "memswap_limit": configuration.memswap_limit,
             "nano_cpus": int(configuration.cpus * 1e9) if configuration.cpus else None,
+            "privileged": configuration.privileged or None,
+            "devices": configuration.devices,
+            "device_requests": configuration.device_request_options(),
+            "extra_hosts": configuration.extra_hosts,
             "name": f"flowyard-{run.name}-{run.id[:8]}".replace(" ", "-"),
             "detach": True,
+            **_network(configuration),
+            **configuration.container_create_kwargs,  # an allow-list: nothing above
         }
         return {key: value for key, value in options.items() if value not in (None, [], {})}
 
@@ -239,6 +237,23 @@ class DockerWorker(BaseWorker[DockerVariables, ContainerInfrastructure]):
     def _container(self, infrastructure: ContainerInfrastructure) -> Container:
         engine = self._docker(DockerHost(base_url=infrastructure.base_url))
         return engine.containers.get(infrastructure.id)
+
+
+def _network(configuration: DockerVariables) -> dict[str, str]:
+    """The first of ``networks`` at creation (Docker takes one then), else the mode."""
+    if configuration.networks:
+        return {"network": configuration.networks[0]}
+    return {"network_mode": configuration.network_mode}
+
+
+def _connect_networks(engine: DockerClient, container: Container, names: list[str]) -> None:
+    """Connect the other ``networks``; a failure removes the container, never half-made."""
+    try:
+        for name in names:
+            engine.networks.get(name).connect(container)
+    except Exception:
+        _remove(container)
+        raise
 
 
 def _connect(host: DockerHost | None) -> DockerClient:
