@@ -31,11 +31,12 @@ FLOWS = textwrap.dedent(
     """
     import sys
 
-    from flowyard import flow
+    from flowyard import flow, get_run_logger
 
 
     @flow(name="docs-hello")
     def hello(n: int = 1) -> int:
+        get_run_logger().info("logged by the flow")
         print("printed in the function", n)
         print("a warning on stderr", file=sys.stderr)
         return n * 2
@@ -114,7 +115,8 @@ def test_the_docs_steps_run_a_flow_whose_prints_and_log_stream_reach_the_run(
     finally:
         worker.stop(timeout=30)
     assert done.state.type.value == "COMPLETED", (done.state.message, lines, worker.tail())
-    assert "printed in the function 21" in lines
+    assert lines.count("printed in the function 21") == 1, lines
+    assert lines.count("logged by the flow") == 1, "a logged line is not also caught as printed"
     stream = done.infrastructure_details.get("log_stream", "")
     assert "[$LATEST]" in stream, done.infrastructure_details
     assert done.infrastructure_details["log_group"].startswith("/aws/lambda/flowyard-docs-")
@@ -142,3 +144,26 @@ def test_a_timeout_past_lambdas_15_minutes_is_refused_naming_the_field(
     assert refused.value.status_code == 422
     assert "'timeout_seconds': 901 is greater than the maximum of 900" in str(refused.value)
     assert not api.list_flow_runs(deployment_id=deployment.id)
+
+
+def test_deploy_records_the_folder_unless_path_is_given_or_the_pool_runs_packaged_code(
+    server: ServerProcess, api: FlowyardClient, tmp_path: Path
+):
+    """A process pool's deployment runs from the folder deployed from; ``--path`` records
+    the folder as the infrastructure sees it; a lambda pool's records none."""
+    (tmp_path / "flows.py").write_text(FLOWS)
+    for kind in ("process", "lambda"):
+        ok(server.url, "work-pool", "create", f"path-{kind}", "--type", kind)
+    deploy = ("deploy", "flows.py:hello", "--pool")
+    ok(server.url, *deploy, "path-process", "--name", "here", cwd=tmp_path)
+    ok(server.url, *deploy, "path-process", "--name", "there", "--path", "/srv/flows", cwd=tmp_path)
+    ok(server.url, *deploy, "path-lambda", "--name", "packaged", cwd=tmp_path)
+    ok(server.url, *deploy, "path-lambda", "--name", "layer", "--path", "/opt/flows", cwd=tmp_path)
+    paths = {name: api.read_deployment(f"docs-hello/{name}").path for name in
+             ("here", "there", "packaged", "layer")}  # fmt: skip
+    assert paths == {
+        "here": str(tmp_path.resolve()),
+        "there": "/srv/flows",
+        "packaged": None,
+        "layer": "/opt/flows",
+    }

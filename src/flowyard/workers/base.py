@@ -366,7 +366,9 @@ class BaseWorker(Generic[JobConfigT, HandleT]):
                 {k: v for k, v in rendered.items() if v is not None}
             )
         except ValidationError as exc:
-            raise InvalidInput(f"invalid job configuration: {exc.errors()[0]['msg']}") from exc
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            raise InvalidInput(f"invalid job configuration: {where}: {error['msg']}") from exc
 
     def engine_env(self, claimed: s.ClaimedRun) -> dict[str, str]:
         """What the engine of a run needs to find the API and prove its claim: the run's

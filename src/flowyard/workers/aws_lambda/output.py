@@ -48,6 +48,10 @@ class LineTee:
             self._sink(self._name, line.rstrip("\r"))
         return len(text)
 
+    def writelines(self, lines: list[str]) -> None:
+        for line in lines:
+            self.write(line)
+
     def flush(self) -> None:
         self.stream.flush()
 

@@ -34,7 +34,8 @@ class LambdaVariables(BaseModel):
         default=LAMBDA_MAX_TIMEOUT,
         ge=1,
         le=LAMBDA_MAX_TIMEOUT,
-        description="How long a run may take in the function (sizes the run token and waits).",
+        description="How long a run may take in the function, at most 900 s: Lambda ends "
+        "any invocation after 15 minutes (sizes the run token and waits).",
     )
     env: dict[str, str] = Field(
         default_factory=dict, description="Environment the handler sets before running the flow."
