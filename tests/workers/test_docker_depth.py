@@ -213,3 +213,15 @@ def test_a_cancel_stops_the_container_within_seconds_not_at_a_heartbeat(
         message = api.read_flow_run(run.id).state.message or ""
     assert "the engine stopped the flow" in message, message
     assert took < 15, f"the cancel took {took:.1f} s: it waited for a heartbeat"
+
+
+def test_the_cancel_watch_reads_at_most_max_reads_a_round_and_visits_every_run():
+    """With more runs than reads per round, the rounds take turns: all are seen."""
+    from flowyard.workers.cancel_watch import CancelWatch
+
+    runs = [f"run-{n}" for n in range(25)]
+    watch = CancelWatch(None, lambda: runs, lambda run_id: None, max_reads=10)  # type: ignore[arg-type]
+    rounds = [watch._this_round(runs) for _ in range(3)]
+    assert all(len(chosen) == 10 for chosen in rounds)
+    assert set().union(*rounds) == set(runs)
+    assert watch._this_round(runs[:4]) == runs[:4]

@@ -153,17 +153,24 @@ def test_deploy_records_the_folder_unless_path_is_given_or_the_pool_runs_package
     the folder as the infrastructure sees it; a lambda pool's records none."""
     (tmp_path / "flows.py").write_text(FLOWS)
     for kind in ("process", "lambda"):
-        ok(server.url, "work-pool", "create", f"path-{kind}", "--type", kind)
+        api.create_work_pool(s.WorkPoolCreate(name=f"path-{kind}", type=kind))
     deploy = ("deploy", "flows.py:hello", "--pool")
     ok(server.url, *deploy, "path-process", "--name", "here", cwd=tmp_path)
     ok(server.url, *deploy, "path-process", "--name", "there", "--path", "/srv/flows", cwd=tmp_path)
     ok(server.url, *deploy, "path-lambda", "--name", "packaged", cwd=tmp_path)
-    ok(server.url, *deploy, "path-lambda", "--name", "layer", "--path", "/opt/flows", cwd=tmp_path)
-    paths = {name: api.read_deployment(f"docs-hello/{name}").path for name in
-             ("here", "there", "packaged", "layer")}  # fmt: skip
+    project = "deployments:\n"
+    for name, pool in (("file-here", "path-process"), ("file-packaged", "path-lambda")):
+        project += (
+            f"  - {{name: {name}, entrypoint: flows.py:hello, work_pool: {{name: {pool}}}}}\n"
+        )
+    (tmp_path / "flowyard.yaml").write_text(project)
+    ok(server.url, "deploy", "--all", cwd=tmp_path)
+    names = ("here", "there", "packaged", "file-here", "file-packaged")
+    paths = {name: api.read_deployment(f"docs-hello/{name}").path for name in names}
     assert paths == {
         "here": str(tmp_path.resolve()),
         "there": "/srv/flows",
         "packaged": None,
-        "layer": "/opt/flows",
+        "file-here": str(tmp_path.resolve()),
+        "file-packaged": None,
     }
