@@ -344,7 +344,8 @@ CASES = [
     # flow runs
     case("POST", "/api/flow_runs", "run_a",
          lambda w, who: Req("POST", "/api/flow_runs", {"flow_name": "child", "parent_task_run_id": w.task_a})),
-    case("GET", "/api/flow_runs", "viewer", lambda w, who: Req("GET", "/api/flow_runs")),
+    case("GET", "/api/flow_runs", "viewer worker_a",
+         lambda w, who: Req("GET", "/api/flow_runs", params={"pool": w.pool_a})),
     *[
         case("GET", f"/api/flow_runs/{{ref}}{tail}", "viewer worker_a run_a",
              lambda w, who, tail=tail: Req("GET", f"/api/flow_runs/{w.run_a}{tail}"))
@@ -555,6 +556,31 @@ def test_secrets_go_only_to_workers_whose_pools_refer_to_them(world: World):
     assert [r.status_code for r in refused] == [403] * 4
     masked = _as(world, "viewer", "GET", path)
     assert masked.status_code == 200 and "s3cret" not in masked.text
+
+
+def test_a_worker_key_reads_its_pools_workers_and_runs_and_no_others(world: World):
+    """What adopting or settling a dead worker's work needs: pool A's key lists A's workers
+    and runs (only A's); B's, or every pool's at once, are refused."""
+    beat = {"worker_name": "matrix-reader"}
+    assert _as(world, "worker_a", "POST", f"/api/work_pools/{world.pool_a}/workers/heartbeat",
+               json=beat).status_code < 300  # fmt: skip
+    for path in ("/api/workers", "/api/flow_runs"):
+        mine = _as(world, "worker_a", "GET", path, params={"pool": world.pool_a})
+        assert mine.status_code == 200 and mine.json(), path
+        refused = [
+            _as(world, "worker_a", "GET", path, params={"pool": world.pool_b}),
+            _as(world, "worker_a", "GET", path),
+            _as(world, "worker_b", "GET", path, params={"pool": world.pool_a}),
+        ]
+        assert [r.status_code for r in refused] == [403] * 3, path
+    runs = _as(world, "worker_a", "GET", "/api/flow_runs", params={"pool": world.pool_a}).json()
+    assert world.run_a in {r["id"] for r in runs} and world.run_b not in {r["id"] for r in runs}
+    workers = _as(world, "worker_a", "GET", "/api/workers", params={"pool": world.pool_a}).json()
+    assert "matrix-reader" in {w["name"] for w in workers}
+    gone = _as(world, "worker_a", "GET", f"/api/flow_runs/{uuid.uuid4()}")
+    assert gone.status_code == 404  # the Job's run was deleted: the worker cleans up
+    others = [f"/api/flow_runs/{world.run_b}", f"/api/flow_runs/{world.run_b[:8]}"]
+    assert [_as(world, "worker_a", "GET", p).status_code for p in others] == [403, 403]
 
 
 def test_a_run_token_cannot_touch_another_runs_task_runs(world: World):
