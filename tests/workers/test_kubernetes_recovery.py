@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import signal
 import threading
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from flowyard import schemas as s
-from flowyard.cli.processes import WorkerProcess
+from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
 from flowyard.states import StateType
+from tests.e2e.conftest import FAST, deploy_flow
 from tests.helpers.runs import completed, has_line, job_of, log_lines, wait_for_state
 from tests.kube.fixtures import (  # noqa: F401 - fixtures
     deploy_k8s,
@@ -21,6 +24,7 @@ from tests.kube.fixtures import (  # noqa: F401 - fixtures
     kubeconfig,
     start_k8s_worker,
 )
+from tests.kube.runtimes import ProcessRuntime
 from tests.kube.server import KubeApiServer
 from tests.waiting import wait_until
 
@@ -197,6 +201,57 @@ class TestAdoption:
             beats.join()
         message = api.read_flow_run(run.id).state.message or ""
         assert "BackoffLimitExceeded" in message and "no worker watched it" in message, message
+
+
+class TestWithAWorkerKey:
+    def test_a_pool_scoped_key_settles_a_dead_workers_jobs(
+        self,
+        admin: FlowyardClient,
+        locked_server: ServerProcess,
+        docker_flows_dir: Path,
+        tmp_path: Path,
+    ):
+        """What the docs recommend, a worker key scoped to the pool: the worker reads the
+        pool's workers and the Jobs' runs, reports the unwatched failed Job's run Crashed
+        and deletes the Job whose run is gone (its 404 by full id)."""
+        from flowyard.workers.kubernetes import KubernetesWorker
+
+        pool = f"k8s-key-{uuid.uuid4().hex[:8]}"
+        template = KubernetesWorker.default_base_job_template()
+        admin.create_work_pool(
+            s.WorkPoolCreate(name=pool, type="kubernetes", base_job_template=template)
+        )
+        key = admin.create_api_key(s.ApiKeyCreate(name=pool, pools=[pool])).key
+        dep = deploy_flow(admin, pool, docker_flows_dir, "hello")
+        run = admin.run_deployment(dep.id, s.DeploymentRunRequest())
+        token = admin.claim(pool, s.ClaimRequest(worker_name="dead-worker", wait=10))[0].token
+        admin.set_flow_run_state(run.id, s.StateChange(type=StateType.RUNNING, token=token))
+        kube = KubeApiServer(ProcessRuntime()).start()
+        gone = failed_job(pool, str(uuid.uuid4()), "t")
+        gone["metadata"]["name"] = "fy-gone-run"
+        kube.store.create("jobs", failed_job(pool, run.id, token))
+        kube.store.create("jobs", gone)
+        beating = threading.Event()
+        beats = threading.Thread(target=keep_alive, args=(admin, run.id, token, beating))
+        beats.start()
+        env = {**FAST, "KUBECONFIG": str(kube.write_kubeconfig(tmp_path / "kubeconfig"))}
+        worker = WorkerProcess(
+            locked_server.url, pool, tmp_path, "--type", "kubernetes",
+            env={**env, "FLOWYARD_API_KEY": key},
+        )  # fmt: skip
+        try:
+            assert wait_for_state(admin, run.id, "CRASHED", "COMPLETED", timeout=60) == "CRASHED"
+            wait_until(
+                lambda: kube.store.get("jobs", "default", "fy-gone-run") is None,
+                timeout=30,
+                message="the Job of the deleted run was not cleaned up",
+            )
+        finally:
+            beating.set()
+            beats.join()
+            worker.stop(timeout=30)
+            kube.stop()
+        assert "adoption_failed" not in worker.output.read_text()
 
 
 def failed_job(pool: str, run_id: str, token: str) -> dict:
