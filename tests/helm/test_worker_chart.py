@@ -190,6 +190,9 @@ def test_base_job_template_goes_through_a_configmap(render: Render) -> None:
     script = init["args"][0]
     assert "flowyard work-pool create" in script and "flowyard work-pool update" in script
     assert env_of(init)["POOL"] == "k8s" and env_of(init)["POOL_TYPE"] == "kubernetes"
+    admin_ref = env_of(init)["FLOWYARD_ADMIN_API_KEY"]["secretKeyRef"]
+    assert admin_ref == {"name": "flowyard-pool-admin", "key": "api-key", "optional": True}
+    assert "FLOWYARD_ADMIN_API_KEY" not in env_of(worker(manifests))  # the init container's only
     volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if "configMap" in v)
     assert volume["configMap"]["name"] == config["metadata"]["name"]
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
