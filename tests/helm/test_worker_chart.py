@@ -44,7 +44,8 @@ def test_rbac_only_for_the_kubernetes_type(render: Render, worker_type: str) -> 
 
 
 def test_kubernetes_type_gets_a_role_in_the_job_namespace(render: Render) -> None:
-    """A Role and RoleBinding for jobs, pods and pods/log, in the namespace the Jobs go to."""
+    """A Role and RoleBinding for jobs, pods, pods/log and events, in the namespace the Jobs
+    go to."""
     manifests = render(CHART, "kubernetes-rbac-values.yaml")
     role, binding = find(manifests, "Role"), find(manifests, "RoleBinding")
     assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == "flowyard-runs"
@@ -57,7 +58,8 @@ def test_kubernetes_type_gets_a_role_in_the_job_namespace(render: Render) -> Non
         "jobs": {"create", "get", "list", "watch", "delete"},
         "pods": {"get", "list", "watch"},
         "pods/log": {"get"},
-    }  # least privilege: nothing on Secrets, nodes or events
+        "events": {"get", "list", "watch"},  # why admission refused a pod
+    }  # least privilege: nothing on Secrets or nodes
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
         "kind": "Role",

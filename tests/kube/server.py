@@ -9,6 +9,8 @@ It serves what the Job worker uses, as the real one does:
   ``timestamps``);
 - ``v1`` Secrets: create (``stringData`` stored base64-encoded under ``data``), get, list;
   the kubelet reads a container's ``secretKeyRef`` variables from them (``secrets``);
+- ``v1`` Events: list and watch (field selectors on ``involvedObject.*``): the Job
+  controller's ``FailedCreate`` when ``admission`` (``kubelet.admission``) refused a pod;
 - watches: ``?watch=true`` with ``resourceVersion`` and ``timeoutSeconds``, as chunked
   JSON lines, 410 Gone (an ``ERROR`` event) for a version older than the history kept.
 
@@ -47,6 +49,7 @@ class KubeApiServer:
     def __init__(self, runtime: Runtime, port: int = 0) -> None:
         self.store = Store()
         self.kubelet = Kubelet(self.store, runtime)
+        self.admission = self.kubelet.admission
         self.requests: Counter[str] = Counter()
         self.wire: list[str] = []  # every request as received: line, headers, body
         self.received: list[Obj] = []  # Job manifests as posted
