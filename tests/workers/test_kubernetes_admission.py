@@ -19,7 +19,7 @@ from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
 from tests.e2e.conftest import FAST, deploy_flow, flows_dir  # noqa: F401 - fixtures
-from tests.helpers.runs import completed, job_of, wait_for_state
+from tests.helpers.runs import completed, job_of, log_lines, wait_for_state
 from tests.kube import KubeApiServer, ProcessRuntime
 from tests.waiting import wait_until
 
@@ -114,6 +114,27 @@ def test_quota_limit_range_and_service_account_refusals_crash_with_the_reason(
     for run_id, words in runs.items():
         message = crash_message(admin, run_id)
         assert "Kubernetes refused the Job's pod" in message and words in message, message
+
+
+def test_without_events_access_a_refusal_ends_at_the_pod_timeout(
+    admin: FlowyardClient, kube: KubeApiServer, launch: Launch
+):
+    """A worker whose Role lacks events (an older chart) still runs Jobs: it says once in
+    the run's logs that it cannot read them, and a refused pod ends the run at the pod
+    timeout, as before."""
+    kube.admission.memory_quota["no-events"] = "1Gi"
+    kube.forbidden.add("events")
+    try:
+        run_id = launch(
+            "noop", namespace="no-events", memory_limit="2Gi", pod_watch_timeout_seconds=3
+        )
+        message = crash_message(admin, run_id)
+    finally:
+        kube.forbidden.discard("events")
+    assert "the pod did not start within 3s" in message, message
+    logs = "\n".join(log_lines(admin, run_id))
+    assert logs.count("cannot read the Job's events") == 1, logs
+    assert "events is forbidden" in logs
 
 
 def test_oom_killed_and_evicted_pods_say_so(
