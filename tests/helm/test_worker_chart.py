@@ -339,6 +339,14 @@ def test_hpa_and_keda_together_are_refused(render_error: Callable[..., str]) -> 
     assert "choose one" in error
 
 
+def test_an_hpa_target_needs_the_request_it_is_a_percentage_of(
+    render_error: Callable[..., str],
+) -> None:
+    """Utilization is a percentage of the request: without one the HPA could not act."""
+    error = render_error(CHART, "features-values.yaml", **{"resources.requests.memory": "null"})
+    assert "set resources.requests.memory" in error
+
+
 def test_sidecars_init_containers_spread_and_extra_env(render: Render) -> None:
     """extraContainers run next to the worker, extraInitContainers before it; the spread,
     extra env, volumes and mounts land where they belong."""
