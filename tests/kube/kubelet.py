@@ -72,6 +72,7 @@ class Kubelet:
         self.runtime = runtime
         self.deletions: list[tuple[str, str, str]] = []  # namespace, name, policy
         self.admission = Admission()
+        self.root_images: set[str] = set()  # images whose user is root (others: non-root)
         self._pods: dict[tuple[str, str], _Pod] = {}
         self._lock = threading.Lock()
 
@@ -225,6 +226,9 @@ class Kubelet:
         self._set_status(ns, name, "Pending", waiting=waiting)
         if not self._pull(ns, name, container["image"], state):
             return None
+        if self._root_refused(ns, name, spec, container):
+            state.deleted.wait()
+            return None
         container = self._configure(ns, name, container, state)
         if container is None:
             return None
@@ -298,6 +302,26 @@ class Kubelet:
             turn += 1
             state.deleted.wait(1.0)
         return False
+
+    def _root_refused(self, ns: str, name: str, spec: Obj, container: Obj) -> bool:
+        """A ``runAsNonRoot`` container whose image runs as root (and no ``runAsUser`` says
+        otherwise): the kubelet refuses to start it, and keeps the pod Pending."""
+        pod_context, context = (
+            spec.get("securityContext") or {},
+            container.get("securityContext") or {},
+        )
+        merged = {**pod_context, **context}
+        if not merged.get("runAsNonRoot") or container["image"] not in self.root_images:
+            return False
+        if merged.get("runAsUser"):
+            return False
+        message = (
+            f'container has runAsNonRoot and image will run as root (pod: "{name}_{ns}", '
+            f"container: {container['name']})"
+        )
+        waiting = {"reason": "CreateContainerConfigError", "message": message}
+        self._set_status(ns, name, "Pending", waiting=waiting)
+        return True
 
     def _configure(self, ns: str, name: str, container: Obj, state: _Pod) -> Obj | None:
         """The container with its Secret references read; until they can be, the pod stays

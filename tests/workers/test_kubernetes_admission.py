@@ -116,6 +116,21 @@ def test_quota_limit_range_and_service_account_refusals_crash_with_the_reason(
         assert "Kubernetes refused the Job's pod" in message and words in message, message
 
 
+def test_a_root_image_under_the_default_non_root_rule_crashes_at_once(
+    admin: FlowyardClient, kube: KubeApiServer, launch: Launch
+):
+    """The default runAsNonRoot with an image that runs as root: the kubelet will never
+    start it, so the run Crashes at once with the kubelet's words (not at the timeout);
+    the same image with a non-root ``runAsUser`` in ``security_context`` runs."""
+    kube.kubelet.root_images.add("root-image")
+    refused = launch("noop", image="root-image")
+    message = crash_message(admin, refused)
+    assert "container has runAsNonRoot and image will run as root" in message, message
+    wait_until(lambda: job_of(kube, refused) is None, timeout=30, message="Job not deleted")
+    own = {"runAsNonRoot": True, "runAsUser": 10001, "allowPrivilegeEscalation": False}
+    completed(admin, launch("noop", image="root-image", security_context=own))
+
+
 def test_without_events_access_a_refusal_ends_at_the_pod_timeout(
     admin: FlowyardClient, kube: KubeApiServer, launch: Launch
 ):

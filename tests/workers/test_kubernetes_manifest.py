@@ -384,6 +384,15 @@ class TestOutcomes:
         assert outcomes.admission_refusal(events) == "new"
         assert outcomes.admission_refusal(events[2:]) is None
 
+    def test_hopeless_pending_reasons(self):
+        """A root image under runAsNonRoot or an invalid image name is hopeless; a missing
+        Secret (it may yet be created) or a pull back-off is not."""
+        root = "CreateContainerConfigError: container has runAsNonRoot and image will run as root"
+        assert outcomes.hopeless(["ImagePullBackOff", root]) == root
+        assert outcomes.hopeless(["InvalidImageName: bad"]) == "InvalidImageName: bad"
+        secret = 'CreateContainerConfigError: secret "s" not found'
+        assert outcomes.hopeless([secret, "ErrImagePull: not found"]) is None
+
     def test_pod_failure_names_oom_kill_and_eviction(self):
         """OOMKilled (the flow's container) and Evicted (the pod) are named; an ordinary
         error exit is not a pod failure."""

@@ -92,8 +92,9 @@ def watch_job(core: Any, batch: Any, job: JobInfrastructure, options: WatchOptio
 def _wait_for_pod(
     core: Any, job: JobInfrastructure, options: WatchOptions, pending: list[str]
 ) -> dict[str, Any] | None:
-    """The pod that started (or was deleted first), or why admission refused the Job's pod
-    (``{"refused": …}``: no pod will come); None when none started in time.
+    """The pod that started (or was deleted first), or why it never will (``{"refused": …}``:
+    admission refused it, or it is pending for a reason no wait cures); None when none
+    started in time.
 
     The pods are watched in stretches of ``EVENTS_EVERY`` seconds, the Job's Events read
     between them (a refused pod never exists, so no pod watch would tell).
@@ -162,7 +163,8 @@ def _watch_pods(
             if reason not in told:
                 told.add(reason)
                 options.output("stderr", f"pod pending: {reason}")
-        return None
+        hopeless = outcomes.hopeless(pending)
+        return {"refused": hopeless} if hopeless else None
 
     return follow(
         core.list_namespaced_pod,

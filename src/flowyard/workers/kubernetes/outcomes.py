@@ -71,6 +71,16 @@ def pending_reasons(pod: Obj | None) -> list[str]:
     return reasons
 
 
+HOPELESS = ("InvalidImageName", "image will run as root")
+"""Pending reasons no wait cures (the kubelet would retry them forever)."""
+
+
+def hopeless(reasons: list[str]) -> str | None:
+    """The first pending reason that no wait cures: an invalid image name, or a
+    ``runAsNonRoot`` container whose image runs as root."""
+    return next((r for r in reasons if any(word in r for word in HOPELESS)), None)
+
+
 def job_end(jobs: dict[str, Obj], name: str) -> JobEnd | None:
     """A verdict once the Job named ``name`` has a Complete or Failed condition, or is gone."""
     job = jobs.get(name)
