@@ -204,6 +204,8 @@ class TestAdoption:
 
 
 class TestWithAWorkerKey:
+    """What the docs recommend, a worker key scoped to the pool (pods as local processes)."""
+
     def test_a_pool_scoped_key_settles_a_dead_workers_jobs(
         self,
         admin: FlowyardClient,
@@ -211,17 +213,9 @@ class TestWithAWorkerKey:
         docker_flows_dir: Path,
         tmp_path: Path,
     ):
-        """What the docs recommend, a worker key scoped to the pool: the worker reads the
-        pool's workers and the Jobs' runs, reports the unwatched failed Job's run Crashed
-        and deletes the Job whose run is gone (its 404 by full id)."""
-        from flowyard.workers.kubernetes import KubernetesWorker
-
-        pool = f"k8s-key-{uuid.uuid4().hex[:8]}"
-        template = KubernetesWorker.default_base_job_template()
-        admin.create_work_pool(
-            s.WorkPoolCreate(name=pool, type="kubernetes", base_job_template=template)
-        )
-        key = admin.create_api_key(s.ApiKeyCreate(name=pool, pools=[pool])).key
+        """The worker reads the pool's workers and the Jobs' runs, reports the unwatched
+        failed Job's run Crashed and deletes the Job whose run is gone (its 404 by id)."""
+        pool, key = scoped_pool(admin)
         dep = deploy_flow(admin, pool, docker_flows_dir, "hello")
         run = admin.run_deployment(dep.id, s.DeploymentRunRequest())
         token = admin.claim(pool, s.ClaimRequest(worker_name="dead-worker", wait=10))[0].token
@@ -234,11 +228,7 @@ class TestWithAWorkerKey:
         beating = threading.Event()
         beats = threading.Thread(target=keep_alive, args=(admin, run.id, token, beating))
         beats.start()
-        env = {**FAST, "KUBECONFIG": str(kube.write_kubeconfig(tmp_path / "kubeconfig"))}
-        worker = WorkerProcess(
-            locked_server.url, pool, tmp_path, "--type", "kubernetes",
-            env={**env, "FLOWYARD_API_KEY": key},
-        )  # fmt: skip
+        worker = keyed_worker(locked_server, pool, key, kube, tmp_path)
         try:
             assert wait_for_state(admin, run.id, "CRASHED", "COMPLETED", timeout=60) == "CRASHED"
             wait_until(
@@ -252,6 +242,65 @@ class TestWithAWorkerKey:
             worker.stop(timeout=30)
             kube.stop()
         assert "adoption_failed" not in worker.output.read_text()
+
+    def test_a_pool_scoped_key_adopts_a_dead_workers_running_job(
+        self,
+        admin: FlowyardClient,
+        locked_server: ServerProcess,
+        docker_flows_dir: Path,
+        tmp_path: Path,
+    ):
+        """A worker killed mid-run: the next one, with the same scoped key, adopts the Job
+        (reads its run and deployment) and watches it to Completed."""
+        pool, key = scoped_pool(admin)
+        env = {
+            "FLOWYARD_RUN_HEARTBEAT_SECONDS": "1",  # the tests' lease is 4 s
+            "PYTHONDONTWRITEBYTECODE": "1",  # a local pod leaves the shared flows folder as is
+        }
+        dep = deploy_flow(
+            admin, pool, docker_flows_dir, "sleeper",
+            parameters={"seconds": 8}, job_variables={"env": env},
+        )  # fmt: skip
+        kube = KubeApiServer(ProcessRuntime()).start()
+        first = keyed_worker(locked_server, pool, key, kube, tmp_path)
+        second = None
+        try:
+            run = admin.run_deployment(dep.id, s.DeploymentRunRequest())
+            running_with_pod(admin, kube, run.id)
+            first.stop(sig=signal.SIGKILL)
+            second = keyed_worker(locked_server, pool, key, kube, tmp_path)
+            wait_until(
+                lambda: '"action": "adopt"' in second.output.read_text(),
+                timeout=60,
+                message="the second worker never adopted the Job",
+            )
+            completed(admin, run.id)
+        finally:
+            for worker in (first, second):
+                if worker is not None:
+                    worker.stop(timeout=30)
+            kube.stop()
+        assert "adoption_failed" not in second.output.read_text()
+
+
+def scoped_pool(admin: FlowyardClient) -> tuple[str, str]:
+    """A new kubernetes pool and a worker key for it alone."""
+    from flowyard.workers.kubernetes import KubernetesWorker
+
+    pool = f"k8s-key-{uuid.uuid4().hex[:8]}"
+    template = KubernetesWorker.default_base_job_template()
+    admin.create_work_pool(
+        s.WorkPoolCreate(name=pool, type="kubernetes", base_job_template=template)
+    )
+    return pool, admin.create_api_key(s.ApiKeyCreate(name=pool, pools=[pool])).key
+
+
+def keyed_worker(
+    server: ServerProcess, pool: str, key: str, kube: KubeApiServer, folder: Path
+) -> WorkerProcess:
+    config = kube.write_kubeconfig(folder / "kubeconfig")
+    env = {**FAST, "KUBECONFIG": str(config), "FLOWYARD_API_KEY": key}
+    return WorkerProcess(server.url, pool, folder, "--type", "kubernetes", env=env)
 
 
 def failed_job(pool: str, run_id: str, token: str) -> dict:
