@@ -2,11 +2,13 @@
 
 ``watch_job`` watches the pods of the Job until one starts (pending reasons go to the
 run's logs; a pod not started within ``pod_watch_timeout_seconds`` ends the wait and its
-Job is deleted), follows its logs into the run's logs, and watches the Job until it
+Job is deleted, and so, at once, does a pod admission refused, told by the Job's
+``FailedCreate`` Event, or one pending for a reason no wait cures), follows its logs into
+the run's logs, and watches the Job until it
 completes, fails or is deleted. The watches resume through timeouts, 410 Gone and
 API-server restarts (``watching``). The answer, a ``JobExit``, is the flow container's
-exit code and, unless the Job completed, why the run crashed: settling the run with it
-is the worker's.
+exit code and, unless the Job completed, why the run crashed (an OOM-killed container or
+an evicted pod named): settling the run with it is the worker's.
 """
 
 from __future__ import annotations
