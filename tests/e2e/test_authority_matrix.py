@@ -24,6 +24,7 @@ import pytest
 
 from flowyard import schemas as s
 from flowyard.client import FlowyardClient
+from flowyard.errors import ApiError
 from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
 from tests.servers import running_server
 from tests.waiting import wait_until
@@ -581,6 +582,26 @@ def test_a_worker_key_reads_its_pools_workers_and_runs_and_no_others(world: Worl
     assert gone.status_code == 404  # the Job's run was deleted: the worker cleans up
     others = [f"/api/flow_runs/{world.run_b}", f"/api/flow_runs/{world.run_b[:8]}"]
     assert [_as(world, "worker_a", "GET", p).status_code for p in others] == [403, 403]
+
+
+def test_a_worker_key_makes_the_calls_of_orphan_settlement(world: World):
+    """The client calls the Docker worker's orphan settlement and the Kubernetes worker's
+    adoption make, with pool A's key: list A's workers, read a run (a gone one is a 404,
+    which means "clean up"), report the run of an unwatched container Crashed."""
+    run_id, token = world.claimed_run()
+    world.admin.set_flow_run_state(run_id, s.StateChange(type="RUNNING", token=token))  # type: ignore[arg-type]
+    with FlowyardClient(world.admin.api_url, world.keys["worker_a"]) as worker:
+        assert all(w.pool_name == world.pool_a for w in worker.list_workers(world.pool_a))
+        assert worker.read_flow_run(run_id).state.type.value == "RUNNING"
+        with pytest.raises(ApiError) as gone:
+            worker.read_flow_run(str(uuid.uuid4()))
+        assert gone.value.status_code == 404
+        crash = s.StateChange(type="CRASHED", message="its container exited unwatched")  # type: ignore[arg-type]
+        worker.set_flow_run_state(run_id, crash)
+        with pytest.raises(ApiError) as other:
+            worker.list_workers(world.pool_b)
+        assert other.value.status_code == 403
+    assert world.admin.read_flow_run(run_id).state.type.value == "CRASHED"
 
 
 def test_a_run_token_cannot_touch_another_runs_task_runs(world: World):

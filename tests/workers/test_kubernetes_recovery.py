@@ -251,7 +251,8 @@ class TestWithAWorkerKey:
         tmp_path: Path,
     ):
         """A worker killed mid-run: the next one, with the same scoped key, adopts the Job
-        (reads its run and deployment) and watches it to Completed."""
+        (reads its run and deployment) and acts for it: a cancel deletes the Job and the
+        run ends Cancelled (a flow that sleeps on: no race with its own end)."""
         pool, key = scoped_pool(admin)
         env = {
             "FLOWYARD_RUN_HEARTBEAT_SECONDS": "1",  # the tests' lease is 4 s
@@ -259,7 +260,7 @@ class TestWithAWorkerKey:
         }
         dep = deploy_flow(
             admin, pool, docker_flows_dir, "sleeper",
-            parameters={"seconds": 8}, job_variables={"env": env},
+            parameters={"seconds": 600}, job_variables={"env": env},
         )  # fmt: skip
         kube = KubeApiServer(ProcessRuntime()).start()
         first = keyed_worker(locked_server, pool, key, kube, tmp_path)
@@ -274,7 +275,9 @@ class TestWithAWorkerKey:
                 timeout=60,
                 message="the second worker never adopted the Job",
             )
-            completed(admin, run.id)
+            admin.cancel_flow_run(run.id)
+            assert wait_for_state(admin, run.id, "CANCELLED", "CRASHED", timeout=60) == "CANCELLED"
+            wait_until(lambda: job_of(kube, run.id) is None, timeout=60, message="Job kept")
         finally:
             for worker in (first, second):
                 if worker is not None:
