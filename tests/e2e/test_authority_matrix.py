@@ -24,6 +24,7 @@ import pytest
 
 from flowyard import schemas as s
 from flowyard.client import FlowyardClient
+from flowyard.errors import ApiError
 from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
 from tests.servers import running_server
 from tests.waiting import wait_until
@@ -344,7 +345,8 @@ CASES = [
     # flow runs
     case("POST", "/api/flow_runs", "run_a",
          lambda w, who: Req("POST", "/api/flow_runs", {"flow_name": "child", "parent_task_run_id": w.task_a})),
-    case("GET", "/api/flow_runs", "viewer", lambda w, who: Req("GET", "/api/flow_runs")),
+    case("GET", "/api/flow_runs", "viewer worker_a",
+         lambda w, who: Req("GET", "/api/flow_runs", params={"pool": w.pool_a})),
     *[
         case("GET", f"/api/flow_runs/{{ref}}{tail}", "viewer worker_a run_a",
              lambda w, who, tail=tail: Req("GET", f"/api/flow_runs/{w.run_a}{tail}"))
@@ -555,6 +557,51 @@ def test_secrets_go_only_to_workers_whose_pools_refer_to_them(world: World):
     assert [r.status_code for r in refused] == [403] * 4
     masked = _as(world, "viewer", "GET", path)
     assert masked.status_code == 200 and "s3cret" not in masked.text
+
+
+def test_a_worker_key_reads_its_pools_workers_and_runs_and_no_others(world: World):
+    """What adopting or settling a dead worker's work needs: pool A's key lists A's workers
+    and runs (only A's); B's, or every pool's at once, are refused."""
+    beat = {"worker_name": "matrix-reader"}
+    assert _as(world, "worker_a", "POST", f"/api/work_pools/{world.pool_a}/workers/heartbeat",
+               json=beat).status_code < 300  # fmt: skip
+    for path in ("/api/workers", "/api/flow_runs"):
+        mine = _as(world, "worker_a", "GET", path, params={"pool": world.pool_a})
+        assert mine.status_code == 200 and mine.json(), path
+        refused = [
+            _as(world, "worker_a", "GET", path, params={"pool": world.pool_b}),
+            _as(world, "worker_a", "GET", path),
+            _as(world, "worker_b", "GET", path, params={"pool": world.pool_a}),
+        ]
+        assert [r.status_code for r in refused] == [403] * 3, path
+    runs = _as(world, "worker_a", "GET", "/api/flow_runs", params={"pool": world.pool_a}).json()
+    assert world.run_a in {r["id"] for r in runs} and world.run_b not in {r["id"] for r in runs}
+    workers = _as(world, "worker_a", "GET", "/api/workers", params={"pool": world.pool_a}).json()
+    assert "matrix-reader" in {w["name"] for w in workers}
+    gone = _as(world, "worker_a", "GET", f"/api/flow_runs/{uuid.uuid4()}")
+    assert gone.status_code == 404  # the Job's run was deleted: the worker cleans up
+    others = [f"/api/flow_runs/{world.run_b}", f"/api/flow_runs/{world.run_b[:8]}"]
+    assert [_as(world, "worker_a", "GET", p).status_code for p in others] == [403, 403]
+
+
+def test_a_worker_key_makes_the_calls_of_orphan_settlement(world: World):
+    """The client calls the Docker worker's orphan settlement and the Kubernetes worker's
+    adoption make, with pool A's key: list A's workers, read a run (a gone one is a 404,
+    which means "clean up"), report the run of an unwatched container Crashed."""
+    run_id, token = world.claimed_run()
+    world.admin.set_flow_run_state(run_id, s.StateChange(type="RUNNING", token=token))  # type: ignore[arg-type]
+    with FlowyardClient(world.admin.api_url, world.keys["worker_a"]) as worker:
+        assert all(w.pool_name == world.pool_a for w in worker.list_workers(world.pool_a))
+        assert worker.read_flow_run(run_id).state.type.value == "RUNNING"
+        with pytest.raises(ApiError) as gone:
+            worker.read_flow_run(str(uuid.uuid4()))
+        assert gone.value.status_code == 404
+        crash = s.StateChange(type="CRASHED", message="its container exited unwatched")  # type: ignore[arg-type]
+        worker.set_flow_run_state(run_id, crash)
+        with pytest.raises(ApiError) as other:
+            worker.list_workers(world.pool_b)
+        assert other.value.status_code == 403
+    assert world.admin.read_flow_run(run_id).state.type.value == "CRASHED"
 
 
 def test_a_run_token_cannot_touch_another_runs_task_runs(world: World):

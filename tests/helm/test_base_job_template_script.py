@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import stat
 import subprocess
@@ -38,16 +39,21 @@ def run_init(
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m flowyard "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
 
-    def run(pool: str, template: dict[str, object], key: str) -> subprocess.CompletedProcess[str]:
+    def run(
+        pool: str, template: dict[str, object], key: str, admin_key: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         template_file = tmp_path / "template.json"
         template_file.write_text(json.dumps(template))
-        manifests = render(
-            "flowyard-worker",
-            "minimal-values.yaml",
-            **{"worker.pool": pool, "baseJobTemplate.existingConfigMap": "templates"},
-        )
+        sets = {"worker.pool": pool, "baseJobTemplate.existingConfigMap": "templates"}
+        if admin_key is not None:
+            sets["baseJobTemplate.adminKey.existingSecret"] = "pool-admin"
+        manifests = render("flowyard-worker", "minimal-values.yaml", **sets)
         init = container(find(manifests, "Deployment"), "apply-base-job-template")
         env = {e["name"]: e["value"] for e in init["env"] if "value" in e}
+        secrets_env = [e["name"] for e in init["env"] if "valueFrom" in e]
+        assert secrets_env == (["FLOWYARD_ADMIN_API_KEY"] if admin_key is not None else [])
+        if admin_key is not None:  # what the kubelet puts there from the optional Secret
+            env["FLOWYARD_ADMIN_API_KEY"] = admin_key
         env.update(
             PATH=f"{bin_dir}:/usr/bin:/bin",
             FLOWYARD_API_URL=keyed_server.url,
@@ -55,6 +61,8 @@ def run_init(
             HOME=str(tmp_path),
             FLOWYARD_HOME=str(tmp_path / "home"),
         )
+        if "PYTHONPATH" in os.environ:  # this checkout's sources, when run from a worktree
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         script = init["args"][0].replace(TEMPLATE_PATH, str(template_file))
         return subprocess.run(
             [*init["command"], script], env=env, capture_output=True, text=True, timeout=120
@@ -82,27 +90,64 @@ def test_creates_a_missing_pool_with_the_template(
     assert created.base_job_template["job_configuration"]["marker"] == "first"
 
 
-def test_updates_an_existing_pool(
+def test_updates_an_existing_pool_with_the_admin_secret(
     run_init: Callable[..., subprocess.CompletedProcess[str]], admin: FlowyardClient
 ) -> None:
-    """A pool that exists gets the chart's template (a re-install or upgrade)."""
+    """A pool that exists gets the chart's template (an upgrade) when the optional admin
+    key Secret is given; the worker's own key still does the rest."""
     pool = f"old-{secrets.token_hex(4)}"
-    assert run_init(pool, template("first"), ADMIN_KEY).returncode == 0
-    done = run_init(pool, template("second"), ADMIN_KEY)
+    key = worker_key(admin, pool)
+    assert run_init(pool, template("first"), key).returncode == 0
+    done = run_init(pool, template("second"), key, admin_key=ADMIN_KEY)
     assert done.returncode == 0, done.stderr
+    assert "base job template applied" in done.stdout
     assert admin.read_work_pool(pool).base_job_template["job_configuration"]["marker"] == "second"
 
 
-def test_a_worker_key_cannot_change_an_existing_pool(
+def test_a_worker_key_creates_once_then_every_restart_is_a_no_op(
     run_init: Callable[..., subprocess.CompletedProcess[str]], admin: FlowyardClient
 ) -> None:
-    """With a worker key the init container fails and says an admin key is needed."""
+    """The worker key alone: the first pod creates the pool, the next (a restart, a second
+    replica, a scale-up from zero) succeeds and changes nothing, even with a new template."""
     pool = f"locked-{secrets.token_hex(4)}"
-    assert run_init(pool, template("first"), ADMIN_KEY).returncode == 0
-    worker_key = admin.create_api_key(
-        s.ApiKeyCreate(name=f"w-{secrets.token_hex(4)}", role="worker", pools=[pool])
-    ).key
-    done = run_init(pool, template("second"), worker_key)
-    assert done.returncode != 0
-    assert "needs an admin API key" in done.stderr
+    key = worker_key(admin, pool)
+    first = run_init(pool, template("first"), key)
+    assert first.returncode == 0, first.stderr
+    created = admin.read_work_pool(pool)
+    again = run_init(pool, template("second"), key)
+    assert again.returncode == 0, again.stderr
+    assert "updated only with baseJobTemplate.adminKey" in again.stdout
+    after = admin.read_work_pool(pool)
+    assert after.base_job_template == created.base_job_template
+    assert after.base_job_template["job_configuration"]["marker"] == "first"
+
+
+def test_a_refused_update_is_logged_not_fatal(
+    run_init: Callable[..., subprocess.CompletedProcess[str]], admin: FlowyardClient
+) -> None:
+    """An admin Secret holding a key that may not update the pool: the init container says
+    so and lets the worker start; the pool keeps its template."""
+    pool = f"kept-{secrets.token_hex(4)}"
+    key = worker_key(admin, pool)
+    assert run_init(pool, template("first"), key).returncode == 0
+    done = run_init(pool, template("second"), key, admin_key=key)
+    assert done.returncode == 0, done.stderr
+    assert "could not update the base job template" in done.stderr
     assert admin.read_work_pool(pool).base_job_template["job_configuration"]["marker"] == "first"
+
+
+def test_a_key_of_another_pool_fails_the_init_container(
+    run_init: Callable[..., subprocess.CompletedProcess[str]], admin: FlowyardClient
+) -> None:
+    """A key that can neither read nor create the pool: the worker could not serve it
+    either, so the init container fails and says why; no pool is created."""
+    pool = f"other-{secrets.token_hex(4)}"
+    done = run_init(pool, template("first"), worker_key(admin, f"not-{pool}"))
+    assert done.returncode != 0
+    assert "cannot read or create pool" in done.stderr
+    assert pool not in {p.name for p in admin.list_work_pools()}
+
+
+def worker_key(admin: FlowyardClient, pool: str) -> str:
+    body = s.ApiKeyCreate(name=f"w-{secrets.token_hex(4)}", role="worker", pools=[pool])
+    return admin.create_api_key(body).key

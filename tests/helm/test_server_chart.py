@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import redis
 from cryptography.fernet import Fernet
@@ -17,6 +18,7 @@ from cryptography.fernet import Fernet
 from flowyard.cli.processes import free_port
 from flowyard.pools.redis_server import find_redis_server
 from tests.helm.conftest import Manifests, container, env_of, find, kinds
+from tests.helm.monitoring_schemas import SERVICE_MONITOR
 from tests.proc import command_lines
 from tests.waiting import wait_until
 
@@ -227,3 +229,27 @@ def test_unknown_value_is_rejected(render_error: Callable[..., str]) -> None:
 def test_at_least_one_replica(render_error: Callable[..., str]) -> None:
     """server.replicaCount below 1 is refused by the schema."""
     assert "/server/replicaCount" in render_error(CHART, **{"server.replicaCount": "0"})
+
+
+def test_service_monitor_scrapes_the_api_with_a_viewer_key(render: Render) -> None:
+    """The ServiceMonitor selects the API's Service and port and presents the key of the
+    Secret given (a viewer key: /metrics needs one); it fits the operator's schema."""
+    manifests = render(CHART, "external-ingress-values.yaml")
+    monitor = find(manifests, "ServiceMonitor")
+    jsonschema.validate(monitor, SERVICE_MONITOR)
+    service = find(manifests, "Service", monitor["metadata"]["name"])
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == service["spec"]["ports"][0]["name"]
+    assert endpoint["path"] == "/metrics"
+    credentials = {"name": "flowyard-prometheus-key", "key": "api-key"}
+    assert endpoint["authorization"] == {"type": "Bearer", "credentials": credentials}
+    assert "ServiceMonitor" not in kinds(render(CHART, "bundled-values.yaml"))
+
+
+def test_service_monitor_needs_a_key(render_error: Callable[..., str]) -> None:
+    """/metrics refuses a scrape without a key: rendering says which Secret to give."""
+    error = render_error(CHART, "bundled-values.yaml", **{"serviceMonitor.enabled": "true"})
+    assert "serviceMonitor.key.existingSecret" in error

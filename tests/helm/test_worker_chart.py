@@ -12,6 +12,7 @@ import pytest
 
 from tests.helm.conftest import Manifests, container, env_of, find, kinds
 from tests.helm.keda_schemas import SCHEMAS
+from tests.helm.monitoring_schemas import SERVICE_MONITOR
 
 CHART = "flowyard-worker"
 Render = Callable[..., Manifests]
@@ -43,7 +44,8 @@ def test_rbac_only_for_the_kubernetes_type(render: Render, worker_type: str) -> 
 
 
 def test_kubernetes_type_gets_a_role_in_the_job_namespace(render: Render) -> None:
-    """A Role and RoleBinding for jobs, pods and pods/log, in the namespace the Jobs go to."""
+    """A Role and RoleBinding for jobs, pods, pods/log and events, in the namespace the Jobs
+    go to."""
     manifests = render(CHART, "kubernetes-rbac-values.yaml")
     role, binding = find(manifests, "Role"), find(manifests, "RoleBinding")
     assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == "flowyard-runs"
@@ -56,7 +58,8 @@ def test_kubernetes_type_gets_a_role_in_the_job_namespace(render: Render) -> Non
         "jobs": {"create", "get", "list", "watch", "delete"},
         "pods": {"get", "list", "watch"},
         "pods/log": {"get"},
-    }  # least privilege: nothing on Secrets, nodes or events
+        "events": {"get", "list", "watch"},  # why admission refused a pod
+    }  # least privilege: nothing on Secrets or nodes
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
         "kind": "Role",
@@ -190,6 +193,9 @@ def test_base_job_template_goes_through_a_configmap(render: Render) -> None:
     script = init["args"][0]
     assert "flowyard work-pool create" in script and "flowyard work-pool update" in script
     assert env_of(init)["POOL"] == "k8s" and env_of(init)["POOL_TYPE"] == "kubernetes"
+    admin_ref = env_of(init)["FLOWYARD_ADMIN_API_KEY"]["secretKeyRef"]
+    assert admin_ref == {"name": "flowyard-pool-admin", "key": "api-key", "optional": True}
+    assert "FLOWYARD_ADMIN_API_KEY" not in env_of(worker(manifests))  # the init container's only
     volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if "configMap" in v)
     assert volume["configMap"]["name"] == config["metadata"]["name"]
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
@@ -305,3 +311,117 @@ def test_keda_schema_catches_a_number_in_trigger_metadata(render: Render) -> Non
     scaled["spec"]["triggers"][0]["metadata"]["threshold"] = 4
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(scaled, SCHEMAS["ScaledObject"])
+
+
+# -- platform features: HPA, sidecars, extra RBAC, spread, NetworkPolicy, ServiceMonitor ---
+
+
+def test_an_hpa_scales_on_cpu_and_memory_instead_of_replicas(render: Render) -> None:
+    """autoscaling.enabled: an autoscaling/v2 HPA on the Deployment with the targets given;
+    the Deployment leaves its replica count to it."""
+    manifests = render(CHART, "features-values.yaml")
+    hpa = find(manifests, "HorizontalPodAutoscaler")
+    deployment = find(manifests, "Deployment")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
+    targets = {
+        m["resource"]["name"]: m["resource"]["target"]["averageUtilization"]
+        for m in hpa["spec"]["metrics"]
+    }
+    assert targets == {"cpu": 80, "memory": 70}
+    assert "replicas" not in deployment["spec"]
+    assert "HorizontalPodAutoscaler" not in kinds(render(CHART, "minimal-values.yaml"))
+
+
+def test_hpa_and_keda_together_are_refused(render_error: Callable[..., str]) -> None:
+    """Two autoscalers on one Deployment would fight: rendering says to choose one."""
+    error = render_error(CHART, "keda-values.yaml", **{"autoscaling.enabled": "true"})
+    assert "choose one" in error
+
+
+def test_an_hpa_target_needs_the_request_it_is_a_percentage_of(
+    render_error: Callable[..., str],
+) -> None:
+    """Utilization is a percentage of the request: without one the HPA could not act."""
+    error = render_error(CHART, "features-values.yaml", **{"resources.requests.memory": "null"})
+    assert "set resources.requests.memory" in error
+
+
+def test_sidecars_init_containers_spread_and_extra_env(render: Render) -> None:
+    """extraContainers run next to the worker, extraInitContainers before it; the spread,
+    extra env, volumes and mounts land where they belong."""
+    manifests = render(CHART, "features-values.yaml")
+    pod = find(manifests, "Deployment")["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["containers"]] == ["log-shipper", "worker"]
+    assert [c["name"] for c in pod["initContainers"]] == ["wait-for-api"]
+    assert pod["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
+    assert env_of(worker(manifests))["HTTPS_PROXY"] == "http://proxy.internal:3128"
+    assert {"name": "shared", "emptyDir": {}} in pod["volumes"]
+    assert {"name": "shared", "mountPath": "/shared"} in worker(manifests)["volumeMounts"]
+
+
+def test_extra_rbac_rules_are_added_to_the_workers_own(render: Render) -> None:
+    """rbac.extraRules come after the Jobs/pods/logs rules, which stay."""
+    rules = find(render(CHART, "features-values.yaml"), "Role")["rules"]
+    assert rules[-1] == {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}
+    assert {"apiGroups": ["batch"], "resources": ["jobs"]}.items() <= rules[0].items()
+
+
+def test_network_policy_admits_only_metrics_scrapes(render: Render) -> None:
+    """The policy selects the worker pods, lets in only the metrics port from the peers
+    given, and restricts egress to the rules given."""
+    manifests = render(CHART, "features-values.yaml")
+    policy = find(manifests, "NetworkPolicy")["spec"]
+    pod_labels = find(manifests, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    (rule,) = policy["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": "metrics"}]
+    assert rule["from"][0]["namespaceSelector"]["matchLabels"]
+    assert len(policy["egress"]) == 2
+    open_egress = render(CHART, "minimal-values.yaml", **{"networkPolicy.enabled": "true"})
+    spec = find(open_egress, "NetworkPolicy")["spec"]
+    assert spec["policyTypes"] == ["Ingress"] and "from" not in spec["ingress"][0]
+
+
+def test_service_monitor_scrapes_every_worker_pod(render: Render) -> None:
+    """A headless Service over the pods' metrics port, and a ServiceMonitor that selects it
+    (and fits the operator's schema)."""
+    manifests = render(CHART, "features-values.yaml")
+    monitor = find(manifests, "ServiceMonitor")
+    jsonschema.validate(monitor, SERVICE_MONITOR)
+    service = find(manifests, "Service")
+    pod_labels = find(manifests, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= service["metadata"]["labels"].items()
+    assert not selector.items() <= pod_labels.items()  # the Service, not the pods directly
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == service["spec"]["ports"][0]["name"] == "metrics"
+    assert "ServiceMonitor" not in kinds(render(CHART, "minimal-values.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "where"),
+    [
+        ("autoscaling.targetCPUUtilizationPercentage", "0", "/autoscaling/targetCPU"),
+        ("extraContainers[0].name", "no-image", "/extraContainers/0"),
+        ("serviceMonitor.interval", "often", "/serviceMonitor/interval"),
+        ("networkPolicy.enable", "true", "'enable' not allowed"),
+    ],
+)
+def test_schema_refuses_bad_feature_values(
+    render_error: Callable[..., str], key: str, value: str, where: str
+) -> None:
+    """values.schema.json covers the new values: a bad one stops rendering, named."""
+    assert where in render_error(CHART, "minimal-values.yaml", **{key: value})
+
+
+def test_service_monitor_schema_catches_a_typo(render: Render) -> None:
+    """The ServiceMonitor schema check is not a no-op: an unknown endpoint field fails."""
+    monitor = find(render(CHART, "features-values.yaml"), "ServiceMonitor")
+    monitor["spec"]["endpoints"][0]["intervall"] = "30s"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(monitor, SERVICE_MONITOR)

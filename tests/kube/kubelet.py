@@ -8,6 +8,11 @@ its first container runs and its exit code decides: Complete, another pod (``bac
 Failed (``BackoffLimitExceeded``). ``activeDeadlineSeconds`` and ``ttlSecondsAfterFinished``
 are honoured. Deleting a Job deletes its pods per the propagation policy; a pod's
 deletion stops its container with the pod's ``terminationGracePeriodSeconds``.
+
+Admission (``admission.Admission``) may refuse a pod: it is never created, and the Job
+gets a ``FailedCreate`` Warning Event, as from the real Job controller. On request a
+running pod is OOM-killed (``oom_kill``: its container ends ``OOMKilled``, exit 137) or
+evicted (``evict``: the pod ends Failed with reason ``Evicted``), both with SIGKILL.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.kube.admission import Admission
 from tests.kube.runtimes import Runtime
 from tests.kube.secrets import ContainerConfigError, resolve_env
 from tests.kube.store import Obj, Store, now_rfc3339
@@ -57,6 +63,7 @@ class _Pod:
     deleted: threading.Event = field(default_factory=threading.Event)
     handle: Any = None
     log: PodLog = field(default_factory=PodLog)
+    ending: tuple[Obj, tuple[str, str] | None] | None = None  # terminated, pod (reason, message)
 
 
 class Kubelet:
@@ -64,6 +71,8 @@ class Kubelet:
         self.store = store
         self.runtime = runtime
         self.deletions: list[tuple[str, str, str]] = []  # namespace, name, policy
+        self.admission = Admission()
+        self.root_images: set[str] = set()  # images whose user is root (others: non-root)
         self._pods: dict[tuple[str, str], _Pod] = {}
         self._lock = threading.Lock()
 
@@ -101,6 +110,22 @@ class Kubelet:
                 target=self._delete_pods, args=(namespace, name, False), daemon=True
             ).start()
         return job
+
+    def oom_kill(self, namespace: str, pod: str) -> None:
+        """The flow's container goes over its memory limit: the kernel kills it."""
+        self._end_pod(namespace, pod, {"exitCode": 137, "reason": "OOMKilled"}, None)
+
+    def evict(self, namespace: str, pod: str, message: str) -> None:
+        """The node runs short (a hard eviction, no grace): the pod ends Failed, Evicted."""
+        self._end_pod(namespace, pod, {"exitCode": 137, "reason": "Error"}, ("Evicted", message))
+
+    def _end_pod(
+        self, namespace: str, pod: str, terminated: Obj, reason: tuple[str, str] | None
+    ) -> None:
+        with self._lock:
+            state = self._pods[(namespace, pod)]
+        state.ending = (terminated, reason)
+        self.runtime.kill(state.handle)
 
     def stop_all(self) -> None:
         with self._lock:
@@ -181,8 +206,15 @@ class Kubelet:
     # -- the kubelet -------------------------------------------------------------------------
 
     def _run_pod(self, ns: str, job: Obj) -> int | None:
-        """Run one pod of ``job``; its container's exit code, None if deleted first."""
-        pod, state = self._create_pod(ns, job)
+        """Run one pod of ``job``; its container's exit code, None if deleted first (or
+        refused by admission)."""
+        job_name = job["metadata"]["name"]
+        pod_name = f"{job_name}-{secrets.token_hex(3)[:5]}"
+        refusal = self.admission.refusal(ns, pod_name, job["spec"]["template"]["spec"])
+        if refusal is not None:
+            self._failed_create(ns, job_name, refusal)
+            return None
+        pod, state = self._create_pod(ns, job, pod_name)
         name, spec = pod["metadata"]["name"], pod["spec"]
         selector = spec.get("nodeSelector") or {}
         if any(NODE_LABELS.get(k) != v for k, v in selector.items()):
@@ -193,6 +225,9 @@ class Kubelet:
         waiting = {"reason": "ContainerCreating"}
         self._set_status(ns, name, "Pending", waiting=waiting)
         if not self._pull(ns, name, container["image"], state):
+            return None
+        if self._root_refused(ns, name, spec, container):
+            state.deleted.wait()
             return None
         container = self._configure(ns, name, container, state)
         if container is None:
@@ -213,13 +248,33 @@ class Kubelet:
         code = self.runtime.wait(state.handle)
         pump.join(30)
         state.log.finish()
+        if state.ending is not None:
+            terminated, reason = state.ending
+            self._set_status(ns, name, "Failed", pod_reason=reason, terminated=terminated)
+            return int(terminated["exitCode"])
         terminated = {"exitCode": code, "reason": "Completed" if code == 0 else "Error"}
         self._set_status(ns, name, "Succeeded" if code == 0 else "Failed", terminated=terminated)
         return None if state.deleted.is_set() else code
 
-    def _create_pod(self, ns: str, job: Obj) -> tuple[Obj, _Pod]:
+    def _failed_create(self, ns: str, job: str, refusal: str) -> None:
+        """The Job controller's Event when admission refused the Job's pod."""
+        about = {"apiVersion": "batch/v1", "kind": "Job", "name": job, "namespace": ns}
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{job}.{secrets.token_hex(8)}", "namespace": ns},
+            "involvedObject": about,
+            "type": "Warning",
+            "reason": "FailedCreate",
+            "message": f"Error creating: {refusal}",
+            "source": {"component": "job-controller"},
+            "count": 1,
+            "lastTimestamp": now_rfc3339(),
+        }
+        self.store.create("events", event)
+
+    def _create_pod(self, ns: str, job: Obj, name: str) -> tuple[Obj, _Pod]:
         template, job_name = job["spec"]["template"], job["metadata"]["name"]
-        name = f"{job_name}-{secrets.token_hex(3)[:5]}"
         labels = {**(template.get("metadata", {}).get("labels") or {}), "job-name": job_name}
         labels["batch.kubernetes.io/job-name"] = job_name
         owner = {"apiVersion": "batch/v1", "kind": "Job", "name": job_name}
@@ -247,6 +302,26 @@ class Kubelet:
             turn += 1
             state.deleted.wait(1.0)
         return False
+
+    def _root_refused(self, ns: str, name: str, spec: Obj, container: Obj) -> bool:
+        """A ``runAsNonRoot`` container whose image runs as root (and no ``runAsUser`` says
+        otherwise): the kubelet refuses to start it, and keeps the pod Pending."""
+        pod_context, context = (
+            spec.get("securityContext") or {},
+            container.get("securityContext") or {},
+        )
+        merged = {**pod_context, **context}
+        if not merged.get("runAsNonRoot") or container["image"] not in self.root_images:
+            return False
+        if merged.get("runAsUser"):
+            return False
+        message = (
+            f'container has runAsNonRoot and image will run as root (pod: "{name}_{ns}", '
+            f"container: {container['name']})"
+        )
+        waiting = {"reason": "CreateContainerConfigError", "message": message}
+        self._set_status(ns, name, "Pending", waiting=waiting)
+        return True
 
     def _configure(self, ns: str, name: str, container: Obj, state: _Pod) -> Obj | None:
         """The container with its Secret references read; until they can be, the pod stays
@@ -279,6 +354,7 @@ class Kubelet:
         name: str,
         phase: str,
         scheduled: tuple[str, str] | None = None,
+        pod_reason: tuple[str, str] | None = None,
         **container_state: Obj,
     ) -> None:
         def apply(pod: Obj) -> None:
@@ -287,6 +363,8 @@ class Kubelet:
                 condition = {**condition, "status": "False"}
                 condition.update(reason=scheduled[0], message=scheduled[1])
             status: Obj = {"phase": phase, "conditions": [condition]}
+            if pod_reason:
+                status.update(reason=pod_reason[0], message=pod_reason[1])
             if container_state:
                 first = pod["spec"]["containers"][0]
                 status["containerStatuses"] = [

@@ -1,5 +1,5 @@
-"""The paths the emulated API server answers: Jobs, Pods and Secrets, namespaced or not, and
-logs."""
+"""The paths the emulated API server answers: Jobs, Pods, Secrets and Events, namespaced or
+not, and logs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 ROUTE = re.compile(
     r"^/(?:apis/batch/v1|api/v1)(?:/namespaces/(?P<namespace>[^/]+))?"
-    r"/(?P<resource>jobs|pods|secrets)(?:/(?P<name>[^/]+)(?P<log>/log)?)?/?$"
+    r"/(?P<resource>jobs|pods|secrets|events)(?:/(?P<name>[^/]+)(?P<log>/log)?)?/?$"
 )
 
 

@@ -28,6 +28,9 @@ class Runtime(Protocol):
 
     def stop(self, handle: Any, grace: float) -> None: ...
 
+    def kill(self, handle: Any) -> None:
+        """SIGKILL at once, as the OOM killer or a hard eviction does."""
+
 
 def command_of(container: dict[str, Any]) -> list[str]:
     return list(container.get("command") or []) + list(container.get("args") or [])
@@ -97,6 +100,12 @@ class DockerRuntime:
         except Exception:  # already gone
             return
 
+    def kill(self, handle: Any) -> None:
+        try:
+            handle.kill()
+        except Exception:  # already gone
+            return
+
 
 class ProcessRuntime:
     def image_exists(self, image: str) -> bool:
@@ -133,3 +142,9 @@ class ProcessRuntime:
             return
         except subprocess.TimeoutExpired:
             os.killpg(handle.pid, signal.SIGKILL)
+
+    def kill(self, handle: Any) -> None:
+        try:
+            os.killpg(handle.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return

@@ -9,10 +9,13 @@ It serves what the Job worker uses, as the real one does:
   ``timestamps``);
 - ``v1`` Secrets: create (``stringData`` stored base64-encoded under ``data``), get, list;
   the kubelet reads a container's ``secretKeyRef`` variables from them (``secrets``);
+- ``v1`` Events: list and watch (field selectors on ``involvedObject.*``): the Job
+  controller's ``FailedCreate`` when ``admission`` (``kubelet.admission``) refused a pod;
 - watches: ``?watch=true`` with ``resourceVersion`` and ``timeoutSeconds``, as chunked
   JSON lines, 410 Gone (an ``ERROR`` event) for a version older than the history kept.
 
-Fault knobs: ``gone_next_watches(n, http=False)``, ``refuse_next_creates(n)``,
+Fault knobs: ``forbidden`` (resources answered 403, as to a worker whose Role lacks
+them), ``gone_next_watches(n, http=False)``, ``refuse_next_creates(n)``,
 ``compact()``, ``close_watches()`` and
 ``restart(down_seconds)`` (connections refused meanwhile; objects and pods live on).
 ``requests`` counts every request by method and resource, for the benchmark; ``wire`` keeps
@@ -47,11 +50,13 @@ class KubeApiServer:
     def __init__(self, runtime: Runtime, port: int = 0) -> None:
         self.store = Store()
         self.kubelet = Kubelet(self.store, runtime)
+        self.admission = self.kubelet.admission
         self.requests: Counter[str] = Counter()
         self.wire: list[str] = []  # every request as received: line, headers, body
         self.received: list[Obj] = []  # Job manifests as posted
         self.rejected: list[str] = []  # why each refused manifest was refused
         self._gone_next: list[str] = []  # "event" or "http", one per coming watch
+        self.forbidden: set[str] = set()  # resources the worker's Role lacks: 403
         self._unavailable_creates = 0
         self._connections: set[socket.socket] = set()
         self._watches: set[socket.socket] = set()
@@ -244,7 +249,12 @@ def _handler(api: KubeApiServer) -> type[BaseHTTPRequestHandler]:
 
         def _dispatch(self, method: str, route: Route, query: dict[str, str], body: Obj) -> None:
             kind = route.resource
-            if method == "POST" and kind == "jobs" and route.name is None:
+            if kind in api.forbidden:
+                who = 'User "system:serviceaccount:flowyard:flowyard-worker"'
+                where = f'in the namespace "{route.namespace or "default"}"'
+                message = f'{kind} is forbidden: {who} cannot list resource "{kind}" {where}'
+                self._json(403, status(403, "Forbidden", message))
+            elif method == "POST" and kind == "jobs" and route.name is None:
                 self._json(*api.create_job(route.namespace or "default", body))
             elif method == "POST" and kind == "secrets" and route.name is None:
                 self._json(*api.create_secret(route.namespace or "default", body))

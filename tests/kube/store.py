@@ -38,6 +38,8 @@ def matches(obj: Obj, labels: dict[str, str], fields: dict[str, str]) -> bool:
     if any(have.get(key) != value for key, value in labels.items()):
         return False
     known = {"metadata.name": metadata.get("name"), "metadata.namespace": metadata.get("namespace")}
+    about = obj.get("involvedObject") or {}  # an Event's subject
+    known.update({f"involvedObject.{k}": v for k, v in about.items() if isinstance(v, str)})
     return all(known.get(key) == value for key, value in fields.items())
 
 

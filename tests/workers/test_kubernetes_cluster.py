@@ -46,6 +46,8 @@ def manifest(command: str) -> dict[str, Any]:
     variables = KubernetesVariables(
         image=IMAGE, command=command, namespace=NAMESPACE, ttl_seconds_after_finished=120
     )
+    # busybox runs as root: keep the "restricted" defaults, with a non-root uid given
+    variables.security_context["runAsUser"] = 65534
     built = build_manifest(variables, run, {"FLOWYARD_FLOW_RUN_ID": run.run_id}, "t0001")
     check_manifest(built)
     return built

@@ -26,6 +26,7 @@ from flowyard.workers.kubernetes.manifest import (
     label_value,
 )
 from flowyard.workers.kubernetes.validation import manifest_problems
+from tests.kube.admission import restricted_violations
 from tests.kube.server import KUBE_VERSION
 
 RUN = RunIdentity(
@@ -101,6 +102,19 @@ class TestDefaultManifest:
         assert container["command"] == ["python", "-m", "flowyard.engine", RUN.run_id]
         env = {e["name"]: e["value"] for e in container["env"]}
         assert env == {"KEEP": "1", **ENGINE}
+
+    def test_default_job_meets_pod_security_restricted(self):
+        """The flow container's default securityContext passes the "restricted" rules; the
+        ``security_context`` variable replaces it ({} for none)."""
+        default = build()
+        assert restricted_violations(default["spec"]["template"]["spec"]) == []
+        assert flow_container(default)["securityContext"]["runAsNonRoot"] is True
+        opened = build(security_context={})
+        assert "securityContext" not in flow_container(opened)
+        assert len(restricted_violations(opened["spec"]["template"]["spec"])) == 4
+        own = build(security_context={"runAsUser": 1000, "privileged": False})
+        assert flow_container(own)["securityContext"] == {"runAsUser": 1000, "privileged": False}
+        kubernetes_validate.validate(own, KUBE_VERSION, strict=True)
 
     def test_command_variable_is_split_like_a_shell(self):
         """``command`` is one string, split as a shell would (quotes kept together)."""
@@ -355,6 +369,42 @@ class TestOutcomes:
         terminated = {"name": "flowyard", "state": {"terminated": {"exitCode": 3}}}
         assert outcomes.exit_code(pod("Failed", containerStatuses=[terminated])) == 3
         assert outcomes.exit_code(pod("Running")) is None
+
+    def test_admission_refusal_is_the_newest_failed_create(self):
+        """Only FailedCreate Warnings count; the newest one's message is the reason."""
+
+        def event(reason: str, message: str, stamp: str, kind: str = "Warning") -> dict:
+            return {"type": kind, "reason": reason, "message": message, "lastTimestamp": stamp}
+
+        events = [
+            event("FailedCreate", "old", "2026-01-01T00:00:00Z"),
+            event("FailedCreate", "new", "2026-01-01T00:00:05Z"),
+            event("SuccessfulCreate", "fine", "2026-01-01T00:00:09Z", kind="Normal"),
+        ]
+        assert outcomes.admission_refusal(events) == "new"
+        assert outcomes.admission_refusal(events[2:]) is None
+
+    def test_hopeless_pending_reasons(self):
+        """A root image under runAsNonRoot or an invalid image name is hopeless; a missing
+        Secret (it may yet be created) or a pull back-off is not."""
+        root = "CreateContainerConfigError: container has runAsNonRoot and image will run as root"
+        assert outcomes.hopeless(["ImagePullBackOff", root]) == root
+        assert outcomes.hopeless(["InvalidImageName: bad"]) == "InvalidImageName: bad"
+        secret = 'CreateContainerConfigError: secret "s" not found'
+        assert outcomes.hopeless([secret, "ErrImagePull: not found"]) is None
+
+    def test_pod_failure_names_oom_kill_and_eviction(self):
+        """OOMKilled (the flow's container) and Evicted (the pod) are named; an ordinary
+        error exit is not a pod failure."""
+        oom = {
+            "name": "flowyard",
+            "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}},
+        }
+        assert "OOMKilled" in (outcomes.pod_failure(pod("Failed", containerStatuses=[oom])) or "")
+        evicted = pod("Failed", reason="Evicted", message="low on memory")
+        assert outcomes.pod_failure(evicted) == "the pod was evicted (low on memory)"
+        error = {"name": "flowyard", "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}
+        assert outcomes.pod_failure(pod("Failed", containerStatuses=[error])) is None
 
     def test_log_timestamps_compare_as_strings(self):
         """Nanosecond timestamps with their zeros trimmed still order correctly."""

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import signal
 import threading
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from flowyard import schemas as s
-from flowyard.cli.processes import WorkerProcess
+from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
 from flowyard.states import StateType
+from tests.e2e.conftest import FAST, deploy_flow
 from tests.helpers.runs import completed, has_line, job_of, log_lines, wait_for_state
 from tests.kube.fixtures import (  # noqa: F401 - fixtures
     deploy_k8s,
@@ -21,6 +24,7 @@ from tests.kube.fixtures import (  # noqa: F401 - fixtures
     kubeconfig,
     start_k8s_worker,
 )
+from tests.kube.runtimes import ProcessRuntime
 from tests.kube.server import KubeApiServer
 from tests.waiting import wait_until
 
@@ -197,6 +201,109 @@ class TestAdoption:
             beats.join()
         message = api.read_flow_run(run.id).state.message or ""
         assert "BackoffLimitExceeded" in message and "no worker watched it" in message, message
+
+
+class TestWithAWorkerKey:
+    """What the docs recommend, a worker key scoped to the pool (pods as local processes)."""
+
+    def test_a_pool_scoped_key_settles_a_dead_workers_jobs(
+        self,
+        admin: FlowyardClient,
+        locked_server: ServerProcess,
+        docker_flows_dir: Path,
+        tmp_path: Path,
+    ):
+        """The worker reads the pool's workers and the Jobs' runs, reports the unwatched
+        failed Job's run Crashed and deletes the Job whose run is gone (its 404 by id)."""
+        pool, key = scoped_pool(admin)
+        dep = deploy_flow(admin, pool, docker_flows_dir, "hello")
+        run = admin.run_deployment(dep.id, s.DeploymentRunRequest())
+        token = admin.claim(pool, s.ClaimRequest(worker_name="dead-worker", wait=10))[0].token
+        admin.set_flow_run_state(run.id, s.StateChange(type=StateType.RUNNING, token=token))
+        kube = KubeApiServer(ProcessRuntime()).start()
+        gone = failed_job(pool, str(uuid.uuid4()), "t")
+        gone["metadata"]["name"] = "fy-gone-run"
+        kube.store.create("jobs", failed_job(pool, run.id, token))
+        kube.store.create("jobs", gone)
+        beating = threading.Event()
+        beats = threading.Thread(target=keep_alive, args=(admin, run.id, token, beating))
+        beats.start()
+        worker = keyed_worker(locked_server, pool, key, kube, tmp_path)
+        try:
+            assert wait_for_state(admin, run.id, "CRASHED", "COMPLETED", timeout=60) == "CRASHED"
+            wait_until(
+                lambda: kube.store.get("jobs", "default", "fy-gone-run") is None,
+                timeout=30,
+                message="the Job of the deleted run was not cleaned up",
+            )
+        finally:
+            beating.set()
+            beats.join()
+            worker.stop(timeout=30)
+            kube.stop()
+        assert "adoption_failed" not in worker.output.read_text()
+
+    def test_a_pool_scoped_key_adopts_a_dead_workers_running_job(
+        self,
+        admin: FlowyardClient,
+        locked_server: ServerProcess,
+        docker_flows_dir: Path,
+        tmp_path: Path,
+    ):
+        """A worker killed mid-run: the next one, with the same scoped key, adopts the Job
+        (reads its run and deployment) and acts for it: a cancel deletes the Job and the
+        run ends Cancelled (a flow that sleeps on: no race with its own end)."""
+        pool, key = scoped_pool(admin)
+        env = {
+            "FLOWYARD_RUN_HEARTBEAT_SECONDS": "1",  # the tests' lease is 4 s
+            "PYTHONDONTWRITEBYTECODE": "1",  # a local pod leaves the shared flows folder as is
+        }
+        dep = deploy_flow(
+            admin, pool, docker_flows_dir, "sleeper",
+            parameters={"seconds": 600}, job_variables={"env": env},
+        )  # fmt: skip
+        kube = KubeApiServer(ProcessRuntime()).start()
+        first = keyed_worker(locked_server, pool, key, kube, tmp_path)
+        second = None
+        try:
+            run = admin.run_deployment(dep.id, s.DeploymentRunRequest())
+            running_with_pod(admin, kube, run.id)
+            first.stop(sig=signal.SIGKILL)
+            second = keyed_worker(locked_server, pool, key, kube, tmp_path)
+            wait_until(
+                lambda: '"action": "adopt"' in second.output.read_text(),
+                timeout=60,
+                message="the second worker never adopted the Job",
+            )
+            admin.cancel_flow_run(run.id)
+            assert wait_for_state(admin, run.id, "CANCELLED", "CRASHED", timeout=60) == "CANCELLED"
+            wait_until(lambda: job_of(kube, run.id) is None, timeout=60, message="Job kept")
+        finally:
+            for worker in (first, second):
+                if worker is not None:
+                    worker.stop(timeout=30)
+            kube.stop()
+        assert "adoption_failed" not in second.output.read_text()
+
+
+def scoped_pool(admin: FlowyardClient) -> tuple[str, str]:
+    """A new kubernetes pool and a worker key for it alone."""
+    from flowyard.workers.kubernetes import KubernetesWorker
+
+    pool = f"k8s-key-{uuid.uuid4().hex[:8]}"
+    template = KubernetesWorker.default_base_job_template()
+    admin.create_work_pool(
+        s.WorkPoolCreate(name=pool, type="kubernetes", base_job_template=template)
+    )
+    return pool, admin.create_api_key(s.ApiKeyCreate(name=pool, pools=[pool])).key
+
+
+def keyed_worker(
+    server: ServerProcess, pool: str, key: str, kube: KubeApiServer, folder: Path
+) -> WorkerProcess:
+    config = kube.write_kubeconfig(folder / "kubeconfig")
+    env = {**FAST, "KUBECONFIG": str(config), "FLOWYARD_API_KEY": key}
+    return WorkerProcess(server.url, pool, folder, "--type", "kubernetes", env=env)
 
 
 def failed_job(pool: str, run_id: str, token: str) -> dict:

@@ -113,9 +113,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PATCH", "/api/automations/{ref}"): ADMIN,
     ("DELETE", "/api/automations/{ref}"): ADMIN,
     ("GET", "/api/automations/{ref}/firings"): READ,
-    # flow runs: workers act on their pools' runs, a token on its own
+    # flow runs: workers act on their pools' runs (and list them by pool), a token on its own
     ("POST", "/api/flow_runs"): Rule(run=parent_in_body, needs_body=True),
-    ("GET", "/api/flow_runs"): READ,
+    ("GET", "/api/flow_runs"): Rule(viewer=True, worker=pool_in_query),
     ("GET", "/api/flow_runs/{ref}"): RUN_READ,
     ("GET", "/api/flow_runs/{ref}/history"): RUN_READ,
     ("GET", "/api/flow_runs/{ref}/graph"): RUN_READ,

@@ -8,6 +8,7 @@ it, and the blocks its deployment names.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -99,7 +100,20 @@ def _owns_task_run(ask: Ask, task_run_id: Any) -> bool:
 
 
 def run_in_path(ask: Ask) -> bool:
-    return _owns_run(ask, _run(ask.session, ask.path.get("ref")))
+    ref = ask.path.get("ref")
+    run = _run(ask.session, ref)
+    if run is None and ask.caller.role is Role.WORKER and ask.method == "GET":
+        # a worker reading the run of a Job or container a dead worker left learns from
+        # the 404 that the run is gone (and cleans up); a full id only, no prefix probing
+        return _is_full_id(ref)
+    return _owns_run(ask, run)
+
+
+def _is_full_id(ref: str | None) -> bool:
+    try:
+        return ref is not None and len(ref) == 36 and str(uuid.UUID(ref)) == ref.lower()
+    except ValueError:
+        return False
 
 
 def task_run_in_path(ask: Ask) -> bool:
@@ -111,6 +125,8 @@ def pool_in_path(ask: Ask) -> bool:
 
 
 def pool_in_query(ask: Ask) -> bool:
+    """A list narrowed to one of the caller's pools (``?pool=``): a worker reads its pools'
+    workers and runs (to adopt or settle what a dead worker left), never the others'."""
     return serves(ask.caller, ask.query.get("pool"))
 
 

@@ -81,6 +81,17 @@ def list_pods(core: Any, job: JobInfrastructure) -> dict[str, Any]:
     return {p["metadata"]["name"]: p for p in pods}
 
 
+def list_job_events(core: Any, job: JobInfrastructure) -> list[dict[str, Any]]:
+    """The Events about the Job (the Job controller's ``FailedCreate`` when admission
+    refused its pod, for one)."""
+    selector = f"involvedObject.kind=Job,involvedObject.name={job.name}"
+    listing = read_json(
+        core.list_namespaced_event, "list the Job's events", job.namespace, field_selector=selector
+    )
+    items: list[dict[str, Any]] = listing.get("items") or []
+    return items
+
+
 def list_pool_jobs(batch: Any, namespace: str, pool: str) -> list[dict[str, Any]]:
     """The Jobs in ``namespace`` labelled with ``pool``, as JSON documents."""
     selector = f"{POOL}={label_value(pool)}"

@@ -95,6 +95,8 @@ def base_manifest(variables: KubernetesVariables) -> dict[str, Any]:
         container["resources"] = resources
     if v.volume_mounts:
         container["volumeMounts"] = copy.deepcopy(v.volume_mounts)
+    if v.security_context:
+        container["securityContext"] = copy.deepcopy(v.security_context)
     pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
     optional_pod = {
         "serviceAccountName": v.service_account_name,

@@ -71,6 +71,16 @@ def pending_reasons(pod: Obj | None) -> list[str]:
     return reasons
 
 
+HOPELESS = ("InvalidImageName", "image will run as root")
+"""Pending reasons no wait cures (the kubelet would retry them forever)."""
+
+
+def hopeless(reasons: list[str]) -> str | None:
+    """The first pending reason that no wait cures: an invalid image name, or a
+    ``runAsNonRoot`` container whose image runs as root."""
+    return next((r for r in reasons if any(word in r for word in HOPELESS)), None)
+
+
 def job_end(jobs: dict[str, Obj], name: str) -> JobEnd | None:
     """A verdict once the Job named ``name`` has a Complete or Failed condition, or is gone."""
     job = jobs.get(name)
@@ -96,6 +106,35 @@ def exit_code(pod: Obj | None) -> int | None:
     status = next((s for s in statuses if s.get("name") == CONTAINER), statuses[0])
     terminated = (status.get("state") or {}).get("terminated")
     return None if terminated is None else int(terminated.get("exitCode", -1))
+
+
+def admission_refusal(events: list[Obj]) -> str | None:
+    """Why the Job has no pod, when admission refused it (Pod Security, a ResourceQuota or
+    LimitRange, a missing service account): the newest ``FailedCreate`` Warning."""
+    refusals = [
+        e for e in events if e.get("reason") == "FailedCreate" and e.get("type") == "Warning"
+    ]
+    if not refusals:
+        return None
+    newest_event = max(refusals, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    return str(newest_event.get("message") or "FailedCreate")
+
+
+def pod_failure(pod: Obj | None) -> str | None:
+    """How the pod ended badly, when Kubernetes says: evicted, or the flow's container
+    OOMKilled (over its memory limit)."""
+    if pod is None:
+        return None
+    status = pod.get("status") or {}
+    if status.get("reason") == "Evicted":
+        message = status.get("message")
+        return f"the pod was evicted ({message})" if message else "the pod was evicted"
+    statuses = status.get("containerStatuses") or [{}]
+    flow = next((s for s in statuses if s.get("name") == CONTAINER), statuses[0])
+    terminated = (flow.get("state") or {}).get("terminated") or {}
+    if terminated.get("reason") == "OOMKilled":
+        return "the flow's container was OOMKilled: it used more memory than its limit"
+    return None
 
 
 def _reason(document: Obj) -> str:

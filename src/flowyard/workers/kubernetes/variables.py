@@ -24,6 +24,16 @@ BLOCK_REFERENCE = r"^\{\{\s*block\.kubernetes-cluster-config/[A-Za-z0-9][A-Za-z0
 """What a deployment may give for ``cluster_config``; the worker resolves it at launch."""
 
 
+RESTRICTED: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+"""The flow container's default securityContext: what Pod Security "restricted" asks
+(the image must then run as a non-root user, as Flowyard's does: uid 10001)."""
+
+
 def _quantity(description: str) -> Any:
     return Field(default=None, pattern=QUANTITY, description=description)
 
@@ -67,6 +77,12 @@ class KubernetesVariables(BaseModel):
     )
     volume_mounts: list[dict[str, Any]] = Field(
         default_factory=list, description="Volume mounts of the flow's container."
+    )
+    security_context: dict[str, Any] = Field(
+        default=RESTRICTED,  # pydantic copies it for each instance
+        description="The flow container's securityContext, as in a pod spec; default: what "
+        'Pod Security "restricted" asks (non-root, no privilege escalation, every '
+        "capability dropped, seccomp RuntimeDefault); {} for none.",
     )
     backoff_limit: int = Field(
         default=0, ge=0, description="Pod retries by Kubernetes; 0: Flowyard retries flows."

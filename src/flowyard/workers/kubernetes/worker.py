@@ -4,7 +4,8 @@ Create: the Job manifest is built and checked (pure, ``manifest`` and ``validati
 base records its ``namespace:name`` on the run as the infrastructure id, and only then
 does ``start`` create the Job (``jobs``). Wait: the pods of the Job are watched until one
 starts (pending reasons go to the run's logs; a pod not started within
-``pod_watch_timeout_seconds`` ends the run Crashed and its Job is deleted), its logs are
+``pod_watch_timeout_seconds`` ends the run Crashed and its Job is deleted, at once when
+admission refused it), its logs are
 followed into the run's logs, and the Job is watched until it completes, fails or is
 deleted (``job_watch``). The watches resume through timeouts, 410 Gone and API-server
 restarts (``watching``): only a Job that really ended settles the run. Kill: the Job is
