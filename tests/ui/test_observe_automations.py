@@ -39,7 +39,7 @@ def test_a_failing_action_shows_its_error_on_the_automations_pages(server, api, 
     automation = _automation(api, name, [{"type": "pause-work-pool", "work_pool": pool}])
     api.delete_work_pool(pool)
     sign_in(page, server, ADMIN, f"/ui/automations/{automation.id}")
-    expect(page.locator("#live-status")).to_contain_text("Live")
+    expect(page.locator("#live-status")).to_contain_text("Live: changes appear")
     expect(page.locator("#firings")).to_contain_text("It has not fired yet.")
     page.evaluate("window.sameDocument = true")
 
@@ -97,7 +97,7 @@ def test_an_admin_pauses_from_the_page_and_a_viewers_pause_is_refused(server, ap
     assert api.read_automation(automation.id).enabled is True
 
     sign_in(page, server, ADMIN, target)
-    expect(page.locator("#live-status")).to_contain_text("Live")
+    expect(page.locator("#live-status")).to_contain_text("Live: changes appear")
     page.evaluate("window.sameDocument = true")
     page.get_by_role("button", name="Pause").click()
     expect(page.locator("#action-result")).to_have_text("Paused.")

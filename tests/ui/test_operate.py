@@ -94,7 +94,7 @@ def test_the_pools_list_shows_each_pools_status_limit_and_slots(
     expect(page.locator(f'tr[data-pool="{idle}"] .state')).to_have_text("Not ready")
     row = page.locator(f'tr[data-pool="{paused}"]')
     expect(row.locator("td").nth(3)).to_have_text("3")
-    expect(page.locator("#live-status")).to_contain_text("Live")
+    expect(page.locator("#live-status")).to_contain_text("Live: changes appear")
     page.evaluate("window.sameDocument = true")
     api.update_work_pool(paused, s.WorkPoolUpdate(paused=True))
     expect(row.locator(".state")).to_have_text("Paused")  # live: no reload
@@ -233,7 +233,7 @@ def test_a_new_run_changes_the_queue_depth_on_an_open_pool_page(server, api, ui_
     sign_in(page, server, ADMIN, f"/ui/pools/{pool}")
     row = page.locator('tr[data-queue="default"]')
     expect(row.locator(".waiting")).to_have_text("0")
-    expect(page.locator("#live-status")).to_contain_text("Live")
+    expect(page.locator("#live-status")).to_contain_text("Live: changes appear")
     page.evaluate("window.sameDocument = true")
     run = api.run_deployment(dep.id, s.DeploymentRunRequest())
     expect(row.locator(".waiting")).to_have_text("1")
