@@ -143,6 +143,8 @@ def test_a_queue_priority_and_a_pool_limit_set_in_the_page_rule_the_next_claims(
     page.evaluate("window.sameDocument = true")
     start_worker(pool, "--limit", "4")
     expect(page.locator("#workers")).to_contain_text("Online")
+    beat = page.locator("#workers td.heartbeat").first
+    expect(beat).not_to_have_text(beat.inner_text())  # its next heartbeat, shown live
     assert page.evaluate("window.sameDocument") is True
 
     def finished() -> list[s.FlowRun]:
@@ -225,6 +227,31 @@ def test_a_deployment_limit_edited_on_the_pool_page_holds_at_the_next_claims(
     assert api.read_deployment(dep.id).concurrency_limit is None
 
 
+def test_a_deployment_limit_is_set_refused_and_cleared_on_the_deployments_page(
+    server, api, ui_flows, page
+):
+    """The deployment's own page edits its limit through the API: set, refused with the
+    API's reason next to the field (the stored limit kept), and cleared."""
+    dep = deploy_flow(api, _pool(api), ui_flows, "chatty", name=f"own-limit-{uuid.uuid4().hex[:6]}")
+    sign_in(page, server, ADMIN, f"/ui/deployments/{dep.id}")
+    limit = page.get_by_label("Concurrency limit of this deployment", exact=True)
+    save = page.get_by_role("button", name="Set limit")
+    limit.fill("3")
+    with page.expect_navigation():
+        save.click()
+    expect(limit).to_have_value("3")
+    assert api.read_deployment(dep.id).concurrency_limit == 3
+    limit.fill("2000000")
+    save.click()
+    expect(page.locator("#deployment-limit .field-error")).to_contain_text("less than or equal")
+    assert api.read_deployment(dep.id).concurrency_limit == 3
+    limit.fill("")
+    with page.expect_navigation():
+        save.click()
+    assert api.read_deployment(dep.id).concurrency_limit is None
+    expect(limit).to_have_value("")
+
+
 def test_a_new_run_changes_the_queue_depth_on_an_open_pool_page(server, api, ui_flows, page):
     """A run scheduled while the pool's page is open raises its queue's waiting count and
     becomes its oldest waiting run, without a reload."""
@@ -269,6 +296,7 @@ def test_a_viewer_sees_no_change_buttons_and_the_api_refuses_its_changes(
     expect(page.locator("h1")).to_have_text(f"chatty/{dep.name}")
     expect(page.locator("#run-form")).to_have_count(0)
     expect(page.locator("[data-api]")).to_have_count(0)
+    expect(page.locator("#deployment-limit")).to_have_text("none")  # shown, not editable
     status = page.evaluate(
         """async (id) => {
             const csrf = document.querySelector('meta[name="csrf-token"]').content;
