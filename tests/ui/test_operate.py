@@ -142,6 +142,8 @@ def test_a_queue_priority_and_a_pool_limit_set_in_the_page_rule_the_next_claims(
 
     page.evaluate("window.sameDocument = true")
     start_worker(pool, "--limit", "4")
+    # the worker process starts slowly on a loaded machine: the page's part starts here
+    wait_until(lambda: api.list_workers(pool), timeout=90, message="the worker never beat")
     expect(page.locator("#workers")).to_contain_text("Online")
     beat = page.locator("#workers td.heartbeat").first
     expect(beat).not_to_have_text(beat.inner_text())  # its next heartbeat, shown live
