@@ -545,6 +545,24 @@ def test_a_blocks_secret_never_reaches_the_browser(server, api, page, screenshot
     assert not [body for body in bodies if SECRET.encode() in body]
 
 
+def test_an_optional_secret_is_removed_from_the_page_and_the_others_kept(server, api, page):
+    """A stored secret the type does not require has a Remove box: ticked, the save leaves
+    it out and the block no longer has it; the untouched secret keeps its value."""
+    name = f"aws-{uuid.uuid4().hex[:6]}"
+    data = {"aws_secret_access_key": SECRET, "aws_session_token": "session-" + SECRET}
+    api.save_block("aws-credentials", name, {**data, "region_name": "eu-west-1"})
+    sign_in(page, server, ADMIN, f"/ui/blocks/aws-credentials/{name}")
+    form = page.locator("#block-form")
+    expect(form.get_by_label("Remove the stored aws secret access key")).not_to_be_checked()
+    form.get_by_label("Remove the stored aws session token").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save block").click()
+    stored = api.read_block("aws-credentials", name, include_secrets=True).data
+    assert stored.get("aws_session_token") is None
+    assert stored["aws_secret_access_key"] == SECRET and stored["region_name"] == "eu-west-1"
+    expect(page.locator("#block-form")).not_to_contain_text("Remove the stored aws session token")
+
+
 def test_unknown_pools_deployments_and_blocks_are_404_and_bad_streams_422(server, api):
     """A page about nothing that exists says so (404); a pool stream without its pool, or
     of an unknown kind, is refused (422)."""
