@@ -210,7 +210,7 @@ def main() -> None:
         seed(url, deployment, args.runs)
         figures: dict[str, object] = {
             "runs": args.runs,
-            "store": url.split(":", 1)[0],
+            "store": url.split(":", 1)[0].split("+")[0],  # postgresql+psycopg2: postgresql
             "seed_seconds": round(time.perf_counter() - started, 1),
         }
         with httpx.Client(base_url=server.url, timeout=120) as client:
