@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 from common import embedded_server, make_deployment, summary, write_results
-from sqlalchemy import create_engine, insert, select
+from sqlalchemy import ColumnElement, create_engine, insert, select
 
 from flowyard import schemas as s
 from flowyard.orchestrator import run_pages
@@ -65,17 +65,43 @@ def seed(url: str, deployment: s.Deployment, count: int) -> None:
     engine.dispose()
 
 
-def middle_cursor(url: str, count: int) -> str:
+def middle_cursor(url: str, count: int, *where: ColumnElement[bool]) -> str:
+    """The cursor of the run half-way down the newest-first list of ``count`` runs (of
+    those ``where`` matches): a page deep in the list, as a user paging down reaches it."""
     engine = create_engine(url)
     with engine.connect() as db:
         row = db.execute(
             select(m.FlowRun.created, m.FlowRun.id)
+            .where(*where)
             .order_by(m.FlowRun.created.desc(), m.FlowRun.id.desc())
             .offset(count // 2)
             .limit(1)
         ).one()
     engine.dispose()
     return run_pages.encode_cursor(m.FlowRun(created=row.created, id=row.id))
+
+
+def requests(url: str, runs: int) -> list[tuple[str, str]]:
+    """What is timed: the list first, deep (by cursor) and filtered, in the API and the page."""
+    deep = middle_cursor(url, runs)
+    failed_deep = middle_cursor(url, runs // len(STATES), m.FlowRun.state_type == StateType.FAILED)
+    day = (datetime.now(UTC) - timedelta(days=15)).replace(microsecond=0, tzinfo=None)
+    window = f"since={day.isoformat()}&until={(day + timedelta(days=1)).isoformat()}"
+    queries = (
+        ("first", ""),
+        ("deep", f"cursor={deep}"),
+        ("failed_first", "state=FAILED"),
+        ("failed_deep", f"state=FAILED&cursor={failed_deep}"),
+        ("one_day", window),
+        ("pool", "pool=bench-ui"),
+        ("oldest_first", "order=oldest"),
+        ("name_search", "name=history-12345"),
+    )
+    out = []
+    for name, query in queries:
+        out.append((f"api_{name}", f"/api/flow_runs?limit=50&{query}"))
+        out.append((f"page_{name}", f"/ui/runs?{query}"))
+    return out
 
 
 def timed(client: httpx.Client, path: str, repeat: int) -> dict[str, float]:
@@ -184,20 +210,13 @@ def main() -> None:
         seed(url, deployment, args.runs)
         figures: dict[str, object] = {
             "runs": args.runs,
-            "store": url.split(":", 1)[0],
+            "store": url.split(":", 1)[0].split("+")[0],  # postgresql+psycopg2: postgresql
             "seed_seconds": round(time.perf_counter() - started, 1),
         }
-        deep = middle_cursor(url, args.runs)
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            for name, path in (
-                ("api_first", "/api/flow_runs?limit=50"),
-                ("api_deep", f"/api/flow_runs?limit=50&cursor={deep}"),
-                ("api_failed_first", "/api/flow_runs?limit=50&state=FAILED"),
-                ("page_first", "/ui/runs"),
-                ("page_deep", f"/ui/runs?cursor={deep}"),
-                ("page_failed_first", "/ui/runs?state=FAILED"),
-            ):
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            for name, path in requests(url, args.runs):
                 figures[name] = timed(client, path, args.repeat)
+                print(name, figures[name], flush=True)
         figures["live_ms"] = live_latency(server.url, api, deployment, args.live)
         figures["first_paint_ms"] = first_paint(server.url, min(args.repeat, 10))
         write_results(f"ui_list_{figures['store']}", figures)

@@ -72,6 +72,7 @@ def _paths(seeded: dict[str, str]) -> list[str]:
         "/ui/artifacts",
         "/ui/artifacts/a11y-report",
         "/ui/automations",
+        "/ui/automations/new",
         "/ui/events",
     ]
 

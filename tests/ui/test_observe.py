@@ -266,7 +266,7 @@ def test_an_event_appears_live_and_opens_to_its_json(server, api, page, screensh
     prefix = f"live-{uuid.uuid4().hex[:6]}"
     old = _emit(api, f"{prefix}.old", "thing.1")
     page.goto(f"{server.url}/ui/events?event={prefix}.*")
-    expect(page.locator("#live-status")).to_contain_text("Live")
+    expect(page.locator("#live-status")).to_contain_text("Live: changes appear")
     page.evaluate("window.sameDocument = true")
     _emit(api, f"other-{prefix}.new", "thing.1")
     new = _emit(api, f"{prefix}.new", "thing.2", note="<b>not markup</b>")

@@ -4,6 +4,7 @@ the API."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -39,7 +40,7 @@ def test_a_failing_action_shows_its_error_on_the_automations_pages(server, api, 
     automation = _automation(api, name, [{"type": "pause-work-pool", "work_pool": pool}])
     api.delete_work_pool(pool)
     sign_in(page, server, ADMIN, f"/ui/automations/{automation.id}")
-    expect(page.locator("#live-status")).to_contain_text("Live")
+    expect(page.locator("#live-status")).to_contain_text("Live: changes appear")
     expect(page.locator("#firings")).to_contain_text("It has not fired yet.")
     page.evaluate("window.sameDocument = true")
 
@@ -80,7 +81,12 @@ def test_an_admin_pauses_from_the_page_and_a_viewers_pause_is_refused(server, ap
         viewer_page = viewer.new_page()
         sign_in(viewer_page, server, viewer_key, target)
         expect(viewer_page.locator("#automation-state")).to_have_text("Enabled")
-        expect(viewer_page.locator("[data-automation]")).to_have_count(0)
+        expect(viewer_page.locator("[data-automation], [data-api]")).to_have_count(0)
+        expect(viewer_page.get_by_role("link", name="Edit")).to_have_count(0)
+        viewer_page.goto(f"{server.url}/ui/automations/new")
+        expect(viewer_page.locator("#automation-form")).to_have_count(0)
+        expect(viewer_page.locator("main")).to_contain_text("created and changed by admins")
+        viewer_page.goto(f"{server.url}{target}")
         refused = viewer_page.evaluate(
             """async (id) => {
                 const csrf = document.querySelector('meta[name="csrf-token"]').content;
@@ -97,7 +103,7 @@ def test_an_admin_pauses_from_the_page_and_a_viewers_pause_is_refused(server, ap
     assert api.read_automation(automation.id).enabled is True
 
     sign_in(page, server, ADMIN, target)
-    expect(page.locator("#live-status")).to_contain_text("Live")
+    expect(page.locator("#live-status")).to_contain_text("Live: changes appear")
     page.evaluate("window.sameDocument = true")
     page.get_by_role("button", name="Pause").click()
     expect(page.locator("#action-result")).to_have_text("Paused.")
@@ -109,11 +115,68 @@ def test_an_admin_pauses_from_the_page_and_a_viewers_pause_is_refused(server, ap
     assert page.evaluate("window.sameDocument") is True
 
 
+def _named(api: FlowyardClient, name: str) -> list[au.Automation]:
+    return [found for found in api.list_automations() if found.name == name]
+
+
+def test_an_admin_creates_edits_and_deletes_an_automation_in_the_page(
+    server, api, page, screenshots
+):
+    """The form creates an automation through the API (a trigger the API refuses, or text
+    that is no JSON, is named next to its field and nothing is stored), the edit form
+    replaces it, and Delete removes it."""
+    name = f"made-{uuid.uuid4().hex[:8]}"
+    sign_in(page, server, ADMIN, "/ui/automations")
+    with page.expect_navigation():
+        page.get_by_role("link", name="New automation").click()
+    page.get_by_label("Name", exact=True).fill(name)
+    trigger = page.get_by_label("Trigger (JSON)")
+    trigger_error = page.locator('.field-error[data-for="trigger"]')
+    create = page.get_by_role("button", name="Create")
+    trigger.fill("{")
+    create.click()
+    expect(trigger_error).to_have_text("Not valid JSON.")
+    trigger.fill(json.dumps({"type": "event", "expect": [f"{name}.done"], "threshold": 0}))
+    create.click()
+    expect(trigger_error).to_contain_text("greater than or equal to 1")
+    assert _named(api, name) == []
+
+    wanted = {"type": "event", "expect": [f"{name}.done"], "threshold": 2, "within": 60}
+    trigger.fill(json.dumps(wanted))
+    page.get_by_label("Actions when it fires (JSON list)").fill('[{"type": "do-nothing"}]')
+    page.get_by_label("Enabled").uncheck()
+    page.screenshot(path=screenshots / "automation-new.png", full_page=True)
+    with page.expect_navigation():
+        create.click()
+    (made,) = _named(api, name)
+    expect(page).to_have_url(f"{server.url}/ui/automations/{made.id}")
+    assert made.enabled is False and made.trigger.threshold == 2  # type: ignore[union-attr]
+    assert [action.type for action in made.actions] == ["do-nothing"]
+
+    with page.expect_navigation():
+        page.get_by_role("link", name="Edit").click()
+    expect(page.get_by_label("Name", exact=True)).to_have_value(name)
+    page.get_by_label("Description").fill("edited in the page")
+    trigger.fill(json.dumps({**wanted, "threshold": 3}))
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save").click()
+    edited = api.read_automation(made.id)
+    assert edited.description == "edited in the page" and edited.trigger.threshold == 3  # type: ignore[union-attr]
+    assert edited.enabled is False and edited.id == made.id
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    with page.expect_navigation():
+        page.get_by_role("button", name="Delete").click()
+    expect(page).to_have_url(f"{server.url}/ui/automations")
+    assert _named(api, name) == []
+
+
 def test_the_observing_pages_need_a_session(server):
     """Signed out, each page goes to the sign-in form and the streams answer 401."""
     anonymous = httpx.Client(base_url=server.url, timeout=15)
     for path in ("/ui/artifacts", "/ui/artifacts/some-key", "/ui/automations",
-                 "/ui/automations/some-id", "/ui/events?event=flowyard.*"):  # fmt: skip
+                 "/ui/automations/some-id", "/ui/automations/new",
+                 "/ui/automations/some-id/edit", "/ui/events?event=flowyard.*"):  # fmt: skip
         answer = anonymous.get(path)
         assert answer.status_code == 303, path
         assert answer.headers["location"].startswith("/ui/sign-in?next=%2Fui%2F"), path

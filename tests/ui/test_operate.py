@@ -94,7 +94,7 @@ def test_the_pools_list_shows_each_pools_status_limit_and_slots(
     expect(page.locator(f'tr[data-pool="{idle}"] .state')).to_have_text("Not ready")
     row = page.locator(f'tr[data-pool="{paused}"]')
     expect(row.locator("td").nth(3)).to_have_text("3")
-    expect(page.locator("#live-status")).to_contain_text("Live")
+    expect(page.locator("#live-status")).to_contain_text("Live: changes appear")
     page.evaluate("window.sameDocument = true")
     api.update_work_pool(paused, s.WorkPoolUpdate(paused=True))
     expect(row.locator(".state")).to_have_text("Paused")  # live: no reload
@@ -142,7 +142,11 @@ def test_a_queue_priority_and_a_pool_limit_set_in_the_page_rule_the_next_claims(
 
     page.evaluate("window.sameDocument = true")
     start_worker(pool, "--limit", "4")
+    # the worker process starts slowly on a loaded machine: the page's part starts here
+    wait_until(lambda: api.list_workers(pool), timeout=90, message="the worker never beat")
     expect(page.locator("#workers")).to_contain_text("Online")
+    beat = page.locator("#workers td.heartbeat").first
+    expect(beat).not_to_have_text(beat.inner_text())  # its next heartbeat, shown live
     assert page.evaluate("window.sameDocument") is True
 
     def finished() -> list[s.FlowRun]:
@@ -225,6 +229,31 @@ def test_a_deployment_limit_edited_on_the_pool_page_holds_at_the_next_claims(
     assert api.read_deployment(dep.id).concurrency_limit is None
 
 
+def test_a_deployment_limit_is_set_refused_and_cleared_on_the_deployments_page(
+    server, api, ui_flows, page
+):
+    """The deployment's own page edits its limit through the API: set, refused with the
+    API's reason next to the field (the stored limit kept), and cleared."""
+    dep = deploy_flow(api, _pool(api), ui_flows, "chatty", name=f"own-limit-{uuid.uuid4().hex[:6]}")
+    sign_in(page, server, ADMIN, f"/ui/deployments/{dep.id}")
+    limit = page.get_by_label("Concurrency limit of this deployment", exact=True)
+    save = page.get_by_role("button", name="Set limit")
+    limit.fill("3")
+    with page.expect_navigation():
+        save.click()
+    expect(limit).to_have_value("3")
+    assert api.read_deployment(dep.id).concurrency_limit == 3
+    limit.fill("2000000")
+    save.click()
+    expect(page.locator("#deployment-limit .field-error")).to_contain_text("less than or equal")
+    assert api.read_deployment(dep.id).concurrency_limit == 3
+    limit.fill("")
+    with page.expect_navigation():
+        save.click()
+    assert api.read_deployment(dep.id).concurrency_limit is None
+    expect(limit).to_have_value("")
+
+
 def test_a_new_run_changes_the_queue_depth_on_an_open_pool_page(server, api, ui_flows, page):
     """A run scheduled while the pool's page is open raises its queue's waiting count and
     becomes its oldest waiting run, without a reload."""
@@ -233,7 +262,7 @@ def test_a_new_run_changes_the_queue_depth_on_an_open_pool_page(server, api, ui_
     sign_in(page, server, ADMIN, f"/ui/pools/{pool}")
     row = page.locator('tr[data-queue="default"]')
     expect(row.locator(".waiting")).to_have_text("0")
-    expect(page.locator("#live-status")).to_contain_text("Live")
+    expect(page.locator("#live-status")).to_contain_text("Live: changes appear")
     page.evaluate("window.sameDocument = true")
     run = api.run_deployment(dep.id, s.DeploymentRunRequest())
     expect(row.locator(".waiting")).to_have_text("1")
@@ -269,6 +298,7 @@ def test_a_viewer_sees_no_change_buttons_and_the_api_refuses_its_changes(
     expect(page.locator("h1")).to_have_text(f"chatty/{dep.name}")
     expect(page.locator("#run-form")).to_have_count(0)
     expect(page.locator("[data-api]")).to_have_count(0)
+    expect(page.locator("#deployment-limit")).to_have_text("none")  # shown, not editable
     status = page.evaluate(
         """async (id) => {
             const csrf = document.querySelector('meta[name="csrf-token"]').content;
@@ -513,6 +543,24 @@ def test_a_blocks_secret_never_reaches_the_browser(server, api, page, screenshot
     assert stored.data["password"] == SECRET and stored.data["username"] == "robot-2"
     assert len(bodies) >= 6
     assert not [body for body in bodies if SECRET.encode() in body]
+
+
+def test_an_optional_secret_is_removed_from_the_page_and_the_others_kept(server, api, page):
+    """A stored secret the type does not require has a Remove box: ticked, the save leaves
+    it out and the block no longer has it; the untouched secret keeps its value."""
+    name = f"aws-{uuid.uuid4().hex[:6]}"
+    data = {"aws_secret_access_key": SECRET, "aws_session_token": "session-" + SECRET}
+    api.save_block("aws-credentials", name, {**data, "region_name": "eu-west-1"})
+    sign_in(page, server, ADMIN, f"/ui/blocks/aws-credentials/{name}")
+    form = page.locator("#block-form")
+    expect(form.get_by_label("Remove the stored aws secret access key")).not_to_be_checked()
+    form.get_by_label("Remove the stored aws session token").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save block").click()
+    stored = api.read_block("aws-credentials", name, include_secrets=True).data
+    assert stored.get("aws_session_token") is None
+    assert stored["aws_secret_access_key"] == SECRET and stored["region_name"] == "eu-west-1"
+    expect(page.locator("#block-form")).not_to_contain_text("Remove the stored aws session token")
 
 
 def test_unknown_pools_deployments_and_blocks_are_404_and_bad_streams_422(server, api):

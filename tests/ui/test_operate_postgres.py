@@ -56,6 +56,10 @@ def test_operating_pages_and_the_pool_stream_on_postgresql(server, ui_flows):
         api.update_work_queue(pool, "default", s.WorkQueueUpdate(paused=True))
     url = f"{server.url}/ui/stream?view=pool&pool={pool}&last_event_id={start[1]}"
     with httpx.stream("GET", url, timeout=20) as answer:
-        (message,) = events(answer, 1)
-    assert message["event"] == "swap"
-    assert "Resume queue default" in json.loads(message["data"])["pool-parts"]
+        messages = events(answer, 2)  # the parts again, and the workers' list as of now
+    assert [m["event"] for m in messages] == ["swap", "swap"]
+    swapped = {}
+    for message in messages:
+        swapped.update(json.loads(message["data"]))
+    assert "Resume queue default" in swapped["pool-parts"]
+    assert "No worker has polled this pool yet." in swapped["pool-workers"]

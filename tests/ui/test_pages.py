@@ -68,7 +68,7 @@ def test_a_new_run_and_its_state_change_appear_live_in_the_open_list(
     the page being reloaded."""
     pool, deployment = _deployment(api, ui_flows)
     page.goto(f"{server.url}/ui/runs?pool={pool}")
-    expect(page.locator("#live-status")).to_contain_text("Live")
+    expect(page.locator("#live-status")).to_contain_text("Live: changes appear")
     page.evaluate("window.sameDocument = true")
 
     run = api.run_deployment(deployment.id, s.DeploymentRunRequest())
@@ -105,7 +105,7 @@ def test_a_hidden_list_stops_listening_and_catches_up_when_shown(server, api, ui
     pool, deployment = _deployment(api, ui_flows)
     page.add_init_script(COUNT_STREAMS)
     page.goto(f"{server.url}/ui/runs?pool={pool}")
-    expect(page.locator("#live-status")).to_contain_text("Live")
+    expect(page.locator("#live-status")).to_contain_text("Live: changes appear")
     page.evaluate("window.sameDocument = true")
     _set_visibility(page, "hidden")
     expect(page.locator("#live-status")).to_contain_text("Paused")
@@ -123,7 +123,7 @@ def test_an_admin_cancels_a_run_from_its_page(server, api, ui_flows, page):
     _, deployment = _deployment(api, ui_flows)
     run = api.run_deployment(deployment.id, s.DeploymentRunRequest())
     page.goto(f"{server.url}/ui/runs/{run.id}")
-    expect(page.locator("#live-status")).to_contain_text("Live")
+    expect(page.locator("#live-status")).to_contain_text("Live: changes appear")
     page.get_by_role("button", name="Cancel run").click()
     expect(page.locator("#action-result")).to_have_text("Cancellation requested.")
     expect(page.locator("#run-state")).to_have_text("Cancelled")
@@ -176,7 +176,7 @@ def test_new_logs_and_states_reach_an_open_run_page_live(server, api, page, scre
     run = api.create_flow_run(s.FlowRunCreate(flow_name="by-hand", name="watched-live"))
     api.create_logs([s.LogCreate(flow_run_id=run.id, message="before", timestamp=_now())])
     page.goto(f"{server.url}/ui/runs/{run.id}")
-    expect(page.locator("#live-status")).to_contain_text("Live")
+    expect(page.locator("#live-status")).to_contain_text("Live: changes appear")
     page.evaluate("window.sameDocument = true")
     api.create_logs([s.LogCreate(flow_run_id=run.id, message="<b>live</b>", timestamp=_now())])
     expect(page.locator("#logs")).to_contain_text("<b>live</b>")  # shown as text, not markup
@@ -285,7 +285,7 @@ def test_oldest_first_a_new_run_appears_live_at_the_end_of_the_last_page(
     page.goto(f"{server.url}/ui/runs?pool={pool}&order=oldest&since=2020-01-01T00:00:00")
     assert _row_ids(page) == [r.id for r in made]
     expect(page.locator("input[name=since]")).to_have_value("2020-01-01T00:00")
-    expect(page.locator("#live-status")).to_contain_text("Live")
+    expect(page.locator("#live-status")).to_contain_text("Live: changes appear")
 
     late = api.run_deployment(deployment.id, s.DeploymentRunRequest())
     expect(page.locator(f'tr[data-run-id="{late.id}"]')).to_have_count(1)

@@ -101,9 +101,9 @@ class EventStream:
         try:
             await asyncio.wait({local, remote}, timeout=timeout, return_when="FIRST_COMPLETED")
         finally:
-            for task in (local, remote):
-                task.cancel()
-            await asyncio.gather(local, remote, return_exceptions=True)
+            # cancelled again until they end: a cancel redis-py swallows (see cancel_and_wait)
+            # would leave this waiting out the blocking XREAD, with news already here
+            await cancel_and_wait([local, remote])
 
     async def _stream_moved(self, timeout: float) -> None:
         try:

@@ -11,6 +11,7 @@ token, so the API decides who may (a viewer's is refused whatever the page shows
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -111,6 +112,88 @@ async def automation_page(request: Request, ref: str, orch: Orch) -> Response:
     return views.render(request, "automation.html", context)
 
 
+EXAMPLE_TRIGGER = {
+    "type": "event",
+    "posture": "Reactive",
+    "match": {"flowyard.resource.id": "flowyard.flow-run.*"},
+    "expect": ["flowyard.flow-run.Failed"],
+    "threshold": 1,
+    "within": 0,
+}
+EXAMPLE_ACTIONS = [{"type": "do-nothing"}]
+ACTION_TYPES = [
+    str(kind.model_fields["type"].default) for kind in typing.get_args(typing.get_args(a.Action)[0])
+]
+
+
+@dataclass(frozen=True)
+class JsonField:
+    name: str
+    label: str
+    value: str
+    rows: int = 6
+    required: bool = False
+
+
+def form_context(automation: a.Automation | None) -> dict[str, Any]:
+    """The form's fields: the automation's values (edit), or an example to start from."""
+
+    def shown(value: Any) -> str:
+        return "" if value in (None, []) else views.pretty(value)
+
+    if automation is None:
+        values: dict[str, Any] = {"trigger": EXAMPLE_TRIGGER, "actions": EXAMPLE_ACTIONS}
+        form = {"name": "", "description": "", "enabled": True}
+    else:
+        values = automation.model_dump(mode="json", exclude_none=True)
+        form = {k: values[k] for k in ("name", "description", "enabled")}
+    fields = [
+        JsonField("trigger", "Trigger (JSON)", shown(values.get("trigger")), 10, True),
+        JsonField("actions", "Actions when it fires (JSON list)", shown(values.get("actions"))),
+        JsonField(
+            "actions_on_trigger",
+            "Also on trigger (JSON list)",
+            shown(values.get("actions_on_trigger")),
+            3,
+        ),
+        JsonField(
+            "actions_on_resolve",
+            "On resolve (JSON list)",
+            shown(values.get("actions_on_resolve")),
+            3,
+        ),
+        JsonField("dedupe", "Dedupe (JSON object, optional)", shown(values.get("dedupe")), 3),
+    ]
+    return {
+        "automation": automation,
+        "form": form,
+        "json_fields": fields,
+        "action_types": ACTION_TYPES,
+    }
+
+
+async def new_automation_page(request: Request) -> Response:
+    """The form that creates an automation (``POST /api/automations``)."""
+    context = views.page_context(request, nav="automations", **form_context(None))
+    return views.render(request, "automation_form.html", context)
+
+
+async def edit_automation_page(request: Request, ref: str, orch: Orch) -> Response:
+    """The form that replaces an automation (``PUT /api/automations/{id}``)."""
+
+    def read() -> a.Automation:
+        with orch.db.read() as session:
+            return api.document(api.get_automation(session, ref))
+
+    try:
+        automation = await orch.in_thread(read)
+    except NotFound as exc:
+        context = views.page_context(request, nav="automations", message=str(exc))
+        return views.render(request, "not_found.html", context, 404)
+    context = views.page_context(request, nav="automations", **form_context(automation))
+    return views.render(request, "automation_form.html", context)
+
+
 def automation_feed(query: QueryParams, can_change: bool, beat: float) -> feeds.PartsFeed:
     """``view=automation&automation=<id>``: its state and firings again when an event about
     it is stored (changed, paused or resumed, fired or resolved, an action's outcome)."""
@@ -135,5 +218,10 @@ def automation_feed(query: QueryParams, can_change: bool, beat: float) -> feeds.
 
 def add_routes(router: APIRouter) -> None:
     """Add the pages to the UI's router (``pages.router``: its /ui prefix, its sign-in check)."""
-    for path, page in (("/automations", automations_page), ("/automations/{ref}", automation_page)):
+    for path, page in (
+        ("/automations", automations_page),
+        ("/automations/new", new_automation_page),  # before {ref}: "new" is no automation
+        ("/automations/{ref}", automation_page),
+        ("/automations/{ref}/edit", edit_automation_page),
+    ):
         router.add_api_route(path, page, methods=["GET"], response_class=HTMLResponse)

@@ -57,6 +57,7 @@ def _form(slug: str, values: dict[str, Any], secrets_set: dict[str, bool]) -> li
         if name in names:
             field.kind, field.value = "secret", ""
             field.secret_set = secrets_set.get(name, False)
+            field.clearable = field.secret_set and not field.required
             field.required = field.required and not field.secret_set
     return fields
 

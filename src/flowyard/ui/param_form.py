@@ -32,6 +32,7 @@ class FormField:
     choices: list[tuple[str, str]] = field(default_factory=list)  # (JSON value, label)
     children: list[FormField] = field(default_factory=list)
     secret_set: bool = False  # a secret field (kind "secret"): whether a value is stored
+    clearable: bool = False  # a stored secret the type does not require: it may be removed
 
     @property
     def ident(self) -> str:

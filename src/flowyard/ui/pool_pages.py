@@ -3,15 +3,15 @@
 Pages show what ``pool_view`` reads; what an operator changes (pause, limits, a queue's
 priority, fair mode) the page's script sends to the pools API (``PATCH
 /api/work_pools/...``), so ``authority.guard`` decides it. Pages follow the stream for
-pool, queue and worker events (``view=pools``, ``view=pool&pool=<name>``); queue depths and
-heartbeats in between are shown as of the page's rendering (a Refresh link).
+pool, queue and worker events (``view=pools``, ``view=pool&pool=<name>``); a pool's page
+also gets its queue depths when its runs change and its workers' heartbeats as they beat.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -113,6 +113,14 @@ def pool_feed(query: QueryParams, can_change: bool, beat: float) -> PoolFeed:
         except NotFound:
             return render(session)
 
+    def workers(session: Session) -> dict[str, str]:
+        try:
+            found = pool_view.read_workers(session, name, beat)
+        except NotFound:
+            return render(session)
+        cells = views.templates.get_template("_pool_cells.html").module
+        return {"pool-workers": str(cells.workers(found))}  # type: ignore[attr-defined]
+
     pool_ids = select(m.WorkPool.id).where(m.WorkPool.name == name).scalar_subquery()
     resource = literal("flowyard.work-pool.") + pool_ids
     # correlated: checked only for the events after the stream's position (not a list of
@@ -120,7 +128,7 @@ def pool_feed(query: QueryParams, can_change: bool, beat: float) -> PoolFeed:
     related = exists().where(R.event_id == E.id, R.resource_id == resource, R.role == "work-pool")
     runs = E.event.like(feeds.RUN_PREFIX + "%") & related
     about = (_pool_events() & or_(E.resource_id == resource, related)) | runs
-    return PoolFeed(about, render, depths)
+    return PoolFeed(about, render, depths, workers, workers_seconds=max(beat, 1.0))
 
 
 def depth_parts(view: pool_view.PoolView) -> dict[str, str]:
@@ -145,19 +153,24 @@ def depth_parts(view: pool_view.PoolView) -> dict[str, str]:
 class PoolFeed:
     """A pool's page: its parts again at a change of its configuration or workers, and its
     depths at its runs' state changes, at most once every ``DEPTH_SECONDS`` (a busy pool's
-    runs change many times a second; each render counts its queues again)."""
+    runs change many times a second; each render counts its queues again). Heartbeats are
+    not events: the workers' list is read again every ``workers_seconds`` (the heartbeat
+    interval) and sent when a heartbeat or a status changed."""
 
     about: ColumnElement[bool]
     render: Callable[[Session], dict[str, str]]
     depths: Callable[[Session], dict[str, str]]
+    workers: Callable[[Session], dict[str, str]]
+    workers_seconds: float = IDLE_SECONDS
     due: float | None = None  # when the depths owed for runs seen meanwhile are sent
     last_depths: float = -DEPTH_SECONDS
+    workers_due: float = field(default_factory=time.monotonic)
+    workers_shown: dict[str, str] | None = None  # as last sent (None: as the page was drawn)
 
     @property
     def wait_seconds(self) -> float:
-        if self.due is None:
-            return IDLE_SECONDS
-        return max(self.due - time.monotonic(), 0.01)
+        due = self.workers_due if self.due is None else min(self.due, self.workers_due)
+        return max(due - time.monotonic(), 0.01)
 
     def read(
         self, session: Session, at: feeds.Position, settled_by: datetime | None
@@ -165,14 +178,28 @@ class PoolFeed:
         found, full = feeds.events_after(session, self.about, at, settled_by)
         now = time.monotonic()
         if any(not rid.startswith(feeds.RUN_PREFIX) for _, rid in found):
-            self.due = None  # the whole parts hold the depths too
+            self.due = None  # the whole parts hold the depths and the workers too
+            self.workers_shown = None
             return feeds.Batch(
                 [feeds.message("swap", feeds.Position(found[-1][0]), self.render(session))], full
             )
+        out = feeds.Batch(full=full)
+        if now >= self.workers_due:
+            out.messages += self._workers(session, feeds.Position(at.events))
         if found and self.due is None:
             self.due = max(now, self.last_depths + DEPTH_SECONDS)
         if self.due is None or now < self.due:
-            return feeds.Batch(full=full)
+            return out
         self.due, self.last_depths = None, now
         position = feeds.Position(at.events)
-        return feeds.Batch([feeds.message("swap", position, self.depths(session))], full)
+        out.messages.append(feeds.message("swap", position, self.depths(session)))
+        return out
+
+    def _workers(self, session: Session, position: feeds.Position) -> list[str]:
+        """The workers' list when it changed since the page last got it."""
+        self.workers_due = time.monotonic() + self.workers_seconds
+        parts = self.workers(session)
+        if parts == self.workers_shown:
+            return []
+        self.workers_shown = parts
+        return [feeds.message("swap", position, parts)]

@@ -10,6 +10,7 @@ deployment.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -125,6 +126,23 @@ def _row(pool: m.WorkPool, online: int, running: int, queues: int) -> PoolRow:
     )
 
 
+def _workers(session: Session, pool_id: str) -> Sequence[m.Worker]:
+    return session.scalars(
+        select(m.Worker).where(m.Worker.pool_id == pool_id).order_by(m.Worker.name).limit(SHOWN)
+    ).all()
+
+
+def read_workers(session: Session, name: str, heartbeat_seconds: float) -> list[s.Worker]:
+    """A pool's workers as its page lists them: status from the last heartbeat, now (404:
+    NotFound)."""
+    pool = get_pool(session, name)
+    now = datetime.now(UTC)
+    return [
+        documents.worker(w, now=now, heartbeat_seconds=heartbeat_seconds)
+        for w in _workers(session, pool.id)
+    ]
+
+
 def read_pool(session: Session, name: str, heartbeat_seconds: float) -> PoolView:
     """One pool: its queues in claim order, its deployments, workers and late runs (404:
     NotFound)."""
@@ -155,9 +173,7 @@ def read_pool(session: Session, name: str, heartbeat_seconds: float) -> PoolView
         )
         for q in sorted(pool.queues, key=lambda q: (q.priority, q.name))  # the claim's order
     ]
-    workers = session.scalars(
-        select(m.Worker).where(m.Worker.pool_id == pool.id).order_by(m.Worker.name).limit(SHOWN)
-    ).all()
+    workers = _workers(session, pool.id)
     beat = heartbeat_seconds
     online = sum(1 for w in workers if w.online and w.last_heartbeat >= _since(beat))
     late = session.scalars(

@@ -5,8 +5,9 @@
 //   field's data-type says how to read it (integer, number, boolean, json, enum (its option
 //   values are JSON), limit (empty: no limit), else text); a dotted name ("parameters.a.b")
 //   nests; a secret (data-type="secret") left empty sends its data-keep (the API's mask:
-//   "keep the stored value"). data-then="run" (or "block") opens the created run's (or
-//   block's) page, data-then="/ui/…" that page; otherwise the page reloads.
+//   "keep the stored value"), or nothing when its [data-clear-secret] box is ticked.
+//   data-then="run" (or "block", "automation") opens the created run's (block's,
+//   automation's) page, data-then="/ui/…" that page; otherwise the page reloads.
 // - <button data-api data-method data-body='{...}' data-then data-confirm> sends that body
 //   (after the confirm question, if any).
 // - <input type="checkbox" data-api data-field="fair"> sends {fair: checked}.
@@ -39,7 +40,10 @@ function read(field) {
     return raw === "" ? [false] : [true, raw === "true"];
   }
   if (type === "secret" && raw === "") {
-    // a stored secret is never sent to the page: the mask asks the API to keep it
+    // a stored secret is never sent to the page: the mask asks the API to keep it, and
+    // leaving an optional one out (its "Remove" box ticked) removes it
+    const remove = field.form?.querySelector(`[data-clear-secret="${CSS.escape(field.name)}"]`);
+    if (remove?.checked) return [false];
     if (field.dataset.keep) return [true, field.dataset.keep];
     if (field.required) throw new LocalError(field.name, "Required.");
     return [false];
@@ -138,6 +142,7 @@ async function change(scope, method, path, body, then) {
     const at = encodeURIComponent;
     if (then === "run" && doc.id) location.assign(`/ui/runs/${at(doc.id)}`);
     else if (then === "block" && doc.name) location.assign(`/ui/blocks/${at(doc.type)}/${at(doc.name)}`);
+    else if (then === "automation" && doc.id) location.assign(`/ui/automations/${at(doc.id)}`);
     else if (then?.startsWith("/ui/")) location.assign(then);
     else location.reload();
     return;

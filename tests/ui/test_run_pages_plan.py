@@ -1,0 +1,69 @@
+"""The runs list's cursor pages read the ``(created, id)`` index from the cursor on, in
+order: the plan, not a time, is asserted (the figures are bench/ui_list.py's)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from flowyard.orchestrator import run_pages
+from flowyard.store import models as m
+from flowyard.store.database import Database
+from tests.postgres import PostgresServer, fresh_database
+
+CURSOR = run_pages.encode_cursor(m.FlowRun(created=datetime(2026, 11, 22, tzinfo=UTC), id="r-5"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'plan.db'}")
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        db = Database(fresh_database(server, "run_pages_plan"))
+    db.migrate()
+    yield db
+    db.dispose()
+
+
+def _plan(db: Database, order: str) -> str:
+    """The store's plan for the page after ``CURSOR`` (the statement the page ran)."""
+    ran: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
+        if "FROM flow_runs" in statement and not statement.startswith("EXPLAIN"):
+            ran.append((statement, parameters))
+
+    event.listen(db._read_engine, "before_cursor_execute", seen)
+    try:
+        with db.read() as session:
+            where = run_pages.RunFilter.from_query({"order": order}, [])
+            run_pages.page(session, where, limit=50, cursor=CURSOR)
+            statement, parameters = ran[0]
+            if db.is_sqlite:
+                rows = session.connection().exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN {statement}", parameters
+                )
+                return " | ".join(str(row[-1]) for row in rows)
+            session.connection().exec_driver_sql("SET LOCAL enable_seqscan = off")
+            rows = session.connection().exec_driver_sql(f"EXPLAIN {statement}", parameters)
+            return " | ".join(str(row[0]) for row in rows)
+    finally:
+        event.remove(db._read_engine, "before_cursor_execute", seen)
+
+
+@pytest.mark.parametrize("order", ["newest", "oldest"])
+def test_a_cursor_page_is_a_range_of_the_created_id_index(database: Database, order: str):
+    """The cursor bounds the index read itself (an index condition; on SQLite in order, with
+    no sort): a page deep in a million runs does not filter its way past every newer run."""
+    plan = _plan(database, order)
+    assert "ix_flow_runs_created_id" in plan, plan
+    if database.is_sqlite:
+        assert "(created,id)" in plan.replace(" ", "") and "TEMP B-TREE" not in plan, plan
+    else:
+        assert "Index Cond: (ROW(created, (id)::text)" in plan, plan  # the planner may sort 50
