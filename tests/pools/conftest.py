@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
 from flowyard.pools import PoolQueues, connect
+from tests.helpers.redis_cluster import LocalCluster, running_cluster
 
 Body = Callable[[PoolQueues], Awaitable[None]]
 
@@ -27,3 +28,10 @@ def run_pools(redis_url: str) -> Callable[[Body], None]:
         asyncio.run(main())
 
     return run
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A real Redis Cluster of three primaries on loopback, for the session."""
+    with running_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster

@@ -27,49 +27,94 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 import structlog
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry as SyncRetry
 
 from flowyard.errors import QueueUnavailable
+from flowyard.pools import topology
 from flowyard.private_files import OWNER_ONLY_UMASK, private_directory
 from flowyard.utilities.ports import free_port
 
 log = structlog.get_logger()
 
 HOST = "127.0.0.1"
+Client = aioredis.Redis | AsyncRedisCluster
+"""A client of one server (or a Sentinel-watched primary) or of a Redis Cluster."""
 _NO_RETRY = SyncRetry(NoBackoff(), 0)
 
 
-def connect(url: str, *, socket_timeout: float = 10.0) -> aioredis.Redis:
-    """An asyncio client for ``url`` as PoolQueues and Wakeups expect it (str replies)."""
-    return aioredis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=5.0,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
-    )
+def connect(url: str, *, socket_timeout: float = 10.0) -> Client:
+    """An asyncio client for ``url`` as PoolQueues and Wakeups expect it (str replies).
+
+    ``redis://`` (or ``rediss://``, ``unix://``) is one server; ``redis+cluster://`` a
+    Redis Cluster, any of its nodes as the seed; ``redis+sentinel://`` a primary that
+    Sentinels watch, followed through a failover (see :mod:`flowyard.pools.topology`).
+    """
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": 5.0,
+    }
+    where = topology.parse(url)
+    if where.kind == "cluster":
+        return AsyncRedisCluster.from_url(
+            where.url, retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3), **options
+        )
+    retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2)
+    if where.kind == "sentinel":
+        return topology.sentinel_primary(where, retry=retry, **options)
+    return aioredis.Redis.from_url(where.url, retry=retry, **options)
 
 
-def describe(client: aioredis.Redis) -> str:
+def describe(client: Client) -> str:
     """Where a client points, for error messages (never includes credentials)."""
+    if isinstance(client, AsyncRedisCluster):
+        return "Redis Cluster " + ",".join(n.name for n in client.get_nodes()[:3])
     kwargs = client.connection_pool.connection_kwargs
     if kwargs.get("path"):
         return f"unix://{kwargs['path']}"
+    if kwargs.get("service_name"):
+        return f"Sentinel service {kwargs['service_name']}"
     return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
 
 
+UNAVAILABLE = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+)
+"""What says "Redis is away for now" (a failover counts), as opposed to a wrong command."""
+_NO_CLUSTER_NODE = "Redis Cluster cannot be connected"
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means Redis cannot be reached now (a cluster that no node of
+    answers included), rather than a mistake in what was asked."""
+    if isinstance(exc, UNAVAILABLE):
+        return True
+    return isinstance(exc, redis.exceptions.RedisClusterException) and str(exc).startswith(
+        _NO_CLUSTER_NODE
+    )
+
+
 @contextmanager
-def translated(client: aioredis.Redis) -> Iterator[None]:
-    """Turn redis connection failures into :class:`QueueUnavailable`."""
+def translated(client: Client) -> Iterator[None]:
+    """Turn redis connection failures (a cluster or Sentinel failing over too) into
+    :class:`QueueUnavailable`."""
     try:
         yield
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+    except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException) as exc:
+        if not unavailable(exc):
+            raise
         raise QueueUnavailable(f"Redis is unreachable at {describe(client)}: {exc}") from exc
 
 
