@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
+import redis
 import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel
+from redis.sentinel import Sentinel as SyncSentinel
 
 from flowyard.errors import InvalidInput
 
@@ -92,6 +94,27 @@ def sentinel_primary(where: Where, **options: Any) -> aioredis.Redis:
     primary: aioredis.Redis = sentinel.master_for(
         where.service,
         redis_class=aioredis.Redis,
+        db=where.db,
+        password=where.password,
+        username=where.username,
+        ssl=where.tls,
+        **options,
+    )
+    return primary
+
+
+def sync_client(url: str, **options: Any) -> redis.Redis:
+    """A synchronous client of one server or of a Sentinel-watched primary (RQ's);
+    InvalidInput for a cluster, which RQ cannot use."""
+    where = parse(url)
+    if where.kind == "cluster":
+        raise InvalidInput("a synchronous client of one server was asked for a Redis Cluster")
+    if where.kind == "single":
+        return redis.Redis.from_url(url, **options)
+    timeouts = {k: v for k, v in options.items() if k.startswith("socket_")}
+    sentinel = SyncSentinel(list(where.sentinels), sentinel_kwargs=timeouts)
+    primary: redis.Redis = sentinel.master_for(
+        where.service,
         db=where.db,
         password=where.password,
         username=where.username,
