@@ -86,19 +86,23 @@ def describe(client: Client) -> str:
 
 
 UNAVAILABLE = (
-    redis.exceptions.ConnectionError,
+    redis.exceptions.ConnectionError,  # BusyLoadingError too: a restarted Redis loading
     redis.exceptions.TimeoutError,
-    redis.exceptions.ClusterDownError,
+    redis.exceptions.ClusterDownError,  # MasterDownError too
     redis.exceptions.TryAgainError,
     redis.exceptions.SlotNotCoveredError,
+    redis.exceptions.ReadOnlyError,  # a failover demoted the primary this connection knew
+    redis.exceptions.OutOfMemoryError,
 )
-"""What says "Redis is away for now" (a failover counts), as opposed to a wrong command."""
+"""What says "Redis cannot take this now" (a failover counts), not a wrong command."""
+CLUSTER_NODE = (redis.exceptions.AskError, redis.exceptions.ClusterCrossSlotError)
+"""What a Redis Cluster node answers a client that does not know it is one (MOVED too)."""
 _NO_CLUSTER_NODE = "Redis Cluster cannot be connected"
 
 
 def unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` means Redis cannot be reached now (a cluster that no node of
-    answers included), rather than a mistake in what was asked."""
+    """Whether ``exc`` means Redis cannot be reached or written now (a cluster that no
+    node of answers included), rather than a mistake in what was asked."""
     if isinstance(exc, UNAVAILABLE):
         return True
     return isinstance(exc, redis.exceptions.RedisClusterException) and str(exc).startswith(
@@ -108,11 +112,17 @@ def unavailable(exc: BaseException) -> bool:
 
 @contextmanager
 def translated(client: Client) -> Iterator[None]:
-    """Turn redis connection failures (a cluster or Sentinel failing over too) into
-    :class:`QueueUnavailable`."""
+    """Turn redis failures that are not the request's fault into :class:`QueueUnavailable`:
+    connection failures, a cluster or Sentinel failing over, and a cluster reached through
+    a one-server URL (a write that reached the store is then queued by the next rebuild)."""
     try:
         yield
     except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException) as exc:
+        if isinstance(exc, CLUSTER_NODE):
+            raise QueueUnavailable(
+                f"Redis at {describe(client)} is a Redis Cluster node: set FLOWYARD_REDIS_URL "
+                f"to redis+cluster://host:port ({exc})"
+            ) from exc
         if not unavailable(exc):
             raise
         raise QueueUnavailable(f"Redis is unreachable at {describe(client)}: {exc}") from exc
