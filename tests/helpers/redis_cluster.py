@@ -161,3 +161,62 @@ def pools_on_every_node(cluster: LocalCluster, prefix: str) -> list[str]:
         if len(found) == len(cluster.primaries()):
             return list(found.values())
     raise LookupError("no pool names found for every primary")
+
+
+SERVICE = "flowyard"
+
+
+class LocalSentinel:
+    """A primary, one replica and three Sentinels watching them as :data:`SERVICE`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.nodes: list[Node] = []
+        try:
+            self.primary = self._start(Node(folder / "primary", free_port()))
+            replica_of = ["--replicaof", HOST, str(self.primary.port)]
+            self.replica = self._start(Node(folder / "replica", free_port(), *replica_of))
+            for i in range(3):
+                conf = folder / f"sentinel-{i}" / "sentinel.conf"
+                conf.parent.mkdir(parents=True)
+                conf.write_text(
+                    f"sentinel monitor {SERVICE} {HOST} {self.primary.port} 2\n"
+                    f"sentinel down-after-milliseconds {SERVICE} 1000\n"
+                    f"sentinel failover-timeout {SERVICE} 10000\n"
+                )
+                self._start(Node(conf.parent, free_port(), str(conf), "--sentinel"))
+            wait_until(self._formed, timeout=30, message="the Sentinels know each other")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, node: Node) -> Node:
+        self.nodes.append(node)
+        return node
+
+    @property
+    def sentinels(self) -> list[Node]:
+        return self.nodes[2:]
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"{HOST}:{node.port}" for node in self.sentinels)
+        return f"redis+sentinel://{hosts}/{SERVICE}/0"
+
+    def _formed(self) -> bool:
+        """Every Sentinel sees the replica and the two other Sentinels."""
+        for node in self.sentinels:
+            if len(node.client.execute_command("SENTINEL", "REPLICAS", SERVICE)) != 1:
+                return False
+            if len(node.client.execute_command("SENTINEL", "SENTINELS", SERVICE)) != 2:
+                return False
+        return True
+
+    def primary_port(self) -> int:
+        """The port of the primary the Sentinels name now."""
+        sentinel = self.sentinels[0].client
+        _, port = sentinel.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE)
+        return int(port)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()

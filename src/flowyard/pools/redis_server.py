@@ -85,6 +85,19 @@ def describe(client: Client) -> str:
     return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
 
 
+async def serving_servers(client: Client) -> frozenset[str]:
+    """The run ids of the Redis servers that hold the data now (a cluster's primaries).
+
+    Another set than before means a server restarted or a replica took over, either of
+    which may have lost the latest writes: the queues are then rebuilt from the store."""
+    if isinstance(client, AsyncRedisCluster):
+        answers = await client.info("server", target_nodes=AsyncRedisCluster.PRIMARIES)
+        if "run_id" in answers:  # one primary: its answer, not one per node
+            answers = {"": answers}
+        return frozenset(str(info["run_id"]) for info in answers.values())
+    return frozenset({str((await client.info("server"))["run_id"])})
+
+
 UNAVAILABLE = (
     redis.exceptions.ConnectionError,  # BusyLoadingError too: a restarted Redis loading
     redis.exceptions.TimeoutError,

@@ -40,6 +40,8 @@ class PoolScripts:
         self._redis = redis
         self._layouts: dict[str, Layout] = {}
         self._scripts = register_scripts(redis, SCRIPTS)
+        self._built_on: frozenset[str] | None = None  # the servers of the last rebuild
+        self._serving: frozenset[str] | None = None  # the servers seen last
 
     async def _layout(self, pool: str, *, reload: bool = False) -> Layout:
         if reload or pool not in self._layouts:
