@@ -5,7 +5,9 @@ For each topology a fresh server (SQLite) runs on it. Due → claimed: one claim
 while runs fall due 15 ms apart (``claim_latency``'s measure). Claims per second: runs are
 queued in ``--pools`` pools whose slots spread over the cluster's primaries, then one
 claimer process per pool drains its pool (``claim_throughput``'s claimer, heartbeating what
-it holds); each run is counted once and ``claimed_again`` must be 0.
+it holds); each run is counted once and ``claimed_again`` must be 0. Failover: on a
+cluster of 3 primaries + 3 replicas, pools on every primary drain while the primary of one
+dies; the seconds until its pool's claims flow again, runs lost and claimed twice (0, 0).
 
     python bench/redis_cluster.py [--latency-runs 300] [--runs 2000] [--pools 4]
 """
@@ -16,6 +18,7 @@ import argparse
 import multiprocessing
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +29,9 @@ from claim_throughput import claimer
 from common import embedded_server, make_deployment, summary, write_results
 
 from flowyard import schemas as s
+from flowyard.client import FlowyardClient
+from flowyard.errors import ApiError, ApiUnavailable
+from flowyard.workers.process import ProcessWorker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.helpers.redis_cluster import LocalCluster, pools_on_every_node  # noqa: E402
@@ -52,6 +58,22 @@ def pool_names(cluster: LocalCluster | None, count: int, prefix: str) -> list[st
     while len(names) < count:
         names += pools_on_every_node(cluster, f"{prefix}{len(names)}")
     return names[:count]
+
+
+def deployment_in(api, pool: str, flows_dir: Path) -> s.Deployment:
+    """A new process pool and a deployment of its own (``make_deployment`` names every
+    deployment after its flow, so a second pool would take the first one's over)."""
+    template = ProcessWorker.default_base_job_template()
+    api.create_work_pool(s.WorkPoolCreate(name=pool, type="process", base_job_template=template))
+    return api.create_deployment(
+        s.DeploymentCreate(
+            name=f"trivial-{pool}",
+            flow_name="trivial",
+            entrypoint="flows.py:trivial",
+            path=str(flows_dir),
+            pool_name=pool,
+        )
+    )
 
 
 def queue_runs(api, deployments: list[s.Deployment], runs: int) -> None:
@@ -99,10 +121,91 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, object]:
             figures["due_to_claimed_ms"] = summary(latencies)
             for batch in (1, 10):
                 pools = pool_names(cluster, args.pools, f"b{batch}")
-                deployments = [make_deployment(api, pool, flows_dir) for pool in pools]
+                deployments = [deployment_in(api, pool, flows_dir) for pool in pools]
                 queue_runs(api, deployments, args.runs)
                 figures[f"batch_{batch}"] = claims_per_second(server, pools, batch)
     return figures
+
+
+DRAIN_SECONDS = 120.0
+"""A pool still not drained by then is reported with its runs lost."""
+
+
+class Drain:
+    """One thread per pool claims 10 runs at a time until its pool is empty, riding out
+    errors (the API answers 503 while a primary fails over); when each run came."""
+
+    def __init__(self, server, pools: list[str]) -> None:
+        self.server = server
+        self.claims: list[tuple[float, str, str]] = []  # (when, pool, run id)
+        self.errors = 0
+        self.last_error = ""
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._drain, args=(p,)) for p in pools]
+
+    def __enter__(self) -> Drain:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for thread in self._threads:
+            thread.join()
+
+    def count(self, pool: str) -> int:
+        with self._lock:
+            return sum(1 for _, of, _ in self.claims if of == pool)
+
+    def _drain(self, pool: str) -> None:
+        deadline = time.monotonic() + DRAIN_SECONDS
+        with FlowyardClient(self.server.url, retry_seconds=0) as api:
+            while time.monotonic() < deadline:
+                try:
+                    runs = api.claim(pool, s.ClaimRequest(worker_name=pool, max_runs=10))
+                except (ApiError, ApiUnavailable) as exc:
+                    with self._lock:
+                        self.errors += 1
+                        self.last_error = str(exc)
+                    continue
+                if not runs:
+                    return
+                now = time.time()
+                with self._lock:
+                    self.claims += [(now, pool, claimed.run.id) for claimed in runs]
+
+
+def failover(args: argparse.Namespace) -> dict[str, object]:
+    """A 3+3 cluster; while pools on every primary drain, the primary of the first dies:
+    seconds until that pool's claims flow again, runs lost and claimed twice."""
+    folder = Path(tempfile.mkdtemp(prefix="flowyard-bench-failover-"))
+    cluster = LocalCluster(folder, primaries=3, replicas=1)
+    env = {"FLOWYARD_REDIS_URL": cluster.url, "FLOWYARD_CLAIM_LEASE_SECONDS": "600"}
+    try:
+        with embedded_server(env) as (server, flows_dir), server.client() as api:
+            seed = cluster.nodes[0].port
+            on_seed = lambda pool: cluster.node_of(f"{{{pool}}}") == seed  # noqa: E731
+            pools = sorted(pools_on_every_node(cluster, "fo"), key=on_seed)  # the seed's last
+            queue_runs(api, [deployment_in(api, pool, flows_dir) for pool in pools], args.runs)
+            doomed_port = cluster.node_of(f"{{{pools[0]}}}")
+            doomed = next(node for node in cluster.nodes if node.port == doomed_port)
+            with Drain(server, pools) as drain:
+                while drain.count(pools[0]) < args.runs // len(pools) // 3:
+                    time.sleep(0.01)
+                killed = time.time()
+                doomed.kill()
+            after = [when for when, pool, _ in drain.claims if pool == pools[0] and when > killed]
+            run_ids = [run_id for _, _, run_id in drain.claims]
+    finally:
+        cluster.stop()
+    queued = len(pools) * (args.runs // len(pools))
+    return {
+        "runs_queued": queued,
+        "seconds_to_claims_again": (min(after) - killed) if after else None,
+        "runs_lost": queued - len(set(run_ids)),
+        "claimed_again": len(run_ids) - len(set(run_ids)),
+        "claim_errors_during_failover": drain.errors,
+        "last_claim_error": drain.last_error,
+    }
 
 
 def main() -> None:
@@ -112,6 +215,7 @@ def main() -> None:
     parser.add_argument("--pools", type=int, default=4)
     args = parser.parse_args()
     figures = {name: measure(name, args) for name in ("single", "cluster")}
+    figures["cluster_failover"] = failover(args)
     write_results("redis_cluster", {"runs": args.runs, "pools": args.pools, **figures})
 
 
