@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from flowyard.pools import PoolQueues, connect
-from tests.helpers.redis_cluster import LocalCluster, running_cluster
 
 Body = Callable[[PoolQueues], Awaitable[None]]
 
@@ -28,10 +27,3 @@ def run_pools(redis_url: str) -> Callable[[Body], None]:
         asyncio.run(main())
 
     return run
-
-
-@pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    """A real Redis Cluster of three primaries on loopback, for the session."""
-    with running_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
-        yield cluster

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
-from flowyard.errors import InvalidInput
+from flowyard.errors import InvalidInput, QueueUnavailable
 from flowyard.pools import Leadership, PoolQueues, QueueConfig, Wakeups, connect, keys
 from flowyard.pools.task_queue import TaskQueue
 from flowyard.pools.topology import parse
@@ -134,3 +134,26 @@ class TestRedisUrls:
         """redis://, rediss:// and unix:// stay single-server URLs, untouched."""
         for url in ("redis://h:1/0", "rediss://h:1", "unix:///tmp/r.sock"):
             assert parse(url) == parse(url).__class__("single", url)
+
+
+def test_a_one_server_url_to_a_cluster_node_says_what_to_use(redis_cluster: LocalCluster) -> None:
+    """A pool on another node than the one a plain redis:// URL names is QueueUnavailable
+    (503, never a 500 after the store was written) naming the redis+cluster:// scheme."""
+    seed = redis_cluster.nodes[0].port
+    pool = next(
+        p
+        for p in pools_on_every_node(redis_cluster, "moved")
+        if redis_cluster.node_of(f"{{{p}}}") != seed
+    )
+
+    async def body() -> None:
+        plain = connect(f"redis://127.0.0.1:{seed}/0")
+        try:
+            with pytest.raises(QueueUnavailable, match=r"redis\+cluster://"):
+                await PoolQueues(plain).sync_pool(
+                    pool, paused=False, concurrency_limit=None, queues=[QueueConfig("default")]
+                )
+        finally:
+            await plain.aclose()
+
+    asyncio.run(body())

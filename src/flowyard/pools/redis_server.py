@@ -131,7 +131,7 @@ def translated(client: Client) -> Iterator[None]:
     try:
         yield
     except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException) as exc:
-        if isinstance(exc, CLUSTER_NODE):
+        if isinstance(exc, CLUSTER_NODE) and not isinstance(client, AsyncRedisCluster):
             raise QueueUnavailable(
                 f"Redis at {describe(client)} is a Redis Cluster node: set FLOWYARD_REDIS_URL "
                 f"to redis+cluster://host:port ({exc})"
