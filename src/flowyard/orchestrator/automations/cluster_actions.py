@@ -119,8 +119,8 @@ class ClusterActionQueue:
         again = [row.id for row in lost if row.status == "pending" or row.attempts <= retries]
         with self.orch.db.session() as session:
             session.execute(
-                update(m.AutomationAction)
-                .where(m.AutomationAction.id.in_(again), m.AutomationAction.status == "running")
+                update(Action)
+                .where(Action.id.in_(again), Action.status == "running")
                 .values(status="pending")
             )
         self._put(again, time.time())
@@ -132,12 +132,10 @@ class ClusterActionQueue:
         grace = timedelta(seconds=self.orch.settings.automation_action_requeue_after_seconds)
         with self.orch.db.read() as session:
             query = (
-                select(
-                    m.AutomationAction.id, m.AutomationAction.status, m.AutomationAction.attempts
-                )
-                .join(m.AutomationFiring, m.AutomationFiring.id == m.AutomationAction.firing_id)
+                select(Action.id, Action.status, Action.attempts)
+                .join(m.AutomationFiring, m.AutomationFiring.id == Action.firing_id)
                 .where(
-                    m.AutomationAction.status.in_(("pending", "running")),
+                    Action.status.in_(("pending", "running")),
                     m.AutomationFiring.fired < datetime.now(UTC) - grace,
                 )
                 .limit(SWEEP_BATCH)
@@ -184,8 +182,10 @@ class ClusterActionQueue:
     def _run(self, action_id: str) -> None:
         try:
             actions.run_action(action_id)
-        except Exception as exc:  # recorded on the row by run_action; a retry if it is pending
-            log.debug("automation_action_attempt_failed", action_id=action_id, error=str(exc))
+        except Exception as exc:  # recorded on the row (secrets scrubbed); a retry if pending
+            log.debug(
+                "automation_action_attempt_failed", action_id=action_id, kind=type(exc).__name__
+            )
         retry_at = self._retry_at(action_id)
         try:
             if retry_at is not None:
@@ -197,9 +197,7 @@ class ClusterActionQueue:
     def _retry_at(self, action_id: str) -> float | None:
         """When a row left pending by a failed attempt runs again; None when it is done."""
         with self.orch.db.read() as session:
-            row = session.scalar(
-                select(m.AutomationAction).where(m.AutomationAction.id == action_id)
-            )
+            row = session.get(Action, action_id)
             if row is None or row.status != "pending":
                 return None
             intervals = self.orch.settings.automation_action_retry_intervals
