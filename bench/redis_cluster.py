@@ -137,7 +137,7 @@ class Drain:
 
     def __init__(self, server, pools: list[str]) -> None:
         self.server = server
-        self.claims: list[tuple[float, str, str]] = []  # (when, pool, run id)
+        self.claims: list[tuple[float, float, str, str]] = []  # (sent, answered, pool, run)
         self.errors = 0
         self.last_error = ""
         self._lock = threading.Lock()
@@ -154,12 +154,13 @@ class Drain:
 
     def count(self, pool: str) -> int:
         with self._lock:
-            return sum(1 for _, of, _ in self.claims if of == pool)
+            return sum(1 for *_, of, _ in self.claims if of == pool)
 
     def _drain(self, pool: str) -> None:
         deadline = time.monotonic() + DRAIN_SECONDS
         with FlowyardClient(self.server.url, retry_seconds=0) as api:
             while time.monotonic() < deadline:
+                sent = time.time()
                 try:
                     runs = api.claim(pool, s.ClaimRequest(worker_name=pool, max_runs=10))
                 except (ApiError, ApiUnavailable) as exc:
@@ -171,7 +172,7 @@ class Drain:
                     return
                 now = time.time()
                 with self._lock:
-                    self.claims += [(now, pool, claimed.run.id) for claimed in runs]
+                    self.claims += [(sent, now, pool, claimed.run.id) for claimed in runs]
 
 
 def failover(args: argparse.Namespace) -> dict[str, object]:
@@ -193,8 +194,9 @@ def failover(args: argparse.Namespace) -> dict[str, object]:
                     time.sleep(0.01)
                 killed = time.time()
                 doomed.kill()
-            after = [when for when, pool, _ in drain.claims if pool == pools[0] and when > killed]
-            run_ids = [run_id for _, _, run_id in drain.claims]
+            # claims asked for after the death (one already on its way may still be answered)
+            after = [at for sent, at, pool, _ in drain.claims if pool == pools[0] and sent > killed]
+            run_ids = [run_id for *_, run_id in drain.claims]
     finally:
         cluster.stop()
     queued = len(pools) * (args.runs // len(pools))
