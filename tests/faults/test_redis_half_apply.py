@@ -16,13 +16,17 @@ from tests.waiting import wait_until
 
 
 def test_writes_made_while_redis_is_down_succeed_and_reach_redis_later(tmp_path, flows_dir):
-    """Every write answers success (not a 503 or 500 over a committed row); once Redis is
-    back (empty) the pool's limit and queue reach it and the run completes."""
+    """Every write answers success (not a 503 or 500 over a committed row), tag concurrency
+    limits set and deleted too; once Redis is back (empty) the pool's limit and queue reach
+    it and the run completes."""
     with (
         server_on_own_redis(tmp_path) as (server, own_redis, workers),
         server.client(retry_seconds=0) as api,
     ):
+        api.set_concurrency_limit("gone-in-outage", 3)
         own_redis.stop()
+        assert api.set_concurrency_limit("made-in-outage", 2).active_slots == 0
+        api.delete_concurrency_limit("gone-in-outage")
         template = ProcessWorker.default_base_job_template()
         api.create_work_pool(
             s.WorkPoolCreate(
@@ -50,3 +54,4 @@ def test_writes_made_while_redis_is_down_succeed_and_reach_redis_later(tmp_path,
         finally:
             client.close()
         assert config["limit"] == "2" and config["q:urgent:priority"] == "1"
+        assert [limit.tag for limit in api.list_concurrency_limits()] == ["made-in-outage"]
