@@ -11,6 +11,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from flowyard.errors import InvalidInput, QueueUnavailable
 from flowyard.pools import Leadership, PoolQueues, QueueConfig, Wakeups, connect, keys
+from flowyard.pools.redis_server import describe
 from flowyard.pools.task_queue import TaskQueue
 from flowyard.pools.topology import parse
 from tests.helpers.redis_cluster import LocalCluster, pools_on_every_node
@@ -129,6 +130,13 @@ class TestRedisUrls:
         """A Sentinel URL must name the service whose primary it follows."""
         with pytest.raises(InvalidInput, match="service"):
             parse("redis+sentinel://s1:26379")
+
+    def test_errors_say_which_redis_without_its_password(self) -> None:
+        """A Sentinel client is described by its service, a cluster client by its seed."""
+        sentinel = connect("redis+sentinel://:pw@127.0.0.1:1,127.0.0.1:2/orders/0")
+        cluster = connect("redis+cluster://:pw@127.0.0.1:7000/0")
+        assert describe(sentinel) == "the primary of Sentinel service 'orders'"
+        assert describe(cluster) == "Redis Cluster 127.0.0.1:7000"
 
     def test_other_urls_are_one_server(self) -> None:
         """redis://, rediss:// and unix:// stay single-server URLs, untouched."""

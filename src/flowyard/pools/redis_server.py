@@ -76,12 +76,16 @@ def connect(url: str, *, socket_timeout: float = 10.0) -> Client:
 def describe(client: Client) -> str:
     """Where a client points, for error messages (never includes credentials)."""
     if isinstance(client, AsyncRedisCluster):
-        return "Redis Cluster " + ",".join(n.name for n in client.get_nodes()[:3])
+        known = [node.name for node in client.get_nodes()] or list(
+            client.nodes_manager.startup_nodes
+        )
+        return "Redis Cluster " + ",".join(known[:3])
+    service = getattr(client.connection_pool, "service_name", None)
+    if service:
+        return f"the primary of Sentinel service {service!r}"
     kwargs = client.connection_pool.connection_kwargs
     if kwargs.get("path"):
         return f"unix://{kwargs['path']}"
-    if kwargs.get("service_name"):
-        return f"Sentinel service {kwargs['service_name']}"
     return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
 
 
