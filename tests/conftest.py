@@ -15,6 +15,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
 
 from flowyard.pools import ManagedRedis  # noqa: E402
+from tests.helpers.redis_cluster import LocalCluster, running_cluster  # noqa: E402
 from tests.postgres import PostgresServer, find_bin  # noqa: E402
 
 
@@ -34,6 +35,14 @@ def redis_url(redis_server: ManagedRedis) -> str:
     finally:
         client.close()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A real Redis Cluster of three primaries on loopback for the session (~2 s to form);
+    a test that needs it empty calls ``flush()``."""
+    with running_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

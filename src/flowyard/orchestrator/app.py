@@ -47,7 +47,7 @@ from flowyard.orchestrator.api import (
 from flowyard.orchestrator.api.api_keys import install_auth
 from flowyard.orchestrator.authority import guard
 from flowyard.orchestrator.automations import evaluator as automation_evaluator
-from flowyard.orchestrator.automations.action_queue import ActionQueue
+from flowyard.orchestrator.automations.action_queue import open_action_queue
 from flowyard.orchestrator.automations.action_queue import requeue_stale_once as action_sweep
 from flowyard.orchestrator.event_stream import EventStream
 from flowyard.orchestrator.limits import LimitsMiddleware
@@ -130,7 +130,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             return await task_leases_once(orch, background)
 
         await wakeups.start()
-        orch.action_queue = ActionQueue(redis_url, orch)
+        orch.action_queue = open_action_queue(redis_url, orch)
         orch.action_queue.start()
         services = [
             # every replica keeps its own Redis writes in step; one leads the rest

@@ -13,12 +13,12 @@ import asyncio
 from collections import deque
 from typing import Any
 
-import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
 from flowyard.events.schemas import Event, dumps
 from flowyard.pools import keys
+from flowyard.pools.redis_server import Client
 from flowyard.utilities.tasks import cancel_and_wait
 
 log = structlog.get_logger()
@@ -27,7 +27,7 @@ log = structlog.get_logger()
 class EventStream:
     """The process's publisher of committed events."""
 
-    def __init__(self, redis: aioredis.Redis, maxlen: int) -> None:
+    def __init__(self, redis: Client, maxlen: int) -> None:
         self._redis = redis
         self.maxlen = maxlen
         self._pending: deque[Event] = deque()

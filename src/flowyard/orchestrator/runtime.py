@@ -21,6 +21,7 @@ from flowyard.store import Database
 
 if TYPE_CHECKING:
     from flowyard.orchestrator.automations.action_queue import ActionQueue
+    from flowyard.orchestrator.automations.cluster_actions import ClusterActionQueue
 
 T = TypeVar("T")
 
@@ -49,7 +50,7 @@ class Orchestrator:
     log_writes: asyncio.Lock = field(default_factory=asyncio.Lock)
     run_token_key: bytes = b""  # signs run tokens (api/run_tokens.py); set once at start
     event_stream: EventStream = field(init=False)  # set when the app starts
-    action_queue: ActionQueue = field(init=False)  # automation actions (RQ); set at start
+    action_queue: ActionQueue | ClusterActionQueue = field(init=False)  # RQ, or ours on a cluster
 
     def begin_stopping(self) -> None:
         """The server is stopping: services end their loops, and long-polls (claims, event

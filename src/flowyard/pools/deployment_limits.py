@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from flowyard.pools import keys
-from flowyard.pools.redis_server import translated
+from flowyard.pools.redis_server import Client, translated
 
 
 def _value(limit: int, cancel_new: bool) -> str:
@@ -25,7 +23,7 @@ def _value(limit: int, cancel_new: bool) -> str:
 class DeploymentLimits:
     """Writes the deployment limits of each pool; one instance per process is enough."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: Client) -> None:
         self._redis = redis
 
     async def set(
@@ -42,8 +40,8 @@ class DeploymentLimits:
                 else:
                     value = _value(limit, cancel_new)
                     pipe.hset(keys.deployment_limits(pool), deployment_id, value)
-                pipe.publish(keys.wake_channel(pool), "config")
                 await pipe.execute()
+            await self._redis.publish(keys.wake_channel(pool), "config")  # not pipelined: Cluster
 
     async def replace(self, pool: str, limits: Mapping[str, tuple[int, bool]]) -> None:
         """Replace every deployment limit of the pool: deployment → (limit, cancel_new)."""
@@ -55,8 +53,8 @@ class DeploymentLimits:
                         dep: _value(n, cancel) for dep, (n, cancel) in limits.items()
                     }
                     pipe.hset(keys.deployment_limits(pool), mapping=values)
-                pipe.publish(keys.wake_channel(pool), "config")
                 await pipe.execute()
+            await self._redis.publish(keys.wake_channel(pool), "config")  # not pipelined: Cluster
 
     async def running(self, pool: str, deployment_id: str) -> int:
         """How many runs of the deployment hold its slots."""

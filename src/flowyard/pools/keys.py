@@ -42,11 +42,13 @@ take runs of several tasks at once (``K`` = task key)::
     fy:{tasks}:bg:leases   ZSET  run_id -> lease expiry    claimed runs not yet ended
     fy:{tasks}:bg:claims   HASH  run_id -> {"token", "key", "worker"} (JSON)
 
-Keys that belong to no pool::
+Keys that belong to no pool, each with a hash tag of its own (a key without one would be
+placed by its whole name, which is as good, but a tag says it was meant)::
 
-    fy:built           STRING  set once the queues were rebuilt from the store; its
-                               absence means Redis lost its data (restart, flush)
-    fy:leader          STRING  the API replica that runs the singleton services, with a TTL
+    fy:{built}         STRING  set once the queues were rebuilt from the store; its
+                               absence means Redis lost its data (restart, flush, a
+                               failover to a replica that had not caught up)
+    fy:{leader}        STRING  the API replica that runs the singleton services, with a TTL
 
 Events are fanned out on one stream with its own hash tag (``EVENTS_STREAM``)::
 
@@ -65,8 +67,8 @@ from flowyard.errors import InvalidInput
 PREFIX = "fy"
 WAKE_PATTERN = f"{PREFIX}:{{*}}:wake"
 
-BUILT = f"{PREFIX}:built"
-LEADER = f"{PREFIX}:leader"
+BUILT = f"{PREFIX}:{{built}}"
+LEADER = f"{PREFIX}:{{leader}}"
 
 PAUSED = "paused"
 LIMIT = "limit"

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import uuid
 
-import redis.asyncio as aioredis
-
 from flowyard.pools import keys
-from flowyard.pools.redis_server import translated
+from flowyard.pools.redis_server import Client, translated
 
 # Renew when ours, take when free; 1 when held by us afterwards.
 _HOLD = """
@@ -37,7 +35,7 @@ return 0
 class Leadership:
     """This replica's claim on the singleton services."""
 
-    def __init__(self, redis: aioredis.Redis, ttl_seconds: float) -> None:
+    def __init__(self, redis: Client, ttl_seconds: float) -> None:
         self._redis = redis
         self.identity = uuid.uuid4().hex
         self.ttl_ms = max(1, int(ttl_seconds * 1000))

@@ -13,6 +13,8 @@ concern, each in its own module:
 
 from __future__ import annotations
 
+import structlog
+
 from flowyard.pools import keys
 from flowyard.pools.configuration import PoolConfiguration
 from flowyard.pools.leases import PoolLeases
@@ -24,6 +26,7 @@ from flowyard.pools.models import (
     layout_from_config,
     queue_fields,
 )
+from flowyard.pools.redis_server import serving_servers
 from flowyard.pools.runs import PoolRuns
 from flowyard.pools.scripts import boundary
 
@@ -36,6 +39,9 @@ __all__ = [
     "layout_from_config",
     "queue_fields",
 ]
+
+
+log = structlog.get_logger()
 
 
 class PoolQueues(PoolConfiguration, PoolRuns, PoolLeases):
@@ -54,12 +60,20 @@ class PoolQueues(PoolConfiguration, PoolRuns, PoolLeases):
 
     @boundary
     async def mark_built(self) -> None:
-        """Record that the queues were rebuilt from the store."""
+        """Record that the queues were rebuilt from the store, on the servers that
+        :meth:`is_built` saw last (a failover during the rebuild is then noticed)."""
         await self._redis.set(keys.BUILT, "1")
+        self._built_on = self._serving or await serving_servers(self._redis)
 
     @boundary
     async def is_built(self) -> bool:
-        """False when Redis lost its data since the last rebuild (restarted or flushed)."""
+        """False when Redis lost its data since the last rebuild: restarted or flushed (no
+        ``fy:{built}``), or other servers serve it now (a failover to a replica that may
+        not have had the latest writes)."""
+        self._serving = await serving_servers(self._redis)
+        if self._built_on is not None and self._serving != self._built_on:
+            log.warning("redis_servers_changed", before=len(self._built_on), now=len(self._serving))
+            return False
         return bool(await self._redis.exists(keys.BUILT))
 
     @boundary

@@ -27,49 +27,121 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 import structlog
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry as SyncRetry
 
 from flowyard.errors import QueueUnavailable
+from flowyard.pools import topology
 from flowyard.private_files import OWNER_ONLY_UMASK, private_directory
 from flowyard.utilities.ports import free_port
 
 log = structlog.get_logger()
 
 HOST = "127.0.0.1"
+Client = aioredis.Redis | AsyncRedisCluster
+"""A client of one server (or a Sentinel-watched primary) or of a Redis Cluster."""
 _NO_RETRY = SyncRetry(NoBackoff(), 0)
 
 
-def connect(url: str, *, socket_timeout: float = 10.0) -> aioredis.Redis:
-    """An asyncio client for ``url`` as PoolQueues and Wakeups expect it (str replies)."""
-    return aioredis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=5.0,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
-    )
+def connect(url: str, *, socket_timeout: float = 10.0) -> Client:
+    """An asyncio client for ``url`` as PoolQueues and Wakeups expect it (str replies).
+
+    ``redis://`` (or ``rediss://``, ``unix://``) is one server; ``redis+cluster://`` a
+    Redis Cluster, any of its nodes as the seed; ``redis+sentinel://`` a primary that
+    Sentinels watch, followed through a failover (see :mod:`flowyard.pools.topology`).
+    """
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": 5.0,
+    }
+    where = topology.parse(url)
+    if where.kind == "cluster":
+        return AsyncRedisCluster.from_url(
+            where.url, retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3), **options
+        )
+    retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2)
+    if where.kind == "sentinel":
+        return topology.sentinel_primary(where, retry=retry, **options)
+    return aioredis.Redis.from_url(where.url, retry=retry, **options)
 
 
-def describe(client: aioredis.Redis) -> str:
+def describe(client: Client) -> str:
     """Where a client points, for error messages (never includes credentials)."""
+    if isinstance(client, AsyncRedisCluster):
+        known = [node.name for node in client.get_nodes()] or list(
+            client.nodes_manager.startup_nodes
+        )
+        return "Redis Cluster " + ",".join(known[:3])
+    service = getattr(client.connection_pool, "service_name", None)
+    if service:
+        return f"the primary of Sentinel service {service!r}"
     kwargs = client.connection_pool.connection_kwargs
     if kwargs.get("path"):
         return f"unix://{kwargs['path']}"
     return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
 
 
+async def serving_servers(client: Client) -> frozenset[str]:
+    """The run ids of the Redis servers that hold the data now (a cluster's primaries).
+
+    Another set than before means a server restarted or a replica took over, either of
+    which may have lost the latest writes: the queues are then rebuilt from the store."""
+    if isinstance(client, AsyncRedisCluster):
+        answers = await client.info("server", target_nodes=AsyncRedisCluster.PRIMARIES)
+        if "run_id" in answers:  # one primary: its answer, not one per node
+            answers = {"": answers}
+        return frozenset(str(info["run_id"]) for info in answers.values())
+    return frozenset({str((await client.info("server"))["run_id"])})
+
+
+UNAVAILABLE = (
+    redis.exceptions.ConnectionError,  # BusyLoadingError too: a restarted Redis loading
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterDownError,  # MasterDownError too
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+    redis.exceptions.ReadOnlyError,  # a failover demoted the primary this connection knew
+    redis.exceptions.OutOfMemoryError,
+)
+"""What says "Redis cannot take this now" (a failover counts), not a wrong command."""
+CLUSTER_NODE = (redis.exceptions.AskError, redis.exceptions.ClusterCrossSlotError)
+"""What a Redis Cluster node answers a client that does not know it is one (MOVED too)."""
+_NO_CLUSTER_NODE = "Redis Cluster cannot be connected"
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means Redis cannot be reached or written now (a cluster that no
+    node of answers included), rather than a mistake in what was asked."""
+    if isinstance(exc, UNAVAILABLE):
+        return True
+    return isinstance(exc, redis.exceptions.RedisClusterException) and str(exc).startswith(
+        _NO_CLUSTER_NODE
+    )
+
+
 @contextmanager
-def translated(client: aioredis.Redis) -> Iterator[None]:
-    """Turn redis connection failures into :class:`QueueUnavailable`."""
+def translated(client: Client) -> Iterator[None]:
+    """Turn redis failures that are not the request's fault into :class:`QueueUnavailable`:
+    connection failures, a cluster or Sentinel failing over, and a cluster reached through
+    a one-server URL (a write that reached the store is then queued by the next rebuild)."""
     try:
         yield
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+    except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException) as exc:
+        if isinstance(exc, CLUSTER_NODE) and not isinstance(client, AsyncRedisCluster):
+            raise QueueUnavailable(
+                f"Redis at {describe(client)} is a Redis Cluster node: set FLOWYARD_REDIS_URL "
+                f"to redis+cluster://host:port ({exc})"
+            ) from exc
+        if not unavailable(exc):
+            raise
         raise QueueUnavailable(f"Redis is unreachable at {describe(client)}: {exc}") from exc
 
 

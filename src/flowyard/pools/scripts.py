@@ -14,19 +14,18 @@ from functools import wraps
 from importlib import resources
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from flowyard.pools import keys
 from flowyard.pools.models import Layout, layout_from_config, text
-from flowyard.pools.redis_server import translated
+from flowyard.pools.redis_server import Client, translated
 
 P = ParamSpec("P")
 T = TypeVar("T")
 SCRIPTS = ("claim", "release", "extend", "enqueue", "sync_pool")
 
 
-def register_scripts(redis: aioredis.Redis, names: Iterable[str]) -> dict[str, AsyncScript]:
+def register_scripts(redis: Client, names: Iterable[str]) -> dict[str, AsyncScript]:
     """The Lua scripts ``<name>.lua`` next to this module, registered with ``redis``."""
     folder = resources.files("flowyard.pools")
     return {
@@ -37,10 +36,12 @@ def register_scripts(redis: aioredis.Redis, names: Iterable[str]) -> dict[str, A
 class PoolScripts:
     """The Redis client, its registered scripts and the layouts read so far."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: Client) -> None:
         self._redis = redis
         self._layouts: dict[str, Layout] = {}
         self._scripts = register_scripts(redis, SCRIPTS)
+        self._built_on: frozenset[str] | None = None  # the servers of the last rebuild
+        self._serving: frozenset[str] | None = None  # the servers seen last
 
     async def _layout(self, pool: str, *, reload: bool = False) -> Layout:
         if reload or pool not in self._layouts:

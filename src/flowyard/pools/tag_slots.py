@@ -24,11 +24,9 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, cast
 from urllib.parse import quote, unquote
 
-import redis.asyncio as aioredis
-
 from flowyard.pools import keys
 from flowyard.pools.models import text
-from flowyard.pools.redis_server import translated
+from flowyard.pools.redis_server import Client, translated
 from flowyard.pools.scripts import register_scripts
 
 
@@ -52,7 +50,7 @@ class SlotHolder(NamedTuple):
 class TagSlots:
     """The Redis side of tag concurrency limits."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: Client) -> None:
         self._redis = redis
         self._acquire = register_scripts(redis, ["acquire_tags"])["acquire_tags"]
 

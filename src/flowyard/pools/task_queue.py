@@ -14,11 +14,9 @@ import json
 import secrets
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
-
 from flowyard.pools import keys
 from flowyard.pools.models import text
-from flowyard.pools.redis_server import translated
+from flowyard.pools.redis_server import Client, translated
 from flowyard.pools.scripts import register_scripts
 
 SCRIPTS = ("task_claim", "task_extend", "task_release")
@@ -37,7 +35,7 @@ class TaskClaim:
 class TaskQueue:
     """The Redis side of background task runs: one instance per process is enough."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: Client) -> None:
         self._redis = redis
         self._scripts = register_scripts(redis, SCRIPTS)
 
@@ -46,10 +44,9 @@ class TaskQueue:
         if not run_ids:
             return
         with translated(self._redis):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.zadd(keys.task_ready(task_key), dict.fromkeys(run_ids, now), nx=True)
-                pipe.publish(keys.wake_channel(keys.task_wake_name(task_key)), "1")
-                await pipe.execute()
+            await self._redis.zadd(keys.task_ready(task_key), dict.fromkeys(run_ids, now), nx=True)
+            # a second call, not a pipeline: a Redis Cluster client pipelines no PUBLISH
+            await self._redis.publish(keys.wake_channel(keys.task_wake_name(task_key)), "1")
 
     async def unqueue(self, task_key: str, run_id: str) -> None:
         """Drop a run from its task's ready queue (it is no longer Scheduled)."""

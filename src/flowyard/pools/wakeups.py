@@ -21,13 +21,12 @@ import contextlib
 import time
 from typing import Any
 
-import redis.asyncio as aioredis
 import structlog
 from redis import exceptions as redis_errors
 from redis.asyncio.client import PubSub
 
 from flowyard.pools import keys
-from flowyard.pools.redis_server import translated
+from flowyard.pools.redis_server import Client, translated
 from flowyard.utilities.tasks import cancel_and_wait
 
 log = structlog.get_logger()
@@ -40,7 +39,7 @@ class Wakeups:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: Client,
         *,
         ping_interval: float = 10.0,
         min_backoff: float = 0.05,

@@ -22,20 +22,31 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import structlog
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from flowyard import schemas as s
-from flowyard.errors import Forbidden, InvalidInput, NotFound
+from flowyard.errors import Forbidden, InvalidInput, NotFound, QueueUnavailable
 from flowyard.orchestrator.auth import KeyInfo
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.store import models as m
 
+log = structlog.get_logger()
 router = APIRouter(prefix="/api/concurrency_limits", tags=["concurrency limits"])
 
 
-async def _doc(orch: Orchestrator, row: m.ConcurrencyLimit) -> s.ConcurrencyLimit:
-    active = await orch.tag_slots.active(row.tag, time.time())
+async def _doc(
+    orch: Orchestrator, row: m.ConcurrencyLimit, *, written: bool = False
+) -> s.ConcurrencyLimit:
+    """The limit with its slots in use; after a committed write (``written``) a Redis
+    that is away shows 0 of them instead of failing a request whose change was made."""
+    try:
+        active = await orch.tag_slots.active(row.tag, time.time())
+    except QueueUnavailable:
+        if not written:
+            raise
+        active = 0
     return s.ConcurrencyLimit(
         tag=row.tag, limit=row.limit, slot_decay_per_second=row.slot_decay_per_second,
         active=row.active, active_slots=active, created=row.created, updated=row.updated,
@@ -56,7 +67,7 @@ async def set_limit(body: s.ConcurrencyLimitCreate, orch: Orch) -> s.Concurrency
             session.flush()
             return row
 
-    return await _doc(orch, await orch.in_thread(upsert))
+    return await _doc(orch, await orch.in_thread(upsert), written=True)
 
 
 @router.get("")
@@ -159,7 +170,10 @@ async def delete_limit(tag: str, orch: Orch) -> None:
             session.delete(row)
 
     await orch.in_thread(remove)
-    await orch.tag_slots.clear(tag)
+    try:
+        await orch.tag_slots.clear(tag)
+    except QueueUnavailable:  # committed; its slots' leases run out by themselves
+        log.warning("tag_slots_left", tag=tag)
 
 
 def _get(orch: Orchestrator, tag: str) -> m.ConcurrencyLimit:

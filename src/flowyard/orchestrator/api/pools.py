@@ -5,17 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import structlog
 from fastapi import APIRouter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
-from flowyard.errors import Conflict
+from flowyard.errors import Conflict, QueueUnavailable
 from flowyard.orchestrator import documents, events
 from flowyard.orchestrator.lookups import get_pool, get_queue
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.pools import QueueConfig
 from flowyard.store import models as m
+
+log = structlog.get_logger()
 
 router = APIRouter(prefix="/api/work_pools", tags=["work pools"])
 DEFAULT_QUEUE = "default"
@@ -46,13 +49,20 @@ class PoolConfig:
 
 
 async def sync_pool(orch: Orchestrator, config: PoolConfig) -> None:
-    """Write the pool's whole configuration to Redis (limits, pause, queue priorities)."""
-    await orch.queues.sync_pool(
-        config.name,
-        paused=config.paused,
-        concurrency_limit=config.concurrency_limit,
-        queues=config.queues,
-    )
+    """Write the pool's whole configuration to Redis (limits, pause, queue priorities).
+
+    Called once the change is committed: with Redis away the request still succeeds and
+    the dispatcher's next rebuild writes it (a Redis error never half-applies a request)."""
+    try:
+        await orch.queues.sync_pool(
+            config.name,
+            paused=config.paused,
+            concurrency_limit=config.concurrency_limit,
+            queues=config.queues,
+        )
+    except QueueUnavailable:
+        orch.rebuild_needed = True
+        log.warning("queue_sync_deferred", pool=config.name)
 
 
 def apply_update(row: m.WorkPool | m.WorkQueue, body: s.WorkPoolUpdate | s.WorkQueueUpdate) -> None:
@@ -160,7 +170,10 @@ async def delete_pool(name: str, orch: Orch) -> None:
             session.delete(pool)
 
     await orch.in_thread(delete)
-    await orch.queues.delete_pool(name)
+    try:
+        await orch.queues.delete_pool(name)
+    except QueueUnavailable:  # committed: its keys stay in Redis, unused (no deployment)
+        log.warning("pool_keys_left", pool=name)
 
 
 def _in_pool(pool: m.WorkPool) -> events.Labels:
@@ -174,6 +187,15 @@ async def _with_counts(orch: Orchestrator, doc: s.WorkQueue) -> s.WorkQueue:
     ready = await orch.queues.depth(doc.pool_name, doc.name)
     running = await orch.queues.running_count(doc.pool_name, doc.name)
     return doc.model_copy(update={"ready": ready, "running": running})
+
+
+async def _written(orch: Orchestrator, doc: s.WorkQueue) -> s.WorkQueue:
+    """The answer to a committed write: with its counts, or without them (0) while Redis
+    is away, never an error over a change that was made."""
+    try:
+        return await _with_counts(orch, doc)
+    except QueueUnavailable:
+        return doc
 
 
 @router.post("/{pool_name}/queues", status_code=201)
@@ -191,7 +213,7 @@ async def create_queue(pool_name: str, body: s.WorkQueueCreate, orch: Orch) -> s
 
     config, doc = await orch.in_thread(create)
     await sync_pool(orch, config)
-    return await _with_counts(orch, doc)
+    return await _written(orch, doc)
 
 
 @router.get("/{pool_name}/queues")
@@ -233,7 +255,7 @@ async def update_queue(
 
     config, doc = await orch.in_thread(update)
     await sync_pool(orch, config)
-    return await _with_counts(orch, doc)
+    return await _written(orch, doc)
 
 
 @router.delete("/{pool_name}/queues/{name}", status_code=204)
@@ -250,4 +272,8 @@ async def delete_queue(pool_name: str, name: str, orch: Orch) -> None:
             pool.queues.remove(queue)
 
     await orch.in_thread(delete)
-    await orch.queues.delete_queue(pool_name, name)
+    try:
+        await orch.queues.delete_queue(pool_name, name)
+    except QueueUnavailable:  # committed: the next rebuild drops the queue from Redis
+        orch.rebuild_needed = True
+        log.warning("queue_sync_deferred", pool=pool_name, queue=name)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header
 from sqlalchemy import select
 
 from flowyard import schemas as s
+from flowyard.errors import QueueUnavailable
 from flowyard.orchestrator import claims as claims_store
 from flowyard.orchestrator import documents, events, queue_sync, runs
 from flowyard.orchestrator.api.run_tokens import issue
@@ -85,7 +86,10 @@ async def _hand_out(
     if idempotency_key is not None:
         given = [(claimed.run.id, claimed.token) for claimed in won]
         lease = orch.settings.claim_lease_seconds
-        await orch.queues.remember_claim(pool_name, idempotency_key, given, lease)
+        try:
+            await orch.queues.remember_claim(pool_name, idempotency_key, given, lease)
+        except QueueUnavailable:  # committed: hand them out; only a resend is not replayed
+            log.warning("claim_not_remembered", pool=pool_name)
     now = datetime.now(UTC)
     for claimed in won:
         orch.metrics.observe_claim(pool_name, claimed.run.scheduled_time, now)
@@ -163,7 +167,10 @@ async def _finalize(
     won, lost = await orch.claim_marks.submit((claims, worker_name), mark_in_thread)
     for claim in lost:
         log.info("claim_lost", run_id=claim.run_id, pool=pool_name)
-        await orch.queues.release(pool_name, claim.run_id)
+        try:
+            await orch.queues.release(pool_name, claim.run_id)
+        except QueueUnavailable:  # the won runs are committed: answer; the lease expires
+            log.warning("claim_release_deferred", run_id=claim.run_id, pool=pool_name)
     return won
 
 

@@ -34,6 +34,8 @@ from sqlalchemy import select, update
 
 from flowyard.errors import QueueUnavailable
 from flowyard.orchestrator.automations import actions
+from flowyard.orchestrator.automations.cluster_actions import ClusterActionQueue
+from flowyard.pools.topology import parse, sync_client
 from flowyard.store import models as m
 
 if TYPE_CHECKING:
@@ -55,6 +57,14 @@ ENDED = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANC
 NOT_FINAL = ("pending", "running")
 
 
+def open_action_queue(redis_url: str, orch: Orchestrator) -> ActionQueue | ClusterActionQueue:
+    """RQ on one Redis or a Sentinel-watched primary; a queue of our own on a Redis Cluster,
+    where RQ does not work (see ``cluster_actions``)."""
+    if parse(redis_url).kind == "cluster":
+        return ClusterActionQueue(redis_url, orch)
+    return ActionQueue(redis_url, orch)
+
+
 def job_id(action_id: str) -> str:
     return f"automation-action-{action_id}"
 
@@ -65,7 +75,7 @@ class ActionQueue:
     def __init__(self, redis_url: str, orch: Orchestrator) -> None:
         self.redis_url = redis_url
         self.orch = orch
-        self.redis = redis.Redis.from_url(redis_url, socket_connect_timeout=5.0)
+        self.redis = sync_client(redis_url, socket_connect_timeout=5.0)
         self.queue = Queue(
             QUEUE,
             connection=self.redis,
@@ -224,7 +234,7 @@ class ActionQueue:
     def _work(self) -> None:
         """Run jobs until ``stop``; a worker that quits (Redis gone) is started again."""
         # one connection, so that the client id it polls with is known (``stop`` unblocks it)
-        connection = redis.Redis.from_url(
+        connection = sync_client(
             self.redis_url, socket_connect_timeout=5.0, single_connection_client=True
         )
         try:
