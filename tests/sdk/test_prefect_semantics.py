@@ -435,3 +435,69 @@ class TestTimeouts:
         assert state.message == "Flow run exceeded timeout of 0.1 second(s)"
         with pytest.raises(FlowRunTimeoutError):
             state.result()
+
+
+class TestSubflowsOnParentRetry:
+    """Prefect's ``test_flows.py::TestFlowRetries``: what a retried parent does with a
+    subflow of its failed attempt."""
+
+    def test_a_completed_persisted_child_is_not_run_again(self, tmp_path, monkeypatch):
+        """``test_flow_retry_with_error_in_flow_and_one_successful_child_flow``."""
+        monkeypatch.setenv("FLOWYARD_HOME", str(tmp_path))
+        runs = {"child": 0, "parent": 0}
+
+        @flow(persist_result=True)
+        def child() -> str:
+            runs["child"] += 1
+            return f"hello {runs['child']}"
+
+        @flow(retries=1)
+        def parent() -> str:
+            runs["parent"] += 1
+            value = child()
+            if runs["parent"] == 1:
+                raise ValueError("first attempt")
+            return value
+
+        assert parent() == "hello 1"
+        assert runs == {"child": 1, "parent": 2}
+
+    def test_a_child_that_persists_nothing_runs_again(self):
+        """Under Prefect 3.9.1 a child without ``persist_result`` runs on each attempt."""
+        runs = {"child": 0, "parent": 0}
+
+        @flow
+        def child() -> int:
+            runs["child"] += 1
+            return runs["child"]
+
+        @flow(retries=1)
+        def parent() -> int:
+            runs["parent"] += 1
+            value = child()
+            if runs["parent"] == 1:
+                raise ValueError("first attempt")
+            return value
+
+        assert parent() == 2
+        assert runs == {"child": 2, "parent": 2}
+
+    def test_a_failed_child_runs_again(self, tmp_path, monkeypatch):
+        """``test_flow_retry_with_no_error_in_flow_and_one_failed_child_flow``."""
+        monkeypatch.setenv("FLOWYARD_HOME", str(tmp_path))
+        runs = {"child": 0, "parent": 0}
+
+        @flow(persist_result=True)
+        def child() -> str:
+            runs["child"] += 1
+            if runs["parent"] == 1:
+                raise ValueError("child fails once")
+            return "hello"
+
+        @flow(retries=1)
+        def parent() -> str:
+            runs["parent"] += 1
+            return child()
+
+        assert parent() == "hello"
+        assert runs == {"child": 2, "parent": 2}

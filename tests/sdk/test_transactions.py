@@ -3,6 +3,7 @@ keyed records. The orderings asserted were checked against Prefect 3.9.1."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -192,7 +193,9 @@ KEYED = textwrap.dedent(
 
 def test_a_keyed_transaction_commits_once_across_processes(home):
     """A committed key leaves a record: the next process starts committed and reads it."""
+    # PYTHONPATH passed on: a worktree's sources come first, as in every other subprocess
     env = {"FLOWYARD_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
     outputs = [
         subprocess.run(
             [sys.executable, "-c", KEYED], capture_output=True, text=True, env=env, check=True

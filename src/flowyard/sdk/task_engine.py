@@ -193,9 +193,10 @@ class TaskRunEngine(AttemptLoop):
         template = self.task.task_run_name
         if template is None:
             return self.default_name
-        if callable(template):
+        if callable(template):  # it may read flowyard.runtime.task_run, as in Prefect
             wanted = inspect.signature(template).parameters
-            named = template(**parameters) if wanted else template()
+            with task_run_scope(self.context):
+                named = template(**parameters) if wanted else template()
             return str(named)
         return template.format(**parameters)
 
