@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -435,6 +436,44 @@ class TestTimeouts:
         assert state.message == "Flow run exceeded timeout of 0.1 second(s)"
         with pytest.raises(FlowRunTimeoutError):
             state.result()
+
+    def test_a_generator_task_past_its_timeout(self):
+        """Prefect's ``test_task_engine.py::TestGenerators::test_generator_timeout``: the
+        values before the deadline arrive, then TaskRunTimeoutError."""
+        release = threading.Event()
+
+        @task(timeout_seconds=0.2)
+        def values() -> Iterator[int]:
+            yield 1
+            release.wait(10)
+            yield 2
+
+        seen: list[int] = []
+        with pytest.raises(TaskRunTimeoutError, match="exceeded timeout of 0.2 second"):
+            for value in values():
+                seen.append(value)
+        release.set()
+        assert seen == [1]
+
+    def test_a_generator_flows_timeout_counts_the_callers_time_too(self):
+        """Under Prefect 3.9.1 the timeout spans the caller's loop: a caller slower than
+        ``timeout_seconds`` between values times the run out (Flowyard raises at the next
+        value; Prefect interrupts the caller's own code)."""
+        late = threading.Event()
+
+        @flow(timeout_seconds=0.2)
+        def values() -> Iterator[int]:
+            yield 1
+            yield 2
+
+        seen: list[int] = []
+        with pytest.raises(FlowRunTimeoutError):
+            for value in values():
+                seen.append(value)
+                late.wait(0.4)  # noqa: TID251 - the caller's own slow work, past the deadline
+        assert seen == [1]
+        state = values(return_state=True)  # drained at once: well within the deadline
+        assert state.is_completed() and state.result() == [1, 2]
 
 
 class TestSubflowsOnParentRetry:
