@@ -224,6 +224,19 @@ class TestFinalStateFromReturnedValues:
         error = Failed(message="m").result(raise_on_failure=False)
         assert isinstance(error, FailedRun) and str(error) == "m"
 
+    def test_a_persisted_flow_returning_task_states_completes(self, tmp_path, monkeypatch):
+        """With ``persist_result=True`` the returned tuple of states is persisted; under
+        Prefect 3.9.1 the run completes ("All states completed.") and gives the states."""
+        monkeypatch.setenv("FLOWYARD_HOME", str(tmp_path))
+
+        @flow(persist_result=True)
+        def f() -> tuple[State, State]:
+            return succeeds(return_state=True), succeeds(return_state=True)
+
+        state = f(return_state=True)
+        assert state.is_completed() and state.message == "All states completed."
+        assert [s.result() for s in f()] == [True, True]
+
     def test_return_value_to_state_aggregates_as_prefect(self):
         """Prefect's TestReturnValueToState: messages and types of each aggregate."""
         states = [Completed(message="hi"), Running(message="bye"), Pending(message="err")]
