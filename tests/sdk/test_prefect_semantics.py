@@ -224,6 +224,24 @@ class TestFinalStateFromReturnedValues:
         error = Failed(message="m").result(raise_on_failure=False)
         assert isinstance(error, FailedRun) and str(error) == "m"
 
+    def test_a_returned_failed_state_without_data_gives_none(self):
+        """Under Prefect 3.9.1 a flow or task returning Failed(message='nope') has a
+        result of None (a record is made for it); raising gives FailedRun('nope')."""
+
+        @task
+        def t() -> State:
+            return Failed(message="tnope")
+
+        @flow
+        def f() -> State:
+            assert t(return_state=True).result(raise_on_failure=False) is None
+            return Failed(message="nope")
+
+        state = f(return_state=True)
+        assert state.is_failed() and state.result(raise_on_failure=False) is None
+        with pytest.raises(FailedRun, match="nope"):
+            state.result()
+
     def test_a_persisted_flow_returning_task_states_completes(self, tmp_path, monkeypatch):
         """With ``persist_result=True`` the returned tuple of states is persisted; under
         Prefect 3.9.1 the run completes ("All states completed.") and gives the states."""
