@@ -129,3 +129,37 @@ class TestVariadicParameters:
             return foo, bar
 
         assert f(1, 2, 3, bar=4) == ((1, 2, 3), 4)
+
+
+class TestResultStorageKeys:
+    """Prefect's ``tests/results/test_task_results.py``
+    (``test_task_result_parameter_formatted_storage_key``,
+    ``test_task_result_flow_run_formatted_storage_key``) and ``test_flow_results.py::
+    test_flow_version_result_storage_key``: the template reads the runtime."""
+
+    def test_templates_are_formatted_with_the_parameters_and_the_runtime(
+        self, tmp_path, monkeypatch
+    ):
+        monkeypatch.setenv("FLOWYARD_HOME", str(tmp_path))
+
+        @task(result_storage_key="{parameters[x]}-{parameters[y]}-{task_run.task_name}")
+        def bar(x: int = 1, y: str = "test") -> int:
+            return 1
+
+        @task(result_storage_key="{flow_run.flow_name}__bar", persist_result=True)
+        def by_flow() -> int:
+            return 2
+
+        @task(result_storage_key="{flowyard.runtime.flow_run.flow_version}")
+        def by_version() -> int:
+            return 3
+
+        @flow(version="special")
+        def foo() -> None:
+            bar(y="foo")
+            by_flow()
+            by_version()
+
+        foo()
+        written = sorted(p.name for p in (tmp_path / "storage").iterdir())
+        assert written == ["1-foo-bar", "foo__bar", "special"]
