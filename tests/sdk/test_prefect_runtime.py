@@ -48,6 +48,31 @@ class TestCallableRunNames:
         renamed = named_flow.with_options(name="other", flow_run_name=_flow_run_name)
         assert renamed(8)[0] == "fr-other-8"
 
+    def test_a_name_that_is_not_a_string_is_refused_as_prefect_does(self):
+        """``TestFlowRunName::test_sets_run_name_with_function_not_returning_string`` and
+        ``test_invalid_runtime_run_name``: TypeError from the flow call. A task's name
+        error fails its run (Flowyard's early failures), with Prefect's message."""
+
+        @flow(flow_run_name=lambda: None)
+        def unnamed() -> None:
+            pass
+
+        with pytest.raises(TypeError, match="returned type NoneType but a string is required"):
+            unnamed()
+        unnamed.flow_run_name = 3
+        with pytest.raises(TypeError, match="Expected string or callable for 'flow_run_name'"):
+            unnamed()
+
+        @task(task_run_name=lambda: None)
+        def unnamed_task() -> None:
+            pass
+
+        @flow
+        def calls() -> str | None:
+            return unnamed_task(return_state=True).message
+
+        assert "for 'task_run_name' returned type NoneType" in (calls() or "")
+
 
 @flow
 def child_lineage() -> tuple[str | None, str | None, str | None]:

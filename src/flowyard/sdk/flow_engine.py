@@ -35,7 +35,7 @@ from flowyard.sdk.liveness import run_beats
 from flowyard.sdk.logs import get_run_logger, log_prints_enabled
 from flowyard.sdk.reporter import ApiReporter, LocalReporter
 from flowyard.sdk.retries import delay_list, retry_delay
-from flowyard.sdk.task_engine import failed_state
+from flowyard.sdk.task_engine import checked_name, failed_state
 from flowyard.sdk.task_inputs import call_inputs
 from flowyard.sdk.termination import (
     CANCELLED_BY_REQUEST,
@@ -383,8 +383,13 @@ def _template(template: Any, parameters: dict[str, Any], naming: FlowRunContext)
     if callable(template):
         with flow_run_scope(naming):
             wanted = inspect.signature(template).parameters
-            return str(template(**parameters) if wanted else template())
-    return str(template).format(**parameters)
+            return checked_name(template(**parameters) if wanted else template(), template, "flow")
+    if not isinstance(template, str):
+        raise TypeError(
+            f"Expected string or callable for 'flow_run_name'; got {type(template).__name__} "
+            "instead."
+        )
+    return template.format(**parameters)
 
 
 def _under(parent: FlowRunContext | None, context: FlowRunContext) -> FlowRunContext:

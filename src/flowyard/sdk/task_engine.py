@@ -205,7 +205,12 @@ class TaskRunEngine(AttemptLoop):
             wanted = inspect.signature(template).parameters
             with task_run_scope(self.context):
                 named = template(**parameters) if wanted else template()
-            return str(named)
+            return checked_name(named, template, "task")
+        if not isinstance(template, str):
+            raise TypeError(
+                f"Expected string or callable for 'task_run_name'; got "
+                f"{type(template).__name__} instead."
+            )
         return template.format(**parameters)
 
     def _attempt_starts(self) -> bool:
@@ -411,3 +416,13 @@ def _scalar(value: Any) -> Any:
     if isinstance(value, str):
         return value[:200]
     return repr(value)[:200]
+
+
+def checked_name(name: Any, template: Any, kind: str) -> str:
+    """What a callable run name gave: a string, else Prefect's TypeError."""
+    if not isinstance(name, str):
+        raise TypeError(
+            f"Callable {template!r} for '{kind}_run_name' returned type {type(name).__name__} "
+            "but a string is required."
+        )
+    return name
