@@ -11,6 +11,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from flowyard.client.orchestration import get_client
     from flowyard.sdk import Flow, Task, allow_failure, flow, tags, task, unmapped
     from flowyard.sdk.logs import require_run_logger as get_run_logger
     from flowyard.sdk.pause import pause_flow_run, resume_flow_run
@@ -22,6 +23,7 @@ __all__ = [
     "Task",
     "allow_failure",
     "flow",
+    "get_client",
     "get_run_logger",
     "pause_flow_run",
     "resume_flow_run",
@@ -37,6 +39,7 @@ _PUBLIC = {
     "Task": ("flowyard.sdk", "Task"),
     "allow_failure": ("flowyard.sdk", "allow_failure"),
     "flow": ("flowyard.sdk", "flow"),
+    "get_client": ("flowyard.client.orchestration", "get_client"),
     "get_run_logger": ("flowyard.sdk.logs", "require_run_logger"),
     "pause_flow_run": ("flowyard.sdk.pause", "pause_flow_run"),
     "resume_flow_run": ("flowyard.sdk.pause", "resume_flow_run"),

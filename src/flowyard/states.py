@@ -78,6 +78,9 @@ class State(Generic[R]):
     task_run_id: str | None = None
     """The run the state belongs to (Prefect's ``state_details``); None for a state a user
     made, which a run that returns it ends in as it is."""
+    returned: bool = field(default=False, repr=False, compare=False)
+    """A run ended in it by returning it: its ``data`` is the run's result even when None
+    (Prefect records one), so ``result(raise_on_failure=False)`` gives None, not an error."""
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -149,7 +152,7 @@ class State(Generic[R]):
         failed = self.type is not StateType.COMPLETED
         if failed and raise_on_failure:
             raise get_state_exception(self)
-        if failed and self.data is None:
+        if failed and self.data is None and not self.returned:
             return get_state_exception(self)
         return self.data
 
@@ -220,13 +223,14 @@ def is_state_iterable(value: Any) -> bool:
 def return_value_to_state(value: Any) -> State[Any]:
     """The state a run ends in when its function returns ``value`` (Prefect's rule).
 
-    A state the user made is used as it is. A run's state, or a list/tuple/set of states,
-    is aggregated: Completed when all completed, else Cancelled if any is cancelled,
-    Paused if any is paused, Failed otherwise — with ``'2/3 states failed.'``-style
-    messages and the states themselves as the data. Anything else is Completed with the
-    value (a generator drained into a list).
+    A state the user made is used as it is (its data, even None, is the result). A run's
+    state, or a list/tuple/set of states, is aggregated: Completed when all completed,
+    else Cancelled if any is cancelled, Paused if any is paused, Failed otherwise — with
+    ``'2/3 states failed.'``-style messages and the states themselves as the data.
+    Anything else is Completed with the value (a generator drained into a list).
     """
     if isinstance(value, State) and not value.flow_run_id and not value.task_run_id:
+        value.returned = True
         return value
     if isinstance(value, State) or is_state_iterable(value):
         states: list[State[Any]] = [value] if isinstance(value, State) else list(value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -223,6 +224,37 @@ class TestFinalStateFromReturnedValues:
         error = Failed(message="m").result(raise_on_failure=False)
         assert isinstance(error, FailedRun) and str(error) == "m"
 
+    def test_a_returned_failed_state_without_data_gives_none(self):
+        """Under Prefect 3.9.1 a flow or task returning Failed(message='nope') has a
+        result of None (a record is made for it); raising gives FailedRun('nope')."""
+
+        @task
+        def t() -> State:
+            return Failed(message="tnope")
+
+        @flow
+        def f() -> State:
+            assert t(return_state=True).result(raise_on_failure=False) is None
+            return Failed(message="nope")
+
+        state = f(return_state=True)
+        assert state.is_failed() and state.result(raise_on_failure=False) is None
+        with pytest.raises(FailedRun, match="nope"):
+            state.result()
+
+    def test_a_persisted_flow_returning_task_states_completes(self, tmp_path, monkeypatch):
+        """With ``persist_result=True`` the returned tuple of states is persisted; under
+        Prefect 3.9.1 the run completes ("All states completed.") and gives the states."""
+        monkeypatch.setenv("FLOWYARD_HOME", str(tmp_path))
+
+        @flow(persist_result=True)
+        def f() -> tuple[State, State]:
+            return succeeds(return_state=True), succeeds(return_state=True)
+
+        state = f(return_state=True)
+        assert state.is_completed() and state.message == "All states completed."
+        assert [s.result() for s in f()] == [True, True]
+
     def test_return_value_to_state_aggregates_as_prefect(self):
         """Prefect's TestReturnValueToState: messages and types of each aggregate."""
         states = [Completed(message="hi"), Running(message="bye"), Pending(message="err")]
@@ -435,3 +467,107 @@ class TestTimeouts:
         assert state.message == "Flow run exceeded timeout of 0.1 second(s)"
         with pytest.raises(FlowRunTimeoutError):
             state.result()
+
+    def test_a_generator_task_past_its_timeout(self):
+        """Prefect's ``test_task_engine.py::TestGenerators::test_generator_timeout``: the
+        values before the deadline arrive, then TaskRunTimeoutError."""
+        release = threading.Event()
+
+        @task(timeout_seconds=0.2)
+        def values() -> Iterator[int]:
+            yield 1
+            release.wait(10)
+            yield 2
+
+        seen: list[int] = []
+        with pytest.raises(TaskRunTimeoutError, match="exceeded timeout of 0.2 second"):
+            for value in values():
+                seen.append(value)
+        release.set()
+        assert seen == [1]
+
+    def test_a_generator_flows_timeout_counts_the_callers_time_too(self):
+        """Under Prefect 3.9.1 the timeout spans the caller's loop: a caller slower than
+        ``timeout_seconds`` between values times the run out (Flowyard raises at the next
+        value; Prefect interrupts the caller's own code)."""
+        late = threading.Event()
+
+        @flow(timeout_seconds=0.2)
+        def values() -> Iterator[int]:
+            yield 1
+            yield 2
+
+        seen: list[int] = []
+        with pytest.raises(FlowRunTimeoutError):
+            for value in values():
+                seen.append(value)
+                late.wait(0.4)  # noqa: TID251 - the caller's own slow work, past the deadline
+        assert seen == [1]
+        state = values(return_state=True)  # drained at once: well within the deadline
+        assert state.is_completed() and state.result() == [1, 2]
+
+
+class TestSubflowsOnParentRetry:
+    """Prefect's ``test_flows.py::TestFlowRetries``: what a retried parent does with a
+    subflow of its failed attempt."""
+
+    def test_a_completed_persisted_child_is_not_run_again(self, tmp_path, monkeypatch):
+        """``test_flow_retry_with_error_in_flow_and_one_successful_child_flow``."""
+        monkeypatch.setenv("FLOWYARD_HOME", str(tmp_path))
+        runs = {"child": 0, "parent": 0}
+
+        @flow(persist_result=True)
+        def child() -> str:
+            runs["child"] += 1
+            return f"hello {runs['child']}"
+
+        @flow(retries=1)
+        def parent() -> str:
+            runs["parent"] += 1
+            value = child()
+            if runs["parent"] == 1:
+                raise ValueError("first attempt")
+            return value
+
+        assert parent() == "hello 1"
+        assert runs == {"child": 1, "parent": 2}
+
+    def test_a_child_that_persists_nothing_runs_again(self):
+        """Under Prefect 3.9.1 a child without ``persist_result`` runs on each attempt."""
+        runs = {"child": 0, "parent": 0}
+
+        @flow
+        def child() -> int:
+            runs["child"] += 1
+            return runs["child"]
+
+        @flow(retries=1)
+        def parent() -> int:
+            runs["parent"] += 1
+            value = child()
+            if runs["parent"] == 1:
+                raise ValueError("first attempt")
+            return value
+
+        assert parent() == 2
+        assert runs == {"child": 2, "parent": 2}
+
+    def test_a_failed_child_runs_again(self, tmp_path, monkeypatch):
+        """``test_flow_retry_with_no_error_in_flow_and_one_failed_child_flow``."""
+        monkeypatch.setenv("FLOWYARD_HOME", str(tmp_path))
+        runs = {"child": 0, "parent": 0}
+
+        @flow(persist_result=True)
+        def child() -> str:
+            runs["child"] += 1
+            if runs["parent"] == 1:
+                raise ValueError("child fails once")
+            return "hello"
+
+        @flow(retries=1)
+        def parent() -> str:
+            runs["parent"] += 1
+            return child()
+
+        assert parent() == "hello"
+        assert runs == {"child": 2, "parent": 2}

@@ -3,6 +3,7 @@ keyed records. The orderings asserted were checked against Prefect 3.9.1."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -192,7 +193,9 @@ KEYED = textwrap.dedent(
 
 def test_a_keyed_transaction_commits_once_across_processes(home):
     """A committed key leaves a record: the next process starts committed and reads it."""
+    # PYTHONPATH passed on: a worktree's sources come first, as in every other subprocess
     env = {"FLOWYARD_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
     outputs = [
         subprocess.run(
             [sys.executable, "-c", KEYED], capture_output=True, text=True, env=env, check=True
@@ -200,3 +203,57 @@ def test_a_keyed_transaction_commits_once_across_processes(home):
         for _ in range(2)
     ]
     assert outputs == ["loaded", "skipped {'rows': 42}"]
+
+
+def test_a_task_failure_caught_in_the_block_still_rolls_it_back():
+    """Prefect's task engine rolls a failed task's transaction back and its parents with
+    it (``transactions.py`` ``reset``): under Prefect 3.9.1 the block is ROLLED_BACK at
+    once, whether the caller catches the error or asks for the state."""
+    log: list[tuple[str, object]] = []
+    write = recording_task(log)
+
+    @task
+    def check() -> None:
+        raise ValueError("bad")
+
+    @flow
+    def pipeline() -> tuple[str, str, str]:
+        with transaction() as caught:
+            write(1)
+            with pytest.raises(ValueError):
+                check()
+            inside = caught.state.value
+        with transaction() as stated:
+            write(2)
+            assert check(return_state=True).is_failed()
+        return inside, caught.state.value, stated.state.value
+
+    assert pipeline() == ("ROLLED_BACK", "ROLLED_BACK", "ROLLED_BACK")
+    assert log == [("write", 1), ("undo", 1), ("write", 2), ("undo", 2)]
+
+
+def test_results_in_a_transaction_are_written_when_it_commits():
+    """As Prefect's (the task's transaction stages its result record; the write waits for
+    the commit): a second call inside the block runs again, a call after it is cached,
+    and a block that rolls back writes nothing."""
+    runs: list[int] = []
+
+    @task(cache_policy=INPUTS, persist_result=True)
+    def add(x: int) -> int:
+        runs.append(x)
+        return x + 1
+
+    @flow
+    def pipeline() -> list[int]:
+        with transaction():
+            add(1)
+            add(1)  # not written yet: runs again
+        add(1)  # written at the commit: cached
+        with pytest.raises(RuntimeError):
+            with transaction():
+                add(2)
+                raise RuntimeError("roll back")
+        add(2)  # nothing was written: runs
+        return runs
+
+    assert pipeline() == [1, 1, 2, 2]

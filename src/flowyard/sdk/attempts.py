@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 
 from flowyard.sdk.logs import log_prints
-from flowyard.sdk.timeouts import await_with_timeout, call_with_timeout
+from flowyard.sdk.timeouts import Deadline, await_with_timeout, call_with_timeout
 from flowyard.states import State
 
 
@@ -84,7 +84,8 @@ class AttemptLoop:
         context of its own (the run's scope entered there), so the caller's code between
         two values is not inside the run. A failure retries like any run — the values of
         the failed attempt were handed on already, as in Prefect. A caller that stops
-        early completes the run. ``timeout_seconds`` does not apply here.
+        early completes the run. ``timeout_seconds`` counts from the start of an attempt,
+        the caller's time between values included, as in Prefect.
         """
         context = contextvars.copy_context()
         collected: list[Any] | None = [] if collect else None
@@ -99,10 +100,11 @@ class AttemptLoop:
             try:
                 while context.run(self._attempt_starts):
                     delay: float | None = None
+                    deadline = Deadline(self._timeout(), self.label)
                     values = context.run(self._fn(), *self.args, **self.kwargs)
                     while True:
                         try:
-                            value = context.run(next, values)
+                            value = context.run(deadline.next_value, values)
                         except StopIteration:
                             delay = context.run(self._on_value, collected)
                             if delay is not None:

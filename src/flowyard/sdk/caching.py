@@ -213,8 +213,10 @@ class CacheKeyFnPolicy(CachePolicy):
 
 @dataclass
 class StorageKeyPolicy(CachePolicy):
-    """A task's ``result_storage_key``: a template of the record's name, formatted with
-    ``parameters`` (the inputs), ``task_run`` and ``flow_run`` (``"out-{parameters[x]}.pkl"``)."""
+    """A task's ``result_storage_key``: a template of the record's name, formatted as
+    Prefect's with ``parameters`` (the inputs) and ``flowyard.runtime``'s ``flow_run``,
+    ``task_run`` and ``deployment`` (``"{flow_run.flow_name}-{parameters[x]}.pkl"``;
+    ``{flowyard.runtime.flow_run.flow_version}`` too)."""
 
     template: str = ""
 
@@ -222,11 +224,13 @@ class StorageKeyPolicy(CachePolicy):
         self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
         **kwargs: Any,
     ) -> str | None:  # fmt: skip
-        from flowyard.sdk.context import get_flow_run_context
+        import flowyard.runtime  # for "{flowyard.runtime.flow_run.flow_version}"
+        from flowyard.sdk import runtime
 
         return self.template.format(
-            parameters=inputs, task_run=task_ctx, flow_run=get_flow_run_context()
-        )
+            parameters=inputs, flow_run=runtime.flow_run, task_run=runtime.task_run,
+            deployment=runtime.deployment, flowyard=flowyard,
+        )  # fmt: skip
 
 
 @dataclass

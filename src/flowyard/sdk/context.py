@@ -91,6 +91,9 @@ class FlowRunContext:
     flow: Any = None
     parameters: dict[str, Any] = field(default_factory=dict)
     parent_task_run_id: str | None = None
+    parent_flow_run_id: str | None = None  # the flow run this one is a subflow of
+    root_flow_run_id: str | None = None  # the outermost flow run; None when this one is
+    parent_deployment_id: str | None = None
     scheduled_start_time: datetime = field(default_factory=lambda: datetime.now(UTC))
     deployment_id: str | None = None
     deployment_name: str | None = None
@@ -101,6 +104,10 @@ class FlowRunContext:
     links: RunLinks = field(default_factory=RunLinks, repr=False)  # which task run fed which
     paused_keys: set[str] = field(default_factory=set, repr=False)  # see pause_flow_run
     pause_calls: dict[int, int] = field(default_factory=dict, repr=False)  # attempt -> calls
+    # a subflow that completed with a persisted result, by "name:call number in its
+    # attempt": a retry of this run reuses it instead of running it again, as Prefect's
+    subflow_states: dict[str, State[Any]] = field(default_factory=dict, repr=False)
+    _subflow_calls: dict[str, int] = field(default_factory=dict, repr=False)
     _counters: dict[str, int] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _launcher: Launcher | None = field(default=None, repr=False)
@@ -130,6 +137,19 @@ class FlowRunContext:
             index = self._counters.get(task_key, 0)
             self._counters[task_key] = index + 1
         return f"{task_name}-{index}"
+
+    def subflow_key(self, flow_name: str) -> str:
+        """``"child:0"``, ``"child:1"``, …: the calls of one subflow in this attempt."""
+        with self._lock:
+            index = self._subflow_calls.get(flow_name, 0)
+            self._subflow_calls[flow_name] = index + 1
+        return f"{flow_name}:{index}"
+
+    def attempt_starts(self) -> None:
+        """Count the next attempt; its subflow calls are numbered from 0 again."""
+        with self._lock:
+            self.run_count += 1
+            self._subflow_calls.clear()
 
     def launcher(self) -> Launcher:
         """Where ``Task.submit`` runs task runs: the task runner's, opened on first use."""

@@ -35,7 +35,7 @@ from flowyard.sdk.liveness import run_beats
 from flowyard.sdk.logs import get_run_logger, log_prints_enabled
 from flowyard.sdk.reporter import ApiReporter, LocalReporter
 from flowyard.sdk.retries import delay_list, retry_delay
-from flowyard.sdk.task_engine import failed_state
+from flowyard.sdk.task_engine import checked_name, failed_state
 from flowyard.sdk.task_inputs import call_inputs
 from flowyard.sdk.termination import (
     CANCELLED_BY_REQUEST,
@@ -94,6 +94,8 @@ class FlowRunEngine(AttemptLoop):
         self._own_shipper: LogShipper | None = None
         self._failure: Exception | None = None
         self._returned: Any = _NOTHING  # the return value, futures replaced by their states
+        self._subflow_key: str | None = None  # see _reused
+        self._reuse = False
 
     # -- what the shared attempt loop needs ------------------------------------------------
 
@@ -134,6 +136,8 @@ class FlowRunEngine(AttemptLoop):
 
     def _begin(self) -> bool:
         parameters = self._parameters()
+        if parameters is not None and self._reused():
+            return False
         self._open(parameters if parameters is not None else {})
         if parameters is None:
             return False
@@ -144,19 +148,35 @@ class FlowRunEngine(AttemptLoop):
             )
         return True
 
+    def _reused(self) -> bool:
+        """A subflow that completed with a persisted result in an earlier attempt of its
+        parent is not run again: its state is taken as it was (Prefect's
+        ``test_flow_retry_with_error_in_flow_and_one_successful_child_flow``)."""
+        parent = self.parent
+        if parent is None:
+            return False
+        self._subflow_key = parent.subflow_key(self.flow.name)
+        earlier = parent.subflow_states.get(self._subflow_key)
+        if earlier is None:
+            return False
+        self.state, self._reuse = earlier, True
+        return True
+
     def _parameters(self) -> dict[str, Any] | None:
         """Bind (and validate) the call's arguments; None with a Failed state when they are bad."""
         signature = self.flow._signature
         try:
             bound = signature.bind(*self.args, **self.kwargs)
             bound.apply_defaults()
-            parameters = dict(bound.arguments)
-            variadic = any(p.kind in _VARIADIC for p in signature.parameters.values())
-            if self.flow.should_validate_parameters and parameters and not variadic:
+            if self.flow.should_validate_parameters and bound.arguments:
                 from flowyard.sdk.parameters import validate_parameters
 
-                parameters = validate_parameters(self.flow.fn, parameters)
-                self.args, self.kwargs = (), parameters
+                kinds = {name: p.kind for name, p in signature.parameters.items()}
+                named = {k: v for k, v in bound.arguments.items() if kinds[k] not in _VARIADIC}
+                # as Prefect's: the named ones are coerced, ``*args``/``**kwargs`` kept as given
+                bound.arguments.update(validate_parameters(self.flow.fn, named))
+                self.args, self.kwargs = bound.args, bound.kwargs
+            parameters = dict(bound.arguments)
         except (TypeError, InvalidInput) as exc:
             self.state = Failed(data=exc, message=f"Flow run received invalid parameters: {exc}")
             return None
@@ -167,7 +187,7 @@ class FlowRunEngine(AttemptLoop):
             return False
         if self.context.run_count and not self._propose(Running()):
             return False  # a retry the API refused: the run was settled instead
-        self.context.run_count += 1
+        self.context.attempt_starts()
         run_hooks(self.flow.on_running, self.flow, self.context, self.state)  # every attempt
         return True
 
@@ -231,11 +251,13 @@ class FlowRunEngine(AttemptLoop):
             self.context.tags = self.context.tags | current_tags()
             self.context.recorder = self.recorder
             return
-        name = _template(flow.flow_run_name, parameters)
+        run_id = str(uuid.uuid4())
+        naming = _under(parent, FlowRunContext(run_id, "", flow=flow, parameters=parameters))
+        name = _template(flow.flow_run_name, parameters, naming)
         client = parent.client if parent is not None else direct_run_client()
         if parent is not None:
             self.parent_task_run_id = self._start_parent_task(parent, parameters)
-        run_id, run_name = str(uuid.uuid4()), name
+        run_name = name
         if client is not None:
             run_id, run_name = self._create_run(client, name, parameters, run_id)
         shipper = parent.shipper if parent is not None else None
@@ -243,19 +265,22 @@ class FlowRunEngine(AttemptLoop):
             from flowyard.client.log_shipper import LogShipper
 
             shipper = self._own_shipper = LogShipper(self.client).start()
-        self.context = FlowRunContext(
-            flow_run_id=run_id,
-            flow_run_name=run_name or run_id[:8],
-            reporter=ApiReporter(self.client) if self.client else LocalReporter(),
-            client=self.client,
-            shipper=shipper,
-            flow=flow,
-            parameters=parameters,
-            parent_task_run_id=self.parent_task_run_id,
-            task_runner=flow.task_runner,
-            tags=current_tags() | (parent.tags if parent else frozenset()),
-            echo_logs=parent.echo_logs if parent is not None else True,
-            recorder=self.recorder,
+        self.context = _under(
+            parent,
+            FlowRunContext(
+                flow_run_id=run_id,
+                flow_run_name=run_name or run_id[:8],
+                reporter=ApiReporter(self.client) if self.client else LocalReporter(),
+                client=self.client,
+                shipper=shipper,
+                flow=flow,
+                parameters=parameters,
+                parent_task_run_id=self.parent_task_run_id,
+                task_runner=flow.task_runner,
+                tags=current_tags() | (parent.tags if parent else frozenset()),
+                echo_logs=parent.echo_logs if parent is not None else True,
+                recorder=self.recorder,
+            ),
         )
 
     def _create_run(
@@ -302,7 +327,10 @@ class FlowRunEngine(AttemptLoop):
         """Log, report and run the hooks of the final state; ``settle`` hands it to the
         engine (which reports it and exits) before the scope waits for task threads."""
         state, flow = self.state, self.flow
+        if self._reuse:
+            return state
         state.flow_run_id = self.context.flow_run_id or None  # a run's state from now on
+        self._keep_for_retries(state)
         with flow_run_scope(self.context):
             logger = get_run_logger()
             (logger.error if state.is_failed() or state.is_crashed() else logger.info)(
@@ -322,6 +350,13 @@ class FlowRunEngine(AttemptLoop):
             log.error("logs_not_delivered", run_id=self.context.flow_run_id)
         return state
 
+    def _keep_for_retries(self, state: State[Any]) -> None:
+        """A subflow's completed, persisted state, for its parent's next attempts."""
+        flow, parent, key = self.flow, self.parent, self._subflow_key
+        if parent is not None and key is not None and state.is_completed():
+            if flow.persist_result and not flow.is_generator:
+                parent.subflow_states[key] = state
+
     def _report(self, state: State[Any]) -> None:
         """The final state of a run this call recorded (the engine reports its own)."""
         self.context.reporter.flush()  # its task runs are all recorded before it ends
@@ -340,12 +375,31 @@ class FlowRunEngine(AttemptLoop):
             run_beats(self.recorder.client).remove(self.recorder.run_id)
 
 
-def _template(template: Any, parameters: dict[str, Any]) -> str | None:
+def _template(template: Any, parameters: dict[str, Any], naming: FlowRunContext) -> str | None:
+    """The run's name; a callable reads ``flowyard.runtime.flow_run`` (``naming``'s) as in
+    Prefect, where the name is given inside the run."""
     if template is None:
         return None
     if callable(template):
-        return str(template(**parameters) if inspect.signature(template).parameters else template())
-    return str(template).format(**parameters)
+        with flow_run_scope(naming):
+            wanted = inspect.signature(template).parameters
+            return checked_name(template(**parameters) if wanted else template(), template, "flow")
+    if not isinstance(template, str):
+        raise TypeError(
+            f"Expected string or callable for 'flow_run_name'; got {type(template).__name__} "
+            "instead."
+        )
+    return template.format(**parameters)
+
+
+def _under(parent: FlowRunContext | None, context: FlowRunContext) -> FlowRunContext:
+    """``context`` with its parent, root and parent deployment when it is a subflow's,
+    for ``flowyard.runtime.flow_run``."""
+    if parent is not None:
+        context.parent_flow_run_id = parent.flow_run_id
+        context.root_flow_run_id = parent.root_flow_run_id or parent.flow_run_id
+        context.parent_deployment_id = parent.deployment_id
+    return context
 
 
 _NOTHING: Any = object()

@@ -129,12 +129,20 @@ class TaskRunEngine(AttemptLoop):
             delay = self._retry(value, f"state: {value!r}")
             if delay is not None:
                 return delay
-        self._on_success(value)
+        deferred = self._write_at_commit()
+        self._on_success(value, persist=not deferred)
         if self.state.is_completed() and self.transaction is not None:
             self.transaction.stage(
-                value, on_rollback_hooks=self.task.on_rollback, on_commit_hooks=self.task.on_commit
-            )
+                value, on_rollback_hooks=self.task.on_rollback, on_commit_hooks=self.task.on_commit,
+                write=(lambda: self._persist(value)) if deferred else None,
+            )  # fmt: skip
         return None
+
+    def _write_at_commit(self) -> bool:
+        """Inside a transaction of the user's (or a calling task's), a result is written
+        when that transaction commits, as Prefect's; alone, as the task ends."""
+        transaction = self.transaction
+        return transaction is not None and transaction.get_parent() is not None
 
     def _log_prints(self) -> bool:
         own = self.task.log_prints
@@ -193,10 +201,16 @@ class TaskRunEngine(AttemptLoop):
         template = self.task.task_run_name
         if template is None:
             return self.default_name
-        if callable(template):
+        if callable(template):  # it may read flowyard.runtime.task_run, as in Prefect
             wanted = inspect.signature(template).parameters
-            named = template(**parameters) if wanted else template()
-            return str(named)
+            with task_run_scope(self.context):
+                named = template(**parameters) if wanted else template()
+            return checked_name(named, template, "task")
+        if not isinstance(template, str):
+            raise TypeError(
+                f"Expected string or callable for 'task_run_name'; got "
+                f"{type(template).__name__} instead."
+            )
         return template.format(**parameters)
 
     def _attempt_starts(self) -> bool:
@@ -208,12 +222,13 @@ class TaskRunEngine(AttemptLoop):
         run_hooks(self.task.on_running, self.task, self.context, self.state)  # every attempt
         return True
 
-    def _on_success(self, value: Any) -> None:
+    def _on_success(self, value: Any, persist: bool = True) -> None:
         if isinstance(value, State) or is_state_iterable(value):
             self.state = return_value_to_state(value)
             return
         try:
-            self._persist(value)
+            if persist:
+                self._persist(value)
         except Exception as exc:
             self._on_exception(exc, retry=False)
             return
@@ -226,6 +241,8 @@ class TaskRunEngine(AttemptLoop):
         if delay is None:
             self.state = failed
             get_run_logger().error("Task run failed with exception %r\n%s", exc, _trace(exc))
+            if self.transaction is not None:  # and so the transactions around it, as Prefect's
+                self.transaction.rollback()
         return delay
 
     def _retry(self, failed: State[Any], what: str) -> float | None:
@@ -399,3 +416,13 @@ def _scalar(value: Any) -> Any:
     if isinstance(value, str):
         return value[:200]
     return repr(value)[:200]
+
+
+def checked_name(name: Any, template: Any, kind: str) -> str:
+    """What a callable run name gave: a string, else Prefect's TypeError."""
+    if not isinstance(name, str):
+        raise TypeError(
+            f"Callable {template!r} for '{kind}_run_name' returned type {type(name).__name__} "
+            "but a string is required."
+        )
+    return name

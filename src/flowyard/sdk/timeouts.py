@@ -5,6 +5,9 @@ deadline passes the caller gets ``TimeoutError`` at once, and the helper thread 
 asked to stop by an exception raised in it at its next Python instruction (a blocking C
 call finishes first). An async body is cancelled by ``asyncio.wait_for``.
 
+A generator body's timeout covers its whole attempt (``Deadline``): each value is made
+as a sync body is, with the time left.
+
 The error is ``TaskRunTimeoutError`` or ``FlowRunTimeoutError``, both ``TimeoutError``s as
 in Prefect; a run that ends by any ``TimeoutError`` ends in a ``TimedOut`` (Failed) state.
 """
@@ -16,7 +19,8 @@ import concurrent.futures as cf
 import contextvars
 import ctypes
 import threading
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 from flowyard.errors import FlowRunTimeoutError, TaskRunTimeoutError
@@ -62,6 +66,32 @@ def call_with_timeout(
     except cf.TimeoutError:
         _interrupt(thread)
         raise timeout_error(kind, seconds) from None
+
+
+class Deadline:
+    """A generator run's timeout: its whole attempt, the caller's time between values
+    included, as in Prefect. Each value is asked for with what time is left."""
+
+    def __init__(self, seconds: float | None, kind: str) -> None:
+        self.seconds, self.kind = seconds, kind
+        self._at = None if seconds is None else time.monotonic() + seconds
+
+    def next_value(self, values: Iterator[T]) -> T:
+        """``next(values)``; ``TimeoutError`` once the deadline has passed (a value being
+        made then is abandoned as a timed-out body is)."""
+        if self._at is None or self.seconds is None:
+            return next(values)
+        left = self._at - time.monotonic()
+        if left <= 0:
+            raise timeout_error(self.kind, self.seconds)
+
+        def step() -> T:
+            return next(values)
+
+        try:
+            return call_with_timeout(step, left, self.kind)
+        except (TaskRunTimeoutError, FlowRunTimeoutError):  # its message names the whole timeout
+            raise timeout_error(self.kind, self.seconds) from None
 
 
 def _interrupt(thread: threading.Thread) -> None:

@@ -5,18 +5,19 @@
         check_file(...)      # raises: write_file's rollback hooks run, in reverse order
 
 Every task run is a transaction of its own, a child of the one around it. A task that
-completes stages its ``on_commit`` and ``on_rollback`` hooks; its transaction commits at
-once when nothing encloses it (its commit hooks run as it ends), else when the outermost
-transaction around it ends well. A block that raises rolls back: the rollback hooks of
-every task it staged run, the last first, and the error goes on. ``txn.set(name, value)``
+completes stages its ``on_commit`` and ``on_rollback`` hooks and its persisted result;
+its transaction commits at once when nothing encloses it (its commit hooks run as it ends),
+else when the outermost transaction around it ends well, and only then is its result
+written. A block that raises rolls back: the rollback hooks of every task it staged run,
+the last first, and the error goes on. A task that fails rolls back the transaction around
+it at once, also when its caller catches the error or asked for its state. ``txn.set(name, value)``
 and ``txn.get(name)`` share values between a block, its tasks and their hooks (a child
 sees its parents' values).
 
 With a ``key``, a committed transaction leaves a record (its staged value) in result
 storage; a later ``transaction(key=...)`` with the same key starts committed, so
-``if not txn.is_committed():`` runs a block once. As in Prefect, with these differences:
-a task's cached result is written when the task ends, not when its transaction commits,
-and isolation levels are accepted but not enforced (no locks).
+``if not txn.is_committed():`` runs a block once. As in Prefect, except that isolation
+levels are accepted but not enforced (no locks).
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class Transaction:
         self.on_rollback_hooks: list[TransactionHook] = []
         self._values: dict[str, Any] = {}
         self._staged_value: Any = None
+        self._writes: list[Callable[[], object]] = []  # results written when this commits
         self._parent: Transaction | None = None
         self._token: Token[Transaction | None] | None = None
 
@@ -181,10 +183,14 @@ class Transaction:
         value: Any,
         on_rollback_hooks: Sequence[TransactionHook] = (),
         on_commit_hooks: Sequence[TransactionHook] = (),
+        write: Callable[[], object] | None = None,
     ) -> None:
-        """Keep ``value`` (the record a key writes) and the hooks to run at the outcome."""
+        """Keep ``value`` (the record a key writes), the hooks to run at the outcome, and
+        ``write``: a task's result, written at commit (not at all on a rollback)."""
         if self.is_committed():
             return
+        if write is not None:
+            self._writes.append(write)
         if on_rollback_hooks or on_commit_hooks:
             _ = self.logger  # the stager's run logger: its hooks may run later, elsewhere
         self._staged_value = value
@@ -200,6 +206,8 @@ class Transaction:
         try:
             for child in self.children:
                 child.commit()
+            for write in self._writes:
+                write()
             for hook in self.on_commit_hooks:
                 self._run_hook(hook, "commit")
             if self.key and self.write_on_commit and (store := self._store()) is not None:
