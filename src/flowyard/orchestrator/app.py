@@ -52,6 +52,7 @@ from flowyard.orchestrator.automations.action_queue import requeue_stale_once as
 from flowyard.orchestrator.event_stream import EventStream
 from flowyard.orchestrator.limits import LimitsMiddleware
 from flowyard.orchestrator.runtime import Orchestrator
+from flowyard.orchestrator.services import materializer
 from flowyard.orchestrator.services.dispatcher import dispatch_once
 from flowyard.orchestrator.services.event_retention import event_retention_once as retention
 from flowyard.orchestrator.services.late_runs import late_runs_once
@@ -130,6 +131,8 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             return await task_leases_once(orch, background)
 
         await wakeups.start()
+        if materializer.can_serve(settings.resolved_database_url):
+            orch.materializer = materializer.Materializer(settings.resolved_database_url)
         orch.action_queue = ActionQueue(redis_url, orch)
         orch.action_queue.start()
         services = [
@@ -148,6 +151,8 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             yield
         finally:
             await cancel_and_wait(services)
+            if orch.materializer is not None:
+                await orch.materializer.stop()
             # off the loop: a running action may be waiting on it
             await asyncio.to_thread(orch.action_queue.stop)
             with contextlib.suppress(Exception):  # otherwise the lease simply expires

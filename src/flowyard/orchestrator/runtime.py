@@ -22,6 +22,7 @@ from flowyard.store import Database
 
 if TYPE_CHECKING:
     from flowyard.orchestrator.automations.action_queue import ActionQueue
+    from flowyard.orchestrator.services.materializer import Materializer
 
 T = TypeVar("T")
 
@@ -52,6 +53,7 @@ class Orchestrator:
     run_token_key: bytes = b""  # signs run tokens (api/run_tokens.py); set once at start
     event_stream: EventStream = field(init=False)  # set when the app starts
     action_queue: ActionQueue = field(init=False)  # automation actions (RQ); set at start
+    materializer: Materializer | None = None  # the scheduler's own process (set at start)
 
     def begin_stopping(self) -> None:
         """The server is stopping: services end their loops, and long-polls (claims, event
