@@ -127,12 +127,13 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
         background = background_tasks.BackgroundRuns(TaskQueue(redis))
         app.state.background_runs = background
 
+        if materializer.can_serve(settings.resolved_database_url):
+            orch.materializer = materializer.Materializer(settings.resolved_database_url)
+
         async def task_leases(orch: Orchestrator) -> int:
             return await task_leases_once(orch, background)
 
         await wakeups.start()
-        if materializer.can_serve(settings.resolved_database_url):
-            orch.materializer = materializer.Materializer(settings.resolved_database_url)
         orch.action_queue = ActionQueue(redis_url, orch)
         orch.action_queue.start()
         services = [

@@ -46,6 +46,7 @@ class Orchestrator:
     claim_marks: GroupCommit[tuple[list[Claim], str], Marked] = field(default_factory=GroupCommit)
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     open_claims: OpenClaims = field(default_factory=OpenClaims)  # long-polls in flight
+    materializer: Materializer | None = None  # the scheduler's own process (set at start)
     key_cache: KeyCache = field(default_factory=KeyCache)
     # log batches take turns: at most one holds or waits for the store's write lock, so a
     # heartbeat or claim waits for one batch at most, never for a queue of them
@@ -53,7 +54,6 @@ class Orchestrator:
     run_token_key: bytes = b""  # signs run tokens (api/run_tokens.py); set once at start
     event_stream: EventStream = field(init=False)  # set when the app starts
     action_queue: ActionQueue = field(init=False)  # automation actions (RQ); set at start
-    materializer: Materializer | None = None  # the scheduler's own process (set at start)
 
     def begin_stopping(self) -> None:
         """The server is stopping: services end their loops, and long-polls (claims, event
