@@ -35,15 +35,16 @@ def claim_all(api, pool: str, count: int, received: dict[str, float], wanted=Non
                 received[claimed.run.id] = time.time()
 
 
-def due_to_claimed(api, dep, pool: str, runs: int) -> list[float]:
-    start = datetime.now(UTC) + timedelta(seconds=2 + runs * 0.012)  # room to create them all
+def due_to_claimed(api, dep, pool: str, runs: int, lead: float | None = None) -> list[float]:
+    lead = 2 + runs * 0.012 if lead is None else lead  # room to create them all
+    start = datetime.now(UTC) + timedelta(seconds=lead)
     due = {}
     for i in range(runs):
         when = start + timedelta(milliseconds=15 * i)
         run = api.run_deployment(dep.id, s.DeploymentRunRequest(scheduled_time=when))
         due[run.id] = when.timestamp()
     if datetime.now(UTC) > start:
-        raise SystemExit("creating the runs took longer than the lead time; raise it")
+        raise SystemExit("creating the runs took longer than the lead time; raise --lead")
     received: dict[str, float] = {}
     claim_all(api, pool, runs, received, wanted=due)
     return [(received[run_id] - due[run_id]) * 1000 for run_id in due]
@@ -100,6 +101,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--scheduled-backlog", type=int, default=0)
+    parser.add_argument(
+        "--lead", type=float, default=None, help="seconds to create the runs in (loaded machine)"
+    )
     args = parser.parse_args()
     env = backlog_env(args.scheduled_backlog) if args.scheduled_backlog else None
     figures: dict[str, object] = {"scheduled_backlog": args.scheduled_backlog}
@@ -109,13 +113,15 @@ def main() -> None:
             if args.scheduled_backlog:
                 scheduled_backlog(api, flows_dir, args.scheduled_backlog)
                 figures["due_to_claimed_while_scheduling_ms"] = summary(
-                    due_to_claimed(api, dep, "latency", args.runs)
+                    due_to_claimed(api, dep, "latency", args.runs, args.lead)
                 )
                 # the first round's runs come back when their leases expire (nothing here
                 # heartbeats): the next round claims from a pool of its own
                 dep = make_deployment(api, "latency-after", flows_dir, "hold")
             pool = "latency-after" if args.scheduled_backlog else "latency"
-            figures["due_to_claimed_ms"] = summary(due_to_claimed(api, dep, pool, args.runs))
+            figures["due_to_claimed_ms"] = summary(
+                due_to_claimed(api, dep, pool, args.runs, args.lead)
+            )
         figures["created_to_claimed_ms"] = summary(
             created_to_claimed(server, dep, pool, min(200, args.runs))
         )

@@ -3,10 +3,12 @@
 - one trivial run, created → Completed, 20 times one after another (target p50 ≤ 1 s);
 - 100 trivial runs created at once, one worker with ``--limit 8``: wall time until all
   are Completed (target ≤ 15 s);
+- the API's CPU per run of that batch (creation, claim, states, logs, polling included);
 - the worker's RSS when idle, after those runs (it should stay flat), and the RSS of
   the worker's whole process tree while 8 runs are running.
 
-    python bench/flow_runs.py [--runs 100] [--limit 8]
+    python bench/flow_runs.py [--runs 100] [--limit 8] [--single 20]
+    python bench/flow_runs.py --runs 1000 --limit 16 --single 0   (issue 20: >= 25 runs/s)
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import descendants, embedded_server, make_deployment, rss_mib, summary, write_results
+from common import (
+    cpu_seconds,
+    descendants,
+    embedded_server,
+    make_deployment,
+    rss_mib,
+    summary,
+    write_results,
+)
 
 from flowyard import schemas as s
 from flowyard.cli.processes import WorkerProcess
@@ -68,12 +78,14 @@ def main() -> None:
                 single.append(ended[run.id] - t0)
 
             t0 = time.time()
+            api_cpu = cpu_seconds(server.pid)
             run_ids = [
                 api.run_deployment(dep.id, s.DeploymentRunRequest()).id for _ in range(args.runs)
             ]
             created = time.time() - t0
             ended = wait_final(api, run_ids, timeout=600)
             wall = max(ended.values()) - t0
+            api_cpu = cpu_seconds(server.pid) - api_cpu
             rss_after = rss_mib([worker.pid])
 
             held = [
@@ -94,13 +106,14 @@ def main() -> None:
     write_results(
         "flow_runs",
         {
-            "single_run_created_to_completed_s": summary(single),
+            "single_run_created_to_completed_s": summary(single) if single else None,
             "batch": {
                 "runs": args.runs,
                 "worker_limit": args.limit,
                 "create_seconds": created,
                 "wall_seconds_until_all_completed": wall,
                 "runs_per_second": args.runs / wall,
+                "api_cpu_ms_per_run": api_cpu * 1000 / args.runs,
             },
             "worker_rss_mib": {"idle": rss_idle, "after_batch": rss_after},
             "worker_tree_rss_mib_at_limit": {"processes": len(tree), "rss": rss_tree},

@@ -10,7 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from flowyard.orchestrator import runs
-from flowyard.orchestrator.services.scheduler import Window, clear_future_runs, materialize
+from flowyard.orchestrator.services.scheduler import (
+    Pacing,
+    Window,
+    clear_future_runs,
+    materialize,
+)
 from flowyard.states import StateType
 from flowyard.store import models as m
 
@@ -129,6 +134,12 @@ def test_clearing_removes_only_unstarted_runs(database):
     assert _count_runs(database) == 1
 
 
+def unpaced() -> Pacing:
+    """Full batches without pauses: these tests write thousands of runs to check that each
+    is written once, not how a pass shares SQLite's writer."""
+    return Pacing(paced=False)
+
+
 def _hourly_deployments(database, count: int) -> None:
     """``count`` deployments of one pool, each with an hourly cron schedule."""
     with database.session() as session:
@@ -155,7 +166,7 @@ def test_two_schedulers_over_500_deployments_write_each_run_once(database):
 
     def scheduler(db: Database) -> None:
         barrier.wait(timeout=30)
-        written.append(len(materialize(db, NOW, window)))
+        written.append(len(materialize(db, NOW, window, pacing=unpaced())))
 
     threads = [threading.Thread(target=scheduler, args=(db,)) for db in replicas]
     for thread in threads:
@@ -200,7 +211,7 @@ def test_a_scheduler_killed_mid_pass_leaves_nothing_half_written(database, kill_
         child.kill()
         child.wait()
     window = Window(max_runs=24, horizon_seconds=86400)
-    while materialize(database, NOW, window):  # passes of at most max_per_pass runs
+    while materialize(database, NOW, window, pacing=unpaced()):  # passes of max_per_pass runs
         pass
     assert _count_runs(database) == 300 * 24
     with database.read() as session:

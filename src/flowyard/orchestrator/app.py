@@ -52,6 +52,7 @@ from flowyard.orchestrator.automations.action_queue import requeue_stale_once as
 from flowyard.orchestrator.event_stream import EventStream
 from flowyard.orchestrator.limits import LimitsMiddleware
 from flowyard.orchestrator.runtime import Orchestrator
+from flowyard.orchestrator.services import materializer
 from flowyard.orchestrator.services.dispatcher import dispatch_once
 from flowyard.orchestrator.services.event_retention import event_retention_once as retention
 from flowyard.orchestrator.services.late_runs import late_runs_once
@@ -126,6 +127,9 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
         background = background_tasks.BackgroundRuns(TaskQueue(redis))
         app.state.background_runs = background
 
+        if materializer.can_serve(settings.resolved_database_url):
+            orch.materializer = materializer.Materializer(settings.resolved_database_url)
+
         async def task_leases(orch: Orchestrator) -> int:
             return await task_leases_once(orch, background)
 
@@ -148,6 +152,8 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             yield
         finally:
             await cancel_and_wait(services)
+            if orch.materializer is not None:
+                await orch.materializer.stop()
             # off the loop: a running action may be waiting on it
             await asyncio.to_thread(orch.action_queue.stop)
             with contextlib.suppress(Exception):  # otherwise the lease simply expires

@@ -71,14 +71,15 @@ class EventStream:
             await self.flush()
 
     async def _publish(self, batch: list[Event]) -> None:
+        await self.publish_encoded([(str(event.id), event.event, dumps(event)) for event in batch])
+
+    async def publish_encoded(self, batch: list[tuple[str, str, str]]) -> None:
+        """XADD events already encoded as (id, name, ``dumps`` of the event): those another
+        process committed (the scheduler's, services/materializer.py)."""
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for event in batch:
-                    fields: dict[Any, Any] = {
-                        "id": str(event.id),
-                        "event": event.event,
-                        "doc": dumps(event),
-                    }
+                for event_id, name, doc in batch:
+                    fields: dict[Any, Any] = {"id": event_id, "event": name, "doc": doc}
                     pipe.xadd(keys.EVENTS_STREAM, fields, maxlen=self.maxlen, approximate=True)
                 await pipe.execute()
             self.published += len(batch)

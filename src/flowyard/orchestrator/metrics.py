@@ -52,6 +52,12 @@ class ApiMetrics:
             ("pool",),
             registry=self.registry,
         )
+        self.claims_waiting = Gauge(
+            "flowyard_claims_waiting",
+            "Claim long-polls open on this API process",
+            ("pool",),
+            registry=self.registry,
+        )
         self.claims = Counter(
             "flowyard_claims", "Runs claimed by workers", ("pool",), registry=self.registry
         )
@@ -72,7 +78,9 @@ class ApiMetrics:
         pools, by_state, late = await orch.in_thread(_read_store, orch)
         for gauge in (self.ready, self.queue_slots, self.pool_slots, self.runs, self.late):
             gauge.clear()
+        self.claims_waiting.clear()
         for pool, queues in pools.items():
+            self.claims_waiting.labels(pool).set(orch.open_claims.count(pool))
             self.pool_slots.labels(pool).set(await orch.queues.running_count(pool))
             self.late.labels(pool).set(late.get(pool, 0))
             for queue in queues:

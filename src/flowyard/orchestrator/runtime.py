@@ -15,6 +15,7 @@ from flowyard.orchestrator.claims import DeploymentDocs, Marked
 from flowyard.orchestrator.event_stream import EventStream
 from flowyard.orchestrator.group_commit import GroupCommit
 from flowyard.orchestrator.metrics import ApiMetrics
+from flowyard.orchestrator.open_claims import OpenClaims
 from flowyard.pools import Claim, DeploymentLimits, Leadership, PoolQueues, TagSlots, Wakeups
 from flowyard.settings import Settings
 from flowyard.store import Database
@@ -22,6 +23,7 @@ from flowyard.store import Database
 if TYPE_CHECKING:
     from flowyard.orchestrator.automations.action_queue import ActionQueue
     from flowyard.orchestrator.automations.cluster_actions import ClusterActionQueue
+    from flowyard.orchestrator.services.materializer import Materializer
 
 T = TypeVar("T")
 
@@ -44,6 +46,8 @@ class Orchestrator:
     # claims of concurrent requests: one transaction moves them all to Pending
     claim_marks: GroupCommit[tuple[list[Claim], str], Marked] = field(default_factory=GroupCommit)
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
+    open_claims: OpenClaims = field(default_factory=OpenClaims)  # long-polls in flight
+    materializer: Materializer | None = None  # the scheduler's own process (set at start)
     key_cache: KeyCache = field(default_factory=KeyCache)
     # log batches take turns: at most one holds or waits for the store's write lock, so a
     # heartbeat or claim waits for one batch at most, never for a queue of them

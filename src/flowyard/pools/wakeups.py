@@ -152,6 +152,10 @@ class Wakeups:
         if event is not None:
             event.set()
 
+    def wake(self, pool: str) -> None:
+        """Wake this process's waiters of the pool (they check again what they wait for)."""
+        self._wake(pool)
+
     def wake_all(self) -> None:
         """Wake every waiter (they check again what they wait for)."""
         for pool in set(self._events) | set(self._generations):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 from sqlalchemy import select
 
 from flowyard import schemas as s
@@ -16,6 +16,7 @@ from flowyard.orchestrator import claims as claims_store
 from flowyard.orchestrator import documents, events, queue_sync, runs
 from flowyard.orchestrator.api.run_tokens import issue
 from flowyard.orchestrator.lookups import get_pool
+from flowyard.orchestrator.open_claims import OpenClaim
 from flowyard.orchestrator.run_tokens import claim_fingerprint
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.pools import Claim
@@ -39,13 +40,36 @@ IdempotencyKey = Annotated[
 
 @router.post("/work_pools/{pool_name}/claim")
 async def claim(
-    pool_name: str, body: s.ClaimRequest, orch: Orch, idempotency_key: IdempotencyKey = None
+    pool_name: str,
+    body: s.ClaimRequest,
+    orch: Orch,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
 ) -> s.ClaimResponse:
     """Claim up to ``max_runs`` due runs, waiting up to ``wait`` seconds for one to appear."""
     if idempotency_key is not None:
         given = await orch.queues.recall_claim(pool_name, idempotency_key)
         if given is not None:
             return s.ClaimResponse(runs=await _replayed(orch, given, body.worker_name))
+    with orch.open_claims.opened(pool_name, body.worker_name) as open_claim:
+        won = await _claim_when_due(orch, pool_name, body, request, open_claim)
+        if won and await _gone(request, open_claim):  # the worker left while we wrote
+            await _hand_back(orch, won)
+            won = []
+    if not won:
+        return s.ClaimResponse(runs=[])
+    return await _hand_out(orch, pool_name, won, idempotency_key)
+
+
+async def _claim_when_due(
+    orch: Orchestrator,
+    pool_name: str,
+    body: s.ClaimRequest,
+    request: Request,
+    open_claim: OpenClaim,
+) -> list[s.ClaimedRun]:
+    """The runs won, once some are due (or none: the wait ended, the server is stopping,
+    or the worker is gone: it said goodbye or disconnected)."""
     deadline = time.monotonic() + body.wait
     checked_pool = False
     while True:
@@ -64,19 +88,54 @@ async def claim(
         if result.claims:
             won = await _finalize(orch, pool_name, result.claims, body.worker_name)
             if won:
-                return await _hand_out(orch, pool_name, won, idempotency_key)
+                return won
             continue
         if not checked_pool:
             await orch.in_thread(_check_pool, orch, pool_name)
             checked_pool = True
         remaining = deadline - time.monotonic()
         if remaining <= 0 or orch.stopping:  # a stopping server answers its long-polls now
-            return s.ClaimResponse(runs=[])
+            return []
         if result.next_due is not None:
             remaining = min(
                 remaining, max(0.0, result.next_due - body.prefetch_seconds - time.time())
             )
         await orch.wakeups.wait(pool_name, remaining, since=mark)
+        if await _gone(request, open_claim):  # checked before it may take a run
+            return []
+
+
+async def _gone(request: Request, open_claim: OpenClaim) -> bool:
+    """True once the claim's worker said goodbye or its connection closed."""
+    return open_claim.ended or await request.is_disconnected()
+
+
+HANDED_BACK = "its worker went away before the claim was answered; returned to the queue"
+
+
+async def _hand_back(orch: Orchestrator, won: list[s.ClaimedRun]) -> None:
+    """Runs won for a worker that is gone: back to Scheduled and their queue, at once
+    (rather than after their lease expires), as the worker's own give-back would."""
+
+    def reschedule() -> list[runs.QueueEffect | None]:
+        effects = []
+        now = datetime.now(UTC)
+        for claimed in won:
+            with orch.db.session() as session:
+                run = runs.get_run(session, claimed.run.id, for_update=True)
+                _, effect = runs.set_state(
+                    session,
+                    run,
+                    StateType.SCHEDULED,
+                    now=now,
+                    message=HANDED_BACK,
+                    token=claimed.token,
+                )
+                effects.append(effect)
+        return effects
+
+    await queue_sync.apply_many(orch, await orch.in_thread(reschedule))
+    log.info("claim_handed_back", runs=[claimed.run.id for claimed in won])
 
 
 async def _hand_out(
@@ -210,6 +269,8 @@ async def heartbeat(pool_name: str, body: s.WorkerHeartbeat, orch: Orch) -> s.He
 
     cancelling = await orch.in_thread(record)
     if body.stopping:
+        if orch.open_claims.end(pool_name, body.worker_name):  # its long-poll answers now
+            orch.wakeups.wake(pool_name)
         return s.HeartbeatResponse(held=[], cancelling=[])
     until = time.time() + orch.settings.claim_lease_seconds
     held = await orch.queues.extend_leases(pool_name, body.run_ids, until) if body.run_ids else []

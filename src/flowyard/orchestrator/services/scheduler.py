@@ -12,7 +12,7 @@ replicas — never create a slot twice: the loser of a race simply writes nothin
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -33,17 +33,16 @@ from flowyard.store import Database
 from flowyard.store import models as m
 
 log = structlog.get_logger()
+Encoded = tuple[str, str, str]  # an event as the stream takes it: id, name, document
 
 SLOT = ("deployment_id", "schedule_id", "scheduled_time")
 RUNS = cast(Table, m.FlowRun.__table__)
 STATES = cast(Table, m.FlowRunState.__table__)
 INSERT_BATCH = 250
-"""Runs written per transaction: the store's writer is never held for long, so claims
-and state changes get their turn between two batches."""
+"""Runs written per transaction at most: the store's writer is never held for long, so
+claims and state changes get their turn between two batches."""
 BATCH_PAUSE_SECONDS = 0.02
-"""Between two batches the pass steps aside (the GIL and the writer): the API's event loop
-and its claims run in the same process (bench/claim_latency.py --scheduled-backlog:
-claims waited a median 0.42 s with it, 0.73 s without, one run each)."""
+"""Between two batches on SQLite the pass steps aside at least this long (see Pacing)."""
 # missed slots are looked for up to this many; the policy keeps at most the window's cap
 MISSED_SCAN = 10_000
 Version = tuple[datetime, datetime]
@@ -164,13 +163,22 @@ def _insert_runs(session: Session, rows: list[dict[str, Any]], now: datetime) ->
     return written
 
 
-def materialize(db: Database, now: datetime, window: Window) -> list[QueueEffect]:
-    """Write the missing runs of every active schedule; returns what to queue.
+def materialize(
+    db: Database,
+    now: datetime,
+    window: Window,
+    on_batch: Callable[[list[QueueEffect]], None] | None = None,
+    pacing: Pacing | None = None,
+) -> list[QueueEffect]:
+    """Write the missing runs of every active schedule; returns what to queue (and hands
+    ``on_batch`` what each committed batch wrote, as it commits). ``pacing``: paced on
+    SQLite unless given.
 
     The slots are worked out from a read, then written earliest first in transactions of
-    ``INSERT_BATCH`` runs, at most ``window.max_per_pass`` a pass: however many schedules or
-    missed slots there are, the writer is held briefly and claims go on between batches
-    (a first pass over 100 schedules of 1,000 runs each once held it for 48 s). A
+    at most ``INSERT_BATCH`` runs (paced on SQLite), at most ``window.max_per_pass`` a
+    pass: however many schedules or missed slots there are, the writer is held briefly and
+    claims go on between batches (a first pass over 100 schedules of 1,000 runs each once
+    held it for 48 s). A
     schedule or deployment changed (edited, paused) between the read and a batch gets
     nothing from that batch: each checks, under a share lock, that its schedules are
     still as they were read.
@@ -194,11 +202,15 @@ def materialize(db: Database, now: datetime, window: Window) -> list[QueueEffect
             row["id"]: (schedule.deployment.queue.pool.name, schedule.deployment.queue.name)
             for row, (_, schedule) in zip(rows, slots, strict=False)
         }
-    written: set[str] = set()
-    for start in range(0, len(rows), INSERT_BATCH):
+    effects: list[QueueEffect] = []
+    pacing = pacing or Pacing(paced=db.is_sqlite)
+    start = 0
+    while start < len(rows):
         if start:
-            time.sleep(BATCH_PAUSE_SECONDS)
-        batch = rows[start : start + INSERT_BATCH]
+            pacing.pause()
+        batch = rows[start : start + pacing.size]
+        start += len(batch)
+        began = time.monotonic()
         with db.session() as session:
             current = _current_versions(session, sorted({row["schedule_id"] for row in batch}))
             batch = [
@@ -206,18 +218,53 @@ def materialize(db: Database, now: datetime, window: Window) -> list[QueueEffect
                 for row in batch
                 if current.get(row["schedule_id"]) == read_versions[row["schedule_id"]]
             ]
-            written |= _insert_runs(session, batch, now)
-    return [
-        QueueEffect(
-            *queues[row["id"]],
-            row["id"],
-            enqueue_at=row["scheduled_time"].timestamp(),
-            deployment_id=row["deployment_id"],
-            priority=row["priority"],
-        )
-        for row in rows
-        if row["id"] in written
-    ]
+            written = _insert_runs(session, batch, now)
+        pacing.wrote(time.monotonic() - began)
+        done = [_to_queue(row, queues[row["id"]]) for row in batch if row["id"] in written]
+        effects.extend(done)
+        if on_batch is not None:
+            on_batch(done)
+    return effects
+
+
+@dataclass
+class Pacing:
+    """SQLite (one writer for all): batches sized to hold the writer about
+    ``hold_seconds`` each, and pauses that leave it free ``1 - duty`` of the time, so a
+    claim waiting for the writer waits for one short batch, never for a pass
+    (bench/scheduler_stall.py: claim p99 604 ms with batches of 250, 221 ms paced).
+    PostgreSQL writers do not wait for each other: full batches, no pause."""
+
+    paced: bool
+    hold_seconds: float = 0.01
+    duty: float = 1 / 3
+    size: int = 50
+    min_size: int = 10
+    _last: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.paced:
+            self.size = INSERT_BATCH
+
+    def wrote(self, seconds: float) -> None:
+        self._last = seconds
+        if self.paced:
+            wanted = int(self.size * self.hold_seconds / max(seconds, 1e-4))
+            self.size = max(self.min_size, min(INSERT_BATCH, wanted, self.size * 2))
+
+    def pause(self) -> None:
+        if self.paced:
+            time.sleep(max(BATCH_PAUSE_SECONDS, self._last * (1 / self.duty - 1)))
+
+
+def _to_queue(row: dict[str, Any], queue: tuple[str, str]) -> QueueEffect:
+    return QueueEffect(
+        *queue,
+        row["id"],
+        enqueue_at=row["scheduled_time"].timestamp(),
+        deployment_id=row["deployment_id"],
+        priority=row["priority"],
+    )
 
 
 def _current_versions(session: Session, schedule_ids: list[str]) -> dict[str, Version]:
@@ -267,15 +314,31 @@ def clear_future_runs(session: Session, schedule_ids: Iterable[str]) -> list[Que
 
 
 async def schedule_once(orch: Orchestrator) -> int:
-    """Materialize and queue the next runs of every active schedule; returns how many."""
+    """Materialize and queue the next runs of every active schedule; returns how many.
+
+    The pass runs in the scheduler's own process when there is one (services/
+    materializer.py): its CPU then never stalls this process's requests.
+    """
     settings = orch.settings
     window = Window(
         settings.scheduler_max_runs,
         settings.scheduler_horizon_seconds,
         settings.scheduler_max_catch_up_runs,
     )
-    effects = await orch.in_thread(materialize, orch.db, datetime.now(UTC), window)
-    await queue_sync.apply_many(orch, effects)
-    if effects:
-        log.info("runs_materialized", count=len(effects))
-    return len(effects)
+    now = datetime.now(UTC)
+    if orch.materializer is None:
+        effects = await orch.in_thread(materialize, orch.db, now, window)
+        await queue_sync.apply_many(orch, effects)
+        count = len(effects)
+    else:
+
+        async def queue_and_stream(effects: list[QueueEffect], encoded: list[Encoded]) -> None:
+            await queue_sync.apply_many(orch, effects)
+            if encoded:
+                await orch.event_stream.publish_encoded(encoded)
+                orch.event_stream.wake_followers()
+
+        count = await orch.materializer.run_pass(now, window, queue_and_stream)
+    if count:
+        log.info("runs_materialized", count=count)
+    return count
