@@ -187,6 +187,7 @@ def test_retries_and_a_failing_task_keep_their_traceback(api, runner):
     def program() -> tuple[str, int, BaseException | None]:
         retried = flaky.submit()
         failed = broken.submit(7)
+        failed.wait()  # its state is final only then
         return current_flow_run.id, retried.result(), failed.state.result(raise_on_failure=False)
 
     run_id, attempts, error = program()

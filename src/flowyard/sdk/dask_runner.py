@@ -10,22 +10,18 @@ the flow run's own token. Dask is imported only when a runner is made (``flowyar
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import contextvars
 import importlib
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from flowyard.sdk.remote_runs import RunTokens, access_for, prepare, run_remote
-from flowyard.states import Crashed, State
+from flowyard.sdk.remote_launcher import EngineFuture, RemoteLauncher
+from flowyard.sdk.remote_runs import RemoteCall, run_remote
 
 if TYPE_CHECKING:
-    from distributed import Client, Future
+    from distributed import Client
 
     from flowyard.sdk.context import FlowRunContext, Launcher
-    from flowyard.sdk.task_engine import TaskRunEngine
 
 MISSING = "DaskTaskRunner needs Dask: pip install 'flowyard[dask]'"
 
@@ -109,46 +105,23 @@ def _cluster_class(given: str | type | None) -> Any:
     return given
 
 
-class DaskLauncher:
+class DaskLauncher(RemoteLauncher):
     """One flow run's connection to its cluster; its task runs as Dask tasks."""
 
-    def __init__(self, client: Client, flow_run: FlowRunContext, temporary: Any) -> None:
-        self.client = client
-        self._flow_run = flow_run
-        self._temporary = temporary
-        self._tokens = RunTokens(flow_run.client, flow_run.flow_run_id)
-        self._running: set[Future[Any]] = set()  # a Dask future dropped is a Dask task cancelled
-        self._lock = threading.Lock()
+    engine_name = "Dask"
 
-    def submit(self, engine: TaskRunEngine, context: contextvars.Context) -> cf.Future[State[Any]]:
-        done: cf.Future[State[Any]] = cf.Future()
-        call = prepare(engine, context, access_for(self._flow_run, self._tokens))
-        if call is None:  # an upstream did not complete: NotReady, here
-            done.set_result(context.run(engine.run))
-            return done
+    def __init__(self, client: Client, flow_run: FlowRunContext, temporary: Any) -> None:
+        super().__init__(flow_run)
+        self.client = client
+        self._temporary = temporary
+
+    def _send(self, call: RemoteCall) -> tuple[Any, EngineFuture]:
         key = f"{call.task_run_name}-{call.task_run_id}"
         remote = self.client.submit(run_remote, call, key=key, pure=False)
-        with self._lock:
-            self._running.add(remote)
-        remote.add_done_callback(lambda finished: self._settle(finished, engine, done))
-        return done
+        return remote, remote  # a Dask future dropped is a Dask task cancelled: kept
 
-    def _settle(
-        self, remote: Future[Any], engine: TaskRunEngine, done: cf.Future[State[Any]]
-    ) -> None:
-        with self._lock:
-            self._running.discard(remote)
-        try:
-            state: State[Any] = remote.result()
-        except BaseException as exc:  # the cluster lost it: a killed worker, a cancellation
-            message = f"the Dask task of this task run failed: {type(exc).__name__}: {exc}"
-            state = Crashed(data=exc, message=message)
-            engine.state = state
-            engine._report(state)
-        else:
-            if self._flow_run.reporter.records and engine.context.task_run_id:
-                self._flow_run.links.produced(engine.context.task_run_id, state)
-        done.set_result(state)
+    def _cancel(self, handles: list[Any]) -> None:
+        self.client.cancel(handles, force=True)
 
     def shutdown(self) -> None:
         self.client.close()

@@ -1,0 +1,90 @@
+"""The flow's side of task runs sent to a distributed engine (Dask, Ray): each one's
+inputs resolved here, sent as a ``remote_runs.RemoteCall``, and the engine's future
+settled into the task run's final state.
+
+An engine only says how to send a call and how to cancel what it sent
+(``RemoteLauncher._send``/``_cancel``). When the engine itself gives up on a task (it
+was cancelled, or the processes running it kept dying) the task run ends Crashed with
+the engine's reason, so that nothing waits for it forever.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextvars
+import threading
+from typing import TYPE_CHECKING, Any, Protocol
+
+from flowyard.sdk.remote_runs import RemoteCall, RunTokens, access_for, prepare
+from flowyard.states import Crashed, State
+
+if TYPE_CHECKING:
+    from flowyard.sdk.context import FlowRunContext
+    from flowyard.sdk.task_engine import TaskRunEngine
+
+
+class EngineFuture(Protocol):
+    """What Dask's futures and Ray's (``ObjectRef.future()``) have in common."""
+
+    def result(self) -> Any: ...
+
+    def add_done_callback(self, fn: Any) -> None: ...
+
+
+class RemoteLauncher:
+    """One flow run's task runs on an engine; subclasses send and cancel."""
+
+    engine_name = "engine"
+
+    def __init__(self, flow_run: FlowRunContext) -> None:
+        self._flow_run = flow_run
+        self._tokens = RunTokens(flow_run.client, flow_run.flow_run_id)
+        self._running: dict[str, Any] = {}  # task run id -> the engine's handle, to cancel
+        self._lock = threading.Lock()
+
+    def _send(self, call: RemoteCall) -> tuple[Any, EngineFuture]:
+        """Start ``call`` on the engine: its handle (kept while it runs) and its future."""
+        raise NotImplementedError
+
+    def _cancel(self, handles: list[Any]) -> None:
+        """Stop these engine tasks (the flow run is ending without them)."""
+        raise NotImplementedError
+
+    def submit(self, engine: TaskRunEngine, context: contextvars.Context) -> cf.Future[State[Any]]:
+        done: cf.Future[State[Any]] = cf.Future()
+        call = prepare(engine, context, access_for(self._flow_run, self._tokens))
+        if call is None:  # an upstream did not complete: NotReady, here
+            done.set_result(context.run(engine.run))
+            return done
+        handle, remote = self._send(call)
+        with self._lock:
+            self._running[call.task_run_id] = handle
+        remote.add_done_callback(lambda _: self._settle(call.task_run_id, remote, engine, done))
+        return done
+
+    def _settle(
+        self, run_id: str, remote: EngineFuture, engine: TaskRunEngine, done: cf.Future[State[Any]]
+    ) -> None:
+        with self._lock:
+            self._running.pop(run_id, None)
+        try:
+            state: State[Any] = remote.result()
+        except BaseException as exc:  # the engine lost it: a killed worker, a cancellation
+            message = (
+                f"the {self.engine_name} task of this task run failed: {type(exc).__name__}: {exc}"
+            )
+            state = Crashed(data=exc, message=message)
+            engine.state = state
+            engine._report(state)
+        else:
+            if self._flow_run.reporter.records and engine.context.task_run_id:
+                self._flow_run.links.produced(engine.context.task_run_id, state)
+        done.set_result(state)
+
+    def cancel_all(self) -> int:
+        """Cancel every task run still on the engine; how many there were."""
+        with self._lock:
+            handles = list(self._running.values())
+        if handles:
+            self._cancel(handles)
+        return len(handles)
