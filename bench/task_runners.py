@@ -1,11 +1,13 @@
-"""Mapped task runs on threads and on Dask, against the same functions submitted to Dask
-directly (no Flowyard): wall time, and Flowyard's overhead per task run on Dask.
+"""Mapped task runs on threads, on Dask and on Ray, against the same functions submitted
+to the engine directly (no Flowyard): wall time, and Flowyard's overhead per task run.
 
-A server (task runs and logs recorded through the API, as in production) and one
-``LocalCluster`` of 2 worker processes. Each workload is a flow mapping a task over
-``--tasks`` inputs: ``io`` sleeps 10 ms, ``cpu`` spins 100 ms.
+A server (task runs and logs recorded through the API, as in production), a
+``LocalCluster`` of 2 worker processes and a local Ray instance (``--ray-cpus`` concurrent
+tasks). Each workload is a flow mapping a task over ``--tasks`` inputs: ``io`` sleeps
+10 ms, ``cpu`` spins 100 ms (``--cpu-tasks``).
 
     python bench/task_runners.py [--tasks 500] [--cpu-tasks 40] [--threads-per-worker 8]
+        [--ray-cpus 8] [--engines threads,dask,ray]
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 from common import embedded_server, write_results
 
 from flowyard import flow, task
-from flowyard.task_runners import DaskTaskRunner, ThreadPoolTaskRunner
+from flowyard.task_runners import DaskTaskRunner, RayTaskRunner, ThreadPoolTaskRunner
 
 
 def io_work(n: int) -> int:
@@ -48,11 +50,61 @@ def through_flowyard(runner: Any, work: Any, count: int) -> float:
     return time.perf_counter() - start
 
 
-def direct(client: Any, fn: Callable[[int], int], count: int) -> float:
+def dask_direct(client: Any, fn: Callable[[int], int], count: int) -> float:
     start = time.perf_counter()
     futures = client.map(fn, range(count), pure=False)
     assert len(client.gather(futures)) == count
     return time.perf_counter() - start
+
+
+def ray_direct(fn: Callable[[int], int], count: int) -> float:
+    import ray
+
+    remote = ray.remote(fn)
+    start = time.perf_counter()
+    assert len(ray.get([remote.remote(n) for n in range(count)])) == count
+    return time.perf_counter() - start
+
+
+WORKLOADS = (("io_10ms", io_task, io_work), ("cpu_100ms", cpu_task, cpu_work))
+
+
+def compare(
+    figures: dict[str, Any], engine: str, runner: Any, direct: Callable[..., float],
+    counts: dict[str, int],
+) -> None:  # fmt: skip
+    """Flowyard on ``engine`` against the same functions on the engine directly."""
+    direct(io_work, 20)  # workers warmed up before anything is timed
+    for name, work, fn in WORKLOADS:
+        count = counts[name]
+        through = through_flowyard(runner, work, count)
+        bare = direct(fn, count)
+        figures[name][engine] = {
+            "flowyard_s": round(through, 3),
+            "direct_s": round(bare, 3),
+            "overhead_ms_per_task": round((through - bare) / count * 1000, 2),
+            "ratio_to_direct": round(through / bare, 2),
+        }
+
+
+def on_dask(figures: dict[str, Any], counts: dict[str, int], threads: int) -> None:
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=threads, dashboard_address=None
+    ) as cluster, Client(cluster) as client:  # fmt: skip
+        runner = DaskTaskRunner(address=cluster.scheduler_address)
+        compare(figures, "dask", runner, lambda fn, n: dask_direct(client, fn, n), counts)
+
+
+def on_ray(figures: dict[str, Any], counts: dict[str, int], cpus: int) -> None:
+    import ray
+
+    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    try:
+        compare(figures, "ray", RayTaskRunner(), ray_direct, counts)
+    finally:
+        ray.shutdown()
 
 
 def main() -> None:
@@ -60,32 +112,23 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=500)
     parser.add_argument("--cpu-tasks", type=int, default=40)
     parser.add_argument("--threads-per-worker", type=int, default=8)
+    parser.add_argument("--ray-cpus", type=int, default=8, help="Ray's concurrent tasks")
+    parser.add_argument("--engines", default="threads,dask,ray")
     args = parser.parse_args()
-    from distributed import Client, LocalCluster
-
-    figures: dict[str, object] = {"tasks": args.tasks, "cpu_tasks": args.cpu_tasks}
+    engines = set(args.engines.split(","))
+    counts = {"io_10ms": args.tasks, "cpu_100ms": args.cpu_tasks}
+    figures: dict[str, Any] = {"tasks": args.tasks, "cpu_tasks": args.cpu_tasks}
+    figures |= {name: {} for name, _, _ in WORKLOADS}
     with embedded_server() as (server, _):
         os.environ["FLOWYARD_API_URL"] = server.url
-        with LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=args.threads_per_worker,
-            dashboard_address=None,
-        ) as cluster, Client(cluster) as client:  # fmt: skip
-            dask = DaskTaskRunner(address=cluster.scheduler_address)
-            direct(client, io_work, 20)  # workers warmed up before anything is timed
-            for name, work, fn, count in (
-                ("io_10ms", io_task, io_work, args.tasks),
-                ("cpu_100ms", cpu_task, cpu_work, args.cpu_tasks),
-            ):
-                threads = through_flowyard(ThreadPoolTaskRunner(), work, count)
-                on_dask = through_flowyard(dask, work, count)
-                bare = direct(client, fn, count)
-                figures[name] = {
-                    "threads_s": round(threads, 3),
-                    "flowyard_dask_s": round(on_dask, 3),
-                    "dask_direct_s": round(bare, 3),
-                    "overhead_ms_per_task": round((on_dask - bare) / count * 1000, 2),
-                    "ratio_to_direct": round(on_dask / bare, 2),
-                }
+        if "threads" in engines:
+            for name, work, _ in WORKLOADS:
+                threads = through_flowyard(ThreadPoolTaskRunner(), work, counts[name])
+                figures[name]["threads_s"] = round(threads, 3)
+        if "dask" in engines:
+            on_dask(figures, counts, args.threads_per_worker)
+        if "ray" in engines:
+            on_ray(figures, counts, args.ray_cpus)
     write_results("task_runners", figures)
 
 

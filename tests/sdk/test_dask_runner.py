@@ -214,6 +214,33 @@ def test_get_dask_client_runs_nested_dask_work_from_a_task(api, runner):
             pass
 
 
+@task
+def quiet(n: int) -> int:
+    return n
+
+
+def test_short_remote_task_runs_are_recorded_in_batches(api, runner, server, monkeypatch):
+    """Records and logs of remote task runs travel back with their states and are shipped
+    in batches by the flow's process: fewer requests than task runs, nothing lost."""
+    from tests.helpers.counting_proxy import CountingProxy
+
+    with CountingProxy(server.url) as proxy:
+        monkeypatch.setenv("FLOWYARD_API_URL", proxy.url)
+
+        @flow(task_runner=runner)
+        def program() -> tuple[str, list[int]]:
+            return current_flow_run.id, quiet.map(range(30)).result()
+
+        run_id, out = program()
+        requests = proxy.count("POST", "/api/task_runs/bulk") + proxy.count("POST", "/api/logs")
+    assert out == list(range(30)) and requests < 30
+    runs = api.list_task_runs(run_id)
+    assert len(runs) == 30 and {r.state_type.value for r in runs} == {"COMPLETED"}
+    assert all(r.start_time is not None and r.end_time is not None for r in runs)
+    finished = _logs(api, run_id, "Finished in state Completed")
+    assert {log.task_run_id for log in finished} == {r.id for r in runs} | {None}
+
+
 @flow
 def same_program(values: list[int]) -> tuple[str, list[object]]:
     with tags("same"):

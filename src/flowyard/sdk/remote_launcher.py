@@ -15,8 +15,9 @@ import contextvars
 import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
-from flowyard.sdk.remote_runs import RemoteCall, RunTokens, access_for, prepare
-from flowyard.states import Crashed, State
+from flowyard.sdk.remote_runs import RemoteCall, RemoteOutcome, RunTokens, access_for, prepare
+from flowyard.sdk.reporter import ApiReporter
+from flowyard.states import Crashed, Pending, State
 
 if TYPE_CHECKING:
     from flowyard.sdk.context import FlowRunContext
@@ -56,6 +57,8 @@ class RemoteLauncher:
         if call is None:  # an upstream did not complete: NotReady, here
             done.set_result(context.run(engine.run))
             return done
+        if self._flow_run.reporter.records and engine.context.task_run_id:
+            context.run(engine._record, Pending())  # in the API while it waits or runs
         handle, remote = self._send(call)
         with self._lock:
             self._running[call.task_run_id] = handle
@@ -68,18 +71,29 @@ class RemoteLauncher:
         with self._lock:
             self._running.pop(run_id, None)
         try:
-            state: State[Any] = remote.result()
+            outcome: RemoteOutcome = remote.result()
         except BaseException as exc:  # the engine lost it: a killed worker, a cancellation
             message = (
                 f"the {self.engine_name} task of this task run failed: {type(exc).__name__}: {exc}"
             )
-            state = Crashed(data=exc, message=message)
+            state: State[Any] = Crashed(data=exc, message=message)
             engine.state = state
             engine._report(state)
         else:
+            state = outcome.state
+            self._ship(outcome)
             if self._flow_run.reporter.records and engine.context.task_run_id:
                 self._flow_run.links.produced(engine.context.task_run_id, state)
         done.set_result(state)
+
+    def _ship(self, outcome: RemoteOutcome) -> None:
+        """The remote run's records and logs, to the API with the flow run's own."""
+        reporter, shipper = self._flow_run.reporter, self._flow_run.shipper
+        if outcome.records and isinstance(reporter, ApiReporter):
+            reporter.put_records(outcome.records)
+        if shipper is not None:
+            for log in outcome.logs:
+                shipper.put(log)
 
     def cancel_all(self) -> int:
         """Cancel every task run still on the engine; how many there were."""
