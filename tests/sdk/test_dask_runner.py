@@ -25,6 +25,7 @@ from flowyard.errors import ApiError
 from flowyard.futures import as_completed, wait
 from flowyard.runtime import flow_run as current_flow_run
 from flowyard.sdk.context import FlowRunContext, TaskRunContext
+from flowyard.sdk.termination import RunCancelled
 from flowyard.task_runners import DaskTaskRunner, ThreadPoolTaskRunner, get_dask_client
 
 distributed = pytest.importorskip("distributed")
@@ -302,6 +303,33 @@ def test_import_flowyard_loads_no_dask_and_a_missing_extra_says_what_to_install(
         "[]",
         "DaskTaskRunner needs Dask: pip install 'flowyard[dask]'",
     ], done.stderr
+
+
+@task
+def parks(folder: str) -> int:
+    """Says it started, then waits to be released (for a minute at most)."""
+    Path(folder, "parked").touch()
+    wait_until(lambda: Path(folder, "release").exists(), timeout=60)
+    return os.getpid()
+
+
+def test_a_cancelled_flow_run_cancels_its_dask_futures(api, runner, tmp_path):
+    """A flow run that ends Cancelled cancels its Dask futures instead of waiting for
+    them (Dask cannot interrupt the thread already running one); recorded Cancelled."""
+
+    @flow(task_runner=runner)
+    def program() -> None:
+        parks.submit(str(tmp_path))
+        wait_until((tmp_path / "parked").exists, timeout=30)
+        raise RunCancelled("cancelled by request")
+
+    try:
+        state = program(return_state=True)
+        assert state.is_cancelled()
+        [record] = api.list_task_runs(state.flow_run_id)
+    finally:
+        (tmp_path / "release").touch()  # the worker's thread ends its wait
+    assert (record.name, record.state_type.value) == ("parks-0", "CANCELLED")
 
 
 def _logs(api: FlowyardClient, run_id: str, text: str) -> list:

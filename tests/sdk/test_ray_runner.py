@@ -25,6 +25,7 @@ from flowyard.errors import ApiError
 from flowyard.futures import as_completed, wait
 from flowyard.runtime import flow_run as current_flow_run
 from flowyard.sdk.context import FlowRunContext, TaskRunContext
+from flowyard.sdk.termination import RunCancelled
 from flowyard.task_runners import RayTaskRunner, ThreadPoolTaskRunner
 
 ray = pytest.importorskip("ray")
@@ -291,6 +292,44 @@ def test_a_temporary_local_ray_is_started_and_shut_down_and_import_flowyard_load
     ], done.stderr[-3000:]
     with pytest.raises(ValueError, match="address="):
         RayTaskRunner(init_kwargs={"address": "auto"})
+
+
+@task
+def parks(folder: str) -> int:
+    """Says its pid, then waits to be released (for a minute at most)."""
+    Path(folder, "parked.tmp").write_text(str(os.getpid()))
+    Path(folder, "parked.tmp").rename(Path(folder, "parked.pid"))
+    wait_until(lambda: Path(folder, "release").exists(), timeout=60)
+    return os.getpid()
+
+
+def test_a_cancelled_flow_run_stops_its_ray_tasks(api, runner, tmp_path):
+    """A flow run that ends Cancelled cancels its running Ray task (its worker process is
+    stopped) instead of waiting for it; the task run is recorded Cancelled."""
+    pid_file = tmp_path / "parked.pid"
+
+    @flow(task_runner=runner)
+    def program() -> None:
+        parks.submit(str(tmp_path))
+        wait_until(pid_file.exists, timeout=30)
+        raise RunCancelled("cancelled by request")
+
+    try:
+        state = program(return_state=True)
+        assert state.is_cancelled()
+        assert wait_until(lambda: not _alive(int(pid_file.read_text())), timeout=30)
+    finally:
+        (tmp_path / "release").touch()
+    [record] = api.list_task_runs(state.flow_run_id)
+    assert (record.name, record.state_type.value) == ("parks-0", "CANCELLED")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _logs(api: FlowyardClient, run_id: str, text: str) -> list:

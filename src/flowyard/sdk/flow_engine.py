@@ -175,6 +175,7 @@ class FlowRunEngine(AttemptLoop):
         logger = get_run_logger()
         if isinstance(exc, RunCancelled):
             self.state = Cancelled(message=str(exc))
+            self.context.cancel_task_runs()  # before the run's scope waits for them
             return None
         run_count, retries = self.context.run_count, self.flow.retries
         if run_count <= retries:
@@ -303,6 +304,8 @@ class FlowRunEngine(AttemptLoop):
         engine (which reports it and exits) before the scope waits for task threads."""
         state, flow = self.state, self.flow
         state.flow_run_id = self.context.flow_run_id or None  # a run's state from now on
+        if settle is not None:  # stopped by a signal: its task runs stop too
+            self.context.cancel_task_runs()
         with flow_run_scope(self.context):
             logger = get_run_logger()
             (logger.error if state.is_failed() or state.is_crashed() else logger.info)(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flowyard.sdk.remote_runs import RemoteCall, RemoteOutcome, RunTokens, access_for, prepare
 from flowyard.sdk.reporter import ApiReporter
-from flowyard.states import Crashed, Pending, State
+from flowyard.states import Cancelled, Crashed, Pending, State
 
 if TYPE_CHECKING:
     from flowyard.sdk.context import FlowRunContext
@@ -42,6 +42,7 @@ class RemoteLauncher:
         self._tokens = RunTokens(flow_run.client, flow_run.flow_run_id)
         self._running: dict[str, Any] = {}  # task run id -> the engine's handle, to cancel
         self._lock = threading.Lock()
+        self._cancelled = False
 
     def _send(self, call: RemoteCall) -> tuple[Any, EngineFuture]:
         """Start ``call`` on the engine: its handle (kept while it runs) and its future."""
@@ -73,10 +74,7 @@ class RemoteLauncher:
         try:
             outcome: RemoteOutcome = remote.result()
         except BaseException as exc:  # the engine lost it: a killed worker, a cancellation
-            message = (
-                f"the {self.engine_name} task of this task run failed: {type(exc).__name__}: {exc}"
-            )
-            state: State[Any] = Crashed(data=exc, message=message)
+            state: State[Any] = self._lost(exc)
             engine.state = state
             engine._report(state)
         else:
@@ -85,6 +83,13 @@ class RemoteLauncher:
             if self._flow_run.reporter.records and engine.context.task_run_id:
                 self._flow_run.links.produced(engine.context.task_run_id, state)
         done.set_result(state)
+
+    def _lost(self, exc: BaseException) -> State[Any]:
+        """The state of a task run whose engine task ended without one."""
+        if self._cancelled:
+            return Cancelled(message=f"the flow run was cancelled; {self.engine_name} stopped it")
+        message = f"the {self.engine_name} task of this task run failed: {type(exc).__name__}"
+        return Crashed(data=exc, message=f"{message}: {exc}")
 
     def _ship(self, outcome: RemoteOutcome) -> None:
         """The remote run's records and logs, to the API with the flow run's own."""
@@ -95,10 +100,10 @@ class RemoteLauncher:
             for log in outcome.logs:
                 shipper.put(log)
 
-    def cancel_all(self) -> int:
-        """Cancel every task run still on the engine; how many there were."""
+    def cancel(self) -> None:
+        """Cancel every task run still on the engine (the flow run is being cancelled)."""
         with self._lock:
+            self._cancelled = True
             handles = list(self._running.values())
         if handles:
             self._cancel(handles)
-        return len(handles)
