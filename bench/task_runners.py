@@ -7,15 +7,24 @@ tasks). Each workload is a flow mapping a task over ``--tasks`` inputs: ``io`` s
 10 ms, ``cpu`` spins 100 ms (``--cpu-tasks``).
 
     python bench/task_runners.py [--tasks 500] [--cpu-tasks 40] [--threads-per-worker 8]
-        [--ray-cpus 8] [--engines threads,dask,ray]
+        [--ray-cpus 8] [--engines threads,dask,ray] [--prefect-python ../prefect-venv/bin/python]
+
+With ``--prefect-python`` (an interpreter with prefect, prefect-dask and prefect-ray; never
+a dependency of this project) the same workloads run on Prefect too.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
+import socket
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from common import embedded_server, write_results
@@ -74,7 +83,8 @@ def compare(
     counts: dict[str, int],
 ) -> None:  # fmt: skip
     """Flowyard on ``engine`` against the same functions on the engine directly."""
-    direct(io_work, 20)  # workers warmed up before anything is timed
+    direct(io_work, 20)  # workers warmed up (flowyard imported) before anything is timed
+    through_flowyard(runner, io_task, 40)
     for name, work, fn in WORKLOADS:
         count = counts[name]
         through = through_flowyard(runner, work, count)
@@ -114,6 +124,7 @@ def main() -> None:
     parser.add_argument("--threads-per-worker", type=int, default=8)
     parser.add_argument("--ray-cpus", type=int, default=8, help="Ray's concurrent tasks")
     parser.add_argument("--engines", default="threads,dask,ray")
+    parser.add_argument("--prefect-python", help="a Python with prefect-dask and prefect-ray")
     args = parser.parse_args()
     engines = set(args.engines.split(","))
     counts = {"io_10ms": args.tasks, "cpu_100ms": args.cpu_tasks}
@@ -129,7 +140,55 @@ def main() -> None:
             on_dask(figures, counts, args.threads_per_worker)
         if "ray" in engines:
             on_ray(figures, counts, args.ray_cpus)
+    if args.prefect_python:
+        figures["prefect"] = on_prefect(args, counts)
     write_results("task_runners", figures)
+
+
+def on_prefect(args: argparse.Namespace, counts: dict[str, int]) -> Any:
+    """The same workloads on Prefect, in its own interpreter (``prefect_task_runners.py``)
+    against a Prefect server of its own (as Flowyard's runs use one: Prefect's temporary
+    server would be started again by every Dask worker), with a throw-away home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "FLOWYARD_"))}
+    env["PREFECT_HOME"] = tempfile.mkdtemp(prefix="prefect-bench-home-")
+    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [args.prefect_python, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+         "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    try:
+        _wait_healthy(f"{env['PREFECT_API_URL']}/health")
+        script = Path(__file__).with_name("prefect_task_runners.py")
+        argv = [counts["io_10ms"], counts["cpu_100ms"], args.threads_per_worker, args.ray_cpus]
+        done = subprocess.run(
+            [args.prefect_python, str(script), *map(str, argv), args.engines],
+            capture_output=True, text=True, env=env,
+        )  # fmt: skip
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    if done.returncode != 0:
+        return f"failed: {done.stderr[-2000:]}"
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def _wait_healthy(url: str, timeout: float = 180.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the Prefect server did not answer at {url} within {timeout:.0f}s")
 
 
 if __name__ == "__main__":

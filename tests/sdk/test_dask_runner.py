@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -330,6 +331,44 @@ def test_a_cancelled_flow_run_cancels_its_dask_futures(api, runner, tmp_path):
     finally:
         (tmp_path / "release").touch()  # the worker's thread ends its wait
     assert (record.name, record.state_type.value) == ("parks-0", "CANCELLED")
+
+
+@task(timeout_seconds=1)
+def overruns(folder: str) -> int:
+    wait_until(lambda: Path(folder, "release").exists(), timeout=30)
+    return 1
+
+
+@task(tags=["one-at-a-time"])
+def exclusive(folder: str, n: int) -> int:
+    """Holds its slot a moment, noting when it started and ended."""
+    start = time.time()
+    threading.Event().wait(0.3)  # noqa: TID251 - the task's work
+    Path(folder, f"{n}.json").write_text(json.dumps([start, time.time()]))
+    return n
+
+
+def test_timeouts_and_tag_concurrency_limits_hold_on_dask(api, runner, tmp_path):
+    """A task's timeout fails it on the cluster; a tag's concurrency limit of 1 keeps its
+    task runs from overlapping although two Dask workers are free (slots taken with the
+    flow run's token)."""
+    api.set_concurrency_limit("one-at-a-time", 1)
+
+    @flow(task_runner=runner)
+    def program() -> tuple[str, list[int]]:
+        late = overruns.submit(str(tmp_path))
+        done = exclusive.map([str(tmp_path)] * 3, range(3)).result()
+        return late.state.message or "", done
+
+    try:
+        message, done = program()
+    finally:
+        (tmp_path / "release").touch()
+        api.delete_concurrency_limit("one-at-a-time")
+    assert "timed out" in message.lower() or "timeout" in message.lower(), message
+    spans = sorted(json.loads((tmp_path / f"{n}.json").read_text()) for n in range(3))
+    assert done == [0, 1, 2]
+    assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:], strict=False))
 
 
 def _logs(api: FlowyardClient, run_id: str, text: str) -> list:

@@ -23,6 +23,7 @@ from flowyard import flow, get_run_logger, tags, task
 from flowyard.client import FlowyardClient
 from flowyard.errors import ApiError
 from flowyard.futures import as_completed, wait
+from flowyard.results import LocalFileSystem
 from flowyard.runtime import flow_run as current_flow_run
 from flowyard.sdk.context import FlowRunContext, TaskRunContext
 from flowyard.sdk.termination import RunCancelled
@@ -241,6 +242,29 @@ def test_a_worker_killed_mid_task_runs_the_task_again(api, runner, tmp_path):
     assert second not in (first, -1)
     [record] = api.list_task_runs(run_id)
     assert (record.name, record.state_type.value) == ("outlives_its_worker-0", "COMPLETED")
+
+
+@task
+def random_bytes(n: int) -> bytes:
+    return os.urandom(n)
+
+
+def test_a_large_result_travels_through_the_flows_result_storage(api, local_ray, tmp_path):
+    """A result above large_result_bytes is written to the flow's result storage (signed
+    for this flow run) and read back there; a small one travels with its state."""
+    runner = RayTaskRunner(large_result_bytes=1000)
+
+    @flow(task_runner=runner, result_storage=LocalFileSystem(tmp_path))
+    def program() -> tuple[bytes, bytes, str]:
+        small, large = random_bytes.submit(10), random_bytes.submit(50_000)
+        return small.result(), large.result(), large.state.type.value
+
+    small, large, state = program()
+    assert (len(small), len(large), state) == (10, 50_000, "COMPLETED")
+    [stored] = list(tmp_path.iterdir())
+    assert stored.name.startswith("remote-result-") and large in stored.read_bytes()
+    with pytest.raises(ValueError, match="large_result_bytes"):
+        RayTaskRunner(large_result_bytes=0)
 
 
 TEMPORARY = """

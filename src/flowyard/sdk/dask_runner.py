@@ -16,7 +16,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from flowyard.sdk.remote_launcher import EngineFuture, RemoteLauncher
-from flowyard.sdk.remote_runs import RemoteCall, run_remote
+from flowyard.sdk.remote_runs import (
+    LARGE_RESULT_BYTES,
+    RemoteCall,
+    check_result_limit,
+    run_remote,
+)
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -35,7 +40,9 @@ def _require_dask() -> None:
 
 class DaskTaskRunner:
     """Runs task runs on a Dask cluster: ``address`` of a running one, a ``cluster`` object,
-    or a temporary one per flow run (``cluster_class``, ``cluster_kwargs``, ``adapt_kwargs``)."""
+    or a temporary one per flow run (``cluster_class``, ``cluster_kwargs``, ``adapt_kwargs``).
+    A result larger than ``large_result_bytes`` travels back through the flow's result
+    storage."""
 
     def __init__(
         self,
@@ -45,6 +52,7 @@ class DaskTaskRunner:
         cluster_kwargs: dict[str, Any] | None = None,
         adapt_kwargs: dict[str, Any] | None = None,
         client_kwargs: dict[str, Any] | None = None,
+        large_result_bytes: int = LARGE_RESULT_BYTES,
     ) -> None:
         _require_dask()
         if (address or cluster) and (cluster_class or cluster_kwargs or adapt_kwargs):
@@ -60,6 +68,7 @@ class DaskTaskRunner:
         self.cluster_kwargs = dict(cluster_kwargs or {})
         self.adapt_kwargs = dict(adapt_kwargs or {})
         self.client_kwargs = dict(client_kwargs or {})
+        self.large_result_bytes = check_result_limit(large_result_bytes)
 
     def __repr__(self) -> str:
         where = self.address or ("a given cluster" if self.cluster is not None else "temporary")
@@ -69,7 +78,7 @@ class DaskTaskRunner:
         """A runner with the same options (Prefect's API)."""
         return DaskTaskRunner(
             self.address, self.cluster, self.cluster_class, self.cluster_kwargs,
-            self.adapt_kwargs, self.client_kwargs,
+            self.adapt_kwargs, self.client_kwargs, self.large_result_bytes,
         )  # fmt: skip
 
     def open(self, flow_run: FlowRunContext) -> Launcher:
@@ -82,7 +91,7 @@ class DaskTaskRunner:
             if self.cluster is None:
                 temporary = self._make_cluster()
             client = Client(self.cluster or temporary, **self.client_kwargs)
-        return DaskLauncher(client, flow_run, temporary)
+        return DaskLauncher(client, flow_run, temporary, self.large_result_bytes)
 
     def _make_cluster(self) -> Any:
         cluster_class = _cluster_class(self.cluster_class)
@@ -110,8 +119,10 @@ class DaskLauncher(RemoteLauncher):
 
     engine_name = "Dask"
 
-    def __init__(self, client: Client, flow_run: FlowRunContext, temporary: Any) -> None:
-        super().__init__(flow_run)
+    def __init__(
+        self, client: Client, flow_run: FlowRunContext, temporary: Any, large_result_bytes: int
+    ) -> None:
+        super().__init__(flow_run, large_result_bytes)
         self.client = client
         self._temporary = temporary
 

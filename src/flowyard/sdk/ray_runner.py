@@ -16,7 +16,12 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from flowyard.sdk.remote_launcher import EngineFuture, RemoteLauncher
-from flowyard.sdk.remote_runs import RemoteCall, run_remote
+from flowyard.sdk.remote_runs import (
+    LARGE_RESULT_BYTES,
+    RemoteCall,
+    check_result_limit,
+    run_remote,
+)
 
 if TYPE_CHECKING:
     from flowyard.sdk.context import FlowRunContext, Launcher
@@ -33,12 +38,19 @@ def _require_ray() -> None:
 
 class RayTaskRunner:
     """Runs task runs on Ray: ``address`` of a running cluster, or a temporary local
-    instance made with ``ray.init(**init_kwargs)``."""
+    instance made with ``ray.init(**init_kwargs)``. A result larger than
+    ``large_result_bytes`` travels back through the flow's result storage."""
 
-    def __init__(self, address: str | None = None, init_kwargs: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        address: str | None = None,
+        init_kwargs: dict[str, Any] | None = None,
+        large_result_bytes: int = LARGE_RESULT_BYTES,
+    ) -> None:
         _require_ray()
         self.address = address
         self.init_kwargs = dict(init_kwargs or {})
+        self.large_result_bytes = check_result_limit(large_result_bytes)
         if "address" in self.init_kwargs:
             raise ValueError("Give the address as `address=`, not in `init_kwargs`")
 
@@ -47,11 +59,11 @@ class RayTaskRunner:
 
     def duplicate(self) -> RayTaskRunner:
         """A runner with the same options (Prefect's API)."""
-        return RayTaskRunner(self.address, self.init_kwargs)
+        return RayTaskRunner(self.address, self.init_kwargs, self.large_result_bytes)
 
     def open(self, flow_run: FlowRunContext) -> Launcher:
         _connection.acquire(self.address, self.init_kwargs)
-        return RayLauncher(flow_run)
+        return RayLauncher(flow_run, self.large_result_bytes)
 
 
 class _Connection:

@@ -12,10 +12,18 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextvars
+import secrets
 import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
-from flowyard.sdk.remote_runs import RemoteCall, RemoteOutcome, RunTokens, access_for, prepare
+from flowyard.sdk.remote_runs import (
+    LargeResults,
+    RemoteCall,
+    RemoteOutcome,
+    RunTokens,
+    access_for,
+    prepare,
+)
 from flowyard.sdk.reporter import ApiReporter
 from flowyard.states import Cancelled, Crashed, Pending, State
 
@@ -37,8 +45,9 @@ class RemoteLauncher:
 
     engine_name = "engine"
 
-    def __init__(self, flow_run: FlowRunContext) -> None:
+    def __init__(self, flow_run: FlowRunContext, large_result_bytes: int) -> None:
         self._flow_run = flow_run
+        self._large = _large_results(flow_run, large_result_bytes)
         self._tokens = RunTokens(flow_run.client, flow_run.flow_run_id)
         self._running: dict[str, Any] = {}  # task run id -> the engine's handle, to cancel
         self._lock = threading.Lock()
@@ -58,6 +67,7 @@ class RemoteLauncher:
         if call is None:  # an upstream did not complete: NotReady, here
             done.set_result(context.run(engine.run))
             return done
+        call.large_results = self._large
         if self._flow_run.reporter.records and engine.context.task_run_id:
             context.run(engine._record, Pending())  # in the API while it waits or runs
         handle, remote = self._send(call)
@@ -78,11 +88,23 @@ class RemoteLauncher:
             engine.state = state
             engine._report(state)
         else:
-            state = outcome.state
+            state = self._received(outcome)
             self._ship(outcome)
             if self._flow_run.reporter.records and engine.context.task_run_id:
                 self._flow_run.links.produced(engine.context.task_run_id, state)
         done.set_result(state)
+
+    def _received(self, outcome: RemoteOutcome) -> State[Any]:
+        """The remote run's final state, with its result read from the flow's result
+        storage when it was too large to travel with it."""
+        state = outcome.state
+        if outcome.stored_as is not None:
+            try:
+                state.data = self._large.store().load(outcome.stored_as).value
+            except Exception as exc:  # noqa: BLE001 - the run ends Crashed, saying why
+                message = f"its result could not be read from the flow's result storage: {exc}"
+                return Crashed(data=exc, message=message)
+        return state
 
     def _lost(self, exc: BaseException) -> State[Any]:
         """The state of a task run whose engine task ended without one."""
@@ -107,3 +129,12 @@ class RemoteLauncher:
             handles = list(self._running.values())
         if handles:
             self._cancel(handles)
+
+
+def _large_results(flow_run: FlowRunContext, threshold: int) -> LargeResults:
+    """The flow's result storage (its ``result_storage``, else the default one), with a
+    signing key for this flow run only."""
+    from flowyard.sdk.results import get_storage
+
+    storage = get_storage(getattr(flow_run.flow, "result_storage", None))
+    return LargeResults(storage, secrets.token_bytes(32), threshold)

@@ -19,6 +19,7 @@ reach the API when it ends, not while it runs.
 from __future__ import annotations
 
 import contextvars
+import pickle
 import threading
 import uuid
 from collections import OrderedDict
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from flowyard.client import FlowyardClient
     from flowyard.client.log_shipper import LogShipper
     from flowyard.schemas import LogCreate, TaskRunCreate, TaskRunUpdate
+    from flowyard.sdk.results import ResultStorage, ResultStore
     from flowyard.sdk.tasks import Task
 
 RUN_TOKEN_PREFIX = "fyrt_"  # orchestrator.run_tokens.PREFIX: a credential for one run
@@ -52,6 +54,33 @@ class RunAccess:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
+LARGE_RESULT_BYTES = 8 * 1024 * 1024
+"""Results bigger than this (pickled) travel back through the flow's result storage."""
+MAX_LARGE_RESULT_BYTES = 1024 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LargeResults:
+    """Where a result too large to travel back with its state is written: the flow's
+    result storage, signed with a key made for the flow run (the flow's process checks it
+    before it unpickles the result)."""
+
+    storage: ResultStorage
+    signing_key: bytes = field(repr=False)
+    threshold: int = LARGE_RESULT_BYTES
+
+    def store(self) -> ResultStore:
+        from flowyard.sdk.results import PickleSerializer, ResultStore
+
+        return ResultStore(self.storage, PickleSerializer(), signing_key=self.signing_key)
+
+
+def check_result_limit(limit: int) -> int:
+    if not 0 < limit <= MAX_LARGE_RESULT_BYTES:
+        raise ValueError(f"large_result_bytes must be between 1 and {MAX_LARGE_RESULT_BYTES}")
+    return limit
+
+
 @dataclass
 class RemoteCall:
     """One task run, ready to run anywhere: its inputs resolved, its identity fixed."""
@@ -65,6 +94,7 @@ class RemoteCall:
     tags: frozenset[str]
     task_inputs: TaskInputs
     log_prints: bool = False  # the flow's ``log_prints``, for a task that does not say
+    large_results: LargeResults | None = None
 
 
 class RunTokens:
@@ -150,6 +180,7 @@ class RemoteOutcome:
     state: State[Any]
     records: list[dict[str, Any]] = field(default_factory=list)
     logs: list[LogCreate] = field(default_factory=list)
+    stored_as: str | None = None  # the key of a large result in the flow's result storage
 
 
 class CarriedReporter:
@@ -209,7 +240,7 @@ def run_remote(call: RemoteCall) -> RemoteOutcome:
     engine.context.task_run_name = engine.default_name = call.task_run_name
     with flow_run_scope(context):
         state = engine.run()
-    outcome = RemoteOutcome(_portable(state))
+    outcome = RemoteOutcome(_portable(state), stored_as=_store_large(call, state))
     if isinstance(context.reporter, CarriedReporter):
         outcome.records = list(context.reporter.kept.values())
     if logs is not None:
@@ -257,6 +288,28 @@ def _context(
         tags=tags,
     )
     return context, logs
+
+
+SMALL = (int, float, bool, type(None))
+
+
+def _store_large(call: RemoteCall, state: State[Any]) -> str | None:
+    """Write a completed run's result to the flow's result storage when it is too large to
+    travel back (its state then travels without it); the key, or None."""
+    large = call.large_results
+    if large is None or not state.is_completed() or isinstance(state.data, SMALL):
+        return None
+    try:
+        size = len(pickle.dumps(state.data, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:  # the engine's own pickling says what is wrong
+        return None
+    if size <= large.threshold:
+        return None
+    key = f"remote-result-{call.task_run_id}"
+    owner = f"task run {call.task_run_name!r}"
+    large.store().write(key, state.data, expiration=None, owner=owner)
+    state.data = None
+    return key
 
 
 def _portable(state: State[Any]) -> State[Any]:
