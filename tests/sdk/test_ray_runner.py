@@ -5,11 +5,13 @@ flow run only."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -265,6 +267,44 @@ def test_a_large_result_travels_through_the_flows_result_storage(api, local_ray,
     assert stored.name.startswith("remote-result-") and large in stored.read_bytes()
     with pytest.raises(ValueError, match="large_result_bytes"):
         RayTaskRunner(large_result_bytes=0)
+
+
+@task(timeout_seconds=1)
+def overruns(folder: str) -> int:
+    wait_until(lambda: Path(folder, "release").exists(), timeout=30)
+    return 1
+
+
+@task(tags=["ray-one-at-a-time"])
+def exclusive(folder: str, n: int) -> int:
+    """Holds its slot a moment, noting when it started and ended."""
+    start = time.time()
+    threading.Event().wait(0.3)  # noqa: TID251 - the task's work
+    Path(folder, f"{n}.json").write_text(json.dumps([start, time.time()]))
+    return n
+
+
+def test_timeouts_and_tag_concurrency_limits_hold_on_ray(api, runner, tmp_path):
+    """A task's timeout fails it in Ray; a tag's concurrency limit of 1 keeps its task
+    runs from overlapping although Ray has two CPUs free."""
+    api.set_concurrency_limit("ray-one-at-a-time", 1)
+
+    @flow(task_runner=runner)
+    def program() -> tuple[str, str, list[int]]:
+        late = overruns.submit(str(tmp_path))
+        late.wait()  # its CPU is free again before the limited tasks start
+        done = exclusive.map([str(tmp_path)] * 3, range(3)).result()
+        return late.state.type.value, late.state.message or "", done
+
+    try:
+        state, message, done = program()
+    finally:
+        (tmp_path / "release").touch()
+        api.delete_concurrency_limit("ray-one-at-a-time")
+    assert state == "FAILED" and "exceeded timeout of 1.0" in message, message
+    spans = sorted(json.loads((tmp_path / f"{n}.json").read_text()) for n in range(3))
+    assert done == [0, 1, 2]
+    assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:], strict=False))
 
 
 TEMPORARY = """
