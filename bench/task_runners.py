@@ -1,25 +1,36 @@
-"""Mapped task runs on threads and on Dask, against the same functions submitted to Dask
-directly (no Flowyard): wall time, and Flowyard's overhead per task run on Dask.
+"""Mapped task runs on threads, on Dask and on Ray, against the same functions submitted
+to the engine directly (no Flowyard): wall time, and Flowyard's overhead per task run.
 
-A server (task runs and logs recorded through the API, as in production) and one
-``LocalCluster`` of 2 worker processes. Each workload is a flow mapping a task over
-``--tasks`` inputs: ``io`` sleeps 10 ms, ``cpu`` spins 100 ms.
+A server (task runs and logs recorded through the API, as in production), a
+``LocalCluster`` of 2 worker processes and a local Ray instance (``--ray-cpus`` concurrent
+tasks). Each workload is a flow mapping a task over ``--tasks`` inputs: ``io`` sleeps
+10 ms, ``cpu`` spins 100 ms (``--cpu-tasks``).
 
     python bench/task_runners.py [--tasks 500] [--cpu-tasks 40] [--threads-per-worker 8]
+        [--ray-cpus 8] [--engines threads,dask,ray] [--prefect-python ../prefect-venv/bin/python]
+
+With ``--prefect-python`` (an interpreter with prefect, prefect-dask and prefect-ray; never
+a dependency of this project) the same workloads run on Prefect too.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
+import socket
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from common import embedded_server, write_results
 
 from flowyard import flow, task
-from flowyard.task_runners import DaskTaskRunner, ThreadPoolTaskRunner
+from flowyard.task_runners import DaskTaskRunner, RayTaskRunner, ThreadPoolTaskRunner
 
 
 def io_work(n: int) -> int:
@@ -28,8 +39,8 @@ def io_work(n: int) -> int:
 
 
 def cpu_work(n: int) -> int:
-    deadline = time.process_time() + 0.1
-    while time.process_time() < deadline:
+    deadline = time.thread_time() + 0.1  # this thread's CPU, not its process's
+    while time.thread_time() < deadline:
         pass
     return n
 
@@ -48,11 +59,62 @@ def through_flowyard(runner: Any, work: Any, count: int) -> float:
     return time.perf_counter() - start
 
 
-def direct(client: Any, fn: Callable[[int], int], count: int) -> float:
+def dask_direct(client: Any, fn: Callable[[int], int], count: int) -> float:
     start = time.perf_counter()
     futures = client.map(fn, range(count), pure=False)
     assert len(client.gather(futures)) == count
     return time.perf_counter() - start
+
+
+def ray_direct(fn: Callable[[int], int], count: int) -> float:
+    import ray
+
+    remote = ray.remote(fn)
+    start = time.perf_counter()
+    assert len(ray.get([remote.remote(n) for n in range(count)])) == count
+    return time.perf_counter() - start
+
+
+WORKLOADS = (("io_10ms", io_task, io_work), ("cpu_100ms", cpu_task, cpu_work))
+
+
+def compare(
+    figures: dict[str, Any], engine: str, runner: Any, direct: Callable[..., float],
+    counts: dict[str, int],
+) -> None:  # fmt: skip
+    """Flowyard on ``engine`` against the same functions on the engine directly."""
+    direct(io_work, 20)  # workers warmed up (flowyard imported) before anything is timed
+    through_flowyard(runner, io_task, 40)
+    for name, work, fn in WORKLOADS:
+        count = counts[name]
+        through = through_flowyard(runner, work, count)
+        bare = direct(fn, count)
+        figures[name][engine] = {
+            "flowyard_s": round(through, 3),
+            "direct_s": round(bare, 3),
+            "overhead_ms_per_task": round((through - bare) / count * 1000, 2),
+            "ratio_to_direct": round(through / bare, 2),
+        }
+
+
+def on_dask(figures: dict[str, Any], counts: dict[str, int], threads: int) -> None:
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=threads, dashboard_address=None
+    ) as cluster, Client(cluster) as client:  # fmt: skip
+        runner = DaskTaskRunner(address=cluster.scheduler_address)
+        compare(figures, "dask", runner, lambda fn, n: dask_direct(client, fn, n), counts)
+
+
+def on_ray(figures: dict[str, Any], counts: dict[str, int], cpus: int) -> None:
+    import ray
+
+    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    try:
+        compare(figures, "ray", RayTaskRunner(), ray_direct, counts)
+    finally:
+        ray.shutdown()
 
 
 def main() -> None:
@@ -60,33 +122,74 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=500)
     parser.add_argument("--cpu-tasks", type=int, default=40)
     parser.add_argument("--threads-per-worker", type=int, default=8)
+    parser.add_argument("--ray-cpus", type=int, default=8, help="Ray's concurrent tasks")
+    parser.add_argument("--engines", default="threads,dask,ray")
+    parser.add_argument("--prefect-python", help="a Python with prefect-dask and prefect-ray")
+    parser.add_argument("--prefect-only", action="store_true", help="measure Prefect only")
     args = parser.parse_args()
-    from distributed import Client, LocalCluster
-
-    figures: dict[str, object] = {"tasks": args.tasks, "cpu_tasks": args.cpu_tasks}
+    engines = set() if args.prefect_only else set(args.engines.split(","))
+    counts = {"io_10ms": args.tasks, "cpu_100ms": args.cpu_tasks}
+    figures: dict[str, Any] = {"tasks": args.tasks, "cpu_tasks": args.cpu_tasks}
+    figures |= {name: {} for name, _, _ in WORKLOADS}
     with embedded_server() as (server, _):
         os.environ["FLOWYARD_API_URL"] = server.url
-        with LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=args.threads_per_worker,
-            dashboard_address=None,
-        ) as cluster, Client(cluster) as client:  # fmt: skip
-            dask = DaskTaskRunner(address=cluster.scheduler_address)
-            direct(client, io_work, 20)  # workers warmed up before anything is timed
-            for name, work, fn, count in (
-                ("io_10ms", io_task, io_work, args.tasks),
-                ("cpu_100ms", cpu_task, cpu_work, args.cpu_tasks),
-            ):
-                threads = through_flowyard(ThreadPoolTaskRunner(), work, count)
-                on_dask = through_flowyard(dask, work, count)
-                bare = direct(client, fn, count)
-                figures[name] = {
-                    "threads_s": round(threads, 3),
-                    "flowyard_dask_s": round(on_dask, 3),
-                    "dask_direct_s": round(bare, 3),
-                    "overhead_ms_per_task": round((on_dask - bare) / count * 1000, 2),
-                    "ratio_to_direct": round(on_dask / bare, 2),
-                }
-    write_results("task_runners", figures)
+        if "threads" in engines:
+            for name, work, _ in WORKLOADS:
+                threads = through_flowyard(ThreadPoolTaskRunner(), work, counts[name])
+                figures[name]["threads_s"] = round(threads, 3)
+        if "dask" in engines:
+            on_dask(figures, counts, args.threads_per_worker)
+        if "ray" in engines:
+            on_ray(figures, counts, args.ray_cpus)
+    if args.prefect_python:
+        figures["prefect"] = on_prefect(args, counts)
+    write_results("task_runners_prefect" if args.prefect_only else "task_runners", figures)
+
+
+def on_prefect(args: argparse.Namespace, counts: dict[str, int]) -> Any:
+    """The same workloads on Prefect, in its own interpreter (``prefect_task_runners.py``)
+    against a Prefect server of its own (as Flowyard's runs use one: Prefect's temporary
+    server would be started again by every Dask worker), with a throw-away home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "FLOWYARD_"))}
+    env["PREFECT_HOME"] = tempfile.mkdtemp(prefix="prefect-bench-home-")
+    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [args.prefect_python, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+         "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    try:
+        _wait_healthy(f"{env['PREFECT_API_URL']}/health")
+        script = Path(__file__).with_name("prefect_task_runners.py")
+        argv = [counts["io_10ms"], counts["cpu_100ms"], args.threads_per_worker, args.ray_cpus]
+        done = subprocess.run(
+            [args.prefect_python, str(script), *map(str, argv), args.engines],
+            capture_output=True, text=True, env=env,
+        )  # fmt: skip
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    if done.returncode != 0:
+        return f"failed: {done.stderr[-2000:]}"
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def _wait_healthy(url: str, timeout: float = 180.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the Prefect server did not answer at {url} within {timeout:.0f}s")
 
 
 if __name__ == "__main__":

@@ -3,17 +3,20 @@
 
 ``ThreadPoolTaskRunner(max_workers=N)`` is the default; ``ConcurrentTaskRunner`` is
 Prefect 2's name for the same thing. ``DaskTaskRunner`` runs them on a Dask cluster
-(``pip install 'flowyard[dask]'``; Dask itself is imported only when one is made).
+(``pip install 'flowyard[dask]'``), ``RayTaskRunner`` as Ray tasks (``pip install
+'flowyard[ray]'``); the engine itself is imported only when a runner is made.
 """
 
 from flowyard.sdk.context import TaskRunner, ThreadPoolTaskRunner
 from flowyard.sdk.dask_runner import DaskTaskRunner, get_dask_client
+from flowyard.sdk.ray_runner import RayTaskRunner
 
 ConcurrentTaskRunner = ThreadPoolTaskRunner
 
 __all__ = [
     "ConcurrentTaskRunner",
     "DaskTaskRunner",
+    "RayTaskRunner",
     "TaskRunner",
     "ThreadPoolTaskRunner",
     "get_dask_client",

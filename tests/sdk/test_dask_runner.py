@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from flowyard.errors import ApiError
 from flowyard.futures import as_completed, wait
 from flowyard.runtime import flow_run as current_flow_run
 from flowyard.sdk.context import FlowRunContext, TaskRunContext
+from flowyard.sdk.termination import RunCancelled
 from flowyard.task_runners import DaskTaskRunner, ThreadPoolTaskRunner, get_dask_client
 
 distributed = pytest.importorskip("distributed")
@@ -187,6 +189,7 @@ def test_retries_and_a_failing_task_keep_their_traceback(api, runner):
     def program() -> tuple[str, int, BaseException | None]:
         retried = flaky.submit()
         failed = broken.submit(7)
+        failed.wait()  # its state is final only then
         return current_flow_run.id, retried.result(), failed.state.result(raise_on_failure=False)
 
     run_id, attempts, error = program()
@@ -211,6 +214,33 @@ def test_get_dask_client_runs_nested_dask_work_from_a_task(api, runner):
     with pytest.raises(RuntimeError, match="inside a task run by a DaskTaskRunner"):
         with get_dask_client():
             pass
+
+
+@task
+def quiet(n: int) -> int:
+    return n
+
+
+def test_short_remote_task_runs_are_recorded_in_batches(api, runner, server, monkeypatch):
+    """Records and logs of remote task runs travel back with their states and are shipped
+    in batches by the flow's process: fewer requests than task runs, nothing lost."""
+    from tests.helpers.counting_proxy import CountingProxy
+
+    with CountingProxy(server.url) as proxy:
+        monkeypatch.setenv("FLOWYARD_API_URL", proxy.url)
+
+        @flow(task_runner=runner)
+        def program() -> tuple[str, list[int]]:
+            return current_flow_run.id, quiet.map(range(30)).result()
+
+        run_id, out = program()
+        requests = proxy.count("POST", "/api/task_runs/bulk") + proxy.count("POST", "/api/logs")
+    assert out == list(range(30)) and requests < 30
+    runs = api.list_task_runs(run_id)
+    assert len(runs) == 30 and {r.state_type.value for r in runs} == {"COMPLETED"}
+    assert all(r.start_time is not None and r.end_time is not None for r in runs)
+    finished = _logs(api, run_id, "Finished in state Completed")
+    assert {log.task_run_id for log in finished} == {r.id for r in runs} | {None}
 
 
 @flow
@@ -274,6 +304,72 @@ def test_import_flowyard_loads_no_dask_and_a_missing_extra_says_what_to_install(
         "[]",
         "DaskTaskRunner needs Dask: pip install 'flowyard[dask]'",
     ], done.stderr
+
+
+@task
+def parks(folder: str) -> int:
+    """Says it started, then waits to be released (for a minute at most)."""
+    Path(folder, "parked").touch()
+    wait_until(lambda: Path(folder, "release").exists(), timeout=60)
+    return os.getpid()
+
+
+def test_a_cancelled_flow_run_cancels_its_dask_futures(api, runner, tmp_path):
+    """A flow run that ends Cancelled cancels its Dask futures instead of waiting for
+    them (Dask cannot interrupt the thread already running one); recorded Cancelled."""
+
+    @flow(task_runner=runner)
+    def program() -> None:
+        parks.submit(str(tmp_path))
+        wait_until((tmp_path / "parked").exists, timeout=30)
+        raise RunCancelled("cancelled by request")
+
+    try:
+        state = program(return_state=True)
+        assert state.is_cancelled()
+        [record] = api.list_task_runs(state.flow_run_id)
+    finally:
+        (tmp_path / "release").touch()  # the worker's thread ends its wait
+    assert (record.name, record.state_type.value) == ("parks-0", "CANCELLED")
+
+
+@task(timeout_seconds=1)
+def overruns(folder: str) -> int:
+    wait_until(lambda: Path(folder, "release").exists(), timeout=30)
+    return 1
+
+
+@task(tags=["one-at-a-time"])
+def exclusive(folder: str, n: int) -> int:
+    """Holds its slot a moment, noting when it started and ended."""
+    start = time.time()
+    threading.Event().wait(0.3)  # noqa: TID251 - the task's work
+    Path(folder, f"{n}.json").write_text(json.dumps([start, time.time()]))
+    return n
+
+
+def test_timeouts_and_tag_concurrency_limits_hold_on_dask(api, runner, tmp_path):
+    """A task's timeout fails it on the cluster; a tag's concurrency limit of 1 keeps its
+    task runs from overlapping although two Dask workers are free (slots taken with the
+    flow run's token)."""
+    api.set_concurrency_limit("one-at-a-time", 1)
+
+    @flow(task_runner=runner)
+    def program() -> tuple[str, str, list[int]]:
+        late = overruns.submit(str(tmp_path))
+        late.wait()  # its worker is free again before the limited tasks start
+        done = exclusive.map([str(tmp_path)] * 3, range(3)).result()
+        return late.state.type.value, late.state.message or "", done
+
+    try:
+        state, message, done = program()
+    finally:
+        (tmp_path / "release").touch()
+        api.delete_concurrency_limit("one-at-a-time")
+    assert state == "FAILED" and "exceeded timeout of 1.0" in message, message
+    spans = sorted(json.loads((tmp_path / f"{n}.json").read_text()) for n in range(3))
+    assert done == [0, 1, 2]
+    assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:], strict=False))
 
 
 def _logs(api: FlowyardClient, run_id: str, text: str) -> list:

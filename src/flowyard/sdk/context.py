@@ -44,6 +44,10 @@ class Launcher(Protocol):
         """Release what ``open`` took, once every submitted task run has ended."""
         ...
 
+    def cancel(self) -> None:
+        """Stop the task runs still running or waiting: the flow run is being cancelled."""
+        ...
+
 
 class TaskRunner(Protocol):
     """A flow's task runner: opens one ``Launcher`` per flow run that submits tasks."""
@@ -60,6 +64,9 @@ class _Threads:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
+
+    def cancel(self) -> None:
+        """Nothing: a thread cannot be stopped from outside (as with Prefect's threads)."""
 
 
 class ThreadPoolTaskRunner:
@@ -167,6 +174,13 @@ class FlowRunContext:
     def _untrack(self, future: Future[Any]) -> None:
         with self._lock:
             self._pending.discard(future)
+
+    def cancel_task_runs(self) -> None:
+        """Stop the submitted task runs the task runner can stop (the run is cancelled)."""
+        with self._lock:
+            launcher = self._launcher
+        if launcher is not None:
+            launcher.cancel()
 
     def shutdown(self) -> None:
         """Wait for every submitted task run (including ones still waiting on upstreams)."""

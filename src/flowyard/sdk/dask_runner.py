@@ -10,22 +10,23 @@ the flow run's own token. Dask is imported only when a runner is made (``flowyar
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import contextvars
 import importlib
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from flowyard.sdk.remote_runs import RunTokens, access_for, prepare, run_remote
-from flowyard.states import Crashed, State
+from flowyard.sdk.remote_launcher import EngineFuture, RemoteLauncher
+from flowyard.sdk.remote_runs import (
+    LARGE_RESULT_BYTES,
+    RemoteCall,
+    check_result_limit,
+    run_remote,
+)
 
 if TYPE_CHECKING:
-    from distributed import Client, Future
+    from distributed import Client
 
     from flowyard.sdk.context import FlowRunContext, Launcher
-    from flowyard.sdk.task_engine import TaskRunEngine
 
 MISSING = "DaskTaskRunner needs Dask: pip install 'flowyard[dask]'"
 
@@ -39,7 +40,9 @@ def _require_dask() -> None:
 
 class DaskTaskRunner:
     """Runs task runs on a Dask cluster: ``address`` of a running one, a ``cluster`` object,
-    or a temporary one per flow run (``cluster_class``, ``cluster_kwargs``, ``adapt_kwargs``)."""
+    or a temporary one per flow run (``cluster_class``, ``cluster_kwargs``, ``adapt_kwargs``).
+    A result larger than ``large_result_bytes`` travels back through the flow's result
+    storage."""
 
     def __init__(
         self,
@@ -49,6 +52,7 @@ class DaskTaskRunner:
         cluster_kwargs: dict[str, Any] | None = None,
         adapt_kwargs: dict[str, Any] | None = None,
         client_kwargs: dict[str, Any] | None = None,
+        large_result_bytes: int = LARGE_RESULT_BYTES,
     ) -> None:
         _require_dask()
         if (address or cluster) and (cluster_class or cluster_kwargs or adapt_kwargs):
@@ -64,6 +68,7 @@ class DaskTaskRunner:
         self.cluster_kwargs = dict(cluster_kwargs or {})
         self.adapt_kwargs = dict(adapt_kwargs or {})
         self.client_kwargs = dict(client_kwargs or {})
+        self.large_result_bytes = check_result_limit(large_result_bytes)
 
     def __repr__(self) -> str:
         where = self.address or ("a given cluster" if self.cluster is not None else "temporary")
@@ -73,7 +78,7 @@ class DaskTaskRunner:
         """A runner with the same options (Prefect's API)."""
         return DaskTaskRunner(
             self.address, self.cluster, self.cluster_class, self.cluster_kwargs,
-            self.adapt_kwargs, self.client_kwargs,
+            self.adapt_kwargs, self.client_kwargs, self.large_result_bytes,
         )  # fmt: skip
 
     def open(self, flow_run: FlowRunContext) -> Launcher:
@@ -86,7 +91,7 @@ class DaskTaskRunner:
             if self.cluster is None:
                 temporary = self._make_cluster()
             client = Client(self.cluster or temporary, **self.client_kwargs)
-        return DaskLauncher(client, flow_run, temporary)
+        return DaskLauncher(client, flow_run, temporary, self.large_result_bytes)
 
     def _make_cluster(self) -> Any:
         cluster_class = _cluster_class(self.cluster_class)
@@ -109,46 +114,25 @@ def _cluster_class(given: str | type | None) -> Any:
     return given
 
 
-class DaskLauncher:
+class DaskLauncher(RemoteLauncher):
     """One flow run's connection to its cluster; its task runs as Dask tasks."""
 
-    def __init__(self, client: Client, flow_run: FlowRunContext, temporary: Any) -> None:
-        self.client = client
-        self._flow_run = flow_run
-        self._temporary = temporary
-        self._tokens = RunTokens(flow_run.client, flow_run.flow_run_id)
-        self._running: set[Future[Any]] = set()  # a Dask future dropped is a Dask task cancelled
-        self._lock = threading.Lock()
+    engine_name = "Dask"
 
-    def submit(self, engine: TaskRunEngine, context: contextvars.Context) -> cf.Future[State[Any]]:
-        done: cf.Future[State[Any]] = cf.Future()
-        call = prepare(engine, context, access_for(self._flow_run, self._tokens))
-        if call is None:  # an upstream did not complete: NotReady, here
-            done.set_result(context.run(engine.run))
-            return done
+    def __init__(
+        self, client: Client, flow_run: FlowRunContext, temporary: Any, large_result_bytes: int
+    ) -> None:
+        super().__init__(flow_run, large_result_bytes)
+        self.client = client
+        self._temporary = temporary
+
+    def _send(self, call: RemoteCall) -> tuple[Any, EngineFuture]:
         key = f"{call.task_run_name}-{call.task_run_id}"
         remote = self.client.submit(run_remote, call, key=key, pure=False)
-        with self._lock:
-            self._running.add(remote)
-        remote.add_done_callback(lambda finished: self._settle(finished, engine, done))
-        return done
+        return remote, remote  # a Dask future dropped is a Dask task cancelled: kept
 
-    def _settle(
-        self, remote: Future[Any], engine: TaskRunEngine, done: cf.Future[State[Any]]
-    ) -> None:
-        with self._lock:
-            self._running.discard(remote)
-        try:
-            state: State[Any] = remote.result()
-        except BaseException as exc:  # the cluster lost it: a killed worker, a cancellation
-            message = f"the Dask task of this task run failed: {type(exc).__name__}: {exc}"
-            state = Crashed(data=exc, message=message)
-            engine.state = state
-            engine._report(state)
-        else:
-            if self._flow_run.reporter.records and engine.context.task_run_id:
-                self._flow_run.links.produced(engine.context.task_run_id, state)
-        done.set_result(state)
+    def _cancel(self, handles: list[Any]) -> None:
+        self.client.cancel(handles, force=True)
 
     def shutdown(self) -> None:
         self.client.close()

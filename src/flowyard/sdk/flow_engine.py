@@ -195,6 +195,7 @@ class FlowRunEngine(AttemptLoop):
         logger = get_run_logger()
         if isinstance(exc, RunCancelled):
             self.state = Cancelled(message=str(exc))
+            self.context.cancel_task_runs()  # before the run's scope waits for them
             return None
         run_count, retries = self.context.run_count, self.flow.retries
         if run_count <= retries:
@@ -331,6 +332,8 @@ class FlowRunEngine(AttemptLoop):
             return state
         state.flow_run_id = self.context.flow_run_id or None  # a run's state from now on
         self._keep_for_retries(state)
+        if settle is not None:  # stopped by a signal: its task runs stop too
+            self.context.cancel_task_runs()
         with flow_run_scope(self.context):
             logger = get_run_logger()
             (logger.error if state.is_failed() or state.is_crashed() else logger.info)(

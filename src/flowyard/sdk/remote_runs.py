@@ -9,16 +9,22 @@ the task run's records and logs reach the API as the flow run's whatever the wor
 process's environment holds (no credential is read from it). The final state travels
 back; a failed run's exception keeps its traceback (``tblib``), so that ``result()``
 raises with the remote frames.
+
+The task run's record and its log records travel back with its state (``RemoteOutcome``)
+and the flow's process ships them with its own, in batches, as the thread runner does:
+a short task run costs the worker no request to the API. The price: a task run's logs
+reach the API when it ends, not while it runs.
 """
 
 from __future__ import annotations
 
 import contextvars
+import pickle
 import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flowyard.sdk.context import FlowRunContext, flow_run_scope, get_task_run_context
 from flowyard.sdk.task_engine import TaskRunEngine
@@ -27,11 +33,13 @@ from flowyard.states import State
 
 if TYPE_CHECKING:
     from flowyard.client import FlowyardClient
+    from flowyard.client.log_shipper import LogShipper
+    from flowyard.schemas import LogCreate, TaskRunCreate, TaskRunUpdate
+    from flowyard.sdk.results import ResultStorage, ResultStore
     from flowyard.sdk.tasks import Task
 
 RUN_TOKEN_PREFIX = "fyrt_"  # orchestrator.run_tokens.PREFIX: a credential for one run
 MINTED_TTL_SECONDS = 6 * 3600.0  # the API's longest; a person's key is never sent instead
-LOG_FLUSH_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,33 @@ class RunAccess:
     token: str | None = field(default=None, repr=False)
     max_request_bytes: int = 0
     parameters: dict[str, Any] = field(default_factory=dict)
+
+
+LARGE_RESULT_BYTES = 8 * 1024 * 1024
+"""Results bigger than this (pickled) travel back through the flow's result storage."""
+MAX_LARGE_RESULT_BYTES = 1024 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LargeResults:
+    """Where a result too large to travel back with its state is written: the flow's
+    result storage, signed with a key made for the flow run (the flow's process checks it
+    before it unpickles the result)."""
+
+    storage: ResultStorage
+    signing_key: bytes = field(repr=False)
+    threshold: int = LARGE_RESULT_BYTES
+
+    def store(self) -> ResultStore:
+        from flowyard.sdk.results import PickleSerializer, ResultStore
+
+        return ResultStore(self.storage, PickleSerializer(), signing_key=self.signing_key)
+
+
+def check_result_limit(limit: int) -> int:
+    if not 0 < limit <= MAX_LARGE_RESULT_BYTES:
+        raise ValueError(f"large_result_bytes must be between 1 and {MAX_LARGE_RESULT_BYTES}")
+    return limit
 
 
 @dataclass
@@ -59,6 +94,7 @@ class RemoteCall:
     tags: frozenset[str]
     task_inputs: TaskInputs
     log_prints: bool = False  # the flow's ``log_prints``, for a task that does not say
+    large_results: LargeResults | None = None
 
 
 class RunTokens:
@@ -137,23 +173,79 @@ class _RemoteEngine(TaskRunEngine):
         return own if own is not None else self.flow_log_prints
 
 
-def run_remote(call: RemoteCall) -> State[Any]:
-    """Run ``call`` to its final state in this process, reporting as its flow run."""
+@dataclass
+class RemoteOutcome:
+    """What travels back: the final state, and the records and logs to ship for it."""
+
+    state: State[Any]
+    records: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[LogCreate] = field(default_factory=list)
+    stored_as: str | None = None  # the key of a large result in the flow's result storage
+
+
+class CarriedReporter:
+    """Keeps a remote task run's records, to travel back with its state. One that must be
+    in the API at once (``wait``: a subflow's parent) is sent from here as well."""
+
+    records = True
+
+    def __init__(self, client: FlowyardClient) -> None:
+        self._client = client
+        self.kept: dict[str, dict[str, Any]] = {}
+
+    def start_task_run(self, body: TaskRunCreate, *, wait: bool = False) -> str | None:
+        from flowyard.sdk.reporter import _record
+
+        record = _record(body)
+        self.kept[record["id"]] = record
+        if wait:
+            self._client.upsert_task_runs([record])
+        return str(record["id"])
+
+    def finish_task_run(self, task_run_id: str, body: TaskRunUpdate) -> None:
+        from flowyard.sdk.reporter import _finished
+
+        record = self.kept.get(task_run_id)
+        if record is None:  # not started here (cannot happen for a remote run): say so now
+            self._client.set_task_run_state(task_run_id, body)
+        else:
+            self.kept[task_run_id] = _finished(record, body)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return True
+
+
+class CarriedLogs:
+    """Keeps a remote task run's log records, to travel back with its state (the part of
+    ``LogShipper`` the run logger uses)."""
+
+    def __init__(self) -> None:
+        self.kept: list[LogCreate] = []
+        self._lock = threading.Lock()  # a task may log from threads of its own
+
+    def put(self, document: LogCreate) -> None:
+        with self._lock:
+            self.kept.append(document)
+
+
+def run_remote(call: RemoteCall) -> RemoteOutcome:
+    """Run ``call`` to its final state in this process, as its flow run; its records and
+    logs come back with the state."""
     access = call.access
     client = _client(access)
-    context = _context(access, client, call.tags)
+    context, logs = _context(access, client, call.tags)
     engine = _RemoteEngine(call.task, call.args, call.kwargs, flow_run=context)
     engine.given_inputs, engine.flow_log_prints = call.task_inputs, call.log_prints
     engine.context.task_run_id = call.task_run_id
     engine.context.task_run_name = engine.default_name = call.task_run_name
-    try:
-        with flow_run_scope(context):
-            state = engine.run()
-    finally:
-        context.reporter.flush()
-        if context.shipper is not None:
-            context.shipper.close(LOG_FLUSH_SECONDS)
-    return _portable(state)
+    with flow_run_scope(context):
+        state = engine.run()
+    outcome = RemoteOutcome(_portable(state), stored_as=_store_large(call, state))
+    if isinstance(context.reporter, CarriedReporter):
+        outcome.records = list(context.reporter.kept.values())
+    if logs is not None:
+        outcome.logs = logs.kept
+    return outcome
 
 
 _clients: OrderedDict[tuple[str, str | None, int], FlowyardClient] = OrderedDict()
@@ -181,24 +273,43 @@ def _client(access: RunAccess) -> FlowyardClient | None:
 
 def _context(
     access: RunAccess, client: FlowyardClient | None, tags: frozenset[str]
-) -> FlowRunContext:
-    from flowyard.sdk.reporter import ApiReporter, LocalReporter
+) -> tuple[FlowRunContext, CarriedLogs | None]:
+    from flowyard.sdk.reporter import LocalReporter
 
-    shipper = None
-    if client is not None:
-        from flowyard.client.log_shipper import LogShipper
-
-        shipper = LogShipper(client).start()
-    return FlowRunContext(
+    logs = CarriedLogs() if client is not None else None
+    context = FlowRunContext(
         flow_run_id=access.flow_run_id,
         flow_run_name=access.flow_run_name,
-        reporter=ApiReporter(client) if client is not None else LocalReporter(),
+        reporter=CarriedReporter(client) if client is not None else LocalReporter(),
         client=client,
-        shipper=shipper,
+        shipper=cast("LogShipper", logs),  # only ``put`` is used
         echo_logs=client is None,  # records go to the API; nobody reads a worker's stderr
         parameters=access.parameters,
         tags=tags,
     )
+    return context, logs
+
+
+SMALL = (int, float, bool, type(None))
+
+
+def _store_large(call: RemoteCall, state: State[Any]) -> str | None:
+    """Write a completed run's result to the flow's result storage when it is too large to
+    travel back (its state then travels without it); the key, or None."""
+    large = call.large_results
+    if large is None or not state.is_completed() or isinstance(state.data, SMALL):
+        return None
+    try:
+        size = len(pickle.dumps(state.data, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:  # the engine's own pickling says what is wrong
+        return None
+    if size <= large.threshold:
+        return None
+    key = f"remote-result-{call.task_run_id}"
+    owner = f"task run {call.task_run_name!r}"
+    large.store().write(key, state.data, expiration=None, owner=owner)
+    state.data = None
+    return key
 
 
 def _portable(state: State[Any]) -> State[Any]:

@@ -123,6 +123,14 @@ class ApiReporter:
         except FlowyardError as exc:
             log.warning("task_run_report_failed", task_run_id=task_run_id, error=str(exc))
 
+    def put_records(self, records: list[dict[str, Any]]) -> None:
+        """Ship task-run records made elsewhere (a Dask or Ray worker's, carried back with
+        the task's state), each replacing what this reporter holds of its task run."""
+        with self._lock:
+            for record in records:
+                self._open.pop(record["id"], None)
+                self._put(record)
+
     def flush(self, timeout: float | None = None) -> bool:
         with self._lock:
             shipper, self._shipper = self._shipper, None
