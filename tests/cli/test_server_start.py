@@ -64,3 +64,10 @@ def test_ctrl_c_stops_the_server_with_exit_0(tmp_path, redis_url):
     server.wait_ready()
     assert server.stop(sig=signal.SIGINT) == 0, server.tail()
     assert "Aborted!" not in server.tail() and "Flowyard API stopped." in server.tail()
+
+
+def test_a_malformed_redis_url_is_one_line_before_anything_starts(tmp_path):
+    """A Sentinel URL with a port that is no number: exit 1, one line saying the URL's shape."""
+    result = start(tmp_path / "home", free_port(), FLOWYARD_REDIS_URL="redis+sentinel://h:x/svc")
+    assert "a Sentinel URL names its Sentinels" in one_line(result)
+    assert "Flowyard API on" not in result.stdout

@@ -131,6 +131,17 @@ class TestRedisUrls:
         with pytest.raises(InvalidInput, match="service"):
             parse("redis+sentinel://s1:26379")
 
+    def test_a_sentinel_url_with_a_bad_port_db_or_too_many_hosts_is_refused(self) -> None:
+        """Hostile URLs get the same one-line answer, never a bare ValueError."""
+        many = ",".join(["h:1"] * 17)
+        for url in (
+            "redis+sentinel://h:port/svc",
+            "redis+sentinel://h:1/svc/db",
+            f"redis+sentinel://{many}/svc",
+        ):
+            with pytest.raises(InvalidInput, match="numeric port"):
+                parse(url)
+
     def test_errors_say_which_redis_without_its_password(self) -> None:
         """A Sentinel client is described by its service, a cluster client by its seed."""
         sentinel = connect("redis+sentinel://:pw@127.0.0.1:1,127.0.0.1:2/orders/0")

@@ -15,7 +15,7 @@ import uvicorn
 
 from flowyard.errors import InvalidInput
 from flowyard.orchestrator.home_lock import HomeLock, listening_socket
-from flowyard.pools import ManagedRedis
+from flowyard.pools import ManagedRedis, topology
 from flowyard.private_files import OWNER_ONLY_UMASK, private_directory
 from flowyard.settings import Settings
 
@@ -41,6 +41,8 @@ def serve(settings: Settings, announce: Callable[[], None] = lambda: None) -> No
             f"refusing to listen on {settings.server_host} without an API key; "
             "set FLOWYARD_API_KEY (clients send it as a Bearer token)"
         )
+    if settings.redis_url:  # a malformed URL is one line here, not a failed startup's trace
+        topology.parse(settings.redis_url)
     from flowyard.orchestrator.app import create_app, stop_services
 
     os.umask(OWNER_ONLY_UMASK)  # whatever the server or its libraries write is ours alone

@@ -29,6 +29,7 @@ from flowyard.errors import InvalidInput
 
 Kind = Literal["single", "cluster", "sentinel"]
 SENTINEL_PORT = 26379
+MAX_SENTINELS = 16
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,15 @@ def _sentinel(url: str, *, tls: bool) -> Where:
     parts = urlsplit(url)
     hosts = parts.netloc.rpartition("@")[2]
     path = [p for p in parts.path.split("/") if p]
-    sentinels = tuple(_host_port(h) for h in hosts.split(",") if h)
-    if not sentinels or not path:
+    try:
+        sentinels = tuple(_host_port(h) for h in hosts.split(",") if h)
+        db = int(path[1]) if len(path) > 1 else 0
+    except ValueError:
+        sentinels = ()  # a port or db that is not a number: the same answer as none
+    if not sentinels or not path or len(sentinels) > MAX_SENTINELS:
         raise InvalidInput(
-            "a Sentinel URL names its Sentinels and service: "
+            f"a Sentinel URL names its Sentinels (1 to {MAX_SENTINELS}, host:port with a "
+            "numeric port) and service: "
             "redis+sentinel://[:password@]host:port[,host:port...]/service[/db]"
         )
     return Where(
@@ -73,7 +79,7 @@ def _sentinel(url: str, *, tls: bool) -> Where:
         url,
         sentinels=sentinels,
         service=unquote(path[0]),
-        db=int(path[1]) if len(path) > 1 else 0,
+        db=db,
         password=unquote(parts.password) if parts.password else None,
         username=unquote(parts.username) if parts.username else None,
         tls=tls,
