@@ -22,7 +22,8 @@ FLOW = textwrap.dedent(
 
 def test_text_parameters_keep_what_was_typed(server, pool, tmp_path):
     """``label=123`` deploys the text "123", ``n=2`` the number 2; a run's ``label=true`` is
-    the text "true"; a mistyped number is refused in JSON's spelling."""
+    the text "true"; a mistyped number is refused in JSON's spelling; a lone surrogate in a
+    JSON value is one line, and nothing is created."""
     (tmp_path / "greet.py").write_text(FLOW)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -42,3 +43,17 @@ def test_text_parameters_keep_what_was_typed(server, pool, tmp_path):
     assert "parameter 'n': true is not of type 'integer'" in refused.stderr
     helped = cli("deployment", "run", "--help")
     assert "text (str) parameter takes VALUE as typed" in " ".join(helped.stdout.split())
+    lone = cli(
+        "deploy",
+        "greet.py:greet",
+        "--name",
+        "q",
+        "--pool",
+        pool,
+        "--job-variable",
+        'env={"A": "\\ud800"}',
+    )
+    assert lone.returncode == 1 and "Traceback" not in lone.stderr, lone.stderr
+    assert "not valid Unicode (surrogates not allowed: '\\ud800'); nothing was sent" in lone.stderr
+    listed = cli("deployment", "ls", "--json")
+    assert [d["name"] for d in json.loads(listed.stdout)] == ["p"]  # q was never created

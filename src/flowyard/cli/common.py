@@ -34,6 +34,11 @@ class FlowyardGroup(click.Group):
             return super().invoke(ctx)
         except FlowyardError as exc:
             raise click.ClickException(str(exc)) from exc
+        except UnicodeEncodeError as exc:  # e.g. '\\ud800' in a JSON value: no request made
+            raise click.ClickException(
+                f"a value holds text that is not valid Unicode ({exc.reason}: "
+                f"{exc.object[exc.start : exc.end]!a}); nothing was sent"
+            ) from exc
 
 
 @dataclass
