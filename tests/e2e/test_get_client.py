@@ -15,6 +15,7 @@ import pytest
 
 from flowyard import get_client
 from flowyard.client.orchestration import FlowyardAsyncClient, SyncFlowyardClient
+from flowyard.errors import InvalidInput
 from flowyard.states import Cancelled
 
 
@@ -60,3 +61,9 @@ def test_prefects_filter_objects_are_refused_by_name(deployment):
     with get_client(sync_client=True) as client:
         with pytest.raises(TypeError, match="flow_run_filter"):
             client.read_flow_runs(flow_run_filter=object())
+
+
+def test_a_name_too_long_for_a_url_is_a_clear_error_and_sends_nothing(deployment):
+    """A 100,000-character name cannot make a URL: InvalidInput, not httpx's own error."""
+    with get_client(sync_client=True) as client, pytest.raises(InvalidInput, match="URL too long"):
+        client.read_deployment_by_name("x" * 100_000)

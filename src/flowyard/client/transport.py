@@ -20,7 +20,7 @@ import httpx
 from flowyard.api_settings import DEFAULT_MAX_REQUEST_BYTES
 from flowyard.api_version import API_VERSION, HEADER
 from flowyard.client.retries import IDEMPOTENCY_KEY, IDEMPOTENT_METHODS, STANDARD, RetryPolicy
-from flowyard.errors import ApiError, ApiUnavailable
+from flowyard.errors import ApiError, ApiUnavailable, InvalidInput
 
 
 class ApiSettingsLike(Protocol):
@@ -156,6 +156,8 @@ class ApiTransport:
             kw["timeout"] = timeout
         try:
             response = self._http.request(method, path, **kw)
+        except httpx.InvalidURL as exc:  # e.g. a name of 100,000 characters: nothing sent
+            raise InvalidInput(f"cannot send {method} {path[:60]}...: {exc}") from exc
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             if _refused(exc):
                 raise ApiUnavailable(
