@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session
 from flowyard import schemas as s
 from flowyard.blocks import merge_variables
 from flowyard.entrypoints import check_entrypoint
-from flowyard.errors import Conflict, InvalidInput, NotFound
+from flowyard.errors import Conflict, NotFound
 from flowyard.orchestrator import documents, events, queue_sync, run_creation, runs
 from flowyard.orchestrator.api import schedules
 from flowyard.orchestrator.api.automations import hold_evaluator
 from flowyard.orchestrator.api.pools import DEFAULT_QUEUE
 from flowyard.orchestrator.lookups import get_deployment, get_flow, get_pool, get_queue
-from flowyard.orchestrator.parameters import check_parameters
+from flowyard.orchestrator.parameters import check_parameter_sets, check_parameters
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.orchestrator.services.scheduler import clear_future_runs
 from flowyard.states import StateType
@@ -281,11 +281,7 @@ def _runnable(
         merged = [base]
     else:
         merged = [{**base, **one} for one in parameter_sets]
-        for index, parameters in enumerate(merged):
-            try:
-                check_parameters(dep.parameter_schema, parameters)
-            except InvalidInput as exc:
-                raise InvalidInput(f"parameter_sets[{index}]: {exc}") from exc
+        check_parameter_sets(dep.parameter_schema, merged)
     template = dep.queue.pool.base_job_template
     merge_variables(template, dep.job_variables, body.job_variables, complete=True)
     return dep, merged
