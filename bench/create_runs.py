@@ -1,5 +1,6 @@
 """Runs created per second through the API: single creates from 4 client threads, and bulk
-creates (``POST /api/deployments/{ref}/runs/bulk``, up to 1,000 runs a request).
+creates (``POST /api/deployments/{ref}/runs/bulk``, up to 1,000 runs a request), alike and
+with a parameter set per run (``parameter_sets``).
 
 Targets: ≥ 1,000 runs/s single creates with 4 clients; ≥ 10,000 runs/s bulk.
 
@@ -16,6 +17,7 @@ from common import cpu_seconds, embedded_server, make_deployment, summary, write
 
 from flowyard import schemas as s
 from flowyard.client import FlowyardClient
+from flowyard.workers.process import ProcessWorker
 
 
 def main() -> None:
@@ -28,6 +30,7 @@ def main() -> None:
         with server.client() as api:
             single = make_deployment(api, "single", flows_dir)
             bulk = make_deployment(api, "bulk", flows_dir)
+            sets = _typed_deployment(api, flows_dir)
             api.run_deployment(single.id, s.DeploymentRunRequest())  # warm-up
 
         def create(_: int) -> None:
@@ -41,18 +44,8 @@ def main() -> None:
         single_seconds = time.perf_counter() - t0
         single_cpu = cpu_seconds(server.pid) - cpu_before
 
-        requests: list[float] = []
-        created = 0
-        cpu_before, t0 = cpu_seconds(server.pid), time.perf_counter()
-        with FlowyardClient(server.url, timeout=120) as api:
-            while created < args.runs:
-                count = min(args.batch, args.runs - created)
-                started = time.perf_counter()
-                made = api.run_deployment_bulk(bulk.id, s.DeploymentRunBulk(count=count))
-                requests.append(time.perf_counter() - started)
-                created += len(made)
-        bulk_seconds = time.perf_counter() - t0
-        bulk_cpu = cpu_seconds(server.pid) - cpu_before
+        bulk_result = _bulk(server, bulk.id, args.runs, args.batch, per_run=False)
+        sets_result = _bulk(server, sets.id, args.runs, args.batch, per_run=True)
     write_results(
         "create_runs",
         {
@@ -62,15 +55,51 @@ def main() -> None:
                 "runs_per_second": args.runs / single_seconds,
                 "server_cpu_ms_per_run": single_cpu * 1000 / args.runs,
             },
-            "bulk": {
-                "runs_per_request": args.batch,
-                "runs_per_second": created / bulk_seconds,
-                "request_seconds": summary(requests),
-                "server_cpu_ms_per_run": bulk_cpu * 1000 / created,
-            },
+            "bulk": bulk_result,
+            "bulk_parameter_sets": sets_result,
             "targets_runs_per_second": {"single": 1000, "bulk": 10_000},
         },
     )
+
+
+def _typed_deployment(api, flows_dir) -> s.Deployment:
+    """``hold`` with a parameter schema: each run's set is checked against it."""
+    template = ProcessWorker.default_base_job_template()
+    api.create_work_pool(s.WorkPoolCreate(name="sets", type="process", base_job_template=template))
+    schema = {"type": "object", "properties": {"seconds": {"type": "number"}}}
+    return api.create_deployment(
+        s.DeploymentCreate(
+            name="sets",
+            flow_name="hold",
+            entrypoint="flows.py:hold",
+            path=str(flows_dir),
+            pool_name="sets",
+            parameter_schema=schema,
+        )
+    )
+
+
+def _bulk(server, deployment_id: str, runs: int, batch: int, *, per_run: bool) -> dict:
+    """``runs`` runs in requests of ``batch``: alike, or each with its own parameter set."""
+    requests: list[float] = []
+    created = 0
+    cpu_before, t0 = cpu_seconds(server.pid), time.perf_counter()
+    with FlowyardClient(server.url, timeout=120) as api:
+        while created < runs:
+            count = min(batch, runs - created)
+            sets = [{"seconds": created + i} for i in range(count)] if per_run else None
+            body = s.DeploymentRunBulk(count=count, parameter_sets=sets)
+            started = time.perf_counter()
+            made = api.run_deployment_bulk(deployment_id, body)
+            requests.append(time.perf_counter() - started)
+            created += len(made)
+    seconds = time.perf_counter() - t0
+    return {
+        "runs_per_request": batch,
+        "runs_per_second": created / seconds,
+        "request_seconds": summary(requests),
+        "server_cpu_ms_per_run": (cpu_seconds(server.pid) - cpu_before) * 1000 / created,
+    }
 
 
 if __name__ == "__main__":

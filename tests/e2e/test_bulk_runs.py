@@ -79,3 +79,64 @@ def test_the_cli_creates_count_runs(server, api, deploy):
 
     refused = run_cli(server, "deployment", "run", dep.id, "--count", "1001")
     assert refused.returncode != 0 and "--count" in refused.stderr
+
+
+def test_parameter_sets_make_one_run_each_over_the_shared_parameters(api, deploy):
+    """``parameter_sets``: run i gets set i over ``parameters``, in the order given."""
+    dep = _fresh(deploy)
+    sets = [{"n": i} for i in range(5)]
+    body = s.DeploymentRunBulk(count=5, parameters={"n": 99}, parameter_sets=sets)
+    made = api.run_deployment_bulk(dep.id, body)
+
+    assert [run.parameters for run in made] == sets
+    stored = {run.id: run.parameters for run in api.list_flow_runs(deployment_id=dep.id)}
+    assert stored == {run.id: run.parameters for run in made}
+
+
+def test_one_bad_parameter_set_refuses_all_naming_its_index_and_field(api, deploy):
+    """Set 2 of 4 is mistyped: 422 naming ``parameter_sets[2]`` and ``n``; nothing written."""
+    dep = _fresh(deploy)
+    sets = [{"n": 1}, {"n": 2}, {"n": "three"}, {"n": 4}]
+    response = api._http.post(
+        f"/api/deployments/{dep.id}/runs/bulk", json={"count": 4, "parameter_sets": sets}
+    )
+    assert response.status_code == 422, response.text
+    assert "parameter_sets[2]" in response.text and "'n'" in response.text
+    assert api.list_flow_runs(deployment_id=dep.id) == []
+
+
+@pytest.mark.parametrize(
+    "sets", [[], [{"n": 1}], [{"n": 1}] * 3, [1, 2], [{"n": 1}] * (s.MAX_BULK_RUNS + 1)]
+)
+def test_parameter_sets_must_be_objects_one_per_run(api, deploy, sets):
+    """Empty, not as many as ``count``, not objects, or too many: 422 on ``parameter_sets``."""
+    dep = _fresh(deploy)
+    body = {"count": 2, "parameter_sets": sets}
+    response = api._http.post(f"/api/deployments/{dep.id}/runs/bulk", json=body)
+    assert response.status_code == 422, response.text
+    assert any("parameter_sets" in error["loc"] for error in response.json()["detail"])
+    assert api.list_flow_runs(deployment_id=dep.id) == []
+
+
+def test_runs_of_a_missing_deployment_are_refused(api):
+    """An unknown deployment: 404 for the single and the bulk create alike."""
+    for path, body in [("runs", {}), ("runs/bulk", {"count": 2})]:
+        response = api._http.post(f"/api/deployments/{uuid.uuid4()}/{path}", json=body)
+        assert response.status_code == 404, response.text
+
+
+def test_the_cli_creates_a_run_per_parameter_set(server, api, deploy, tmp_path):
+    """``--parameter-sets FILE`` creates one run per object in the file, each with its set;
+    a file that is not a list of objects is refused before any request."""
+    dep = _fresh(deploy)
+    sets = tmp_path / "sets.json"
+    sets.write_text(json.dumps([{"n": 1}, {"n": 2}, {"n": 3}]))
+    ref = f"{dep.flow_name}/{dep.name}"
+    done = run_cli(server, "deployment", "run", ref, "--parameter-sets", str(sets), "--json")
+    assert done.returncode == 0, done.stderr
+    assert sorted(run["parameters"]["n"] for run in json.loads(done.stdout)) == [1, 2, 3]
+
+    sets.write_text(json.dumps({"n": 1}))
+    refused = run_cli(server, "deployment", "run", ref, "--parameter-sets", str(sets))
+    assert refused.returncode != 0 and "--parameter-sets" in refused.stderr
+    assert len(api.list_flow_runs(deployment_id=dep.id)) == 3

@@ -475,6 +475,13 @@ def delete_deployment(name: str) -> None:
     show_default=True,
     help=f"How many alike runs to create, in one request (at most {s.MAX_BULK_RUNS}).",
 )
+@click.option(
+    "--parameter-sets",
+    "sets_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A JSON file holding a list of parameter objects: one run each, over the other "
+    "parameters, in one request (the list's length is the count).",
+)
 @click.option("--watch", is_flag=True, help="Follow the run's states and logs until it ends.")
 @json_option
 def run_deployment(
@@ -484,11 +491,14 @@ def run_deployment(
     job_variables: tuple[str, ...],
     priority: int | None,
     count: int,
+    sets_file: Path | None,
     watch: bool,
     as_json: bool,
 ) -> None:
-    """Create a flow run of deployment NAME ('flow/deployment' or id) now (--count: many)."""
-    if count > 1 and watch:
+    """Create a flow run of deployment NAME ('flow/deployment' or id) now (--count or
+    --parameter-sets: many)."""
+    sets = _parameter_sets(sets_file, count) if sets_file else None
+    if (count > 1 or sets) and watch:
         raise InvalidInput("--watch follows one run; leave it out with --count")
     parameters = _json_object(params_json) if params_json else {}
     variables = parse_assignments(job_variables, "--job-variable")
@@ -499,8 +509,11 @@ def run_deployment(
         body = s.DeploymentRunRequest(
             parameters=parameters, job_variables=variables, priority=priority
         )
-        if count > 1:
-            _run_many(api, name, s.DeploymentRunBulk(**body.model_dump(), count=count), as_json)
+        if count > 1 or sets:
+            many = s.DeploymentRunBulk(
+                **body.model_dump(), count=len(sets) if sets else count, parameter_sets=sets
+            )
+            _run_many(api, name, many, as_json)
             return
         run = api.run_deployment(name, body)
         if as_json and not watch:
@@ -519,6 +532,21 @@ def _run_many(api: FlowyardClient, name: str, body: s.DeploymentRunBulk, as_json
         emit_json(made)
     else:
         click.echo(f"Created {len(made)} flow runs of {name}.")
+
+
+def _parameter_sets(path: Path, count: int) -> list[dict[str, Any]]:
+    """The ``--parameter-sets`` file's list: 1 to ``s.MAX_BULK_RUNS`` JSON objects."""
+    try:
+        sets = json.loads(path.read_text())
+    except ValueError as exc:
+        raise InvalidInput(f"--parameter-sets is not valid JSON: {exc}") from exc
+    if not isinstance(sets, list) or not all(isinstance(one, dict) for one in sets):
+        raise InvalidInput("--parameter-sets must hold a JSON list of objects")
+    if not 1 <= len(sets) <= s.MAX_BULK_RUNS:
+        raise InvalidInput(f"--parameter-sets must hold 1 to {s.MAX_BULK_RUNS} objects")
+    if count not in (1, len(sets)):
+        raise InvalidInput(f"--count {count} but --parameter-sets holds {len(sets)} objects")
+    return sets
 
 
 def _json_object(raw: str) -> dict[str, object]:

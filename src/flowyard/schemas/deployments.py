@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import (
     Field,
     StrictInt,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -221,6 +223,23 @@ MAX_BULK_RUNS = 1000
 
 
 class DeploymentRunBulk(DeploymentRunRequest):
-    """``count`` alike runs of one deployment, created in one transaction."""
+    """``count`` runs of one deployment, created in one transaction: alike, or one per
+    ``parameter_sets`` item (each over ``parameters``)."""
 
     count: StrictInt = Field(ge=1, le=MAX_BULK_RUNS, description="how many runs to create")
+    parameter_sets: list[JsonObject] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_BULK_RUNS,
+        description="one set per run (as many as `count`), each over `parameters`",
+    )
+
+    @field_validator("parameter_sets")
+    @classmethod
+    def _one_set_per_run(
+        cls, sets: list[dict[str, object]] | None, info: ValidationInfo
+    ) -> list[dict[str, object]] | None:
+        count = info.data.get("count")
+        if sets is not None and count is not None and len(sets) != count:
+            raise ValueError(f"{len(sets)} parameter sets for a count of {count}: give one per run")
+        return sets

@@ -7,18 +7,19 @@ from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
 from flowyard.blocks import merge_variables
 from flowyard.entrypoints import check_entrypoint
-from flowyard.errors import Conflict
-from flowyard.orchestrator import documents, events, queue_sync, runs
+from flowyard.errors import Conflict, NotFound
+from flowyard.orchestrator import documents, events, queue_sync, run_creation, runs
 from flowyard.orchestrator.api import schedules
 from flowyard.orchestrator.api.automations import hold_evaluator
 from flowyard.orchestrator.api.pools import DEFAULT_QUEUE
 from flowyard.orchestrator.lookups import get_deployment, get_flow, get_pool, get_queue
-from flowyard.orchestrator.parameters import check_parameters
+from flowyard.orchestrator.parameters import check_parameter_sets, check_parameters
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.orchestrator.services.scheduler import clear_future_runs
 from flowyard.states import StateType
@@ -220,78 +221,67 @@ async def _set_paused(orch: Orchestrator, ref: str, *, paused: bool) -> s.Deploy
 
 @router.post("/{ref:path}/runs/bulk", status_code=201)
 async def run_deployment_bulk(ref: str, body: s.DeploymentRunBulk, orch: Orch) -> list[s.FlowRun]:
-    """Create ``count`` alike Scheduled runs in one transaction and queue them (each with
-    its own state event, as single creates); parameters are checked once, before."""
-
-    def create() -> tuple[list[s.FlowRun], list[runs.QueueEffect]]:
-        with orch.db.session() as session:
-            dep, parameters = _runnable(session, ref, body)
-            now = datetime.now(UTC)
-            made = [_new_run(session, dep, body, parameters, now) for _ in range(body.count)]
-            session.flush()
-            return [documents.flow_run(run) for run in made], [_enqueue(dep, run) for run in made]
-
-    docs, effects = await orch.in_thread(create)
+    """Create ``count`` Scheduled runs in one transaction and queue them (each with its own
+    state event, as single creates); alike, or one per ``parameter_sets`` item. Every
+    run's parameters are checked before anything is written: one bad set refuses all."""
+    made, effects = await orch.in_thread(_create, orch, ref, body, body.parameter_sets)
     await queue_sync.apply_many(orch, effects)
-    return docs
+    return [documents.flow_run_of(row) for row in made]
 
 
 @router.post("/{ref:path}/runs", status_code=201)
 async def run_deployment(ref: str, body: s.DeploymentRunRequest, orch: Orch) -> s.FlowRun:
     """Create a Scheduled run and queue it; parameters are checked before anything is written."""
+    made, effects = await orch.in_thread(_create, orch, ref, body, None)
+    await queue_sync.apply(orch, effects[0])
+    return documents.flow_run_of(made[0])
 
-    def create() -> tuple[s.FlowRun, runs.QueueEffect]:
+
+def _create(
+    orch: Orchestrator,
+    ref: str,
+    body: s.DeploymentRunRequest,
+    parameter_sets: list[dict[str, Any]] | None,
+) -> tuple[list[dict[str, Any]], list[runs.QueueEffect]]:
+    """Check in a read session, then write: the writer's lock (SQLite) is held only for
+    the inserts, not for the deployment's read and the parameters' checks."""
+    with orch.db.read() as session:
+        dep, merged = _runnable(session, ref, body, parameter_sets)
+    if parameter_sets is None and isinstance(body, s.DeploymentRunBulk):
+        merged = merged * body.count
+    try:
         with orch.db.session() as session:
-            dep, parameters = _runnable(session, ref, body)
-            run = _new_run(session, dep, body, parameters, datetime.now(UTC))
-            session.flush()
-            return documents.flow_run(run), _enqueue(dep, run)
-
-    doc, effect = await orch.in_thread(create)
-    await queue_sync.apply(orch, effect)
-    return doc
+            made = run_creation.insert_runs(
+                session,
+                dep,
+                merged,
+                job_variables=body.job_variables,
+                scheduled_time=body.scheduled_time,
+                name=body.name,
+                priority=body.priority,
+                now=datetime.now(UTC),
+            )
+    except IntegrityError as exc:  # deleted since it was read
+        raise NotFound(f"deployment {ref!r} not found") from exc
+    return made, run_creation.enqueue_effects(dep, made)
 
 
 def _runnable(
-    session: Session, ref: str, body: s.DeploymentRunRequest
-) -> tuple[m.Deployment, dict[str, Any]]:
-    """The deployment and the runs' parameters, both checked (422 before any write)."""
+    session: Session,
+    ref: str,
+    body: s.DeploymentRunRequest,
+    parameter_sets: list[dict[str, Any]] | None,
+) -> tuple[m.Deployment, list[dict[str, Any]]]:
+    """The deployment and each run's parameters (one set when ``parameter_sets`` is None),
+    all checked: 422 before any write, naming the set's index and the parameter."""
     dep = get_deployment(session, ref)
-    parameters = {**dep.parameters, **body.parameters}
-    check_parameters(dep.parameter_schema, parameters)
+    base = {**dep.parameters, **body.parameters}
+    if parameter_sets is None:
+        check_parameters(dep.parameter_schema, base)
+        merged = [base]
+    else:
+        merged = [{**base, **one} for one in parameter_sets]
+        check_parameter_sets(dep.parameter_schema, merged)
     template = dep.queue.pool.base_job_template
     merge_variables(template, dep.job_variables, body.job_variables, complete=True)
-    return dep, parameters
-
-
-def _new_run(
-    session: Session,
-    dep: m.Deployment,
-    body: s.DeploymentRunRequest,
-    parameters: dict[str, Any],
-    now: datetime,
-) -> m.FlowRun:
-    return runs.new_run(
-        session,
-        flow=dep.flow,
-        deployment=dep,
-        queue=dep.queue,
-        now=now,
-        parameters=parameters,
-        job_variables=body.job_variables,
-        scheduled_time=body.scheduled_time,
-        name=body.name,
-        priority=body.priority,
-    )
-
-
-def _enqueue(dep: m.Deployment, run: m.FlowRun) -> runs.QueueEffect:
-    """What queues a new run of ``dep`` in Redis once its transaction committed."""
-    return runs.QueueEffect(
-        dep.queue.pool.name,
-        dep.queue.name,
-        run.id,
-        enqueue_at=run.scheduled_time.timestamp(),
-        deployment_id=dep.id,
-        priority=run.priority,
-    )
+    return dep, merged

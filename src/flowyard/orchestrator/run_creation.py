@@ -1,0 +1,120 @@
+"""New runs of a deployment written by SQL core: the API's single and bulk creates.
+
+The ORM's unit of work cost ~0.7 ms of server CPU per run (an object per run and per
+state row, a flush, an event built from the loaded relationships); the rows written here
+are plain dicts, inserted in one statement per table, and the labels every run's
+Scheduled event shares (flow, deployment, pool, queue, tags) are built once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table, insert
+from sqlalchemy.orm import Session
+
+from flowyard.orchestrator import events
+from flowyard.orchestrator.names import run_name
+from flowyard.orchestrator.runs import QueueEffect
+from flowyard.states import StateType
+from flowyard.store import models as m
+
+_RUNS = m.FlowRun.__table__
+_STATES = m.FlowRunState.__table__
+assert isinstance(_RUNS, Table) and isinstance(_STATES, Table)
+_INSERT_RUNS, _INSERT_STATES = insert(_RUNS), insert(_STATES)
+_SCHEDULED = StateType.SCHEDULED
+
+
+def insert_runs(
+    session: Session,
+    dep: m.Deployment,
+    parameter_sets: Sequence[dict[str, Any]],
+    *,
+    job_variables: dict[str, Any],
+    scheduled_time: datetime | None,
+    name: str | None,
+    priority: int | None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """One Scheduled run of ``dep`` per parameter set (checked already), each with its
+    state row and its Scheduled event; returns the runs' rows (``documents.flow_run_of``
+    reads them)."""
+    if scheduled_time is not None and scheduled_time.tzinfo is None:
+        scheduled_time = scheduled_time.replace(tzinfo=UTC)
+    queue = dep.queue
+    shared = {
+        "flow_id": dep.flow_id,
+        "deployment_id": dep.id,
+        "queue_id": dep.queue_id,
+        "schedule_id": None,
+        "parent_task_run_id": None,
+        "job_variables": job_variables,
+        "state_type": _SCHEDULED,
+        "state_name": _SCHEDULED.display_name,
+        "state_message": None,
+        "state_timestamp": now,
+        "scheduled_time": scheduled_time or now,
+        "start_time": None,
+        "end_time": None,
+        "claim_token": None,
+        "worker_name": None,
+        "infrastructure_id": None,
+        "infrastructure_details": None,
+        "priority": priority if priority is not None else dep.priority,
+        "alive_until": None,
+        "heartbeat_seconds": None,
+        "result_ref": None,
+        "created": now,
+    }
+    rows = [
+        {"id": m.new_id(), "name": name or run_name(), "parameters": parameters, **shared}
+        for parameters in parameter_sets
+    ]
+    session.execute(_INSERT_RUNS, rows)
+    state = {"type": _SCHEDULED, "name": _SCHEDULED.display_name, "message": None}
+    session.execute(
+        _INSERT_STATES, [{"flow_run_id": r["id"], "timestamp": now, **state} for r in rows]
+    )
+    _scheduled_events(session, dep, rows, now)
+    names = {
+        "flow_name": dep.flow.name,
+        "deployment_name": dep.name,
+        "pool_name": queue.pool.name,
+        "queue_name": queue.name,
+    }
+    return [row | names for row in rows]
+
+
+def _scheduled_events(
+    session: Session, dep: m.Deployment, rows: list[dict[str, Any]], now: datetime
+) -> None:
+    """``flowyard.flow-run.Scheduled`` per run, as ``events.flow_run_state`` words it."""
+    queue = dep.queue
+    flow = (dep.flow.id, dep.flow.name)
+    pool_queue = (queue.pool.id, queue.pool.name, queue.id, queue.name)
+    _, found = events.flow_run_labels("", "", flow, (dep.id, dep.name), pool_queue, dep.tags)
+    kind = _SCHEDULED.value
+    payload = events.state_payload(None, kind, _SCHEDULED.display_name, None, now)
+    event_name = f"flowyard.flow-run.{_SCHEDULED.display_name}"
+    for row in rows:
+        about = events.resource("flow-run", row["id"], row["name"])
+        events.record(session, event_name, about, found, payload, occurred=now)
+
+
+def enqueue_effects(dep: m.Deployment, rows: list[dict[str, Any]]) -> list[QueueEffect]:
+    """What queues the new runs of ``dep`` in Redis once their transaction committed."""
+    pool, queue = dep.queue.pool.name, dep.queue.name
+    return [
+        QueueEffect(
+            pool,
+            queue,
+            row["id"],
+            enqueue_at=row["scheduled_time"].timestamp(),
+            deployment_id=dep.id,
+            priority=row["priority"],
+        )
+        for row in rows
+    ]
