@@ -24,10 +24,10 @@ from flowyard.blocks import KubernetesClusterConfig
 from flowyard.errors import KubernetesError
 from flowyard.workers.kubernetes import outcomes
 from flowyard.workers.kubernetes.cluster import connect, read_json
+from tests.helpers.kube_jobs import WAIT_FOR_FILE, job, watch_job_end
 from tests.kube import KubeApiServer, ProcessRuntime
 from tests.kube.tls import self_signed, server_context
 from tests.waiting import wait_until
-from tests.workers.test_kubernetes_watch import WAIT_FOR_FILE, job, watch_job_end
 
 pytestmark = pytest.mark.timeout(120)
 
