@@ -253,3 +253,97 @@ def test_service_monitor_needs_a_key(render_error: Callable[..., str]) -> None:
     """/metrics refuses a scrape without a key: rendering says which Secret to give."""
     error = render_error(CHART, "bundled-values.yaml", **{"serviceMonitor.enabled": "true"})
     assert "serviceMonitor.key.existingSecret" in error
+
+
+# -- platform features: HPA, sidecars, spread, extra env/volumes, NetworkPolicies ----------
+
+
+def test_an_hpa_scales_the_api_replicas_instead_of_replica_count(render: Render) -> None:
+    """server.autoscaling.enabled: an autoscaling/v2 HPA on the API's Deployment with the
+    targets given; the Deployment leaves its replica count to it."""
+    manifests = render(CHART, "features-values.yaml")
+    hpa = find(manifests, "HorizontalPodAutoscaler")
+    deployment = find(manifests, "Deployment")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 5)
+    targets = {
+        m["resource"]["name"]: m["resource"]["target"]["averageUtilization"]
+        for m in hpa["spec"]["metrics"]
+    }
+    assert targets == {"cpu": 75, "memory": 70}
+    assert "replicas" not in deployment["spec"]
+    assert "HorizontalPodAutoscaler" not in kinds(render(CHART, "bundled-values.yaml"))
+
+
+def test_an_api_hpa_target_needs_its_request(render_error: Callable[..., str]) -> None:
+    """Utilization is a percentage of the request: without one the HPA could not act."""
+    error = render_error(CHART, "features-values.yaml", **{"server.resources.requests.cpu": "null"})
+    assert "set server.resources.requests.cpu" in error
+
+
+def test_api_sidecars_init_containers_spread_and_extras(render: Render) -> None:
+    """extraContainers run next to the API, extraInitContainers before it; the spread,
+    extra env, volumes and mounts land where they belong, beside the chart's own."""
+    manifests = render(CHART, "features-values.yaml")
+    pod = find(manifests, "Deployment")["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["containers"]] == ["log-shipper", "server"]
+    assert [c["name"] for c in pod["initContainers"]] == ["wait-for-dns"]
+    assert pod["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
+    api = server(manifests)
+    assert env_of(api)["HTTPS_PROXY"] == "http://proxy.internal:3128"
+    assert "FLOWYARD_DATABASE_URL" in env_of(api)
+    assert [v["name"] for v in pod["volumes"]] == ["scratch", "shared"]
+    assert {"name": "shared", "mountPath": "/shared"} in api["volumeMounts"]
+    assert {"mountPath": "/tmp", "name": "scratch", "subPath": "tmp"} in api["volumeMounts"]
+
+
+def test_network_policies_fence_the_api_and_the_bundled_backends(render: Render) -> None:
+    """The API's port admits only the peers given (egress only the rules given); the
+    bundled PostgreSQL and Redis admit only this release's API and migration pods."""
+    manifests = render(CHART, "features-values.yaml")
+    deployment = find(manifests, "Deployment")
+    api_policy = find(manifests, "NetworkPolicy", deployment["metadata"]["name"])["spec"]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert api_policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert api_policy["policyTypes"] == ["Ingress", "Egress"]
+    (rule,) = api_policy["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": "http"}]
+    assert len(rule["from"]) == 2 and len(api_policy["egress"]) == 2
+    migrate_labels = find(manifests, "Job")["spec"]["template"]["metadata"]["labels"]
+    for backend in ("postgresql", "redis"):
+        name = f"release-flowyard-server-{backend}"
+        spec = find(manifests, "NetworkPolicy", name)["spec"]
+        backend_labels = find(manifests, "StatefulSet", name)["spec"]["template"]["metadata"]
+        assert spec["podSelector"]["matchLabels"].items() <= backend_labels["labels"].items()
+        (rule,) = spec["ingress"]
+        assert rule["ports"] == [{"protocol": "TCP", "port": backend}]
+        peers = [peer["podSelector"]["matchLabels"] for peer in rule["from"]]
+        assert any(p.items() <= pod_labels.items() for p in peers)
+        assert any(p.items() <= migrate_labels.items() for p in peers)
+        assert not any(p.items() <= backend_labels["labels"].items() for p in peers)
+
+
+def test_network_policies_leave_external_backends_and_open_egress(render: Render) -> None:
+    """With a managed database and Redis, only the API's policy is rendered; without
+    egress rules it restricts ingress alone, from any source."""
+    manifests = render(CHART, "external-ingress-values.yaml", **{"networkPolicy.enabled": "true"})
+    (policy,) = [m for m in manifests if m["kind"] == "NetworkPolicy"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert "from" not in policy["spec"]["ingress"][0]
+    assert "NetworkPolicy" not in kinds(render(CHART, "bundled-values.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "where"),
+    [
+        ("server.autoscaling.minReplicas", "0", "/server/autoscaling/minReplicas"),
+        ("server.extraContainers[0].name", "no-image", "/server/extraContainers/0"),
+        ("server.extraVolumeMounts[0].name", "no-path", "/server/extraVolumeMounts/0"),
+        ("networkPolicy.enable", "true", "'enable' not allowed"),
+    ],
+)
+def test_schema_refuses_bad_feature_values(
+    render_error: Callable[..., str], key: str, value: str, where: str
+) -> None:
+    """values.schema.json covers the new values: a bad one stops rendering, named."""
+    assert where in render_error(CHART, "bundled-values.yaml", **{key: value})

@@ -4,7 +4,8 @@ A real cluster's Job controller creates each pod through admission; a refused po
 exists, and the controller records a ``FailedCreate`` Warning Event on the Job with the
 refusal (``Error creating: pods "…" is forbidden: …``). The checks here are the ones a
 platform team meets most: Pod Security ``restricted`` enforced on a namespace, a
-ResourceQuota on ``limits.memory``, a LimitRange maximum per container, and a service
+ResourceQuota on ``limits.memory`` (the pods of the namespace not yet ended count against
+it), a LimitRange maximum per container, and a service
 account that does not exist.
 """
 
@@ -36,11 +37,14 @@ class Admission:
     memory_max: dict[str, str] = field(default_factory=dict)  # namespace -> LimitRange max
     service_accounts: set[tuple[str, str]] = field(default_factory=set)  # extra (ns, name)
 
-    def refusal(self, namespace: str, pod: str, spec: Obj) -> str | None:
-        """Why admission refuses the pod ``pod`` with ``spec`` (None: admitted)."""
+    def refusal(
+        self, namespace: str, pod: str, spec: Obj, used: list[Obj] | None = None
+    ) -> str | None:
+        """Why admission refuses the pod ``pod`` with ``spec`` (None: admitted); ``used``:
+        the specs of the namespace's pods not yet ended, which count against the quota."""
         checks = (
             self._service_account(namespace, spec),
-            self._quota(namespace, spec),
+            self._quota(namespace, spec, used or []),
             self._limit_range(namespace, spec),
             self._pod_security(namespace, spec),
         )
@@ -56,7 +60,7 @@ class Admission:
             f'serviceaccount "{name}" not found'
         )
 
-    def _quota(self, namespace: str, spec: Obj) -> str | None:
+    def _quota(self, namespace: str, spec: Obj, used: list[Obj]) -> str | None:
         quota = self.memory_quota.get(namespace)
         if quota is None:
             return None
@@ -64,12 +68,12 @@ class Admission:
         if any(limit is None for limit in limits):
             return "failed quota: flowyard-quota: must specify limits.memory for: flowyard"
         asked = sum(memory_bytes(limit) for limit in limits if limit)
-        if asked <= memory_bytes(quota):
+        taken = sum(_pod_memory(other) for other in used)
+        if asked + taken <= memory_bytes(quota):
             return None
-        requested = "+".join(limit for limit in limits if limit)
         return (
-            f"exceeded quota: flowyard-quota, requested: limits.memory={requested}, "
-            f"used: limits.memory=0, limited: limits.memory={quota}"
+            f"exceeded quota: flowyard-quota, requested: limits.memory={_mebibytes(asked)}, "
+            f"used: limits.memory={_mebibytes(taken)}, limited: limits.memory={quota}"
         )
 
     def _limit_range(self, namespace: str, spec: Obj) -> str | None:
@@ -109,6 +113,15 @@ def restricted_violations(spec: Obj) -> list[str]:
         if seccomp.get("type") not in ("RuntimeDefault", "Localhost"):
             found.setdefault("seccompProfile", []).append(name)
     return [f"{rule} (containers {', '.join(map(repr, names))})" for rule, names in found.items()]
+
+
+def _pod_memory(spec: Obj) -> int:
+    limits = (_memory_limit(c) for c in spec.get("containers") or [])
+    return sum(memory_bytes(limit) for limit in limits if limit)
+
+
+def _mebibytes(size: int) -> str:
+    return f"{size // 1024**2}Mi" if size % 1024**2 == 0 else str(size)
 
 
 def _memory_limit(container: Obj) -> str | None:

@@ -9,8 +9,9 @@ Failed (``BackoffLimitExceeded``). ``activeDeadlineSeconds`` and ``ttlSecondsAft
 are honoured. Deleting a Job deletes its pods per the propagation policy; a pod's
 deletion stops its container with the pod's ``terminationGracePeriodSeconds``.
 
-Admission (``admission.Admission``) may refuse a pod: it is never created, and the Job
-gets a ``FailedCreate`` Warning Event, as from the real Job controller. On request a
+Admission (``admission.Admission``) may refuse a pod: it is not created, the Job gets a
+``FailedCreate`` Warning Event, and the creation is tried again with a backoff until
+admitted (a ResourceQuota freed) or the Job is deleted, as by the real Job controller. On request a
 running pod is OOM-killed (``oom_kill``: its container ends ``OOMKilled``, exit 137) or
 evicted (``evict``: the pod ends Failed with reason ``Evicted``), both with SIGKILL.
 """
@@ -29,6 +30,8 @@ from tests.kube.secrets import ContainerConfigError, resolve_env
 from tests.kube.store import Obj, Store, now_rfc3339
 
 NODE_LABELS = {"kubernetes.io/os": "linux", "kubernetes.io/hostname": "emulator"}
+CREATE_BACKOFF_SECONDS = 0.1
+"""The Job controller's first wait before creating a refused pod again (doubling to 1 s)."""
 UNSCHEDULABLE = "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."
 
 
@@ -210,9 +213,7 @@ class Kubelet:
         refused by admission)."""
         job_name = job["metadata"]["name"]
         pod_name = f"{job_name}-{secrets.token_hex(3)[:5]}"
-        refusal = self.admission.refusal(ns, pod_name, job["spec"]["template"]["spec"])
-        if refusal is not None:
-            self._failed_create(ns, job_name, refusal)
+        if not self._admitted(ns, job_name, pod_name, job["spec"]["template"]["spec"]):
             return None
         pod, state = self._create_pod(ns, job, pod_name)
         name, spec = pod["metadata"]["name"], pod["spec"]
@@ -255,6 +256,27 @@ class Kubelet:
         terminated = {"exitCode": code, "reason": "Completed" if code == 0 else "Error"}
         self._set_status(ns, name, "Succeeded" if code == 0 else "Failed", terminated=terminated)
         return None if state.deleted.is_set() else code
+
+    def _admitted(self, ns: str, job: str, pod: str, spec: Obj) -> bool:
+        """Create the pod through admission as the Job controller does: each refusal is a
+        ``FailedCreate`` Event, and the creation is tried again with a backoff (a used-up
+        quota frees as other pods end) until admitted or the Job is deleted."""
+        backoff = CREATE_BACKOFF_SECONDS
+        while True:
+            refusal = self.admission.refusal(ns, pod, spec, self._pods_not_ended(ns))
+            if refusal is None:
+                return True
+            self._failed_create(ns, job, refusal)
+            live = self.store.get("jobs", ns, job)
+            if live is None or "deletionTimestamp" in live["metadata"]:
+                return False
+            threading.Event().wait(backoff)  # noqa: TID251 - the Job controller's backoff
+            backoff = min(backoff * 2, 1.0)
+
+    def _pods_not_ended(self, ns: str) -> list[Obj]:
+        pods, _ = self.store.list("pods", ns, {}, {})
+        ended = ("Succeeded", "Failed")
+        return [p["spec"] for p in pods if (p.get("status") or {}).get("phase") not in ended]
 
     def _failed_create(self, ns: str, job: str, refusal: str) -> None:
         """The Job controller's Event when admission refused the Job's pod."""

@@ -14,9 +14,11 @@ It serves what the Job worker uses, as the real one does:
 - watches: ``?watch=true`` with ``resourceVersion`` and ``timeoutSeconds``, as chunked
   JSON lines, 410 Gone (an ``ERROR`` event) for a version older than the history kept.
 
-Fault knobs: ``forbidden`` (resources answered 403, as to a worker whose Role lacks
-them), ``gone_next_watches(n, http=False)``, ``refuse_next_creates(n)``,
-``compact()``, ``close_watches()`` and
+Over HTTPS when given a ``tls`` context (``tests.kube.tls``), as a pod's in-cluster client
+needs. Fault knobs: ``tokens`` (the bearer tokens accepted, others answered 401, as after
+a service-account token was rotated), ``forbidden`` (resources answered 403, as to a
+worker whose Role lacks them), ``gone_next_watches(n, http=False)``,
+``refuse_next_creates(n)``, ``compact()``, ``close_watches()`` and
 ``restart(down_seconds)`` (connections refused meanwhile; objects and pods live on).
 ``requests`` counts every request by method and resource, for the benchmark; ``wire`` keeps
 each request as received (request line, headers, body), for tests that look for a secret.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -47,7 +50,7 @@ KUBE_VERSION = "1.31"
 
 
 class KubeApiServer:
-    def __init__(self, runtime: Runtime, port: int = 0) -> None:
+    def __init__(self, runtime: Runtime, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
         self.store = Store()
         self.kubelet = Kubelet(self.store, runtime)
         self.admission = self.kubelet.admission
@@ -57,13 +60,15 @@ class KubeApiServer:
         self.rejected: list[str] = []  # why each refused manifest was refused
         self._gone_next: list[str] = []  # "event" or "http", one per coming watch
         self.forbidden: set[str] = set()  # resources the worker's Role lacks: 403
+        self.tokens: set[str] | None = None  # bearer tokens accepted (401 for others); any
+        self._tls = tls
         self._unavailable_creates = 0
         self._connections: set[socket.socket] = set()
         self._watches: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._server = self._listen(port)
         self.port = int(self._server.server_address[1])
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
 
     # -- life --------------------------------------------------------------------------------
 
@@ -122,6 +127,8 @@ class KubeApiServer:
     def _listen(self, port: int) -> ThreadingHTTPServer:
         server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         server.daemon_threads = True
+        if self._tls is not None:
+            server.socket = self._tls.wrap_socket(server.socket, server_side=True)
         return server
 
     def _close_server(self) -> None:
@@ -136,6 +143,11 @@ class KubeApiServer:
         with self._lock:
             target = self._watches if watch else self._connections
             (target.add if add else target.discard)(sock)
+
+    def authenticated(self, authorization: str | None) -> bool:
+        """Whether a request with this ``Authorization`` header passes (``tokens``)."""
+        scheme, _, token = (authorization or "").partition(" ")
+        return self.tokens is None or (scheme.lower() == "bearer" and token in self.tokens)
 
     def take_gone(self) -> str | None:
         with self._lock:
@@ -249,7 +261,9 @@ def _handler(api: KubeApiServer) -> type[BaseHTTPRequestHandler]:
 
         def _dispatch(self, method: str, route: Route, query: dict[str, str], body: Obj) -> None:
             kind = route.resource
-            if kind in api.forbidden:
+            if not api.authenticated(self.headers.get("Authorization")):
+                self._json(401, status(401, "Unauthorized", "Unauthorized"))
+            elif kind in api.forbidden:
                 who = 'User "system:serviceaccount:flowyard:flowyard-worker"'
                 where = f'in the namespace "{route.namespace or "default"}"'
                 message = f'{kind} is forbidden: {who} cannot list resource "{kind}" {where}'

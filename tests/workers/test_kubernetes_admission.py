@@ -18,6 +18,7 @@ import pytest
 from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
+from flowyard.states import StateType
 from tests.e2e.conftest import FAST, deploy_flow, flows_dir  # noqa: F401 - fixtures
 from tests.helpers.runs import completed, job_of, log_lines, wait_for_state
 from tests.kube import KubeApiServer, ProcessRuntime
@@ -114,6 +115,32 @@ def test_quota_limit_range_and_service_account_refusals_crash_with_the_reason(
     for run_id, words in runs.items():
         message = crash_message(admin, run_id)
         assert "Kubernetes refused the Job's pod" in message and words in message, message
+
+
+def test_a_quota_used_up_by_other_pods_is_waited_out_up_to_the_pod_timeout(
+    admin: FlowyardClient, kube: KubeApiServer, launch: Launch, tmp_path: Path
+):
+    """A ResourceQuota taken by a running pod: the Job controller creates a later pod
+    once the quota frees, so its run waits (saying why in its logs) and then runs; a run
+    whose pod timeout passes first Crashes with the quota named."""
+    kube.admission.memory_quota["busy"] = "1Gi"
+    holder = launch("sleeper", {"folder": str(tmp_path)}, namespace="busy", memory_limit="768Mi")
+    wait_until(
+        lambda: (tmp_path / f"{holder}.pid").exists(), timeout=90, message="no holder running"
+    )
+    waiter = launch("noop", namespace="busy", memory_limit="512Mi")
+    impatient = launch("noop", namespace="busy", memory_limit="512Mi", pod_watch_timeout_seconds=3)
+    message = crash_message(admin, impatient)
+    assert "the pod did not start within 3s (waiting for quota:" in message, message
+    assert "exceeded quota: flowyard-quota" in message and "refused" not in message
+    wait_until(
+        lambda: any("pod waiting for quota" in line for line in log_lines(admin, waiter)),
+        timeout=60,
+        message="the waiting run never said why",
+    )
+    assert admin.read_flow_run(waiter).state.type is StateType.PENDING
+    admin.cancel_flow_run(holder)
+    completed(admin, waiter)
 
 
 def test_a_root_image_under_the_default_non_root_rule_crashes_at_once(

@@ -384,6 +384,31 @@ class TestOutcomes:
         assert outcomes.admission_refusal(events) == "new"
         assert outcomes.admission_refusal(events[2:]) is None
 
+    def test_only_a_quota_others_use_up_is_waited_for(self):
+        """A quota used up by other pods frees as they end; a request beyond the whole
+        quota, a resource the quota requires left out, or another refusal never does."""
+        from flowyard.workers.kubernetes.quota import quantity, waits_for_quota
+
+        def exceeded(requested: str, used: str, limited: str) -> str:
+            return (
+                'Error creating: pods "j-1" is forbidden: exceeded quota: q, '
+                f"requested: {requested}, used: {used}, limited: {limited}"
+            )
+
+        assert waits_for_quota(
+            exceeded("limits.memory=512Mi", "limits.memory=768Mi", "limits.memory=1Gi")
+        )
+        assert waits_for_quota(
+            exceeded("cpu=500m,memory=1Gi", "cpu=1600m,memory=1Gi", "cpu=2,memory=4Gi")
+        )
+        assert not waits_for_quota(
+            exceeded("limits.memory=2Gi", "limits.memory=0", "limits.memory=1Gi")
+        )
+        assert not waits_for_quota(exceeded("cpu=3", "cpu=0", "cpu=2500m"))
+        assert not waits_for_quota("failed quota: q: must specify limits.memory for: flowyard")
+        assert not waits_for_quota('violates PodSecurity "restricted:latest": …')
+        assert (quantity("1.5Gi"), quantity("250m"), quantity("lots")) == (1.5 * 2**30, 0.25, None)
+
     def test_hopeless_pending_reasons(self):
         """A root image under runAsNonRoot or an invalid image name is hopeless; a missing
         Secret (it may yet be created) or a pull back-off is not."""

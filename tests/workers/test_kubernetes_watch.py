@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,18 +15,11 @@ from flowyard.blocks import KubernetesClusterConfig
 from flowyard.workers.kubernetes import outcomes
 from flowyard.workers.kubernetes.cluster import connect
 from flowyard.workers.kubernetes.logs import follow_logs
-from flowyard.workers.kubernetes.watching import follow
+from tests.helpers.kube_jobs import WAIT_FOR_FILE, job, watch_job_end
 from tests.kube import KubeApiServer, ProcessRuntime
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
-
-WAIT_FOR_FILE = (
-    "import os, sys, time\n"
-    "for i in range(3): print('line', i, flush=True)\n"
-    "while not os.path.exists(sys.argv[1]): time.sleep(0.05)\n"
-    "for i in range(3, 6): print('line', i, flush=True)\n"
-)
 
 
 BLOCK = "import time; time.sleep(600)"  # the pod's command, run until deleted
@@ -46,37 +38,6 @@ def client(kube: KubeApiServer, tmp_path: Path) -> Iterator[Any]:
     api_client = connect(KubernetesClusterConfig(kubeconfig=text))
     yield api_client
     api_client.close()
-
-
-def job(name: str, command: list[str]) -> dict[str, Any]:
-    container = {"name": "flowyard", "image": "local", "command": command}
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "backoffLimit": 0,
-            "template": {"spec": {"restartPolicy": "Never", "containers": [container]}},
-        },
-    }
-
-
-def watch_job_end(client: Any, name: str, into: list[Any]) -> threading.Thread:
-    from kubernetes.client import BatchV1Api
-
-    def run() -> None:
-        into.append(
-            follow(
-                BatchV1Api(client).list_namespaced_job,
-                "default",
-                lambda jobs: outcomes.job_end(jobs, name),
-                selector={"field_selector": f"metadata.name={name}"},
-            )
-        )
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
 
 
 class TestEmulator:

@@ -12,7 +12,7 @@ import uuid
 
 from flowyard.errors import Conflict
 from flowyard.pools import keys
-from flowyard.pools.models import QueueConfig, checked_limit, queue_fields
+from flowyard.pools.models import QueueConfig, checked_limit, queue_fields, text
 from flowyard.pools.scripts import PoolScripts, boundary, deployment_keys, pool_keys, queue_keys
 
 
@@ -31,6 +31,7 @@ class PoolConfiguration(PoolScripts):
             fields.update(queue_fields(queue))
         args = [item for pair in fields.items() for item in pair]
         wanted = {queue.name for queue in queues}
+        await self._redis.sadd(keys.POOLS, pool)  # listed before it has keys (delete_pool)
         for _ in range(10):  # retried only while another writer changes the pool meanwhile
             current = await self._load_layout(pool)
             gone = [q for q in current.queues if q not in wanted]
@@ -61,7 +62,13 @@ class PoolConfiguration(PoolScripts):
             keys.run_priorities(pool),
             *queue_keys(pool, layout.queues),
         )
+        await self._redis.srem(keys.POOLS, pool)
         self._layouts.pop(pool, None)
+
+    @boundary
+    async def pools_with_keys(self) -> set[str]:
+        """The pools whose keys may be in Redis (``keys.POOLS``)."""
+        return {text(member) for member in await self._redis.smembers(keys.POOLS)}
 
 
 def _new_version() -> str:

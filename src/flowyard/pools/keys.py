@@ -49,6 +49,10 @@ placed by its whole name, which is as good, but a tag says it was meant)::
                                absence means Redis lost its data (restart, flush, a
                                failover to a replica that had not caught up)
     fy:{leader}        STRING  the API replica that runs the singleton services, with a TTL
+    fy:{pools}         SET     the pools whose keys were written (added before a pool's
+                               configuration is, removed after its keys are deleted): a
+                               pool deleted while Redis was away is still listed, and the
+                               rebuild deletes its keys
 
 Events are fanned out on one stream with its own hash tag (``EVENTS_STREAM``)::
 
@@ -69,6 +73,7 @@ WAKE_PATTERN = f"{PREFIX}:{{*}}:wake"
 
 BUILT = f"{PREFIX}:{{built}}"
 LEADER = f"{PREFIX}:{{leader}}"
+POOLS = f"{PREFIX}:{{pools}}"
 
 PAUSED = "paused"
 LIMIT = "limit"

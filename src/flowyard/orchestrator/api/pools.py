@@ -172,8 +172,9 @@ async def delete_pool(name: str, orch: Orch) -> None:
     await orch.in_thread(delete)
     try:
         await orch.queues.delete_pool(name)
-    except QueueUnavailable:  # committed: its keys stay in Redis, unused (no deployment)
+    except QueueUnavailable:  # committed: the dispatcher's rebuild deletes its keys later
         log.warning("pool_keys_left", pool=name)
+        orch.rebuild_needed = True
 
 
 def _in_pool(pool: m.WorkPool) -> events.Labels:

@@ -3,7 +3,8 @@
 Runs are enqueued as they are created; this service rebuilds every pool's configuration
 and ready queues from the store when the server starts, when Redis comes back empty
 (restarted or flushed), and when a queue write was deferred during an outage. The store
-is the truth, so a rebuild loses nothing, and ZADD NX makes it idempotent. After Redis
+is the truth, so a rebuild loses nothing, and ZADD NX makes it idempotent; the keys of a
+pool deleted while Redis was away are deleted then. After Redis
 lost its data, the claims of Pending and Running runs are restored as well, so that
 concurrency limits still count them.
 """
@@ -101,6 +102,7 @@ async def rebuild(orch: Orchestrator, *, redis_lost_data: bool) -> int:
     for config in view.pools:
         await sync_pool(orch, config)
         await orch.deployment_limits.replace(config.name, view.deployment_limits[config.name])
+    await _delete_stale_pools(orch, {config.name for config in view.pools})
     # held claims first: a waiting run queued before them could be claimed past a limit
     restored = 0
     if redis_lost_data:
@@ -124,6 +126,20 @@ async def rebuild(orch: Orchestrator, *, redis_lost_data: bool) -> int:
     orch.leases_trusted = True
     log.info("queues_rebuilt", pools=len(view.pools), added=added, claims_restored=restored)
     return added
+
+
+async def _delete_stale_pools(orch: Orchestrator, in_store: set[str]) -> None:
+    """Delete the keys of pools deleted from the store while Redis was away; a pool made
+    since the store was read (by another replica) is looked up again and kept."""
+    for pool in sorted(await orch.queues.pools_with_keys() - in_store):
+        if not await orch.in_thread(_pool_exists, orch, pool):
+            await orch.queues.delete_pool(pool)
+            log.info("stale_pool_keys_deleted", pool=pool)
+
+
+def _pool_exists(orch: Orchestrator, name: str) -> bool:
+    with orch.db.read() as session:
+        return session.scalar(select(m.WorkPool.id).where(m.WorkPool.name == name)) is not None
 
 
 async def dispatch_once(orch: Orchestrator) -> int:

@@ -19,10 +19,12 @@ import hashlib
 import json
 import threading
 from collections.abc import Generator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowyard.blocks import KubernetesClusterConfig
 from flowyard.errors import KubernetesError
+from flowyard.workers.kubernetes.in_cluster import SERVICE_ACCOUNT, load_in_cluster
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -32,11 +34,13 @@ POOL_SIZE = 128
 """Connections kept per API server: each watched run holds one or two open streams."""
 
 
-def connect(config: KubernetesClusterConfig | None) -> ApiClient:
+def connect(
+    config: KubernetesClusterConfig | None, service_account: Path = SERVICE_ACCOUNT
+) -> ApiClient:
     """An API client for the block's cluster, or the default chain.
 
     The default chain is the client's: ``KUBECONFIG`` or ``~/.kube/config``, then the
-    in-cluster service account.
+    in-cluster service account (``in_cluster``: its token read again when it rotates).
     """
     from kubernetes import client
     from kubernetes import config as kube_config
@@ -44,7 +48,7 @@ def connect(config: KubernetesClusterConfig | None) -> ApiClient:
     configuration = client.Configuration()
     try:
         if config is not None and config.in_cluster:
-            kube_config.load_incluster_config(client_configuration=configuration)
+            load_in_cluster(configuration, service_account)
         elif config is not None and config.kubeconfig is not None:
             import yaml
 
@@ -53,7 +57,7 @@ def connect(config: KubernetesClusterConfig | None) -> ApiClient:
                 document, context=config.context, client_configuration=configuration
             )
         else:
-            _default_chain(configuration, config.context if config else None)
+            _default_chain(configuration, config.context if config else None, service_account)
     except (kube_config.ConfigException, OSError, ValueError) as exc:
         raise KubernetesError(f"cannot configure the Kubernetes client: {exc}") from exc
     configuration.connection_pool_maxsize = POOL_SIZE
@@ -97,13 +101,13 @@ class ClusterClients:
             client.close()
 
 
-def _default_chain(configuration: Any, context: str | None) -> None:
+def _default_chain(configuration: Any, context: str | None, service_account: Path) -> None:
     from kubernetes import config as kube_config
 
     try:
         kube_config.load_kube_config(context=context, client_configuration=configuration)
     except kube_config.ConfigException:
-        kube_config.load_incluster_config(client_configuration=configuration)
+        load_in_cluster(configuration, service_account)
 
 
 def is_transient(exc: BaseException) -> bool:

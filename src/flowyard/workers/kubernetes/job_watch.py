@@ -3,7 +3,8 @@
 ``watch_job`` watches the pods of the Job until one starts (pending reasons go to the
 run's logs; a pod not started within ``pod_watch_timeout_seconds`` ends the wait and its
 Job is deleted, and so, at once, does a pod admission refused, told by the Job's
-``FailedCreate`` Event, or one pending for a reason no wait cures), follows its logs into
+``FailedCreate`` Event, or one pending for a reason no wait cures; a ResourceQuota used up
+by other pods is waited out, see ``quota``), follows its logs into
 the run's logs, and watches the Job until it
 completes, fails or is deleted. The watches resume through timeouts, 410 Gone and
 API-server restarts (``watching``). The answer, a ``JobExit``, is the flow container's
@@ -28,6 +29,7 @@ from flowyard.workers.kubernetes.jobs import (
     list_pods,
 )
 from flowyard.workers.kubernetes.logs import follow_logs
+from flowyard.workers.kubernetes.quota import waits_for_quota
 from flowyard.workers.kubernetes.watching import follow
 
 LOG_DRAIN_SECONDS = 30.0
@@ -111,8 +113,13 @@ def _wait_for_pod(
         if found is not None:
             return found
         refusal = events.refusal()
-        if refusal is not None:
+        if refusal is not None and not waits_for_quota(refusal):
             return {"refused": refusal}
+        if refusal is not None and not seen:  # the Job controller retries once quota frees
+            pending[:] = [f"waiting for quota: {refusal}"]
+            if refusal not in told:
+                told.add(refusal)
+                options.output("stderr", f"pod waiting for quota: {refusal}")
         if time.monotonic() >= deadline:
             return None
 
