@@ -67,3 +67,35 @@ def test_a_cursor_page_is_a_range_of_the_created_id_index(database: Database, or
         assert "(created,id)" in plan.replace(" ", "") and "TEMP B-TREE" not in plan, plan
     else:
         assert "Index Cond: (ROW(created, (id)::text)" in plan, plan  # the planner may sort 50
+
+
+@pytest.mark.postgres
+def test_a_name_search_reads_the_trigram_index_on_postgresql(postgres_server: PostgresServer):
+    """``name=`` (a substring, ``ILIKE '%text%'``) is a read of migration 0018's trigram
+    index, not a scan of every run; ``%`` and ``_`` typed in the text stay literal."""
+    db = Database(fresh_database(postgres_server, "run_pages_name"))
+    db.migrate()
+    ran: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
+        if "FROM flow_runs" in statement and not statement.startswith("EXPLAIN"):
+            ran.append((statement, parameters))
+
+    event.listen(db._read_engine, "before_cursor_execute", seen)
+    try:
+        with db.read() as session:
+            where = run_pages.RunFilter.from_query({"name": "tory-12_3%"}, [])
+            run_pages.page(session, where, limit=50, cursor=None)
+            statement, parameters = ran[0]
+            connection = session.connection()
+            # no sequential scan and no walk of another index: only a bitmap read is left,
+            # and only an index that can answer the condition can give one
+            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            connection.exec_driver_sql("SET LOCAL enable_indexscan = off")
+            rows = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+            plan = " | ".join(str(row[0]) for row in rows)
+    finally:
+        event.remove(db._read_engine, "before_cursor_execute", seen)
+        db.dispose()
+    assert "Bitmap Index Scan on ix_flow_runs_name_trgm" in plan, plan
+    assert "Seq Scan" not in plan, plan
