@@ -22,9 +22,9 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
+from browser import page_timings
 from common import embedded_server, make_deployment, summary, write_results
 from sqlalchemy import ColumnElement, create_engine, insert, select, text
 
@@ -201,31 +201,9 @@ def live_latency(url: str, api, deployment: s.Deployment, times: int) -> dict[st
     return summary(found)
 
 
-def first_paint(url: str, repeat: int) -> dict[str, float] | str:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        return "playwright not installed"
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        return "no /usr/bin/chromium"
-    paints = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium), args=["--no-sandbox", "--disable-gpu"]
-        )
-        for _ in range(repeat):
-            context = browser.new_context()
-            page = context.new_page()
-            page.goto(f"{url}/ui/runs", wait_until="load")
-            paint = page.evaluate(
-                "() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime"
-            )
-            if paint is not None:
-                paints.append(float(paint))
-            context.close()
-        browser.close()
-    return summary(paints)
+def first_paint(url: str, repeat: int) -> object:
+    timings = page_timings(f"{url}/ui/runs", repeat)
+    return timings if isinstance(timings, str) else timings["first_paint"]
 
 
 def main() -> None:

@@ -153,8 +153,11 @@ class RunsFeed:
             run = candidates.get(run_id)
             if run is None:
                 continue  # outside the filter whatever its state: the page never shows it
+            field = self.where.sort_field
             shown = not self.where.state or run.state_type in self.where.state
-            html = views.fragment("_run_row.html", run=documents.flow_run(run)) if shown else ""
+            shown = shown and getattr(run, field) is not None  # by start: once it started
+            doc = documents.flow_run(run)
+            html = views.fragment("_run_row.html", run=doc, sort_field=field) if shown else ""
             out.messages.append(message("row", at.mark(seq), {"id": run_id, "html": html}))
         return out
 
