@@ -97,14 +97,18 @@ class RunFilter:
             clauses.append(R.state_type.in_(self.state))
         if self.flow:
             clauses.append(R.flow_id.in_(select(m.Flow.id).where(m.Flow.name == self.flow)))
+        deployment_id, queue_id = (
+            _in_order(session, R.deployment_id),
+            _in_order(session, R.queue_id),
+        )
         if self.deployment:
             named = select(m.Deployment.id).where(m.Deployment.name == self.deployment)
-            clauses.append(R.deployment_id.in_(named))
+            clauses.append(deployment_id.in_(named))
         if self.pool:
             queues = select(m.WorkQueue.id).join(m.WorkPool).where(m.WorkPool.name == self.pool)
-            clauses.append(R.queue_id.in_(queues))
+            clauses.append(queue_id.in_(queues))
         if self.tag:
-            clauses.append(R.deployment_id.in_(_tagged_deployments(session, self.tag)))
+            clauses.append(deployment_id.in_(_tagged_deployments(session, self.tag)))
         if self.name:
             escaped = self.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             clauses.append(R.name.ilike(f"%{escaped}%", escape="\\"))
@@ -152,6 +156,16 @@ def parse_instant(name: str, text: str) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def _in_order(session: Session, column: Any) -> Any:
+    """``column`` as a filter that leaves the page in its sort index's order. SQLite, with no
+    statistics, reads a pool's or a deployment's runs by their own index and sorts them all
+    (100,000 runs of one pool: 700 ms); given ``column || ''`` it walks the sort index and
+    stops at a page, which at worst reads the table once. PostgreSQL chooses by its
+    statistics, so it is given the column itself."""
+    bind = session.get_bind()
+    return column.concat("") if bind.dialect.name == "sqlite" else column
 
 
 def _tagged_deployments(session: Session, tag: str) -> list[str]:
