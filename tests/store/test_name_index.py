@@ -1,7 +1,10 @@
-"""Migration 0018: the trigram index of flow runs' names on PostgreSQL, and a database
-where ``pg_trgm`` cannot be created (the migration goes on without it)."""
+"""The runs list's name search on each store, and migration 0018: the trigram index of
+flow runs' names on PostgreSQL, and a database where ``pg_trgm`` cannot be created (the
+migration goes on without it)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -13,7 +16,6 @@ from flowyard.store import models as m
 from flowyard.store.models import utcnow
 from tests.postgres import PostgresServer, fresh_database
 
-pytestmark = pytest.mark.postgres
 INDEX = "ix_flow_runs_name_trgm"
 
 
@@ -43,6 +45,22 @@ def _add_runs(db: Database, names: list[str]) -> None:
             )  # fmt: skip
 
 
+def test_the_name_search_ignores_case_and_takes_percent_and_underscore_as_typed(
+    tmp_path: Path,
+):
+    """SQLite: ``LIKE`` (its case rule is ILIKE's there), the same answers as PostgreSQL's."""
+    db = Database(f"sqlite:///{tmp_path / 'names.db'}")
+    db.migrate()
+    try:
+        _add_runs(db, ["nightly-load", "Nightly-report", "hourly", "50%_off", "500-off"])
+        assert _search(db, "NIGHTLY") == ["Nightly-report", "nightly-load"]
+        assert _search(db, "0%_") == ["50%_off"]
+        assert _search(db, "0_") == []
+    finally:
+        db.dispose()
+
+
+@pytest.mark.postgres
 def test_the_name_index_is_built_and_serves_the_search(postgres_server: PostgresServer):
     db = Database(fresh_database(postgres_server, "name_index"))
     db.migrate()
@@ -57,6 +75,7 @@ def test_the_name_index_is_built_and_serves_the_search(postgres_server: Postgres
         db.dispose()
 
 
+@pytest.mark.postgres
 def test_without_the_right_to_create_pg_trgm_the_migration_goes_on(
     postgres_server: PostgresServer,
 ):
