@@ -4,7 +4,9 @@ and how big it is, with the task graph drawn grouped by task beyond 200 task run
 Against a real embedded server (SQLite): one run gets ``--task-runs`` task-run records
 (``--tasks`` task keys, each fed by the one before) and ``--logs`` log lines through the
 API; then the page (``/ui/runs/<id>``), a log search and the log download are fetched
-``--repeat`` times each (median, p99, max in ms) and their sizes recorded.
+``--repeat`` times each (median, p99, max in ms) and their sizes recorded; then the page is
+opened in headless Chromium (``bench/browser.py``): first paint, load, the longest task and
+the total blocking time, and its element count.
 
     python bench/run_page.py [--task-runs 10000] [--tasks 20] [--logs 20000] [--repeat 20]
 """
@@ -17,6 +19,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from browser import page_timings
 from common import embedded_server, summary, write_results
 
 from flowyard import schemas as s
@@ -86,6 +89,7 @@ def main() -> None:
             ):
                 ms, size = timed(client, path, args.repeat)
                 figures[name] = {"ms": ms, "bytes": size}
+        figures["browser"] = page_timings(f"{server.url}/ui/runs/{run.id}", min(args.repeat, 5))
         write_results("run_page", figures)
 
 

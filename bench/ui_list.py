@@ -22,11 +22,11 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
+from browser import page_timings
 from common import embedded_server, make_deployment, summary, write_results
-from sqlalchemy import ColumnElement, create_engine, insert, select
+from sqlalchemy import ColumnElement, create_engine, insert, select, text
 
 from flowyard import schemas as s
 from flowyard.orchestrator import run_pages
@@ -45,6 +45,11 @@ def seed(url: str, deployment: s.Deployment, count: int) -> None:
         flow_id = db.scalar(select(m.Deployment.flow_id).where(m.Deployment.id == deployment.id))
         queue_id = db.scalar(select(m.Deployment.queue_id).where(m.Deployment.id == deployment.id))
     step = timedelta(days=30) / count
+    if engine.dialect.name == "postgresql":
+        ids = {"flow": flow_id, "deployment": deployment.id, "queue": queue_id}
+        _seed_in_server(engine, ids, now - timedelta(days=30), step, count)
+        engine.dispose()
+        return
     for at in range(0, count, BATCH):
         rows = []
         for n in range(at, min(count, at + BATCH)):
@@ -63,6 +68,34 @@ def seed(url: str, deployment: s.Deployment, count: int) -> None:
         with engine.begin() as db:
             db.execute(insert(m.FlowRun), rows)
     engine.dispose()
+
+
+SEED_SQL = """
+INSERT INTO flow_runs (id, name, flow_id, deployment_id, queue_id, parameters, job_variables,
+    state_type, state_name, state_timestamp, scheduled_time, start_time, end_time, priority,
+    created)
+SELECT md5(random()::text || n)::uuid::text, 'history-' || n, :flow, :deployment, :queue,
+    '{}', '{}', (:types)[n % :kinds + 1], (:names)[n % :kinds + 1], at + interval '5 seconds',
+    at, at + interval '1 second', at + interval '5 seconds', 0, at
+FROM generate_series(CAST(:low AS bigint), CAST(:high AS bigint)) AS n,
+    LATERAL (SELECT CAST(:start AS timestamptz) + n * CAST(:step AS interval) AS at) AS t
+"""
+
+
+def _seed_in_server(engine, ids: dict[str, str | None], start, step, count: int) -> None:
+    """The same rows made by PostgreSQL itself (``generate_series``): a million in about a
+    minute, where sending them took 8-13 minutes."""
+    types = [state.value for state in STATES]
+    names = [state.value.title() for state in STATES]
+    chunk = 100_000
+    for low in range(0, count, chunk):
+        high = min(count, low + chunk) - 1
+        values = dict(ids, types=types, names=names, kinds=len(STATES), low=low, high=high)
+        with engine.begin() as db:
+            db.execute(text(SEED_SQL), dict(values, start=start, step=step))
+        print(f"seeded {high + 1:,} runs", flush=True)
+    with engine.begin() as db:
+        db.execute(text("ANALYZE flow_runs"))
 
 
 def middle_cursor(url: str, count: int, *where: ColumnElement[bool]) -> str:
@@ -168,31 +201,9 @@ def live_latency(url: str, api, deployment: s.Deployment, times: int) -> dict[st
     return summary(found)
 
 
-def first_paint(url: str, repeat: int) -> dict[str, float] | str:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        return "playwright not installed"
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        return "no /usr/bin/chromium"
-    paints = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium), args=["--no-sandbox", "--disable-gpu"]
-        )
-        for _ in range(repeat):
-            context = browser.new_context()
-            page = context.new_page()
-            page.goto(f"{url}/ui/runs", wait_until="load")
-            paint = page.evaluate(
-                "() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime"
-            )
-            if paint is not None:
-                paints.append(float(paint))
-            context.close()
-        browser.close()
-    return summary(paints)
+def first_paint(url: str, repeat: int) -> object:
+    timings = page_timings(f"{url}/ui/runs", repeat)
+    return timings if isinstance(timings, str) else timings["first_paint"]
 
 
 def main() -> None:

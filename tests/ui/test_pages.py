@@ -290,3 +290,48 @@ def test_oldest_first_a_new_run_appears_live_at_the_end_of_the_last_page(
     late = api.run_deployment(deployment.id, s.DeploymentRunRequest())
     expect(page.locator(f'tr[data-run-id="{late.id}"]')).to_have_count(1)
     assert _row_ids(page) == [*(r.id for r in made), late.id]
+
+
+def test_runs_sorted_by_start_or_end_time_page_by_cursor_and_a_started_run_joins_live(
+    server, api, ui_flows, page, screenshots, start_worker
+):
+    """By start or end time, in the API and the page alike, page after page gives the runs
+    that have that time in its order (a run not started is not among them), a cursor is
+    refused in another order, and on the first page by latest start a run that starts
+    appears at the top, live."""
+    pool, deployment = _deployment(api, ui_flows)
+    later = _now().replace(year=_now().year + 1)
+    waiting = api.run_deployment(deployment.id, s.DeploymentRunRequest(scheduled_time=later))
+    start_worker(pool)
+    made = [api.run_deployment(deployment.id, s.DeploymentRunRequest()) for _ in range(4)]
+
+    def all_done() -> bool:
+        return all(api.read_flow_run(r.id).state.type is StateType.COMPLETED for r in made)
+
+    wait_until(all_done, timeout=120, message="the runs did not complete")
+    runs = [api.read_flow_run(r.id) for r in made]
+    by_start = [r.id for r in sorted(runs, key=lambda r: (r.start_time, r.id), reverse=True)]
+    by_end = [r.id for r in sorted(runs, key=lambda r: (r.end_time, r.id))]
+    assert _api_pages(server, f"pool={pool}&limit=3&order=started") == (by_start, 2)
+    assert _api_pages(server, f"pool={pool}&limit=3&order=ended-earliest") == (by_end, 2)
+    assert waiting.id not in _api_pages(server, f"pool={pool}&order=started")[0]
+
+    first = httpx.get(f"{server.url}/api/flow_runs?pool={pool}&limit=1&order=started")
+    cursor = first.headers["Flowyard-Next-Cursor"]
+    for other in ("ended", "newest"):
+        refused = httpx.get(f"{server.url}/api/flow_runs?order={other}&cursor={cursor}")
+        assert refused.status_code == 422 and "another order" in refused.text
+
+    page.goto(f"{server.url}/ui/runs?pool={pool}&order=started&limit=3")
+    expect(page.locator("select[name=order]")).to_have_value("started")
+    seen = _row_ids(page)
+    with page.expect_navigation():
+        page.locator("a[rel=next]").click()
+    assert seen + _row_ids(page) == by_start
+    page.goto(f"{server.url}/ui/runs?pool={pool}&order=started")
+    expect(page.locator("#live-status")).to_contain_text("Live: changes appear")
+    fresh = api.run_deployment(deployment.id, s.DeploymentRunRequest())
+    expect(page.locator(f'tr[data-run-id="{fresh.id}"]')).to_have_count(1, timeout=60_000)
+    assert _row_ids(page)[0] == fresh.id
+    assert waiting.id not in _row_ids(page)
+    page.screenshot(path=screenshots / "runs-by-start.png", full_page=True)

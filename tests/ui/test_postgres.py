@@ -1,5 +1,5 @@
 """The web UI's list and stream on PostgreSQL: the same keyset pages as on SQLite, and a
-stream that waits for events to settle before it reads past them."""
+stream that sends changes before they settle and still each once, in order."""
 
 from __future__ import annotations
 

@@ -192,8 +192,9 @@ class FlowRun(Base):
         ),
         Index("ix_flow_runs_parent_task_run_id", "parent_task_run_id"),  # a run's subflows
         # runs that ended (started) in a window: metric triggers (migration 0015)
-        Index("ix_flow_runs_end_time", "end_time"),
-        Index("ix_flow_runs_start_time", "start_time"),
+        # and the UI's keyset pages by end or start time (migration 0019)
+        Index("ix_flow_runs_end_time_id", "end_time", "id"),
+        Index("ix_flow_runs_start_time_id", "start_time", "id"),
         Index("ix_flow_runs_created_id", "created", "id"),  # the UI's keyset pages, newest first
         Index("ix_flow_runs_state_created_id", "state_type", "created", "id"),  # …by state
     )

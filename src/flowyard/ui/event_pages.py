@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
+from sqlalchemy import and_
 from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
@@ -143,21 +143,13 @@ class EventsFeed:
     def read(
         self, session: Session, at: feeds.Position, settled_by: datetime | None
     ) -> feeds.Batch:
-        top = queries.latest(session, settled_by)
-        if at.events is None:
-            at.events = top
-            return feeds.Batch()
-        rows = session.scalars(
-            select(E)
-            .where(E.seq > at.events, E.seq <= top, *self.where.where())
-            .order_by(E.seq)
-            .limit(feeds.BATCH)
-        ).all()
-        out = feeds.Batch(full=len(rows) == feeds.BATCH)
-        at.events = rows[-1].seq if out.full else max(top, at.events)
-        for row in rows:
+        found, full = feeds.events_after(
+            session, and_(True, *self.where.where()), at, settled_by, columns=(E.seq, E)
+        )
+        out = feeds.Batch(full=full)
+        for seq, row in found:
             html = views.fragment("_event_row.html", event=document(row))
-            out.messages.append(feeds.message("event", feeds.Position(row.seq), {"html": html}))
+            out.messages.append(feeds.message("event", at.mark(seq), {"html": html}))
         return out
 
 

@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
@@ -39,10 +39,14 @@ RUN_PREFIX = "flowyard.flow-run."
 
 @dataclass
 class Position:
-    """Where a stream is: the last event sent (None: from now on) and the last log line."""
+    """Where a stream is: the last event sent (None: from now on) and the last log line.
+
+    ``early``: events past ``events`` already sent before they settled (PostgreSQL, see
+    ``events_after``); kept by the stream, not in a message's id."""
 
     events: int | None = None
     logs: int = 0
+    early: set[int] = field(default_factory=set, compare=False, repr=False)
 
     @classmethod
     def parse(cls, text: str) -> Position:
@@ -58,6 +62,13 @@ class Position:
 
     def __str__(self) -> str:
         return f"{self.events}-{self.logs}" if self.logs else str(self.events)
+
+    def mark(self, seq: int) -> Position:
+        """The id of a message about event ``seq``: ``seq`` itself once settled; for an
+        event sent early, the settled position, so a browser that resumes from it misses
+        no event that commits late (it may get the early ones again: messages are idempotent)."""
+        events = seq if self.events is None else min(seq, self.events)
+        return Position(events, self.logs)
 
 
 def message(event: str, position: Position, data: Mapping[str, object]) -> str:
@@ -83,24 +94,41 @@ class Feed(Protocol):
     def read(self, session: Session, at: Position, settled_by: datetime | None) -> Batch: ...
 
 
+MAX_EARLY = 1000
+"""Events sent early that a stream remembers; beyond, it waits for them to settle."""
+
+
 def events_after(
-    session: Session, where: ColumnElement[bool], at: Position, settled_by: datetime | None
-) -> tuple[list[tuple[int, str]], bool]:
-    """``(seq, resource id)`` of matching events after ``at.events`` (advanced past what did
-    not match), and whether the batch was full."""
-    top = queries.latest(session, settled_by)
+    session: Session,
+    where: ColumnElement[bool],
+    at: Position,
+    settled_by: datetime | None,
+    columns: tuple[Any, ...] = (E.seq, E.resource_id),
+) -> tuple[list[tuple[Any, ...]], bool]:
+    """``columns`` (the first is ``seq``) of matching events after ``at.events`` not sent
+    yet, and whether the batch was full; ``at`` is advanced past what did not match.
+
+    With ``settled_by`` (PostgreSQL, see ``event_queries.after``), events stored since are
+    read too and sent at once, though an event with a lower ``seq`` may still commit: they
+    go in ``at.early`` and are not sent again when they settle, and ``at.events`` moves
+    only over settled events, so the late one is read when it commits."""
+    settled = queries.latest(session, settled_by)
     if at.events is None:
-        at.events = top
+        at.events = settled
         return [], False
+    top = settled
+    if settled_by is not None and len(at.early) < MAX_EARLY:
+        top = queries.latest(session)
     rows = session.execute(
-        select(E.seq, E.resource_id)
-        .where(E.seq > at.events, E.seq <= top, where)
-        .order_by(E.seq)
-        .limit(BATCH)
+        select(*columns).where(E.seq > at.events, E.seq <= top, where).order_by(E.seq).limit(BATCH)
     ).all()
-    full = len(rows) == BATCH
-    at.events = rows[-1][0] if full else max(top, at.events)
-    return [(seq, rid) for seq, rid in rows], full
+    # a full batch of settled events: read on at once from its last; one that reaches past
+    # the settled ones holds all of those, and the rest of the burst waits to settle
+    full = len(rows) == BATCH and rows[-1][0] <= settled
+    at.events = rows[-1][0] if full else max(settled, at.events)
+    fresh = [row for row in rows if row[0] not in at.early]
+    at.early = {seq for seq in at.early.union(row[0] for row in rows) if seq > at.events}
+    return [tuple(row) for row in fresh], full
 
 
 @dataclass
@@ -125,9 +153,12 @@ class RunsFeed:
             run = candidates.get(run_id)
             if run is None:
                 continue  # outside the filter whatever its state: the page never shows it
+            field = self.where.sort_field
             shown = not self.where.state or run.state_type in self.where.state
-            html = views.fragment("_run_row.html", run=documents.flow_run(run)) if shown else ""
-            out.messages.append(message("row", Position(seq), {"id": run_id, "html": html}))
+            shown = shown and getattr(run, field) is not None  # by start: once it started
+            doc = documents.flow_run(run)
+            html = views.fragment("_run_row.html", run=doc, sort_field=field) if shown else ""
+            out.messages.append(message("row", at.mark(seq), {"id": run_id, "html": html}))
         return out
 
 
@@ -160,7 +191,7 @@ class RunFeed:
                 "timeline": views.fragment("_timeline.html", view=view),
                 "task-runs": views.fragment("_task_runs.html", view=view),
             }
-            out.messages.append(message("swap", Position(found[-1][0], at.logs), parts))
+            out.messages.append(message("swap", at.mark(found[-1][0]), parts))
         if self.level is None:
             return out
         logs, more = run_view.read_logs(
@@ -187,4 +218,4 @@ class PartsFeed:
         found, full = events_after(session, self.about, at, settled_by)
         if not found:
             return Batch(full=full)
-        return Batch([message("swap", Position(found[-1][0]), self.render(session))], full)
+        return Batch([message("swap", at.mark(found[-1][0]), self.render(session))], full)

@@ -144,6 +144,17 @@ def _safe_next(target: str) -> str:
 # -- pages -------------------------------------------------------------------------------
 
 
+RUN_ORDERS = [
+    ("", "newest first"),
+    ("oldest", "oldest first"),
+    ("started", "latest start first"),
+    ("started-earliest", "earliest start first"),
+    ("ended", "latest end first"),
+    ("ended-earliest", "earliest end first"),
+]
+"""The runs list's ``order`` choices (``run_pages.ORDERS``) as the page names them."""
+
+
 @router.get("/runs", response_class=HTMLResponse)
 async def runs_page(request: Request, orch: Orch) -> Response:
     """Flow runs, newest first, filtered by the query string; a cursor for the next page."""
@@ -183,6 +194,7 @@ async def runs_page(request: Request, orch: Orch) -> Response:
         next_qs=where.query_string(**extra, cursor=data["next_cursor"] or ""),
         first_page=cursor is None,
         state_types=[t.value for t in StateType],
+        orders=RUN_ORDERS,
         **data,
     )
     return views.render(request, "runs.html", context)
@@ -200,7 +212,7 @@ def _empty_list() -> dict[str, Any]:
     return {
         "runs": [], "next_cursor": None, "after": "", "choices": {},
         "filter": run_pages.RunFilter(), "filter_qs": "", "first_qs": "", "next_qs": "",
-        "first_page": True,
+        "first_page": True, "orders": RUN_ORDERS,
         "state_types": [t.value for t in StateType],
     }  # fmt: skip
 

@@ -181,7 +181,7 @@ class PoolFeed:
             self.due = None  # the whole parts hold the depths and the workers too
             self.workers_shown = None
             return feeds.Batch(
-                [feeds.message("swap", feeds.Position(found[-1][0]), self.render(session))], full
+                [feeds.message("swap", at.mark(found[-1][0]), self.render(session))], full
             )
         out = feeds.Batch(full=full)
         if now >= self.workers_due:

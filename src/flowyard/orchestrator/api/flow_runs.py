@@ -62,13 +62,17 @@ async def list_flow_runs(
     name: str | None = Query(default=None, max_length=run_pages.MAX_FILTER_CHARS),
     since: str | None = Query(default=None, max_length=64),
     until: str | None = Query(default=None, max_length=64),
-    order: Literal["newest", "oldest"] = "newest",
+    order: Literal[
+        "newest", "oldest", "started", "started-earliest", "ended", "ended-earliest"
+    ] = "newest",
     cursor: str | None = Query(default=None, max_length=512),
     limit: int = Query(default=50, ge=1, le=10_000),
 ) -> list[s.FlowRun]:
     """Runs matching every filter given, newest (or ``order=oldest``) first, by keyset
     pages: when more match, the ``Flowyard-Next-Cursor`` header holds the ``cursor`` that
-    asks for the next page. ``since``/``until`` bound the creation time (ISO 8601)."""
+    asks for the next page. ``since``/``until`` bound the creation time (ISO 8601).
+    ``order=started`` / ``ended`` (latest first) or ``started-earliest`` /
+    ``ended-earliest`` sort by start or end time instead: only runs that have that time."""
     where = run_pages.RunFilter.from_query(request.query_params, [state or ""])
 
     def read() -> tuple[list[s.FlowRun], str | None]:

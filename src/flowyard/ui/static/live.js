@@ -30,7 +30,7 @@ function fromHtml(html) {
 }
 
 function rowKey(tr) {
-  return `${tr.dataset.created} ${tr.dataset.runId}`;
+  return `${tr.dataset.sort} ${tr.dataset.runId}`; // the time the list is sorted by, and id
 }
 
 function showRow({ id, html }) {
@@ -48,11 +48,12 @@ function showRow({ id, html }) {
     shown.replaceWith(fresh);
     return;
   }
-  // newest first, a new run belongs to the first page; oldest first, to the last
-  const oldestFirst = table.dataset.order === "oldest";
-  if (!oldestFirst && table.dataset.firstPage !== "true") return;
+  // latest first, a new run (or one just started or ended) belongs to the first page;
+  // earliest first, to the last
+  const earliestFirst = table.dataset.latestFirst !== "true";
+  if (!earliestFirst && table.dataset.firstPage !== "true") return;
   const key = rowKey(fresh);
-  const before = [...body.rows].find((tr) => (oldestFirst ? rowKey(tr) > key : rowKey(tr) < key));
+  const before = [...body.rows].find((tr) => (earliestFirst ? rowKey(tr) > key : rowKey(tr) < key));
   if (before) body.insertBefore(fresh, before);
   else if (table.dataset.hasNext !== "true") body.appendChild(fresh);
   else return; // past this page's last row: it is on a later page
