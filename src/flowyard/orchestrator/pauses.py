@@ -24,8 +24,8 @@ from flowyard import schemas as s
 from flowyard.errors import Conflict, InvalidInput, NotFound
 from flowyard.orchestrator import runs
 from flowyard.orchestrator.transitions import Decision
-from flowyard.schemas.pauses import ALREADY_FIRED, SUSPENDED
-from flowyard.states import StateType
+from flowyard.schemas.pauses import ALREADY_FIRED
+from flowyard.states import SUSPENDED, StateType
 from flowyard.store import models as m
 
 RESUMING = "Resuming"

@@ -13,9 +13,6 @@ from flowyard.schemas.base import Bool, Doc, JsonObject, Label
 MAX_RUN_INPUT_BYTES = 64 * 1024
 """The largest input schema, and the largest input, one pause takes (as JSON)."""
 
-SUSPENDED = "Suspended"
-"""The name of a suspended run's Paused state (its process exits; a resume schedules it)."""
-
 ALREADY_FIRED = "This {verb} has already fired."
 """The API's reason for refusing a pause whose key fired before: the run carries on."""
 

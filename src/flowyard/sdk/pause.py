@@ -25,12 +25,10 @@ import time
 from typing import Any
 
 from flowyard.errors import FlowPauseTimeout, FlowyardError, Pause
-from flowyard.schemas.pauses import ALREADY_FIRED, SUSPENDED, PauseRequest
 from flowyard.sdk.context import FlowRunContext, get_flow_run_context, get_task_run_context
 from flowyard.sdk.logs import get_run_logger
-from flowyard.sdk.run_input import input_model, input_schema, loaded
 from flowyard.sdk.termination import RunCancelled
-from flowyard.states import Paused, Running, State, StateType
+from flowyard.states import Paused, Running, StateType, Suspended
 
 FIRST_POLL_SECONDS = 0.2
 STOPPING = (StateType.CANCELLING, StateType.CANCELLED)
@@ -104,6 +102,9 @@ def _pause(
     poll_interval: float,
     key: str | None,
 ) -> Any:
+    from flowyard.schemas.pauses import ALREADY_FIRED, PauseRequest
+    from flowyard.sdk.run_input import input_model
+
     recorder = _recorder(context, "pausing")
     key = _key(context, key)
     logger = get_run_logger()
@@ -139,13 +140,16 @@ def _pause(
 
 
 def _suspend(context: FlowRunContext, wanted: Any, timeout: float | None, key: str | None) -> Any:
+    from flowyard.schemas.pauses import ALREADY_FIRED, PauseRequest
+    from flowyard.sdk.run_input import input_model
+
     recorder = _recorder(context, "suspending")
     key = _key(context, key)
     model = input_model(wanted) if wanted is not None else None
     request = PauseRequest(
         key=key, reschedule=True, timeout_seconds=timeout, input_schema=_schema(model)
     )
-    suspended: State[Any] = State(StateType.PAUSED, SUSPENDED, f"suspended (key {key!r})")
+    suspended = Suspended(message=f"suspended (key {key!r})")
     answer = recorder.propose(suspended, request)
     if answer is None:
         raise RuntimeError("Flow run cannot be suspended: the API could not be reached")
@@ -175,6 +179,8 @@ def _key(context: FlowRunContext, key: str | None) -> str:
 
 
 def _schema(model: Any) -> dict[str, Any] | None:
+    from flowyard.sdk.run_input import input_schema
+
     return input_schema(model) if model is not None else None
 
 
@@ -182,6 +188,8 @@ def _input(context: FlowRunContext, wanted: Any, key: str) -> Any:
     """What the run was resumed with, as a ``wanted`` (None when it wants nothing)."""
     if wanted is None:
         return None
+    from flowyard.sdk.run_input import input_model, loaded
+
     assert context.client is not None
     model = input_model(wanted)
     given = context.client.read_run_input(context.flow_run_id, key).run_input

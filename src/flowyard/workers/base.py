@@ -32,8 +32,7 @@ from flowyard.blocks import base_job_template, references, render_job_configurat
 from flowyard.client import FlowyardClient, is_transient
 from flowyard.client.log_shipper import LogShipper, log_record
 from flowyard.errors import ApiError, FlowyardError, InvalidInput
-from flowyard.schemas.pauses import SUSPENDED
-from flowyard.states import StateType
+from flowyard.states import SUSPENDED, StateType
 from flowyard.workers.status import StatusServer, WorkerMetrics
 
 log = structlog.get_logger()
