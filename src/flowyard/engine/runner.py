@@ -129,6 +129,7 @@ def _context(
         shipper=shipper,
         echo_logs=False,  # the worker ships this process's output as the run's logs
         scheduled_start_time=run.scheduled_time,
+        job_variables=dict(run.job_variables),
     )
 
 
