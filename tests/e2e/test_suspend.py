@@ -216,6 +216,16 @@ def test_a_suspension_past_its_timeout_cannot_resume(server, api, deployed, star
     assert run.state.message == "The flow was suspended and never resumed."
 
 
+def test_cancelling_a_suspended_run_ends_it_at_once(api, deployed, start_worker, tmp_path):
+    """As Prefect's test_rejects_cancelling_suspended_flow_and_sets_to_cancelled: no
+    process holds a suspended run, so a cancel makes it Cancelled, not Cancelling."""
+    start_worker()
+    run_id = _start(api, deployed["approving"], folder=str(tmp_path))
+    wait_until(lambda: _state(api, run_id) == (StateType.PAUSED, "Suspended"), timeout=90)
+    assert api.cancel_flow_run(run_id).state.type is StateType.CANCELLED
+    assert _history(api, run_id)[-2:] == ["Suspended", "Cancelled"]
+
+
 @pytest.fixture
 def script_api(server, monkeypatch):
     monkeypatch.setenv("FLOWYARD_API_URL", server.url)

@@ -32,6 +32,11 @@ RESUMING = "Resuming"
 MAX_PAUSES = 1000  # keys a run remembers: a flow pausing more often is refused
 
 
+def is_suspended(run: m.FlowRun) -> bool:
+    """A suspended run: Paused with no process behind it (nor a claim)."""
+    return run.state_type is StateType.PAUSED and run.state_name == SUSPENDED
+
+
 def verb(request: s.PauseRequest) -> str:
     return "suspend" if request.reschedule else "pause"
 

@@ -141,7 +141,8 @@ async def set_flow_run_state(ref: str, body: s.StateChange, orch: Orch) -> s.Sta
 
 @router.post("/flow_runs/{ref}/cancel")
 async def cancel_flow_run(ref: str, orch: Orch) -> s.FlowRun:
-    """Scheduled and Pending runs are Cancelled at once; running ones go to Cancelling.
+    """Scheduled, Pending and suspended runs are Cancelled at once (as Prefect's
+    BypassCancellingFlowRunsWithNoInfra); running ones go to Cancelling.
 
     So does a run awaiting a flow retry in its engine: its process is alive and holds it.
     """
@@ -155,6 +156,7 @@ async def cancel_flow_run(ref: str, orch: Orch) -> s.FlowRun:
                 raise Conflict(f"flow run {run.id} is already {run.state_type.display_name}")
             immediate = run.state_type in (StateType.SCHEDULED, StateType.PENDING)
             immediate = immediate and not runs.waits_in_process(run)
+            immediate = immediate or pauses.is_suspended(run)  # no process to stop
             target = StateType.CANCELLED if immediate else StateType.CANCELLING
             _, effect = runs.set_state(
                 session,
