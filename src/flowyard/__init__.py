@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from flowyard.client.orchestration import get_client
     from flowyard.sdk import Flow, Task, allow_failure, flow, tags, task, unmapped
     from flowyard.sdk.logs import require_run_logger as get_run_logger
-    from flowyard.sdk.pause import pause_flow_run, resume_flow_run
+    from flowyard.sdk.pause import pause_flow_run, resume_flow_run, suspend_flow_run
     from flowyard.states import State
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "get_run_logger",
     "pause_flow_run",
     "resume_flow_run",
+    "suspend_flow_run",
     "tags",
     "task",
     "unmapped",
@@ -43,6 +44,7 @@ _PUBLIC = {
     "get_run_logger": ("flowyard.sdk.logs", "require_run_logger"),
     "pause_flow_run": ("flowyard.sdk.pause", "pause_flow_run"),
     "resume_flow_run": ("flowyard.sdk.pause", "resume_flow_run"),
+    "suspend_flow_run": ("flowyard.sdk.pause", "suspend_flow_run"),
     "tags": ("flowyard.sdk", "tags"),
     "task": ("flowyard.sdk", "task"),
     "unmapped": ("flowyard.sdk", "unmapped"),

@@ -33,6 +33,9 @@ a flow, is defined here (``flowyard.exceptions`` is Prefect's path to the ones a
     ValueError
     └── EventTooLarge       – an event is larger than the server stores (emit_event)
 
+    BaseException (as Prefect's signals)
+    └── Pause               – suspend_flow_run stops the flow it suspends
+
     TimeoutError (as Prefect's)
     ├── TaskRunTimeoutError – a task run exceeded its timeout_seconds
     └── FlowRunTimeoutError – a flow run exceeded its timeout_seconds
@@ -43,6 +46,8 @@ refusal turned into a response at once) stay beside their code.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class FlowyardError(Exception):
@@ -194,6 +199,16 @@ class UntrustedResult(FlowyardError):
 
 class FlowPauseTimeout(FlowyardError):
     """Raised in a paused flow that was not resumed within its ``timeout``."""
+
+
+class Pause(BaseException):  # noqa: N818 - Prefect's name for it
+    """Raised by ``suspend_flow_run`` in the flow it suspends: the flow run stops where it
+    is, its process exits, and it starts again from the top once resumed. A
+    ``BaseException``, as in Prefect: ``except Exception`` in the flow does not stop it."""
+
+    def __init__(self, message: str = "The flow run was suspended.", state: Any = None) -> None:
+        super().__init__(message)
+        self.state = state
 
 
 class MissingContextError(FlowyardError):

@@ -281,6 +281,9 @@ Pending = _constructor(StateType.PENDING)
 Running = _constructor(StateType.RUNNING)
 Retrying = _constructor(StateType.RUNNING, "Retrying")
 Paused = _constructor(StateType.PAUSED)
+SUSPENDED = "Suspended"
+"""The name of a suspended run's Paused state: its process exited; a resume schedules it."""
+Suspended = _constructor(StateType.PAUSED, SUSPENDED)
 Completed = _constructor(StateType.COMPLETED)
 Failed = _constructor(StateType.FAILED)
 TimedOut = _constructor(StateType.FAILED, "TimedOut")
@@ -302,6 +305,8 @@ __all__ = [
     "Late",
     "Paused",
     "PausedRun",
+    "SUSPENDED",
+    "Suspended",
     "Pending",
     "Retrying",
     "Running",

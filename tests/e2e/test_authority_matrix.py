@@ -218,6 +218,16 @@ def _state(w: World, who: str) -> Req:
     )
 
 
+def _run_input(w: World, who: str) -> Req:
+    """A claimed run of A, paused (key "1") waiting for input: reading that pause."""
+    run_id, token = w.claimed_run()
+    path = f"/api/flow_runs/{run_id}/state"
+    w.admin.request("POST", path, json={"type": "RUNNING", "token": token})
+    pause = {"key": "1", "input_schema": {"type": "object"}}
+    w.admin.request("POST", path, json={"type": "PAUSED", "token": token, "pause": pause})
+    return Req("GET", f"/api/flow_runs/{run_id}/input/1", run=run_id)
+
+
 def _infrastructure(w: World, who: str) -> Req:
     run_id, token = w.claimed_run()
     body = {"token": token, "infrastructure_id": "pid-1"}
@@ -361,6 +371,7 @@ CASES = [
     case("POST", "/api/flow_runs/{ref}/cancel", "", lambda w, who: Req("POST", f"/api/flow_runs/{w.fresh_run()}/cancel")),
     case("POST", "/api/flow_runs/{ref}/resume", "",
          lambda w, who: Req("POST", f"/api/flow_runs/{w.run_a}/resume")),
+    case("GET", "/api/flow_runs/{ref}/input/{key}", "viewer run_a", _run_input),
     # task runs and logs
     case("POST", "/api/task_runs/bulk", "worker_a run_a", lambda w, who: Req("POST", "/api/task_runs/bulk", [_task_record(w)])),
     case("GET", "/api/task_runs/{task_run_id}", "viewer worker_a run_a",
@@ -507,7 +518,7 @@ def _make_world(admin: FlowyardClient, flows_dir: Path) -> World:
 
 def test_every_route_is_in_the_matrix(world: World):
     """The matrix covers the whole published API, no more and no less."""
-    spec = httpx.get(world.admin.api_url + "/openapi.json").json()
+    spec = httpx.get(world.admin.api_url + "/openapi.json", timeout=60).json()  # loaded CI
     routes = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
     assert {(c.method, c.path) for c in CASES} == routes
 

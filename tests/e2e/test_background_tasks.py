@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import signal
 import sys
 import textwrap
@@ -301,8 +302,9 @@ def test_pickled_parameters_and_results_travel_signed(start_task_worker, tasks_m
     before = set(storage.glob("parameters-*"))
     future = tasks_module.add.delay((1,), (2,))
     [record] = set(storage.glob("parameters-*")) - before
-    head = record.read_bytes().split(b"\n", 1)[0]
-    assert b'"serializer": "pickle"' in head and b"hmac-sha256:" in head
+    metadata = json.loads(record.read_bytes())["metadata"]
+    assert metadata["serializer"]["type"] == "pickle"
+    assert metadata["signature"].startswith("hmac-sha256:")
     start_task_worker()
     assert future.result(timeout=60) == (1, 2)
 

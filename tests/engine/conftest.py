@@ -42,7 +42,11 @@ class FakeApi:
         self.terminal_status: int | None = None
 
     def add_run(
-        self, path: Path, entrypoint: str, parameters: dict[str, Any] | None = None
+        self,
+        path: Path,
+        entrypoint: str,
+        parameters: dict[str, Any] | None = None,
+        job_variables: dict[str, Any] | None = None,
     ) -> s.FlowRun:
         now = _now()
         deployment = s.Deployment(
@@ -54,7 +58,8 @@ class FakeApi:
         run = s.FlowRun(
             id=str(uuid.uuid4()), name="brave-otter", flow_id="f1", flow_name="flow",
             deployment_id=deployment.id, deployment_name="dep", pool_name="pool",
-            queue_name="default", parameters=parameters or {}, job_variables={},
+            queue_name="default", parameters=parameters or {},
+            job_variables=job_variables or {},
             state=_state(StateType.PENDING), scheduled_time=now, start_time=None,
             end_time=None, worker_name="w1", infrastructure_id=None, created=now,
         )  # fmt: skip

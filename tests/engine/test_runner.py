@@ -41,6 +41,13 @@ def good(n: int) -> None:
 
 
 @flow
+def variables() -> None:
+    from flowyard.runtime import flow_run
+
+    Path("marker.txt").write_text(repr(flow_run.job_variables))
+
+
+@flow
 def bad() -> None:
     Path("marker.txt").write_text("ran")
     explode()
@@ -93,6 +100,16 @@ class TestSuccessfulRun:
         assert by_message["hello from the flow"].task_run_id is None
         assert {log.source for log in fake.logs} == {"engine"}
         assert {log.flow_run_id for log in fake.logs} == {run.id}
+
+    def test_the_run_sees_the_job_variables_it_was_created_with(self, api, tmp_path):
+        """As Prefect's runtime.flow_run.job_variables (tests/runtime/test_flow_run.py,
+        TestJobVariables): the flow run's own job variables (None outside a run)."""
+        fake, url = api
+        variables = {"env": {"STAGE": "test"}, "image": "python:3.11"}
+        run = fake.add_run(write_flows(tmp_path), "flows.py:variables", job_variables=variables)
+        done = run_engine(url, run.id, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / "marker.txt").read_text() == repr(variables)
 
     def test_shipped_logs_are_not_printed_too(self, api, tmp_path):
         """The worker captures stdout/stderr, so shipped records are not echoed there."""

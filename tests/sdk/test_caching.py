@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -151,7 +152,8 @@ class TestResults:
         assert "task 'make_lock'" in state.message and "pickle" in state.message
 
     def test_json_serializer_writes_readable_records(self, tmp_path):
-        """result_serializer='json' stores the value as JSON after its header line."""
+        """result_serializer='json' stores the value as JSON text in the record (as
+        Prefect's JSON serializer does)."""
 
         @task(persist_result=True, result_storage=str(tmp_path), result_serializer="json")
         def data() -> dict[str, int]:
@@ -159,8 +161,9 @@ class TestResults:
 
         assert data() == {"a": 1}
         [record] = list(tmp_path.iterdir())
-        header, payload = record.read_bytes().split(b"\n", 1)
-        assert b'"serializer": "json"' in header and payload == b'{"a": 1}'
+        document = json.loads(record.read_bytes())
+        assert document["metadata"]["serializer"]["type"] == "json"
+        assert document["result"] == '{"a": 1}'
 
     def test_cache_expiration_in_process(self, tmp_path):
         """A zero expiration never hits; a long one does."""

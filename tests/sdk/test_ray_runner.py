@@ -27,6 +27,7 @@ from flowyard.errors import ApiError
 from flowyard.futures import as_completed, wait
 from flowyard.results import LocalFileSystem
 from flowyard.runtime import flow_run as current_flow_run
+from flowyard.sdk import result_records
 from flowyard.sdk.context import FlowRunContext, TaskRunContext
 from flowyard.sdk.termination import RunCancelled
 from flowyard.task_runners import RayTaskRunner, ThreadPoolTaskRunner
@@ -264,7 +265,8 @@ def test_a_large_result_travels_through_the_flows_result_storage(api, local_ray,
     small, large, state = program()
     assert (len(small), len(large), state) == (10, 50_000, "COMPLETED")
     [stored] = list(tmp_path.iterdir())
-    assert stored.name.startswith("remote-result-") and large in stored.read_bytes()
+    assert stored.name.startswith("remote-result-")
+    assert large in result_records.decode(stored.read_bytes()).payload
     with pytest.raises(ValueError, match="large_result_bytes"):
         RayTaskRunner(large_result_bytes=0)
 

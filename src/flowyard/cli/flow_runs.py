@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -195,8 +197,55 @@ def cancel_run(run_id: str) -> None:
 
 @flow_run.command("resume")
 @click.argument("run_id")
-def resume_run(run_id: str) -> None:
-    """Resume a flow run paused by pause_flow_run(): it carries on where it waits."""
+@click.option(
+    "--input",
+    "input_json",
+    metavar="JSON",
+    help="For a run waiting for input: a JSON object, checked against the run's schema.",
+)
+@click.option(
+    "--input-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="For a run waiting for input: a file holding the JSON object.",
+)
+def resume_run(run_id: str, input_json: str | None, input_file: Path | None) -> None:
+    """Resume a paused flow run (pause_flow_run: it carries on where it waits) or a
+    suspended one (suspend_flow_run: it is scheduled again and starts from the top)."""
+    run_input = _run_input(input_json, input_file)
     with client() as api:
-        run = api.resume_flow_run(run_id)
+        run = api.resume_flow_run(run_id, run_input=run_input)
     click.echo(f"Flow run {run.name!r} ({run.id}) is {run.state.name}.")
+
+
+def _run_input(raw: str | None, path: Path | None) -> dict[str, Any] | None:
+    """The ``--input`` (or ``--input-file``) JSON object; a file larger than the API takes
+    is refused before it is read whole."""
+    from pydantic import ValidationError
+
+    from flowyard.errors import InvalidInput
+    from flowyard.schemas.pauses import MAX_RUN_INPUT_BYTES, ResumeRequest
+
+    if raw is not None and path is not None:
+        raise InvalidInput("give --input or --input-file, not both")
+    if path is not None:
+        with path.open("rb") as file:
+            data = file.read(MAX_RUN_INPUT_BYTES + 1)
+        if len(data) > MAX_RUN_INPUT_BYTES:
+            raise InvalidInput(f"--input-file is larger than {MAX_RUN_INPUT_BYTES} bytes")
+        raw, option = data.decode("utf-8", errors="replace"), "--input-file"
+    else:
+        option = "--input"
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"{option} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{option} must hold a JSON object")
+    try:  # the API's bounds, checked before sending
+        ResumeRequest(run_input=value)
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise InvalidInput(f"{option} {reason}") from None
+    return value

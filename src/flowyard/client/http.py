@@ -165,8 +165,16 @@ class FlowyardClient(ApiTransport):
     def cancel_flow_run(self, ref: str) -> s.FlowRun:
         return s.read(s.FlowRun, self.request("POST", _path("flow_runs", ref, "cancel")))
 
-    def resume_flow_run(self, ref: str) -> s.FlowRun:
-        return s.read(s.FlowRun, self.request("POST", _path("flow_runs", ref, "resume")))
+    def resume_flow_run(self, ref: str, run_input: dict[str, Any] | None = None) -> s.FlowRun:
+        """Resume a paused or suspended run; ``run_input`` answers a pause waiting for input."""
+        path = _path("flow_runs", ref, "resume")
+        if run_input is None:
+            return s.read(s.FlowRun, self.request("POST", path))
+        return self._send_doc("POST", s.FlowRun, path, s.ResumeRequest(run_input=run_input))
+
+    def read_run_input(self, ref: str, key: str) -> s.RunInput:
+        """A pause of the run (by its key): its input schema and the input it was resumed with."""
+        return self._get(s.RunInput, _path("flow_runs", ref, "input", key))
 
     def run_heartbeat(
         self, run_id: str, token: str | None, interval_seconds: float | None = None

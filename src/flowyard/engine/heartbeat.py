@@ -80,6 +80,8 @@ class RunHeartbeat:
                 self.client.renew_key(ack.run_token)
             if not ack.stop or self._done.is_set() or overdue_at is not None:
                 continue
+            if ack.state is StateType.PAUSED:  # suspended: the engine is leaving by itself
+                continue
             log.warning("flow_run_stopping", run_id=self.run_id, state=ack.state)
             if ack.state in CANCEL_STATES and self._request_graceful_stop():
                 overdue_at = time.monotonic() + self.grace_seconds

@@ -3,7 +3,9 @@
 1. read the run; move it to Running with the claim token (refused → exit, flow not run);
 2. read its deployment, load the entrypoint, validate the parameters, run the flow with
    task runs recorded and logs shipped; a flow's retries wait here, the run AwaitingRetry;
-3. flush the logs, then report the flow's final state (Completed, Failed or Crashed).
+3. flush the logs, then report the flow's final state (Completed, Failed or Crashed);
+   a suspended flow (``suspend_flow_run``) is Paused in the API already: the process
+   exits, and a resume schedules the run again.
    When the API is away at that point, the engine keeps trying, for up to
    ``final_report_seconds``, still heartbeating: a run that ended is never taken for
    crashed (and run again by its crash retries) because the API was down when it ended.
@@ -33,7 +35,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_expone
 
 from flowyard.client import FlowyardClient, is_transient
 from flowyard.client.log_shipper import LogShipper
-from flowyard.errors import EntrypointError, FlowyardError
+from flowyard.errors import EntrypointError, FlowyardError, Pause
 from flowyard.schemas import Deployment, FlowRun, StateChange
 from flowyard.sdk import ApiReporter, FlowRunContext, validate_parameters
 from flowyard.sdk.context import flow_run_scope
@@ -44,7 +46,7 @@ from flowyard.sdk.sources import load_flow
 from flowyard.sdk.termination import SigtermRaises, TerminationSignal, terminated_state
 from flowyard.settings import Settings
 from flowyard.sources.pull_steps import pulled_code
-from flowyard.states import Crashed, Failed, State, StateType
+from flowyard.states import Crashed, Failed, Paused, State, StateType
 
 from .heartbeat import RunHeartbeat
 
@@ -98,6 +100,9 @@ def run_flow_run(
             raise
         try:  # the heartbeat goes on while the logs and the final state wait for the API
             _close_logs(shipper, run.id, patience)
+            if state.is_paused():  # suspended: recorded already; resumed, it runs again
+                log_.info("flow_run_suspended")
+                return EXIT_OK
             return _report(recorder, state, patience)
         finally:
             _stop(heartbeat)
@@ -124,6 +129,7 @@ def _context(
         shipper=shipper,
         echo_logs=False,  # the worker ships this process's output as the run's logs
         scheduled_start_time=run.scheduled_time,
+        job_variables=dict(run.job_variables),
     )
 
 
@@ -149,6 +155,8 @@ def _run_flow(
     except TerminationSignal as exc:
         exc.settle(terminated_state(exc))  # stopped outside the flow's attempts: no hooks ran
         raise
+    except Pause as exc:  # suspended: the API has the run Paused; this process leaves
+        return exc.state if isinstance(exc.state, State) else Paused(name="Suspended")
     except Exception as exc:
         message = failure_message(exc)
         _log_failure(context, message, exc)

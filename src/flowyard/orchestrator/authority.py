@@ -127,7 +127,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/flow_runs/{ref}/result"): Rule(run=run_in_path),
     ("POST", "/api/flow_runs/{ref}/token"): Rule(worker=run_in_path),
     ("POST", "/api/flow_runs/{ref}/cancel"): ADMIN,
-    ("POST", "/api/flow_runs/{ref}/resume"): ADMIN,
+    ("POST", "/api/flow_runs/{ref}/resume"): ADMIN,  # with run input too: a person's answer
+    # a pause's input: the run reads what it was resumed with; workers have no need of it
+    ("GET", "/api/flow_runs/{ref}/input/{key}"): Rule(viewer=True, run=run_in_path),
     # task runs and logs
     ("POST", "/api/task_runs/bulk"): Rule(
         worker=task_runs_in_body, run=task_runs_in_body, needs_body=True

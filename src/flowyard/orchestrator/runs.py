@@ -112,10 +112,12 @@ def set_state(
     token: str | None = None,
     force: bool = False,
     scheduled_time: datetime | None = None,
+    name: str | None = None,
 ) -> tuple[Decision, QueueEffect | None]:
     """Apply ``proposed`` if the state machine allows it; report what Redis must do.
 
-    ``scheduled_time`` is when an in-process retry (Running → Scheduled) will start.
+    ``scheduled_time`` is when an in-process retry (Running → Scheduled) will start;
+    ``name`` the state's name when not its type's (``Suspended``, ``Resuming``).
     """
     previous = run.state_type
     decision = decide(previous, proposed, run_token=run.claim_token, given_token=token, force=force)
@@ -124,7 +126,7 @@ def set_state(
     if previous is StateType.RUNNING and proposed is StateType.SCHEDULED:
         _await_retry_in_process(session, run, message, now, scheduled_time)
         return decision, None
-    write_state(session, run, proposed, message=message, now=now)
+    write_state(session, run, proposed, message=message, now=now, name=name)
     if proposed is StateType.CRASHED and _reschedule_after_crash(session, run, now):
         return decision, queue_effect(run, previous, StateType.SCHEDULED)
     return decision, queue_effect(run, previous, proposed)
@@ -216,6 +218,13 @@ def write_state(
         )
     )
     events.flow_run_state(session, run, previous, now=now)
+
+
+def released(run: m.FlowRun) -> QueueEffect | None:
+    """A run that lets go of its claim (a suspended one): its lease and slots go back."""
+    if run.queue is None:
+        return None
+    return QueueEffect(run.queue.pool.name, run.queue.name, run.id, release=True)
 
 
 def queue_effect(run: m.FlowRun, previous: StateType, proposed: StateType) -> QueueEffect | None:

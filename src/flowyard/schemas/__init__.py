@@ -105,6 +105,7 @@ from flowyard.schemas.flow_runs import (
     StateChangeResult,
     StateDoc,
 )
+from flowyard.schemas.pauses import PauseRequest, ResumeRequest, RunInput
 from flowyard.schemas.pools import (
     FAIR_DESCRIPTION,
     MAX_QUEUE_PRIORITY,
@@ -233,6 +234,9 @@ __all__ = [
     "SlotsRequest",
     "SlotsReset",
     "SlotsResponse",
+    "PauseRequest",
+    "ResumeRequest",
+    "RunInput",
     "StateChange",
     "StateChangeResult",
     "StateDoc",

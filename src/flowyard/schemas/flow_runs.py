@@ -24,6 +24,7 @@ from flowyard.schemas.base import (
     Text,
     Time,
 )
+from flowyard.schemas.pauses import PauseRequest
 from flowyard.schemas.task_runs import ResultRef
 from flowyard.states import StateType
 
@@ -44,6 +45,8 @@ class StateChange(Doc):
     force: Bool = False
     scheduled_time: Time | None = None
     """For Running → Scheduled (a flow's retry in-process): when the next attempt starts."""
+    pause: PauseRequest | None = None
+    """For Running → Paused: the pause's key, whether it is a suspension, its input schema."""
 
 
 class StateChangeResult(Doc):

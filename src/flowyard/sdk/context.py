@@ -105,6 +105,7 @@ class FlowRunContext:
     deployment_id: str | None = None
     deployment_name: str | None = None
     deployment_parameters: dict[str, Any] = field(default_factory=dict)
+    job_variables: dict[str, Any] | None = None  # a deployed run's, as it was created with
     task_runner: TaskRunner = field(default_factory=ThreadPoolTaskRunner)
     tags: frozenset[str] = frozenset()
     run_count: int = 0

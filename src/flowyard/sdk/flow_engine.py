@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from flowyard.errors import FlowyardError, InvalidInput
+from flowyard.errors import FlowyardError, InvalidInput, Pause
 from flowyard.sdk.api import direct_run_client, jsonable
 from flowyard.sdk.attempts import AttemptLoop
 from flowyard.sdk.context import FlowRunContext, current_tags, flow_run_scope, get_flow_run_context
@@ -49,6 +49,7 @@ from flowyard.states import (
     Cancelled,
     Crashed,
     Failed,
+    Paused,
     Pending,
     Running,
     State,
@@ -217,6 +218,10 @@ class FlowRunEngine(AttemptLoop):
 
     def _on_crash(self, exc: BaseException) -> None:
         """Interrupted: Cancelled or Crashed by a termination signal, Crashed by anything else."""
+        if isinstance(exc, Pause):  # suspended: the run waits in the API, not here
+            self.state = exc.state if isinstance(exc.state, State) else Paused(name="Suspended")
+            self._finish()
+            return
         stop = exc if isinstance(exc, TerminationSignal) else None
         if stop is None and isinstance(exc, asyncio.CancelledError):
             stop = termination_under_way()  # an async flow's task is cancelled on SIGTERM

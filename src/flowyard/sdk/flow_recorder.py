@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from flowyard.errors import FlowyardError
-from flowyard.schemas import StateChange, StateChangeResult
+from flowyard.schemas import PauseRequest, StateChange, StateChangeResult
 from flowyard.states import State, StateType
 
 if TYPE_CHECKING:
@@ -32,19 +32,22 @@ class FlowRunRecorder:
         self.run_id = run_id
         self.token = token
 
-    def change(self, state: State[Any]) -> StateChange:
+    def change(self, state: State[Any], pause: PauseRequest | None = None) -> StateChange:
         message = state.message or (None if state.is_completed() else state.name)
         return StateChange(
             type=state.type,
             message=message[:MESSAGE_LIMIT] if message else None,
             token=self.token,
             scheduled_time=state.scheduled_time if state.is_scheduled() else None,
+            pause=pause,
         )
 
-    def propose(self, state: State[Any]) -> StateChangeResult | None:
+    def propose(
+        self, state: State[Any], pause: PauseRequest | None = None
+    ) -> StateChangeResult | None:
         """The API's answer, or None when it could not be reached (logged)."""
         try:
-            result = self.client.set_flow_run_state(self.run_id, self.change(state))
+            result = self.client.set_flow_run_state(self.run_id, self.change(state, pause))
         except FlowyardError as exc:
             log.warning("flow_run_state_not_recorded", run_id=self.run_id, error=str(exc))
             return None

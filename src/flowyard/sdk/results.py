@@ -1,8 +1,9 @@
 """Results: serializers, result storage (local files, or a block such as ``S3Bucket``) and
 the result store of cache records.
 
-A record is one file named by its key (hashed when not a safe file name), holding a JSON
-header line (serializer, expiration, owner, signature) and then the serialized value.
+A record is one file named by its key (hashed when not a safe file name): one JSON
+document in Prefect 3's layout (``metadata`` and ``result``; see ``result_records.py``),
+with the serializer, expiration, owner and signature in its metadata.
 Files are written to a temporary name and renamed, so another process never reads half a
 record. The default storage is ``$FLOWYARD_HOME/storage``. By default a value is written
 as JSON when it is plain JSON data (read back exactly), else pickled; a record is
@@ -26,7 +27,7 @@ from typing import Any, Protocol
 import structlog
 
 from flowyard.errors import FlowyardError, MissingResult, SerializationError, UntrustedResult
-from flowyard.sdk import signing
+from flowyard.sdk import result_records, signing
 
 log = structlog.get_logger()
 
@@ -285,15 +286,14 @@ class ResultStore:
                 f"the result of {owner} cannot be persisted with the {serializer.type} "
                 f"serializer: {type(exc).__name__}: {exc}"
             ) from exc
-        header: dict[str, Any] = {
-            "serializer": serializer.type,
-            "expiration": expiration.isoformat() if expiration else None,
-            "owner": owner,
-        }
         name = safe_name(key)
-        header[signing.FIELD] = signing.sign(self.signing_key, name, header, payload)
-        self.storage.write(name, json.dumps(header).encode() + b"\n" + payload)
-        return ResultRecord(key, value, expiration, self.storage.location(name), serializer.type)
+        where = self.storage.location(name)
+        record = result_records.encode(
+            name, location=where, serializer=serializer.type, owner=owner, payload=payload,
+            expiration=expiration.isoformat() if expiration else None, key=self.signing_key,
+        )  # fmt: skip
+        self.storage.write(name, record)
+        return ResultRecord(key, value, expiration, where, serializer.type)
 
     def read(self, key: str, now: datetime | None = None) -> ResultRecord | None:
         """The record under ``key``, or None when missing, expired, unreadable or refused
@@ -315,20 +315,22 @@ class ResultStore:
         raw = self.storage.read(name)
         if raw is None:
             raise MissingResult(f"no result at {where!r} (never persisted, or gone)")
-        head, _, payload = raw.partition(b"\n")
         try:
-            header = json.loads(head)
+            record = result_records.decode(raw)
+            header = record.header
             expiration = header["expiration"] and datetime.fromisoformat(header["expiration"])
             kind = header["serializer"]
         except (ValueError, TypeError, KeyError) as exc:
             raise MissingResult(f"the file at {where!r} is not a result record") from exc
+        if expiration and expiration.tzinfo is None:
+            expiration = expiration.replace(tzinfo=UTC)
         if expiration and (now or datetime.now(UTC)) >= expiration:
             raise MissingResult(f"the result at {where!r} expired at {expiration.isoformat()}")
         serializer = self._serializer_for(kind, where)
         if type(serializer) is not JSONSerializer or signing.FIELD in header:  # noqa: E721
-            signing.verify(self.signing_key, name, header, payload, where)
+            result_records.verify(self.signing_key, name, record, where)
         try:
-            value = serializer.loads(payload)
+            value = serializer.loads(record.payload)
         except Exception as exc:
             raise MissingResult(
                 f"the result at {where!r} cannot be read with the {kind} serializer: "

@@ -71,8 +71,9 @@ class FlowRunView:
 
     @property
     def job_variables(self) -> dict[str, Any] | None:
-        """Always None: Flowyard's work pools pass no job variables to the run."""
-        return None
+        """The job variables the deployed run was created with (None outside one)."""
+        context = get_flow_run_context()
+        return context.job_variables if context else None
 
     @property
     def api_url(self) -> str | None:

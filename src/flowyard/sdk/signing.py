@@ -9,8 +9,9 @@ is derived (HMAC-SHA256, one way) from the local secret that encrypts blocks at 
 machine shares. Processes on other machines (containers, Kubernetes Jobs, Lambda) must be
 given the same ``FLOWYARD_RESULT_SIGNING_KEY``.
 
-A signature covers the record's name, its JSON header (without the signature) and its
-payload: a record cannot be altered, nor copied under another key.
+A signature covers the record's name, its metadata (without the signature) and its
+serialized result: a record cannot be altered, nor copied under another key
+(``result_records.py`` says where each lies in a record).
 """
 
 from __future__ import annotations

@@ -229,6 +229,9 @@ class FlowRun(Base):
     heartbeat_seconds: Mapped[float | None]
     # where the flow's persisted return value is (schemas.ResultRef), when it was persisted
     result_ref: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # pause keys that fired, the pause under way, the input each was resumed with
+    # (orchestrator/pauses.py)
+    pauses: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created: Mapped[datetime] = mapped_column(default=utcnow)
 
     flow: Mapped[Flow] = relationship()

@@ -32,7 +32,7 @@ from flowyard.blocks import base_job_template, references, render_job_configurat
 from flowyard.client import FlowyardClient, is_transient
 from flowyard.client.log_shipper import LogShipper, log_record
 from flowyard.errors import ApiError, FlowyardError, InvalidInput
-from flowyard.states import StateType
+from flowyard.states import SUSPENDED, StateType
 from flowyard.workers.status import StatusServer, WorkerMetrics
 
 log = structlog.get_logger()
@@ -407,12 +407,13 @@ class BaseWorker(Generic[JobConfigT, HandleT]):
         """After the infrastructure ended: Crashed, or Cancelled when a cancel was asked for."""
         claimed = active.claimed
         try:
-            state = self.client.read_flow_run(claimed.run.id).state.type
+            current = self.client.read_flow_run(claimed.run.id).state
         except ApiError as exc:
             self.log.error("run_state_unknown", run_id=claimed.run.id, error=str(exc))
             return
-        if state.is_terminal:
-            return
+        state = current.type
+        if state.is_terminal or (state is StateType.PAUSED and current.name == SUSPENDED):
+            return  # a suspended run's process exits: a resume schedules it again
         if state is StateType.CANCELLING or active.stop_reason == CANCEL:
             final, message = StateType.CANCELLED, "cancelled by request"
         elif active.stop_reason == SHUTDOWN:

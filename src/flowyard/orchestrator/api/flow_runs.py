@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 
 from flowyard import schemas as s
 from flowyard.errors import Conflict
-from flowyard.orchestrator import documents, queue_sync, run_pages, runs
+from flowyard.orchestrator import documents, pauses, queue_sync, run_pages, runs
 from flowyard.orchestrator.api.run_tokens import renewal
 from flowyard.orchestrator.lookups import get_flow
 from flowyard.orchestrator.runtime import Orch, Orchestrator
@@ -120,16 +120,19 @@ async def set_flow_run_state(ref: str, body: s.StateChange, orch: Orch) -> s.Sta
     def change() -> tuple[s.StateChangeResult, runs.QueueEffect | None]:
         with orch.db.session() as session:
             run = runs.get_run(session, ref, for_update=True)
-            decision, effect = runs.set_state(
-                session,
-                run,
-                body.type,
-                now=datetime.now(UTC),
-                message=body.message,
-                token=body.token,
-                force=body.force,
-                scheduled_time=body.scheduled_time,
-            )
+            if body.type is StateType.PAUSED and body.pause is not None and not body.force:
+                decision, effect = pauses.pause(session, run, body, datetime.now(UTC))
+            else:
+                decision, effect = runs.set_state(
+                    session,
+                    run,
+                    body.type,
+                    now=datetime.now(UTC),
+                    message=body.message,
+                    token=body.token,
+                    force=body.force,
+                    scheduled_time=body.scheduled_time,
+                )
             result = s.StateChangeResult(
                 accepted=decision.accepted, state=documents.state(run), reason=decision.reason
             )
@@ -142,7 +145,8 @@ async def set_flow_run_state(ref: str, body: s.StateChange, orch: Orch) -> s.Sta
 
 @router.post("/flow_runs/{ref}/cancel")
 async def cancel_flow_run(ref: str, orch: Orch) -> s.FlowRun:
-    """Scheduled and Pending runs are Cancelled at once; running ones go to Cancelling.
+    """Scheduled, Pending and suspended runs are Cancelled at once (as Prefect's
+    BypassCancellingFlowRunsWithNoInfra); running ones go to Cancelling.
 
     So does a run awaiting a flow retry in its engine: its process is alive and holds it.
     """
@@ -156,6 +160,7 @@ async def cancel_flow_run(ref: str, orch: Orch) -> s.FlowRun:
                 raise Conflict(f"flow run {run.id} is already {run.state_type.display_name}")
             immediate = run.state_type in (StateType.SCHEDULED, StateType.PENDING)
             immediate = immediate and not runs.waits_in_process(run)
+            immediate = immediate or pauses.is_suspended(run)  # no process to stop
             target = StateType.CANCELLED if immediate else StateType.CANCELLING
             _, effect = runs.set_state(
                 session,
@@ -187,21 +192,35 @@ async def report_infrastructure(ref: str, body: s.InfrastructureReport, orch: Or
 
 
 @router.post("/flow_runs/{ref}/resume")
-async def resume_flow_run(ref: str, orch: Orch) -> s.FlowRun:
-    """A Paused run goes back to Running: its engine, waiting in ``pause_flow_run``, sees it
-    and carries on. (Its process never stopped, so it keeps its claim and slots.)"""
+async def resume_flow_run(ref: str, orch: Orch, body: s.ResumeRequest | None = None) -> s.FlowRun:
+    """Resume a Paused run. A paused one goes back to Running: its engine, waiting in
+    ``pause_flow_run``, carries on. A suspended one is Scheduled again (``Resuming``): a
+    worker starts it from the top. A run waiting for input needs ``run_input`` that
+    satisfies its schema (422 with the reason otherwise; the run stays Paused)."""
 
-    def resume() -> s.FlowRun:
+    def resume() -> tuple[s.FlowRun, runs.QueueEffect | None, str | None]:
         with orch.db.session() as session:
             run = runs.get_run(session, ref, for_update=True)
-            if run.state_type is not StateType.PAUSED:
-                raise Conflict(f"flow run {run.id} is not paused: it is {run.state_name}")
-            runs.set_state(
-                session, run, StateType.RUNNING, now=datetime.now(UTC), message="resumed"
-            )
-            return documents.flow_run(run)
+            given = body.run_input if body is not None else None
+            effect, refused = pauses.resume(session, run, given, datetime.now(UTC))
+            return documents.flow_run(run), effect, refused
 
-    return await orch.in_thread(resume)
+    doc, effect, refused = await orch.in_thread(resume)
+    await queue_sync.apply(orch, effect)
+    if refused is not None:  # timed out: Failed, committed
+        raise Conflict(refused)
+    return doc
+
+
+@router.get("/flow_runs/{ref}/input/{key}")
+async def read_run_input(ref: str, key: str, orch: Orch) -> s.RunInput:
+    """A pause of the run by its key: its input schema, and the input it was resumed with."""
+
+    def read() -> s.RunInput:
+        with orch.db.read() as session:
+            return pauses.run_input(runs.get_run(session, ref), key)
+
+    return await orch.in_thread(read)
 
 
 @router.post("/flow_runs/{ref}/heartbeat")

@@ -1,0 +1,60 @@
+"""Pauses and suspensions of flow runs, and the typed input a person resumes them with."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
+
+from flowyard.schemas.base import Bool, Doc, JsonObject, Label
+
+MAX_RUN_INPUT_BYTES = 64 * 1024
+"""The largest input schema, and the largest input, one pause takes (as JSON)."""
+
+ALREADY_FIRED = "This {verb} has already fired."
+"""The API's reason for refusing a pause whose key fired before: the run carries on."""
+
+
+def _small(value: dict[str, Any]) -> dict[str, Any]:
+    size = len(json.dumps(value, separators=(",", ":")).encode())
+    if size > MAX_RUN_INPUT_BYTES:
+        raise ValueError(f"is {size} bytes of JSON; at most {MAX_RUN_INPUT_BYTES} are taken")
+    return value
+
+
+RunInputJson = Annotated[JsonObject, AfterValidator(_small)]
+
+
+class PauseRequest(Doc):
+    """What a Running → Paused proposal says about its pause (``pause_flow_run`` and
+    ``suspend_flow_run`` send it with the state)."""
+
+    key: Label
+    reschedule: Bool = Field(
+        default=False,
+        description="a suspension: the run's process exits, and a resume schedules it again",
+    )
+    timeout_seconds: Annotated[float, Field(ge=0, le=10 * 365 * 86400)] | None = None
+    input_schema: RunInputJson | None = Field(
+        default=None, description="the JSON schema a resume's run_input must satisfy"
+    )
+
+
+class ResumeRequest(Doc):
+    """``POST /api/flow_runs/{id}/resume``'s optional body."""
+
+    run_input: RunInputJson | None = Field(
+        default=None, description="for a run waiting for input: checked against its schema"
+    )
+
+
+class RunInput(Doc):
+    """One pause of a flow run, and the input it was resumed with (None: not yet)."""
+
+    key: str
+    reschedule: bool
+    timeout: datetime | None = None
+    input_schema: dict[str, Any] | None = None
+    run_input: dict[str, Any] | None = None
