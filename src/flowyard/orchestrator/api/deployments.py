@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from pydantic_core import to_json
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -219,22 +220,37 @@ async def _set_paused(orch: Orchestrator, ref: str, *, paused: bool) -> s.Deploy
     return doc
 
 
-@router.post("/{ref:path}/runs/bulk", status_code=201)
-async def run_deployment_bulk(ref: str, body: s.DeploymentRunBulk, orch: Orch) -> list[s.FlowRun]:
+@router.post("/{ref:path}/runs/bulk", status_code=201, response_model=list[s.FlowRun] | list[str])
+async def run_deployment_bulk(
+    ref: str, body: s.DeploymentRunBulk, orch: Orch, ids_only: bool = False
+) -> Response:
     """Create ``count`` Scheduled runs in one transaction and queue them (each with its own
     state event, as single creates); alike, or one per ``parameter_sets`` item. Every
-    run's parameters are checked before anything is written: one bad set refuses all."""
+    run's parameters are checked before anything is written: one bad set refuses all.
+    The answer is the runs' documents, or with ``ids_only`` just their ids, in order."""
     made, effects = await orch.in_thread(_create, orch, ref, body, body.parameter_sets)
     await queue_sync.apply_many(orch, effects)
-    return [documents.flow_run_of(row) for row in made]
+    if ids_only:
+        return _created(to_json([row["id"] for row in made]))
+    return _created(documents.new_flow_runs_json(made))
 
 
-@router.post("/{ref:path}/runs", status_code=201)
-async def run_deployment(ref: str, body: s.DeploymentRunRequest, orch: Orch) -> s.FlowRun:
+@router.post("/{ref:path}/runs", status_code=201, response_model=s.FlowRun)
+async def run_deployment(ref: str, body: s.DeploymentRunRequest, orch: Orch) -> Response:
     """Create a Scheduled run and queue it; parameters are checked before anything is written."""
+    return _created(documents.new_flow_run_json(await create_run(orch, ref, body)))
+
+
+async def create_run(orch: Orchestrator, ref: str, body: s.DeploymentRunRequest) -> dict[str, Any]:
+    """One Scheduled run of ``ref``, committed and queued: its row (``documents`` reads it)."""
     made, effects = await orch.in_thread(_create, orch, ref, body, None)
     await queue_sync.apply(orch, effects[0])
-    return documents.flow_run_of(made[0])
+    return made[0]
+
+
+def _created(content: bytes) -> Response:
+    """201 with JSON encoded already (FastAPI would validate every document again)."""
+    return Response(content, status_code=201, media_type="application/json")
 
 
 def _create(
