@@ -1,6 +1,7 @@
 """Runs created per second through the API: single creates from 4 client threads, and bulk
 creates (``POST /api/deployments/{ref}/runs/bulk``, up to 1,000 runs a request), alike and
-with a parameter set per run (``parameter_sets``).
+with a parameter set per run (``parameter_sets``), answered with the runs' documents or,
+``?ids_only=true``, with their ids only.
 
 Targets: ≥ 1,000 runs/s single creates with 4 clients; ≥ 10,000 runs/s bulk.
 
@@ -45,6 +46,7 @@ def main() -> None:
         single_cpu = cpu_seconds(server.pid) - cpu_before
 
         bulk_result = _bulk(server, bulk.id, args.runs, args.batch, per_run=False)
+        ids_result = _bulk(server, bulk.id, args.runs, args.batch, per_run=False, ids_only=True)
         sets_result = _bulk(server, sets.id, args.runs, args.batch, per_run=True)
     write_results(
         "create_runs",
@@ -56,6 +58,7 @@ def main() -> None:
                 "server_cpu_ms_per_run": single_cpu * 1000 / args.runs,
             },
             "bulk": bulk_result,
+            "bulk_ids_only": ids_result,
             "bulk_parameter_sets": sets_result,
             "targets_runs_per_second": {"single": 1000, "bulk": 10_000},
         },
@@ -79,8 +82,11 @@ def _typed_deployment(api, flows_dir) -> s.Deployment:
     )
 
 
-def _bulk(server, deployment_id: str, runs: int, batch: int, *, per_run: bool) -> dict:
-    """``runs`` runs in requests of ``batch``: alike, or each with its own parameter set."""
+def _bulk(
+    server, deployment_id: str, runs: int, batch: int, *, per_run: bool, ids_only: bool = False
+) -> dict:
+    """``runs`` runs in requests of ``batch``: alike, or each with its own parameter set;
+    answered with documents, or with ids only."""
     requests: list[float] = []
     created = 0
     cpu_before, t0 = cpu_seconds(server.pid), time.perf_counter()
@@ -90,7 +96,8 @@ def _bulk(server, deployment_id: str, runs: int, batch: int, *, per_run: bool) -
             sets = [{"seconds": created + i} for i in range(count)] if per_run else None
             body = s.DeploymentRunBulk(count=count, parameter_sets=sets)
             started = time.perf_counter()
-            made = api.run_deployment_bulk(deployment_id, body)
+            create = api.run_deployment_bulk_ids if ids_only else api.run_deployment_bulk
+            made = create(deployment_id, body)
             requests.append(time.perf_counter() - started)
             created += len(made)
     seconds = time.perf_counter() - t0

@@ -140,3 +140,42 @@ def test_the_cli_creates_a_run_per_parameter_set(server, api, deploy, tmp_path):
     refused = run_cli(server, "deployment", "run", ref, "--parameter-sets", str(sets))
     assert refused.returncode != 0 and "--parameter-sets" in refused.stderr
     assert len(api.list_flow_runs(deployment_id=dep.id)) == 3
+
+
+def test_ids_only_answers_the_new_runs_ids_in_order(api, deploy):
+    """``?ids_only=true`` answers a list of the created runs' ids (one per parameter set,
+    in order), and those runs are stored and queued like any bulk's."""
+    dep = _fresh(deploy)
+    sets = [{"n": i} for i in range(4)]
+    ids = api.run_deployment_bulk_ids(dep.id, s.DeploymentRunBulk(count=4, parameter_sets=sets))
+
+    assert len(set(ids)) == 4
+    assert [api.read_flow_run(run_id).parameters["n"] for run_id in ids] == [0, 1, 2, 3]
+    response = api._http.post(f"/api/deployments/{dep.id}/runs/bulk?ids_only=1", json={"count": 2})
+    assert response.status_code == 201, response.text
+    assert all(isinstance(run_id, str) for run_id in response.json())
+
+
+def test_the_answer_is_what_reading_the_runs_back_gives(api, deploy):
+    """The documents of a bulk (and of a single create), encoded without validating each,
+    equal the runs as read back from the store, field for field."""
+    dep = _fresh(deploy)
+    made = api._http.post(
+        f"/api/deployments/{dep.id}/runs/bulk", json={"count": 2, "parameters": {"n": 7}}
+    )
+    one = api._http.post(f"/api/deployments/{dep.id}/runs", json={"priority": 3})
+    assert made.status_code == one.status_code == 201, made.text + one.text
+
+    for answered in [*made.json(), one.json()]:
+        stored = api.read_flow_run(answered["id"]).model_dump(mode="json")
+        assert s.FlowRun.model_validate(answered).model_dump(mode="json") == stored
+        assert set(answered) == set(s.FlowRun.model_fields)
+
+
+def test_the_cli_prints_the_count_without_asking_for_documents(server, api, deploy):
+    """``deployment run --count N`` without ``--json`` says how many runs it made."""
+    dep = _fresh(deploy)
+    done = run_cli(server, "deployment", "run", dep.id, "--count", "5")
+    assert done.returncode == 0, done.stderr
+    assert "Created 5 flow runs" in done.stdout
+    assert len(api.list_flow_runs(deployment_id=dep.id)) == 5

@@ -527,10 +527,10 @@ def run_deployment(
 
 
 def _run_many(api: FlowyardClient, name: str, body: s.DeploymentRunBulk, as_json: bool) -> None:
-    made = api.run_deployment_bulk(name, body)
     if as_json:
-        emit_json(made)
-    else:
+        emit_json(api.run_deployment_bulk(name, body))
+    else:  # a count is all it prints: the lean answer, ids only
+        made = api.run_deployment_bulk_ids(name, body)
         click.echo(f"Created {len(made)} flow runs of {name}.")
 
 

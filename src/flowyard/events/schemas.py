@@ -9,7 +9,6 @@ known to precede it. Names starting ``flowyard.`` are the server's own.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -124,4 +123,5 @@ def _depth(value: Any) -> int:
 
 
 def dumps(event: Event) -> str:
-    return json.dumps(event.model_dump(mode="json"), separators=(",", ":"))
+    """``event`` as compact JSON (encoded by pydantic-core: a stream publishes thousands)."""
+    return event.model_dump_json()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
@@ -148,6 +149,9 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             asyncio.create_task(automation_evaluator.run(orch)),
             asyncio.create_task(_led(settings.reconcile_interval_seconds, action_sweep, orch)),
         ]
+        # what startup made lives as long as the server: out of the collector's way, each
+        # full collection walks only what requests made (was ~130 ms a bulk create's)
+        gc.freeze()
         try:
             yield
         finally:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from pydantic_core import to_json
 
 from flowyard import schemas as s
 from flowyard.orchestrator.schedules import ScheduleSpec, next_times
@@ -109,34 +111,51 @@ def flow_run_of(row: Mapping[str, Any]) -> s.FlowRun:
     """The document of a run from its ``RUN_COLUMNS`` and its ``flow_name``,
     ``deployment_name``, ``pool_name`` and ``queue_name``: an SQL row (as a claim reads
     its runs) or the values of a stored run (``flow_run``)."""
-    return s.FlowRun(
-        id=row["id"],
-        name=row["name"],
-        flow_id=row["flow_id"],
-        flow_name=row["flow_name"],
-        deployment_id=row["deployment_id"],
-        deployment_name=row["deployment_name"],
-        pool_name=row["pool_name"],
-        queue_name=row["queue_name"],
-        parameters=row["parameters"],
-        job_variables=row["job_variables"],
-        state=s.StateDoc(
-            type=row["state_type"],
-            name=row["state_name"],
-            message=row["state_message"],
-            timestamp=row["state_timestamp"],
-        ),
-        scheduled_time=row["scheduled_time"],
-        start_time=row["start_time"],
-        end_time=row["end_time"],
-        worker_name=row["worker_name"],
-        infrastructure_id=row["infrastructure_id"],
-        infrastructure_details=row.get("infrastructure_details") or {},
-        created=row["created"],
-        priority=row["priority"],
-        parent_task_run_id=row["parent_task_run_id"],
-        result=_result_ref(row["result_ref"]),
-    )
+    return s.FlowRun.model_validate(_flow_run_fields(row))
+
+
+def new_flow_runs_json(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    """The JSON of ``flow_run_of`` for runs this request has just written from values it
+    checked: encoded without building and validating a document per run (for 1,000 runs
+    of a bulk create that cost more than writing them)."""
+    return to_json([_flow_run_fields(row) for row in rows])
+
+
+def new_flow_run_json(row: Mapping[str, Any]) -> bytes:
+    """``new_flow_runs_json`` of one run: its document, not a list."""
+    return to_json(_flow_run_fields(row))
+
+
+def _flow_run_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Every field of ``s.FlowRun``, in its order."""
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "flow_id": row["flow_id"],
+        "flow_name": row["flow_name"],
+        "deployment_id": row["deployment_id"],
+        "deployment_name": row["deployment_name"],
+        "pool_name": row["pool_name"],
+        "queue_name": row["queue_name"],
+        "parameters": row["parameters"],
+        "job_variables": row["job_variables"],
+        "state": {
+            "type": row["state_type"],
+            "name": row["state_name"],
+            "message": row["state_message"],
+            "timestamp": row["state_timestamp"],
+        },
+        "scheduled_time": row["scheduled_time"],
+        "start_time": row["start_time"],
+        "end_time": row["end_time"],
+        "worker_name": row["worker_name"],
+        "infrastructure_id": row["infrastructure_id"],
+        "created": row["created"],
+        "infrastructure_details": row.get("infrastructure_details") or {},
+        "priority": row["priority"],
+        "parent_task_run_id": row["parent_task_run_id"],
+        "result": _result_ref(row["result_ref"]),
+    }
 
 
 def state_row(row: m.FlowRunState) -> s.StateDoc:

@@ -15,8 +15,11 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
+from flowyard import schemas as s
+from flowyard.blocks import merge_variables
 from flowyard.orchestrator import events
 from flowyard.orchestrator.names import run_name
+from flowyard.orchestrator.parameters import check_parameter_sets, check_parameters
 from flowyard.orchestrator.runs import QueueEffect
 from flowyard.states import StateType
 from flowyard.store import models as m
@@ -26,6 +29,46 @@ _STATES = m.FlowRunState.__table__
 assert isinstance(_RUNS, Table) and isinstance(_STATES, Table)
 _INSERT_RUNS, _INSERT_STATES = insert(_RUNS), insert(_STATES)
 _SCHEDULED = StateType.SCHEDULED
+
+
+def checked_parameters(
+    dep: m.Deployment,
+    body: s.DeploymentRunRequest,
+    parameter_sets: Sequence[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Each run's parameters (one set when ``parameter_sets`` is None), all checked with the
+    request's job variables: ``InvalidInput`` (422) before any write, naming the set's index
+    and the parameter."""
+    base = {**dep.parameters, **body.parameters}
+    if parameter_sets is None:
+        check_parameters(dep.parameter_schema, base)
+        merged = [base]
+    else:
+        merged = [{**base, **one} for one in parameter_sets]
+        check_parameter_sets(dep.parameter_schema, merged)
+    template = dep.queue.pool.base_job_template
+    merge_variables(template, dep.job_variables, body.job_variables, complete=True)
+    return merged
+
+
+def insert_requested(
+    session: Session,
+    dep: m.Deployment,
+    body: s.DeploymentRunRequest,
+    parameter_sets: Sequence[dict[str, Any]],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """``insert_runs`` with what the request ``body`` asks of every run."""
+    return insert_runs(
+        session,
+        dep,
+        parameter_sets,
+        job_variables=body.job_variables,
+        scheduled_time=body.scheduled_time,
+        name=body.name,
+        priority=body.priority,
+        now=now,
+    )
 
 
 def insert_runs(

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from flowyard.orchestrator.automations.action_queue import ActionQueue
     from flowyard.orchestrator.automations.cluster_actions import ClusterActionQueue
     from flowyard.orchestrator.services.materializer import Materializer
+    from flowyard.orchestrator.single_creates import Create, Outcome
 
 T = TypeVar("T")
 
@@ -45,6 +46,8 @@ class Orchestrator:
     deployment_docs: DeploymentDocs = field(default_factory=DeploymentDocs)
     # claims of concurrent requests: one transaction moves them all to Pending
     claim_marks: GroupCommit[tuple[list[Claim], str], Marked] = field(default_factory=GroupCommit)
+    # single run creates of concurrent requests: one transaction writes them all
+    run_creates: GroupCommit[Create, Outcome] = field(default_factory=GroupCommit)
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     open_claims: OpenClaims = field(default_factory=OpenClaims)  # long-polls in flight
     materializer: Materializer | None = None  # the scheduler's own process (set at start)

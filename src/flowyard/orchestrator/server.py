@@ -15,6 +15,7 @@ import uvicorn
 
 from flowyard.errors import InvalidInput
 from flowyard.orchestrator.home_lock import HomeLock, listening_socket
+from flowyard.orchestrator.memory import limit_malloc_arenas
 from flowyard.pools import ManagedRedis, topology
 from flowyard.private_files import OWNER_ONLY_UMASK, private_directory
 from flowyard.settings import Settings
@@ -45,6 +46,7 @@ def serve(settings: Settings, announce: Callable[[], None] = lambda: None) -> No
         topology.parse(settings.redis_url)
     from flowyard.orchestrator.app import create_app, stop_services
 
+    limit_malloc_arenas()  # before any thread: the RSS no longer grows with the store
     os.umask(OWNER_ONLY_UMASK)  # whatever the server or its libraries write is ours alone
     private_directory(settings.home)
     with contextlib.ExitStack() as stack:

@@ -5,21 +5,28 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from pydantic_core import to_json
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
 from flowyard.blocks import merge_variables
 from flowyard.entrypoints import check_entrypoint
 from flowyard.errors import Conflict, NotFound
-from flowyard.orchestrator import documents, events, queue_sync, run_creation, runs
+from flowyard.orchestrator import (
+    documents,
+    events,
+    queue_sync,
+    run_creation,
+    runs,
+    single_creates,
+)
 from flowyard.orchestrator.api import schedules
 from flowyard.orchestrator.api.automations import hold_evaluator
 from flowyard.orchestrator.api.pools import DEFAULT_QUEUE
 from flowyard.orchestrator.lookups import get_deployment, get_flow, get_pool, get_queue
-from flowyard.orchestrator.parameters import check_parameter_sets, check_parameters
+from flowyard.orchestrator.parameters import check_parameters
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.orchestrator.services.scheduler import clear_future_runs
 from flowyard.states import StateType
@@ -219,69 +226,48 @@ async def _set_paused(orch: Orchestrator, ref: str, *, paused: bool) -> s.Deploy
     return doc
 
 
-@router.post("/{ref:path}/runs/bulk", status_code=201)
-async def run_deployment_bulk(ref: str, body: s.DeploymentRunBulk, orch: Orch) -> list[s.FlowRun]:
+@router.post("/{ref:path}/runs/bulk", status_code=201, response_model=list[s.FlowRun] | list[str])
+async def run_deployment_bulk(
+    ref: str, body: s.DeploymentRunBulk, orch: Orch, ids_only: bool = False
+) -> Response:
     """Create ``count`` Scheduled runs in one transaction and queue them (each with its own
     state event, as single creates); alike, or one per ``parameter_sets`` item. Every
-    run's parameters are checked before anything is written: one bad set refuses all."""
+    run's parameters are checked before anything is written: one bad set refuses all.
+    The answer is the runs' documents, or with ``ids_only`` just their ids, in order."""
     made, effects = await orch.in_thread(_create, orch, ref, body, body.parameter_sets)
     await queue_sync.apply_many(orch, effects)
-    return [documents.flow_run_of(row) for row in made]
+    if ids_only:
+        return _created(to_json([row["id"] for row in made]))
+    return _created(documents.new_flow_runs_json(made))
 
 
-@router.post("/{ref:path}/runs", status_code=201)
-async def run_deployment(ref: str, body: s.DeploymentRunRequest, orch: Orch) -> s.FlowRun:
+@router.post("/{ref:path}/runs", status_code=201, response_model=s.FlowRun)
+async def run_deployment(ref: str, body: s.DeploymentRunRequest, orch: Orch) -> Response:
     """Create a Scheduled run and queue it; parameters are checked before anything is written."""
-    made, effects = await orch.in_thread(_create, orch, ref, body, None)
-    await queue_sync.apply(orch, effects[0])
-    return documents.flow_run_of(made[0])
+    return _created(documents.new_flow_run_json(await single_creates.create_run(orch, ref, body)))
+
+
+def _created(content: bytes) -> Response:
+    """201 with JSON encoded already (FastAPI would validate every document again)."""
+    return Response(content, status_code=201, media_type="application/json")
 
 
 def _create(
     orch: Orchestrator,
     ref: str,
-    body: s.DeploymentRunRequest,
+    body: s.DeploymentRunBulk,
     parameter_sets: list[dict[str, Any]] | None,
 ) -> tuple[list[dict[str, Any]], list[runs.QueueEffect]]:
     """Check in a read session, then write: the writer's lock (SQLite) is held only for
     the inserts, not for the deployment's read and the parameters' checks."""
     with orch.db.read() as session:
-        dep, merged = _runnable(session, ref, body, parameter_sets)
-    if parameter_sets is None and isinstance(body, s.DeploymentRunBulk):
+        dep = get_deployment(session, ref)
+        merged = run_creation.checked_parameters(dep, body, parameter_sets)
+    if parameter_sets is None:
         merged = merged * body.count
     try:
         with orch.db.session() as session:
-            made = run_creation.insert_runs(
-                session,
-                dep,
-                merged,
-                job_variables=body.job_variables,
-                scheduled_time=body.scheduled_time,
-                name=body.name,
-                priority=body.priority,
-                now=datetime.now(UTC),
-            )
+            made = run_creation.insert_requested(session, dep, body, merged, datetime.now(UTC))
     except IntegrityError as exc:  # deleted since it was read
         raise NotFound(f"deployment {ref!r} not found") from exc
     return made, run_creation.enqueue_effects(dep, made)
-
-
-def _runnable(
-    session: Session,
-    ref: str,
-    body: s.DeploymentRunRequest,
-    parameter_sets: list[dict[str, Any]] | None,
-) -> tuple[m.Deployment, list[dict[str, Any]]]:
-    """The deployment and each run's parameters (one set when ``parameter_sets`` is None),
-    all checked: 422 before any write, naming the set's index and the parameter."""
-    dep = get_deployment(session, ref)
-    base = {**dep.parameters, **body.parameters}
-    if parameter_sets is None:
-        check_parameters(dep.parameter_schema, base)
-        merged = [base]
-    else:
-        merged = [{**base, **one} for one in parameter_sets]
-        check_parameter_sets(dep.parameter_schema, merged)
-    template = dep.queue.pool.base_job_template
-    merge_variables(template, dep.job_variables, body.job_variables, complete=True)
-    return dep, merged

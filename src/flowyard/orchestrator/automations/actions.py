@@ -44,7 +44,7 @@ from flowyard.errors import (
     QueueUnavailable,
 )
 from flowyard.events.schemas import RESOURCE_ID, RESOURCE_ROLE
-from flowyard.orchestrator import events
+from flowyard.orchestrator import events, single_creates
 from flowyard.orchestrator.api import deployments, flow_runs, pools
 from flowyard.orchestrator.api.blocks import fernet_of
 from flowyard.orchestrator.automations import targets, templates
@@ -287,8 +287,12 @@ def run_deployment(attempt: Attempt) -> dict[str, Any]:
         parameters=templates.render_value(action.parameters, attempt.values, "parameters"),
         job_variables=templates.render_value(action.job_variables, attempt.values, "job_variables"),
     )
-    run = attempt.call(lambda: deployments.run_deployment(ref, body, attempt.orch))
-    return {"deployment_id": run.deployment_id, "flow_run_id": run.id, "flow_run_name": run.name}
+    run = attempt.call(lambda: single_creates.create_run(attempt.orch, ref, body))
+    return {
+        "deployment_id": run["deployment_id"],
+        "flow_run_id": run["id"],
+        "flow_run_name": run["name"],
+    }
 
 
 def set_deployment_paused(paused: bool) -> Callable[[Attempt], dict[str, Any]]:
