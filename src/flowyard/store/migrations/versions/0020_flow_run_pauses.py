@@ -4,15 +4,15 @@ input each pause was resumed with.
 
 A nullable column without a default: on PostgreSQL adding it rewrites nothing.
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0020
+Revises: 0019
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
