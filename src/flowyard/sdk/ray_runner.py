@@ -13,12 +13,14 @@ its Ray worker with the flow run's own token. Ray is imported only when a runner
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from flowyard.sdk.remote_launcher import EngineFuture, RemoteLauncher
+from flowyard.sdk.remote_launcher import RemoteLauncher
 from flowyard.sdk.remote_runs import (
     LARGE_RESULT_BYTES,
     RemoteCall,
+    RemoteOutcome,
     check_result_limit,
     run_remote,
 )
@@ -113,9 +115,17 @@ class RayLauncher(RemoteLauncher):
 
     engine_name = "Ray"
 
-    def _send(self, call: RemoteCall) -> tuple[Any, EngineFuture]:
-        ref = _remote().options(name=call.task_run_name).remote(call)
-        return ref, ref.future()
+    def _send(self, calls: list[RemoteCall]) -> list[Any]:
+        remote = _remote()
+        return [remote.options(name=call.task_run_name).remote(call) for call in calls]
+
+    def _watch(self, handle: Any, ended: Callable[[], None]) -> None:
+        handle.future().add_done_callback(lambda _: ended())
+
+    def _gather(self, handles: list[Any]) -> list[RemoteOutcome]:
+        import ray
+
+        return list(ray.get(handles))
 
     def _cancel(self, handles: list[Any]) -> None:
         import ray
@@ -124,4 +134,5 @@ class RayLauncher(RemoteLauncher):
             ray.cancel(ref, force=True)
 
     def shutdown(self) -> None:
+        self._close()
         _connection.release()

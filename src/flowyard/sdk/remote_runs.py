@@ -23,10 +23,12 @@ import pickle
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from flowyard.sdk.context import FlowRunContext, flow_run_scope, get_task_run_context
+from flowyard.sdk.remote_parcels import Parcel
 from flowyard.sdk.task_engine import TaskRunEngine
 from flowyard.sdk.task_inputs import PARENTS, TaskInputs
 from flowyard.states import State
@@ -85,8 +87,7 @@ def check_result_limit(limit: int) -> int:
 class RemoteCall:
     """One task run, ready to run anywhere: its inputs resolved, its identity fixed."""
 
-    access: RunAccess
-    task: Task[..., Any]
+    parcel: Parcel  # the task, its access, its result storage: shared, pickled once
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     task_run_id: str
@@ -94,7 +95,6 @@ class RemoteCall:
     tags: frozenset[str]
     task_inputs: TaskInputs
     log_prints: bool = False  # the flow's ``log_prints``, for a task that does not say
-    large_results: LargeResults | None = None
 
 
 class RunTokens:
@@ -130,7 +130,7 @@ def access_for(flow_run: FlowRunContext, tokens: RunTokens) -> RunAccess:
 
 
 def prepare(
-    engine: TaskRunEngine, context: contextvars.Context, access: RunAccess
+    engine: TaskRunEngine, context: contextvars.Context, parcels: Callable[[Task[..., Any]], Parcel]
 ) -> RemoteCall | None:
     """The call to send, its inputs resolved here; None when an upstream did not complete
     (the run then ends NotReady where it is, without travelling)."""
@@ -145,8 +145,7 @@ def prepare(
 
     flow_tags = engine.flow_run.tags if engine.flow_run is not None else frozenset()
     return RemoteCall(
-        access=access,
-        task=engine.task,
+        parcel=parcels(engine.task),
         args=tuple(engine.args),
         kwargs=dict(engine.kwargs),
         task_run_id=engine.context.task_run_id or str(uuid.uuid4()),
@@ -231,10 +230,10 @@ class CarriedLogs:
 def run_remote(call: RemoteCall) -> RemoteOutcome:
     """Run ``call`` to its final state in this process, as its flow run; its records and
     logs come back with the state."""
-    access = call.access
+    access = call.parcel.access
     client = _client(access)
     context, logs = _context(access, client, call.tags)
-    engine = _RemoteEngine(call.task, call.args, call.kwargs, flow_run=context)
+    engine = _RemoteEngine(call.parcel.task, call.args, call.kwargs, flow_run=context)
     engine.given_inputs, engine.flow_log_prints = call.task_inputs, call.log_prints
     engine.context.task_run_id = call.task_run_id
     engine.context.task_run_name = engine.default_name = call.task_run_name
@@ -296,7 +295,7 @@ SMALL = (int, float, bool, type(None))
 def _store_large(call: RemoteCall, state: State[Any]) -> str | None:
     """Write a completed run's result to the flow's result storage when it is too large to
     travel back (its state then travels without it); the key, or None."""
-    large = call.large_results
+    large = call.parcel.large_results
     if large is None or not state.is_completed() or isinstance(state.data, SMALL):
         return None
     try:
