@@ -15,10 +15,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from flowyard.sdk.remote_launcher import RemoteLauncher
+from flowyard.sdk.remote_launcher import RemoteLauncher, Waiting
 from flowyard.sdk.remote_runs import (
     LARGE_RESULT_BYTES,
-    RemoteCall,
     RemoteOutcome,
     check_result_limit,
     run_remote,
@@ -127,7 +126,8 @@ class DaskLauncher(RemoteLauncher):
         self._temporary = temporary
         super().__init__(flow_run, large_result_bytes)
 
-    def _send(self, calls: list[RemoteCall]) -> list[Any]:
+    def _send(self, batch: list[Waiting]) -> list[Any]:
+        calls = [waiting.call for waiting in batch]
         keys = [f"{call.task_run_name}-{call.task_run_id}" for call in calls]
         return list(self.client.map(run_remote, calls, key=keys, pure=False))
 

@@ -38,12 +38,13 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class _Waiting:
+class Waiting:
     """A task run sent (or to send) to the engine, and what to settle when it ends."""
 
     call: RemoteCall
     engine: TaskRunEngine
     done: cf.Future[State[Any]]
+    options: dict[str, Any]  # the engine's options for this one (Ray's ``remote_options``)
     handle: Any = None  # the engine's (kept while it runs: to cancel it, to read it)
 
 
@@ -64,8 +65,8 @@ class RemoteLauncher:
         self._parcels = Parcels()
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._outbox: list[_Waiting] = []
-        self._running: dict[str, _Waiting] = {}  # task run id -> sent, not yet read
+        self._outbox: list[Waiting] = []
+        self._running: dict[str, Waiting] = {}  # task run id -> sent, not yet read
         self._ended: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._cancelled = self._closed = False
         self._threads = [
@@ -75,9 +76,13 @@ class RemoteLauncher:
         for thread in self._threads:
             thread.start()
 
-    def _send(self, calls: list[RemoteCall]) -> list[Any]:
-        """Start ``calls`` on the engine: a handle for each."""
+    def _send(self, batch: list[Waiting]) -> list[Any]:
+        """Start these calls on the engine: a handle for each."""
         raise NotImplementedError
+
+    def _options(self, context: contextvars.Context) -> dict[str, Any]:
+        """The engine's options for a task run submitted in ``context`` (none here)."""
+        return {}
 
     def _watch(self, handle: Any, ended: Callable[[], None]) -> None:
         """Call ``ended()`` (from any thread) once the engine task of ``handle`` has ended."""
@@ -101,7 +106,7 @@ class RemoteLauncher:
         if self._flow_run.reporter.records and engine.context.task_run_id:
             context.run(engine._record, Pending())  # in the API while it waits or runs
         with self._wake:
-            self._outbox.append(_Waiting(call, engine, done))
+            self._outbox.append(Waiting(call, engine, done, self._options(context)))
             self._wake.notify()
         return done
 
@@ -120,9 +125,9 @@ class RemoteLauncher:
             else:
                 self._send_batch(batch)
 
-    def _send_batch(self, batch: list[_Waiting]) -> None:
+    def _send_batch(self, batch: list[Waiting]) -> None:
         try:
-            handles = self._send([waiting.call for waiting in batch])
+            handles = self._send(batch)
         except Exception:  # noqa: BLE001 - one of them cannot be sent: find which
             handles = [self._send_one(waiting) for waiting in batch]
         sent = [(w, h) for w, h in zip(batch, handles, strict=True) if h is not None]
@@ -137,9 +142,9 @@ class RemoteLauncher:
             run_id = waiting.call.task_run_id
             self._watch(handle, lambda run_id=run_id: self._ended.put(run_id))  # type: ignore[misc]
 
-    def _send_one(self, waiting: _Waiting) -> Any:
+    def _send_one(self, waiting: Waiting) -> Any:
         try:
-            return self._send([waiting.call])[0]
+            return self._send([waiting])[0]
         except Exception as exc:  # noqa: BLE001 - an argument that cannot be pickled...
             message = f"it could not be sent to {self.engine_name}: {type(exc).__name__}: {exc}"
             self._end(waiting, Crashed(data=exc, message=message))
@@ -157,7 +162,7 @@ class RemoteLauncher:
             if ended:
                 self._read(ended)
 
-    def _read(self, ended: list[_Waiting]) -> None:
+    def _read(self, ended: list[Waiting]) -> None:
         """Settle these ended runs, their outcomes gathered at once (one by one if one of
         their engine tasks failed)."""
         try:
@@ -175,7 +180,7 @@ class RemoteLauncher:
         except BaseException as exc:  # noqa: BLE001 - the engine lost it
             return exc
 
-    def _settle(self, waiting: _Waiting, outcome: RemoteOutcome | BaseException) -> None:
+    def _settle(self, waiting: Waiting, outcome: RemoteOutcome | BaseException) -> None:
         if isinstance(outcome, BaseException):  # a killed worker, a cancellation
             self._end(waiting, self._lost(outcome))
             return
@@ -186,7 +191,7 @@ class RemoteLauncher:
             self._flow_run.links.produced(run_id, state)
         waiting.done.set_result(state)
 
-    def _end(self, waiting: _Waiting, state: State[Any]) -> None:
+    def _end(self, waiting: Waiting, state: State[Any]) -> None:
         """End a run that has no outcome from the engine with ``state``, reported here."""
         waiting.engine.state = state
         waiting.engine._report(state)
