@@ -12,8 +12,8 @@ raises with the remote frames.
 
 The task run's record and its log records travel back with its state (``RemoteOutcome``)
 and the flow's process ships them with its own, in batches, as the thread runner does:
-a short task run costs the worker no request to the API. The price: a task run's logs
-reach the API when it ends, not while it runs.
+a short task run costs the worker no request to the API. The logs of a run that lasts
+are shipped from the worker while it runs (``remote_logs``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from flowyard.sdk.context import FlowRunContext, flow_run_scope, get_task_run_context
+from flowyard.sdk.remote_logs import CarriedLogs
 from flowyard.sdk.remote_parcels import Parcel
 from flowyard.sdk.task_engine import TaskRunEngine
 from flowyard.sdk.task_inputs import PARENTS, TaskInputs
@@ -214,19 +215,6 @@ class CarriedReporter:
         return True
 
 
-class CarriedLogs:
-    """Keeps a remote task run's log records, to travel back with its state (the part of
-    ``LogShipper`` the run logger uses)."""
-
-    def __init__(self) -> None:
-        self.kept: list[LogCreate] = []
-        self._lock = threading.Lock()  # a task may log from threads of its own
-
-    def put(self, document: LogCreate) -> None:
-        with self._lock:
-            self.kept.append(document)
-
-
 def run_remote(call: RemoteCall) -> RemoteOutcome:
     """Run ``call`` to its final state in this process, as its flow run; its records and
     logs come back with the state."""
@@ -237,13 +225,15 @@ def run_remote(call: RemoteCall) -> RemoteOutcome:
     engine.given_inputs, engine.flow_log_prints = call.task_inputs, call.log_prints
     engine.context.task_run_id = call.task_run_id
     engine.context.task_run_name = engine.default_name = call.task_run_name
-    with flow_run_scope(context):
-        state = engine.run()
+    try:
+        with flow_run_scope(context):
+            state = engine.run()
+    finally:
+        kept_logs = logs.end() if logs is not None else []
     outcome = RemoteOutcome(_portable(state), stored_as=_store_large(call, state))
     if isinstance(context.reporter, CarriedReporter):
         outcome.records = list(context.reporter.kept.values())
-    if logs is not None:
-        outcome.logs = logs.kept
+    outcome.logs = kept_logs
     return outcome
 
 
@@ -275,7 +265,7 @@ def _context(
 ) -> tuple[FlowRunContext, CarriedLogs | None]:
     from flowyard.sdk.reporter import LocalReporter
 
-    logs = CarriedLogs() if client is not None else None
+    logs = CarriedLogs(client) if client is not None else None
     context = FlowRunContext(
         flow_run_id=access.flow_run_id,
         flow_run_name=access.flow_run_name,
