@@ -172,7 +172,12 @@ class RemoteLauncher:
         except BaseException:  # noqa: BLE001 - read each: the others' outcomes are there
             outcomes = [self._gather_one(waiting.handle) for waiting in ended]
         for waiting, outcome in zip(ended, outcomes, strict=True):
-            self._settle(waiting, outcome)
+            try:
+                self._settle(waiting, outcome)
+            except Exception as exc:  # noqa: BLE001 - never a run left waiting forever
+                if not waiting.done.done():
+                    message = f"its outcome could not be settled: {type(exc).__name__}: {exc}"
+                    waiting.done.set_result(Crashed(data=exc, message=message))
 
     def _gather_one(self, handle: Any) -> RemoteOutcome | BaseException:
         try:

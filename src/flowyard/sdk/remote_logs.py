@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from flowyard.schemas import LogCreate
 
 LIVE_AFTER_SECONDS = 2.0
+FLUSH_SECONDS = 30.0
 KEPT_SHIPPERS = 8  # one per flow run (per token) served at a time
 
 
@@ -50,10 +51,14 @@ class CarriedLogs:
             shipper.put(document)
 
     def end(self) -> list[LogCreate]:
-        """The records to travel back with the final state (the others were shipped)."""
+        """The records to travel back with the final state, the others shipped by now
+        (the run's token may write nothing once its flow run is final)."""
         _live.forget(self)
         with self._lock:
-            return self.kept
+            live, kept = self._live, self.kept
+        if live is not None:
+            live.flush(FLUSH_SECONDS)
+        return kept
 
 
 class _Live:

@@ -73,6 +73,7 @@ class Parcels:
     ) -> Parcel:
         with self._lock:
             parcel = self._made.get(id(task))
-            if parcel is None or parcel.task is not task or parcel.access != access:
+            # the rest of the access is the flow run's (its parameters: not compared each time)
+            if parcel is None or parcel.task is not task or parcel.access.token != access.token:
                 parcel = self._made[id(task)] = Parcel(task, access, large_results)
             return parcel
