@@ -131,6 +131,7 @@ def main() -> None:
     counts = {"io_10ms": args.tasks, "cpu_100ms": args.cpu_tasks}
     figures: dict[str, Any] = {"tasks": args.tasks, "cpu_tasks": args.cpu_tasks}
     figures |= {name: {} for name, _, _ in WORKLOADS}
+    load_before = os.getloadavg()  # the machine may be shared: say how loaded it was
     with embedded_server() as (server, _):
         os.environ["FLOWYARD_API_URL"] = server.url
         if "threads" in engines:
@@ -143,6 +144,7 @@ def main() -> None:
             on_ray(figures, counts, args.ray_cpus)
     if args.prefect_python:
         figures["prefect"] = on_prefect(args, counts)
+    figures["load_average"] = {"before": load_before, "after": os.getloadavg()}
     write_results("task_runners_prefect" if args.prefect_only else "task_runners", figures)
 
 

@@ -376,6 +376,70 @@ def _logs(api: FlowyardClient, run_id: str, text: str) -> list:
     return [log for log in api.read_logs(run_id) if text in log.message]
 
 
+class Counted:
+    """Counts, in each process, how often it is pickled and unpickled."""
+
+    pickled = 0
+    unpickled = 0
+
+    def __init__(self, made_by_pickle: bool = False) -> None:
+        if made_by_pickle:
+            Counted.unpickled += 1
+
+    def __reduce__(self) -> tuple[type, tuple[bool]]:
+        Counted.pickled += 1
+        return (Counted, (True,))
+
+
+def test_a_mapped_task_is_pickled_once_per_flow_run_and_unpickled_once_per_worker(api, runner):
+    """The task (here with an object in its closure, so pickled by value) travels with
+    each of 30 task runs but is pickled once in the flow's process, and each worker
+    process unpickles it once, however many of the runs it executes."""
+    counted = Counted()
+
+    @task
+    def unpickled_here(n: int) -> int:
+        assert counted is not None
+        return Counted.unpickled
+
+    @flow(task_runner=runner)
+    def program() -> list[int]:
+        return unpickled_here.map(range(30)).result()
+
+    before = Counted.pickled
+    seen = program()
+    assert Counted.pickled - before == 1
+    assert set(seen) == {1}
+
+
+@task
+def logs_then_waits(marker: str) -> str:
+    get_run_logger().info("halfway through a long task")
+    wait_until(Path(marker).exists, timeout=90)
+    get_run_logger().info("the long task is done")
+    return "done"
+
+
+def test_a_long_task_runs_logs_reach_the_api_while_it_runs(api, runner, tmp_path):
+    """A task run still running after a moment ships its logs from the worker: the flow
+    sees its first line in the API before it lets the task finish; no line is doubled."""
+    marker = tmp_path / "go"
+
+    @flow(task_runner=runner)
+    def program() -> tuple[str, str]:
+        future = logs_then_waits.submit(str(marker))
+        run_id = current_flow_run.id
+        wait_until(lambda: _logs(api, run_id, "halfway through"), timeout=60)
+        marker.touch()
+        return run_id, future.result()
+
+    run_id, value = program()
+    assert value == "done"
+    assert len(_logs(api, run_id, "halfway through")) == 1
+    wait_until(lambda: _logs(api, run_id, "the long task is done"), timeout=30)
+    assert len(_logs(api, run_id, "the long task is done")) == 1
+
+
 ENGINE_FLOWS = """
 import json
 import json

@@ -30,12 +30,13 @@ from flowyard.runtime import flow_run as current_flow_run
 from flowyard.sdk import result_records
 from flowyard.sdk.context import FlowRunContext, TaskRunContext
 from flowyard.sdk.termination import RunCancelled
-from flowyard.task_runners import RayTaskRunner, ThreadPoolTaskRunner
+from flowyard.task_runners import RayTaskRunner, ThreadPoolTaskRunner, remote_options
 
 ray = pytest.importorskip("ray")
 
 ADMIN = "admin-secret-for-ray-tests-0123456789"
 OBJECT_STORE_BYTES = 80 * 1024 * 1024
+GADGET = "flowyard-gadget"
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,7 @@ def local_ray() -> Iterator[object]:
     """One local Ray instance for the module; the runner uses this process's connection."""
     info = ray.init(
         num_cpus=2,
+        resources={GADGET: 2},  # a custom resource for remote_options to ask for
         object_store_memory=OBJECT_STORE_BYTES,
         include_dashboard=False,
         log_to_driver=False,
@@ -245,6 +247,57 @@ def test_a_worker_killed_mid_task_runs_the_task_again(api, runner, tmp_path):
     assert second not in (first, -1)
     [record] = api.list_task_runs(run_id)
     assert (record.name, record.state_type.value) == ("outlives_its_worker-0", "COMPLETED")
+
+
+@task
+def dies_with_its_worker() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_task_whose_worker_dies_past_max_retries_crashes_saying_so(api, runner):
+    """A task run that kills every Ray worker running it (Ray's max_retries=1 here: two
+    deaths) ends Crashed with Ray's reason, in the API too; the flow run goes on."""
+
+    @flow(task_runner=runner)
+    def program() -> tuple[str, str, str]:
+        with remote_options(max_retries=1):
+            future = dies_with_its_worker.submit()
+        future.wait(timeout=120)
+        return current_flow_run.id, future.state.type.value, future.state.message or ""
+
+    run_id, state_type, message = program()
+    assert state_type == "CRASHED"
+    assert "the Ray task of this task run failed: WorkerCrashedError" in message
+    [record] = api.list_task_runs(run_id)
+    assert record.state_type.value == "CRASHED"
+
+
+@task
+def ray_resources(n: int = 0) -> dict[str, float]:
+    return dict(ray.get_runtime_context().get_assigned_resources())
+
+
+def test_remote_options_give_task_runs_rays_resources(api, runner):
+    """Prefect-ray's remote_options: the task runs submitted inside ask Ray for those
+    resources (a custom one, fractional CPUs); an inner one adds to the outer one; outside
+    a task run gets Ray's default; a misspelt option fails at the ``with``."""
+
+    @flow(task_runner=runner)
+    def program() -> list[dict[str, float]]:
+        with remote_options(num_cpus=0.5, resources={GADGET: 1}):
+            outer = ray_resources.submit()
+            with remote_options(num_cpus=0.25):
+                inner = ray_resources.map([1, 2])
+        plain = ray_resources.submit()
+        return [outer.result(), *inner.result(), plain.result()]
+
+    outer, inner, other_inner, plain = program()
+    assert outer == {"CPU": 0.5, GADGET: 1.0}
+    assert inner == other_inner == {"CPU": 0.25, GADGET: 1.0}
+    assert plain == {"CPU": 1.0}
+    with pytest.raises(ValueError, match="Invalid option keyword num_cpuz"):
+        with remote_options(num_cpuz=1):
+            pass
 
 
 @task

@@ -11,14 +11,14 @@ the flow run's own token. Dask is imported only when a runner is made (``flowyar
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from flowyard.sdk.remote_launcher import EngineFuture, RemoteLauncher
+from flowyard.sdk.remote_launcher import RemoteLauncher, Waiting
 from flowyard.sdk.remote_runs import (
     LARGE_RESULT_BYTES,
-    RemoteCall,
+    RemoteOutcome,
     check_result_limit,
     run_remote,
 )
@@ -122,19 +122,26 @@ class DaskLauncher(RemoteLauncher):
     def __init__(
         self, client: Client, flow_run: FlowRunContext, temporary: Any, large_result_bytes: int
     ) -> None:
-        super().__init__(flow_run, large_result_bytes)
         self.client = client
         self._temporary = temporary
+        super().__init__(flow_run, large_result_bytes)
 
-    def _send(self, call: RemoteCall) -> tuple[Any, EngineFuture]:
-        key = f"{call.task_run_name}-{call.task_run_id}"
-        remote = self.client.submit(run_remote, call, key=key, pure=False)
-        return remote, remote  # a Dask future dropped is a Dask task cancelled: kept
+    def _send(self, batch: list[Waiting]) -> list[Any]:
+        calls = [waiting.call for waiting in batch]
+        keys = [f"{call.task_run_name}-{call.task_run_id}" for call in calls]
+        return list(self.client.map(run_remote, calls, key=keys, pure=False))
+
+    def _watch(self, handle: Any, ended: Callable[[], None]) -> None:
+        handle.add_done_callback(lambda _: ended())
+
+    def _gather(self, handles: list[Any]) -> list[RemoteOutcome]:
+        return list(self.client.gather(handles))
 
     def _cancel(self, handles: list[Any]) -> None:
         self.client.cancel(handles, force=True)
 
     def shutdown(self) -> None:
+        self._close()
         self.client.close()
         if self._temporary is not None:
             self._temporary.close()

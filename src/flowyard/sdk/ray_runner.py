@@ -12,13 +12,17 @@ its Ray worker with the flow run's own token. Ray is imported only when a runner
 
 from __future__ import annotations
 
+import contextvars
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from flowyard.sdk.remote_launcher import EngineFuture, RemoteLauncher
+from flowyard.sdk.remote_launcher import RemoteLauncher, Waiting
 from flowyard.sdk.remote_runs import (
     LARGE_RESULT_BYTES,
-    RemoteCall,
+    RemoteOutcome,
     check_result_limit,
     run_remote,
 )
@@ -94,6 +98,25 @@ class _Connection:
                 ray.shutdown()
 
 
+_remote_options: ContextVar[dict[str, Any] | None] = ContextVar("ray_options", default=None)
+
+
+@contextmanager
+def remote_options(**options: Any) -> Iterator[None]:
+    """Ray's options for the task runs submitted inside (``prefect_ray.context``'s):
+    ``num_cpus``, ``num_gpus``, ``resources``, ``memory``, ``max_retries``, … — any of
+    ``ray.remote``'s. An inner one adds to (and overrides) the outer one's. Ray checks
+    them here, so that a misspelt option fails at the ``with``, not in a task run."""
+    _require_ray()
+    merged = {**(_remote_options.get() or {}), **options}
+    _remote().options(**merged)  # Ray's own check: ValueError naming what is wrong
+    token = _remote_options.set(merged)
+    try:
+        yield
+    finally:
+        _remote_options.reset(token)
+
+
 _connection = _Connection()
 _remote_run: Any = None
 
@@ -113,9 +136,25 @@ class RayLauncher(RemoteLauncher):
 
     engine_name = "Ray"
 
-    def _send(self, call: RemoteCall) -> tuple[Any, EngineFuture]:
-        ref = _remote().options(name=call.task_run_name).remote(call)
-        return ref, ref.future()
+    def _send(self, batch: list[Waiting]) -> list[Any]:
+        remote = _remote()
+        return [
+            remote.options(**{"name": waiting.call.task_run_name, **waiting.options}).remote(
+                waiting.call
+            )
+            for waiting in batch
+        ]
+
+    def _options(self, context: contextvars.Context) -> dict[str, Any]:
+        return context.get(_remote_options) or {}
+
+    def _watch(self, handle: Any, ended: Callable[[], None]) -> None:
+        handle.future().add_done_callback(lambda _: ended())
+
+    def _gather(self, handles: list[Any]) -> list[RemoteOutcome]:
+        import ray
+
+        return list(ray.get(handles))
 
     def _cancel(self, handles: list[Any]) -> None:
         import ray
@@ -124,4 +163,5 @@ class RayLauncher(RemoteLauncher):
             ray.cancel(ref, force=True)
 
     def shutdown(self) -> None:
+        self._close()
         _connection.release()

@@ -12,8 +12,8 @@ raises with the remote frames.
 
 The task run's record and its log records travel back with its state (``RemoteOutcome``)
 and the flow's process ships them with its own, in batches, as the thread runner does:
-a short task run costs the worker no request to the API. The price: a task run's logs
-reach the API when it ends, not while it runs.
+a short task run costs the worker no request to the API. The logs of a run that lasts
+are shipped from the worker while it runs (``remote_logs``).
 """
 
 from __future__ import annotations
@@ -23,10 +23,13 @@ import pickle
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from flowyard.sdk.context import FlowRunContext, flow_run_scope, get_task_run_context
+from flowyard.sdk.remote_logs import CarriedLogs
+from flowyard.sdk.remote_parcels import Parcel
 from flowyard.sdk.task_engine import TaskRunEngine
 from flowyard.sdk.task_inputs import PARENTS, TaskInputs
 from flowyard.states import State
@@ -85,8 +88,7 @@ def check_result_limit(limit: int) -> int:
 class RemoteCall:
     """One task run, ready to run anywhere: its inputs resolved, its identity fixed."""
 
-    access: RunAccess
-    task: Task[..., Any]
+    parcel: Parcel  # the task, its access, its result storage: shared, pickled once
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     task_run_id: str
@@ -94,7 +96,6 @@ class RemoteCall:
     tags: frozenset[str]
     task_inputs: TaskInputs
     log_prints: bool = False  # the flow's ``log_prints``, for a task that does not say
-    large_results: LargeResults | None = None
 
 
 class RunTokens:
@@ -130,7 +131,7 @@ def access_for(flow_run: FlowRunContext, tokens: RunTokens) -> RunAccess:
 
 
 def prepare(
-    engine: TaskRunEngine, context: contextvars.Context, access: RunAccess
+    engine: TaskRunEngine, context: contextvars.Context, parcels: Callable[[Task[..., Any]], Parcel]
 ) -> RemoteCall | None:
     """The call to send, its inputs resolved here; None when an upstream did not complete
     (the run then ends NotReady where it is, without travelling)."""
@@ -145,8 +146,7 @@ def prepare(
 
     flow_tags = engine.flow_run.tags if engine.flow_run is not None else frozenset()
     return RemoteCall(
-        access=access,
-        task=engine.task,
+        parcel=parcels(engine.task),
         args=tuple(engine.args),
         kwargs=dict(engine.kwargs),
         task_run_id=engine.context.task_run_id or str(uuid.uuid4()),
@@ -215,36 +215,25 @@ class CarriedReporter:
         return True
 
 
-class CarriedLogs:
-    """Keeps a remote task run's log records, to travel back with its state (the part of
-    ``LogShipper`` the run logger uses)."""
-
-    def __init__(self) -> None:
-        self.kept: list[LogCreate] = []
-        self._lock = threading.Lock()  # a task may log from threads of its own
-
-    def put(self, document: LogCreate) -> None:
-        with self._lock:
-            self.kept.append(document)
-
-
 def run_remote(call: RemoteCall) -> RemoteOutcome:
     """Run ``call`` to its final state in this process, as its flow run; its records and
     logs come back with the state."""
-    access = call.access
+    access = call.parcel.access
     client = _client(access)
     context, logs = _context(access, client, call.tags)
-    engine = _RemoteEngine(call.task, call.args, call.kwargs, flow_run=context)
+    engine = _RemoteEngine(call.parcel.task, call.args, call.kwargs, flow_run=context)
     engine.given_inputs, engine.flow_log_prints = call.task_inputs, call.log_prints
     engine.context.task_run_id = call.task_run_id
     engine.context.task_run_name = engine.default_name = call.task_run_name
-    with flow_run_scope(context):
-        state = engine.run()
+    try:
+        with flow_run_scope(context):
+            state = engine.run()
+    finally:
+        kept_logs = logs.end() if logs is not None else []
     outcome = RemoteOutcome(_portable(state), stored_as=_store_large(call, state))
     if isinstance(context.reporter, CarriedReporter):
         outcome.records = list(context.reporter.kept.values())
-    if logs is not None:
-        outcome.logs = logs.kept
+    outcome.logs = kept_logs
     return outcome
 
 
@@ -276,7 +265,7 @@ def _context(
 ) -> tuple[FlowRunContext, CarriedLogs | None]:
     from flowyard.sdk.reporter import LocalReporter
 
-    logs = CarriedLogs() if client is not None else None
+    logs = CarriedLogs(client) if client is not None else None
     context = FlowRunContext(
         flow_run_id=access.flow_run_id,
         flow_run_name=access.flow_run_name,
@@ -296,7 +285,7 @@ SMALL = (int, float, bool, type(None))
 def _store_large(call: RemoteCall, state: State[Any]) -> str | None:
     """Write a completed run's result to the flow's result storage when it is too large to
     travel back (its state then travels without it); the key, or None."""
-    large = call.large_results
+    large = call.parcel.large_results
     if large is None or not state.is_completed() or isinstance(state.data, SMALL):
         return None
     try:
