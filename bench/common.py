@@ -97,7 +97,12 @@ def write_results(name: str, figures: dict[str, object]) -> Path:
     document = {
         "benchmark": name,
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            # the machine is shared: the 1, 5 and 15 minute load averages as the bench ended
+            "load_average": [round(load, 2) for load in os.getloadavg()],
+        },
         **figures,
     }
     path = RESULTS / f"{name}.json"
