@@ -97,7 +97,12 @@ def write_results(name: str, figures: dict[str, object]) -> Path:
     document = {
         "benchmark": name,
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            # the machine is shared: the 1, 5 and 15 minute load averages as the bench ended
+            "load_average": [round(load, 2) for load in os.getloadavg()],
+        },
         **figures,
     }
     path = RESULTS / f"{name}.json"
@@ -135,3 +140,23 @@ def descendants(pid: int) -> list[int]:
         found.append(current)
         stack.extend(children.get(current, []))
     return found
+
+
+def api_requests(url: str) -> dict[str, float]:
+    """The server's requests so far by route (``flowyard_api_requests_total`` of /metrics)."""
+    import httpx
+
+    counts: dict[str, float] = {}
+    prefix = 'flowyard_api_requests_total{route="'
+    for line in httpx.get(f"{url}/metrics", timeout=60).text.splitlines():
+        if line.startswith(prefix):
+            route, _, value = line[len(prefix) :].rpartition('"} ')
+            counts[route] = float(value)
+    return counts
+
+
+def requests_per_run(before: dict[str, float], after: dict[str, float], runs: int) -> dict:
+    """API requests per run between two ``api_requests`` readings: in all and by route."""
+    spent = {route: after[route] - before.get(route, 0.0) for route in after}
+    by_route = {r: round(n / runs, 2) for r, n in sorted(spent.items(), key=lambda kv: -kv[1])}
+    return {"all": round(sum(spent.values()) / runs, 2), "by_route": by_route}

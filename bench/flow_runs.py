@@ -3,7 +3,8 @@
 - one trivial run, created → Completed, 20 times one after another (target p50 ≤ 1 s);
 - 100 trivial runs created at once, one worker with ``--limit 8``: wall time until all
   are Completed (target ≤ 15 s);
-- the API's CPU per run of that batch (creation, claim, states, logs, polling included);
+- the API's CPU per run of that batch (creation, claim, states, logs, polling included),
+  and its requests per run, by route (from /metrics' ``flowyard_api_requests_total``);
 - the worker's RSS when idle, after those runs (it should stay flat), and the RSS of
   the worker's whole process tree while 8 runs are running.
 
@@ -17,10 +18,12 @@ import argparse
 import time
 
 from common import (
+    api_requests,
     cpu_seconds,
     descendants,
     embedded_server,
     make_deployment,
+    requests_per_run,
     rss_mib,
     summary,
     write_results,
@@ -79,6 +82,7 @@ def main() -> None:
 
             t0 = time.time()
             api_cpu = cpu_seconds(server.pid)
+            requests_before = api_requests(server.url)
             run_ids = [
                 api.run_deployment(dep.id, s.DeploymentRunRequest()).id for _ in range(args.runs)
             ]
@@ -86,6 +90,7 @@ def main() -> None:
             ended = wait_final(api, run_ids, timeout=600)
             wall = max(ended.values()) - t0
             api_cpu = cpu_seconds(server.pid) - api_cpu
+            requests = requests_per_run(requests_before, api_requests(server.url), args.runs)
             rss_after = rss_mib([worker.pid])
 
             held = [
@@ -114,6 +119,8 @@ def main() -> None:
                 "wall_seconds_until_all_completed": wall,
                 "runs_per_second": args.runs / wall,
                 "api_cpu_ms_per_run": api_cpu * 1000 / args.runs,
+                # the bench's own polling included (list_flow_runs until all are final)
+                "api_requests_per_run": requests,
             },
             "worker_rss_mib": {"idle": rss_idle, "after_batch": rss_after},
             "worker_tree_rss_mib_at_limit": {"processes": len(tree), "rss": rss_tree},

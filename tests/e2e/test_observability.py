@@ -33,6 +33,9 @@ def test_api_metrics_show_queues_states_and_claims(server, api, deploy, pool, st
     assert _metric(text, "flowyard_flow_runs", state="COMPLETED") >= 1
     assert _metric(text, "flowyard_claim_latency_seconds_count", pool=pool) == 1
     assert _metric(text, "flowyard_pool_slots_in_use", pool=pool) == 0
+    requests = "flowyard_api_requests_total"
+    assert _metric(text, requests, route="POST /api/work_pools/{pool_name}/claim") >= 1
+    assert _metric(text, requests, route="POST /api/flow_runs/{ref}/state") >= 2  # its engine's
 
 
 def test_worker_health_and_metrics(server, api, deploy, start_worker):

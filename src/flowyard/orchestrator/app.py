@@ -52,6 +52,7 @@ from flowyard.orchestrator.automations.action_queue import open_action_queue
 from flowyard.orchestrator.automations.action_queue import requeue_stale_once as action_sweep
 from flowyard.orchestrator.event_stream import EventStream
 from flowyard.orchestrator.limits import LimitsMiddleware
+from flowyard.orchestrator.metrics import RequestCounter
 from flowyard.orchestrator.runtime import Orchestrator
 from flowyard.orchestrator.services import materializer
 from flowyard.orchestrator.services.dispatcher import dispatch_once
@@ -190,6 +191,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     ):
         app.include_router(router)
     app.include_router(workers.router)
+    app.include_router(workers.hot_router)
     app.include_router(blocks.router)
     app.include_router(api_keys.router)
     app.include_router(concurrency_limits.router)
@@ -200,6 +202,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     app.include_router(artifacts.router)
     app.include_router(webhooks.router)
     _add_error_handlers(app)
+    app.add_middleware(RequestCounter)  # first, so innermost: the requests that reach routes
     if settings.api_key:
         install_auth(app, settings.api_key)
     ui.install(app, settings)  # after install_auth: its session gate runs first (outer)

@@ -41,6 +41,8 @@ MARK_PENDING = (
     )
 )
 
+INSERT_STATES = insert(STATES)
+
 CLAIMED = (
     select(
         RUNS,
@@ -89,9 +91,10 @@ def mark_pending(
     now = datetime.now(UTC)
     won: dict[str, Claim] = {}
     lost: list[Claim] = []
+    connection = session.connection()  # SQL core: cheaper than the ORM's execute
     for claim in claims:
         params = {"run_id": claim.run_id, "now": now, "token": claim.token, "worker": worker_name}
-        if session.execute(MARK_PENDING, params).rowcount == 1:  # type: ignore[attr-defined]
+        if connection.execute(MARK_PENDING, params).rowcount == 1:
             won[claim.run_id] = claim
         else:
             lost.append(claim)
@@ -102,8 +105,8 @@ def mark_pending(
         {"flow_run_id": run_id, "type": pending, "name": pending.display_name, "timestamp": now}
         for run_id in won
     ]
-    session.execute(insert(STATES), history)
-    rows = session.execute(CLAIMED, {"run_ids": list(won)}).mappings().all()
+    connection.execute(INSERT_STATES, history)
+    rows = connection.execute(CLAIMED, {"run_ids": list(won)}).mappings().all()
     events.flow_run_rows(session, rows, StateType.SCHEDULED.value)  # its columns: RUN_LABELS
     return [_claimed_run(session, row, won[row["id"]].token, docs) for row in rows], lost
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func, select
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flowyard.states import StateType
 from flowyard.store import models as m
@@ -69,6 +70,13 @@ class ApiMetrics:
             registry=self.registry,
         )
 
+        self.requests = Counter(
+            "flowyard_api_requests",
+            "API requests that reached a route on this process, by method and path template",
+            ("route",),
+            registry=self.registry,
+        )
+
     def observe_claim(self, pool: str, due: datetime, now: datetime) -> None:
         self.claims.labels(pool).inc()
         self.claim_latency.labels(pool).observe(max(0.0, (now - due).total_seconds()))
@@ -123,3 +131,22 @@ def _read_store(
             ).all()
         )
     return pools, by_state, late
+
+
+class RequestCounter:
+    """ASGI middleware: counts each request that reached the routes under its route's
+    template (what a run costs the API in requests: bench/flow_runs.py reads it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path_format", None) or "(no route)"
+            metrics: ApiMetrics = scope["app"].state.orchestrator.metrics
+            metrics.requests.labels(f"{scope['method']} {template}").inc()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flowyard import schemas as s
 from flowyard.errors import Conflict, NotFound
@@ -125,25 +126,30 @@ async def stored_key(orch: Orchestrator, digest: str) -> KeyInfo | None:
 def install_auth(app: FastAPI, admin_key: str) -> None:
     """Require a key or run token on every ``/api`` and ``/metrics`` request (401 without a
     valid one); ``authority.guard`` then decides what the caller may do (403 beyond it)."""
+    app.add_middleware(KeyCheck, admin_key=admin_key)
 
-    @app.middleware("http")
-    async def check_key(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        path = request.url.path
-        if not path.startswith(PROTECTED):
-            return await call_next(request)
-        if getattr(request.state, "api_key", None) is not None:  # a web UI session
-            return await call_next(request)  # (flowyard.ui.gate, which checked its CSRF token)
-        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+
+class KeyCheck:
+    """ASGI middleware: the caller of a protected path, from its bearer token, is put on the
+    request (``request.state.api_key``), or the answer is 401. Plain ASGI, not
+    ``@app.middleware``: that costs every request a task and two streams."""
+
+    def __init__(self, app: ASGIApp, admin_key: str) -> None:
+        self.app = app
+        self.admin_key = admin_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED):
+            return await self.app(scope, receive, send)
+        state = scope.setdefault("state", {})
+        if state.get("api_key") is not None:  # a web UI session
+            return await self.app(scope, receive, send)  # (flowyard.ui.gate checked its CSRF)
+        scheme, _, presented = Headers(scope=scope).get("authorization", "").partition(" ")
         info = None
         if scheme.lower() == "bearer" and presented:
-            orch = request.app.state.orchestrator
-            info = await identify(orch, presented, admin_key)
+            info = await identify(scope["app"].state.orchestrator, presented, self.admin_key)
         if info is None:
-            return JSONResponse(
-                {"detail": "missing, unknown, revoked or expired API key or run token"},
-                status_code=401,
-            )
-        request.state.api_key = info
-        return await call_next(request)
+            detail = "missing, unknown, revoked or expired API key or run token"
+            return await JSONResponse({"detail": detail}, status_code=401)(scope, receive, send)
+        state["api_key"] = info
+        await self.app(scope, receive, send)
