@@ -191,7 +191,6 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     ):
         app.include_router(router)
     app.include_router(workers.router)
-    app.include_router(workers.hot_router)
     app.include_router(blocks.router)
     app.include_router(api_keys.router)
     app.include_router(concurrency_limits.router)

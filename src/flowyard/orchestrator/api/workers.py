@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import UTC, datetime
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Request
 from sqlalchemy import select
 
 from flowyard import schemas as s
 from flowyard.errors import QueueUnavailable
 from flowyard.orchestrator import claims as claims_store
 from flowyard.orchestrator import documents, events, queue_sync, runs
-from flowyard.orchestrator.api.lean_routes import Decline, LeanRoute, answer, parsed, served_by
 from flowyard.orchestrator.api.run_tokens import issue
 from flowyard.orchestrator.lookups import get_pool
 from flowyard.orchestrator.open_claims import OpenClaim
@@ -26,34 +24,21 @@ from flowyard.states import StateType
 from flowyard.store import models as m
 
 router = APIRouter(prefix="/api", tags=["workers"])
-# claims and heartbeats: the hot routes, served lean (see lean_routes.py)
-hot_router = APIRouter(prefix="/api", tags=["workers"], route_class=LeanRoute)
 ClaimsOf = tuple[list[Claim], str]  # the runs one request claimed, and its worker
 log = structlog.get_logger()
 
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,100}$")
 IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        pattern=IDEMPOTENCY_KEY.pattern,
+        pattern=r"^[A-Za-z0-9_.:\-]{1,100}$",
         description="A claim sent again with the same key (its answer was lost) gets the "
         "runs the first was given, while they are still Pending, instead of more runs.",
     ),
 ]
 
 
-async def _claim_lean(request: Request) -> Response:
-    key = request.headers.get("idempotency-key")
-    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
-        raise Decline  # FastAPI's handler words the 422
-    body = await parsed(request, s.ClaimRequest)
-    orch: Orchestrator = request.app.state.orchestrator
-    return answer(await _claim(orch, request.path_params["pool_name"], body, request, key))
-
-
-@hot_router.post("/work_pools/{pool_name}/claim")
-@served_by(_claim_lean)
+@router.post("/work_pools/{pool_name}/claim")
 async def claim(
     pool_name: str,
     body: s.ClaimRequest,
@@ -62,16 +47,6 @@ async def claim(
     idempotency_key: IdempotencyKey = None,
 ) -> s.ClaimResponse:
     """Claim up to ``max_runs`` due runs, waiting up to ``wait`` seconds for one to appear."""
-    return await _claim(orch, pool_name, body, request, idempotency_key)
-
-
-async def _claim(
-    orch: Orchestrator,
-    pool_name: str,
-    body: s.ClaimRequest,
-    request: Request,
-    idempotency_key: str | None,
-) -> s.ClaimResponse:
     if idempotency_key is not None:
         given = await orch.queues.recall_claim(pool_name, idempotency_key)
         if given is not None:
@@ -258,25 +233,12 @@ async def _finalize(
     return won
 
 
-async def _heartbeat_lean(request: Request) -> Response:
-    body = await parsed(request, s.WorkerHeartbeat)
-    orch: Orchestrator = request.app.state.orchestrator
-    return answer(await _heartbeat(orch, request.path_params["pool_name"], body))
-
-
-@hot_router.post("/work_pools/{pool_name}/workers/heartbeat")
-@served_by(_heartbeat_lean)
+@router.post("/work_pools/{pool_name}/workers/heartbeat")
 async def heartbeat(pool_name: str, body: s.WorkerHeartbeat, orch: Orch) -> s.HeartbeatResponse:
     """Record the worker as alive, extend its runs' leases, and say which runs to kill.
 
     A beat with ``stopping`` is the worker's goodbye: it is recorded offline at once.
     """
-    return await _heartbeat(orch, pool_name, body)
-
-
-async def _heartbeat(
-    orch: Orchestrator, pool_name: str, body: s.WorkerHeartbeat
-) -> s.HeartbeatResponse:
 
     def record() -> list[str]:
         with orch.db.session() as session:
