@@ -23,7 +23,9 @@ import pytest
 
 from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
+from flowyard.store.database import Database
 from tests.e2e.conftest import FAST
+from tests.postgres import PostgresServer, fresh_database
 from tests.servers import running_server
 
 ADMIN = "admin-key-for-the-web-ui-tests-0123456789"
@@ -170,3 +172,17 @@ def events(response: httpx.Response, count: int) -> list[dict[str, str]]:
             name, _, value = line.partition(":")
             fields[name] = value.removeprefix(" ")
     return found
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated, empty store of each kind, for the tests that read the UI's queries
+    (plans, feeds) without a server; on PostgreSQL a database named after the module."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'ui.db'}")
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        db = Database(fresh_database(server, request.module.__name__.rsplit(".", 1)[-1]))
+    db.migrate()
+    yield db
+    db.dispose()

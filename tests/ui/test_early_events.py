@@ -5,32 +5,15 @@ committed last is written last, with the lower ``seq``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from flowyard.store import models as m
 from flowyard.store.database import Database
 from flowyard.ui import feeds
-from tests.postgres import PostgresServer, fresh_database
 
 NOW = datetime.now(UTC)
 SETTLED_BY = NOW - timedelta(seconds=1)
 ABOUT = m.Event.event.like("test.%")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'early.db'}")
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres_server")
-        db = Database(fresh_database(server, "early_events"))
-    db.migrate()
-    yield db
-    db.dispose()
 
 
 def _store(db: Database, seq: int, received: datetime, name: str = "test.changed") -> None:

@@ -4,7 +4,6 @@ order: the plan, not a time, is asserted (the figures are bench/ui_list.py's).""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,18 +18,6 @@ from tests.postgres import PostgresServer, fresh_database
 
 AT = datetime(2026, 11, 22, tzinfo=UTC)
 ROW = m.FlowRun(created=AT, start_time=AT, end_time=AT, id="r-5")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'plan.db'}")
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres_server")
-        db = Database(fresh_database(server, "run_pages_plan"))
-    db.migrate()
-    yield db
-    db.dispose()
 
 
 def _plan(db: Database, order: str, **query: str) -> str:
