@@ -174,6 +174,19 @@ class Drain:
                 with self._lock:
                     self.claims += [(sent, now, pool, claimed.run.id) for claimed in runs]
 
+    def figures(self, queued: int, killed: float, after: list[float]) -> dict[str, object]:
+        """A failover's figures: ``after`` holds when each claim asked for after the kill
+        was answered with runs."""
+        run_ids = [run_id for *_, run_id in self.claims]
+        return {
+            "runs_queued": queued,
+            "seconds_to_claims_again": (min(after) - killed) if after else None,
+            "runs_lost": queued - len(set(run_ids)),
+            "claimed_again": len(run_ids) - len(set(run_ids)),
+            "claim_errors_during_failover": self.errors,
+            "last_claim_error": self.last_error,
+        }
+
 
 def failover(args: argparse.Namespace) -> dict[str, object]:
     """A 3+3 cluster; while pools on every primary drain, the primary of the first dies:
@@ -196,18 +209,9 @@ def failover(args: argparse.Namespace) -> dict[str, object]:
                 doomed.kill()
             # claims asked for after the death (one already on its way may still be answered)
             after = [at for sent, at, pool, _ in drain.claims if pool == pools[0] and sent > killed]
-            run_ids = [run_id for *_, run_id in drain.claims]
     finally:
         cluster.stop()
-    queued = len(pools) * (args.runs // len(pools))
-    return {
-        "runs_queued": queued,
-        "seconds_to_claims_again": (min(after) - killed) if after else None,
-        "runs_lost": queued - len(set(run_ids)),
-        "claimed_again": len(run_ids) - len(set(run_ids)),
-        "claim_errors_during_failover": drain.errors,
-        "last_claim_error": drain.last_error,
-    }
+    return drain.figures(len(pools) * (args.runs // len(pools)), killed, after)
 
 
 def main() -> None:

@@ -42,19 +42,10 @@ def sentinel_failover(args: argparse.Namespace) -> dict[str, object]:
                 killed = time.time()
                 sentinel.primary.kill()
             after = [at for sent, at, *_ in drain.claims if sent > killed]
-            run_ids = [run_id for *_, run_id in drain.claims]
             promoted = sentinel.primary_port() == sentinel.replica.port
     finally:
         sentinel.stop()
-    return {
-        "runs_queued": queued,
-        "replica_promoted": promoted,
-        "seconds_to_claims_again": (min(after) - killed) if after else None,
-        "runs_lost": queued - len(set(run_ids)),
-        "claimed_again": len(run_ids) - len(set(run_ids)),
-        "claim_errors_during_failover": drain.errors,
-        "last_claim_error": drain.last_error,
-    }
+    return {"replica_promoted": promoted, **drain.figures(queued, killed, after)}
 
 
 def main() -> None:
