@@ -101,6 +101,10 @@ def test_run_input_is_bounded_and_only_for_runs_waiting_for_it(server, api):
         api.request("POST", f"/api/flow_runs/{_running(api)}/state", json=body)
     with pytest.raises(ApiError, match="has no pause 'nope'"):
         api.read_run_input(waiting, "nope")
+    for timeout in (False, "60", -1, 10**12):  # a pause's timeout is a number of seconds
+        body = {"type": "PAUSED", "pause": {"key": "3", "timeout_seconds": timeout}}
+        with pytest.raises(ApiError, match="timeout_seconds"):
+            api.request("POST", f"/api/flow_runs/{_running(api)}/state", json=body)
 
     big = CliRunner().invoke(
         cli,

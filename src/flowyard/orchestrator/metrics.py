@@ -148,5 +148,6 @@ class RequestCounter:
         finally:
             route = scope.get("route")
             template = getattr(route, "path_format", None) or "(no route)"
-            metrics: ApiMetrics = scope["app"].state.orchestrator.metrics
-            metrics.requests.labels(f"{scope['method']} {template}").inc()
+            orch = getattr(scope["app"].state, "orchestrator", None)  # None before startup
+            if orch is not None:
+                orch.metrics.requests.labels(f"{scope['method']} {template}").inc()

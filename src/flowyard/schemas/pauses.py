@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
-from flowyard.schemas.base import Bool, Doc, JsonObject, Label
+from flowyard.schemas.base import Bool, Doc, Float, JsonObject, Label
 
 MAX_RUN_INPUT_BYTES = 64 * 1024
 """The largest input schema, and the largest input, one pause takes (as JSON)."""
@@ -36,7 +36,7 @@ class PauseRequest(Doc):
         default=False,
         description="a suspension: the run's process exits, and a resume schedules it again",
     )
-    timeout_seconds: Annotated[float, Field(ge=0, le=10 * 365 * 86400)] | None = None
+    timeout_seconds: Annotated[Float, Field(ge=0, le=10 * 365 * 86400)] | None = None
     input_schema: RunInputJson | None = Field(
         default=None, description="the JSON schema a resume's run_input must satisfy"
     )
