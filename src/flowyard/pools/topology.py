@@ -95,17 +95,7 @@ def _host_port(text: str) -> tuple[str, int]:
 
 def sentinel_primary(where: Where, **options: Any) -> aioredis.Redis:
     """A client of the primary the Sentinels name now, and again after each failover."""
-    timeouts = {k: v for k, v in options.items() if k.startswith("socket_")}
-    sentinel = Sentinel(list(where.sentinels), sentinel_kwargs=timeouts)
-    primary: aioredis.Redis = sentinel.master_for(
-        where.service,
-        redis_class=aioredis.Redis,
-        db=where.db,
-        password=where.password,
-        username=where.username,
-        ssl=where.tls,
-        **options,
-    )
+    primary: aioredis.Redis = _primary_of(Sentinel, where, redis_class=aioredis.Redis, **options)
     return primary
 
 
@@ -117,9 +107,16 @@ def sync_client(url: str, **options: Any) -> redis.Redis:
         raise InvalidInput("a synchronous client of one server was asked for a Redis Cluster")
     if where.kind == "single":
         return redis.Redis.from_url(url, **options)
+    primary: redis.Redis = _primary_of(SyncSentinel, where, **options)
+    return primary
+
+
+def _primary_of(sentinel_class: Any, where: Where, **options: Any) -> Any:
+    """``where``'s primary through its Sentinels (asyncio's or the synchronous client's),
+    the Sentinels asked with the same socket timeouts as the primary."""
     timeouts = {k: v for k, v in options.items() if k.startswith("socket_")}
-    sentinel = SyncSentinel(list(where.sentinels), sentinel_kwargs=timeouts)
-    primary: redis.Redis = sentinel.master_for(
+    sentinel = sentinel_class(list(where.sentinels), sentinel_kwargs=timeouts)
+    return sentinel.master_for(
         where.service,
         db=where.db,
         password=where.password,
@@ -127,4 +124,3 @@ def sync_client(url: str, **options: Any) -> redis.Redis:
         ssl=where.tls,
         **options,
     )
-    return primary
