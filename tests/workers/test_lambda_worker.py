@@ -220,13 +220,14 @@ class TestLambdaRuns:
         assert "RUNNING" in history, history
         assert "heartbeat" in (done.state.message or ""), done.state.message
 
-    def test_a_cancelled_run_is_stopped_by_its_engine_at_its_next_heartbeat(
+    def test_a_cancelled_run_is_stopped_by_its_own_engine(
         self,
         api: FlowyardClient,
         deploy_lambda: Deploy,
         start_lambda_worker: StartWorker,
     ):
-        """The worker cannot stop an invocation: the engine sees Cancelling and stops itself."""
+        """The worker cannot stop an invocation: the engine sees Cancelling, waits for a worker
+        that cannot answer, and stops itself."""
         dep = deploy_lambda("sleeps")
         start_lambda_worker()
         run = api.run_deployment(dep.id, s.DeploymentRunRequest())

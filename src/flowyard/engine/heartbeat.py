@@ -6,11 +6,14 @@ is Crashed only when the engine itself goes quiet; it beats through a flow retry
 (AwaitingRetry) too. The answer says when to stop: the run is being cancelled (and no
 worker is left to kill it), or it was claimed again.
 
-A cancelled run is stopped gracefully when the engine can (``stop_gracefully``: SIGTERM
-to its process group, so the flow unwinds, its ``on_cancellation`` hooks run and the
-engine reports Cancelled); if the engine is still there ``grace_seconds`` later, or for a
-run claimed again, the heartbeat reports Cancelled when cancelling and kills the whole
-process group.
+A worker that started the run stops it when it is cancelled (its own cancel watch reads
+the state every second); the engine waits ``worker_patience`` seconds for that before
+stopping the run itself, so a cancel reads "the engine stopped the flow" when a worker
+was there to do it. The engine stops a cancelled run gracefully when it can
+(``stop_gracefully``: SIGTERM to its process group, so the flow unwinds, its
+``on_cancellation`` hooks run and the engine reports Cancelled); if the engine is still
+there ``grace_seconds`` later, or for a run claimed again, the heartbeat reports
+Cancelled when cancelling and kills the whole process group.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ log = structlog.get_logger()
 
 SELF_CANCELLED = "cancelled by request; no worker answered, so the engine stopped itself"
 STOP_GRACE_SECONDS = 30.0
+WORKER_PATIENCE_SECONDS = 5.0
 CANCEL_STATES = (StateType.CANCELLING, StateType.CANCELLED)
 
 
@@ -45,12 +49,14 @@ class RunHeartbeat:
         *,
         stop_gracefully: Callable[[str], bool] | None = None,
         grace_seconds: float = STOP_GRACE_SECONDS,
+        worker_patience: float = WORKER_PATIENCE_SECONDS,
     ) -> None:
         self.client = client
         self.run_id = run_id
         self.token = token
         self.interval = interval
         self.grace_seconds = grace_seconds
+        self.worker_patience = worker_patience
         self._stop_gracefully = stop_gracefully
         self._done = threading.Event()
         self._thread = threading.Thread(
@@ -66,6 +72,7 @@ class RunHeartbeat:
 
     def _beat(self) -> None:
         overdue_at: float | None = None  # set once a graceful stop was asked for
+        cancelling_since: float | None = None  # when a beat first heard of the cancel
         last = StateType.RUNNING
         while not self._done.wait(self.interval):
             if overdue_at is not None and time.monotonic() >= overdue_at:
@@ -82,6 +89,10 @@ class RunHeartbeat:
                 continue
             if ack.state is StateType.PAUSED:  # suspended: the engine is leaving by itself
                 continue
+            if ack.state is StateType.CANCELLING:  # the worker may be stopping it already
+                cancelling_since = cancelling_since or time.monotonic()
+                if time.monotonic() - cancelling_since < self.worker_patience:
+                    continue
             log.warning("flow_run_stopping", run_id=self.run_id, state=ack.state)
             if ack.state in CANCEL_STATES and self._request_graceful_stop():
                 overdue_at = time.monotonic() + self.grace_seconds
