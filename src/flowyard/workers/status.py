@@ -30,28 +30,21 @@ class WorkerMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self._launched = Counter(
-            "flowyard_worker_runs_launched", "Runs launched", ["pool"], registry=self.registry
+        self._launched = self._counter("flowyard_worker_runs_launched", "Runs launched")
+        self._crashed = self._counter(
+            "flowyard_worker_runs_crashed", "Runs this worker reported Crashed"
         )
-        self._crashed = Counter(
-            "flowyard_worker_runs_crashed",
-            "Runs this worker reported Crashed",
-            ["pool"],
-            registry=self.registry,
-        )
-        self._claim_errors = Counter(
-            "flowyard_worker_claim_errors", "Claims that failed", ["pool"], registry=self.registry
-        )
-        self._heartbeat_errors = Counter(
-            "flowyard_worker_heartbeat_errors",
-            "Heartbeats that failed",
-            ["pool"],
-            registry=self.registry,
+        self._claim_errors = self._counter("flowyard_worker_claim_errors", "Claims that failed")
+        self._heartbeat_errors = self._counter(
+            "flowyard_worker_heartbeat_errors", "Heartbeats that failed"
         )
         self._active = Gauge(
             "flowyard_worker_active_runs", "Runs being watched", ["pool"], registry=self.registry
         )
         self._pools: list[PoolMetrics] = []
+
+    def _counter(self, name: str, documentation: str) -> Counter:
+        return Counter(name, documentation, ["pool"], registry=self.registry)
 
     def of_pool(self, pool: str, active_runs: Callable[[], int]) -> PoolMetrics:
         """The series of one pool's worker."""
