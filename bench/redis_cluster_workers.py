@@ -216,7 +216,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=10, help="each worker's --limit (per pool)")
     parser.add_argument("--latency-runs", type=int, default=200)
     parser.add_argument("--pace", type=float, default=150.0, help="ms between due times")
-    parser.add_argument("--timeout", type=float, default=3600.0)
+    parser.add_argument("--timeout", type=float, default=7200.0, help="s to drain the runs")
     args = parser.parse_args()
     if args.workers < 1 or args.pools % args.workers:
         parser.error("--pools must be a multiple of --workers (each serves as many pools)")
