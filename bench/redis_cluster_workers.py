@@ -1,28 +1,29 @@
 """Flow runs through real workers on a 3-primary Redis Cluster against one Redis.
 
 For each topology a fresh server (SQLite) runs on it, with ``--pools`` process pools whose
-hash slots are spread over the cluster's primaries, and one ``flowyard worker start``
-process per pool (a worker serves one pool, so 8 pools take 8 workers). Each run's flow
-appends its run id to ``marks.log`` (``O_APPEND``): a run executed twice shows as a
-repeated line, a run lost as a missing one.
+hash slots are spread over the cluster's primaries, served by ``--workers`` ``flowyard
+worker start`` processes, each serving ``pools / workers`` of the pools (``--pool a --pool
+b``: one worker per pool inside the process). Each run's flow appends its run id to
+``marks.log`` (``O_APPEND``): a run executed twice shows as a repeated line, a run lost as
+a missing one.
 
 - due → claimed: ``--latency-runs`` runs, spread over the pools, fall due ``--pace`` ms
   apart while the workers wait; the latency is the run's Pending time (the claim's
   compare-and-set in the store) minus its scheduled time (or its creation, if later).
-- claims/s with 1 and with up to 10 runs per claim: ``--runs`` runs queued at once over
-  the pools, drained by workers started with ``--limit 1`` and ``--limit 10`` (a worker
-  claims as many runs as it has room for); runs claimed per second between the first and
-  the last claim, runs completed per second from the first claim to the last end.
-- runs lost and runs executed twice (both must be 0), from ``marks.log`` and each run's
-  history (one Running per run, every run Completed).
+- drain: ``--runs`` runs queued at once over the pools, drained by the workers started
+  with ``--limit`` (per pool: a worker claims as many runs as its pool has room for, up to
+  10 per claim); runs claimed per second between the first and the last claim, runs
+  completed per second from the first claim to the last end. Claims/s at 1 and at 10 runs
+  per claim, without flow processes, are ``bench/redis_cluster.py``'s.
+- runs lost and runs executed twice (both must be 0; the script fails otherwise), from
+  ``marks.log`` and each run's history (one Running per run, every run Completed).
 
-    python bench/redis_cluster_workers.py [--runs 10000] [--pools 8] [--latency-runs 200]
+    python bench/redis_cluster_workers.py [--runs 10000] [--pools 8] [--workers 4]
+        [--limit 10] [--latency-runs 200]
 
 Every run is a real flow run (an engine process from the worker's fork server), so on a
 small machine the workers' CPU, not Redis, bounds claims/s here; ``bench/redis_cluster.py``
-measures the claim path alone. The committed results are of ``--runs 300
---latency-runs 60 --pace 250`` (2 cores shared with other jobs, load average ~25-35: 10,000
-runs would have taken over an hour there).
+measures the claim path alone. 10,000 runs take about an hour on 2 cores.
 """
 
 from __future__ import annotations
@@ -77,11 +78,23 @@ def mark_deployment(api, pool: str, flows_dir: Path) -> s.Deployment:
     )
 
 
-def start_workers(server, pools: list[str], flows_dir: Path, limit: int) -> list[WorkerProcess]:
+def start_workers(server, pools: list[str], flows_dir: Path, args) -> list[WorkerProcess]:
+    """``--workers`` processes, the i-th serving every ``--workers``-th pool from i (on a
+    cluster, pools on different primaries)."""
+    options = ("--limit", str(args.limit))
     return [
-        WorkerProcess(server.url, pool, flows_dir, "--limit", str(limit), "--name", pool)
-        for pool in pools
+        WorkerProcess(server.url, pools[i :: args.workers], flows_dir, *options, "--name", f"w{i}")
+        for i in range(args.workers)
     ]
+
+
+def wait_online(api, pools: list[str]) -> None:
+    """Until every pool's worker heartbeats (each process lists one worker per pool)."""
+    deadline = time.monotonic() + 120
+    while sum(w.status == "ONLINE" for pool in pools for w in api.list_workers(pool)) < len(pools):
+        if time.monotonic() > deadline:
+            raise SystemExit("the workers did not come online within 120 s")
+        time.sleep(0.1)
 
 
 def wait_final(api, pools: list[str], count: int, timeout: float) -> list[s.FlowRun]:
@@ -144,10 +157,9 @@ def latency(server, api, deps: list[s.Deployment], flows_dir: Path, args) -> dic
 
     pools = [dep.pool_name for dep in deps]
     with ExitStack() as stack:
-        for worker in start_workers(server, pools, flows_dir, 10):
+        for worker in start_workers(server, pools, flows_dir, args):
             stack.callback(worker.stop)
-        while len(api.list_workers()) < len(pools):  # every worker up and polling
-            time.sleep(0.1)
+        wait_online(api, pools)
         start = datetime.now(UTC) + timedelta(seconds=LEAD_SECONDS + args.latency_runs * 0.3)
         for i in range(args.latency_runs):
             when = start + timedelta(milliseconds=args.pace * i)
@@ -161,22 +173,19 @@ def latency(server, api, deps: list[s.Deployment], flows_dir: Path, args) -> dic
     }
 
 
-def throughput(
-    server, api, deps: list[s.Deployment], flows_dir: Path, limit: int, args
-) -> dict[str, object]:
-    """``--runs`` runs queued at once, drained by one worker per pool with ``limit``."""
+def drain(server, api, deps: list[s.Deployment], flows_dir: Path, args) -> dict[str, object]:
+    """``--runs`` runs queued at once, drained by the ``--workers`` processes."""
     pools = [dep.pool_name for dep in deps]
     queue_runs(api, deps, args.runs)
     queued = len(deps) * (args.runs // len(deps))
     with ExitStack() as stack:
-        for worker in start_workers(server, pools, flows_dir, limit):
+        for worker in start_workers(server, pools, flows_dir, args):
             stack.callback(worker.stop)
         runs = wait_final(api, pools, queued, args.timeout)
     found = histories(server, runs)
     claimed = sorted(first(h, StateType.PENDING) for h in found)
     ended = max(h.run.end_time.timestamp() for h in found if h.run.end_time)
     return {
-        "worker_limit": limit,
         "claims_per_second": len(claimed) / max(claimed[-1] - claimed[0], 1e-9),
         "completed_per_second": len(found) / (ended - claimed[0]),
         **outcome(found, read_marks(flows_dir), queued),
@@ -188,16 +197,10 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, object]:
     with topology(name) as (env, cluster), embedded_server(env) as (server, flows_dir):
         (flows_dir / "flows.py").write_text((flows_dir / "flows.py").read_text() + MARK_FLOW)
         with server.client() as api:
-            for phase in ("latency", "limit1", "limit10"):
+            for phase, measure_phase in (("latency", latency), ("drain", drain)):
                 pools = pool_names(cluster, args.pools, phase)
                 deps = [mark_deployment(api, pool, flows_dir) for pool in pools]
-                if phase == "latency":
-                    figures[phase] = latency(server, api, deps, flows_dir, args)
-                else:
-                    limit = 1 if phase == "limit1" else 10
-                    figures[f"runs_per_claim_{limit}"] = throughput(
-                        server, api, deps, flows_dir, limit, args
-                    )
+                figures[phase] = measure_phase(server, api, deps, flows_dir, args)
         if cluster is not None:
             figures["pools_per_primary"] = dict(
                 Counter(str(cluster.node_of(f"{{{p}}}")) for p in pools)
@@ -207,12 +210,16 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=10_000, help="runs per throughput phase")
+    parser.add_argument("--runs", type=int, default=10_000, help="runs drained")
     parser.add_argument("--pools", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=4, help="worker processes")
+    parser.add_argument("--limit", type=int, default=10, help="each worker's --limit (per pool)")
     parser.add_argument("--latency-runs", type=int, default=200)
     parser.add_argument("--pace", type=float, default=150.0, help="ms between due times")
-    parser.add_argument("--timeout", type=float, default=3600.0)
+    parser.add_argument("--timeout", type=float, default=7200.0, help="s to drain the runs")
     args = parser.parse_args()
+    if args.workers < 1 or args.pools % args.workers:
+        parser.error("--pools must be a multiple of --workers (each serves as many pools)")
     load = os.getloadavg()
     figures = {name: measure(name, args) for name in ("single", "cluster")}
     write_results(
@@ -220,12 +227,24 @@ def main() -> None:
         {
             "runs": args.runs,
             "pools": args.pools,
-            "workers": args.pools,
+            "workers": args.workers,
+            "pools_per_worker": args.pools // args.workers,
+            "worker_limit_per_pool": args.limit,
             "load_average_at_start": load,
             "load_average_at_end": os.getloadavg(),
             **figures,
         },
     )
+    failures = [
+        f"{name} {phase}: {found[key]} {key}"
+        for name, phases in figures.items()
+        for phase, found in phases.items()
+        if isinstance(found, dict)
+        for key in ("runs_lost", "runs_executed_twice", "runs_with_more_than_one_running")
+        if found.get(key)
+    ]
+    if failures:
+        raise SystemExit("runs lost or run twice: " + "; ".join(failures))
 
 
 if __name__ == "__main__":

@@ -103,6 +103,22 @@ def test_worker_key_serves_its_pool_only_and_can_be_revoked(locked_server, tmp_p
     assert worker_key not in server_log and ADMIN not in server_log
 
 
+def test_a_worker_key_must_cover_every_pool_it_serves(locked_server, tmp_path):
+    """A worker started on two pools with a key scoped to one stops at start with one line
+    naming the pool, before it created either pool."""
+    created = flowyard(locked_server.url, "api-key", "create", "w3", "--pool", "one-x7", key=ADMIN)
+    key = created.stdout.strip().splitlines()[-1]
+    started = flowyard(
+        locked_server.url, "worker", "start", "--pool", "one-x7", "--pool", "two-x7", key=key
+    )
+    refusal = (
+        "Error: may not serve work pool 'two-x7': API key 'w3' may only serve the pools one-x7"
+    )
+    assert started.returncode == 1 and started.stderr.strip() == refusal, started.stderr
+    with FlowyardClient(locked_server.url, ADMIN) as admin:
+        assert {"one-x7", "two-x7"}.isdisjoint(p.name for p in admin.list_work_pools())
+
+
 def test_worker_key_cannot_manage_keys(locked_server):
     """Only the administrator manages keys: a worker key gets 403."""
     created = flowyard(locked_server.url, "api-key", "create", "w2", key=ADMIN)

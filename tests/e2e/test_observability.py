@@ -38,7 +38,7 @@ def test_api_metrics_show_queues_states_and_claims(server, api, deploy, pool, st
     assert _metric(text, requests, route="POST /api/flow_runs/{ref}/state") >= 2  # its engine's
 
 
-def test_worker_health_and_metrics(server, api, deploy, start_worker):
+def test_worker_health_and_metrics(server, api, pool, deploy, start_worker):
     """A worker's /health is 200 and its /metrics counts the runs it launched."""
     port = free_port()
     start_worker("--metrics-port", str(port))
@@ -51,14 +51,14 @@ def test_worker_health_and_metrics(server, api, deploy, start_worker):
     text = wait_until(
         lambda: (
             (t := httpx.get(f"http://127.0.0.1:{port}/metrics").text)
-            and _metric(t, "flowyard_worker_active_runs") == 0
+            and _metric(t, "flowyard_worker_active_runs", pool=pool) == 0
             and t
         ),
         timeout=30,
         message="the worker still watches the run",
     )
-    assert _metric(text, "flowyard_worker_runs_launched_total") == 1
-    assert _metric(text, "flowyard_worker_active_runs") == 0
+    assert _metric(text, "flowyard_worker_runs_launched_total", pool=pool) == 1
+    assert _metric(text, "flowyard_worker_active_runs", pool=pool) == 0
 
 
 def test_worker_health_fails_when_the_api_is_gone(tmp_path, start_worker):

@@ -40,11 +40,17 @@ def run_init(
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
 
     def run(
-        pool: str, template: dict[str, object], key: str, admin_key: str | None = None
+        pool: str,
+        template: dict[str, object],
+        key: str,
+        admin_key: str | None = None,
+        more_pools: tuple[str, ...] = (),
     ) -> subprocess.CompletedProcess[str]:
         template_file = tmp_path / "template.json"
         template_file.write_text(json.dumps(template))
         sets = {"worker.pool": pool, "baseJobTemplate.existingConfigMap": "templates"}
+        if more_pools:
+            sets["worker.pools"] = "{" + ",".join(more_pools) + "}"
         if admin_key is not None:
             sets["baseJobTemplate.adminKey.existingSecret"] = "pool-admin"
         manifests = render("flowyard-worker", "minimal-values.yaml", **sets)
@@ -120,6 +126,22 @@ def test_a_worker_key_creates_once_then_every_restart_is_a_no_op(
     after = admin.read_work_pool(pool)
     assert after.base_job_template == created.base_job_template
     assert after.base_job_template["job_configuration"]["marker"] == "first"
+
+
+def test_every_pool_of_a_worker_is_created_once(
+    run_init: Callable[..., subprocess.CompletedProcess[str]], admin: FlowyardClient
+) -> None:
+    """With worker.pools, each pool is created with the template, and a restart is a no-op."""
+    pools = (f"one-{secrets.token_hex(4)}", f"two {secrets.token_hex(4)}")  # names hold spaces
+    body = s.ApiKeyCreate(name=f"w-{secrets.token_hex(4)}", role="worker", pools=list(pools))
+    key = admin.create_api_key(body).key
+    for attempt in ("first", "second"):
+        done = run_init(pools[0], template(attempt), key, more_pools=pools[1:])
+        assert done.returncode == 0, done.stderr
+    for pool in pools:
+        assert (
+            admin.read_work_pool(pool).base_job_template["job_configuration"]["marker"] == "first"
+        )
 
 
 def test_a_refused_update_is_logged_not_fatal(

@@ -192,7 +192,7 @@ def test_base_job_template_goes_through_a_configmap(render: Render) -> None:
     init = container(deployment, "apply-base-job-template")
     script = init["args"][0]
     assert "flowyard work-pool create" in script and "flowyard work-pool update" in script
-    assert env_of(init)["POOL"] == "k8s" and env_of(init)["POOL_TYPE"] == "kubernetes"
+    assert env_of(init)["POOLS"] == "k8s" and env_of(init)["POOL_TYPE"] == "kubernetes"
     admin_ref = env_of(init)["FLOWYARD_ADMIN_API_KEY"]["secretKeyRef"]
     assert admin_ref == {"name": "flowyard-pool-admin", "key": "api-key", "optional": True}
     assert "FLOWYARD_ADMIN_API_KEY" not in env_of(worker(manifests))  # the init container's only
@@ -270,6 +270,34 @@ def test_pod_disruption_budget(render: Render) -> None:
     labels = find(manifests, "Deployment")["spec"]["template"]["metadata"]["labels"]
     assert budget["spec"]["maxUnavailable"] == 1
     assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_several_pools_are_served_by_one_worker_process(render: Render) -> None:
+    """worker.pools adds pools to worker.pool: one --pool each in the worker's arguments,
+    and KEDA's Prometheus query sums their waiting runs (names matched literally)."""
+    sets = {"worker.pools": "{b.1,c}", "keda.enabled": "true"}
+    manifests = render(CHART, "keda-values.yaml", **sets)
+    args = worker(manifests)["args"]
+    assert [args[i + 1] for i, arg in enumerate(args) if arg == "--pool"] == ["scaled", "b.1", "c"]
+    (trigger,) = find(manifests, "ScaledObject")["spec"]["triggers"]
+    assert 'flowyard_queue_ready_runs{pool=~"scaled|b\\\\.1|c"}' in trigger["metadata"]["query"]
+
+
+def test_pools_alone_or_with_a_repeated_pool(
+    render: Render, render_error: Callable[..., str]
+) -> None:
+    """worker.pools may stand without worker.pool (one metrics-api trigger per pool); a pool
+    named in both stops rendering."""
+    only = {"worker.pool": "", "worker.pools": "{a,b}"}
+    manifests = render(CHART, "keda-metrics-api-values.yaml", **only)
+    args = worker(manifests)["args"]
+    assert [args[i + 1] for i, arg in enumerate(args) if arg == "--pool"] == ["a", "b"]
+    triggers = find(manifests, "ScaledObject")["spec"]["triggers"]
+    assert [t["metadata"]["valueLocation"] for t in triggers] == [
+        f'flowyard_queue_ready_runs{{pool="{pool}",queue="default"}}' for pool in ("a", "b")
+    ]
+    error = render_error(CHART, "minimal-values.yaml", **{"worker.pools": "{local}"})
+    assert "worker.pool and worker.pools name a work pool twice" in error
 
 
 def test_missing_pool_stops_rendering(render_error: Callable[..., str]) -> None:

@@ -33,9 +33,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end -}}
 
-{{/* The work pool: the one value that must be given. */}}
-{{- define "flowyard-worker.pool" -}}
-{{- required "worker.pool is required: the name of the work pool these workers serve (--set worker.pool=NAME)" .Values.worker.pool -}}
+{{/* The work pools, as a JSON list: worker.pool and worker.pools (at least one must be given). */}}
+{{- define "flowyard-worker.pools" -}}
+{{- $pools := concat (compact (list .Values.worker.pool)) (.Values.worker.pools | default list) -}}
+{{- if not $pools -}}
+{{- fail "worker.pool is required: the name of the work pool these workers serve (--set worker.pool=NAME), or worker.pools to serve several" -}}
+{{- end -}}
+{{- if ne (len $pools) (len (uniq $pools)) -}}
+{{- fail "worker.pool and worker.pools name a work pool twice" -}}
+{{- end -}}
+{{- toJson $pools -}}
 {{- end -}}
 
 {{- define "flowyard-worker.apiUrl" -}}

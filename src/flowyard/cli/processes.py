@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -101,19 +102,20 @@ class ServerProcess(ChildProcess):
 
 
 class WorkerProcess(ChildProcess):
-    """``flowyard worker start`` against ``api_url``."""
+    """``flowyard worker start`` against ``api_url``, serving one pool or several."""
 
     def __init__(
         self,
         api_url: str,
-        pool: str,
+        pool: str | Sequence[str],
         log_dir: Path,
         *extra: str,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
     ) -> None:
-        args = ["worker", "start", "--pool", pool, *extra]
-        name = f"worker-{pool}-{free_port()}.log"
+        pools = [pool] if isinstance(pool, str) else list(pool)
+        args = ["worker", "start", *(arg for name in pools for arg in ("--pool", name)), *extra]
+        name = f"worker-{pools[0]}-{free_port()}.log"
         super().__init__(
             args, {"FLOWYARD_API_URL": api_url, **(env or {})}, log_dir / name, cwd=cwd
         )

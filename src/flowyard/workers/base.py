@@ -33,7 +33,7 @@ from flowyard.client import FlowyardClient, is_transient
 from flowyard.client.log_shipper import LogShipper, log_record
 from flowyard.errors import ApiError, FlowyardError, InvalidInput
 from flowyard.states import SUSPENDED, StateType
-from flowyard.workers.status import StatusServer, WorkerMetrics
+from flowyard.workers.status import WorkerMetrics
 
 log = structlog.get_logger()
 
@@ -68,6 +68,11 @@ class ActiveRun(Generic[HandleT]):
         return self.claimed.run.id
 
 
+def default_name(worker_type: str) -> str:
+    """A worker's name when none is given: its type, the host and a random suffix."""
+    return f"{worker_type}-{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+
+
 class BaseWorker(Generic[JobConfigT, HandleT]):
     """Claims runs of one pool and launches each on this worker type's infrastructure."""
 
@@ -95,13 +100,13 @@ class BaseWorker(Generic[JobConfigT, HandleT]):
         heartbeat_seconds: float = 10.0,
         claim_wait: float = 10.0,
         grace_seconds: float = 30.0,
-        metrics_port: int | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         if limit is not None and limit < 1:
             raise InvalidInput("--limit must be at least 1")
         self.client = client
         self.pool = pool
-        self.name = name or f"{self.type}-{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+        self.name = name or default_name(self.type)
         self.limit = limit
         self.queues = queues or None
         self.prefetch_seconds = prefetch_seconds
@@ -117,9 +122,8 @@ class BaseWorker(Generic[JobConfigT, HandleT]):
         self._beating = threading.Lock()  # a late beat never follows the goodbye
         self._said_goodbye = False
         self._logs = LogShipper(client).start()
-        self.metrics = WorkerMetrics(active_runs=lambda: len(self._active))
-        self.metrics_port = metrics_port
-        self._status: StatusServer | None = None
+        self.metrics = (metrics or WorkerMetrics()).of_pool(pool, lambda: len(self._active))
+        """This worker's series; ``metrics`` is shared by the workers of one process."""
 
     # -- what a worker type provides --------------------------------------------------------
 
@@ -154,23 +158,35 @@ class BaseWorker(Generic[JobConfigT, HandleT]):
     def ensure_pool(self) -> bool:
         """Create the pool with this type's default template when it does not exist yet
         (True then); refuse a pool of another type."""
-        created = False
+        if self.pool_exists():
+            return False
+        self.create_pool()
+        return True
+
+    def pool_exists(self) -> bool:
+        """Whether the pool exists; raises when it is of another type or when this worker's
+        key may not serve it."""
         try:
             pool = self.client.read_work_pool(self.pool)
         except ApiError as exc:
-            if exc.status_code != 404:
-                raise
-            body = s.WorkPoolCreate(
-                name=self.pool, type=self.type, base_job_template=self.default_base_job_template()
-            )
-            pool = self.client.create_work_pool(body)
-            created = True
-            self.log.info("work_pool_created", type=self.type)
+            if exc.status_code == 404:
+                return False
+            if exc.status_code == 403:
+                raise InvalidInput(f"may not serve work pool {self.pool!r}: {exc.message}") from exc
+            raise
         if pool.type != self.type:
             raise InvalidInput(
                 f"work pool {self.pool!r} is of type {pool.type!r}, not {self.type!r}"
             )
-        return created
+        return True
+
+    def create_pool(self) -> None:
+        """Create the pool with this type's default base job template."""
+        body = s.WorkPoolCreate(
+            name=self.pool, type=self.type, base_job_template=self.default_base_job_template()
+        )
+        self.client.create_work_pool(body)
+        self.log.info("work_pool_created", type=self.type)
 
     def setup(self) -> None:
         """The pool exists (``ensure_pool``) and the API knows this worker."""
@@ -179,10 +195,6 @@ class BaseWorker(Generic[JobConfigT, HandleT]):
 
     def run(self, *, once: bool = False) -> None:
         """Claim and run until ``stop()`` (or, with ``once``, one claim's runs); then drain."""
-        if self.metrics_port is not None:
-            self._status = StatusServer(
-                self.metrics_port, self.metrics, self.heartbeat_seconds, self.name
-            ).start()
         self.setup()
         threading.Thread(
             target=self._heartbeat_loop, name="flowyard-heartbeat", daemon=True
@@ -259,8 +271,6 @@ class BaseWorker(Generic[JobConfigT, HandleT]):
         self._closed.set()
         self._say_goodbye()
         self._logs.close()
-        if self._status is not None:
-            self._status.stop()
         self.log.info("worker_stopped")
 
     @property
