@@ -137,8 +137,8 @@ def _context(
 def _started(
     client: FlowyardClient, flow_run_id: str, result: StateChangeResult
 ) -> tuple[FlowRun, Deployment | None]:
-    """The run now Running and its deployment, from the answer (an older API's answer
-    holds neither: they are read)."""
+    """The run now Running and its deployment, from the answer (one without them, from a
+    server older than ``with_run``: they are read)."""
     if result.run is None:
         run = client.read_flow_run(flow_run_id)
         deployment = client.read_deployment(run.deployment_id) if run.deployment_id else None
