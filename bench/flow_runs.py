@@ -33,25 +33,43 @@ from flowyard import schemas as s
 from flowyard.cli.processes import WorkerProcess
 from flowyard.states import StateType
 
+POLL_PAGE = 50  # runs read per poll, unless more ended since the last one
+OUT_OF_ORDER_SECONDS = 1.0  # runs may commit a little out of their end-time order
+
 
 def wait_final(api, run_ids: list[str], timeout: float) -> dict[str, float]:
     """Poll until every run is final; returns each run's end time (epoch seconds). Each
-    poll reads only the latest-ended runs, as many as are still awaited (and a margin):
-    listing every finished run would make the bench's polling grow with the store."""
+    poll reads the latest-ended runs back to those that ended shortly before the previous
+    poll began (a page, read again with a larger limit when more ended meanwhile): the
+    bench's polling costs the API little however many runs are awaited or stored."""
     deadline = time.monotonic() + timeout
     ended: dict[str, float] = {}
     awaited = set(run_ids)
+    since = 0.0
     while len(ended) < len(run_ids):
-        latest = {"order": "ended", "limit": min(len(run_ids) - len(ended) + 20, 1000)}
-        for run in s.read_list(s.FlowRun, api.request("GET", "/api/flow_runs", params=latest)):
-            if run.id in awaited and run.id not in ended:
-                if run.state.type is not StateType.COMPLETED:
-                    raise SystemExit(f"run {run.id} ended {run.state.type}: {run.state.message}")
-                ended[run.id] = run.end_time.timestamp()
+        began = time.time()
+        limit = POLL_PAGE
+        while True:
+            latest = {"order": "ended", "limit": limit}
+            runs = s.read_list(s.FlowRun, api.request("GET", "/api/flow_runs", params=latest))
+            _record(runs, awaited, ended)
+            if len(runs) < limit or runs[-1].end_time.timestamp() < since or limit >= 10_000:
+                break
+            limit = min(limit * 4, 10_000)
+        since = began - OUT_OF_ORDER_SECONDS
         if time.monotonic() > deadline:
             raise SystemExit(f"only {len(ended)}/{len(run_ids)} runs finished in {timeout}s")
         time.sleep(0.05)
     return ended
+
+
+def _record(runs: list[s.FlowRun], awaited: set[str], ended: dict[str, float]) -> None:
+    """The end times of the awaited runs among ``runs`` (each must have Completed)."""
+    for run in runs:
+        if run.id in awaited and run.id not in ended:
+            if run.state.type is not StateType.COMPLETED:
+                raise SystemExit(f"run {run.id} ended {run.state.type}: {run.state.message}")
+            ended[run.id] = run.end_time.timestamp()
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-API_VERSION = "1.1"  # 1.1: PATCH /api/deployments/{ref}; ResultRef.value_json
+API_VERSION = "1.1"  # 1.1: PATCH /api/deployments/{ref}; ResultRef.value_json; StateChange.with_run
 HEADER = "Flowyard-API-Version"
 _FORM = re.compile(r"^(\d{1,4})\.(\d{1,4})$")
 

@@ -40,6 +40,8 @@ class FakeApi:
         self.created_runs: list[s.FlowRunCreate] = []
         self.refuse_running: str | None = None
         self.terminal_status: int | None = None
+        self.answers_with_run = True  # False: an API older than ``with_run``
+        self.reads: list[str] = []  # the paths of the runs and deployments read
 
     def add_run(
         self,
@@ -115,12 +117,14 @@ class FakeApi:
         return 201, run.model_dump(mode="json")
 
     def _read_run(self, _: Any, run_id: str) -> tuple[int, Any]:
+        self.reads.append(f"flow_runs/{run_id}")
         run = self.runs.get(run_id)
         if run is None:
             return 404, {"detail": f"flow run {run_id!r} not found"}
         return 200, run.model_dump(mode="json")
 
     def _read_deployment(self, _: Any, dep_id: str) -> tuple[int, Any]:
+        self.reads.append(f"deployments/{dep_id}")
         return 200, self.deployments[dep_id].model_dump(mode="json")
 
     def _set_state(self, body: Any, run_id: str) -> tuple[int, Any]:
@@ -136,6 +140,9 @@ class FakeApi:
         result = s.StateChangeResult(
             accepted=not refused, state=run.state, reason=self.refuse_running if refused else None
         )
+        if change.with_run and result.accepted and self.answers_with_run:
+            result.run = run
+            result.deployment = self.deployments.get(run.deployment_id or "")
         return 200, result.model_dump(mode="json")
 
     def _upsert_task_runs(self, body: Any) -> tuple[int, Any]:

@@ -86,6 +86,27 @@ class TestSuccessfulRun:
         assert {change.token for change in fake.state_changes} == {TOKEN}
         assert (tmp_path / "marker.txt").read_text() == "42"
 
+    def test_the_running_answer_spares_reading_the_run_and_its_deployment(self, api, tmp_path):
+        """The engine asks for the run and its deployment in the Running answer: no reads."""
+        fake, url = api
+        run = fake.add_run(write_flows(tmp_path), "flows.py:good", {"n": 3})
+        done = run_engine(url, run.id, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert fake.state_changes[0].with_run
+        assert fake.reads == []
+        assert (tmp_path / "marker.txt").read_text() == "6"
+
+    def test_an_older_api_s_answer_makes_the_engine_read_them(self, api, tmp_path):
+        """Against an API whose Running answer lacks the run, the engine reads both."""
+        fake, url = api
+        fake.answers_with_run = False
+        run = fake.add_run(write_flows(tmp_path), "flows.py:good", {"n": 4})
+        done = run_engine(url, run.id, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert fake.reads == [f"flow_runs/{run.id}", f"deployments/{run.deployment_id}"]
+        assert fake.states() == [StateType.RUNNING, StateType.COMPLETED]
+        assert (tmp_path / "marker.txt").read_text() == "8"
+
     def test_records_task_runs_and_ships_logs(self, api, tmp_path):
         """Task runs are created and completed; flow and task logs arrive, task ones tagged."""
         fake, url = api

@@ -111,6 +111,28 @@ def test_a_run_token_acts_for_its_run_only(locked_server: ServerProcess, two_run
         assert admin.read_flow_run(other).state.type.value == "SCHEDULED"
 
 
+def test_the_running_answer_holds_the_run_and_its_deployment(
+    locked_server: ServerProcess, two_runs
+):
+    """Asked ``with_run``, an accepted Running answers the run and its deployment as a run
+    token reads them; a refused change answers neither."""
+    with FlowyardClient(locked_server.url, ADMIN) as admin:
+        [claimed] = admin.claim("tokens", s.ClaimRequest(worker_name="w", max_runs=1))
+    deployment_id = claimed.run.deployment_id
+    mine, running = claimed.run.id, {"type": "RUNNING", "token": claimed.token, "with_run": True}
+    assert claimed.run_token is not None
+    with httpx.Client(base_url=locked_server.url, headers=_bearer(claimed.run_token)) as http:
+        state = f"/api/flow_runs/{mine}/state"
+        answer = http.post(state, json=running).json()
+        assert answer["accepted"] is True
+        assert answer["run"] == http.get(f"/api/flow_runs/{mine}").json()
+        assert answer["run"]["state"]["type"] == "RUNNING"
+        assert answer["deployment"] == http.get(f"/api/deployments/{deployment_id}").json()
+        refused = http.post(state, json={"type": "PENDING", "with_run": True}).json()
+        assert refused["accepted"] is False
+        assert (refused["run"], refused["deployment"]) == (None, None)
+
+
 def test_forged_and_expired_tokens_are_401(locked_server: ServerProcess, two_runs):
     """A token that fails its signature, or has expired, is refused as unauthenticated."""
     mine, _, _ = two_runs

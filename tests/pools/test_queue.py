@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flowyard.pools import Claim, PoolQueues, QueueConfig
+from flowyard.pools import Claim, PoolQueues, QueueConfig, keys
 from tests.pools.conftest import Body
 
 NOW = 1_700_000_000.0
@@ -243,6 +243,57 @@ class TestEnqueue:
             runs = [(f"r{i}", NOW + i) for i in range(2500)]
             assert await q.enqueue_many(POOL, "default", runs) == 2500
             assert await q.depth(POOL, "default") == 2500
+
+        run_pools(body)
+
+
+class TestIdempotentClaims:
+    """A claim with an idempotency key keeps what it took, in the same script call."""
+
+    def test_a_claim_sent_again_gets_its_runs_and_takes_no_more(self, run_pools: Run) -> None:
+        """The first call keeps the runs and tokens it took; a recall answers them alone."""
+
+        async def body(q: PoolQueues) -> None:
+            await _setup(q, QueueConfig("default"))
+            await q.enqueue_many(POOL, "default", [("a", NOW), ("b", NOW), ("c", NOW)])
+            first = await q.claim(
+                POOL, worker="w", max_runs=2, now=NOW, lease_seconds=30, idempotency_key="k1"
+            )
+            assert first.replayed is None
+            again = await q.claim(
+                POOL, worker="w", max_runs=2, now=NOW, lease_seconds=30,
+                idempotency_key="k1", recall=True,
+            )  # fmt: skip
+            assert again.claims == []
+            assert again.replayed == [(c.run_id, c.token) for c in first.claims]
+            assert [c.run_id for c in first.claims] == ["a", "b"]
+            assert await _claim(q) == ["c"]  # the resend took nothing
+
+        run_pools(body)
+
+    def test_only_a_claim_that_took_runs_is_kept(self, run_pools: Run) -> None:
+        """An empty claim keeps nothing; without ``recall`` a key is not looked at; a key
+        without ``recall`` is overwritten by the next runs taken; the answer ends with the
+        lease."""
+
+        async def body(q: PoolQueues) -> None:
+            await _setup(q, QueueConfig("default"))
+
+            async def claim(**kw: object) -> list[str]:
+                return await _claim(q, max_runs=1, idempotency_key="k2", **kw)
+
+            assert await claim(recall=True) == []
+            await q.enqueue_many(POOL, "default", [("a", NOW), ("b", NOW)])
+            assert await claim(recall=True) == ["a"]
+            assert await claim() == ["b"]  # a later round of the same request
+            replay = await q.claim(
+                POOL, worker="w", max_runs=1, now=NOW, lease_seconds=30,
+                idempotency_key="k2", recall=True,
+            )  # fmt: skip
+            assert [run for run, _ in replay.replayed or []] == ["b"]
+            ttl = await q._redis.pttl(keys.claim_answer(POOL, "k2"))
+            assert 0 < ttl <= 30_000
+            assert await q._redis.exists(keys.claim_answer(POOL, "")) == 0
 
         run_pools(body)
 

@@ -38,7 +38,8 @@ def _on_cluster(cluster: LocalCluster, body: Callable[..., Awaitable[None]]) -> 
 
 
 def test_pools_on_every_node_enqueue_claim_and_release(redis_cluster: LocalCluster) -> None:
-    """Each pool's configure, enqueue, claim, extend and release run on the node of its slot."""
+    """Each pool's configure, enqueue, claim (kept under its idempotency key and answered
+    again), extend and release run on the node of its slot."""
     pools = pools_on_every_node(redis_cluster, "spread")
     assert len({redis_cluster.node_of(f"{{{p}}}") for p in pools}) == 3
 
@@ -54,8 +55,15 @@ def test_pools_on_every_node_enqueue_claim_and_release(redis_cluster: LocalClust
             assert [c.run_id for c in result.claims] == [f"{pool}-high"]  # the limit is 1
             assert await queues.extend_leases(pool, [f"{pool}-high"], NOW + 60) == [f"{pool}-high"]
             await queues.release(pool, f"{pool}-high")
-            result = await queues.claim(pool, worker="w", max_runs=5, now=NOW, lease_seconds=30)
+            result = await queues.claim(
+                pool, worker="w", max_runs=5, now=NOW, lease_seconds=30, idempotency_key="k"
+            )
             assert [c.run_id for c in result.claims] == [f"{pool}-low"]
+            again = await queues.claim(
+                pool, worker="w", max_runs=5, now=NOW, lease_seconds=30,
+                idempotency_key="k", recall=True,
+            )  # fmt: skip
+            assert again.replayed == [(f"{pool}-low", result.claims[0].token)]
 
     _on_cluster(redis_cluster, body)
 

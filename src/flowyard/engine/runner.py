@@ -1,7 +1,8 @@
 """Running one flow run inside its infrastructure.
 
-1. read the run; move it to Running with the claim token (refused → exit, flow not run);
-2. read its deployment, load the entrypoint, validate the parameters, run the flow with
+1. move the run to Running with the claim token (refused → exit, flow not run); the
+   answer holds the run and its deployment;
+2. load the deployment's entrypoint, validate the parameters, run the flow with
    task runs recorded and logs shipped; a flow's retries wait here, the run AwaitingRetry;
 3. flush the logs, then report the flow's final state (Completed, Failed or Crashed);
    a suspended flow (``suspend_flow_run``) is Paused in the API already: the process
@@ -36,7 +37,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_expone
 from flowyard.client import FlowyardClient, is_transient
 from flowyard.client.log_shipper import LogShipper
 from flowyard.errors import EntrypointError, FlowyardError, Pause
-from flowyard.schemas import Deployment, FlowRun, StateChange
+from flowyard.schemas import Deployment, FlowRun, StateChange, StateChangeResult
 from flowyard.sdk import ApiReporter, FlowRunContext, validate_parameters
 from flowyard.sdk.context import flow_run_scope
 from flowyard.sdk.flow_engine import FlowRunEngine
@@ -69,16 +70,16 @@ def run_flow_run(
     log_ = log.bind(run_id=flow_run_id)
     with FlowyardClient.from_settings(settings) as client:
         try:
-            run = client.read_flow_run(flow_run_id)
             result = client.set_flow_run_state(
-                run.id, StateChange(type=StateType.RUNNING, token=token)
+                flow_run_id, StateChange(type=StateType.RUNNING, token=token, with_run=True)
             )
+            if not result.accepted:
+                log_.warning("flow_run_refused", reason=result.reason, state=result.state.type)
+                return EXIT_OK
+            run, deployment = _started(client, flow_run_id, result)
         except FlowyardError as exc:
             log_.error("flow_run_start_failed", error=str(exc))
             return EXIT_REPORT_FAILED
-        if not result.accepted:
-            log_.warning("flow_run_refused", reason=result.reason, state=result.state.type)
-            return EXIT_OK
         log_.info("flow_run_started", flow=run.flow_name)
         recorder = FlowRunRecorder(client, run.id, token)
         shipper = LogShipper(client).start()
@@ -93,7 +94,7 @@ def run_flow_run(
         try:
             with stopping if handle_sigterm else contextlib.nullcontext():
                 context = _context(client, run, shipper, patience)
-                state = _run_flow(client, run, context, recorder)
+                state = _run_flow(client, run, deployment, context, recorder)
         except BaseException:
             _stop(heartbeat)
             _close_logs(shipper, run.id, TERMINATION_FLUSH_SECONDS)
@@ -133,13 +134,30 @@ def _context(
     )
 
 
+def _started(
+    client: FlowyardClient, flow_run_id: str, result: StateChangeResult
+) -> tuple[FlowRun, Deployment | None]:
+    """The run now Running and its deployment, from the answer (one without them, from a
+    server older than ``with_run``: they are read)."""
+    if result.run is None:
+        run = client.read_flow_run(flow_run_id)
+        deployment = client.read_deployment(run.deployment_id) if run.deployment_id else None
+        return run, deployment
+    return result.run, result.deployment
+
+
 def _run_flow(
-    client: FlowyardClient, run: FlowRun, context: FlowRunContext, recorder: FlowRunRecorder
+    client: FlowyardClient,
+    run: FlowRun,
+    deployment: Deployment | None,
+    context: FlowRunContext,
+    recorder: FlowRunRecorder,
 ) -> State[Any]:
     """The flow's final state; failures before it runs are Failed, with the reason."""
     engine: FlowRunEngine | None = None
     try:
-        deployment = _read_deployment(client, run)
+        if deployment is None:
+            raise EntrypointError("the flow run has no deployment, so no entrypoint to run")
         start_dir = Path(deployment.path) if deployment.path else None
         with (
             pulled_code(deployment.pull_steps, start_dir, client) as base_dir,
@@ -190,12 +208,6 @@ class _ExitAfterStop:
         if stop.reason is not None and os.getpgid(0) == os.getpid():
             os.killpg(0, signal.SIGKILL)  # stopped itself, no worker left: its children go too
         os._exit(code)
-
-
-def _read_deployment(client: FlowyardClient, run: FlowRun) -> Deployment:
-    if run.deployment_id is None:
-        raise EntrypointError("the flow run has no deployment, so no entrypoint to run")
-    return client.read_deployment(run.deployment_id)
 
 
 @contextlib.contextmanager

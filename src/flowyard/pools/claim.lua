@@ -3,14 +3,16 @@
 --
 -- KEYS[1] config HASH     KEYS[2] pool slots ZSET    KEYS[3] leases ZSET    KEYS[4] claims HASH
 -- KEYS[5] run deployments HASH    KEYS[6] deployment slots ZSET    KEYS[7] deployment limits HASH
--- KEYS[8] run priorities HASH
+-- KEYS[8] run priorities HASH    KEYS[9] answer STRING: the claim request's runs and tokens
 -- then for queue i = 1..n, in priority order:
---   KEYS[6 + 3i] ready ZSET   KEYS[7 + 3i] slots ZSET   KEYS[8 + 3i] ranks HASH of queue i
+--   KEYS[7 + 3i] ready ZSET   KEYS[8 + 3i] slots ZSET   KEYS[9 + 3i] ranks HASH of queue i
 -- ARGV[1] layout version the caller built KEYS from
 -- ARGV[2] horizon: runs scored <= horizon are due (now + prefetch)
 -- ARGV[3] max runs to take   ARGV[4] lease expiry   ARGV[5] worker   ARGV[6] token prefix
--- then for queue i: ARGV[3 + 4i] name, ARGV[4 + 4i] paused field, ARGV[5 + 4i] limit field,
---   ARGV[6 + 4i] fair field
+-- ARGV[7] milliseconds to keep the answer ('' : the request has no idempotency key)
+-- ARGV[8] '1': a request sent again answers what the answer key holds, if anything
+-- then for queue i: ARGV[5 + 4i] name, ARGV[6 + 4i] paused field, ARGV[7 + 4i] limit field,
+--   ARGV[8 + 4i] fair field
 --
 -- Ordering within a queue. A waiting run is scored by its scheduled time (>= 0). Once
 -- due, a run is *promoted*: re-scored below 0 by (its priority, its rank), so that due
@@ -25,14 +27,21 @@
 -- out of its queue and returned with the token '!' for the caller to cancel). Its slots
 -- are members "deployment:run" of one ZSET (all scored 0), counted by prefix.
 --
--- Returns {'stale'} when the layout changed, else
--- {'ok', next_due or '', run_1, queue_1, token_1, run_2, ...}.
+-- The answer key is the request's idempotency: the runs it took, with their tokens, as JSON
+-- [[run, token], ...], kept for ARGV[7] ms; a request sent again gets them instead of more.
+--
+-- Returns {'stale'} when the layout changed, {'replay', answer} for a request sent again,
+-- else {'ok', next_due or '', run_1, queue_1, token_1, run_2, ...}.
 
 local config, pool_slots, leases, claims = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local run_deployments, deployment_slots, deployment_limits = KEYS[5], KEYS[6], KEYS[7]
-local run_priorities = KEYS[8]
+local run_priorities, answer = KEYS[8], KEYS[9]
 if (redis.call('HGET', config, 'version') or '') ~= ARGV[1] then
   return {'stale'}
+end
+if ARGV[8] == '1' then
+  local given = redis.call('GET', answer)
+  if given then return {'replay', given} end
 end
 local result = {'ok', ''}
 if redis.call('HGET', config, 'paused') == '1' then
@@ -122,12 +131,12 @@ local function deployment_verdict(dep)
 end
 
 local pool_room = room(redis.call('HGET', config, 'limit'), pool_slots)
-local taken, next_due = 0, nil
+local taken, next_due, given = 0, nil, {}
 
-for i = 1, (#KEYS - 8) / 3 do
-  local ready, queue_slots, ranks = KEYS[6 + 3 * i], KEYS[7 + 3 * i], KEYS[8 + 3 * i]
-  local name, paused_field = ARGV[3 + 4 * i], ARGV[4 + 4 * i]
-  local limit_field, fair_field = ARGV[5 + 4 * i], ARGV[6 + 4 * i]
+for i = 1, (#KEYS - 9) / 3 do
+  local ready, queue_slots, ranks = KEYS[7 + 3 * i], KEYS[8 + 3 * i], KEYS[9 + 3 * i]
+  local name, paused_field = ARGV[5 + 4 * i], ARGV[6 + 4 * i]
+  local limit_field, fair_field = ARGV[7 + 4 * i], ARGV[8 + 4 * i]
   if redis.call('HGET', config, paused_field) ~= '1' then
     promote(ready, ranks, redis.call('HGET', config, fair_field) == '1')
     local queue_room = room(redis.call('HGET', config, limit_field), queue_slots)
@@ -166,6 +175,7 @@ for i = 1, (#KEYS - 8) / 3 do
             table.insert(result, run)
             table.insert(result, name)
             table.insert(result, token)
+            table.insert(given, {run, token})
           end
         end
       end
@@ -180,5 +190,8 @@ for i = 1, (#KEYS - 8) / 3 do
   end
 end
 
+if ARGV[7] ~= '' and #given > 0 then
+  redis.call('SET', answer, cjson.encode(given), 'PX', ARGV[7])
+end
 result[2] = next_due or ''
 return result

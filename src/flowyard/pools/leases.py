@@ -3,8 +3,6 @@ and the claim records that go with them."""
 
 from __future__ import annotations
 
-import json
-
 from flowyard.errors import Conflict
 from flowyard.pools import keys
 from flowyard.pools.models import Claim, claim_from_record, claim_record, text
@@ -72,22 +70,3 @@ class PoolLeases(PoolScripts):
             for run_id, record in zip(run_ids, records, strict=True)
             if record is not None
         ]
-
-    @boundary
-    async def remember_claim(
-        self, pool: str, idempotency_key: str, given: list[tuple[str, str]], seconds: float
-    ) -> None:
-        """Record the (run id, claim token) pairs a claim request with this key was given,
-        for ``seconds`` (a lease: later, the claims are settled by the reconciler)."""
-        answer = json.dumps(given)
-        await self._redis.set(keys.claim_answer(pool, idempotency_key), answer, px=_ms(seconds))
-
-    @boundary
-    async def recall_claim(self, pool: str, idempotency_key: str) -> list[tuple[str, str]] | None:
-        """The pairs ``remember_claim`` recorded for the key; None when there are none."""
-        found = await self._redis.get(keys.claim_answer(pool, idempotency_key))
-        return None if found is None else [(run, token) for run, token in json.loads(found)]
-
-
-def _ms(seconds: float) -> int:
-    return max(1, int(seconds * 1000))

@@ -50,6 +50,8 @@ class ClaimResult:
     claims: list[Claim]
     next_due: float | None
     collided: list[str] = dataclasses.field(default_factory=list)
+    replayed: list[tuple[str, str]] | None = None
+    """For a claim request sent again: the (run id, claim token) pairs it was given."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,11 @@ def text(value: Any) -> str:
 
 
 def claim_result(values: list[str]) -> ClaimResult:
-    """Parse the claim script's ``['ok', next_due, run, queue, token, ...]`` reply."""
+    """Parse the claim script's ``['ok', next_due, run, queue, token, ...]`` or
+    ``['replay', answer]`` reply."""
+    if values[0] == "replay":
+        given = [(run, token) for run, token in json.loads(values[1])]
+        return ClaimResult([], None, replayed=given)
     body = values[2:]
     triples = [body[i : i + 3] for i in range(0, len(body), 3)]
     claims = [Claim(*triple) for triple in triples if triple[2] != COLLIDED]

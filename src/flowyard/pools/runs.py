@@ -94,8 +94,15 @@ class PoolRuns(PoolScripts):
         lease_seconds: float,
         prefetch_seconds: float = 0.0,
         queues: list[str] | None = None,
+        idempotency_key: str | None = None,
+        recall: bool = False,
     ) -> ClaimResult:
-        """Atomically take up to ``max_runs`` due runs, highest-priority queue first."""
+        """Atomically take up to ``max_runs`` due runs, highest-priority queue first.
+
+        With an ``idempotency_key``, the runs taken and their tokens are kept under it for
+        the lease; with ``recall`` too, a key that holds runs already answers them
+        (``ClaimResult.replayed``) and nothing is taken.
+        """
         for attempt in range(2):
             layout = await self._layout(pool, reload=attempt > 0)
             walked = [q for q in layout.queues if queues is None or q in queues]
@@ -104,6 +111,7 @@ class PoolRuns(PoolScripts):
                     *pool_keys(pool),
                     *deployment_keys(pool),
                     keys.run_priorities(pool),
+                    keys.claim_answer(pool, idempotency_key or ""),
                     *queue_keys(pool, walked),
                 ],
                 args=[
@@ -113,6 +121,8 @@ class PoolRuns(PoolScripts):
                     repr(now + lease_seconds),
                     worker,
                     uuid.uuid4().hex,
+                    _ms(lease_seconds) if idempotency_key else "",
+                    "1" if idempotency_key and recall else "",
                     *(
                         a
                         for q in walked
@@ -141,6 +151,10 @@ class PoolRuns(PoolScripts):
             if int(released) >= 0:
                 return bool(int(released))
         raise Conflict(f"Pool {pool!r} layout kept changing while releasing {run_id}")
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
 
 
 def _pairs(run_ids: list[str], values: Mapping[str, Any]) -> list[Any]:

@@ -24,6 +24,7 @@ from flowyard.schemas.base import (
     Text,
     Time,
 )
+from flowyard.schemas.deployments import Deployment
 from flowyard.schemas.pauses import PauseRequest
 from flowyard.schemas.task_runs import ResultRef
 from flowyard.states import StateType
@@ -47,12 +48,9 @@ class StateChange(Doc):
     """For Running → Scheduled (a flow's retry in-process): when the next attempt starts."""
     pause: PauseRequest | None = None
     """For Running → Paused: the pause's key, whether it is a suspension, its input schema."""
-
-
-class StateChangeResult(Doc):
-    accepted: bool
-    state: StateDoc
-    reason: str | None = None
+    with_run: Bool = False
+    """For → Running: answer with the run and its deployment (the engine's start), which
+    saves reading them."""
 
 
 class FlowRunCreate(Doc):
@@ -98,6 +96,16 @@ class FlowRun(Doc):
     priority: int = 0
     parent_task_run_id: str | None = None
     result: ResultRef | None = Field(default=None, description="the persisted return value")
+
+
+class StateChangeResult(Doc):
+    accepted: bool
+    state: StateDoc
+    reason: str | None = None
+    run: FlowRun | None = None
+    """The run as it is now, when ``with_run`` asked for it and the change was accepted."""
+    deployment: Deployment | None = None
+    """The run's deployment, with ``run`` (none for a run without one)."""
 
 
 class FlowRunHistory(Doc):

@@ -8,6 +8,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
 from flowyard.errors import Conflict
@@ -136,11 +137,23 @@ async def set_flow_run_state(ref: str, body: s.StateChange, orch: Orch) -> s.Sta
             result = s.StateChangeResult(
                 accepted=decision.accepted, state=documents.state(run), reason=decision.reason
             )
+            if body.with_run and decision.accepted and body.type is StateType.RUNNING:
+                result.run, result.deployment = _started(orch, session, run)
             return result, effect
 
     result, effect = await orch.in_thread(change)
     await queue_sync.apply(orch, effect)
     return result
+
+
+def _started(
+    orch: Orchestrator, session: Session, run: m.FlowRun
+) -> tuple[s.FlowRun, s.Deployment | None]:
+    """What the engine reads to start a run: the run, and its deployment (cached)."""
+    deployment = None
+    if run.deployment is not None:
+        deployment = orch.deployment_docs.get(session, run.deployment.id, run.deployment.updated)
+    return documents.flow_run(run), deployment
 
 
 @router.post("/flow_runs/{ref}/cancel")

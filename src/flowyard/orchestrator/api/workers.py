@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -47,18 +48,23 @@ async def claim(
     idempotency_key: IdempotencyKey = None,
 ) -> s.ClaimResponse:
     """Claim up to ``max_runs`` due runs, waiting up to ``wait`` seconds for one to appear."""
-    if idempotency_key is not None:
-        given = await orch.queues.recall_claim(pool_name, idempotency_key)
-        if given is not None:
-            return s.ClaimResponse(runs=await _replayed(orch, given, body.worker_name))
     with orch.open_claims.opened(pool_name, body.worker_name) as open_claim:
-        won = await _claim_when_due(orch, pool_name, body, request, open_claim)
+        won = await _claim_when_due(orch, pool_name, body, request, open_claim, idempotency_key)
+        if isinstance(won, Replay):
+            return s.ClaimResponse(runs=await _replayed(orch, won.given, body.worker_name))
         if won and await _gone(request, open_claim):  # the worker left while we wrote
             await _hand_back(orch, won)
             won = []
     if not won:
         return s.ClaimResponse(runs=[])
-    return await _hand_out(orch, pool_name, won, idempotency_key)
+    return _hand_out(orch, pool_name, won)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A claim sent again (same idempotency key): the (run id, token) pairs it was given."""
+
+    given: list[tuple[str, str]]
 
 
 async def _claim_when_due(
@@ -67,11 +73,14 @@ async def _claim_when_due(
     body: s.ClaimRequest,
     request: Request,
     open_claim: OpenClaim,
-) -> list[s.ClaimedRun]:
+    idempotency_key: str | None,
+) -> list[s.ClaimedRun] | Replay:
     """The runs won, once some are due (or none: the wait ended, the server is stopping,
-    or the worker is gone: it said goodbye or disconnected)."""
+    or the worker is gone: it said goodbye or disconnected). The claim script keeps the
+    runs it takes under the idempotency key; the first call answers what the key holds."""
     deadline = time.monotonic() + body.wait
     checked_pool = False
+    first = True
     while True:
         mark = orch.wakeups.mark(pool_name)
         result = await orch.queues.claim(
@@ -82,7 +91,12 @@ async def _claim_when_due(
             lease_seconds=orch.settings.claim_lease_seconds,
             prefetch_seconds=body.prefetch_seconds,
             queues=body.queues,
+            idempotency_key=idempotency_key,
+            recall=first,
         )
+        first = False
+        if result.replayed is not None:
+            return Replay(result.replayed)
         if result.collided:
             await _cancel_collided(orch, result.collided)
         if result.claims:
@@ -138,17 +152,8 @@ async def _hand_back(orch: Orchestrator, won: list[s.ClaimedRun]) -> None:
     log.info("claim_handed_back", runs=[claimed.run.id for claimed in won])
 
 
-async def _hand_out(
-    orch: Orchestrator, pool_name: str, won: list[s.ClaimedRun], idempotency_key: str | None
-) -> s.ClaimResponse:
-    """The answer to a claim that won runs, remembered under its idempotency key."""
-    if idempotency_key is not None:
-        given = [(claimed.run.id, claimed.token) for claimed in won]
-        lease = orch.settings.claim_lease_seconds
-        try:
-            await orch.queues.remember_claim(pool_name, idempotency_key, given, lease)
-        except QueueUnavailable:  # committed: hand them out; only a resend is not replayed
-            log.warning("claim_not_remembered", pool=pool_name)
+def _hand_out(orch: Orchestrator, pool_name: str, won: list[s.ClaimedRun]) -> s.ClaimResponse:
+    """The answer to a claim that won runs (the claim script kept them under its key)."""
     now = datetime.now(UTC)
     for claimed in won:
         orch.metrics.observe_claim(pool_name, claimed.run.scheduled_time, now)
