@@ -1,4 +1,5 @@
-"""A real loopback HTTP endpoint for ``POST /api/logs``, for the log shipper's tests."""
+"""A real loopback HTTP endpoint for ``POST /api/logs``, for the log shipper's tests; a
+real server that requires keys, for the task runners on distributed engines."""
 
 from __future__ import annotations
 
@@ -7,7 +8,31 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from tests.e2e.conftest import FAST
 from tests.helpers.http import serving_json
+from tests.servers import ServerProcess, running_server
+
+from flowyard.client import FlowyardClient
+
+ADMIN = "admin-secret-for-remote-runner-tests-0123456789"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A real server whose API requires keys (the admin's: ``ADMIN``), one per module."""
+    env = {**FAST, "FLOWYARD_API_KEY": ADMIN}
+    with running_server(tmp_path_factory.mktemp("keyed-server"), env) as process:
+        yield process
+
+
+@pytest.fixture
+def api(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[FlowyardClient]:
+    """Direct flow calls are recorded through the server, with the admin key (which only
+    the flow's own process holds)."""
+    monkeypatch.setenv("FLOWYARD_API_URL", server.url)
+    monkeypatch.setenv("FLOWYARD_API_KEY", ADMIN)
+    with FlowyardClient(server.url, ADMIN) as client:
+        yield client
 
 
 class LogsEndpoint:
