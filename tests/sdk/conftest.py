@@ -8,9 +8,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from tests.e2e.conftest import FAST
 from tests.helpers.http import serving_json
-from tests.servers import ServerProcess, running_server
+from tests.servers import ServerProcess, keyed_server
 
 from flowyard.client import FlowyardClient
 
@@ -20,8 +19,7 @@ ADMIN = "admin-secret-for-remote-runner-tests-0123456789"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A real server whose API requires keys (the admin's: ``ADMIN``), one per module."""
-    env = {**FAST, "FLOWYARD_API_KEY": ADMIN}
-    with running_server(tmp_path_factory.mktemp("keyed-server"), env) as process:
+    with keyed_server(tmp_path_factory.mktemp("keyed-server"), ADMIN) as process:
         yield process
 
 
