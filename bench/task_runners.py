@@ -9,6 +9,10 @@ tasks). Each workload is a flow mapping a task over ``--tasks`` inputs: ``io`` s
     python bench/task_runners.py [--tasks 500] [--cpu-tasks 40] [--threads-per-worker 8]
         [--ray-cpus 8] [--engines threads,dask,ray] [--prefect-python ../prefect-venv/bin/python]
 
+Each figure also gives the CPU seconds of this (the driving) process: on a shared machine
+the wall times move with the load, and this process hosts Dask's scheduler and client loop
+as well as the flow run, so that its CPU is what Flowyard adds per task run.
+
 With ``--prefect-python`` (an interpreter with prefect, prefect-dask and prefect-ray; never
 a dependency of this project) the same workloads run on Prefect too.
 """
@@ -49,37 +53,49 @@ io_task = task(io_work, name="io")
 cpu_task = task(cpu_work, name="cpu")
 
 
-def through_flowyard(runner: Any, work: Any, count: int) -> float:
+class Timed:
+    """Wall and CPU seconds (of this process, all its threads) of what runs inside."""
+
+    def __enter__(self) -> Timed:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+
+def through_flowyard(runner: Any, work: Any, count: int) -> Timed:
     @flow(task_runner=runner)
     def mapped() -> int:
         return len(work.map(range(count)).result())
 
-    start = time.perf_counter()
-    assert mapped() == count
-    return time.perf_counter() - start
+    with Timed() as timed:
+        assert mapped() == count
+    return timed
 
 
-def dask_direct(client: Any, fn: Callable[[int], int], count: int) -> float:
-    start = time.perf_counter()
-    futures = client.map(fn, range(count), pure=False)
-    assert len(client.gather(futures)) == count
-    return time.perf_counter() - start
+def dask_direct(client: Any, fn: Callable[[int], int], count: int) -> Timed:
+    with Timed() as timed:
+        futures = client.map(fn, range(count), pure=False)
+        assert len(client.gather(futures)) == count
+    return timed
 
 
-def ray_direct(fn: Callable[[int], int], count: int) -> float:
+def ray_direct(fn: Callable[[int], int], count: int) -> Timed:
     import ray
 
     remote = ray.remote(fn)
-    start = time.perf_counter()
-    assert len(ray.get([remote.remote(n) for n in range(count)])) == count
-    return time.perf_counter() - start
+    with Timed() as timed:
+        assert len(ray.get([remote.remote(n) for n in range(count)])) == count
+    return timed
 
 
 WORKLOADS = (("io_10ms", io_task, io_work), ("cpu_100ms", cpu_task, cpu_work))
 
 
 def compare(
-    figures: dict[str, Any], engine: str, runner: Any, direct: Callable[..., float],
+    figures: dict[str, Any], engine: str, runner: Any, direct: Callable[..., Timed],
     counts: dict[str, int],
 ) -> None:  # fmt: skip
     """Flowyard on ``engine`` against the same functions on the engine directly."""
@@ -90,10 +106,13 @@ def compare(
         through = through_flowyard(runner, work, count)
         bare = direct(fn, count)
         figures[name][engine] = {
-            "flowyard_s": round(through, 3),
-            "direct_s": round(bare, 3),
-            "overhead_ms_per_task": round((through - bare) / count * 1000, 2),
-            "ratio_to_direct": round(through / bare, 2),
+            "flowyard_s": round(through.wall, 3),
+            "direct_s": round(bare.wall, 3),
+            "overhead_ms_per_task": round((through.wall - bare.wall) / count * 1000, 2),
+            "ratio_to_direct": round(through.wall / bare.wall, 2),
+            "driver_cpu_s": round(through.cpu, 2),
+            "direct_driver_cpu_s": round(bare.cpu, 2),
+            "driver_cpu_ms_per_task_over_direct": round((through.cpu - bare.cpu) / count * 1000, 2),
         }
 
 
@@ -137,7 +156,7 @@ def main() -> None:
         if "threads" in engines:
             for name, work, _ in WORKLOADS:
                 threads = through_flowyard(ThreadPoolTaskRunner(), work, counts[name])
-                figures[name]["threads_s"] = round(threads, 3)
+                figures[name]["threads_s"] = round(threads.wall, 3)
         if "dask" in engines:
             on_dask(figures, counts, args.threads_per_worker)
         if "ray" in engines:

@@ -23,6 +23,16 @@ def running_server(home: Path, env: Mapping[str, str] | None = None) -> Iterator
         process.stop()
 
 
+@contextmanager
+def keyed_server(home: Path, admin_key: str) -> Iterator[ServerProcess]:
+    """``running_server`` whose API requires keys (``admin_key`` the admin's), with the
+    end-to-end tests' short leases and heartbeats."""
+    from tests.e2e.conftest import FAST  # it imports this module
+
+    with running_server(home, {**FAST, "FLOWYARD_API_KEY": admin_key}) as process:
+        yield process
+
+
 def run_cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
     """``flowyard ARGS…`` as a user types it, against ``server``."""
     return flowyard(server.url, *args)

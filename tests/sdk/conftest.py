@@ -1,4 +1,5 @@
-"""A real loopback HTTP endpoint for ``POST /api/logs``, for the log shipper's tests."""
+"""A real loopback HTTP endpoint for ``POST /api/logs``, for the log shipper's tests; a
+real server that requires keys, for the task runners on distributed engines."""
 
 from __future__ import annotations
 
@@ -8,6 +9,28 @@ from typing import Any
 
 import pytest
 from tests.helpers.http import serving_json
+from tests.servers import ServerProcess, keyed_server
+
+from flowyard.client import FlowyardClient
+
+ADMIN = "admin-secret-for-remote-runner-tests-0123456789"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A real server whose API requires keys (the admin's: ``ADMIN``), one per module."""
+    with keyed_server(tmp_path_factory.mktemp("keyed-server"), ADMIN) as process:
+        yield process
+
+
+@pytest.fixture
+def api(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[FlowyardClient]:
+    """Direct flow calls are recorded through the server, with the admin key (which only
+    the flow's own process holds)."""
+    monkeypatch.setenv("FLOWYARD_API_URL", server.url)
+    monkeypatch.setenv("FLOWYARD_API_KEY", ADMIN)
+    with FlowyardClient(server.url, ADMIN) as client:
+        yield client
 
 
 class LogsEndpoint:

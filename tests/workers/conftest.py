@@ -17,7 +17,7 @@ from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
 from tests.docker_engine import DockerEngine, dockerd_available
 from tests.e2e.conftest import FAST, api, deploy_flow, server  # noqa: F401 - fixtures
-from tests.servers import running_server
+from tests.servers import keyed_server
 
 DOCKER_FLOWS = textwrap.dedent(
     """
@@ -146,8 +146,7 @@ ADMIN = "admin-secret-for-worker-tests-0123456789"
 @pytest.fixture(scope="module")
 def locked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server that requires API keys, for tests of what credential a flow is given."""
-    env = {**FAST, "FLOWYARD_API_KEY": ADMIN}
-    with running_server(tmp_path_factory.mktemp("locked"), env) as locked:
+    with keyed_server(tmp_path_factory.mktemp("locked"), ADMIN) as locked:
         yield locked
 
 
