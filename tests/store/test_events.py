@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -178,8 +179,36 @@ def test_a_follow_cursor_reads_back_and_refuses_what_it_did_not_write():
     cursor = event_queries.FollowCursor(10, frozenset({12, 15}))
     assert str(cursor) == "10+2,5" and event_queries.FollowCursor.parse("10+2,5") == cursor
     assert event_queries.FollowCursor.parse("7") == event_queries.FollowCursor(7)
-    too_many = "5+" + ",".join(["1"] * (event_queries.MAX_EARLY + 501))
+    too_many = "5+" + ",".join(["1"] * (event_queries.CURSOR_EARLY + 1))
     huge = str(2**63)
     for bad in ("", "x", "-1", "5+", "5+0", "5+-2", "5+a", "5+1,,2", huge, "5+" + huge, too_many):
         with pytest.raises(InvalidInput, match="after:"):
             event_queries.FollowCursor.parse(bad)
+
+
+def test_a_follow_cursor_holds_so_many_early_events_and_the_rest_wait(database):
+    """Past ``CURSOR_EARLY`` events read before they settled, newer ones are read once they
+    settle (the cursor stays short enough for a URL), and none is lost or read twice."""
+    now = datetime.now(UTC)
+    with database.session() as session:
+        for seq in (1, 2, 3):
+            session.add(
+                m.Event(
+                    seq=seq, id=str(uuid.uuid4()), occurred=now, event="shop.new",
+                    resource_id=f"x.{seq}", resource={"flowyard.resource.id": f"x.{seq}"},
+                    received=now,
+                )
+            )  # fmt: skip
+    remembered = frozenset(range(1000, 1000 + event_queries.CURSOR_EARLY - 1))  # room for 1
+    cursor = event_queries.FollowCursor(0, remembered)
+    everything, soon = event_queries.EventFilter(), now - timedelta(seconds=1)
+    with database.read() as session:
+        first, cursor = event_queries.after(session, everything, cursor, 10, settled_by=soon)
+        assert [e.resource_id for e in first] == ["x.1"]
+        assert cursor.position == 0 and len(cursor.early) == event_queries.CURSOR_EARLY
+        none, cursor = event_queries.after(session, everything, cursor, 10, settled_by=soon)
+        assert none == []
+        later = now + timedelta(seconds=1)
+        rest, cursor = event_queries.after(session, everything, cursor, 10, settled_by=later)
+    assert [e.resource_id for e in rest] == ["x.2", "x.3"]
+    assert cursor == event_queries.FollowCursor(3, remembered)

@@ -110,10 +110,10 @@ def page(
 MAX_EARLY = 1000
 """Events sent early (before they settled) that a follower remembers; beyond, new ones wait
 to settle."""
-CURSOR_EARLY = MAX_EARLY + 500
-"""The most early events a cursor holds: ``MAX_EARLY`` and a batch (``limit`` ≤ 500) read
-with them."""
+CURSOR_EARLY = 200
+"""Early events a follow cursor holds: its text stays short enough for a URL."""
 CURSOR_CHARS = 20 * (CURSOR_EARLY + 1)
+CURSOR_PATTERN = r"^[0-9]+(\+[0-9]+(,[0-9]+)*)?$"
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,7 @@ def read_after(
     limit: int,
     settled_by: datetime | None,
     columns: tuple[Any, ...] = (E.seq,),
+    max_early: int = MAX_EARLY,
 ) -> tuple[list[tuple[Any, ...]], FollowCursor, bool]:
     """``columns`` (the first is ``seq``) of the events matching ``where`` after ``at``, not
     read yet, oldest first; the cursor past them; and whether the batch was full (read on
@@ -164,16 +165,19 @@ def read_after(
     transaction commits, so once an event has settled for a moment, every event with a
     lower ``seq`` is visible too. The cursor's position moves only over settled events
     (a late one with a lower ``seq`` is read when it commits); newer events are read at
-    once too and kept in the cursor's ``early``, so that they are not read again."""
+    once too and kept in the cursor's ``early`` (at most ``max_early``: the rest wait), so
+    that they are not read again."""
     settled = latest(session, settled_by)  # first: on PostgreSQL each statement has its snapshot
-    top = settled
-    if settled_by is not None and len(at.early) < MAX_EARLY:
-        top = latest(session)
+    room = max_early - len(at.early)
+    top = latest(session) if settled_by is not None and room > 0 else settled
     query = select(*columns).where(E.seq > at.position, E.seq <= top, where)
     rows = session.execute(query.order_by(E.seq).limit(limit)).all()
     # a full batch of settled events: read on at once from its last; one that reaches past
     # the settled ones holds all of those, and the rest waits to be read (or to settle)
     full = len(rows) == limit and rows[-1][0] <= settled
+    new_early = [i for i, row in enumerate(rows) if row[0] > settled and row[0] not in at.early]
+    if len(new_early) > room:
+        rows = rows[: new_early[room]]  # past settled: read later, when there is room
     position = rows[-1][0] if full else max(settled, at.position)
     fresh = [tuple(row) for row in rows if row[0] not in at.early]
     early = frozenset(seq for seq in at.early.union(row[0] for row in rows) if seq > position)
@@ -193,7 +197,7 @@ def after(
     if at is None:
         return [], FollowCursor(latest(session, settled_by))
     rows, cursor, _ = read_after(
-        session, and_(True, *where.where()), at, limit, settled_by, (E.seq, E)
+        session, and_(True, *where.where()), at, limit, settled_by, (E.seq, E), CURSOR_EARLY
     )
     return [document(row[1]) for row in rows], cursor
 

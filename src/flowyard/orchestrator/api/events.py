@@ -105,7 +105,9 @@ async def list_events(
 @router.get("/follow")
 async def follow_events(
     orch: Orch,
-    after: str | None = Query(default=None, max_length=queries.CURSOR_CHARS),
+    after: str | None = Query(
+        default=None, max_length=queries.CURSOR_CHARS, pattern=queries.CURSOR_PATTERN
+    ),
     wait: float = Query(default=5.0, ge=0, le=8),
     limit: int = Query(default=200, ge=1, le=MAX_PAGE),
     event: Patterns = [],  # noqa: B006
@@ -123,7 +125,7 @@ async def follow_events(
     found, cursor = await _after(orch, where, start, limit)
     if not found and wait > 0 and start is not None and not orch.stopping:
         # with as many early events as a cursor holds, new ones are read once they settle
-        full = len(cursor.early) >= queries.MAX_EARLY
+        full = len(cursor.early) >= queries.CURSOR_EARLY
         await orch.event_stream.wait_for_news(min(wait, SETTLE_SECONDS) if full else wait, news)
         found, cursor = await _after(orch, where, cursor, limit)
     return EventFollow(events=found, cursor=str(cursor))
