@@ -432,6 +432,63 @@ def test_events_on_postgresql(postgres_server, tmp_path, flows_dir):
         server.stop()
 
 
+WRITERS, EACH = 4, 40
+
+
+def _follow_all(api: FlowyardClient, cursor: str, expected: int) -> list[Event]:
+    """What a follower gets from ``cursor`` until it has ``expected`` events (or more)."""
+    got: list[Event] = []
+
+    def more() -> bool:
+        nonlocal cursor
+        answer = api.follow_events(cursor, wait=2, event=["race.*"])
+        got.extend(answer.events)
+        cursor = answer.cursor
+        return len(got) >= expected
+
+    wait_until(more, timeout=120, message="every event followed")
+    return got + api.follow_events(cursor, wait=0, event=["race.*"]).events  # none twice
+
+
+@pytest.mark.postgres
+def test_concurrent_writers_are_followed_once_each_in_order_on_postgresql(
+    postgres_server, tmp_path
+):
+    """Four writers emit events one request at a time while a follower follows (on
+    PostgreSQL, whose transactions may commit in the other order than they took their
+    positions, and whose followers read events before they settle): every event arrives
+    once, and each writer's in the order it wrote them."""
+    from tests.postgres import fresh_database
+
+    url = fresh_database(postgres_server, "flowyard_follow_race")
+    server = ServerProcess(tmp_path / "home", env={**FAST, "FLOWYARD_DATABASE_URL": url})
+    try:
+        server.wait_ready()
+        with server.client() as api:
+            start = api.follow_events(None, wait=0).cursor
+            written: dict[str, list[str]] = {}
+
+            def write(writer: str) -> None:
+                with server.client() as own:
+                    for i in range(EACH):
+                        event = Event.model_validate(_event(f"race.{writer}", f"r.{writer}.{i}"))
+                        own.emit_events([event])
+                        written.setdefault(writer, []).append(str(event.id))
+
+            threads = [threading.Thread(target=write, args=(f"w{n}",)) for n in range(WRITERS)]
+            for thread in threads:
+                thread.start()
+            followed = _follow_all(api, start, WRITERS * EACH)
+            for thread in threads:
+                thread.join(timeout=60)
+        ids = [str(event.id) for event in followed]
+        assert len(ids) == len(set(ids)) == WRITERS * EACH
+        for writer, mine in written.items():
+            assert [i for i in ids if i in set(mine)] == mine, writer
+    finally:
+        server.stop()
+
+
 def test_events_stream_since_prints_the_backlog_first(server, api):
     """``--since`` prints matching events stored before the stream started, then follows."""
     name = _id("backlog")

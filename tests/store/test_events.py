@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from flowyard.errors import InvalidInput
 from flowyard.orchestrator import event_queries, events, runs
 from flowyard.orchestrator.services.event_retention import delete_expired
 from flowyard.states import StateType
@@ -76,12 +78,15 @@ def test_following_reads_after_a_position_and_skips_what_does_not_match(database
             events.record(
                 session, f"shop.{'a' if i % 2 else 'b'}", {"flowyard.resource.id": f"x.{i}"}
             )
+    start = event_queries.FollowCursor(0)
     with database.read() as session:
-        found, position = event_queries.after(session, event_queries.EventFilter(["shop.a"]), 0, 10)
+        found, cursor = event_queries.after(
+            session, event_queries.EventFilter(["shop.a"]), start, 10
+        )
         assert [e.resource_id for e in found] == ["x.1", "x.3"]
-        assert position == event_queries.latest(session)
-        again, same = event_queries.after(session, event_queries.EventFilter(), position, 10)
-        assert again == [] and same == position
+        assert cursor == event_queries.FollowCursor(event_queries.latest(session))
+        again, same = event_queries.after(session, event_queries.EventFilter(), cursor, 10)
+        assert again == [] and same == cursor
 
 
 def test_retention_deletes_in_batches_and_keeps_recent_events(database):
@@ -127,7 +132,8 @@ def test_a_state_change_whose_event_cannot_be_written_is_not_stored(database):
 @pytest.mark.postgres
 def test_a_follower_never_passes_an_event_still_committing(postgres_server, tmp_path):
     """On PostgreSQL a transaction may commit after one that took a later position: a
-    follower reading only settled events waits for it instead of skipping it."""
+    follower reads the later one at once, remembers it in its cursor, reads the late one
+    when it commits, and neither twice; its position passes only settled events."""
     from sqlalchemy import text
 
     from flowyard.store import Database
@@ -139,25 +145,70 @@ def test_a_follower_never_passes_an_event_still_committing(postgres_server, tmp_
     try:
         everything = event_queries.EventFilter()
         with db.read() as session:
-            start = event_queries.latest(session)
+            start = event_queries.FollowCursor(event_queries.latest(session))
         slow = db._sessions()  # holds its position, commits last
         slow.begin()
         events.record(slow, "shop.slow", {"flowyard.resource.id": "s"})
         events._write(slow)  # what the commit does first: its row takes its position
         with db.session() as session:
             events.record(session, "shop.fast", {"flowyard.resource.id": "f"})
+        soon = datetime.now(UTC) - timedelta(seconds=1)
         with db.read() as session:
-            seen, _ = event_queries.after(session, everything, start, 10)
-            assert [e.event for e in seen] == ["shop.fast"]  # reading unsettled: slow skipped
-            soon = datetime.now(UTC) - timedelta(seconds=1)
-            waiting, position = event_queries.after(session, everything, start, 10, settled_by=soon)
-            assert waiting == [] and position == start
+            seen, cursor = event_queries.after(session, everything, start, 10, settled_by=soon)
+            assert [e.event for e in seen] == ["shop.fast"]  # at once, though not settled
+            assert cursor.position == start.position and len(cursor.early) == 1
+            again, same = event_queries.after(session, everything, cursor, 10, settled_by=soon)
+            assert again == [] and same == cursor
         slow.info.pop("flowyard.events")
         slow.commit()
         slow.close()
         with db.read() as session:
+            late, cursor = event_queries.after(session, everything, cursor, 10, settled_by=soon)
+            assert [e.event for e in late] == ["shop.slow"]  # its lower position was not passed
             later = datetime.now(UTC) + timedelta(seconds=1)
-            both, _ = event_queries.after(session, everything, start, 10, settled_by=later)
-        assert [e.event for e in both] == ["shop.slow", "shop.fast"]
+            rest, settled = event_queries.after(session, everything, cursor, 10, settled_by=later)
+        assert rest == [] and settled == event_queries.FollowCursor(start.position + 2)
+        assert event_queries.FollowCursor.parse(str(cursor)) == cursor
     finally:
         db.dispose()
+
+
+def test_a_follow_cursor_reads_back_and_refuses_what_it_did_not_write():
+    """A cursor is its position and its early events' distances past it; a bare position
+    is one too; anything else is a 422 naming ``after``, whatever its size."""
+    cursor = event_queries.FollowCursor(10, frozenset({12, 15}))
+    assert str(cursor) == "10+2,5" and event_queries.FollowCursor.parse("10+2,5") == cursor
+    assert event_queries.FollowCursor.parse("7") == event_queries.FollowCursor(7)
+    too_many = "5+" + ",".join(["1"] * (event_queries.CURSOR_EARLY + 1))
+    huge = str(2**63)
+    for bad in ("", "x", "-1", "5+", "5+0", "5+-2", "5+a", "5+1,,2", huge, "5+" + huge, too_many):
+        with pytest.raises(InvalidInput, match="after:"):
+            event_queries.FollowCursor.parse(bad)
+
+
+def test_a_follow_cursor_holds_so_many_early_events_and_the_rest_wait(database):
+    """Past ``CURSOR_EARLY`` events read before they settled, newer ones are read once they
+    settle (the cursor stays short enough for a URL), and none is lost or read twice."""
+    now = datetime.now(UTC)
+    with database.session() as session:
+        for seq in (1, 2, 3):
+            session.add(
+                m.Event(
+                    seq=seq, id=str(uuid.uuid4()), occurred=now, event="shop.new",
+                    resource_id=f"x.{seq}", resource={"flowyard.resource.id": f"x.{seq}"},
+                    received=now,
+                )
+            )  # fmt: skip
+    remembered = frozenset(range(1000, 1000 + event_queries.CURSOR_EARLY - 1))  # room for 1
+    cursor = event_queries.FollowCursor(0, remembered)
+    everything, soon = event_queries.EventFilter(), now - timedelta(seconds=1)
+    with database.read() as session:
+        first, cursor = event_queries.after(session, everything, cursor, 10, settled_by=soon)
+        assert [e.resource_id for e in first] == ["x.1"]
+        assert cursor.position == 0 and len(cursor.early) == event_queries.CURSOR_EARLY
+        none, cursor = event_queries.after(session, everything, cursor, 10, settled_by=soon)
+        assert none == []
+        later = now + timedelta(seconds=1)
+        rest, cursor = event_queries.after(session, everything, cursor, 10, settled_by=later)
+    assert [e.resource_id for e in rest] == ["x.2", "x.3"]
+    assert cursor == event_queries.FollowCursor(3, remembered)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from flowyard.orchestrator import event_queries as queries
 from flowyard.store import models as m
 from flowyard.store.database import Database
 from flowyard.ui import feeds
@@ -69,7 +70,7 @@ def test_without_a_settling_time_every_stored_event_is_read_in_order(database: D
 def test_a_stream_remembers_only_so_many_early_events(database: Database):
     """Past ``MAX_EARLY`` events sent early and not settled, new ones wait to settle."""
     _store(database, 2000, NOW)
-    at = feeds.Position(1, early=set(range(2, 2 + feeds.MAX_EARLY)))
+    at = feeds.Position(1, early=set(range(2, 2 + queries.MAX_EARLY)))
     assert _read(database, at) == []
     assert _read(database, at, settled_by=NOW + timedelta(seconds=1)) == [2000]
     assert (at.events, at.early) == (2000, set())

@@ -122,16 +122,17 @@ def _named(api: FlowyardClient, name: str) -> list[au.Automation]:
 def test_an_admin_creates_edits_and_deletes_an_automation_in_the_page(
     server, api, page, screenshots
 ):
-    """The form creates an automation through the API (a trigger the API refuses, or text
-    that is no JSON, is named next to its field and nothing is stored), the edit form
-    replaces it, and Delete removes it."""
+    """The form's JSON boxes create an automation through the API (a trigger the API
+    refuses, or text that is no JSON, is named next to its field and nothing is stored), the
+    edit form replaces it, and Delete removes it."""
     name = f"made-{uuid.uuid4().hex[:8]}"
     sign_in(page, server, ADMIN, "/ui/automations")
     with page.expect_navigation():
         page.get_by_role("link", name="New automation").click()
-    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_role("textbox", name="Name", exact=True).fill(name)
+    page.get_by_role("button", name="Edit as JSON").click()
     trigger = page.get_by_label("Trigger (JSON)")
-    trigger_error = page.locator('.field-error[data-for="trigger"]')
+    trigger_error = page.locator('.field-error[data-for="trigger"]:visible')
     create = page.get_by_role("button", name="Create")
     trigger.fill("{")
     create.click()
@@ -155,8 +156,9 @@ def test_an_admin_creates_edits_and_deletes_an_automation_in_the_page(
 
     with page.expect_navigation():
         page.get_by_role("link", name="Edit").click()
-    expect(page.get_by_label("Name", exact=True)).to_have_value(name)
+    expect(page.get_by_role("textbox", name="Name", exact=True)).to_have_value(name)
     page.get_by_label("Description").fill("edited in the page")
+    page.get_by_role("button", name="Edit as JSON").click()
     trigger.fill(json.dumps({**wanted, "threshold": 3}))
     with page.expect_navigation():
         page.get_by_role("button", name="Save").click()

@@ -394,8 +394,11 @@ class FlowyardClient(ApiTransport):
         params = {k: v for k, v in {**filters, "cursor": cursor}.items() if v not in (None, [])}
         return s.read(EventPage, self.request("GET", _path("events"), params=params))
 
-    def follow_events(self, after: int | None, *, wait: float = 5.0, **filters: Any) -> EventFollow:
-        """Events stored after position ``after`` (None: from now on), waiting up to ``wait``."""
+    def follow_events(
+        self, after: str | int | None, *, wait: float = 5.0, **filters: Any
+    ) -> EventFollow:
+        """Events stored after ``after`` (the last answer's cursor, or a position; None: from
+        now on), waiting up to ``wait``."""
         from flowyard.events.schemas import EventFollow
 
         params = {k: v for k, v in {**filters, "after": after}.items() if v not in (None, [])}

@@ -60,10 +60,11 @@ class EventPage(BaseModel):
 
 
 class EventFollow(BaseModel):
-    """Events stored after a position; ``cursor`` is where to ask from next."""
+    """Events stored after a cursor; ``cursor`` is where to ask from next (a position, and
+    on PostgreSQL the events past it read already: ``"<position>+<d>,<d>…"``)."""
 
     events: list[Event]
-    cursor: int
+    cursor: str
 
 
 def limit_violation(event: Event, max_bytes: int = DEFAULT_MAX_BYTES) -> str | None:

@@ -3,7 +3,8 @@
 Pages are ordered by ``(occurred, seq)``, newest first by default; a cursor is an opaque
 encoding of the last event's position, so a page never repeats or skips an event while
 new ones arrive (they land before the first page, or after the last when oldest first).
-Following reads by ``seq`` (the order events were stored in) after a known position.
+Following reads by ``seq`` (the order events were stored in) after a known position
+(``FollowCursor``, ``read_after``).
 """
 
 from __future__ import annotations
@@ -106,29 +107,99 @@ def page(
     return [document(r) for r in rows], next_cursor
 
 
+MAX_EARLY = 1000
+"""Events sent early (before they settled) that a follower remembers; beyond, new ones wait
+to settle."""
+CURSOR_EARLY = 200
+"""Early events a follow cursor holds: its text stays short enough for a URL."""
+CURSOR_CHARS = 20 * (CURSOR_EARLY + 1)
+CURSOR_PATTERN = r"^[0-9]+(\+[0-9]+(,[0-9]+)*)?$"
+
+
+@dataclass(frozen=True)
+class FollowCursor:
+    """Where a follower is: every event up to ``position`` was read (or did not match), and
+    ``early`` holds those past it read before they settled (PostgreSQL).
+
+    Written ``<position>`` or ``<position>+<d>,<d>…``, each ``d`` an early event's distance
+    past the position."""
+
+    position: int
+    early: frozenset[int] = frozenset()
+
+    @classmethod
+    def parse(cls, text: str) -> FollowCursor:
+        """A cursor this API gave out (or a bare position); 422 for anything else."""
+        head, plus, tail = text.partition("+")
+        try:
+            position = int(head)
+            gaps = [int(gap) for gap in tail.split(",")] if plus else []
+        except ValueError:
+            raise InvalidInput(f"after: {text[:40]!r} is not a follow cursor") from None
+        early = [position + gap for gap in gaps]
+        fits = position >= 0 and all(gap > 0 for gap in gaps) and len(gaps) <= CURSOR_EARLY
+        if not fits or max([position, *early]) >= 2**63:  # a store's positions are int64
+            raise InvalidInput(f"after: {text[:40]!r} is not a follow cursor")
+        return cls(position, frozenset(early))
+
+    def __str__(self) -> str:
+        gaps = ",".join(str(seq - self.position) for seq in sorted(self.early))
+        return f"{self.position}+{gaps}" if gaps else str(self.position)
+
+
+def read_after(
+    session: Session,
+    where: ColumnElement[bool],
+    at: FollowCursor,
+    limit: int,
+    settled_by: datetime | None,
+    columns: tuple[Any, ...] = (E.seq,),
+    max_early: int = MAX_EARLY,
+) -> tuple[list[tuple[Any, ...]], FollowCursor, bool]:
+    """``columns`` (the first is ``seq``) of the events matching ``where`` after ``at``, not
+    read yet, oldest first; the cursor past them; and whether the batch was full (read on
+    at once).
+
+    ``settled_by`` (PostgreSQL): events received by then have settled. Two transactions may
+    commit in the other order than they took their ``seq``; events are inserted as their
+    transaction commits, so once an event has settled for a moment, every event with a
+    lower ``seq`` is visible too. The cursor's position moves only over settled events
+    (a late one with a lower ``seq`` is read when it commits); newer events are read at
+    once too and kept in the cursor's ``early`` (at most ``max_early``: the rest wait), so
+    that they are not read again."""
+    settled = latest(session, settled_by)  # first: on PostgreSQL each statement has its snapshot
+    room = max_early - len(at.early)
+    top = latest(session) if settled_by is not None and room > 0 else settled
+    query = select(*columns).where(E.seq > at.position, E.seq <= top, where)
+    rows = session.execute(query.order_by(E.seq).limit(limit)).all()
+    # a full batch of settled events: read on at once from its last; one that reaches past
+    # the settled ones holds all of those, and the rest waits to be read (or to settle)
+    full = len(rows) == limit and rows[-1][0] <= settled
+    new_early = [i for i, row in enumerate(rows) if row[0] > settled and row[0] not in at.early]
+    if len(new_early) > room:
+        rows = rows[: new_early[room]]  # past settled: read later, when there is room
+    position = rows[-1][0] if full else max(settled, at.position)
+    fresh = [tuple(row) for row in rows if row[0] not in at.early]
+    early = frozenset(seq for seq in at.early.union(row[0] for row in rows) if seq > position)
+    return fresh, FollowCursor(position, early), full
+
+
 def after(
     session: Session,
     where: EventFilter,
-    position: int | None,
+    at: FollowCursor | None,
     limit: int,
     *,
     settled_by: datetime | None = None,
-) -> tuple[list[Event], int]:
-    """Matching events stored after ``position`` (None: from now on), oldest first, and the
-    position to ask from next.
-
-    ``settled_by``: only events received by then are read (and the position never passes
-    a later one). On PostgreSQL two transactions may commit in the other order than they
-    took their ``seq``; events are inserted as their transaction commits, so once an event
-    has settled for a moment, every event with a lower ``seq`` is visible too."""
-    top = latest(session, settled_by)  # first: on PostgreSQL each statement has its snapshot
-    if position is None:
-        return [], top
-    query = select(E).where(E.seq > position, E.seq <= top, *where.where())
-    rows = session.scalars(query.order_by(E.seq).limit(limit)).all()
-    if len(rows) < limit:  # nothing more matched up to top: skip what did not match too
-        return [document(r) for r in rows], max(top, position)
-    return [document(r) for r in rows], rows[-1].seq
+) -> tuple[list[Event], FollowCursor]:
+    """Matching events stored after ``at`` (None: from now on), oldest first, and the cursor
+    to ask from next (see ``read_after``)."""
+    if at is None:
+        return [], FollowCursor(latest(session, settled_by))
+    rows, cursor, _ = read_after(
+        session, and_(True, *where.where()), at, limit, settled_by, (E.seq, E), CURSOR_EARLY
+    )
+    return [document(row[1]) for row in rows], cursor
 
 
 def latest(session: Session, received_by: datetime | None = None) -> int:

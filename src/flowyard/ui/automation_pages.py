@@ -1,6 +1,7 @@
-"""Automations in the web UI: the list (name, enabled, trigger type, last firing) and one
+"""Automations in the web UI: the list (name, enabled, trigger type, last firing), one
 automation (its document as YAML, its latest firings with each action's status, attempts
-and error; Pause/Resume for admins), kept live by the stream's ``view=automation``
+and error; Pause/Resume for admins) and the form that creates or edits one
+(``automation_form``), kept live by the stream's ``view=automation``
 (``automation_feed``: the events about the automation, its firings and their actions'
 outcomes among them).
 
@@ -11,7 +12,6 @@ token, so the API decides who may (a viewer's is refused whatever the page shows
 
 from __future__ import annotations
 
-import typing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +30,7 @@ from flowyard.orchestrator.runtime import Orch
 from flowyard.schemas import automations as a
 from flowyard.store import models as m
 from flowyard.ui import feeds, views
+from flowyard.ui.automation_form import form_context
 
 PAGE = 100  # automations a page, by name
 FIRINGS = 25  # the latest firings shown
@@ -110,66 +111,6 @@ async def automation_page(request: Request, ref: str, orch: Orch) -> Response:
         request, nav="automations", document=as_yaml(data["automation"]), **data
     )
     return views.render(request, "automation.html", context)
-
-
-EXAMPLE_TRIGGER = {
-    "type": "event",
-    "posture": "Reactive",
-    "match": {"flowyard.resource.id": "flowyard.flow-run.*"},
-    "expect": ["flowyard.flow-run.Failed"],
-    "threshold": 1,
-    "within": 0,
-}
-EXAMPLE_ACTIONS = [{"type": "do-nothing"}]
-ACTION_TYPES = [
-    str(kind.model_fields["type"].default) for kind in typing.get_args(typing.get_args(a.Action)[0])
-]
-
-
-@dataclass(frozen=True)
-class JsonField:
-    name: str
-    label: str
-    value: str
-    rows: int = 6
-    required: bool = False
-
-
-def form_context(automation: a.Automation | None) -> dict[str, Any]:
-    """The form's fields: the automation's values (edit), or an example to start from."""
-
-    def shown(value: Any) -> str:
-        return "" if value in (None, []) else views.pretty(value)
-
-    if automation is None:
-        values: dict[str, Any] = {"trigger": EXAMPLE_TRIGGER, "actions": EXAMPLE_ACTIONS}
-        form = {"name": "", "description": "", "enabled": True}
-    else:
-        values = automation.model_dump(mode="json", exclude_none=True)
-        form = {k: values[k] for k in ("name", "description", "enabled")}
-    fields = [
-        JsonField("trigger", "Trigger (JSON)", shown(values.get("trigger")), 10, True),
-        JsonField("actions", "Actions when it fires (JSON list)", shown(values.get("actions"))),
-        JsonField(
-            "actions_on_trigger",
-            "Also on trigger (JSON list)",
-            shown(values.get("actions_on_trigger")),
-            3,
-        ),
-        JsonField(
-            "actions_on_resolve",
-            "On resolve (JSON list)",
-            shown(values.get("actions_on_resolve")),
-            3,
-        ),
-        JsonField("dedupe", "Dedupe (JSON object, optional)", shown(values.get("dedupe")), 3),
-    ]
-    return {
-        "automation": automation,
-        "form": form,
-        "json_fields": fields,
-        "action_types": ACTION_TYPES,
-    }
 
 
 async def new_automation_page(request: Request) -> Response:

@@ -94,10 +94,6 @@ class Feed(Protocol):
     def read(self, session: Session, at: Position, settled_by: datetime | None) -> Batch: ...
 
 
-MAX_EARLY = 1000
-"""Events sent early that a stream remembers; beyond, it waits for them to settle."""
-
-
 def events_after(
     session: Session,
     where: ColumnElement[bool],
@@ -108,27 +104,16 @@ def events_after(
     """``columns`` (the first is ``seq``) of matching events after ``at.events`` not sent
     yet, and whether the batch was full; ``at`` is advanced past what did not match.
 
-    With ``settled_by`` (PostgreSQL, see ``event_queries.after``), events stored since are
-    read too and sent at once, though an event with a lower ``seq`` may still commit: they
-    go in ``at.early`` and are not sent again when they settle, and ``at.events`` moves
-    only over settled events, so the late one is read when it commits."""
-    settled = queries.latest(session, settled_by)
+    With ``settled_by`` (PostgreSQL), events stored since are read too and sent at once,
+    though an event with a lower ``seq`` may still commit: they go in ``at.early`` and are
+    not sent again when they settle (``event_queries.read_after``)."""
     if at.events is None:
-        at.events = settled
+        at.events = queries.latest(session, settled_by)
         return [], False
-    top = settled
-    if settled_by is not None and len(at.early) < MAX_EARLY:
-        top = queries.latest(session)
-    rows = session.execute(
-        select(*columns).where(E.seq > at.events, E.seq <= top, where).order_by(E.seq).limit(BATCH)
-    ).all()
-    # a full batch of settled events: read on at once from its last; one that reaches past
-    # the settled ones holds all of those, and the rest of the burst waits to settle
-    full = len(rows) == BATCH and rows[-1][0] <= settled
-    at.events = rows[-1][0] if full else max(settled, at.events)
-    fresh = [row for row in rows if row[0] not in at.early]
-    at.early = {seq for seq in at.early.union(row[0] for row in rows) if seq > at.events}
-    return [tuple(row) for row in fresh], full
+    cursor = queries.FollowCursor(at.events, frozenset(at.early))
+    rows, cursor, full = queries.read_after(session, where, cursor, BATCH, settled_by, columns)
+    at.events, at.early = cursor.position, set(cursor.early)
+    return rows, full
 
 
 @dataclass

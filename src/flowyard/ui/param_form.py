@@ -33,10 +33,11 @@ class FormField:
     children: list[FormField] = field(default_factory=list)
     secret_set: bool = False  # a secret field (kind "secret"): whether a value is stored
     clearable: bool = False  # a stored secret the type does not require: it may be removed
+    scope: str = ""  # told apart from same-named fields of the page's other groups (ids)
 
     @property
     def ident(self) -> str:
-        return "f-" + self.path.replace(".", "-")
+        return "-".join(filter(None, ("f", self.scope, self.path.replace(".", "-"))))
 
 
 def fields(

@@ -8,7 +8,6 @@ anything but a server resource other than its own run and its task runs (see
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -106,7 +105,9 @@ async def list_events(
 @router.get("/follow")
 async def follow_events(
     orch: Orch,
-    after: int | None = None,
+    after: str | None = Query(
+        default=None, max_length=queries.CURSOR_CHARS, pattern=queries.CURSOR_PATTERN
+    ),
     wait: float = Query(default=5.0, ge=0, le=8),
     limit: int = Query(default=200, ge=1, le=MAX_PAGE),
     event: Patterns = [],  # noqa: B006
@@ -115,37 +116,38 @@ async def follow_events(
     related_id: Patterns = [],  # noqa: B006
     related_role: Patterns = [],  # noqa: B006
 ) -> EventFollow:
-    """Events stored after position ``after`` (none given: from now), oldest first; waits
-    up to ``wait`` seconds for one to arrive. Ask again from the ``cursor`` answered."""
+    """Events stored after ``after`` (a cursor this API answered, or a position; none
+    given: from now), oldest first; waits up to ``wait`` seconds for one to arrive. Ask
+    again from the ``cursor`` answered: it says which events were read already."""
     where = _filter(event, resource_id, resource_name, related_id, related_role)
-    found, cursor, settling = await _after(orch, where, after, limit)
-    if not found and wait > 0 and after is not None and not orch.stopping:
-        if not settling:
-            await orch.event_stream.wait_for_news(wait)
-        if not orch.db.is_sqlite:
-            await asyncio.sleep(SETTLE_SECONDS)  # what is new must settle (see ``after``)
-        found, cursor, _ = await _after(orch, where, cursor, limit)
-    return EventFollow(events=found, cursor=cursor)
+    start = queries.FollowCursor.parse(after) if after is not None else None
+    news = orch.event_stream.news()  # before reading: no commit in between goes unnoticed
+    found, cursor = await _after(orch, where, start, limit)
+    if not found and wait > 0 and start is not None and not orch.stopping:
+        # with as many early events as a cursor holds, new ones are read once they settle
+        full = len(cursor.early) >= queries.CURSOR_EARLY
+        await orch.event_stream.wait_for_news(min(wait, SETTLE_SECONDS) if full else wait, news)
+        found, cursor = await _after(orch, where, cursor, limit)
+    return EventFollow(events=found, cursor=str(cursor))
 
 
 SETTLE_SECONDS = 1.0
-"""On PostgreSQL, followers read events this long after they were stored (SQLite has one
-writer at a time: its events become visible in the order of their positions)."""
+"""On PostgreSQL, an event has settled this long after it was stored: every event with a
+lower position is visible by then (SQLite has one writer at a time: its events become
+visible in the order of their positions). Followers read newer ones at once too, and their
+cursor remembers them (``event_queries.read_after``)."""
 
 
 async def _after(
-    orch: Orchestrator, where: queries.EventFilter, position: int | None, limit: int
-) -> tuple[list[Event], int, bool]:
-    """What ``queries.after`` reads, and whether events past it are still settling."""
+    orch: Orchestrator, where: queries.EventFilter, at: queries.FollowCursor | None, limit: int
+) -> tuple[list[Event], queries.FollowCursor]:
     settled_by = None
     if not orch.db.is_sqlite:
         settled_by = datetime.now(UTC) - timedelta(seconds=SETTLE_SECONDS)
 
-    def read() -> tuple[list[Event], int, bool]:
+    def read() -> tuple[list[Event], queries.FollowCursor]:
         with orch.db.read() as session:
-            found, cursor = queries.after(session, where, position, limit, settled_by=settled_by)
-            settling = settled_by is not None and queries.latest(session) > cursor
-            return found, cursor, settling
+            return queries.after(session, where, at, limit, settled_by=settled_by)
 
     return await orch.in_thread(read)
 

@@ -3,8 +3,10 @@
 //
 // - <form data-api="/api/..." data-method="PATCH|POST"> sends its named fields as JSON: a
 //   field's data-type says how to read it (integer, number, boolean, json, enum (its option
-//   values are JSON), limit (empty: no limit), else text); a dotted name ("parameters.a.b")
-//   nests; a secret (data-type="secret") left empty sends its data-keep (the API's mask:
+//   values are JSON), limit (empty: no limit), lines (a list, one a line), labels
+//   ("label = pattern" lines: an object), else text); a dotted name ("parameters.a.b")
+//   nests, a number in it makes a list ("actions.0.type", numbered from 0); disabled fields (a fieldset of a
+//   type not chosen) are not sent; a secret (data-type="secret") left empty sends its data-keep (the API's mask:
 //   "keep the stored value"), or nothing when its [data-clear-secret] box is ticked.
 //   data-then="run" (or "block", "automation") opens the created run's (block's,
 //   automation's) page, data-then="/ui/…" that page; otherwise the page reloads.
@@ -12,23 +14,41 @@
 //   (after the confirm question, if any).
 // - <input type="checkbox" data-api data-field="fair"> sends {fair: checked}.
 // A refusal's detail is shown next to the field it names ("parameter 'x'", "job variable",
-// or a validation error's loc) (.field-error[data-for]), else in
-// the form's first .field-error, else in #action-result.
+// or a validation error's loc, less the type tags of a union's member: "trigger.event.within"
+// is the field "trigger.within" when the form's "trigger.type" is "event")
+// (.field-error[data-for]), else in the form's first .field-error, else in #action-result.
 
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 
-class LocalError extends Error {
+export class LocalError extends Error {
   constructor(field, message) {
     super(message);
     this.field = field;
   }
 }
 
+const INDEX = /^\d+$/;
+
 function put(target, path, value) {
   const keys = path.split(".");
   let at = target;
-  for (const key of keys.slice(0, -1)) at = at[key] ??= {};
+  keys.slice(0, -1).forEach((key, i) => {
+    at = at[key] ??= INDEX.test(keys[i + 1]) ? [] : {};
+  });
   at[keys.at(-1)] = value;
+}
+
+function readLabels(field, raw) {
+  const labels = {};
+  for (const [n, line] of raw.split("\n").entries()) {
+    if (!line.trim()) continue;
+    const at = line.indexOf("=");
+    const [label, pattern] = [line.slice(0, at).trim(), line.slice(at + 1).trim()];
+    if (at < 0 || !label || !pattern) throw new LocalError(field.name, `Line ${n + 1}: write label = pattern.`);
+    const known = labels[label];
+    labels[label] = known === undefined ? pattern : [known, pattern].flat();
+  }
+  return labels;
 }
 
 function read(field) {
@@ -59,6 +79,8 @@ function read(field) {
     }
     return [true, value];
   }
+  if (type === "lines") return [true, raw.split("\n").map((line) => line.trim()).filter(Boolean)];
+  if (type === "labels") return [true, readLabels(field, raw)];
   if (type === "json" || type === "enum") {
     try {
       return [true, JSON.parse(raw)];
@@ -69,10 +91,10 @@ function read(field) {
   return [true, raw];
 }
 
-function collect(form) {
+export function collect(form) {
   const body = {};
   for (const field of form.elements) {
-    if (!field.name || field.disabled) continue;
+    if (!field.name || field.matches(":disabled")) continue;
     if (field.dataset.type === "limit") {
       if (field.value === "") body.clear_concurrency_limit = true;
       else put(body, field.name, Number(field.value));
@@ -94,17 +116,34 @@ async function send(method, path, body) {
   return { answer, doc };
 }
 
-function clearErrors(scope) {
+export function clearErrors(scope) {
   for (const spot of scope.querySelectorAll(".field-error")) spot.textContent = "";
   for (const field of scope.querySelectorAll("[aria-invalid]")) field.removeAttribute("aria-invalid");
 }
 
-function fieldOf(detail) {
+function enabled(scope, selector) {
+  return [...(scope?.querySelectorAll(selector) ?? [])].find((found) => !found.closest("fieldset:disabled"));
+}
+
+function untagged(scope, loc) {
+  // a union member's tag in a loc ("trigger", "event", "within") when the form's select of
+  // that type ("trigger.type") holds it: the field is "trigger.within"
+  const path = [];
+  let dropped = false;
+  for (const part of loc) {
+    const kind = enabled(scope, `[name="${CSS.escape([...path, "type"].join("."))}"]`);
+    dropped = !dropped && path.length > 0 && kind?.value === String(part);
+    if (!dropped) path.push(part);
+  }
+  return path.join(".");
+}
+
+function fieldOf(scope, detail) {
   // which field a refusal names: a validation error's loc, or its message ("parameter
   // 'x'…" for a run's parameters, "job variable 'y'…")
   const first = Array.isArray(detail) ? detail[0] : { loc: [], msg: detail };
   const loc = (first?.loc ?? []).filter((part) => part !== "body");
-  if (loc.length) return loc.join(".");
+  if (loc.length) return untagged(scope, loc);
   const text = typeof first?.msg === "string" ? first.msg : "";
   if (/job variable '/.test(text)) return "job_variables";
   const blockField = text.match(/^block [^:]+: ([^:]+):/);
@@ -121,7 +160,7 @@ function describe(answer, detail) {
   return `${answer.status} ${answer.statusText}`;
 }
 
-function showError(scope, field, text) {
+export function showError(scope, field, text) {
   const result = document.getElementById("action-result");
   if (!scope) {
     if (result) result.textContent = text;
@@ -129,10 +168,10 @@ function showError(scope, field, text) {
   }
   let spot = null;
   for (let name = field; name && !spot; name = name.includes(".") ? name.replace(/\.[^.]*$/, "") : "") {
-    spot = scope.querySelector(`.field-error[data-for="${CSS.escape(name)}"]`);
-    scope.querySelector(`[name="${CSS.escape(name)}"]`)?.setAttribute("aria-invalid", "true");
+    spot = enabled(scope, `.field-error[data-for="${CSS.escape(name)}"]`);
+    enabled(scope, `[name="${CSS.escape(name)}"]`)?.setAttribute("aria-invalid", "true");
   }
-  spot ??= scope.querySelector(".field-error:not([data-for])") ?? result;
+  spot ??= enabled(scope, ".field-error:not([data-for])") ?? result;
   if (spot) spot.textContent = text;
 }
 
@@ -148,7 +187,7 @@ async function change(scope, method, path, body, then) {
     return;
   }
   const prefix = answer.status === 422 ? "" : `Refused (${answer.status}): `;
-  showError(scope, fieldOf(doc.detail), prefix + describe(answer, doc.detail));
+  showError(scope, fieldOf(scope, doc.detail), prefix + describe(answer, doc.detail));
 }
 
 document.addEventListener("submit", async (event) => {

@@ -1,0 +1,54 @@
+"""The automation form's groups of fields, generated from the API's models (no browser)."""
+
+from __future__ import annotations
+
+from flowyard.ui import automation_form as form
+from flowyard.ui.param_form import FormField
+
+
+def _all(fields: list[FormField]) -> list[FormField]:
+    return [found for field in fields for found in (field, *_all(field.children))]
+
+
+def test_every_type_has_a_group_with_each_field_of_its_model():
+    """Each trigger and action type has a group whose fields are its model's (less ``type``,
+    which the group's select says), named where the API takes them."""
+    for groups, models, prefix in (
+        (form.trigger_groups(), form.TRIGGERS, "trigger"),
+        (form.action_groups(), form.ACTIONS, form.ITEM),
+    ):
+        assert [group.kind for group in groups] == [form.type_of(model) for model in models]
+        for group, model in zip(groups, models, strict=True):
+            names = [name for name in model.model_fields if name != "type"]
+            assert [field.path for field in group.fields] == [f"{prefix}.{n}" for n in names]
+
+
+def test_the_fields_read_as_the_api_takes_them():
+    """Event names are lines, resource labels ``label = pattern`` lines, templates text
+    areas, a metric a group of its own fields, and ``require`` a choice of "all", "any" or
+    a count."""
+    event, metric, compound, _ = form.trigger_groups()
+    kinds = {field.path: field.kind for field in _all(event.fields + metric.fields)}
+    assert kinds["trigger.expect"] == kinds["trigger.after"] == "lines"
+    assert kinds["trigger.match"] == "labels" and kinds["trigger.match_related"] == "json"
+    assert kinds["trigger.metric"] == "object" and kinds["trigger.metric.name"] == "enum"
+    (require,) = [field for field in compound.fields if field.path == "trigger.require"]
+    assert require.value == '"all"' and [c for c, _ in require.choices][:3] == [
+        '"all"',
+        '"any"',
+        "1",
+    ]
+    (notification,) = [g for g in form.action_groups() if g.kind == "send-notification"]
+    notify = {field.path: field for field in notification.fields}
+    assert notify[f"{form.ITEM}.body"].kind == "text"
+    assert notify[f"{form.ITEM}.block"].kind == "string" and notify[f"{form.ITEM}.block"].required
+
+
+def test_every_field_of_the_page_has_its_own_id():
+    """Fields of the same name in different types' groups (``within``, ``deployment``…) get
+    different ids, so that each label names one field."""
+    groups = form.trigger_groups() + form.action_groups()
+    fields = _all([f for group in groups for f in group.fields] + form.dedupe_fields())
+    idents = [field.ident for field in fields]
+    assert len(idents) == len(set(idents))
+    assert "f-compound-trigger-within" in idents and "f-event-trigger-within" in idents
