@@ -28,6 +28,7 @@ FLOWS = textwrap.dedent(
     """
     import json
     import os
+    import time
     from pathlib import Path
 
     from flowyard import flow, pause_flow_run, suspend_flow_run, task
@@ -70,12 +71,22 @@ FLOWS = textwrap.dedent(
 
 
     @flow
+    def lingering(folder: str, timeout: float) -> None:
+        # resumed, it outlives its suspension's timeout: it ends when the test says so
+        suspend_flow_run(timeout=timeout)
+        Path(folder, f"{flow_run.id}.resumed").write_text("")
+        deadline = time.monotonic() + 120
+        while not Path(folder, "release").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+    @flow
     def other(folder: str) -> None:
         Path(folder, f"{flow_run.id}.ran").write_text("ran")
     """
 )
 
-NAMES = ("suspending", "approving", "asking", "other")
+NAMES = ("suspending", "approving", "asking", "lingering", "other")
 
 
 @pytest.fixture
@@ -208,12 +219,50 @@ def test_a_suspension_past_its_timeout_cannot_resume(server, api, deployed, star
     wait_until(lambda: datetime.now(UTC) > deadline, timeout=30)
     refused = _resume(server.url, run_id)
     assert refused.exit_code != 0
-    assert "The flow run suspend has timed out and can no longer resume." in refused.output
+    timed_out = "The flow run suspend has timed out and can no longer resume."
+    already = "is not paused: it is Failed"  # the expired pauses service came first
+    assert timed_out in refused.output or already in refused.output, refused.output
     result = _resume(server.url, run_id)
     assert "is not paused: it is Failed" in result.output
     run = api.read_flow_run(run_id)
     assert run.state.type is StateType.FAILED
     assert run.state.message == "The flow was suspended and never resumed."
+
+
+def test_an_expired_suspension_is_failed_with_nobody_resuming(
+    api, deployed, start_worker, tmp_path
+):
+    """As Prefect's FailExpiredPauses: no process holds a suspended run, yet once its
+    timeout passes the server Fails it."""
+    start_worker()
+    run_id = _start(api, deployed["suspending"], folder=str(tmp_path), timeout=0.5)
+    wait_until(lambda: _state(api, run_id) == (StateType.PAUSED, "Suspended"), timeout=90)
+    wait_until(lambda: _state(api, run_id)[0] is StateType.FAILED, timeout=60)
+    run = api.read_flow_run(run_id)
+    assert run.state.message == "The flow was suspended and never resumed."
+    assert _history(api, run_id)[-2:] == ["Suspended", "Failed"]
+    assert not (tmp_path / f"{run_id}.after").exists()
+
+
+def test_a_run_resumed_in_time_outlives_its_suspension_timeout(
+    api, deployed, start_worker, tmp_path
+):
+    """The service Fails only runs still Paused: one resumed before its timeout runs on
+    past it (a pass of the service included) and completes."""
+    start_worker()
+    timeout = 8.0
+    run_id = _start(api, deployed["lingering"], folder=str(tmp_path), timeout=timeout)
+    wait_until(lambda: _state(api, run_id) == (StateType.PAUSED, "Suspended"), timeout=90)
+    expires = api.read_flow_run(run_id).state.timestamp + timedelta(seconds=timeout)
+    api.resume_flow_run(run_id)
+    assert datetime.now(UTC) < expires, "resumed too late for this test: raise the timeout"
+    wait_until(lambda: (tmp_path / f"{run_id}.resumed").exists(), timeout=90)
+    # past the timeout and past one more pass of the service (every 5 s by default)
+    wait_until(lambda: datetime.now(UTC) > expires + timedelta(seconds=6), timeout=60)
+    assert _state(api, run_id)[0] is StateType.RUNNING
+    (tmp_path / "release").write_text("")
+    wait_until(lambda: _state(api, run_id)[0] is StateType.COMPLETED, timeout=90)
+    assert "Failed" not in _history(api, run_id)
 
 
 def test_cancelling_a_suspended_run_ends_it_at_once(api, deployed, start_worker, tmp_path):

@@ -100,15 +100,11 @@ def resume(
         raise Conflict(f"flow run {run.id} is not paused: it is {run.state_name}")
     record = _record(run)
     current = record.get("current") or {}
-    word = "suspend" if current.get("reschedule") else "pause"
-    timeout = current.get("timeout")
-    if timeout and datetime.fromisoformat(timeout) < now:
-        name = "suspended" if current.get("reschedule") else "paused"
-        _, effect = runs.set_state(
-            session, run, StateType.FAILED, now=now, force=True,
-            message=f"The flow was {name} and never resumed.",
-        )  # fmt: skip
-        return effect, f"The flow run {word} has timed out and can no longer resume."
+    if timed_out(run, now):
+        word = "suspend" if current.get("reschedule") else "pause"
+        return fail_timed_out(session, run, now), (
+            f"The flow run {word} has timed out and can no longer resume."
+        )
     checked = _checked_input(run, current, run_input)
     if checked is not None:
         record["inputs"][current["key"]] = checked
@@ -124,6 +120,27 @@ def resume(
     return effect, None
 
 
+def timeout_of(run: m.FlowRun) -> datetime | None:
+    """When the run's current pause stops being resumable (None: never)."""
+    timeout = (_record(run).get("current") or {}).get("timeout")
+    return datetime.fromisoformat(timeout).astimezone(UTC) if timeout else None
+
+
+def timed_out(run: m.FlowRun, now: datetime) -> bool:
+    timeout = timeout_of(run)
+    return run.state_type is StateType.PAUSED and timeout is not None and timeout < now
+
+
+def fail_timed_out(session: Session, run: m.FlowRun, now: datetime) -> runs.QueueEffect | None:
+    """Fail a run whose pause timed out, saying whether it was paused or suspended."""
+    name = "suspended" if is_suspended(run) else "paused"
+    _, effect = runs.set_state(
+        session, run, StateType.FAILED, now=now, force=True,
+        message=f"The flow was {name} and never resumed.",
+    )  # fmt: skip
+    return effect
+
+
 def run_input(run: m.FlowRun, key: str) -> s.RunInput:
     """The pause ``key`` of ``run``, and the input it was resumed with."""
     record = _record(run)
@@ -131,11 +148,10 @@ def run_input(run: m.FlowRun, key: str) -> s.RunInput:
     if key not in record["keys"]:
         raise NotFound(f"flow run {run.id} has no pause {key!r}")
     mine: dict[str, Any] = current if current.get("key") == key else {}
-    timeout = mine.get("timeout")
     return s.RunInput(
         key=key,
         reschedule=bool(mine.get("reschedule")),
-        timeout=datetime.fromisoformat(timeout).astimezone(UTC) if timeout else None,
+        timeout=timeout_of(run) if mine else None,
         input_schema=mine.get("input_schema"),
         run_input=record["inputs"].get(key),
     )
