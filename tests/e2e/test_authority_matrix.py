@@ -369,6 +369,8 @@ CASES = [
     case("PUT", "/api/flow_runs/{ref}/result", "run_a", _result),
     case("POST", "/api/flow_runs/{ref}/token", "worker_a", lambda w, who: Req("POST", f"/api/flow_runs/{w.run_a}/token")),
     case("POST", "/api/flow_runs/{ref}/cancel", "", lambda w, who: Req("POST", f"/api/flow_runs/{w.fresh_run()}/cancel")),
+    case("POST", "/api/flow_runs/{ref}/suspend", "run_a",  # answered "not running": 200
+         lambda w, who: Req("POST", f"/api/flow_runs/{w.run_a}/suspend", {"key": "k"})),
     case("POST", "/api/flow_runs/{ref}/resume", "",
          lambda w, who: Req("POST", f"/api/flow_runs/{w.run_a}/resume")),
     case("GET", "/api/flow_runs/{ref}/input/{key}", "viewer run_a", _run_input),

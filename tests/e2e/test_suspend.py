@@ -80,13 +80,29 @@ FLOWS = textwrap.dedent(
             time.sleep(0.1)
 
 
+    @task
+    def tick(i: int) -> int:
+        time.sleep(0.05)
+        return i + 1
+
+
+    @flow
+    def ticking(folder: str) -> int:
+        # calls tasks until told to stop: suspended from outside, it leaves at a call
+        Path(folder, f"{flow_run.id}.{os.getpid()}.pid").write_text("")
+        i, deadline = 0, time.monotonic() + 120
+        while not Path(folder, "stop").exists() and time.monotonic() < deadline:
+            i = tick(i)
+        return i
+
+
     @flow
     def other(folder: str) -> None:
         Path(folder, f"{flow_run.id}.ran").write_text("ran")
     """
 )
 
-NAMES = ("suspending", "approving", "asking", "lingering", "other")
+NAMES = ("suspending", "approving", "asking", "lingering", "ticking", "other")
 
 
 @pytest.fixture
@@ -263,6 +279,49 @@ def test_a_run_resumed_in_time_outlives_its_suspension_timeout(
     (tmp_path / "release").write_text("")
     wait_until(lambda: _state(api, run_id)[0] is StateType.COMPLETED, timeout=90)
     assert "Failed" not in _history(api, run_id)
+
+
+def test_a_run_suspended_from_outside_leaves_at_its_next_task_and_starts_again(
+    script_api, api, deployed, start_worker, tmp_path
+):
+    """As Prefect's suspend_flow_run(flow_run_id=...): the run is Suspended at once, its
+    process leaves at its flow's next task call (the slot goes back: another run runs),
+    and resumed it starts again from the top."""
+    start_worker()
+    run_id = _start(api, deployed["ticking"], folder=str(tmp_path))
+    wait_until(lambda: _state(api, run_id)[0] is StateType.RUNNING, timeout=90)
+    wait_until(lambda: any(tmp_path.glob(f"{run_id}.*.pid")), timeout=60)
+    first_pid = int(next(tmp_path.glob(f"{run_id}.*.pid")).name.split(".")[1])
+
+    assert suspend_flow_run(flow_run_id=run_id, timeout=600) is None
+    assert _state(api, run_id) == (StateType.PAUSED, "Suspended")
+    wait_until(lambda: _gone(first_pid), timeout=60, message="the suspended process lives on")
+    other = _start(api, deployed["other"], folder=str(tmp_path))  # the slot is free
+    wait_until(lambda: _state(api, other)[0] is StateType.COMPLETED, timeout=90)
+    assert _state(api, run_id) == (StateType.PAUSED, "Suspended")
+
+    (tmp_path / "stop").write_text("")
+    api.resume_flow_run(run_id)
+    wait_until(lambda: _state(api, run_id)[0] is StateType.COMPLETED, timeout=90)
+    assert len(list(tmp_path.glob(f"{run_id}.*.pid"))) == 2
+    history = _history(api, run_id)
+    assert history[history.index("Suspended") :][:3] == ["Suspended", "Resuming", "Pending"]
+    logs = "\n".join(entry.message for entry in api.read_logs(run_id))
+    assert "Suspending flow run, execution will be rescheduled" in logs
+
+
+def test_suspending_another_run_is_refused_as_prefect_refuses_it(api, deployed, script_api):
+    """A run that is not running: Prefect's 'Cannot suspend flows that are not currently
+    running.' as a RuntimeError; a run that does not exist: not found."""
+    later = s.DeploymentRunRequest(
+        parameters={"folder": "unused"}, scheduled_time=datetime.now(UTC) + timedelta(days=1)
+    )
+    waiting = api.run_deployment(deployed["other"].id, later).id
+    with pytest.raises(RuntimeError, match="Cannot suspend flows that are not currently running."):
+        suspend_flow_run(flow_run_id=waiting)
+    with pytest.raises(Exception, match="not found"):
+        suspend_flow_run(flow_run_id="00000000-0000-0000-0000-000000000000")
+    assert _state(api, waiting)[0] is StateType.SCHEDULED
 
 
 def test_cancelling_a_suspended_run_ends_it_at_once(api, deployed, start_worker, tmp_path):

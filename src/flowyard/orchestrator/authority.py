@@ -127,6 +127,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/flow_runs/{ref}/result"): Rule(run=run_in_path),
     ("POST", "/api/flow_runs/{ref}/token"): Rule(worker=run_in_path),
     ("POST", "/api/flow_runs/{ref}/cancel"): ADMIN,
+    # suspending a run from outside: operators, or a run's own engine (and its subflows'),
+    # never a worker (it runs flows, it does not decide when they stop) nor a viewer
+    ("POST", "/api/flow_runs/{ref}/suspend"): Rule(run=run_in_path),
     ("POST", "/api/flow_runs/{ref}/resume"): ADMIN,  # with run input too: a person's answer
     # a pause's input: the run reads what it was resumed with; workers have no need of it
     ("GET", "/api/flow_runs/{ref}/input/{key}"): Rule(viewer=True, run=run_in_path),

@@ -63,24 +63,48 @@ def pause(
 ) -> tuple[Decision, runs.QueueEffect | None]:
     """Apply a Running → Paused proposal that carries its pause's details."""
     assert request.pause is not None
-    refused = refusal(run, request.pause)
+    return _paused(session, run, request.pause, now, request.message, token=request.token)
+
+
+def suspend_from_outside(
+    session: Session, run: m.FlowRun, request: s.SuspendRequest, now: datetime
+) -> tuple[Decision, runs.QueueEffect | None]:
+    """Suspend a Running run for a caller outside its process (who holds no claim token:
+    the route's authority decided who may). The run's engine learns of it from its next
+    heartbeat and leaves at its flow's next task call, or when the flow ends."""
+    pause_ = s.PauseRequest(**request.model_dump(), reschedule=True)
+    message = f"suspended from outside the run (key {request.key!r})"
+    return _paused(session, run, pause_, now, message, outside=True)
+
+
+def _paused(
+    session: Session,
+    run: m.FlowRun,
+    request: s.PauseRequest,
+    now: datetime,
+    message: str | None,
+    *,
+    token: str | None = None,
+    outside: bool = False,
+) -> tuple[Decision, runs.QueueEffect | None]:
+    refused = refusal(run, request)
     if refused is not None:
         return refused, None
-    suspending = request.pause.reschedule
+    suspending = request.reschedule
     decision, effect = runs.set_state(
-        session, run, StateType.PAUSED, now=now, message=request.message, token=request.token,
-        name=SUSPENDED if suspending else None,
+        session, run, StateType.PAUSED, now=now, message=message, token=token,
+        name=SUSPENDED if suspending else None, force=outside,  # refusal() checked the move
     )  # fmt: skip
     if not decision.accepted:
         return decision, effect
     record = _record(run)
-    timeout = request.pause.timeout_seconds
-    record["keys"].append(request.pause.key)
+    timeout = request.timeout_seconds
+    record["keys"].append(request.key)
     record["current"] = {
-        "key": request.pause.key,
+        "key": request.key,
         "reschedule": suspending,
         "timeout": (now + timedelta(seconds=timeout)).isoformat() if timeout else None,
-        "input_schema": request.pause.input_schema,
+        "input_schema": request.input_schema,
     }
     run.pauses = record
     if suspending:  # the process exits: its claim, lease and slots go back

@@ -27,18 +27,24 @@ def _small(value: dict[str, Any]) -> dict[str, Any]:
 RunInputJson = Annotated[JsonObject, AfterValidator(_small)]
 
 
-class PauseRequest(Doc):
-    """What a Running → Paused proposal says about its pause (``pause_flow_run`` and
-    ``suspend_flow_run`` send it with the state)."""
+class SuspendRequest(Doc):
+    """``POST /api/flow_runs/{id}/suspend``: suspend a Running run from outside it
+    (``suspend_flow_run(flow_run_id=...)``)."""
 
     key: Label
-    reschedule: Bool = Field(
-        default=False,
-        description="a suspension: the run's process exits, and a resume schedules it again",
-    )
     timeout_seconds: Annotated[Float, Field(ge=0, le=10 * 365 * 86400)] | None = None
     input_schema: RunInputJson | None = Field(
         default=None, description="the JSON schema a resume's run_input must satisfy"
+    )
+
+
+class PauseRequest(SuspendRequest):
+    """What a Running → Paused proposal says about its pause (``pause_flow_run`` and
+    ``suspend_flow_run`` send it with the state)."""
+
+    reschedule: Bool = Field(
+        default=False,
+        description="a suspension: the run's process exits, and a resume schedules it again",
     )
 
 

@@ -15,6 +15,7 @@ from flowyard.orchestrator import documents, pauses, queue_sync, run_pages, runs
 from flowyard.orchestrator.api.run_tokens import renewal
 from flowyard.orchestrator.lookups import get_flow
 from flowyard.orchestrator.runtime import Orch, Orchestrator
+from flowyard.orchestrator.transitions import Decision
 from flowyard.states import StateType
 from flowyard.store import models as m
 
@@ -133,14 +134,17 @@ async def set_flow_run_state(ref: str, body: s.StateChange, orch: Orch) -> s.Sta
                     force=body.force,
                     scheduled_time=body.scheduled_time,
                 )
-            result = s.StateChangeResult(
-                accepted=decision.accepted, state=documents.state(run), reason=decision.reason
-            )
-            return result, effect
+            return _change_result(run, decision), effect
 
     result, effect = await orch.in_thread(change)
     await queue_sync.apply(orch, effect)
     return result
+
+
+def _change_result(run: m.FlowRun, decision: Decision) -> s.StateChangeResult:
+    return s.StateChangeResult(
+        accepted=decision.accepted, state=documents.state(run), reason=decision.reason
+    )
 
 
 @router.post("/flow_runs/{ref}/cancel")
@@ -189,6 +193,24 @@ async def report_infrastructure(ref: str, body: s.InfrastructureReport, orch: Or
                 run.infrastructure_details = body.details
 
     await orch.in_thread(record)
+
+
+@router.post("/flow_runs/{ref}/suspend")
+async def suspend_flow_run(ref: str, body: s.SuspendRequest, orch: Orch) -> s.StateChangeResult:
+    """Suspend a Running run from outside it, as Prefect's ``suspend_flow_run(flow_run_id=
+    ...)``: Paused (``Suspended``), its claim and slots let go; its engine leaves at its
+    flow's next task call. Refused as a pause of the run itself would be (not running, a
+    subflow, no deployment, a key that fired before)."""
+
+    def suspend() -> tuple[s.StateChangeResult, runs.QueueEffect | None]:
+        with orch.db.session() as session:
+            run = runs.get_run(session, ref, for_update=True)
+            decision, effect = pauses.suspend_from_outside(session, run, body, datetime.now(UTC))
+            return _change_result(run, decision), effect
+
+    result, effect = await orch.in_thread(suspend)
+    await queue_sync.apply(orch, effect)
+    return result
 
 
 @router.post("/flow_runs/{ref}/resume")
