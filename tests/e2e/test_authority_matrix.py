@@ -374,6 +374,11 @@ CASES = [
     case("POST", "/api/flow_runs/{ref}/resume", "",
          lambda w, who: Req("POST", f"/api/flow_runs/{w.run_a}/resume")),
     case("GET", "/api/flow_runs/{ref}/input/{key}", "viewer run_a", _run_input),
+    case("POST", "/api/flow_runs/{ref}/input", "run_a",
+         lambda w, who: Req("POST", f"/api/flow_runs/{w.run_a}/input",
+                            {"key": _name("message"), "value": {"n": 1}})),
+    case("POST", "/api/flow_runs/{ref}/input/filter", "run_a",
+         lambda w, who: Req("POST", f"/api/flow_runs/{w.run_a}/input/filter", {"prefix": "message"})),
     # task runs and logs
     case("POST", "/api/task_runs/bulk", "worker_a run_a", lambda w, who: Req("POST", "/api/task_runs/bulk", [_task_record(w)])),
     case("GET", "/api/task_runs/{task_run_id}", "viewer worker_a run_a",

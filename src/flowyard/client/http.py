@@ -191,6 +191,18 @@ class FlowyardClient(ApiTransport):
         path = _path("flow_runs", ref, "suspend")
         return self._send_doc("POST", s.StateChangeResult, path, request)
 
+    def create_flow_run_input(self, ref: str, body: s.FlowRunInputCreate) -> None:
+        """Send a run a message (``send_input``)."""
+        self.request("POST", _path("flow_runs", ref, "input"), json=body.model_dump(mode="json"))
+
+    def filter_flow_run_input(self, ref: str, body: s.FlowRunInputFilter) -> list[s.FlowRunInput]:
+        """A run's messages under a key prefix, oldest first, but the keys excluded."""
+        path = _path("flow_runs", ref, "input", "filter")
+        document = body.model_dump(mode="json")
+        return s.read_list(
+            s.FlowRunInput, self.request("POST", path, json=document, idempotent=True)
+        )
+
     def read_run_input(self, ref: str, key: str) -> s.RunInput:
         """A pause of the run (by its key): its input schema and the input it was resumed with."""
         return self._get(s.RunInput, _path("flow_runs", ref, "input", key))

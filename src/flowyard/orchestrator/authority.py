@@ -130,7 +130,13 @@ RULES: dict[tuple[str, str], Rule] = {
     # suspending a run from outside: operators, or a run's own engine (and its subflows'),
     # never a worker (it runs flows, it does not decide when they stop) nor a viewer
     ("POST", "/api/flow_runs/{ref}/suspend"): Rule(run=run_in_path),
-    ("POST", "/api/flow_runs/{ref}/resume"): ADMIN,  # with run input too: a person's answer
+    ("POST", "/api/flow_runs/{ref}/resume"): ADMIN,
+    # messages to a run (send_input): a run's token writes to and reads its own run (and
+    # its subflows') only; another run's inbox is an operator's to write to
+    ("POST", "/api/flow_runs/{ref}/input"): Rule(run=run_in_path),
+    ("POST", "/api/flow_runs/{ref}/input/filter"): Rule(
+        viewer=True, run=run_in_path
+    ),  # with run input too: a person's answer
     # a pause's input: the run reads what it was resumed with; workers have no need of it
     ("GET", "/api/flow_runs/{ref}/input/{key}"): Rule(viewer=True, run=run_in_path),
     # task runs and logs

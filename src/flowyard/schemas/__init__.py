@@ -105,7 +105,15 @@ from flowyard.schemas.flow_runs import (
     StateChangeResult,
     StateDoc,
 )
-from flowyard.schemas.pauses import PauseRequest, ResumeRequest, RunInput, SuspendRequest
+from flowyard.schemas.pauses import (
+    FlowRunInput,
+    FlowRunInputCreate,
+    FlowRunInputFilter,
+    PauseRequest,
+    ResumeRequest,
+    RunInput,
+    SuspendRequest,
+)
 from flowyard.schemas.pools import (
     FAIR_DESCRIPTION,
     MAX_QUEUE_PRIORITY,
@@ -236,6 +244,9 @@ __all__ = [
     "SlotsResponse",
     "PauseRequest",
     "SuspendRequest",
+    "FlowRunInput",
+    "FlowRunInputCreate",
+    "FlowRunInputFilter",
     "ResumeRequest",
     "RunInput",
     "StateChange",

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, StrictInt
 
 from flowyard.schemas.base import Bool, Doc, Float, JsonObject, Label
 
@@ -64,3 +64,36 @@ class RunInput(Doc):
     timeout: datetime | None = None
     input_schema: dict[str, Any] | None = None
     run_input: dict[str, Any] | None = None
+
+
+MAX_INPUTS_PER_RUN = 1000
+"""Messages one flow run keeps (``send_input``); a run with as many refuses more."""
+
+
+class FlowRunInputCreate(Doc):
+    """``POST /api/flow_runs/{id}/input``: a message for the run (``send_input``)."""
+
+    key: Label
+    value: RunInputJson
+    sender: Label | None = Field(
+        default=None, description="who sent it: 'flowyard.flow-run.<id>' from a flow run"
+    )
+
+
+class FlowRunInputFilter(Doc):
+    """``POST /api/flow_runs/{id}/input/filter``: the run's messages whose key starts with
+    ``prefix``, oldest first, but those already read (``exclude_keys``)."""
+
+    prefix: Label
+    limit: Annotated[StrictInt, Field(ge=1, le=100)] = 1
+    exclude_keys: Annotated[list[Label], Field(max_length=MAX_INPUTS_PER_RUN)] = []
+
+
+class FlowRunInput(Doc):
+    """One message sent to a flow run."""
+
+    flow_run_id: str
+    key: str
+    value: dict[str, Any]
+    sender: str | None = None
+    created: datetime

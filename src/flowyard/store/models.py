@@ -300,6 +300,21 @@ class Log(Base):
     source: Mapped[str] = mapped_column(String(20), default="engine")
 
 
+class FlowRunInput(Base):
+    """A message sent to a flow run (``send_input``), read by the run in the order sent
+    (``receive_input``); see ``orchestrator/run_inputs.py``."""
+
+    __tablename__ = "flow_run_inputs"
+    __table_args__ = (UniqueConstraint("flow_run_id", "key"),)
+
+    id: Mapped[int] = mapped_column(LogId, primary_key=True, autoincrement=True)
+    flow_run_id: Mapped[str] = mapped_column(ForeignKey("flow_runs.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    value: Mapped[Any] = mapped_column(JSON)
+    sender: Mapped[str | None] = mapped_column(String(200))
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Block(Base):
     """A saved block document: public fields as JSON, secret fields as one Fernet token."""
 

@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 
 from flowyard import schemas as s
 from flowyard.errors import Conflict
-from flowyard.orchestrator import documents, pauses, queue_sync, run_pages, runs
+from flowyard.orchestrator import documents, pauses, queue_sync, run_inputs, run_pages, runs
 from flowyard.orchestrator.api.run_tokens import renewal
 from flowyard.orchestrator.lookups import get_flow
 from flowyard.orchestrator.runtime import Orch, Orchestrator
@@ -232,6 +232,32 @@ async def resume_flow_run(ref: str, orch: Orch, body: s.ResumeRequest | None = N
     if refused is not None:  # timed out: Failed, committed
         raise Conflict(refused)
     return doc
+
+
+@router.post("/flow_runs/{ref}/input", status_code=201)
+async def create_flow_run_input(ref: str, body: s.FlowRunInputCreate, orch: Orch) -> None:
+    """Send the run a message (``send_input``): a JSON object under a key new to the run
+    (409 otherwise, or when the run is final or holds too many)."""
+
+    def create() -> None:
+        with orch.db.session() as session:
+            run_inputs.create(session, runs.get_run(session, ref), body)
+
+    await orch.in_thread(create)
+
+
+@router.post("/flow_runs/{ref}/input/filter")
+async def filter_flow_run_input(
+    ref: str, body: s.FlowRunInputFilter, orch: Orch
+) -> list[s.FlowRunInput]:
+    """The run's messages whose key starts with ``prefix``, oldest first, but the keys
+    given in ``exclude_keys`` (those read already)."""
+
+    def read() -> list[s.FlowRunInput]:
+        with orch.db.read() as session:
+            return run_inputs.matching(session, runs.get_run(session, ref), body)
+
+    return await orch.in_thread(read)
 
 
 @router.get("/flow_runs/{ref}/input/{key}")
