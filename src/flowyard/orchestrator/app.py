@@ -145,7 +145,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             asyncio.create_task(_led(settings.reconcile_interval_seconds, reconcile_once, orch)),
             asyncio.create_task(_led(settings.reconcile_interval_seconds, late_runs_once, orch)),
             asyncio.create_task(
-                _led(settings.pause_expiration_seconds, pause_expirations_once, orch)
+                _led(settings.pause_expiration_interval_seconds, pause_expirations_once, orch)
             ),
             asyncio.create_task(_led(settings.scheduler_interval_seconds, schedule_once, orch)),
             asyncio.create_task(_led(settings.reconcile_interval_seconds, task_leases, orch)),
