@@ -36,6 +36,7 @@ from flowyard.orchestrator.scopes import (
     artifact_in_body,
     artifact_in_path,
     block_in_path,
+    caller_in_body,
     deployment_in_path,
     events_in_body,
     logs_in_body,
@@ -164,7 +165,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/artifacts/keys/{key}"): READ,
     ("DELETE", "/api/artifacts/keys/{key}"): ADMIN,
     # background task runs: task workers serve tasks, not pools
-    ("POST", "/api/background_task_runs"): Rule(worker=anything),
+    # ...and a flow run makes its own (its logs come back to it: caller_in_body)
+    ("POST", "/api/background_task_runs"): Rule(
+        worker=caller_in_body, run=caller_in_body, needs_body=True
+    ),
     ("POST", "/api/background_task_runs/claim"): Rule(worker=anything),
     ("POST", "/api/background_task_runs/heartbeat"): Rule(worker=anything),
     ("POST", "/api/background_task_runs/{run_id}/state"): Rule(worker=anything),

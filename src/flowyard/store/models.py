@@ -285,6 +285,8 @@ class TaskRun(Base):
     parameters_ref: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # schemas.ResultRef
     claim_token: Mapped[str | None] = mapped_column(String(100))
     worker_name: Mapped[str | None] = mapped_column(String(200))
+    # the flow run that made a background run (0021): its logs go there
+    caller_flow_run_id: Mapped[str | None] = mapped_column(String(36), index=True)
 
 
 class Log(Base):

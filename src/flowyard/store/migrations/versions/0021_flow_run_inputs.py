@@ -1,7 +1,9 @@
 """Flow run inputs: messages sent to a flow run (``send_input``), read in the order sent.
+And background task runs name the flow run that made them (their logs go there).
 
 One row per message, unique by (run, key); the unique index also serves a run's reads
-by key prefix. They go with their run.
+by key prefix. They go with their run. The caller column is nullable, without a
+default: on PostgreSQL adding it rewrites nothing.
 
 Revision ID: 0021
 Revises: 0020
@@ -34,7 +36,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("flow_run_id", "key"),
     )
+    with op.batch_alter_table("task_runs") as batch:
+        batch.add_column(sa.Column("caller_flow_run_id", sa.String(length=36), nullable=True))
+    op.create_index("ix_task_runs_caller_flow_run_id", "task_runs", ["caller_flow_run_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_task_runs_caller_flow_run_id", table_name="task_runs")
+    with op.batch_alter_table("task_runs") as batch:
+        batch.drop_column("caller_flow_run_id")
     op.drop_table("flow_run_inputs")
