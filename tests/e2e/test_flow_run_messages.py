@@ -113,7 +113,7 @@ def test_messages_are_bounded_and_refused_with_a_reason(server, api):
     """At most 64 KiB a message and MAX_INPUTS_PER_RUN a run; a key used already gets a
     409 with Prefect's reason; a page of messages is at most 100."""
     run_id = _inbox(api)
-    url = f"{server.url}/api/flow_runs/{run_id}/input"
+    url = f"{server.url}/api/flow_runs/{run_id}/messages"
     with httpx.Client(timeout=30) as http:
         big = http.post(url, json={"key": "big", "value": {"text": "x" * 70_000}})
         assert big.status_code == 422 and "at most 65536 are taken" in big.text

@@ -193,11 +193,11 @@ class FlowyardClient(ApiTransport):
 
     def create_flow_run_input(self, ref: str, body: s.FlowRunInputCreate) -> None:
         """Send a run a message (``send_input``)."""
-        self.request("POST", _path("flow_runs", ref, "input"), json=body.model_dump(mode="json"))
+        self.request("POST", _path("flow_runs", ref, "messages"), json=body.model_dump(mode="json"))
 
     def filter_flow_run_input(self, ref: str, body: s.FlowRunInputFilter) -> list[s.FlowRunInput]:
         """A run's messages under a key prefix, oldest first, but the keys excluded."""
-        path = _path("flow_runs", ref, "input", "filter")
+        path = _path("flow_runs", ref, "messages", "filter")
         document = body.model_dump(mode="json")
         return s.read_list(
             s.FlowRunInput, self.request("POST", path, json=document, idempotent=True)

@@ -134,8 +134,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/flow_runs/{ref}/resume"): ADMIN,
     # messages to a run (send_input): a run's token writes to and reads its own run (and
     # its subflows') only; another run's inbox is an operator's to write to
-    ("POST", "/api/flow_runs/{ref}/input"): Rule(run=run_in_path),
-    ("POST", "/api/flow_runs/{ref}/input/filter"): Rule(
+    ("POST", "/api/flow_runs/{ref}/messages"): Rule(run=run_in_path),
+    ("POST", "/api/flow_runs/{ref}/messages/filter"): Rule(
         viewer=True, run=run_in_path
     ),  # with run input too: a person's answer
     # a pause's input: the run reads what it was resumed with; workers have no need of it

@@ -71,7 +71,7 @@ MAX_INPUTS_PER_RUN = 1000
 
 
 class FlowRunInputCreate(Doc):
-    """``POST /api/flow_runs/{id}/input``: a message for the run (``send_input``)."""
+    """``POST /api/flow_runs/{id}/messages``: a message for the run (``send_input``)."""
 
     key: Label
     value: RunInputJson
@@ -81,7 +81,7 @@ class FlowRunInputCreate(Doc):
 
 
 class FlowRunInputFilter(Doc):
-    """``POST /api/flow_runs/{id}/input/filter``: the run's messages whose key starts with
+    """``POST /api/flow_runs/{id}/messages/filter``: the run's messages whose key starts with
     ``prefix``, oldest first, but those already read (``exclude_keys``)."""
 
     prefix: Label

@@ -234,7 +234,7 @@ async def resume_flow_run(ref: str, orch: Orch, body: s.ResumeRequest | None = N
     return doc
 
 
-@router.post("/flow_runs/{ref}/input", status_code=201)
+@router.post("/flow_runs/{ref}/messages", status_code=201)
 async def create_flow_run_input(ref: str, body: s.FlowRunInputCreate, orch: Orch) -> None:
     """Send the run a message (``send_input``): a JSON object under a key new to the run
     (409 otherwise, or when the run is final or holds too many)."""
@@ -246,7 +246,7 @@ async def create_flow_run_input(ref: str, body: s.FlowRunInputCreate, orch: Orch
     await orch.in_thread(create)
 
 
-@router.post("/flow_runs/{ref}/input/filter")
+@router.post("/flow_runs/{ref}/messages/filter")
 async def filter_flow_run_input(
     ref: str, body: s.FlowRunInputFilter, orch: Orch
 ) -> list[s.FlowRunInput]:
