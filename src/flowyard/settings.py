@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         default=10.0, description="How often the engine tells the API its run is alive."
     )
     reconcile_interval_seconds: float = 2.0
+    pause_expiration_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often runs whose pause or suspension timed out are Failed.",
+    )
     leader_lease_seconds: float = Field(
         default=15.0,
         gt=0,

@@ -25,6 +25,7 @@ import pytest
 from flowyard import schemas as s
 from flowyard.client import FlowyardClient
 from flowyard.errors import ApiError
+from flowyard.states import StateType
 from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
 from tests.servers import running_server
 from tests.waiting import wait_until
@@ -195,14 +196,14 @@ def _new_limit(w: World) -> str:
     return tag
 
 
-def _background(w: World) -> str:
-    body = {"task_key": "matrix-task", "name": "matrix-task"}
+def _background(w: World, **fields: Any) -> str:
+    body = {"task_key": "matrix-task", "name": "matrix-task", **fields}
     response = w.admin.request("POST", "/api/background_task_runs", json=body)
     return str(response["id"])
 
 
-def _claimed_background(w: World) -> tuple[str, str]:
-    run_id = _background(w)
+def _claimed_background(w: World, **fields: Any) -> tuple[str, str]:
+    run_id = _background(w, **fields)
     claim = {"task_keys": ["matrix-task"], "worker_name": "matrix", "max_runs": 50, "wait": 0}
     answer = w.admin.request("POST", "/api/background_task_runs/claim", json=claim)
     for claimed in answer["runs"]:
@@ -369,9 +370,16 @@ CASES = [
     case("PUT", "/api/flow_runs/{ref}/result", "run_a", _result),
     case("POST", "/api/flow_runs/{ref}/token", "worker_a", lambda w, who: Req("POST", f"/api/flow_runs/{w.run_a}/token")),
     case("POST", "/api/flow_runs/{ref}/cancel", "", lambda w, who: Req("POST", f"/api/flow_runs/{w.fresh_run()}/cancel")),
+    case("POST", "/api/flow_runs/{ref}/suspend", "run_a",  # answered "not running": 200
+         lambda w, who: Req("POST", f"/api/flow_runs/{w.run_a}/suspend", {"key": "k"})),
     case("POST", "/api/flow_runs/{ref}/resume", "",
          lambda w, who: Req("POST", f"/api/flow_runs/{w.run_a}/resume")),
     case("GET", "/api/flow_runs/{ref}/input/{key}", "viewer run_a", _run_input),
+    case("POST", "/api/flow_runs/{ref}/messages", "run_a",
+         lambda w, who: Req("POST", f"/api/flow_runs/{w.run_a}/messages",
+                            {"key": _name("message"), "value": {"n": 1}})),
+    case("POST", "/api/flow_runs/{ref}/messages/filter", "run_a",
+         lambda w, who: Req("POST", f"/api/flow_runs/{w.run_a}/messages/filter", {"prefix": "message"})),
     # task runs and logs
     case("POST", "/api/task_runs/bulk", "worker_a run_a", lambda w, who: Req("POST", "/api/task_runs/bulk", [_task_record(w)])),
     case("GET", "/api/task_runs/{task_run_id}", "viewer worker_a run_a",
@@ -674,3 +682,29 @@ def test_a_token_stops_writing_once_its_claim_is_taken_back(world: World):
     assert refused.status_code == 403 and "taken back" in refused.json()["detail"]
     new = world.token_for(run_id)
     assert _as(world, new, "POST", "/api/logs", json=[world.log(run_id)]).status_code == 201
+
+
+def test_background_runs_name_their_caller_and_log_to_it_only_while_under_way(world: World):
+    """A flow run's token makes background runs naming its own run, not another's; any
+    task worker key writes the logs of a run under way to the flow run that made it,
+    never to another run, nor once the run is final."""
+    body = {"task_key": "matrix-task", "name": "called", "caller_flow_run_id": world.run_b}
+    path = "/api/background_task_runs"
+    assert _as(world, world.keys["run_b"], "POST", path, json=body).status_code == 201
+    other = _as(
+        world, world.keys["run_b"], "POST", path, json={**body, "caller_flow_run_id": world.run_a}
+    )
+    assert other.status_code == 403
+    uncalled = _as(world, world.keys["run_b"], "POST", path, json={"task_key": "t", "name": "t"})
+    assert uncalled.status_code == 403
+
+    task_run_id, token = _claimed_background(world, caller_flow_run_id=world.run_a)
+    assert world.admin.read_task_run(task_run_id).caller_flow_run_id == world.run_a
+    entry = {**world.log(world.run_a), "task_run_id": task_run_id}
+    assert _as(world, "worker_b", "POST", "/api/logs", json=[entry]).status_code == 201
+    elsewhere = {**world.log(world.run_b), "task_run_id": task_run_id}
+    assert _as(world, "worker_b", "POST", "/api/logs", json=[elsewhere]).status_code == 403
+    done = {"state": "COMPLETED", "token": token}
+    world.admin.request("POST", f"/api/background_task_runs/{task_run_id}/state", json=done)
+    assert world.admin.read_task_run(task_run_id).state_type is StateType.COMPLETED
+    assert _as(world, "worker_b", "POST", "/api/logs", json=[entry]).status_code == 403

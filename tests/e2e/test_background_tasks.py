@@ -15,12 +15,14 @@ from types import ModuleType
 
 import pytest
 
+from flowyard import flow
 from flowyard import schemas as s
 from flowyard.cli.processes import ChildProcess, ServerProcess
 from flowyard.client import FlowyardClient
 from flowyard.errors import ApiError, SerializationError
 from flowyard.futures import PrefectDistributedFuture
 from flowyard.results import UntrustedResult, load_result
+from flowyard.runtime import flow_run
 from flowyard.states import StateType
 from tests.e2e.conftest import FAST
 from tests.planted import evil_ref, plant
@@ -43,6 +45,14 @@ TASKS = textwrap.dedent(
     @task
     def boom(x: int) -> int:
         raise ValueError(f"cannot take {x}")
+
+
+    @task
+    def chatty(word: str) -> str:
+        from flowyard import get_run_logger
+
+        get_run_logger().info("chatty says %s", word)
+        return word
 
 
     @task
@@ -85,13 +95,13 @@ def producer(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> ServerPr
 def start_task_worker(
     producer: ServerProcess, tasks_module: ModuleType, tmp_path: Path
 ) -> Iterator[Callable[..., ChildProcess]]:
-    """Start ``flowyard task serve FILE:add FILE:boom FILE:gated …`` processes."""
+    """Start ``flowyard task serve FILE:add FILE:boom FILE:gated FILE:chatty …`` processes."""
     started: list[ChildProcess] = []
     source = tasks_module.__file__
     env = {**FAST, "FLOWYARD_API_URL": producer.url, "FLOWYARD_HOME": str(producer.home)}
 
     def start(*extra: str) -> ChildProcess:
-        entrypoints = [f"{source}:{name}" for name in ("add", "boom", "gated")]
+        entrypoints = [f"{source}:{name}" for name in ("add", "boom", "gated", "chatty")]
         log = tmp_path / f"task-worker-{len(started)}.log"
         worker = ChildProcess(["task", "serve", *entrypoints, *extra], env, log)
         started.append(worker)
@@ -118,6 +128,32 @@ def test_delay_returns_at_once_and_a_task_worker_runs_it(start_task_worker, task
     assert run.state_type is StateType.COMPLETED
     assert run.result is not None
     assert future.state.is_completed()
+
+
+def test_a_flow_runs_background_runs_log_to_that_flow_run(start_task_worker, tasks_module, api):
+    """A run made by delay() inside a recorded flow run names that run, and the task
+    worker ships the run's logs to it (with the run's task run id); a run made outside
+    any flow run names none, and its logs stay with the task worker."""
+    start_task_worker()
+
+    @flow
+    def caller() -> tuple[str, str, str]:
+        future = tasks_module.chatty.delay("hello")
+        return flow_run.id, future.task_run_id, future.result(timeout=60)
+
+    run_id, task_run_id, said = caller()
+    assert said == "hello"
+    assert api.read_task_run(task_run_id).caller_flow_run_id == run_id
+
+    def shipped() -> list[s.Log]:
+        return [e for e in api.read_logs(run_id) if "chatty says hello" in e.message]
+
+    [entry] = wait_until(shipped, timeout=30)
+    assert entry.task_run_id == task_run_id
+
+    lone = tasks_module.chatty.delay("alone")
+    assert lone.result(timeout=60) == "alone"
+    assert api.read_task_run(lone.task_run_id).caller_flow_run_id is None
 
 
 def test_a_failing_task_raises_its_exception_from_result(start_task_worker, tasks_module):

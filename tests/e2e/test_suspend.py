@@ -28,6 +28,7 @@ FLOWS = textwrap.dedent(
     """
     import json
     import os
+    import time
     from pathlib import Path
 
     from flowyard import flow, pause_flow_run, suspend_flow_run, task
@@ -70,12 +71,38 @@ FLOWS = textwrap.dedent(
 
 
     @flow
+    def lingering(folder: str, timeout: float) -> None:
+        # resumed, it outlives its suspension's timeout: it ends when the test says so
+        suspend_flow_run(timeout=timeout)
+        Path(folder, f"{flow_run.id}.resumed").write_text("")
+        deadline = time.monotonic() + 120
+        while not Path(folder, "release").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+    @task
+    def tick(i: int) -> int:
+        time.sleep(0.05)
+        return i + 1
+
+
+    @flow
+    def ticking(folder: str) -> int:
+        # calls tasks until told to stop: suspended from outside, it leaves at a call
+        Path(folder, f"{flow_run.id}.{os.getpid()}.pid").write_text("")
+        i, deadline = 0, time.monotonic() + 120
+        while not Path(folder, "stop").exists() and time.monotonic() < deadline:
+            i = tick(i)
+        return i
+
+
+    @flow
     def other(folder: str) -> None:
         Path(folder, f"{flow_run.id}.ran").write_text("ran")
     """
 )
 
-NAMES = ("suspending", "approving", "asking", "other")
+NAMES = ("suspending", "approving", "asking", "lingering", "ticking", "other")
 
 
 @pytest.fixture
@@ -208,12 +235,93 @@ def test_a_suspension_past_its_timeout_cannot_resume(server, api, deployed, star
     wait_until(lambda: datetime.now(UTC) > deadline, timeout=30)
     refused = _resume(server.url, run_id)
     assert refused.exit_code != 0
-    assert "The flow run suspend has timed out and can no longer resume." in refused.output
+    timed_out = "The flow run suspend has timed out and can no longer resume."
+    already = "is not paused: it is Failed"  # the expired pauses service came first
+    assert timed_out in refused.output or already in refused.output, refused.output
     result = _resume(server.url, run_id)
     assert "is not paused: it is Failed" in result.output
     run = api.read_flow_run(run_id)
     assert run.state.type is StateType.FAILED
     assert run.state.message == "The flow was suspended and never resumed."
+
+
+def test_an_expired_suspension_is_failed_with_nobody_resuming(
+    api, deployed, start_worker, tmp_path
+):
+    """As Prefect's FailExpiredPauses: no process holds a suspended run, yet once its
+    timeout passes the server Fails it."""
+    start_worker()
+    run_id = _start(api, deployed["suspending"], folder=str(tmp_path), timeout=0.5)
+    wait_until(lambda: _state(api, run_id) == (StateType.PAUSED, "Suspended"), timeout=90)
+    wait_until(lambda: _state(api, run_id)[0] is StateType.FAILED, timeout=60)
+    run = api.read_flow_run(run_id)
+    assert run.state.message == "The flow was suspended and never resumed."
+    assert _history(api, run_id)[-2:] == ["Suspended", "Failed"]
+    assert not (tmp_path / f"{run_id}.after").exists()
+
+
+def test_a_run_resumed_in_time_outlives_its_suspension_timeout(
+    api, deployed, start_worker, tmp_path
+):
+    """The service Fails only runs still Paused: one resumed before its timeout runs on
+    past it (a pass of the service included) and completes."""
+    start_worker()
+    timeout = 8.0
+    run_id = _start(api, deployed["lingering"], folder=str(tmp_path), timeout=timeout)
+    wait_until(lambda: _state(api, run_id) == (StateType.PAUSED, "Suspended"), timeout=90)
+    expires = api.read_flow_run(run_id).state.timestamp + timedelta(seconds=timeout)
+    api.resume_flow_run(run_id)
+    assert datetime.now(UTC) < expires, "resumed too late for this test: raise the timeout"
+    wait_until(lambda: (tmp_path / f"{run_id}.resumed").exists(), timeout=90)
+    # past the timeout and past one more pass of the service (every 5 s by default)
+    wait_until(lambda: datetime.now(UTC) > expires + timedelta(seconds=6), timeout=60)
+    assert _state(api, run_id)[0] is StateType.RUNNING
+    (tmp_path / "release").write_text("")
+    wait_until(lambda: _state(api, run_id)[0] is StateType.COMPLETED, timeout=90)
+    assert "Failed" not in _history(api, run_id)
+
+
+def test_a_run_suspended_from_outside_leaves_at_its_next_task_and_starts_again(
+    script_api, api, deployed, start_worker, tmp_path
+):
+    """As Prefect's suspend_flow_run(flow_run_id=...): the run is Suspended at once, its
+    process leaves at its flow's next task call (the slot goes back: another run runs),
+    and resumed it starts again from the top."""
+    start_worker()
+    run_id = _start(api, deployed["ticking"], folder=str(tmp_path))
+    wait_until(lambda: _state(api, run_id)[0] is StateType.RUNNING, timeout=90)
+    wait_until(lambda: any(tmp_path.glob(f"{run_id}.*.pid")), timeout=60)
+    first_pid = int(next(tmp_path.glob(f"{run_id}.*.pid")).name.split(".")[1])
+
+    assert suspend_flow_run(flow_run_id=run_id, timeout=600) is None
+    assert _state(api, run_id) == (StateType.PAUSED, "Suspended")
+    wait_until(lambda: _gone(first_pid), timeout=60, message="the suspended process lives on")
+    other = _start(api, deployed["other"], folder=str(tmp_path))  # the slot is free
+    wait_until(lambda: _state(api, other)[0] is StateType.COMPLETED, timeout=90)
+    assert _state(api, run_id) == (StateType.PAUSED, "Suspended")
+
+    (tmp_path / "stop").write_text("")
+    api.resume_flow_run(run_id)
+    wait_until(lambda: _state(api, run_id)[0] is StateType.COMPLETED, timeout=90)
+    assert len(list(tmp_path.glob(f"{run_id}.*.pid"))) == 2
+    history = _history(api, run_id)
+    assert history[history.index("Suspended") :][:3] == ["Suspended", "Resuming", "Pending"]
+    logs = "\n".join(entry.message for entry in api.read_logs(run_id))
+    assert "Suspending flow run, execution will be rescheduled" in logs
+
+
+def test_suspending_another_run_is_refused_as_prefect_refuses_it(api, deployed, script_api):
+    """A run that is not running: Prefect's 'Cannot suspend flows that are not currently
+    running.' as a RuntimeError; a run that does not exist: not found."""
+    later = s.DeploymentRunRequest(
+        parameters={"folder": "unused"}, scheduled_time=datetime.now(UTC) + timedelta(days=1)
+    )
+    waiting = api.run_deployment(deployed["other"].id, later).id
+    with pytest.raises(RuntimeError, match="Cannot suspend flows that are not currently running."):
+        suspend_flow_run(flow_run_id=waiting)
+    with pytest.raises(Exception, match="not found"):
+        suspend_flow_run(flow_run_id="00000000-0000-0000-0000-000000000000")
+    assert _state(api, waiting)[0] is StateType.SCHEDULED
 
 
 def test_cancelling_a_suspended_run_ends_it_at_once(api, deployed, start_worker, tmp_path):

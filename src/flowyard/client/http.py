@@ -186,6 +186,23 @@ class FlowyardClient(ApiTransport):
             return s.read(s.FlowRun, self.request("POST", path))
         return self._send_doc("POST", s.FlowRun, path, s.ResumeRequest(run_input=run_input))
 
+    def suspend_flow_run(self, ref: str, request: s.SuspendRequest) -> s.StateChangeResult:
+        """Suspend a Running run from outside it; the answer says whether it was."""
+        path = _path("flow_runs", ref, "suspend")
+        return self._send_doc("POST", s.StateChangeResult, path, request)
+
+    def create_flow_run_input(self, ref: str, body: s.FlowRunInputCreate) -> None:
+        """Send a run a message (``send_input``)."""
+        self.request("POST", _path("flow_runs", ref, "messages"), json=body.model_dump(mode="json"))
+
+    def filter_flow_run_input(self, ref: str, body: s.FlowRunInputFilter) -> list[s.FlowRunInput]:
+        """A run's messages under a key prefix, oldest first, but the keys excluded."""
+        path = _path("flow_runs", ref, "messages", "filter")
+        document = body.model_dump(mode="json")
+        return s.read_list(
+            s.FlowRunInput, self.request("POST", path, json=document, idempotent=True)
+        )
+
     def read_run_input(self, ref: str, key: str) -> s.RunInput:
         """A pause of the run (by its key): its input schema and the input it was resumed with."""
         return self._get(s.RunInput, _path("flow_runs", ref, "input", key))

@@ -4,7 +4,8 @@ While the flow runs, a daemon thread tells the API every ``run_heartbeat_seconds
 the run is alive, so the run survives its worker (a worker restart does not crash it) and
 is Crashed only when the engine itself goes quiet; it beats through a flow retry's wait
 (AwaitingRetry) too. The answer says when to stop: the run is being cancelled (and no
-worker is left to kill it), or it was claimed again.
+worker is left to kill it), or it was claimed again, or suspended from outside (then the
+flow leaves at its next task call: ``flowyard.sdk.pause.leave_if_suspended``).
 
 A worker that started the run stops it when it is cancelled (its own cancel watch reads
 the state every second); the engine waits ``worker_patience`` seconds for that before
@@ -29,6 +30,7 @@ import structlog
 from flowyard.client import FlowyardClient
 from flowyard.errors import FlowyardError
 from flowyard.schemas import StateChange
+from flowyard.sdk.pause import suspended_from_outside
 from flowyard.states import StateType
 
 log = structlog.get_logger()
@@ -87,7 +89,8 @@ class RunHeartbeat:
                 self.client.renew_key(ack.run_token)
             if not ack.stop or self._done.is_set() or overdue_at is not None:
                 continue
-            if ack.state is StateType.PAUSED:  # suspended: the engine is leaving by itself
+            if ack.state is StateType.PAUSED:  # suspended: by the flow (leaving already),
+                suspended_from_outside(self.run_id)  # or from outside: leave at a task call
                 continue
             if ack.state is StateType.CANCELLING:  # the worker may be stopping it already
                 cancelling_since = cancelling_since or time.monotonic()

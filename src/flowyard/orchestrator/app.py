@@ -58,6 +58,7 @@ from flowyard.orchestrator.services import materializer
 from flowyard.orchestrator.services.dispatcher import dispatch_once
 from flowyard.orchestrator.services.event_retention import event_retention_once as retention
 from flowyard.orchestrator.services.late_runs import late_runs_once
+from flowyard.orchestrator.services.pause_expirations import pause_expirations_once
 from flowyard.orchestrator.services.reconciler import reconcile_once
 from flowyard.orchestrator.services.scheduler import schedule_once
 from flowyard.orchestrator.services.task_leases import task_leases_once
@@ -143,6 +144,9 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
             asyncio.create_task(_every(settings.dispatch_interval_seconds, dispatch_once, orch)),
             asyncio.create_task(_led(settings.reconcile_interval_seconds, reconcile_once, orch)),
             asyncio.create_task(_led(settings.reconcile_interval_seconds, late_runs_once, orch)),
+            asyncio.create_task(
+                _led(settings.pause_expiration_interval_seconds, pause_expirations_once, orch)
+            ),
             asyncio.create_task(_led(settings.scheduler_interval_seconds, schedule_once, orch)),
             asyncio.create_task(_led(settings.reconcile_interval_seconds, task_leases, orch)),
             asyncio.create_task(_led(settings.reconcile_interval_seconds, worker_liveness, orch)),

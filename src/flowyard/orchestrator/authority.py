@@ -36,6 +36,7 @@ from flowyard.orchestrator.scopes import (
     artifact_in_body,
     artifact_in_path,
     block_in_path,
+    caller_in_body,
     deployment_in_path,
     events_in_body,
     logs_in_body,
@@ -127,7 +128,16 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/flow_runs/{ref}/result"): Rule(run=run_in_path),
     ("POST", "/api/flow_runs/{ref}/token"): Rule(worker=run_in_path),
     ("POST", "/api/flow_runs/{ref}/cancel"): ADMIN,
-    ("POST", "/api/flow_runs/{ref}/resume"): ADMIN,  # with run input too: a person's answer
+    # suspending a run from outside: operators, or a run's own engine (and its subflows'),
+    # never a worker (it runs flows, it does not decide when they stop) nor a viewer
+    ("POST", "/api/flow_runs/{ref}/suspend"): Rule(run=run_in_path),
+    ("POST", "/api/flow_runs/{ref}/resume"): ADMIN,
+    # messages to a run (send_input): a run's token writes to and reads its own run (and
+    # its subflows') only; another run's inbox is an operator's to write to
+    ("POST", "/api/flow_runs/{ref}/messages"): Rule(run=run_in_path),
+    ("POST", "/api/flow_runs/{ref}/messages/filter"): Rule(
+        viewer=True, run=run_in_path
+    ),  # with run input too: a person's answer
     # a pause's input: the run reads what it was resumed with; workers have no need of it
     ("GET", "/api/flow_runs/{ref}/input/{key}"): Rule(viewer=True, run=run_in_path),
     # task runs and logs
@@ -155,7 +165,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/artifacts/keys/{key}"): READ,
     ("DELETE", "/api/artifacts/keys/{key}"): ADMIN,
     # background task runs: task workers serve tasks, not pools
-    ("POST", "/api/background_task_runs"): Rule(worker=anything),
+    # ...and a flow run makes its own (its logs come back to it: caller_in_body)
+    ("POST", "/api/background_task_runs"): Rule(
+        worker=caller_in_body, run=caller_in_body, needs_body=True
+    ),
     ("POST", "/api/background_task_runs/claim"): Rule(worker=anything),
     ("POST", "/api/background_task_runs/heartbeat"): Rule(worker=anything),
     ("POST", "/api/background_task_runs/{run_id}/state"): Rule(worker=anything),

@@ -47,8 +47,11 @@ def create(session: Session, body: s.BackgroundTaskRunCreate) -> s.TaskRun:
         tags=body.tags,
         task_version=body.task_version,
         task_inputs=inputs,
+        caller_flow_run_id=body.caller_flow_run_id,
         created=m.utcnow(),
     )
+    if body.caller_flow_run_id and session.get(m.FlowRun, body.caller_flow_run_id) is None:
+        raise NotFound(f"flow run {body.caller_flow_run_id!r} not found")
     session.add(row)
     session.flush()
     events.task_run_state(session, row, None, now=row.created)

@@ -166,6 +166,7 @@ def task_run(row: m.TaskRun) -> s.TaskRun:
     return s.TaskRun(
         id=row.id,
         flow_run_id=row.flow_run_id,
+        caller_flow_run_id=row.caller_flow_run_id,
         name=row.name,
         task_key=row.task_key,
         state_type=row.state_type,

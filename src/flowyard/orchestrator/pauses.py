@@ -63,24 +63,48 @@ def pause(
 ) -> tuple[Decision, runs.QueueEffect | None]:
     """Apply a Running → Paused proposal that carries its pause's details."""
     assert request.pause is not None
-    refused = refusal(run, request.pause)
+    return _paused(session, run, request.pause, now, request.message, token=request.token)
+
+
+def suspend_from_outside(
+    session: Session, run: m.FlowRun, request: s.SuspendRequest, now: datetime
+) -> tuple[Decision, runs.QueueEffect | None]:
+    """Suspend a Running run for a caller outside its process (who holds no claim token:
+    the route's authority decided who may). The run's engine learns of it from its next
+    heartbeat and leaves at its flow's next task call, or when the flow ends."""
+    pause_ = s.PauseRequest(**request.model_dump(), reschedule=True)
+    message = f"suspended from outside the run (key {request.key!r})"
+    return _paused(session, run, pause_, now, message, outside=True)
+
+
+def _paused(
+    session: Session,
+    run: m.FlowRun,
+    request: s.PauseRequest,
+    now: datetime,
+    message: str | None,
+    *,
+    token: str | None = None,
+    outside: bool = False,
+) -> tuple[Decision, runs.QueueEffect | None]:
+    refused = refusal(run, request)
     if refused is not None:
         return refused, None
-    suspending = request.pause.reschedule
+    suspending = request.reschedule
     decision, effect = runs.set_state(
-        session, run, StateType.PAUSED, now=now, message=request.message, token=request.token,
-        name=SUSPENDED if suspending else None,
+        session, run, StateType.PAUSED, now=now, message=message, token=token,
+        name=SUSPENDED if suspending else None, force=outside,  # refusal() checked the move
     )  # fmt: skip
     if not decision.accepted:
         return decision, effect
     record = _record(run)
-    timeout = request.pause.timeout_seconds
-    record["keys"].append(request.pause.key)
+    timeout = request.timeout_seconds
+    record["keys"].append(request.key)
     record["current"] = {
-        "key": request.pause.key,
+        "key": request.key,
         "reschedule": suspending,
         "timeout": (now + timedelta(seconds=timeout)).isoformat() if timeout else None,
-        "input_schema": request.pause.input_schema,
+        "input_schema": request.input_schema,
     }
     run.pauses = record
     if suspending:  # the process exits: its claim, lease and slots go back
@@ -100,15 +124,11 @@ def resume(
         raise Conflict(f"flow run {run.id} is not paused: it is {run.state_name}")
     record = _record(run)
     current = record.get("current") or {}
-    word = "suspend" if current.get("reschedule") else "pause"
-    timeout = current.get("timeout")
-    if timeout and datetime.fromisoformat(timeout) < now:
-        name = "suspended" if current.get("reschedule") else "paused"
-        _, effect = runs.set_state(
-            session, run, StateType.FAILED, now=now, force=True,
-            message=f"The flow was {name} and never resumed.",
-        )  # fmt: skip
-        return effect, f"The flow run {word} has timed out and can no longer resume."
+    if timed_out(run, now):
+        word = "suspend" if current.get("reschedule") else "pause"
+        return fail_timed_out(session, run, now), (
+            f"The flow run {word} has timed out and can no longer resume."
+        )
     checked = _checked_input(run, current, run_input)
     if checked is not None:
         record["inputs"][current["key"]] = checked
@@ -124,6 +144,27 @@ def resume(
     return effect, None
 
 
+def timeout_of(run: m.FlowRun) -> datetime | None:
+    """When the run's current pause stops being resumable (None: never)."""
+    timeout = (_record(run).get("current") or {}).get("timeout")
+    return datetime.fromisoformat(timeout).astimezone(UTC) if timeout else None
+
+
+def timed_out(run: m.FlowRun, now: datetime) -> bool:
+    timeout = timeout_of(run)
+    return run.state_type is StateType.PAUSED and timeout is not None and timeout < now
+
+
+def fail_timed_out(session: Session, run: m.FlowRun, now: datetime) -> runs.QueueEffect | None:
+    """Fail a run whose pause timed out, saying whether it was paused or suspended."""
+    name = "suspended" if is_suspended(run) else "paused"
+    _, effect = runs.set_state(
+        session, run, StateType.FAILED, now=now, force=True,
+        message=f"The flow was {name} and never resumed.",
+    )  # fmt: skip
+    return effect
+
+
 def run_input(run: m.FlowRun, key: str) -> s.RunInput:
     """The pause ``key`` of ``run``, and the input it was resumed with."""
     record = _record(run)
@@ -131,11 +172,10 @@ def run_input(run: m.FlowRun, key: str) -> s.RunInput:
     if key not in record["keys"]:
         raise NotFound(f"flow run {run.id} has no pause {key!r}")
     mine: dict[str, Any] = current if current.get("key") == key else {}
-    timeout = mine.get("timeout")
     return s.RunInput(
         key=key,
         reschedule=bool(mine.get("reschedule")),
-        timeout=datetime.fromisoformat(timeout).astimezone(UTC) if timeout else None,
+        timeout=timeout_of(run) if mine else None,
         input_schema=mine.get("input_schema"),
         run_input=record["inputs"].get(key),
     )

@@ -157,7 +157,35 @@ def _records_in_body(ask: Ask, task_field: str) -> bool:
 
 
 def logs_in_body(ask: Ask) -> bool:
+    if ask.caller.role is Role.WORKER and _background_logs(ask):
+        return True
     return _records_in_body(ask, "task_run_id")
+
+
+def _background_logs(ask: Ask) -> bool:
+    """A task worker's logs of background runs under way, each sent to the flow run that
+    made its run: any task worker serves any task, so the run, not a pool, decides."""
+    if not isinstance(ask.body, list) or not ask.body:
+        return False
+    for entry in ask.body:
+        task_id = entry.get("task_run_id") if isinstance(entry, dict) else None
+        task = ask.session.get(m.TaskRun, task_id) if isinstance(task_id, str) else None
+        if task is None or task.flow_run_id is not None or task.caller_flow_run_id is None:
+            return False
+        if task.caller_flow_run_id != entry.get("flow_run_id") or task.state_type.is_terminal:
+            return False
+    return True
+
+
+def caller_in_body(ask: Ask) -> bool:
+    """A background run naming the flow run that makes it: one of the caller's runs (a
+    run token's own run or one below it; a worker key's pools'). Naming none, a task
+    worker may make one (a run token may not)."""
+    body = ask.body if isinstance(ask.body, dict) else {}
+    caller = body.get("caller_flow_run_id")
+    if caller is None:
+        return ask.caller.role is Role.WORKER
+    return _owns_run(ask, _run(ask.session, caller))
 
 
 def task_runs_in_body(ask: Ask) -> bool:

@@ -105,7 +105,15 @@ from flowyard.schemas.flow_runs import (
     StateChangeResult,
     StateDoc,
 )
-from flowyard.schemas.pauses import PauseRequest, ResumeRequest, RunInput
+from flowyard.schemas.pauses import (
+    FlowRunInput,
+    FlowRunInputCreate,
+    FlowRunInputFilter,
+    PauseRequest,
+    ResumeRequest,
+    RunInput,
+    SuspendRequest,
+)
 from flowyard.schemas.pools import (
     FAIR_DESCRIPTION,
     MAX_QUEUE_PRIORITY,
@@ -235,6 +243,10 @@ __all__ = [
     "SlotsReset",
     "SlotsResponse",
     "PauseRequest",
+    "SuspendRequest",
+    "FlowRunInput",
+    "FlowRunInputCreate",
+    "FlowRunInputFilter",
     "ResumeRequest",
     "RunInput",
     "StateChange",

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, StrictInt
 
 from flowyard.schemas.base import Bool, Doc, Float, JsonObject, Label
 
@@ -27,18 +27,24 @@ def _small(value: dict[str, Any]) -> dict[str, Any]:
 RunInputJson = Annotated[JsonObject, AfterValidator(_small)]
 
 
-class PauseRequest(Doc):
-    """What a Running → Paused proposal says about its pause (``pause_flow_run`` and
-    ``suspend_flow_run`` send it with the state)."""
+class SuspendRequest(Doc):
+    """``POST /api/flow_runs/{id}/suspend``: suspend a Running run from outside it
+    (``suspend_flow_run(flow_run_id=...)``)."""
 
     key: Label
-    reschedule: Bool = Field(
-        default=False,
-        description="a suspension: the run's process exits, and a resume schedules it again",
-    )
     timeout_seconds: Annotated[Float, Field(ge=0, le=10 * 365 * 86400)] | None = None
     input_schema: RunInputJson | None = Field(
         default=None, description="the JSON schema a resume's run_input must satisfy"
+    )
+
+
+class PauseRequest(SuspendRequest):
+    """What a Running → Paused proposal says about its pause (``pause_flow_run`` and
+    ``suspend_flow_run`` send it with the state)."""
+
+    reschedule: Bool = Field(
+        default=False,
+        description="a suspension: the run's process exits, and a resume schedules it again",
     )
 
 
@@ -58,3 +64,36 @@ class RunInput(Doc):
     timeout: datetime | None = None
     input_schema: dict[str, Any] | None = None
     run_input: dict[str, Any] | None = None
+
+
+MAX_INPUTS_PER_RUN = 1000
+"""Messages one flow run keeps (``send_input``); a run with as many refuses more."""
+
+
+class FlowRunInputCreate(Doc):
+    """``POST /api/flow_runs/{id}/messages``: a message for the run (``send_input``)."""
+
+    key: Label
+    value: RunInputJson
+    sender: Label | None = Field(
+        default=None, description="who sent it: 'flowyard.flow-run.<id>' from a flow run"
+    )
+
+
+class FlowRunInputFilter(Doc):
+    """``POST /api/flow_runs/{id}/messages/filter``: the run's messages whose key starts with
+    ``prefix``, oldest first, but those already read (``exclude_keys``)."""
+
+    prefix: Label
+    limit: Annotated[StrictInt, Field(ge=1, le=100)] = 1
+    exclude_keys: Annotated[list[Label], Field(max_length=MAX_INPUTS_PER_RUN)] = []
+
+
+class FlowRunInput(Doc):
+    """One message sent to a flow run."""
+
+    flow_run_id: str
+    key: str
+    value: dict[str, Any]
+    sender: str | None = None
+    created: datetime

@@ -151,6 +151,9 @@ class TaskRunUpsertResult(Doc):
 class TaskRun(_TaskRunDetails):
     id: str
     flow_run_id: str | None = Field(description="None for a background task run (Task.delay)")
+    caller_flow_run_id: str | None = Field(
+        default=None, description="a background task run's: the flow run that made it"
+    )
     name: str
     task_key: str
     state_type: StateType
@@ -174,6 +177,9 @@ class BackgroundTaskRunCreate(Doc):
     tags: Tags = Field(default_factory=list)
     task_version: Label | None = None
     task_inputs: TaskInputs = Field(default_factory=dict)
+    caller_flow_run_id: Id | None = Field(
+        default=None, description="the flow run making it (its logs go to that run)"
+    )
 
 
 class TaskWorkerClaim(Doc):

@@ -24,7 +24,7 @@ from flowyard import schemas as s
 from flowyard.errors import ApiError, InvalidInput, SerializationError, UntrustedResult
 from flowyard.sdk.api import jsonable
 from flowyard.sdk.caching import NONE
-from flowyard.sdk.context import current_tags
+from flowyard.sdk.context import current_tags, get_flow_run_context
 from flowyard.sdk.distributed_futures import PrefectDistributedFuture, background_client
 from flowyard.sdk.labels import task_run_document
 from flowyard.sdk.result_refs import reference
@@ -35,11 +35,13 @@ from flowyard.states import Failed, State, StateType
 
 if TYPE_CHECKING:
     from flowyard.client import FlowyardClient
+    from flowyard.client.log_shipper import LogShipper
     from flowyard.sdk.tasks import Task
 
 log = structlog.get_logger()
 
 PARAMETERS_PREFIX = "parameters-"
+LOG_FLUSH_SECONDS = 10.0  # a background run's logs, before its final state is reported
 
 
 # -- the producer ------------------------------------------------------------------------------
@@ -83,6 +85,7 @@ def apply_async(
             "tags": sorted(task.tags | current_tags()),
             "task_version": task.version,
             "task_inputs": {name: ids for name, ids in inputs.items() if ids},
+            "caller_flow_run_id": _recorded_flow_run(),
         },
         task=task.task_key,
         exact=("task_key",),  # what task workers claim by
@@ -91,6 +94,12 @@ def apply_async(
         raise InvalidInput(f"task {task.name!r} cannot run in the background: see the warning")
     run = client.create_background_task_run(body)
     return PrefectDistributedFuture(run.id, run.name, store=store)
+
+
+def _recorded_flow_run() -> str | None:
+    """The flow run making a background run, when the API knows it (its logs go there)."""
+    context = get_flow_run_context()
+    return context.flow_run_id if context is not None and context.recorder is not None else None
 
 
 def _name_unserializable(
@@ -137,12 +146,21 @@ class ClaimTakenBack(Exception):
     """Raised when the API refuses a report because the run's claim is no longer ours."""
 
 
-def run_claimed(task: Task[..., Any], claimed: s.ClaimedTaskRun, client: FlowyardClient) -> None:
-    """Run one claimed background run to its final state, reporting with its token."""
+def run_claimed(
+    task: Task[..., Any],
+    claimed: s.ClaimedTaskRun,
+    client: FlowyardClient,
+    shipper: LogShipper | None = None,
+) -> None:
+    """Run one claimed background run to its final state, reporting with its token; with
+    a ``shipper``, its logs go to the flow run that made it (flushed before its end: the
+    API takes them only while the run is under way)."""
     run, token = claimed.run, claimed.token
     try:
         _report(client, run.id, token, State(type=StateType.RUNNING), run_count=0)
-        state, engine = _execute(task, claimed)
+        state, engine = _execute(task, claimed, shipper)
+        if shipper is not None and run.caller_flow_run_id is not None:
+            shipper.flush(LOG_FLUSH_SECONDS)
         result = engine.result_ref if engine is not None and state.is_completed() else None
         if not state.is_final():
             state = Failed(data=state.data, message=state.message or "the task did not run")
@@ -155,7 +173,7 @@ def run_claimed(task: Task[..., Any], claimed: s.ClaimedTaskRun, client: Flowyar
 
 
 def _execute(
-    task: Task[..., Any], claimed: s.ClaimedTaskRun
+    task: Task[..., Any], claimed: s.ClaimedTaskRun, shipper: LogShipper | None = None
 ) -> tuple[State[Any], TaskRunEngine | None]:
     """Read the parameters and run the task; the state it ended in, and its engine."""
     try:
@@ -170,6 +188,9 @@ def _execute(
     engine = TaskRunEngine(_persisting(task), (), parameters, wait_for=waits or None)
     engine.context.task_run_id = claimed.run.id
     engine.context.task_run_name = engine.default_name = claimed.run.name
+    if claimed.run.caller_flow_run_id is not None:
+        engine.context.caller_flow_run_id = claimed.run.caller_flow_run_id
+        engine.context.shipper = shipper
     engine.links = RunLinks()  # so that the engine keeps the reference of the result it writes
     return engine.run(), engine
 

@@ -208,6 +208,9 @@ class TaskRunContext:
     tags: frozenset[str] = frozenset()
     flow_run_id: str | None = None
     run_count: int = 0
+    # a background run's (on a task worker): the flow run that made it, where its logs go
+    caller_flow_run_id: str | None = None
+    shipper: LogShipper | None = field(default=None, repr=False)
 
     @property
     def id(self) -> str | None:

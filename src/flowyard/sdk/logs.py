@@ -172,6 +172,9 @@ def get_run_logger(**kwargs: Any) -> RunLogger:
         "task_name": _name_of(task_run.task),
     }
     private[_LABEL_KEY] = f"Task run {task_run.task_run_name!r}"
+    if flow_run is None and task_run.shipper is not None:  # a background run's: shipped to
+        extra["flow_run_id"] = task_run.caller_flow_run_id  # the flow run that made it
+        private[_SHIPPER_KEY] = task_run.shipper
     return RunLogger(_base_logger(TASK_RUN_LOGGER_NAME), {**extra, **kwargs}, private)
 
 

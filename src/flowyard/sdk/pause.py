@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Any
 
 from flowyard.errors import FlowPauseTimeout, FlowyardError, Pause
 from flowyard.sdk.context import FlowRunContext, get_flow_run_context, get_task_run_context
 from flowyard.sdk.logs import get_run_logger
 from flowyard.sdk.termination import RunCancelled
-from flowyard.states import Paused, Running, StateType, Suspended
+from flowyard.states import Paused, Running, State, StateType, Suspended
 
 FIRST_POLL_SECONDS = 0.2
+SUSPENDING = "Suspending flow run, execution will be rescheduled when this flow run is resumed."
 STOPPING = (StateType.CANCELLING, StateType.CANCELLED)
 
 
@@ -70,12 +72,16 @@ def suspend_flow_run(
 
     Needs a deployment (a worker must start the run again) and a flow run that is not a
     subflow. ``timeout``: seconds after which the run can no longer be resumed (it is
-    Failed when someone tries). Persist the results of tasks that must not run twice.
+    Failed then). Persist the results of tasks that must not run twice.
+
+    With ``flow_run_id``, suspends that run from outside it (from a script, or another
+    flow) and returns None: its process leaves at its flow's next task call. Needs an
+    API key that may change that run (an admin's; a run's own token only for itself).
     """
-    if flow_run_id is not None:
-        raise NotImplementedError("suspend_flow_run(flow_run_id=...) is not supported yet")
     if timeout is not None and timeout < 0:
         raise ValueError(f"'timeout' must be a non-negative number, got {timeout}")
+    if flow_run_id is not None:
+        return _suspend_other(str(flow_run_id), wait_for_input, timeout, key)
     if get_task_run_context() is not None:
         raise RuntimeError("Cannot suspend task runs.")
     context = get_flow_run_context()
@@ -157,10 +163,48 @@ def _suspend(context: FlowRunContext, wanted: Any, timeout: float | None, key: s
         if answer.reason == ALREADY_FIRED.format(verb="suspend"):  # resumed: carry on
             return _input(context, wanted, key)
         raise RuntimeError(f"Flow run cannot be suspended: {answer.reason}")
-    get_run_logger().info(
-        "Suspending flow run, execution will be rescheduled when this flow run is resumed."
-    )
+    get_run_logger().info(SUSPENDING)
     raise Pause(state=suspended)
+
+
+def _suspend_other(flow_run_id: str, wanted: Any, timeout: float | None, key: str | None) -> None:
+    """As Prefect's: a random key (the other run's own pause counter is not ours to
+    advance); a refusal raises, except a key that fired before (the run went through it)."""
+    from flowyard.schemas.pauses import ALREADY_FIRED, SuspendRequest
+    from flowyard.sdk.api import required_client
+    from flowyard.sdk.run_input import input_model
+
+    model = input_model(wanted) if wanted is not None else None
+    request = SuspendRequest(
+        key=key or str(uuid.uuid4()), timeout_seconds=timeout, input_schema=_schema(model)
+    )
+    client = required_client("suspending a flow run needs")
+    answer = client.suspend_flow_run(flow_run_id, request)
+    if not answer.accepted and answer.reason != ALREADY_FIRED.format(verb="suspend"):
+        raise RuntimeError(f"Flow run cannot be suspended: {answer.reason}")
+
+
+# Runs of this process suspended from outside (by their root run's id): the heartbeat
+# learns of it, and the flow leaves at its next task call (``leave_if_suspended``).
+_suspended_from_outside: dict[str, State[Any]] = {}
+
+
+def suspended_from_outside(flow_run_id: str) -> None:
+    """Called by the engine's heartbeat: the API says ``flow_run_id`` was suspended."""
+    _suspended_from_outside.setdefault(flow_run_id, Suspended(message="suspended from outside"))
+
+
+def leave_if_suspended() -> None:
+    """Raise ``Pause`` in a flow whose run was suspended from outside (as Prefect's
+    ``raise_if_flow_run_suspension_requested``): the process exits and the run, Paused in
+    the API already, starts again from the top once resumed. Task runs under way finish."""
+    context = get_flow_run_context()
+    if context is None or get_task_run_context() is not None:
+        return  # inside a task run: its flow leaves at its own next call
+    state = _suspended_from_outside.get(context.root_flow_run_id or context.flow_run_id)
+    if state is not None:
+        get_run_logger().info(SUSPENDING)
+        raise Pause(state=state)
 
 
 def _recorder(context: FlowRunContext, doing: str) -> Any:

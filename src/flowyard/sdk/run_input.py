@@ -14,10 +14,49 @@ from typing import Any
 import pydantic
 
 
+class RunInputMetadata(pydantic.BaseModel):
+    """Where a received message came from: its key, its sender, the run it was sent to."""
+
+    key: str
+    sender: str | None = None
+    receiver: str
+
+
 class RunInput(pydantic.BaseModel):
-    """Input for a paused flow run: subclass it with the fields a person fills in."""
+    """Input for a paused flow run: subclass it with the fields a person fills in. Also a
+    message between flow runs (``send_to``, ``receive``, ``respond``: ``run_messages``)."""
 
     model_config = pydantic.ConfigDict(extra="forbid")
+    _metadata: RunInputMetadata | None = pydantic.PrivateAttr(default=None)
+
+    @property
+    def metadata(self) -> RunInputMetadata | None:
+        """Set on a received message: its key and sender (None on one made here)."""
+        return self._metadata
+
+    def send_to(
+        self, flow_run_id: Any, sender: str | None = None, key_prefix: str | None = None
+    ) -> Any:
+        """Send this input to a flow run (awaitable in an async flow)."""
+        from flowyard.sdk.run_messages import send_input
+
+        return send_input(self, flow_run_id, sender=sender, key_prefix=key_prefix)
+
+    def respond(
+        self, run_input: Any, sender: str | None = None, key_prefix: str | None = None
+    ) -> Any:
+        """Send ``run_input`` back to the flow run that sent this one."""
+        from flowyard.sdk.run_messages import respond_to
+
+        return respond_to(self, run_input, sender, key_prefix)
+
+    @classmethod
+    def receive(cls, **options: Any) -> Any:
+        """The messages of this type sent to a flow run (the current one by default); the
+        options are ``receive_input``'s (``timeout``, ``poll_interval``, ``flow_run_id``…)."""
+        from flowyard.sdk.run_messages import receive_input
+
+        return receive_input(cls, **options)
 
 
 class AutomaticRunInput(RunInput):

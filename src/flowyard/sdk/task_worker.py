@@ -10,7 +10,8 @@ A task worker long-polls the API for Scheduled runs of its tasks (``Task.delay``
 most ``limit`` at a time, runs each in a thread of its own, and heartbeats the claims it
 holds so that their leases do not expire; if it dies, the leases expire and its runs go
 back to the queue for another worker. It talks to the API only (``FLOWYARD_API_URL``).
-The runs' logs are printed by the worker (on stderr), not shipped to the API.
+The runs' logs are printed by the worker (on stderr); those of a run made by a flow run
+the API knows are shipped to that flow run too (with the run's task run id).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from flowyard import schemas as s
+from flowyard.client.log_shipper import LogShipper
 from flowyard.errors import FlowyardError
-from flowyard.sdk.background import run_claimed
+from flowyard.sdk.background import LOG_FLUSH_SECONDS, run_claimed
 from flowyard.sdk.distributed_futures import background_client
 
 if TYPE_CHECKING:
@@ -62,6 +64,7 @@ class TaskWorker:
             heartbeat_seconds = Settings().worker_heartbeat_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self.name = f"task-worker-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.shipper = LogShipper(self.client)  # logs of runs made by flow runs go there
         self._held: dict[str, str] = {}  # run id -> claim token
         self._changed = threading.Condition()
         self._stopping = threading.Event()
@@ -80,6 +83,7 @@ class TaskWorker:
             target=self._heartbeat, name="task-worker-heartbeat", daemon=True
         )
         beating.start()
+        self.shipper.start()
         with ThreadPoolExecutor(self.limit, thread_name_prefix="task-run") as pool:
             backoff = 0.1
             while not self._stopping.is_set():
@@ -102,6 +106,7 @@ class TaskWorker:
                         self._held[run.run.id] = run.token
                     pool.submit(self._run, run)
         self._stopping.set()
+        self.shipper.close(LOG_FLUSH_SECONDS)
         log.info("task_worker_stopped", worker=self.name)
 
     def _wait_for_capacity(self) -> int:
@@ -121,7 +126,7 @@ class TaskWorker:
         run = claimed.run
         log.info("task_run_claimed", run_id=run.id, task_run=run.name, worker=self.name)
         try:
-            run_claimed(self.tasks[run.task_key], claimed, self.client)
+            run_claimed(self.tasks[run.task_key], claimed, self.client, self.shipper)
         except Exception:
             log.exception("task_run_not_reported", run_id=run.id)
         finally:

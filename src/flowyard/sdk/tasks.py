@@ -20,6 +20,7 @@ from flowyard.sdk.distributed_futures import PrefectDistributedFuture
 from flowyard.sdk.futures import TaskFuture, TaskFutureList, resolve, upstream_futures
 from flowyard.sdk.hook_lists import HookList
 from flowyard.sdk.hooks import Hook
+from flowyard.sdk.pause import leave_if_suspended
 from flowyard.sdk.result_refs import declared
 from flowyard.sdk.results import (
     ResultStorage,
@@ -180,6 +181,7 @@ class Task(Generic[P, R]):
     def __call__(self, *args: Any, return_state: bool = False, wait_for: Any = None,
                  **kwargs: Any) -> Any:  # fmt: skip
         """Run the task now; its result (or its state with ``return_state=True``)."""
+        leave_if_suspended()
         engine = TaskRunEngine(self, args, kwargs, wait_for=wait_for)
         if self.is_async:
             return _finish_async(engine, return_state)
@@ -191,6 +193,7 @@ class Task(Generic[P, R]):
     def submit(self, *args: Any, wait_for: Any = None, return_state: bool = False,
                **kwargs: Any) -> TaskFuture[R]:  # fmt: skip
         """Run the task on the flow run's task runner once its upstream futures are done."""
+        leave_if_suspended()
         engine = TaskRunEngine(self, args, kwargs, wait_for=wait_for)
         outer: cf.Future[State[R]] = cf.Future()
         future: TaskFuture[R] = TaskFuture(outer, engine.default_name, engine.context.task_run_id)

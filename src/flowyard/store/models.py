@@ -285,6 +285,8 @@ class TaskRun(Base):
     parameters_ref: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # schemas.ResultRef
     claim_token: Mapped[str | None] = mapped_column(String(100))
     worker_name: Mapped[str | None] = mapped_column(String(200))
+    # the flow run that made a background run (0021): its logs go there
+    caller_flow_run_id: Mapped[str | None] = mapped_column(String(36), index=True)
 
 
 class Log(Base):
@@ -298,6 +300,21 @@ class Log(Base):
     message: Mapped[str] = mapped_column(Text)
     timestamp: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(20), default="engine")
+
+
+class FlowRunInput(Base):
+    """A message sent to a flow run (``send_input``), read by the run in the order sent
+    (``receive_input``); see ``orchestrator/run_inputs.py``."""
+
+    __tablename__ = "flow_run_inputs"
+    __table_args__ = (UniqueConstraint("flow_run_id", "key"),)
+
+    id: Mapped[int] = mapped_column(LogId, primary_key=True, autoincrement=True)
+    flow_run_id: Mapped[str] = mapped_column(ForeignKey("flow_runs.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    value: Mapped[Any] = mapped_column(JSON)
+    sender: Mapped[str | None] = mapped_column(String(200))
+    created: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Block(Base):

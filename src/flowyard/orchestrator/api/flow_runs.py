@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
 from flowyard.errors import Conflict
-from flowyard.orchestrator import documents, pauses, queue_sync, run_pages, runs
+from flowyard.orchestrator import documents, pauses, queue_sync, run_inputs, run_pages, runs
 from flowyard.orchestrator.api.run_tokens import renewal
 from flowyard.orchestrator.lookups import get_flow
 from flowyard.orchestrator.runtime import Orch, Orchestrator
+from flowyard.orchestrator.transitions import Decision
 from flowyard.states import StateType
 from flowyard.store import models as m
 
@@ -134,9 +135,7 @@ async def set_flow_run_state(ref: str, body: s.StateChange, orch: Orch) -> s.Sta
                     force=body.force,
                     scheduled_time=body.scheduled_time,
                 )
-            result = s.StateChangeResult(
-                accepted=decision.accepted, state=documents.state(run), reason=decision.reason
-            )
+            result = _change_result(run, decision)
             if body.with_run and decision.accepted and body.type is StateType.RUNNING:
                 result.run, result.deployment = _started(orch, session, run)
             return result, effect
@@ -144,6 +143,12 @@ async def set_flow_run_state(ref: str, body: s.StateChange, orch: Orch) -> s.Sta
     result, effect = await orch.in_thread(change)
     await queue_sync.apply(orch, effect)
     return result
+
+
+def _change_result(run: m.FlowRun, decision: Decision) -> s.StateChangeResult:
+    return s.StateChangeResult(
+        accepted=decision.accepted, state=documents.state(run), reason=decision.reason
+    )
 
 
 def _started(
@@ -204,6 +209,24 @@ async def report_infrastructure(ref: str, body: s.InfrastructureReport, orch: Or
     await orch.in_thread(record)
 
 
+@router.post("/flow_runs/{ref}/suspend")
+async def suspend_flow_run(ref: str, body: s.SuspendRequest, orch: Orch) -> s.StateChangeResult:
+    """Suspend a Running run from outside it, as Prefect's ``suspend_flow_run(flow_run_id=
+    ...)``: Paused (``Suspended``), its claim and slots let go; its engine leaves at its
+    flow's next task call. Refused as a pause of the run itself would be (not running, a
+    subflow, no deployment, a key that fired before)."""
+
+    def suspend() -> tuple[s.StateChangeResult, runs.QueueEffect | None]:
+        with orch.db.session() as session:
+            run = runs.get_run(session, ref, for_update=True)
+            decision, effect = pauses.suspend_from_outside(session, run, body, datetime.now(UTC))
+            return _change_result(run, decision), effect
+
+    result, effect = await orch.in_thread(suspend)
+    await queue_sync.apply(orch, effect)
+    return result
+
+
 @router.post("/flow_runs/{ref}/resume")
 async def resume_flow_run(ref: str, orch: Orch, body: s.ResumeRequest | None = None) -> s.FlowRun:
     """Resume a Paused run. A paused one goes back to Running: its engine, waiting in
@@ -223,6 +246,32 @@ async def resume_flow_run(ref: str, orch: Orch, body: s.ResumeRequest | None = N
     if refused is not None:  # timed out: Failed, committed
         raise Conflict(refused)
     return doc
+
+
+@router.post("/flow_runs/{ref}/messages", status_code=201)
+async def create_flow_run_input(ref: str, body: s.FlowRunInputCreate, orch: Orch) -> None:
+    """Send the run a message (``send_input``): a JSON object under a key new to the run
+    (409 otherwise, or when the run is final or holds too many)."""
+
+    def create() -> None:
+        with orch.db.session() as session:
+            run_inputs.create(session, runs.get_run(session, ref), body)
+
+    await orch.in_thread(create)
+
+
+@router.post("/flow_runs/{ref}/messages/filter")
+async def filter_flow_run_input(
+    ref: str, body: s.FlowRunInputFilter, orch: Orch
+) -> list[s.FlowRunInput]:
+    """The run's messages whose key starts with ``prefix``, oldest first, but the keys
+    given in ``exclude_keys`` (those read already)."""
+
+    def read() -> list[s.FlowRunInput]:
+        with orch.db.read() as session:
+            return run_inputs.matching(session, runs.get_run(session, ref), body)
+
+    return await orch.in_thread(read)
 
 
 @router.get("/flow_runs/{ref}/input/{key}")
