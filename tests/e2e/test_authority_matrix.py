@@ -378,7 +378,7 @@ CASES = [
     case("POST", "/api/flow_runs/{ref}/messages", "run_a",
          lambda w, who: Req("POST", f"/api/flow_runs/{w.run_a}/messages",
                             {"key": _name("message"), "value": {"n": 1}})),
-    case("POST", "/api/flow_runs/{ref}/messages/filter", "run_a",
+    case("POST", "/api/flow_runs/{ref}/messages/filter", "viewer run_a",
          lambda w, who: Req("POST", f"/api/flow_runs/{w.run_a}/messages/filter", {"prefix": "message"})),
     # task runs and logs
     case("POST", "/api/task_runs/bulk", "worker_a run_a", lambda w, who: Req("POST", "/api/task_runs/bulk", [_task_record(w)])),

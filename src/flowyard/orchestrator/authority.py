@@ -64,6 +64,10 @@ class Rule:
     run: Scope | None = None
     needs_body: bool = False
     anyone: bool = False  # no credential needed: the web UI's sign-in and out, /health
+    reads: bool = False  # a POST that only reads (a filter sent as a body): viewers may
+
+    def writes(self, method: str) -> bool:
+        return method != "GET" and not self.reads
 
 
 # -- the table ---------------------------------------------------------------------------
@@ -136,8 +140,8 @@ RULES: dict[tuple[str, str], Rule] = {
     # its subflows') only; another run's inbox is an operator's to write to
     ("POST", "/api/flow_runs/{ref}/messages"): Rule(run=run_in_path),
     ("POST", "/api/flow_runs/{ref}/messages/filter"): Rule(
-        viewer=True, run=run_in_path
-    ),  # with run input too: a person's answer
+        viewer=True, run=run_in_path, reads=True
+    ),
     # a pause's input: the run reads what it was resumed with; workers have no need of it
     ("GET", "/api/flow_runs/{ref}/input/{key}"): Rule(viewer=True, run=run_in_path),
     # task runs and logs
@@ -268,13 +272,13 @@ def decide(rule: Rule, ask: Ask, route: str) -> str | None:
     verb = f"{ask.method} {route}"
     if caller.role is Role.VIEWER:
         viewer = f"API key {caller.name!r} is a viewer key"
-        if not rule.viewer or ask.method != "GET":
+        if not rule.viewer or rule.writes(ask.method):
             return f"{viewer}: it may only read, not {verb}"
         return f"{viewer}: it reads secrets masked only" if _reveals_secrets(ask) else None
     scope = rule.worker if caller.role is Role.WORKER else rule.run
     if scope is None:
         return f"{_describe(caller)} cannot {verb}"
-    if caller.role is Role.RUN and ask.method != "GET" and (spent := _token_spent(ask)):
+    if caller.role is Role.RUN and rule.writes(ask.method) and (spent := _token_spent(ask)):
         return f"the run token for flow run {caller.run_id} may only read: {spent}"
     if not scope(ask):
         if scope is block_in_path:
