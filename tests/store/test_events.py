@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs
 
 import pytest
 from sqlalchemy import func, select
@@ -177,11 +178,13 @@ def test_a_follow_cursor_reads_back_and_refuses_what_it_did_not_write():
     """A cursor is its position and its early events' distances past it; a bare position
     is one too; anything else is a 422 naming ``after``, whatever its size."""
     cursor = event_queries.FollowCursor(10, frozenset({12, 15}))
-    assert str(cursor) == "10+2,5" and event_queries.FollowCursor.parse("10+2,5") == cursor
+    assert str(cursor) == "10.2,5" and event_queries.FollowCursor.parse("10.2,5") == cursor
+    assert parse_qs(f"after={cursor}")["after"] == [str(cursor)]  # pasted into a URL as is
     assert event_queries.FollowCursor.parse("7") == event_queries.FollowCursor(7)
-    too_many = "5+" + ",".join(["1"] * (event_queries.CURSOR_EARLY + 1))
+    too_many = "5." + ",".join(["1"] * (event_queries.CURSOR_EARLY + 1))
     huge = str(2**63)
-    for bad in ("", "x", "-1", "5+", "5+0", "5+-2", "5+a", "5+1,,2", huge, "5+" + huge, too_many):
+    bad_ones = ("", "x", "-1", "5.", "5.0", "5.-2", "5.a", "5.1,,2", "5+2", huge, "5." + huge)
+    for bad in (*bad_ones, too_many):
         with pytest.raises(InvalidInput, match="after:"):
             event_queries.FollowCursor.parse(bad)
 

@@ -113,7 +113,7 @@ to settle."""
 CURSOR_EARLY = 200
 """Early events a follow cursor holds: its text stays short enough for a URL."""
 CURSOR_CHARS = 20 * (CURSOR_EARLY + 1)
-CURSOR_PATTERN = r"^[0-9]+(\+[0-9]+(,[0-9]+)*)?$"
+CURSOR_PATTERN = r"^[0-9]+(\.[0-9]+(,[0-9]+)*)?$"
 
 
 @dataclass(frozen=True)
@@ -121,8 +121,9 @@ class FollowCursor:
     """Where a follower is: every event up to ``position`` was read (or did not match), and
     ``early`` holds those past it read before they settled (PostgreSQL).
 
-    Written ``<position>`` or ``<position>+<d>,<d>…``, each ``d`` an early event's distance
-    past the position."""
+    Written ``<position>`` or ``<position>.<d>,<d>…``, each ``d`` an early event's distance
+    past the position (characters a query string carries as they are: a ``+`` would
+    arrive as a space)."""
 
     position: int
     early: frozenset[int] = frozenset()
@@ -130,10 +131,10 @@ class FollowCursor:
     @classmethod
     def parse(cls, text: str) -> FollowCursor:
         """A cursor this API gave out (or a bare position); 422 for anything else."""
-        head, plus, tail = text.partition("+")
+        head, dot, tail = text.partition(".")
         try:
             position = int(head)
-            gaps = [int(gap) for gap in tail.split(",")] if plus else []
+            gaps = [int(gap) for gap in tail.split(",")] if dot else []
         except ValueError:
             raise InvalidInput(f"after: {text[:40]!r} is not a follow cursor") from None
         early = [position + gap for gap in gaps]
@@ -144,7 +145,7 @@ class FollowCursor:
 
     def __str__(self) -> str:
         gaps = ",".join(str(seq - self.position) for seq in sorted(self.early))
-        return f"{self.position}+{gaps}" if gaps else str(self.position)
+        return f"{self.position}.{gaps}" if gaps else str(self.position)
 
 
 def read_after(
