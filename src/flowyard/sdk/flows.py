@@ -144,11 +144,15 @@ class Flow(Generic[P, R]):
 
         serve(self, name, **options)
 
-    def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
-        """Run the flow: its result, or its final state with ``return_state=True``."""
+    def __call__(self, *args: Any, return_state: bool = False, wait_for: Any = None,
+                 **kwargs: Any) -> Any:  # fmt: skip
+        """Run the flow: its result, or its final state with ``return_state=True``.
+
+        ``wait_for`` (futures or states) must all complete first; if one did not, the run
+        does not start and ends ``NotReady``, as in Prefect."""
         from flowyard.sdk.flow_engine import FlowRunEngine
 
-        engine = FlowRunEngine(self, args, kwargs)
+        engine = FlowRunEngine(self, args, kwargs, wait_for=wait_for)
         if self.is_async:
             return _finish_async(engine, return_state)
         if self.is_generator and not return_state:  # values as they are yielded
