@@ -14,7 +14,8 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from flowyard.errors import MappingLengthMismatch, MappingMissingIterable
 from flowyard.sdk.annotations import unmapped
-from flowyard.sdk.attempts import refuse_async_generator, stream
+from flowyard.sdk.async_streams import run_async_generator
+from flowyard.sdk.attempts import stream
 from flowyard.sdk.caching import DEFAULT, CacheKeyFnPolicy, CachePolicy, StorageKeyPolicy, _None
 from flowyard.sdk.context import get_flow_run_context
 from flowyard.sdk.distributed_futures import PrefectDistributedFuture
@@ -78,8 +79,8 @@ class Task(Generic[P, R]):
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.is_async = inspect.iscoroutinefunction(fn)
-        self.is_generator = inspect.isgeneratorfunction(fn)
-        refuse_async_generator(fn)
+        self.is_async_generator = inspect.isasyncgenfunction(fn)
+        self.is_generator = inspect.isgeneratorfunction(fn) or self.is_async_generator
         self.name = name or fn.__name__
         self.description = description or inspect.getdoc(fn)
         self.tags = frozenset(tags or ())
@@ -186,6 +187,8 @@ class Task(Generic[P, R]):
         engine = TaskRunEngine(self, args, kwargs, wait_for=wait_for)
         if self.is_async:
             return _finish_async(engine, return_state)
+        if self.is_async_generator:  # ``async for`` over it, as in Prefect (state or not)
+            return run_async_generator(engine)
         if self.is_generator:  # values as they are yielded, as in Prefect (state or not)
             return stream(engine.run_generator())
         state = engine.run_sync()
