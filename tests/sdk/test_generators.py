@@ -284,3 +284,22 @@ def test_generator_runs_are_neither_cached_nor_persisted():
         return list(produce(2)), list(produce(2)), produce.submit(3).result()
 
     assert twice() == ([0, 1], [0, 1], [0, 1, 2]) and runs == [2, 2, 3]
+
+
+def test_a_retried_async_generator_flow_yields_again_from_the_start():
+    """Prefect's ``TestAsyncGenerators.test_generator_retries`` (test_flow_engine.py)."""
+
+    @flow(retries=2)
+    async def g():
+        yield 1
+        yield 2
+        raise ValueError()
+
+    async def main() -> list[int]:
+        values: list[int] = []
+        with pytest.raises(ValueError):
+            async for v in g():
+                values.append(v)
+        return values
+
+    assert asyncio.run(main()) == [1, 2, 1, 2, 1, 2]
