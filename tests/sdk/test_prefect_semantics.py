@@ -596,19 +596,21 @@ class TestFlowWaitFor:
             return x * 10
 
         @flow
-        def parent() -> tuple[int, State, str]:
+        def parent() -> tuple[int, State, str, str | None]:
             ran = child(2, wait_for=[up.submit()])
             broken = fails.submit("upstream broke")
             skipped = child(3, wait_for=[broken], return_state=True)
             with pytest.raises(UnfinishedRun) as raised:
                 child(4, wait_for=[broken])
-            return ran, skipped, str(raised.value)
+            return ran, skipped, str(raised.value), broken.task_run_id
 
         state = parent(return_state=True)
-        ran, skipped, raised = state.result()
+        ran, skipped, raised, broken_id = state.result()
         assert state.is_completed() and ran == 20
         assert (skipped.type.value, skipped.name) == ("PENDING", "NotReady")
-        assert skipped.message == "Upstream task run 'fails-0' did not reach a 'COMPLETED' state."
+        assert skipped.message == (
+            f"Upstream task run '{broken_id}' did not reach a 'COMPLETED' state."
+        )  # Prefect's words: the upstream's id
         assert raised == "Run is in PENDING state, its result is not available."
         assert events == ["up", "child-on_running", "child-2"]
 
@@ -622,6 +624,7 @@ class TestFlowWaitFor:
         assert child(6, wait_for=[Completed(data=1)]) == 60
         state = child(7, wait_for=[Failed(message="m")], return_state=True)
         assert state.is_pending() and state.name == "NotReady"
+        assert state.message == "Upstream task run 'None' did not reach a 'COMPLETED' state."
 
     def test_an_async_subflows_timeout_starts_after_its_upstreams(self):
         """``test_subflow_timeout_waits_until_execution_starts``: upstreams that take
