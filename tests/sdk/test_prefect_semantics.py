@@ -571,3 +571,94 @@ class TestSubflowsOnParentRetry:
 
         assert parent() == "hello"
         assert runs == {"child": 2, "parent": 2}
+
+
+class TestFlowWaitFor:
+    """A flow call's ``wait_for=`` (Prefect's ``FlowRunEngine._wait_for_dependencies``);
+    the outcomes were printed by the same program under Prefect 3.9.1."""
+
+    def test_a_subflow_runs_after_its_upstreams_and_not_when_one_failed(self):
+        """Completed upstreams: the subflow runs. A failed one: the subflow never starts
+        (no on_running, no on_failure), ends Pending named NotReady, its call raises
+        UnfinishedRun, and the parent still completes."""
+        events: list[str] = []
+
+        @task
+        def up() -> None:
+            events.append("up")
+
+        @flow(
+            on_running=[lambda f, r, s: events.append("child-on_running")],
+            on_failure=[lambda f, r, s: events.append("child-on_failure")],
+        )
+        def child(x: int) -> int:
+            events.append(f"child-{x}")
+            return x * 10
+
+        @flow
+        def parent() -> tuple[int, State, str, str | None]:
+            ran = child(2, wait_for=[up.submit()])
+            broken = fails.submit("upstream broke")
+            skipped = child(3, wait_for=[broken], return_state=True)
+            with pytest.raises(UnfinishedRun) as raised:
+                child(4, wait_for=[broken])
+            return ran, skipped, str(raised.value), broken.task_run_id
+
+        state = parent(return_state=True)
+        ran, skipped, raised, broken_id = state.result()
+        assert state.is_completed() and ran == 20
+        assert (skipped.type.value, skipped.name) == ("PENDING", "NotReady")
+        assert skipped.message == (
+            f"Upstream task run '{broken_id}' did not reach a 'COMPLETED' state."
+        )  # Prefect's words: the upstream's id
+        assert raised == "Run is in PENDING state, its result is not available."
+        assert events == ["up", "child-on_running", "child-2"]
+
+    def test_states_count_as_upstreams_also_for_a_flow_called_alone(self):
+        """A completed state lets the flow run; a failed one leaves it NotReady."""
+
+        @flow
+        def child(x: int) -> int:
+            return x * 10
+
+        assert child(6, wait_for=[Completed(data=1)]) == 60
+        state = child(7, wait_for=[Failed(message="m")], return_state=True)
+        assert state.is_pending() and state.name == "NotReady"
+        assert state.message == "Upstream task run 'None' did not reach a 'COMPLETED' state."
+
+    def test_an_async_subflows_timeout_starts_after_its_upstreams(self):
+        """``test_subflow_timeout_waits_until_execution_starts``: upstreams that take
+        1.5 s in all do not eat the subflow's 1 s timeout."""
+        completed: list[bool] = []
+
+        @flow(timeout_seconds=1)
+        async def downstream_flow() -> None:
+            completed.append(True)
+
+        @task
+        async def sleep_task(n: float) -> None:
+            await asyncio.sleep(n)  # noqa: TID251 - the upstream work whose time is measured
+
+        @flow
+        async def my_flow() -> None:
+            upstream_sleepers = sleep_task.map([0.5, 1.0])
+            await downstream_flow(wait_for=upstream_sleepers)
+
+        state = asyncio.run(my_flow(return_state=True))
+        assert state.is_completed() and completed == [True]
+
+    def test_a_not_ready_subflow_is_recorded_pending_not_running(self, api):
+        """Through the API the subflow's run is recorded Pending (it never started), so no
+        Running run is left without a process; the parent completes."""
+
+        @flow
+        def child() -> None:
+            raise AssertionError("must not run")
+
+        @flow
+        def parent() -> str | None:
+            return child(wait_for=[fails.submit("upstream broke")], return_state=True).flow_run_id
+
+        state = parent(return_state=True)
+        child_run = api.read_flow_run(state.result())
+        assert state.is_completed() and child_run.state.type.value == "PENDING"

@@ -146,13 +146,17 @@ class TestSubmitAndMap:
         @flow
         def f() -> None:
             a = first.submit()
+            futures.append(a)
             futures.append(second.submit(wait_for=[a]))
             second.submit(wait_for=[allow_failure(a)]).wait()
 
         f()
-        state = futures[0].state
+        upstream, state = futures[0], futures[1].state
         assert order == ["first", "second"]
-        assert state.is_pending() and state.name == "NotReady" and "first-0" in state.message
+        assert state.is_pending() and state.name == "NotReady"
+        assert state.message == (  # Prefect's words: the upstream's id
+            f"Upstream task run '{upstream.task_run_id}' did not reach a 'COMPLETED' state."
+        )
         with pytest.raises(UnfinishedRun, match="Run is in PENDING state, its result is not"):
             state.result()  # as in Prefect 3.9.1
 

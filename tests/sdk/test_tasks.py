@@ -202,12 +202,31 @@ class TestSubmit:
         f()
         assert finished == [True]
 
-    def test_outside_a_flow_submit_runs_right_away(self):
-        """Without a flow run, submit() calls the task and returns a resolved future."""
+    def test_outside_a_flow_submit_and_map_are_refused_as_in_prefect(self):
+        """Without a flow run there is no task runner: submit() and map() raise
+        RuntimeError (Prefect 3.9.1's message for submit) and nothing runs, also inside a
+        task called outside a flow."""
+        calls: list[int] = []
 
         @task
         def double(n: int) -> int:
+            calls.append(n)
             return 2 * n
 
-        future = double.submit(4)
-        assert future.done() and future.result() == 8
+        with pytest.raises(RuntimeError, match=r"^Unable to determine task runner to use for "
+                           r"submission\. If you are submitting a task outside of a flow, "
+                           r"please use `\.delay` to submit the task run for deferred "
+                           r"execution\.$"):  # fmt: skip
+            double.submit(4)
+        with pytest.raises(RuntimeError, match="task runner to use for mapped task runs"):
+            double.map([1, 2])
+
+        @task
+        def outer() -> str:
+            try:
+                double.submit(5)
+            except RuntimeError as exc:
+                return type(exc).__name__
+            return "submitted"
+
+        assert outer() == "RuntimeError" and calls == []

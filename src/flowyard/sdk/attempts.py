@@ -62,6 +62,14 @@ class AttemptLoop:
     def _finish(self) -> State[Any]:
         raise NotImplementedError
 
+    def enter_run_scope(self) -> ExitStack:
+        """The run's scope and print capture, entered; a generator run calls it in its
+        own context (engines' scopes may set variables at once)."""
+        scope = ExitStack()
+        scope.enter_context(self._scope())
+        scope.enter_context(log_prints(self._log_prints()))
+        return scope
+
     def run(self) -> State[Any]:
         """Run to the final state, whatever the function: an async one on its own event
         loop, a generator drained (the list of what it yielded is the result)."""
@@ -72,6 +80,13 @@ class AttemptLoop:
             return asyncio.run(self.run_async())
         if inspect.isgeneratorfunction(fn):
             return drain(self.run_generator(collect=True))
+        if inspect.isasyncgenfunction(fn):
+            import asyncio
+
+            from flowyard.sdk.async_streams import drain_async
+
+            state: State[Any] = asyncio.run(drain_async(self))
+            return state
         return self.run_sync()
 
     def run_generator(  # noqa: C901 - one loop of attempts and values; split, it hid the order
@@ -90,13 +105,7 @@ class AttemptLoop:
         context = contextvars.copy_context()
         collected: list[Any] | None = [] if collect else None
         if context.run(self._begin):
-            scope = ExitStack()
-
-            def enter() -> None:  # in ``context``: engines' scopes may set variables at once
-                scope.enter_context(self._scope())
-                scope.enter_context(log_prints(self._log_prints()))
-
-            context.run(enter)
+            scope = context.run(self.enter_run_scope)
             try:
                 while context.run(self._attempt_starts):
                     delay: float | None = None
@@ -196,12 +205,3 @@ def stream(run: Generator[Any, None, State[Any]]) -> Iterator[Any]:
     state = yield from run
     if not state.is_completed():
         state.result(_sync=True)
-
-
-def refuse_async_generator(fn: Callable[..., Any]) -> None:
-    """Async generator flows and tasks are not supported: say so at decoration time."""
-    if inspect.isasyncgenfunction(fn):
-        raise TypeError(
-            f"{getattr(fn, '__qualname__', fn)!r} is an async generator: Flowyard flows and "
-            "tasks may be generators or async functions, not both"
-        )

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from flowyard.errors import FlowyardError, InvalidInput, Pause
+from flowyard.errors import FlowyardError, InvalidInput, Pause, UpstreamTaskError
 from flowyard.sdk.api import direct_run_client, jsonable
 from flowyard.sdk.attempts import AttemptLoop
 from flowyard.sdk.context import FlowRunContext, current_tags, flow_run_scope, get_flow_run_context
 from flowyard.sdk.flow_recorder import STOPPING, FlowRunRecorder
 from flowyard.sdk.flow_results import persist_flow_result
-from flowyard.sdk.futures import TaskFuture
+from flowyard.sdk.futures import TaskFuture, resolve
 from flowyard.sdk.hooks import run_hooks
 from flowyard.sdk.liveness import run_beats
 from flowyard.sdk.logs import get_run_logger, log_prints_enabled
@@ -53,6 +53,7 @@ from flowyard.states import (
     Pending,
     Running,
     State,
+    StateType,
     return_value_to_state,
 )
 
@@ -81,8 +82,10 @@ class FlowRunEngine(AttemptLoop):
         *,
         context: FlowRunContext | None = None,
         recorder: FlowRunRecorder | None = None,
+        wait_for: Any = None,
     ) -> None:
         self.flow = flow
+        self.wait_for = wait_for
         self.args, self.kwargs = args, kwargs
         self._call = (args, kwargs)  # as given, to link them to upstream task runs
         self.given = context
@@ -139,14 +142,27 @@ class FlowRunEngine(AttemptLoop):
         parameters = self._parameters()
         if parameters is not None and self._reused():
             return False
+        ready = parameters is None or self._upstream_ready()  # before the run is recorded
         self._open(parameters if parameters is not None else {})
-        if parameters is None:
+        if parameters is None or not ready:
             return False
         self.state = Running()
         with flow_run_scope(self.context):
             get_run_logger().info(
                 "Beginning flow run %r for flow %r", self.context.flow_run_name, self.flow.name
             )
+        return True
+
+    def _upstream_ready(self) -> bool:
+        """Wait for ``wait_for``; False, with the run ``NotReady``, when one of them did not
+        complete (Prefect's ``_wait_for_dependencies``: no attempt, no hooks)."""
+        if not self.wait_for:
+            return True
+        try:
+            resolve(list(self.wait_for), [])
+        except UpstreamTaskError as exc:
+            self.state = Pending(name="NotReady", message=str(exc))
+            return False
         return True
 
     def _reused(self) -> bool:
@@ -297,10 +313,13 @@ class FlowRunEngine(AttemptLoop):
         from flowyard.schemas import FlowRunCreate
 
         beats = run_beats(client)
+        starts = not self.state.is_pending()  # a NotReady run is recorded Pending, and ends so
         try:
             body = FlowRunCreate(
                 flow_name=self.flow.name, name=name, parameters=jsonable(parameters, self.flow.fn),
-                parent_task_run_id=self.parent_task_run_id, heartbeat_seconds=beats.interval,
+                parent_task_run_id=self.parent_task_run_id,
+                state=StateType.RUNNING if starts else StateType.PENDING,
+                heartbeat_seconds=beats.interval if starts else None,
             )  # fmt: skip
             run = client.create_flow_run(body)
         except (FlowyardError, ValidationError) as exc:  # e.g. a name the API refuses
@@ -308,7 +327,8 @@ class FlowRunEngine(AttemptLoop):
             return run_id, name
         self.client = client
         self.recorder = FlowRunRecorder(client, run.id)
-        beats.add(run.id)  # until its final state is reported
+        if starts:
+            beats.add(run.id)  # until its final state is reported
         return run.id, run.name
 
     def _start_parent_task(self, parent: FlowRunContext, parameters: dict[str, Any]) -> str | None:
@@ -378,7 +398,7 @@ class FlowRunEngine(AttemptLoop):
             if update is not None:
                 self.parent.reporter.finish_task_run(self.parent_task_run_id, update)
             self.parent.links.produced(self.parent_task_run_id, state)
-        if self.given is None and self.recorder is not None:
+        if self.given is None and self.recorder is not None and not state.is_pending():
             self.recorder.propose(state)
             run_beats(self.recorder.client).remove(self.recorder.run_id)
 

@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from flowyard.sdk.attempts import refuse_async_generator, stream
+from flowyard.sdk.async_streams import drain_async, run_async_generator
+from flowyard.sdk.attempts import stream
 from flowyard.sdk.context import FlowRunContext, TaskRunner, ThreadPoolTaskRunner
 from flowyard.sdk.hook_lists import HookList
 from flowyard.sdk.hooks import Hook
@@ -63,8 +64,8 @@ class Flow(Generic[P, R]):
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.is_async = inspect.iscoroutinefunction(fn)
-        self.is_generator = inspect.isgeneratorfunction(fn)
-        refuse_async_generator(fn)
+        self.is_async_generator = inspect.isasyncgenfunction(fn)
+        self.is_generator = inspect.isgeneratorfunction(fn) or self.is_async_generator
         self.name = name or fn.__name__.replace("_", "-")
         self.description = description or inspect.getdoc(getattr(fn, "__func__", fn))
         self.version = version
@@ -144,11 +145,17 @@ class Flow(Generic[P, R]):
 
         serve(self, name, **options)
 
-    def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
-        """Run the flow: its result, or its final state with ``return_state=True``."""
+    def __call__(self, *args: Any, return_state: bool = False, wait_for: Any = None,
+                 **kwargs: Any) -> Any:  # fmt: skip
+        """Run the flow: its result, or its final state with ``return_state=True``.
+
+        ``wait_for`` (futures or states) must all complete first; if one did not, the run
+        does not start and ends ``NotReady``, as in Prefect."""
         from flowyard.sdk.flow_engine import FlowRunEngine
 
-        engine = FlowRunEngine(self, args, kwargs)
+        engine = FlowRunEngine(self, args, kwargs, wait_for=wait_for)
+        if self.is_async_generator:  # ``async for`` over it; its state is awaited
+            return drain_async(engine) if return_state else run_async_generator(engine)
         if self.is_async:
             return _finish_async(engine, return_state)
         if self.is_generator and not return_state:  # values as they are yielded

@@ -143,9 +143,9 @@ def _resolve(item: Any, upstream: list[str], allow: bool) -> Any:  # noqa: C901 
     if isinstance(item, TaskFuture | PrefectDistributedFuture):
         item.wait()
         upstream.append(item.task_run_name)
-        return _value(item.state, item.task_run_name, allow)
+        return _value(item.state, item.task_run_id, allow)
     if isinstance(item, State):
-        return _value(item, item.name, allow)
+        return _value(item, item.task_run_id, allow)
     if isinstance(item, allow_failure):
         return _resolve(item.value, upstream, allow=True)
     if isinstance(item, quote):
@@ -198,9 +198,10 @@ def _resolve_dataclass(item: Any, upstream: list[str], allow: bool) -> Any:
     return dataclasses.replace(item, **changed) if changed else item
 
 
-def _value(state: State[Any], name: str, allow: bool) -> Any:
+def _value(state: State[Any], task_run_id: str | None, allow: bool) -> Any:
     if state.is_completed():
         return state.data
     if allow:
         return state.result(raise_on_failure=False, _sync=True)
-    raise UpstreamTaskError(f"Upstream task run {name!r} did not reach a 'COMPLETED' state.")
+    # Prefect's words: the upstream's id ('None' for a state of no task run)
+    raise UpstreamTaskError(f"Upstream task run '{task_run_id}' did not reach a 'COMPLETED' state.")

@@ -14,8 +14,10 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from flowyard.errors import MappingLengthMismatch, MappingMissingIterable
 from flowyard.sdk.annotations import unmapped
-from flowyard.sdk.attempts import refuse_async_generator, stream
+from flowyard.sdk.async_streams import run_async_generator
+from flowyard.sdk.attempts import stream
 from flowyard.sdk.caching import DEFAULT, CacheKeyFnPolicy, CachePolicy, StorageKeyPolicy, _None
+from flowyard.sdk.context import get_flow_run_context
 from flowyard.sdk.distributed_futures import PrefectDistributedFuture
 from flowyard.sdk.futures import TaskFuture, TaskFutureList, resolve, upstream_futures
 from flowyard.sdk.hook_lists import HookList
@@ -77,8 +79,8 @@ class Task(Generic[P, R]):
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.is_async = inspect.iscoroutinefunction(fn)
-        self.is_generator = inspect.isgeneratorfunction(fn)
-        refuse_async_generator(fn)
+        self.is_async_generator = inspect.isasyncgenfunction(fn)
+        self.is_generator = inspect.isgeneratorfunction(fn) or self.is_async_generator
         self.name = name or fn.__name__
         self.description = description or inspect.getdoc(fn)
         self.tags = frozenset(tags or ())
@@ -185,6 +187,8 @@ class Task(Generic[P, R]):
         engine = TaskRunEngine(self, args, kwargs, wait_for=wait_for)
         if self.is_async:
             return _finish_async(engine, return_state)
+        if self.is_async_generator:  # ``async for`` over it, as in Prefect (state or not)
+            return run_async_generator(engine)
         if self.is_generator:  # values as they are yielded, as in Prefect (state or not)
             return stream(engine.run_generator())
         state = engine.run_sync()
@@ -192,15 +196,21 @@ class Task(Generic[P, R]):
 
     def submit(self, *args: Any, wait_for: Any = None, return_state: bool = False,
                **kwargs: Any) -> TaskFuture[R]:  # fmt: skip
-        """Run the task on the flow run's task runner once its upstream futures are done."""
+        """Run the task on the flow run's task runner once its upstream futures are done.
+
+        Only inside a flow run, as in Prefect: there is no task runner outside one."""
+        if get_flow_run_context() is None:
+            raise RuntimeError(
+                "Unable to determine task runner to use for submission. If you are"
+                " submitting a task outside of a flow, please use `.delay`"
+                " to submit the task run for deferred execution."
+            )
         leave_if_suspended()
         engine = TaskRunEngine(self, args, kwargs, wait_for=wait_for)
         outer: cf.Future[State[R]] = cf.Future()
         future: TaskFuture[R] = TaskFuture(outer, engine.default_name, engine.context.task_run_id)
         flow_run = engine.flow_run
-        if flow_run is None:
-            _settle(outer, engine.run)
-            return _state_or_future(future, return_state)
+        assert flow_run is not None  # checked above
         flow_run.track(outer)
         launcher, context = flow_run.launcher(), contextvars.copy_context()
 
@@ -214,6 +224,12 @@ class Task(Generic[P, R]):
     def map(self, *args: Any, wait_for: Any = None, return_state: bool = False,
             **kwargs: Any) -> TaskFutureList[R]:  # fmt: skip
         """Submit one task run per element of the iterable arguments (``unmapped`` kept whole)."""
+        if get_flow_run_context() is None:
+            raise RuntimeError(
+                "Unable to determine task runner to use for mapped task runs. If you are"
+                " mapping a task outside of a flow, please use `.delay` for each item"
+                " to submit the task runs for deferred execution."
+            )
         bound = self._signature.bind_partial(*args, **kwargs).arguments
         # the futures of an earlier map are mapped over as they are: each run waits for its
         # own, and the item whose upstream failed ends NotReady (as in Prefect)
@@ -301,13 +317,6 @@ def _unwrap(value: Any) -> Any:
 async def _finish_async(engine: TaskRunEngine, return_state: bool) -> Any:
     state = await engine.run_async()
     return state if return_state else state.result(_sync=True)
-
-
-def _settle(future: cf.Future[Any], fn: Callable[[], Any]) -> None:
-    try:
-        future.set_result(fn())
-    except BaseException as exc:
-        future.set_exception(exc)
 
 
 def _copy(source: cf.Future[Any], target: cf.Future[Any]) -> None:
