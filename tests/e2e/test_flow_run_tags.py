@@ -18,6 +18,7 @@ from flowyard import schemas as s
 from flowyard.deployments import run_deployment
 from flowyard.errors import ApiError
 from tests.servers import run_cli
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -157,3 +158,15 @@ def test_the_runs_page_shows_and_filters_by_tags(server, api, deploy):
     assert tagged.id in listed.text and untagged.id not in listed.text
     assert f"<td>{marker}</td>" in listed.text
     assert marker in page.text
+
+
+def test_a_deployed_runs_task_runs_carry_its_tags(api, deploy, start_worker):
+    """A deployed run's task runs carry the run's tags, the request's among them (a tag
+    limit on them holds those task runs; Prefect's carry only a ``with tags`` of the code)."""
+    dep = deploy("noop", name=f"worked-{uuid.uuid4().hex[:8]}", tags=["nightly"])
+    run = api.run_deployment(dep.id, s.DeploymentRunRequest(tags=["adhoc"]))
+    start_worker()
+    wait_until(lambda: api.read_flow_run(run.id).state.type.is_terminal, timeout=120)
+    assert api.read_flow_run(run.id).state.type.value == "COMPLETED"
+    [task_run] = api.list_task_runs(run.id)
+    assert task_run.tags == ["adhoc", "nightly"]
