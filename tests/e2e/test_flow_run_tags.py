@@ -170,3 +170,21 @@ def test_a_deployed_runs_task_runs_carry_its_tags(api, deploy, start_worker):
     assert api.read_flow_run(run.id).state.type.value == "COMPLETED"
     [task_run] = api.list_task_runs(run.id)
     assert task_run.tags == ["adhoc", "nightly"]
+
+
+def test_a_runs_events_name_its_tags(api, deploy):
+    """As Prefect's, a run's state events are related to its own tags and its
+    deployment's (``flowyard.tag.<tag>``)."""
+    dep = deploy("noop", name=f"evented-{uuid.uuid4().hex[:8]}", tags=["nightly"])
+    run = api.run_deployment(dep.id, s.DeploymentRunRequest(tags=["adhoc"]))
+    api.cancel_flow_run(run.id)
+    events = api.list_events(resource_id=[f"flowyard.flow-run.{run.id}"]).events
+    assert {e.event for e in events} >= {"flowyard.flow-run.Scheduled"}
+    assert len(events) >= 2
+    for event in events:
+        named = {
+            r["flowyard.resource.id"]
+            for r in event.related
+            if r.get("flowyard.resource.role") == "tag"
+        }
+        assert named == {"flowyard.tag.adhoc", "flowyard.tag.nightly"}, event.event

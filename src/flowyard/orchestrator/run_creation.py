@@ -156,7 +156,8 @@ def _scheduled_events(
     queue = dep.queue
     flow = (dep.flow.id, dep.flow.name)
     pool_queue = (queue.pool.id, queue.pool.name, queue.id, queue.name)
-    _, found = events.flow_run_labels("", "", flow, (dep.id, dep.name), pool_queue, dep.tags)
+    run_tags = rows[0]["tags"] if rows else ()  # the same for every run of a request
+    _, found = events.flow_run_labels("", "", flow, (dep.id, dep.name), pool_queue, run_tags)
     kind = _SCHEDULED.value
     payload = events.state_payload(None, kind, _SCHEDULED.display_name, None, now)
     event_name = f"flowyard.flow-run.{_SCHEDULED.display_name}"
