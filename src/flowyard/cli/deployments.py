@@ -469,6 +469,9 @@ def delete_deployment(name: str) -> None:
     help="Within its queue, lower is claimed first (default: the deployment's, usually 0).",
 )
 @click.option(
+    "--tag", "tags", multiple=True, help="A tag for the run, besides the deployment's (repeatable)."
+)
+@click.option(
     "--count",
     type=click.IntRange(1, s.MAX_BULK_RUNS),
     default=1,
@@ -490,6 +493,7 @@ def run_deployment(
     params_json: str | None,
     job_variables: tuple[str, ...],
     priority: int | None,
+    tags: tuple[str, ...],
     count: int,
     sets_file: Path | None,
     watch: bool,
@@ -507,7 +511,7 @@ def run_deployment(
             schema = api.read_deployment(name).parameter_schema
             parameters.update(parse_parameters(params, schema))
         body = s.DeploymentRunRequest(
-            parameters=parameters, job_variables=variables, priority=priority
+            parameters=parameters, job_variables=variables, priority=priority, tags=list(tags)
         )
         if count > 1 or sets:
             many = s.DeploymentRunBulk(

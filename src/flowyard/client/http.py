@@ -22,6 +22,8 @@ from flowyard.client.transport import ApiTransport, api_path
 from flowyard.errors import ApiUnavailable
 
 if TYPE_CHECKING:  # imported by the calls that use them: a CLI command loads what it needs
+    from collections.abc import Sequence
+
     from flowyard.events.schemas import Event, EventFollow, EventPage
     from flowyard.schemas import artifacts as a
     from flowyard.schemas import automations as au
@@ -165,10 +167,17 @@ class FlowyardClient(ApiTransport):
         state: str | None = None,
         pool: str | None = None,
         deployment_id: str | None = None,
+        tags: Sequence[str] = (),
+        any_tags: Sequence[str] = (),
         limit: int = 50,
     ) -> list[s.FlowRun]:
+        """Runs matching every filter given: ``tags`` all of them, ``any_tags`` one at least."""
         params = {"state": state, "pool": pool, "deployment_id": deployment_id, "limit": limit}
-        query = {k: v for k, v in params.items() if v is not None}
+        query: dict[str, Any] = {k: v for k, v in params.items() if v is not None}
+        if tags:
+            query["tag"] = list(tags)
+        if any_tags:
+            query["any_tag"] = list(any_tags)
         return self._list(s.FlowRun, _path("flow_runs"), params=query)
 
     def set_flow_run_state(self, run_id: str, body: s.StateChange) -> s.StateChangeResult:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Literal, ParamSpec, Self, TypeVar, overload
 
@@ -57,19 +57,25 @@ class SyncFlowyardClient:
         state: str | None = None,
         deployment_id: str | None = None,
         work_pool_name: str | None = None,
+        tags: Iterable[str] = (),
+        any_tags: Iterable[str] = (),
         limit: int | None = None,
         **prefect_filters: Any,
     ) -> list[s.FlowRun]:
-        """The newest runs first, filtered by state type, deployment and work pool."""
+        """The newest runs first, filtered by state type, deployment, work pool, and tags:
+        every one of ``tags`` (Prefect's ``tags.all_``), one of ``any_tags`` (``any_``)."""
         if prefect_filters:
             raise TypeError(
                 f"read_flow_runs() takes no {', '.join(sorted(prefect_filters))}: Flowyard "
-                "filters by keyword (state=, deployment_id=, work_pool_name=, limit=)"
+                "filters by keyword (state=, deployment_id=, work_pool_name=, tags=, "
+                "any_tags=, limit=)"
             )
         return self.api.list_flow_runs(
             state=state,
             deployment_id=None if deployment_id is None else str(deployment_id),
             pool=work_pool_name,
+            tags=list(tags),
+            any_tags=list(any_tags),
             limit=DEFAULT_LIMIT if limit is None else limit,
         )
 
@@ -92,13 +98,16 @@ class SyncFlowyardClient:
         name: str | None = None,
         job_variables: dict[str, Any] | None = None,
         scheduled_time: datetime | None = None,
+        tags: Iterable[str] | None = None,
     ) -> s.FlowRun:
-        """A new run of the deployment (Scheduled), for a worker of its pool to run."""
+        """A new run of the deployment (Scheduled), for a worker of its pool to run; its
+        tags are ``tags`` and the deployment's."""
         body = s.DeploymentRunRequest(
             parameters=parameters or {},
             name=name,
             job_variables=job_variables or {},
             scheduled_time=scheduled_time,
+            tags=list(tags or []),
         )
         return self.api.run_deployment(str(deployment_id), body)
 

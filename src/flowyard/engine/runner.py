@@ -167,7 +167,8 @@ def _run_flow(
             parameters = validate_parameters(flow.fn, {**deployment.parameters, **run.parameters})
             context.deployment_id, context.deployment_name = deployment.id, deployment.name
             context.deployment_parameters = dict(deployment.parameters)
-            context.tags = frozenset(deployment.tags)  # its task runs carry them, as in Prefect
+            # the run's tags (its deployment's among them); its task runs carry them too
+            context.tags = frozenset(run.tags or deployment.tags)
             engine = FlowRunEngine(flow, (), parameters, context=context, recorder=recorder)
             state = engine.run()
     except TerminationSignal as exc:

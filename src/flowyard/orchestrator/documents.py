@@ -87,7 +87,7 @@ RUN_COLUMNS = (
     "id", "name", "flow_id", "deployment_id", "parameters", "job_variables", "state_type",
     "state_name", "state_message", "state_timestamp", "scheduled_time", "start_time",
     "end_time", "worker_name", "infrastructure_id", "created", "priority",
-    "parent_task_run_id", "result_ref",
+    "parent_task_run_id", "result_ref", "tags",
 )  # fmt: skip
 """The ``flow_runs`` columns a flow-run document shows."""
 
@@ -154,6 +154,7 @@ def _flow_run_fields(row: Mapping[str, Any]) -> dict[str, Any]:
         "infrastructure_details": row.get("infrastructure_details") or {},
         "priority": row["priority"],
         "parent_task_run_id": row["parent_task_run_id"],
+        "tags": row.get("tags") or [],
         "result": _result_ref(row["result_ref"]),
     }
 

@@ -122,6 +122,13 @@ def flow_run_labels(
     return resource("flow-run", run_id, run_name), found + tags(run_tags)
 
 
+def run_and_deployment_tags(
+    run_tags: Iterable[str] | None, deployment_tags: Iterable[str] | None
+) -> list[str]:
+    """The tags a run's events name, as Prefect's: its own and its deployment's."""
+    return sorted({*(run_tags or ()), *(deployment_tags or ())})
+
+
 def flow_run_state(
     session: Session,
     run: m.FlowRun,
@@ -139,7 +146,7 @@ def flow_run_state(
         (run.flow.id, run.flow.name),
         (deployment.id, deployment.name) if deployment else None,
         (queue.pool.id, queue.pool.name, queue.id, queue.name) if queue else None,
-        deployment.tags if deployment else None,
+        run_and_deployment_tags(run.tags, deployment.tags if deployment else None),
     )
     if run.worker_name and queue is not None:
         found.append(related("worker", "worker", f"{queue.pool.name}.{run.worker_name}"))
@@ -244,7 +251,7 @@ RUNS, FLOWS = _table(m.FlowRun), _table(m.Flow)
 DEPLOYMENTS, QUEUES, POOLS = _table(m.Deployment), _table(m.WorkQueue), _table(m.WorkPool)
 RUN_LABELS = (
     RUNS.c.id, RUNS.c.name, RUNS.c.state_type, RUNS.c.state_name, RUNS.c.state_message,
-    RUNS.c.state_timestamp, RUNS.c.worker_name, FLOWS.c.id.label("flow_id"),
+    RUNS.c.state_timestamp, RUNS.c.worker_name, RUNS.c.tags, FLOWS.c.id.label("flow_id"),
     FLOWS.c.name.label("flow_name"), DEPLOYMENTS.c.id.label("deployment_id"),
     DEPLOYMENTS.c.name.label("deployment_name"), DEPLOYMENTS.c.tags.label("deployment_tags"),
     POOLS.c.id.label("pool_id"), POOLS.c.name.label("pool_name"),
@@ -283,7 +290,7 @@ def flow_run_rows(session: Session, rows: Iterable[RowMapping], previous: str | 
             (r["pool_id"], r["pool_name"], r["queue_id"], r["queue_name"])
             if r["queue_id"]
             else None,
-            r["deployment_tags"],
+            run_and_deployment_tags(r["tags"], r["deployment_tags"]),
         )
         if r["worker_name"] and r["pool_name"]:
             found.append(related("worker", "worker", f"{r['pool_name']}.{r['worker_name']}"))

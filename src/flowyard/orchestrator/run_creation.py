@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
 from flowyard.blocks import merge_variables
+from flowyard.errors import InvalidInput
 from flowyard.orchestrator import events
 from flowyard.orchestrator.names import run_name
 from flowyard.orchestrator.parameters import check_parameter_sets, check_parameters
@@ -37,8 +38,8 @@ def checked_parameters(
     parameter_sets: Sequence[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Each run's parameters (one set when ``parameter_sets`` is None), all checked with the
-    request's job variables: ``InvalidInput`` (422) before any write, naming the set's index
-    and the parameter."""
+    request's job variables and tags: ``InvalidInput`` (422) before any write, naming the
+    set's index and the parameter."""
     base = {**dep.parameters, **body.parameters}
     if parameter_sets is None:
         check_parameters(dep.parameter_schema, base)
@@ -48,6 +49,19 @@ def checked_parameters(
         check_parameter_sets(dep.parameter_schema, merged)
     template = dep.queue.pool.base_job_template
     merge_variables(template, dep.job_variables, body.job_variables, complete=True)
+    run_tags(dep, body.tags)
+    return merged
+
+
+def run_tags(dep: m.Deployment, tags: Sequence[str]) -> list[str]:
+    """A run's tags: its deployment's and those its request adds (Prefect's union), at
+    most ``MAX_TAGS`` in all (``InvalidInput`` otherwise)."""
+    merged = sorted({*dep.tags, *tags})
+    if len(merged) > s.MAX_TAGS:
+        raise InvalidInput(
+            f"tags: a run has at most {s.MAX_TAGS} tags, its deployment's included "
+            f"({len(merged)} asked for)"
+        )
     return merged
 
 
@@ -67,6 +81,7 @@ def insert_requested(
         scheduled_time=body.scheduled_time,
         name=body.name,
         priority=body.priority,
+        tags=body.tags,
         now=now,
     )
 
@@ -81,12 +96,14 @@ def insert_runs(
     name: str | None,
     priority: int | None,
     now: datetime,
+    tags: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """One Scheduled run of ``dep`` per parameter set (checked already), each with its
     state row and its Scheduled event; returns the runs' rows (``documents.flow_run_of``
-    reads them)."""
+    reads them). A run's tags are the deployment's and ``tags``, as Prefect merges them."""
     if scheduled_time is not None and scheduled_time.tzinfo is None:
         scheduled_time = scheduled_time.replace(tzinfo=UTC)
+    merged_tags = run_tags(dep, tags)
     queue = dep.queue
     shared = {
         "flow_id": dep.flow_id,
@@ -110,6 +127,7 @@ def insert_runs(
         "alive_until": None,
         "heartbeat_seconds": None,
         "result_ref": None,
+        "tags": merged_tags,
         "created": now,
     }
     rows = [
@@ -138,7 +156,8 @@ def _scheduled_events(
     queue = dep.queue
     flow = (dep.flow.id, dep.flow.name)
     pool_queue = (queue.pool.id, queue.pool.name, queue.id, queue.name)
-    _, found = events.flow_run_labels("", "", flow, (dep.id, dep.name), pool_queue, dep.tags)
+    run_tags = rows[0]["tags"] if rows else ()  # the same for every run of a request
+    _, found = events.flow_run_labels("", "", flow, (dep.id, dep.name), pool_queue, run_tags)
     kind = _SCHEDULED.value
     payload = events.state_payload(None, kind, _SCHEDULED.display_name, None, now)
     event_name = f"flowyard.flow-run.{_SCHEDULED.display_name}"

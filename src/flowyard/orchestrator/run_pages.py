@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, literal, select, tuple_
+from sqlalchemy import ColumnElement, and_, cast, exists, func, literal, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from flowyard.errors import InvalidInput
@@ -106,7 +107,7 @@ class RunFilter:
             queues = select(m.WorkQueue.id).join(m.WorkPool).where(m.WorkPool.name == self.pool)
             clauses.append(queue_id.in_(queues))
         if self.tag:
-            clauses.append(deployment_id.in_(_tagged_deployments(session, self.tag)))
+            clauses.append(tagged(session, self.tag))
         if self.name:
             escaped = self.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             # SQLite's LIKE ignores case as ILIKE's lower() does there (ASCII letters), and
@@ -170,9 +171,34 @@ def _in_order(session: Session, column: Any) -> Any:
     return column.concat("") if bind.dialect.name == "sqlite" else column
 
 
+def tagged(session: Session, tag: str) -> ColumnElement[bool]:
+    """Runs carrying ``tag``. A run made before runs had tags (migration 0022: NULL) is
+    taken to carry its deployment's, as this filter read them then."""
+    if session.get_bind().dialect.name == "sqlite":
+        values = func.json_each(R.tags).table_valued("value")
+        own: ColumnElement[bool] = exists().where(values.c.value == tag)
+    else:
+        own = cast(R.tags, JSONB).contains([tag])
+    older = and_(R.tags.is_(None), _in_order(session, R.deployment_id).in_(
+        _tagged_deployments(session, tag)
+    ))  # fmt: skip
+    return or_(own, older)
+
+
+def tag_clauses(
+    session: Session, every: Sequence[str], some: Sequence[str]
+) -> list[ColumnElement[bool]]:
+    """Runs carrying ``every`` tag, and (when given) at least one of ``some`` (Prefect's
+    ``tags.all_`` and ``tags.any_``)."""
+    clauses = [tagged(session, tag) for tag in every]
+    if some:
+        clauses.append(or_(*(tagged(session, tag) for tag in some)))
+    return clauses
+
+
 def _tagged_deployments(session: Session, tag: str) -> list[str]:
-    """Deployments carrying ``tag`` (a run's tags are its deployment's). Read in Python: the
-    tags are a JSON list, and deployments are few next to runs."""
+    """Deployments carrying ``tag``. Read in Python: the tags are a JSON list, and
+    deployments are few next to runs."""
     rows = session.execute(select(m.Deployment.id, m.Deployment.tags)).all()
     return [ident for ident, tags in rows if tag in (tags or ())]
 

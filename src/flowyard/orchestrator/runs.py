@@ -82,6 +82,7 @@ def new_run(
     state: StateType = StateType.SCHEDULED,
     parent_task_run_id: str | None = None,
     priority: int | None = None,
+    tags: list[str] | None = None,
 ) -> m.FlowRun:
     if scheduled_time is not None and scheduled_time.tzinfo is None:
         scheduled_time = scheduled_time.replace(tzinfo=UTC)
@@ -95,6 +96,7 @@ def new_run(
         job_variables=job_variables or {},
         scheduled_time=scheduled_time or now,
         parent_task_run_id=parent_task_run_id,
+        tags=sorted(set(tags or ())),
         priority=priority if priority is not None else (deployment.priority if deployment else 0),
     )
     session.add(run)

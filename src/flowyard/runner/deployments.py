@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import re
 import time
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -38,6 +39,7 @@ def run_deployment(
     scheduled_time: datetime | None = None,
     flow_run_name: str | None = None,
     job_variables: dict[str, Any] | None = None,
+    tags: Iterable[str] | None = None,
     timeout: float | None = None,
     poll_interval: float = 2.0,
 ) -> s.FlowRun:
@@ -46,6 +48,7 @@ def run_deployment(
     ``timeout=None`` waits as long as the run takes; ``timeout=0`` returns at once with the
     Scheduled run; otherwise the run as it is when the timeout passes (check its state).
     Parameters are checked by the API before anything is written (a bad one raises).
+    The run's tags are ``tags`` and the deployment's.
     """
     from flowyard.client import FlowyardClient
     from flowyard.settings import Settings
@@ -55,6 +58,7 @@ def run_deployment(
         job_variables=job_variables or {},
         scheduled_time=scheduled_time,
         name=flow_run_name,
+        tags=list(tags or []),
     )
     with FlowyardClient.from_settings(Settings()) as api:
         run = api.run_deployment(name, request)

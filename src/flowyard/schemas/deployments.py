@@ -211,6 +211,7 @@ class DeploymentRunRequest(Doc):
     job_variables: JsonObject = Field(default_factory=dict)
     scheduled_time: Time | None = None
     name: Label | None = None
+    tags: Tags = Field(default_factory=list, description="the run's tags, besides the deployment's")
     priority: StrictInt | None = Field(
         default=None,
         ge=MIN_RUN_PRIORITY,

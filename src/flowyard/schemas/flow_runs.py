@@ -21,6 +21,7 @@ from flowyard.schemas.base import (
     LogMessage,
     LongLabel,
     StoredJson,
+    Tags,
     Text,
     Time,
 )
@@ -60,6 +61,7 @@ class FlowRunCreate(Doc):
     name: Label | None = None
     parameters: JsonObject = Field(default_factory=dict)
     parent_task_run_id: Id | None = None
+    tags: Tags = Field(default_factory=list)
     state: StateType = StateType.RUNNING
     heartbeat_seconds: Float | None = Field(
         default=None,
@@ -95,6 +97,7 @@ class FlowRun(Doc):
     )
     priority: int = 0
     parent_task_run_id: str | None = None
+    tags: list[str] = Field(default_factory=list)
     result: ResultRef | None = Field(default=None, description="the persisted return value")
 
 

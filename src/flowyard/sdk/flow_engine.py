@@ -280,8 +280,9 @@ class FlowRunEngine(AttemptLoop):
         if parent is not None:
             self.parent_task_run_id = self._start_parent_task(parent, parameters)
         run_name = name
+        tags = current_tags() | (parent.tags if parent else frozenset())
         if client is not None:
-            run_id, run_name = self._create_run(client, name, parameters, run_id)
+            run_id, run_name = self._create_run(client, name, parameters, run_id, tags)
         shipper = parent.shipper if parent is not None else None
         if self.client is not None and shipper is None:
             from flowyard.client.log_shipper import LogShipper
@@ -299,18 +300,23 @@ class FlowRunEngine(AttemptLoop):
                 parameters=parameters,
                 parent_task_run_id=self.parent_task_run_id,
                 task_runner=flow.task_runner,
-                tags=current_tags() | (parent.tags if parent else frozenset()),
+                tags=tags,
                 echo_logs=parent.echo_logs if parent is not None else True,
                 recorder=self.recorder,
             ),
         )
 
     def _create_run(
-        self, client: FlowyardClient, name: str | None, parameters: dict[str, Any], run_id: str
+        self,
+        client: FlowyardClient,
+        name: str | None,
+        parameters: dict[str, Any],
+        run_id: str,
+        tags: frozenset[str],
     ) -> tuple[str, str | None]:
         from pydantic import ValidationError
 
-        from flowyard.schemas import FlowRunCreate
+        from flowyard.schemas import FlowRunCreate, storable_tags
 
         beats = run_beats(client)
         starts = not self.state.is_pending()  # a NotReady run is recorded Pending, and ends so
@@ -320,6 +326,7 @@ class FlowRunEngine(AttemptLoop):
                 parent_task_run_id=self.parent_task_run_id,
                 state=StateType.RUNNING if starts else StateType.PENDING,
                 heartbeat_seconds=beats.interval if starts else None,
+                tags=storable_tags(tags),
             )  # fmt: skip
             run = client.create_flow_run(body)
         except (FlowyardError, ValidationError) as exc:  # e.g. a name the API refuses

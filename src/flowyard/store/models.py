@@ -232,6 +232,9 @@ class FlowRun(Base):
     # pause keys that fired, the pause under way, the input each was resumed with
     # (orchestrator/pauses.py)
     pauses: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # its tags (0022): those of the ``with tags(...)`` around its call, or its deployment's
+    # and those its run request added; NULL when it has none
+    tags: Mapped[list[str] | None] = mapped_column(JSON)
     created: Mapped[datetime] = mapped_column(default=utcnow)
 
     flow: Mapped[Flow] = relationship()

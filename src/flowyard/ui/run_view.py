@@ -42,6 +42,13 @@ class RunLink:
     state: str  # its state's name
 
 
+def _tags(row: m.FlowRun) -> list[str]:
+    """The run's tags; for a run made before runs had tags (NULL), its deployment's."""
+    if row.tags is not None:
+        return list(row.tags)
+    return list(row.deployment.tags or []) if row.deployment else []
+
+
 def _link(row: m.FlowRun) -> RunLink:
     return RunLink(row.id, row.name, row.state_name or row.state_type.value.title())
 
@@ -63,7 +70,7 @@ def read_run(session: Session, ref: str) -> RunView:
     ).all()
     return RunView(
         run=documents.flow_run(row),
-        tags=list(row.deployment.tags or []) if row.deployment else [],
+        tags=_tags(row),
         states=[documents.state_row(r) for r in reversed(states[:MAX_STATES])],
         earlier_states=len(states) > MAX_STATES,
         task_runs=[documents.task_run(t) for t in tasks[:MAX_TASK_RUNS]],

@@ -29,6 +29,14 @@ class TestRunContext:
         assert context["deployment"]["name"] == "nightly"
         assert context["url"] == run["url"] == "http://api.example:4200/api/flow_runs/run-1"
 
+    def test_a_runs_own_tags_are_its_tags(self):
+        """A run with tags of its own (its deployment's and its request's) shows those;
+        the deployment's stay the deployment's."""
+        run = failed_run().model_copy(update={"tags": ["adhoc", "critical", "team-data"]})
+        context = run_context(run, deployment(), API)
+        assert context["flow_run"]["tags"] == ["adhoc", "critical", "team-data"]
+        assert context["deployment"]["tags"] == ["team-data", "critical"]
+
     def test_links_to_the_ui_when_it_is_configured(self):
         """With ``FLOWYARD_UI_URL`` the link is the run's page in the UI."""
         settings = Settings(ui_url="https://flowyard.example.com/")

@@ -53,13 +53,15 @@ def run_context(
     """What a message about ``run`` may use (the module docstring lists it)."""
     url = run_url(run.id, settings)
     tags = list(deployment.tags) if deployment else []
+    # a run's own tags; one made before runs had tags has none: its deployment's stand in
+    run_tags = list(run.tags) or tags
     return {
         "flow_run": {
             "id": run.id,
             "name": run.name,
             "state": run.state.model_dump(mode="json"),
             "parameters": run.parameters,
-            "tags": tags,
+            "tags": run_tags,
             "scheduled_time": _iso(run.scheduled_time),
             "start_time": _iso(run.start_time),
             "end_time": _iso(run.end_time),

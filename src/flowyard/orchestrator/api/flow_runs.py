@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
-from flowyard.errors import Conflict
+from flowyard.errors import Conflict, InvalidInput
 from flowyard.orchestrator import documents, pauses, queue_sync, run_inputs, run_pages, runs
 from flowyard.orchestrator.api.run_tokens import renewal
 from flowyard.orchestrator.lookups import get_flow
@@ -38,6 +38,7 @@ async def create_flow_run(body: s.FlowRunCreate, orch: Orch) -> s.FlowRun:
                 name=body.name,
                 state=body.state,
                 parent_task_run_id=body.parent_task_run_id,
+                tags=body.tags,
             )
             if body.heartbeat_seconds is not None:
                 runs.heard_of(run, body.heartbeat_seconds)
@@ -48,6 +49,7 @@ async def create_flow_run(body: s.FlowRunCreate, orch: Orch) -> s.FlowRun:
 
 
 NEXT_CURSOR = "Flowyard-Next-Cursor"
+TagFilter = Annotated[list[str], Query(max_length=s.MAX_TAGS)]
 
 
 @router.get("/flow_runs")
@@ -60,7 +62,8 @@ async def list_flow_runs(
     deployment: str | None = Query(default=None, max_length=run_pages.MAX_FILTER_CHARS),
     deployment_id: str | None = Query(default=None, max_length=run_pages.MAX_FILTER_CHARS),
     pool: str | None = Query(default=None, max_length=run_pages.MAX_FILTER_CHARS),
-    tag: str | None = Query(default=None, max_length=run_pages.MAX_FILTER_CHARS),
+    tag: TagFilter = [],  # noqa: B006 - FastAPI reads the default, never mutates it
+    any_tag: TagFilter = [],  # noqa: B006
     name: str | None = Query(default=None, max_length=run_pages.MAX_FILTER_CHARS),
     since: str | None = Query(default=None, max_length=64),
     until: str | None = Query(default=None, max_length=64),
@@ -74,12 +77,17 @@ async def list_flow_runs(
     pages: when more match, the ``Flowyard-Next-Cursor`` header holds the ``cursor`` that
     asks for the next page. ``since``/``until`` bound the creation time (ISO 8601).
     ``order=started`` / ``ended`` (latest first) or ``started-earliest`` /
-    ``ended-earliest`` sort by start or end time instead: only runs that have that time."""
+    ``ended-earliest`` sort by start or end time instead: only runs that have that time.
+    ``tag`` (repeated) keeps the runs carrying every tag given, ``any_tag`` (repeated)
+    those carrying at least one."""
     where = run_pages.RunFilter.from_query(request.query_params, [state or ""])
+    _bounded_tags([*tag, *any_tag])
 
     def read() -> tuple[list[s.FlowRun], str | None]:
         with orch.db.read() as session:
             extra = [m.FlowRun.deployment_id == deployment_id] if deployment_id else []
+            more = [one for one in tag if one != where.tag]  # ``where`` has the last one
+            extra += run_pages.tag_clauses(session, more, any_tag)
             found, next_cursor = run_pages.page(
                 session, where, limit=limit, cursor=cursor, extra=extra
             )
@@ -89,6 +97,12 @@ async def list_flow_runs(
     if next_cursor:
         response.headers[NEXT_CURSOR] = next_cursor
     return found
+
+
+def _bounded_tags(tags: list[str]) -> None:
+    for tag in tags:
+        if not tag or len(tag) > run_pages.MAX_FILTER_CHARS:
+            raise InvalidInput(f"tag: 1 to {run_pages.MAX_FILTER_CHARS} characters")
 
 
 @router.get("/flow_runs/{ref}")

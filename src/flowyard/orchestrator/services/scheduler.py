@@ -39,6 +39,8 @@ SLOT = ("deployment_id", "schedule_id", "scheduled_time")
 RUNS = cast(Table, m.FlowRun.__table__)
 STATES = cast(Table, m.FlowRunState.__table__)
 INSERT_BATCH = 250
+AUTO_SCHEDULED = "auto-scheduled"
+"""The tag a scheduled run carries besides its deployment's, as in Prefect."""
 """Runs written per transaction at most: the store's writer is never held for long, so
 claims and state changes get their turn between two batches."""
 BATCH_PAUSE_SECONDS = 0.02
@@ -136,6 +138,7 @@ def _run_row(schedule: m.DeploymentSchedule, when: datetime, now: datetime) -> d
         "state_timestamp": now,
         "scheduled_time": when,
         "priority": dep.priority,
+        "tags": sorted({AUTO_SCHEDULED, *dep.tags}),
         "created": now,
     }
 
