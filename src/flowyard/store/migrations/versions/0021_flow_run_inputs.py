@@ -38,11 +38,24 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("task_runs") as batch:
         batch.add_column(sa.Column("caller_flow_run_id", sa.String(length=36), nullable=True))
-    op.create_index("ix_task_runs_caller_flow_run_id", "task_runs", ["caller_flow_run_id"])
+    with op.get_context().autocommit_block():  # task_runs is busy: build it beside writes
+        op.create_index(
+            "ix_task_runs_caller_flow_run_id",
+            "task_runs",
+            ["caller_flow_run_id"],
+            postgresql_concurrently=True,
+            if_not_exists=True,
+        )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_task_runs_caller_flow_run_id", table_name="task_runs")
+    with op.get_context().autocommit_block():
+        op.drop_index(
+            "ix_task_runs_caller_flow_run_id",
+            table_name="task_runs",
+            postgresql_concurrently=True,
+            if_exists=True,
+        )
     with op.batch_alter_table("task_runs") as batch:
         batch.drop_column("caller_flow_run_id")
     op.drop_table("flow_run_inputs")
