@@ -120,6 +120,7 @@ def _pause(
     model = input_model(wanted) if wanted is not None else None
     request = PauseRequest(
         key=key, timeout_seconds=timeout, input_schema=_schema(model),
+        description=_description(model),
     )  # fmt: skip
     answer = recorder.propose(
         Paused(message=f"paused (key {key!r}) for up to {timeout:g} s"), request
@@ -153,7 +154,8 @@ def _suspend(context: FlowRunContext, wanted: Any, timeout: float | None, key: s
     key = _key(context, key)
     model = input_model(wanted) if wanted is not None else None
     request = PauseRequest(
-        key=key, reschedule=True, timeout_seconds=timeout, input_schema=_schema(model)
+        key=key, reschedule=True, timeout_seconds=timeout, input_schema=_schema(model),
+        description=_description(model),
     )
     suspended = Suspended(message=f"suspended (key {key!r})")
     answer = recorder.propose(suspended, request)
@@ -176,7 +178,8 @@ def _suspend_other(flow_run_id: str, wanted: Any, timeout: float | None, key: st
 
     model = input_model(wanted) if wanted is not None else None
     request = SuspendRequest(
-        key=key or str(uuid.uuid4()), timeout_seconds=timeout, input_schema=_schema(model)
+        key=key or str(uuid.uuid4()), timeout_seconds=timeout, input_schema=_schema(model),
+        description=_description(model),
     )
     client = required_client("suspending a flow run needs")
     answer = client.suspend_flow_run(flow_run_id, request)
@@ -275,3 +278,9 @@ def _in_event_loop() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def _description(model: Any) -> str | None:
+    """What ``RunInput.with_initial_data(description=...)`` says the input is for."""
+    found = getattr(model, "_description_text", None) if model is not None else None
+    return found if isinstance(found, str) else None

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
-from flowyard.orchestrator import documents, runs
+from flowyard.orchestrator import documents, pauses, runs
 from flowyard.store import models as m
-from flowyard.ui import views
+from flowyard.ui import param_form, views
 
 MAX_STATES = 500  # the latest transitions shown (a run retried for days has more)
 MAX_TASK_RUNS = 500  # the first task runs shown (the graph and Gantt views come later)
@@ -33,6 +33,13 @@ class RunView:
     more_task_runs: bool
     parent: RunLink | None = None  # the run whose task called this one as a subflow
     children: tuple[RunLink, ...] = ()  # the subflow runs this run's tasks called (the first)
+    pause: s.RunInput | None = None  # the pause a Paused run is in (its input schema, if any)
+
+    @property
+    def input_fields(self) -> list[param_form.FormField]:
+        """The resume form's fields, from the input schema of the pause the run is in."""
+        schema = self.pause.input_schema if self.pause is not None else None
+        return param_form.fields(schema, {}, prefix="run_input")
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ def read_run(session: Session, ref: str) -> RunView:
         task_runs=[documents.task_run(t) for t in tasks[:MAX_TASK_RUNS]],
         more_task_runs=len(tasks) > MAX_TASK_RUNS,
         parent=_parent(session, row.parent_task_run_id),
+        pause=pauses.current(row),
         children=tuple(
             _link(child)
             for child in session.scalars(
