@@ -263,3 +263,53 @@ def test_persisted_results_show_their_reference_and_a_small_json_value(server, a
     expect(cell.locator(".location")).to_have_text(task_run.result.location)
     expect(cell).to_contain_text("never shown")
     expect(cell.locator(".result-value")).to_have_count(0)
+
+
+DELAYING = textwrap.dedent(
+    """
+    from flowyard import flow, task
+    from flowyard.runtime import flow_run
+
+
+    @task
+    def shout(word: str) -> str:
+        return word.upper()
+
+
+    @flow(name="delaying")
+    def delaying() -> None:
+        shout.delay("hello")
+        shout.delay("world")
+        print(flow_run.id)
+
+
+    if __name__ == "__main__":
+        delaying()
+    """
+)
+
+
+def test_a_runs_page_lists_the_background_task_runs_it_made(server, api, page, tmp_path):
+    """A real run whose flow calls ``.delay()`` twice (no task worker serves them): its page
+    lists both background runs with their task and Scheduled state; another run lists none."""
+    (tmp_path / "delaying.py").write_text(DELAYING)
+    env = {**os.environ, "FLOWYARD_API_URL": server.url, "FLOWYARD_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "delaying.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.split()[-1]
+    assert api.list_task_runs(run_id) == []  # background runs belong to no flow run
+
+    page.goto(f"{server.url}/ui/runs/{run_id}")
+    rows = page.locator("#background-runs tbody tr")
+    expect(rows).to_have_count(2)
+    for row in rows.all():
+        expect(row).to_contain_text("shout")
+        expect(row.locator(".state")).to_have_text("Scheduled")
+    expect(page.locator("#task-runs")).to_contain_text("No task runs.")
+
+    other = api.create_flow_run(s.FlowRunCreate(flow_name="by-hand", name="no-delay"))
+    html = httpx.get(f"{server.url}/ui/runs/{other.id}", timeout=15).text
+    assert "No background task runs." in html
