@@ -234,18 +234,23 @@ PERSISTING = textwrap.dedent(
 )
 
 
+def _run_script(server, folder: Path, name: str, text: str) -> str:
+    """Run a flow script against the server in its own process; the run id it prints."""
+    (folder / name).write_text(text)
+    env = {**os.environ, "FLOWYARD_API_URL": server.url, "FLOWYARD_HOME": str(folder)}
+    done = subprocess.run(
+        [sys.executable, name],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()[-1]
+
+
 def test_persisted_results_show_their_reference_and_a_small_json_value(server, api, page, tmp_path):
     """A real run whose flow persists a JSON result and whose task pickles one: the page
     shows both references (serializer, location), the JSON value as escaped text, and of
     the pickled one nothing but its reference."""
-    (tmp_path / "persisting.py").write_text(PERSISTING)
-    env = {**os.environ, "FLOWYARD_API_URL": server.url, "FLOWYARD_HOME": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "persisting.py"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    run_id = done.stdout.split()[-1]
+    run_id = _run_script(server, tmp_path, "persisting.py", PERSISTING)
     run = api.read_flow_run(run_id)
     assert run.result is not None and run.result.serializer == "json"
     (task_run,) = api.list_task_runs(run_id)
@@ -292,14 +297,7 @@ DELAYING = textwrap.dedent(
 def test_a_runs_page_lists_the_background_task_runs_it_made(server, api, page, tmp_path):
     """A real run whose flow calls ``.delay()`` twice (no task worker serves them): its page
     lists both background runs with their task and Scheduled state; another run lists none."""
-    (tmp_path / "delaying.py").write_text(DELAYING)
-    env = {**os.environ, "FLOWYARD_API_URL": server.url, "FLOWYARD_HOME": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "delaying.py"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    run_id = done.stdout.split()[-1]
+    run_id = _run_script(server, tmp_path, "delaying.py", DELAYING)
     assert api.list_task_runs(run_id) == []  # background runs belong to no flow run
 
     page.goto(f"{server.url}/ui/runs/{run_id}")
