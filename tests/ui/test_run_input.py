@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from flowyard import schemas as s
 from flowyard.states import StateType
 from tests.e2e.conftest import create_process_pool, deploy_flow
-from tests.ui.conftest import ADMIN, sign_in
+from tests.ui.conftest import ADMIN, AXE_RULES, sign_in
 from tests.waiting import wait_until
 
 REQUIRES_KEYS = True
@@ -83,8 +83,12 @@ def _logged(api, run_id: str, text: str) -> bool:
 
 
 def test_a_run_waiting_for_a_models_input_is_resumed_through_its_form(
-    server, api, input_flows, page, screenshots, start_worker
+    server, api, input_flows, axe_page, screenshots, start_worker
 ):
+    """The form follows the model (required fields marked, descriptions, defaults) and
+    passes axe's WCAG rules; a value the schema refuses shows the API's reason by the
+    form and leaves the run Paused; a good one resumes it and the flow gets it typed."""
+    page = axe_page
     run_id = _paused_run(api, start_worker, input_flows, "shipping")
     sign_in(page, server, ADMIN, f"/ui/runs/{run_id}")
     expect(page.locator("#run-state")).to_have_text("Paused")
@@ -93,6 +97,8 @@ def test_a_run_waiting_for_a_models_input_is_resumed_through_its_form(
     expect(form.locator("label[for=f-run_input-destination]")).to_contain_text("(required)")
     expect(form).to_contain_text("how many crates to load")
     expect(page.get_by_label("express")).to_have_value("false")
+    violations = page.axe.run(page, options=AXE_RULES).response["violations"]
+    assert not violations, [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in violations]
 
     page.get_by_label("destination").fill("Rotterdam")
     page.get_by_label("crates").fill("0")
@@ -120,6 +126,9 @@ def test_a_run_waiting_for_a_models_input_is_resumed_through_its_form(
 def test_a_viewer_sees_the_pause_and_its_description_but_no_form(
     server, api, input_flows, page, start_worker
 ):
+    """A viewer's page shows the pause, the description the flow gave its input (markdown)
+    and the schema, and nothing that changes anything; the description's default reaches
+    the flow when the run is resumed."""
     run_id = _paused_run(api, start_worker, input_flows, "approving")
     viewer = api.create_api_key(s.ApiKeyCreate(name=f"v-{run_id[:8]}", role="viewer")).key
     sign_in(page, server, viewer, f"/ui/runs/{run_id}")
