@@ -56,3 +56,18 @@ def test_a_run_input_subclass_is_used_as_it_is():
     assert input_model(Approval) is Approval
     assert input_schema(Approval)["required"] == ["approved"]
     assert loaded(Approval, {"approved": True}) == Approval(approved=True)
+
+
+def test_with_initial_data_gives_defaults_and_a_description_the_pause_sends():
+    """Prefect's test_with_initial_data: the fields get the values as defaults, the model
+    keeps its name, and the description goes with the pause (the UI shows it)."""
+    from flowyard.sdk.pause import _wanted
+
+    model = Approval.with_initial_data(description="Ship **it**?", approved=True)
+    assert model.__name__ == "Approval"
+    assert model.model_fields["approved"].default is True
+    assert loaded(model, {}) == model(approved=True)
+    wanted = _wanted(input_model(model))
+    assert wanted["description"] == "Ship **it**?"
+    assert wanted["input_schema"]["properties"]["approved"]["default"] is True
+    assert _wanted(Approval)["description"] is None and _wanted(None)["input_schema"] is None

@@ -31,6 +31,9 @@ from tests.servers import running_server
 ADMIN = "admin-key-for-the-web-ui-tests-0123456789"
 CHROMIUM = Path(os.environ.get("FLOWYARD_CHROMIUM", "/usr/bin/chromium"))
 TIMEOUT_MS = 15_000
+AXE_RULES = {  # the axe-core rules the pages are checked against: WCAG 2.0/2.1 A and AA
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}
+}
 
 FLOWS = textwrap.dedent(
     """
@@ -84,6 +87,20 @@ def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def axe_page(browser) -> Iterator[Any]:
+    """A page whose context lets axe-core be injected: the pages' Content-Security-Policy
+    would refuse it, so the context bypasses CSP (for axe's tests only)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.axe = Axe()
+    yield page
     context.close()
 
 

@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,8 +20,8 @@ from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess
 from flowyard.client import FlowyardClient
 from tests.e2e.conftest import create_process_pool, deploy_flow
+from tests.ui.conftest import AXE_RULES as RULES
 
-RULES = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 SCRIPT = """
 from flows import chatty
 from flowyard.artifacts import create_markdown_artifact
@@ -75,17 +74,6 @@ def _paths(seeded: dict[str, str]) -> list[str]:
         "/ui/automations/new",
         "/ui/events",
     ]
-
-
-@pytest.fixture
-def axe_page(browser) -> Iterator[object]:
-    from axe_playwright_python.sync_playwright import Axe
-
-    context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.axe = Axe()  # type: ignore[attr-defined]
-    yield page
-    context.close()
 
 
 def test_every_page_passes_axe_cores_wcag_a_and_aa_rules(server, seeded, axe_page):

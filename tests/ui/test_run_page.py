@@ -234,18 +234,23 @@ PERSISTING = textwrap.dedent(
 )
 
 
+def _run_script(server, folder: Path, name: str, text: str) -> str:
+    """Run a flow script against the server in its own process; the run id it prints."""
+    (folder / name).write_text(text)
+    env = {**os.environ, "FLOWYARD_API_URL": server.url, "FLOWYARD_HOME": str(folder)}
+    done = subprocess.run(
+        [sys.executable, name],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()[-1]
+
+
 def test_persisted_results_show_their_reference_and_a_small_json_value(server, api, page, tmp_path):
     """A real run whose flow persists a JSON result and whose task pickles one: the page
     shows both references (serializer, location), the JSON value as escaped text, and of
     the pickled one nothing but its reference."""
-    (tmp_path / "persisting.py").write_text(PERSISTING)
-    env = {**os.environ, "FLOWYARD_API_URL": server.url, "FLOWYARD_HOME": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "persisting.py"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    run_id = done.stdout.split()[-1]
+    run_id = _run_script(server, tmp_path, "persisting.py", PERSISTING)
     run = api.read_flow_run(run_id)
     assert run.result is not None and run.result.serializer == "json"
     (task_run,) = api.list_task_runs(run_id)
@@ -263,3 +268,46 @@ def test_persisted_results_show_their_reference_and_a_small_json_value(server, a
     expect(cell.locator(".location")).to_have_text(task_run.result.location)
     expect(cell).to_contain_text("never shown")
     expect(cell.locator(".result-value")).to_have_count(0)
+
+
+DELAYING = textwrap.dedent(
+    """
+    from flowyard import flow, task
+    from flowyard.runtime import flow_run
+
+
+    @task
+    def shout(word: str) -> str:
+        return word.upper()
+
+
+    @flow(name="delaying")
+    def delaying() -> None:
+        shout.delay("hello")
+        shout.delay("world")
+        print(flow_run.id)
+
+
+    if __name__ == "__main__":
+        delaying()
+    """
+)
+
+
+def test_a_runs_page_lists_the_background_task_runs_it_made(server, api, page, tmp_path):
+    """A real run whose flow calls ``.delay()`` twice (no task worker serves them): its page
+    lists both background runs with their task and Scheduled state; another run lists none."""
+    run_id = _run_script(server, tmp_path, "delaying.py", DELAYING)
+    assert api.list_task_runs(run_id) == []  # background runs belong to no flow run
+
+    page.goto(f"{server.url}/ui/runs/{run_id}")
+    rows = page.locator("#background-runs tbody tr")
+    expect(rows).to_have_count(2)
+    for row in rows.all():
+        expect(row).to_contain_text("shout")
+        expect(row.locator(".state")).to_have_text("Scheduled")
+    expect(page.locator("#task-runs")).to_contain_text("No task runs.")
+
+    other = api.create_flow_run(s.FlowRunCreate(flow_name="by-hand", name="no-delay"))
+    html = httpx.get(f"{server.url}/ui/runs/{other.id}", timeout=15).text
+    assert "No background task runs." in html

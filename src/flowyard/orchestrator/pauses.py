@@ -105,6 +105,7 @@ def _paused(
         "reschedule": suspending,
         "timeout": (now + timedelta(seconds=timeout)).isoformat() if timeout else None,
         "input_schema": request.input_schema,
+        "description": request.description,
     }
     run.pauses = record
     if suspending:  # the process exits: its claim, lease and slots go back
@@ -165,6 +166,14 @@ def fail_timed_out(session: Session, run: m.FlowRun, now: datetime) -> runs.Queu
     return effect
 
 
+def current(run: m.FlowRun) -> s.RunInput | None:
+    """The pause a Paused run is in (None: the run is not paused)."""
+    key = (_record(run).get("current") or {}).get("key")
+    if run.state_type is not StateType.PAUSED or not key:
+        return None
+    return run_input(run, key)
+
+
 def run_input(run: m.FlowRun, key: str) -> s.RunInput:
     """The pause ``key`` of ``run``, and the input it was resumed with."""
     record = _record(run)
@@ -177,6 +186,7 @@ def run_input(run: m.FlowRun, key: str) -> s.RunInput:
         reschedule=bool(mine.get("reschedule")),
         timeout=timeout_of(run) if mine else None,
         input_schema=mine.get("input_schema"),
+        description=mine.get("description"),
         run_input=record["inputs"].get(key),
     )
 

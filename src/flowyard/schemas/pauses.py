@@ -13,6 +13,9 @@ from flowyard.schemas.base import Bool, Doc, Float, JsonObject, Label
 MAX_RUN_INPUT_BYTES = 64 * 1024
 """The largest input schema, and the largest input, one pause takes (as JSON)."""
 
+MAX_DESCRIPTION_CHARS = 10_000
+"""The longest description (markdown, shown above the input form) one pause takes."""
+
 ALREADY_FIRED = "This {verb} has already fired."
 """The API's reason for refusing a pause whose key fired before: the run carries on."""
 
@@ -35,6 +38,9 @@ class SuspendRequest(Doc):
     timeout_seconds: Annotated[Float, Field(ge=0, le=10 * 365 * 86400)] | None = None
     input_schema: RunInputJson | None = Field(
         default=None, description="the JSON schema a resume's run_input must satisfy"
+    )
+    description: Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS)] | None = Field(
+        default=None, description="what the input is for (markdown: the UI shows it)"
     )
 
 
@@ -63,6 +69,7 @@ class RunInput(Doc):
     reschedule: bool
     timeout: datetime | None = None
     input_schema: dict[str, Any] | None = None
+    description: str | None = None
     run_input: dict[str, Any] | None = None
 
 

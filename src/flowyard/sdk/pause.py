@@ -119,7 +119,7 @@ def _pause(
         return _input(context, wanted, key)
     model = input_model(wanted) if wanted is not None else None
     request = PauseRequest(
-        key=key, timeout_seconds=timeout, input_schema=_schema(model),
+        key=key, timeout_seconds=timeout, **_wanted(model)
     )  # fmt: skip
     answer = recorder.propose(
         Paused(message=f"paused (key {key!r}) for up to {timeout:g} s"), request
@@ -152,9 +152,7 @@ def _suspend(context: FlowRunContext, wanted: Any, timeout: float | None, key: s
     recorder = _recorder(context, "suspending")
     key = _key(context, key)
     model = input_model(wanted) if wanted is not None else None
-    request = PauseRequest(
-        key=key, reschedule=True, timeout_seconds=timeout, input_schema=_schema(model)
-    )
+    request = PauseRequest(key=key, reschedule=True, timeout_seconds=timeout, **_wanted(model))
     suspended = Suspended(message=f"suspended (key {key!r})")
     answer = recorder.propose(suspended, request)
     if answer is None:
@@ -176,7 +174,7 @@ def _suspend_other(flow_run_id: str, wanted: Any, timeout: float | None, key: st
 
     model = input_model(wanted) if wanted is not None else None
     request = SuspendRequest(
-        key=key or str(uuid.uuid4()), timeout_seconds=timeout, input_schema=_schema(model)
+        key=key or str(uuid.uuid4()), timeout_seconds=timeout, **_wanted(model)
     )
     client = required_client("suspending a flow run needs")
     answer = client.suspend_flow_run(flow_run_id, request)
@@ -222,10 +220,16 @@ def _key(context: FlowRunContext, key: str | None) -> str:
     return key or str(context.pause_calls[attempt])
 
 
-def _schema(model: Any) -> dict[str, Any] | None:
+def _wanted(model: Any) -> dict[str, Any]:
+    """A pause's ``input_schema`` and ``description`` (what ``RunInput.with_initial_data(
+    description=...)`` says the input is for) for ``model`` (None: no input wanted)."""
     from flowyard.sdk.run_input import input_schema
 
-    return input_schema(model) if model is not None else None
+    if model is None:
+        return {"input_schema": None, "description": None}
+    found = getattr(model, "_description_text", None)
+    described = found if isinstance(found, str) else None
+    return {"input_schema": input_schema(model), "description": described}
 
 
 def _input(context: FlowRunContext, wanted: Any, key: str) -> Any:

@@ -51,6 +51,16 @@ class RunInput(pydantic.BaseModel):
         return respond_to(self, run_input, sender, key_prefix)
 
     @classmethod
+    def with_initial_data(cls, description: str | None = None, **kwargs: Any) -> Any:
+        """This model with ``kwargs`` as its fields' defaults (the form shows them filled
+        in) and ``description`` (markdown) shown above the input form, as Prefect's."""
+        fields: Any = {key: (type(value), value) for key, value in kwargs.items()}
+        model: Any = pydantic.create_model(cls.__name__, __base__=cls, **fields)
+        if description is not None:
+            type.__setattr__(model, "_description_text", description)
+        return model
+
+    @classmethod
     def receive(cls, **options: Any) -> Any:
         """The messages of this type sent to a flow run (the current one by default); the
         options are ``receive_input``'s (``timeout``, ``poll_interval``, ``flow_run_id``…)."""

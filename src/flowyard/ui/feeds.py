@@ -175,6 +175,7 @@ class RunFeed:
                 ),
                 "timeline": views.fragment("_timeline.html", view=view),
                 "task-runs": views.fragment("_task_runs.html", view=view),
+                "background-runs": views.fragment("_background_runs.html", view=view),
             }
             out.messages.append(message("swap", at.mark(found[-1][0]), parts))
         if self.level is None:

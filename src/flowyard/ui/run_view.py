@@ -5,19 +5,21 @@ page (and a live message) stays small whatever the run did."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
-from flowyard.orchestrator import documents, runs
+from flowyard.orchestrator import documents, pauses, runs
 from flowyard.store import models as m
-from flowyard.ui import views
+from flowyard.ui import param_form, views
 
 MAX_STATES = 500  # the latest transitions shown (a run retried for days has more)
 MAX_TASK_RUNS = 500  # the first task runs shown (the graph and Gantt views come later)
 LOG_PAGE = 200
 MAX_CHILDREN = 100  # subflow runs linked from the page
+MAX_BACKGROUND = 100  # background task runs (``.delay()``) listed on the page
 MAX_SEARCH = 200  # characters of a log search
 DOWNLOAD_CHUNK = 2_000  # logs read per query while a download streams
 MAX_DOWNLOAD = 500_000  # log lines in one download (the API pages through the rest)
@@ -33,6 +35,15 @@ class RunView:
     more_task_runs: bool
     parent: RunLink | None = None  # the run whose task called this one as a subflow
     children: tuple[RunLink, ...] = ()  # the subflow runs this run's tasks called (the first)
+    pause: s.RunInput | None = None  # the pause a Paused run is in (its input schema, if any)
+    background: tuple[s.TaskRun, ...] = ()  # the background task runs it made (the first)
+    more_background: bool = False
+
+    @property
+    def input_fields(self) -> list[param_form.FormField]:
+        """The resume form's fields, from the input schema of the pause the run is in."""
+        schema = self.pause.input_schema if self.pause is not None else None
+        return param_form.fields(schema, {}, prefix="run_input")
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,8 @@ def read_run(session: Session, ref: str) -> RunView:
         task_runs=[documents.task_run(t) for t in tasks[:MAX_TASK_RUNS]],
         more_task_runs=len(tasks) > MAX_TASK_RUNS,
         parent=_parent(session, row.parent_task_run_id),
+        pause=pauses.current(row),
+        **_background(session, row.id),
         children=tuple(
             _link(child)
             for child in session.scalars(
@@ -87,6 +100,20 @@ def read_run(session: Session, ref: str) -> RunView:
             )
         ),
     )
+
+
+def _background(session: Session, run_id: str) -> dict[str, Any]:
+    """The background task runs ``.delay()`` made inside the run (``caller_flow_run_id``)."""
+    rows = session.scalars(
+        select(m.TaskRun)
+        .where(m.TaskRun.caller_flow_run_id == run_id)
+        .order_by(m.TaskRun.created, m.TaskRun.id)
+        .limit(MAX_BACKGROUND + 1)
+    ).all()
+    return {
+        "background": tuple(documents.task_run(r) for r in rows[:MAX_BACKGROUND]),
+        "more_background": len(rows) > MAX_BACKGROUND,
+    }
 
 
 def _parent(session: Session, task_run_id: str | None) -> RunLink | None:
