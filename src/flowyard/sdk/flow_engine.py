@@ -143,7 +143,7 @@ class FlowRunEngine(AttemptLoop):
         if parameters is not None and self._reused():
             return False
         ready = parameters is None or self._upstream_ready()  # before the run is recorded
-        self._open(parameters if parameters is not None else {})
+        self._open(parameters if parameters is not None else {}, starts=ready)
         if parameters is None or not ready:
             return False
         self.state = Running()
@@ -263,8 +263,9 @@ class FlowRunEngine(AttemptLoop):
 
     # -- recording -------------------------------------------------------------------------
 
-    def _open(self, parameters: dict[str, Any]) -> None:
-        """Build the run's context; create its record when this call owns one."""
+    def _open(self, parameters: dict[str, Any], *, starts: bool) -> None:
+        """Build the run's context; create its record when this call owns one (Running, or
+        Pending when it will not start: an upstream in ``wait_for`` did not complete)."""
         flow, parent = self.flow, self.parent
         if self.given is not None:
             self.context.flow = flow
@@ -282,7 +283,7 @@ class FlowRunEngine(AttemptLoop):
         run_name = name
         tags = current_tags() | (parent.tags if parent else frozenset())
         if client is not None:
-            run_id, run_name = self._create_run(client, name, parameters, run_id, tags)
+            run_id, run_name = self._create_run(client, name, parameters, run_id, tags, starts)
         shipper = parent.shipper if parent is not None else None
         if self.client is not None and shipper is None:
             from flowyard.client.log_shipper import LogShipper
@@ -313,13 +314,13 @@ class FlowRunEngine(AttemptLoop):
         parameters: dict[str, Any],
         run_id: str,
         tags: frozenset[str],
+        starts: bool,
     ) -> tuple[str, str | None]:
         from pydantic import ValidationError
 
         from flowyard.schemas import FlowRunCreate, storable_tags
 
         beats = run_beats(client)
-        starts = not self.state.is_pending()  # a NotReady run is recorded Pending, and ends so
         try:
             body = FlowRunCreate(
                 flow_name=self.flow.name, name=name, parameters=jsonable(parameters, self.flow.fn),
