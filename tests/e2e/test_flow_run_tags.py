@@ -17,6 +17,7 @@ from flowyard import flow, get_client, runtime, tags
 from flowyard import schemas as s
 from flowyard.deployments import run_deployment
 from flowyard.errors import ApiError
+from flowyard.states import StateType
 from tests.servers import run_cli
 from tests.waiting import wait_until
 
@@ -53,9 +54,12 @@ def test_a_flow_called_inside_tags_records_them_and_its_subflows_add_theirs(api_
 
 
 def test_a_flow_called_without_tags_has_none(api_env, api):
-    """Outside any ``with tags(...)`` the run's tags are empty, not missing."""
+    """Outside any ``with tags(...)`` the run's tags are empty, not missing; the run is
+    recorded as it ran (Running, then Completed: not left Pending)."""
     run_id, own, _ = tagged_parent()
-    assert own == [] and api.read_flow_run(run_id).tags == []
+    run = api.read_flow_run(run_id)
+    assert own == [] and run.tags == []
+    assert run.state.type is StateType.COMPLETED, run.state
 
 
 def test_a_deployments_run_carries_its_tags_and_the_requests(api_env, api, deploy):
