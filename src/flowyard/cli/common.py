@@ -39,6 +39,18 @@ class FlowyardGroup(click.Group):
                 f"a value holds text that is not valid Unicode ({exc.reason}: "
                 f"{exc.object[exc.start : exc.end]!a}); nothing was sent"
             ) from exc
+        except ValueError as exc:  # pydantic's ValidationError: a request body built from options
+            if not callable(getattr(exc, "errors", None)):
+                raise
+            raise click.ClickException(f"{_invalid(exc)}; nothing was sent") from exc
+
+
+def _invalid(exc: Any) -> str:
+    """A pydantic ValidationError as one line: ``tags.0: contains the character …``."""
+    return "; ".join(
+        f"{'.'.join(map(str, error['loc']))}: {error['msg'].removeprefix('Value error, ')}"
+        for error in exc.errors()
+    )
 
 
 @dataclass
