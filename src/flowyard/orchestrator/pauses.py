@@ -147,7 +147,12 @@ def resume(
 
 def timeout_of(run: m.FlowRun) -> datetime | None:
     """When the run's current pause stops being resumable (None: never)."""
-    timeout = (_record(run).get("current") or {}).get("timeout")
+    return timeout_in(run.pauses)
+
+
+def timeout_in(record: dict[str, Any] | None) -> datetime | None:
+    """The current pause's timeout in a run's ``pauses`` column (read without the ORM)."""
+    timeout = ((record or {}).get("current") or {}).get("timeout")
     return datetime.fromisoformat(timeout).astimezone(UTC) if timeout else None
 
 

@@ -40,11 +40,9 @@ def _expired(db: Database, now: datetime, engine_grace: timedelta) -> list[str]:
         with db.read() as session:
             rows = session.execute(query).all()
         for run_id, name, record in rows:
-            timeout = ((record or {}).get("current") or {}).get("timeout")
-            if not timeout:
-                continue
+            timeout = pauses.timeout_in(record)
             grace = timedelta(0) if name == SUSPENDED else engine_grace
-            if datetime.fromisoformat(timeout).astimezone(UTC) + grace < now:
+            if timeout is not None and timeout + grace < now:
                 expired.append(run_id)
         if len(rows) < PAGE:
             return expired
