@@ -180,8 +180,9 @@ def test_pausing_a_queue_in_the_page_and_clearing_a_limit(server, api, page):
         page.get_by_role("button", name="Save the limit of queue default").click()
     assert api.read_work_queue(pool, "default").concurrency_limit is None
 
-    page.get_by_label("Fair mode for queue default").check()
-    wait_until(lambda: api.read_work_queue(pool, "default").fair, timeout=15)
+    with page.expect_navigation():  # a saved checkbox reloads the page
+        page.get_by_label("Fair mode for queue default").check()
+    assert api.read_work_queue(pool, "default").fair is True
 
     page.get_by_label("Priority of queue default", exact=True).fill("2000000")
     page.get_by_role("button", name="Save the priority of queue default").click()
