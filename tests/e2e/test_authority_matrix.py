@@ -708,3 +708,27 @@ def test_background_runs_name_their_caller_and_log_to_it_only_while_under_way(wo
     world.admin.request("POST", f"/api/background_task_runs/{task_run_id}/state", json=done)
     assert world.admin.read_task_run(task_run_id).state_type is StateType.COMPLETED
     assert _as(world, "worker_b", "POST", "/api/logs", json=[entry]).status_code == 403
+
+
+def test_a_child_runs_token_answers_the_runs_above_it_only(world: World):
+    """A child run's token sends messages to its parent (``respond()``, as Prefect's child
+    runs answer the run that started them) but not to an unrelated run, and it does not
+    read its parent's messages."""
+    child = world.admin.create_flow_run(
+        s.FlowRunCreate(flow_name="child", parent_task_run_id=world.task_a)
+    )
+    token = world.token_for(child.id)
+
+    def send(run_id: str) -> httpx.Response:
+        body = {"key": _name("answer"), "value": {"text": "hi"}}
+        return _as(world, token, "POST", f"/api/flow_runs/{run_id}/messages", json=body)
+
+    assert send(world.run_a).status_code == 201
+    assert send(child.id).status_code == 201
+    refused = send(world.run_b)
+    assert refused.status_code == 403, refused.text
+    read = {"prefix": "answer"}
+    parents = _as(world, token, "POST", f"/api/flow_runs/{world.run_a}/messages/filter", json=read)
+    assert parents.status_code == 403
+    into_b = world.admin.filter_flow_run_input(world.run_b, s.FlowRunInputFilter(prefix="answer"))
+    assert into_b == []

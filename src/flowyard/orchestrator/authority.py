@@ -45,6 +45,7 @@ from flowyard.orchestrator.scopes import (
     pool_in_path,
     pool_in_query,
     run_in_path,
+    run_or_ancestor_in_path,
     task_run_in_path,
     task_runs_in_body,
 )
@@ -136,9 +137,10 @@ RULES: dict[tuple[str, str], Rule] = {
     # never a worker (it runs flows, it does not decide when they stop) nor a viewer
     ("POST", "/api/flow_runs/{ref}/suspend"): Rule(run=run_in_path),
     ("POST", "/api/flow_runs/{ref}/resume"): ADMIN,
-    # messages to a run (send_input): a run's token writes to and reads its own run (and
-    # its subflows') only; another run's inbox is an operator's to write to
-    ("POST", "/api/flow_runs/{ref}/messages"): Rule(run=run_in_path),
+    # messages to a run (send_input): a run's token reads its own run's (and its subflows')
+    # and writes to those and to the runs above it (a child answers its parent); an
+    # unrelated run's inbox is an operator's to write to
+    ("POST", "/api/flow_runs/{ref}/messages"): Rule(run=run_or_ancestor_in_path),
     ("POST", "/api/flow_runs/{ref}/messages/filter"): Rule(
         viewer=True, run=run_in_path, reads=True
     ),

@@ -109,6 +109,19 @@ def run_in_path(ask: Ask) -> bool:
     return _owns_run(ask, run)
 
 
+def run_or_ancestor_in_path(ask: Ask) -> bool:
+    """The run is the caller's (``run_in_path``), or, for a run token, a run above its own:
+    a child run answers the run that started it (``respond()``, ``send_input`` to
+    ``parent_flow_run_id``) as Prefect's runs do, while unrelated runs stay out of reach."""
+    if run_in_path(ask):
+        return True
+    if ask.caller.role is not Role.RUN:
+        return False
+    target = _run(ask.session, ask.path.get("ref"))
+    own = ask.session.get(m.FlowRun, ask.caller.run_id) if ask.caller.run_id else None
+    return target is not None and _below(ask.session, own, target.id)
+
+
 def _is_full_id(ref: str | None) -> bool:
     try:
         return ref is not None and len(ref) == 36 and str(uuid.UUID(ref)) == ref.lower()
