@@ -37,7 +37,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_expone
 from flowyard.client import FlowyardClient, is_transient
 from flowyard.client.log_shipper import LogShipper
 from flowyard.errors import EntrypointError, FlowyardError, Pause
-from flowyard.schemas import Deployment, FlowRun, StateChange, StateChangeResult
+from flowyard.schemas import Deployment, FlowRun, RunLineage, StateChange, StateChangeResult
 from flowyard.sdk import ApiReporter, FlowRunContext, validate_parameters
 from flowyard.sdk.context import flow_run_scope
 from flowyard.sdk.flow_engine import FlowRunEngine
@@ -77,6 +77,7 @@ def run_flow_run(
                 log_.warning("flow_run_refused", reason=result.reason, state=result.state.type)
                 return EXIT_OK
             run, deployment = _started(client, flow_run_id, result)
+            lineage = result.lineage or RunLineage()
         except FlowyardError as exc:
             log_.error("flow_run_start_failed", error=str(exc))
             return EXIT_REPORT_FAILED
@@ -93,7 +94,7 @@ def run_flow_run(
         patience = settings.final_report_seconds
         try:
             with stopping if handle_sigterm else contextlib.nullcontext():
-                context = _context(client, run, shipper, patience)
+                context = _context(client, run, lineage, shipper, patience)
                 state = _run_flow(client, run, deployment, context, recorder)
         except BaseException:
             _stop(heartbeat)
@@ -120,11 +121,19 @@ def _close_logs(shipper: LogShipper, run_id: str, timeout: float) -> None:
 
 
 def _context(
-    client: FlowyardClient, run: FlowRun, shipper: LogShipper, patience: float
+    client: FlowyardClient,
+    run: FlowRun,
+    lineage: RunLineage,
+    shipper: LogShipper,
+    patience: float,
 ) -> FlowRunContext:
     return FlowRunContext(
         flow_run_id=run.id,
         flow_run_name=run.name,
+        parent_task_run_id=run.parent_task_run_id,
+        parent_flow_run_id=lineage.parent_flow_run_id,
+        root_flow_run_id=lineage.root_flow_run_id,
+        parent_deployment_id=lineage.parent_deployment_id,
         reporter=ApiReporter(client, flush_seconds=patience),
         client=client,
         shipper=shipper,

@@ -37,6 +37,7 @@ from flowyard.orchestrator.scopes import (
     artifact_in_path,
     block_in_path,
     caller_in_body,
+    child_deployment_run_in_body,
     deployment_in_path,
     events_in_body,
     logs_in_body,
@@ -104,7 +105,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/deployments/{ref}"): ADMIN,
     ("POST", "/api/deployments/{ref}/pause"): ADMIN,
     ("POST", "/api/deployments/{ref}/resume"): ADMIN,
-    ("POST", "/api/deployments/{ref}/runs"): ADMIN,
+    # a run token starts a deployment's run only as a child of one of its task runs
+    # (run_deployment in a flow), with the deployment's job variables and priority
+    ("POST", "/api/deployments/{ref}/runs"): Rule(
+        run=child_deployment_run_in_body, needs_body=True
+    ),
     ("POST", "/api/deployments/{ref}/runs/bulk"): ADMIN,
     ("GET", "/api/deployments/{ref}/schedules"): READ,
     ("POST", "/api/deployments/{ref}/schedules"): ADMIN,
@@ -282,16 +287,24 @@ def decide(rule: Rule, ask: Ask, route: str) -> str | None:
         return f"{_describe(caller)} cannot {verb}"
     if caller.role is Role.RUN and rule.writes(ask.method) and (spent := _token_spent(ask)):
         return f"the run token for flow run {caller.run_id} may only read: {spent}"
-    if not scope(ask):
-        if scope is block_in_path:
-            return f"{_describe(caller)} may only read the blocks {BLOCKS_OF[caller.role]}"
-        if scope in (artifact_in_body, artifact_in_path) and caller.role is Role.WORKER:
-            return f"{_describe(caller)} may only publish artifacts of background task runs"
-        if caller.role is Role.RUN:
-            return f"{_describe(caller)} may only act for its own flow run and the runs below it"
-        pools = ", ".join(caller.pools) or "(none)"
-        return f"API key {caller.name!r} may only serve the pools {pools}"
-    return None
+    return None if scope(ask) else _out_of_scope(scope, caller)
+
+
+def _out_of_scope(scope: Scope, caller: KeyInfo) -> str:
+    """Why a worker key or run token may not make a request outside its scope."""
+    if scope is block_in_path:
+        return f"{_describe(caller)} may only read the blocks {BLOCKS_OF[caller.role]}"
+    if scope in (artifact_in_body, artifact_in_path) and caller.role is Role.WORKER:
+        return f"{_describe(caller)} may only publish artifacts of background task runs"
+    if scope is child_deployment_run_in_body:
+        return (
+            f"{_describe(caller)} starts a deployment's run only as a child of its own "
+            "task runs, with the deployment's job variables and priority"
+        )
+    if caller.role is Role.RUN:
+        return f"{_describe(caller)} may only act for its own flow run and the runs below it"
+    pools = ", ".join(caller.pools) or "(none)"
+    return f"API key {caller.name!r} may only serve the pools {pools}"
 
 
 def _reveals_secrets(ask: Ask) -> bool:

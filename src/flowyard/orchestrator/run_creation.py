@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
 from flowyard.blocks import merge_variables
-from flowyard.errors import InvalidInput
+from flowyard.errors import InvalidInput, NotFound
 from flowyard.orchestrator import events
 from flowyard.orchestrator.names import run_name
 from flowyard.orchestrator.parameters import check_parameter_sets, check_parameters
@@ -53,6 +53,13 @@ def checked_parameters(
     return merged
 
 
+def check_parent(session: Session, body: s.DeploymentRunRequest) -> None:
+    """The task run a child run names as its parent exists (``NotFound`` otherwise)."""
+    parent = body.parent_task_run_id
+    if parent is not None and session.get(m.TaskRun, parent) is None:
+        raise NotFound(f"parent task run {parent!r} not found")
+
+
 def run_tags(dep: m.Deployment, tags: Sequence[str]) -> list[str]:
     """A run's tags: its deployment's and those its request adds (Prefect's union), at
     most ``MAX_TAGS`` in all (``InvalidInput`` otherwise)."""
@@ -82,6 +89,7 @@ def insert_requested(
         name=body.name,
         priority=body.priority,
         tags=body.tags,
+        parent_task_run_id=body.parent_task_run_id,
         now=now,
     )
 
@@ -97,6 +105,7 @@ def insert_runs(
     priority: int | None,
     now: datetime,
     tags: Sequence[str] = (),
+    parent_task_run_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """One Scheduled run of ``dep`` per parameter set (checked already), each with its
     state row and its Scheduled event; returns the runs' rows (``documents.flow_run_of``
@@ -110,7 +119,7 @@ def insert_runs(
         "deployment_id": dep.id,
         "queue_id": dep.queue_id,
         "schedule_id": None,
-        "parent_task_run_id": None,
+        "parent_task_run_id": parent_task_run_id,
         "job_variables": job_variables,
         "state_type": _SCHEDULED,
         "state_name": _SCHEDULED.display_name,

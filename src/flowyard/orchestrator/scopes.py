@@ -18,13 +18,11 @@ from sqlalchemy.orm import Session
 
 from flowyard.blocks import references
 from flowyard.errors import NotFound
-from flowyard.orchestrator import runs
+from flowyard.orchestrator import lineage, runs
 from flowyard.orchestrator.auth import KeyInfo, Role
+from flowyard.orchestrator.lineage import MAX_CHILD_DEPTH
 from flowyard.orchestrator.lookups import get_deployment
 from flowyard.store import models as m
-
-MAX_CHILD_DEPTH = 16
-"""How far below the token's run a child run may sit."""
 
 
 @dataclass(frozen=True)
@@ -76,8 +74,7 @@ def _below(session: Session, run: m.FlowRun | None, root: str | None) -> bool:
             return False
         if run.id == root:
             return True
-        parent = session.get(m.TaskRun, run.parent_task_run_id) if run.parent_task_run_id else None
-        run = session.get(m.FlowRun, parent.flow_run_id) if parent and parent.flow_run_id else None
+        run = lineage.parent_run(session, run)
     return False
 
 
@@ -151,6 +148,15 @@ def parent_in_body(ask: Ask) -> bool:
     """A child flow run: its parent task run must be one of the token's."""
     body = ask.body if isinstance(ask.body, dict) else {}
     return _owns_task_run(ask, body.get("parent_task_run_id"))
+
+
+def child_deployment_run_in_body(ask: Ask) -> bool:
+    """A deployment's run started from a flow run (``run_deployment``): a child of one of
+    the token's task runs, on the deployment's own infrastructure settings: its job
+    variables and priority stay an operator's to change."""
+    body = ask.body if isinstance(ask.body, dict) else {}
+    keeps_settings = not body.get("job_variables") and body.get("priority") is None
+    return keeps_settings and parent_in_body(ask)
 
 
 def _records_in_body(ask: Ask, task_field: str) -> bool:

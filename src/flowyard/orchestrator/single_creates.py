@@ -100,6 +100,7 @@ def _checked(db: Database, creates: Sequence[Create]) -> list[Outcome | _Checked
                 dep = deployments.get(create.ref) or get_deployment(session, create.ref)
                 deployments[create.ref] = dep
                 (parameters,) = run_creation.checked_parameters(dep, create.body)
+                run_creation.check_parent(session, create.body)
             except FlowyardError as exc:
                 checked.append(exc)
                 continue

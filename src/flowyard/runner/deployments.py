@@ -42,38 +42,49 @@ def run_deployment(
     tags: Iterable[str] | None = None,
     timeout: float | None = None,
     poll_interval: float = 2.0,
+    as_subflow: bool = True,
 ) -> s.FlowRun:
     """Create a run of deployment ``name`` ('flow/deployment' or id) and wait for its end.
 
     ``timeout=None`` waits as long as the run takes; ``timeout=0`` returns at once with the
     Scheduled run; otherwise the run as it is when the timeout passes (check its state).
     Parameters are checked by the API before anything is written (a bad one raises).
-    The run's tags are ``tags`` and the deployment's.
+    The run's tags are ``tags`` and the deployment's. Called in a flow run, the new run is
+    its child (``as_subflow``, as Prefect's; ``sdk/deployment_children.py``): a deployed
+    flow's run token may start it only so, and only with the deployment's job variables.
     """
     from flowyard.client import FlowyardClient
+    from flowyard.sdk import deployment_children
     from flowyard.settings import Settings
 
+    parent = deployment_children.start_parent_task_run(name) if as_subflow else None
     request = s.DeploymentRunRequest(
         parameters=parameters or {},
         job_variables=job_variables or {},
         scheduled_time=scheduled_time,
         name=flow_run_name,
         tags=list(tags or []),
+        parent_task_run_id=parent,
     )
     with FlowyardClient.from_settings(Settings()) as api:
-        run = api.run_deployment(name, request)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not run.state.type.is_terminal:
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            pause = (
-                poll_interval
-                if deadline is None
-                else min(poll_interval, deadline - time.monotonic())
-            )
-            time.sleep(max(0.0, pause))
-            run = api.read_flow_run(run.id)
-        return run
+        run = _wait(api, api.run_deployment(name, request), timeout, poll_interval)
+    if parent is not None and run.state.type.is_terminal:
+        deployment_children.finish_parent_task_run(parent, run.state.type, run.state.message)
+    return run
+
+
+def _wait(
+    api: FlowyardClient, run: s.FlowRun, timeout: float | None, poll_interval: float
+) -> s.FlowRun:
+    """The run once final, or as it is when ``timeout`` (None: no limit) passes."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not run.state.type.is_terminal:
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        left = poll_interval if deadline is None else deadline - time.monotonic()
+        time.sleep(max(0.0, min(poll_interval, left)))
+        run = api.read_flow_run(run.id)
+    return run
 
 
 def deploy(

@@ -19,6 +19,7 @@ from flowyard.schemas.base import (
     Count,
     Doc,
     Float,
+    Id,
     JsonObject,
     Label,
     LongLabel,
@@ -217,6 +218,10 @@ class DeploymentRunRequest(Doc):
         ge=MIN_RUN_PRIORITY,
         le=MAX_RUN_PRIORITY,
         description="within its queue, lower is claimed first; default: the deployment's",
+    )
+    parent_task_run_id: Id | None = Field(
+        default=None,
+        description="the run is a child of this task run's flow run (run_deployment in a flow)",
     )
 
 

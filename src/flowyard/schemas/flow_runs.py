@@ -101,6 +101,14 @@ class FlowRun(Doc):
     result: ResultRef | None = Field(default=None, description="the persisted return value")
 
 
+class RunLineage(Doc):
+    """Where a run sits in its tree (all None for a run that is no one's child)."""
+
+    parent_flow_run_id: str | None = None
+    root_flow_run_id: str | None = None
+    parent_deployment_id: str | None = None
+
+
 class StateChangeResult(Doc):
     accepted: bool
     state: StateDoc
@@ -109,6 +117,8 @@ class StateChangeResult(Doc):
     """The run as it is now, when ``with_run`` asked for it and the change was accepted."""
     deployment: Deployment | None = None
     """The run's deployment, with ``run`` (none for a run without one)."""
+    lineage: RunLineage | None = None
+    """The run's parent and root, with ``run``."""
 
 
 class FlowRunHistory(Doc):

@@ -100,6 +100,8 @@ class FlowRunContext:
     parent_task_run_id: str | None = None
     parent_flow_run_id: str | None = None  # the flow run this one is a subflow of
     root_flow_run_id: str | None = None  # the outermost flow run; None when this one is
+    # the outermost flow run of this process (an engine's heartbeat hears of its suspension)
+    local_root_flow_run_id: str | None = None
     parent_deployment_id: str | None = None
     scheduled_start_time: datetime = field(default_factory=lambda: datetime.now(UTC))
     deployment_id: str | None = None

@@ -434,6 +434,7 @@ def _under(parent: FlowRunContext | None, context: FlowRunContext) -> FlowRunCon
     if parent is not None:
         context.parent_flow_run_id = parent.flow_run_id
         context.root_flow_run_id = parent.root_flow_run_id or parent.flow_run_id
+        context.local_root_flow_run_id = parent.local_root_flow_run_id or parent.flow_run_id
         context.parent_deployment_id = parent.deployment_id
     return context
 

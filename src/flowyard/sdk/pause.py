@@ -182,7 +182,7 @@ def _suspend_other(flow_run_id: str, wanted: Any, timeout: float | None, key: st
         raise RuntimeError(f"Flow run cannot be suspended: {answer.reason}")
 
 
-# Runs of this process suspended from outside (by their root run's id): the heartbeat
+# Runs of this process suspended from outside (by the id of the outermost run in it): the heartbeat
 # learns of it, and the flow leaves at its next task call (``leave_if_suspended``).
 _suspended_from_outside: dict[str, State[Any]] = {}
 
@@ -199,7 +199,7 @@ def leave_if_suspended() -> None:
     context = get_flow_run_context()
     if context is None or get_task_run_context() is not None:
         return  # inside a task run: its flow leaves at its own next call
-    state = _suspended_from_outside.get(context.root_flow_run_id or context.flow_run_id)
+    state = _suspended_from_outside.get(context.local_root_flow_run_id or context.flow_run_id)
     if state is not None:
         get_run_logger().info(SUSPENDING)
         raise Pause(state=state)

@@ -263,6 +263,7 @@ def _create(
     with orch.db.read() as session:
         dep = get_deployment(session, ref)
         merged = run_creation.checked_parameters(dep, body, parameter_sets)
+        run_creation.check_parent(session, body)
     if parameter_sets is None:
         merged = merged * body.count
     try:

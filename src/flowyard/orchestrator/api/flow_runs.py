@@ -12,7 +12,15 @@ from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
 from flowyard.errors import Conflict, InvalidInput
-from flowyard.orchestrator import documents, pauses, queue_sync, run_inputs, run_pages, runs
+from flowyard.orchestrator import (
+    documents,
+    lineage,
+    pauses,
+    queue_sync,
+    run_inputs,
+    run_pages,
+    runs,
+)
 from flowyard.orchestrator.api.run_tokens import renewal
 from flowyard.orchestrator.lookups import get_flow
 from flowyard.orchestrator.runtime import Orch, Orchestrator
@@ -152,6 +160,7 @@ async def set_flow_run_state(ref: str, body: s.StateChange, orch: Orch) -> s.Sta
             result = _change_result(run, decision)
             if body.with_run and decision.accepted and body.type is StateType.RUNNING:
                 result.run, result.deployment = _started(orch, session, run)
+                result.lineage = lineage.of(session, run)
             return result, effect
 
     result, effect = await orch.in_thread(change)
