@@ -242,6 +242,16 @@ def _report_background(w: World, who: str) -> Req:
     )
 
 
+def _variable_name() -> str:
+    return f"var_{uuid.uuid4().hex[:12]}"
+
+
+def _new_variable(w: World) -> str:
+    name = _variable_name()
+    w.admin.create_variable(s.VariableCreate(name=name, value={"n": 1}))
+    return name
+
+
 def _task_record(w: World) -> dict[str, Any]:
     return {
         "id": str(uuid.uuid4()),
@@ -400,6 +410,17 @@ CASES = [
          lambda w, who: Req("GET", f"/api/artifacts/keys/{_artifact_key(w)}")),
     case("DELETE", "/api/artifacts/keys/{key}", "",
          lambda w, who: Req("DELETE", f"/api/artifacts/keys/{_artifact_key(w)}")),
+    # variables: operators write them, viewers and flows read them
+    case("POST", "/api/variables", "",
+         lambda w, who: Req("POST", "/api/variables", {"name": _variable_name(), "value": 1})),
+    case("GET", "/api/variables", "viewer run_a run_b",
+         lambda w, who: Req("GET", "/api/variables")),
+    case("GET", "/api/variables/{name}", "viewer run_a run_b",
+         lambda w, who: Req("GET", f"/api/variables/{_new_variable(w)}")),
+    case("PATCH", "/api/variables/{name}", "",
+         lambda w, who: Req("PATCH", f"/api/variables/{_new_variable(w)}", {"value": [2]})),
+    case("DELETE", "/api/variables/{name}", "",
+         lambda w, who: Req("DELETE", f"/api/variables/{_new_variable(w)}")),
     # background task runs: served by any worker key
     case("POST", "/api/background_task_runs", "worker_a worker_b",
          lambda w, who: Req("POST", "/api/background_task_runs", {"task_key": "matrix-other", "name": "t"})),

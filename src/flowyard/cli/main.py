@@ -62,6 +62,9 @@ COMMANDS = {
         "flowyard.cli.tasks:task",
         "Background task runs (Task.delay) and the workers that run them.",
     ),
+    "variable": LazyCommand(
+        "flowyard.cli.variables:variable", "Named JSON values that flows read (Variable.get)."
+    ),
     "webhook": LazyCommand(
         "flowyard.cli.webhooks:webhook",
         "Incoming webhooks: POST /hooks/<slug> turns a request into an event.",

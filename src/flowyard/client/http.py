@@ -19,7 +19,7 @@ from flowyard import schemas as s
 from flowyard.client.bodies import json_bytes
 from flowyard.client.retries import IDEMPOTENCY_KEY
 from flowyard.client.transport import ApiTransport, api_path
-from flowyard.errors import ApiUnavailable
+from flowyard.errors import ApiError, ApiUnavailable
 
 if TYPE_CHECKING:  # imported by the calls that use them: a CLI command loads what it needs
     from collections.abc import Sequence
@@ -269,6 +269,36 @@ class FlowyardClient(ApiTransport):
         """Free slots of a tag's limit whoever holds them (admin); how many were freed."""
         path = _path("concurrency_limits", tag, "reset")
         return self._send_doc("POST", s.SlotsFreed, path, body).freed
+
+    # -- variables -----------------------------------------------------------------------
+
+    def create_variable(self, body: s.VariableCreate) -> s.Variable:
+        return self._send_doc("POST", s.Variable, _path("variables"), body)
+
+    def read_variable(self, name: str) -> s.Variable | None:
+        """The variable, or None when there is none of that name."""
+        try:
+            return self._get(s.Variable, _path("variables", name))
+        except ApiError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+
+    def list_variables(
+        self, *, name_prefix: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[s.Variable]:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if name_prefix:
+            params["name_prefix"] = name_prefix
+        return self._list(s.Variable, _path("variables"), params=params)
+
+    def update_variable(self, name: str, body: s.VariableUpdate) -> s.Variable:
+        """Change the fields ``body`` was given (a value given as None sets it to null)."""
+        document = body.model_dump(mode="json", exclude_unset=True)
+        return s.read(s.Variable, self.request("PATCH", _path("variables", name), json=document))
+
+    def delete_variable(self, name: str) -> None:
+        self.request("DELETE", _path("variables", name))
 
     # -- workers -------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from flowyard.orchestrator.api import (
     run_tokens,
     schedules,
     task_runs,
+    variables,
     webhooks,
     workers,
 )
@@ -204,6 +205,7 @@ def create_app(settings: Settings, *, redis_url: str) -> FastAPI:
     app.include_router(events.router)
     app.include_router(artifacts.router)
     app.include_router(webhooks.router)
+    app.include_router(variables.router)
     _add_error_handlers(app)
     app.add_middleware(RequestCounter)  # first, so innermost: the requests that reach routes
     if settings.api_key:

@@ -175,6 +175,13 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/artifacts/{artifact_id}"): ADMIN,
     ("GET", "/api/artifacts/keys/{key}"): READ,
     ("DELETE", "/api/artifacts/keys/{key}"): ADMIN,
+    # variables: operators write them; viewers and flows read them (a run may not change
+    # what every other flow reads)
+    ("POST", "/api/variables"): ADMIN,
+    ("GET", "/api/variables"): Rule(viewer=True, run=anything),
+    ("GET", "/api/variables/{name}"): Rule(viewer=True, run=anything),
+    ("PATCH", "/api/variables/{name}"): ADMIN,
+    ("DELETE", "/api/variables/{name}"): ADMIN,
     # background task runs: task workers serve tasks, not pools
     # ...and a flow run makes its own (its logs come back to it: caller_in_body)
     ("POST", "/api/background_task_runs"): Rule(

@@ -335,6 +335,23 @@ class Block(Base):
     updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class Variable(Base):
+    """A named JSON value flows read (Prefect's variables): configuration, not secrets.
+
+    The value is kept as JSON text in a text column: in a JSON column, SQLite's numeric
+    affinity turns a value that is a bare number into a REAL (a big integer lost its
+    digits, or became infinity)."""
+
+    __tablename__ = "variables"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    value_json: Mapped[str] = mapped_column("value", Text)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class ConcurrencyLimit(Base):
     """At most ``limit`` task runs with ``tag`` run at once, across every flow run and machine.
 
