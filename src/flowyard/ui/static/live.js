@@ -2,7 +2,8 @@
 //
 // A page names its stream on one element ([data-stream]) with the event position it was
 // rendered at (data-after). Messages carry server-rendered HTML: "row" (a flow run's row in
-// the list; empty html: it left the filter), "swap" (parts of a run page by element id),
+// the list; empty html: it left the filter), "swap" (parts of a page by element id, keeping
+// what a person is typing there: see replaceKeeping),
 // "logs" (new log lines), "reload" (a message too big to send) and "signed-out". The stream
 // is closed while the tab is hidden and reopened from the last position when it shows again.
 // "event": an event for the events page's list (newest first).
