@@ -64,8 +64,9 @@ function showRow({ id, html }) {
 // A swap keeps what a person is doing in the part it replaces: the fields they changed (a
 // value other than the one the page gave) keep their values in the new HTML, and the focused
 // control its focus and caret, found again by id, else by tag, name, label and the form's
-// API (the n-th of those). A part whose HTML is what was last put there is left alone.
-const swapped = new Map(); // element id -> the HTML last swapped into it
+// API (the n-th of those). A part whose HTML is what was last put there is left alone
+// (remembered per element: a part inside another swapped part is a new element).
+const swapped = new WeakMap(); // element -> the HTML last swapped into it
 const CONTROLS = "input, select, textarea, button";
 
 function controls(part) {
@@ -118,8 +119,8 @@ function replaceKeeping(target, html) {
 function swap(parts) {
   for (const [id, html] of Object.entries(parts)) {
     const target = document.getElementById(id);
-    if (!target || swapped.get(id) === html) continue;
-    swapped.set(id, html);
+    if (!target || swapped.get(target) === html) continue;
+    swapped.set(target, html);
     replaceKeeping(target, html);
   }
 }
