@@ -359,14 +359,27 @@ def test_a_compound_triggers_children_have_the_fields_of_a_trigger(
     assert saved.trigger == au.CompoundTrigger(require="any", triggers=[sequence])
 
 
-def test_the_form_with_child_triggers_passes_axe(server, api, axe_page):
-    """The form showing a compound trigger with a child and a reference field breaks no
-    WCAG A or AA rule."""
+def test_child_triggers_nest_as_deep_as_the_api_takes_and_pass_axe(server, api, axe_page):
+    """Child triggers nest a sequence in a sequence down to the API's depth, where a child
+    can no longer be a compound or sequence trigger; the form showing them and a reference
+    field breaks no WCAG A or AA rule."""
     page = axe_page
     sign_in(page, server, ADMIN, "/ui/automations/new")
     page.get_by_label("Type", exact=True).select_option("compound")
-    _group(page, "compound").get_by_role("button", name="Add a trigger").click()
-    expect(_trigger_type(page, "trigger.triggers.0")).to_be_visible()
+    scope, at = _group(page, "compound"), "trigger"
+    for depth in range(1, au.MAX_TRIGGER_DEPTH):
+        scope.locator(f'[data-list="{at}.triggers"] > p > [data-add-item]').click()
+        at = f"{at}.triggers.0"
+        sequence = _trigger_type(page, at).locator('option[value="sequence"]')
+        if depth == au.MAX_TRIGGER_DEPTH - 1:
+            break
+        expect(sequence).to_be_enabled()
+        _trigger_type(page, at).select_option("sequence")
+        scope = _group(_item(page, at.rsplit(".", 1)[0], 0), "sequence")
+    expect(sequence).to_be_disabled()
+    expect(_trigger_type(page, at).locator('option[value="compound"]')).to_be_disabled()
+    expect(_trigger_type(page, at).locator('option[value="metric"]')).to_be_enabled()
+    expect(_trigger_type(page, at)).to_have_value("event")
     _item(page, "actions", 0).get_by_label("Action").select_option("run-deployment")
     results = page.axe.run(page, options=AXE_RULES).response["violations"]
     assert results == [], [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in results]

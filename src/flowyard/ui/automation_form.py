@@ -216,6 +216,7 @@ def form_context(automation: a.Automation | None, choices: list[Choices]) -> dic
         "triggers": trigger_groups(),
         "trigger_items": trigger_item_groups(),
         "max_triggers": a.MAX_CHILD_TRIGGERS,
+        "deepest_trigger": a.MAX_TRIGGER_DEPTH - 1,  # the top trigger is depth 0
         "actions": action_groups(),
         "choices": choices,
         "choices_cut": [found.what for found in choices if found.more],

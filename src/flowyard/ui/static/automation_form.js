@@ -62,6 +62,13 @@ function renumber(list) {
   list.querySelector(":scope > p > [data-add-item]").disabled = full;
 }
 
+function depth(item) {
+  // how deep an item is: 1 in a top-level list, 2 in a list inside an item…
+  let found = 0;
+  for (let at = item; at; at = at.parentElement?.closest(".item")) found += 1;
+  return found;
+}
+
 function addItem(list, value = null) {
   // an item in `list`, of the first type (or filled from `value`, whose type is the list's
   // default when it has none); false when the list is full or the fields cannot show `value`
@@ -72,6 +79,12 @@ function addItem(list, value = null) {
   items(list).append(item);
   renumber(list);
   const select = item.querySelector("[data-kind-select]");
+  if (depth(item) >= Number(template.dataset.deepest ?? Infinity)) {
+    // as deep as the API takes: no type that holds a list of its own
+    for (const option of select.options) {
+      option.disabled = item.querySelector(`:scope > [data-kind="${CSS.escape(option.value)}"] [data-list]`) !== null;
+    }
+  }
   if (value === null) return choose(item, select.options[0].value) !== null;
   if (value === undefined || typeof value !== "object" || Array.isArray(value)) return false;
   const { type = list.dataset.defaultKind, ...rest } = value;
