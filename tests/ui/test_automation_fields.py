@@ -5,6 +5,7 @@ from __future__ import annotations
 from flowyard.store import models as m
 from flowyard.ui import automation_choices as choices
 from flowyard.ui import automation_form as form
+from flowyard.ui import views
 from flowyard.ui.param_form import FormField
 
 
@@ -102,3 +103,15 @@ def test_each_list_is_the_first_ones_by_name_and_says_when_more_exist(database):
     assert found["choices-notifications"].more is False
     assert found["choices-webhooks"].values == ["webhook/hook"]
     assert found["choices-deployments"].values == [] and not found["choices-deployments"].more
+
+
+def test_the_form_says_when_a_list_holds_only_the_first_ones():
+    """A list cut at the limit is named in the form's note; each list is a datalist."""
+    cut = choices.Choices("choices-pools", "work pools", ["a", "b"], more=True)
+    whole = choices.Choices("choices-queues", "work queues", ["a/default"], more=False)
+    context = form.form_context(None, [cut, whole])
+    html = views.templates.get_template("automation_form.html").render(
+        **context, can_change=True, caller=None, signed_in=False, csrf="", nav="automations"
+    )
+    assert f"(the first {choices.LIMIT} work pools by name)" in html
+    assert '<datalist id="choices-queues"><option value="a/default"></option></datalist>' in html

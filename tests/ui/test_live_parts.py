@@ -89,3 +89,24 @@ def test_a_swap_keeps_the_value_a_person_is_typing_and_their_focus(server, api, 
     with page.expect_navigation():  # a saved change reloads the page
         page.keyboard.press("Enter")
     assert api.read_work_queue(pool, "default").priority == 7
+
+
+def test_a_viewer_gets_the_pause_live_and_no_form(server, api, browser):
+    """A viewer's page of a run that pauses for input shows the pause and its schema live,
+    with no form nor any control that changes something."""
+    run = api.create_flow_run(s.FlowRunCreate(flow_name="by-hand", name="live-viewer"))
+    api.set_flow_run_state(run.id, s.StateChange(type=StateType.RUNNING))
+    key = api.create_api_key(s.ApiKeyCreate(name=f"v-{run.id[:8]}", role="viewer")).key
+    viewer = browser.new_context()
+    try:
+        page = viewer.new_page()
+        sign_in(page, server, key, f"/ui/runs/{run.id}")  # type: ignore[arg-type]
+        _live(page)
+        pause = s.PauseRequest(key="ask", input_schema=SCHEMA)
+        api.set_flow_run_state(run.id, s.StateChange(type=StateType.PAUSED, pause=pause))
+        expect(page.locator("#run-input")).to_contain_text("Input wanted")
+        expect(page.locator("#input-schema")).to_contain_text('"note"')
+        expect(page.locator("#run-input-form")).to_have_count(0)
+        expect(page.locator("main form[data-api], main [data-api]")).to_have_count(0)
+    finally:
+        viewer.close()
