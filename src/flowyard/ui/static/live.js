@@ -112,7 +112,7 @@ function replaceKeeping(target, html) {
     }
     if (old !== focused) continue;
     fresh.focus({ preventScroll: true });
-    if (start !== null) fresh.setSelectionRange?.(start, end);
+    if (start != null) fresh.setSelectionRange?.(start, end); // null or undefined: no caret
   }
 }
 
