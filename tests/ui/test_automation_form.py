@@ -16,8 +16,8 @@ from playwright.sync_api import expect
 from flowyard import schemas as s
 from flowyard.client import FlowyardClient
 from flowyard.schemas import automations as au
-from tests.e2e.conftest import create_process_pool
-from tests.ui.conftest import ADMIN, sign_in
+from tests.e2e.conftest import create_process_pool, deploy_flow
+from tests.ui.conftest import ADMIN, AXE_RULES, sign_in
 
 REQUIRES_KEYS = True
 
@@ -37,7 +37,13 @@ def _error(page: Any, field: str) -> Any:
 
 
 def _item(page: Any, listed: str, index: int) -> Any:
-    return page.locator(f'[data-list="{listed}"] .item').nth(index)
+    """The ``index``th item of a list (not of a list nested in its items)."""
+    return page.locator(f'[data-list="{listed}"] > .items > .item').nth(index)
+
+
+def _trigger_type(page: Any, at: str) -> Any:
+    """The type select of the child trigger at ``at`` ("trigger.triggers.1")."""
+    return page.locator(f"#t-{at.replace('.', '-')}-type")
 
 
 def _group(scope: Any, kind: str) -> Any:
@@ -222,7 +228,7 @@ def test_edit_as_json_takes_what_the_fields_cannot_show(server, api, admin_page)
 
 def test_a_viewer_gets_no_form(server, api, browser):
     """A viewer's automations pages have no New link, and the new and edit pages no form,
-    field or button that would change an automation."""
+    field or button that would change an automation, nor the lists a form suggests from."""
     automation = _metric_automation(api)
     key = api.create_api_key(s.ApiKeyCreate(name=f"v-{uuid.uuid4().hex[:6]}", role="viewer")).key
     viewer = browser.new_context()
@@ -236,5 +242,144 @@ def test_a_viewer_gets_no_form(server, api, browser):
             expect(page.locator("main")).to_contain_text("created and changed by admins")
             controls = "main form, main input, main select, main textarea, main button"
             expect(page.locator(controls)).to_have_count(0)
+            expect(page.locator("datalist")).to_have_count(0)  # no lists are read for it
     finally:
         viewer.close()
+
+
+def _suggested(page: Any, datalist: str) -> list[str]:
+    return page.locator(f"datalist#{datalist} option").evaluate_all(
+        "options => options.map(o => o.value)"
+    )
+
+
+def test_reference_fields_suggest_what_exists_and_take_what_is_typed(
+    server, api, admin_page, ui_flows
+):
+    """The fields that name a deployment, queue or block are comboboxes named by their
+    labels, suggesting the deployments (FLOW/NAME), queues (POOL/QUEUE) and blocks of the
+    action's kind that exist; typed from the keyboard, a suggestion and a value not
+    suggested (a deployment's id) are both saved."""
+    page, name = admin_page, f"picks-{uuid.uuid4().hex[:8]}"
+    pool = create_process_pool(api, f"pk-{uuid.uuid4().hex[:6]}")
+    deployment = deploy_flow(api, pool, ui_flows, "chatty", name=f"d-{pool}")
+    api.save_block("slack-webhook", f"n-{pool}", {"url": "https://hooks.example.com/a"})
+    api.save_block("webhook", f"w-{pool}", {"url": "https://example.com/hook"})
+    sign_in(page, server, ADMIN, "/ui/automations/new")
+    assert f"chatty/d-{pool}" in _suggested(page, "choices-deployments")
+    assert f"{pool}/default" in _suggested(page, "choices-queues")
+    assert {f"slack-webhook/n-{pool}", f"webhook/w-{pool}"} <= set(
+        _suggested(page, "choices-notifications")
+    )
+    assert f"slack-webhook/n-{pool}" not in _suggested(page, "choices-webhooks")
+    page.get_by_role("textbox", name="Name", exact=True).fill(name)
+
+    picks = [
+        ("run-deployment", "Deployment", "choices-deployments", deployment.id),  # not suggested
+        ("pause-work-queue", "Work Queue", "choices-queues", f"{pool}/default"),
+        ("send-notification", "Block", "choices-notifications", f"slack-webhook/n-{pool}"),
+    ]
+    add = page.locator('[data-list="actions"]').get_by_role("button", name="Add an action")
+    for index, (kind, label, datalist, typed) in enumerate(picks):
+        if index:
+            add.click()
+        item = _item(page, "actions", index)
+        item.get_by_label("Action").select_option(kind)
+        picker = _group(item, kind).get_by_role("combobox", name=label)
+        expect(picker).to_have_attribute("list", datalist)
+        picker.focus()
+        page.keyboard.type(typed)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Create").click()
+    (made,) = [found for found in api.list_automations() if found.name == name]
+    assert made.actions == [
+        au.RunDeployment(deployment=deployment.id),
+        au.PauseWorkQueue(work_queue=f"{pool}/default"),
+        au.SendNotification(block=f"slack-webhook/n-{pool}"),
+    ]
+
+
+def test_a_compound_triggers_children_have_the_fields_of_a_trigger(
+    server, api, admin_page, screenshots
+):
+    """A compound trigger's child triggers are items with a type and that type's fields,
+    nested (a sequence inside the compound); a refusal of a child's field shows next to it;
+    saved, the API reads back the tree; editing shows each child in its fields, and a
+    removed child is gone once saved."""
+    page, name = admin_page, f"tree-{uuid.uuid4().hex[:8]}"
+    sign_in(page, server, ADMIN, "/ui/automations/new")
+    page.get_by_role("textbox", name="Name", exact=True).fill(name)
+    page.get_by_label("Type", exact=True).select_option("compound")
+    compound = _group(page, "compound")
+    children = compound.locator('[data-list="trigger.triggers"]')
+    compound.get_by_label("Require").select_option('"any"')
+    children.get_by_role("button", name="Add a trigger").click()
+    first = _item(page, "trigger.triggers", 0)
+    expect(_trigger_type(page, "trigger.triggers.0")).to_be_focused()
+    expect(_trigger_type(page, "trigger.triggers.0")).to_have_value("event")
+    _group(first, "event").get_by_label("Expect").fill(f"{name}.a")
+    _group(first, "event").get_by_label("Threshold").fill("0")
+    children.locator(":scope > p > [data-add-item]").click()  # not a child's own list's
+    second = _item(page, "trigger.triggers", 1)
+    _trigger_type(page, "trigger.triggers.1").select_option("sequence")
+    nested = _group(second, "sequence").locator('[data-list="trigger.triggers.1.triggers"]')
+    nested.get_by_role("button", name="Add a trigger").click()
+    inner = _item(page, "trigger.triggers.1.triggers", 0)
+    _group(inner, "event").get_by_label("Expect").fill(f"{name}.b\n{name}.c")
+    page.screenshot(path=screenshots / "automation-child-triggers.png", full_page=True)
+
+    create = page.get_by_role("button", name="Create")
+    create.click()
+    expect(_error(page, "trigger.triggers.0.threshold")).to_contain_text("greater than or equal")
+    _group(first, "event").get_by_label("Threshold").fill("2")
+    with page.expect_navigation():
+        create.click()
+    (made,) = [found for found in api.list_automations() if found.name == name]
+    assert made.trigger == au.CompoundTrigger(
+        require="any",
+        triggers=[
+            au.EventTrigger(expect=[f"{name}.a"], threshold=2),
+            au.SequenceTrigger(triggers=[au.EventTrigger(expect=[f"{name}.b", f"{name}.c"])]),
+        ],
+    )
+
+    page.goto(f"{server.url}/ui/automations/{made.id}/edit")
+    expect(page.get_by_label("Type", exact=True)).to_have_value("compound")
+    expect(_trigger_type(page, "trigger.triggers.1")).to_have_value("sequence")
+    inner = _item(page, "trigger.triggers.1.triggers", 0)
+    expect(_group(inner, "event").get_by_label("Expect")).to_have_value(f"{name}.b\n{name}.c")
+    _item(page, "trigger.triggers", 0).get_by_role("button", name="Remove this trigger").click()
+    expect(_trigger_type(page, "trigger.triggers.0")).to_have_value("sequence")
+    moved = _item(page, "trigger.triggers.0.triggers", 0)  # the sequence, renumbered
+    expect(_group(moved, "event").get_by_label("Expect")).to_have_value(f"{name}.b\n{name}.c")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save").click()
+    saved = api.read_automation(made.id)
+    sequence = au.SequenceTrigger(triggers=[au.EventTrigger(expect=[f"{name}.b", f"{name}.c"])])
+    assert saved.trigger == au.CompoundTrigger(require="any", triggers=[sequence])
+
+
+def test_child_triggers_nest_as_deep_as_the_api_takes_and_pass_axe(server, api, axe_page):
+    """Child triggers nest a sequence in a sequence down to the API's depth, where a child
+    can no longer be a compound or sequence trigger; the form showing them and a reference
+    field breaks no WCAG A or AA rule."""
+    page = axe_page
+    sign_in(page, server, ADMIN, "/ui/automations/new")
+    page.get_by_label("Type", exact=True).select_option("compound")
+    scope, at = _group(page, "compound"), "trigger"
+    for depth in range(1, au.MAX_TRIGGER_DEPTH):
+        scope.locator(f'[data-list="{at}.triggers"] > p > [data-add-item]').click()
+        at = f"{at}.triggers.0"
+        sequence = _trigger_type(page, at).locator('option[value="sequence"]')
+        if depth == au.MAX_TRIGGER_DEPTH - 1:
+            break
+        expect(sequence).to_be_enabled()
+        _trigger_type(page, at).select_option("sequence")
+        scope = _group(_item(page, at.rsplit(".", 1)[0], 0), "sequence")
+    expect(sequence).to_be_disabled()
+    expect(_trigger_type(page, at).locator('option[value="compound"]')).to_be_disabled()
+    expect(_trigger_type(page, at).locator('option[value="metric"]')).to_be_enabled()
+    expect(_trigger_type(page, at)).to_have_value("event")
+    _item(page, "actions", 0).get_by_label("Action").select_option("run-deployment")
+    results = page.axe.run(page, options=AXE_RULES).response["violations"]
+    assert results == [], [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in results]

@@ -74,3 +74,22 @@ def test_a_runs_grouped_task_graph_and_log_search_on_postgresql(server):
     assert counts == ["100", "100", "100"]
     assert html.count('class="edge"') == 3  # step0→step1→step2→step0
     assert "50% a" in html and "500 b" not in html
+
+
+def test_a_runs_stream_follows_its_background_task_runs_on_postgresql(server):
+    """A background task run's events name no flow run; the run's stream follows them by the
+    task runs' ids (a concatenated id in a subquery) and swaps in their rows."""
+    with FlowyardClient(server.url) as api:
+        run = api.create_flow_run(s.FlowRunCreate(flow_name="bulk", name="pg-background"))
+        page = httpx.get(f"{server.url}/ui/runs/{run.id}", timeout=30).text
+        start = re.search(r'data-after="(\d+)-', page)
+        assert start is not None
+        made = s.BackgroundTaskRunCreate(
+            task_key="pg-bg", name="pg-bg-0", caller_flow_run_id=run.id
+        )
+        api.create_background_task_run(made)
+    url = f"{server.url}/ui/stream?view=run&run={run.id}&tail=0&last_event_id={start[1]}"
+    with httpx.stream("GET", url, timeout=20) as answer:
+        (got,) = events(answer, 1)
+    assert got["event"] == "swap"
+    assert "pg-bg-0" in json.loads(got["data"])["background-runs"]

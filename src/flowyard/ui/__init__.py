@@ -11,7 +11,8 @@ or viewer key and holds a session (``sessions``, ``gate``); what it may do is de
 Modules: ``pages`` (routes), ``run_view`` (one run),
 ``feeds`` and ``stream`` (live), ``sessions`` and ``gate`` (access), ``views`` (rendering);
 the observing pages ``artifact_pages`` (with ``markdown``, which sanitises),
-``automation_pages`` and ``event_pages``.
+``automation_pages`` (with ``automation_form`` and ``automation_choices``, what its
+reference fields suggest) and ``event_pages``.
 """
 
 from __future__ import annotations

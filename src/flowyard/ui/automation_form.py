@@ -7,8 +7,12 @@ fields are not sent); ``automation_form.js`` fills the groups from the automatio
 document (editing), adds and removes actions, and switches to JSON boxes for what the fields
 cannot show. A few fields read better than their schema's generic JSON: event names and
 labels are one a line (``lines``), resource labels are ``label = pattern`` lines
-(``labels``), templates are text areas (``text``), and a compound trigger's ``require`` is
-a choice. The API checks the document whatever the form sent.
+(``labels``), templates are text areas (``text``), a compound trigger's ``require`` is
+a choice, and the fields that name a deployment, pool, queue, automation or block suggest
+the ones that exist (``automation_choices``). A compound or sequence trigger's ``triggers``
+are a list of child triggers (``triggers``), each with a type select and the same groups
+of fields as the trigger itself, nested as deep as the API allows. The API checks the
+document whatever the form sent.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pydantic import BaseModel
 
 from flowyard.schemas import automations as a
 from flowyard.ui import param_form
+from flowyard.ui.automation_choices import LIMIT, Choices, list_for
 from flowyard.ui.param_form import FormField
 
 TRIGGERS: tuple[type[BaseModel], ...] = (
@@ -54,7 +59,9 @@ HINTS = {
     "range": "seconds",
     "firing_for": "seconds",
     "window": "seconds",
-    "triggers": "JSON: a list of triggers",
+    "deployment": "FLOW/NAME or a deployment's id",
+    "work_pool": "a pool's name or id",
+    "automation": "an automation's name or id",
     "require": "how many of the triggers must fire",
     "parameters": "JSON object; its strings may be templates",
     "job_variables": "JSON object",
@@ -83,6 +90,12 @@ def type_of(model: type[BaseModel]) -> str:
 def trigger_groups() -> list[Group]:
     """A group of fields for each trigger type, named ``trigger.<field>``."""
     return [_group(model, "trigger") for model in TRIGGERS]
+
+
+def trigger_item_groups() -> list[Group]:
+    """A group of fields for each type of a child trigger (of a compound or sequence
+    trigger), named ``__list__.__i__.<field>`` as actions are."""
+    return [_group(model, ITEM) for model in TRIGGERS]
 
 
 def action_groups() -> list[Group]:
@@ -127,7 +140,10 @@ def _adjust(field: FormField, name: str, spec: dict[str, Any], scope: str) -> No
     """``name``: the field's path in its model (``metric.threshold``)."""
     field.scope = scope
     field.description = (field.description or HINTS.get(name, "")).replace("``", "")
-    if name in LINES:
+    field.suggest = list_for(name, scope)
+    if name == "triggers":
+        field.kind = "triggers"  # a list of child triggers (automation_form.html)
+    elif name in LINES:
         field.kind = "lines"
     elif name in LABELS:
         field.kind = "labels"
@@ -180,9 +196,10 @@ JSON_FIELDS = [
 """The boxes of "Edit as JSON": the automation's parts as the API takes them."""
 
 
-def form_context(automation: a.Automation | None) -> dict[str, Any]:
-    """The form: its fields for each trigger and action type, and the document the page's
-    script fills them from (the automation's, or an example to start from)."""
+def form_context(automation: a.Automation | None, choices: list[Choices]) -> dict[str, Any]:
+    """The form: its fields for each trigger and action type, the document the page's
+    script fills them from (the automation's, or an example to start from), and the lists
+    its reference fields suggest from."""
     if automation is None:
         document: dict[str, Any] = EXAMPLE
         form = {"name": "", "description": "", "enabled": True}
@@ -197,7 +214,13 @@ def form_context(automation: a.Automation | None) -> dict[str, Any]:
         },
         "json_fields": JSON_FIELDS,
         "triggers": trigger_groups(),
+        "trigger_items": trigger_item_groups(),
+        "max_triggers": a.MAX_CHILD_TRIGGERS,
+        "deepest_trigger": a.MAX_TRIGGER_DEPTH - 1,  # the top trigger is depth 0
         "actions": action_groups(),
+        "choices": choices,
+        "choices_cut": [found.what for found in choices if found.more],
+        "choice_limit": LIMIT,
         "action_lists": ACTION_LISTS,
         "max_actions": a.MAX_ACTIONS,
         "dedupe": dedupe_fields(),

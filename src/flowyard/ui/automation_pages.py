@@ -30,6 +30,7 @@ from flowyard.orchestrator.runtime import Orch
 from flowyard.schemas import automations as a
 from flowyard.store import models as m
 from flowyard.ui import feeds, views
+from flowyard.ui.automation_choices import Choices, read_choices
 from flowyard.ui.automation_form import form_context
 
 PAGE = 100  # automations a page, by name
@@ -113,25 +114,32 @@ async def automation_page(request: Request, ref: str, orch: Orch) -> Response:
     return views.render(request, "automation.html", context)
 
 
-async def new_automation_page(request: Request) -> Response:
+async def new_automation_page(request: Request, orch: Orch) -> Response:
     """The form that creates an automation (``POST /api/automations``)."""
-    context = views.page_context(request, nav="automations", **form_context(None))
-    return views.render(request, "automation_form.html", context)
+    return await _form_page(request, orch, None)
 
 
 async def edit_automation_page(request: Request, ref: str, orch: Orch) -> Response:
     """The form that replaces an automation (``PUT /api/automations/{id}``)."""
+    return await _form_page(request, orch, ref)
 
-    def read() -> a.Automation:
+
+async def _form_page(request: Request, orch: Orch, ref: str | None) -> Response:
+    """The automation form, editing ``ref`` (None: a new one); the lists its fields suggest
+    from are read for admins only (a viewer gets no form)."""
+    can_change = views.page_context(request)["can_change"]
+
+    def read() -> tuple[a.Automation | None, list[Choices]]:
         with orch.db.read() as session:
-            return api.document(api.get_automation(session, ref))
+            found = api.document(api.get_automation(session, ref)) if ref else None
+            return found, read_choices(session) if can_change else []
 
     try:
-        automation = await orch.in_thread(read)
+        automation, choices = await orch.in_thread(read)
     except NotFound as exc:
         context = views.page_context(request, nav="automations", message=str(exc))
         return views.render(request, "not_found.html", context, 404)
-    context = views.page_context(request, nav="automations", **form_context(automation))
+    context = views.page_context(request, nav="automations", **form_context(automation, choices))
     return views.render(request, "automation_form.html", context)
 
 

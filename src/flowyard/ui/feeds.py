@@ -7,8 +7,9 @@ position, so every message can carry the position a reconnecting browser resumes
 
 - ``RunsFeed``: flow-run state events of the runs the page's filter may show; a changed
   run's row when the filter shows it, its removal when its new state leaves the filter.
-- ``RunFeed``: one run's events (its states, and its task runs' by their related run)
-  and its new logs at the page's level; its positions read ``<event seq>-<log id>``.
+- ``RunFeed``: one run's events (its states, its task runs' by their related run, and
+  its background task runs' by their ids) and its new logs at the page's level; its
+  positions read ``<event seq>-<log id>``.
 - ``PartsFeed``: parts of a page (by element id) rendered again when an event it follows
   is stored (the work-pool pages).
 """
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, literal, or_, select
 from sqlalchemy.orm import Session
 
 from flowyard.errors import InvalidInput, NotFound
@@ -35,6 +36,7 @@ BATCH = 200  # events read at a time
 LIVE_LOGS = 50  # log lines per message (each cut to views.MAX_LOG_CHARS)
 MAX_MESSAGE_BYTES = 256 * 1024  # a bigger message is replaced by "reload"
 RUN_PREFIX = "flowyard.flow-run."
+TASK_RUN_PREFIX = "flowyard.task-run."
 
 
 @dataclass
@@ -149,7 +151,8 @@ class RunsFeed:
 
 @dataclass
 class RunFeed:
-    """One run's summary, timeline and task runs when they change; its new logs."""
+    """One run's summary, timeline, task runs, background task runs and the input it waits
+    for (shown while it is paused for input) when they change; its new logs."""
 
     run_id: str
     level: int | None  # None: the page shows an earlier page of logs, no tail
@@ -159,7 +162,10 @@ class RunFeed:
     def read(self, session: Session, at: Position, settled_by: datetime | None) -> Batch:
         resource = RUN_PREFIX + self.run_id
         related = select(R.event_id).where(R.resource_id == resource, R.role == "flow-run")
-        about = or_(E.resource_id == resource, E.id.in_(related))
+        background = select(literal(TASK_RUN_PREFIX) + m.TaskRun.id).where(
+            m.TaskRun.caller_flow_run_id == self.run_id
+        )  # its background task runs' events name no flow run: they are about these ids
+        about = or_(E.resource_id == resource, E.id.in_(related), E.resource_id.in_(background))
         found, full = events_after(session, about, at, settled_by)
         out = Batch(full=full)
         view = None
@@ -176,6 +182,9 @@ class RunFeed:
                 "timeline": views.fragment("_timeline.html", view=view),
                 "task-runs": views.fragment("_task_runs.html", view=view),
                 "background-runs": views.fragment("_background_runs.html", view=view),
+                "run-input-part": views.fragment(
+                    "_run_input.html", view=view, can_change=self.can_change
+                ),
             }
             out.messages.append(message("swap", at.mark(found[-1][0]), parts))
         if self.level is None:

@@ -34,6 +34,7 @@ class FormField:
     secret_set: bool = False  # a secret field (kind "secret"): whether a value is stored
     clearable: bool = False  # a stored secret the type does not require: it may be removed
     scope: str = ""  # told apart from same-named fields of the page's other groups (ids)
+    suggest: str = ""  # the id of a <datalist> of known values (a text field still takes any)
 
     @property
     def ident(self) -> str:

@@ -3,9 +3,12 @@
 // - The trigger and each action have a select of their type ([data-kind-select]); the
 //   fieldset of the chosen type (fieldset.kind[data-kind]) is shown and enabled, the others
 //   hidden and disabled, so only its fields are sent.
-// - Actions are added from <template id="action-item">, whose "__list__.__i__" names get
-//   the list's name and the action's place ("actions.0"); after a removal the rest are
-//   renumbered, so that a refusal's loc ("actions", 1, …) names the second action shown.
+// - Items of a list ([data-list]: actions, or a compound or sequence trigger's child
+//   triggers) are added from the <template> its data-item names ("action-item",
+//   "trigger-item"), whose "__list__.__i__" names get the list's name and the item's place
+//   ("actions.0", "trigger.triggers.1"); after a removal the rest are renumbered, so that a
+//   refusal's loc ("actions", 1, …) names the second item shown. A child trigger's own
+//   compound or sequence fields hold a list of their own: lists nest.
 // - The fields are filled from the automation's JSON document (#automation-document) when
 //   the page opens and when "Edit with fields" leaves the JSON boxes. A document the fields
 //   cannot show as it is (a label with "=" in it, a pattern with spaces around it…) stays
@@ -17,7 +20,6 @@ const form = document.getElementById("automation-form");
 const byFields = document.getElementById("by-fields");
 const byJson = document.getElementById("by-json");
 const modeButton = document.getElementById("edit-mode");
-const itemTemplate = document.getElementById("action-item");
 const ITEM = "__list__.__i__";
 const PARTS = ["trigger", "actions", "actions_on_trigger", "actions_on_resolve", "dedupe"];
 
@@ -38,7 +40,7 @@ function rename(root, from, to) {
   // "from.x" names become "to.x" (and "-from-" in ids "-to-")
   const [idFrom, idTo] = [`-${from.replaceAll(".", "-")}-`, `-${to.replaceAll(".", "-")}-`];
   for (const element of [root, ...root.querySelectorAll("*")]) {
-    for (const attribute of ["name", "data-for"]) {
+    for (const attribute of ["name", "data-for", "data-list", "data-at"]) {
       const value = element.getAttribute(attribute);
       if (value === from || value?.startsWith(`${from}.`)) element.setAttribute(attribute, to + value.slice(from.length));
     }
@@ -51,25 +53,41 @@ function rename(root, from, to) {
 }
 
 function items(list) {
-  return list.querySelector(".items");
+  return list.querySelector(":scope > .items");
 }
 
 function renumber(list) {
   [...items(list).children].forEach((item, i) => rename(item, item.dataset.at, `${list.dataset.list}.${i}`));
-  list.querySelector("[data-add-item]").disabled = items(list).children.length >= Number(list.dataset.max);
+  const full = items(list).children.length >= Number(list.dataset.max);
+  list.querySelector(":scope > p > [data-add-item]").disabled = full;
 }
 
-function addItem(list, action = null) {
-  // an action in `list`, of the first type (or filled from `action`); false when the list is
-  // full or the fields cannot show `action`
+function depth(item) {
+  // how deep an item is: 1 in a top-level list, 2 in a list inside an item…
+  let found = 0;
+  for (let at = item; at; at = at.parentElement?.closest(".item")) found += 1;
+  return found;
+}
+
+function addItem(list, value = null) {
+  // an item in `list`, of the first type (or filled from `value`, whose type is the list's
+  // default when it has none); false when the list is full or the fields cannot show `value`
   if (items(list).children.length >= Number(list.dataset.max)) return false;
-  const item = itemTemplate.content.firstElementChild.cloneNode(true);
+  const template = document.getElementById(list.dataset.item);
+  const item = template.content.firstElementChild.cloneNode(true);
   rename(item, ITEM, `${list.dataset.list}.${items(list).children.length}`);
   items(list).append(item);
   renumber(list);
   const select = item.querySelector("[data-kind-select]");
-  if (action === null) return choose(item, select.options[0].value) !== null;
-  const { type, ...rest } = action;
+  if (depth(item) >= Number(template.dataset.deepest ?? Infinity)) {
+    // as deep as the API takes: no type that holds a list of its own
+    for (const option of select.options) {
+      option.disabled = item.querySelector(`:scope > [data-kind="${CSS.escape(option.value)}"] [data-list]`) !== null;
+    }
+  }
+  if (value === null) return choose(item, select.options[0].value) !== null;
+  if (value === undefined || typeof value !== "object" || Array.isArray(value)) return false;
+  const { type = list.dataset.defaultKind, ...rest } = value;
   const group = choose(item, type);
   return group !== null && fill(group, item.dataset.at, rest);
 }
@@ -123,6 +141,8 @@ function fill(scope, prefix, value) {
       return true;
     }
     if (field) return set(field, item);
+    const list = scope.querySelector(`[data-list="${CSS.escape(name)}"]`);
+    if (list && Array.isArray(item)) return item.every((each) => addItem(list, each));
     if (item !== null && typeof item === "object" && !Array.isArray(item)) return fill(scope, name, item);
     return item === null;
   });
@@ -140,7 +160,7 @@ function fillFields(doc) {
   const { type = "event", ...rest } = doc.trigger ?? {};
   const group = choose(trigger, type);
   let fits = group !== null && fill(group, "trigger", rest);
-  for (const list of byFields.querySelectorAll("[data-list]")) {
+  for (const list of byFields.querySelectorAll(":scope > [data-list]")) {
     items(list).replaceChildren();
     fits = (doc[list.dataset.list] ?? []).every((action) => addItem(list, action)) && fits;
     renumber(list);

@@ -2,7 +2,8 @@
 //
 // A page names its stream on one element ([data-stream]) with the event position it was
 // rendered at (data-after). Messages carry server-rendered HTML: "row" (a flow run's row in
-// the list; empty html: it left the filter), "swap" (parts of a run page by element id),
+// the list; empty html: it left the filter), "swap" (parts of a page by element id, keeping
+// what a person is typing there: see replaceKeeping),
 // "logs" (new log lines), "reload" (a message too big to send) and "signed-out". The stream
 // is closed while the tab is hidden and reopened from the last position when it shows again.
 // "event": an event for the events page's list (newest first).
@@ -60,10 +61,67 @@ function showRow({ id, html }) {
   document.getElementById("no-runs")?.remove();
 }
 
+// A swap keeps what a person is doing in the part it replaces: the fields they changed (a
+// value other than the one the page gave) keep their values in the new HTML, and the focused
+// control its focus and caret, found again by id, else by tag, name, label and the form's
+// API (the n-th of those). A part whose HTML is what was last put there is left alone
+// (remembered per element: a part inside another swapped part is a new element).
+const swapped = new WeakMap(); // element -> the HTML last swapped into it
+const CONTROLS = "input, select, textarea, button";
+
+function controls(part) {
+  const seen = new Map();
+  return new Map(
+    [...part.querySelectorAll(CONTROLS)].map((control) => {
+      const api = control.dataset.api ?? control.closest("[data-api]")?.dataset.api ?? "";
+      const label = control.getAttribute("aria-label") ?? "";
+      const base = control.id ? `#${control.id}` : [control.tagName, control.name, label, api].join("|");
+      const n = seen.get(base) ?? 0;
+      seen.set(base, n + 1);
+      return [`${base}|${n}`, control];
+    }),
+  );
+}
+
+function edited(control) {
+  if (control.type === "checkbox" || control.type === "radio") return control.checked !== control.defaultChecked;
+  if (control.tagName === "SELECT") return [...control.options].some((o) => o.selected !== o.defaultSelected);
+  return control.tagName !== "BUTTON" && control.value !== control.defaultValue;
+}
+
+function caret(control) {
+  try {
+    return [control.selectionStart, control.selectionEnd];
+  } catch {
+    return [null, null]; // a control without a caret
+  }
+}
+
+function replaceKeeping(target, html) {
+  const focused = document.activeElement;
+  const before = [...controls(target)].filter(([, c]) => edited(c) || c === focused);
+  const [start, end] = focused ? caret(focused) : [null, null];
+  target.innerHTML = html;
+  const after = before.length ? controls(target) : new Map();
+  for (const [key, old] of before) {
+    const fresh = after.get(key);
+    if (!fresh || fresh.tagName !== old.tagName || fresh.type !== old.type) continue;
+    if (edited(old)) {
+      if (old.type === "checkbox" || old.type === "radio") fresh.checked = old.checked;
+      else fresh.value = old.value;
+    }
+    if (old !== focused) continue;
+    fresh.focus({ preventScroll: true });
+    if (start != null) fresh.setSelectionRange?.(start, end); // null or undefined: no caret
+  }
+}
+
 function swap(parts) {
   for (const [id, html] of Object.entries(parts)) {
     const target = document.getElementById(id);
-    if (target) target.innerHTML = html;
+    if (!target || swapped.get(target) === html) continue;
+    swapped.set(target, html);
+    replaceKeeping(target, html);
   }
 }
 
