@@ -13,7 +13,7 @@ from flowyard import schemas as s
 from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
 from flowyard.workers.process import ProcessWorker
-from tests.servers import running_server
+from tests.servers import keyed_server, running_server
 
 # Short leases and fast heartbeats, so that fault tests end quickly.
 FAST = {
@@ -101,6 +101,23 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 @pytest.fixture
 def api(server: ServerProcess) -> Iterator[FlowyardClient]:
     with server.client() as client:
+        yield client
+
+
+KEYED_ADMIN = "admin-secret-for-keyed-end-to-end-tests-0123456789"
+
+
+@pytest.fixture(scope="session")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One API server that requires keys (the admin's: ``KEYED_ADMIN``), shared by the
+    end-to-end tests of what each credential may do."""
+    with keyed_server(tmp_path_factory.mktemp("keyed-home"), KEYED_ADMIN) as process:
+        yield process
+
+
+@pytest.fixture
+def keyed_admin(keyed: ServerProcess) -> Iterator[FlowyardClient]:
+    with FlowyardClient(keyed.url, KEYED_ADMIN) as client:
         yield client
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import textwrap
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,11 +18,8 @@ from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
 from flowyard.errors import ApiError
 from flowyard.states import StateType
-from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
-from tests.servers import keyed_server
+from tests.e2e.conftest import FAST, KEYED_ADMIN, create_process_pool, deploy_flow
 from tests.waiting import wait_until
-
-ADMIN = "admin-secret-for-run-deployment-tests-0123456789"
 
 FLOWS = textwrap.dedent(
     """
@@ -65,16 +61,14 @@ FLOWS = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with keyed_server(tmp_path_factory.mktemp("children"), ADMIN) as process:
-        yield process
+@pytest.fixture
+def server(keyed: ServerProcess) -> ServerProcess:
+    return keyed
 
 
 @pytest.fixture
-def admin(server: ServerProcess) -> Iterator[FlowyardClient]:
-    with FlowyardClient(server.url, ADMIN) as client:
-        yield client
+def admin(keyed_admin: FlowyardClient) -> FlowyardClient:
+    return keyed_admin
 
 
 @pytest.fixture
@@ -130,15 +124,17 @@ def test_a_run_token_may_not_start_detached_runs_or_change_job_variables(admin, 
 
 
 def test_a_parent_that_does_not_exist_is_refused_before_anything_is_written(admin, deployed):
+    greeter = deployed["greeter"].id
+    before = len(admin.list_flow_runs(deployment_id=greeter))
     body = s.DeploymentRunRequest(
         parameters={"folder": "/tmp"}, parent_task_run_id=str(uuid.uuid4())
     )
     with pytest.raises(ApiError, match="parent task run .* not found"):
         admin.run_deployment(deployed["greeter"].id, body)
-    assert admin.list_flow_runs(deployment_id=deployed["greeter"].id) == []
+    assert len(admin.list_flow_runs(deployment_id=greeter)) == before
     too_long = httpx.post(
         f"{admin.api_url}/api/deployments/{deployed['greeter'].id}/runs",
         json={"parent_task_run_id": "x" * 5000},
-        headers={"Authorization": f"Bearer {ADMIN}"},
+        headers={"Authorization": f"Bearer {KEYED_ADMIN}"},
     )
     assert too_long.status_code == 422

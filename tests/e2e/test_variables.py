@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import textwrap
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,26 +20,24 @@ from flowyard.cli.processes import ServerProcess, WorkerProcess
 from flowyard.client import FlowyardClient
 from flowyard.states import StateType
 from flowyard.variables import Variable
-from tests.e2e.conftest import FAST, create_process_pool, deploy_flow
+from tests.e2e.conftest import FAST, KEYED_ADMIN, create_process_pool, deploy_flow
 from tests.helpers.cli import flowyard
-from tests.servers import keyed_server
 from tests.waiting import wait_until
-
-ADMIN = "admin-secret-for-variable-tests-0123456789"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with keyed_server(tmp_path_factory.mktemp("variables"), ADMIN) as process:
-        yield process
 
 
 @pytest.fixture
-def admin(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[FlowyardClient]:
-    monkeypatch.setenv("FLOWYARD_API_URL", server.url)
-    monkeypatch.setenv("FLOWYARD_API_KEY", ADMIN)
-    with FlowyardClient(server.url, ADMIN) as client:
-        yield client
+def server(keyed: ServerProcess) -> ServerProcess:
+    return keyed
+
+
+@pytest.fixture
+def admin(
+    keyed: ServerProcess, keyed_admin: FlowyardClient, monkeypatch: pytest.MonkeyPatch
+) -> FlowyardClient:
+    """The admin's client, and the SDK's calls made with the admin's key too."""
+    monkeypatch.setenv("FLOWYARD_API_URL", keyed.url)
+    monkeypatch.setenv("FLOWYARD_API_KEY", KEYED_ADMIN)
+    return keyed_admin
 
 
 def _name() -> str:
@@ -85,7 +82,7 @@ def test_names_and_values_beyond_the_bounds_are_refused_with_the_field(server, a
     """422 naming the field for names Prefect refuses too (capitals, spaces, 256
     characters) and for values no store keeps or beyond Prefect's 5,000 characters; two
     creates of one name racing give one 201 and 409s, never a 500."""
-    url, headers = f"{server.url}/api/variables", {"Authorization": f"Bearer {ADMIN}"}
+    url, headers = f"{server.url}/api/variables", {"Authorization": f"Bearer {KEYED_ADMIN}"}
     deep: object = 1
     for _ in range(40):
         deep = [deep]
@@ -139,7 +136,7 @@ def test_viewers_read_workers_read_nothing_and_only_admins_write(server, admin):
 
 def test_the_cli_sets_reads_lists_and_unsets(server, admin):
     name = _name()
-    run = lambda *args: flowyard(server.url, "variable", *args, key=ADMIN)  # noqa: E731
+    run = lambda *args: flowyard(server.url, "variable", *args, key=KEYED_ADMIN)  # noqa: E731
     assert run("set", name, '{"rows": 3}', "--tag", "etl").returncode == 0
     assert run("get", name).stdout.strip() == '{"rows": 3}'
     again = run("set", name, "4")
