@@ -32,7 +32,7 @@ depends_on = None
 
 log = structlog.get_logger()
 
-NAMES = "CREATE VIRTUAL TABLE flow_run_names USING fts5(name, tokenize = 'trigram')"
+NAMES = "CREATE VIRTUAL TABLE flow_run_names USING fts5(name, tokenize = 'trigram', columnsize = 0)"
 KEYS = """CREATE TABLE flow_run_name_keys (
     n INTEGER PRIMARY KEY, flow_run_id VARCHAR(36) NOT NULL UNIQUE
 )"""

@@ -29,7 +29,7 @@ TAGS = """CREATE TABLE flow_run_tags (
     tag VARCHAR(200) NOT NULL, flow_run_id VARCHAR(36) NOT NULL,
     PRIMARY KEY (tag, flow_run_id)
 ) WITHOUT ROWID"""
-TAGS_OF = "SELECT DISTINCT value FROM json_each({row}.tags) WHERE type = 'text'"
+TAGS_OF = "SELECT value FROM json_each({row}.tags) WHERE type = 'text'"
 ADD = f"INSERT OR IGNORE INTO flow_run_tags SELECT value, new.id FROM ({TAGS_OF})"
 REMOVE = f"DELETE FROM flow_run_tags WHERE flow_run_id = old.id AND tag IN ({TAGS_OF})"
 TRIGGERS = [
