@@ -100,6 +100,13 @@ def test_a_name_search_by_the_trigram_index_answers_as_the_scan(sqlite: Database
     assert _narrowed(sqlite, name=term) == (len(term) >= run_search.TRIGRAM)
 
 
+def test_a_name_holding_nul_is_searched_by_the_scan(sqlite: Database):
+    """FTS5 cannot quote NUL: such a text skips the index and gets the scan's answer."""
+    _add(sqlite, [("a\x00bcd", []), ("abcd", [])])
+    assert not _narrowed(sqlite, name="a\x00bc")
+    assert _pages(sqlite, name="a\x00bc") == _pages(sqlite, name="a\x00bc", state="COMPLETED")
+
+
 def test_names_and_tags_on_many_runs_are_found_by_walking_the_list(sqlite: Database):
     """A name or tag on more than ``CANDIDATES`` runs: the list walks its sort index (a
     page comes in its first rows) and gives the same runs; a rare one still narrows."""

@@ -43,7 +43,8 @@ CANDIDATES = 1000
 """At most this many runs named by an index are read by id and sorted (a few ms); a name
 or tag on more runs is found by walking the sort index."""
 TRIGRAM = 3
-"""The shortest text the trigram index finds; shorter ones are a scan of the names."""
+"""The shortest text the trigram index finds; shorter ones are a scan of the names (as is
+a text holding NUL, which FTS5's query syntax cannot quote)."""
 
 NAMES = table("flow_run_names", column("rowid"), column("flow_run_names"))
 """Migration 0023's FTS5 table (SQLite): the trigrams of each run's name."""
@@ -93,7 +94,7 @@ def narrowest(session: Session, *, name: str, tag: str) -> ColumnElement[bool] |
     if not _on_sqlite(session):
         return None
     found: list[tuple[int, ColumnElement[bool]]] = []
-    if len(name) >= TRIGRAM and _has_name_index(session):
+    if len(name) >= TRIGRAM and "\x00" not in name and _has_name_index(session):
         phrase = '"' + name.replace('"', '""') + '"'  # the text itself, not FTS5 syntax
         rows = select(NAMES.c.rowid).where(NAMES.c.flow_run_names.match(phrase))
         ids = select(NAME_KEYS.c.flow_run_id).where(NAME_KEYS.c.n.in_(rows))
