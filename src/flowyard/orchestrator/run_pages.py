@@ -8,6 +8,9 @@ repeated or skipped while new runs arrive. A time range bounds ``created`` on th
 By start or end time (``order=started`` …, see ``ORDERS``) the same holds on the
 ``(start_time, id)`` and ``(end_time, id)`` indexes; such a list holds only the runs that
 have that time (a run not started has no place among runs by start time).
+
+A name or tag filter that few runs match is read another way on SQLite: those runs by id,
+then sorted (``run_search``).
 """
 
 from __future__ import annotations
