@@ -51,6 +51,9 @@ NAMES = table("flow_run_names", column("rowid"), column("flow_run_names"))
 NAME_KEYS = table("flow_run_name_keys", column("n"), column("flow_run_id"))
 TAGS = table("flow_run_tags", column("tag"), column("flow_run_id"))
 """Migration 0028's table (SQLite): one row per run and tag."""
+SQLITE_TABLES = (NAMES, NAME_KEYS, TAGS)
+"""Tables that only SQLite has, kept by triggers rather than declared as models (FTS5 adds
+its own beside ``flow_run_names``, named ``flow_run_names_…``)."""
 
 
 def name_matches(session: Session, text: str) -> ColumnElement[bool]:
