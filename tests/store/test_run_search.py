@@ -126,7 +126,8 @@ def test_names_and_tags_on_many_runs_are_found_by_walking_the_list(sqlite: Datab
 
 
 def test_the_indexes_follow_renames_tag_changes_and_deletes(sqlite: Database):
-    """Triggers keep the name index and the tag table in step, whoever writes the runs."""
+    """Triggers keep the name index and the tag table in step, whoever writes the runs,
+    and a cascade that deletes them."""
     _add(sqlite, [("first", ["a"]), ("second", ["a", "b"]), ("third", None)])
     with sqlite.session() as session:
         connection = session.connection()
@@ -141,6 +142,13 @@ def test_the_indexes_follow_renames_tag_changes_and_deletes(sqlite: Database):
         assert count("SELECT count(*) FROM flow_run_names").scalar() == 2
         assert count("SELECT count(*) FROM flow_run_name_keys").scalar() == 2
         assert count("SELECT count(*) FROM flow_run_tags").scalar() == 2
+    with sqlite.session() as session:  # the runs go with their flow (ON DELETE CASCADE)
+        session.connection().exec_driver_sql("DELETE FROM flows")
+    with sqlite.read() as session:
+        count = session.connection().exec_driver_sql
+        assert count("SELECT count(*) FROM flow_runs").scalar() == 0
+        for table in ("flow_run_names", "flow_run_name_keys", "flow_run_tags"):
+            assert count(f"SELECT count(*) FROM {table}").scalar() == 0, table
 
 
 TAGGED = [("ab", ["a", "b"]), ("a", ["a", "a"]), ("none", []), ("old", None), ("c", ["c"])]
