@@ -12,17 +12,10 @@ from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
 from flowyard.errors import Conflict, InvalidInput
-from flowyard.orchestrator import (
-    documents,
-    pauses,
-    queue_sync,
-    run_inputs,
-    run_pages,
-    run_search,
-    runs,
-)
+from flowyard.orchestrator import documents, pauses, queue_sync, run_inputs, run_pages, runs
 from flowyard.orchestrator.api.run_tokens import renewal
 from flowyard.orchestrator.lookups import get_flow
+from flowyard.orchestrator.run_search import tag_clauses
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.orchestrator.transitions import Decision
 from flowyard.states import StateType
@@ -95,7 +88,7 @@ async def list_flow_runs(
         with orch.db.read() as session:
             extra = [m.FlowRun.deployment_id == deployment_id] if deployment_id else []
             more = [one for one in tag if one != where.tag]  # ``where`` has the last one
-            extra += run_search.tag_clauses(session, more, any_tag)
+            extra += tag_clauses(session, more, any_tag)
             found, next_cursor = run_pages.page(
                 session, where, limit=limit, cursor=cursor, extra=extra
             )
