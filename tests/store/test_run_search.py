@@ -107,6 +107,21 @@ def test_a_name_holding_nul_is_searched_by_the_scan(sqlite: Database):
     assert _pages(sqlite, name="a\x00bc") == _pages(sqlite, name="a\x00bc", state="COMPLETED")
 
 
+def test_without_the_trigram_index_a_name_search_is_the_scan(sqlite: Database):
+    """As migration 0023 leaves an SQLite built without FTS5's trigrams (no table, no
+    triggers): runs are still written and found, by the scan."""
+    with sqlite.session() as session:
+        for statement in (
+            "DROP TRIGGER flow_run_names_insert", "DROP TRIGGER flow_run_names_rename",
+            "DROP TRIGGER flow_run_names_delete", "DROP TABLE flow_run_name_keys",
+            "DROP TABLE flow_run_names",
+        ):  # fmt: skip
+            session.connection().exec_driver_sql(statement)
+    _add(sqlite, [(name, []) for name in NAMES])
+    assert not _narrowed(sqlite, name="ghtly")
+    assert _pages(sqlite, name="ghtly") == ["Nightly-REPORT", "nightly-load"]
+
+
 def test_names_and_tags_on_many_runs_are_found_by_walking_the_list(sqlite: Database):
     """A name or tag on more than ``CANDIDATES`` runs: the list walks its sort index (a
     page comes in its first rows) and gives the same runs; a rare one still narrows."""
