@@ -3,16 +3,19 @@ state change reaches an open page, and the page's first paint in Chromium.
 
 Against a real server (SQLite by default; ``--database-url`` for PostgreSQL): ``--runs``
 finished runs are written straight into the store in batches (through the API it would
-take hours; these are history, not live runs), spread over 30 days and five states. Then:
+take hours; these are history, not live runs), spread over 30 days and five states, each
+tagged ``bench`` and one in 10,000 also ``rare``. Then:
 
 - ``GET /api/flow_runs?limit=50`` and ``/ui/runs``: the first page, a page half-way down
-  (by a cursor at the middle run) and a filtered first page (``state=FAILED``); median, p99
-  and max in ms over ``--repeat`` requests;
+  (by a cursor at the middle run) and filtered pages (``state=FAILED``, a name found in one
+  run or in 11,111, a tag on every run, on ten or on none); median, p99 and max in ms over
+  ``--repeat`` requests (``--queries`` names a few of them, and then skips the rest);
 - live: with ``/ui/stream?view=runs`` open, a run is created and cancelled through the API;
   the time from the API's answer until the stream delivers the row (``--live`` times);
 - first paint: ``/ui/runs`` in headless Chromium, ``first-contentful-paint`` in ms.
 
     python bench/ui_list.py [--runs 100000] [--repeat 20] [--database-url postgresql://…]
+        [--queries name_rare,name_common,tag_missing]
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from flowyard.store import models as m
 
 STATES = [StateType.COMPLETED] * 7 + [StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
 BATCH = 10_000
+RARE = 10_000
+"""One run in ``RARE`` is tagged ``rare`` as well as ``bench``."""
 
 
 def seed(url: str, deployment: s.Deployment, count: int) -> None:
@@ -63,6 +68,7 @@ def seed(url: str, deployment: s.Deployment, count: int) -> None:
                     "state_timestamp": created + timedelta(seconds=5), "scheduled_time": created,
                     "start_time": created + timedelta(seconds=1),
                     "end_time": created + timedelta(seconds=5), "created": created,
+                    "tags": ["bench", "rare"] if n % RARE == 0 else ["bench"],
                 }
             )  # fmt: skip
         with engine.begin() as db:
@@ -73,10 +79,11 @@ def seed(url: str, deployment: s.Deployment, count: int) -> None:
 SEED_SQL = """
 INSERT INTO flow_runs (id, name, flow_id, deployment_id, queue_id, parameters, job_variables,
     state_type, state_name, state_timestamp, scheduled_time, start_time, end_time, priority,
-    created)
+    created, tags)
 SELECT md5(random()::text || n)::uuid::text, 'history-' || n, :flow, :deployment, :queue,
     '{}', '{}', (:types)[n % :kinds + 1], (:names)[n % :kinds + 1], at + interval '5 seconds',
-    at, at + interval '1 second', at + interval '5 seconds', 0, at
+    at, at + interval '1 second', at + interval '5 seconds', 0, at,
+    CAST(CASE WHEN n % :rare = 0 THEN '["bench", "rare"]' ELSE '["bench"]' END AS json)
 FROM generate_series(CAST(:low AS bigint), CAST(:high AS bigint)) AS n,
     LATERAL (SELECT CAST(:start AS timestamptz) + n * CAST(:step AS interval) AS at) AS t
 """
@@ -91,6 +98,7 @@ def _seed_in_server(engine, ids: dict[str, str | None], start, step, count: int)
     for low in range(0, count, chunk):
         high = min(count, low + chunk) - 1
         values = dict(ids, types=types, names=names, kinds=len(STATES), low=low, high=high)
+        values["rare"] = RARE
         with engine.begin() as db:
             db.execute(text(SEED_SQL), dict(values, start=start, step=step))
         print(f"seeded {high + 1:,} runs", flush=True)
@@ -114,10 +122,14 @@ def middle_cursor(url: str, count: int, *where: ColumnElement[bool]) -> str:
     return run_pages.encode_cursor(m.FlowRun(created=row.created, id=row.id))
 
 
-def requests(url: str, runs: int) -> list[tuple[str, str]]:
-    """What is timed: the list first, deep (by cursor) and filtered, in the API and the page."""
+def requests(url: str, runs: int, only: set[str]) -> list[tuple[str, str]]:
+    """What is timed: the list first, deep (by cursor) and filtered, in the API and the page
+    (of those named in ``only``, when it names any)."""
     deep = middle_cursor(url, runs)
     failed_deep = middle_cursor(url, runs // len(STATES), m.FlowRun.state_type == StateType.FAILED)
+    common = "history-1"  # 1, 10-19, 100-199 …: 11,111 runs of 100,000
+    common_runs = sum(1 for n in range(runs) if str(n).startswith("1"))
+    common_deep = middle_cursor(url, common_runs, m.FlowRun.name.like(f"%{common}%"))
     day = (datetime.now(UTC) - timedelta(days=15)).replace(microsecond=0, tzinfo=None)
     window = f"since={day.isoformat()}&until={(day + timedelta(days=1)).isoformat()}"
     queries = (
@@ -128,10 +140,17 @@ def requests(url: str, runs: int) -> list[tuple[str, str]]:
         ("one_day", window),
         ("pool", "pool=bench-ui"),
         ("oldest_first", "order=oldest"),
-        ("name_search", "name=history-12345"),
+        ("name_rare", "name=history-12345"),
+        ("name_common", f"name={common}"),
+        ("name_common_deep", f"name={common}&cursor={common_deep}"),
+        ("tag_every_run", "tag=bench"),
+        ("tag_rare", "tag=rare"),
+        ("tag_missing", "tag=missing"),
     )
     out = []
     for name, query in queries:
+        if only and name not in only:
+            continue
         out.append((f"api_{name}", f"/api/flow_runs?limit=50&{query}"))
         out.append((f"page_{name}", f"/ui/runs?{query}"))
     return out
@@ -212,7 +231,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--live", type=int, default=20)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--queries", default="", help="comma-separated names; skips the rest")
     args = parser.parse_args()
+    only = {name for name in args.queries.split(",") if name}
     env = {"FLOWYARD_DATABASE_URL": args.database_url} if args.database_url else None
     with embedded_server(env) as (server, flows), server.client() as api:
         deployment = make_deployment(api, "bench-ui", flows)
@@ -225,9 +246,12 @@ def main() -> None:
             "seed_seconds": round(time.perf_counter() - started, 1),
         }
         with httpx.Client(base_url=server.url, timeout=120) as client:
-            for name, path in requests(url, args.runs):
+            for name, path in requests(url, args.runs, only):
                 figures[name] = timed(client, path, args.repeat)
                 print(name, figures[name], flush=True)
+        if only:
+            write_results(f"ui_list_{figures['store']}_queries", figures)
+            return
         figures["live_ms"] = live_latency(server.url, api, deployment, args.live)
         figures["first_paint_ms"] = first_paint(server.url, min(args.repeat, 10))
         write_results(f"ui_list_{figures['store']}", figures)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from alembic import command
 from sqlalchemy import inspect, null, update
 
-from flowyard.orchestrator import run_pages
+from flowyard.orchestrator import run_pages, run_search
 from flowyard.store import models as m
 from flowyard.store.database import alembic_config
 from flowyard.store.models import utcnow
@@ -56,7 +56,7 @@ def _add_runs(database, runs: dict[str, list[str] | None]) -> None:
 def _names(database, every: list[str], some: list[str] = []) -> list[str]:  # noqa: B006
     with database.read() as session:
         where = run_pages.RunFilter()
-        extra = run_pages.tag_clauses(session, every, some)
+        extra = run_search.tag_clauses(session, every, some)
         runs, _ = run_pages.page(session, where, limit=50, cursor=None, extra=extra)
     return sorted(r.name for r in runs)
 

@@ -8,6 +8,9 @@ repeated or skipped while new runs arrive. A time range bounds ``created`` on th
 By start or end time (``order=started`` …, see ``ORDERS``) the same holds on the
 ``(start_time, id)`` and ``(end_time, id)`` indexes; such a list holds only the runs that
 have that time (a run not started has no place among runs by start time).
+
+A name or tag filter that few runs match is read another way on SQLite: those runs by id,
+then sorted (``run_search``).
 """
 
 from __future__ import annotations
@@ -20,12 +23,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, and_, cast, exists, func, literal, or_, select, tuple_
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import ColumnElement, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from flowyard.errors import InvalidInput
-from flowyard.orchestrator import runs
+from flowyard.orchestrator import run_search, runs
 from flowyard.states import StateType
 from flowyard.store import models as m
 
@@ -98,8 +100,8 @@ class RunFilter:
             clauses.append(R.state_type.in_(self.state))
         if self.flow:
             clauses.append(R.flow_id.in_(select(m.Flow.id).where(m.Flow.name == self.flow)))
-        deployment_id = _in_order(session, R.deployment_id)
-        queue_id = _in_order(session, R.queue_id)
+        deployment_id = run_search.in_order(session, R.deployment_id)
+        queue_id = run_search.in_order(session, R.queue_id)
         if self.deployment:
             named = select(m.Deployment.id).where(m.Deployment.name == self.deployment)
             clauses.append(deployment_id.in_(named))
@@ -107,14 +109,9 @@ class RunFilter:
             queues = select(m.WorkQueue.id).join(m.WorkPool).where(m.WorkPool.name == self.pool)
             clauses.append(queue_id.in_(queues))
         if self.tag:
-            clauses.append(tagged(session, self.tag))
+            clauses.append(run_search.tagged(session, self.tag))
         if self.name:
-            escaped = self.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            # SQLite's LIKE ignores case as ILIKE's lower() does there (ASCII letters), and
-            # costs less than lower() of every name; PostgreSQL's ILIKE reads the trigrams
-            sqlite = session.get_bind().dialect.name == "sqlite"
-            match = R.name.like if sqlite else R.name.ilike
-            clauses.append(match(f"%{escaped}%", escape="\\"))
+            clauses.append(run_search.name_matches(session, self.name))
         if self.since:
             clauses.append(R.created >= datetime.fromisoformat(self.since))
         if self.until:
@@ -161,48 +158,6 @@ def parse_instant(name: str, text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def _in_order(session: Session, column: Any) -> Any:
-    """``column`` as a filter that leaves the page in its sort index's order. SQLite, with no
-    statistics, reads a pool's or a deployment's runs by their own index and sorts them all
-    (100,000 runs of one pool: 700 ms); given ``column || ''`` it walks the sort index and
-    stops at a page, which at worst reads the table once. PostgreSQL chooses by its
-    statistics, so it is given the column itself."""
-    bind = session.get_bind()
-    return column.concat("") if bind.dialect.name == "sqlite" else column
-
-
-def tagged(session: Session, tag: str) -> ColumnElement[bool]:
-    """Runs carrying ``tag``. A run made before runs had tags (migration 0022: NULL) is
-    taken to carry its deployment's, as this filter read them then."""
-    if session.get_bind().dialect.name == "sqlite":
-        values = func.json_each(R.tags).table_valued("value")
-        own: ColumnElement[bool] = exists().where(values.c.value == tag)
-    else:
-        own = cast(R.tags, JSONB).contains([tag])
-    older = and_(R.tags.is_(None), _in_order(session, R.deployment_id).in_(
-        _tagged_deployments(session, tag)
-    ))  # fmt: skip
-    return or_(own, older)
-
-
-def tag_clauses(
-    session: Session, every: Sequence[str], some: Sequence[str]
-) -> list[ColumnElement[bool]]:
-    """Runs carrying ``every`` tag, and (when given) at least one of ``some`` (Prefect's
-    ``tags.all_`` and ``tags.any_``)."""
-    clauses = [tagged(session, tag) for tag in every]
-    if some:
-        clauses.append(or_(*(tagged(session, tag) for tag in some)))
-    return clauses
-
-
-def _tagged_deployments(session: Session, tag: str) -> list[str]:
-    """Deployments carrying ``tag``. Read in Python: the tags are a JSON list, and
-    deployments are few next to runs."""
-    rows = session.execute(select(m.Deployment.id, m.Deployment.tags)).all()
-    return [ident for ident, tags in rows if tag in (tags or ())]
-
-
 def encode_cursor(run: m.FlowRun, field: str = "created") -> str:
     """The run's sort time and id; by another time than ``created``, its name too, so that
     a cursor is never read in another order than the one it was made for."""
@@ -235,7 +190,7 @@ def page(
 ) -> tuple[list[m.FlowRun], str | None]:
     """One page of matching runs in the filter's order, and the next page's cursor (None:
     the last page)."""
-    query = select(R).options(*runs.load_options()).where(*where.where(session), *extra)
+    clauses = [*where.where(session), *extra]
     column, field = where.sort_column, where.sort_field
     if cursor:
         value, ident = decode_cursor(cursor, field)
@@ -243,7 +198,11 @@ def page(
         # the equivalent OR of two conditions made it filter every newer run (1M runs: a
         # page half-way down read 500,000 index entries)
         pair, at = tuple_(column, R.id), tuple_(literal(value, column.type), ident)
-        query = query.where(pair < at if where.latest_first else pair > at)
+        clauses.append(pair < at if where.latest_first else pair > at)
+    few = run_search.narrowest(session, name=where.name, tag=where.tag)
+    if few is not None:  # SQLite: read those runs by id, not the whole sort index
+        clauses = [few, *map(run_search.unindexed, clauses)]
+    query = select(R).options(*runs.load_options()).where(*clauses)
     if where.latest_first:
         query = query.order_by(column.desc(), R.id.desc())
     else:

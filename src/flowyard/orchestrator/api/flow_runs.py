@@ -23,6 +23,7 @@ from flowyard.orchestrator import (
 )
 from flowyard.orchestrator.api.run_tokens import renewal
 from flowyard.orchestrator.lookups import get_flow
+from flowyard.orchestrator.run_search import tag_clauses
 from flowyard.orchestrator.runtime import Orch, Orchestrator
 from flowyard.orchestrator.transitions import Decision
 from flowyard.states import StateType
@@ -95,7 +96,7 @@ async def list_flow_runs(
         with orch.db.read() as session:
             extra = [m.FlowRun.deployment_id == deployment_id] if deployment_id else []
             more = [one for one in tag if one != where.tag]  # ``where`` has the last one
-            extra += run_pages.tag_clauses(session, more, any_tag)
+            extra += tag_clauses(session, more, any_tag)
             found, next_cursor = run_pages.page(
                 session, where, limit=limit, cursor=cursor, extra=extra
             )
