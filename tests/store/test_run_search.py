@@ -1,5 +1,5 @@
 """The runs list's name and tag filters read through their indexes (migrations 0023 and
-0028) and answer as a scan of every run does, on SQLite and on PostgreSQL, page by page;
+0024) and answer as a scan of every run does, on SQLite and on PostgreSQL, page by page;
 runs already there when the migrations run are found too."""
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ def _pool_with_queue(session) -> m.WorkQueue:
 
 def test_migrations_create_every_model_table(database):
     """After migrating, the database has exactly the tables the models declare, and on
-    SQLite the name and tag indexes' own tables (migrations 0023 and 0028)."""
+    SQLite the name and tag indexes' own tables (migrations 0023 and 0024)."""
     tables = set(inspect(database.engine).get_table_names()) - {"alembic_version"}
     expected = set(Base.metadata.tables)
     if database.is_sqlite:

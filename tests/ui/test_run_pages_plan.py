@@ -78,7 +78,7 @@ def test_a_name_or_tag_filter_reads_its_index_on_postgresql(
     postgres_server: PostgresServer, query: dict[str, str], index: str
 ):
     """``name=`` (a substring, ``ILIKE '%text%'``) is a read of migration 0018's trigram
-    index, ``tag=`` (``tags::jsonb @> '["t"]'``) of 0028's GIN index, not a scan of every
+    index, ``tag=`` (``tags::jsonb @> '["t"]'``) of 0024's GIN index, not a scan of every
     run; ``%`` and ``_`` typed in a name stay literal."""
     db = Database(fresh_database(postgres_server, "run_pages_name"))
     db.migrate()
@@ -149,7 +149,7 @@ def test_on_sqlite_a_pool_or_deployment_page_walks_the_created_id_index(tmp_path
 )
 def test_on_sqlite_a_rare_name_or_tag_reads_only_its_runs(tmp_path: Path, query, index: str):
     """A name or tag on few runs: SQLite reads those runs by id from its index (0023's
-    trigrams, 0028's tag table) and sorts them, whatever else the filter holds, rather than
+    trigrams, 0024's tag table) and sorts them, whatever else the filter holds, rather than
     walking every run by time or by state."""
     db = Database(f"sqlite:///{tmp_path / 'plan.db'}")
     db.migrate()

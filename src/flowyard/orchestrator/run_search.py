@@ -4,11 +4,11 @@ The filters themselves (``name_matches``, ``tagged``) decide which runs match, t
 every plan. What reads them fast:
 
 - **PostgreSQL** chooses by its statistics, helped by a trigram index of names (migration
-  0018) and a GIN index of tags (0028).
+  0018) and a GIN index of tags (0024).
 - **SQLite** has no statistics, so the list walks its sort index and tests each run (fast
   when matches are dense: a page is found in the first rows). A rare name or tag would
   have it read every run, so ``narrowest`` first asks the name's trigram index (0023) or
-  the tag table (0028) how many runs it names, reading at most ``CANDIDATES`` + 1 of them.
+  the tag table (0024) how many runs it names, reading at most ``CANDIDATES`` + 1 of them.
   When few, the page reads just those runs by id and sorts them (``unindexed`` keeps
   SQLite from walking an index instead); when many, the walk finds a page soon.
   The index only proposes runs: the filter still tests each, so answers stay as they were.
@@ -50,7 +50,7 @@ NAMES = table("flow_run_names", column("rowid"), column("flow_run_names"))
 """Migration 0023's FTS5 table (SQLite): the trigrams of each run's name."""
 NAME_KEYS = table("flow_run_name_keys", column("n"), column("flow_run_id"))
 TAGS = table("flow_run_tags", column("tag"), column("flow_run_id"))
-"""Migration 0028's table (SQLite): one row per run and tag."""
+"""Migration 0024's table (SQLite): one row per run and tag."""
 SQLITE_TABLES = (NAMES, NAME_KEYS, TAGS)
 """Tables that only SQLite has, kept by triggers rather than declared as models (FTS5 adds
 its own beside ``flow_run_names``, named ``flow_run_names_…``)."""

@@ -12,14 +12,14 @@ tag no run has).
   A migration that rebuilds ``flow_runs`` on SQLite drops these triggers: it must create
   them again (``TRIGGERS``).
 
-Revision ID: 0028
+Revision ID: 0024
 Revises: 0023
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0028"
+revision = "0024"
 down_revision = "0023"
 branch_labels = None
 depends_on = None

@@ -1,14 +1,14 @@
 """Variables (Prefect's): named JSON values that flows read, unique by name.
 
-Revision ID: 0029
-Revises: 0022
+Revision ID: 0025
+Revises: 0024
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0029"
-down_revision = "0022"
+revision = "0025"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
