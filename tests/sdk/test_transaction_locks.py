@@ -1,0 +1,248 @@
+"""Isolation levels and locks: ``SERIALIZABLE`` transactions with a memory lock manager
+(real threads) and a file-system lock manager (real processes). The behaviours are those
+of Prefect 3.9.1's tests/test_transactions.py (``TestIsolationLevel``, the competing
+transactions of ``TestWithResultStore``) and of its lock managers, run there first."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.waiting import wait_until
+
+from flowyard.exceptions import ConfigurationError
+from flowyard.locking import FileSystemLockManager, LockManager, MemoryLockManager
+from flowyard.results import LocalFileSystem, ResultStore
+from flowyard.transactions import IsolationLevel, transaction
+
+SERIALIZABLE = IsolationLevel.SERIALIZABLE
+BLOCKED_FOR = 1.0  # how long a waiter is seen waiting before its way is cleared
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWYARD_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FLOWYARD_API_URL", raising=False)
+
+
+@pytest.fixture
+def store(tmp_path) -> ResultStore:
+    return ResultStore(LocalFileSystem(tmp_path / "records"), lock_manager=MemoryLockManager())
+
+
+def key() -> str:
+    return f"key-{uuid.uuid4().hex}"  # the memory lock manager is one per process
+
+
+class TestIsolationLevel:
+    def test_the_default_is_read_committed(self):
+        with transaction(key="test") as txn:
+            assert txn.isolation_level == IsolationLevel.READ_COMMITTED
+
+    def test_a_nested_transaction_inherits_its_parents_level(self):
+        locked = ResultStore(lock_manager=MemoryLockManager())
+        with transaction(key=key(), store=locked, isolation_level=SERIALIZABLE) as top:
+            nested = ResultStore(lock_manager=MemoryLockManager())
+            with transaction(key=key(), store=nested) as inner:
+                assert inner.isolation_level == top.isolation_level == SERIALIZABLE
+
+    def test_serializable_without_a_lock_manager_is_refused_with_prefects_message(self):
+        with pytest.raises(
+            ConfigurationError,
+            match="Isolation level SERIALIZABLE is not supported by provided configuration",
+        ):
+            with transaction(key="test", store=ResultStore(), isolation_level=SERIALIZABLE):
+                pass
+        with pytest.raises(ConfigurationError):  # the default store has no lock manager
+            with transaction(key="test", isolation_level=SERIALIZABLE):
+                pass
+
+
+class TestCompetingTransactions:
+    def test_a_read_waits_for_the_serializable_writer_to_commit(self, store):
+        """Prefect's test_competing_read_transaction: a reader of a key that a
+        SERIALIZABLE transaction holds waits, then reads what it committed."""
+        name, opened, read = key(), threading.Event(), []
+
+        def reader() -> None:
+            opened.wait()
+            with transaction(key=name, store=store) as txn:
+                record = txn.read()
+                read.append(record)
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        with transaction(key=name, store=store, isolation_level=SERIALIZABLE) as txn:
+            opened.set()
+            thread.join(BLOCKED_FOR)
+            assert thread.is_alive(), "the reader did not wait for the lock"
+            txn.stage({"foo": "bar"})
+        thread.join(30)
+        assert read == [{"foo": "bar"}]
+
+    def test_the_second_serializable_writer_waits_then_starts_committed(self, store):
+        """Prefect's test_competing_write_transaction: the first transaction's record is
+        kept; the second, once it has the lock, finds it committed and writes nothing."""
+        name, first_open, release = key(), threading.Event(), threading.Event()
+
+        def winner() -> None:
+            with transaction(key=name, store=store, isolation_level=SERIALIZABLE) as txn:
+                first_open.set()
+                release.wait(30)
+                txn.stage({"foo": "bar"})
+
+        thread = threading.Thread(target=winner)
+        thread.start()
+        first_open.wait(30)
+        threading.Timer(BLOCKED_FOR, release.set).start()
+        with transaction(key=name, store=store, isolation_level=SERIALIZABLE) as txn:
+            assert release.is_set() and txn.is_committed()
+            txn.stage({"fizz": "buzz"})
+        thread.join(30)
+        assert store.read(name).value == {"foo": "bar"}
+        assert not store.lock_manager.is_locked(name)
+
+    def test_a_rolled_back_holder_frees_the_key_for_the_next(self, store):
+        """A SERIALIZABLE block that raises releases its lock; the next one computes."""
+        name = key()
+        with pytest.raises(RuntimeError):
+            with transaction(key=name, store=store, isolation_level=SERIALIZABLE):
+                raise RuntimeError("no record")
+        assert not store.lock_manager.is_locked(name)
+        with transaction(key=name, store=store, isolation_level=SERIALIZABLE) as txn:
+            assert not txn.is_committed()
+            txn.stage(1)
+        assert store.read(name).value == 1
+
+
+class TestMemoryLockManager:
+    def test_it_is_one_per_process_and_holders_are_checked_as_prefects(self):
+        manager: LockManager = MemoryLockManager()
+        name = key()
+        assert manager is MemoryLockManager()
+        assert manager.acquire_lock(name, "a") and manager.acquire_lock(name, "a")
+        assert not manager.acquire_lock(name, "b", acquire_timeout=0)
+        assert manager.is_lock_holder(name, "a") and not manager.is_lock_holder(name, "b")
+        with pytest.raises(ValueError, match=f"No lock held by b for transaction with key {name}"):
+            manager.release_lock(name, "b")
+        with pytest.raises(ValueError, match="No lock held by a for transaction with key free"):
+            manager.release_lock("free", "a")
+        manager.release_lock(name, "a")
+        assert not manager.is_locked(name) and manager.wait_for_lock(name, timeout=0)
+
+    def test_a_hold_timeout_frees_the_lock_for_a_waiter(self):
+        manager, name = MemoryLockManager(), key()
+        assert manager.acquire_lock(name, "a", hold_timeout=0.3)
+        assert manager.acquire_lock(name, "b", acquire_timeout=30)
+        assert manager.is_lock_holder(name, "b") and not manager.is_lock_holder(name, "a")
+        manager.release_lock(name, "b")
+
+
+HOLD_AND_PARK = """
+import sys, threading
+from pathlib import Path
+from flowyard.locking import FileSystemLockManager
+manager = FileSystemLockManager(sys.argv[1])
+assert manager.acquire_lock("shared", "parked")
+Path(sys.argv[2]).touch()
+threading.Event().wait(120)
+"""
+
+COMPUTE_ONCE = """
+import json, os, sys
+from pathlib import Path
+from flowyard.locking import FileSystemLockManager
+from flowyard.results import LocalFileSystem, ResultStore
+from flowyard.transactions import IsolationLevel, transaction
+sys.path.insert(0, sys.argv[2])
+from waiting import wait_until
+folder = Path(sys.argv[1])
+store = ResultStore(LocalFileSystem(folder / "records"),
+                    lock_manager=FileSystemLockManager(folder / "locks"))
+(folder / f"reached-{os.getpid()}").touch()
+with transaction(key="once", store=store,
+                 isolation_level=IsolationLevel.SERIALIZABLE) as txn:
+    started_committed = txn.is_committed()
+    if not started_committed:
+        with open(folder / "computed.log", "a") as log:
+            log.write(f"{os.getpid()}\\n")
+        wait_until((folder / "go").exists, timeout=60)
+        txn.stage(os.getpid())
+print(json.dumps([started_committed, txn.read()]))
+"""
+
+
+class TestFileSystemLockManager:
+    def _python(self, code: str, *args: str) -> subprocess.Popen[str]:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        return subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code), *args],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    def test_two_processes_compute_a_serializable_block_once(self, tmp_path):
+        """Two processes run the same SERIALIZABLE transaction: the second waits for the
+        first's lock, then starts committed and reads the first's record."""
+        tests = str(Path(__file__).parents[1])
+        first = self._python(COMPUTE_ONCE, str(tmp_path), tests)
+        computed = tmp_path / "computed.log"
+        wait_until(computed.exists, timeout=60)
+        second = self._python(COMPUTE_ONCE, str(tmp_path), tests)
+        wait_until(lambda: len(list(tmp_path.glob("reached-*"))) == 2, timeout=60)
+        try:
+            second.wait(BLOCKED_FOR)
+        except subprocess.TimeoutExpired:
+            pass
+        assert second.poll() is None, second.communicate()
+        (tmp_path / "go").touch()
+        outputs: list[Any] = []
+        for process in (first, second):
+            out, err = process.communicate(timeout=60)
+            assert process.returncode == 0, err
+            outputs.append(json.loads(out))
+        assert outputs == [[False, first.pid], [True, first.pid]]
+        assert computed.read_text().split() == [str(first.pid)]
+
+    def test_a_lock_ends_with_the_process_holding_it(self, tmp_path):
+        """Unlike Prefect's lock files (left locked for good), a killed holder's flock is
+        gone: another process's manager sees the key free and takes it."""
+        locks, held = tmp_path / "locks", tmp_path / "held"
+        holder = self._python(HOLD_AND_PARK, str(locks), str(held))
+        try:
+            wait_until(held.exists, timeout=60)
+            manager = FileSystemLockManager(locks)
+            assert manager.is_locked("shared")
+            assert not manager.acquire_lock("shared", "me", acquire_timeout=0)
+        finally:
+            holder.send_signal(signal.SIGKILL)
+            holder.wait(30)
+        assert wait_until(lambda: not manager.is_locked("shared"), timeout=30)
+        assert manager.acquire_lock("shared", "me", acquire_timeout=30)
+        assert manager.is_lock_holder("shared", "me")
+        with pytest.raises(ValueError, match="No lock held by other for transaction"):
+            manager.release_lock("shared", "other")
+        manager.release_lock("shared", "me")
+        with pytest.raises(ValueError, match="No lock for transaction with key shared"):
+            manager.release_lock("shared", "me")
+
+    def test_threads_of_one_process_exclude_each_other_and_hold_timeout_is_refused(self, tmp_path):
+        """Two managers on one folder in one process: the second waits for the first's
+        lock (flock excludes open files, not only processes); ``hold_timeout`` is refused."""
+        first, second = FileSystemLockManager(tmp_path), FileSystemLockManager(tmp_path)
+        assert first == second
+        assert first.acquire_lock("k", "a")
+        assert not second.acquire_lock("k", "b", acquire_timeout=0)
+        threading.Timer(0.2, first.release_lock, ("k", "a")).start()
+        assert second.acquire_lock("k", "b", acquire_timeout=30)
+        second.release_lock("k", "b")
+        with pytest.raises(ValueError, match="takes no hold_timeout"):
+            first.acquire_lock("k", "a", hold_timeout=5)
