@@ -32,8 +32,10 @@ _UNHASHABLE_HINT = (
 
 
 def hash_objects(*objects: Any, raise_on_failure: bool = False) -> str | None:
-    """A stable hex digest of ``objects`` (JSON, else pickle). When neither can encode
-    them: None, or with ``raise_on_failure`` a ``ValueError`` giving both reasons."""
+    """A stable hex digest of ``objects`` (JSON, else pickle: a pandas DataFrame, which
+    JSON refuses, is hashed by its pickle as Prefect's is, the same in every process).
+    When neither can encode them: None, or with ``raise_on_failure`` a ``ValueError``
+    giving both reasons."""
     try:
         return hashlib.sha256(json.dumps(objects, sort_keys=True).encode()).hexdigest()
     except (TypeError, ValueError) as exc:
