@@ -19,10 +19,12 @@ from typing import Any
 import pytest
 from tests.waiting import wait_until
 
+from flowyard import task
+from flowyard.cache_policies import INPUTS, Inputs, TaskSource
 from flowyard.exceptions import ConfigurationError
 from flowyard.locking import FileSystemLockManager, LockManager, MemoryLockManager
 from flowyard.results import LocalFileSystem, ResultStore
-from flowyard.transactions import IsolationLevel, transaction
+from flowyard.transactions import IsolationLevel, get_transaction, transaction
 
 SERIALIZABLE = IsolationLevel.SERIALIZABLE
 BLOCKED_FOR = 1.0  # how long a waiter is seen waiting before its way is cleared
@@ -162,7 +164,7 @@ import json, os, sys
 from pathlib import Path
 from flowyard.locking import FileSystemLockManager
 from flowyard.results import LocalFileSystem, ResultStore
-from flowyard.transactions import IsolationLevel, transaction
+from flowyard.transactions import IsolationLevel, get_transaction, transaction
 sys.path.insert(0, sys.argv[2])
 from waiting import wait_until
 folder = Path(sys.argv[1])
@@ -246,3 +248,143 @@ class TestFileSystemLockManager:
         second.release_lock("k", "b")
         with pytest.raises(ValueError, match="takes no hold_timeout"):
             first.acquire_lock("k", "a", hold_timeout=5)
+
+
+class TestCachePolicyConfiguration:
+    """Prefect's TestPolicyConfiguration (tests/test_cache_policies.py), the lock parts."""
+
+    def test_configure_returns_a_new_policy_and_none_changes_nothing(self):
+        policy = INPUTS.configure(lock_manager="/path/to/locks", isolation_level="SERIALIZABLE")
+        assert policy is not INPUTS and INPUTS.lock_manager is None
+        assert (policy.lock_manager, policy.isolation_level) == ("/path/to/locks", "SERIALIZABLE")
+        assert Inputs().configure(lock_manager=None, isolation_level=None) == Inputs()
+
+    def test_added_policies_keep_the_configuration_and_refuse_two_different_ones(self):
+        policy = Inputs() + TaskSource().configure(
+            lock_manager="original_locks", isolation_level="SERIALIZABLE"
+        )
+        assert (policy.lock_manager, policy.isolation_level) == ("original_locks", "SERIALIZABLE")
+        assert (policy - "x").lock_manager == "original_locks"
+        with pytest.raises(ValueError, match="different lock implementations"):
+            policy + TaskSource().configure(lock_manager="other_locks")
+        with pytest.raises(ValueError, match="different isolation levels"):
+            policy + TaskSource().configure(isolation_level="READ_COMMITTED")
+
+
+class TestSerializableTasks:
+    def test_a_task_in_a_serializable_transaction_inherits_its_level(self):
+        """Prefect's test_run_task_in_serializable_transaction."""
+
+        @task
+        def my_task() -> Any:
+            return get_transaction()
+
+        with transaction(
+            isolation_level=SERIALIZABLE, store=ResultStore(lock_manager=MemoryLockManager())
+        ):
+            task_txn = my_task()
+        assert task_txn is not None and task_txn.isolation_level == SERIALIZABLE
+
+    def test_the_lock_file_exists_while_the_task_runs(self, tmp_path):
+        """Prefect's test_cache_policy_lock_manager: the run holds ``<key>.lock``."""
+        policy = INPUTS.configure(
+            lock_manager=FileSystemLockManager(lock_files_directory=tmp_path),
+            isolation_level=IsolationLevel.SERIALIZABLE,
+        )
+        expected = policy.compute_key(task_ctx=None, inputs={"x": 1}, flow_parameters=None)
+
+        @task(cache_policy=policy)
+        def foo(x: int) -> int:
+            assert FileSystemLockManager(tmp_path).is_locked(expected)
+            assert (tmp_path / f"{expected}.lock").exists()
+            return x
+
+        assert foo(1) == 1
+        assert not FileSystemLockManager(tmp_path).is_locked(expected)
+
+    def test_serializable_without_a_lock_manager_fails_the_call(self):
+        """Prefect's test_cache_policy_serializable_isolation_level_with_no_manager."""
+
+        @task(cache_policy=INPUTS.configure(isolation_level=SERIALIZABLE))
+        def foo(x: int) -> int:
+            return x
+
+        with pytest.raises(ConfigurationError, match="not supported by provided configuration"):
+            foo(1)
+
+    def test_two_threads_calling_a_serializable_cached_task_compute_once(self):
+        """The second call waits on the cache key's lock, then reads the first's result."""
+        calls, release = [], threading.Event()
+        policy = INPUTS.configure(isolation_level=SERIALIZABLE, lock_manager=MemoryLockManager())
+
+        @task(cache_policy=policy)
+        def slow(x: str) -> str:
+            calls.append(threading.get_ident())
+            release.wait(30)
+            return f"{x}-{threading.get_ident()}"
+
+        results: list[str] = []
+        name = key()
+        threads = [threading.Thread(target=lambda: results.append(slow(name))) for _ in range(2)]
+        threads[0].start()
+        wait_until(lambda: calls, timeout=30)
+        threads[1].start()
+        threads[1].join(BLOCKED_FOR)
+        release.set()
+        for thread in threads:
+            thread.join(30)
+        assert len(calls) == 1 and len(results) == 2 and len(set(results)) == 1
+
+
+CACHED_TASK_ONCE = """
+import json, os, sys
+from pathlib import Path
+from flowyard import flow, task
+from flowyard.cache_policies import INPUTS
+from flowyard.locking import FileSystemLockManager
+from flowyard.results import LocalFileSystem
+from flowyard.transactions import IsolationLevel
+sys.path.insert(0, sys.argv[2])
+from waiting import wait_until
+folder = Path(sys.argv[1])
+policy = INPUTS.configure(isolation_level=IsolationLevel.SERIALIZABLE,
+                          lock_manager=FileSystemLockManager(folder / "locks"))
+
+@task(cache_policy=policy, result_storage=LocalFileSystem(folder / "results"))
+def compute(n: int) -> int:
+    with open(folder / "computed.log", "a") as log:
+        log.write(f"{os.getpid()}\\n")
+    wait_until((folder / "go").exists, timeout=60)
+    return os.getpid()
+
+@flow
+def program() -> int:
+    (folder / f"reached-{os.getpid()}").touch()
+    return compute(7)
+
+print(json.dumps(program()))
+"""
+
+
+def test_two_processes_running_a_serializable_cached_task_compute_once(tmp_path):
+    """Two flow runs in two processes call the same cached task with a file-system lock
+    manager: the second waits for the first's lock, then reads its result from the cache."""
+    run = TestFileSystemLockManager()._python
+    tests = str(Path(__file__).parents[1])
+    first = run(CACHED_TASK_ONCE, str(tmp_path), tests)
+    computed = tmp_path / "computed.log"
+    wait_until(computed.exists, timeout=60)
+    second = run(CACHED_TASK_ONCE, str(tmp_path), tests)
+    wait_until(lambda: len(list(tmp_path.glob("reached-*"))) == 2, timeout=60)
+    try:
+        second.wait(BLOCKED_FOR)
+    except subprocess.TimeoutExpired:
+        pass
+    (tmp_path / "go").touch()
+    outputs = []
+    for process in (first, second):
+        out, err = process.communicate(timeout=90)
+        assert process.returncode == 0, err
+        outputs.append(json.loads(out.strip().splitlines()[-1]))
+    assert outputs == [first.pid, first.pid]
+    assert computed.read_text().split() == [str(first.pid)]

@@ -97,6 +97,7 @@ class Transaction:
         self._parent: Transaction | None = None
         self._token: Token[Transaction | None] | None = None
         self._holder = uuid.uuid4().hex  # this transaction, as the holder of its key's lock
+        self._held: list[Callable[[], object]] = []  # other locks it holds till it ends
 
     def __repr__(self) -> str:
         return f"Transaction(key={self.key!r}, state={self.state.value})"
@@ -186,21 +187,25 @@ class Transaction:
         supports = getattr(store, "supports_isolation_level", None)
         level = IsolationLevel(self.isolation_level or IsolationLevel.READ_COMMITTED)
         if self.key and supports is not None and not supports(level):
-            raise ConfigurationError(
-                f"Isolation level {level.name} is not supported by provided configuration. "
-                "Please ensure you've provided a lock file directory or lock manager when "
-                "using the SERIALIZABLE isolation level."
-            )
+            raise unsupported_level(level)
 
     def _locks(self) -> bool:
         """Whether this transaction holds the lock on its key while it is open."""
         return bool(self.key) and self.isolation_level == IsolationLevel.SERIALIZABLE
+
+    def hold(self, release: Callable[[], object]) -> None:
+        """Call ``release`` when this transaction commits or rolls back (a task run's lock
+        on its cache key, held until its result is written)."""
+        self._held.append(release)
 
     def _release(self) -> None:
         manager = lock_manager_of(self.store) if self._locks() else None
         key = self.key or ""
         if manager is not None and manager.is_lock_holder(key, self._holder):
             manager.release_lock(key, self._holder)
+        held, self._held = self._held, []
+        for release in held:
+            release()
 
     def _reset(self) -> None:
         if self._token is not None:
@@ -324,6 +329,16 @@ class Transaction:
 
 
 transaction = Transaction
+
+
+def unsupported_level(level: IsolationLevel) -> ConfigurationError:
+    return ConfigurationError(
+        f"Isolation level {level.name} is not supported by provided configuration. "
+        "Please ensure you've provided a lock file directory or lock manager when "
+        "using the SERIALIZABLE isolation level."
+    )
+
+
 """``with transaction(key=..., commit_mode=...) as txn:`` opens a transaction around a
 block (as Prefect's ``transaction()``); a ``Transaction`` is its own context manager."""
 
