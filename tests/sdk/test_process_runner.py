@@ -10,9 +10,9 @@ import os
 import signal
 import threading
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 
 import pytest
+from tests.sdk.test_remote_runners import parks
 from tests.waiting import wait_until
 
 from flowyard import flow, task
@@ -35,15 +35,6 @@ def gives_a_lock() -> object:
 @task
 def marked(n: int) -> tuple[int, str | None]:
     return os.getpid(), os.environ.get(MARK)
-
-
-@task
-def parks(folder: str) -> int:
-    """Says its pid, then waits to be released (for a minute at most)."""
-    Path(folder, "parked.tmp").write_text(str(os.getpid()))
-    Path(folder, "parked.tmp").rename(Path(folder, "parked.pid"))
-    wait_until(lambda: Path(folder, "release").exists(), timeout=60)
-    return os.getpid()
 
 
 def _mark(value: str) -> None:

@@ -19,15 +19,17 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import filelock
 
 from flowyard.sdk.results import safe_name
 
 
-@runtime_checkable
-class LockManager(Protocol):
+class LockManager:
+    """What a lock manager does (Prefect's ``LockManager`` protocol); a manager of one's
+    own implements ``_take`` and the four others."""
+
     def acquire_lock(
         self,
         key: str,
@@ -37,19 +39,26 @@ class LockManager(Protocol):
     ) -> bool:
         """Take the lock on ``key`` for ``holder`` (at once if it holds it already); False
         when ``acquire_timeout`` passed first."""
-        ...
+        if self.is_lock_holder(key, holder):
+            return True
+        return self._take(key, holder, acquire_timeout, hold_timeout)
+
+    def _take(self, key: str, holder: str, timeout: float | None, hold: float | None) -> bool:
+        raise NotImplementedError
 
     def release_lock(self, key: str, holder: str) -> None:
         """Free the lock; ``ValueError`` when it is not held, or held by another."""
-        ...
+        raise NotImplementedError
 
-    def is_locked(self, key: str) -> bool: ...
+    def is_locked(self, key: str) -> bool:
+        raise NotImplementedError
 
-    def is_lock_holder(self, key: str, holder: str) -> bool: ...
+    def is_lock_holder(self, key: str, holder: str) -> bool:
+        raise NotImplementedError
 
     def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
         """Wait until ``key`` is free; False when ``timeout`` passed first."""
-        ...
+        raise NotImplementedError
 
 
 def _not_held(key: str, holder: str, locked: bool) -> ValueError:
@@ -64,7 +73,7 @@ class _Held:
     expires: float | None  # time.monotonic() when it frees itself
 
 
-class MemoryLockManager:
+class MemoryLockManager(LockManager):
     """Locks held in this process's memory: for threads of one process."""
 
     _instance: MemoryLockManager | None = None
@@ -89,17 +98,11 @@ class MemoryLockManager:
             return None
         return held
 
-    def acquire_lock(
-        self,
-        key: str,
-        holder: str,
-        acquire_timeout: float | None = None,
-        hold_timeout: float | None = None,
-    ) -> bool:
+    def _take(self, key: str, holder: str, timeout: float | None, hold: float | None) -> bool:
         with self._changed:
-            if not self._wait_free(key, acquire_timeout, holder):
+            if not self._wait_free(key, timeout, holder):
                 return False
-            expires = None if hold_timeout is None else time.monotonic() + hold_timeout
+            expires = None if hold is None else time.monotonic() + hold
             self._locks[key] = _Held(holder, expires)
             return True
 
@@ -142,7 +145,7 @@ class _HeldFile:
     lock: filelock.BaseFileLock
 
 
-class FileSystemLockManager:
+class FileSystemLockManager(LockManager):
     """Locks held as ``flock``s on files in ``lock_files_directory``: for processes of one
     machine. Its locks are this process's to release; a lock outlives no process."""
 
@@ -171,23 +174,15 @@ class FileSystemLockManager:
         # a lock object of its own each time: flock excludes other objects of this process too
         return filelock.FileLock(self._path(key), thread_local=False, is_singleton=False)
 
-    def acquire_lock(
-        self,
-        key: str,
-        holder: str,
-        acquire_timeout: float | None = None,
-        hold_timeout: float | None = None,
-    ) -> bool:
-        if hold_timeout is not None:
+    def _take(self, key: str, holder: str, timeout: float | None, hold: float | None) -> bool:
+        if hold is not None:
             raise ValueError(
                 "FileSystemLockManager takes no hold_timeout: its locks last until released "
                 "or until the process holding them ends"
             )
-        if self.is_lock_holder(key, holder):
-            return True
         lock = self._file_lock(key)
         try:
-            lock.acquire(timeout=-1 if acquire_timeout is None else acquire_timeout)
+            lock.acquire(timeout=-1 if timeout is None else timeout)
         except filelock.Timeout:
             return False
         with self._held_lock:
