@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -284,6 +285,34 @@ class TestSerializableTasks:
         ):
             task_txn = my_task()
         assert task_txn is not None and task_txn.isolation_level == SERIALIZABLE
+
+    def test_the_same_call_twice_in_one_serializable_block_runs_twice_without_waiting(self):
+        """Both runs hold the key for the one block around them: the second runs (its
+        result is written at the commit, as without locks) where Prefect 3.9.1's second
+        call waits forever for the first's lock; the key is free after the block."""
+        calls: list[int] = []
+        name, store = key(), ResultStore(lock_manager=MemoryLockManager())
+
+        @task(cache_key_fn=lambda context, parameters: name)
+        def f(x: int) -> int:
+            calls.append(x)
+            return x
+
+        def block() -> None:
+            with transaction(isolation_level=SERIALIZABLE, store=store):
+                f(1)
+                f(1)
+
+        thread = threading.Thread(target=block, daemon=True)
+        thread.start()
+        thread.join(60)
+        assert not thread.is_alive(), "the second call waited for the first's lock"
+        assert calls == [1, 1] and not MemoryLockManager().is_locked(name)
+
+    def test_a_memory_lock_manager_unpickles_as_the_receiving_processes_one(self):
+        """As Prefect's: a policy holding it can travel to another process."""
+        policy = INPUTS.configure(lock_manager=MemoryLockManager(), isolation_level=SERIALIZABLE)
+        assert pickle.loads(pickle.dumps(policy)).lock_manager is MemoryLockManager()
 
     def test_the_lock_file_exists_while_the_task_runs(self, tmp_path):
         """Prefect's test_cache_policy_lock_manager: the run holds ``<key>.lock``."""

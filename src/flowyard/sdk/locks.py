@@ -91,6 +91,9 @@ class MemoryLockManager(LockManager):
     _changed: threading.Condition
     _locks: dict[str, _Held]
 
+    def __reduce__(self) -> tuple[type[MemoryLockManager], tuple[()]]:
+        return (MemoryLockManager, ())  # unpickled: the receiving process's one
+
     def _current(self, key: str) -> _Held | None:
         held = self._locks.get(key)
         if held is not None and held.expires is not None and held.expires <= time.monotonic():

@@ -193,6 +193,11 @@ class Transaction:
         """Whether this transaction holds the lock on its key while it is open."""
         return bool(self.key) and self.isolation_level == IsolationLevel.SERIALIZABLE
 
+    @property
+    def holder(self) -> str:
+        """This transaction's name as the holder of locks."""
+        return self._holder
+
     def hold(self, release: Callable[[], object]) -> None:
         """Call ``release`` when this transaction commits or rolls back (a task run's lock
         on its cache key, held until its result is written)."""
