@@ -39,7 +39,8 @@ def home(tmp_path, monkeypatch):
 
 @pytest.fixture
 def store(tmp_path) -> ResultStore:
-    return ResultStore(LocalFileSystem(tmp_path / "records"), lock_manager=MemoryLockManager())
+    records = LocalFileSystem(tmp_path / "records")  # Prefect's keyword for the storage
+    return ResultStore(result_storage=records, lock_manager=MemoryLockManager())
 
 
 def key() -> str:
@@ -48,10 +49,12 @@ def key() -> str:
 
 class TestIsolationLevel:
     def test_the_default_is_read_committed(self):
+        """Prefect's test_default_isolation_level."""
         with transaction(key="test") as txn:
             assert txn.isolation_level == IsolationLevel.READ_COMMITTED
 
     def test_a_nested_transaction_inherits_its_parents_level(self):
+        """Prefect's test_inherited_isolation_level."""
         locked = ResultStore(lock_manager=MemoryLockManager())
         with transaction(key=key(), store=locked, isolation_level=SERIALIZABLE) as top:
             nested = ResultStore(lock_manager=MemoryLockManager())
@@ -59,6 +62,7 @@ class TestIsolationLevel:
                 assert inner.isolation_level == top.isolation_level == SERIALIZABLE
 
     def test_serializable_without_a_lock_manager_is_refused_with_prefects_message(self):
+        """Prefect's test_raises_on_unsupported_isolation_level, and the default store."""
         with pytest.raises(
             ConfigurationError,
             match="Isolation level SERIALIZABLE is not supported by provided configuration",
@@ -129,6 +133,8 @@ class TestCompetingTransactions:
 
 class TestMemoryLockManager:
     def test_it_is_one_per_process_and_holders_are_checked_as_prefects(self):
+        """One instance; a holder re-acquires at once, another is refused with
+        ``acquire_timeout=0``; a release by another holder gets Prefect's ValueError."""
         manager: LockManager = MemoryLockManager()
         name = key()
         assert manager is MemoryLockManager()
@@ -143,6 +149,7 @@ class TestMemoryLockManager:
         assert not manager.is_locked(name) and manager.wait_for_lock(name, timeout=0)
 
     def test_a_hold_timeout_frees_the_lock_for_a_waiter(self):
+        """A waiter gets the lock once the holder's hold_timeout has passed."""
         manager, name = MemoryLockManager(), key()
         assert manager.acquire_lock(name, "a", hold_timeout=0.3)
         assert manager.acquire_lock(name, "b", acquire_timeout=30)
@@ -255,12 +262,14 @@ class TestCachePolicyConfiguration:
     """Prefect's TestPolicyConfiguration (tests/test_cache_policies.py), the lock parts."""
 
     def test_configure_returns_a_new_policy_and_none_changes_nothing(self):
+        """configure() copies the policy; None for both leaves it equal to the original."""
         policy = INPUTS.configure(lock_manager="/path/to/locks", isolation_level="SERIALIZABLE")
         assert policy is not INPUTS and INPUTS.lock_manager is None
         assert (policy.lock_manager, policy.isolation_level) == ("/path/to/locks", "SERIALIZABLE")
         assert Inputs().configure(lock_manager=None, isolation_level=None) == Inputs()
 
     def test_added_policies_keep_the_configuration_and_refuse_two_different_ones(self):
+        """A sum (and a difference) keeps the configuration; conflicts raise ValueError."""
         policy = Inputs() + TaskSource().configure(
             lock_manager="original_locks", isolation_level="SERIALIZABLE"
         )
