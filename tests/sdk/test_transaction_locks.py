@@ -5,6 +5,7 @@ transactions of ``TestWithResultStore``) and of its lock managers, run there fir
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pickle
@@ -25,7 +26,7 @@ from flowyard.cache_policies import INPUTS, Inputs, TaskSource
 from flowyard.exceptions import ConfigurationError
 from flowyard.locking import FileSystemLockManager, LockManager, MemoryLockManager
 from flowyard.results import LocalFileSystem, ResultStore
-from flowyard.transactions import IsolationLevel, get_transaction, transaction
+from flowyard.transactions import IsolationLevel, atransaction, get_transaction, transaction
 
 SERIALIZABLE = IsolationLevel.SERIALIZABLE
 BLOCKED_FOR = 1.0  # how long a waiter is seen waiting before its way is cleared
@@ -318,6 +319,23 @@ class TestSerializableTasks:
         assert not thread.is_alive(), "the second call waited for the first's lock"
         assert calls == [1, 1] and not MemoryLockManager().is_locked(name)
 
+    def test_a_block_that_starts_committed_frees_the_locks_of_the_runs_inside(self, store):
+        """A committed-at-start block commits nothing inside it; the lock a cached run
+        inside took on its key is freed as the block ends all the same."""
+        name, cache_key = key(), key()
+        with transaction(key=name, store=store) as txn:
+            txn.stage(1)
+
+        @task(cache_key_fn=lambda context, parameters: cache_key)
+        def f() -> int:
+            return 2
+
+        with transaction(key=name, store=store, isolation_level=SERIALIZABLE) as txn:
+            assert txn.is_committed() and f() == 2
+            assert MemoryLockManager().is_locked(cache_key)
+        assert not MemoryLockManager().is_locked(cache_key)
+        assert not MemoryLockManager().is_locked(name)
+
     def test_a_memory_lock_manager_unpickles_as_the_receiving_processes_one(self):
         """As Prefect's: a policy holding it can travel to another process."""
         policy = INPUTS.configure(lock_manager=MemoryLockManager(), isolation_level=SERIALIZABLE)
@@ -426,3 +444,66 @@ def test_two_processes_running_a_serializable_cached_task_compute_once(tmp_path)
         outputs.append(json.loads(out.strip().splitlines()[-1]))
     assert outputs == [first.pid, first.pid]
     assert computed.read_text().split() == [str(first.pid)]
+
+
+class TestAsyncTransaction:
+    """Prefect's TestIsolationLevel.TestAsyncTransaction and competing transactions, with
+    ``atransaction``."""
+
+    def test_levels_are_inherited_and_serializable_needs_a_lock_manager(self):
+        """The default level, the parent's level, and Prefect's ConfigurationError."""
+
+        async def program() -> tuple[object, object]:
+            async with atransaction(key="test") as plain:
+                default = plain.isolation_level
+            locked = ResultStore(lock_manager=MemoryLockManager())
+            async with atransaction(key=key(), store=locked, isolation_level=SERIALIZABLE):
+                async with atransaction(key=key(), store=locked) as inner:
+                    inherited = inner.isolation_level
+            with pytest.raises(ConfigurationError, match="not supported by provided"):
+                async with atransaction(key="t", store=ResultStore(), isolation_level=SERIALIZABLE):
+                    pass
+            return default, inherited
+
+        assert asyncio.run(program()) == (IsolationLevel.READ_COMMITTED, SERIALIZABLE)
+
+    def test_serializable_works_across_asyncio_tasks(self):
+        """Prefect's test_serializable_isolation_works_with_multiple_asyncio_tasks (its
+        issue 18600): a child transaction in another asyncio task commits with its parent."""
+
+        async def child_task() -> None:
+            store = ResultStore(lock_manager=MemoryLockManager())
+            async with atransaction(key="child", store=store, isolation_level=SERIALIZABLE) as txn:
+                txn.stage({"foo": "bar"})
+
+        async def parent_task() -> None:
+            store = ResultStore(lock_manager=MemoryLockManager())
+            async with atransaction(key="parent", store=store, isolation_level=SERIALIZABLE):
+                await asyncio.create_task(child_task())
+
+        asyncio.run(parent_task())
+        assert ResultStore().read("child").value == {"foo": "bar"}
+        assert not MemoryLockManager().is_locked("child")
+
+    def test_waiting_for_a_lock_leaves_the_event_loop_free(self, store):
+        """A second async SERIALIZABLE transaction waits for the first's lock in a thread:
+        the loop goes on (here, it lets the first commit), and it starts committed. Made in
+        the first's block, it outlives it: its lock is freed as it ends all the same."""
+        name = key()
+
+        async def program() -> bool:
+            first = atransaction(key=name, store=store, isolation_level=SERIALIZABLE)
+            await first.__aenter__()
+
+            async def second() -> bool:
+                async with atransaction(key=name, store=store, isolation_level=SERIALIZABLE) as txn:
+                    return txn.is_committed()
+
+            waiting = asyncio.create_task(second())
+            await asyncio.sleep(0)  # the second starts waiting  # noqa: TID251
+            first.stage(1)
+            await first.__aexit__(None, None, None)
+            return await asyncio.wait_for(waiting, 30)
+
+        assert asyncio.run(program()) is True
+        assert store.read(name).value == 1

@@ -98,6 +98,7 @@ class Transaction:
         self._token: Token[Transaction | None] | None = None
         self._holder = uuid.uuid4().hex  # this transaction, as the holder of its key's lock
         self._held: list[Callable[[], object]] = []  # other locks it holds till it ends
+        self._closed = False  # its block has ended
 
     def __repr__(self) -> str:
         return f"Transaction(key={self.key!r}, state={self.state.value})"
@@ -150,6 +151,11 @@ class Transaction:
     # -- the block ---------------------------------------------------------------------------
 
     def __enter__(self) -> Transaction:
+        self._prepare()
+        return self._begin()
+
+    def _prepare(self) -> None:
+        """Take the commit mode and isolation level (the parent's unless given)."""
         self._parent = _current.get()
         if self.commit_mode is None:
             self.commit_mode = self._parent.commit_mode if self._parent else CommitMode.LAZY
@@ -159,6 +165,9 @@ class Transaction:
             self.isolation_level = self.isolation_level or IsolationLevel.READ_COMMITTED
         self._check_isolation_level()
         self.state = TransactionState.ACTIVE
+
+    def _begin(self) -> Transaction:
+        """Take the key's lock (SERIALIZABLE), start committed when its record exists."""
         if self._locks() and (manager := lock_manager_of(self._store())) is not None:
             manager.acquire_lock(self.key or "", self._holder)
         if self.key and self._store() is not None and not self.overwrite and self.read_record():
@@ -211,15 +220,21 @@ class Transaction:
         held, self._held = self._held, []
         for release in held:
             release()
+        for child in self.children:  # those a committed-at-start parent never commits
+            child._release()
 
     def _reset(self) -> None:
         if self._token is not None:
             _current.reset(self._token)
             self._token = None
-        if self._parent is not None:
-            self._parent.add_child(self)
+        parent = self._parent
+        if parent is not None:
+            parent.add_child(self)
             if self.is_rolled_back():
-                self._parent.rollback()
+                parent.rollback()
+            if parent._closed:  # it ended first (an asyncio task outlived it): nobody will
+                self._release()
+        self._closed = True
 
     # -- staging, committing, rolling back ------------------------------------------------
 
@@ -334,6 +349,34 @@ class Transaction:
 
 
 transaction = Transaction
+"""``with transaction(key=..., commit_mode=...) as txn:`` opens a transaction around a
+block (as Prefect's ``transaction()``); a ``Transaction`` is its own context manager."""
+
+
+class AsyncTransaction(Transaction):
+    """``async with atransaction(...) as txn:``: a transaction whose wait for its key's
+    lock does not block the event loop (its hooks and writes run as the sync one's)."""
+
+    async def __aenter__(self) -> AsyncTransaction:
+        import asyncio
+
+        self._prepare()
+        manager = lock_manager_of(self._store()) if self.key else None
+        if manager is not None:  # the lock taken, or a locked record waited for, off the loop
+            key = self.key or ""
+            if self._locks():
+                await asyncio.to_thread(manager.acquire_lock, key, self._holder)
+            else:
+                await asyncio.to_thread(manager.wait_for_lock, key)
+        self._begin()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *rest: Any) -> None:
+        self.__exit__(exc_type, *rest)
+
+
+atransaction = AsyncTransaction
+"""``async with atransaction(key=...) as txn:`` (Prefect's ``atransaction()``)."""
 
 
 def unsupported_level(level: IsolationLevel) -> ConfigurationError:
@@ -342,10 +385,6 @@ def unsupported_level(level: IsolationLevel) -> ConfigurationError:
         "Please ensure you've provided a lock file directory or lock manager when "
         "using the SERIALIZABLE isolation level."
     )
-
-
-"""``with transaction(key=..., commit_mode=...) as txn:`` opens a transaction around a
-block (as Prefect's ``transaction()``); a ``Transaction`` is its own context manager."""
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[Any]:
