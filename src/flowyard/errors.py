@@ -28,6 +28,7 @@ a flow, is defined here (``flowyard.exceptions`` is Prefect's path to the ones a
     ├── UntrustedResult     – a result from an untrusted storage, or unsigned
     ├── FlowPauseTimeout    – a paused flow was not resumed in time
     ├── MissingContextError – run-only code called outside any run
+    ├── ConfigurationError  – a transaction's isolation level needs a lock manager
     └── ConcurrencySlotAcquisitionError – a strict concurrency name has no limit
 
     ValueError
@@ -213,6 +214,11 @@ class Pause(BaseException):  # noqa: N818 - Prefect's name for it
 
 class MissingContextError(FlowyardError):
     """Raised when code that needs a run is called outside any flow run or task run."""
+
+
+class ConfigurationError(FlowyardError):
+    """Raised when a transaction asks for an isolation level its result store cannot
+    give (``SERIALIZABLE`` without a lock manager), as Prefect's."""
 
 
 class ConcurrencySlotAcquisitionError(FlowyardError):

@@ -3,6 +3,7 @@
 
 from flowyard.errors import (
     CancelledRun,
+    ConfigurationError,
     CrashedRun,
     FailedRun,
     FlowPauseTimeout,
@@ -24,6 +25,7 @@ from flowyard.errors import (
 
 __all__ = [
     "CancelledRun",
+    "ConfigurationError",
     "CrashedRun",
     "FailedRun",
     "FlowPauseTimeout",

@@ -2,19 +2,23 @@
 ``prefect.transactions``)."""
 
 from flowyard.sdk.transactions import (
+    AsyncTransaction,
     CommitMode,
     IsolationLevel,
     Transaction,
     TransactionState,
+    atransaction,
     get_transaction,
     transaction,
 )
 
 __all__ = [
+    "AsyncTransaction",
     "CommitMode",
     "IsolationLevel",
     "Transaction",
     "TransactionState",
+    "atransaction",
     "get_transaction",
     "transaction",
 ]

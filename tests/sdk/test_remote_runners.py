@@ -1,8 +1,9 @@
 """What task runs on a distributed engine share, on each engine: the same flows on a real
-``distributed.LocalCluster`` (two single-threaded worker processes) and on a real local
-Ray instance (2 CPUs, a small object store), each started once for the module, against a
-real server that requires keys. Task runs execute in the engine's worker processes and
-report through the API with a token for their flow run only.
+``distributed.LocalCluster`` (two single-threaded worker processes), on a real local
+Ray instance (2 CPUs, a small object store), each started once for the module, and on a
+``ProcessPoolTaskRunner`` (two spawned subprocesses per flow run), against a real server
+that requires keys. Task runs execute in the engine's worker processes and report through
+the API with a token for their flow run only.
 
 What only one engine has (``get_dask_client``, Ray's ``remote_options``, how each makes a
 temporary cluster) is tested in ``test_dask_runner.py`` and ``test_ray_runner.py``."""
@@ -47,6 +48,7 @@ class Engine:
     name: str
     runner: Callable[..., Any]  # the runner's options -> a task runner on this engine
     stops_running_tasks: bool  # a cancelled flow run stops a task already running
+    reruns_lost_tasks: bool = True  # a task whose worker died runs again on another
 
 
 def _on_dask() -> Iterator[Engine]:
@@ -76,10 +78,19 @@ def _on_ray() -> Iterator[Engine]:
         ray.shutdown()
 
 
-@pytest.fixture(scope="module", params=["dask", "ray"])
+def _on_processes() -> Iterator[Engine]:
+    from flowyard.task_runners import ProcessPoolTaskRunner
+
+    def runner(**options: Any) -> ProcessPoolTaskRunner:
+        return ProcessPoolTaskRunner(max_workers=2, **options)
+
+    yield Engine("process", runner, stops_running_tasks=True, reruns_lost_tasks=False)
+
+
+@pytest.fixture(scope="module", params=["dask", "ray", "process"])
 def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    """Each engine once for the module (pytest runs one engine's tests, then the other's)."""
-    yield from {"dask": _on_dask, "ray": _on_ray}[request.param]()
+    """Each engine once for the module (pytest runs one engine's tests, then the next's)."""
+    yield from {"dask": _on_dask, "ray": _on_ray, "process": _on_processes}[request.param]()
 
 
 @pytest.fixture
@@ -434,10 +445,12 @@ def test_a_cancelled_flow_run_cancels_its_engine_tasks(api, engine, runner, tmp_
     assert (record.name, record.state_type.value) == ("parks-0", "CANCELLED")
 
 
-def test_a_worker_killed_mid_task_runs_the_task_again(api, runner, tmp_path):
+def test_a_worker_killed_mid_task_runs_the_task_again(api, engine, runner, tmp_path):
     """SIGKILL of the worker process running a task run: the engine runs it again in
     another, the task run completes there and the API records it Completed (nothing
-    hangs)."""
+    hangs). A process pool runs nothing again: test_process_runner.py."""
+    if not engine.reruns_lost_tasks:
+        pytest.skip(f"{engine.name} does not run a lost task again")
     pid_file = tmp_path / "first.pid"
 
     @flow(task_runner=runner)

@@ -7,6 +7,9 @@ Arithmetic is Prefect's: ``a + b`` is a ``CompoundCachePolicy`` (flattened, with
 ``Inputs`` parts merged into one) whose key hashes the keys of the parts that gave one;
 ``policy - "name"`` leaves an input out (``INPUTS``, or a compound holding inputs), and
 is a no-op on the others; anything but a string is refused with ``TypeError``.
+``policy.configure(isolation_level=..., lock_manager=...)`` makes a copy whose task runs
+lock their cache key (``cache_locks.py``); added policies keep the configuration of both
+and refuse two different ones, as Prefect's.
 Inputs that cannot be serialized make ``Inputs`` raise ``ValueError`` (the engine logs
 it and runs the task without a cache key). ``cache_key_fn(context, parameters)`` is
 wrapped as a policy too.
@@ -14,13 +17,14 @@ wrapped as a policy too.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import json
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 _UNHASHABLE_HINT = (
     "This often occurs when task inputs contain objects that cannot be cached "
@@ -32,8 +36,10 @@ _UNHASHABLE_HINT = (
 
 
 def hash_objects(*objects: Any, raise_on_failure: bool = False) -> str | None:
-    """A stable hex digest of ``objects`` (JSON, else pickle). When neither can encode
-    them: None, or with ``raise_on_failure`` a ``ValueError`` giving both reasons."""
+    """A stable hex digest of ``objects`` (JSON, else pickle: a pandas DataFrame, which
+    JSON refuses, is hashed by its pickle as Prefect's is, the same in every process).
+    When neither can encode them: None, or with ``raise_on_failure`` a ``ValueError``
+    giving both reasons."""
     try:
         return hashlib.sha256(json.dumps(objects, sort_keys=True).encode()).hexdigest()
     except (TypeError, ValueError) as exc:
@@ -72,9 +78,33 @@ def _only_a_name(other: object) -> str:
     return other
 
 
+def _joined(one: CachePolicy, two: CachePolicy) -> dict[str, Any]:
+    """The configuration of ``one + two``; ``ValueError`` when they differ (Prefect's)."""
+    for name, what in (
+        ("lock_manager", "lock implementations"),
+        ("isolation_level", "isolation levels"),
+    ):
+        mine, theirs = getattr(one, name), getattr(two, name)
+        if mine is not None and theirs is not None and mine != theirs:
+            raise ValueError(f"Cannot add CachePolicies with different {what}.")
+    return {
+        "lock_manager": one.lock_manager or two.lock_manager,
+        "isolation_level": one.isolation_level or two.isolation_level,
+    }
+
+
 @dataclass
 class CachePolicy:
     """Base policy; subclasses implement ``compute_key``."""
+
+    isolation_level: Any = field(default=None, kw_only=True)  # "SERIALIZABLE": lock the key
+    lock_manager: Any = field(default=None, kw_only=True)  # a flowyard.locking manager
+
+    def configure(self, lock_manager: Any = None, isolation_level: Any = None) -> Self:
+        """A copy of this policy whose task runs take their key's lock with
+        ``lock_manager`` under ``isolation_level`` (None: unchanged)."""
+        changes = {"lock_manager": lock_manager, "isolation_level": isolation_level}
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def compute_key(
         self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
@@ -85,7 +115,7 @@ class CachePolicy:
     def __add__(self, other: CachePolicy) -> CachePolicy:
         if isinstance(other, _None):
             return self
-        return CompoundCachePolicy(policies=[self, other])
+        return CompoundCachePolicy(policies=[self, other], **_joined(self, other))
 
     def __sub__(self, other: str) -> CachePolicy:
         """No input to leave out: the same policy (as Prefect's)."""
@@ -124,13 +154,13 @@ class CompoundCachePolicy(CachePolicy):
 
     def __add__(self, other: CachePolicy) -> CachePolicy:
         """Unlike the base, adding ``NO_CACHE`` keeps it as a part (it gives no key)."""
-        return CompoundCachePolicy(policies=[*self.policies, other])
+        return CompoundCachePolicy(policies=[*self.policies, other], **_joined(self, other))
 
     def __sub__(self, other: str) -> CachePolicy:
         name = _only_a_name(other)
         if not any(isinstance(p, Inputs) for p in self.policies):
             return self
-        return CompoundCachePolicy(policies=[*self.policies, Inputs(exclude=[name])])
+        return dataclasses.replace(self, policies=[*self.policies, Inputs(exclude=[name])])
 
 
 @dataclass
@@ -152,7 +182,7 @@ class Inputs(CachePolicy):
             raise ValueError(f"{exc}\n\n{_UNHASHABLE_HINT}") from exc
 
     def __sub__(self, other: str) -> CachePolicy:
-        return Inputs(exclude=[*self.exclude, _only_a_name(other)])
+        return dataclasses.replace(self, exclude=[*self.exclude, _only_a_name(other)])
 
 
 @dataclass

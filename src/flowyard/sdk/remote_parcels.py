@@ -32,7 +32,7 @@ class Parcel:
 
     def __reduce__(self) -> tuple[Any, tuple[str, bytes]]:
         if self._packed is None:  # two threads may both pack it: the same bytes
-            import cloudpickle  # Dask's and Ray's own pickler: installed with either
+            import cloudpickle  # Dask's and Ray's own pickler, and a dependency of ours
 
             blob = cloudpickle.dumps((self.task, self.access, self.large_results))
             self._packed = (hashlib.sha256(blob).hexdigest(), blob)

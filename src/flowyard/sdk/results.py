@@ -22,12 +22,15 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
 from flowyard.errors import FlowyardError, MissingResult, SerializationError, UntrustedResult
 from flowyard.sdk import result_records, signing
+
+if TYPE_CHECKING:
+    from flowyard.sdk.locks import LockManager
 
 log = structlog.get_logger()
 
@@ -256,15 +259,32 @@ class ResultRecord:
 
 
 class ResultStore:
-    """Reads and writes result records in one storage with one serializer, signed with
-    the result signing key (this process's, unless one is given)."""
+    """Reads and writes result records in one storage (the default one unless given) with
+    one serializer (pickle unless given), signed with the result signing key (this
+    process's, unless one is given). With a ``lock_manager`` (``flowyard.locking``) it
+    serves ``SERIALIZABLE`` transactions, and a read waits for a locked record's holder."""
 
     def __init__(
-        self, storage: ResultStorage, serializer: Serializer, signing_key: bytes | None = None
+        self,
+        storage: ResultStorage | None = None,
+        serializer: Serializer | None = None,
+        signing_key: bytes | None = None,
+        *,
+        lock_manager: LockManager | None = None,
+        result_storage: ResultStorage | None = None,  # Prefect's name for ``storage``
     ) -> None:
-        self.storage = storage
-        self.serializer = serializer
+        self.storage = storage or result_storage or default_storage()
+        self.serializer = serializer or PickleSerializer()
         self._signing_key = signing_key
+        self.lock_manager = lock_manager
+
+    def supports_isolation_level(self, level: str) -> bool:
+        """READ_COMMITTED always; SERIALIZABLE with a lock manager (as Prefect's)."""
+        if level == "READ_COMMITTED":
+            return True
+        if level == "SERIALIZABLE":
+            return self.lock_manager is not None
+        raise ValueError(f"Unsupported isolation level: {level}")
 
     @property
     def signing_key(self) -> bytes:
@@ -295,9 +315,15 @@ class ResultStore:
         self.storage.write(name, record)
         return ResultRecord(key, value, expiration, where, serializer.type)
 
-    def read(self, key: str, now: datetime | None = None) -> ResultRecord | None:
+    def read(
+        self, key: str, now: datetime | None = None, *, holder: str | None = None
+    ) -> ResultRecord | None:
         """The record under ``key``, or None when missing, expired, unreadable or refused
-        (a cache lookup: a refused record is computed again, with a warning)."""
+        (a cache lookup: a refused record is computed again, with a warning). A record
+        locked by another than ``holder`` is read once its lock is released."""
+        lock_manager = self.lock_manager
+        if lock_manager is not None and not (holder and lock_manager.is_lock_holder(key, holder)):
+            lock_manager.wait_for_lock(key)
         try:
             return self.load(key, now)
         except MissingResult:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowyard.errors import UpstreamTaskError
 from flowyard.sdk.attempts import AttemptLoop
+from flowyard.sdk.cache_locks import CacheLock, cache_lock
 from flowyard.sdk.caching import CachePolicy
 from flowyard.sdk.concurrency import tag_slots
 from flowyard.sdk.context import (
@@ -82,6 +83,7 @@ class TaskRunEngine(AttemptLoop):
         self.state: State[Any] = Pending()
         self.upstream: list[str] = []
         self.cache_key: str | None = None
+        self._cache_lock: CacheLock | None = None  # SERIALIZABLE: held from the lookup on
         self.task_inputs: TaskInputs = {}
         self.result_ref: dict[str, Any] | None = None
         self.transaction: Transaction | None = None  # its own, while it runs
@@ -115,6 +117,9 @@ class TaskRunEngine(AttemptLoop):
         )
         scope.enter_context(task_run_scope(self.context))
         self.transaction = scope.enter_context(Transaction())
+        if self._cache_lock is not None:  # freed as the result is written, or rolled back
+            self.transaction.hold(self._cache_lock.free)
+            self._cache_lock = None
         return scope
 
     def _waiting(self, tag: str | None) -> None:
@@ -171,6 +176,8 @@ class TaskRunEngine(AttemptLoop):
             recorded = True
             cached = self._cached_state(parameters)
         except Exception as exc:  # a raising name template, cache key function or storage
+            if self._cache_lock is not None:
+                self._cache_lock.free()
             if not recorded:  # under its default name
                 self._record(Running())
             self.state = Failed(data=exc, message=failure_message("Task", exc))
@@ -283,12 +290,20 @@ class TaskRunEngine(AttemptLoop):
         if policy is None:
             return None
         self.cache_key = self._cache_key(policy, parameters)
-        if self.cache_key is None or self.task.refresh_cache:
+        if self.cache_key is None:
+            return None
+        self._cache_lock = cache_lock(policy, self.cache_key)
+        if self._cache_lock is not None:
+            self._cache_lock.take()
+        if self.task.refresh_cache:
             return None
         store = self.task.result_store()
         record = store.read(self.cache_key)
         if record is None:
             return None
+        if self._cache_lock is not None:  # a hit: nothing to write
+            self._cache_lock.free()
+            self._cache_lock = None
         if self.links is not None:
             self.result_ref = reference(store, record)
         return Completed(

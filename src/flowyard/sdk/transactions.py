@@ -16,18 +16,24 @@ sees its parents' values).
 
 With a ``key``, a committed transaction leaves a record (its staged value) in result
 storage; a later ``transaction(key=...)`` with the same key starts committed, so
-``if not txn.is_committed():`` runs a block once. As in Prefect, except that isolation
-levels are accepted but not enforced (no locks).
+``if not txn.is_committed():`` runs a block once. With
+``isolation_level=IsolationLevel.SERIALIZABLE`` (inherited by the transactions inside) and
+a ``store=ResultStore(lock_manager=...)``, a keyed transaction holds the lock on its key
+from its start to its commit or rollback: a second one on the same key waits, then starts
+committed, so that two concurrent runs compute once (``locks.py``).
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar, Token
 from enum import StrEnum
 from typing import Any
 
+from flowyard.errors import ConfigurationError
+from flowyard.sdk.locks import lock_manager_of
 from flowyard.sdk.logs import RUN_LOGGER_NAME, get_run_logger
 
 TransactionHook = Callable[["Transaction"], object]
@@ -90,6 +96,9 @@ class Transaction:
         self._writes: list[Callable[[], object]] = []  # results written when this commits
         self._parent: Transaction | None = None
         self._token: Token[Transaction | None] | None = None
+        self._holder = uuid.uuid4().hex  # this transaction, as the holder of its key's lock
+        self._held: list[Callable[[], object]] = []  # other locks it holds till it ends
+        self._closed = False  # its block has ended
 
     def __repr__(self) -> str:
         return f"Transaction(key={self.key!r}, state={self.state.value})"
@@ -142,10 +151,25 @@ class Transaction:
     # -- the block ---------------------------------------------------------------------------
 
     def __enter__(self) -> Transaction:
+        self._prepare()
+        return self._begin()
+
+    def _prepare(self) -> None:
+        """Take the commit mode and isolation level (the parent's unless given)."""
         self._parent = _current.get()
         if self.commit_mode is None:
             self.commit_mode = self._parent.commit_mode if self._parent else CommitMode.LAZY
+        if self.isolation_level is None:
+            parent = self._parent
+            self.isolation_level = parent.isolation_level if parent else None
+            self.isolation_level = self.isolation_level or IsolationLevel.READ_COMMITTED
+        self._check_isolation_level()
         self.state = TransactionState.ACTIVE
+
+    def _begin(self) -> Transaction:
+        """Take the key's lock (SERIALIZABLE), start committed when its record exists."""
+        if self._locks() and (manager := lock_manager_of(self._store())) is not None:
+            manager.acquire_lock(self.key or "", self._holder)
         if self.key and self._store() is not None and not self.overwrite and self.read_record():
             self.state = TransactionState.COMMITTED
         self._token = _current.set(self)
@@ -167,14 +191,50 @@ class Transaction:
             self.commit()
         self._reset()
 
+    def _check_isolation_level(self) -> None:
+        store = self._store()
+        supports = getattr(store, "supports_isolation_level", None)
+        level = IsolationLevel(self.isolation_level or IsolationLevel.READ_COMMITTED)
+        if self.key and supports is not None and not supports(level):
+            raise unsupported_level(level)
+
+    def _locks(self) -> bool:
+        """Whether this transaction holds the lock on its key while it is open."""
+        return bool(self.key) and self.isolation_level == IsolationLevel.SERIALIZABLE
+
+    @property
+    def holder(self) -> str:
+        """This transaction's name as the holder of locks."""
+        return self._holder
+
+    def hold(self, release: Callable[[], object]) -> None:
+        """Call ``release`` when this transaction commits or rolls back (a task run's lock
+        on its cache key, held until its result is written)."""
+        self._held.append(release)
+
+    def _release(self) -> None:
+        manager = lock_manager_of(self.store) if self._locks() else None
+        key = self.key or ""
+        if manager is not None and manager.is_lock_holder(key, self._holder):
+            manager.release_lock(key, self._holder)
+        held, self._held = self._held, []
+        for release in held:
+            release()
+        for child in self.children:  # those a committed-at-start parent never commits
+            child._release()
+
     def _reset(self) -> None:
         if self._token is not None:
             _current.reset(self._token)
             self._token = None
-        if self._parent is not None:
-            self._parent.add_child(self)
+        parent = self._parent
+        if parent is not None:
+            parent.add_child(self)
             if self.is_rolled_back():
-                self._parent.rollback()
+                parent.rollback()
+            if parent._closed:  # it ended first (an asyncio task outlived it): nobody will
+                self._release()
+        self._closed = True
 
     # -- staging, committing, rolling back ------------------------------------------------
 
@@ -202,6 +262,7 @@ class Transaction:
         """Commit the children, run the commit hooks, write the key's record; True when
         this call committed. A failing hook rolls the transaction back instead."""
         if self.is_committed() or self.is_rolled_back():
+            self._release()
             return False
         try:
             for child in self.children:
@@ -211,6 +272,7 @@ class Transaction:
             for hook in self.on_commit_hooks:
                 self._run_hook(hook, "commit")
             if self.key and self.write_on_commit and (store := self._store()) is not None:
+                self._check_unlocked(store)
                 store.write(self.key, self._staged_value, expiration=None, owner="transaction")
         except Exception:
             self.logger.exception(
@@ -219,12 +281,24 @@ class Transaction:
             self.rollback()
             return False
         self.state = TransactionState.COMMITTED
+        self._release()
         return True
+
+    def _check_unlocked(self, store: Any) -> None:
+        """A record another transaction holds the lock on is not written (as Prefect's)."""
+        manager = lock_manager_of(store)
+        key = self.key or ""
+        if manager and manager.is_locked(key) and not manager.is_lock_holder(key, self._holder):
+            raise RuntimeError(
+                f"Cannot write to result record with key {key} because it is locked by "
+                "another holder."
+            )
 
     def rollback(self) -> bool:
         """Run the rollback hooks (the last staged first), then the children's; True when
         this call rolled back."""
         if self.is_committed() or self.is_rolled_back():
+            self._release()
             return False
         try:
             for hook in reversed(self.on_rollback_hooks):
@@ -237,6 +311,8 @@ class Transaction:
                 "An error was encountered while rolling back transaction %r", self.key
             )
             return False
+        finally:
+            self._release()
         return True
 
     def read(self) -> Any:
@@ -245,8 +321,14 @@ class Transaction:
         return None if record is None else record.value
 
     def read_record(self) -> Any:
+        """The record under the key; a record another transaction holds the lock on is
+        read once that one has committed or rolled back."""
         store = self._store()
-        return store.read(self.key) if self.key and store is not None else None
+        if not self.key or store is None:
+            return None
+        if lock_manager_of(store) is not None:
+            return store.read(self.key, holder=self._holder)
+        return store.read(self.key)
 
     def _store(self) -> Any:
         if self.store is None and self.key:
@@ -269,6 +351,40 @@ class Transaction:
 transaction = Transaction
 """``with transaction(key=..., commit_mode=...) as txn:`` opens a transaction around a
 block (as Prefect's ``transaction()``); a ``Transaction`` is its own context manager."""
+
+
+class AsyncTransaction(Transaction):
+    """``async with atransaction(...) as txn:``: a transaction whose wait for its key's
+    lock does not block the event loop (its hooks and writes run as the sync one's)."""
+
+    async def __aenter__(self) -> AsyncTransaction:
+        import asyncio
+
+        self._prepare()
+        manager = lock_manager_of(self._store()) if self.key else None
+        if manager is not None:  # the lock taken, or a locked record waited for, off the loop
+            key = self.key or ""
+            if self._locks():
+                await asyncio.to_thread(manager.acquire_lock, key, self._holder)
+            else:
+                await asyncio.to_thread(manager.wait_for_lock, key)
+        self._begin()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *rest: Any) -> None:
+        self.__exit__(exc_type, *rest)
+
+
+atransaction = AsyncTransaction
+"""``async with atransaction(key=...) as txn:`` (Prefect's ``atransaction()``)."""
+
+
+def unsupported_level(level: IsolationLevel) -> ConfigurationError:
+    return ConfigurationError(
+        f"Isolation level {level.name} is not supported by provided configuration. "
+        "Please ensure you've provided a lock file directory or lock manager when "
+        "using the SERIALIZABLE isolation level."
+    )
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[Any]:
