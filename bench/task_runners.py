@@ -20,6 +20,7 @@ a dependency of this project) the same workloads run on Prefect too.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -27,7 +28,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -168,9 +169,30 @@ def main() -> None:
 
 
 def on_prefect(args: argparse.Namespace, counts: dict[str, int]) -> Any:
-    """The same workloads on Prefect, in its own interpreter (``prefect_task_runners.py``)
-    against a Prefect server of its own (as Flowyard's runs use one: Prefect's temporary
-    server would be started again by every Dask worker), with a throw-away home."""
+    """The same workloads on Prefect, in its own interpreter (``prefect_task_runners.py``),
+    one engine at a time (a failure loses only its own figures), each against a fresh
+    Prefect server with a throw-away home (as Flowyard's runs use one: Prefect's temporary
+    server would be started again by every Dask worker)."""
+    script = Path(__file__).with_name("prefect_task_runners.py")
+    argv = [counts["io_10ms"], counts["cpu_100ms"], args.threads_per_worker, args.ray_cpus]
+    figures: dict[str, Any] = {name: {} for name in counts}
+    for engine in args.engines.split(","):
+        with _prefect_server(args.prefect_python) as env:
+            done = subprocess.run(
+                [args.prefect_python, str(script), *map(str, argv), engine],
+                capture_output=True, text=True, env=env,
+            )  # fmt: skip
+        if done.returncode != 0:
+            figures.setdefault("failed", {})[engine] = _last_traceback(done.stderr)
+            continue
+        for name, by_engine in json.loads(done.stdout.splitlines()[-1]).items():
+            figures[name] |= by_engine
+    return figures
+
+
+@contextlib.contextmanager
+def _prefect_server(python: str) -> Iterator[dict[str, str]]:
+    """A Prefect server of its own, stopped on leaving; yields the environment that uses it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "FLOWYARD_"))}
     env["PREFECT_HOME"] = tempfile.mkdtemp(prefix="prefect-bench-home-")
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
@@ -178,30 +200,16 @@ def on_prefect(args: argparse.Namespace, counts: dict[str, int]) -> Any:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [args.prefect_python, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-         "--port", str(port)],
+        [python, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
     try:
         _wait_healthy(f"{env['PREFECT_API_URL']}/health")
-        script = Path(__file__).with_name("prefect_task_runners.py")
-        argv = [counts["io_10ms"], counts["cpu_100ms"], args.threads_per_worker, args.ray_cpus]
-        figures: dict[str, Any] = {name: {} for name in counts}
-        for engine in args.engines.split(","):  # one run each: a failure loses only its own
-            done = subprocess.run(
-                [args.prefect_python, str(script), *map(str, argv), engine],
-                capture_output=True, text=True, env=env,
-            )  # fmt: skip
-            if done.returncode != 0:
-                figures.setdefault("failed", {})[engine] = _last_traceback(done.stderr)
-                continue
-            for name, by_engine in json.loads(done.stdout.splitlines()[-1]).items():
-                figures[name] |= by_engine
+        yield env
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
-    return figures
 
 
 def _last_traceback(stderr: str, limit: int = 4000) -> str:
