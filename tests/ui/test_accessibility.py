@@ -41,6 +41,7 @@ def seeded(server: ServerProcess, ui_flows: Path) -> dict[str, str]:
         api.run_deployment(deployment.id, s.DeploymentRunRequest())
         api.save_block("secret", "a11y-secret", {"value": "hidden"})
         api.set_concurrency_limit("a11y", 2)
+        api.create_variable(s.VariableCreate(name="a11y_var", value={"rows": 3}))
         env = {**os.environ, "FLOWYARD_API_URL": server.url}
         done = subprocess.run(
             [sys.executable, "-c", SCRIPT],
@@ -65,6 +66,7 @@ def _paths(seeded: dict[str, str]) -> list[str]:
         "/ui/pools",
         f"/ui/pools/{seeded['pool']}",
         "/ui/concurrency-limits",
+        "/ui/variables",
         "/ui/blocks",
         "/ui/blocks/secret/a11y-secret",
         "/ui/blocks/new?type=secret",

@@ -253,6 +253,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/ui/deployments"): READ,
     ("GET", "/ui/deployments/{ref}"): READ,
     ("GET", "/ui/concurrency-limits"): READ,
+    ("GET", "/ui/variables"): READ,
     ("GET", "/ui/blocks"): READ,
     ("GET", "/ui/blocks/new"): READ,
     ("GET", "/ui/blocks/{slug}/{name}"): READ,

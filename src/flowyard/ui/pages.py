@@ -38,6 +38,7 @@ from flowyard.ui import (
     pool_pages,
     run_view,
     task_graph,
+    variable_pages,
     views,
 )
 from flowyard.ui.gate import store_of
@@ -60,6 +61,7 @@ pool_pages.add_routes(router)
 deployment_pages.add_routes(router)
 dashboard.add_routes(router)
 limit_pages.add_routes(router)
+variable_pages.add_routes(router)
 block_pages.add_routes(router)
 artifact_pages.add_routes(router)
 automation_pages.add_routes(router)
