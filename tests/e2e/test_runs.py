@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flowyard import schemas as s
+from flowyard.errors import ApiError
 from flowyard.states import StateType
 from tests.e2e.conftest import run_states
 from tests.proc import alive
@@ -197,6 +198,27 @@ def test_a_claimed_run_is_the_same_document_as_the_run_read_back(api, deploy, po
     [claimed] = api.claim(pool, s.ClaimRequest(worker_name="reader", max_runs=1))
     assert claimed.run.result == ref and claimed.run.priority == 3
     assert claimed.run == api.read_flow_run(run.id)
+
+
+def test_infrastructure_report_needs_the_claims_token_and_keeps_details(api, deploy, pool):
+    """The infrastructure id is recorded for the claim that launched the run (by id or a
+    prefix of it); details given once are kept by a report without details; another
+    claim's token gets a 409 and an unknown run a 404, and neither changes anything."""
+    run = api.run_deployment(deploy("noop").id, s.DeploymentRunRequest())
+    [claimed] = api.claim(pool, s.ClaimRequest(worker_name="reporter", max_runs=1))
+    report = s.InfrastructureReport
+    api.report_infrastructure(run.id, report(token=claimed.token, infrastructure_id="a",
+                                             details={"stream": "s1"}))  # fmt: skip
+    api.report_infrastructure(run.id[:12], report(token=claimed.token, infrastructure_id="b"))
+    read = api.read_flow_run(run.id)
+    assert (read.infrastructure_id, read.infrastructure_details) == ("b", {"stream": "s1"})
+    with pytest.raises(ApiError) as refused:
+        api.report_infrastructure(run.id, report(token="other-claim", infrastructure_id="c"))
+    assert refused.value.status_code == 409 and "claimed again" in refused.value.message
+    with pytest.raises(ApiError) as missing:
+        api.report_infrastructure("ffff" + run.id[4:], report(token="t", infrastructure_id="d"))
+    assert missing.value.status_code == 404
+    assert api.read_flow_run(run.id).infrastructure_id == "b"
 
 
 def test_sigterm_lets_running_runs_finish(api, deploy, start_worker, tmp_path):
