@@ -116,6 +116,17 @@ def test_process_exit_without_final_state_is_crashed(api, deploy, start_worker):
     assert "code 3" in final.state.message
 
 
+def test_a_process_that_exits_0_without_a_final_state_is_still_crashed(api, deploy, start_worker):
+    """A flow that ends its process with ``os._exit(0)`` looks like an engine that settled
+    its run, so its worker reads nothing back; the run's silence (no heartbeat, its claim's
+    lease let go) still ends it Crashed, not left Running."""
+    run = api.run_deployment(deploy("quits").id, s.DeploymentRunRequest())
+    start_worker()
+    _all_final(api, [run.id], timeout=90)
+    final = api.read_flow_run(run.id)
+    assert final.state.type is StateType.CRASHED, final.state
+
+
 def test_crashed_run_is_rescheduled_up_to_crash_retries(api, deploy, start_worker):
     """With ``crash_retries=2`` a run that crashes every time runs three times in all, then
     stays Crashed; each crash and each reschedule is in its history."""
