@@ -86,10 +86,13 @@ def main() -> None:
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(create, range(4)))
         created_per_s = args.runs / (time.time() - t0)
-        results: multiprocessing.Queue = multiprocessing.Queue()
-        start = time.time() + 1.0
+        # spawned, not forked: a fork taken after the create threads ran can inherit a
+        # lock held at that moment (a claimer hung creating its heartbeat's SSL context)
+        spawn = multiprocessing.get_context("spawn")
+        results: multiprocessing.Queue = spawn.Queue()
+        start = time.time() + 5.0  # spawned interpreters take a moment to start
         procs = [
-            multiprocessing.Process(
+            spawn.Process(
                 target=claimer,
                 args=(server.url, "throughput", f"claimer-{i}", args.batch, start, results),
             )

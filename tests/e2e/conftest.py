@@ -75,6 +75,11 @@ FLOWS = textwrap.dedent(
         os._exit(3)
 
 
+    @flow(name="quits")
+    def quits() -> None:
+        os._exit(0)  # exit 0 without a final state: not the engine's own exit 0
+
+
     @flow(name="sleeper")
     def sleeper(folder: str, seconds: float = 600) -> None:
         # written whole, then renamed: a test that sees the file can read the pid

@@ -38,6 +38,33 @@ def test_api_metrics_show_queues_states_and_claims(server, api, deploy, pool, st
     assert _metric(text, requests, route="POST /api/flow_runs/{ref}/state") >= 2  # its engine's
 
 
+def test_a_run_whose_engine_settled_it_costs_its_worker_no_read(
+    server, api, pool, deploy, start_worker
+):
+    """The engine exits 0 once the API kept its final state: the worker then reads
+    nothing back (no ``GET /api/flow_runs/{ref}``), where an engine that died without a
+    final state (exit 3) is read and Crashed."""
+    port = free_port()
+    start_worker("--metrics-port", str(port))
+    wait_until(lambda: _get(f"http://127.0.0.1:{port}/health"), timeout=30)
+    reads = {"name": "flowyard_api_requests_total", "route": "GET /api/flow_runs/{ref}"}
+
+    def settled(run_id: str) -> str | None:  # polls by listing: no GET of the run itself
+        [run] = [run for run in api.list_flow_runs(pool=pool) if run.id == run_id]
+        worker = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        idle = _metric(worker, "flowyard_worker_active_runs", pool=pool) == 0
+        return run.state.type.value if run.state.type.is_terminal and idle else None
+
+    before = _metric(httpx.get(f"{server.url}/metrics").text, **reads) or 0
+    noop, crash = deploy("noop"), deploy("crash")
+    done = api.run_deployment(noop.id, s.DeploymentRunRequest())
+    assert wait_until(lambda: settled(done.id), timeout=60) == "COMPLETED"
+    assert (_metric(httpx.get(f"{server.url}/metrics").text, **reads) or 0) == before
+    crashed = api.run_deployment(crash.id, s.DeploymentRunRequest())
+    assert wait_until(lambda: settled(crashed.id), timeout=60) == "CRASHED"
+    assert (_metric(httpx.get(f"{server.url}/metrics").text, **reads) or 0) == before + 1
+
+
 def test_worker_health_and_metrics(server, api, pool, deploy, start_worker):
     """A worker's /health is 200 and its /metrics counts the runs it launched."""
     port = free_port()

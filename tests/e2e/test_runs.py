@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flowyard import schemas as s
+from flowyard.errors import ApiError
 from flowyard.states import StateType
 from tests.e2e.conftest import run_states
 from tests.proc import alive
@@ -115,6 +116,17 @@ def test_process_exit_without_final_state_is_crashed(api, deploy, start_worker):
     assert "code 3" in final.state.message
 
 
+def test_a_process_that_exits_0_without_a_final_state_is_still_crashed(api, deploy, start_worker):
+    """A flow that ends its process with ``os._exit(0)`` looks like an engine that settled
+    its run, so its worker reads nothing back; the run's silence (no heartbeat, its claim's
+    lease let go) still ends it Crashed, not left Running."""
+    run = api.run_deployment(deploy("quits").id, s.DeploymentRunRequest())
+    start_worker()
+    _all_final(api, [run.id], timeout=90)
+    final = api.read_flow_run(run.id)
+    assert final.state.type is StateType.CRASHED, final.state
+
+
 def test_crashed_run_is_rescheduled_up_to_crash_retries(api, deploy, start_worker):
     """With ``crash_retries=2`` a run that crashes every time runs three times in all, then
     stays Crashed; each crash and each reschedule is in its history."""
@@ -197,6 +209,27 @@ def test_a_claimed_run_is_the_same_document_as_the_run_read_back(api, deploy, po
     [claimed] = api.claim(pool, s.ClaimRequest(worker_name="reader", max_runs=1))
     assert claimed.run.result == ref and claimed.run.priority == 3
     assert claimed.run == api.read_flow_run(run.id)
+
+
+def test_infrastructure_report_needs_the_claims_token_and_keeps_details(api, deploy, pool):
+    """The infrastructure id is recorded for the claim that launched the run (by id or a
+    prefix of it); details given once are kept by a report without details; another
+    claim's token gets a 409 and an unknown run a 404, and neither changes anything."""
+    run = api.run_deployment(deploy("noop").id, s.DeploymentRunRequest())
+    [claimed] = api.claim(pool, s.ClaimRequest(worker_name="reporter", max_runs=1))
+    report = s.InfrastructureReport
+    api.report_infrastructure(run.id, report(token=claimed.token, infrastructure_id="a",
+                                             details={"stream": "s1"}))  # fmt: skip
+    api.report_infrastructure(run.id[:12], report(token=claimed.token, infrastructure_id="b"))
+    read = api.read_flow_run(run.id)
+    assert (read.infrastructure_id, read.infrastructure_details) == ("b", {"stream": "s1"})
+    with pytest.raises(ApiError) as refused:
+        api.report_infrastructure(run.id, report(token="other-claim", infrastructure_id="c"))
+    assert refused.value.status_code == 409 and "claimed again" in refused.value.message
+    with pytest.raises(ApiError) as missing:
+        api.report_infrastructure("ffff" + run.id[4:], report(token="t", infrastructure_id="d"))
+    assert missing.value.status_code == 404
+    assert api.read_flow_run(run.id).infrastructure_id == "b"
 
 
 def test_sigterm_lets_running_runs_finish(api, deploy, start_worker, tmp_path):

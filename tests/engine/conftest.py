@@ -40,6 +40,7 @@ class FakeApi:
         self.created_runs: list[s.FlowRunCreate] = []
         self.refuse_running: str | None = None
         self.terminal_status: int | None = None
+        self.refuse_final: str | None = None  # the reason a terminal state is refused with
         self.answers_with_run = True  # False: an API older than ``with_run``
         self.reads: list[str] = []  # the paths of the runs and deployments read
 
@@ -133,13 +134,12 @@ class FakeApi:
         if change.type.is_terminal and self.terminal_status:
             return self.terminal_status, {"detail": "the store is broken"}
         run = self.runs[run_id]
-        refused = change.type is StateType.RUNNING and self.refuse_running is not None
-        if not refused:
+        reason = self.refuse_running if change.type is StateType.RUNNING else None
+        reason = self.refuse_final if change.type.is_terminal else reason
+        if reason is None:
             run = run.model_copy(update={"state": _state(change.type, change.message)})
             self.runs[run_id] = run
-        result = s.StateChangeResult(
-            accepted=not refused, state=run.state, reason=self.refuse_running if refused else None
-        )
+        result = s.StateChangeResult(accepted=reason is None, state=run.state, reason=reason)
         if change.with_run and result.accepted and self.answers_with_run:
             result.run = run
             result.deployment = self.deployments.get(run.deployment_id or "")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from flowyard import schemas as s
+from flowyard.engine.runner import EXIT_UNSETTLED
 from flowyard.states import StateType
 
 TOKEN = "claim-token-1"
@@ -228,16 +229,28 @@ class TestEntrypointFolder:
 
 class TestRefusedAndBroken:
     def test_a_refused_running_state_never_runs_the_flow(self, api, tmp_path):
-        """When the claim was taken back, the engine exits 0 without running the flow."""
+        """When the claim was taken back, the engine exits 4 (the worker reads the run to
+        settle it) without running the flow."""
         fake, url = api
         fake.refuse_running = "the claim token is no longer valid"
         run = fake.add_run(write_flows(tmp_path), "flows.py:good", {"n": 1})
         done = run_engine(url, run.id, tmp_path)
-        assert done.returncode == 0, done.stderr
+        assert done.returncode == EXIT_UNSETTLED, done.stderr
         assert not (tmp_path / "marker.txt").exists()
         assert fake.states() == [StateType.RUNNING]
         assert fake.task_runs == {} and fake.logs == []
         assert "flow_run_refused" in done.stderr
+
+    def test_a_refused_final_state_exits_4_for_the_worker_to_settle(self, api, tmp_path):
+        """Exit 0 tells the worker the API kept the final state (it reads nothing back); a
+        final state the API refused (the run was cancelled by force meanwhile) is exit 4."""
+        fake, url = api
+        fake.refuse_final = "the run is Cancelled already"
+        run = fake.add_run(write_flows(tmp_path), "flows.py:good", {"n": 1})
+        done = run_engine(url, run.id, tmp_path)
+        assert done.returncode == EXIT_UNSETTLED, done.stderr
+        assert fake.states() == [StateType.RUNNING, StateType.COMPLETED]
+        assert "state_report_refused" in done.stderr
 
     def test_an_unknown_run_exits_non_zero(self, api, tmp_path):
         """A run the API does not know cannot be reported on: exit 1."""

@@ -31,3 +31,30 @@ def test_one_leader_at_a_time_and_takeover(redis_url):
                 await client.aclose()
 
     asyncio.run(main())
+
+
+def test_the_holder_renews_once_a_third_of_a_lease(redis_url):
+    """Asked again within a third of its lease, the holder answers without Redis; after
+    resigning it asks again (and another replica may lead at once)."""
+
+    async def main() -> None:
+        clients = [connect(redis_url) for _ in range(2)]
+        try:
+            a, b = (Leadership(client, ttl_seconds=60) for client in clients)
+
+            async def scripts_run() -> int:
+                stats = await clients[0].info("commandstats")
+                return sum(v["calls"] for k, v in stats.items() if k.startswith("cmdstat_eval"))
+
+            assert await a.held()
+            before = await scripts_run()
+            assert all([await a.held() for _ in range(20)])
+            assert await scripts_run() == before
+            assert not await b.held()
+            await a.resign()
+            assert await b.held() and not await a.held()
+        finally:
+            for client in clients:
+                await client.aclose()
+
+    asyncio.run(main())

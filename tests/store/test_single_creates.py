@@ -8,6 +8,7 @@ from sqlalchemy.exc import OperationalError
 
 from flowyard import schemas as s
 from flowyard.errors import InvalidInput, NotFound
+from flowyard.orchestrator.deployment_versions import DeploymentVersions
 from flowyard.orchestrator.single_creates import Create, write_group
 from flowyard.store import models as m
 
@@ -129,3 +130,39 @@ def test_a_deployment_deleted_after_its_read_refuses_only_its_creates(database):
     assert isinstance(outcomes[1], NotFound)
     assert [e.run_id for e in effects] == [outcomes[0]["id"]]
     assert _count(database, m.FlowRun) == 1
+
+
+def test_a_deployment_loaded_before_serves_until_it_or_its_pool_changes(database):
+    """Groups share the deployments they loaded, by version: a change to the deployment
+    (tags, parameters' schema), to its pool's job template, or a rename of its queue, is
+    seen by the next create, and a deleted deployment is not found."""
+    dep_id = _deployment(database)
+    versions = DeploymentVersions()
+    first, _ = write_group(database, [_create(dep_id, parameters={"n": 1})], versions)
+    assert first[0]["tags"] == [] and first[0]["queue_name"] == "default"
+    again, _ = write_group(database, [_create("etl/nightly")], versions)
+    assert again[0]["deployment_id"] == dep_id and len(versions._loaded) == 1
+
+    with database.session() as session:
+        dep = session.get(m.Deployment, dep_id)
+        dep.tags = ["fresh"]
+        dep.parameter_schema = {"type": "object", "properties": {"n": {"type": "string"}}}
+        dep.queue.name = "renamed"
+    [changed], effects = write_group(database, [_create(dep_id, parameters={"n": "x"})], versions)
+    assert changed["tags"] == ["fresh"] and changed["queue_name"] == "renamed"
+    assert [e.queue for e in effects] == ["renamed"]
+
+    with database.session() as session:
+        pool = session.scalars(select(m.WorkPool)).one()
+        pool.base_job_template = {
+            "variables": {"type": "object", "properties": {}, "required": ["image"]}
+        }
+    [refused], _ = write_group(database, [_create(dep_id, parameters={"n": "y"})], versions)
+    assert isinstance(refused, InvalidInput) and "image" in str(refused)
+
+    with database.session() as session:
+        session.execute(delete(m.FlowRunState))
+        session.execute(delete(m.FlowRun))
+        session.execute(delete(m.Deployment))
+    [gone], _ = write_group(database, [_create(dep_id)], versions)
+    assert isinstance(gone, NotFound)

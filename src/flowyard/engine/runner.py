@@ -15,9 +15,12 @@ With ``handle_sigterm`` (``python -m flowyard.engine``), SIGTERM stops the flow 
 ``flowyard.sdk.termination``): its hooks run, a cancelled run is reported Cancelled, and
 the process ends at once; other stops are reported by the worker, which knows why.
 
-Exit codes: ``0`` once a terminal state was reported (or Running was refused),
-``1`` when the API could not be read or a state could not be reported — the worker
-then marks the run Crashed — and ``143`` after a SIGTERM that was not a cancellation.
+Exit codes: ``0`` once the API kept the terminal state reported (or the run was
+suspended): the worker has nothing left to do and reads nothing; ``4`` when Running or
+the final state was refused, or the API kept another state (a crash retried): the worker
+reads the run to settle it; ``1`` when the API could not be read or a state could not be
+reported — the worker then marks the run Crashed — and ``143`` after a SIGTERM that was
+not a cancellation.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ log = structlog.get_logger()
 
 EXIT_OK = 0
 EXIT_REPORT_FAILED = 1
+EXIT_UNSETTLED = 4
 EXIT_TERMINATED = 128 + signal.SIGTERM
 TERMINATION_FLUSH_SECONDS = 5.0
 
@@ -75,7 +79,7 @@ def run_flow_run(
             )
             if not result.accepted:
                 log_.warning("flow_run_refused", reason=result.reason, state=result.state.type)
-                return EXIT_OK
+                return EXIT_UNSETTLED
             run, deployment = _started(client, flow_run_id, result)
             lineage = result.lineage or RunLineage()
         except FlowyardError as exc:
@@ -267,8 +271,8 @@ def _report(recorder: FlowRunRecorder, state: State[Any], patience: float = 0.0)
     except FlowyardError as exc:
         log_.error("state_report_failed", error=str(exc))
         return EXIT_REPORT_FAILED
-    if result.accepted:
-        log_.info("flow_run_finished")
-    else:
+    if not result.accepted:
         log_.warning("state_report_refused", reason=result.reason, now=result.state.type)
-    return EXIT_OK
+        return EXIT_UNSETTLED
+    log_.info("flow_run_finished", now=result.state.type)
+    return EXIT_OK if result.state.type.is_terminal else EXIT_UNSETTLED

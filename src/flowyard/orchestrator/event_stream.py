@@ -33,6 +33,7 @@ class EventStream:
         self._pending: deque[Event] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
+        self._woken = False  # a wake-up is on its way to the loop: later commits need none
         self._news = asyncio.Event()  # set (and replaced) whenever this process commits events
         self._task: asyncio.Task[None] | None = None
         self.published = self.dropped = 0
@@ -47,10 +48,13 @@ class EventStream:
             await cancel_and_wait([self._task])
 
     def committed(self, events: list[Event]) -> None:
-        """Queue committed events for the stream; safe from any thread."""
+        """Queue committed events for the stream; safe from any thread. Commits made
+        before the publisher takes its next batch share one wake-up of the loop."""
         self._pending.extend(events)
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._wake.set)
+        if self._woken or self._loop is None or self._loop.is_closed():
+            return
+        self._woken = True
+        self._loop.call_soon_threadsafe(self._wake.set)
 
     async def flush(self) -> None:
         """Publish what is queued now (the publishing task does this by itself)."""
@@ -68,6 +72,7 @@ class EventStream:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            self._woken = False  # before the batch is taken: a later commit wakes us again
             await self.flush()
 
     async def _publish(self, batch: list[Event]) -> None:

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from flowyard.orchestrator.auth import KeyCache
 from flowyard.orchestrator.claims import DeploymentDocs, Marked
+from flowyard.orchestrator.deployment_versions import DeploymentVersions
 from flowyard.orchestrator.event_stream import EventStream
 from flowyard.orchestrator.group_commit import GroupCommit
 from flowyard.orchestrator.metrics import ApiMetrics
@@ -44,6 +45,7 @@ class Orchestrator:
     trusted_at: float = 0.0  # when it became True (time.time())
     stopping: bool = False  # the server is shutting down: services stop
     deployment_docs: DeploymentDocs = field(default_factory=DeploymentDocs)
+    deployment_versions: DeploymentVersions = field(default_factory=DeploymentVersions)
     # claims of concurrent requests: one transaction moves them all to Pending
     claim_marks: GroupCommit[tuple[list[Claim], str], Marked] = field(default_factory=GroupCommit)
     # single run creates of concurrent requests: one transaction writes them all

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from flowyard import schemas as s
 from flowyard.errors import FlowyardError, NotFound
 from flowyard.orchestrator import queue_sync, run_creation
-from flowyard.orchestrator.lookups import get_deployment
+from flowyard.orchestrator.deployment_versions import DeploymentVersions
 from flowyard.orchestrator.runs import QueueEffect
 from flowyard.orchestrator.runtime import Orchestrator
 from flowyard.store import Database
@@ -61,15 +61,20 @@ async def create_run(orch: Orchestrator, ref: str, body: s.DeploymentRunRequest)
 
 
 async def _write_and_queue(orch: Orchestrator, creates: list[Create]) -> list[Outcome]:
-    outcomes, effects = await orch.in_thread(write_group, orch.db, creates)
+    outcomes, effects = await orch.in_thread(
+        write_group, orch.db, creates, orch.deployment_versions
+    )
     await queue_sync.apply_many(orch, effects)
     return outcomes
 
 
-def write_group(db: Database, creates: Sequence[Create]) -> tuple[list[Outcome], list[QueueEffect]]:
+def write_group(
+    db: Database, creates: Sequence[Create], versions: DeploymentVersions | None = None
+) -> tuple[list[Outcome], list[QueueEffect]]:
     """Check every create in one read session, then write the accepted ones in one
-    transaction; one outcome per create, in order, and what to queue once committed."""
-    outcomes: list[Outcome | _Checked] = _checked(db, creates)
+    transaction; one outcome per create, in order, and what to queue once committed.
+    ``versions``: the deployments loaded before, by version (none: each is loaded)."""
+    outcomes: list[Outcome | _Checked] = _checked(db, creates, versions or DeploymentVersions())
     accepted = [one for one in outcomes if isinstance(one, _Checked)]
     try:
         written = _insert(db, accepted)
@@ -90,14 +95,16 @@ def write_group(db: Database, creates: Sequence[Create]) -> tuple[list[Outcome],
     return final, effects
 
 
-def _checked(db: Database, creates: Sequence[Create]) -> list[Outcome | _Checked]:
+def _checked(
+    db: Database, creates: Sequence[Create], versions: DeploymentVersions
+) -> list[Outcome | _Checked]:
     """Each create's deployment (read once per group) and parameters, or its refusal."""
     deployments: dict[str, m.Deployment] = {}
     checked: list[Outcome | _Checked] = []
     with db.read() as session:
         for create in creates:
             try:
-                dep = deployments.get(create.ref) or get_deployment(session, create.ref)
+                dep = deployments.get(create.ref) or versions.get(session, create.ref)
                 deployments[create.ref] = dep
                 (parameters,) = run_creation.checked_parameters(dep, create.body)
                 run_creation.check_parent(session, create.body)

@@ -38,6 +38,7 @@ from flowyard.workers.status import WorkerMetrics
 log = structlog.get_logger()
 
 CANCEL, SHUTDOWN = "cancel", "shutdown"
+ENGINE_SETTLED = 0  # the engine's exit code once the API kept the run's final state
 UNLIMITED_BATCH = 10  # runs asked for per claim by a worker without --limit
 
 OutputSink = Callable[[str, str], None]
@@ -143,6 +144,12 @@ class BaseWorker(Generic[JobConfigT, HandleT]):
     def wait(self, infrastructure: HandleT) -> int:
         """Required. Block until the infrastructure ends; return its exit code."""
         raise NotImplementedError
+
+    def exit_code_is_the_engines(self, infrastructure: HandleT) -> bool:
+        """Optional. True when ``wait`` returns the engine's own exit code (no command of
+        the job's in between): ``ENGINE_SETTLED`` then means the API kept the run's final
+        state, and the worker reads nothing back. Default False: it reads the run."""
+        return False
 
     def kill(self, infrastructure: HandleT, grace_seconds: float) -> None:
         """Optional, with ``supports_kill``. Stop the infrastructure: politely, then by
@@ -347,6 +354,8 @@ class BaseWorker(Generic[JobConfigT, HandleT]):
                 self._settle(active, f"the worker lost track of the flow run's process: {exc}")
                 return
             run_log.info("run_exited", exit_code=exit_code)
+            if exit_code == ENGINE_SETTLED and self.exit_code_is_the_engines(infrastructure):
+                return  # a process that exits 0 without that (os._exit) is the reconciler's
             message = f"the infrastructure exited with code {exit_code} without a final state"
             self._settle(active, message)
         finally:

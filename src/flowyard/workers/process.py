@@ -59,6 +59,7 @@ class ProcessVariables(BaseModel):
 
 class ProcessInfrastructure(Infrastructure):
     pid: int
+    engine: bool = False  # the engine itself (forked, or Popen without the job's command)
 
 
 class ProcessWorker(BaseWorker[ProcessVariables, ProcessInfrastructure]):
@@ -100,7 +101,12 @@ class ProcessWorker(BaseWorker[ProcessVariables, ProcessInfrastructure]):
             pid = self._launch_forked(claimed.run.id, cwd, env, configuration, output)
         if pid is None:
             pid = self._launch_subprocess(claimed.run.id, cwd, env, configuration, output)
-        return ProcessInfrastructure(id=f"{socket.gethostname()}:{pid}", pid=pid)
+        return ProcessInfrastructure(
+            id=f"{socket.gethostname()}:{pid}", pid=pid, engine=not configuration.command
+        )
+
+    def exit_code_is_the_engines(self, infrastructure: ProcessInfrastructure) -> bool:
+        return infrastructure.engine
 
     def _warm_start(self, configuration: ProcessVariables) -> bool:
         return (

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from flowyard import schemas as s
@@ -30,6 +30,7 @@ from flowyard.states import StateType
 from flowyard.store import models as m
 
 router = APIRouter(prefix="/api", tags=["flow runs"])
+RUNS = cast(Table, m.FlowRun.__table__)
 
 
 @router.post("/flow_runs", status_code=201)
@@ -221,16 +222,32 @@ async def cancel_flow_run(ref: str, orch: Orch) -> s.FlowRun:
 
 @router.post("/flow_runs/{ref}/infrastructure", status_code=204)
 async def report_infrastructure(ref: str, body: s.InfrastructureReport, orch: Orch) -> None:
+    """Record the run's infrastructure id (and details) for the claim that launched it.
+
+    One UPDATE by id and claim token, the common case (one per launched run); a prefix, a
+    missing run or another claim's token takes the ORM's path, which says which it was."""
+    values: dict[str, object] = {"infrastructure_id": body.infrastructure_id}
+    if body.details is not None:  # a report without details keeps earlier ones
+        values["infrastructure_details"] = body.details
+
     def record() -> None:
         with orch.db.session() as session:
-            run = runs.get_run(session, ref, for_update=True)
+            if _set_infrastructure(session, ref, body.token, values):
+                return
+            run = runs.get_run(session, ref, for_update=True)  # 404, an ambiguous prefix
             if run.claim_token != body.token:
                 raise Conflict("the claim token does not match: this run was claimed again")
-            run.infrastructure_id = body.infrastructure_id
-            if body.details is not None:  # a report without details keeps earlier ones
-                run.infrastructure_details = body.details
+            _set_infrastructure(session, run.id, body.token, values)
 
     await orch.in_thread(record)
+
+
+def _set_infrastructure(
+    session: Session, run_id: str, token: str, values: dict[str, object]
+) -> bool:
+    """One UPDATE of the run's infrastructure columns, if ``token`` is still its claim's."""
+    query = update(RUNS).where(RUNS.c.id == run_id, RUNS.c.claim_token == token).values(values)
+    return bool(session.connection().execute(query).rowcount == 1)
 
 
 @router.post("/flow_runs/{ref}/suspend")

@@ -57,7 +57,7 @@ def _run(
     details: dict[str, str],
 ) -> dict[str, Any]:
     from flowyard.client import FlowyardClient
-    from flowyard.engine.runner import run_flow_run
+    from flowyard.engine.runner import EXIT_OK, EXIT_UNSETTLED, run_flow_run
     from flowyard.log_config import configure_logging
     from flowyard.schemas import InfrastructureReport
     from flowyard.settings import Settings
@@ -75,7 +75,7 @@ def _run(
                 client.report_infrastructure(run_id, report)
         with captured_output(client, run_id):
             exit_code = run_flow_run(run_id, settings, token=claim_token)
-        if exit_code != 0:
+        if exit_code not in (EXIT_OK, EXIT_UNSETTLED):  # refused or rescheduled: answered
             raise EngineFailed(f"the engine could not start or report flow run {run_id}")
         state = client.read_flow_run(run_id).state
     return {
