@@ -15,7 +15,7 @@ import urllib.request
 from datetime import datetime
 
 import pytest
-from tests.sdk.conftest import ADMIN
+from tests.sdk.conftest import ADMIN, task_worker_thread
 from tests.waiting import wait_until
 
 from flowyard import task
@@ -49,18 +49,13 @@ def worker(server):
     """A task worker of ``add`` and ``gated`` (limit 3) claiming from the real server in a
     thread, with its status server on a free loopback port; one per module, as stopping
     it waits for its claim's long poll to end."""
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("FLOWYARD_API_URL", server.url)
-        env.setenv("FLOWYARD_API_KEY", ADMIN)
-        worker = TaskWorker(add, gated, limit=3)
-    status = status_server(worker, 0).start()
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    yield worker, f"http://127.0.0.1:{status.port}"
-    RELEASE.set()
-    worker.stop()
-    thread.join(60)
-    status.stop()
+    with task_worker_thread(server, add, gated, limit=3) as worker:
+        status = status_server(worker, 0).start()
+        try:
+            yield worker, f"http://127.0.0.1:{status.port}"
+        finally:
+            RELEASE.set()
+            status.stop()
 
 
 def test_status_shows_runs_in_flight_and_finished(api, worker):
