@@ -83,6 +83,7 @@ async def list_flow_runs(
     ``ended-earliest`` sort by start or end time instead: only runs that have that time.
     ``tag`` (repeated) keeps the runs carrying every tag given, ``any_tag`` (repeated)
     those carrying at least one; ``id`` (repeated) the runs of these ids."""
+    _given_once(request, SINGLE_VALUED)
     where = run_pages.RunFilter.from_query(request.query_params, [state or ""])
     _bounded_tags([*tag, *any_tag])
     if any(not one or len(one) > run_pages.MAX_FILTER_CHARS for one in ids):
@@ -104,6 +105,20 @@ async def list_flow_runs(
     if next_cursor:
         response.headers[NEXT_CURSOR] = next_cursor
     return found
+
+
+SINGLE_VALUED = (
+    "state", "flow", "deployment", "deployment_id", "pool", "name", "since", "until", "order",
+    "cursor", "limit",
+)  # fmt: skip
+"""The list's parameters that take one value: given twice, the request is refused rather
+than one of them silently dropped."""
+
+
+def _given_once(request: Request, names: tuple[str, ...]) -> None:
+    for name in names:
+        if len(request.query_params.getlist(name)) > 1:
+            raise InvalidInput(f"{name}: give it once (the list filters by one {name})")
 
 
 def _bounded_tags(tags: list[str]) -> None:
