@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flowyard.client.orchestration import get_client
+    from flowyard.runner.serving import serve
     from flowyard.sdk import Flow, Task, allow_failure, flow, tags, task, unmapped
     from flowyard.sdk.logs import require_run_logger as get_run_logger
     from flowyard.sdk.pause import pause_flow_run, resume_flow_run, suspend_flow_run
@@ -27,6 +28,7 @@ __all__ = [
     "get_run_logger",
     "pause_flow_run",
     "resume_flow_run",
+    "serve",
     "suspend_flow_run",
     "tags",
     "task",
@@ -44,6 +46,7 @@ _PUBLIC = {
     "get_run_logger": ("flowyard.sdk.logs", "require_run_logger"),
     "pause_flow_run": ("flowyard.sdk.pause", "pause_flow_run"),
     "resume_flow_run": ("flowyard.sdk.pause", "resume_flow_run"),
+    "serve": ("flowyard.runner.serving", "serve"),
     "suspend_flow_run": ("flowyard.sdk.pause", "suspend_flow_run"),
     "tags": ("flowyard.sdk", "tags"),
     "task": ("flowyard.sdk", "task"),

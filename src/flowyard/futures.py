@@ -3,6 +3,7 @@
 from flowyard.sdk.distributed_futures import PrefectDistributedFuture
 from flowyard.sdk.futures import (
     DoneAndNotDoneFutures,
+    PrefectFutureList,
     TaskFuture,
     TaskFutureList,
     as_completed,
@@ -10,7 +11,6 @@ from flowyard.sdk.futures import (
 )
 
 PrefectFuture = TaskFuture
-PrefectFutureList = TaskFutureList
 
 __all__ = [
     "DoneAndNotDoneFutures",

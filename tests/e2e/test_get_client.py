@@ -57,9 +57,10 @@ def test_the_async_client_makes_the_same_calls(deployment):
     assert first == created and state == "CANCELLED"
 
 
-def test_prefects_filter_objects_are_refused_by_name(deployment):
+def test_a_filter_that_is_not_a_filter_object_is_refused_by_name(deployment):
+    """Filter objects are taken (tests/sdk/test_client_filters.py); anything else is not."""
     with get_client(sync_client=True) as client:
-        with pytest.raises(TypeError, match="flow_run_filter"):
+        with pytest.raises(InvalidInput, match="flow_run_filter: a filter object, not object"):
             client.read_flow_runs(flow_run_filter=object())
 
 

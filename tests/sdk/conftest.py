@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from tests.helpers.http import serving_json
 from tests.servers import ServerProcess, keyed_server
 
 from flowyard.client import FlowyardClient
+from flowyard.sdk.task_worker import TaskWorker
 
 ADMIN = "admin-secret-for-remote-runner-tests-0123456789"
 
@@ -77,3 +79,21 @@ def logs_api() -> Iterator[tuple[LogsEndpoint, str]]:
 
     with serving_json(answer) as url:
         yield endpoint, url
+
+
+@contextmanager
+def task_worker_thread(server: ServerProcess, *tasks: Any, limit: int = 3) -> Iterator[TaskWorker]:
+    """A task worker of ``tasks`` claiming from ``server`` (with the admin key) in a thread
+    of this process; stopping it waits for its claim's long poll (up to 20 s) to end, so
+    a module shares one."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FLOWYARD_API_URL", server.url)
+        env.setenv("FLOWYARD_API_KEY", ADMIN)
+        worker = TaskWorker(*tasks, limit=limit)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        thread.join(60)

@@ -218,7 +218,7 @@ class TestSubmit:
                            r"please use `\.delay` to submit the task run for deferred "
                            r"execution\.$"):  # fmt: skip
             double.submit(4)
-        with pytest.raises(RuntimeError, match="task runner to use for mapped task runs"):
+        with pytest.raises(RuntimeError, match="mapped task runs.*provide `deferred=True`"):
             double.map([1, 2])
 
         @task

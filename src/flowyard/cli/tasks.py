@@ -22,15 +22,26 @@ def task() -> None:
 @task.command("serve")
 @click.argument("entrypoints", nargs=-1, required=True)
 @click.option("--limit", type=int, default=10, show_default=True, help="Runs at once.")
+@click.option(
+    "--status-server-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Answer GET /status on 127.0.0.1:PORT with what the worker is doing.",
+)
 @click.option("--timeout", type=float, default=None, help="Stop after this many seconds.")
-def serve(entrypoints: tuple[str, ...], limit: int, timeout: float | None) -> None:
+def serve(
+    entrypoints: tuple[str, ...], limit: int, status_server_port: int | None, timeout: float | None
+) -> None:
     """Run the background runs of tasks given as path/file.py:task or package.module:task."""
     from flowyard.sdk.task_worker import serve as serve_tasks
 
     start_logging()
 
     serve_tasks(
-        *(load_task(entrypoint) for entrypoint in entrypoints), limit=limit, timeout=timeout
+        *(load_task(entrypoint) for entrypoint in entrypoints),
+        limit=limit,
+        status_server_port=status_server_port,
+        timeout=timeout,
     )
 
 

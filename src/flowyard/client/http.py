@@ -170,14 +170,18 @@ class FlowyardClient(ApiTransport):
         tags: Sequence[str] = (),
         any_tags: Sequence[str] = (),
         limit: int = 50,
+        **more: str | Sequence[str],
     ) -> list[s.FlowRun]:
-        """Runs matching every filter given: ``tags`` all of them, ``any_tags`` one at least."""
+        """Runs matching every filter given: ``tags`` all of them, ``any_tags`` one at least;
+        ``more`` are other query parameters of ``GET /api/flow_runs`` (``flow``, ``name``,
+        ``order``, ``id`` as a list …)."""
         params = {"state": state, "pool": pool, "deployment_id": deployment_id, "limit": limit}
         query: dict[str, Any] = {k: v for k, v in params.items() if v is not None}
         if tags:
             query["tag"] = list(tags)
         if any_tags:
             query["any_tag"] = list(any_tags)
+        query.update({k: v if isinstance(v, str) else list(v) for k, v in more.items() if v})
         return self._list(s.FlowRun, _path("flow_runs"), params=query)
 
     def set_flow_run_state(self, run_id: str, body: s.StateChange) -> s.StateChangeResult:

@@ -10,8 +10,9 @@
 
 As ``prefect.client.orchestration.get_client``: the async client by default, the sync one
 with ``sync_client=True``; the API is the one ``FLOWYARD_API_URL`` (and
-``FLOWYARD_API_KEY``) name. Documents are Flowyard's (``flowyard.schemas``). Prefect's
-filter objects (``FlowRunFilter`` …) are not taken: ``read_flow_runs`` filters by keyword.
+``FLOWYARD_API_KEY``) name. Documents are Flowyard's (``flowyard.schemas``).
+``read_flow_runs`` filters by keyword, or by Prefect's filter objects
+(``flowyard.client.schemas.filters``, Prefect's own too) as far as the API can.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ from typing import Any, Literal, ParamSpec, Self, TypeVar, overload
 
 from flowyard import schemas as s
 from flowyard.client.http import FlowyardClient
+from flowyard.client.run_filters import flow_run_query
+from flowyard.errors import InvalidInput
 from flowyard.states import State
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 DEFAULT_LIMIT = 200  # Prefect's page size when no limit is given
+FILTER_NAMES = {"flow_filter", "flow_run_filter", "deployment_filter", "work_pool_filter"}
 
 
 class SyncFlowyardClient:
@@ -60,16 +64,25 @@ class SyncFlowyardClient:
         tags: Iterable[str] = (),
         any_tags: Iterable[str] = (),
         limit: int | None = None,
+        offset: int = 0,
+        sort: Any = None,
         **prefect_filters: Any,
     ) -> list[s.FlowRun]:
         """The newest runs first, filtered by state type, deployment, work pool, and tags:
-        every one of ``tags`` (Prefect's ``tags.all_``), one of ``any_tags`` (``any_``)."""
-        if prefect_filters:
-            raise TypeError(
-                f"read_flow_runs() takes no {', '.join(sorted(prefect_filters))}: Flowyard "
-                "filters by keyword (state=, deployment_id=, work_pool_name=, tags=, "
-                "any_tags=, limit=)"
-            )
+        every one of ``tags`` (Prefect's ``tags.all_``), one of ``any_tags`` (``any_``).
+
+        Or by Prefect's filter objects (``flow_filter``, ``flow_run_filter``,
+        ``deployment_filter``, ``work_pool_filter``) with ``sort`` and ``offset``: what
+        Flowyard's API cannot filter by is refused (``flowyard.client.run_filters``)."""
+        keywords = (state, deployment_id, work_pool_name, *tags, *any_tags)
+        if prefect_filters or sort is not None or offset:
+            if any(value is not None for value in keywords):
+                raise TypeError(
+                    "read_flow_runs(): give Prefect's filter objects or Flowyard's keyword "
+                    "filters (state=, deployment_id=, work_pool_name=, tags=, any_tags=), "
+                    "not both"
+                )
+            return self._read_filtered(limit, offset, sort, prefect_filters)
         return self.api.list_flow_runs(
             state=state,
             deployment_id=None if deployment_id is None else str(deployment_id),
@@ -78,6 +91,25 @@ class SyncFlowyardClient:
             any_tags=list(any_tags),
             limit=DEFAULT_LIMIT if limit is None else limit,
         )
+
+    def _read_filtered(
+        self, limit: int | None, offset: int, sort: Any, filters: dict[str, Any]
+    ) -> list[s.FlowRun]:
+        unknown = set(filters) - FILTER_NAMES
+        given = sorted(name for name in unknown if filters[name] is not None)
+        if given:
+            raise InvalidInput(
+                f"read_flow_runs(): Flowyard's API cannot filter flow runs by {', '.join(given)}"
+            )
+        query = flow_run_query(
+            **{k: v for k, v in filters.items() if k in FILTER_NAMES},
+            sort=sort,
+            limit=DEFAULT_LIMIT if limit is None else limit,
+            offset=offset,
+        )
+        if query.matches_nothing:
+            return []
+        return self.api.list_flow_runs(**query.params)[query.offset :]
 
     def read_deployment(self, deployment_id: str) -> s.Deployment:
         return self.api.read_deployment(str(deployment_id))

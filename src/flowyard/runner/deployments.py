@@ -15,7 +15,6 @@ function's name, so it must be a module-level function of a file.
 from __future__ import annotations
 
 import inspect
-import re
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -23,10 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from flowyard import schemas as s
-from flowyard.errors import FlowyardError, InvalidInput
+from flowyard.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from flowyard.client import FlowyardClient
     from flowyard.sdk.flows import Flow
 
 __all__ = ["deploy", "run_deployment", "serve"]
@@ -160,75 +158,22 @@ def serve(
     flow: Flow[..., Any],
     name: str,
     *,
-    cron: str | None = None,
-    interval: float | str | timedelta | None = None,
-    rrule: str | None = None,
-    timezone: str = "UTC",
-    parameters: dict[str, Any] | None = None,
-    tags: list[str] | None = None,
     limit: int | None = None,
     pool_name: str | None = None,
+    **options: Any,
 ) -> None:
-    """Deploy the flow and run its runs (scheduled or manual) here until stopped.
+    """Deploy the flow and run its runs (scheduled or manual) here until stopped; the one-
+    deployment case of ``flowyard.serve`` (see ``flowyard.runner.serving``). ``options``
+    are ``Flow.to_deployment``'s: ``cron``/``interval``/``rrule``/``timezone``,
+    ``parameters``, ``tags``, …
 
-    A process worker in this process serves a pool of its own (``serve-FLOW-NAME``, made
-    on first use), so runs get everything a worker gives them: leases, heartbeats, crash
-    detection, cancellation. Ctrl-C (or SIGTERM) stops claiming and lets running runs end.
-
-    While served, the deployment's schedules run; once stopped, the deployment is paused,
-    so no scheduled run waits (and goes Late) for a process that is gone. Serving it again
-    resumes it; ``flowyard deployment resume`` does too (for another worker to serve it).
+    Ctrl-C (or SIGTERM) stops claiming and lets running runs end; then the deployment is
+    paused, so no scheduled run waits (and goes Late) for a process that is gone. Serving
+    it again resumes it; ``flowyard deployment resume`` does too.
     """
-    import signal
-    import threading
+    from flowyard.runner.serving import serve as serve_deployments
 
-    from flowyard.client import FlowyardClient
-    from flowyard.settings import Settings
-    from flowyard.workers.process import ProcessWorker
-
-    pool = pool_name or _pool_name(flow.name, name)
-    settings = Settings()
-    api = FlowyardClient.from_settings(settings, retry_seconds=30.0)
-    worker = ProcessWorker(
-        api, pool, limit=limit, heartbeat_seconds=settings.worker_heartbeat_seconds
-    )
-    full_name = f"{flow.name}/{name}"
-    try:
-        worker.setup()
-        deployment_id = deploy(
-            flow,
-            name,
-            pool,
-            cron=cron,
-            interval=interval,
-            rrule=rrule,
-            timezone=timezone,
-            parameters=parameters,
-            tags=tags,
-        )
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(signum, lambda *_: worker.stop())
-        api.set_deployment_paused(deployment_id, False)  # paused when last served
-        print(f"Serving {full_name} (work pool {pool!r}); Ctrl-C to stop.", flush=True)
-        worker.run()
-        _pause_unserved(api, deployment_id, full_name)
-    finally:
-        api.close()
-
-
-def _pause_unserved(api: FlowyardClient, deployment_id: str, full_name: str) -> None:
-    """Pause a deployment nothing serves any more, and say so (as Prefect's serve does)."""
-    try:
-        api.set_deployment_paused(deployment_id, True)
-    except FlowyardError as exc:
-        print(f"Stopped serving {full_name}; could not pause its schedules: {exc}", flush=True)
-        return
-    print(
-        f"Stopped serving {full_name}: paused its schedules (no run waits for this process); "
-        "serving it again resumes them.",
-        flush=True,
-    )
+    serve_deployments(flow.to_deployment(name, **options), limit=limit, pool_name=pool_name)
 
 
 def _code_location(flow: Flow[..., Any]) -> tuple[str | None, str, list[s.PullStep]]:
@@ -266,7 +211,3 @@ def _schedules(
         value = value.total_seconds()
     expression = f"{value:g}" if isinstance(value, float | int) else str(value)
     return [s.ScheduleCreate(kind=kind, expression=expression, timezone=timezone)]  # type: ignore[arg-type]
-
-
-def _pool_name(flow_name: str, name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.\- ]", "-", f"serve-{flow_name}-{name}")[:100]

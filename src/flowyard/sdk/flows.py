@@ -21,6 +21,7 @@ from flowyard.sdk.retries import RetryDelay, check_retry_options, delay_list
 from flowyard.states import State
 
 if TYPE_CHECKING:
+    from flowyard.runner.serving import RunnerDeployment
     from flowyard.sdk.sources import FlowSource, GitRepository
 
 P = ParamSpec("P")
@@ -137,6 +138,16 @@ class Flow(Generic[P, R]):
         from flowyard.runner.deployments import deploy
 
         return deploy(self, name, work_pool_name, **options)
+
+    def to_deployment(self, name: str, **options: Any) -> RunnerDeployment:
+        """This flow's deployment ``name``, to hand to ``flowyard.serve`` (or ``.apply()``),
+        as Prefect's ``to_deployment``. Options: ``interval``, ``cron``, ``rrule``,
+        ``timezone``, ``paused``, ``concurrency_limit``, ``parameters``, ``triggers``,
+        ``description``, ``tags``, ``version``, ``work_pool_name``, ``work_queue_name``,
+        ``job_variables``; nothing is sent to the API yet."""
+        from flowyard.runner.serving import RunnerDeployment
+
+        return RunnerDeployment(self, name, **options)
 
     def serve(self, name: str, **options: Any) -> None:
         """Deploy this flow and run its runs in this process until stopped (no pool to set

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -65,14 +66,24 @@ class TaskFuture(Generic[R]):
         return f"TaskFuture({self.task_run_name!r}, {status})"
 
 
-class TaskFutureList(list[TaskFuture[R]]):
-    """What ``Task.map`` returns: a list of futures that can wait and collect as one."""
+class PrefectFutureList(list[TaskFuture[R]]):
+    """What ``Task.map`` returns: a list of futures that can wait and collect as one (of
+    background runs, ``PrefectDistributedFuture``, after ``map(..., deferred=True)``)."""
 
     def wait(self, timeout: float | None = None) -> None:
-        wait(self, timeout=timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        wait([f for f in self if isinstance(f, TaskFuture)], timeout=timeout)
+        for future in self:
+            if isinstance(future, PrefectDistributedFuture):  # long-polls the API
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                future.wait(left)
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> list[R]:
         return [f.result(timeout=timeout, raise_on_failure=raise_on_failure) for f in self]
+
+
+TaskFutureList = PrefectFutureList
+"""Its earlier name."""
 
 
 class DoneAndNotDoneFutures(NamedTuple):

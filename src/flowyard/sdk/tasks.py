@@ -19,7 +19,7 @@ from flowyard.sdk.attempts import stream
 from flowyard.sdk.caching import DEFAULT, CacheKeyFnPolicy, CachePolicy, StorageKeyPolicy, _None
 from flowyard.sdk.context import get_flow_run_context
 from flowyard.sdk.distributed_futures import PrefectDistributedFuture
-from flowyard.sdk.futures import TaskFuture, TaskFutureList, resolve, upstream_futures
+from flowyard.sdk.futures import PrefectFutureList, TaskFuture, resolve, upstream_futures
 from flowyard.sdk.hook_lists import HookList
 from flowyard.sdk.hooks import Hook
 from flowyard.sdk.pause import leave_if_suspended
@@ -222,23 +222,40 @@ class Task(Generic[P, R]):
         return _state_or_future(future, return_state)
 
     def map(self, *args: Any, wait_for: Any = None, return_state: bool = False,
-            **kwargs: Any) -> TaskFutureList[R]:  # fmt: skip
-        """Submit one task run per element of the iterable arguments (``unmapped`` kept whole)."""
-        if get_flow_run_context() is None:
+            deferred: bool = False, **kwargs: Any) -> PrefectFutureList[R]:  # fmt: skip
+        """Submit one task run per element of the iterable arguments (``unmapped`` kept whole).
+
+        ``deferred=True``: one background run per element instead (``apply_async``, for a
+        task worker; also outside a flow), as Prefect's; their futures come back."""
+        if not deferred and get_flow_run_context() is None:
             raise RuntimeError(
                 "Unable to determine task runner to use for mapped task runs. If you are"
-                " mapping a task outside of a flow, please use `.delay` for each item"
-                " to submit the task runs for deferred execution."
+                " mapping a task outside of a flow, please provide `deferred=True` to submit"
+                " the mapped task runs for deferred execution."
             )
-        bound = self._signature.bind_partial(*args, **kwargs).arguments
+        items = self._mapped_items(self._signature.bind_partial(*args, **kwargs).arguments)
+        futures: PrefectFutureList[R] = PrefectFutureList(
+            self.apply_async(kwargs=item, wait_for=wait_for)  # type: ignore[misc]  # a future too
+            if deferred
+            else self.submit(**item, wait_for=wait_for)
+            for item in items
+        )
+        if return_state:  # as in Prefect: wait, and give the states
+            futures.wait()
+            return [f.state for f in futures]  # type: ignore[return-value]
+        return futures
+
+    @staticmethod
+    def _mapped_items(bound: dict[str, Any]) -> list[dict[str, Any]]:
+        """The arguments of each mapped run: the iterables' i-th elements, the rest whole."""
         # the futures of an earlier map are mapped over as they are: each run waits for its
         # own, and the item whose upstream failed ends NotReady (as in Prefect)
         values = {k: v if _futures_only(v) else resolve(v, []) for k, v in bound.items()}
         mapped = {k: list(v) for k, v in values.items() if _is_mappable(bound[k], v)}
         if not mapped:
             raise MappingMissingIterable(
-                "No iterable parameters were received. "
-                "Parameters for map must include at least one iterable."
+                "No iterable parameters were received. Parameters for map must include at "
+                f"least one iterable. Parameters: {bound}"
             )
         lengths = {k: len(v) for k, v in mapped.items()}
         if len(set(lengths.values())) > 1:
@@ -248,14 +265,7 @@ class Task(Generic[P, R]):
             )
         static = {k: _unwrap(v) for k, v in values.items() if k not in mapped}
         count = next(iter(lengths.values()))
-        futures = TaskFutureList(
-            self.submit(**static, **{k: v[i] for k, v in mapped.items()}, wait_for=wait_for)
-            for i in range(count)
-        )
-        if return_state:  # as in Prefect: wait, and give the states
-            futures.wait()
-            return [f.state for f in futures]  # type: ignore[return-value]
-        return futures
+        return [{**static, **{k: v[i] for k, v in mapped.items()}} for i in range(count)]
 
     # -- background runs (task workers) ----------------------------------------------------
 

@@ -9,11 +9,9 @@ a probe from the kubelet needs, and serves nothing but these two read-only docum
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -22,6 +20,8 @@ from prometheus_client import (
     Gauge,
     generate_latest,
 )
+
+from flowyard.utilities.status_http import Answer, ReadOnlyHttpServer
 
 
 class WorkerMetrics:
@@ -77,54 +77,19 @@ class PoolMetrics:
         return time.monotonic() - self.last_heartbeat_ok <= 3 * heartbeat_seconds + 5
 
 
-class StatusServer:
-    """Serves ``/health`` and ``/metrics`` from a daemon thread."""
+class StatusServer(ReadOnlyHttpServer):
+    """Serves ``/health`` and ``/metrics`` from a daemon thread, on every interface."""
 
     def __init__(
         self, port: int, metrics: WorkerMetrics, heartbeat_seconds: float, name: str
     ) -> None:
-        handler = _handler(metrics, heartbeat_seconds, name)
-        self._server = ThreadingHTTPServer(("0.0.0.0", port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="status", daemon=True
-        )
+        def health() -> Answer:
+            ok = metrics.healthy(heartbeat_seconds)
+            body = json.dumps({"status": "ok" if ok else "api unreachable", "worker": name})
+            return 200 if ok else 503, body.encode(), "application/json"
 
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+        def prometheus() -> Answer:
+            return 200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST
 
-    def start(self) -> StatusServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-def _handler(
-    metrics: WorkerMetrics, heartbeat_seconds: float, name: str
-) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-            if self.path == "/health":
-                ok = metrics.healthy(heartbeat_seconds)
-                body = json.dumps({"status": "ok" if ok else "api unreachable", "worker": name})
-                self._send(200 if ok else 503, body.encode(), "application/json")
-            elif self.path == "/metrics":
-                self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
-            else:
-                self._send(404, b'{"detail": "not found"}', "application/json")
-
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-            """Probes every few seconds would flood the worker's log."""
-
-    return Handler
+        routes = {"/health": health, "/metrics": prometheus}
+        super().__init__("0.0.0.0", port, routes, name="status")

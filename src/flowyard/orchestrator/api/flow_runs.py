@@ -60,6 +60,8 @@ async def create_flow_run(body: s.FlowRunCreate, orch: Orch) -> s.FlowRun:
 
 NEXT_CURSOR = "Flowyard-Next-Cursor"
 TagFilter = Annotated[list[str], Query(max_length=s.MAX_TAGS)]
+MAX_IDS = 200
+"""Run ids one list request may name (``id``, repeated)."""
 
 
 @router.get("/flow_runs")
@@ -74,6 +76,7 @@ async def list_flow_runs(
     pool: str | None = Query(default=None, max_length=run_pages.MAX_FILTER_CHARS),
     tag: TagFilter = [],  # noqa: B006 - FastAPI reads the default, never mutates it
     any_tag: TagFilter = [],  # noqa: B006
+    ids: Annotated[list[str], Query(alias="id", max_length=MAX_IDS)] = [],  # noqa: B006
     name: str | None = Query(default=None, max_length=run_pages.MAX_FILTER_CHARS),
     since: str | None = Query(default=None, max_length=64),
     until: str | None = Query(default=None, max_length=64),
@@ -89,13 +92,18 @@ async def list_flow_runs(
     ``order=started`` / ``ended`` (latest first) or ``started-earliest`` /
     ``ended-earliest`` sort by start or end time instead: only runs that have that time.
     ``tag`` (repeated) keeps the runs carrying every tag given, ``any_tag`` (repeated)
-    those carrying at least one."""
+    those carrying at least one; ``id`` (repeated) the runs of these ids."""
+    _given_once(request, SINGLE_VALUED)
     where = run_pages.RunFilter.from_query(request.query_params, [state or ""])
     _bounded_tags([*tag, *any_tag])
+    if any(not one or len(one) > run_pages.MAX_FILTER_CHARS for one in ids):
+        raise InvalidInput(f"id: 1 to {run_pages.MAX_FILTER_CHARS} characters")
 
     def read() -> tuple[list[s.FlowRun], str | None]:
         with orch.db.read() as session:
             extra = [m.FlowRun.deployment_id == deployment_id] if deployment_id else []
+            if ids:
+                extra.append(m.FlowRun.id.in_(ids))
             more = [one for one in tag if one != where.tag]  # ``where`` has the last one
             extra += tag_clauses(session, more, any_tag)
             found, next_cursor = run_pages.page(
@@ -107,6 +115,20 @@ async def list_flow_runs(
     if next_cursor:
         response.headers[NEXT_CURSOR] = next_cursor
     return found
+
+
+SINGLE_VALUED = (
+    "state", "flow", "deployment", "deployment_id", "pool", "name", "since", "until", "order",
+    "cursor", "limit",
+)  # fmt: skip
+"""The list's parameters that take one value: given twice, the request is refused rather
+than one of them silently dropped."""
+
+
+def _given_once(request: Request, names: tuple[str, ...]) -> None:
+    for name in names:
+        if len(request.query_params.getlist(name)) > 1:
+            raise InvalidInput(f"{name}: give it once (the list filters by one {name})")
 
 
 def _bounded_tags(tags: list[str]) -> None:
