@@ -25,6 +25,7 @@ from flowyard import schemas as s
 from flowyard.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from flowyard.client import FlowyardClient
     from flowyard.sdk.flows import Flow
 
 __all__ = ["deploy", "run_deployment", "serve"]
