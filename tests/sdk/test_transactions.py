@@ -267,11 +267,11 @@ def test_async_hooks_are_awaited_in_sync_blocks_and_task_runs():
     log: list[str] = []
 
     async def staged_commit(txn) -> None:
-        await asyncio.sleep(0)
+        await _suspended()
         log.append("staged commit")
 
     async def staged_undo(txn) -> None:
-        await asyncio.sleep(0)
+        await _suspended()
         log.append(f"staged undo {txn.get('x')}")
 
     @task
@@ -280,12 +280,12 @@ def test_async_hooks_are_awaited_in_sync_blocks_and_task_runs():
 
     @good.on_commit
     async def good_done(txn) -> None:
-        await asyncio.sleep(0)
+        await _suspended()
         log.append("task commit")
 
     @good.on_rollback
     async def good_undo(txn) -> None:
-        await asyncio.sleep(0)
+        await _suspended()
         log.append("task undo")
 
     @task
@@ -349,3 +349,10 @@ def test_an_async_blocks_async_hooks_run_on_its_loop_and_sync_ones_off_it():
         "other thread": True,
         "undone on loop": True,
     }
+
+
+async def _suspended() -> None:
+    """Give the event loop a turn: a hook that is not awaited never gets past this."""
+    ready = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_soon(ready.set_result, None)
+    await ready

@@ -355,7 +355,6 @@ class Transaction:
             raise
         self.logger.info("%s hook %r finished running successfully", kind.capitalize(), name)
 
-
     def _await(self, awaitable: Any) -> None:
         """Await a hook: on the async block's event loop when called from another thread,
         else on a loop of its own."""
