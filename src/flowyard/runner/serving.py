@@ -174,7 +174,7 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop, worker: ProcessWorker) -> 
 
     if threading.current_thread() is not threading.main_thread():
         return []
-    handled = [signal.SIGINT, signal.SIGTERM]
+    handled: list[int] = [signal.SIGINT, signal.SIGTERM]
     for signum in handled:
         loop.add_signal_handler(signum, worker.stop)
     return handled
