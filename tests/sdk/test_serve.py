@@ -124,13 +124,10 @@ def test_serve_runs_several_flows_deployments_in_one_process(server, api, tmp_pa
             (StateType.COMPLETED, []),
         ]
     finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=60)[0].decode()
-    assert process.returncode == 0, output
+        output = _stopped(process)
+    _assert_served_then_paused(process, output, "hello/hi", "bye/bye")
     assert "RunnerDeployment hi hello ['dev'] {'name': 'x'}" in output
     assert "the `work_pool_name` argument will be ignored" in output
-    assert "Your deployments are being served and polling for scheduled runs!" in output
-    assert "Stopped serving bye/bye: paused its schedules" in output
     assert api.read_deployment(hello.id).paused and api.read_deployment(bye.id).paused
 
 
@@ -202,13 +199,23 @@ def test_aserve_serves_from_async_code_until_cancelled_or_signalled(server, api,
         ended = wait_until(lambda: _ended(api, run.id), timeout=90)
         assert ended.state.type == StateType.COMPLETED
     finally:
-        if stop == "cancel":
-            output = process.communicate(b"stop\n", timeout=60)[0].decode()
-        else:
-            process.send_signal(signal.SIGTERM)
-            output = process.communicate(timeout=60)[0].decode()
-    assert process.returncode == 0, output
-    assert "Your deployments are being served and polling for scheduled runs!" in output
-    assert "Stopped serving greet/async: paused its schedules" in output
+        output = _stopped(process, b"stop\n" if stop == "cancel" else None)
+    _assert_served_then_paused(process, output, "greet/async")
     assert ("aserve cancelled" if stop == "cancel" else "aserve returned") in output
     assert api.read_deployment(deployment.id).paused
+
+
+def _stopped(process: subprocess.Popen[bytes], line: bytes | None = None) -> str:
+    """Stop a serving script (with ``line`` on its stdin, else SIGTERM); its output."""
+    if line is None:
+        process.send_signal(signal.SIGTERM)
+    return process.communicate(line, timeout=60)[0].decode()
+
+
+def _assert_served_then_paused(
+    process: subprocess.Popen[bytes], output: str, *full_names: str
+) -> None:
+    assert process.returncode == 0, output
+    assert "Your deployments are being served and polling for scheduled runs!" in output
+    for full_name in full_names:
+        assert f"Stopped serving {full_name}: paused its schedules" in output
