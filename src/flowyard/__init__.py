@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flowyard.client.orchestration import get_client
-    from flowyard.runner.serving import serve
+    from flowyard.runner.serving import aserve, serve
     from flowyard.sdk import Flow, Task, allow_failure, flow, tags, task, unmapped
     from flowyard.sdk.logs import require_run_logger as get_run_logger
     from flowyard.sdk.pause import pause_flow_run, resume_flow_run, suspend_flow_run
@@ -23,6 +23,7 @@ __all__ = [
     "State",
     "Task",
     "allow_failure",
+    "aserve",
     "flow",
     "get_client",
     "get_run_logger",
@@ -41,6 +42,7 @@ _PUBLIC = {
     "State": ("flowyard.states", "State"),
     "Task": ("flowyard.sdk", "Task"),
     "allow_failure": ("flowyard.sdk", "allow_failure"),
+    "aserve": ("flowyard.runner.serving", "aserve"),
     "flow": ("flowyard.sdk", "flow"),
     "get_client": ("flowyard.client.orchestration", "get_client"),
     "get_run_logger": ("flowyard.sdk.logs", "require_run_logger"),

@@ -124,13 +124,10 @@ def test_serve_runs_several_flows_deployments_in_one_process(server, api, tmp_pa
             (StateType.COMPLETED, []),
         ]
     finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=60)[0].decode()
-    assert process.returncode == 0, output
+        output = _stopped(process)
+    _assert_served_then_paused(process, output, "hello/hi", "bye/bye")
     assert "RunnerDeployment hi hello ['dev'] {'name': 'x'}" in output
     assert "the `work_pool_name` argument will be ignored" in output
-    assert "Your deployments are being served and polling for scheduled runs!" in output
-    assert "Stopped serving bye/bye: paused its schedules" in output
     assert api.read_deployment(hello.id).paused and api.read_deployment(bye.id).paused
 
 
@@ -144,3 +141,81 @@ def _deployment(api, ref: str):
 def _ended(api, run_id: str):
     run = api.read_flow_run(run_id)
     return run if run.state.type.is_terminal else None
+
+
+ASYNC_SCRIPT = textwrap.dedent(
+    """
+    import asyncio
+    import sys
+
+    from flowyard import aserve, flow
+
+
+    @flow
+    async def greet(name: str = "a") -> str:
+        return f"hi {name}"
+
+
+    async def main() -> None:
+        serving = asyncio.create_task(aserve(greet.to_deployment(name="async")))
+        if sys.argv[1] == "cancel":  # the loop goes on while serving: it reads stdin
+            await asyncio.to_thread(sys.stdin.readline)
+            serving.cancel()
+            try:
+                await serving
+            except asyncio.CancelledError:
+                print("aserve cancelled", flush=True)
+        else:
+            await serving
+            print("aserve returned", flush=True)
+
+
+    if __name__ == "__main__":
+        asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.parametrize("stop", ["cancel", "sigterm"])
+def test_aserve_serves_from_async_code_until_cancelled_or_signalled(server, api, tmp_path, stop):
+    """``await aserve(deployment)`` (Prefect's async ``serve``, same arguments): a run of
+    the deployment completes; cancelling the awaiting task, or SIGTERM, stops serving and
+    pauses the deployment."""
+    (tmp_path / "served.py").write_text(ASYNC_SCRIPT)
+    env = {**os.environ, "FLOWYARD_API_URL": server.url, "FLOWYARD_API_KEY": ADMIN}
+    env["FLOWYARD_WORKER_HEARTBEAT_SECONDS"] = "1"
+    process = subprocess.Popen(
+        [sys.executable, str(tmp_path / "served.py"), stop],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deployment = wait_until(lambda: _deployment(api, "greet/async"), timeout=60)
+        wait_until(lambda: not api.read_deployment(deployment.id).paused, timeout=30)
+        run = api.run_deployment(deployment.id, s.DeploymentRunRequest(parameters={"name": "z"}))
+        ended = wait_until(lambda: _ended(api, run.id), timeout=90)
+        assert ended.state.type == StateType.COMPLETED
+    finally:
+        output = _stopped(process, b"stop\n" if stop == "cancel" else None)
+    _assert_served_then_paused(process, output, "greet/async")
+    assert ("aserve cancelled" if stop == "cancel" else "aserve returned") in output
+    assert api.read_deployment(deployment.id).paused
+
+
+def _stopped(process: subprocess.Popen[bytes], line: bytes | None = None) -> str:
+    """Stop a serving script (with ``line`` on its stdin, else SIGTERM); its output."""
+    if line is None:
+        process.send_signal(signal.SIGTERM)
+    return process.communicate(line, timeout=60)[0].decode()
+
+
+def _assert_served_then_paused(
+    process: subprocess.Popen[bytes], output: str, *full_names: str
+) -> None:
+    assert process.returncode == 0, output
+    assert "Your deployments are being served and polling for scheduled runs!" in output
+    for full_name in full_names:
+        assert f"Stopped serving {full_name}: paused its schedules" in output

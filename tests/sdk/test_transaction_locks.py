@@ -507,3 +507,28 @@ class TestAsyncTransaction:
 
         assert asyncio.run(program()) is True
         assert store.read(name).value == 1
+
+
+def test_a_path_as_a_lock_manager_fails_the_serializable_run_clearly(tmp_path):
+    """Prefect 3.9.1 gives a string no meaning: ``configure(lock_manager="/dir")`` keeps
+    it (ignored under READ_COMMITTED), a SERIALIZABLE run fails with "'str' object has no
+    attribute 'acquire_lock'", and ``ResultStore(lock_manager="/dir")`` is a validation
+    error. The same here, with an error naming the manager the path would mean."""
+    path = str(tmp_path / "locks")
+
+    @task(cache_policy=INPUTS.configure(lock_manager=path))
+    def read_committed(x: int) -> int:
+        return x + 1
+
+    @task(cache_policy=INPUTS.configure(lock_manager=path, isolation_level="SERIALIZABLE"))
+    def serializable(x: int) -> int:
+        return x + 1
+
+    assert read_committed(1) == 2
+    with pytest.raises(TypeError, match=rf"not str \(.*FileSystemLockManager\('{path}'\)"):
+        serializable(1)
+    with pytest.raises(TypeError, match=r"not PosixPath"):
+        ResultStore(lock_manager=tmp_path)  # type: ignore[arg-type]
+    assert not (tmp_path / "locks").exists()
+    manager = FileSystemLockManager(tmp_path / "locks")
+    assert ResultStore(lock_manager=manager).supports_isolation_level("SERIALIZABLE")

@@ -3,16 +3,18 @@ keyed records. The orderings asserted were checked against Prefect 3.9.1."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
 from flowyard import flow, task
 from flowyard.cache_policies import INPUTS
-from flowyard.transactions import CommitMode, get_transaction, transaction
+from flowyard.transactions import CommitMode, atransaction, get_transaction, transaction
 
 
 @pytest.fixture(autouse=True)
@@ -257,3 +259,100 @@ def test_results_in_a_transaction_are_written_when_it_commits():
         return runs
 
     assert pipeline() == [1, 1, 2, 2]
+
+
+def test_async_hooks_are_awaited_in_sync_blocks_and_task_runs():
+    """Coroutine hooks (a task's and staged by hand) run to their end, as in Prefect 3.9.1
+    (which awaited all four here, in this order)."""
+    log: list[str] = []
+
+    async def staged_commit(txn) -> None:
+        await _suspended()
+        log.append("staged commit")
+
+    async def staged_undo(txn) -> None:
+        await _suspended()
+        log.append(f"staged undo {txn.get('x')}")
+
+    @task
+    def good() -> int:
+        return 1
+
+    @good.on_commit
+    async def good_done(txn) -> None:
+        await _suspended()
+        log.append("task commit")
+
+    @good.on_rollback
+    async def good_undo(txn) -> None:
+        await _suspended()
+        log.append("task undo")
+
+    @task
+    def boom() -> None:
+        raise ValueError("boom")
+
+    @flow
+    def pipeline() -> None:
+        with transaction():
+            good()
+        with pytest.raises(ValueError), transaction():
+            good()
+            boom()
+
+    with transaction() as txn:
+        txn.stage(None, on_commit_hooks=[staged_commit])
+    with pytest.raises(KeyError), transaction() as txn:
+        txn.set("x", 7)
+        txn.stage(None, on_rollback_hooks=[staged_undo])
+        raise KeyError("x")
+    pipeline()
+    assert log == ["staged commit", "staged undo 7", "task commit", "task undo"]
+
+
+def test_an_async_blocks_async_hooks_run_on_its_loop_and_sync_ones_off_it():
+    """As Prefect 3.9.1's atransaction: an async hook awaits the block's own futures; a
+    sync hook runs in another thread, so the loop is not blocked."""
+    seen: dict[str, object] = {}
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        loop.call_soon(ready.set_result, "ready")
+
+        async def on_loop(txn) -> None:
+            seen["same loop"] = asyncio.get_running_loop() is loop
+            seen["future"] = await ready
+            seen["value"] = txn.get("x")
+
+        def off_loop(txn) -> None:
+            seen["other thread"] = threading.get_ident() != loop_thread
+
+        async def undo(txn) -> None:
+            seen["undone on loop"] = asyncio.get_running_loop() is loop
+
+        loop_thread = threading.get_ident()
+        async with atransaction() as txn:
+            txn.set("x", 5)
+            txn.stage(None, on_commit_hooks=[on_loop, off_loop])
+        with pytest.raises(KeyError):
+            async with atransaction() as txn:
+                txn.stage(None, on_rollback_hooks=[undo])
+                raise KeyError("x")
+        assert get_transaction() is None
+
+    asyncio.run(main())
+    assert seen == {
+        "same loop": True,
+        "future": "ready",
+        "value": 5,
+        "other thread": True,
+        "undone on loop": True,
+    }
+
+
+async def _suspended() -> None:
+    """Give the event loop a turn: a hook that is not awaited never gets past this."""
+    ready = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_soon(ready.set_result, None)
+    await ready

@@ -7,6 +7,7 @@
     hello_deploy = hello.to_deployment("hello", cron="0 4 * * *", tags=["dev"])
     bye_deploy = bye.to_deployment("goodbye", interval=3600)
     serve(hello_deploy, bye_deploy, limit=4)     # until Ctrl-C or SIGTERM
+    await aserve(hello_deploy, bye_deploy)       # the same from async code (or cancel it)
 
 One process worker (``flowyard.workers.process``) serves a work pool of this process's
 own, made on first use, into which every served deployment is put: its runs get
@@ -31,8 +32,9 @@ from flowyard.errors import FlowyardError, InvalidInput
 if TYPE_CHECKING:
     from flowyard.client import FlowyardClient
     from flowyard.sdk.flows import Flow
+    from flowyard.workers.process import ProcessWorker
 
-__all__ = ["RunnerDeployment", "serve"]
+__all__ = ["RunnerDeployment", "aserve", "serve"]
 
 MAX_SERVED = 100
 """Deployments one ``serve`` call may serve."""
@@ -118,8 +120,69 @@ def serve(
     deployments go to this process's own pool (``pool_name``, default derived from the
     deployments' names). A deployment made with ``paused=True`` stays paused.
     """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("Cannot call `serve` in an asynchronous context.")
+    pool = _served_pool(deployments, pool_name)
+    api, worker = _serving_worker(pool, limit)
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: worker.stop())
+    _serve_with(api, worker, deployments, pool, pause_on_shutdown, print_starting_message)
+
+
+async def aserve(
+    *deployments: RunnerDeployment,
+    pause_on_shutdown: bool = True,
+    print_starting_message: bool = True,
+    limit: int | None = None,
+    pool_name: str | None = None,
+) -> None:
+    """``serve`` from async code (as Prefect's ``aserve``): the worker runs in a thread
+    while the event loop goes on. SIGINT or SIGTERM (in the main thread), or cancelling
+    the awaiting task, stops it; its runs finish and the deployments are paused first."""
+    pool = _served_pool(deployments, pool_name)
+    api, worker = _serving_worker(pool, limit)
+    loop = asyncio.get_running_loop()
+    handled = _stop_on_signals(loop, worker)
+    serving = asyncio.ensure_future(
+        asyncio.to_thread(
+            _serve_with, api, worker, deployments, pool, pause_on_shutdown, print_starting_message
+        )
+    )
+    try:
+        await asyncio.shield(serving)
+    except asyncio.CancelledError:
+        worker.stop()
+        await serving  # the runs going finish and the deployments are paused
+        raise
+    finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)
+
+
+def _stop_on_signals(loop: asyncio.AbstractEventLoop, worker: ProcessWorker) -> list[int]:
+    """SIGINT and SIGTERM stop ``worker`` (in the main thread, where the loop can take them)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return []
+    handled: list[int] = [signal.SIGINT, signal.SIGTERM]
+    for signum in handled:
+        loop.add_signal_handler(signum, worker.stop)
+    return handled
+
+
+def _served_pool(deployments: tuple[Any, ...], pool_name: str | None) -> str:
+    """Check what is to be served (Prefect's warning for a ``work_pool_name``); the pool."""
     _check_served(deployments)
-    pool = pool_name or served_pool_name([d.full_name for d in deployments])
     for deployment in deployments:
         if deployment.work_pool_name:
             warnings.warn(
@@ -127,18 +190,12 @@ def serve(
                 "argument will be ignored. Omit the `work_pool_name` argument from "
                 f"`to_deployment` for {deployment.name!r}.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-    _serve_in_pool(deployments, pool, limit, pause_on_shutdown, print_starting_message)
+    return pool_name or served_pool_name([d.full_name for d in deployments])
 
 
 def _check_served(deployments: tuple[Any, ...]) -> None:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        raise RuntimeError("Cannot call `serve` in an asynchronous context.")
     if not deployments:
         raise InvalidInput("give at least one deployment to serve (flow.to_deployment(...))")
     if len(deployments) > MAX_SERVED:
@@ -155,17 +212,8 @@ def _check_served(deployments: tuple[Any, ...]) -> None:
         raise InvalidInput(f"deployment {twice!r} is given twice")
 
 
-def _serve_in_pool(
-    deployments: tuple[RunnerDeployment, ...],
-    pool: str,
-    limit: int | None,
-    pause_on_shutdown: bool,
-    print_starting_message: bool,
-) -> None:
-    """Put every deployment in ``pool`` and serve it with one process worker until stopped."""
-    import signal
-    import threading
-
+def _serving_worker(pool: str, limit: int | None) -> tuple[FlowyardClient, ProcessWorker]:
+    """The API client and the process worker that serve ``pool``."""
     from flowyard.client import FlowyardClient
     from flowyard.settings import Settings
     from flowyard.workers.process import ProcessWorker
@@ -175,12 +223,21 @@ def _serve_in_pool(
     worker = ProcessWorker(
         api, pool, limit=limit, heartbeat_seconds=settings.worker_heartbeat_seconds
     )
+    return api, worker
+
+
+def _serve_with(
+    api: FlowyardClient,
+    worker: ProcessWorker,
+    deployments: tuple[RunnerDeployment, ...],
+    pool: str,
+    pause_on_shutdown: bool,
+    print_starting_message: bool,
+) -> None:
+    """Put every deployment in ``pool`` and serve it with ``worker`` until it stops."""
     try:
         worker.setup()
         served = {d.full_name: _apply_served(api, d, pool) for d in deployments}
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(signum, lambda *_: worker.stop())
         if print_starting_message:
             print(starting_message(list(served), pool), flush=True)
         worker.run()

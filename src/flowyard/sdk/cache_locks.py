@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flowyard.sdk.locks import LockManager, lock_manager_of
+from flowyard.sdk.locks import LockManager, checked_lock_manager, lock_manager_of
 from flowyard.sdk.transactions import (
     IsolationLevel,
     Transaction,
@@ -46,7 +46,7 @@ def cache_lock(policy: Any, key: str) -> CacheLock | None:
     level = getattr(policy, "isolation_level", None) or (around and around.isolation_level)
     if IsolationLevel(level or IsolationLevel.READ_COMMITTED) is not IsolationLevel.SERIALIZABLE:
         return None
-    manager = getattr(policy, "lock_manager", None)
+    manager = checked_lock_manager(getattr(policy, "lock_manager", None))
     if manager is None and around is not None:
         manager = lock_manager_of(around.store)
     if manager is None:

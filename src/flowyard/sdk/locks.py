@@ -228,3 +228,22 @@ class FileSystemLockManager(LockManager):
 def lock_manager_of(store: Any) -> LockManager | None:
     """The lock manager of a result store (None: it cannot lock)."""
     return getattr(store, "lock_manager", None)
+
+
+_LOCKING = ("acquire_lock", "release_lock", "is_locked", "is_lock_holder", "wait_for_lock")
+
+
+def checked_lock_manager(value: Any) -> Any:
+    """``value`` when it is a lock manager (or None), else a clear ``TypeError``: a path is
+    not one (where Prefect fails with "'str' object has no attribute 'acquire_lock'")."""
+    if value is None or all(callable(getattr(value, name, None)) for name in _LOCKING):
+        return value
+    hint = (
+        f" (for lock files in that directory: FileSystemLockManager({str(value)!r}))"
+        if isinstance(value, str | Path)
+        else ""
+    )
+    raise TypeError(
+        "lock_manager must be a lock manager from flowyard.locking (MemoryLockManager() or "
+        f"FileSystemLockManager(directory)), not {type(value).__name__}{hint}"
+    )

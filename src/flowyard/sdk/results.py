@@ -276,7 +276,9 @@ class ResultStore:
         self.storage = storage or result_storage or default_storage()
         self.serializer = serializer or PickleSerializer()
         self._signing_key = signing_key
-        self.lock_manager = lock_manager
+        from flowyard.sdk.locks import checked_lock_manager
+
+        self.lock_manager = checked_lock_manager(lock_manager)
 
     def supports_isolation_level(self, level: str) -> bool:
         """READ_COMMITTED always; SERIALIZABLE with a lock manager (as Prefect's)."""

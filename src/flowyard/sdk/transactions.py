@@ -25,6 +25,8 @@ committed, so that two concurrent runs compute once (``locks.py``).
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -33,6 +35,7 @@ from enum import StrEnum
 from typing import Any
 
 from flowyard.errors import ConfigurationError
+from flowyard.sdk.hooks import wait_for_awaitable
 from flowyard.sdk.locks import lock_manager_of
 from flowyard.sdk.logs import RUN_LOGGER_NAME, get_run_logger
 
@@ -99,6 +102,7 @@ class Transaction:
         self._holder = uuid.uuid4().hex  # this transaction, as the holder of its key's lock
         self._held: list[Callable[[], object]] = []  # other locks it holds till it ends
         self._closed = False  # its block has ended
+        self._loop: asyncio.AbstractEventLoop | None = None  # an async block's: hooks await there
 
     def __repr__(self) -> str:
         return f"Transaction(key={self.key!r}, state={self.state.value})"
@@ -176,20 +180,22 @@ class Transaction:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        self._settle(exc_type)
+        self._reset()
+
+    def _settle(self, exc_type: type[BaseException] | None) -> None:
+        """Commit or roll back as the block ends (a child waits for its parent)."""
         if exc_type is not None:
             self.rollback()
-            self._reset()
             return
         if self.commit_mode is CommitMode.EAGER:
             self.commit()
         if self._parent is not None:  # the parent commits or rolls back its children
-            self._reset()
             return
         if self.commit_mode is CommitMode.OFF:
             self.rollback()
         else:
             self.commit()
-        self._reset()
 
     def _check_isolation_level(self) -> None:
         store = self._store()
@@ -341,11 +347,33 @@ class Transaction:
         name = getattr(hook, "__name__", repr(hook))
         self.logger.info("Running %s hook %r", kind, name)
         try:
-            hook(self)
+            outcome = hook(self)
+            if inspect.isawaitable(outcome):  # an async hook is awaited, as in Prefect
+                self._await(outcome)
         except Exception:
             self.logger.error("An error was encountered while running %s hook %r", kind, name)
             raise
         self.logger.info("%s hook %r finished running successfully", kind.capitalize(), name)
+
+    def _await(self, awaitable: Any) -> None:
+        """Await a hook: on the async block's event loop when called from another thread,
+        else on a loop of its own."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or _running_loop() is loop:
+            wait_for_awaitable(awaitable)
+            return
+
+        async def outcome() -> None:
+            await awaitable
+
+        asyncio.run_coroutine_threadsafe(outcome(), loop).result()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 transaction = Transaction
@@ -355,11 +383,11 @@ block (as Prefect's ``transaction()``); a ``Transaction`` is its own context man
 
 class AsyncTransaction(Transaction):
     """``async with atransaction(...) as txn:``: a transaction whose wait for its key's
-    lock does not block the event loop (its hooks and writes run as the sync one's)."""
+    lock does not block the event loop. Its commit or rollback runs in a thread (a sync
+    hook there, as Prefect's); an async hook is awaited on the block's event loop."""
 
     async def __aenter__(self) -> AsyncTransaction:
-        import asyncio
-
+        self._loop = asyncio.get_running_loop()
         self._prepare()
         manager = lock_manager_of(self._store()) if self.key else None
         if manager is not None:  # the lock taken, or a locked record waited for, off the loop
@@ -371,8 +399,9 @@ class AsyncTransaction(Transaction):
         self._begin()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, *rest: Any) -> None:
-        self.__exit__(exc_type, *rest)
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: Any) -> None:
+        await asyncio.to_thread(self._settle, exc_type)
+        self._reset()  # on the loop: the context variable was set here
 
 
 atransaction = AsyncTransaction
