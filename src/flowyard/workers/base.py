@@ -40,6 +40,10 @@ log = structlog.get_logger()
 CANCEL, SHUTDOWN = "cancel", "shutdown"
 ENGINE_SETTLED = 0  # the engine's exit code once the API kept the run's final state
 UNLIMITED_BATCH = 10  # runs asked for per claim by a worker without --limit
+SIGNAL_CHECK_SECONDS = 0.25
+"""The main thread waits in slices this long: a signal the kernel gave to another thread
+(SIGINT, SIGTERM) runs its Python handler only when the main thread wakes, and a wait
+without a timeout was seen to sleep through a Ctrl-C."""
 
 OutputSink = Callable[[str, str], None]
 """Called with (stream name, line) for every line the infrastructure prints."""
@@ -213,7 +217,8 @@ class BaseWorker(Generic[JobConfigT, HandleT]):
                 self._changed.wait_for(lambda: not self._active or self._stopping.is_set())
         else:
             threading.Thread(target=self._claim_loop, name="flowyard-claims", daemon=True).start()
-            self._stopping.wait()
+            while not self._stopping.wait(SIGNAL_CHECK_SECONDS):
+                pass  # bounded waits: a signal that another thread took is handled within one
         self.shutdown()
 
     def run_once(self, wait: float | None = None) -> list[str]:

@@ -19,7 +19,7 @@ import structlog
 
 from flowyard.errors import InvalidInput
 from flowyard.schemas.base import MAX_LABEL_LENGTH
-from flowyard.workers.base import BaseWorker, default_name
+from flowyard.workers.base import SIGNAL_CHECK_SECONDS, BaseWorker, default_name
 from flowyard.workers.status import StatusServer, WorkerMetrics
 
 log = structlog.get_logger()
@@ -115,7 +115,8 @@ class WorkerGroup:
             for thread in threads:
                 thread.start()
             for thread in threads:
-                thread.join()
+                while thread.is_alive():  # bounded waits: see BaseWorker.run
+                    thread.join(SIGNAL_CHECK_SECONDS)
         finally:
             if status is not None:
                 status.stop()
