@@ -12,7 +12,7 @@ import threading
 from concurrent.futures.process import BrokenProcessPool
 
 import pytest
-from tests.sdk.test_remote_runners import parks
+from tests.helpers.parked_tasks import parks
 from tests.waiting import wait_until
 
 from flowyard import flow, task

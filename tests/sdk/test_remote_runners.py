@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.helpers.parked_tasks import parks
 from tests.helpers.pickle_counts import Counted
 from tests.proc import alive
 from tests.sdk.conftest import ADMIN
@@ -190,15 +191,6 @@ def exclusive(folder: str, n: int) -> int:
     threading.Event().wait(0.3)  # noqa: TID251 - the task's work
     Path(folder, f"{n}.json").write_text(json.dumps([start, time.time()]))
     return n
-
-
-@task
-def parks(folder: str) -> int:
-    """Says its pid, then waits to be released (for a minute at most)."""
-    Path(folder, "parked.tmp").write_text(str(os.getpid()))
-    Path(folder, "parked.tmp").rename(Path(folder, "parked.pid"))
-    wait_until(lambda: Path(folder, "release").exists(), timeout=60)
-    return os.getpid()
 
 
 @task

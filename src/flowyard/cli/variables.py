@@ -85,7 +85,13 @@ def inspect(name: str, as_json: bool) -> None:
 
 @variable.command("ls")
 @click.option("--prefix", help="Only the variables whose name starts with this.")
-@click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 200),
+    default=50,
+    show_default=True,
+    help="At most this many variables.",
+)
 @json_option
 def list_variables(prefix: str | None, limit: int, as_json: bool) -> None:
     """List variables by name."""
